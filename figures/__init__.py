@@ -1,0 +1,1 @@
+"""Paper figures and tables, built only from saved result files (never recomputed)."""

@@ -1,0 +1,21 @@
+"""Shared fixtures. Tests never download: CLIP tests use tiny random-init open_clip models whose
+configs live in ``tests/model_configs`` (512-d embeddings, so parameter counts match RN101's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+MODEL_CONFIGS = Path(__file__).parent / "model_configs"
+TINY_RN = "notclip-tiny-RN"  # ModifiedResNet, 64 px input (2×2 grid), 512-d embeddings
+TINY_VIT = "notclip-tiny-ViT"  # ViT, 32 px input, patch 8 (4×4 grid), 512-d embeddings
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> tuple[str, str]:
+    """Register the tiny open_clip configs and return their names ``(resnet, vit)``."""
+    import open_clip
+
+    open_clip.add_model_config(MODEL_CONFIGS)
+    return TINY_RN, TINY_VIT

@@ -1,0 +1,34 @@
+import pytest
+
+from corpora.classes import load_classes
+
+
+def test_builtin_sets_have_the_published_sizes_and_order():
+    coco = load_classes("coco")
+    assert len(coco) == 80
+    assert coco.names[0] == "person" and coco.names[-1] == "toothbrush"
+    assert len(load_classes("voc")) == 20
+    assert len(load_classes("NUSWIDE")) == 81
+
+
+def test_voc_keys_keep_dataset_ids_and_names_are_prompt_words():
+    voc = load_classes("voc")
+    i = voc.keys.index("diningtable")
+    assert voc.names[i] == "dining table"
+    assert voc.names[voc.keys.index("dog")] == "dog"
+
+
+def test_inline_list_and_file(tmp_path):
+    assert load_classes("cat, dog").names == ("cat", "dog")
+    f = tmp_path / "mine.txt"
+    f.write_text("# my classes\nzebra\n\nhot dog | hotdog\n")
+    cs = load_classes(str(f))
+    assert cs.keys == ("zebra", "hot dog") and cs.names == ("zebra", "hotdog")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"), [("imagenet", "unknown class set"), ("a,a", "duplicate")]
+)
+def test_bad_class_specs_are_clear_errors(spec, message):
+    with pytest.raises(ValueError, match=message):
+        load_classes(spec)
