@@ -83,7 +83,9 @@ def evaluate(
         "or": 100.0 * orr,
         "of1": 100.0 * float(_safe_div(2 * op * orr, op + orr)),
         "threshold": threshold,
-        "per_class_ap": {n: (None if a is None else 100.0 * a) for n, a in zip(names, aps)},
+        "per_class_ap": {
+            n: (None if a is None else 100.0 * a) for n, a in zip(names, aps, strict=True)
+        },
     }
 
 

@@ -49,7 +49,7 @@ def test_load_mask_checks_shape_against_dataset(tmp_path):
     assert load_mask(tmp_path / "m.npy", 10, 4).shape == (10, 4)
     with pytest.raises(ValueError, match=r"m\.npy.*shape \(10, 4\).*12 images × 4 classes"):
         load_mask(tmp_path / "m.npy", 12, 4)
-    with pytest.raises(FileNotFoundError, match="nope.npy"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.npy"):
         load_mask(tmp_path / "nope.npy", 10, 4)
 
 
