@@ -37,7 +37,6 @@ def make_image(labels: np.ndarray, seed: int, size: int = 64) -> Image.Image:
 def write_coco(root: Path, n_train: int = 24, n_test: int = 16, seed: int = 0) -> Path:
     """COCO-2014 layout; each split also has one image without annotations (to be excluded)."""
     root = Path(root)
-    order = sorted(range(4), key=lambda k: COCO_IDS[k])  # class position = sorted-id order
     for split, n, s in (("train2014", n_train, seed), ("val2014", n_test, seed + 1)):
         (root / split).mkdir(parents=True, exist_ok=True)
         y = make_labels(n, s)
@@ -49,12 +48,11 @@ def write_coco(root: Path, n_train: int = 24, n_test: int = 16, seed: int = 0) -
             make_image(lab, s * 1000 + i).save(root / split / name, quality=95)
             images.append({"id": image_id, "file_name": name, "width": 64, "height": 64})
             for k in np.flatnonzero(lab):
-                cls = order[k]
                 anns.append(
                     {
                         "id": len(anns) + 1,
                         "image_id": image_id,
-                        "category_id": COCO_IDS[cls],
+                        "category_id": COCO_IDS[k],
                         "bbox": [0, 0, 32, 32],
                         "area": 1024.0,
                         "iscrowd": 0,
@@ -66,11 +64,6 @@ def write_coco(root: Path, n_train: int = 24, n_test: int = 16, seed: int = 0) -
             json.dumps({"images": images, "annotations": anns, "categories": cats})
         )
     return root
-
-
-def coco_expected(n: int, seed: int) -> np.ndarray:
-    """The label matrix the COCO loader must return (classes in sorted-id order)."""
-    return make_labels(n, seed)
 
 
 def write_voc(root: Path, n_trainval: int = 24, n_test: int = 16, seed: int = 0) -> Path:
