@@ -1,0 +1,179 @@
+"""The frozen backbone: exact fast paths, dense features, weights handling — tiny random models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mlr.backbone import BackboneConfig, MissingWeightsError, load_backbone
+from mlr.textcache import TextCache
+
+TEXTS = [
+    "photo of a dog",
+    "Not a photo of a traffic light",
+    "a",
+    "there is no hair drier in the scene, only a very long sentence about things",
+]
+
+
+@pytest.fixture(scope="module", params=["rn", "vit"])
+def backbone(request, tiny_models):
+    name = tiny_models[0] if request.param == "rn" else tiny_models[1]
+    return load_backbone(BackboneConfig(model=name, pretrained="none", device="cpu"))
+
+
+def test_frozen_eval_and_random_weights_flagged(backbone):
+    assert not backbone.model.training
+    assert all(not p.requires_grad for p in backbone.model.parameters())
+    info = backbone.info()
+    assert backbone.random_weights and info["random_weights"] is True
+    assert "RANDOM WEIGHTS" in info["warning"]
+    assert info["quick_gelu"] is False and backbone.quick_gelu is False
+    assert backbone.embed_dim == 512 and backbone.context_length == 77
+
+
+def test_truncated_encoding_equals_open_clip(backbone):
+    tokens = backbone.tokenize(TEXTS)
+    assert tokens.shape == (len(TEXTS), backbone.context_length)
+    assert torch.equal(backbone.eot_index(tokens), tokens.argmax(-1))
+    with torch.no_grad():
+        ref = backbone.model.encode_text(tokens, normalize=True)
+    ours = backbone.encode_text(TEXTS, batch_size=3)  # batches of unequal length
+    assert ours.shape == (len(TEXTS), 512)
+    assert torch.allclose(ours, ref, atol=1e-5)
+    full = backbone.encode_text(TEXTS, truncate=False, normalize=False)
+    with torch.no_grad():
+        assert torch.allclose(full, backbone.model.encode_text(tokens), atol=1e-5)
+
+
+def test_token_embedding_path_matches_and_only_embeddings_get_grad(backbone):
+    tokens = backbone.tokenize(TEXTS)
+    emb = backbone.token_embedding(tokens).detach().clone().requires_grad_(True)
+    assert emb.shape == (len(TEXTS), 77, backbone.text_width)
+    out = backbone.encode_token_embeddings(emb, backbone.eot_index(tokens))
+    ref = backbone.encode_text(TEXTS, normalize=False)
+    assert torch.allclose(out.detach(), ref, atol=1e-5)
+    out.pow(2).sum().backward()
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+    assert all(p.grad is None for p in backbone.model.parameters())
+
+
+def test_dense_feature_shapes_for_two_sizes(backbone):
+    size = backbone.image_size
+    patch = 32 if backbone.info()["visual"] == "ModifiedResNet" else 8
+    for side in (size, 2 * size):
+        feats = backbone.dense_features(torch.randn(2, 3, side, side))
+        grid = side // patch
+        assert feats.shape == (2, 1 + grid * grid, 512)
+        assert feats.dtype == torch.float32 and not feats.requires_grad
+
+
+def test_resnet_mean_token_is_attnpool_value_path(tiny_models):
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu"))
+    visual = bb.model.visual
+    images = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        x = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(images)))))
+        mean = x.mean(dim=(2, 3))  # [B, C]
+        pool = visual.attnpool
+        by_hand = F.linear(mean + pool.positional_embedding[0], pool.v_proj.weight)
+        by_hand = F.linear(by_hand + pool.v_proj.bias, pool.c_proj.weight, pool.c_proj.bias)
+        first = F.linear(x[:, :, 0, 0] + pool.positional_embedding[1], pool.v_proj.weight)
+        first = pool.c_proj(first + pool.v_proj.bias)
+    feats = bb.dense_features(images)
+    assert torch.allclose(feats[:, 0], by_hand, atol=1e-5)
+    assert torch.allclose(feats[:, 1], first, atol=1e-5)  # native size: embedding not resized
+
+
+def test_random_weights_are_seeded(tiny_models):
+    a = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", device="cpu"))
+    b = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", device="cpu"))
+    c = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", seed=1))
+    assert torch.equal(a.encode_text(TEXTS), b.encode_text(TEXTS))
+    assert not torch.allclose(a.encode_text(TEXTS), c.encode_text(TEXTS))
+
+
+def test_text_cache_returns_same_embeddings_without_encoding(backbone, tmp_path, monkeypatch):
+    first = backbone.encode_text(TEXTS, cache=tmp_path)
+    cache = TextCache(tmp_path, backbone.cache_namespace())
+    assert len(cache) == len(TEXTS)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("cached texts were re-encoded")
+
+    monkeypatch.setattr(backbone, "_encode_uncached", boom)
+    again = backbone.encode_text(list(reversed(TEXTS)), cache=tmp_path)
+    assert torch.equal(again, first.flip(0))
+
+
+def test_image_transform_is_square_resize(backbone):
+    from PIL import Image
+
+    image = Image.new("RGB", (50, 20), (255, 0, 0))
+    out = backbone.image_transform(40)(image)
+    assert out.shape == (3, 40, 40)
+    expected = (1.0 - backbone.mean[0]) / backbone.std[0]
+    assert torch.allclose(out[0], torch.full((40, 40), expected), atol=1e-4)
+
+
+def test_missing_checkpoint_file_is_clear(tiny_models, tmp_path):
+    missing = tmp_path / "nope.pt"
+    cfg = BackboneConfig(model=tiny_models[0], pretrained=str(missing), device="cpu")
+    with pytest.raises(MissingWeightsError, match=r"does not exist.*--pretrained FILE"):
+        load_backbone(cfg)
+
+
+def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeypatch):
+    import open_clip
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(open_clip, "download_pretrained", no_download)
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained_from_url", no_download)
+    cfg = BackboneConfig(model="RN101", pretrained="openai", cache_dir=str(tmp_path), offline=True)
+    with pytest.raises(MissingWeightsError) as err:
+        load_backbone(cfg)
+    message = str(err.value)
+    assert "RN101" in message and "openai" in message and "offline" in message
+    assert "network" in message and "--pretrained FILE" in message
+
+
+def test_unknown_tag_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"valid tags are .*openai"):
+        load_backbone(BackboneConfig(model="RN101", pretrained="not-a-tag", offline=True))
+
+
+def test_bad_options_rejected():
+    with pytest.raises(ValueError, match="precision"):
+        BackboneConfig(precision="fp8")
+    with pytest.raises(ValueError, match="device"):
+        BackboneConfig(device="tpu")
+
+
+def test_checkpoint_file_loads_those_weights(tiny_models, tmp_path):
+    source = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", seed=3))
+    path = tmp_path / "tiny.pt"
+    torch.save(source.model.state_dict(), path)
+    loaded = load_backbone(BackboneConfig(model=tiny_models[1], pretrained=str(path)))
+    assert not loaded.random_weights and loaded.info()["weights"] == "file"
+    assert "warning" not in loaded.info()
+    assert torch.allclose(loaded.encode_text(TEXTS), source.encode_text(TEXTS), atol=1e-6)
+
+
+def test_quick_gelu_follows_the_tag(tiny_models, tmp_path, monkeypatch):
+    import open_clip
+    from open_clip.transformer import QuickGELU
+
+    source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none"))
+    path = tmp_path / "tiny-qg.pt"
+    torch.save(source.model.state_dict(), path)
+    tag = {"file": str(path), "quick_gelu": True, "mean": (0.5, 0.5, 0.5), "std": (0.25,) * 3}
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, tiny_models[0], {"fake_tag": tag})
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="fake_tag", offline=True))
+    assert bb.quick_gelu and bb.info()["quick_gelu"] is True
+    assert any(isinstance(m, QuickGELU) for m in bb.model.modules())
+    assert bb.mean == (0.5, 0.5, 0.5) and bb.info()["preprocessing"]["std"] == [0.25] * 3
