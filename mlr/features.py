@@ -189,8 +189,11 @@ def cache_entry(
         "ids_sha1": ids_digest(split.ids),
         "view": view,
         "aug_seed": seed if view > 0 else None,
+        # what else identifies the weights: a checkpoint file, or the seed of random weights
+        "weights": {k: model_info.get(k) for k in ("weights", "checkpoint", "seed", "precision")},
     }
-    model_dir = f"{_slug(str(meta['model']))}__{_slug(str(meta['pretrained']))}__{size}"
+    wid = hashlib.sha1(json.dumps(meta["weights"], sort_keys=True).encode()).hexdigest()[:8]
+    model_dir = f"{_slug(str(meta['model']))}__{_slug(str(meta['pretrained']))}__{size}__{wid}"
     split_dir = f"{split.dataset}-{split.split}-{meta['ids_sha1']}"
     view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}"
     return FeatureCache(Path(cache_root) / model_dir / split_dir / view_dir), meta

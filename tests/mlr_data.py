@@ -1,6 +1,6 @@
 """Tiny generated multi-label image datasets for the mlrtrain tests (COCO, VOC, NUS-WIDE, generic,
-HF layouts). Class k is present when quadrant k of the image is bright, so labels are learnable
-from dense features of a 2×2 grid even with a random backbone."""
+HF layouts). Class k is present when quadrant k of the image is filled with colour k, so labels
+are learnable from dense features even with a random backbone."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PIL import Image
 CLASSES = ("cat", "dog", "car", "tree")
 COCO_IDS = (9, 1, 7, 3)  # deliberately unsorted: the loader must order classes by id
 VOC_USED = ("aeroplane", "bicycle", "bird", "boat")  # the VOC classes given to quadrants 0..3
+COLOURS = ((230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30))
 
 
 def make_labels(n: int, seed: int, n_classes: int = 4) -> np.ndarray:
@@ -30,7 +31,8 @@ def make_image(labels: np.ndarray, seed: int, size: int = 64) -> Image.Image:
     for k, on in enumerate(labels[:4]):
         if on:
             r, c = divmod(k, 2)
-            img[r * h : (r + 1) * h, c * h : (c + 1) * h] = rng.integers(190, 255, size=(h, h, 3))
+            patch = np.asarray(COLOURS[k]) + rng.integers(-20, 21, size=(h, h, 3))
+            img[r * h : (r + 1) * h, c * h : (c + 1) * h] = patch.clip(0, 255)
     return Image.fromarray(img)
 
 
