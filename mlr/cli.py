@@ -106,7 +106,7 @@ VOC_DIFFICULT = typer.Option(
 )
 CLASSES = typer.Option(None, help="Class list for generic/hf data (coco|voc|nuswide|FILE|a,b).")
 SKIP_BAD = typer.Option(False, help="Leave out unreadable images (recorded in run.json).")
-WORKERS = typer.Option(0, help="Image-loading worker processes.")
+WORKERS = typer.Option(0, help="Image decoding/augmentation threads (0: in the main thread).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
 

@@ -18,6 +18,8 @@ import json
 import random
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +59,7 @@ def image_tensor(backbone, split: MultiLabelSplit, index: int, view: int, size: 
     return backbone.image_transform(size)(img)
 
 
-class _Views(torch.utils.data.Dataset):
+class _Views:
     def __init__(self, backbone, split, indices, views, size, seed):
         self.backbone, self.split, self.indices = backbone, split, list(indices)
         self.views, self.size, self.seed = list(views), size, seed
@@ -75,11 +77,13 @@ class _Views(torch.utils.data.Dataset):
 
 
 def image_batches(backbone, split, indices, views, size, seed, batch_size, workers=0):
-    """Yield normalised image batches for ``indices`` with per-image ``views``."""
+    """Yield normalised image batches for ``indices`` with per-image ``views``; ``workers`` > 0
+    decodes and augments in that many threads (PIL releases the GIL while decoding)."""
     ds = _Views(backbone, split, indices, views, size, seed)
-    yield from torch.utils.data.DataLoader(
-        ds, batch_size=batch_size, shuffle=False, num_workers=workers
-    )
+    with ThreadPoolExecutor(max_workers=workers) if workers > 0 else nullcontext() as pool:
+        mapper = pool.map if pool is not None else map
+        for s in range(0, len(ds), batch_size):
+            yield torch.stack(list(mapper(ds.__getitem__, range(s, min(len(ds), s + batch_size)))))
 
 
 def dense_features_of(backbone, images: torch.Tensor) -> torch.Tensor:

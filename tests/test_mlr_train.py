@@ -198,7 +198,7 @@ def test_cached_and_online_logits_agree_within_fp16(runs, base_cfg):
     train, test = load_splits(cfg)
     backbone = load_backbone_for(cfg)
     _, cached = feature_sources(cfg, backbone, train, test, train_mod.Reporter())
-    online = FeatureSource(backbone, test, backbone.image_size, cfg.seed, None, 0, False)
+    online = FeatureSource(backbone, test, backbone.image_size, cfg.seed, None, 0, False, workers=2)
     idx = np.arange(8)
     a, b = cached.batch(idx), online.batch(idx)
     torch.testing.assert_close(a, b, atol=0.02, rtol=2**-10)
@@ -269,3 +269,17 @@ def test_bf16_autocast_runs(base_cfg, tmp_path):
         )
     ).metrics
     assert m["complete"] and not math.isnan(m["map"])
+
+
+def test_no_cache_trains_online_with_fresh_augmentation(base_cfg, tmp_path):
+    cfg = replace(
+        base_cfg,
+        method="baseline",
+        lr=0.1,
+        epochs=1,
+        use_cache=False,
+        feature_cache=str(tmp_path / "never"),
+        out=str(tmp_path / "online"),
+    )
+    m = fit(cfg).metrics
+    assert m["complete"] and not (tmp_path / "never").exists()
