@@ -254,7 +254,7 @@ def cache(
     quiet: bool = QUIET,
 ) -> None:
     """Precompute dense features (train clean + K augmented views, test clean) into the fp16
-    memory-mapped cache that ``fit`` uses. Resumable: rerun to finish an interrupted build."""
+    memory-mapped cache that `fit` uses. Resumable: rerun to finish an interrupted build."""
     from mlr.train import feature_sources, load_backbone_for, load_splits
 
     cfg = _fit_config(
