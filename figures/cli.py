@@ -93,6 +93,9 @@ def _report(outcomes: list[Outcome], quiet: bool) -> None:
         table.add_row(o.figure, f"[{colour[o.status]}]{o.status}[/]", detail)
     if table.row_count:
         console.print(table)
+    for o in outcomes:  # failures again, unwrapped, where scripts and people look for them
+        if o.status == "failed":
+            err.print(f"[red]error:[/red] {o.figure}: {o.reason}", highlight=False, soft_wrap=True)
 
 
 @app.command("map-curves")

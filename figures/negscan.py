@@ -87,7 +87,7 @@ def word_counts(
         orient="h",
         ax=ax_w,
     )
-    ax_w.set_xscale("log")
+    style.log_axis(ax_w)
     ax_w.set(xlabel="captions containing the word", ylabel="", title="per-word caption counts")
     ax_w.tick_params(axis="y", labelsize="x-small")
     ax_w.legend(fontsize="x-small", title=None)
@@ -120,8 +120,10 @@ def word_counts(
         fontsize="x-small",
         color=style.REFERENCE_COLOR,
     )
-    ax_r.set_xscale("log")
-    ax_r.set(xlabel="captions with a negation word (% of all rows)", ylabel="", title="rate")
+    style.log_axis(ax_r)
+    span = [*rates["rate"].to_list(), 100 * laion["rate"]]
+    ax_r.set_xlim(min(span) / 10, max(span) * 10)
+    ax_r.set(xlabel="% of all rows", ylabel="", title="captions with a negation word")
     ax_r.tick_params(axis="y", labelsize="x-small")
     return style.save(fig, out_dir, "negscan_words", dpi)
 
@@ -134,7 +136,7 @@ def _ranked_bars(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, 
             ax.text(0.5, 0.5, "none found", ha="center", va="center", transform=ax.transAxes)
         else:
             ax.barh(part[key].to_list()[::-1], part["count"].to_list()[::-1], color=palette[c.name])
-            ax.set_xscale("log")
+            style.log_axis(ax)
         ax.set(title=f"{c.name}", xlabel=title, ylabel="")
         ax.tick_params(axis="y", labelsize="xx-small")
 

@@ -90,3 +90,13 @@ def save(fig: Any, out_dir: Path, stem: str, dpi: int = DEFAULT_DPI) -> list[Pat
         fig.savefig(buf, format=ext, dpi=dpi, metadata=meta)
         out.append(atomic_write_bytes(Path(out_dir) / f"{stem}.{ext}", buf.getvalue()))
     return out
+
+
+def log_axis(ax: Any, which: str = "x") -> None:
+    """Log scale with plain major labels (``0.1``, ``1e+05``) and no crowded minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())

@@ -114,9 +114,19 @@ def params_vs_compute(
         if drawn == 0:
             raise EmptyInput(f"dataset {ds!r}: no run records n_params and wall_seconds")
         theirs = ref.filter(pl.col("dataset") == ds)
+        drawn_methods = set(ours["method"].to_list())
         for row in theirs.iter_rows(named=True):
             if row["params_paper"] is None or row["gpu_hours"] is None:
                 continue
+            if row["method"] not in drawn_methods:
+                ax.annotate(
+                    style.label(row["method"]),
+                    (row["params_paper"], row["gpu_hours"]),
+                    xytext=(4, 3),
+                    textcoords="offset points",
+                    fontsize="x-small",
+                    color=style.method_color(row["method"]),
+                )
             ax.scatter(
                 row["params_paper"],
                 row["gpu_hours"],
@@ -126,7 +136,8 @@ def params_vs_compute(
                 marker="s",
                 zorder=3,
             )
-        ax.set_xscale("log")
+        style.log_axis(ax)
+        ax.set_ylim(bottom=0)
         ax.set(xlabel="trainable parameters", ylabel="device hours per run", title=ds.upper())
         handles = [Line2D([], [], color="black", marker="o", ls="", label="ours")]
         if not theirs.is_empty():
