@@ -39,7 +39,7 @@ def method_label(method: str) -> str:
 
 
 def _datasets(ref: dict[str, Any], dataset: str | None) -> list[str]:
-    known = [k for k in ref["map"] if k not in ("source", "partials")]
+    known = list(ref["map"]["datasets"])
     if dataset is None:
         return known
     if dataset not in known:
@@ -54,7 +54,7 @@ def paper_map(dataset: str | None = None) -> pl.DataFrame:
     rows = [
         {"dataset": ds, "method": m, "partial": p, "map": v}
         for ds in _datasets(ref, dataset)
-        for m, entry in ref["map"][ds].items()
+        for m, entry in ref["map"]["datasets"][ds].items()
         for p, v in zip(partials, entry["values"], strict=True)
     ]
     return pl.DataFrame(
@@ -74,7 +74,7 @@ def paper_methods(dataset: str | None = None) -> pl.DataFrame:
     ref = load_reference()
     rows = []
     for ds in _datasets(ref, dataset):
-        for m, entry in ref["map"][ds].items():
+        for m, entry in ref["map"]["datasets"][ds].items():
             params = ref["params"][ds].get(m, {})
             rows.append(
                 {
