@@ -46,7 +46,14 @@ def _draw(draw: Callable[[], list[Path]]) -> None:
         console.print(str(p), highlight=False, soft_wrap=True)
 
 
-@app.command("all")
+ALL_HELP = (
+    "Draw every figure the results allow and report which were skipped and why.\n\n"
+    "Exit status 1 when an input is present but broken (e.g. negscan/ without summary.json) "
+    "or when nothing could be drawn; a part that is simply absent is skipped."
+)
+
+
+@app.command("all", help=ALL_HELP)
 def all_figures(
     results: Path = typer.Option(
         ...,
@@ -61,11 +68,6 @@ def all_figures(
     dpi: int = DPI,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only skips and failures."),
 ) -> None:
-    """Draw every figure the results allow and report which were skipped and why.
-
-    Exit status 1 when an input is present but broken (e.g. negscan/ without summary.json) or
-    when nothing could be drawn; a part that is simply absent is skipped.
-    """
     if not results.is_dir():
         raise typer.BadParameter(f"{results}: no such directory", param_hint="--results")
     with console.status("drawing…", spinner="dots") as status:
@@ -105,8 +107,7 @@ def map_curves(
     dpi: int = DPI,
     no_paper: bool = NO_PAPER,
 ) -> None:
-    """mAP vs known-label proportion per dataset: a line per method, the seeds' min–max band, the
-    paper's numbers dashed."""
+    """mAP vs known labels per dataset: a line per method, seed min–max band, paper dashed."""
 
     _draw(lambda: map_vs_partial(sweeps, out, dpi=dpi, paper=not no_paper))
 
@@ -155,8 +156,7 @@ def negscan_words(
     dpi: int = DPI,
     top: int = typer.Option(25, "--top", min=1, help="Words shown (by total captions)."),
 ) -> None:
-    """Per-word caption counts and the negation rate per corpus (log scales), with the paper's
-    LAION 0.47 %."""
+    """Per-word caption counts and negation rate per corpus (log), beside LAION's 0.47 %."""
 
     _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi))
 
