@@ -95,9 +95,11 @@ def word_counts(
     rates = pl.DataFrame(
         {
             "corpus": [c.name for c in corpora],
-            "rate": [100 * float(c.summary["rate_all_rows"]) for c in corpora],
-        }
+            "rate": [c.summary["rate_all_rows"] for c in corpora],  # null for an empty corpus
+        },
+        schema={"corpus": pl.String, "rate": pl.Float64},
     ).filter(pl.col("rate") > 0)
+    rates = rates.with_columns(pl.col("rate") * 100)
     if not rates.is_empty():
         sns.barplot(
             data=rates.to_pandas(),

@@ -42,24 +42,38 @@ def _spaces(df: pl.DataFrame) -> list[str]:
 def cosine_distributions(
     promptsim_dir: Path, out_dir: Path, *, dpi: int = style.DEFAULT_DPI
 ) -> list[Path]:
-    """``promptsim_violin.png/.pdf``: one panel per space (raw, centred); per setting, violins of
-    the per-class cosines, negation pair vs paraphrase pair side by side (quartiles inside)."""
+    """``promptsim_violin.png/.pdf``: one panel per space (raw, centred); per template set, violins
+    of the per-class cosines: the paraphrase pair cos(P1,P2) and the negation pair cos(P1,N1) for
+    each negation style (quartiles inside)."""
     import seaborn as sns
 
     df = load_per_class(promptsim_dir)
+    group = pl.col("templates")
+    if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
+        group = pl.col("model") + ":" + pl.col("pretrained") + " " + group
+    series = (
+        pl.when(pl.col("pair") == "P1-P2")
+        .then(pl.lit("P1-P2 paraphrase"))
+        .otherwise(pl.col("pair") + " " + pl.col("style").fill_null(""))
+    )
+    df = df.with_columns(group=group, series=series)
+    neg_series = sorted(s for s in df["series"].unique().to_list() if s != "P1-P2 paraphrase")
+    hue_order = [*neg_series, "P1-P2 paraphrase"]
+    palette = dict(zip(neg_series, sns.color_palette("flare", len(neg_series)), strict=True))
+    palette["P1-P2 paraphrase"] = PAIR_COLORS["P1-P2"]
     spaces = _spaces(df)
     fig, axes = style.new_figure(style.PAGE, 2.8, ncols=len(spaces), squeeze=False)
-    order = df["setting"].unique(maintain_order=True).to_list()
+    order = df["group"].unique(maintain_order=True).to_list()
     for ax, space in zip(axes[0], spaces, strict=True):
         part = df.filter(pl.col("space") == space).to_pandas()
         sns.violinplot(
             data=part,
-            x="setting",
+            x="group",
             y="cosine",
-            hue="pair",
+            hue="series",
             order=order,
-            hue_order=[p for p in PAIR_COLORS if p in set(part["pair"])],
-            palette=PAIR_COLORS,
+            hue_order=[h for h in hue_order if h in set(part["series"])],
+            palette=palette,
             inner="quart",
             cut=0,
             linewidth=0.6,
@@ -67,8 +81,8 @@ def cosine_distributions(
             ax=ax,
         )
         ax.set(title=f"{space} text features", xlabel="", ylabel="cosine per class")
-        ax.tick_params(axis="x", labelrotation=20, labelsize="x-small")
-        ax.legend(fontsize="x-small", title=None)
+        ax.tick_params(axis="x", labelsize="x-small")
+        ax.legend(fontsize="xx-small", title=None)
     return style.save(fig, out_dir, "promptsim_violin", dpi)
 
 

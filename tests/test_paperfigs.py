@@ -75,12 +75,14 @@ def make_negscan(d: Path, corpus: str, scale: int, classes: bool = True) -> Path
 
 
 def make_promptsim(d: Path) -> Path:
+    """As promptsim writes it: P1-N1 per negation style, P1-P2 once per template set (style "-")."""
     rng = np.random.default_rng(0)
     rows = []
+    settings = {"single": ["not-prefix"], "ensemble85": ["not-prefix", "no"]}
     for cls in ["dog", "cat", "car", "bus", "sheep"]:
-        for templates, style_ in [("single", "not-prefix"), ("ensemble85", "no")]:
+        for templates, styles in settings.items():
             for space, shift in [("raw", 0.85), ("centred", 0.5)]:
-                for pair in ["P1-N1", "P1-P2"]:
+                for pair, style_ in [("P1-P2", "-")] + [("P1-N1", s) for s in styles]:
                     rows.append(
                         {
                             "model": "RN101",
@@ -229,16 +231,32 @@ def test_promptsim_figures(results: Path, tmp_path: Path) -> None:
 def test_promptsim_pairs_join_per_class(results: Path) -> None:
     df = prompts.load_per_class(results / "promptsim")
     pairs = prompts.pair_table(df)
-    # 5 classes x 2 settings x 2 spaces, each with both cosines
-    assert pairs.height == 20
-    one = pairs.filter(
-        (pl.col("class") == "dog") & (pl.col("space") == "raw") & (pl.col("templates") == "single")
-    )
-    src = df.filter(
-        (pl.col("class") == "dog") & (pl.col("space") == "raw") & (pl.col("templates") == "single")
-    )
-    assert one["negation"].item() == src.filter(pl.col("pair") == "P1-N1")["cosine"].item()
+    # 5 classes x 3 (templates, style) settings x 2 spaces, each with both cosines
+    assert pairs.height == 30
+    assert set(pairs["setting"]) == {"single/not-prefix", "ensemble85/not-prefix", "ensemble85/no"}
+    dog = (pl.col("class") == "dog") & (pl.col("space") == "raw")
+    one = pairs.filter(dog & (pl.col("setting") == "ensemble85/no"))
+    src = df.filter(dog & (pl.col("templates") == "ensemble85"))
+    neg = src.filter((pl.col("pair") == "P1-N1") & (pl.col("style") == "no"))["cosine"].item()
+    assert one["negation"].item() == neg
     assert one["paraphrase"].item() == src.filter(pl.col("pair") == "P1-P2")["cosine"].item()
+
+
+def test_promptsim_style_dependent_paraphrase_joins_on_style() -> None:
+    base = {"model": "m", "pretrained": "p", "class": "dog", "templates": "t", "space": "raw"}
+    df = pl.DataFrame(
+        [
+            {**base, "style": s, "pair": pair, "cosine": c}
+            for s, pair, c in [
+                ("a", "P1-N1", 0.1),
+                ("b", "P1-N1", 0.2),
+                ("a", "P1-P2", 0.3),
+                ("b", "P1-P2", 0.4),
+            ]
+        ]
+    ).with_columns(setting=pl.col("templates") + "/" + pl.col("style"))
+    pairs = prompts.pair_table(df).sort("style")
+    assert pairs.select("negation", "paraphrase").rows() == [(0.1, 0.3), (0.2, 0.4)]
 
 
 def test_negscan_figures_over_two_corpora(results: Path, tmp_path: Path) -> None:
