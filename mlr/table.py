@@ -87,18 +87,21 @@ def _from_metrics(files: list[Path]) -> pl.DataFrame:
             m = json.loads(f.read_text("utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{f}: unreadable metrics file ({exc})") from exc
-        keys = ("dataset", "method", "partial", "seed", "map", "n_params", "wall_seconds")
-        missing = [k for k in (*keys, "device", "complete") if k not in m]
+        # a run still training (or stopped) writes metrics.json with complete=false and no map
+        needed = ("dataset", "method", "partial", "seed", "complete")
+        if m.get("complete"):
+            needed += ("map", "n_params", "wall_seconds", "device")
+        missing = [k for k in needed if k not in m]
         if missing:
             raise ValueError(f"{f}: missing key(s) {missing}")
         dataset = m["dataset"]["name"] if isinstance(m["dataset"], dict) else m["dataset"]
         rows.append(
             {
-                **{k: m[k] for k in keys if k != "dataset"},
+                **{k: m.get(k) for k in ("method", "partial", "seed", "map", "n_params")},
+                **{k: m.get(k) for k in ("wall_seconds", "device")},
                 "dataset": dataset,
-                "device": m["device"],
                 "status": "complete" if m["complete"] else "incomplete",
-                "error": None,
+                "error": m.get("error"),
             }
         )
     return pl.DataFrame(rows, schema=_SCHEMA).select(RUN_COLUMNS)

@@ -145,8 +145,12 @@ def test_metrics_json_run_dirs_when_no_results_parquet(tmp_path: Path) -> None:
             d / "metrics.json",
             {**run("dualcoop", 0.5, seed, value), "complete": True, "history": []},
         )
+    # a run still training: no map, no wall_seconds yet
     d = tmp_path / "voc" / "dualcoop" / "p0.5" / "seed2"
-    atomic_write_json(d / "metrics.json", {**run("dualcoop", 0.5, 2, 10.0), "complete": False})
+    unfinished = {
+        k: v for k, v in run("dualcoop", 0.5, 2, 0.0).items() if k not in ("map", "wall_seconds")
+    }
+    atomic_write_json(d / "metrics.json", {**unfinished, "complete": False, "history": []})
     runs = load_runs(tmp_path)
     assert runs.height == 3 and runs["ok"].sum() == 2
     r = row_of(build_table(tmp_path), "dualcoop")
