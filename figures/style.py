@@ -2,13 +2,14 @@
 PNG + PDF (TrueType fonts embedded in the PDF, ``pdf.fonttype 42``) atomically.
 
 matplotlib and seaborn are imported lazily (inside :func:`apply` and the figure modules), so
-importing :mod:`figures` stays cheap; the non-interactive Agg backend is selected before pyplot or
-seaborn is imported.
+importing :mod:`figures` stays cheap; the non-interactive Agg backend is selected before seaborn
+imports pyplot. :func:`apply` sets the theme in matplotlib's global ``rcParams``.
 """
 
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,13 @@ REFERENCE_COLOR = "#555555"
 
 
 def apply() -> None:
-    """Select the Agg backend and set the seaborn theme and the PDF/PS font embedding."""
+    """Select the Agg backend (unless pyplot is already in use, e.g. in a notebook, whose backend
+    is left alone — figures are drawn outside pyplot either way) and set the seaborn theme and the
+    PDF/PS font embedding."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import seaborn as sns
 
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=0.9)
