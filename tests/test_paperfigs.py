@@ -3,7 +3,6 @@ and the CLI."""
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
@@ -176,9 +175,7 @@ def make_sweep(d: Path, dataset: str = "voc") -> Path:
     return d
 
 
-@pytest.fixture
-def results(tmp_path: Path) -> Path:
-    root = tmp_path / "results"
+def make_results(root: Path) -> Path:
     make_negscan(root / "negscan" / "laion", "laion400m", 100)
     make_negscan(root / "negscan" / "sample", "sample", 1)
     make_promptsim(root / "promptsim")
@@ -186,6 +183,24 @@ def results(tmp_path: Path) -> Path:
     make_absence(root / "absence")
     make_sweep(root / "sweeps" / "voc")
     return root
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    return make_results(tmp_path / "results")
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """Every figure drawn once by ``draw_all`` from the fabricated results (drawing is the slow
+    part; the per-figure tests below check its files)."""
+    base = tmp_path_factory.mktemp("gallery")
+    out = base / "figs"
+    return out, draw_all(make_results(base / "results"), out, dpi=DPI)
+
+
+def files(gallery: tuple[Path, list], figure: str) -> list[Path]:
+    return next(o.files for o in gallery[1] if o.figure == figure)
 
 
 # --- file checks ------------------------------------------------------------------------------
@@ -213,19 +228,14 @@ def assert_figure(paths: list[Path], stem: str, inches: tuple[float, float]) -> 
 # --- each figure ------------------------------------------------------------------------------
 
 
-def test_map_vs_partial_and_params(results: Path, tmp_path: Path) -> None:
-    out = tmp_path / "figs"
-    paths = sweeps.map_vs_partial([results / "sweeps" / "voc"], out, dpi=DPI)
-    assert_figure(paths, "map_vs_partial_voc", (style.COLUMN, 2.8))
-    paths = sweeps.params_vs_compute([results / "sweeps" / "voc"], out, dpi=DPI)
-    assert_figure(paths, "params_compute_voc", (style.COLUMN, 2.6))
+def test_map_vs_partial_and_params(gallery) -> None:
+    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 2.8))
+    assert_figure(files(gallery, "params_compute"), "params_compute_voc", (style.COLUMN, 2.6))
 
 
-def test_promptsim_figures(results: Path, tmp_path: Path) -> None:
-    paths = prompts.cosine_distributions(results / "promptsim", tmp_path, dpi=DPI)
-    assert_figure(paths, "promptsim_violin", (style.PAGE, 2.8))
-    paths = prompts.cosine_scatter(results / "promptsim", tmp_path, dpi=DPI)
-    assert_figure(paths, "promptsim_scatter", (style.PAGE, 3.0))
+def test_promptsim_figures(gallery) -> None:
+    assert_figure(files(gallery, "promptsim_violin"), "promptsim_violin", (style.PAGE, 2.8))
+    assert_figure(files(gallery, "promptsim_scatter"), "promptsim_scatter", (style.PAGE, 3.0))
 
 
 def test_promptsim_pairs_join_per_class(results: Path) -> None:
@@ -259,16 +269,12 @@ def test_promptsim_style_dependent_paraphrase_joins_on_style() -> None:
     assert pairs.select("negation", "paraphrase").rows() == [(0.1, 0.3), (0.2, 0.4)]
 
 
-def test_negscan_figures_over_two_corpora(results: Path, tmp_path: Path) -> None:
+def test_negscan_figures_over_two_corpora(results: Path, gallery) -> None:
     dirs = [results / "negscan" / "laion", results / "negscan" / "sample"]
     names = [c.name for c in negscan.load_corpora(dirs)]
     assert names == ["laion400m", "sample (synthetic)"]
-    assert_figure(negscan.word_counts(dirs, tmp_path, dpi=DPI), "negscan_words", (style.PAGE, 3.6))
-    assert_figure(
-        negscan.top_bigrams(dirs, tmp_path, dpi=DPI), "negscan_bigrams", (style.PAGE, 3.6)
-    )
-    paths = negscan.class_negations(dirs, tmp_path, dpi=DPI)
-    assert_figure(paths, "negscan_classes", (style.PAGE, 3.6))
+    for stem in ("negscan_words", "negscan_bigrams", "negscan_classes"):
+        assert_figure(files(gallery, stem), stem, (style.PAGE, 3.6))
 
 
 def test_negscan_classes_without_class_scan_is_empty(tmp_path: Path) -> None:
@@ -277,10 +283,9 @@ def test_negscan_classes_without_class_scan_is_empty(tmp_path: Path) -> None:
         negscan.class_negations([d], tmp_path / "figs", dpi=DPI)
 
 
-def test_similarity_map_grid(results: Path, tmp_path: Path) -> None:
-    paths = maps.similarity_grids(results / "maps", tmp_path, dpi=DPI)
+def test_similarity_map_grid(gallery) -> None:
     # with the image found: 3 columns (image, positive, negative), one row per class
-    assert_figure(paths, "maps_street", (3 * maps.CELL, 2 * maps.CELL + 0.3))
+    assert_figure(files(gallery, "maps"), "maps_street", (3 * maps.CELL, 2 * maps.CELL + 0.3))
 
 
 def test_similarity_map_grid_without_image(tmp_path: Path) -> None:
@@ -295,7 +300,7 @@ def test_similarity_map_missing_npy_names_it(results: Path, tmp_path: Path) -> N
         maps.similarity_grids(results / "maps", tmp_path, dpi=DPI)
 
 
-def test_absence_scatter(results: Path, tmp_path: Path) -> None:
+def test_absence_scatter(results: Path, gallery) -> None:
     table = absence.auroc_table(results / "absence")
     row = table.filter((pl.col("variant") == "global") & (pl.col("class") == "cat")).row(
         0, named=True
@@ -303,8 +308,7 @@ def test_absence_scatter(results: Path, tmp_path: Path) -> None:
     assert row["p_presence"] == pytest.approx(0.85)
     assert row["n_absence"] == pytest.approx(0.55)
     assert row["n_presence"] == pytest.approx(0.60)
-    paths = absence.absence_scatter(results / "absence", tmp_path, dpi=DPI)
-    assert_figure(paths, "absence_auroc", (2 * style.COLUMN, 3.2))
+    assert_figure(files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, 3.2))
 
 
 # --- missing inputs ---------------------------------------------------------------------------
@@ -341,8 +345,8 @@ def test_missing_column_is_an_error_not_zeros(results: Path, tmp_path: Path) -> 
 # --- all + CLI --------------------------------------------------------------------------------
 
 
-def test_draw_all_draws_every_figure(results: Path, tmp_path: Path) -> None:
-    outcomes = draw_all(results, tmp_path / "figs", dpi=DPI)
+def test_draw_all_draws_every_figure(gallery) -> None:
+    out, outcomes = gallery
     assert {o.figure: o.status for o in outcomes} == {
         "map_vs_partial": "drawn",
         "params_compute": "drawn",
@@ -354,9 +358,9 @@ def test_draw_all_draws_every_figure(results: Path, tmp_path: Path) -> None:
         "maps": "drawn",
         "absence_auroc": "drawn",
     }
-    for o in outcomes:
-        for p in o.files:
-            assert p.is_file()
+    written = sorted(p for o in outcomes for p in o.files)
+    assert written == sorted(out.iterdir())
+    assert len(written) == 2 * 9
 
 
 def test_cli_all_reports_skips_and_exits_zero(tmp_path: Path) -> None:
@@ -392,10 +396,3 @@ def test_cli_subcommand_writes_and_reports_missing(results: Path, tmp_path: Path
     res = runner.invoke(app, ["negscan-words", str(tmp_path / "nope"), "-o", str(out)])
     assert res.exit_code == 1
     assert "summary.json not found" in res.output and "Traceback" not in res.output
-
-
-def test_json_is_not_needed_for_style(results: Path) -> None:
-    # the reference numbers load for the dashed lines (a broken data file fails here, not later)
-    assert (
-        json.loads(Path("corpora/data/paper_reference.json").read_text())["laion"]["rate"] == 0.0047
-    )
