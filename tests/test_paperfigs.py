@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from figures import absence, maps, negscan, prompts, style, sweeps
 from figures.cli import app
-from figures.gallery import draw_all
+from figures.gallery import draw_all, find_dirs
 from figures.inputs import EmptyInput, MissingInput
 
 DPI = 40  # small PNGs keep the tests fast
@@ -396,3 +396,36 @@ def test_cli_subcommand_writes_and_reports_missing(results: Path, tmp_path: Path
     res = runner.invoke(app, ["negscan-words", str(tmp_path / "nope"), "-o", str(out)])
     assert res.exit_code == 1
     assert "summary.json not found" in res.output and "Traceback" not in res.output
+
+
+def test_find_dirs_layouts(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    assert find_dirs(root, "promptsim") == []  # absent part: nothing, no error
+    a = make_promptsim(root / "promptsim" / "rn101")
+    b = make_promptsim(root / "promptsim" / "vitb32")
+    (root / "promptsim" / "notes").mkdir()
+    assert find_dirs(root, "promptsim") == [a, b]  # one result dir per subdirectory
+    single = make_absence(root / "absence")
+    assert find_dirs(root, "absence") == [single]  # the part itself is the result dir
+    runs = root / "sweeps" / "voc" / "voc" / "baseline" / "p0.5" / "seed0"
+    atomic_write_json(runs / "metrics.json", {"complete": False})
+    assert find_dirs(root, "sweeps") == [root / "sweeps" / "voc"]  # fit run dirs, no parquet
+    (root / "maps").mkdir()
+    with pytest.raises(MissingInput, match=r"maps\.parquet not found.*promptsim maps"):
+        find_dirs(root, "maps")
+
+
+def test_draw_all_puts_several_result_dirs_in_subfolders(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    make_absence(root / "absence" / "rn101")
+    make_absence(root / "absence" / "vitb32")
+    outcomes = draw_all(root, tmp_path / "figs", dpi=DPI)
+    drawn = next(o for o in outcomes if o.figure == "absence_auroc")
+    assert drawn.status == "drawn"
+    assert sorted(p.relative_to(tmp_path / "figs").as_posix() for p in drawn.files) == [
+        "rn101/absence_auroc.pdf",
+        "rn101/absence_auroc.png",
+        "vitb32/absence_auroc.pdf",
+        "vitb32/absence_auroc.png",
+    ]
+    assert {o.status for o in outcomes if o.figure != "absence_auroc"} == {"skipped"}
