@@ -275,11 +275,14 @@ def _params(n: int | None) -> str:
     return str(n)
 
 
-def _cell(row: dict, key: str, pm: str) -> str:
+PM = " ± "
+
+
+def _cell(row: dict, key: str) -> str:
     mean, std = row[f"map_{key}_mean"], row[f"map_{key}_std"]
     if mean is None:
         return "—"
-    return _num(mean) if std is None else f"{_num(mean)}{pm}{_num(std)}"
+    return _num(mean) if std is None else f"{_num(mean)}{PM}{_num(std)}"
 
 
 def _seeds(row: dict, keys: list[str]) -> str:
@@ -292,7 +295,7 @@ def _seeds(row: dict, keys: list[str]) -> str:
 _Grid = tuple[str, list[str], list[list[str]], list[list[str]]]
 
 
-def _grids(df: pl.DataFrame, pm: str) -> list[_Grid]:
+def _grids(df: pl.DataFrame) -> list[_Grid]:
     """Per dataset: (dataset, header, our rows, comparison rows)."""
     out = []
     for ds in df["dataset"].unique(maintain_order=True).to_list():
@@ -302,7 +305,7 @@ def _grids(df: pl.DataFrame, pm: str) -> list[_Grid]:
         header = ["Method", "Params", *cols, "seeds", "h/run", "h total", "device"]
         ours, comp = [], []
         for row in part.iter_rows(named=True):
-            cells = [_cell(row, k, pm) for k in [*keys, "avg"]]
+            cells = [_cell(row, k) for k in [*keys, "avg"]]
             ours.append(
                 [
                     row["label"],
@@ -345,7 +348,7 @@ def _tex(s: str) -> str:
     out = s
     for a, b in _TEX_ESCAPE.items():
         out = out.replace(a, b)
-    return out.replace(" ± ", r" $\pm$ ")
+    return out.replace(PM, r" $\pm$ ")
 
 
 def _latex(rows: list[list[str]], caption: str) -> str:
@@ -380,9 +383,8 @@ def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> 
         raise ValueError(f"unknown table format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "csv":
         return df.write_csv()
-    pm = " ± "
     blocks = []
-    for ds, header, ours, comp in _grids(df, pm):
+    for ds, header, ours, comp in _grids(df):
         title = f"{ds.upper()}: mAP (%) by known-label proportion, mean ± std over seeds"
         if fmt == "markdown":
             blocks.append(f"### {title}\n\n{_markdown([header, *ours])}")
