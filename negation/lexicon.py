@@ -133,20 +133,35 @@ class Lexicon:
 
 
 @cache
-def nfkc_unstable_class() -> str:
-    """A regex character class of the characters NFKC changes, combining marks and Hangul jamo."""
-    ranges: list[tuple[int, int]] = []
+def nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every character NFKC changes, and what NFKC makes of it (Python's Unicode tables)."""
+    src: list[str] = []
     for cp in range(0x80, 0x110000):
         if 0xD800 <= cp < 0xE000:
             continue
         ch = chr(cp)
         if unicodedata.normalize("NFKC", ch) != ch:
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1] = (ranges[-1][0], cp)
-            else:
-                ranges.append((cp, cp))
+            src.append(ch)
+    return tuple(src), tuple(unicodedata.normalize("NFKC", ch) for ch in src)
+
+
+# Combining marks and Hangul jamo: NFKC may compose them with their neighbours, so a caption that
+# holds one is normalised as a whole rather than character by character.
+COMPOSING_CLASS = r"[\p{M}\x{1100}-\x{11FF}]"
+
+
+@cache
+def nfkc_unstable_class() -> str:
+    """A regex character class of the characters NFKC changes, combining marks and Hangul jamo."""
+    ranges: list[tuple[int, int]] = []
+    for ch in nfkc_table()[0]:
+        cp = ord(ch)
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
     parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
-    return "[" + "".join(parts) + r"\p{M}\x{1100}-\x{11FF}]"
+    return "[" + "".join(parts) + COMPOSING_CLASS[1:-1] + "]"
 
 
 def load_lexicon(spec: str | Path) -> Lexicon:

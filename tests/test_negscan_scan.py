@@ -211,6 +211,10 @@ PIECES = [
     "never",
     "no longer",
     "ＮＯ",
+    "cafe\u0301",  # a combining mark: whole-string NFKC
+    "ﬁno",  # a ligature: NFKC makes it "fino"
+    "no™",  # NFKC makes it "notm": not a negation any more
+    "…",
     "ｎｏｔ",
     "café",
     "5",
