@@ -116,10 +116,11 @@ class Lexicon:
     def prefilter_pattern(self) -> str:
         """A regex for RAW captions that matches every caption the exact rules can match.
 
-        Case-insensitive, apostrophes as ``['’]``, plus any character that NFKC would change
-        (or a combining mark / Hangul jamo that NFKC could compose), because only such captions
-        can match after normalisation without matching before it. It lets the scan normalise
-        and analyse only a small share of rows.
+        Case-insensitive, ASCII word boundaries (any non-ASCII neighbour counts as a boundary,
+        so it is never stricter), apostrophes as ``['’]``, plus any character whose NFKC form
+        could complete a match (see :func:`nfkc_unstable_class`), because only captions with
+        such a character can match after normalisation without matching before it. It lets the
+        scan normalise and analyse only a small share of rows.
         """
         alts = []
         for e in self.by_length:
@@ -129,7 +130,7 @@ class Lexicon:
             start = r"(?-u:\b)" if e[0].isascii() and _is_word_char(e[0]) else ""
             end = r"(?-u:\b)" if e[-1].isascii() and _is_word_char(e[-1]) else ""
             alts.append(f"{start}{body}{end}")
-        return "(?i:" + "|".join(alts) + ")|" + nfkc_unstable_class()
+        return "(?i:" + "|".join(alts) + ")|" + nfkc_unstable_class(self.entries)
 
 
 @cache
@@ -150,11 +151,50 @@ def nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
 COMPOSING_CLASS = r"[\p{M}\x{1100}-\x{11FF}]"
 
 
+def _can_contribute(text: str, entries: tuple[str, ...]) -> bool:
+    """Could NFKC's output ``text`` for one character be part of a whole-word entry match?
+
+    The overlap of a match with ``text`` is a piece ``text[i:j]``: the whole entry when the match
+    lies inside ``text``, a prefix of it when the match starts inside, a suffix when it ends
+    inside, any substring when ``text`` lies inside the match — and a match that starts or ends
+    inside ``text`` needs a word boundary there.
+    """
+    n = len(text)
+    for i in range(n):
+        for j in range(i + 1, n + 1):
+            piece = text[i:j]
+            if i > 0 and _is_word_char(text[i - 1]) and _is_word_char(piece[0]):
+                continue
+            if j < n and _is_word_char(text[j]) and _is_word_char(piece[-1]):
+                continue
+            for e in entries:
+                if i > 0 and j < n:
+                    hit = piece == e
+                elif i > 0:
+                    hit = e.startswith(piece)
+                elif j < n:
+                    hit = e.endswith(piece)
+                else:
+                    hit = piece in e
+                if hit:
+                    return True
+    return False
+
+
 @cache
-def nfkc_unstable_class() -> str:
-    """A regex character class of the characters NFKC changes, combining marks and Hangul jamo."""
+def nfkc_unstable_class(entries: tuple[str, ...]) -> str:
+    """A regex character class of the characters whose NFKC form could create a match of one of
+    ``entries`` (plus combining marks and Hangul jamo, which NFKC may compose).
+
+    NFKC output made only of whitespace is left out: the prefilter's ``\\s+`` already matches
+    every Unicode space inside a phrase. So are outputs that cannot be part of a match ("…" →
+    "...", "™" → "TM" for the built-in lexicons), which keeps the candidates few.
+    """
     ranges: list[tuple[int, int]] = []
-    for ch in nfkc_table()[0]:
+    for ch, out in zip(*nfkc_table(), strict=True):
+        text = normalise(out)
+        if not text.strip() or not _can_contribute(text, entries):
+            continue
         cp = ord(ch)
         if ranges and ranges[-1][1] == cp - 1:
             ranges[-1] = (ranges[-1][0], cp)

@@ -152,20 +152,25 @@ class ScanResult:
         }
 
 
-def normalised(expr: pl.Expr, exclude_numbering: bool, composing: bool = True) -> pl.Expr:
+def normalised(expr: pl.Expr, exclude_numbering: bool, kind: str = "nfkc") -> pl.Expr:
     """The Polars twin of :func:`negation.lexicon.normalise` (+ optional numbering blanking).
 
-    With ``composing=False`` (text without combining marks or Hangul jamo) NFKC is applied
-    character by character through an Aho–Corasick table: the same result, several times faster.
+    ``kind`` picks the cheapest exact route for a caption: ``"ascii"`` (NFKC is the identity:
+    lower-case only), ``"chars"`` (no combining marks or Hangul jamo: NFKC character by
+    character through an Aho–Corasick table, several times faster) or ``"nfkc"`` (whole-string
+    NFKC).
     """
-    if composing:
+    if kind == "nfkc":
         out = expr.str.normalize("NFKC")
-    else:
+    elif kind == "chars":
         src, dst = nfkc_table()
         out = expr.str.replace_many(list(src), list(dst))
+    else:
+        out = expr
     out = out.str.to_lowercase()
-    for a in APOSTROPHES:
-        out = out.str.replace_all(a, "'", literal=True)
+    if kind != "ascii":
+        for a in APOSTROPHES:
+            out = out.str.replace_all(a, "'", literal=True)
     if exclude_numbering:
         out = out.str.replace_all(NUMBERING_PATTERN, NUMBERING_MASK)
     return out
@@ -230,18 +235,21 @@ def _analyse(
     unique_all: pl.DataFrame | None,
 ) -> ScanResult:
     c = pl.col(CAPTION)
-    # Polars' whole-string NFKC is the costliest step: keep it for captions with characters
-    # that NFKC may compose; map the others character by character.
+    # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
+    ascii_only = ~c.str.contains(r"[^\x00-\x7F]")
     composing = c.str.contains(COMPOSING_CLASS)
+    routes = [
+        ("ascii", ascii_only),
+        ("chars", ~ascii_only & ~composing),
+        ("nfkc", ~ascii_only & composing),
+    ]
     neg = (
         pl.concat(
             [
                 candidates.lazy()
-                .filter(~composing)
-                .with_columns(norm=normalised(c, opts.exclude_numbering, composing=False)),
-                candidates.lazy()
-                .filter(composing)
-                .with_columns(norm=normalised(c, opts.exclude_numbering)),
+                .filter(mask)
+                .with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                for kind, mask in routes
             ]
         )
         .with_columns(words=pl.col("norm").str.extract_all(pats.any))
