@@ -211,19 +211,28 @@ def scan(captions: pl.LazyFrame, opts: ScanOptions, source: str = "") -> ScanRes
     """Scan a lazy frame with a string column ``caption``; ``source`` labels its samples."""
     pats = Patterns.build(opts)
     c = pl.col(CAPTION)
-    queries = [
-        captions.select(
-            n_rows=pl.len().cast(I64),
-            n_null=c.null_count().cast(I64),
-            n_empty=c.str.contains(r"^\s*$").sum().cast(I64),
-        ),
-        captions.filter(c.str.contains(pats.prefilter)),
-    ]
-    if opts.unique:
-        queries.append(captions.select(hash=c.drop_nulls().hash(HASH_SEED)).unique())
-    frames = pl.collect_all(queries, engine="streaming")
-    totals = frames[0].row(0, named=True)
-    return _analyse(frames[1], totals, opts, pats, source, frames[2] if opts.unique else None)
+    empty = r"^\s*$"
+    # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
+    # prefilter's candidates. (The row count of a Parquet scan comes from its metadata.)
+    n_rows = captions.select(pl.len()).collect(engine="streaming").item()
+    kept = captions.filter(c.is_null() | c.str.contains(f"{pats.prefilter}|{empty}")).collect(
+        engine="streaming"
+    )
+    is_empty = kept[CAPTION].str.contains(empty)
+    totals = {
+        "n_rows": n_rows,
+        "n_null": kept[CAPTION].null_count(),
+        "n_empty": int(is_empty.sum() or 0),
+    }
+    candidates = kept.filter(is_empty.not_())  # drops nulls and empties
+    unique_all = None
+    if opts.unique:  # a second pass, only when asked for
+        unique_all = (
+            captions.select(hash=c.drop_nulls().hash(HASH_SEED))
+            .unique()
+            .collect(engine="streaming")
+        )
+    return _analyse(candidates, totals, opts, pats, source, unique_all)
 
 
 def _analyse(
@@ -236,20 +245,19 @@ def _analyse(
 ) -> ScanResult:
     c = pl.col(CAPTION)
     # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
-    ascii_only = ~c.str.contains(r"[^\x00-\x7F]")
-    composing = c.str.contains(COMPOSING_CLASS)
+    is_ascii = candidates[CAPTION].str.len_bytes() == candidates[CAPTION].str.len_chars()
+    other = candidates.filter(~is_ascii)
+    composing = other[CAPTION].str.contains(COMPOSING_CLASS)
     routes = [
-        ("ascii", ascii_only),
-        ("chars", ~ascii_only & ~composing),
-        ("nfkc", ~ascii_only & composing),
+        ("ascii", candidates.filter(is_ascii)),
+        ("chars", other.filter(~composing)),
+        ("nfkc", other.filter(composing)),
     ]
     neg = (
         pl.concat(
             [
-                candidates.lazy()
-                .filter(mask)
-                .with_columns(norm=normalised(c, opts.exclude_numbering, kind))
-                for kind, mask in routes
+                part.lazy().with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                for kind, part in routes
             ]
         )
         .with_columns(words=pl.col("norm").str.extract_all(pats.any))
@@ -272,8 +280,8 @@ def _analyse(
 
     matches = neg.select(m=pl.col("norm").str.extract_all(pats.bigram)).explode("m").drop_nulls()
     bigrams = (
-        matches.select(
-            negator=pl.col("m").str.extract(f"^({pats.any})", 1).str.replace_all(r"\s+", " "),
+        matches.select(  # a match is "negator SEP word"
+            negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", "").str.replace_all(r"\s+", " "),
             next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
         )
         .group_by("negator", "next_word")
@@ -285,16 +293,11 @@ def _analyse(
 
     n_class, class_counts = _class_negation(neg, pats)
 
-    keyed = neg.select("i", CAPTION, key=c.hash(opts.seed))
     samples = (
-        hits.select("i", "word")
-        .unique()
-        .join(keyed, on="i")
-        .select("word", CAPTION, shard=pl.lit(source, pl.String), key="key")
+        _samples(neg, hits, opts.n_samples, opts.seed, source)
         if opts.n_samples and neg.height
         else empty["samples"]
     )
-    samples = bottom_k(samples, opts.n_samples)
 
     unique_neg = None
     if opts.unique:
@@ -347,16 +350,41 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns) -> tuple[int, dict[str, i
         .join(triggers, on="trigger")
         .select("i", "class")
         .unique()
-        .join(neg.select("i", "norm"), on="i")
     )
+    norm = neg["norm"]
     counts: dict[str, int] = {}
     rows: list[pl.Series] = []
     for (name,), part in pairs.partition_by("class", as_dict=True).items():
-        hit = part.filter(pl.col("norm").str.contains(pats.per_class[str(name)]))["i"]
+        ids = part["i"]  # one class at a time: its captions are gathered, tested, dropped
+        hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
         counts[str(name)] = hit.len()
         rows.append(hit)
     n_any = pl.concat(rows).n_unique() if rows else 0
     return n_any, counts
+
+
+def _samples(neg: pl.DataFrame, hits: pl.DataFrame, n: int, seed: int, source: str) -> pl.DataFrame:
+    """Per word, the ``n`` distinct captions with the smallest seeded hash keys (see
+    :func:`bottom_k`), found on the keys first so that only the chosen captions are copied."""
+    keys = neg.select("i", key=pl.col(CAPTION).hash(seed))
+    chosen = (
+        hits.select("i", "word")
+        .unique()
+        .join(keys, on="i")
+        .group_by("word")
+        .agg(pl.col("key").unique().bottom_k(n))
+        .explode("key")
+    )
+    texts = (
+        keys.with_columns(neg[CAPTION])
+        .filter(pl.col("key").is_in(chosen["key"].implode()))
+        .unique("key")
+        .select("key", CAPTION)
+    )
+    found = chosen.join(texts, on="key").select(
+        "word", CAPTION, shard=pl.lit(source, pl.String), key="key"
+    )
+    return bottom_k(found, n)
 
 
 def bottom_k(samples: pl.DataFrame, n: int) -> pl.DataFrame:
