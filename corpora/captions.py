@@ -103,9 +103,22 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
 
 
 def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
-    """The caption column of a Parquet shard as a lazy frame (only that column is read)."""
-    source = shard.url if shard.is_local else shard.open()
-    return pl.scan_parquet(source).select(pl.col(column).alias(CAPTION))
+    """The caption column of a Parquet shard as a lazy frame (only that column is read).
+
+    Local files are scanned by Polars' streaming engine. Remote ones (any fsspec URL) are read
+    through pyarrow, which fetches only the caption column's byte ranges; that column of one shard
+    is then held in memory while it is scanned.
+    """
+    if shard.is_local:
+        return pl.scan_parquet(shard.url).select(pl.col(column).alias(CAPTION))
+    try:
+        with shard.open() as f:
+            table = pq.ParquetFile(f).read(columns=[column])
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptShardError(shard.url, f"cannot be read ({exc})") from exc
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.lazy().select(pl.col(column).cast(pl.String).alias(CAPTION))
 
 
 def text_format(shard: Shard) -> str:

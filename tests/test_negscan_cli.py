@@ -194,6 +194,22 @@ def test_corrupt_shards_stop_the_scan_or_are_listed_with_skip_bad(tmp_path):
     assert [b["shard"] for b in body["bad_shards"]] == [str(truncated.resolve())]
 
 
+def test_a_shard_with_a_corrupt_data_page_is_a_bad_shard(tmp_path):
+    path = tmp_path / "in" / "part-00000.parquet"
+    path.parent.mkdir()
+    pl.DataFrame({"TEXT": [f"no caption {i} " * 3 for i in range(20_000)]}).write_parquet(
+        path, compression="snappy"
+    )
+    data = bytearray(path.read_bytes())
+    for k in range(len(data) // 4, len(data) // 2):  # scramble pages, keep the footer
+        data[k] = (data[k] * 7 + 3) % 256
+    path.write_bytes(bytes(data))
+    result = invoke("laion", path, "--quiet")
+    assert result.exit_code == 1 and "part-00000.parquet: cannot be read" in result.output
+    skipped = invoke("laion", path, "--skip-bad", "--format", "json", "--quiet")
+    assert json.loads(skipped.stdout)["bad_shards"][0]["shard"] == str(path.resolve())
+
+
 def test_a_remote_path_through_fsspec_memory(tmp_path):
     root = f"memory://negscan-cli-{uuid.uuid4().hex}"
     fs = fsspec.filesystem("memory")
