@@ -135,17 +135,14 @@ FormatOpt = Annotated[Format, typer.Option("--format", help="Terminal report: a 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
 
 
-class _Fail(Exception):
-    """A user-facing error: one red line, exit status 1."""
-
-
 @contextmanager
 def _errors() -> Iterator[None]:
+    """Bad input becomes one red line naming the file, row or option, and exit status 1."""
     from corpora.captions import ShardError
 
     try:
         yield
-    except (_Fail, ValueError, FileNotFoundError, NotADirectoryError, ShardError) as exc:
+    except (ValueError, FileNotFoundError, NotADirectoryError, ShardError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 

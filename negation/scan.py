@@ -2,9 +2,10 @@
 
 How one shard is scanned:
 
-1. One streaming pass (``collect(engine="streaming")``) over the caption column counts rows,
-   nulls and empty captions and keeps only *candidate* rows: those the cheap case-insensitive
-   prefilter (see :meth:`Lexicon.prefilter_pattern`) says could contain a lexicon entry.
+1. One streaming pass (``collect(engine="streaming")``) over the caption column keeps only the
+   null and empty captions (to count them) and the *candidate* rows: those the cheap
+   case-insensitive prefilter (see :meth:`Lexicon.prefilter_pattern`) says could contain a
+   lexicon entry. The row count comes from the Parquet metadata.
 2. Only candidates are normalised (NFKC, lower-case, ``’`` → ``'``; "no. 5" blanked with
    ``exclude_numbering``) and matched exactly. Everything else — per-word counts, bigrams, class
    co-occurrence, samples, unique-text counts — is computed on the few rows with a negation.
@@ -176,7 +177,7 @@ def normalised(expr: pl.Expr, exclude_numbering: bool, kind: str = "nfkc") -> pl
     return out
 
 
-def _empty_tables(opts: ScanOptions) -> dict[str, pl.DataFrame]:
+def _empty_tables() -> dict[str, pl.DataFrame]:
     return {
         "bigrams": pl.DataFrame(
             schema={"negator": pl.String, "next_word": pl.String, "count": I64}
@@ -276,7 +277,7 @@ def _analyse(
             captions=pl.col("i").n_unique().cast(I64), occurrences=pl.len().cast(I64)
         ),
     )
-    empty = _empty_tables(opts)
+    empty = _empty_tables()
 
     matches = neg.select(m=pl.col("norm").str.extract_all(pats.bigram)).explode("m").drop_nulls()
     bigrams = (
