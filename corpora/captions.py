@@ -110,7 +110,7 @@ def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
     is then held in memory while it is scanned.
     """
     if shard.is_local:
-        return pl.scan_parquet(shard.url).select(pl.col(column).alias(CAPTION))
+        return pl.scan_parquet(shard.url, glob=False).select(pl.col(column).alias(CAPTION))
     try:
         with shard.open() as f:
             table = pq.ParquetFile(f).read(columns=[column])

@@ -58,7 +58,7 @@ class InputFormat(StrEnum):
 
 
 # --- options shared by the scanning commands --------------------------------------------------
-Lexicon = Annotated[
+LexiconOpt = Annotated[
     str,
     typer.Option(
         "--lexicon",
@@ -358,7 +358,7 @@ def laion(
     text_column: Annotated[
         str | None, typer.Option("--text-column", help="Caption column (overrides --corpus).")
     ] = None,
-    lexicon: Lexicon = "standard",
+    lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
     window: Window = 3,
     top_k: TopK = 50,
@@ -440,7 +440,7 @@ def text(
     column: Annotated[
         str, typer.Option("--column", help="The caption field of JSONL / CSV / TSV files.")
     ] = "text",
-    lexicon: Lexicon = "standard",
+    lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
     window: Window = 3,
     top_k: TopK = 50,
@@ -507,7 +507,7 @@ def hf(
             help="Rows per batch (each batch is one resumable unit under --out).",
         ),
     ] = 200_000,
-    lexicon: Lexicon = "standard",
+    lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
     window: Window = 3,
     top_k: TopK = 50,
