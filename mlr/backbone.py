@@ -588,7 +588,8 @@ class TextBackbone(_TextEncoder):
         self.device = device
         self.dtype = PRECISIONS[config.precision]
         self.source = source
-        dim = model.get_sentence_embedding_dimension()
+        getter = getattr(model, "get_embedding_dimension", None)  # sentence-transformers ≥ 6
+        dim = getter() if getter else model.get_sentence_embedding_dimension()
         if dim is None:
             raise ValueError(f"{config.model}: the model does not report an embedding size")
         self.embed_dim = int(dim)
