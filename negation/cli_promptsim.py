@@ -313,11 +313,12 @@ def table_cmd(
                 )
                 return emb.numpy()
 
+            info = backbone.info()
+            weights = info["pretrained"]  # "sentence-transformers" for st: models
             result = compute_promptsim(
-                encode, class_set.keys, class_set.names, settings, model, pretrained
+                encode, class_set.keys, class_set.names, settings, model, weights
             )
-        info = backbone.info()
-        title = f"promptsim — {model} / {pretrained} — {class_set.name} ({len(class_set)} classes)"
+        title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
         _render(result, fmt, digits, title)
         if fmt == "rich" and class_set.name == "coco":
             _render_reference()
@@ -326,7 +327,7 @@ def table_cmd(
         if out is not None:
             summary = {
                 "model": model,
-                "pretrained": pretrained,
+                "pretrained": weights,
                 "classes": class_set.name,
                 "n_classes": len(class_set),
                 "random_weights": backbone.random_weights,
