@@ -17,6 +17,15 @@ TEXTS = [
 ]
 
 
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
+
+
 @pytest.fixture(scope="module", params=["rn", "vit"])
 def backbone(request, tiny_models):
     name = tiny_models[0] if request.param == "rn" else tiny_models[1]
@@ -124,10 +133,8 @@ def test_missing_checkpoint_file_is_clear(tiny_models, tmp_path):
         load_backbone(cfg)
 
 
-def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeypatch):
+def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeypatch, hub_offline):
     import open_clip
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
     def no_download(*args, **kwargs):
         raise AssertionError("a download was attempted")
@@ -142,7 +149,7 @@ def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeyp
     assert "network" in message and "--pretrained FILE" in message
 
 
-def test_unknown_tag_lists_valid_ones():
+def test_unknown_tag_lists_valid_ones(hub_offline):
     with pytest.raises(ValueError, match=r"valid tags are .*openai"):
         load_backbone(BackboneConfig(model="RN101", pretrained="not-a-tag", offline=True))
 
@@ -164,7 +171,7 @@ def test_checkpoint_file_loads_those_weights(tiny_models, tmp_path):
     assert torch.allclose(loaded.encode_text(TEXTS), source.encode_text(TEXTS), atol=1e-6)
 
 
-def test_quick_gelu_follows_the_tag(tiny_models, tmp_path, monkeypatch):
+def test_quick_gelu_follows_the_tag(tiny_models, tmp_path, monkeypatch, hub_offline):
     import open_clip
     from open_clip.transformer import QuickGELU
 

@@ -217,6 +217,15 @@ def test_halves_paraphrase_and_single_encoder_call():
 runner = CliRunner()
 
 
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
+
+
 def _tiny(tmp_path, *extra):
     return [
         "table",
@@ -266,7 +275,7 @@ def test_cli_table_formats_and_pairs(tiny_models, tmp_path):
     assert result.exit_code == 0 and "| single · not-prefix | P1-N1 |" in result.stdout
 
 
-def test_cli_bad_input_is_one_clear_line(tiny_models, tmp_path):
+def test_cli_bad_input_is_one_clear_line(tiny_models, tmp_path, hub_offline):
     result = runner.invoke(app, _tiny(tmp_path, "--classes", "cat,dog", "--style", "never"))
     assert result.exit_code == 2 and "unknown style 'never'" in result.output
     result = runner.invoke(app, _tiny(tmp_path, "--classes", str(tmp_path / "nope.txt")))
@@ -279,8 +288,7 @@ def test_cli_bad_input_is_one_clear_line(tiny_models, tmp_path):
     assert re.search(r"does not exist", result.output)
 
 
-def test_cli_offline_tag_missing(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_cli_offline_tag_missing(tmp_path, hub_offline):
     args = ["table", "--classes", "cat,dog", "--cache-dir", str(tmp_path), "--offline"]
     result = runner.invoke(app, args)
     assert result.exit_code == 1

