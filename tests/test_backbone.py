@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -184,3 +186,29 @@ def test_quick_gelu_follows_the_tag(tiny_models, tmp_path, monkeypatch, hub_offl
     assert bb.quick_gelu and bb.info()["quick_gelu"] is True
     assert any(isinstance(m, QuickGELU) for m in bb.model.modules())
     assert bb.mean == (0.5, 0.5, 0.5) and bb.info()["preprocessing"]["std"] == [0.25] * 3
+
+
+def test_local_dir_weights(tiny_models, tmp_path):
+    import json as _json
+
+    source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", seed=5))
+    folder = tmp_path / "export"
+    folder.mkdir()
+    configs = Path(__file__).parent / "model_configs"
+    model_cfg = _json.loads((configs / f"{tiny_models[0]}.json").read_text())
+    (folder / "open_clip_config.json").write_text(_json.dumps({"model_cfg": model_cfg}))
+    torch.save(source.model.state_dict(), folder / "open_clip_pytorch_model.bin")
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=f"local-dir:{folder}"))
+    assert bb.info()["weights"] == "local-dir" and not bb.random_weights
+    assert torch.allclose(bb.encode_text(TEXTS), source.encode_text(TEXTS), atol=1e-6)
+    with pytest.raises(MissingWeightsError, match=r"open_clip_config\.json"):
+        load_backbone(BackboneConfig(pretrained=f"local-dir:{tmp_path / 'nothing'}"))
+
+
+def test_half_precision_runs_close_to_fp32(tiny_models):
+    ref = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
+    bf16 = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", precision="bf16"))
+    assert bf16.dtype == torch.bfloat16 and bf16.info()["precision"] == "bf16"
+    assert torch.allclose(bf16.encode_text(TEXTS), ref.encode_text(TEXTS), atol=2e-2)
+    images = torch.randn(1, 3, 32, 32)
+    assert bf16.dense_features(images).dtype == torch.float32
