@@ -212,3 +212,11 @@ def test_half_precision_runs_close_to_fp32(tiny_models):
     assert torch.allclose(bf16.encode_text(TEXTS), ref.encode_text(TEXTS), atol=2e-2)
     images = torch.randn(1, 3, 32, 32)
     assert bf16.dense_features(images).dtype == torch.float32
+
+
+def test_wrong_checkpoint_is_a_clear_error(tiny_models, tmp_path):
+    vit = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
+    path = tmp_path / "vit.pt"
+    torch.save(vit.model.state_dict(), path)
+    with pytest.raises(ValueError, match=r"cannot load weights .*vit\.pt into notclip-tiny-RN"):
+        load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path)))
