@@ -220,3 +220,20 @@ def test_wrong_checkpoint_is_a_clear_error(tiny_models, tmp_path):
     torch.save(vit.model.state_dict(), path)
     with pytest.raises(ValueError, match=r"cannot load weights .*vit\.pt into notclip-tiny-RN"):
         load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path)))
+
+
+def test_vit_dense_is_the_last_block_value_path(tiny_models):
+    bb = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", device="cpu"))
+    visual = bb.model.visual
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        x = visual.conv1(images).flatten(2).transpose(1, 2)
+        x = torch.cat([visual.class_embedding.expand(2, 1, -1), x], dim=1)
+        x = visual.ln_pre(x + visual.positional_embedding)
+        first, last = visual.transformer.resblocks
+        y = last.ln_1(first(x))
+        n = y.shape[1]
+        self_only = torch.full((n, n), float("-inf")).fill_diagonal_(0.0)  # attend to itself
+        attended = last.attn(y, y, y, attn_mask=self_only, need_weights=False)[0]
+        expected = visual.ln_post(attended) @ visual.proj
+    assert torch.allclose(bb.dense_features(images), expected, atol=1e-5)
