@@ -1,0 +1,361 @@
+"""``mlrtrain``: multi-label recognition with partial labels on frozen CLIP (Baseline, DualCoOp,
+PositiveCoOp, NegativeCoOp). A thin typer layer over :mod:`mlr.train` and :mod:`mlr.features`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from mlr.train import DEFAULT_FEATURE_CACHE, FitConfig, Reporter
+
+app = typer.Typer(
+    name="mlrtrain",
+    help="Multi-label recognition with partial labels on a frozen CLIP backbone: train and "
+    "evaluate Baseline / DualCoOp / PositiveCoOp / NegativeCoOp heads (METHODS.md §1–3).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+out_console = Console()
+
+
+class RichReporter(Reporter):
+    """Progress bars per epoch (loss, images/s) and per cache build."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("{task.fields[img_s]:.0f} img/s"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
+        )
+        self.task_id = None
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            console.print(escape(text), soft_wrap=True)
+
+    def task(self, name: str, total: int) -> None:
+        self.progress.start()
+        self.task_id = self.progress.add_task(name, total=total, loss=float("nan"), img_s=0.0)
+
+    def advance(self, n: int = 1, **fields) -> None:
+        if self.task_id is None:
+            return
+        if "completed" in fields:
+            self.progress.update(self.task_id, completed=fields.pop("completed"))
+        else:
+            self.progress.update(self.task_id, advance=n, **fields)
+
+    def done(self, **fields) -> None:
+        self.progress.stop()
+        self.task_id = None
+
+
+_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    RuntimeError,
+)
+
+
+def _fail(exc: BaseException) -> None:
+    console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _fit_config(**kw) -> FitConfig:
+    try:
+        return FitConfig(**kw).validate()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+# Options shared by fit and cache.
+DATASET = typer.Option("coco", help="coco | voc | nuswide | generic | hf (layouts: see README).")
+ROOT = typer.Option(..., help="Dataset root directory.", file_okay=False)
+MODEL = typer.Option("RN101", help="open_clip model name.")
+PRETRAINED = typer.Option("openai", help="Weights: TAG | FILE | local-dir:PATH | none (random).")
+MODEL_CACHE = typer.Option(None, "--cache-dir", help="Where model weights are cached.")
+OFFLINE = typer.Option(False, help="Never download weights (HF_HUB_OFFLINE=1).")
+DEVICE = typer.Option("auto", help="auto | cpu | cuda.")
+SIZE = typer.Option(448, help="Square input size (RN101: 448 → 14×14+1 regions).")
+FEATURES = typer.Option(DEFAULT_FEATURE_CACHE, help="Feature cache directory.")
+AUG_VIEWS = typer.Option(0, help="Cached augmented views per training image (0: clean only).")
+SEED = typer.Option(0, help="Seed for the mask, splits, init and augmentation.")
+VOC_DIFFICULT = typer.Option(
+    "ignore", help="VOC difficult-only classes: ignore (official) | negative (the anchors)."
+)
+CLASSES = typer.Option(None, help="Class list for generic/hf data (coco|voc|nuswide|FILE|a,b).")
+SKIP_BAD = typer.Option(False, help="Leave out unreadable images (recorded in run.json).")
+WORKERS = typer.Option(0, help="Image decoding/augmentation threads (0: in the main thread).")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
+@app.command()
+def fit(
+    dataset: str = DATASET,
+    root: Path = ROOT,
+    method: str = typer.Option(
+        "positivecoop", help="baseline | dualcoop | positivecoop | negativecoop."
+    ),
+    out: Path = typer.Option(
+        ..., help="Run directory (run.json, metrics.json, mask.npy, checkpoints/)."
+    ),
+    partial: float = typer.Option(0.5, help="Known-label proportion p (1 = all labels)."),
+    seed: int = SEED,
+    mask: Path | None = typer.Option(None, help="Reuse a saved (N_train, C) keep-mask .npy."),
+    model: str = MODEL,
+    pretrained: str = PRETRAINED,
+    cache_dir: str | None = MODEL_CACHE,
+    offline: bool = OFFLINE,
+    device: str = DEVICE,
+    precision: str = typer.Option("fp32", help="fp32 | bf16 (autocast for the heads)."),
+    image_size: int = SIZE,
+    epochs: int = typer.Option(50, help="Epochs, the first one a constant-LR warm-up."),
+    batch_size: int = typer.Option(32, help="Training batch size."),
+    eval_batch_size: int = typer.Option(100, help="Evaluation / feature batch size."),
+    lr: float = typer.Option(0.002, help="Base LR (per-method multipliers apply)."),
+    loss: str = typer.Option("asl", help="asl | bce | partial-bce."),
+    loss_w: float = typer.Option(0.03, help="Weight on the sum-reduced loss."),
+    weight_decay: float | None = typer.Option(None, help="Default: 5e-4 DualCoOp, 0 others."),
+    warmup_lr: float | None = typer.Option(None, help="Default: 1e-5 DualCoOp, 5e-3 others."),
+    n_ctx: int = typer.Option(16, help="Context tokens per prompt."),
+    csc: bool = typer.Option(True, "--csc/--generic-context", help="Class-specific context."),
+    residual: bool = typer.Option(
+        True,
+        "--residual/--no-residual",
+        help="Positive/NegativeCoOp: learned residual on the prompt "
+        "feature (as the anchors' code).",
+    ),
+    protocol: str = typer.Option(
+        "holdout",
+        help="holdout: a held-out part of train picks the "
+        "epoch, test touched once | anchors: test-as-validation.",
+    ),
+    val_fraction: float = typer.Option(0.1, help="Held-out fraction of the training split."),
+    cache: bool = typer.Option(
+        True,
+        "--cache/--no-cache",
+        help="Use (and build) the feature cache; --no-cache computes features online every step.",
+    ),
+    feature_cache: str = FEATURES,
+    aug_views: int = AUG_VIEWS,
+    voc_difficult: str = VOC_DIFFICULT,
+    classes: str | None = CLASSES,
+    skip_bad_images: bool = SKIP_BAD,
+    workers: int = WORKERS,
+    resume: bool = typer.Option(False, help="Continue a killed run in --out."),
+    quiet: bool = QUIET,
+) -> None:
+    """Train one head and evaluate it; writes a run directory (docs/RESULTS.md)."""
+    from mlr.train import fit as fit_run
+
+    cfg = _fit_config(
+        dataset=dataset,
+        root=str(root),
+        method=method,
+        out=str(out),
+        partial=partial,
+        seed=seed,
+        mask=str(mask) if mask else None,
+        model=model,
+        pretrained=pretrained,
+        model_cache_dir=cache_dir,
+        offline=offline,
+        device=device,
+        precision=precision,
+        image_size=image_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        lr=lr,
+        loss=loss,
+        loss_w=loss_w,
+        weight_decay=weight_decay,
+        warmup_lr=warmup_lr,
+        n_ctx=n_ctx,
+        class_specific=csc,
+        residual=residual,
+        protocol=protocol,
+        val_fraction=val_fraction,
+        use_cache=cache,
+        feature_cache=feature_cache,
+        aug_views=aug_views,
+        voc_difficult=voc_difficult,
+        classes=classes,
+        skip_bad_images=skip_bad_images,
+        workers=workers,
+        resume=resume,
+    )
+    try:
+        result = fit_run(cfg, reporter=RichReporter(quiet))
+    except _ERRORS as exc:
+        _fail(exc)
+    _print_metrics(result.metrics)
+    console.print(f"run directory: {result.run_dir}")
+
+
+def _print_metrics(m: dict) -> None:
+    t = Table(title=f"{m.get('method')} · {m.get('dataset', '')} · protocol {m.get('protocol')}")
+    for col in ("mAP", "CF1 (mean of F1)", "CF1 (harmonic)", "OF1", "classes"):
+        t.add_column(col, justify="right")
+    t.add_row(
+        f"{m['map']:.2f}",
+        f"{m['cf1_mean_of_f1']:.2f}",
+        f"{m['cf1_harmonic']:.2f}",
+        f"{m['of1']:.2f}",
+        str(m["n_classes_evaluated"]),
+    )
+    out_console.print(t)
+    if m.get("protocol") == "anchors":
+        console.print(
+            "[yellow]protocol 'anchors': the epoch was chosen on the TEST split; this "
+            "number is optimistic.[/yellow]"
+        )
+
+
+@app.command()
+def cache(
+    dataset: str = DATASET,
+    root: Path = ROOT,
+    model: str = MODEL,
+    pretrained: str = PRETRAINED,
+    cache_dir: str | None = MODEL_CACHE,
+    offline: bool = OFFLINE,
+    device: str = DEVICE,
+    image_size: int = SIZE,
+    feature_cache: str = FEATURES,
+    aug_views: int = AUG_VIEWS,
+    seed: int = SEED,
+    batch_size: int = typer.Option(100, help="Images per forward pass."),
+    voc_difficult: str = VOC_DIFFICULT,
+    classes: str | None = CLASSES,
+    skip_bad_images: bool = SKIP_BAD,
+    workers: int = WORKERS,
+    quiet: bool = QUIET,
+) -> None:
+    """Precompute dense features (train clean + K augmented views, test clean) into the fp16
+    memory-mapped cache that `fit` uses. Resumable: rerun to finish an interrupted build."""
+    from mlr.train import feature_sources, load_backbone_for, load_splits
+
+    cfg = _fit_config(
+        dataset=dataset,
+        root=str(root),
+        model=model,
+        pretrained=pretrained,
+        model_cache_dir=cache_dir,
+        offline=offline,
+        device=device,
+        image_size=image_size,
+        feature_cache=feature_cache,
+        aug_views=aug_views,
+        seed=seed,
+        eval_batch_size=batch_size,
+        voc_difficult=voc_difficult,
+        classes=classes,
+        skip_bad_images=skip_bad_images,
+        workers=workers,
+    )
+    try:
+        train, test = load_splits(cfg)
+        backbone = load_backbone_for(cfg)
+        tr, _ = feature_sources(cfg, backbone, train, test, RichReporter(quiet))
+    except _ERRORS as exc:
+        _fail(exc)
+    shape = tr.cached[0].shape
+    console.print(
+        f"cached {len(train)} train × {1 + aug_views} views and {len(test)} test "
+        f"images, {shape[1]} regions × {shape[2]} dims, under {feature_cache}"
+    )
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Path = typer.Argument(
+        ..., help="A run directory written by `mlrtrain fit`.", exists=True, file_okay=False
+    ),
+    checkpoint: str = typer.Option("best", help="best | last."),
+    device: str | None = typer.Option(None, help="Override the run's device."),
+    quiet: bool = QUIET,
+) -> None:
+    """Re-evaluate a run's checkpoint on its test split (writes eval.json in the run dir)."""
+    from mlr.train import evaluate_run
+
+    try:
+        m = evaluate_run(run_dir, checkpoint, device, RichReporter(quiet))
+    except _ERRORS as exc:
+        _fail(exc)
+    _print_metrics(m)
+
+
+@app.command()
+def params(
+    classes: str = typer.Option("coco", help="coco | voc | nuswide | FILE | a,b,c."),
+    model: str = MODEL,
+    pretrained: str = typer.Option("none", help="Weights (none: random init, offline)."),
+    cache_dir: str | None = MODEL_CACHE,
+    offline: bool = OFFLINE,
+    n_ctx: int = typer.Option(16, help="Context tokens per prompt."),
+    csc: bool = typer.Option(True, "--csc/--generic-context", help="Class-specific context."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Trainable parameters of the four heads (the paper's #Params column)."""
+    from corpora.classes import load_classes
+    from mlr.backbone import BackboneConfig, load_backbone
+    from mlr.train import param_table
+
+    try:
+        cs = load_classes(classes)
+        backbone = load_backbone(
+            BackboneConfig(
+                model=model,
+                pretrained=pretrained,
+                cache_dir=cache_dir,
+                offline=offline,
+                device="cpu",
+            )
+        )
+        rows = param_table(cs.names, backbone, n_ctx=n_ctx, class_specific=csc)
+    except _ERRORS as exc:
+        _fail(exc)
+    if as_json:
+        out_console.print_json(
+            json.dumps({"classes": cs.name, "n_classes": len(cs), "model": model, "rows": rows})
+        )
+        return
+    t = Table(
+        title=f"trainable parameters · {model} (text width {backbone.text_width}, "
+        f"embed {backbone.embed_dim}) · {cs.name} ({len(cs)} classes)"
+    )
+    t.add_column("method")
+    t.add_column("params", justify="right")
+    for r in rows:
+        t.add_row(r["method"], f"{r['n_params']:,}")
+    out_console.print(t)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Multi-label evaluation: mAP, CF1 (both definitions), OF1, per-class AP.
+
+- **AP** is the non-interpolated average precision of each class,
+  ``Σ_k (R_k − R_{k−1}) · P_k`` over the distinct score thresholds in descending order. Tied scores
+  form one threshold, so this equals ``sklearn.metrics.average_precision_score`` per class, ties
+  included (the anchors' ASL code breaks ties by sort order instead; METHODS §3.1).
+- **mAP** = 100 × the mean AP over the classes that have at least one positive among the evaluated
+  entries. A class with no positive has no defined AP: it is reported as ``None`` and left out of
+  the mean (the anchors count it as 0); ``n_classes_evaluated`` says how many classes entered.
+- Entries labelled −1 (unknown: VOC ``difficult`` under ``ignore``, or masked validation labels)
+  are left out of every metric.
+- At threshold 0.5 on ``p = σ(l₊ − l₋)``: per-class precision P_c and recall R_c (0 when TP_c = 0),
+  **CP**, **CR** their means; **cf1_mean_of_f1** = mean over classes of per-class F1 (the anchors'
+  "CF1"); **cf1_harmonic** = 2·CP·CR/(CP+CR) (the ML-GCN / ASL "CF1"); **OP**, **OR**, **OF1**
+  micro-averaged over all evaluated entries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """Non-interpolated AP of one class (``labels`` in {1, 0, −1}; −1 ignored); ``None`` if no
+    positive."""
+    keep = labels >= 0
+    s = np.asarray(scores, dtype=np.float64)[keep]
+    y = np.asarray(labels)[keep] == 1
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return None
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    tps = np.cumsum(y)
+    fps = np.cumsum(~y)
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
+    tps, fps = tps[last_of_tie], fps[last_of_tie]
+    precision = tps / (tps + fps)
+    recall = tps / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _safe_div(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray:
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def evaluate(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_names: tuple[str, ...] | list[str] | None = None,
+    threshold: float = 0.5,
+) -> dict:
+    """All metrics for ``scores`` (N, C) probabilities and ``labels`` (N, C) in {1, 0, −1}."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels)
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ in shape")
+    n_classes = labels.shape[1]
+    names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+    aps = [average_precision(scores[:, c], labels[:, c]) for c in range(n_classes)]
+    defined = [a for a in aps if a is not None]
+    known = labels >= 0
+    pred = (scores >= threshold) & known
+    pos = (labels == 1) & known
+    tp = (pred & pos).sum(axis=0)
+    n_pred = pred.sum(axis=0)
+    n_pos = pos.sum(axis=0)
+    p_c = np.where(tp > 0, _safe_div(tp, n_pred), 0.0)
+    r_c = np.where(tp > 0, _safe_div(tp, n_pos), 0.0)
+    f_c = _safe_div(2 * p_c * r_c, p_c + r_c)
+    cp, cr = float(p_c.mean()), float(r_c.mean())
+    op = float(_safe_div(tp.sum(), n_pred.sum()))
+    orr = float(_safe_div(tp.sum(), n_pos.sum()))
+    return {
+        "map": 100.0 * float(np.mean(defined)) if defined else float("nan"),
+        "n_classes_evaluated": len(defined),
+        "cp": 100.0 * cp,
+        "cr": 100.0 * cr,
+        "cf1_mean_of_f1": 100.0 * float(f_c.mean()),
+        "cf1_harmonic": 100.0 * float(_safe_div(2 * cp * cr, cp + cr)),
+        "op": 100.0 * op,
+        "or": 100.0 * orr,
+        "of1": 100.0 * float(_safe_div(2 * op * orr, op + orr)),
+        "threshold": threshold,
+        "per_class_ap": {
+            n: (None if a is None else 100.0 * a) for n, a in zip(names, aps, strict=True)
+        },
+    }
+
+
+def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """mAP ×100 over classes with at least one positive (NaN when none has)."""
+    aps = [average_precision(scores[:, c], labels[:, c]) for c in range(labels.shape[1])]
+    defined = [a for a in aps if a is not None]
+    return 100.0 * float(np.mean(defined)) if defined else float("nan")

@@ -1,0 +1,562 @@
+"""Training and evaluation of the four heads on frozen CLIP features (METHODS §1.4, §3).
+
+:func:`fit` is a pure function of a :class:`FitConfig` (a sweep calls it directly); it never prints
+— progress goes to an optional :class:`Reporter`.
+
+Protocol:
+- ``holdout`` (default): a seeded ``val_fraction`` of the training split is held out, with its
+  *partial* (masked) labels, to choose the best epoch; the test split is evaluated once, at the end,
+  with the best checkpoint.
+- ``anchors``: the test split doubles as validation every epoch and the best test epoch is reported
+  (what the DualCoOp/PositiveCoOp code does; optimistic by construction). ``metrics.json`` says so.
+
+Optimisation: SGD (momentum 0.9); per-method groups and LR multipliers (baseline linear 0.01·LR;
+DualCoOp prompts LR; Positive/NegativeCoOp prompts 0.01·LR, embeddings LR); weight decay 5e-4 for
+DualCoOp, 0 otherwise; epoch 0 runs every group at the constant warm-up LR (1e-5 DualCoOp, 5e-3
+others), epoch k ≥ 1 at ``base·½(1 + cos(π(k−1)/E))``. Checkpoints hold trainable tensors and the
+optimizer state only and load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from corpora.multilabel import MultiLabelSplit, load_split, verify_images
+from corpora.runio import atomic_write_json, run_info, write_run_json
+from mlr.features import FeatureSource, cache_entry
+from mlr.heads import METHOD_DEFAULTS, METHODS, Head, build_head
+from mlr.losses import LOSSES, get_loss, positive_probability
+from mlr.masks import apply_mask, draw_mask, known_fraction, load_mask, save_mask
+from mlr.metrics import evaluate, mean_average_precision
+
+PROTOCOLS = ("holdout", "anchors")
+DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that defines a run (dumped into ``run.json``; ``eval`` rebuilds it from there)."""
+
+    dataset: str = "coco"
+    root: str = "."
+    method: str = "positivecoop"
+    out: str = "runs/mlr"
+    partial: float = 0.5
+    seed: int = 0
+    mask: str | None = None
+    model: str = "RN101"
+    pretrained: str = "openai"
+    model_cache_dir: str | None = None
+    offline: bool = False
+    device: str = "auto"
+    precision: str = "fp32"
+    image_size: int | None = 448
+    epochs: int = 50
+    batch_size: int = 32
+    eval_batch_size: int = 100
+    lr: float = 0.002
+    loss: str = "asl"
+    loss_w: float = 0.03
+    weight_decay: float | None = None  # None: the method's default (METHODS §1.4)
+    warmup_lr: float | None = None  # None: the method's default
+    n_ctx: int = 16
+    class_specific: bool = True
+    residual: bool = True
+    protocol: str = "holdout"
+    val_fraction: float = 0.1
+    use_cache: bool = True
+    feature_cache: str = DEFAULT_FEATURE_CACHE
+    aug_views: int = 0
+    augment_online: bool = True
+    voc_difficult: str = "ignore"
+    classes: str | None = None
+    skip_bad_images: bool = False
+    workers: int = 0
+    resume: bool = False
+
+    def validate(self) -> FitConfig:
+        checks = [
+            (self.method in METHODS, f"--method must be one of {', '.join(METHODS)}"),
+            (self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}"),
+            (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
+            (self.precision in ("fp32", "bf16"), "--precision must be fp32 or bf16"),
+            (self.partial > 0, "--partial must be > 0"),
+            (self.epochs >= 1, "--epochs must be >= 1"),
+            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (0 < self.val_fraction < 1, "--val-fraction must be in (0, 1)"),
+            (self.aug_views >= 0, "--aug-views must be >= 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+        return self
+
+    def resolved_weight_decay(self) -> float:
+        d = METHOD_DEFAULTS[self.method]["weight_decay"]
+        return d if self.weight_decay is None else self.weight_decay
+
+    def resolved_warmup_lr(self) -> float:
+        d = METHOD_DEFAULTS[self.method]["warmup_lr"]
+        return d if self.warmup_lr is None else self.warmup_lr
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FitConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# Keys that may differ between a run and its resumption.
+_RESUME_FREE = {"resume", "workers", "out", "device", "feature_cache", "model_cache_dir", "offline"}
+
+
+class Reporter:
+    """Progress hooks (no-ops); the CLI subclasses this with rich progress bars."""
+
+    def message(self, text: str) -> None: ...
+    def task(self, name: str, total: int) -> None: ...
+    def advance(self, n: int = 1, **fields) -> None: ...
+    def done(self, **fields) -> None: ...
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    metrics: dict
+
+
+def lr_at(epoch: int, base: float, epochs: int, warmup_lr: float) -> float:
+    """Epoch 0: the constant warm-up LR; epoch k ≥ 1: ``base·½(1 + cos(π(k−1)/epochs))``."""
+    if epoch == 0:
+        return warmup_lr
+    return base * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / epochs))
+
+
+def make_optimizer(head: Head, cfg: FitConfig) -> torch.optim.SGD:
+    groups = []
+    for g in head.param_groups(cfg.lr):
+        groups.append(
+            {
+                "params": g["params"],
+                "name": g["name"],
+                "base_lr": cfg.lr * g["lr_mult"],
+                "lr": cfg.lr * g["lr_mult"],
+            }
+        )
+    return torch.optim.SGD(
+        groups,
+        lr=cfg.lr,
+        momentum=0.9,
+        dampening=0,
+        nesterov=False,
+        weight_decay=cfg.resolved_weight_decay(),
+    )
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _autocast(backbone, precision: str):
+    dev = torch.device(backbone.device).type
+    return torch.autocast(dev, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def predict(
+    head: Head, source: FeatureSource, indices: np.ndarray, batch_size: int, precision: str = "fp32"
+) -> np.ndarray:
+    """Probabilities ``σ(l₊ − l₋)`` ``(len(indices), C)`` on clean features."""
+    head.eval()
+    out = []
+    with torch.no_grad(), _autocast(source.backbone, precision):
+        cls = head.classifiers()
+        for s in range(0, len(indices), batch_size):
+            feats = source.batch(indices[s : s + batch_size], epoch=None)
+            out.append(positive_probability(head.logits(feats, cls)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+
+def load_backbone_for(cfg: FitConfig):
+    from mlr.backbone import BackboneConfig, load_backbone
+
+    return load_backbone(
+        BackboneConfig(
+            model=cfg.model,
+            pretrained=cfg.pretrained,
+            cache_dir=cfg.model_cache_dir,
+            offline=cfg.offline,
+            device=cfg.device,
+            precision="fp32",
+            image_size=cfg.image_size,
+        )
+    )
+
+
+def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:
+    kw = {
+        "skip_bad_images": cfg.skip_bad_images,
+        "voc_difficult": cfg.voc_difficult,
+        "classes": cfg.classes,
+    }
+    train = load_split(cfg.dataset, cfg.root, "train", **kw)
+    test = load_split(cfg.dataset, cfg.root, "test", **kw)
+    if cfg.skip_bad_images:  # decode everything once so that indices (and the mask) stay stable
+        train, test = verify_images(train, True), verify_images(test, True)
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(
+            f"{cfg.dataset} at {cfg.root}: empty split (train {len(train)}, test {len(test)})"
+        )
+    return train, test
+
+
+def feature_sources(
+    cfg: FitConfig, backbone, train, test, reporter: Reporter, need_aug: bool = True
+):
+    """Feature sources for the train and test splits (building cache entries when missing)."""
+    size = backbone.image_size
+    if not cfg.use_cache:
+        return (
+            FeatureSource(
+                backbone, train, size, cfg.seed, None, 0, cfg.augment_online, cfg.workers
+            ),
+            FeatureSource(backbone, test, size, cfg.seed, None, 0, False, cfg.workers),
+        )
+    info = backbone.info()
+    root = Path(cfg.feature_cache).expanduser()
+
+    def build(split, view):
+        entry, meta = cache_entry(root, info, size, split, view, cfg.seed)
+        if entry.complete:
+            return entry.open()
+        reporter.task(f"caching {split.split} view {view}", len(split))
+        arr = entry.build(
+            backbone,
+            split,
+            view,
+            size,
+            cfg.seed,
+            meta,
+            cfg.eval_batch_size,
+            cfg.workers,
+            on_progress=lambda d, n: reporter.advance(completed=d),
+        )
+        reporter.done()
+        return arr
+
+    train_views = [build(train, 0)]
+    if need_aug:
+        train_views += [build(train, v) for v in range(1, cfg.aug_views + 1)]
+    test_views = [build(test, 0)]
+    return (
+        FeatureSource(backbone, train, size, cfg.seed, train_views, cfg.aug_views, False),
+        FeatureSource(backbone, test, size, cfg.seed, test_views, 0, False),
+    )
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, val) index arrays, both sorted; val has ``round(fraction·n)`` ≥ 1 images."""
+    perm = np.random.default_rng([seed, 1]).permutation(n)
+    n_val = max(1, round(fraction * n))
+    if n_val >= n:
+        raise ValueError(f"--val-fraction {fraction} leaves no training image ({n} images)")
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _model_section(backbone) -> dict:
+    return backbone.info()
+
+
+def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> FitResult:
+    """Train ``cfg.method`` and evaluate it; returns the run directory and ``metrics.json``.
+
+    ``on_epoch_end(epoch, record)`` is called after each epoch's checkpoint is written."""
+    cfg = cfg.validate()
+    rep = reporter or Reporter()
+    out = Path(cfg.out).expanduser()
+    ckpt_dir = out / "checkpoints"
+    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    if last_path.exists() and not cfg.resume:
+        raise FileExistsError(
+            f"{out} already holds a run; pass --resume to continue it, or choose another --out"
+        )
+    if cfg.resume and (out / "run.json").is_file():
+        import json
+
+        old = FitConfig.from_dict(json.loads((out / "run.json").read_text())["config"])
+        diff = [
+            f.name
+            for f in fields(FitConfig)
+            if f.name not in _RESUME_FREE and getattr(old, f.name) != getattr(cfg, f.name)
+        ]
+        if diff:
+            raise ValueError(f"--resume: options differ from the run in {out}: {', '.join(diff)}")
+    t_start = time.perf_counter()
+
+    train, test = load_splits(cfg)
+    n, c = train.labels.shape
+    if cfg.mask:
+        mask = load_mask(Path(cfg.mask), n, c)
+    elif cfg.resume and (out / "mask.npy").is_file():
+        mask = load_mask(out / "mask.npy", n, c)
+    else:
+        mask = draw_mask(n, c, cfg.partial, cfg.seed)
+    save_mask(out / "mask.npy", mask)
+    targets_all = apply_mask(train.labels, mask)
+    rep.message(f"known labels: {known_fraction(mask):.4f} of {n}×{c} (partial {cfg.partial})")
+
+    if cfg.protocol == "holdout":
+        train_idx, val_idx = holdout_split(n, cfg.val_fraction, cfg.seed)
+    else:
+        train_idx, val_idx = np.arange(n), None
+        rep.message("protocol 'anchors': the TEST split is used as validation (optimistic)")
+
+    backbone = load_backbone_for(cfg)
+    train_src, test_src = feature_sources(cfg, backbone, train, test, rep)
+    head = build_head(
+        cfg.method,
+        backbone,
+        train.classes.names,
+        n_ctx=cfg.n_ctx,
+        class_specific=cfg.class_specific,
+        residual=cfg.residual,
+        seed=cfg.seed,
+    )
+    head.to(backbone.device)
+    opt = make_optimizer(head, cfg)
+    loss_fn = get_loss(cfg.loss)
+
+    info = run_info(
+        "mlrtrain fit",
+        asdict(cfg),
+        seed=cfg.seed,
+        model=_model_section(backbone),
+        dataset={
+            "name": cfg.dataset,
+            "root": str(cfg.root),
+            "classes": list(train.classes.keys),
+            "n_train": len(train_idx),
+            "n_val": int(0 if val_idx is None else len(val_idx)),
+            "n_test": len(test),
+            "skipped": train.skipped + test.skipped,
+        },
+        mask={
+            "path": str(out / "mask.npy"),
+            "source": cfg.mask or "drawn",
+            "known_fraction": known_fraction(mask),
+            "partial": cfg.partial,
+        },
+        protocol=cfg.protocol,
+        n_params=head.n_params(),
+    )
+    write_run_json(out, info)
+
+    start, history, best_map, best_epoch, elapsed = 0, [], -math.inf, -1, 0.0
+    if cfg.resume and last_path.is_file():
+        ck = load_checkpoint(last_path)
+        head.load_state_dict(ck["params"])
+        opt.load_state_dict(ck["optimizer"])
+        start, history = int(ck["epoch"]) + 1, list(ck["history"])
+        best_map, best_epoch = float(ck["best_map"]), int(ck["best_epoch"])
+        elapsed = float(ck.get("wall_seconds", 0.0))
+        rep.message(f"resuming after epoch {start - 1}")
+    t_start -= elapsed
+
+    base = {
+        "dataset": cfg.dataset,
+        "method": cfg.method,
+        "partial": cfg.partial,
+        "seed": cfg.seed,
+        "model": cfg.model,
+        "pretrained": cfg.pretrained,
+        "protocol": cfg.protocol,
+        "n_params": head.n_params(),
+        "device": str(backbone.device),
+    }
+    warm = cfg.resolved_warmup_lr()
+    for epoch in range(start, cfg.epochs):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(epoch, g["base_lr"], cfg.epochs, warm)
+        order = np.random.default_rng([cfg.seed, 2, epoch]).permutation(train_idx)
+        n_steps = math.ceil(len(order) / cfg.batch_size)
+        rep.task(f"epoch {epoch + 1}/{cfg.epochs}", n_steps)
+        head.train()
+        t0, total, n_img = time.perf_counter(), 0.0, 0
+        for s in range(0, len(order), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            feats = train_src.batch(idx, epoch)
+            y = torch.from_numpy(targets_all[idx]).to(feats.device)
+            with _autocast(backbone, cfg.precision):
+                logits = head(feats)
+            loss = cfg.loss_w * loss_fn(logits.float(), y)
+            if not torch.isfinite(loss):
+                msg = (
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step "
+                    f"{s // cfg.batch_size + 1}; stopped. The last good checkpoint is "
+                    f"{last_path if last_path.exists() else '(none yet)'}; try a lower --lr "
+                    "or --loss-w, or --precision fp32"
+                )
+                atomic_write_json(
+                    out / "metrics.json",
+                    {**base, "complete": False, "error": msg, "history": history},
+                )
+                raise TrainingDiverged(msg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            n_img += len(idx)
+            dt = time.perf_counter() - t0
+            rep.advance(1, loss=total / max(1, n_img), img_s=n_img / dt if dt > 0 else 0.0)
+        rep.done()
+        if val_idx is not None:
+            val_scores = predict(head, train_src, val_idx, cfg.eval_batch_size, cfg.precision)
+            val_map = mean_average_precision(val_scores, targets_all[val_idx])
+        else:
+            test_scores = predict(
+                head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision
+            )
+            val_map = mean_average_precision(test_scores, test.labels)
+        record = {
+            "epoch": epoch,
+            "loss": total / max(1, n_img),
+            "val_map": val_map,
+            "lr": [g["lr"] for g in opt.param_groups],
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(record)
+        params = {k: v.detach().cpu() for k, v in head.state_dict().items()}
+        if not math.isnan(val_map) and val_map > best_map:
+            best_map, best_epoch = val_map, epoch
+            _atomic_torch_save({"epoch": epoch, "params": params}, best_path)
+        _atomic_torch_save(
+            {
+                "epoch": epoch,
+                "params": params,
+                "optimizer": opt.state_dict(),
+                "scheduler": {"epoch": epoch, "warmup_lr": warm, "epochs": cfg.epochs},
+                "history": history,
+                "best_map": best_map,
+                "best_epoch": best_epoch,
+                "wall_seconds": time.perf_counter() - t_start,
+            },
+            last_path,
+        )
+        atomic_write_json(
+            out / "metrics.json",
+            {**base, "complete": False, "best_epoch": best_epoch, "history": history},
+        )
+        rep.message(f"epoch {epoch + 1}: loss {record['loss']:.4f}  val mAP {val_map:.2f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, record)
+
+    if not best_path.exists():  # no epoch gave a defined validation mAP: use the last one
+        _atomic_torch_save({"epoch": cfg.epochs - 1, "params": params}, best_path)
+        best_epoch = cfg.epochs - 1
+    head.load_state_dict(load_checkpoint(best_path)["params"])
+    scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
+    m = evaluate(scores, test.labels, train.classes.keys)
+    metrics = {
+        **base,
+        **{k: m[k] for k in m if k != "per_class_ap"},
+        "best_epoch": best_epoch,
+        "selection": (
+            "test split (anchors protocol: optimistic)"
+            if cfg.protocol == "anchors"
+            else f"held-out {cfg.val_fraction:.0%} of train (partial labels)"
+        ),
+        "wall_seconds": time.perf_counter() - t_start,
+        "history": history,
+        "per_class_ap": m["per_class_ap"],
+        "complete": True,
+    }
+    atomic_write_json(out / "metrics.json", metrics)
+    return FitResult(out, metrics)
+
+
+def evaluate_run(
+    run_dir: Path,
+    checkpoint: str = "best",
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> dict:
+    """Re-evaluate a run's checkpoint on its test split (writes ``eval.json`` in the run dir)."""
+    import json
+
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "run.json").read_text("utf-8"))
+    cfg = FitConfig.from_dict(info["config"])
+    if device:
+        cfg = replace(cfg, device=device)
+    ck_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not ck_path.is_file():
+        raise FileNotFoundError(f"no checkpoint {ck_path}")
+    train, test = load_splits(cfg)
+    backbone = load_backbone_for(cfg)
+    _, test_src = feature_sources(
+        cfg, backbone, train, test, reporter or Reporter(), need_aug=False
+    )
+    head = build_head(
+        cfg.method,
+        backbone,
+        train.classes.names,
+        n_ctx=cfg.n_ctx,
+        class_specific=cfg.class_specific,
+        residual=cfg.residual,
+        seed=cfg.seed,
+    )
+    head.to(backbone.device)
+    ck = load_checkpoint(ck_path)
+    head.load_state_dict(ck["params"])
+    scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
+    m = evaluate(scores, test.labels, train.classes.keys)
+    out = {
+        "run_dir": str(run_dir),
+        "checkpoint": checkpoint,
+        "epoch": int(ck["epoch"]),
+        "method": cfg.method,
+        "protocol": cfg.protocol,
+        **m,
+    }
+    atomic_write_json(run_dir / "eval.json", out)
+    return out
+
+
+def param_table(class_names, backbone, n_ctx: int = 16, class_specific: bool = True) -> list[dict]:
+    """Trainable parameters per method (the paper's #Params column), plus PositiveCoOp without the
+    residual."""
+    rows = []
+    for method, residual in [(m, True) for m in METHODS] + [("positivecoop", False)]:
+        head = build_head(
+            method,
+            backbone,
+            class_names,
+            n_ctx=n_ctx,
+            class_specific=class_specific,
+            residual=residual,
+        )
+        name = method if residual or method != "positivecoop" else "positivecoop --no-residual"
+        rows.append({"method": name, "n_params": head.n_params()})
+    return rows
