@@ -64,5 +64,5 @@ def load_classes(spec: str) -> ClassSet:
         return ClassSet("custom", keys, names)
     raise ValueError(
         f"unknown class set {spec!r}: use one of {', '.join(BUILTIN)}, a class file "
-        "(one name a line), or a comma-separated list such as 'cat,dog'"
+        "(one name a line), or a comma-separated list such as 'cat,dog' (one class: 'cat,')"
     )

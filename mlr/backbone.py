@@ -259,12 +259,20 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
                 weights_only=True,
             )
 
-    if weights.kind == "none":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
+    try:
+        if weights.kind == "none":
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                model = create()
+        else:
             model = create()
-    else:
-        model = create()
+    except UserWarning as warning:  # open_clip's QuickGELU mismatch, turned into an error
+        raise ValueError(str(warning)) from None
+    except RuntimeError as err:
+        if weights.kind == "none":
+            raise
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise ValueError(f"cannot load weights {weights.path} into {create_name}: {first}") from err
 
     if not isinstance(model, open_clip.CLIP) or getattr(model, "text_pool_type", "") != "argmax":
         raise ValueError(
@@ -588,7 +596,8 @@ class TextBackbone(_TextEncoder):
         self.device = device
         self.dtype = PRECISIONS[config.precision]
         self.source = source
-        dim = model.get_sentence_embedding_dimension()
+        getter = getattr(model, "get_embedding_dimension", None)  # sentence-transformers ≥ 6
+        dim = getter() if getter else model.get_sentence_embedding_dimension()
         if dim is None:
             raise ValueError(f"{config.model}: the model does not report an embedding size")
         self.embed_dim = int(dim)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,6 +17,15 @@ TEXTS = [
     "a",
     "there is no hair drier in the scene, only a very long sentence about things",
 ]
+
+
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
 
 
 @pytest.fixture(scope="module", params=["rn", "vit"])
@@ -124,10 +135,8 @@ def test_missing_checkpoint_file_is_clear(tiny_models, tmp_path):
         load_backbone(cfg)
 
 
-def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeypatch):
+def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeypatch, hub_offline):
     import open_clip
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
     def no_download(*args, **kwargs):
         raise AssertionError("a download was attempted")
@@ -142,7 +151,7 @@ def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeyp
     assert "network" in message and "--pretrained FILE" in message
 
 
-def test_unknown_tag_lists_valid_ones():
+def test_unknown_tag_lists_valid_ones(hub_offline):
     with pytest.raises(ValueError, match=r"valid tags are .*openai"):
         load_backbone(BackboneConfig(model="RN101", pretrained="not-a-tag", offline=True))
 
@@ -164,7 +173,7 @@ def test_checkpoint_file_loads_those_weights(tiny_models, tmp_path):
     assert torch.allclose(loaded.encode_text(TEXTS), source.encode_text(TEXTS), atol=1e-6)
 
 
-def test_quick_gelu_follows_the_tag(tiny_models, tmp_path, monkeypatch):
+def test_quick_gelu_follows_the_tag(tiny_models, tmp_path, monkeypatch, hub_offline):
     import open_clip
     from open_clip.transformer import QuickGELU
 
@@ -177,3 +186,54 @@ def test_quick_gelu_follows_the_tag(tiny_models, tmp_path, monkeypatch):
     assert bb.quick_gelu and bb.info()["quick_gelu"] is True
     assert any(isinstance(m, QuickGELU) for m in bb.model.modules())
     assert bb.mean == (0.5, 0.5, 0.5) and bb.info()["preprocessing"]["std"] == [0.25] * 3
+
+
+def test_local_dir_weights(tiny_models, tmp_path):
+    import json as _json
+
+    source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", seed=5))
+    folder = tmp_path / "export"
+    folder.mkdir()
+    configs = Path(__file__).parent / "model_configs"
+    model_cfg = _json.loads((configs / f"{tiny_models[0]}.json").read_text())
+    (folder / "open_clip_config.json").write_text(_json.dumps({"model_cfg": model_cfg}))
+    torch.save(source.model.state_dict(), folder / "open_clip_pytorch_model.bin")
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=f"local-dir:{folder}"))
+    assert bb.info()["weights"] == "local-dir" and not bb.random_weights
+    assert torch.allclose(bb.encode_text(TEXTS), source.encode_text(TEXTS), atol=1e-6)
+    with pytest.raises(MissingWeightsError, match=r"open_clip_config\.json"):
+        load_backbone(BackboneConfig(pretrained=f"local-dir:{tmp_path / 'nothing'}"))
+
+
+def test_half_precision_runs_close_to_fp32(tiny_models):
+    ref = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
+    bf16 = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", precision="bf16"))
+    assert bf16.dtype == torch.bfloat16 and bf16.info()["precision"] == "bf16"
+    assert torch.allclose(bf16.encode_text(TEXTS), ref.encode_text(TEXTS), atol=2e-2)
+    images = torch.randn(1, 3, 32, 32)
+    assert bf16.dense_features(images).dtype == torch.float32
+
+
+def test_wrong_checkpoint_is_a_clear_error(tiny_models, tmp_path):
+    vit = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
+    path = tmp_path / "vit.pt"
+    torch.save(vit.model.state_dict(), path)
+    with pytest.raises(ValueError, match=r"cannot load weights .*vit\.pt into notclip-tiny-RN"):
+        load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path)))
+
+
+def test_vit_dense_is_the_last_block_value_path(tiny_models):
+    bb = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none", device="cpu"))
+    visual = bb.model.visual
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        x = visual.conv1(images).flatten(2).transpose(1, 2)
+        x = torch.cat([visual.class_embedding.expand(2, 1, -1), x], dim=1)
+        x = visual.ln_pre(x + visual.positional_embedding)
+        first, last = visual.transformer.resblocks
+        y = last.ln_1(first(x))
+        n = y.shape[1]
+        self_only = torch.full((n, n), float("-inf")).fill_diagonal_(0.0)  # attend to itself
+        attended = last.attn(y, y, y, attn_mask=self_only, need_weights=False)[0]
+        expected = visual.ln_post(attended) @ visual.proj
+    assert torch.allclose(bb.dense_features(images), expected, atol=1e-5)

@@ -20,6 +20,7 @@ def test_voc_keys_keep_dataset_ids_and_names_are_prompt_words():
 
 def test_inline_list_and_file(tmp_path):
     assert load_classes("cat, dog").names == ("cat", "dog")
+    assert load_classes("hot dog,").names == ("hot dog",)
     f = tmp_path / "mine.txt"
     f.write_text("# my classes\nzebra\n\nhot dog | hotdog\n")
     cs = load_classes(str(f))

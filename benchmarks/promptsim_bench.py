@@ -1,0 +1,81 @@
+"""promptsim speed: EOT truncation and the on-disk text cache, vs the naive full-length encoding.
+
+Encodes COCO classes × the 85 ensemble templates × 2 (positive + "not " negation) — 13,600
+prompts at full size — with random-init open_clip models (no download), and prints:
+
+- full-length encoding (``model.encode_text`` on all 77 tokens; the naive baseline) vs the
+  EOT-truncated encoding (each batch cut to its longest EOT position): time, ratio, and the max
+  absolute difference of the normalised embeddings (must be ≤ 1e-5);
+- the truncated encoding filling an empty cache vs a re-run from the cache: time and ratio.
+
+Targets (issue 3): truncation ≥ 4× faster; cached re-run ≥ 50× faster. Run by hand, not in CI:
+
+    python benchmarks/promptsim_bench.py                       # 80 classes: slow on a small CPU
+    python benchmarks/promptsim_bench.py --n-classes 8         # 1,360 prompts per model
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from corpora.classes import load_classes
+from mlr.backbone import BackboneConfig, load_backbone
+from negation.templates import fill, load_template_set, setting
+
+
+def prompts(n_classes: int) -> list[str]:
+    s = setting(load_template_set("ensemble85"), "not-prefix")
+    names = load_classes("coco").names[:n_classes]
+    return [t for name in names for t in (*fill(s.positive, name), *fill(s.negative, name))]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="ViT-B-32,RN101", help="comma-separated model names")
+    parser.add_argument("--n-classes", type=int, default=80, help="COCO classes to use (≤ 80)")
+    parser.add_argument("--limit", type=int, default=None, help="cap on the number of prompts")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    texts = prompts(args.n_classes)[: args.limit]
+    print(f"{len(texts)} prompts ({args.n_classes} COCO classes × 85 templates × 2)")
+    header = (
+        f"{'model':<10} {'full s':>8} {'trunc s':>8} {'×trunc':>7} {'max|Δ|':>9} "
+        f"{'fill s':>8} {'cached s':>9} {'×cache':>8}"
+    )
+    print(header)
+    for name in args.models.split(","):
+        bb = load_backbone(BackboneConfig(model=name, pretrained="none", device=args.device))
+        full, t_full = timed(lambda bb=bb: bb.encode_text(texts, args.batch_size, truncate=False))
+        trunc, t_trunc = timed(lambda bb=bb: bb.encode_text(texts, args.batch_size))
+        diff = float((full - trunc).abs().max())
+        with tempfile.TemporaryDirectory() as root:
+            _, t_fill = timed(lambda bb=bb, r=root: bb.encode_text(texts, args.batch_size, cache=r))
+            cached, t_cached = timed(lambda bb=bb, r=root: bb.encode_text(texts, cache=r))
+        assert torch.equal(cached, trunc) or float((cached - trunc).abs().max()) <= 1e-6
+        print(
+            f"{name:<10} {t_full:8.2f} {t_trunc:8.2f} {t_full / t_trunc:6.1f}× {diff:9.1e} "
+            f"{t_fill:8.2f} {t_cached:9.3f} {t_trunc / t_cached:7.0f}×"
+            f"  {'OK' if diff <= 1e-5 else 'MISMATCH > 1e-5'}"
+        )
+
+
+if __name__ == "__main__":
+    main()

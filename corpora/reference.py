@@ -1,0 +1,113 @@
+"""The paper's published numbers (PositiveCoOp, WACV 2025) as data: mAP tables, parameter counts,
+GPU hours, the prompt-cosine table and the LAION negation rate.
+
+The numbers live in ``corpora/data/paper_reference.json`` (with their source tags); this module only
+reads them into tidy Polars frames so tables and figures can put them beside ours.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import polars as pl
+
+_FILE = "data/paper_reference.json"
+
+
+@cache
+def _raw() -> str:
+    return resources.files("corpora").joinpath(_FILE).read_text("utf-8")
+
+
+def load_reference() -> dict[str, Any]:
+    """The whole reference file as a fresh dict (safe to modify)."""
+    return json.loads(_raw())
+
+
+def method_order() -> tuple[str, ...]:
+    """Method keys in the paper's row order (DualCoOp, SCPNet, Baseline, NegativeCoOp,
+    PositiveCoOp)."""
+    return tuple(load_reference()["methods"]["order"])
+
+
+def method_label(method: str) -> str:
+    """Display name of a method key (``positivecoop`` → ``PositiveCoOp``); others unchanged."""
+    return load_reference()["methods"]["labels"].get(method, method)
+
+
+def _datasets(ref: dict[str, Any], dataset: str | None) -> list[str]:
+    known = list(ref["map"]["datasets"])
+    if dataset is None:
+        return known
+    if dataset not in known:
+        raise ValueError(f"the paper reports no numbers for dataset {dataset!r} (it has {known})")
+    return [dataset]
+
+
+def paper_map(dataset: str | None = None) -> pl.DataFrame:
+    """Published mAP, long form: ``dataset, method, partial, map`` (partial 0.1 … 0.9)."""
+    ref = load_reference()
+    partials = ref["map"]["partials"]
+    rows = [
+        {"dataset": ds, "method": m, "partial": p, "map": v}
+        for ds in _datasets(ref, dataset)
+        for m, entry in ref["map"]["datasets"][ds].items()
+        for p, v in zip(partials, entry["values"], strict=True)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "dataset": pl.String,
+            "method": pl.String,
+            "partial": pl.Float64,
+            "map": pl.Float64,
+        },
+    )
+
+
+def paper_methods(dataset: str | None = None) -> pl.DataFrame:
+    """One row per (dataset, method): published Avg mAP, parameter counts (the paper's rounded
+    figure and label, our exact count) and GPU hours per run."""
+    ref = load_reference()
+    rows = []
+    for ds in _datasets(ref, dataset):
+        for m, entry in ref["map"]["datasets"][ds].items():
+            params = ref["params"][ds].get(m, {})
+            rows.append(
+                {
+                    "dataset": ds,
+                    "method": m,
+                    "label": method_label(m),
+                    "map_avg": entry["avg"],
+                    "params_paper": params.get("paper"),
+                    "params_label": params.get("paper_label"),
+                    "params_exact": params.get("exact"),
+                    "gpu_hours": ref["gpu_hours"][ds].get(m),
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "dataset": pl.String,
+            "method": pl.String,
+            "label": pl.String,
+            "map_avg": pl.Float64,
+            "params_paper": pl.Int64,
+            "params_label": pl.String,
+            "params_exact": pl.Int64,
+            "gpu_hours": pl.Float64,
+        },
+    )
+
+
+def paper_cosines() -> pl.DataFrame:
+    """The poster's cosine table: ``setting, templates, pair, mean, std, min, max`` (COCO-80)."""
+    return pl.DataFrame(load_reference()["cosines"]["rows"])
+
+
+def laion_negation_rate() -> dict[str, Any]:
+    """The LAION-400M statistic: ``rate`` (0.0047), ``corpus_rows``, the quote and its source."""
+    return load_reference()["laion"]

@@ -1,0 +1,90 @@
+"""The ``promptsim absence`` figure: do negated prompts detect absence? Per class, the AUROC of the
+positive prompt for presence against the AUROC of the negated prompt for absence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from figures import style
+from figures.inputs import EmptyInput, read_table
+
+COLUMNS = ("class", "variant", "prompt", "target", "auroc", "ap")
+MAX_LABELS = 25  # classes are named on the plot when there are at most this many
+
+
+def auroc_table(absence_dir: Path) -> pl.DataFrame:
+    """One row per (variant, class): ``p_presence`` (AUROC of P for presence), ``n_absence`` (N for
+    absence) and ``n_presence`` (N for presence; > 0.5 means the negated prompt fires on the
+    object), the last null when the file does not hold it."""
+    path = Path(absence_dir) / "per_class.parquet"
+    df = read_table(path, "absence", COLUMNS)
+    wide = {
+        "p_presence": ("P", "presence"),
+        "n_absence": ("N", "absence"),
+        "n_presence": ("N", "presence"),
+    }
+    out = df.select("variant", "class").unique(maintain_order=True)
+    for name, (prompt, target) in wide.items():
+        part = df.filter((pl.col("prompt") == prompt) & (pl.col("target") == target))
+        out = out.join(
+            part.select("variant", "class", pl.col("auroc").alias(name)),
+            on=["variant", "class"],
+            how="left",
+        )
+    out = out.drop_nulls(["p_presence", "n_absence"])
+    if out.is_empty():
+        raise EmptyInput(f"{path}: no class has both P-presence and N-absence AUROC")
+    return out
+
+
+def absence_scatter(
+    absence_dir: Path, out_dir: Path, *, dpi: int = style.DEFAULT_DPI
+) -> list[Path]:
+    """``absence_auroc.png/.pdf``: one panel per variant (global, dense); per class, AUROC of P for
+    presence (x) vs AUROC of N for absence (filled) and of N for presence (hollow), with the
+    diagonal and chance (0.5). Below the diagonal the negated prompt detects absence worse than
+    the positive prompt detects presence."""
+    df = auroc_table(absence_dir)
+    variants = df["variant"].unique(maintain_order=True).to_list()
+    fig, axes = style.new_figure(
+        style.COLUMN * len(variants), 3.2, ncols=len(variants), squeeze=False
+    )
+    pos, neg = style.METHOD_COLORS["positivecoop"], style.METHOD_COLORS["negativecoop"]
+    for ax, variant in zip(axes[0], variants, strict=True):
+        part = df.filter(pl.col("variant") == variant)
+        x = part["p_presence"].to_list()
+        ax.scatter(x, part["n_absence"].to_list(), s=14, color=neg, label="N for absence")
+        if part["n_presence"].is_not_null().any():
+            sub = part.drop_nulls("n_presence")
+            ax.scatter(
+                sub["p_presence"].to_list(),
+                sub["n_presence"].to_list(),
+                s=14,
+                facecolors="none",
+                edgecolors=pos,
+                label="N for presence",
+            )
+        if part.height <= MAX_LABELS:
+            for row in part.iter_rows(named=True):
+                ax.annotate(
+                    str(row["class"]),
+                    (row["p_presence"], row["n_absence"]),
+                    xytext=(2, 2),
+                    textcoords="offset points",
+                    fontsize=5,
+                )
+        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=style.REFERENCE_COLOR)
+        ax.axhline(0.5, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
+        ax.axvline(0.5, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            aspect="equal",
+            title=f"{variant}",
+            xlabel="AUROC of P for presence",
+            ylabel="AUROC of N",
+        )
+        ax.legend(fontsize="x-small", loc="lower left")
+    return style.save(fig, out_dir, "absence_auroc", dpi)

@@ -1,0 +1,137 @@
+"""``paperfigs all``: find the result directories under one root and draw every figure they allow.
+
+Expected layout of ``--results DIR`` (each part optional)::
+
+    DIR/negscan/            a `negscan … --out` directory, or one such directory per corpus
+    DIR/promptsim/          a `promptsim --out` directory, or several (one per model/setting)
+    DIR/maps/               a `promptsim maps --out` directory, or several
+    DIR/absence/            a `promptsim absence --out` directory, or several
+    DIR/sweeps/<dataset>/   `mlrtrain sweep --out` directories (results.parquet or run dirs)
+
+When a part holds several directories, the negscan corpora share one figure (one colour per
+corpus); the others are drawn one set per directory into ``OUT/<name>/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from figures import absence, maps, negscan, prompts, sweeps
+from figures.inputs import MAKERS, EmptyInput, MissingInput
+
+# part → (marker file that makes a directory a result directory of that kind, maker key)
+PARTS = {
+    "negscan": ("summary.json", "negscan"),
+    "promptsim": ("per_class.parquet", "promptsim"),
+    "maps": ("maps.parquet", "maps"),
+    "absence": ("per_class.parquet", "absence"),
+    "sweeps": ("results.parquet", "sweep"),
+}
+
+
+@dataclass
+class Outcome:
+    """What happened to one figure: ``drawn`` (with its files), ``skipped`` (nothing to draw from)
+    or ``failed`` (an input is present but broken or incomplete)."""
+
+    figure: str
+    status: str
+    reason: str = ""
+    files: list[Path] = field(default_factory=list)
+
+
+def _is_sweep(d: Path) -> bool:
+    return (d / "results.parquet").is_file() or any(d.rglob("metrics.json"))
+
+
+def find_dirs(root: Path, part: str) -> list[Path]:
+    """Result directories of one part under ``root``: ``root/part`` itself when it holds the
+    marker file, else its subdirectories that do. Raises :class:`MissingInput` when ``root/part``
+    exists but holds no result directory; returns ``[]`` when it does not exist."""
+    base = Path(root) / part
+    if not base.is_dir():
+        return []
+    marker, maker = PARTS[part]
+    is_result = _is_sweep if part == "sweeps" else (lambda d: (d / marker).is_file())
+    if (base / marker).is_file():
+        found = [base]
+    else:
+        found = sorted(d for d in base.iterdir() if d.is_dir() and is_result(d))
+    if not found:
+        raise MissingInput(
+            f"{base / marker} not found (nor in any subdirectory of {base}) — "
+            f"run `{MAKERS[maker]}` first"
+        )
+    return found
+
+
+def _per_dir(
+    dirs: list[Path], out_dir: Path, draw: Callable[[Path, Path], list[Path]]
+) -> list[Path]:
+    if len(dirs) == 1:
+        return draw(dirs[0], out_dir)
+    return [p for d in dirs for p in draw(d, out_dir / d.name)]
+
+
+def figure_plan(dpi: int) -> list[tuple[str, str, Callable[[list[Path], Path], list[Path]]]]:
+    """(figure name, part, draw(dirs, out_dir)) for every figure ``all`` knows."""
+    return [
+        ("map_vs_partial", "sweeps", lambda ds, o: sweeps.map_vs_partial(ds, o, dpi=dpi)),
+        ("params_compute", "sweeps", lambda ds, o: sweeps.params_vs_compute(ds, o, dpi=dpi)),
+        (
+            "promptsim_violin",
+            "promptsim",
+            lambda ds, o: _per_dir(
+                ds, o, lambda d, od: prompts.cosine_distributions(d, od, dpi=dpi)
+            ),
+        ),
+        (
+            "promptsim_scatter",
+            "promptsim",
+            lambda ds, o: _per_dir(ds, o, lambda d, od: prompts.cosine_scatter(d, od, dpi=dpi)),
+        ),
+        ("negscan_words", "negscan", lambda ds, o: negscan.word_counts(ds, o, dpi=dpi)),
+        ("negscan_bigrams", "negscan", lambda ds, o: negscan.top_bigrams(ds, o, dpi=dpi)),
+        ("negscan_classes", "negscan", lambda ds, o: negscan.class_negations(ds, o, dpi=dpi)),
+        (
+            "maps",
+            "maps",
+            lambda ds, o: _per_dir(ds, o, lambda d, od: maps.similarity_grids(d, od, dpi=dpi)),
+        ),
+        (
+            "absence_auroc",
+            "absence",
+            lambda ds, o: _per_dir(ds, o, lambda d, od: absence.absence_scatter(d, od, dpi=dpi)),
+        ),
+    ]
+
+
+def draw_all(
+    results_dir: Path,
+    out_dir: Path,
+    *,
+    dpi: int = 200,
+    on_figure: Callable[[str], None] | None = None,
+) -> list[Outcome]:
+    """Draw every figure the results allow; never raises for one figure's trouble — each
+    figure's :class:`Outcome` says what happened. ``on_figure(name)`` is called before each."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir}: no such results directory")
+    outcomes = []
+    for name, part, draw in figure_plan(dpi):
+        if on_figure is not None:
+            on_figure(name)
+        try:
+            dirs = find_dirs(results_dir, part)
+            if not dirs:
+                outcomes.append(Outcome(name, "skipped", f"no {results_dir / part}/"))
+                continue
+            outcomes.append(Outcome(name, "drawn", files=draw(dirs, Path(out_dir))))
+        except EmptyInput as exc:
+            outcomes.append(Outcome(name, "skipped", str(exc)))
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            outcomes.append(Outcome(name, "failed", str(exc)))
+    return outcomes

@@ -1,0 +1,108 @@
+"""Similarity-map grids from ``promptsim maps … --out DIR`` (the poster's Figure 1): per image, one
+row per class, the image and its similarity maps with the positive and the negated prompt."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from figures import style
+from figures.inputs import EmptyInput, MissingInput, read_table
+
+COLUMNS = ("image", "class", "prompt", "text", "npy")
+CELL = 1.35  # inches per grid cell
+
+
+def _resolve(value: str, base: Path) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def _load_image(value: str, base: Path):
+    """The source image as an array when it can be found (as written, or relative to the maps
+    directory); ``None`` otherwise — the grid then shows the maps alone."""
+    from PIL import Image
+
+    for p in (Path(value), base / value):
+        if p.is_file():
+            with Image.open(p) as im:
+                return np.asarray(im.convert("RGB"))
+    return None
+
+
+def _stem(image: str, used: set[str]) -> str:
+    stem = "maps_" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(image).stem) or "image")
+    out, i = stem, 1
+    while out in used:
+        i += 1
+        out = f"{stem}_{i}"
+    used.add(out)
+    return out
+
+
+def similarity_grids(
+    maps_dir: Path, out_dir: Path, *, max_classes: int = 6, dpi: int = style.DEFAULT_DPI
+) -> list[Path]:
+    """``maps_<image>.png/.pdf`` per image: rows = its first ``max_classes`` classes; columns = the
+    image (when found), the positive-prompt map and the negated-prompt map, drawn over the image.
+    Both maps of a row share one colour scale (their joint min–max), so their strengths compare."""
+    maps_dir = Path(maps_dir)
+    df = read_table(maps_dir / "maps.parquet", "maps", COLUMNS)
+    if df.is_empty():
+        raise EmptyInput(f"{maps_dir / 'maps.parquet'}: no maps to draw")
+    written: list[Path] = []
+    used: set[str] = set()
+    for image in df["image"].unique(maintain_order=True).to_list():
+        rows = df.filter(pl.col("image") == image)
+        classes = rows["class"].unique(maintain_order=True).to_list()[:max_classes]
+        picture = _load_image(image, maps_dir)
+        ncols = 3 if picture is not None else 2
+        fig, axes = style.new_figure(
+            CELL * ncols, CELL * len(classes) + 0.3, nrows=len(classes), ncols=ncols, squeeze=False
+        )
+        for ax_row, cls in zip(axes, classes, strict=True):
+            maps = {}
+            for prompt in ("positive", "negative"):
+                hit = rows.filter((pl.col("class") == cls) & (pl.col("prompt") == prompt))
+                if hit.is_empty():
+                    raise MissingInput(
+                        f"{maps_dir / 'maps.parquet'}: no {prompt} map for image {image!r}, "
+                        f"class {cls!r} — rerun `promptsim maps`"
+                    )
+                npy = _resolve(hit["npy"][0], maps_dir)
+                if not npy.is_file():
+                    raise MissingInput(
+                        f"{npy} not found — rerun `promptsim maps … --out {maps_dir}`"
+                    )
+                maps[prompt] = (np.load(npy).astype(np.float32).squeeze(), hit["text"][0])
+            lo = min(float(m.min()) for m, _ in maps.values())
+            hi = max(float(m.max()) for m, _ in maps.values())
+            cells = list(ax_row)
+            if picture is not None:
+                cells[0].imshow(picture)
+                cells[0].set_title(str(cls), fontsize="x-small")
+                cells = cells[1:]
+            for ax, (m, text) in zip(cells, maps.values(), strict=True):
+                extent = None
+                if picture is not None:
+                    ax.imshow(picture)
+                    h, w = picture.shape[:2]
+                    extent = (0, w, h, 0)
+                ax.imshow(
+                    m,
+                    cmap="jet",
+                    vmin=lo,
+                    vmax=hi if hi > lo else lo + 1e-6,
+                    alpha=0.5 if picture is not None else 1.0,
+                    extent=extent,
+                    interpolation="bilinear",
+                )
+                ax.set_title(text, fontsize="xx-small")
+            for ax in ax_row:
+                ax.set_axis_off()
+        fig.suptitle(Path(image).name, fontsize="small")
+        written += style.save(fig, out_dir, _stem(image, used), dpi)
+    return written

@@ -1,0 +1,149 @@
+"""Figures from ``promptsim --out DIR``: per-class cosine distributions of cos(P1, N1) (negation)
+and cos(P1, P2) (paraphrase) in raw and centred space, and the per-class scatter of one against
+the other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from figures import style
+from figures.inputs import EmptyInput, read_table
+
+COLUMNS = ("model", "pretrained", "class", "templates", "style", "pair", "space", "cosine")
+PAIR_COLORS = {
+    "P1-N1": style.METHOD_COLORS["negativecoop"],
+    "P1-P2": style.METHOD_COLORS["dualcoop"],
+}
+SPACES = ("raw", "centred")
+
+
+def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
+    """``per_class.parquet`` with a ``setting`` column (templates/style, prefixed by the model when
+    the file holds several)."""
+    path = Path(promptsim_dir) / "per_class.parquet"
+    df = read_table(path, "promptsim", COLUMNS)
+    if df.is_empty():
+        raise EmptyInput(f"{path}: no rows to draw")
+    setting = pl.col("templates") + pl.when(pl.col("style").is_not_null()).then(
+        "/" + pl.col("style")
+    ).otherwise(pl.lit(""))
+    if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
+        setting = pl.col("model") + ":" + pl.col("pretrained") + " " + setting
+    return df.with_columns(setting=setting)
+
+
+def _spaces(df: pl.DataFrame) -> list[str]:
+    have = df["space"].unique().to_list()
+    return [s for s in SPACES if s in have] + sorted(s for s in have if s not in SPACES)
+
+
+def cosine_distributions(
+    promptsim_dir: Path, out_dir: Path, *, dpi: int = style.DEFAULT_DPI
+) -> list[Path]:
+    """``promptsim_violin.png/.pdf``: one panel per space (raw, centred); per template set, violins
+    of the per-class cosines: the paraphrase pair cos(P1,P2) and the negation pair cos(P1,N1) for
+    each negation style (quartiles inside)."""
+    import seaborn as sns
+
+    df = load_per_class(promptsim_dir)
+    group = pl.col("templates")
+    if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
+        group = pl.col("model") + ":" + pl.col("pretrained") + " " + group
+    series = (
+        pl.when(pl.col("pair") == "P1-P2")
+        .then(pl.lit("P1-P2 paraphrase"))
+        .otherwise(pl.col("pair") + " " + pl.col("style").fill_null(""))
+    )
+    df = df.with_columns(group=group, series=series)
+    neg_series = sorted(s for s in df["series"].unique().to_list() if s != "P1-P2 paraphrase")
+    hue_order = [*neg_series, "P1-P2 paraphrase"]
+    palette = dict(zip(neg_series, sns.color_palette("flare", len(neg_series)), strict=True))
+    palette["P1-P2 paraphrase"] = PAIR_COLORS["P1-P2"]
+    spaces = _spaces(df)
+    fig, axes = style.new_figure(style.PAGE, 2.8, ncols=len(spaces), squeeze=False)
+    order = df["group"].unique(maintain_order=True).to_list()
+    for ax, space in zip(axes[0], spaces, strict=True):
+        part = df.filter(pl.col("space") == space).to_pandas()
+        sns.violinplot(
+            data=part,
+            x="group",
+            y="cosine",
+            hue="series",
+            order=order,
+            hue_order=[h for h in hue_order if h in set(part["series"])],
+            palette=palette,
+            inner="quart",
+            cut=0,
+            linewidth=0.6,
+            density_norm="width",
+            ax=ax,
+        )
+        ax.set(title=f"{space} text features", xlabel="", ylabel="cosine per class")
+        ax.tick_params(axis="x", labelsize="x-small")
+        ax.legend(fontsize="xx-small", title=None)
+    return style.save(fig, out_dir, "promptsim_violin", dpi)
+
+
+def pair_table(df: pl.DataFrame) -> pl.DataFrame:
+    """One row per (setting, space, class): ``negation`` = cos(P1,N1), ``paraphrase`` = cos(P1,P2).
+
+    The paraphrase pair does not depend on the negation style; when the file stores it once per
+    templates set (or identically per style) it is joined on the templates, else on the setting.
+    """
+    keys = ["model", "pretrained", "templates", "space", "class"]
+    neg = df.filter(pl.col("pair") == "P1-N1").select(*keys, "style", "setting", negation="cosine")
+    par = df.filter(pl.col("pair") == "P1-P2")
+    by_templates = par.group_by(keys).agg(pl.col("cosine").n_unique().alias("k"))["k"].max()
+    if by_templates is not None and by_templates == 1:
+        par = par.unique(subset=keys).select(*keys, paraphrase="cosine")
+        out = neg.join(par, on=keys, how="inner")
+    else:
+        out = neg.join(par.select(*keys, "style", paraphrase="cosine"), on=[*keys, "style"])
+    if out.is_empty():
+        raise EmptyInput("no class has both a P1-N1 and a P1-P2 cosine to scatter")
+    return out
+
+
+def cosine_scatter(
+    promptsim_dir: Path, out_dir: Path, *, dpi: int = style.DEFAULT_DPI
+) -> list[Path]:
+    """``promptsim_scatter.png/.pdf``: per class, cos(P1,P2) (x) vs cos(P1,N1) (y), one panel per
+    space, one colour per setting; above the diagonal the negated prompt is closer to the positive
+    one than a paraphrase is (the legend gives that fraction of classes)."""
+    import seaborn as sns
+
+    pairs = pair_table(load_per_class(promptsim_dir))
+    spaces = _spaces(pairs)
+    fig, axes = style.new_figure(style.PAGE, 3.0, ncols=len(spaces), squeeze=False)
+    settings = pairs["setting"].unique(maintain_order=True).to_list()
+    palette = dict(zip(settings, sns.color_palette("colorblind", len(settings)), strict=True))
+    for ax, space in zip(axes[0], spaces, strict=True):
+        part = pairs.filter(pl.col("space") == space)
+        for s in settings:
+            sub = part.filter(pl.col("setting") == s)
+            if sub.is_empty():
+                continue
+            frac = (sub["negation"] > sub["paraphrase"]).mean()
+            ax.scatter(
+                sub["paraphrase"].to_list(),
+                sub["negation"].to_list(),
+                s=8,
+                alpha=0.7,
+                color=palette[s],
+                label=f"{s} ({frac:.0%} above)",
+            )
+        lo = min(part["negation"].min(), part["paraphrase"].min())
+        hi = max(part["negation"].max(), part["paraphrase"].max())
+        pad = 0.02 * (hi - lo or 1)
+        ax.plot(
+            [lo - pad, hi + pad], [lo - pad, hi + pad], ls="--", lw=0.8, color=style.REFERENCE_COLOR
+        )
+        ax.set(
+            title=f"{space} text features",
+            xlabel="cos(P1, P2) paraphrase",
+            ylabel="cos(P1, N1) negation",
+        )
+        ax.legend(fontsize="xx-small", loc="upper left")
+    return style.save(fig, out_dir, "promptsim_scatter", dpi)

@@ -1,0 +1,106 @@
+"""One style for every figure: seaborn theme, a fixed colour per method, figure sizes, and saving
+PNG + PDF (TrueType fonts embedded in the PDF, ``pdf.fonttype 42``) atomically.
+
+matplotlib and seaborn are imported lazily (inside :func:`apply` and the figure modules), so
+importing :mod:`figures` stays cheap; the non-interactive Agg backend is selected before seaborn
+imports pyplot. :func:`apply` sets the theme in matplotlib's global ``rcParams``.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+from corpora.reference import method_label, method_order
+from corpora.runio import atomic_write_bytes
+
+# Figure sizes in inches: a single column and a full page width of a two-column paper.
+COLUMN = 3.4
+PAGE = 7.0
+DEFAULT_DPI = 200
+
+# Colour-blind-safe colours (seaborn "colorblind"), fixed per method so every figure agrees.
+METHOD_COLORS = {
+    "dualcoop": "#0173b2",
+    "scpnet": "#949494",
+    "baseline": "#de8f05",
+    "negativecoop": "#d55e00",
+    "positivecoop": "#029e73",
+}
+OTHER_COLORS = ("#cc78bc", "#ca9161", "#fbafe4", "#56b4e9", "#ece133")
+REFERENCE_COLOR = "#555555"
+
+
+def apply() -> None:
+    """Select the Agg backend (unless pyplot is already in use, e.g. in a notebook, whose backend
+    is left alone — figures are drawn outside pyplot either way) and set the seaborn theme and the
+    PDF/PS font embedding."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=0.9)
+    matplotlib.rcParams.update(
+        {
+            "pdf.fonttype": 42,  # TrueType, embedded: editable text, accepted by venues
+            "ps.fonttype": 42,
+            "svg.fonttype": "none",
+            "axes.titlesize": "medium",
+            "legend.frameon": False,
+            "figure.constrained_layout.use": True,
+        }
+    )
+
+
+def method_color(method: str) -> str:
+    """The method's colour; unknown methods get stable extra colours by name."""
+    if method in METHOD_COLORS:
+        return METHOD_COLORS[method]
+    return OTHER_COLORS[sum(map(ord, method)) % len(OTHER_COLORS)]
+
+
+def sort_methods(methods: list[str]) -> list[str]:
+    """Methods in the paper's order, unknown ones after, alphabetically."""
+    order = method_order()
+    return sorted(methods, key=lambda m: (order.index(m), "") if m in order else (len(order), m))
+
+
+def label(method: str) -> str:
+    return method_label(method)
+
+
+def new_figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
+    """A (figure, axes) pair of exactly ``width`` × ``height`` inches, outside pyplot's global
+    state (nothing to close, nothing leaks between figures)."""
+    from matplotlib.figure import Figure
+
+    apply()
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(**subplots) if subplots else fig.subplots()
+    return fig, axes
+
+
+def save(fig: Any, out_dir: Path, stem: str, dpi: int = DEFAULT_DPI) -> list[Path]:
+    """Write ``out_dir/stem.png`` (at ``dpi``) and ``out_dir/stem.pdf`` atomically; the page size
+    is the figure size (no tight cropping), so a PNG is exactly width·dpi × height·dpi pixels."""
+    out = []
+    for ext in ("png", "pdf"):
+        buf = io.BytesIO()
+        meta = {"Software": None} if ext == "png" else {"Creator": None, "CreationDate": None}
+        fig.savefig(buf, format=ext, dpi=dpi, metadata=meta)
+        out.append(atomic_write_bytes(Path(out_dir) / f"{stem}.{ext}", buf.getvalue()))
+    return out
+
+
+def log_axis(ax: Any, which: str = "x") -> None:
+    """Log scale with plain major labels (``0.1``, ``1e+05``) and no crowded minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())

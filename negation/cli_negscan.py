@@ -1,0 +1,610 @@
+"""negscan — how often do web captions say "no"? A streaming negation scan of caption corpora.
+
+A thin typer layer: each command parses and validates its options, then calls importable functions
+(:mod:`corpora.shards`, :mod:`corpora.captions`, :mod:`negation.scan`, :mod:`negation.store`).
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+app = typer.Typer(
+    name="negscan",
+    help=(
+        "Count negation words (no, not, never, n't, ...) in web caption corpora: LAION-style "
+        "Parquet shards, text / JSONL / CSV files and Hugging Face datasets, in one streaming "
+        "pass per shard, with resumable per-shard results."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out_console = Console()
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class InputFormat(StrEnum):
+    auto = "auto"
+    lines = "lines"
+    jsonl = "jsonl"
+    csv = "csv"
+    tsv = "tsv"
+
+
+# --- options shared by the scanning commands --------------------------------------------------
+LexiconOpt = Annotated[
+    str,
+    typer.Option(
+        "--lexicon",
+        help="Built-in lexicon core (no, not), standard (core + never, none, nothing, nobody, "
+        "nowhere, neither, nor, without, cannot) or extended (standard + n't contractions, "
+        "'no longer', 'not any'); or a FILE with one word or phrase a line ('#' comments).",
+    ),
+]
+Classes = Annotated[
+    str,
+    typer.Option(
+        "--classes",
+        help="Class names for class-negation co-occurrence: coco, voc, nuswide, a FILE, "
+        "'cat,dog', or none.",
+    ),
+]
+Window = Annotated[
+    int,
+    typer.Option(
+        "--window",
+        min=1,
+        help="A class counts when it starts within this many tokens after a negator.",
+    ),
+]
+TopK = Annotated[
+    int,
+    typer.Option(
+        "--top-k", min=1, help="How many negator+next-word bigrams to keep in the report."
+    ),
+]
+Samples = Annotated[
+    int,
+    typer.Option(
+        "--samples",
+        min=0,
+        help="Example captions kept per word (a seeded, order-independent random sample).",
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the example-caption sample.")]
+ExcludeNumbering = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-numbering",
+        help="Do not count 'no.' followed by a digit ('No. 5', 'no.3') as a negation.",
+    ),
+]
+Unique = Annotated[
+    bool,
+    typer.Option(
+        "--unique",
+        help="Also count over distinct caption texts (LAION repeats "
+        "captions across URLs); stores 8 bytes per distinct caption under --out.",
+    ),
+]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Write the report and per-shard partial results here; a rerun skips finished shards.",
+    ),
+]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Discard partial results in --out and start afresh.")
+]
+SkipBad = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad",
+        help="Go on past corrupt or truncated shards and list them in "
+        "bad_shards (otherwise the scan stops with an error naming the shard).",
+    ),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Terminal report: a table or JSON.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Bad input becomes one red line naming the file, row or option, and exit status 1."""
+    from corpora.captions import ShardError
+
+    try:
+        yield
+    except (ValueError, FileNotFoundError, NotADirectoryError, ShardError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+class _CaptionRate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} captions/s" if speed else "", style="progress.data.speed")
+
+
+def _progress(quiet: bool, total: int | None) -> tuple[Progress | None, int | None]:
+    if quiet:
+        return None, None
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} captions" if total else "{task.completed:,}"),
+        _CaptionRate(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    return progress, progress.add_task("scanning", total=total)
+
+
+def _options(
+    lexicon: str,
+    classes: str,
+    window: int,
+    samples: int,
+    seed: int,
+    exclude_numbering: bool,
+    unique: bool,
+):
+    from corpora.classes import load_classes
+    from negation.lexicon import load_lexicon
+    from negation.scan import ScanOptions
+
+    try:
+        lex = load_lexicon(lexicon)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lexicon") from None
+    try:
+        cls = None if classes.strip().lower() == "none" else load_classes(classes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--classes") from None
+    return ScanOptions(lex, cls, window, samples, seed, exclude_numbering, unique)
+
+
+def _run(
+    *,
+    command: str,
+    units: Iterable,
+    total: int | None,
+    bad: list[dict[str, str]],
+    opts,
+    corpus: str,
+    text_column: str,
+    synthetic: bool,
+    out: Path | None,
+    overwrite: bool,
+    skip_bad: bool,
+    top_k: int,
+    fmt: Format,
+    quiet: bool,
+) -> None:
+    from corpora.runio import run_info
+    from negation.scan import scan
+    from negation.store import ResultStore, scan_units, summary, write_report
+
+    config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
+    store = ResultStore(out, config, overwrite=overwrite) if out else None
+    progress, task = _progress(quiet, total)
+    reused_rows = 0
+
+    def on_done(unit, rows: int, reused: bool) -> None:
+        nonlocal reused_rows
+        if progress is not None:
+            if reused and total:
+                reused_rows += rows
+                progress.update(task, total=total - reused_rows)
+            else:
+                progress.advance(task, rows)
+
+    try:
+        if progress is not None:
+            progress.start()
+        outcome = scan_units(units, opts, scan, store, skip_bad, bad, on_done)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.stop()
+        if store:
+            n = len(store.finished())
+            err.print(
+                f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
+                "rerun the same command to resume."
+            )
+        else:
+            err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+        raise typer.Exit(130) from None
+    finally:
+        if progress is not None:
+            progress.stop()
+
+    body = summary(
+        outcome, opts, corpus=corpus, text_column=text_column, synthetic=synthetic, top_k=top_k
+    )
+    if out:
+        inputs = [
+            {"shard": r.url, "size": r.size, "n_rows": r.counts["n_rows"]} for r in outcome.records
+        ]
+        run = run_info(
+            command, config | {"top_k": top_k, "out": str(out)}, inputs=inputs, seed=opts.seed
+        )
+        write_report(out, outcome, body, run, top_k)
+    if outcome.reused and not quiet:
+        err.print(f"reused {outcome.reused} finished shard(s) from {out}")
+    _print(body, outcome.result, fmt, quiet, out)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.3f}%"
+
+
+def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> None:
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
+        return
+    if quiet:
+        return
+    if body["synthetic"]:
+        out_console.print(
+            "[bold yellow]SYNTHETIC DATA:[/] this report is about the embedded sample shard of "
+            "generated captions, not real LAION captions. Pass SHARDS to scan real data."
+        )
+    t = Table(title=f"negscan — lexicon {body['lexicon']!r}, column {body['text_column']!r}")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    for label, key in [
+        ("rows (all)", "n_rows"),
+        ("null captions", "n_null"),
+        ("empty captions", "n_empty"),
+        ("captions with a negation", "n_with_negation"),
+        ("captions negating a class", "n_with_class_negation"),
+    ]:
+        t.add_row(label, f"{body[key]:,}")
+    t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
+    t.add_row("rate over non-null captions", _pct(body["rate_non_null"]))
+    if "unique" in body:
+        u = body["unique"]
+        t.add_row("distinct captions", f"{u['n_unique']:,}")
+        t.add_row("rate over distinct captions", _pct(u["rate_unique"]))
+    t.add_row(
+        "shards (reused / bad)",
+        f"{body['n_shards']:,} ({body['reused_shards']} / {len(body['bad_shards'])})",
+    )
+    out_console.print(t)
+
+    w = Table(title="per word")
+    for col in ("word", "captions", "% of non-null", "occurrences"):
+        w.add_column(col, justify="left" if col == "word" else "right")
+    non_null = body["n_non_null"]
+    for word, c in body["per_word"].items():
+        share = _pct(c["captions"] / non_null if non_null else None)
+        w.add_row(word, f"{c['captions']:,}", share, f"{c['occurrences']:,}")
+    out_console.print(w)
+
+    b = Table(title="top negator + next word")
+    for col in ("negator", "next word", "count"):
+        b.add_column(col, justify="right" if col == "count" else "left")
+    for row in body["top_bigrams"][:15]:
+        b.add_row(row["negator"], row["next_word"], f"{row['count']:,}")
+    out_console.print(b)
+
+    if body["classes"]:
+        top = (
+            result.classes.filter(result.classes["count"] > 0)
+            .sort("count", descending=True)
+            .head(10)
+        )
+        c = Table(title=f"negated classes ({body['classes']}, window {body['window']})")
+        c.add_column("class")
+        c.add_column("captions", justify="right")
+        for name, count in top.rows():
+            c.add_row(name, f"{count:,}")
+        out_console.print(c)
+    for bad in body["bad_shards"]:
+        err.print(f"[red]bad shard[/] {bad['shard']}: {bad['error']}", highlight=False)
+    if out:
+        out_console.print(f"report written to {out}")
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@app.command()
+def laion(
+    shards: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Parquet shards: files, directories, quoted globs, brace patterns "
+            "('part-{00000..00031}-*.parquet') or fsspec URLs (s3://, gs://, hf://, https://, "
+            "memory://). Without SHARDS: the embedded sample shard, 4 000 SYNTHETIC generated "
+            "captions in the LAION-400M schema (not real data).",
+            show_default=False,
+        ),
+    ] = None,
+    corpus: Annotated[
+        str,
+        typer.Option(
+            "--corpus", help="laion400m (caption column TEXT) or img2dataset (column caption)."
+        ),
+    ] = "laion400m",
+    text_column: Annotated[
+        str | None, typer.Option("--text-column", help="Caption column (overrides --corpus).")
+    ] = None,
+    lexicon: LexiconOpt = "standard",
+    classes: Classes = "coco",
+    window: Window = 3,
+    top_k: TopK = 50,
+    samples: Samples = 5,
+    seed: Seed = 0,
+    exclude_numbering: ExcludeNumbering = False,
+    unique: Unique = False,
+    out: Out = None,
+    overwrite: Overwrite = False,
+    skip_bad: SkipBad = False,
+    fmt: FormatOpt = Format.table,
+    quiet: Quiet = False,
+) -> None:
+    """Scan LAION-400M-style metadata Parquet shards (or the embedded SYNTHETIC sample)."""
+    with _errors():
+        from corpora.captions import (
+            CorruptShardError,
+            parquet_captions,
+            parquet_footer,
+            text_column_for,
+        )
+        from corpora.shards import expand
+        from corpora.synthetic import sample_shard_path
+        from negation.store import Unit
+
+        opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
+        try:
+            column = text_column_for(corpus, text_column)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--corpus") from None
+        synthetic = not shards
+        shard_list = expand([str(sample_shard_path())] if synthetic else shards)
+        units, bad = [], []
+        for shard in shard_list:
+            try:
+                footer = parquet_footer(shard, column)
+            except CorruptShardError as exc:
+                if not skip_bad:
+                    raise
+                bad.append({"shard": shard.url, "error": exc.message})
+                continue
+            units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column)))
+        total = sum(u.n_rows for u in units)
+        _run(
+            command="negscan laion",
+            units=units,
+            total=total,
+            bad=bad,
+            opts=opts,
+            corpus=corpus,
+            text_column=column,
+            synthetic=synthetic,
+            out=out,
+            overwrite=overwrite,
+            skip_bad=skip_bad,
+            top_k=top_k,
+            fmt=fmt,
+            quiet=quiet,
+        )
+
+
+@app.command()
+def text(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Text (one caption a line), JSONL or CSV/TSV files, directories, "
+            "globs or fsspec URLs; .gz/.bz2/.xz/.zst are decompressed.",
+            show_default=False,
+        ),
+    ],
+    input_format: Annotated[
+        InputFormat,
+        typer.Option(
+            "--input-format",
+            help="auto: from the file name (.txt lines, .jsonl/.ndjson/.json, .csv, .tsv).",
+        ),
+    ] = InputFormat.auto,
+    column: Annotated[
+        str, typer.Option("--column", help="The caption field of JSONL / CSV / TSV files.")
+    ] = "text",
+    lexicon: LexiconOpt = "standard",
+    classes: Classes = "coco",
+    window: Window = 3,
+    top_k: TopK = 50,
+    samples: Samples = 5,
+    seed: Seed = 0,
+    exclude_numbering: ExcludeNumbering = False,
+    unique: Unique = False,
+    out: Out = None,
+    overwrite: Overwrite = False,
+    skip_bad: SkipBad = False,
+    fmt: FormatOpt = Format.table,
+    quiet: Quiet = False,
+) -> None:
+    """Scan plain-text, JSONL and CSV caption files."""
+    with _errors():
+        from corpora.captions import TEXT_SUFFIXES, text_captions, text_format
+        from corpora.shards import expand
+        from negation.store import Unit
+
+        opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
+        units = []
+        for shard in expand(files, suffixes=TEXT_SUFFIXES):
+            fmt_in = text_format(shard) if input_format is InputFormat.auto else input_format.value
+
+            def load(shard=shard, fmt_in=fmt_in):
+                return text_captions(shard, fmt_in, column).lazy()
+
+            units.append(Unit(shard, None, load))
+        _run(
+            command="negscan text",
+            units=units,
+            total=None,
+            bad=[],
+            opts=opts,
+            corpus="text",
+            text_column=column,
+            synthetic=False,
+            out=out,
+            overwrite=overwrite,
+            skip_bad=skip_bad,
+            top_k=top_k,
+            fmt=fmt,
+            quiet=quiet,
+        )
+
+
+@app.command()
+def hf(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="A directory saved with datasets' save_to_disk, or a Hub "
+            "dataset name (streamed; needs the network).",
+            show_default=False,
+        ),
+    ],
+    split: Annotated[str, typer.Option("--split", help="Dataset split.")] = "train",
+    column: Annotated[str, typer.Option("--column", help="The caption column.")] = "text",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Rows per batch (each batch is one resumable unit under --out).",
+        ),
+    ] = 200_000,
+    lexicon: LexiconOpt = "standard",
+    classes: Classes = "coco",
+    window: Window = 3,
+    top_k: TopK = 50,
+    samples: Samples = 5,
+    seed: Seed = 0,
+    exclude_numbering: ExcludeNumbering = False,
+    unique: Unique = False,
+    out: Out = None,
+    overwrite: Overwrite = False,
+    fmt: FormatOpt = Format.table,
+    quiet: Quiet = False,
+) -> None:
+    """Scan a Hugging Face dataset's caption column through `datasets`, batch by batch."""
+    with _errors():
+        from corpora.captions import hf_batches
+        from corpora.shards import Shard
+        from negation.store import Unit
+
+        opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
+        batches, n_rows, fingerprint = hf_batches(dataset, split, column, batch_size)
+
+        def units() -> Iterator[Unit]:
+            for i, frame in enumerate(batches):
+                shard = Shard(f"{dataset}#{split}/batch-{i:06d}", frame.height, fingerprint)
+                yield Unit(shard, frame.height, frame.lazy)
+
+        _run(
+            command="negscan hf",
+            units=units(),
+            total=n_rows,
+            bad=[],
+            opts=opts,
+            corpus="hf",
+            text_column=column,
+            synthetic=False,
+            out=out,
+            overwrite=overwrite,
+            skip_bad=False,
+            top_k=top_k,
+            fmt=fmt,
+            quiet=quiet,
+        )
+
+
+@app.command()
+def merge(
+    dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Output directories of negscan runs (e.g. one per "
+            "machine of a shard-level job array).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the merged report.")],
+    top_k: TopK = 50,
+    fmt: FormatOpt = Format.table,
+    quiet: Quiet = False,
+) -> None:
+    """Merge per-shard partial results from several runs into one report; a shard is never
+    counted twice."""
+    with _errors():
+        from corpora.runio import run_info
+        from negation.scan import options_from_config
+        from negation.store import merge_partials, summary, write_report
+
+        config, outcome, duplicates = merge_partials(list(dirs), out)
+        opts = options_from_config(config)
+        body = summary(
+            outcome,
+            opts,
+            corpus=str(config["corpus"]),
+            text_column=str(config["text_column"]),
+            synthetic=bool(config["synthetic"]),
+            top_k=top_k,
+        )
+        body["merged_from"] = [str(d) for d in dirs]
+        body["duplicate_shards_counted_once"] = duplicates
+        inputs = [
+            {"shard": r.url, "size": r.size, "n_rows": r.counts["n_rows"]} for r in outcome.records
+        ]
+        run = run_info(
+            "negscan merge",
+            config | {"top_k": top_k, "out": str(out)},
+            inputs=inputs,
+            merged_from=[str(d) for d in dirs],
+            seed=opts.seed,
+        )
+        write_report(out, outcome, body, run, top_k)
+        if duplicates and not quiet:
+            err.print(f"{len(duplicates)} shard(s) appear in several inputs; each counted once")
+        _print(body, outcome.result, fmt, quiet, out)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,455 @@
+"""``promptsim``: how close does a text encoder put "photo of a dog" and "Not a photo of a dog"?
+
+Subcommands: ``table`` (the poster's prompt-similarity table; also what ``promptsim OPTIONS``
+without a subcommand runs) and ``maps`` (similarity maps of dense image features). ``promptsim``
+alone prints the help.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from corpora.classes import load_classes
+from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
+
+app = typer.Typer(
+    name="promptsim",
+    help=(
+        "How close does CLIP put 'photo of a dog' and 'Not a photo of a dog'? "
+        "`promptsim table` prints the poster's prompt-similarity table (mean ± std (min, max) "
+        "over classes, raw and centred cosines); `promptsim maps` draws similarity maps of "
+        "dense image features with a positive and a negated prompt. `promptsim --classes coco` "
+        "(options without a subcommand) runs `table`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+FORMATS = ("rich", "markdown", "csv", "json")
+DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
+
+# ---- shared model options ---------------------------------------------------------------------
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="open_clip model name (RN101, ViT-B-32, …) or st:NAME_OR_DIR for a "
+        "sentence-transformers text encoder (text only, a control).",
+    ),
+]
+PretrainedOpt = Annotated[
+    str,
+    typer.Option(
+        "--pretrained",
+        help="Weights: a tag of the model (openai, laion400m_e32, …), a checkpoint FILE, "
+        "local-dir:PATH, or none (random weights — numbers then mean nothing).",
+    ),
+]
+CacheDirOpt = Annotated[
+    str | None, typer.Option("--cache-dir", help="Where model weights are cached.")
+]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Never download: use cached weights or fail clearly.")
+]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (CUDA when available) | cpu | cuda.")
+]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 | bf16 | fp16.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed of the random init (--pretrained none).")
+]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option("--batch-size", help="Prompts per batch (default: 1024 on GPU, 256 on CPU)."),
+]
+TextCacheOpt = Annotated[
+    Path,
+    typer.Option(
+        "--text-cache",
+        help="On-disk text-embedding cache (keyed by model, weights and text); re-runs are free.",
+    ),
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-text-cache", help="Do not use the text cache.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Known failures → one red line and a non-zero exit, no stack trace."""
+    from mlr.backbone import MissingWeightsError, TextOnlyError
+
+    try:
+        yield
+    except MissingWeightsError as err:
+        err_console.print(f"[bold red]missing weights:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (ValueError, TextOnlyError) as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _load_backbone(
+    model: str,
+    pretrained: str,
+    cache_dir: str | None,
+    offline: bool,
+    device: str,
+    precision: str,
+    seed: int,
+    image_size: int | None = None,
+) -> Any:
+    from mlr.backbone import BackboneConfig, load_backbone
+
+    cfg = BackboneConfig(
+        model=model,
+        pretrained=pretrained,
+        cache_dir=cache_dir,
+        offline=offline,
+        device=device,
+        precision=precision,
+        image_size=image_size,
+        seed=seed,
+    )
+    backbone = load_backbone(cfg)
+    if backbone.random_weights:
+        err_console.print(
+            f"[bold white on red] WARNING [/] [bold red]{backbone.info()['warning']}[/]",
+            highlight=False,
+        )
+    return backbone
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=True,
+    )
+
+
+def poster_reference() -> list[dict[str, Any]]:
+    """The poster's published rows (``negation/data/poster_promptsim.toml``)."""
+    text = resources.files("negation").joinpath("data/poster_promptsim.toml").read_text("utf-8")
+    return tomllib.loads(text)["row"]
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _settings(templates: str, style: str, pairs: Path | None) -> list[Any]:
+    from negation.templates import STYLES, load_pairs, load_template_set, setting
+
+    styles = list(STYLES) if style.strip() == "all" else _split(style)
+    for s in styles:
+        if s not in STYLES:
+            raise typer.BadParameter(
+                f"unknown style {s!r}: use {', '.join(STYLES)} or all", param_hint="--style"
+            )
+    names = [] if templates.strip() == "none" else _split(templates)
+    out = []
+    for name in names:
+        try:
+            tset = load_template_set(name)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--templates") from None
+        out.extend(setting(tset, s) for s in styles)
+    if pairs is not None:
+        try:
+            out.extend(load_pairs(pairs))
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--pairs") from None
+    if not out:
+        raise typer.BadParameter("nothing to compute: give --templates or --pairs")
+    return out
+
+
+def _render(result: Any, fmt: str, digits: int, title: str) -> None:
+    import json
+
+    import polars as pl
+
+    from negation.promptsim import format_stat
+
+    if fmt == "json":
+        print(json.dumps({"rows": result.rows, "frac": result.frac_negation_closer}, indent=2))
+        return
+    if fmt == "csv":
+        print(pl.DataFrame(result.rows).write_csv(), end="")
+        return
+    frac = {
+        (f["templates"], f["style"], f["space"]): f["frac"] for f in result.frac_negation_closer
+    }
+    order = list(dict.fromkeys(r["templates"] for r in result.rows))
+    entries: dict[tuple[str, str, str], dict[str, str]] = {}
+    for row in sorted(result.rows, key=lambda r: (order.index(r["templates"]), r["pair"])):
+        key = (row["templates"], row["style"], row["pair"])
+        setting = (
+            row["templates"] if row["pair"] == "P1-P2" else f"{row['templates']} · {row['style']}"
+        )
+        entry = entries.setdefault(key, {"setting": setting, "pair": row["pair"], "closer": ""})
+        entry[row["space"]] = format_stat(row, digits)
+        if row["pair"] == "P1-N1":
+            f = frac.get((row["templates"], row["style"], row["space"]))
+            shown = "–" if f is None else f"{f:.0%}"
+            entry["closer"] = shown if not entry["closer"] else f"{entry['closer']} / {shown}"
+    headers = ["setting", "pair", "raw", "centred", "N1 closer (raw / centred)"]
+    cells = [
+        [e["setting"], e["pair"], e["raw"], e["centred"], e["closer"]] for e in entries.values()
+    ]
+    if fmt == "markdown":
+        print(f"**{title}**\n")
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "---|" * len(headers))
+        for c in cells:
+            print("| " + " | ".join(c) + " |")
+        return
+    table = Table(title=title, caption="mean ± std (min, max) over classes")
+    for h in headers:
+        table.add_column(h)
+    for c in cells:  # the statistic on two lines keeps the table narrow
+        table.add_row(c[0], c[1], c[2].replace(" (", "\n("), c[3].replace(" (", "\n("), c[4])
+    console.print(table)
+
+
+@app.command("table")
+def table_cmd(
+    classes: Annotated[
+        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…'.")
+    ] = "coco",
+    templates: Annotated[
+        str,
+        typer.Option(
+            "--templates",
+            help="Comma-separated template sets: single (the poster's 1-prompt row), "
+            "imagenet80, ensemble85 (the poster's 85-prompt row); none = only --pairs.",
+        ),
+    ] = "single,ensemble85",
+    style: Annotated[
+        str,
+        typer.Option(
+            "--style",
+            help="Negation styles, comma-separated or all: not-prefix ('not ' + template; "
+            "the poster's 'Not a photo of a {}' for single), no ('a photo of no {}'), without "
+            "('a photo without a {}'), there-is-no ('there is no {} in the scene.').",
+        ),
+    ] = "not-prefix",
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs",
+            help="TOML file of custom settings: [name] tables with positive, negative and "
+            "optional paraphrase templates ('{}' = class).",
+        ),
+    ] = None,
+    model: ModelOpt = "RN101",
+    pretrained: PretrainedOpt = "openai",
+    cache_dir: CacheDirOpt = None,
+    offline: OfflineOpt = False,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    seed: SeedOpt = 0,
+    batch_size: BatchOpt = None,
+    text_cache: TextCacheOpt = Path(DEFAULT_TEXT_CACHE),
+    no_text_cache: NoCacheOpt = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write per_class.parquet, summary.json and run.json here."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Table on stdout: rich | markdown | csv | json.")
+    ] = "rich",
+    digits: Annotated[int, typer.Option("--digits", help="Decimals in the table.")] = 2,
+    quiet: QuietOpt = False,
+) -> None:
+    """The poster's table: cos(P1, N1) and cos(P1, P2) per class, mean ± std (min, max).
+
+    P1 'photo of a {}', N1 'Not a photo of a {}', P2 'picture of a {}' (template set single); for
+    ensembles P1/N1 are template ensembles (normalise → mean → renormalise) and P1–P2 compares the
+    ensembles of the two halves of the templates. Raw cosines and centred ones (the mean positive
+    text feature over all classes subtracted before normalising) side by side, plus the fraction
+    of classes whose negation is closer to P1 than the paraphrase is."""
+    from negation.promptsim import compute_promptsim
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+    with _user_errors():
+        try:
+            class_set = load_classes(classes)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--classes") from None
+        settings = _settings(templates, style, pairs)
+        backbone = _load_backbone(model, pretrained, cache_dir, offline, device, precision, seed)
+        cache = None if no_text_cache else text_cache.expanduser()
+        with _progress(quiet or fmt != "rich") as progress:
+            task = progress.add_task("encoding prompts", total=None)
+
+            def encode(texts: list[str]) -> Any:
+                progress.update(task, total=len(texts))
+                emb = backbone.encode_text(
+                    texts,
+                    batch_size=batch_size,
+                    cache=cache,
+                    progress=lambda n: progress.advance(task, n),
+                )
+                return emb.numpy()
+
+            info = backbone.info()
+            weights = info["pretrained"]  # "sentence-transformers" for st: models
+            result = compute_promptsim(
+                encode, class_set.keys, class_set.names, settings, model, weights
+            )
+        title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
+        _render(result, fmt, digits, title)
+        if fmt == "rich" and class_set.name == "coco":
+            _render_reference()
+        if backbone.random_weights:
+            err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
+        if out is not None:
+            summary = {
+                "model": model,
+                "pretrained": weights,
+                "classes": class_set.name,
+                "n_classes": len(class_set),
+                "random_weights": backbone.random_weights,
+                **({"warning": info["warning"]} if backbone.random_weights else {}),
+                "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
+                "rows": result.rows,
+                "frac_negation_closer": result.frac_negation_closer,
+                "poster_reference": poster_reference(),
+            }
+            atomic_write_parquet(out / "per_class.parquet", result.per_class)
+            atomic_write_json(out / "summary.json", summary)
+            config = {
+                "classes": classes,
+                "templates": templates,
+                "style": style,
+                "pairs": str(pairs) if pairs else None,
+                "batch_size": batch_size,
+                "text_cache": None if cache is None else str(cache),
+                "backbone": asdict(backbone.config),
+                "settings": [asdict(s) for s in settings],
+            }
+            inputs = {"classes": {"spec": classes, "name": class_set.name, "n": len(class_set)}}
+            write_run_json(
+                out, run_info("promptsim table", config, inputs=inputs, model=info, seed=seed)
+            )
+            if fmt == "rich":
+                console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
+
+
+def _render_reference() -> None:
+    from negation.promptsim import format_stat
+
+    table = Table(title="the poster (model and 85-prompt negation not stated)")
+    for h in ("templates", "pair", "published"):
+        table.add_column(h)
+    for row in poster_reference():
+        table.add_row(row["templates"], row["pair"], format_stat(row))
+    console.print(table)
+
+
+@app.command("maps")
+def maps_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, …).")],
+    classes: Annotated[
+        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…'.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    positive: Annotated[
+        str, typer.Option("--positive", help="Positive prompt template ('{}' = class).")
+    ] = "A photo of a {}",
+    negative: Annotated[
+        str, typer.Option("--negative", help="Negated prompt template ('{}' = class).")
+    ] = "Not a photo of a {}",
+    image_size: Annotated[
+        int | None,
+        typer.Option("--image-size", help="Square input size (default: the model's; paper 448)."),
+    ] = None,
+    model: ModelOpt = "RN101",
+    pretrained: PretrainedOpt = "openai",
+    cache_dir: CacheDirOpt = None,
+    offline: OfflineOpt = False,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    seed: SeedOpt = 0,
+    text_cache: TextCacheOpt = Path(DEFAULT_TEXT_CACHE),
+    no_text_cache: NoCacheOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Similarity maps of dense image features with the positive and the negated prompt.
+
+    Per image and class: OUT/<image>/<class>.{positive,negative}.npy (raw cosine grid) and .png
+    (min–max normalised heatmap over the image), indexed in OUT/maps.parquet."""
+    from negation.maps import write_maps
+
+    with _user_errors():
+        try:
+            class_set = load_classes(classes)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--classes") from None
+        for path in images:
+            if not path.is_file():
+                raise typer.BadParameter(f"image {path} does not exist", param_hint="IMAGES")
+        backbone = _load_backbone(
+            model, pretrained, cache_dir, offline, device, precision, seed, image_size
+        )
+        cache = None if no_text_cache else text_cache.expanduser()
+        index = write_maps(
+            backbone, images, class_set.keys, class_set.names, out, positive, negative, cache
+        )
+        config = {
+            "images": [str(p) for p in images],
+            "classes": classes,
+            "positive": positive,
+            "negative": negative,
+            "text_cache": None if cache is None else str(cache),
+            "backbone": asdict(backbone.config),
+        }
+        inputs = {
+            "images": [{"path": str(p), "bytes": p.stat().st_size} for p in images],
+            "classes": {"spec": classes, "name": class_set.name, "n": len(class_set)},
+        }
+        info = backbone.info()
+        write_run_json(
+            out, run_info("promptsim maps", config, inputs=inputs, model=info, seed=seed)
+        )
+        if not quiet:
+            console.print(f"wrote {index.height} maps to {out} (index: {out}/maps.parquet)")
+        if backbone.random_weights:
+            err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
+
+
+def with_default_command(argv: list[str]) -> list[str]:
+    """``promptsim --classes coco`` → ``promptsim table --classes coco``."""
+    commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h"):
+        return ["table", *argv]
+    return argv
+
+
+def main() -> None:
+    app(args=with_default_command(sys.argv[1:]), prog_name="promptsim")
+
+
+if __name__ == "__main__":
+    main()

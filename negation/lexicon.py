@@ -1,0 +1,224 @@
+"""Negation lexicons and the regular expressions built from them.
+
+A lexicon is data: ``negation/data/lexicons/{core,standard,extended}.txt`` (read with
+:mod:`importlib.resources`) or a user file — one word or phrase a line, ``#`` starts a comment,
+``@NAME`` includes a built-in lexicon.
+
+Matching rules (shared by the Polars scan and by the pure-Python reference in the tests):
+
+* captions are normalised with :func:`normalise` — Unicode NFKC, lower-case, ``’`` → ``'`` — so
+  ``ＮＯ``, ``No`` and ``no`` are one word and ``don’t`` is ``don't``;
+* an entry matches as a whole word: ``\\b`` (Unicode word boundaries) on each side that starts or
+  ends with a word character, so "nothing" never counts as "no" and "knot" never as "not";
+  a phrase's words may be separated by any run of whitespace;
+* ``exclude_numbering`` first blanks out "no." followed by a digit ("No. 5", "no.3"), the one
+  false positive of ``\\bno\\b`` that has a safe pattern. "no-brainer" still counts (documented).
+
+Polars' regex engine (Rust ``regex``) has no look-arounds, so numbering is removed by a
+replacement before matching rather than by a negative look-ahead.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+BUILTIN = ("core", "standard", "extended")
+
+APOSTROPHES = "’"  # mapped to ' by normalise()
+
+# "no." followed by a digit, in normalised text; group 1 keeps what follows "no".
+NUMBERING_PATTERN = r"\bno(\.\s*\d)"
+NUMBERING_MASK = "__$1"  # "__" is made of word characters, so no \b-word can match inside it
+
+# Separators and tokens for "within N tokens" (class co-occurrence) and "next word" (bigrams).
+TOKEN = r"[\w']+"
+SEP = r"[^\w']+"
+
+
+def normalise(text: str) -> str:
+    """The normalisation the scan applies before matching (NFKC, lower-case, ’ → ')."""
+    out = unicodedata.normalize("NFKC", text).lower()
+    for a in APOSTROPHES:
+        out = out.replace(a, "'")
+    return out
+
+
+def normalise_entry(entry: str) -> str:
+    return " ".join(normalise(entry).split())
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def entry_pattern(entry: str) -> str:
+    """The regex body (no flags) for one normalised lexicon entry, with word boundaries."""
+    body = r"\s+".join(re.escape(part) for part in entry.split())
+    start = r"\b" if _is_word_char(entry[0]) else ""
+    end = r"\b" if _is_word_char(entry[-1]) else ""
+    return f"{start}{body}{end}"
+
+
+def _parse(text: str, source: str, seen: tuple[str, ...]) -> list[str]:
+    entries: list[str] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("@"):
+            name = line[1:].strip().lower()
+            if name not in BUILTIN:
+                raise ValueError(f"{source}, line {lineno}: unknown built-in lexicon {line!r}")
+            if name in seen:
+                raise ValueError(f"{source}, line {lineno}: lexicon {name!r} includes itself")
+            entries += _parse(_builtin_text(name), f"built-in lexicon {name!r}", (*seen, name))
+            continue
+        entry = normalise_entry(line)
+        if not entry:
+            raise ValueError(f"{source}, line {lineno}: empty entry in {raw!r}")
+        entries.append(entry)
+    return entries
+
+
+def _builtin_text(name: str) -> str:
+    return resources.files("negation").joinpath(f"data/lexicons/{name}.txt").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """An ordered, duplicate-free list of normalised entries and the regexes built from them."""
+
+    name: str
+    entries: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.entries:
+            raise ValueError(f"lexicon {self.name!r} has no entries")
+
+    @property
+    def by_length(self) -> tuple[str, ...]:
+        """Entries longest first, so an alternation prefers "no longer" over "no"."""
+        return tuple(sorted(self.entries, key=lambda e: (-len(e), e)))
+
+    def patterns(self) -> dict[str, str]:
+        """Per entry, the regex matched against normalised text."""
+        return {e: entry_pattern(e) for e in self.entries}
+
+    def any_pattern(self) -> str:
+        """One alternation of all entries (longest first), for normalised text."""
+        return "(?:" + "|".join(entry_pattern(e) for e in self.by_length) + ")"
+
+    def prefilter_pattern(self) -> str:
+        """A regex for RAW captions that matches every caption the exact rules can match.
+
+        Case-insensitive, ASCII word boundaries (any non-ASCII neighbour counts as a boundary,
+        so it is never stricter), apostrophes as ``['’]``, plus any character whose NFKC form
+        could complete a match (see :func:`nfkc_unstable_class`), because only captions with
+        such a character can match after normalisation without matching before it. It lets the
+        scan normalise and analyse only a small share of rows.
+        """
+        alts = []
+        for e in self.by_length:
+            body = r"\s+".join(re.escape(part) for part in e.split()).replace("'", "['’]")
+            # ASCII boundaries are cheaper and never stricter for ASCII edge characters; an edge
+            # that is not an ASCII word character gets no boundary at all (a superset again).
+            start = r"(?-u:\b)" if e[0].isascii() and _is_word_char(e[0]) else ""
+            end = r"(?-u:\b)" if e[-1].isascii() and _is_word_char(e[-1]) else ""
+            alts.append(f"{start}{body}{end}")
+        return "(?i:" + "|".join(alts) + ")|" + nfkc_unstable_class(self.entries)
+
+
+@cache
+def nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every character NFKC changes, and what NFKC makes of it (Python's Unicode tables)."""
+    src: list[str] = []
+    for cp in range(0x80, 0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        ch = chr(cp)
+        if unicodedata.normalize("NFKC", ch) != ch:
+            src.append(ch)
+    return tuple(src), tuple(unicodedata.normalize("NFKC", ch) for ch in src)
+
+
+# Combining marks and Hangul jamo: NFKC may compose them with their neighbours, so a caption that
+# holds one is normalised as a whole rather than character by character.
+COMPOSING_CLASS = r"[\p{M}\x{1100}-\x{11FF}]"
+
+
+def _can_contribute(text: str, entries: tuple[str, ...]) -> bool:
+    """Could NFKC's output ``text`` for one character be part of a whole-word entry match?
+
+    The overlap of a match with ``text`` is a piece ``text[i:j]``: the whole entry when the match
+    lies inside ``text``, a prefix of it when the match starts inside, a suffix when it ends
+    inside, any substring when ``text`` lies inside the match — and a match that starts or ends
+    inside ``text`` needs a word boundary there.
+    """
+    n = len(text)
+    for i in range(n):
+        for j in range(i + 1, n + 1):
+            piece = text[i:j]
+            if i > 0 and _is_word_char(text[i - 1]) and _is_word_char(piece[0]):
+                continue
+            if j < n and _is_word_char(text[j]) and _is_word_char(piece[-1]):
+                continue
+            for e in entries:
+                if i > 0 and j < n:
+                    hit = piece == e
+                elif i > 0:
+                    hit = e.startswith(piece)
+                elif j < n:
+                    hit = e.endswith(piece)
+                else:
+                    hit = piece in e
+                if hit:
+                    return True
+    return False
+
+
+@cache
+def nfkc_unstable_class(entries: tuple[str, ...]) -> str:
+    """A regex character class of the characters whose NFKC form could create a match of one of
+    ``entries`` (plus combining marks and Hangul jamo, which NFKC may compose).
+
+    NFKC output made only of whitespace is left out: the prefilter's ``\\s+`` already matches
+    every Unicode space inside a phrase. So are outputs that cannot be part of a match ("…" →
+    "...", "™" → "TM" for the built-in lexicons), which keeps the candidates few.
+    """
+    ranges: list[tuple[int, int]] = []
+    for ch, out in zip(*nfkc_table(), strict=True):
+        text = normalise(out)
+        if not text.strip() or not _can_contribute(text, entries):
+            continue
+        cp = ord(ch)
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
+    return "[" + "".join(parts) + COMPOSING_CLASS[1:-1] + "]"
+
+
+def load_lexicon(spec: str | Path) -> Lexicon:
+    """``core`` / ``standard`` / ``extended``, or a path to a lexicon file."""
+    text = str(spec).strip()
+    if text.lower() in BUILTIN:
+        name = text.lower()
+        entries = _parse(_builtin_text(name), f"built-in lexicon {name!r}", (name,))
+    else:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ValueError(
+                f"unknown lexicon {text!r}: use one of {', '.join(BUILTIN)} or a lexicon file "
+                "(one word or phrase a line, '#' comments)"
+            )
+        name = path.stem
+        entries = _parse(path.read_text("utf-8"), str(path), ())
+        if not entries:
+            raise ValueError(f"{path}: no lexicon entries found")
+    return Lexicon(name, tuple(dict.fromkeys(entries)))

@@ -1,0 +1,165 @@
+"""Similarity maps (the poster's Figure 1): where in an image does CLIP see "A photo of a {class}",
+and where "Not a photo of a {class}"?
+
+For one image (square-resized to the backbone's input size, no crop), the dense features
+``f_r`` (:meth:`mlr.backbone.Backbone.dense_features`, spatial tokens only) are compared with the
+L2-normalised text feature ``t`` of each prompt: ``m_r = cos(f_r, t)`` on the ``h × w`` feature
+grid. The raw grid is saved as ``.npy``; the PNG shows it min–max normalised to 0–1 per map
+(as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled to the image's own size, in a
+jet colour map blended half-and-half over the image. Min–max normalisation hides the absolute
+level: compare the raw ranges (``min``/``max`` in ``maps.parquet``) across prompts, not colours.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+import torch.nn.functional as F
+
+from corpora.runio import atomic_write_bytes, atomic_write_parquet
+
+PROMPTS = ("positive", "negative")
+DEFAULT_POSITIVE = "A photo of a {}"
+DEFAULT_NEGATIVE = "Not a photo of a {}"
+
+MAPS_SCHEMA = {
+    "image": pl.String,
+    "class": pl.String,
+    "prompt": pl.String,
+    "text": pl.String,
+    "npy": pl.String,
+    "png": pl.String,
+    "height": pl.Int64,
+    "width": pl.Int64,
+    "min": pl.Float64,
+    "max": pl.Float64,
+}
+
+
+def similarity_grid(dense: torch.Tensor, text: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
+    """Cosine of each spatial token with each text feature: ``[K, h, w]``.
+
+    ``dense``: ``[1 + h*w, D]`` (token 0, the global token, is dropped); ``text``: ``[K, D]``."""
+    h, w = grid
+    spatial = F.normalize(dense[1:].float(), dim=-1)
+    if spatial.shape[0] != h * w:
+        raise ValueError(f"{spatial.shape[0]} spatial tokens do not fill a {h}x{w} grid")
+    sims = F.normalize(text.float().to(spatial.device), dim=-1) @ spatial.T  # [K, h*w]
+    return sims.reshape(-1, h, w).cpu().numpy()
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    if hi - lo < 1e-12:
+        return np.zeros_like(x, dtype=np.float64)
+    return (x - lo) / (hi - lo)
+
+
+def jet(x: np.ndarray) -> np.ndarray:
+    """The jet colour map of values in [0, 1] → ``uint8 [..., 3]``."""
+    x = np.clip(x, 0.0, 1.0)
+    r = np.clip(1.5 - np.abs(4 * x - 3), 0, 1)
+    g = np.clip(1.5 - np.abs(4 * x - 2), 0, 1)
+    b = np.clip(1.5 - np.abs(4 * x - 1), 0, 1)
+    return (np.stack([r, g, b], axis=-1) * 255).round().astype(np.uint8)
+
+
+def overlay(image: Any, grid: np.ndarray, alpha: float = 0.5) -> Any:
+    """A PIL image: ``grid`` min–max normalised, upsampled to the image, jet, blended."""
+    from PIL import Image
+
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    up = F.interpolate(
+        torch.from_numpy(minmax(grid)).float()[None, None], size=(h, w), mode="bilinear"
+    )
+    heat = Image.fromarray(jet(up[0, 0].numpy()))
+    return Image.blend(rgb, heat, alpha)
+
+
+def _stems(paths: Sequence[Path]) -> list[str]:
+    stems = [p.stem for p in paths]
+    return [s if stems.count(s) == 1 else f"{i:03d}-{s}" for i, s in enumerate(stems)]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def write_maps(
+    backbone: Any,
+    images: Sequence[str | Path],
+    class_keys: Sequence[str],
+    class_names: Sequence[str],
+    out_dir: str | Path,
+    positive: str = DEFAULT_POSITIVE,
+    negative: str = DEFAULT_NEGATIVE,
+    cache: Any = None,
+) -> pl.DataFrame:
+    """Write ``.npy`` + ``.png`` per (image, class, prompt) and ``maps.parquet``; return the index.
+
+    Files: ``OUT/<image stem>/<class key>.<positive|negative>.{npy,png}``."""
+    from PIL import Image, UnidentifiedImageError
+
+    for template in (positive, negative):
+        if template.count("{}") != 1:
+            raise ValueError(f"prompt template {template!r} must contain '{{}}' exactly once")
+    out_dir = Path(out_dir)
+    paths = [Path(p) for p in images]
+    texts = [t.replace("{}", n) for n in class_names for t in (positive, negative)]
+    text_feats = backbone.encode_text(texts, cache=cache).reshape(len(class_names), 2, -1)
+    transform = backbone.image_transform()
+    records = []
+    for path, stem in zip(paths, _stems(paths), strict=True):
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
+        except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"cannot read image {path}: {err}") from err
+        batch = transform(image).unsqueeze(0)
+        dense = backbone.dense_features(batch)[0]
+        side = math.isqrt(dense.shape[0] - 1)  # square input → square feature grid
+        grid = (side, side)
+        for c, (key, name) in enumerate(zip(class_keys, class_names, strict=True)):
+            sims = similarity_grid(dense, text_feats[c], grid)
+            for k, prompt in enumerate(PROMPTS):
+                base = out_dir / _safe(stem) / f"{_safe(key)}.{prompt}"
+                npy, png = Path(f"{base}.npy"), Path(f"{base}.png")
+                atomic_write_bytes(npy, _npy_bytes(sims[k]))
+                atomic_write_bytes(png, _png_bytes(overlay(image, sims[k])))
+                records.append(
+                    {
+                        "image": str(path),
+                        "class": key,
+                        "prompt": prompt,
+                        "text": (positive, negative)[k].replace("{}", name),
+                        "npy": str(npy.relative_to(out_dir)),
+                        "png": str(png.relative_to(out_dir)),
+                        "height": int(sims.shape[1]),
+                        "width": int(sims.shape[2]),
+                        "min": float(sims[k].min()),
+                        "max": float(sims[k].max()),
+                    }
+                )
+    index = pl.DataFrame(records, schema=MAPS_SCHEMA, orient="row")
+    atomic_write_parquet(out_dir / "maps.parquet", index)
+    return index
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _png_bytes(image: Any) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

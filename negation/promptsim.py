@@ -1,0 +1,248 @@
+"""Prompt-similarity statistics (METHODS.md §4): how close are "photo of a dog", "Not a photo of a
+dog" and "picture of a dog" in a text encoder's space? Pure functions on embeddings.
+
+For each class c and setting (template set × negation style, :mod:`negation.templates`):
+
+- ``P1_c``, ``N1_c``: ensemble embeddings of the positive / negated templates (each prompt
+  L2-normalised, averaged over templates, renormalised). ``P2_c``: the paraphrase ensemble; when a
+  set has no explicit paraphrase, P1–P2 compares its two halves ``A_c`` (even-numbered templates)
+  and ``B_c`` (odd-numbered): ``cos(A_c, B_c)``.
+- pairs ``P1-N1`` = cos(P1_c, N1_c) and ``P1-P2`` = cos(P1_c, P2_c).
+- spaces: ``raw`` (the cosines above) and ``centred``: every vector ``v`` of the setting becomes
+  ``normalise(v − μ)`` with ``μ = mean_c P1_c``, the mean positive text feature over all classes
+  (CLIP-Surgery's redundant-feature removal), before the cosine.
+- ``negation_closer_c`` = cos(P1_c, N1_c) > cos(P1_c, P2_c) (same space); its mean over classes is
+  ``frac_negation_closer``.
+- summary over classes: mean, std (population, ddof = 0), min, max, n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from negation.templates import Setting, fill
+
+SPACES = ("raw", "centred")
+PAIRS = ("P1-N1", "P1-P2")
+P2_STYLE = "-"  # the style column of P1-P2 rows: the paraphrase does not depend on the style
+
+Encoder = Callable[[list[str]], np.ndarray]
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def ensemble(emb: np.ndarray) -> np.ndarray:
+    """``[C, K, D]`` prompt embeddings → ``[C, D]``: normalise each, mean over K, renormalise."""
+    return normalise(normalise(emb).mean(axis=1))
+
+
+def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """cos(a_i, b_i) for each row i."""
+    return np.sum(normalise(a) * normalise(b), axis=-1)
+
+
+def centre(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``normalise(x − mean)``."""
+    return normalise(x - mean)
+
+
+def summarise(values: Sequence[float] | np.ndarray) -> dict[str, float | int]:
+    """mean, std (ddof = 0), min, max and n of one cosine per class."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("no values to summarise")
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": int(v.size),
+    }
+
+
+def format_stat(row: dict[str, Any], digits: int = 2) -> str:
+    """The poster's cell format: ``0.58 ± 0.06 (0.37, 0.69)``."""
+    f = f"{{:.{digits}f}}"
+    return (
+        f"{f.format(row['mean'])} ± {f.format(row['std'])} "
+        f"({f.format(row['min'])}, {f.format(row['max'])})"
+    )
+
+
+def setting_texts(s: Setting, names: Sequence[str]) -> list[str]:
+    """Every prompt a setting needs for these class names."""
+    groups = [s.positive, s.negative, *([s.paraphrase] if s.paraphrase else [])]
+    return [text for name in names for group in groups for text in fill(group, name)]
+
+
+@dataclass(frozen=True)
+class SettingVectors:
+    """Per-class ensemble vectors of one setting (rows follow the class order)."""
+
+    p1: np.ndarray
+    n1: np.ndarray
+    p2_left: np.ndarray | None  # P1 (explicit paraphrase) or half A
+    p2_right: np.ndarray | None  # P2 (explicit paraphrase) or half B
+
+
+def setting_vectors(
+    s: Setting, names: Sequence[str], lookup: Callable[[list[str]], np.ndarray]
+) -> SettingVectors:
+    """Ensemble vectors of setting ``s``; ``lookup(texts)`` → ``[N, D]`` embeddings."""
+
+    def ens(templates: tuple[str, ...]) -> np.ndarray:
+        emb = lookup([t for name in names for t in fill(templates, name)])
+        return ensemble(emb.reshape(len(names), len(templates), -1))
+
+    p1, n1 = ens(s.positive), ens(s.negative)
+    if s.p2 == "explicit":
+        assert s.paraphrase is not None
+        return SettingVectors(p1, n1, p1, ens(s.paraphrase))
+    if s.p2 == "halves":
+        left, right = s.halves()
+        return SettingVectors(p1, n1, ens(left), ens(right))
+    return SettingVectors(p1, n1, None, None)
+
+
+def pair_cosines(v: SettingVectors) -> dict[tuple[str, str], np.ndarray]:
+    """``{(pair, space): cosine per class}`` for one setting."""
+    mu = v.p1.mean(axis=0)
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for space in SPACES:
+
+        def t(x: np.ndarray, space: str = space) -> np.ndarray:
+            return centre(x, mu) if space == "centred" else x
+
+        out[("P1-N1", space)] = rowwise_cosine(t(v.p1), t(v.n1))
+        if v.p2_left is not None and v.p2_right is not None:
+            out[("P1-P2", space)] = rowwise_cosine(t(v.p2_left), t(v.p2_right))
+    return out
+
+
+@dataclass(frozen=True)
+class PromptSimResult:
+    per_class: pl.DataFrame  # model, pretrained, class, templates, style, pair, space, cosine, …
+    rows: list[dict[str, Any]]  # summary rows
+    frac_negation_closer: list[dict[str, Any]]
+
+
+def compute_promptsim(
+    encode: Encoder,
+    class_keys: Sequence[str],
+    class_names: Sequence[str],
+    settings: Sequence[Setting],
+    model: str = "",
+    pretrained: str = "",
+) -> PromptSimResult:
+    """All settings' per-class cosines and their summaries.
+
+    ``encode(texts)`` → ``[N, D]`` embeddings (normalised or not); it is called once, on the
+    de-duplicated prompts of all settings."""
+    if not settings:
+        raise ValueError("no settings to compute")
+    texts = list(dict.fromkeys(t for s in settings for t in setting_texts(s, class_names)))
+    emb = np.asarray(encode(texts), dtype=np.float64)
+    if emb.shape[0] != len(texts):
+        raise ValueError(f"encoder returned {emb.shape[0]} embeddings for {len(texts)} texts")
+    index = {t: i for i, t in enumerate(texts)}
+
+    def lookup(batch: list[str]) -> np.ndarray:
+        return emb[[index[t] for t in batch]]
+
+    records: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    fracs: list[dict[str, Any]] = []
+    p2_done: set[str] = set()
+    for s in settings:
+        cos = pair_cosines(setting_vectors(s, class_names, lookup))
+        for space in SPACES:
+            neg = cos[("P1-N1", space)]
+            para = cos.get(("P1-P2", space))
+            closer = (neg > para) if para is not None else None
+            for i, key in enumerate(class_keys):
+                records.append(
+                    _record(model, pretrained, key, s.templates, s.style, "P1-N1", space, neg[i])
+                    | {"negation_closer": None if closer is None else bool(closer[i])}
+                )
+            rows.append(_row(s, s.style, "P1-N1", space, neg))
+            fracs.append(
+                {
+                    "templates": s.templates,
+                    "style": s.style,
+                    "space": space,
+                    "frac": None if closer is None else float(np.mean(closer)),
+                    "n": len(class_keys),
+                }
+            )
+        if ("P1-P2", "raw") in cos and s.templates not in p2_done:
+            p2_done.add(s.templates)
+            for space in SPACES:
+                para = cos[("P1-P2", space)]
+                for i, key in enumerate(class_keys):
+                    records.append(
+                        _record(
+                            model, pretrained, key, s.templates, P2_STYLE, "P1-P2", space, para[i]
+                        )
+                        | {"negation_closer": None}
+                    )
+                rows.append(_row(s, P2_STYLE, "P1-P2", space, para))
+    per_class = pl.DataFrame(records, schema=PER_CLASS_SCHEMA, orient="row")
+    return PromptSimResult(per_class, rows, fracs)
+
+
+PER_CLASS_SCHEMA = {
+    "model": pl.String,
+    "pretrained": pl.String,
+    "class": pl.String,
+    "templates": pl.String,
+    "style": pl.String,
+    "pair": pl.String,
+    "space": pl.String,
+    "cosine": pl.Float64,
+    "negation_closer": pl.Boolean,
+}
+
+
+def _record(
+    model: str,
+    pretrained: str,
+    key: str,
+    templates: str,
+    style: str,
+    pair: str,
+    space: str,
+    value: float,
+) -> dict[str, Any]:
+    return {
+        "model": model,
+        "pretrained": pretrained,
+        "class": key,
+        "templates": templates,
+        "style": style,
+        "pair": pair,
+        "space": space,
+        "cosine": float(value),
+    }
+
+
+def _row(s: Setting, style: str, pair: str, space: str, values: np.ndarray) -> dict[str, Any]:
+    n_templates = {
+        "P1-N1": {"n_positive": len(s.positive), "n_negative": len(s.negative)},
+        "P1-P2": {"p2": s.p2, "n_paraphrase": len(s.paraphrase or ())},
+    }[pair]
+    return {
+        "templates": s.templates,
+        "style": style,
+        "pair": pair,
+        "space": space,
+        **summarise(values),
+        **n_templates,
+    }

@@ -1,0 +1,281 @@
+"""negscan end to end through typer's CliRunner: reports, resume, merge, errors, remote paths."""
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import fsspec
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import negation.scan
+from negation.cli_negscan import app
+
+runner = CliRunner()
+
+REQUIRED_KEYS = {
+    "n_rows",
+    "n_null",
+    "n_empty",
+    "n_with_negation",
+    "rate_all_rows",
+    "rate_non_null",
+    "per_word",
+    "shards",
+    "bad_shards",
+    "synthetic",
+}
+
+
+def write_shard(path, captions, column="TEXT", dtype=pl.String):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(
+        {"SAMPLE_ID": list(range(len(captions))), column: captions},
+        schema={"SAMPLE_ID": pl.Int64, column: dtype},
+    ).write_parquet(path)
+    return path
+
+
+def shards(tmp_path, n=3):
+    data = {
+        0: ["no dog here", "a cat", None, "", "not a cat, not a dog"],
+        1: ["never again", "Chanel No. 5", "fine", "knot"],
+        2: ["nothing", "no cat", "without a bird", "ok", "ok"],
+    }
+    return [write_shard(tmp_path / "in" / f"part-{i:05d}.parquet", data[i]) for i in range(n)]
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+def summary_of(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_no_shards_scans_the_synthetic_sample_and_says_so():
+    result = invoke("laion", "--format", "json", "--quiet")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["synthetic"] is True
+    assert set(body) >= REQUIRED_KEYS
+    assert body["n_rows"] == 4000 and body["n_with_negation"] > 0
+    table = invoke("laion")
+    assert table.exit_code == 0
+    assert "SYNTHETIC" in table.stdout
+    assert "SYNTHETIC" in invoke("laion", "--help").stdout
+
+
+def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path):
+    paths = shards(tmp_path)
+    out = tmp_path / "out"
+    result = invoke("laion", tmp_path / "in", "--out", out, "--quiet", "--unique")
+    assert result.exit_code == 0, result.output
+    for name in (
+        "summary.json",
+        "per_word.parquet",
+        "per_shard.parquet",
+        "bigrams.parquet",
+        "classes.parquet",
+        "samples.parquet",
+        "run.json",
+    ):
+        assert (out / name).exists(), name
+    body = summary_of(out)
+    assert (body["n_rows"], body["n_null"], body["n_empty"]) == (14, 1, 1)
+    assert body["n_with_negation"] == 7  # no, not, never, No. 5, nothing, no, without
+    assert body["rate_all_rows"] == pytest.approx(7 / 14)
+    assert body["rate_non_null"] == pytest.approx(7 / 13)
+    assert body["per_word"]["not"] == {"captions": 1, "occurrences": 2}
+    assert body["shards"] == [str(p.resolve()) for p in paths]
+    assert body["unique"]["n_unique"] == 12
+    per_shard = pl.read_parquet(out / "per_shard.parquet")
+    assert per_shard["n_rows"].to_list() == [5, 4, 5]
+    assert per_shard.schema["n_rows"] == pl.Int64
+    run = json.loads((out / "run.json").read_text())
+    assert [i["n_rows"] for i in run["inputs"]] == [5, 4, 5]
+    assert run["config"]["lexicon"] == "standard" and run["seed"] == 0
+
+
+def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
+    shards(tmp_path)
+    out = tmp_path / "out"
+    real_scan = negation.scan.scan
+    calls = []
+
+    def crash_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(negation.scan, "scan", crash_on_second)
+    crashed = invoke("laion", tmp_path / "in", "--out", out)
+    assert crashed.exit_code == 130
+    assert "1 finished shard(s) are saved" in crashed.output
+    assert not (out / "summary.json").exists()
+    # a run killed while writing leaves only a temporary directory behind
+    (out / "partials" / ".tmp-deadbeef-1234").mkdir()
+    monkeypatch.setattr(negation.scan, "scan", real_scan)
+
+    resumed = invoke("laion", tmp_path / "in", "--out", out)
+    assert resumed.exit_code == 0, resumed.output
+    assert "reused 1 finished shard(s)" in resumed.output
+    fresh = invoke("laion", tmp_path / "in", "--out", tmp_path / "fresh", "--quiet")
+    assert fresh.exit_code == 0
+    a, b = summary_of(out), summary_of(tmp_path / "fresh")
+    assert a["reused_shards"] == 1
+    for key in ("n_rows", "n_null", "n_empty", "n_with_negation", "per_word", "shards"):
+        assert a[key] == b[key]
+    # everything is reused now; --overwrite starts afresh
+    assert "reused 3" in invoke("laion", tmp_path / "in", "--out", out).output
+    again = invoke("laion", tmp_path / "in", "--out", out, "--overwrite", "--format", "json")
+    assert json.loads(again.stdout)["reused_shards"] == 0
+
+
+def test_other_options_in_the_same_out_dir_are_refused(tmp_path):
+    shards(tmp_path, 1)
+    out = tmp_path / "out"
+    assert invoke("laion", tmp_path / "in", "--out", out, "--quiet").exit_code == 0
+    other = invoke("laion", tmp_path / "in", "--out", out, "--lexicon", "core", "--quiet")
+    assert other.exit_code == 1
+    assert "other options" in other.output and "--overwrite" in other.output
+
+
+def test_merge_counts_each_shard_once(tmp_path):
+    p0, p1, p2 = shards(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert invoke("laion", p0, p1, "--out", a, "--quiet").exit_code == 0
+    assert invoke("laion", p1, p2, "--out", b, "--quiet").exit_code == 0
+    merged = invoke("merge", a, b, "--out", tmp_path / "m", "--format", "json")
+    assert merged.exit_code == 0, merged.output
+    body = json.loads(merged.stdout)
+    assert body["n_rows"] == 14 and body["n_shards"] == 3
+    assert body["duplicate_shards_counted_once"] == [str(p1.resolve())]
+    whole = invoke("laion", tmp_path / "in", "--format", "json", "--quiet")
+    expected = json.loads(whole.stdout)
+    for key in ("n_with_negation", "per_word", "top_bigrams"):
+        assert body[key] == expected[key]
+    # the same shard in two versions cannot be merged
+    write_shard(p1, ["no", "no", "no", "no", "no", "no"])
+    assert invoke("laion", p1, "--out", tmp_path / "c", "--quiet").exit_code == 0
+    clash = invoke("merge", a, tmp_path / "c", "--out", tmp_path / "m2")
+    assert clash.exit_code == 1
+    assert "refusing to double-count" in clash.output and "part-00001" in clash.output
+
+
+def test_wrong_or_non_string_caption_column_is_an_error_naming_shard_and_columns(tmp_path):
+    bad = write_shard(tmp_path / "x" / "part-a.parquet", ["no"], column="caption")
+    result = invoke("laion", bad)
+    assert result.exit_code == 1
+    assert "part-a.parquet" in result.output and "no caption column 'TEXT'" in result.output
+    assert "SAMPLE_ID (int64), caption (string)" in result.output.replace("large_string", "string")
+    assert invoke("laion", bad, "--corpus", "img2dataset", "--quiet").exit_code == 0
+    ints = write_shard(tmp_path / "y" / "part-b.parquet", [1, 2], dtype=pl.Int64)
+    result = invoke("laion", ints, "--skip-bad")
+    assert result.exit_code == 1 and "is int64, not a string column" in result.output
+
+
+def test_corrupt_shards_stop_the_scan_or_are_listed_with_skip_bad(tmp_path):
+    good = shards(tmp_path, 1)[0]
+    truncated = tmp_path / "in" / "part-00001.parquet"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    result = invoke("laion", tmp_path / "in")
+    assert result.exit_code == 1
+    assert "part-00001.parquet" in result.output and "Traceback" not in result.output
+    skipped = invoke("laion", tmp_path / "in", "--skip-bad", "--format", "json")
+    assert skipped.exit_code == 0, skipped.output
+    body = json.loads(skipped.stdout)
+    assert body["n_rows"] == 5
+    assert [b["shard"] for b in body["bad_shards"]] == [str(truncated.resolve())]
+
+
+def test_a_shard_with_a_corrupt_data_page_is_a_bad_shard(tmp_path):
+    path = tmp_path / "in" / "part-00000.parquet"
+    path.parent.mkdir()
+    pl.DataFrame({"TEXT": [f"no caption {i} " * 3 for i in range(20_000)]}).write_parquet(
+        path, compression="snappy"
+    )
+    data = bytearray(path.read_bytes())
+    for k in range(len(data) // 4, len(data) // 2):  # scramble pages, keep the footer
+        data[k] = (data[k] * 7 + 3) % 256
+    path.write_bytes(bytes(data))
+    result = invoke("laion", path, "--quiet")
+    assert result.exit_code == 1 and "part-00000.parquet: cannot be read" in result.output
+    skipped = invoke("laion", path, "--skip-bad", "--format", "json", "--quiet")
+    assert json.loads(skipped.stdout)["bad_shards"][0]["shard"] == str(path.resolve())
+
+
+def test_a_remote_path_through_fsspec_memory(tmp_path):
+    root = f"memory://negscan-cli-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    try:
+        for i, p in enumerate(shards(tmp_path, 2)):
+            fs.pipe(f"{root}/part-{i:05d}.parquet", p.read_bytes())
+        result = invoke("laion", f"{root}/part-{{00000..00001}}.parquet", "--format", "json")
+        assert result.exit_code == 0, result.output
+        body = json.loads(result.stdout)
+        assert body["n_rows"] == 9 and body["shards"][0].startswith("memory://")
+        assert body["per_word"]["no"]["captions"] == 2
+        missing = invoke("laion", f"{root}/part-00009.parquet")
+        assert missing.exit_code == 1 and "no input matches" in missing.output
+    finally:
+        fs.rm(root.removeprefix("memory://"), recursive=True)
+
+
+def test_text_jsonl_and_csv_files(tmp_path):
+    (tmp_path / "a.txt").write_text("no dog\n\nnot a cat\nfine\n", "utf-8")
+    (tmp_path / "b.jsonl").write_text(
+        '{"text": "never"}\n{"text": null}\n{"text": "ok"}\n', "utf-8"
+    )
+    (tmp_path / "c.csv").write_text('id,text\n1,"no, thanks"\n2,fine\n', "utf-8")
+    result = invoke("text", tmp_path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["n_rows"], body["n_null"], body["n_empty"], body["n_with_negation"]) == (
+        9,
+        1,
+        1,
+        4,
+    )
+    (tmp_path / "d.csv").write_text("id,caption\n1,no\n", "utf-8")
+    wrong = invoke("text", tmp_path / "d.csv")
+    assert wrong.exit_code == 1
+    assert "d.csv" in wrong.output and "id (String), caption (String)" in wrong.output
+
+
+def test_hugging_face_dataset_saved_to_disk(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict(
+        {"text": ["no dog", "a cat", None, "not me"], "n": [1, 2, 3, 4]}
+    )
+    datasets.DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "ds"))
+    result = invoke(
+        "hf", tmp_path / "ds", "--split", "train", "--batch-size", "3", "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["n_rows"], body["n_null"], body["n_with_negation"]) == (4, 1, 2)
+    assert body["n_shards"] == 2
+    wrong = invoke("hf", tmp_path / "ds", "--split", "test")
+    assert wrong.exit_code == 1 and "no split 'test'" in wrong.output
+    col = invoke("hf", tmp_path / "ds", "--column", "n")
+    assert col.exit_code == 1 and "not a string column" in col.output
+
+
+def test_bad_options_are_clear_errors():
+    assert "unknown lexicon" in invoke("laion", "--lexicon", "huge").output
+    assert "unknown class set" in invoke("laion", "--classes", "imagenet").output
+    assert "unknown corpus" in invoke("laion", "--corpus", "laion5b").output
+
+
+def test_importing_the_cli_does_not_import_torch():
+    code = (
+        "import sys, negation.cli_negscan as m; "
+        "assert 'torch' not in sys.modules and 'datasets' not in sys.modules, 'heavy import'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

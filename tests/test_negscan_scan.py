@@ -1,0 +1,256 @@
+"""The negation scan: golden cases, a property test against a pure-Python reference, tables."""
+
+import unicodedata
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpora.classes import load_classes
+from negation.lexicon import load_lexicon
+from negation.scan import ScanOptions, combine, scan, unique_summary
+
+
+def run(captions, lexicon="extended", source="s", **kw):
+    frame = pl.DataFrame({"caption": captions}, schema={"caption": pl.String})
+    return scan(frame.lazy(), ScanOptions(load_lexicon(lexicon), **kw), source)
+
+
+def words(result):
+    return {w: (c, o) for w, c, o in result.per_word.iter_rows() if c}
+
+
+# --- golden cases ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("caption", "expected"),
+    [
+        ("There is no dog", {"no": (1, 1)}),
+        ("NOT a cat, not a dog", {"not": (1, 2)}),
+        ("Nothing beats it", {"nothing": (1, 1)}),  # never "no"
+        ("How to tie a knot", {}),  # "knot" is not "not"
+        ("note north know another cannon", {}),
+        ("I cannot go", {"cannot": (1, 1)}),  # "cannot" is not "not"
+        ("don't do it", {"don't": (1, 1)}),
+        ("don’t do it", {"don't": (1, 1)}),  # curly apostrophe
+        ("DON’T", {"don't": (1, 1)}),
+        ("isn’t it", {"isn't": (1, 1)}),  # not counted as "not"
+        ("ＮＯ parking", {"no": (1, 1)}),  # NFKC: full-width letters
+        ("no longer sold", {"no longer": (1, 1)}),  # the longest entry wins
+        ("no\u00a0 longer", {"no longer": (1, 1)}),  # any whitespace inside a phrase
+        ("Chanel No. 5", {"no": (1, 1)}),  # documented false positive
+        ("a no-brainer", {"no": (1, 1)}),  # documented false positive
+        ("neither here nor there", {"neither": (1, 1), "nor": (1, 1)}),
+        ("no, no, NO!", {"no": (1, 3)}),
+        ("nº 5", {"no": (1, 1)}),  # NFKC turns º into o: a false positive too
+        ("café sans rien", {}),
+    ],
+)
+def test_golden_words(caption, expected):
+    assert words(run([caption])) == expected
+
+
+def test_exclude_numbering_drops_no_dot_digit_only():
+    caps = ["Chanel No. 5", "no.3 bus", "No.  12", "no. way", "say no. 5 times no", "no dog"]
+    plain = run(caps)
+    assert plain.n_with_negation == 6
+    excl = run(caps, exclude_numbering=True)
+    assert excl.n_with_negation == 3  # "no. way", "... times no", "no dog"
+    assert words(excl) == {"no": (3, 3)}
+
+
+def test_nulls_empties_and_denominators():
+    r = run([None, "", "   ", "\t", "no", "fine", None])
+    assert (r.n_rows, r.n_null, r.n_empty, r.n_with_negation) == (7, 2, 3, 1)
+
+
+def test_a_60000_character_caption():
+    long = "word " * 12_000 + "but not this"
+    assert len(long) > 60_000
+    r = run([long, "not " * 1000], classes=load_classes("coco"))
+    assert words(r) == {"not": (2, 1001)}
+
+
+def test_core_lexicon_ignores_the_other_words():
+    r = run(["nothing", "never", "no"], lexicon="core")
+    assert words(r) == {"no": (1, 1)}
+    assert r.per_word["word"].to_list() == ["no", "not"]
+
+
+def test_counts_are_int64():
+    r = run(["no", "not"], classes=load_classes("voc"))
+    assert r.per_word.schema["captions"] == pl.Int64
+    assert r.per_word.schema["occurrences"] == pl.Int64
+    assert r.bigrams.schema["count"] == pl.Int64
+    assert r.classes.schema["count"] == pl.Int64
+
+
+# --- bigrams, classes, samples, unique --------------------------------------------------------
+
+
+def test_bigrams_are_negator_and_next_word():
+    r = run(["not a dog. No cat", "no cat", "no longer available", "Chanel No. 5"])
+    got = {(n, w): c for n, w, c in r.bigrams.rows()}
+    assert got == {("not", "a"): 1, ("no", "cat"): 2, ("no longer", "available"): 1, ("no", "5"): 1}
+
+
+def test_class_negation_window_plural_and_multiword():
+    classes = load_classes("hot dog,dog,cat")
+    caps = [
+        "no big red dog",  # dog is the 3rd token after "no": inside window 3
+        "no big red old dog",  # 4th: outside
+        "not a hot dog",  # both "hot dog" and "dog"
+        "no dogs allowed",  # plural
+        "a dog without a cat",  # cat after "without"; the dog comes before
+        "a cat, no",  # negator after the class
+    ]
+    r = run(caps, classes=classes, window=3)
+    assert dict(r.classes.rows()) == {"hot dog": 1, "dog": 3, "cat": 1}
+    assert r.n_with_class_negation == 4
+    wide = run(caps, classes=classes, window=4)
+    assert dict(wide.classes.rows())["dog"] == 4
+
+
+def test_samples_are_seeded_distinct_and_order_independent():
+    a = [f"no cat {i}" for i in range(40)] + ["no cat 1"] * 5
+    b = [f"not a dog {i}" for i in range(40)] + [f"no dog {i}" for i in range(40)]
+    opts = ScanOptions(load_lexicon("core"), n_samples=4, seed=3)
+    ra = scan(pl.DataFrame({"caption": a}).lazy(), opts, "A")
+    rb = scan(pl.DataFrame({"caption": b}).lazy(), opts, "B")
+    ab, ba = combine([ra, rb], opts).samples, combine([rb, ra], opts).samples
+    assert ab.equals(ba)
+    assert ab.group_by("word").len().sort("word").rows() == [("no", 4), ("not", 4)]
+    assert ab.n_unique(["word", "caption"]) == ab.height
+    # the merged sample equals the sample of one scan over everything
+    whole = scan(pl.DataFrame({"caption": a + b}).lazy(), opts, "A")
+    assert whole.samples.select("word", "caption").equals(ab.select("word", "caption"))
+    other = combine(
+        [
+            scan(
+                pl.DataFrame({"caption": x}).lazy(), ScanOptions(opts.lexicon, n_samples=4, seed=4)
+            )
+            for x in (a, b)
+        ],
+        opts,
+    )
+    assert not other.samples["caption"].equals(ab["caption"])
+
+
+def test_unique_counts_over_distinct_texts_across_shards():
+    opts = ScanOptions(load_lexicon("core"), unique=True)
+    r1 = scan(pl.DataFrame({"caption": ["no cat", "no cat", "a dog", None]}).lazy(), opts)
+    r2 = scan(pl.DataFrame({"caption": ["no cat", "not not", "a dog"]}).lazy(), opts)
+    u = unique_summary(combine([r1, r2], opts), opts)
+    assert u["n_unique"] == 3
+    assert u["n_unique_with_negation"] == 2
+    assert u["per_word"] == {
+        "no": {"captions": 1, "occurrences": 1},
+        "not": {"captions": 1, "occurrences": 2},
+    }
+
+
+# --- property test against a pure-Python reference --------------------------------------------
+
+
+def _is_word(ch):
+    return ch.isalnum() or ch == "_"
+
+
+def _match_at(text, i, entry):
+    j = i
+    for k, part in enumerate(entry.split(" ")):
+        if k:
+            w = j
+            while w < len(text) and text[w].isspace():
+                w += 1
+            if w == j:
+                return None
+            j = w
+        if not text.startswith(part, j):
+            return None
+        j += len(part)
+    return j
+
+
+def reference(caption, entries, exclude_numbering):
+    """Character-by-character: at each word start try entries longest first."""
+    import re
+
+    text = unicodedata.normalize("NFKC", caption).lower().replace("’", "'")
+    if exclude_numbering:
+        text = re.sub(r"\bno(\.\s*\d)", r"__\1", text)
+    order = sorted(entries, key=lambda e: (-len(e), e))
+    found, i = [], 0
+    while i < len(text):
+        if _is_word(text[i]) and (i == 0 or not _is_word(text[i - 1])):
+            for entry in order:
+                end = _match_at(text, i, entry)
+                if end is not None and (end == len(text) or not _is_word(text[end])):
+                    found.append(entry)
+                    i = end
+                    break
+            else:
+                i += 1
+        else:
+            i += 1
+    return found
+
+
+PIECES = [
+    "no",
+    "No",
+    "NOT",
+    "not",
+    "nothing",
+    "knot",
+    "don't",
+    "don’t",
+    "DON’T",
+    "never",
+    "no longer",
+    "ＮＯ",
+    "cafe\u0301",  # a combining mark: whole-string NFKC
+    "ﬁno",  # a ligature: NFKC makes it "fino"
+    "no™",  # NFKC makes it "notm": not a negation any more
+    "…",
+    "ｎｏｔ",
+    "café",
+    "5",
+    "isn't",
+    "cannot",
+    "neither",
+    "nor",
+    "x",
+]
+SEPS = [" ", "", "-", ". ", "'", "’", "\t", ", ", "  "]
+caption = st.one_of(
+    st.none(),
+    st.lists(st.tuples(st.sampled_from(PIECES), st.sampled_from(SEPS)), max_size=8).map(
+        lambda parts: "".join(p + s for p, s in parts)
+    ),
+    st.text(alphabet="abnotNOT'’ .-5é\t", max_size=25),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    captions=st.lists(caption, max_size=12),
+    lexicon=st.sampled_from(["core", "standard", "extended"]),
+    exclude_numbering=st.booleans(),
+)
+def test_counts_equal_the_reference(captions, lexicon, exclude_numbering):
+    lex = load_lexicon(lexicon)
+    r = run(captions, lexicon=lexicon, exclude_numbering=exclude_numbering)
+    found = [
+        reference(c, lex.entries, exclude_numbering) if c is not None else [] for c in captions
+    ]
+    assert r.n_rows == len(captions)
+    assert r.n_null == sum(c is None for c in captions)
+    assert r.n_empty == sum(c is not None and not c.strip() for c in captions)
+    assert r.n_with_negation == sum(bool(f) for f in found)
+    expected = {
+        e: (sum(e in f for f in found), sum(f.count(e) for f in found)) for e in lex.entries
+    }
+    assert {w: (c, o) for w, c, o in r.per_word.iter_rows()} == expected

