@@ -4,6 +4,7 @@ PositiveCoOp, NegativeCoOp). A thin typer layer over :mod:`mlr.train` and :mod:`
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import typer
@@ -112,13 +113,22 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
 @app.command()
 def fit(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        exists=True,
+        dir_okay=False,
+        help="JSON preset of fit options (FitConfig keys, or a run.json: its 'config' is used); "
+        "options given on the command line override it.",
+    ),
     dataset: str = DATASET,
-    root: Path = ROOT,
+    root: Path | None = typer.Option(None, help="Dataset root directory.", file_okay=False),
     method: str = typer.Option(
         "positivecoop", help="baseline | dualcoop | positivecoop | negativecoop."
     ),
-    out: Path = typer.Option(
-        ..., help="Run directory (run.json, metrics.json, mask.npy, checkpoints/)."
+    out: Path | None = typer.Option(
+        None, help="Run directory (run.json, metrics.json, mask.npy, checkpoints/)."
     ),
     partial: float = typer.Option(0.5, help="Known-label proportion p (1 = all labels)."),
     seed: int = SEED,
@@ -159,6 +169,11 @@ def fit(
     ),
     feature_cache: str = FEATURES,
     aug_views: int = AUG_VIEWS,
+    augment: bool = typer.Option(
+        True,
+        "--augment/--no-augment",
+        help="With --no-cache: a fresh CutoutPIL + RandAugment view every epoch (the anchors).",
+    ),
     voc_difficult: str = VOC_DIFFICULT,
     classes: str | None = CLASSES,
     skip_bad_images: bool = SKIP_BAD,
@@ -169,49 +184,68 @@ def fit(
     """Train one head and evaluate it; writes a run directory (docs/RESULTS.md)."""
     from mlr.train import fit as fit_run
 
-    cfg = _fit_config(
-        dataset=dataset,
-        root=str(root),
-        method=method,
-        out=str(out),
-        partial=partial,
-        seed=seed,
-        mask=str(mask) if mask else None,
-        model=model,
-        pretrained=pretrained,
-        model_cache_dir=cache_dir,
-        offline=offline,
-        device=device,
-        precision=precision,
-        image_size=image_size,
-        epochs=epochs,
-        batch_size=batch_size,
-        eval_batch_size=eval_batch_size,
-        lr=lr,
-        loss=loss,
-        loss_w=loss_w,
-        weight_decay=weight_decay,
-        warmup_lr=warmup_lr,
-        n_ctx=n_ctx,
-        class_specific=csc,
-        residual=residual,
-        protocol=protocol,
-        val_fraction=val_fraction,
-        use_cache=cache,
-        feature_cache=feature_cache,
-        aug_views=aug_views,
-        voc_difficult=voc_difficult,
-        classes=classes,
-        skip_bad_images=skip_bad_images,
-        workers=workers,
-        resume=resume,
-    )
+    flags = {
+        "dataset": dataset, "root": root, "method": method, "out": out, "partial": partial,
+        "seed": seed, "mask": mask, "model": model, "pretrained": pretrained,
+        "model_cache_dir": cache_dir, "offline": offline, "device": device,
+        "precision": precision, "image_size": image_size, "epochs": epochs,
+        "batch_size": batch_size, "eval_batch_size": eval_batch_size, "lr": lr, "loss": loss,
+        "loss_w": loss_w, "weight_decay": weight_decay, "warmup_lr": warmup_lr, "n_ctx": n_ctx,
+        "class_specific": csc, "residual": residual, "protocol": protocol,
+        "val_fraction": val_fraction, "use_cache": cache, "feature_cache": feature_cache,
+        "aug_views": aug_views, "augment_online": augment, "voc_difficult": voc_difficult,
+        "classes": classes, "skip_bad_images": skip_bad_images, "workers": workers,
+        "resume": resume,
+    }  # fmt: skip
+    if config is not None:
+        flags = _apply_preset(ctx, config, flags)
+    for required in ("root", "out"):
+        if flags[required] is None:
+            raise typer.BadParameter(
+                f"--{required} is required (on the command line or in --config)"
+            )
+    for key in ("root", "out", "mask"):
+        flags[key] = None if flags[key] is None else str(flags[key])
+    cfg = _fit_config(**flags)
     try:
         result = fit_run(cfg, reporter=RichReporter(quiet))
     except _ERRORS as exc:
         _fail(exc)
     _print_metrics(result.metrics)
     console.print(f"run directory: {result.run_dir}")
+
+
+# FitConfig keys whose command-line option has another name.
+_CLI_NAME = {
+    "model_cache_dir": "cache_dir",
+    "class_specific": "csc",
+    "use_cache": "cache",
+    "augment_online": "augment",
+}
+
+
+def _apply_preset(ctx: typer.Context, path: Path, flags: dict) -> dict:
+    """defaults < preset file < command-line flags."""
+    try:
+        preset = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"--config {path}: not a JSON file ({exc})") from exc
+    if isinstance(preset.get("config"), dict):  # a run.json
+        preset = preset["config"]
+    unknown = sorted(set(preset) - {f.name for f in fields(FitConfig)})
+    if unknown:
+        raise typer.BadParameter(f"--config {path}: unknown option(s) {', '.join(unknown)}")
+    out = dict(flags)
+    for key, value in preset.items():
+        if key == "resume":
+            continue
+        if key not in flags:  # no command-line option for it
+            out[key] = value
+            continue
+        source = ctx.get_parameter_source(_CLI_NAME.get(key, key))
+        if source is None or source.name == "DEFAULT":  # typer may vendor its own click enum
+            out[key] = value
+    return out
 
 
 def _print_metrics(m: dict) -> None:

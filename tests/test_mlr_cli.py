@@ -108,3 +108,50 @@ def test_bad_input_is_a_one_line_error(tmp_path, tiny_models):
         ["fit", "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--method", "triplecoop"],
     )
     assert res.exit_code != 0 and "--method" in res.output
+
+
+def test_config_preset_is_overridden_by_flags(tmp_path, tiny_models):
+    root = write_voc(tmp_path / "voc", n_trainval=8, n_test=4)
+    preset = {
+        "dataset": "voc",
+        "root": str(root),
+        "method": "baseline",
+        "epochs": 1,
+        "lr": 0.1,
+        "model": tiny_models[0],
+        "pretrained": "none",
+        "image_size": 64,
+        "device": "cpu",
+        "batch_size": 4,
+        "feature_cache": str(tmp_path / "fc"),
+        "val_fraction": 0.25,
+    }
+    (tmp_path / "preset.json").write_text(json.dumps(preset))
+    out = tmp_path / "run"
+    res = runner.invoke(
+        app,
+        [
+            "fit",
+            "--config",
+            str(tmp_path / "preset.json"),
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "run.json").read_text())["config"]
+    assert cfg["epochs"] == 2 and cfg["method"] == "baseline" and cfg["lr"] == 0.1
+    assert cfg["model"] == tiny_models[0]  # the ResNet tower end to end (2×2+1 regions)
+    # a run.json is a preset too
+    res = runner.invoke(
+        app, ["fit", "--config", str(out / "run.json"), "--out", str(tmp_path / "again"), "--quiet"]
+    )
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["map"] == json.loads((out / "metrics.json").read_text())["map"]
+    (tmp_path / "bad.json").write_text(json.dumps({"epochz": 3}))
+    res = runner.invoke(app, ["fit", "--config", str(tmp_path / "bad.json")])
+    assert res.exit_code != 0 and "epochz" in res.output
