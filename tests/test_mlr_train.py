@@ -220,6 +220,13 @@ def test_augmented_views_are_cached_seeded_and_drawn_per_epoch(base_cfg, tmp_pat
     e0, e1 = src.views_for(idx, 0), src.views_for(idx, 1)
     assert set(e0) <= {1, 2} and not np.array_equal(e0, e1)
     np.testing.assert_array_equal(e0, src.views_for(idx, 0))
+    online = FeatureSource(backbone, train, backbone.image_size, cfg.seed, None, 0, True)
+    torch.testing.assert_close(  # online epoch 0 uses the augmentation cached as view 1
+        online.batch(np.arange(4), epoch=0),
+        torch.from_numpy(np.asarray(v1[:4], np.float32)),
+        atol=0.02,
+        rtol=2**-10,
+    )
     entry, meta = cache_entry(tmp_path / "fc2", backbone.info(), backbone.image_size, train, 1, 0)
     again = entry.build(backbone, train, 1, backbone.image_size, 0, meta)
     np.testing.assert_array_equal(np.asarray(again), np.asarray(v1))  # same seed, same view
