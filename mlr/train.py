@@ -19,6 +19,7 @@ optimizer state only and load with ``weights_only=True``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -285,10 +286,6 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def _model_section(backbone) -> dict:
-    return backbone.info()
-
-
 def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> FitResult:
     """Train ``cfg.method`` and evaluate it; returns the run directory and ``metrics.json``.
 
@@ -303,8 +300,6 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             f"{out} already holds a run; pass --resume to continue it, or choose another --out"
         )
     if cfg.resume and (out / "run.json").is_file():
-        import json
-
         old = FitConfig.from_dict(json.loads((out / "run.json").read_text())["config"])
         diff = [
             f.name
@@ -352,7 +347,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         "mlrtrain fit",
         asdict(cfg),
         seed=cfg.seed,
-        model=_model_section(backbone),
+        model=backbone.info(),
         dataset={
             "name": cfg.dataset,
             "root": str(cfg.root),
@@ -503,8 +498,6 @@ def evaluate_run(
     reporter: Reporter | None = None,
 ) -> dict:
     """Re-evaluate a run's checkpoint on its test split (writes ``eval.json`` in the run dir)."""
-    import json
-
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "run.json").read_text("utf-8"))
     cfg = FitConfig.from_dict(info["config"])
