@@ -130,3 +130,28 @@ def test_cf1_definitions_and_of1_by_hand():
     assert m["cf1_harmonic"] == pytest.approx(100 * 2 * cp * cr / (cp + cr))
     op, orr = 3 / 4, 3 / 4
     assert m["of1"] == pytest.approx(100 * 2 * op * orr / (op + orr))
+
+
+# ---------------------------------------------------------------- augmentation
+def test_every_randaugment_op_keeps_size_and_mode_and_augment_is_seeded():
+    import random
+
+    from PIL import Image
+
+    from mlr.augment import OPS, cutout, train_augment
+
+    assert len(OPS) == 15
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    for name, op in OPS.items():
+        out = op(img, 9, random.Random(0))
+        assert out.size == img.size and out.mode == "RGB", name
+    a = train_augment(img, 32, random.Random(5))
+    b = train_augment(img, 32, random.Random(5))
+    assert a.size == (32, 32) and a.tobytes() == b.tobytes()
+    assert a.tobytes() != train_augment(img, 32, random.Random(6)).tobytes()
+    # CutoutPIL(0.5): one flat rectangle of at most half the width and height
+    blank = Image.new("RGB", (40, 40), (0, 0, 0))
+    arr = np.asarray(cutout(blank, random.Random(1), 0.5))
+    ys, xs = np.nonzero(arr.any(axis=2))
+    assert 0 < np.ptp(ys) + 1 <= 20 and 0 < np.ptp(xs) + 1 <= 20
+    assert len({tuple(c) for c in arr[ys, xs]}) == 1
