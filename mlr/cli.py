@@ -33,20 +33,11 @@ out_console = Console()
 
 
 class RichReporter(Reporter):
-    """Progress bars per epoch (loss, images/s) and per cache build."""
+    """One progress bar per epoch (loss per image, images/s) and per cache build."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"),
-            TextColumn("{task.fields[img_s]:.0f} img/s"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=quiet,
-        )
+        self.progress: Progress | None = None
         self.task_id = None
 
     def message(self, text: str) -> None:
@@ -54,11 +45,21 @@ class RichReporter(Reporter):
             console.print(escape(text), soft_wrap=True)
 
     def task(self, name: str, total: int) -> None:
+        self.done()
+        training = name.startswith("epoch")
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+        if training:
+            columns += [
+                TextColumn("loss/img {task.fields[loss]:.4f}"),
+                TextColumn("{task.fields[img_s]:.0f} img/s"),
+            ]
+        columns.append(TimeElapsedColumn())
+        self.progress = Progress(*columns, console=console, disable=self.quiet)
         self.progress.start()
         self.task_id = self.progress.add_task(name, total=total, loss=float("nan"), img_s=0.0)
 
     def advance(self, n: int = 1, **fields) -> None:
-        if self.task_id is None:
+        if self.progress is None or self.task_id is None:
             return
         if "completed" in fields:
             self.progress.update(self.task_id, completed=fields.pop("completed"))
@@ -66,8 +67,9 @@ class RichReporter(Reporter):
             self.progress.update(self.task_id, advance=n, **fields)
 
     def done(self, **fields) -> None:
-        self.progress.stop()
-        self.task_id = None
+        if self.progress is not None:
+            self.progress.stop()
+        self.progress, self.task_id = None, None
 
 
 _ERRORS: tuple[type[BaseException], ...] = (
