@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from corpora.classes import load_classes
+from corpora.reference import paper_cosines
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
 
 app = typer.Typer(
@@ -146,12 +145,6 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def poster_reference() -> list[dict[str, Any]]:
-    """The poster's published rows (``negation/data/poster_promptsim.toml``)."""
-    text = resources.files("negation").joinpath("data/poster_promptsim.toml").read_text("utf-8")
-    return tomllib.loads(text)["row"]
-
-
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -257,7 +250,7 @@ def table_cmd(
         Path | None,
         typer.Option(
             "--pairs",
-            help="TOML file of custom settings: [name] tables with positive, negative and "
+            help="TOML file of custom settings: \\[name] tables with positive, negative and "
             "optional paraphrase templates ('{}' = class).",
         ),
     ] = None,
@@ -335,7 +328,7 @@ def table_cmd(
                 "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
                 "rows": result.rows,
                 "frac_negation_closer": result.frac_negation_closer,
-                "poster_reference": poster_reference(),
+                "poster_reference": paper_cosines().to_dicts(),
             }
             atomic_write_parquet(out / "per_class.parquet", result.per_class)
             atomic_write_json(out / "summary.json", summary)
@@ -363,7 +356,7 @@ def _render_reference() -> None:
     table = Table(title="the poster (model and 85-prompt negation not stated)")
     for h in ("templates", "pair", "published"):
         table.add_column(h)
-    for row in poster_reference():
+    for row in paper_cosines().to_dicts():
         table.add_row(row["templates"], row["pair"], format_stat(row))
     console.print(table)
 

@@ -257,6 +257,9 @@ def test_cli_table_writes_results(tiny_models, tmp_path):
     assert summary["random_weights"] is True and "RANDOM WEIGHTS" in summary["warning"]
     assert {r["space"] for r in summary["rows"]} == {"raw", "centred"}
     assert len(summary["frac_negation_closer"]) == 2 * 2 * 2
+    published = {(r["templates"], r["pair"]): r for r in summary["poster_reference"]}
+    assert published[("single", "P1-N1")]["mean"] == 0.58  # from corpora/data/paper_reference
+    assert published[("ensemble85", "P1-P2")]["std"] == 0.01
     run = json.loads((out / "run.json").read_text())
     assert run["command"] == "promptsim table" and run["model"]["random_weights"] is True
     assert run["model"]["quick_gelu"] is False and run["seed"] == 0
@@ -303,3 +306,4 @@ def test_default_command_is_table_and_help_explains():
     assert result.exit_code == 0
     for word in ("--templates", "--style", "--pairs", "--pretrained", "--offline", "centred"):
         assert word in result.output
+    assert "[name]" in result.output  # not eaten as rich markup
