@@ -237,3 +237,18 @@ def test_vit_dense_is_the_last_block_value_path(tiny_models):
         attended = last.attn(y, y, y, attn_mask=self_only, need_weights=False)[0]
         expected = visual.ln_post(attended) @ visual.proj
     assert torch.allclose(bb.dense_features(images), expected, atol=1e-5)
+
+
+def test_resnet_positional_embedding_is_resized_bicubically(tiny_models):
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu"))
+    visual, pool = bb.model.visual, bb.model.visual.attnpool
+    images = torch.randn(2, 3, 128, 128)  # 4×4 grid; the pretrained embedding is 2×2
+    with torch.no_grad():
+        x = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(images)))))
+        tokens = x.flatten(2).transpose(1, 2)
+        tokens = torch.cat([tokens.mean(dim=1, keepdim=True), tokens], dim=1)
+        grid = pool.positional_embedding[1:].reshape(1, 2, 2, -1).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(4, 4), mode="bicubic", align_corners=False)
+        pos = torch.cat([pool.positional_embedding[:1], grid[0].flatten(1).T])  # mean slot kept
+        expected = pool.c_proj(pool.v_proj(tokens + pos))
+    assert torch.allclose(bb.dense_features(images), expected, atol=1e-5)
