@@ -41,6 +41,7 @@ import math
 import os
 import sys
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -127,6 +128,24 @@ def _missing(what: str, reason: str) -> MissingWeightsError:
         "the weights are downloaded into the cache, or pass a checkpoint file with "
         "--pretrained FILE (or --pretrained local-dir:PATH)."
     )
+
+
+def _is_torchscript(path: str | None) -> bool:
+    """Whether ``path`` is a TorchScript archive (OpenAI's own CLIP checkpoints, ``RN101.pt``)."""
+    if path is None or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def _load_torchscript_weights(model: torch.nn.Module, path: str) -> None:
+    """Copy the weights of an OpenAI TorchScript checkpoint into ``model`` (same architecture)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated")
+        state = torch.jit.load(path, map_location="cpu").state_dict()
+    for key in ("input_resolution", "context_length", "vocab_size", "attn_mask"):
+        state.pop(key, None)  # metadata, and a buffer open_clip does not save
+    model.load_state_dict(state, strict=True)
 
 
 def _looks_like_path(value: str) -> bool:
@@ -225,6 +244,10 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
     weights = _resolve_weights(cfg, model_name)
 
     force_quick_gelu = False
+    # OpenAI's TorchScript checkpoints (their URL downloads, `clip.load`'s ~/.cache/clip/*.pt):
+    # open_clip cannot read them with weights_only=True, so their weights are copied in after
+    # building; every OpenAI CLIP was trained with QuickGELU.
+    torchscript = weights.kind in ("tag", "file") and _is_torchscript(weights.path)
     if weights.kind == "local-dir":
         create_name, create_pretrained = f"{LOCAL_DIR_PREFIX}{weights.path}", None
     else:
@@ -234,7 +257,10 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
                 f"unknown open_clip model {model_name!r}; see open_clip.list_models() "
                 "(or use st:NAME_OR_DIR for a sentence-transformers text encoder)"
             )
-        create_name, create_pretrained = model_name, weights.path
+        create_name = model_name
+        create_pretrained = None if torchscript else weights.path
+        if torchscript:
+            force_quick_gelu = not model_cfg.get("quick_gelu", False)
         if weights.kind == "tag":
             tag_qg = bool(weights.tag_cfg.get("quick_gelu", False))
             model_qg = bool(model_cfg.get("quick_gelu", False))
@@ -255,7 +281,7 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
                 device=device,
                 force_quick_gelu=force_quick_gelu,
                 cache_dir=cfg.cache_dir,
-                require_pretrained=weights.kind != "none",
+                require_pretrained=weights.kind != "none" and not torchscript,
                 weights_only=True,
             )
 
@@ -266,6 +292,8 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
                 model = create()
         else:
             model = create()
+            if torchscript:
+                _load_torchscript_weights(model, str(weights.path))
     except UserWarning as warning:  # open_clip's QuickGELU mismatch, turned into an error
         raise ValueError(str(warning)) from None
     except RuntimeError as err:
