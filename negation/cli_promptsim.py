@@ -387,7 +387,9 @@ def maps_cmd(
     seed: SeedOpt = 0,
     text_cache: TextCacheOpt = Path(DEFAULT_TEXT_CACHE),
     no_text_cache: NoCacheOpt = False,
-    quiet: QuietOpt = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no closing line.")
+    ] = False,
 ) -> None:
     """Similarity maps of dense image features with the positive and the negated prompt.
 
@@ -407,9 +409,19 @@ def maps_cmd(
             model, pretrained, cache_dir, offline, device, precision, seed, image_size
         )
         cache = None if no_text_cache else text_cache.expanduser()
-        index = write_maps(
-            backbone, images, class_set.keys, class_set.names, out, positive, negative, cache
-        )
+        with _progress(quiet) as progress:
+            task = progress.add_task("images", total=len(images))
+            index = write_maps(
+                backbone,
+                images,
+                class_set.keys,
+                class_set.names,
+                out,
+                positive,
+                negative,
+                cache,
+                progress=lambda n: progress.advance(task, n),
+            )
         config = {
             "images": [str(p) for p in images],
             "classes": classes,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,12 @@ def write_maps(
     positive: str = DEFAULT_POSITIVE,
     negative: str = DEFAULT_NEGATIVE,
     cache: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> pl.DataFrame:
     """Write ``.npy`` + ``.png`` per (image, class, prompt) and ``maps.parquet``; return the index.
 
-    Files: ``OUT/<image stem>/<class key>.<positive|negative>.{npy,png}``."""
+    Files: ``OUT/<image stem>/<class key>.<positive|negative>.{npy,png}``. ``progress(1)`` is
+    called after each image."""
     from PIL import Image, UnidentifiedImageError
 
     for template in (positive, negative):
@@ -148,6 +150,8 @@ def write_maps(
                         "max": float(sims[k].max()),
                     }
                 )
+        if progress is not None:
+            progress(1)
     index = pl.DataFrame(records, schema=MAPS_SCHEMA, orient="row")
     atomic_write_parquet(out_dir / "maps.parquet", index)
     return index

@@ -115,3 +115,13 @@ def test_sentence_transformers_backend_offline(tmp_path, hub_offline):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "P1-N1" in result.stdout and "RANDOM" not in result.output
+
+
+def test_write_maps_reports_progress_per_image(tiny_models, tmp_path):
+    from negation.maps import write_maps
+
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu"))
+    images = [_image(tmp_path / "a.png"), _image(tmp_path / "b.png")]
+    seen: list[int] = []
+    index = write_maps(bb, images, ["cat"], ["cat"], tmp_path / "out", progress=seen.append)
+    assert seen == [1, 1] and index.height == 2 * 2
