@@ -116,8 +116,8 @@ def write_maps(
     out_dir = Path(out_dir)
     paths = [Path(p) for p in images]
     texts = [t.replace("{}", n) for n in class_names for t in (positive, negative)]
+    transform = backbone.image_transform()  # first: a text-only backend fails before encoding
     text_feats = backbone.encode_text(texts, cache=cache).reshape(len(class_names), 2, -1)
-    transform = backbone.image_transform()
     records = []
     for path, stem in zip(paths, _stems(paths), strict=True):
         try:

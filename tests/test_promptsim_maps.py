@@ -125,3 +125,17 @@ def test_write_maps_reports_progress_per_image(tiny_models, tmp_path):
     seen: list[int] = []
     index = write_maps(bb, images, ["cat"], ["cat"], tmp_path / "out", progress=seen.append)
     assert seen == [1, 1] and index.height == 2 * 2
+
+
+def test_write_maps_refuses_a_text_only_backend_before_encoding(tmp_path):
+    from negation.maps import write_maps
+
+    class TextOnly:
+        def image_transform(self):
+            raise TextOnlyError("text-only")
+
+        def encode_text(self, *args, **kwargs):
+            raise AssertionError("prompts were encoded for a backend that cannot draw maps")
+
+    with pytest.raises(TextOnlyError):
+        write_maps(TextOnly(), [_image(tmp_path / "a.png")], ["cat"], ["cat"], tmp_path / "o")
