@@ -307,3 +307,19 @@ def test_default_command_is_table_and_help_explains():
     for word in ("--templates", "--style", "--pairs", "--pretrained", "--offline", "centred"):
         assert word in result.output
     assert "[name]" in result.output  # not eaten as rich markup
+
+
+def test_cli_rerun_reads_every_prompt_from_the_text_cache(tiny_models, tmp_path, monkeypatch):
+    from mlr.backbone import Backbone
+
+    args = [*_tiny(tmp_path, "--classes", "cat,dog"), "--format", "csv"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a cached prompt was encoded again")
+
+    monkeypatch.setattr(Backbone, "_encode_uncached", boom)
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == first.stdout
