@@ -28,11 +28,13 @@ Dense visual features (:meth:`Backbone.dense_features`), ``[B, 1 + h*w, D]``, in
   bicubically to ``h×w``, the mean slot kept; cached per size), then per token
   ``f_r = c_proj(v_proj(x_r + P_r))`` — the attention pool's value and output projections with no
   query–key mixing.
-- ViT (``VisionTransformer``), the equivalent value path of the last block (MaskCLIP): run the
+- ViT (``VisionTransformer``), the equivalent value path of the last block: run the
   patch embedding (positional embedding resized bicubically to the input grid), ``ln_pre`` and
   every block but the last; then per token ``f_r = proj(ln_post(ls_1(out_proj(W_v ln_1(x_r) +
   b_v))))`` — the last block's value and output projections, with its query–key mixing, residual
-  and MLP dropped. Token 0 is the class token through that same path.
+  and MLP dropped. Token 0 is the class token through that same path. This is the literal
+  analogue of the ResNet attention pool (which has no residual or MLP); MaskCLIP's own ViT variant
+  differs: it keeps the last block's residual and MLP on the value path.
 """
 
 from __future__ import annotations
