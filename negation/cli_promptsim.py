@@ -8,6 +8,7 @@ alone prints the help.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -177,15 +178,11 @@ def _settings(templates: str, style: str, pairs: Path | None) -> list[Any]:
 
 
 def _render(result: Any, fmt: str, digits: int, title: str) -> None:
-    import json
-
+    """The table on stdout as rich, markdown or csv."""
     import polars as pl
 
     from negation.promptsim import format_stat
 
-    if fmt == "json":
-        print(json.dumps({"rows": result.rows, "frac": result.frac_negation_closer}, indent=2))
-        return
     if fmt == "csv":
         print(pl.DataFrame(result.rows).write_csv(), end="")
         return
@@ -269,7 +266,11 @@ def table_cmd(
         typer.Option("--out", help="Write per_class.parquet, summary.json and run.json here."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="Table on stdout: rich | markdown | csv | json.")
+        str,
+        typer.Option(
+            "--format",
+            help="stdout: rich | markdown | csv (the table) or json (the summary.json object).",
+        ),
     ] = "rich",
     digits: Annotated[int, typer.Option("--digits", help="Decimals in the table.")] = 2,
     quiet: QuietOpt = False,
@@ -311,25 +312,28 @@ def table_cmd(
             result = compute_promptsim(
                 encode, class_set.keys, class_set.names, settings, model, weights
             )
-        title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
-        _render(result, fmt, digits, title)
+        summary = {
+            "model": model,
+            "pretrained": weights,
+            "classes": class_set.name,
+            "n_classes": len(class_set),
+            "random_weights": backbone.random_weights,
+            **({"warning": info["warning"]} if backbone.random_weights else {}),
+            "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
+            "rows": result.rows,
+            "frac_negation_closer": result.frac_negation_closer,
+            "poster_reference": paper_cosines().to_dicts(),
+        }
+        if fmt == "json":  # the same object as summary.json
+            print(json.dumps(summary, indent=2))
+        else:
+            title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
+            _render(result, fmt, digits, title)
         if fmt == "rich" and class_set.name == "coco":
             _render_reference()
         if backbone.random_weights:
             err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
         if out is not None:
-            summary = {
-                "model": model,
-                "pretrained": weights,
-                "classes": class_set.name,
-                "n_classes": len(class_set),
-                "random_weights": backbone.random_weights,
-                **({"warning": info["warning"]} if backbone.random_weights else {}),
-                "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
-                "rows": result.rows,
-                "frac_negation_closer": result.frac_negation_closer,
-                "poster_reference": paper_cosines().to_dicts(),
-            }
             atomic_write_parquet(out / "per_class.parquet", result.per_class)
             atomic_write_json(out / "summary.json", summary)
             config = {

@@ -270,10 +270,12 @@ def test_cli_table_formats_and_pairs(tiny_models, tmp_path):
     pairs = tmp_path / "pairs.toml"
     pairs.write_text('[mine]\npositive = "a photo of a {}."\nnegative = "a photo of no {}."\n')
     args = _tiny(tmp_path, "--classes", "cat,dog", "--templates", "none", "--pairs", str(pairs))
-    result = runner.invoke(app, [*args, "--format", "json"])
+    result = runner.invoke(app, [*args, "--format", "json", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert {r["templates"] for r in payload["rows"]} == {"pairs:mine"}
+    assert payload["random_weights"] is True and payload["model"] == "notclip-tiny-RN"
+    assert payload == json.loads((tmp_path / "o" / "summary.json").read_text())
     result = runner.invoke(app, [*_tiny(tmp_path, "--classes", "cat,dog"), "--format", "markdown"])
     assert result.exit_code == 0 and "| single · not-prefix | P1-N1 |" in result.stdout
 
