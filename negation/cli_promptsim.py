@@ -146,6 +146,14 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
+def _classes(spec: str) -> Any:
+    """``--classes`` → ClassSet, or a usage error naming the option."""
+    try:
+        return load_classes(spec)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--classes") from None
+
+
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -287,10 +295,7 @@ def table_cmd(
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     with _user_errors():
-        try:
-            class_set = load_classes(classes)
-        except ValueError as err:
-            raise typer.BadParameter(str(err), param_hint="--classes") from None
+        class_set = _classes(classes)
         settings = _settings(templates, style, pairs)
         backbone = _load_backbone(model, pretrained, cache_dir, offline, device, precision, seed)
         cache = None if no_text_cache else text_cache.expanduser()
@@ -402,10 +407,7 @@ def maps_cmd(
     from negation.maps import write_maps
 
     with _user_errors():
-        try:
-            class_set = load_classes(classes)
-        except ValueError as err:
-            raise typer.BadParameter(str(err), param_hint="--classes") from None
+        class_set = _classes(classes)
         for path in images:
             if not path.is_file():
                 raise typer.BadParameter(f"image {path} does not exist", param_hint="IMAGES")
