@@ -28,7 +28,6 @@ import polars as pl
 from negation.templates import Setting, fill
 
 SPACES = ("raw", "centred")
-PAIRS = ("P1-N1", "P1-P2")
 P2_STYLE = "-"  # the style column of P1-P2 rows: the paraphrase does not depend on the style
 
 Encoder = Callable[[list[str]], np.ndarray]

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 STYLES = ("not-prefix", "no", "without", "there-is-no")
-BUILTIN_SETS = ("single", "imagenet80", "ensemble85")
 SLOT = "{}"
 _DET = r"(?:a|an|the|my|one|many)"
 _WORD = rf"(?:(?!(?:{_DET}|of)\b)[\w-]+\s+)"  # a modifier between determiner and class
