@@ -124,11 +124,14 @@ def _set_offline() -> None:
         constants.HF_HUB_OFFLINE = True
 
 
-def _missing(what: str, reason: str) -> MissingWeightsError:
+_LOCAL_OPEN_CLIP = "pass a checkpoint file with --pretrained FILE (or --pretrained local-dir:PATH)"
+_LOCAL_ST = "pass a local sentence-transformers model folder with --model st:FOLDER"
+
+
+def _missing(what: str, reason: str, local: str = _LOCAL_OPEN_CLIP) -> MissingWeightsError:
     return MissingWeightsError(
         f"{what}: {reason}. Two ways out: run once with network access (without --offline) so "
-        "the weights are downloaded into the cache, or pass a checkpoint file with "
-        "--pretrained FILE (or --pretrained local-dir:PATH)."
+        f"the weights are downloaded into the cache, or {local}."
     )
 
 
@@ -704,7 +707,9 @@ def _load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
     if is_dir:
         source = str(folder.resolve())
     elif source.startswith(("/", "./", "../", "~")):
-        raise _missing(f"sentence-transformers model {source!r}", "the folder does not exist")
+        raise _missing(
+            f"sentence-transformers model {source!r}", "the folder does not exist", _LOCAL_ST
+        )
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -716,7 +721,7 @@ def _load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
         )
     except (OSError, ValueError) as err:
         reason = "not in the cache and offline mode is on" if cfg.offline else str(err)
-        raise _missing(f"sentence-transformers model {source!r}", reason) from err
+        raise _missing(f"sentence-transformers model {source!r}", reason, _LOCAL_ST) from err
     if cfg.precision == "fp16":
         model = model.half()
     elif cfg.precision == "bf16":

@@ -272,3 +272,11 @@ def test_openai_torchscript_checkpoint_loads_with_quick_gelu(tiny_models, tmp_pa
     with torch.no_grad():
         ref = F.normalize(source.encode_text(tokens), dim=-1)
     assert torch.allclose(bb.encode_text(TEXTS), ref, atol=1e-5)
+
+
+def test_missing_sentence_transformers_folder_points_to_st_folder(tmp_path):
+    with pytest.raises(MissingWeightsError) as err:
+        load_backbone(BackboneConfig(model=f"st:{tmp_path / 'nope'}", device="cpu"))
+    message = str(err.value)
+    assert "does not exist" in message and "--model st:FOLDER" in message
+    assert "--pretrained FILE" not in message  # no checkpoint file helps a text-only model
