@@ -19,3 +19,12 @@ def tiny_models() -> tuple[str, str]:
 
     open_clip.add_model_config(MODEL_CONFIGS)
     return TINY_RN, TINY_VIT
+
+
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test

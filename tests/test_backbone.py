@@ -20,15 +20,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture
-def hub_offline(monkeypatch):
-    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
-    import huggingface_hub.constants as hub
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
-
-
 @pytest.fixture(scope="module", params=["rn", "vit"])
 def backbone(request, tiny_models):
     name = tiny_models[0] if request.param == "rn" else tiny_models[1]

@@ -217,15 +217,6 @@ def test_halves_paraphrase_and_single_encoder_call():
 runner = CliRunner()
 
 
-@pytest.fixture
-def hub_offline(monkeypatch):
-    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
-    import huggingface_hub.constants as hub
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
-
-
 def _tiny(tmp_path, *extra):
     return [
         "table",

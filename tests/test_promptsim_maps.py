@@ -20,15 +20,6 @@ from negation.templates import load_template_set, setting
 runner = CliRunner()
 
 
-@pytest.fixture
-def hub_offline(monkeypatch):
-    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
-    import huggingface_hub.constants as hub
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
-
-
 def _image(path, size=(50, 40)):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
