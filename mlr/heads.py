@@ -110,7 +110,7 @@ class Head(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.logits(features, self.classifiers())
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         """Optimizer groups with the per-method LR multipliers of METHODS §1.4."""
         raise NotImplementedError
 
@@ -137,7 +137,7 @@ class BaselineHead(Head):
         out = POOL_SCALE * (a * z).sum(dim=1)  # [B, 2C]
         return out.view(-1, 2, self.n_classes)
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         return [{"name": "linear", "params": list(self.linear.parameters()), "lr_mult": 0.01}]
 
 
@@ -155,7 +155,7 @@ class DualCoOpHead(Head):
     def logits(self, features, classifiers):
         return aggregate(features, classifiers)
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         return [{"name": "prompts", "params": [self.neg.ctx, self.pos.ctx], "lr_mult": 1.0}]
 
 
@@ -186,7 +186,7 @@ class _HalfPromptHead(Head):
     def logits(self, features, classifiers):
         return aggregate(features, classifiers)
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         emb = [self.embedding] + ([self.residual] if self.residual is not None else [])
         return [
             {"name": "prompts", "params": [self.prompt.ctx], "lr_mult": 0.01},
