@@ -115,6 +115,30 @@ def test_bad_input_is_a_one_line_error(tmp_path, tiny_models):
         app, ["fit", "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--partial", "50"]
     )
     assert res.exit_code != 0 and "--partial must be in (0, 1]" in res.output
+    root = write_voc(tmp_path / "voc", n_trainval=4, n_test=2)
+    (tmp_path / "afile").write_text("")
+    res = runner.invoke(
+        app,
+        [
+            "fit",
+            "--dataset",
+            "voc",
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            tiny_models[1],
+            "--pretrained",
+            "none",
+            "--device",
+            "cpu",
+            "--feature-cache",
+            str(tmp_path / "afile"),  # a file, not a directory
+        ],
+    )
+    assert res.exit_code == 1 and "Not a directory" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_config_preset_is_overridden_by_flags(tmp_path, tiny_models):
