@@ -67,6 +67,14 @@ class PromptLearner(nn.Module):
         self._encoder = [encoder]  # a list so nn.Module does not register or save it
         placeholder = " ".join(["X"] * n_ctx)
         tokens = encoder.tokenize([f"{placeholder} {name}." for name in class_names])
+        eot = encoder.eot_index(tokens)
+        period = encoder.tokenize(["."])[0, 1]
+        cut = tokens[torch.arange(len(tokens)), eot - 1] != period  # the tokenizer cut it short
+        if cut.any():
+            raise ValueError(
+                f"--n-ctx {n_ctx}: the prompt for {class_names[int(cut.nonzero()[0])]!r} does "
+                f"not fit the text encoder's {tokens.shape[1]} tokens; use fewer context tokens"
+            )
         with torch.no_grad():
             emb = encoder.token_embedding(tokens).float().cpu()
         shape = (
@@ -75,7 +83,7 @@ class PromptLearner(nn.Module):
         self.ctx = nn.Parameter(torch.randn(shape, generator=generator) * init_std)
         self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)
         self.register_buffer("suffix", emb[:, 1 + n_ctx :].clone(), persistent=False)
-        self.register_buffer("eot", encoder.eot_index(tokens).cpu().long(), persistent=False)
+        self.register_buffer("eot", eot.cpu().long(), persistent=False)
 
     def forward(self) -> torch.Tensor:
         """Text features ``[C, D]`` (not normalised); gradients flow into ``ctx`` only."""

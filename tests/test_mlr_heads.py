@@ -87,6 +87,13 @@ def test_prompt_context_is_seeded_small_gaussian(vit):
     assert 0.015 < a.pos.ctx.std().item() < 0.025
 
 
+def test_too_many_context_tokens_is_an_error_not_a_truncated_prompt(vit):
+    # [SOS] X×72 traffic light . [EOT] is exactly 77 tokens: it fits
+    build_head("dualcoop", vit, ["cat", "traffic light"], n_ctx=72)
+    with pytest.raises(ValueError, match=r"--n-ctx 73: the prompt for 'traffic light'.*77 tokens"):
+        build_head("dualcoop", vit, ["cat", "traffic light"], n_ctx=73)
+
+
 def test_aggregate_matches_the_formula():
     torch.manual_seed(0)
     f, t = torch.randn(3, 5, 8), torch.randn(4, 8)  # C = 2: rows [neg0, neg1, pos0, pos1]
