@@ -63,6 +63,8 @@ class PromptLearner(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        if n_ctx < 1:
+            raise ValueError(f"--n-ctx must be >= 1, got {n_ctx}")
         self.n_ctx = n_ctx
         self._encoder = [encoder]  # a list so nn.Module does not register or save it
         placeholder = " ".join(["X"] * n_ctx)

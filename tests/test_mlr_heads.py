@@ -92,6 +92,8 @@ def test_too_many_context_tokens_is_an_error_not_a_truncated_prompt(vit):
     build_head("dualcoop", vit, ["cat", "traffic light"], n_ctx=72)
     with pytest.raises(ValueError, match=r"--n-ctx 73: the prompt for 'traffic light'.*77 tokens"):
         build_head("dualcoop", vit, ["cat", "traffic light"], n_ctx=73)
+    with pytest.raises(ValueError, match="--n-ctx must be >= 1"):
+        build_head("positivecoop", vit, ["cat"], n_ctx=0)
 
 
 def test_aggregate_matches_the_formula():
