@@ -5,7 +5,7 @@ Run by hand (not in CI), from the repository root:
 
     /work/venv/bin/python benchmarks/mlrtrain_bench.py                      # small random backbone
     /work/venv/bin/python benchmarks/mlrtrain_bench.py --model RN101 --image-size 448 \\
-        --n-images 16 --batch-sizes 8,32                                     # real RN101 shapes
+        --n-images 32 --batch-sizes 8,32 --repeat 2                          # real RN101 shapes
 
 Random weights throughout (speed does not depend on them). The naive baselines run in the same
 process: online features (decode + augment + backbone every step) and a full-length (77-token)
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -252,6 +253,7 @@ def main() -> None:
     out["projected_coco_hours"] = proj
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
+    shutil.rmtree(tmp, ignore_errors=True)  # the feature cache and model config written above
 
 
 if __name__ == "__main__":

@@ -284,7 +284,6 @@ def load_generic(root: Path, split: str, skip_bad=False, classes: str | None = N
 def load_hf(
     root: Path,
     split: str,
-    skip_bad=False,
     classes: str | None = None,
     image_column: str = "image",
     label_column: str = "labels",
@@ -353,5 +352,5 @@ def load_split(
     if dataset == "generic":
         return load_generic(root, split, skip_bad_images, classes)
     if dataset == "hf":
-        return load_hf(root, split, skip_bad_images, classes)
+        return load_hf(root, split, classes)  # images are decoded lazily: see verify_images
     raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")

@@ -74,8 +74,7 @@ class RichReporter(Reporter):
 
 _ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
-    FileNotFoundError,
-    FileExistsError,
+    OSError,  # missing files, unwritable --out or --feature-cache, …
     RuntimeError,
 )
 

@@ -51,15 +51,10 @@ def view_seed(seed: int, view: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, view, index]).generate_state(1)[0])
 
 
-def image_tensor(backbone, split: MultiLabelSplit, index: int, view: int, size: int, seed: int):
-    """The normalised image tensor of ``view`` (0 clean, ≥1 augmented) of image ``index``."""
-    img = split.image(index)
-    if view > 0:
-        img = train_augment(img, size, random.Random(view_seed(seed, view, index)))
-    return backbone.image_transform(size)(img)
-
-
 class _Views:
+    """Normalised image tensors of (image index, view) pairs: view 0 clean, view k ≥ 1 the k-th
+    seeded augmentation."""
+
     def __init__(self, backbone, split, indices, views, size, seed):
         self.backbone, self.split, self.indices = backbone, split, list(indices)
         self.views, self.size, self.seed = list(views), size, seed
@@ -141,7 +136,7 @@ class FeatureCache:
         if done == 0 or not self.file.is_file():
             with torch.no_grad():
                 probe = dense_features_of(
-                    backbone, image_tensor(backbone, split, 0, view, size, seed)[None]
+                    backbone, _Views(backbone, split, [0], [view], size, seed)[0][None]
                 )
             shape = (n, probe.shape[1], probe.shape[2])
             np.lib.format.open_memmap(self.file, mode="w+", dtype=np.float16, shape=shape).flush()

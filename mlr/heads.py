@@ -63,10 +63,20 @@ class PromptLearner(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        if n_ctx < 1:
+            raise ValueError(f"--n-ctx must be >= 1, got {n_ctx}")
         self.n_ctx = n_ctx
         self._encoder = [encoder]  # a list so nn.Module does not register or save it
         placeholder = " ".join(["X"] * n_ctx)
         tokens = encoder.tokenize([f"{placeholder} {name}." for name in class_names])
+        eot = encoder.eot_index(tokens)
+        period = encoder.tokenize(["."])[0, 1]
+        cut = tokens[torch.arange(len(tokens)), eot - 1] != period  # the tokenizer cut it short
+        if cut.any():
+            raise ValueError(
+                f"--n-ctx {n_ctx}: the prompt for {class_names[int(cut.nonzero()[0])]!r} does "
+                f"not fit the text encoder's {tokens.shape[1]} tokens; use fewer context tokens"
+            )
         with torch.no_grad():
             emb = encoder.token_embedding(tokens).float().cpu()
         shape = (
@@ -75,7 +85,7 @@ class PromptLearner(nn.Module):
         self.ctx = nn.Parameter(torch.randn(shape, generator=generator) * init_std)
         self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)
         self.register_buffer("suffix", emb[:, 1 + n_ctx :].clone(), persistent=False)
-        self.register_buffer("eot", encoder.eot_index(tokens).cpu().long(), persistent=False)
+        self.register_buffer("eot", eot.cpu().long(), persistent=False)
 
     def forward(self) -> torch.Tensor:
         """Text features ``[C, D]`` (not normalised); gradients flow into ``ctx`` only."""
@@ -110,7 +120,7 @@ class Head(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.logits(features, self.classifiers())
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         """Optimizer groups with the per-method LR multipliers of METHODS §1.4."""
         raise NotImplementedError
 
@@ -137,7 +147,7 @@ class BaselineHead(Head):
         out = POOL_SCALE * (a * z).sum(dim=1)  # [B, 2C]
         return out.view(-1, 2, self.n_classes)
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         return [{"name": "linear", "params": list(self.linear.parameters()), "lr_mult": 0.01}]
 
 
@@ -155,7 +165,7 @@ class DualCoOpHead(Head):
     def logits(self, features, classifiers):
         return aggregate(features, classifiers)
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         return [{"name": "prompts", "params": [self.neg.ctx, self.pos.ctx], "lr_mult": 1.0}]
 
 
@@ -186,7 +196,7 @@ class _HalfPromptHead(Head):
     def logits(self, features, classifiers):
         return aggregate(features, classifiers)
 
-    def param_groups(self, lr: float) -> list[dict]:
+    def param_groups(self) -> list[dict]:
         emb = [self.embedding] + ([self.residual] if self.residual is not None else [])
         return [
             {"name": "prompts", "params": [self.prompt.ctx], "lr_mult": 0.01},

@@ -58,8 +58,7 @@ def evaluate(
         raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ in shape")
     n_classes = labels.shape[1]
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
-    aps = [average_precision(scores[:, c], labels[:, c]) for c in range(n_classes)]
-    defined = [a for a in aps if a is not None]
+    aps = _class_aps(scores, labels)
     known = labels >= 0
     pred = (scores >= threshold) & known
     pos = (labels == 1) & known
@@ -73,8 +72,8 @@ def evaluate(
     op = float(_safe_div(tp.sum(), n_pred.sum()))
     orr = float(_safe_div(tp.sum(), n_pos.sum()))
     return {
-        "map": 100.0 * float(np.mean(defined)) if defined else float("nan"),
-        "n_classes_evaluated": len(defined),
+        "map": _mean(aps),
+        "n_classes_evaluated": sum(a is not None for a in aps),
         "cp": 100.0 * cp,
         "cr": 100.0 * cr,
         "cf1_mean_of_f1": 100.0 * float(f_c.mean()),
@@ -89,8 +88,15 @@ def evaluate(
     }
 
 
-def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """mAP ×100 over classes with at least one positive (NaN when none has)."""
-    aps = [average_precision(scores[:, c], labels[:, c]) for c in range(labels.shape[1])]
+def _class_aps(scores: np.ndarray, labels: np.ndarray) -> list[float | None]:
+    return [average_precision(scores[:, c], labels[:, c]) for c in range(labels.shape[1])]
+
+
+def _mean(aps: list[float | None]) -> float:
     defined = [a for a in aps if a is not None]
     return 100.0 * float(np.mean(defined)) if defined else float("nan")
+
+
+def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """mAP ×100 over classes with at least one positive (NaN when none has)."""
+    return _mean(_class_aps(scores, labels))

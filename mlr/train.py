@@ -39,6 +39,7 @@ from mlr.masks import apply_mask, draw_mask, known_fraction, load_mask, save_mas
 from mlr.metrics import evaluate, mean_average_precision
 
 PROTOCOLS = ("holdout", "anchors")
+VOC_DIFFICULT = ("ignore", "negative")
 DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
 
 
@@ -93,9 +94,18 @@ class FitConfig:
             (self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}"),
             (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
             (self.precision in ("fp32", "bf16"), "--precision must be fp32 or bf16"),
-            (self.partial > 0, "--partial must be > 0"),
+            (
+                0 < self.partial <= 1,
+                f"--partial must be in (0, 1] (the known-label proportion), got {self.partial}",
+            ),
+            (self.voc_difficult in VOC_DIFFICULT, "--voc-difficult must be ignore or negative"),
             (self.epochs >= 1, "--epochs must be >= 1"),
             (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (self.eval_batch_size >= 1, "--eval-batch-size must be >= 1"),
+            (self.lr > 0, "--lr must be > 0"),
+            (self.loss_w > 0, "--loss-w must be > 0"),
+            (self.n_ctx >= 1, "--n-ctx must be >= 1"),
+            (self.workers >= 0, "--workers must be >= 0"),
             (0 < self.val_fraction < 1, "--val-fraction must be in (0, 1)"),
             (self.aug_views >= 0, "--aug-views must be >= 0"),
         ]
@@ -146,7 +156,7 @@ def lr_at(epoch: int, base: float, epochs: int, warmup_lr: float) -> float:
 
 def make_optimizer(head: Head, cfg: FitConfig) -> torch.optim.SGD:
     groups = []
-    for g in head.param_groups(cfg.lr):
+    for g in head.param_groups():
         groups.append(
             {
                 "params": g["params"],
@@ -277,6 +287,20 @@ def feature_sources(
     )
 
 
+def head_for(cfg: FitConfig, backbone, class_names) -> Head:
+    """``cfg.method``'s head, seeded by ``cfg.seed``, on the backbone's device."""
+    head = build_head(
+        cfg.method,
+        backbone,
+        class_names,
+        n_ctx=cfg.n_ctx,
+        class_specific=cfg.class_specific,
+        residual=cfg.residual,
+        seed=cfg.seed,
+    )
+    return head.to(backbone.device)
+
+
 def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded (train, val) index arrays, both sorted; val has ``round(fraction·n)`` ≥ 1 images."""
     perm = np.random.default_rng([seed, 1]).permutation(n)
@@ -330,16 +354,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
 
     backbone = load_backbone_for(cfg)
     train_src, test_src = feature_sources(cfg, backbone, train, test, rep)
-    head = build_head(
-        cfg.method,
-        backbone,
-        train.classes.names,
-        n_ctx=cfg.n_ctx,
-        class_specific=cfg.class_specific,
-        residual=cfg.residual,
-        seed=cfg.seed,
-    )
-    head.to(backbone.device)
+    head = head_for(cfg, backbone, train.classes.names)
     opt = make_optimizer(head, cfg)
     loss_fn = get_loss(cfg.loss)
 
@@ -468,6 +483,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             on_epoch_end(epoch, record)
 
     if not best_path.exists():  # no epoch gave a defined validation mAP: use the last one
+        params = {k: v.detach().cpu() for k, v in head.state_dict().items()}
         _atomic_torch_save({"epoch": cfg.epochs - 1, "params": params}, best_path)
         best_epoch = cfg.epochs - 1
     head.load_state_dict(load_checkpoint(best_path)["params"])
@@ -499,6 +515,8 @@ def evaluate_run(
 ) -> dict:
     """Re-evaluate a run's checkpoint on its test split (writes ``eval.json`` in the run dir)."""
     run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not an mlrtrain run directory (no run.json)")
     info = json.loads((run_dir / "run.json").read_text("utf-8"))
     cfg = FitConfig.from_dict(info["config"])
     if device:
@@ -511,16 +529,7 @@ def evaluate_run(
     _, test_src = feature_sources(
         cfg, backbone, train, test, reporter or Reporter(), need_aug=False
     )
-    head = build_head(
-        cfg.method,
-        backbone,
-        train.classes.names,
-        n_ctx=cfg.n_ctx,
-        class_specific=cfg.class_specific,
-        residual=cfg.residual,
-        seed=cfg.seed,
-    )
-    head.to(backbone.device)
+    head = head_for(cfg, backbone, train.classes.names)
     ck = load_checkpoint(ck_path)
     head.load_state_dict(ck["params"])
     scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
@@ -529,6 +538,7 @@ def evaluate_run(
         "run_dir": str(run_dir),
         "checkpoint": checkpoint,
         "epoch": int(ck["epoch"]),
+        "dataset": cfg.dataset,
         "method": cfg.method,
         "protocol": cfg.protocol,
         **m,

@@ -62,7 +62,10 @@ def test_fit_then_eval_on_voc_layout(tmp_path, tiny_models):
     assert m["n_classes_evaluated"] == 5  # 4 quadrant classes + dog; 15 VOC classes never occur
     res = runner.invoke(app, ["eval", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
-    assert json.loads((out / "eval.json").read_text())["map"] == m["map"]
+    ev = json.loads((out / "eval.json").read_text())
+    assert ev["map"] == m["map"] and ev["dataset"] == "voc"
+    res = runner.invoke(app, ["eval", str(root), "--quiet"])
+    assert res.exit_code == 1 and "not an mlrtrain run directory" in res.output
 
 
 def test_params_prints_the_paper_counts():
@@ -108,6 +111,34 @@ def test_bad_input_is_a_one_line_error(tmp_path, tiny_models):
         ["fit", "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--method", "triplecoop"],
     )
     assert res.exit_code != 0 and "--method" in res.output
+    res = runner.invoke(
+        app, ["fit", "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--partial", "50"]
+    )
+    assert res.exit_code != 0 and "--partial must be in (0, 1]" in res.output
+    root = write_voc(tmp_path / "voc", n_trainval=4, n_test=2)
+    (tmp_path / "afile").write_text("")
+    res = runner.invoke(
+        app,
+        [
+            "fit",
+            "--dataset",
+            "voc",
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            tiny_models[1],
+            "--pretrained",
+            "none",
+            "--device",
+            "cpu",
+            "--feature-cache",
+            str(tmp_path / "afile"),  # a file, not a directory
+        ],
+    )
+    assert res.exit_code == 1 and "Not a directory" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_config_preset_is_overridden_by_flags(tmp_path, tiny_models):

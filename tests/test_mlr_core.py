@@ -38,6 +38,12 @@ def test_masks_are_nested_in_p_and_p1_keeps_all():
     assert draw_mask(5, 3, 1.0).all()
 
 
+@pytest.mark.parametrize("p", [0.0, -0.1, 1.5, 50.0])
+def test_partial_outside_zero_one_is_an_error(p):
+    with pytest.raises(ValueError, match=r"--partial must be in \(0, 1\]"):
+        draw_mask(5, 3, p)
+
+
 def test_apply_mask_encodes_unknown_as_minus_one_without_leakage():
     labels = np.array([[1, 0, 1], [0, -1, 1]], dtype=np.int8)
     mask = np.array([[1, 0, 0], [1, 1, 0]], dtype=np.int8)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from corpora.classes import load_classes
 from mlr.backbone import BackboneConfig, load_backbone
 from mlr.heads import METHODS, PromptLearner, aggregate, build_head
-from mlr.train import param_table
+from mlr.train import FitConfig, make_optimizer, param_table
 
 W512 = "notclip-tiny-RN-w512"  # tests/mlr_model_configs: tiny ResNet, 512-wide 1-layer text tower
 
@@ -63,7 +63,7 @@ def test_only_head_parameters_train_and_checkpoint_holds_only_them(vit, method):
     assert not any(p.requires_grad for p in vit.model.parameters())
     assert all(p.grad is None for p in vit.model.parameters())
     assert set(head.state_dict()) == {n for n, _ in head.named_parameters()}
-    grouped = sum(p.numel() for g in head.param_groups(1.0) for p in g["params"])
+    grouped = sum(p.numel() for g in head.param_groups() for p in g["params"])
     assert grouped == head.n_params()
 
 
@@ -87,6 +87,15 @@ def test_prompt_context_is_seeded_small_gaussian(vit):
     assert 0.015 < a.pos.ctx.std().item() < 0.025
 
 
+def test_too_many_context_tokens_is_an_error_not_a_truncated_prompt(vit):
+    # [SOS] X×72 traffic light . [EOT] is exactly 77 tokens: it fits
+    build_head("dualcoop", vit, ["cat", "traffic light"], n_ctx=72)
+    with pytest.raises(ValueError, match=r"--n-ctx 73: the prompt for 'traffic light'.*77 tokens"):
+        build_head("dualcoop", vit, ["cat", "traffic light"], n_ctx=73)
+    with pytest.raises(ValueError, match="--n-ctx must be >= 1"):
+        build_head("positivecoop", vit, ["cat"], n_ctx=0)
+
+
 def test_aggregate_matches_the_formula():
     torch.manual_seed(0)
     f, t = torch.randn(3, 5, 8), torch.randn(4, 8)  # C = 2: rows [neg0, neg1, pos0, pos1]
@@ -105,6 +114,49 @@ def test_negativecoop_attention_comes_from_the_learned_positive_embedding(vit):
     torch.testing.assert_close(cls[n:], head.embedding)  # positives = learned embedding
     pos = build_head("positivecoop", vit, ["cat", "dog"])
     torch.testing.assert_close(pos.classifiers()[:n], pos.embedding)  # negatives = embedding
+
+
+def test_positivecoop_positive_is_prompt_plus_residual_with_standard_normal_inits(vit):
+    names = load_classes("voc").names
+    head = build_head("positivecoop", vit, names)
+    with torch.no_grad():
+        cls, text = head.classifiers(), head.prompt()
+    torch.testing.assert_close(cls[20:], text + head.residual)  # positives: prompt + residual
+    for p in (head.embedding, head.residual):  # N(0, 1) per element, not normalised
+        assert p.shape == (20, vit.embed_dim) and 0.95 < p.std().item() < 1.05
+        assert abs(p.mean().item()) < 0.05
+    plain = build_head("positivecoop", vit, names, residual=False)
+    with torch.no_grad():
+        torch.testing.assert_close(plain.classifiers()[20:], plain.prompt())
+
+
+def test_dualcoop_stacks_negative_prompts_first(vit):
+    head = build_head("dualcoop", vit, ["cat", "dog"])
+    with torch.no_grad():
+        torch.testing.assert_close(head.classifiers(), torch.cat([head.neg(), head.pos()]))
+
+
+@pytest.mark.parametrize(
+    ("method", "groups", "weight_decay", "warmup_lr"),
+    [
+        ("baseline", {"linear": 0.01}, 0.0, 5e-3),
+        ("dualcoop", {"prompts": 1.0}, 5e-4, 1e-5),
+        ("positivecoop", {"prompts": 0.01, "embeddings": 1.0}, 0.0, 5e-3),
+        ("negativecoop", {"prompts": 0.01, "embeddings": 1.0}, 0.0, 5e-3),
+    ],
+)
+def test_optimizer_groups_lr_multipliers_and_weight_decay(
+    vit, method, groups, weight_decay, warmup_lr
+):
+    cfg = FitConfig(method=method, lr=0.002)
+    head = build_head(method, vit, ["cat", "dog"])
+    opt = make_optimizer(head, cfg)
+    assert {g["name"]: g["lr"] / 0.002 for g in opt.param_groups} == pytest.approx(groups)
+    assert all(g["weight_decay"] == weight_decay for g in opt.param_groups)
+    assert all(g["momentum"] == 0.9 and not g["nesterov"] for g in opt.param_groups)
+    assert cfg.resolved_warmup_lr() == warmup_lr
+    n_opt = sum(p.numel() for g in opt.param_groups for p in g["params"])
+    assert n_opt == head.n_params()
 
 
 def test_baseline_is_per_channel_softmax_pooling(vit):
