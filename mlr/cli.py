@@ -405,6 +405,7 @@ class SweepProgress(RichReporter):
         self.progress.update(self.runs, info=f"{verb} {run.rel}")
 
     def run_end(self, index, total, run, row) -> None:
+        self.done()  # a run that failed mid-epoch leaves its bar behind
         self.progress.advance(self.runs)
         if row["status"] == "failed":
             self.progress.console.print(

@@ -108,8 +108,8 @@ def score_split(
     progress: Callable[[int], None] | None = None,
 ) -> AbsenceScores:
     """Global and dense cosine scores of every image of ``split`` with the P and N features."""
+    d_tf = backbone.image_transform(image_size)  # a text-only backbone raises TextOnlyError
     g_tf = backbone.image_transform(backbone.native_image_size)
-    d_tf = backbone.image_transform(image_size or backbone.image_size)
     t = {k: F.normalize(v, dim=-1).to(backbone.device) for k, v in text.items()}
     parts: dict[tuple[str, str], list[np.ndarray]] = {
         (v, p): [] for v in VARIANTS for p in ("P", "N")
