@@ -263,6 +263,11 @@ def test_table_on_a_real_sweep(done_sweep, tmp_path):
     assert "paper" not in res.output
     res = runner.invoke(app, ["table", str(sweep), "--format", "csv"])
     assert res.exit_code == 0 and res.output.startswith("dataset,method,label")
+    # paperfigs draws the same results
+    from figures.sweeps import map_vs_partial
+
+    files = map_vs_partial([sweep], tmp_path / "figs")
+    assert sorted(f.name for f in files) == ["map_vs_partial_voc.pdf", "map_vs_partial_voc.png"]
 
 
 def test_table_on_fabricated_runs_and_errors(tmp_path):
