@@ -438,9 +438,10 @@ def sweep(
     ),
     quiet: bool = QUIET,
 ) -> None:
-    """Run every (method, partial, seed) as a `fit` run; any `mlrtrain fit` option (--epochs,
-    --model, --pretrained, --image-size, --lr, --loss-w, --feature-cache, …) is passed to every
-    run.
+    """Every (method, partial, seed) as a `fit` run: skips done runs, resumes killed ones.
+
+    Any `mlrtrain fit` option (--epochs, --model, --pretrained, --image-size, --lr, --loss-w,
+    --feature-cache, …) is passed to every run.
 
     Rerunning skips complete runs, resumes interrupted ones and retries failed ones. A failed run
     does not stop the sweep; failures are listed at the end (exit status 1). results.parquet in
@@ -518,9 +519,11 @@ def table(
         True, "--paper/--no-paper", help="Put the paper's published numbers beside ours."
     ),
 ) -> None:
-    """The paper's table: rows = methods, columns = 10 % … 90 % + Avg, cells mean ± std of mAP
-    over seeds, with params, measured hours and devices; then ours vs the paper (published mAP,
-    difference, the paper's params and GPU hours). csv: every numeric column (mlr/table.py)."""
+    """The paper's table from a sweep directory (Markdown, CSV or LaTeX).
+
+    Rows = methods, columns = 10 % … 90 % + Avg, cells mean ± std of mAP over seeds, with params,
+    measured hours and devices; then ours vs the paper (published mAP, difference, the paper's
+    params and GPU hours). csv: every numeric column (mlr/table.py)."""
     from corpora.runio import atomic_write_text
     from mlr.table import FORMATS, build_table, render
 

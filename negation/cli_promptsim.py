@@ -496,11 +496,13 @@ def absence_cmd(
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Do negated prompts detect absence? Zero-shot, per class: AUROC and AP of the positive
-    prompt for presence, of the negated prompt for absence, and of the negated prompt for
-    presence (> 0.5: it fires on the object). Global (CLIP's image embedding) and dense (max
-    over regions) variants; VOC difficult entries are left out. Means over classes printed;
-    per-class numbers in --out (`paperfigs absence` draws them)."""
+    """Do negated prompts detect absence? Zero-shot AUROC / AP per class.
+
+    Per class: AUROC and AP of the positive prompt for presence, of the negated prompt for
+    absence, and of the negated prompt for presence (> 0.5: it fires on the object). Global
+    (CLIP's image embedding) and dense (max over regions) variants; VOC difficult entries are
+    left out. Means over classes printed; per-class numbers in --out (`paperfigs absence` draws
+    them)."""
     from corpora.multilabel import load_split
     from negation.absence import per_class_table, prompt_features, score_split, summarise
 
