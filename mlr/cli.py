@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mlr.sweep import DEFAULT_TEMPLATE
 from mlr.train import DEFAULT_FEATURE_CACHE, FitConfig, Reporter
 
 app = typer.Typer(
@@ -386,6 +387,191 @@ def params(
     for r in rows:
         t.add_row(r["method"], f"{r['n_params']:,}")
     out_console.print(t)
+
+
+# --- sweep and table -------------------------------------------------------------------------
+
+# ``mlrtrain fit`` parameter names that FitConfig spells differently
+_FIT_RENAMES = {"cache_dir": "model_cache_dir", "csc": "class_specific", "cache": "use_cache"}
+# varied by the sweep itself, so not accepted as pass-through options
+_SWEEP_OWNED = ("method", "partial", "seed", "mask", "resume")
+
+
+class SweepProgress(RichReporter):
+    """One live display: a bar over the sweep's runs and one for the current epoch / cache."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
+        )
+        self.runs = self.progress.add_task("runs", total=total, info="")
+        self.task_id = None
+
+    def message(self, text: str) -> None: ...  # per-epoch lines would flood a sweep
+
+    def task(self, name: str, total: int) -> None:
+        self.progress.start()
+        self.task_id = self.progress.add_task(f"  {name}", total=total, info="")
+
+    def advance(self, n: int = 1, **fields) -> None:
+        if self.task_id is None:
+            return
+        if "completed" in fields:
+            self.progress.update(self.task_id, completed=fields["completed"])
+            return
+        info = f"loss {fields['loss']:.4f}  {fields.get('img_s', 0):.0f} img/s" if fields else ""
+        self.progress.update(self.task_id, advance=n, info=info)
+
+    def done(self, **fields) -> None:
+        if self.task_id is not None:
+            self.progress.remove_task(self.task_id)
+        self.task_id = None
+
+    def run_start(self, index, total, run, action) -> None:
+        self.progress.start()
+        verb = {"skip": "skip (complete)", "resume": "resume", "start": "run"}[action]
+        self.progress.update(self.runs, info=f"{verb} {run.rel}")
+
+    def run_end(self, index, total, run, row) -> None:
+        self.done()  # a run that failed mid-epoch leaves its bar behind
+        self.progress.advance(self.runs)
+        if row["status"] == "failed":
+            self.progress.console.print(
+                f"[red]failed:[/red] {escape(run.rel)}: {escape(str(row['error']))}",
+                soft_wrap=True,
+            )
+        elif row["status"] == "complete" and not self.quiet:
+            self.progress.console.print(f"{escape(run.rel)}: mAP {row['map']:.2f}")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def sweep(
+    ctx: typer.Context,
+    dataset: str = DATASET,
+    root: Path = ROOT,
+    methods: str = typer.Option(
+        "baseline,dualcoop,positivecoop,negativecoop", help="Comma-separated methods, or all."
+    ),
+    partial: str = typer.Option(
+        "0.1:0.9:0.1",
+        help="Known-label proportions: start:stop:step (stop included) or a list 0.1,0.5,0.9.",
+    ),
+    seeds: str = typer.Option("0", help="Seeds: 0,1,2 or an inclusive range 0:2."),
+    out: Path = typer.Option(..., help="Sweep directory (run directories + results.parquet)."),
+    template: str = typer.Option(
+        DEFAULT_TEMPLATE,
+        help="Run directory below --out; fields {dataset} {method} {partial} {seed} {model}.",
+    ),
+    quiet: bool = QUIET,
+) -> None:
+    """Every (method, partial, seed) as a `fit` run: skips done runs, resumes killed ones.
+
+    Any `mlrtrain fit` option (--epochs, --model, --pretrained, --image-size, --lr, --loss-w,
+    --feature-cache, …) is passed to every run.
+
+    Rerunning skips complete runs, resumes interrupted ones and retries failed ones. A failed run
+    does not stop the sweep; failures are listed at the end (exit status 1). results.parquet in
+    --out is rewritten after every run (docs/RESULTS.md); `mlrtrain table OUT` builds the table.
+    All runs share one feature cache, so the dense features are computed once."""
+    from mlr.sweep import SweepConfig, parse_methods, parse_partials, parse_seeds, run_sweep
+
+    fit_cmd = typer.main.get_command(app).commands["fit"]
+    argv = [*ctx.args, "--dataset", dataset, "--root", str(root), "--out", str(out)]
+    # parsed by `fit` itself, so sweep and fit never disagree on an option (a usage error
+    # propagates to typer: one message, exit status 2)
+    fit_ctx = fit_cmd.make_context("mlrtrain sweep", argv)
+    owned = [
+        n
+        for n in _SWEEP_OWNED
+        if getattr(fit_ctx.get_parameter_source(n), "name", None) == "COMMANDLINE"
+    ]
+    if owned:
+        raise typer.BadParameter(
+            f"--{owned[0].replace('_', '-')} is set by the sweep itself (use --methods, "
+            "--partial, --seeds, --out)"
+        )
+    params = {
+        _FIT_RENAMES.get(k, k): v
+        for k, v in fit_ctx.params.items()
+        if k not in (*_SWEEP_OWNED, "out", "quiet")
+    }
+    params["root"] = str(params["root"])
+    try:
+        cfg = SweepConfig(
+            base=_fit_config(**params),
+            out=str(out),
+            methods=tuple(parse_methods(methods)),
+            partials=tuple(parse_partials(partial)),
+            seeds=tuple(parse_seeds(seeds)),
+            template=template,
+        )
+        runs = cfg.plan()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(
+        f"sweep: {len(cfg.methods)} method(s) × {len(cfg.partials)} proportion(s) × "
+        f"{len(cfg.seeds)} seed(s) = {len(runs)} runs into {out}"
+    )
+    reporter = SweepProgress(len(runs), quiet)
+    try:
+        result = run_sweep(cfg, reporter)
+    except _ERRORS as exc:
+        reporter.progress.stop()
+        _fail(exc)
+    reporter.progress.stop()
+    counts = result.results.group_by("status").len().sort("status").rows()
+    console.print(
+        f"{', '.join(f'{n} {s}' for s, n in counts)}; results: {result.path}", highlight=False
+    )
+    if result.failed:
+        t = Table(title=f"{len(result.failed)} failed run(s)")
+        t.add_column("run")
+        t.add_column("error")
+        for r in result.failed:
+            t.add_row(r["run_dir"], escape(str(r["error"])))
+        console.print(t)
+        raise typer.Exit(1)
+
+
+@app.command()
+def table(
+    sweep_dir: Path = typer.Argument(
+        ..., help="A sweep directory (results.parquet, or fit run directories below it)."
+    ),
+    dataset: str | None = typer.Option(None, help="Only this dataset of the sweep."),
+    fmt: str = typer.Option("markdown", "--format", help="markdown | csv | latex."),
+    out_file: Path | None = typer.Option(None, "--out", help="Write the table here too."),
+    paper: bool = typer.Option(
+        True, "--paper/--no-paper", help="Put the paper's published numbers beside ours."
+    ),
+) -> None:
+    """The paper's table from a sweep directory (Markdown, CSV or LaTeX).
+
+    Rows = methods, columns = 10 % … 90 % + Avg, cells mean ± std of mAP over seeds, with params,
+    measured hours and devices; then ours vs the paper (published mAP, difference, the paper's
+    params and GPU hours). csv: every numeric column (mlr/table.py)."""
+    from corpora.runio import atomic_write_text
+    from mlr.table import FORMATS, build_table, render
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        text = render(build_table(sweep_dir, dataset, paper=paper), fmt, compare=paper)
+    except _ERRORS as exc:
+        _fail(exc)
+    typer.echo(text, nl=False)
+    if out_file is not None:
+        atomic_write_text(out_file, text)
+        console.print(f"wrote {out_file}")
 
 
 def main() -> None:

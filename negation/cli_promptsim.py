@@ -1,7 +1,8 @@
 """``promptsim``: how close does a text encoder put "photo of a dog" and "Not a photo of a dog"?
 
 Subcommands: ``table`` (the poster's prompt-similarity table; also what ``promptsim OPTIONS``
-without a subcommand runs) and ``maps`` (similarity maps of dense image features). ``promptsim``
+without a subcommand runs), ``maps`` (similarity maps of dense image features) and ``absence``
+(do negated prompts detect absence? zero-shot AUROC/AP per class). ``promptsim``
 alone prints the help.
 """
 
@@ -448,6 +449,189 @@ def maps_cmd(
             console.print(f"wrote {index.height} maps to {out} (index: {out}/maps.parquet)")
         if backbone.random_weights:
             err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
+
+
+@app.command("absence")
+def absence_cmd(
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="coco | voc | nuswide | generic | hf (as mlrtrain).")
+    ],
+    root: Annotated[Path, typer.Option("--root", help="Dataset root directory.")],
+    split: Annotated[str, typer.Option("--split", help="train | test.")] = "test",
+    classes: Annotated[
+        str | None,
+        typer.Option("--classes", help="Class list for generic/hf data (coco|voc|FILE|a,b)."),
+    ] = None,
+    voc_difficult: Annotated[
+        str,
+        typer.Option(
+            "--voc-difficult",
+            help="VOC difficult-only classes: ignore (left out of that class) | negative.",
+        ),
+    ] = "ignore",
+    templates: Annotated[
+        str,
+        typer.Option(
+            "--templates",
+            help="Template set: single (P 'photo of a {}', N 'Not a photo of a {}'), "
+            "imagenet80, ensemble85 (ensembles).",
+        ),
+    ] = "single",
+    style: Annotated[
+        str, typer.Option("--style", help="Negation style: not-prefix | no | without | …")
+    ] = "not-prefix",
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            "--image-size",
+            help="Input size of the dense variant (default: the model's; paper 448). The "
+            "global variant always runs at the model's native size.",
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 32,
+    skip_bad_images: Annotated[
+        bool, typer.Option("--skip-bad-images", help="Leave out missing images (recorded).")
+    ] = False,
+    model: ModelOpt = "RN101",
+    pretrained: PretrainedOpt = "openai",
+    cache_dir: CacheDirOpt = None,
+    offline: OfflineOpt = False,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    seed: SeedOpt = 0,
+    text_cache: TextCacheOpt = Path(DEFAULT_TEXT_CACHE),
+    no_text_cache: NoCacheOpt = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write per_class.parquet, summary.json and run.json here."),
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Do negated prompts detect absence? Zero-shot AUROC / AP per class.
+
+    Per class: AUROC and AP of the positive prompt for presence, of the negated prompt for
+    absence, and of the negated prompt for presence (> 0.5: it fires on the object). Global
+    (CLIP's image embedding) and dense (max over regions) variants; VOC difficult entries are
+    left out. Means over classes printed; per-class numbers in --out (`paperfigs absence` draws
+    them)."""
+    from corpora.multilabel import load_split
+    from negation.absence import per_class_table, prompt_features, score_split, summarise
+
+    if split not in ("train", "test"):
+        raise typer.BadParameter("use train or test", param_hint="--split")
+    with _user_errors():
+        chosen = _settings(templates, style, None)
+        if len(chosen) != 1:
+            raise typer.BadParameter("give one template set and one style", param_hint="--style")
+        setting = chosen[0]
+        try:
+            data = load_split(
+                dataset,
+                root,
+                split,
+                skip_bad_images=skip_bad_images,
+                voc_difficult=voc_difficult,
+                classes=classes,
+            )
+        except FileNotFoundError as err:
+            raise typer.BadParameter(str(err), param_hint="--root") from None
+        if len(data) == 0:
+            raise ValueError(f"{dataset} at {root}: the {split} split has no image")
+        backbone = _load_backbone(
+            model, pretrained, cache_dir, offline, device, precision, seed, image_size
+        )
+        cache = None if no_text_cache else text_cache.expanduser()
+        text = prompt_features(
+            lambda texts: backbone.encode_text(texts, cache=cache), setting, data.classes.names
+        )
+        with _progress(quiet) as progress:
+            task = progress.add_task(f"scoring {split} images", total=len(data))
+            scores = score_split(
+                backbone,
+                data,
+                text,
+                image_size,
+                batch_size,
+                progress=lambda n: progress.advance(task, n),
+            )
+        per_class = per_class_table(scores, data.labels, data.classes.keys)
+        rows = summarise(per_class)
+        info = backbone.info()
+        t = Table(
+            title=f"absence — {model} / {info['pretrained']} — {dataset} {split} "
+            f"({len(data)} images, {len(data.classes)} classes)",
+            caption=f"P {setting.positive[0]!r} · N {setting.negative[0]!r}"
+            + (" (ensembles)" if len(setting.positive) > 1 else "")
+            + " · means over classes",
+        )
+        for h in ("variant", "prompt → target", "AUROC", "AP", "AUROC > 0.5", "classes"):
+            t.add_column(h, justify="left" if h in ("variant", "prompt → target") else "right")
+        for r in rows:
+            t.add_row(
+                r["variant"],
+                f"{r['prompt']} → {r['target']}",
+                "–" if r["auroc_mean"] is None else f"{r['auroc_mean']:.3f}",
+                "–" if r["ap_mean"] is None else f"{r['ap_mean']:.3f}",
+                "–" if r["frac_auroc_above_half"] is None else f"{r['frac_auroc_above_half']:.0%}",
+                str(r["n_classes"]),
+            )
+        console.print(t)
+        if backbone.random_weights:
+            err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
+        if out is not None:
+            summary = {
+                "dataset": dataset,
+                "split": split,
+                "n_images": len(data),
+                "classes": list(data.classes.keys),
+                "n_classes": len(data.classes),
+                "voc_difficult": voc_difficult,
+                "templates": setting.templates,
+                "style": setting.style,
+                "positive": list(setting.positive),
+                "negative": list(setting.negative),
+                "variants": {
+                    "global": "cos(encode_image, prompt) at the model's native size "
+                    f"{backbone.native_image_size}",
+                    "dense": "max over spatial regions of cos(dense feature, prompt) at "
+                    f"{image_size or backbone.image_size}",
+                },
+                "model": model,
+                "pretrained": info["pretrained"],
+                "random_weights": backbone.random_weights,
+                **({"warning": info["warning"]} if backbone.random_weights else {}),
+                "rows": rows,
+            }
+            atomic_write_parquet(out / "per_class.parquet", per_class)
+            atomic_write_json(out / "summary.json", summary)
+            config = {
+                "dataset": dataset,
+                "root": str(root),
+                "split": split,
+                "classes": classes,
+                "voc_difficult": voc_difficult,
+                "templates": templates,
+                "style": style,
+                "image_size": image_size,
+                "batch_size": batch_size,
+                "skip_bad_images": skip_bad_images,
+                "text_cache": None if cache is None else str(cache),
+                "backbone": asdict(backbone.config),
+            }
+            inputs = {
+                "dataset": {
+                    "name": dataset,
+                    "root": str(root),
+                    "split": split,
+                    "n_images": len(data),
+                    "skipped": data.skipped,
+                }
+            }
+            write_run_json(
+                out, run_info("promptsim absence", config, inputs=inputs, model=info, seed=seed)
+            )
+            if not quiet:
+                console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
 
 def with_default_command(argv: list[str]) -> list[str]:

@@ -1,0 +1,318 @@
+"""Sweeps: every (method, known-label proportion, seed) as one :func:`mlr.train.fit` run.
+
+Each run gets its own directory from an output-path template (default
+``{dataset}/{method}/p{partial:.1f}/seed{seed}`` under the sweep directory). A rerun of the same
+sweep
+
+- **skips** runs that are complete (``metrics.json`` has ``complete: true``) — after checking that
+  the finished run was made with the same options (a changed ``--epochs`` is a failed run naming the
+  options, never a silently reused number);
+- **resumes** runs that were interrupted (``checkpoints/last.pt`` exists: ``fit(resume=True)``);
+- **starts** the rest, and
+- **continues past a failed run**, recording it with its error.
+
+``results.parquet`` (``docs/RESULTS.md``) is rewritten atomically after every run; rows of runs
+that are not part of this invocation are kept, so several invocations into one directory
+accumulate. ``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped``
+(already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error`` holds the
+exception).
+
+The partial-label mask of a run depends only on (dataset, p, seed) (:func:`mlr.masks.draw_mask` over
+the whole training split), so the methods of one (p, seed) are trained on the same known labels.
+The runs share one feature cache (``FitConfig.feature_cache``): the first run of a sweep computes
+the dense features, the others read them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import string
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import polars as pl
+
+from corpora.runio import atomic_write_parquet
+from mlr.heads import METHODS
+from mlr.train import _RESUME_FREE, FitConfig, Reporter, fit
+
+DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
+TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
+RESULTS_FILE = "results.parquet"
+STATUSES = ("complete", "skipped", "failed")
+RESULTS_SCHEMA = {
+    "dataset": pl.String,
+    "method": pl.String,
+    "partial": pl.Float64,
+    "seed": pl.Int64,
+    "map": pl.Float64,
+    "cf1_harmonic": pl.Float64,
+    "of1": pl.Float64,
+    "n_params": pl.Int64,
+    "wall_seconds": pl.Float64,
+    "device": pl.String,
+    "status": pl.String,
+    "error": pl.String,
+    "run_dir": pl.String,
+}
+_KEY = ("dataset", "method", "partial", "seed")
+# options of a finished run that may differ from the sweep's without changing its numbers
+_FREE = _RESUME_FREE | {"resume"}
+
+
+# --- parsing the grid -----------------------------------------------------------------------
+
+
+def parse_partials(spec: str) -> list[float]:
+    """``0.1:0.9:0.1`` (start:stop:step, stop included, float-safe) or ``0.1,0.5,0.9``; each
+    proportion in (0, 1], sorted, duplicates removed, rounded to 6 decimals."""
+    spec = spec.strip()
+    try:
+        if ":" in spec:
+            parts = [float(x) for x in spec.split(":")]
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise ValueError(f"{spec!r}: need start <= stop and step > 0")
+            n = math.floor((stop - start) / step + 1e-9)
+            values = [start + k * step for k in range(n + 1)]
+        else:
+            values = [float(x) for x in spec.split(",") if x.strip()]
+    except ValueError as exc:
+        why = str(exc) if str(exc).startswith(repr(spec)) else f"{spec!r}: not a proportion list"
+        raise ValueError(f"--partial {why} (use 0.1:0.9:0.1 or 0.1,0.5,0.9)") from None
+    out = sorted({round(v, 6) for v in values})
+    bad = [v for v in out if not 0 < v <= 1]
+    if not out or bad:
+        raise ValueError(f"--partial {spec!r}: proportions must be in (0, 1], got {bad or 'none'}")
+    return out
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """``0,1,2`` or an inclusive range ``0:4``."""
+    spec = spec.strip()
+    try:
+        if ":" in spec:
+            a, b = (int(x) for x in spec.split(":"))
+            values = list(range(a, b + 1))
+        else:
+            values = [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds {spec!r}: use integers, e.g. 0,1,2 or 0:2") from None
+    if not values:
+        raise ValueError(f"--seeds {spec!r}: no seed")
+    return list(dict.fromkeys(values))
+
+
+def parse_methods(spec: str) -> list[str]:
+    """Comma-separated method names (``all`` = every method)."""
+    names = list(METHODS) if spec.strip() == "all" else [m.strip() for m in spec.split(",")]
+    names = [m for m in names if m]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise ValueError(f"--methods: unknown {unknown or 'none'}; use {', '.join(METHODS)} or all")
+    return list(dict.fromkeys(names))
+
+
+def check_template(template: str) -> str:
+    """The template, after checking that it names only :data:`TEMPLATE_FIELDS`."""
+    try:
+        used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"--template {template!r}: {exc}") from None
+    unknown = sorted(used - set(TEMPLATE_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"--template {template!r}: unknown field(s) {unknown}; use {', '.join(TEMPLATE_FIELDS)}"
+        )
+    return template
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One planned run: its ``fit`` configuration and its directory relative to the sweep."""
+
+    method: str
+    partial: float
+    seed: int
+    rel: str
+    config: FitConfig
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: ``base`` holds every ``fit`` option; method, partial, seed and out vary."""
+
+    base: FitConfig
+    out: str
+    methods: tuple[str, ...]
+    partials: tuple[float, ...]
+    seeds: tuple[int, ...]
+    template: str = DEFAULT_TEMPLATE
+
+    def plan(self) -> list[SweepRun]:
+        """Every run, ordered seed → partial → method (the methods of one mask run back to back).
+        Raises ``ValueError`` when the template sends two runs to one directory."""
+        check_template(self.template)
+        runs, seen = [], {}
+        for seed in self.seeds:
+            for p in self.partials:
+                for method in self.methods:
+                    values = {
+                        "dataset": self.base.dataset,
+                        "method": method,
+                        "partial": p,
+                        "seed": seed,
+                        "model": self.base.model,
+                    }
+                    rel = self.template.format(**values)
+                    if rel in seen:
+                        raise ValueError(
+                            f"--template {self.template!r} puts {seen[rel]} and "
+                            f"{(method, p, seed)} in the same directory {rel!r} "
+                            "(more digits for {partial}, e.g. p{partial:.2f}?)"
+                        )
+                    seen[rel] = (method, p, seed)
+                    cfg = replace(
+                        self.base,
+                        method=method,
+                        partial=p,
+                        seed=seed,
+                        out=str(Path(self.out) / rel),
+                        resume=False,
+                    ).validate()
+                    runs.append(SweepRun(method, p, seed, rel, cfg))
+        return runs
+
+
+class SweepReporter(Reporter):
+    """Reporter hooks for a sweep: the per-run ``fit`` hooks plus one call per run."""
+
+    def run_start(self, index: int, total: int, run: SweepRun, action: str) -> None:
+        """``action``: ``start``, ``resume`` or ``skip``."""
+
+    def run_end(self, index: int, total: int, run: SweepRun, row: dict) -> None: ...
+
+
+@dataclass
+class SweepResult:
+    results: pl.DataFrame  # this invocation's rows
+    path: Path  # results.parquet
+    failed: list[dict] = field(default_factory=list)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) -> dict:
+    m = metrics or {}
+    row = {
+        "dataset": run.config.dataset,
+        "method": run.method,
+        "partial": run.partial,
+        "seed": run.seed,
+        **{k: m.get(k) for k in ("map", "cf1_harmonic", "of1", "n_params", "wall_seconds")},
+        "device": m.get("device"),
+        "status": status,
+        "error": error,
+        "run_dir": run.rel,
+    }
+    if status == "failed":
+        row["map"] = None  # a failed run has no number, whatever an earlier attempt left
+    return row
+
+
+def _differences(run_dir: Path, cfg: FitConfig) -> list[str]:
+    info = _read_json(run_dir / "run.json")
+    if info is None or "config" not in info:
+        return ["run.json missing or unreadable"]
+    old = FitConfig.from_dict(info["config"])
+    return [
+        f.name
+        for f in fields(FitConfig)
+        if f.name not in _FREE and getattr(old, f.name) != getattr(cfg, f.name)
+    ]
+
+
+def run_state(run_dir: Path) -> str:
+    """``complete``, ``partial`` (a last checkpoint to resume from) or ``new``."""
+    m = _read_json(run_dir / "metrics.json")
+    if m is not None and m.get("complete") is True:
+        return "complete"
+    if (run_dir / "checkpoints" / "last.pt").is_file():
+        return "partial"
+    return "new"
+
+
+def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
+    new = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
+    if not path.is_file():
+        return new
+    try:
+        old = pl.read_parquet(path)
+    except Exception as exc:  # a corrupt file: name it
+        raise ValueError(f"{path}: unreadable results file ({exc}); move it away") from exc
+    missing = [c for c in RESULTS_SCHEMA if c not in old.columns and c != "run_dir"]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; move it away and rerun")
+    old = old.select(
+        [
+            pl.col(c).cast(t) if c in old.columns else pl.lit(None, t).alias(c)
+            for c, t in RESULTS_SCHEMA.items()
+        ]
+    )
+    keys = new.select(_KEY).with_columns(pl.col("partial").round(6))
+    kept = old.with_columns(_p=pl.col("partial").round(6)).join(
+        keys.rename({"partial": "_p"}), on=["dataset", "method", "_p", "seed"], how="anti"
+    )
+    return pl.concat([kept.drop("_p"), new]).sort(_KEY)
+
+
+def run_sweep(cfg: SweepConfig, reporter: SweepReporter | None = None) -> SweepResult:
+    """Run (or skip, or resume) every run of ``cfg.plan()``; never raises for a failed run —
+    failures are in ``SweepResult.failed`` and in ``results.parquet`` with ``status`` ``failed``.
+    ``KeyboardInterrupt`` stops the sweep (the interrupted run resumes on the next invocation)."""
+    rep = reporter or SweepReporter()
+    runs = cfg.plan()
+    out = Path(cfg.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RESULTS_FILE
+    _merge(path, [])  # fail early on an unusable results file
+    rows: list[dict] = []
+    for i, run in enumerate(runs):
+        run_dir = Path(run.config.out).expanduser()
+        state = run_state(run_dir)
+        action = {"complete": "skip", "partial": "resume", "new": "start"}[state]
+        rep.run_start(i, len(runs), run, action)
+        if state == "complete":
+            diff = _differences(run_dir, run.config)
+            metrics = _read_json(run_dir / "metrics.json")
+            if diff:
+                error = (
+                    f"{run_dir} holds a finished run made with other options ({', '.join(diff)}); "
+                    "move it away or sweep into another --out"
+                )
+                row = _row(run, "failed", metrics, error)
+            else:
+                row = _row(run, "skipped", metrics, None)
+        else:
+            try:
+                result = fit(replace(run.config, resume=state == "partial"), reporter=rep)
+                row = _row(run, "complete", result.metrics, None)
+            except Exception as exc:  # any failure of one run must not stop the sweep
+                metrics = _read_json(run_dir / "metrics.json")
+                row = _row(run, "failed", metrics, f"{type(exc).__name__}: {exc}")
+        rows.append(row)
+        atomic_write_parquet(path, _merge(path, [row]))
+        rep.run_end(i, len(runs), run, row)
+    frame = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
+    return SweepResult(frame, path, [r for r in rows if r["status"] == "failed"])
