@@ -186,29 +186,7 @@ def fit(
     """Train one head and evaluate it; writes a run directory (docs/RESULTS.md)."""
     from mlr.train import fit as fit_run
 
-    flags = {
-        "dataset": dataset, "root": root, "method": method, "out": out, "partial": partial,
-        "seed": seed, "mask": mask, "model": model, "pretrained": pretrained,
-        "model_cache_dir": cache_dir, "offline": offline, "device": device,
-        "precision": precision, "image_size": image_size, "epochs": epochs,
-        "batch_size": batch_size, "eval_batch_size": eval_batch_size, "lr": lr, "loss": loss,
-        "loss_w": loss_w, "weight_decay": weight_decay, "warmup_lr": warmup_lr, "n_ctx": n_ctx,
-        "class_specific": csc, "residual": residual, "protocol": protocol,
-        "val_fraction": val_fraction, "use_cache": cache, "feature_cache": feature_cache,
-        "aug_views": aug_views, "augment_online": augment, "voc_difficult": voc_difficult,
-        "classes": classes, "skip_bad_images": skip_bad_images, "workers": workers,
-        "resume": resume,
-    }  # fmt: skip
-    if config is not None:
-        flags = _apply_preset(ctx, config, flags)
-    for required in ("root", "out"):
-        if flags[required] is None:
-            raise typer.BadParameter(
-                f"--{required} is required (on the command line or in --config)"
-            )
-    for key in ("root", "out", "mask"):
-        flags[key] = None if flags[key] is None else str(flags[key])
-    cfg = _fit_config(**flags)
+    cfg = _config_from_fit_options(ctx)
     try:
         result = fit_run(cfg, reporter=RichReporter(quiet))
     except _ERRORS as exc:
@@ -224,6 +202,28 @@ _CLI_NAME = {
     "use_cache": "cache",
     "augment_online": "augment",
 }
+_FIT_KEY = {cli: key for key, cli in _CLI_NAME.items()}
+
+
+def _config_from_fit_options(ctx: typer.Context) -> FitConfig:
+    """`fit`'s parsed options (``ctx.params``, command-line names) → a validated FitConfig:
+    defaults < the --config preset < flags (used by `fit` and, for its base run, `sweep`)."""
+    flags = {
+        _FIT_KEY.get(name, name): value
+        for name, value in ctx.params.items()
+        if name not in ("config", "quiet")
+    }
+    if ctx.params.get("config") is not None:
+        flags = _apply_preset(ctx, ctx.params["config"], flags)
+    for required in ("root", "out"):
+        if flags.get(required) is None:
+            raise typer.BadParameter(
+                f"--{required} is required (on the command line or in --config)"
+            )
+    for key in ("root", "out", "mask"):
+        if flags.get(key) is not None:
+            flags[key] = str(flags[key])
+    return _fit_config(**flags)
 
 
 def _apply_preset(ctx: typer.Context, path: Path, flags: dict) -> dict:
@@ -392,7 +392,6 @@ def params(
 # --- sweep and table -------------------------------------------------------------------------
 
 # ``mlrtrain fit`` parameter names that FitConfig spells differently
-_FIT_RENAMES = {"cache_dir": "model_cache_dir", "csc": "class_specific", "cache": "use_cache"}
 # varied by the sweep itself, so not accepted as pass-through options
 _SWEEP_OWNED = ("method", "partial", "seed", "mask", "resume")
 
@@ -499,15 +498,9 @@ def sweep(
             f"--{owned[0].replace('_', '-')} is set by the sweep itself (use --methods, "
             "--partial, --seeds, --out)"
         )
-    params = {
-        _FIT_RENAMES.get(k, k): v
-        for k, v in fit_ctx.params.items()
-        if k not in (*_SWEEP_OWNED, "out", "quiet")
-    }
-    params["root"] = str(params["root"])
     try:
         cfg = SweepConfig(
-            base=_fit_config(**params),
+            base=_config_from_fit_options(fit_ctx),
             out=str(out),
             methods=tuple(parse_methods(methods)),
             partials=tuple(parse_partials(partial)),
