@@ -120,7 +120,9 @@ class Patterns:
         return cls(
             prefilter=opts.lexicon.prefilter_pattern(),
             any=any_pat,
-            bigram=f"{any_pat}{SEP}{TOKEN}",
+            # every negator, with its next word when one follows: the optional tail never makes
+            # the alternation pick a shorter entry ("no longer" at the end is not "no" + "longer")
+            bigram=f"{any_pat}(?:{SEP}{TOKEN})?",
             per_class=per_class,
             class_triggers=triggers,
         )
@@ -281,10 +283,14 @@ def _analyse(
 
     matches = neg.select(m=pl.col("norm").str.extract_all(pats.bigram)).explode("m").drop_nulls()
     bigrams = (
-        matches.select(  # a match is "negator SEP word"
-            negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", "").str.replace_all(r"\s+", " "),
-            next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
+        matches.with_columns(negator=pl.col("m").str.extract(f"^({pats.any})", 1))
+        .select(  # a match is "negator" or "negator SEP word"
+            pl.col("negator").str.replace_all(r"\s+", " "),
+            next_word=pl.col("m")
+            .str.slice(pl.col("negator").str.len_chars())
+            .str.extract(f"({TOKEN})", 1),
         )
+        .drop_nulls("next_word")
         .group_by("negator", "next_word")
         .agg(count=pl.len().cast(I64))
         .sort("count", "negator", "next_word", descending=[True, False, False])

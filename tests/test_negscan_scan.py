@@ -96,6 +96,13 @@ def test_bigrams_are_negator_and_next_word():
     assert got == {("not", "a"): 1, ("no", "cat"): 2, ("no longer", "available"): 1, ("no", "5"): 1}
 
 
+def test_a_negator_at_the_end_has_no_bigram_and_keeps_its_own_entry():
+    # "no longer" at the end is counted under "no longer": it is not the bigram "no" + "longer"
+    r = run(["sold out, no longer", "there is not any", "not any more", "just no"])
+    assert words(r) == {"no": (1, 1), "no longer": (1, 1), "not any": (2, 2)}
+    assert {(n, w): c for n, w, c in r.bigrams.rows()} == {("not any", "more"): 1}
+
+
 def test_class_negation_window_plural_and_multiword():
     classes = load_classes("hot dog,dog,cat")
     caps = [
