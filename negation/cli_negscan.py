@@ -215,21 +215,28 @@ def _run(
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
     store = ResultStore(out, config, overwrite=overwrite) if out else None
     progress, task = _progress(quiet, total)
-    reused_rows = 0
+    reused_rows = done_rows = 0
 
-    def on_done(unit, rows: int, reused: bool) -> None:
-        nonlocal reused_rows
+    def on_rows(rows: int) -> None:  # within a shard, per streamed batch
         if progress is not None:
-            if reused and total:
-                reused_rows += rows
+            progress.advance(task, rows)
+
+    def on_done(unit, rows: int, reused: bool) -> None:  # a shard is finished, reused or bad
+        nonlocal reused_rows, done_rows
+        if progress is None:
+            return
+        if reused:
+            reused_rows += rows
+            if total:
                 progress.update(task, total=total - reused_rows)
-            else:
-                progress.advance(task, rows)
+        else:
+            done_rows += rows
+            progress.update(task, completed=done_rows)
 
     try:
         if progress is not None:
             progress.start()
-        outcome = scan_units(units, opts, scan, store, skip_bad, bad, on_done)
+        outcome = scan_units(units, opts, scan, store, skip_bad, bad, on_done, on_rows)
     except KeyboardInterrupt:
         if progress is not None:
             progress.stop()

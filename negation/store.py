@@ -167,16 +167,19 @@ class Outcome:
 def scan_units(
     units: Iterable[Unit],
     opts: ScanOptions,
-    scan_fn: Callable[[pl.LazyFrame, ScanOptions, str], ScanResult],
+    scan_fn: Callable[..., ScanResult],
     store: ResultStore | None = None,
     skip_bad: bool = False,
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Scan units one by one, reusing finished partials and saving each new one at once.
 
-    ``on_done(unit, rows, reused)`` is called after every unit (for progress bars). A corrupt shard
-    raises :class:`CorruptShardError` unless ``skip_bad``, when it is listed in ``bad``.
+    ``scan_fn(captions, opts, source, on_rows)`` scans one unit, calling ``on_rows(n)`` as it gets
+    through ``n`` more rows; ``on_done(unit, rows, reused)`` is called after every unit (for
+    progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when it
+    is listed in ``bad``.
     """
     done = store.finished() if store else {}
     results: list[ScanResult] = []
@@ -190,7 +193,7 @@ def scan_units(
             reused += 1
         else:
             try:
-                result = scan_fn(unit.captions(), opts, unit.shard.url)
+                result = scan_fn(unit.captions(), opts, unit.shard.url, on_rows)
             except ShardError as exc:
                 if not skip_bad or not isinstance(exc, CorruptShardError):
                     raise

@@ -73,6 +73,15 @@ def test_a_60000_character_caption():
     assert words(r) == {"not": (2, 1001)}
 
 
+def test_progress_is_reported_per_streamed_batch_and_adds_up_to_the_rows():
+    frame = pl.DataFrame({"caption": ["a cat", "no dog", None, ""] * 62_500})
+    calls = []
+    opts = ScanOptions(load_lexicon("core"), unique=True)  # the --unique pass is not counted
+    r = scan(frame.lazy(), opts, "s", calls.append)
+    assert len(calls) > 1 and sum(calls) == r.n_rows == 250_000
+    assert r.n_with_negation == 62_500
+
+
 def test_core_lexicon_ignores_the_other_words():
     r = run(["nothing", "never", "no"], lexicon="core")
     assert words(r) == {"no": (1, 1)}
