@@ -8,6 +8,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -191,6 +192,10 @@ def _options(
     return ScanOptions(lex, cls, window, samples, seed, exclude_numbering, unique)
 
 
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
 def _run(
     *,
     command: str,
@@ -238,16 +243,25 @@ def _run(
             progress.start()
         outcome = scan_units(units, opts, scan, store, skip_bad, bad, on_done, on_rows)
     except KeyboardInterrupt:
-        if progress is not None:
-            progress.stop()
-        if store:
-            n = len(store.finished())
-            err.print(
-                f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
-                "rerun the same command to resume."
-            )
-        else:
-            err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+        # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
+        # the same Ctrl-C at the next chance: ignore that echo while saying what was saved.
+        try:
+            previous = signal.signal(signal.SIGINT, _ignore)
+        except KeyboardInterrupt:  # the echo came before the handler was in place
+            previous = signal.signal(signal.SIGINT, _ignore)
+        try:
+            if progress is not None:
+                progress.stop()
+            if store:
+                n = len(store.finished())
+                err.print(
+                    f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
+                    "rerun the same command to resume."
+                )
+            else:
+                err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+        finally:
+            signal.signal(signal.SIGINT, previous)
         raise typer.Exit(130) from None
     finally:
         if progress is not None:

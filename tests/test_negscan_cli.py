@@ -1,6 +1,7 @@
 """negscan end to end through typer's CliRunner: reports, resume, merge, errors, remote paths."""
 
 import json
+import signal
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 import negation.scan
 from negation.cli_negscan import app
+from negation.store import ResultStore
 
 runner = CliRunner()
 
@@ -135,6 +137,33 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
     assert "reused 3" in invoke("laion", tmp_path / "in", "--out", out).output
     again = invoke("laion", tmp_path / "in", "--out", out, "--overwrite", "--format", "json")
     assert json.loads(again.stdout)["reused_shards"] == 0
+
+
+def test_the_echo_of_a_ctrl_c_does_not_hide_what_was_saved(tmp_path, monkeypatch):
+    # Polars raises KeyboardInterrupt itself; Python's handler fires again for the same Ctrl-C
+    shards(tmp_path, 2)
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def finished_then_signal(self):
+        calls.append(1)
+        if len(calls) == 2:  # while the interrupt is being reported
+            signal.raise_signal(signal.SIGINT)
+        return real_finished(self)
+
+    real_finished = ResultStore.finished
+    monkeypatch.setattr(negation.scan, "scan", interrupted)
+    monkeypatch.setattr(ResultStore, "finished", finished_then_signal)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        result = invoke("laion", tmp_path / "in", "--out", tmp_path / "out")
+    except KeyboardInterrupt:
+        pytest.fail("the second KeyboardInterrupt escaped the report of the first")
+    assert result.exit_code == 130
+    assert "rerun the same command to resume" in " ".join(result.output.split())
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_other_options_in_the_same_out_dir_are_refused(tmp_path):
