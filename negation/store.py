@@ -112,6 +112,7 @@ class ResultStore:
                 )
         else:
             atomic_write_json(cfg, config)
+        self._by_url: dict[str, list[str]] | None = None  # shard URL -> keys of its partials
 
     def finished(self) -> dict[str, Path]:
         """Shard key → directory of every finished partial."""
@@ -127,7 +128,20 @@ class ResultStore:
         return _read_partial(self.dir / key)
 
     def save(self, shard: Shard, result: ScanResult) -> Path:
-        """Write one shard's partial atomically (temporary directory, then rename)."""
+        """Write one shard's partial atomically (temporary directory, then rename).
+
+        A partial of an earlier version of the same shard (same URL, other size or modification
+        time) is deleted first, so that a directory never holds two versions of one shard.
+        """
+        if self._by_url is None:
+            self._by_url = {}
+            for key, path in self.finished().items():
+                url = json.loads((path / SHARD_JSON).read_text("utf-8"))["url"]
+                self._by_url.setdefault(url, []).append(key)
+        for key in self._by_url.pop(shard.url, []):
+            if key != shard.key:
+                shutil.rmtree(self.dir / key)
+        self._by_url[shard.url] = [shard.key]
         final = self.dir / shard.key
         tmp = self.dir / f".tmp-{shard.key}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)

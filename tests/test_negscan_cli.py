@@ -166,6 +166,20 @@ def test_the_echo_of_a_ctrl_c_does_not_hide_what_was_saved(tmp_path, monkeypatch
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_a_changed_shard_is_scanned_again_and_replaces_its_old_partial(tmp_path):
+    p0, _ = shards(tmp_path, 2)
+    out = tmp_path / "out"
+    assert invoke("laion", tmp_path / "in", "--out", out, "--quiet").exit_code == 0
+    write_shard(p0, ["no", "no", "fine"])  # a new version of part-00000
+    again = invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "--quiet")
+    body = json.loads(again.stdout)
+    assert body["reused_shards"] == 1 and body["n_rows"] == 3 + 4
+    assert len([p for p in (out / "partials").iterdir() if p.is_dir()]) == 2
+    merged = invoke("merge", out, "--out", tmp_path / "m", "--format", "json", "--quiet")
+    assert merged.exit_code == 0, merged.output
+    assert json.loads(merged.stdout)["n_rows"] == 3 + 4
+
+
 def test_other_options_in_the_same_out_dir_are_refused(tmp_path):
     shards(tmp_path, 1)
     out = tmp_path / "out"
