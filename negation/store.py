@@ -238,8 +238,9 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
 
     All inputs must have been made with the same options. A shard (same URL, size and
     modification time) found in several inputs is counted once; the same URL in two different
-    versions is an error — either way no shard is counted twice. Returns the shared config, the
-    merged outcome and the URLs found more than once.
+    versions is an error — either way no shard is counted twice. The inputs' ``bad_shards`` (from
+    their ``summary.json``) that no input scanned are kept. Returns the shared config, the merged
+    outcome and the URLs found more than once.
     """
     config: dict[str, object] | None = None
     seen: dict[str, tuple[Path, Path]] = {}  # key -> (input dir, partial dir)
@@ -285,7 +286,15 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     loaded = [store.load(key) for key in sorted(seen)]
     records = [record for record, _ in loaded]
     merged = combine([result for _, result in loaded], options_from_config(config))
-    return config, Outcome(merged, records), sorted(set(duplicates))
+    bad: dict[str, dict[str, str]] = {}
+    for d in dirs:
+        report = Path(d) / "summary.json"
+        if report.exists():
+            for entry in json.loads(report.read_text("utf-8")).get("bad_shards", []):
+                if entry["shard"] not in urls:
+                    bad[entry["shard"]] = entry
+    outcome = Outcome(merged, records, bad=[bad[url] for url in sorted(bad)])
+    return config, outcome, sorted(set(duplicates))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -211,6 +211,19 @@ def test_merge_counts_each_shard_once(tmp_path):
     assert "refusing to double-count" in clash.output and "part-00001" in clash.output
 
 
+def test_merge_keeps_the_bad_shards_no_input_could_scan(tmp_path):
+    p0, p1 = shards(tmp_path, 2)
+    broken = tmp_path / "in" / "part-00002.parquet"
+    broken.write_bytes(p0.read_bytes()[:100])
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert invoke("laion", p0, p1, "--out", a, "--quiet").exit_code == 0
+    assert invoke("laion", p1, broken, "--skip-bad", "--out", b, "--quiet").exit_code == 0
+    merged = invoke("merge", a, b, "--out", tmp_path / "m", "--format", "json")
+    body = json.loads(merged.stdout)
+    assert [x["shard"] for x in body["bad_shards"]] == [str(broken.resolve())]
+    assert "Parquet footer" in body["bad_shards"][0]["error"]
+
+
 def test_wrong_or_non_string_caption_column_is_an_error_naming_shard_and_columns(tmp_path):
     bad = write_shard(tmp_path / "x" / "part-a.parquet", ["no"], column="caption")
     result = invoke("laion", bad)
