@@ -212,12 +212,14 @@ def _run(
     top_k: int,
     fmt: Format,
     quiet: bool,
+    extra_config: dict[str, object] | None = None,
 ) -> None:
     from corpora.runio import run_info
     from negation.scan import scan
     from negation.store import ResultStore, scan_units, summary, write_report
 
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
+    config |= extra_config or {}  # what else decides which units there are
     store = ResultStore(out, config, overwrite=overwrite) if out else None
     progress, task = _progress(quiet, total)
     reused_rows = done_rows = 0
@@ -557,6 +559,7 @@ def hf(
 
         _run(
             command="negscan hf",
+            extra_config={"batch_size": batch_size},  # the batches are the resumable units
             units=units(),
             total=n_rows,
             bad=[],

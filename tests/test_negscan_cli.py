@@ -317,6 +317,10 @@ def test_hugging_face_dataset_saved_to_disk(tmp_path):
     body = json.loads(result.stdout)
     assert (body["n_rows"], body["n_null"], body["n_with_negation"]) == (4, 1, 2)
     assert body["n_shards"] == 2
+    out = tmp_path / "out"
+    assert invoke("hf", tmp_path / "ds", "--batch-size", "3", "--out", out, "-q").exit_code == 0
+    other = invoke("hf", tmp_path / "ds", "--batch-size", "2", "--out", out, "-q")
+    assert other.exit_code == 1 and "batch_size differ" in other.output
     wrong = invoke("hf", tmp_path / "ds", "--split", "test")
     assert wrong.exit_code == 1 and "no split 'test'" in wrong.output
     col = invoke("hf", tmp_path / "ds", "--column", "n")
