@@ -143,7 +143,7 @@ def _errors() -> Iterator[None]:
 
     try:
         yield
-    except (ValueError, FileNotFoundError, NotADirectoryError, ShardError) as exc:
+    except (ValueError, OSError, ShardError) as exc:  # OSError: permissions, full disk, ...
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 

@@ -327,6 +327,16 @@ def test_hugging_face_dataset_saved_to_disk(tmp_path):
     assert col.exit_code == 1 and "not a string column" in col.output
 
 
+def test_an_unwritable_out_dir_is_a_clear_error(tmp_path, monkeypatch):
+    def refuse(self, out, config, overwrite=False):
+        raise PermissionError(13, "Permission denied", str(out / "partials"))
+
+    monkeypatch.setattr(ResultStore, "__init__", refuse)
+    result = invoke("laion", "--out", tmp_path / "ro")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Permission denied" in result.output and "ro/partials" in result.output
+
+
 def test_bad_options_are_clear_errors():
     assert "unknown lexicon" in invoke("laion", "--lexicon", "huge").output
     assert "unknown class set" in invoke("laion", "--classes", "imagenet").output
