@@ -243,8 +243,8 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     outcome and the URLs found more than once.
     """
     config: dict[str, object] | None = None
-    seen: dict[str, tuple[Path, Path]] = {}  # key -> (input dir, partial dir)
-    urls: dict[str, tuple[str, Path]] = {}  # url -> (key, input dir)
+    seen: dict[str, Path] = {}  # key -> partial dir
+    urls: dict[str, Path] = {}  # url -> the input dir it was first found in
     duplicates: list[str] = []
     for d in dirs:
         cfg = Path(d) / PARTIALS / CONFIG
@@ -270,14 +270,14 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
             if url in urls:
                 raise ValueError(
                     f"shard {url} was scanned in two different versions (size or modification "
-                    f"time differ) in {urls[url][1]} and {d}; refusing to double-count it"
+                    f"time differ) in {urls[url]} and {d}; refusing to double-count it"
                 )
-            seen[key] = (Path(d), part)
-            urls[url] = (key, Path(d))
+            seen[key] = part
+            urls[url] = Path(d)
     if config is None:
         raise ValueError("nothing to merge: give at least one output directory")
     store = ResultStore(out, config)
-    for key, (_, part) in seen.items():
+    for key, part in seen.items():
         target = store.dir / key
         if not target.exists():
             tmp = store.dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
