@@ -225,8 +225,7 @@ def _run(
     reused_rows = done_rows = 0
 
     def on_rows(rows: int) -> None:  # within a shard, per streamed batch
-        if progress is not None:
-            progress.advance(task, rows)
+        progress.advance(task, rows)  # type: ignore[union-attr]
 
     def on_done(unit, rows: int, reused: bool) -> None:  # a shard is finished, reused or bad
         nonlocal reused_rows, done_rows
@@ -243,7 +242,9 @@ def _run(
     try:
         if progress is not None:
             progress.start()
-        outcome = scan_units(units, opts, scan, store, skip_bad, bad, on_done, on_rows)
+        outcome = scan_units(
+            units, opts, scan, store, skip_bad, bad, on_done, on_rows if progress else None
+        )
     except KeyboardInterrupt:
         # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
         # the same Ctrl-C at the next chance: ignore that echo while saying what was saved.
