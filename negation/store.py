@@ -127,21 +127,25 @@ class ResultStore:
     def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
         return _read_partial(self.dir / key)
 
+    def drop_other_versions(self, url: str, key: str) -> None:
+        """Delete the partials of ``url`` under another key (an earlier version of the shard)."""
+        if self._by_url is None:
+            self._by_url = {}
+            for k, path in self.finished().items():
+                u = json.loads((path / SHARD_JSON).read_text("utf-8"))["url"]
+                self._by_url.setdefault(u, []).append(k)
+        for k in self._by_url.pop(url, []):
+            if k != key:
+                shutil.rmtree(self.dir / k)
+        self._by_url[url] = [key]
+
     def save(self, shard: Shard, result: ScanResult) -> Path:
         """Write one shard's partial atomically (temporary directory, then rename).
 
         A partial of an earlier version of the same shard (same URL, other size or modification
         time) is deleted first, so that a directory never holds two versions of one shard.
         """
-        if self._by_url is None:
-            self._by_url = {}
-            for key, path in self.finished().items():
-                url = json.loads((path / SHARD_JSON).read_text("utf-8"))["url"]
-                self._by_url.setdefault(url, []).append(key)
-        for key in self._by_url.pop(shard.url, []):
-            if key != shard.key:
-                shutil.rmtree(self.dir / key)
-        self._by_url[shard.url] = [shard.key]
+        self.drop_other_versions(shard.url, shard.key)
         final = self.dir / shard.key
         tmp = self.dir / f".tmp-{shard.key}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
@@ -243,7 +247,7 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     outcome and the URLs found more than once.
     """
     config: dict[str, object] | None = None
-    seen: dict[str, Path] = {}  # key -> partial dir
+    seen: dict[str, tuple[str, Path]] = {}  # key -> (url, partial dir)
     urls: dict[str, Path] = {}  # url -> the input dir it was first found in
     duplicates: list[str] = []
     for d in dirs:
@@ -272,12 +276,13 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
                     f"shard {url} was scanned in two different versions (size or modification "
                     f"time differ) in {urls[url]} and {d}; refusing to double-count it"
                 )
-            seen[key] = part
+            seen[key] = (url, part)
             urls[url] = Path(d)
     if config is None:
         raise ValueError("nothing to merge: give at least one output directory")
     store = ResultStore(out, config)
-    for key, part in seen.items():
+    for key, (url, part) in seen.items():
+        store.drop_other_versions(url, key)  # e.g. of an earlier merge into the same --out
         target = store.dir / key
         if not target.exists():
             tmp = store.dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"

@@ -178,6 +178,13 @@ def test_a_changed_shard_is_scanned_again_and_replaces_its_old_partial(tmp_path)
     merged = invoke("merge", out, "--out", tmp_path / "m", "--format", "json", "--quiet")
     assert merged.exit_code == 0, merged.output
     assert json.loads(merged.stdout)["n_rows"] == 3 + 4
+    # merging a newer version into the same merged --out replaces the old one there too
+    write_shard(p0, ["no"])
+    assert invoke("laion", tmp_path / "in", "--out", out, "--quiet").exit_code == 0
+    assert invoke("merge", out, "--out", tmp_path / "m", "--quiet").exit_code == 0
+    again = invoke("merge", tmp_path / "m", "--out", tmp_path / "m2", "--format", "json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["n_rows"] == 1 + 4
 
 
 def test_other_options_in_the_same_out_dir_are_refused(tmp_path):
