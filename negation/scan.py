@@ -301,16 +301,18 @@ def _analyse(
     )
     empty = _empty_tables()
 
-    matches = neg.select(m=pl.col("norm").str.extract_all(pats.bigram)).explode("m").drop_nulls()
+    # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry)
+    matches = (
+        neg.select(m=pl.col("norm").str.extract_all(pats.bigram))
+        .explode("m")
+        .select(pl.col("m").str.replace_all(r"\s+", " "))
+        .filter(pl.col("m").is_not_null() & ~pl.col("m").is_in(list(opts.lexicon.entries)))
+    )
     bigrams = (
-        matches.with_columns(negator=pl.col("m").str.extract(f"^({pats.any})", 1))
-        .select(  # a match is "negator" or "negator SEP word"
-            pl.col("negator").str.replace_all(r"\s+", " "),
-            next_word=pl.col("m")
-            .str.slice(pl.col("negator").str.len_chars())
-            .str.extract(f"({TOKEN})", 1),
+        matches.select(
+            negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", ""),
+            next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
         )
-        .drop_nulls("next_word")
         .group_by("negator", "next_word")
         .agg(count=pl.len().cast(I64))
         .sort("count", "negator", "next_word", descending=[True, False, False])
