@@ -8,6 +8,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -142,7 +143,7 @@ def _errors() -> Iterator[None]:
 
     try:
         yield
-    except (ValueError, FileNotFoundError, NotADirectoryError, ShardError) as exc:
+    except (ValueError, OSError, ShardError) as exc:  # OSError: permissions, full disk, ...
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
@@ -191,6 +192,10 @@ def _options(
     return ScanOptions(lex, cls, window, samples, seed, exclude_numbering, unique)
 
 
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
 def _run(
     *,
     command: str,
@@ -207,40 +212,59 @@ def _run(
     top_k: int,
     fmt: Format,
     quiet: bool,
+    extra_config: dict[str, object] | None = None,
 ) -> None:
     from corpora.runio import run_info
     from negation.scan import scan
     from negation.store import ResultStore, scan_units, summary, write_report
 
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
+    config |= extra_config or {}  # what else decides which units there are
     store = ResultStore(out, config, overwrite=overwrite) if out else None
     progress, task = _progress(quiet, total)
-    reused_rows = 0
+    reused_rows = done_rows = 0
 
-    def on_done(unit, rows: int, reused: bool) -> None:
-        nonlocal reused_rows
-        if progress is not None:
-            if reused and total:
-                reused_rows += rows
+    def on_rows(rows: int) -> None:  # within a shard, per streamed batch
+        progress.advance(task, rows)  # type: ignore[union-attr]
+
+    def on_done(unit, rows: int, reused: bool) -> None:  # a shard is finished, reused or bad
+        nonlocal reused_rows, done_rows
+        if progress is None:
+            return
+        if reused:
+            reused_rows += rows
+            if total:
                 progress.update(task, total=total - reused_rows)
-            else:
-                progress.advance(task, rows)
+        else:
+            done_rows += rows
+            progress.update(task, completed=done_rows)
 
     try:
         if progress is not None:
             progress.start()
-        outcome = scan_units(units, opts, scan, store, skip_bad, bad, on_done)
+        outcome = scan_units(
+            units, opts, scan, store, skip_bad, bad, on_done, on_rows if progress else None
+        )
     except KeyboardInterrupt:
-        if progress is not None:
-            progress.stop()
-        if store:
-            n = len(store.finished())
-            err.print(
-                f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
-                "rerun the same command to resume."
-            )
-        else:
-            err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+        # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
+        # the same Ctrl-C at the next chance: ignore that echo while saying what was saved.
+        try:
+            previous = signal.signal(signal.SIGINT, _ignore)
+        except KeyboardInterrupt:  # the echo came before the handler was in place
+            previous = signal.signal(signal.SIGINT, _ignore)
+        try:
+            if progress is not None:
+                progress.stop()
+            if store:
+                n = len(store.finished())
+                err.print(
+                    f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
+                    "rerun the same command to resume."
+                )
+            else:
+                err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+        finally:
+            signal.signal(signal.SIGINT, previous)
         raise typer.Exit(130) from None
     finally:
         if progress is not None:
@@ -536,6 +560,7 @@ def hf(
 
         _run(
             command="negscan hf",
+            extra_config={"batch_size": batch_size},  # the batches are the resumable units
             units=units(),
             total=n_rows,
             bad=[],

@@ -19,6 +19,7 @@ Counts are Int64, so sums over billions of rows cannot overflow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -120,7 +121,9 @@ class Patterns:
         return cls(
             prefilter=opts.lexicon.prefilter_pattern(),
             any=any_pat,
-            bigram=f"{any_pat}{SEP}{TOKEN}",
+            # every negator, with its next word when one follows: the optional tail never makes
+            # the alternation pick a shorter entry ("no longer" at the end is not "no" + "longer")
+            bigram=f"{any_pat}(?:{SEP}{TOKEN})?",
             per_class=per_class,
             class_triggers=triggers,
         )
@@ -208,15 +211,34 @@ def _classes_frame(opts: ScanOptions, counts: dict[str, int]) -> pl.DataFrame:
     )
 
 
-def scan(captions: pl.LazyFrame, opts: ScanOptions, source: str = "") -> ScanResult:
-    """Scan a lazy frame with a string column ``caption``; ``source`` labels its samples."""
+def scan(
+    captions: pl.LazyFrame,
+    opts: ScanOptions,
+    source: str = "",
+    on_rows: Callable[[int], None] | None = None,
+) -> ScanResult:
+    """Scan a lazy frame with a string column ``caption``; ``source`` labels its samples.
+
+    ``on_rows(n)`` is called as the streaming pass gets through each batch of ``n`` rows (about
+    100 000; for progress bars), so the calls add up to the row count.
+    """
     pats = Patterns.build(opts)
     c = pl.col(CAPTION)
     empty = r"^\s*$"
     # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
     # prefilter's candidates. (The row count of a Parquet scan comes from its metadata.)
     n_rows = captions.select(pl.len()).collect(engine="streaming").item()
-    kept = captions.filter(c.is_null() | c.str.contains(f"{pats.prefilter}|{empty}")).collect(
+    source_rows = captions
+    if on_rows is not None:
+
+        def counted(batch: pl.Series) -> pl.Series:
+            on_rows(len(batch))
+            return batch
+
+        source_rows = captions.with_columns(
+            c.map_batches(counted, return_dtype=pl.String, is_elementwise=True)
+        )
+    kept = source_rows.filter(c.is_null() | c.str.contains(f"{pats.prefilter}|{empty}")).collect(
         engine="streaming"
     )
     is_empty = kept[CAPTION].str.contains(empty)
@@ -279,10 +301,16 @@ def _analyse(
     )
     empty = _empty_tables()
 
-    matches = neg.select(m=pl.col("norm").str.extract_all(pats.bigram)).explode("m").drop_nulls()
+    # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry)
+    matches = (
+        neg.select(m=pl.col("norm").str.extract_all(pats.bigram))
+        .explode("m")
+        .select(pl.col("m").str.replace_all(r"\s+", " "))
+        .filter(pl.col("m").is_not_null() & ~pl.col("m").is_in(list(opts.lexicon.entries)))
+    )
     bigrams = (
-        matches.select(  # a match is "negator SEP word"
-            negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", "").str.replace_all(r"\s+", " "),
+        matches.select(
+            negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", ""),
             next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
         )
         .group_by("negator", "next_word")

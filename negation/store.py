@@ -112,6 +112,7 @@ class ResultStore:
                 )
         else:
             atomic_write_json(cfg, config)
+        self._by_url: dict[str, list[str]] | None = None  # shard URL -> keys of its partials
 
     def finished(self) -> dict[str, Path]:
         """Shard key → directory of every finished partial."""
@@ -126,8 +127,25 @@ class ResultStore:
     def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
         return _read_partial(self.dir / key)
 
+    def drop_other_versions(self, url: str, key: str) -> None:
+        """Delete the partials of ``url`` under another key (an earlier version of the shard)."""
+        if self._by_url is None:
+            self._by_url = {}
+            for k, path in self.finished().items():
+                u = json.loads((path / SHARD_JSON).read_text("utf-8"))["url"]
+                self._by_url.setdefault(u, []).append(k)
+        for k in self._by_url.pop(url, []):
+            if k != key:
+                shutil.rmtree(self.dir / k)
+        self._by_url[url] = [key]
+
     def save(self, shard: Shard, result: ScanResult) -> Path:
-        """Write one shard's partial atomically (temporary directory, then rename)."""
+        """Write one shard's partial atomically (temporary directory, then rename).
+
+        A partial of an earlier version of the same shard (same URL, other size or modification
+        time) is deleted first, so that a directory never holds two versions of one shard.
+        """
+        self.drop_other_versions(shard.url, shard.key)
         final = self.dir / shard.key
         tmp = self.dir / f".tmp-{shard.key}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
@@ -167,16 +185,19 @@ class Outcome:
 def scan_units(
     units: Iterable[Unit],
     opts: ScanOptions,
-    scan_fn: Callable[[pl.LazyFrame, ScanOptions, str], ScanResult],
+    scan_fn: Callable[..., ScanResult],
     store: ResultStore | None = None,
     skip_bad: bool = False,
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Scan units one by one, reusing finished partials and saving each new one at once.
 
-    ``on_done(unit, rows, reused)`` is called after every unit (for progress bars). A corrupt shard
-    raises :class:`CorruptShardError` unless ``skip_bad``, when it is listed in ``bad``.
+    ``scan_fn(captions, opts, source, on_rows)`` scans one unit, calling ``on_rows(n)`` as it gets
+    through ``n`` more rows; ``on_done(unit, rows, reused)`` is called after every unit (for
+    progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when it
+    is listed in ``bad``.
     """
     done = store.finished() if store else {}
     results: list[ScanResult] = []
@@ -190,7 +211,7 @@ def scan_units(
             reused += 1
         else:
             try:
-                result = scan_fn(unit.captions(), opts, unit.shard.url)
+                result = scan_fn(unit.captions(), opts, unit.shard.url, on_rows)
             except ShardError as exc:
                 if not skip_bad or not isinstance(exc, CorruptShardError):
                     raise
@@ -221,12 +242,13 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
 
     All inputs must have been made with the same options. A shard (same URL, size and
     modification time) found in several inputs is counted once; the same URL in two different
-    versions is an error — either way no shard is counted twice. Returns the shared config, the
-    merged outcome and the URLs found more than once.
+    versions is an error — either way no shard is counted twice. The inputs' ``bad_shards`` (from
+    their ``summary.json``) that no input scanned are kept. Returns the shared config, the merged
+    outcome and the URLs found more than once.
     """
     config: dict[str, object] | None = None
-    seen: dict[str, tuple[Path, Path]] = {}  # key -> (input dir, partial dir)
-    urls: dict[str, tuple[str, Path]] = {}  # url -> (key, input dir)
+    seen: dict[str, tuple[str, Path]] = {}  # key -> (url, partial dir)
+    urls: dict[str, Path] = {}  # url -> the input dir it was first found in
     duplicates: list[str] = []
     for d in dirs:
         cfg = Path(d) / PARTIALS / CONFIG
@@ -252,14 +274,15 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
             if url in urls:
                 raise ValueError(
                     f"shard {url} was scanned in two different versions (size or modification "
-                    f"time differ) in {urls[url][1]} and {d}; refusing to double-count it"
+                    f"time differ) in {urls[url]} and {d}; refusing to double-count it"
                 )
-            seen[key] = (Path(d), part)
-            urls[url] = (key, Path(d))
+            seen[key] = (url, part)
+            urls[url] = Path(d)
     if config is None:
         raise ValueError("nothing to merge: give at least one output directory")
     store = ResultStore(out, config)
-    for key, (_, part) in seen.items():
+    for key, (url, part) in seen.items():
+        store.drop_other_versions(url, key)  # e.g. of an earlier merge into the same --out
         target = store.dir / key
         if not target.exists():
             tmp = store.dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
@@ -268,7 +291,15 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     loaded = [store.load(key) for key in sorted(seen)]
     records = [record for record, _ in loaded]
     merged = combine([result for _, result in loaded], options_from_config(config))
-    return config, Outcome(merged, records), sorted(set(duplicates))
+    bad: dict[str, dict[str, str]] = {}
+    for d in dirs:
+        report = Path(d) / "summary.json"
+        if report.exists():
+            for entry in json.loads(report.read_text("utf-8")).get("bad_shards", []):
+                if entry["shard"] not in urls:
+                    bad[entry["shard"]] = entry
+    outcome = Outcome(merged, records, bad=[bad[url] for url in sorted(bad)])
+    return config, outcome, sorted(set(duplicates))
 
 
 # ---------------------------------------------------------------------------------------------

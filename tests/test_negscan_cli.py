@@ -1,6 +1,7 @@
 """negscan end to end through typer's CliRunner: reports, resume, merge, errors, remote paths."""
 
 import json
+import signal
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 import negation.scan
 from negation.cli_negscan import app
+from negation.store import ResultStore
 
 runner = CliRunner()
 
@@ -137,6 +139,54 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
     assert json.loads(again.stdout)["reused_shards"] == 0
 
 
+def test_the_echo_of_a_ctrl_c_does_not_hide_what_was_saved(tmp_path, monkeypatch):
+    # Polars raises KeyboardInterrupt itself; Python's handler fires again for the same Ctrl-C
+    shards(tmp_path, 2)
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def finished_then_signal(self):
+        calls.append(1)
+        if len(calls) == 2:  # while the interrupt is being reported
+            signal.raise_signal(signal.SIGINT)
+        return real_finished(self)
+
+    real_finished = ResultStore.finished
+    monkeypatch.setattr(negation.scan, "scan", interrupted)
+    monkeypatch.setattr(ResultStore, "finished", finished_then_signal)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        result = invoke("laion", tmp_path / "in", "--out", tmp_path / "out")
+    except KeyboardInterrupt:
+        pytest.fail("the second KeyboardInterrupt escaped the report of the first")
+    assert result.exit_code == 130
+    assert "rerun the same command to resume" in " ".join(result.output.split())
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_changed_shard_is_scanned_again_and_replaces_its_old_partial(tmp_path):
+    p0, _ = shards(tmp_path, 2)
+    out = tmp_path / "out"
+    assert invoke("laion", tmp_path / "in", "--out", out, "--quiet").exit_code == 0
+    write_shard(p0, ["no", "no", "fine"])  # a new version of part-00000
+    again = invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "--quiet")
+    body = json.loads(again.stdout)
+    assert body["reused_shards"] == 1 and body["n_rows"] == 3 + 4
+    assert len([p for p in (out / "partials").iterdir() if p.is_dir()]) == 2
+    merged = invoke("merge", out, "--out", tmp_path / "m", "--format", "json", "--quiet")
+    assert merged.exit_code == 0, merged.output
+    assert json.loads(merged.stdout)["n_rows"] == 3 + 4
+    # merging a newer version into the same merged --out replaces the old one there too
+    write_shard(p0, ["no"])
+    assert invoke("laion", tmp_path / "in", "--out", out, "--quiet").exit_code == 0
+    assert invoke("merge", out, "--out", tmp_path / "m", "--quiet").exit_code == 0
+    again = invoke("merge", tmp_path / "m", "--out", tmp_path / "m2", "--format", "json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["n_rows"] == 1 + 4
+
+
 def test_other_options_in_the_same_out_dir_are_refused(tmp_path):
     shards(tmp_path, 1)
     out = tmp_path / "out"
@@ -166,6 +216,19 @@ def test_merge_counts_each_shard_once(tmp_path):
     clash = invoke("merge", a, tmp_path / "c", "--out", tmp_path / "m2")
     assert clash.exit_code == 1
     assert "refusing to double-count" in clash.output and "part-00001" in clash.output
+
+
+def test_merge_keeps_the_bad_shards_no_input_could_scan(tmp_path):
+    p0, p1 = shards(tmp_path, 2)
+    broken = tmp_path / "in" / "part-00002.parquet"
+    broken.write_bytes(p0.read_bytes()[:100])
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert invoke("laion", p0, p1, "--out", a, "--quiet").exit_code == 0
+    assert invoke("laion", p1, broken, "--skip-bad", "--out", b, "--quiet").exit_code == 0
+    merged = invoke("merge", a, b, "--out", tmp_path / "m", "--format", "json")
+    body = json.loads(merged.stdout)
+    assert [x["shard"] for x in body["bad_shards"]] == [str(broken.resolve())]
+    assert "Parquet footer" in body["bad_shards"][0]["error"]
 
 
 def test_wrong_or_non_string_caption_column_is_an_error_naming_shard_and_columns(tmp_path):
@@ -261,10 +324,24 @@ def test_hugging_face_dataset_saved_to_disk(tmp_path):
     body = json.loads(result.stdout)
     assert (body["n_rows"], body["n_null"], body["n_with_negation"]) == (4, 1, 2)
     assert body["n_shards"] == 2
+    out = tmp_path / "out"
+    assert invoke("hf", tmp_path / "ds", "--batch-size", "3", "--out", out, "-q").exit_code == 0
+    other = invoke("hf", tmp_path / "ds", "--batch-size", "2", "--out", out, "-q")
+    assert other.exit_code == 1 and "batch_size differ" in other.output
     wrong = invoke("hf", tmp_path / "ds", "--split", "test")
     assert wrong.exit_code == 1 and "no split 'test'" in wrong.output
     col = invoke("hf", tmp_path / "ds", "--column", "n")
     assert col.exit_code == 1 and "not a string column" in col.output
+
+
+def test_an_unwritable_out_dir_is_a_clear_error(tmp_path, monkeypatch):
+    def refuse(self, out, config, overwrite=False):
+        raise PermissionError(13, "Permission denied", str(out / "partials"))
+
+    monkeypatch.setattr(ResultStore, "__init__", refuse)
+    result = invoke("laion", "--out", tmp_path / "ro")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Permission denied" in result.output and "ro/partials" in result.output
 
 
 def test_bad_options_are_clear_errors():

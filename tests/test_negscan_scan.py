@@ -73,6 +73,15 @@ def test_a_60000_character_caption():
     assert words(r) == {"not": (2, 1001)}
 
 
+def test_progress_is_reported_per_streamed_batch_and_adds_up_to_the_rows():
+    frame = pl.DataFrame({"caption": ["a cat", "no dog", None, ""] * 62_500})
+    calls = []
+    opts = ScanOptions(load_lexicon("core"), unique=True)  # the --unique pass is not counted
+    r = scan(frame.lazy(), opts, "s", calls.append)
+    assert len(calls) > 1 and sum(calls) == r.n_rows == 250_000
+    assert r.n_with_negation == 62_500
+
+
 def test_core_lexicon_ignores_the_other_words():
     r = run(["nothing", "never", "no"], lexicon="core")
     assert words(r) == {"no": (1, 1)}
@@ -94,6 +103,13 @@ def test_bigrams_are_negator_and_next_word():
     r = run(["not a dog. No cat", "no cat", "no longer available", "Chanel No. 5"])
     got = {(n, w): c for n, w, c in r.bigrams.rows()}
     assert got == {("not", "a"): 1, ("no", "cat"): 2, ("no longer", "available"): 1, ("no", "5"): 1}
+
+
+def test_a_negator_at_the_end_has_no_bigram_and_keeps_its_own_entry():
+    # "no longer" at the end is counted under "no longer": it is not the bigram "no" + "longer"
+    r = run(["sold out, no longer", "there is not any", "not any more", "just no"])
+    assert words(r) == {"no": (1, 1), "no longer": (1, 1), "not any": (2, 2)}
+    assert {(n, w): c for n, w, c in r.bigrams.rows()} == {("not any", "more"): 1}
 
 
 def test_class_negation_window_plural_and_multiword():
