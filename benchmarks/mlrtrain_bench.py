@@ -3,8 +3,8 @@ batch size per method, and a projected COCO (50 epochs) cost next to the paper's
 
 Run by hand (not in CI), from the repository root:
 
-    /work/venv/bin/python benchmarks/mlrtrain_bench.py                      # small random backbone
-    /work/venv/bin/python benchmarks/mlrtrain_bench.py --model RN101 --image-size 448 \\
+    .venv/bin/python benchmarks/mlrtrain_bench.py                      # small random backbone
+    .venv/bin/python benchmarks/mlrtrain_bench.py --model RN101 --image-size 448 \\
         --n-images 32 --batch-sizes 8,32 --repeat 2                          # real RN101 shapes
 
 Random weights throughout (speed does not depend on them). The naive baselines run in the same
