@@ -229,7 +229,7 @@ def assert_figure(paths: list[Path], stem: str, inches: tuple[float, float]) -> 
 
 
 def test_map_vs_partial_and_params(gallery) -> None:
-    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 2.8))
+    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 3.4))
     assert_figure(files(gallery, "params_compute"), "params_compute_voc", (style.COLUMN, 2.6))
 
 
@@ -308,7 +308,51 @@ def test_absence_scatter(results: Path, gallery) -> None:
     assert row["p_presence"] == pytest.approx(0.85)
     assert row["n_absence"] == pytest.approx(0.55)
     assert row["n_presence"] == pytest.approx(0.60)
-    assert_figure(files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, 3.2))
+    assert_figure(
+        files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, style.COLUMN + 0.7)
+    )
+
+
+def drawn_figures(monkeypatch) -> list:
+    """Capture the matplotlib figures the figure functions save (instead of writing them)."""
+    figs: list = []
+    monkeypatch.setattr(style, "save", lambda fig, *a, **k: figs.append(fig) or [])
+    return figs
+
+
+def test_legends_sit_outside_the_data(results: Path, tmp_path: Path, monkeypatch) -> None:
+    figs = drawn_figures(monkeypatch)
+    sweeps.map_vs_partial([results / "sweeps" / "voc"], tmp_path)
+    absence.absence_scatter(results / "absence", tmp_path)
+    for fig in figs:
+        assert fig.legends, "one figure legend below the panels"
+        assert all(ax.get_legend() is None for ax in fig.axes), "no legend over the points"
+    (ax_abs, *_) = figs[1].axes
+    lo, hi = ax_abs.get_xlim()
+    assert lo < 0 and hi > 1, "AUROC 0 and 1 must not be cut in half by the frame"
+
+
+def test_params_compute_labels_every_paper_method(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # VOC Positive- and NegativeCoOp share the paper's point (170k, 3 h): both must be named
+    figs = drawn_figures(monkeypatch)
+    sweeps.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
+    texts = [t.get_text() for t in figs[0].axes[0].texts]
+    for name in ("DualCoOp", "NegativeCoOp", "PositiveCoOp", "Baseline"):
+        assert name in texts
+    assert texts.count("PositiveCoOp") == 2  # ours and the paper's
+
+
+def test_short_log_axis_keeps_labels() -> None:
+    fig, ax = style.new_figure(3, 2)
+    ax.barh(["a", "b"], [3, 9])
+    style.log_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    labels += [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(set(labels)) >= 3, labels
+    assert [style.compact(v) for v in (0.5, 20, 20_000, 1_300_000)] == ["0.5", "20", "20k", "1.3M"]
 
 
 # --- missing inputs ---------------------------------------------------------------------------
