@@ -194,10 +194,16 @@ def test_render_markdown_latex_csv(sweep: Path) -> None:
         in md
     )
     assert "| PositiveCoOp | 184.3k | 70.5 ± 0.7 | 75.0 | 72.5 | 1–2 |" in md
-    assert "|  | ours − paper | -8.5 | -1.3 | -4.9 |" in md
+    # beside the mAP: params and hours per run, ours vs the paper's (20k, 1.5 GPU h), differenced
+    assert "| Method |  | 10% | 50% | Avg | Params | h/run |" in md
+    assert "| Baseline | ours | 82.0 | 92.0 | 87.0 | 20.5k | 1.00 |" in md
+    assert "|  | paper | 90.5 | 93.3 | 91.9 | 20k | 1.50 |" in md
+    assert "|  | ours − paper | -8.5 | -1.3 | -4.9 | +520 | -0.50 |" in md
     assert "ours vs the paper" not in render(t, "markdown", compare=False)
     tex = render(t, "latex")
     assert r"\toprule" in tex and r"82.0 $\pm$ 2.0" in tex and r"10\%" in tex
+    assert r"& $-$8.5 & $-$1.3 & $-$4.9 & +520 & $-$0.50 \\" in tex  # minus signs, not hyphens
+    assert "& 1--2 &" in tex  # the seeds range keeps its en dash
     back = pl.read_csv(io.StringIO(render(t, "csv")))
     assert back["map_50_std"][0] == pytest.approx(math.sqrt(7))
     with pytest.raises(ValueError, match="unknown table format 'html'"):
