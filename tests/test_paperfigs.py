@@ -344,6 +344,29 @@ def test_params_compute_labels_every_paper_method(
     assert texts.count("PositiveCoOp") == 2  # ours and the paper's
 
 
+def test_promptsim_figures_show_the_posters_means(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    figs = drawn_figures(monkeypatch)
+    prompts.cosine_distributions(results / "promptsim", tmp_path)
+    prompts.cosine_scatter(results / "promptsim", tmp_path)
+    violin, scatter = figs
+    for ax in violin.axes:  # both spaces: the poster does not say which it used
+        levels = [
+            round(float(seg[0][1]), 2)
+            for c in ax.collections
+            if c.get_gid() == prompts.POSTER
+            for seg in c.get_segments()
+        ]
+        for mean in (0.58, 0.53, 0.56, 0.61):  # single P1-N1, P1-P2; ensemble85 P1-N1, P1-P2
+            assert mean in levels
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "poster, COCO-80 mean P1-N1" in labels
+    for ax in scatter.axes:
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "poster, COCO-80: 1 prompt" in labels and "poster, COCO-80: 85 prompts" in labels
+
+
 def test_short_log_axis_keeps_labels() -> None:
     fig, ax = style.new_figure(3, 2)
     ax.barh(["a", "b"], [3, 9])
