@@ -367,6 +367,17 @@ def test_promptsim_figures_show_the_posters_means(
         assert "poster, COCO-80: 1 prompt" in labels and "poster, COCO-80: 85 prompts" in labels
 
 
+def test_similarity_maps_state_their_cosine_scale(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    figs = drawn_figures(monkeypatch)
+    maps.similarity_grids(results / "maps", tmp_path)
+    m = np.random.default_rng(1).random((4, 6)).astype(np.float32)  # both maps of each row
+    scale = f"row scale: cos {m.min():.3f} … {m.max():.3f}"
+    labels = [ax.get_xlabel() for ax in figs[0].axes]
+    assert labels.count(scale) == 2  # one per class row (person, bench)
+
+
 def test_short_log_axis_keeps_labels() -> None:
     fig, ax = style.new_figure(3, 2)
     ax.barh(["a", "b"], [3, 9])
