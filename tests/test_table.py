@@ -237,3 +237,26 @@ def test_reference_numbers_are_complete_and_consistent() -> None:
     with pytest.raises(ValueError, match="no numbers for dataset 'nuswide'"):
         paper_map("nuswide")
     json.dumps(ref)  # plain data
+
+
+def test_promptsim_prints_the_poster_beside_ours_with_the_difference(tiny_models, tmp_path):
+    from typer.testing import CliRunner
+
+    from negation.cli_promptsim import app as promptsim
+
+    args = ["table", "--classes", "coco", "--templates", "single", "--model", tiny_models[0]]
+    args += ["--pretrained", "none", "--device", "cpu", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(promptsim, [*args, "--no-text-cache"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]
+    raw = next(
+        r["mean"]
+        for r in rows
+        if (r["templates"], r["pair"], r["style"], r["space"])
+        == ("single", "P1-N1", "not-prefix", "raw")
+    )
+    line = next(x for x in result.output.splitlines() if "0.58 ± 0.06 (0.37, 0.69)" in x)
+    assert f"{raw:.2f} ({raw - 0.58:+.2f})" in line
+    # no ensemble85 run: its poster rows show no numbers of ours
+    line = next(x for x in result.output.splitlines() if "0.56 ± 0.06 (0.37, 0.67)" in x)
+    assert line.count("—") == 2
