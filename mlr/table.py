@@ -401,6 +401,18 @@ def _latex(rows: list[list[str]], caption: str) -> str:
     )
 
 
+def _failed_note(part: pl.DataFrame) -> str:
+    """``not averaged: 1 failed or unfinished run (PositiveCoOp 1)``, or ``""``."""
+    if "n_failed" not in part.columns:
+        return ""
+    rows = [(r["label"], r["n_failed"]) for r in part.iter_rows(named=True) if r["n_failed"]]
+    if not rows:
+        return ""
+    n = sum(k for _, k in rows)
+    each = ", ".join(f"{label} {k}" for label, k in rows)
+    return f"not averaged: {n} failed or unfinished run{'s' if n > 1 else ''} ({each})"
+
+
 def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> str:
     """Render a :func:`build_table` frame.
 
@@ -417,13 +429,15 @@ def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> 
     blocks = []
     for ds, header, ours, comp in _grids(df):
         title = f"{ds.upper()}: mAP (%) by known-label proportion, mean ± std over seeds"
+        failed = _failed_note(df.filter(pl.col("dataset") == ds))
         if fmt == "markdown":
-            blocks.append(f"### {title}\n\n{_markdown([header, *ours])}")
+            note = f"\n\n{failed[0].upper()}{failed[1:]}." if failed else ""
+            blocks.append(f"### {title}\n\n{_markdown([header, *ours])}{note}")
             if compare and comp:
                 head = f"### {ds.upper()}: ours vs the paper (mAP points)"
                 blocks.append(f"{head}\n\n{_markdown(comp)}")
         else:
-            blocks.append(_latex([header, *ours], title))
+            blocks.append(_latex([header, *ours], f"{title}; {failed}" if failed else title))
             if compare and comp:
                 blocks.append(_latex(comp, f"{ds.upper()}: ours vs the paper (mAP points)"))
     return "\n\n".join(blocks) + "\n"

@@ -200,10 +200,14 @@ def test_render_markdown_latex_csv(sweep: Path) -> None:
     assert "|  | paper | 90.5 | 93.3 | 91.9 | 20k | 1.50 |" in md
     assert "|  | ours − paper | -8.5 | -1.3 | -4.9 | +520 | -0.50 |" in md
     assert "ours vs the paper" not in render(t, "markdown", compare=False)
+    # failed runs are said under the table, not only counted in the csv
+    note = "not averaged: 2 failed or unfinished runs (PositiveCoOp 2)"
+    assert f"\n\nN{note[1:]}." in md
     tex = render(t, "latex")
     assert r"\toprule" in tex and r"82.0 $\pm$ 2.0" in tex and r"10\%" in tex
     assert r"& $-$8.5 & $-$1.3 & $-$4.9 & +520 & $-$0.50 \\" in tex  # minus signs, not hyphens
     assert "& 1--2 &" in tex  # the seeds range keeps its en dash
+    assert f"over seeds; {note}}}" in tex
     back = pl.read_csv(io.StringIO(render(t, "csv")))
     assert back["map_50_std"][0] == pytest.approx(math.sqrt(7))
     with pytest.raises(ValueError, match="unknown table format 'html'"):
