@@ -49,7 +49,7 @@ def absence_scatter(
     df = auroc_table(absence_dir)
     variants = df["variant"].unique(maintain_order=True).to_list()
     fig, axes = style.new_figure(
-        style.COLUMN * len(variants), 3.2, ncols=len(variants), squeeze=False
+        style.COLUMN * len(variants), style.COLUMN + 0.7, ncols=len(variants), squeeze=False
     )
     pos, neg = style.METHOD_COLORS["positivecoop"], style.METHOD_COLORS["negativecoop"]
     for ax, variant in zip(axes[0], variants, strict=True):
@@ -78,13 +78,19 @@ def absence_scatter(
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=style.REFERENCE_COLOR)
         ax.axhline(0.5, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
         ax.axvline(0.5, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
+        ax.set_box_aspect(1)  # square panels; aspect="equal" made constrained layout cut titles
         ax.set(
-            xlim=(0, 1),
-            ylim=(0, 1),
-            aspect="equal",
+            xlim=(-0.03, 1.03),  # AUROC 0 and 1 happen (few images): keep those points whole
+            ylim=(-0.03, 1.03),
             title=f"{variant}",
             xlabel="AUROC of P for presence",
             ylabel="AUROC of N",
         )
-        ax.legend(fontsize="x-small", loc="lower left")
+    # one legend below the panels: inside, it would sit on points
+    fig.legend(
+        *axes[0][0].get_legend_handles_labels(),
+        fontsize="x-small",
+        loc="outside lower center",
+        ncols=2,
+    )
     return style.save(fig, out_dir, "absence_auroc", dpi)

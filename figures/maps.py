@@ -85,6 +85,8 @@ def similarity_grids(
                 cells[0].imshow(picture)
                 cells[0].set_title(str(cls), fontsize="x-small")
                 cells = cells[1:]
+            # the colours are min–max over the row; say what they stand for in cosine
+            cells[0].set_xlabel(f"row scale: cos {lo:.3f} … {hi:.3f}", fontsize="xx-small")
             for ax, (m, text) in zip(cells, maps.values(), strict=True):
                 extent = None
                 if picture is not None:
@@ -101,8 +103,12 @@ def similarity_grids(
                     interpolation="bilinear",
                 )
                 ax.set_title(text, fontsize="xx-small")
-            for ax in ax_row:
-                ax.set_axis_off()
+            for ax in ax_row:  # no frame or ticks; the scale label stays
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
         fig.suptitle(Path(image).name, fontsize="small")
         written += style.save(fig, out_dir, _stem(image, used), dpi)
     return written

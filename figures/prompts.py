@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpora.reference import paper_cosines
 from figures import style
 from figures.inputs import EmptyInput, read_table
 
@@ -17,6 +18,13 @@ PAIR_COLORS = {
     "P1-P2": style.METHOD_COLORS["dualcoop"],
 }
 SPACES = ("raw", "centred")
+POSTER = "poster, COCO-80"  # the published table's scope (METHODS.md §4.1b)
+POSTER_LINES = {"P1-N1": "--", "P1-P2": ":"}
+
+
+def poster_means() -> dict[tuple[str, str], float]:
+    """``{(templates, pair): mean}`` of the poster's cosine table (``single``, ``ensemble85``)."""
+    return {(r["templates"], r["pair"]): r["mean"] for r in paper_cosines().iter_rows(named=True)}
 
 
 def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
@@ -44,8 +52,10 @@ def cosine_distributions(
 ) -> list[Path]:
     """``promptsim_violin.png/.pdf``: one panel per space (raw, centred); per template set, violins
     of the per-class cosines: the paraphrase pair cos(P1,P2) and the negation pair cos(P1,N1) for
-    each negation style (quartiles inside)."""
+    each negation style (quartiles inside); for the poster's template sets (``single``,
+    ``ensemble85``) its published means as a dashed (P1-N1) and a dotted (P1-P2) line."""
     import seaborn as sns
+    from matplotlib.lines import Line2D
 
     df = load_per_class(promptsim_dir)
     group = pl.col("templates")
@@ -64,6 +74,8 @@ def cosine_distributions(
     spaces = _spaces(df)
     fig, axes = style.new_figure(style.PAGE, 2.8, ncols=len(spaces), squeeze=False)
     order = df["group"].unique(maintain_order=True).to_list()
+    templates_of = dict(df.select("group", "templates").unique().iter_rows())
+    ref = poster_means()
     for ax, space in zip(axes[0], spaces, strict=True):
         part = df.filter(pl.col("space") == space).to_pandas()
         sns.violinplot(
@@ -80,9 +92,28 @@ def cosine_distributions(
             density_norm="width",
             ax=ax,
         )
+        # the poster's means, in both panels: its feature space is not stated (METHODS.md §4.1b)
+        for i, grp in enumerate(order):
+            for pair, ls in POSTER_LINES.items():
+                mean = ref.get((templates_of[grp], pair))
+                if mean is not None:
+                    ax.hlines(
+                        mean,
+                        i - 0.45,
+                        i + 0.45,
+                        colors=PAIR_COLORS[pair],
+                        ls=ls,
+                        lw=1.1,
+                        gid=POSTER,
+                    )
         ax.set(title=f"{space} text features", xlabel="", ylabel="cosine per class")
         ax.tick_params(axis="x", labelsize="x-small")
-        ax.legend(fontsize="xx-small", title=None)
+        handles, labels = ax.get_legend_handles_labels()
+        for pair, ls in POSTER_LINES.items():
+            if any((templates_of[g], pair) in ref for g in order):
+                handles.append(Line2D([], [], color=PAIR_COLORS[pair], ls=ls, lw=1.1))
+                labels.append(f"{POSTER} mean {pair}")
+        ax.legend(handles, labels, fontsize="xx-small", title=None)
     return style.save(fig, out_dir, "promptsim_violin", dpi)
 
 
@@ -111,7 +142,8 @@ def cosine_scatter(
 ) -> list[Path]:
     """``promptsim_scatter.png/.pdf``: per class, cos(P1,P2) (x) vs cos(P1,N1) (y), one panel per
     space, one colour per setting; above the diagonal the negated prompt is closer to the positive
-    one than a paraphrase is (the legend gives that fraction of classes)."""
+    one than a paraphrase is (the legend gives that fraction of classes). A star in the same
+    colour marks the poster's means (P1-P2, P1-N1) for each of its template sets present."""
     import seaborn as sns
 
     pairs = pair_table(load_per_class(promptsim_dir))
@@ -119,6 +151,7 @@ def cosine_scatter(
     fig, axes = style.new_figure(style.PAGE, 3.0, ncols=len(spaces), squeeze=False)
     settings = pairs["setting"].unique(maintain_order=True).to_list()
     palette = dict(zip(settings, sns.color_palette("colorblind", len(settings)), strict=True))
+    ref = poster_means()
     for ax, space in zip(axes[0], spaces, strict=True):
         part = pairs.filter(pl.col("space") == space)
         for s in settings:
@@ -140,6 +173,21 @@ def cosine_scatter(
         ax.plot(
             [lo - pad, hi + pad], [lo - pad, hi + pad], ls="--", lw=0.8, color=style.REFERENCE_COLOR
         )
+        for t, label in (("single", "1 prompt"), ("ensemble85", "85 prompts")):
+            x, y = ref.get((t, "P1-P2")), ref.get((t, "P1-N1"))
+            mine = part.filter(pl.col("templates") == t)["setting"].unique(maintain_order=True)
+            if mine.len() and x is not None and y is not None:
+                ax.scatter(
+                    x,
+                    y,
+                    marker="*",
+                    s=110,
+                    color=palette[mine[0]],  # the colour of our points of that template set
+                    edgecolors="black",
+                    linewidths=0.6,
+                    zorder=4,
+                    label=f"{POSTER}: {label}",
+                )
         ax.set(
             title=f"{space} text features",
             xlabel="cos(P1, P2) paraphrase",

@@ -26,10 +26,10 @@ METHOD_COLORS = {
     "dualcoop": "#0173b2",
     "scpnet": "#949494",
     "baseline": "#de8f05",
-    "negativecoop": "#d55e00",
+    "negativecoop": "#cc78bc",  # not vermillion: it must not pass for Baseline's orange
     "positivecoop": "#029e73",
 }
-OTHER_COLORS = ("#cc78bc", "#ca9161", "#fbafe4", "#56b4e9", "#ece133")
+OTHER_COLORS = ("#d55e00", "#ca9161", "#fbafe4", "#56b4e9", "#ece133")
 REFERENCE_COLOR = "#555555"
 
 
@@ -96,11 +96,38 @@ def save(fig: Any, out_dir: Path, stem: str, dpi: int = DEFAULT_DPI) -> list[Pat
     return out
 
 
+def compact(v: float) -> str:
+    """A tick label: ``0.5``, ``20``, ``20k``, ``1.3M``."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:g}{suffix}"
+    return f"{v:g}"
+
+
 def log_axis(ax: Any, which: str = "x") -> None:
-    """Log scale with plain major labels (``0.1``, ``1e+05``) and no crowded minor labels."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    """Log scale with compact labels (``0.1``, ``20k``, ``1.3M``). When the visible range spans
+    less than two decades the 2× and 5× ticks are labelled too (within one decade, every tick),
+    so a short axis never shows one label or none."""
+    import math
+
+    import matplotlib
+    from matplotlib.ticker import FuncFormatter
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
+
+    def minor(v: float, _pos: int) -> str:
+        lo, hi = sorted(axis.get_view_interval())
+        if v <= 0 or lo <= 0 or hi / lo > 100:
+            return ""
+        if hi / lo <= 10:  # within one decade: every minor tick
+            return compact(v)
+        mantissa = v / 10 ** math.floor(math.log10(v) + 1e-9)
+        return compact(v) if min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: compact(v)))
+    axis.set_minor_formatter(FuncFormatter(minor))
+    rc = matplotlib.rcParams  # minor labels on the same baseline as the major ones
+    axis.set_tick_params(
+        which="minor", size=rc[f"{which}tick.major.size"], pad=rc[f"{which}tick.major.pad"]
+    )

@@ -45,7 +45,7 @@ def map_vs_partial(
             )
             .sort("partial")
         )
-        fig, ax = style.new_figure(style.COLUMN, 2.8)
+        fig, ax = style.new_figure(style.COLUMN, 3.4)
         ours = style.sort_methods(agg["method"].unique().to_list())
         handles = []
         for m in ours:
@@ -75,7 +75,8 @@ def map_vs_partial(
             ylabel="mAP (%)",
             title=f"{ds.upper()} (up to {n_seeds} seed{'s' if n_seeds > 1 else ''})",
         )
-        ax.legend(handles=handles, fontsize="x-small", loc="lower right")
+        # below the axes: inside, it would hide curves wherever they happen to run
+        fig.legend(handles=handles, fontsize="x-small", loc="outside lower center", ncols=2)
         written += style.save(fig, out_dir, f"map_vs_partial_{ds}", dpi)
     return written
 
@@ -113,30 +114,33 @@ def params_vs_compute(
             drawn += 1
         if drawn == 0:
             raise EmptyInput(f"dataset {ds!r}: no run records n_params and wall_seconds")
-        theirs = ref.filter(pl.col("dataset") == ds)
-        drawn_methods = set(ours["method"].to_list())
-        for row in theirs.iter_rows(named=True):
-            if row["params_paper"] is None or row["gpu_hours"] is None:
-                continue
-            if row["method"] not in drawn_methods:
+        theirs = ref.filter(pl.col("dataset") == ds).drop_nulls(["params_paper", "gpu_hours"])
+        # methods the paper gives the same (params, hours) — VOC Positive-/NegativeCoOp —
+        # share a point: concentric squares and one label line each, so every colour shows
+        for (params, hours), group in theirs.group_by(
+            ["params_paper", "gpu_hours"], maintain_order=True
+        ):
+            for i, method in enumerate(style.sort_methods(group["method"].to_list())):
+                color = style.method_color(method)
+                ax.scatter(
+                    params,
+                    hours,
+                    s=40 + 45 * i,
+                    facecolors="none",
+                    edgecolors=color,
+                    marker="s",
+                    zorder=3,
+                )
                 ax.annotate(
-                    style.label(row["method"]),
-                    (row["params_paper"], row["gpu_hours"]),
-                    xytext=(4, 3),
+                    style.label(method),
+                    (params, hours),
+                    xytext=(5, 3 + 8 * i),
                     textcoords="offset points",
                     fontsize="x-small",
-                    color=style.method_color(row["method"]),
+                    color=color,
                 )
-            ax.scatter(
-                row["params_paper"],
-                row["gpu_hours"],
-                s=40,
-                facecolors="none",
-                edgecolors=style.method_color(row["method"]),
-                marker="s",
-                zorder=3,
-            )
         style.log_axis(ax)
+        ax.margins(x=0.2, y=0.15)  # room for the labels right of the points
         ax.set_ylim(bottom=0)
         ax.set(xlabel="trainable parameters", ylabel="device hours per run", title=ds.upper())
         handles = [Line2D([], [], color="black", marker="o", ls="", label="ours")]

@@ -391,7 +391,6 @@ def params(
 
 # --- sweep and table -------------------------------------------------------------------------
 
-# ``mlrtrain fit`` parameter names that FitConfig spells differently
 # varied by the sweep itself, so not accepted as pass-through options
 _SWEEP_OWNED = ("method", "partial", "seed", "mask", "resume")
 
@@ -550,8 +549,8 @@ def table(
     """The paper's table from a sweep directory (Markdown, CSV or LaTeX).
 
     Rows = methods, columns = 10 % … 90 % + Avg, cells mean ± std of mAP over seeds, with params,
-    measured hours and devices; then ours vs the paper (published mAP, difference, the paper's
-    params and GPU hours). csv: every numeric column (mlr/table.py)."""
+    measured hours and devices; then ours vs the paper (published mAP, params and GPU hours per
+    run, and the differences). csv: every numeric column (mlr/table.py)."""
     from corpora.runio import atomic_write_text
     from mlr.table import FORMATS, build_table, render
 

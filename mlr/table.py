@@ -275,6 +275,13 @@ def _params(n: int | None) -> str:
     return str(n)
 
 
+def _signed_params(ours: int | None, paper: int | None) -> str:
+    if ours is None or paper is None:
+        return "—"
+    d = ours - paper
+    return ("+" if d >= 0 else "-") + _params(abs(d))
+
+
 PM = " ± "
 
 
@@ -320,18 +327,41 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
             if row.get("paper_avg") is None and all(row.get(f"paper_{k}") is None for k in keys):
                 continue
             ks = [*keys, "avg"]
-            comp.append([row["label"], "ours", *[_num(row[f"map_{k}_mean"]) for k in ks]])
-            comp.append(["", "paper", *[_num(row.get(f"paper_{k}")) for k in ks]])
-            comp.append(["", "ours − paper", *[_num(row.get(f"diff_{k}"), sign=True) for k in ks]])
+            params, paper_params = row["n_params"], row.get("params_paper")
+            hours, paper_hours = row["hours_per_run"], row.get("paper_gpu_hours")
+            comp.append(
+                [
+                    row["label"],
+                    "ours",
+                    *[_num(row[f"map_{k}_mean"]) for k in ks],
+                    _params(params),
+                    _num(hours, 2),
+                ]
+            )
             comp.append(
                 [
                     "",
-                    "params · GPU h (paper)",
-                    f"{row.get('params_label') or '—'} · {_num(row.get('paper_gpu_hours'), 2)}",
-                    *[""] * len(keys),
+                    "paper",
+                    *[_num(row.get(f"paper_{k}")) for k in ks],
+                    row.get("params_label") or "—",
+                    _num(paper_hours, 2),
                 ]
             )
-        out.append((ds, header, ours, [["Method", "", *cols], *comp] if comp else []))
+            comp.append(
+                [
+                    "",
+                    "ours − paper",
+                    *[_num(row.get(f"diff_{k}"), sign=True) for k in ks],
+                    _signed_params(params, paper_params),
+                    _num(
+                        None if hours is None or paper_hours is None else hours - paper_hours,
+                        2,
+                        sign=True,
+                    ),
+                ]
+            )
+        comp_header = ["Method", "", *cols, "Params", "h/run"]
+        out.append((ds, header, ours, [comp_header, *comp] if comp else []))
     return out
 
 
@@ -345,7 +375,7 @@ _TEX_ESCAPE = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "−": "$-$", "�
 
 
 def _tex(s: str) -> str:
-    out = s
+    out = re.sub(r"(?<![\w.])-(?=\d)", "−", s)  # a minus sign, not a hyphen, before a number
     for a, b in _TEX_ESCAPE.items():
         out = out.replace(a, b)
     return out.replace(PM, r" $\pm$ ")
@@ -371,13 +401,26 @@ def _latex(rows: list[list[str]], caption: str) -> str:
     )
 
 
+def _failed_note(part: pl.DataFrame) -> str:
+    """``not averaged: 1 failed or unfinished run (PositiveCoOp 1)``, or ``""``."""
+    if "n_failed" not in part.columns:
+        return ""
+    rows = [(r["label"], r["n_failed"]) for r in part.iter_rows(named=True) if r["n_failed"]]
+    if not rows:
+        return ""
+    n = sum(k for _, k in rows)
+    each = ", ".join(f"{label} {k}" for label, k in rows)
+    return f"not averaged: {n} failed or unfinished run{'s' if n > 1 else ''} ({each})"
+
+
 def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> str:
     """Render a :func:`build_table` frame.
 
     ``markdown`` / ``latex``: per dataset, our table (mean ± std over seeds, params, seeds,
     hours per run and in total, devices) followed — when ``compare`` and the paper has numbers
-    for the dataset — by the comparison (ours, paper, ours − paper, the paper's params and GPU
-    hours). ``csv``: the numeric frame itself, every column, for further analysis.
+    for the dataset — by the comparison: rows ours, paper, ours − paper over the mAP columns plus
+    params and hours per run (the paper's: rounded params, GPU hours). ``csv``: the numeric frame
+    itself, every column, for further analysis.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -386,13 +429,15 @@ def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> 
     blocks = []
     for ds, header, ours, comp in _grids(df):
         title = f"{ds.upper()}: mAP (%) by known-label proportion, mean ± std over seeds"
+        failed = _failed_note(df.filter(pl.col("dataset") == ds))
         if fmt == "markdown":
-            blocks.append(f"### {title}\n\n{_markdown([header, *ours])}")
+            note = f"\n\n{failed[0].upper()}{failed[1:]}." if failed else ""
+            blocks.append(f"### {title}\n\n{_markdown([header, *ours])}{note}")
             if compare and comp:
                 head = f"### {ds.upper()}: ours vs the paper (mAP points)"
                 blocks.append(f"{head}\n\n{_markdown(comp)}")
         else:
-            blocks.append(_latex([header, *ours], title))
+            blocks.append(_latex([header, *ours], f"{title}; {failed}" if failed else title))
             if compare and comp:
                 blocks.append(_latex(comp, f"{ds.upper()}: ours vs the paper (mAP points)"))
     return "\n\n".join(blocks) + "\n"

@@ -336,7 +336,7 @@ def table_cmd(
             title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
             _render(result, fmt, digits, title)
         if fmt == "rich" and class_set.name == "coco":
-            _render_reference()
+            _render_reference(result.rows)
         if backbone.random_weights:
             err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
         if out is not None:
@@ -360,14 +360,30 @@ def table_cmd(
                 console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
 
-def _render_reference() -> None:
+def _render_reference(rows: list[dict[str, Any]]) -> None:
+    """The poster's table beside our means and ours − poster, in both spaces (the poster does not
+    say which it used). Ours: the same template set and pair; for P1-N1 the ``not-prefix``
+    style, the poster's "Not a photo of a {}"."""
     from negation.promptsim import format_stat
 
-    table = Table(title="the poster (model and 85-prompt negation not stated)")
+    table = Table(title="the poster (model and 85-prompt negation not stated) vs ours (means)")
     for h in ("templates", "pair", "published"):
-        table.add_column(h)
-    for row in paper_cosines().to_dicts():
-        table.add_row(row["templates"], row["pair"], format_stat(row))
+        table.add_column(h, no_wrap=True)
+    for space in ("raw", "centred"):
+        table.add_column(f"ours {space} (Δ)", justify="right")
+    for ref in paper_cosines().to_dicts():
+        ours = {
+            r["space"]: r["mean"]
+            for r in rows
+            if r["templates"] == ref["templates"]
+            and r["pair"] == ref["pair"]
+            and (ref["pair"] == "P1-P2" or r["style"] == "not-prefix")
+        }
+        cells = []
+        for space in ("raw", "centred"):
+            mean = ours.get(space)
+            cells.append("—" if mean is None else f"{mean:.2f} ({mean - ref['mean']:+.2f})")
+        table.add_row(ref["templates"], ref["pair"], format_stat(ref), *cells)
     console.print(table)
 
 

@@ -229,7 +229,7 @@ def assert_figure(paths: list[Path], stem: str, inches: tuple[float, float]) -> 
 
 
 def test_map_vs_partial_and_params(gallery) -> None:
-    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 2.8))
+    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 3.4))
     assert_figure(files(gallery, "params_compute"), "params_compute_voc", (style.COLUMN, 2.6))
 
 
@@ -308,7 +308,85 @@ def test_absence_scatter(results: Path, gallery) -> None:
     assert row["p_presence"] == pytest.approx(0.85)
     assert row["n_absence"] == pytest.approx(0.55)
     assert row["n_presence"] == pytest.approx(0.60)
-    assert_figure(files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, 3.2))
+    assert_figure(
+        files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, style.COLUMN + 0.7)
+    )
+
+
+def drawn_figures(monkeypatch) -> list:
+    """Capture the matplotlib figures the figure functions save (instead of writing them)."""
+    figs: list = []
+    monkeypatch.setattr(style, "save", lambda fig, *a, **k: figs.append(fig) or [])
+    return figs
+
+
+def test_legends_sit_outside_the_data(results: Path, tmp_path: Path, monkeypatch) -> None:
+    figs = drawn_figures(monkeypatch)
+    sweeps.map_vs_partial([results / "sweeps" / "voc"], tmp_path)
+    absence.absence_scatter(results / "absence", tmp_path)
+    for fig in figs:
+        assert fig.legends, "one figure legend below the panels"
+        assert all(ax.get_legend() is None for ax in fig.axes), "no legend over the points"
+    (ax_abs, *_) = figs[1].axes
+    lo, hi = ax_abs.get_xlim()
+    assert lo < 0 and hi > 1, "AUROC 0 and 1 must not be cut in half by the frame"
+
+
+def test_params_compute_labels_every_paper_method(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # VOC Positive- and NegativeCoOp share the paper's point (170k, 3 h): both must be named
+    figs = drawn_figures(monkeypatch)
+    sweeps.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
+    texts = [t.get_text() for t in figs[0].axes[0].texts]
+    for name in ("DualCoOp", "NegativeCoOp", "PositiveCoOp", "Baseline"):
+        assert name in texts
+    assert texts.count("PositiveCoOp") == 2  # ours and the paper's
+
+
+def test_promptsim_figures_show_the_posters_means(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    figs = drawn_figures(monkeypatch)
+    prompts.cosine_distributions(results / "promptsim", tmp_path)
+    prompts.cosine_scatter(results / "promptsim", tmp_path)
+    violin, scatter = figs
+    for ax in violin.axes:  # both spaces: the poster does not say which it used
+        levels = [
+            round(float(seg[0][1]), 2)
+            for c in ax.collections
+            if c.get_gid() == prompts.POSTER
+            for seg in c.get_segments()
+        ]
+        for mean in (0.58, 0.53, 0.56, 0.61):  # single P1-N1, P1-P2; ensemble85 P1-N1, P1-P2
+            assert mean in levels
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "poster, COCO-80 mean P1-N1" in labels
+    for ax in scatter.axes:
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "poster, COCO-80: 1 prompt" in labels and "poster, COCO-80: 85 prompts" in labels
+
+
+def test_similarity_maps_state_their_cosine_scale(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    figs = drawn_figures(monkeypatch)
+    maps.similarity_grids(results / "maps", tmp_path)
+    m = np.random.default_rng(1).random((4, 6)).astype(np.float32)  # both maps of each row
+    scale = f"row scale: cos {m.min():.3f} … {m.max():.3f}"
+    labels = [ax.get_xlabel() for ax in figs[0].axes]
+    assert labels.count(scale) == 2  # one per class row (person, bench)
+
+
+def test_short_log_axis_keeps_labels() -> None:
+    fig, ax = style.new_figure(3, 2)
+    ax.barh(["a", "b"], [3, 9])
+    style.log_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    labels += [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(set(labels)) >= 3, labels
+    assert [style.compact(v) for v in (0.5, 20, 20_000, 1_300_000)] == ["0.5", "20", "20k", "1.3M"]
 
 
 # --- missing inputs ---------------------------------------------------------------------------

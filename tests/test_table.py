@@ -194,10 +194,20 @@ def test_render_markdown_latex_csv(sweep: Path) -> None:
         in md
     )
     assert "| PositiveCoOp | 184.3k | 70.5 ± 0.7 | 75.0 | 72.5 | 1–2 |" in md
-    assert "|  | ours − paper | -8.5 | -1.3 | -4.9 |" in md
+    # beside the mAP: params and hours per run, ours vs the paper's (20k, 1.5 GPU h), differenced
+    assert "| Method |  | 10% | 50% | Avg | Params | h/run |" in md
+    assert "| Baseline | ours | 82.0 | 92.0 | 87.0 | 20.5k | 1.00 |" in md
+    assert "|  | paper | 90.5 | 93.3 | 91.9 | 20k | 1.50 |" in md
+    assert "|  | ours − paper | -8.5 | -1.3 | -4.9 | +520 | -0.50 |" in md
     assert "ours vs the paper" not in render(t, "markdown", compare=False)
+    # failed runs are said under the table, not only counted in the csv
+    note = "not averaged: 2 failed or unfinished runs (PositiveCoOp 2)"
+    assert f"\n\nN{note[1:]}." in md
     tex = render(t, "latex")
     assert r"\toprule" in tex and r"82.0 $\pm$ 2.0" in tex and r"10\%" in tex
+    assert r"& $-$8.5 & $-$1.3 & $-$4.9 & +520 & $-$0.50 \\" in tex  # minus signs, not hyphens
+    assert "& 1--2 &" in tex  # the seeds range keeps its en dash
+    assert f"over seeds; {note}}}" in tex
     back = pl.read_csv(io.StringIO(render(t, "csv")))
     assert back["map_50_std"][0] == pytest.approx(math.sqrt(7))
     with pytest.raises(ValueError, match="unknown table format 'html'"):
@@ -231,3 +241,26 @@ def test_reference_numbers_are_complete_and_consistent() -> None:
     with pytest.raises(ValueError, match="no numbers for dataset 'nuswide'"):
         paper_map("nuswide")
     json.dumps(ref)  # plain data
+
+
+def test_promptsim_prints_the_poster_beside_ours_with_the_difference(tiny_models, tmp_path):
+    from typer.testing import CliRunner
+
+    from negation.cli_promptsim import app as promptsim
+
+    args = ["table", "--classes", "coco", "--templates", "single", "--model", tiny_models[0]]
+    args += ["--pretrained", "none", "--device", "cpu", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(promptsim, [*args, "--no-text-cache"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]
+    raw = next(
+        r["mean"]
+        for r in rows
+        if (r["templates"], r["pair"], r["style"], r["space"])
+        == ("single", "P1-N1", "not-prefix", "raw")
+    )
+    line = next(x for x in result.output.splitlines() if "0.58 ± 0.06 (0.37, 0.69)" in x)
+    assert f"{raw:.2f} ({raw - 0.58:+.2f})" in line
+    # no ensemble85 run: its poster rows show no numbers of ours
+    line = next(x for x in result.output.splitlines() if "0.56 ± 0.06 (0.37, 0.67)" in x)
+    assert line.count("—") == 2
