@@ -290,6 +290,19 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.3f}%"
 
 
+def _print_paper_rate(ours: float) -> None:
+    """PositiveCoOp's LAION-400M statistic beside ours (its word list was never published)."""
+    from corpora.reference import laion_negation_rate
+
+    ref = laion_negation_rate()
+    out_console.print(
+        f"paper (PositiveCoOp, {ref['corpus']}): {_pct(ref['rate'])} of captions include a "
+        f"negative word (unpublished word list) · ours − paper: "
+        f"{100 * (ours - ref['rate']):+.3f} percentage points",
+        highlight=False,
+    )
+
+
 def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> None:
     if fmt is Format.json:
         sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
@@ -323,6 +336,8 @@ def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> No
         f"{body['n_shards']:,} ({body['reused_shards']} / {len(body['bad_shards'])})",
     )
     out_console.print(t)
+    if body["corpus"] == "laion400m" and body["rate_non_null"] is not None:
+        _print_paper_rate(body["rate_non_null"])
 
     w = Table(title="per word")
     for col in ("word", "captions", "% of non-null", "occurrences"):

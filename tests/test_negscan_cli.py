@@ -69,6 +69,9 @@ def test_no_shards_scans_the_synthetic_sample_and_says_so():
     table = invoke("laion")
     assert table.exit_code == 0
     assert "SYNTHETIC" in table.stdout
+    ours = 100 * body["rate_non_null"]
+    assert "paper (PositiveCoOp, LAION-400M): 0.470%" in table.stdout
+    assert f"ours − paper: {ours - 0.47:+.3f} percentage points" in table.stdout
     assert "SYNTHETIC" in invoke("laion", "--help").stdout
 
 
