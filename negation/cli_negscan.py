@@ -336,7 +336,11 @@ def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> No
         f"{body['n_shards']:,} ({body['reused_shards']} / {len(body['bad_shards'])})",
     )
     out_console.print(t)
-    if body["corpus"] == "laion400m" and body["rate_non_null"] is not None:
+    if (
+        body["corpus"] == "laion400m"
+        and not body["synthetic"]
+        and body["rate_non_null"] is not None
+    ):
         _print_paper_rate(body["rate_non_null"])
 
     w = Table(title="per word")

@@ -69,10 +69,19 @@ def test_no_shards_scans_the_synthetic_sample_and_says_so():
     table = invoke("laion")
     assert table.exit_code == 0
     assert "SYNTHETIC" in table.stdout
-    ours = 100 * body["rate_non_null"]
-    assert "paper (PositiveCoOp, LAION-400M): 0.470%" in table.stdout
-    assert f"ours − paper: {ours - 0.47:+.3f} percentage points" in table.stdout
+    assert "PositiveCoOp" not in table.stdout  # no comparison of generated captions with LAION
     assert "SYNTHETIC" in invoke("laion", "--help").stdout
+
+
+def test_a_laion_scan_prints_the_papers_rate_beside_ours(tmp_path):
+    shards(tmp_path)
+    result = invoke("laion", tmp_path / "in")
+    assert result.exit_code == 0, result.output
+    ours = 100 * 7 / 13  # 7 negated captions among 13 non-null ones (see shards())
+    assert "paper (PositiveCoOp, LAION-400M): 0.470%" in result.stdout
+    assert f"ours − paper: {ours - 0.47:+.3f} percentage points" in result.stdout
+    other = invoke("laion", tmp_path / "in", "--corpus", "img2dataset", "--text-column", "TEXT")
+    assert "PositiveCoOp" not in other.stdout
 
 
 def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path):
