@@ -1,23 +1,32 @@
 # notclip — the two commands of the README's Quickstart.
-#   make demo   set up .venv if missing, then scan the embedded sample shard and print the report
-#   make test   set up .venv if missing, then lint and run the whole test suite
+#   make demo   set up .venv if missing with the light core (no torch), then scan the embedded
+#               sample shard and print the report
+#   make test   set up .venv with everything (all extras + dev tools), then lint and run the suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.notclip-installed
+CORE   := $(VENV)/.notclip-core
+FULL   := $(VENV)/.notclip-installed
 
 .PHONY: demo test lint clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[all,dev]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the core (polars, pyarrow, fsspec, typer, rich, numpy): well under a minute.
+$(CORE): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	touch $(CORE)
+
+$(FULL): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[all,dev]'
+	touch $(FULL) $(CORE)
+
+demo: $(CORE)
 	$(VENV)/bin/negscan laion
 
-lint: $(STAMP)
+lint: $(FULL)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
