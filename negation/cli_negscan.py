@@ -209,7 +209,7 @@ def _inputs(patterns, quiet: bool) -> None:
     """Say what each multi-file pattern matched, and which names of a brace pattern are missing."""
     for m in patterns:
         if m.kind != "file" and not quiet:
-            err.print(f"{m.pattern!r}: {m.matched:,} file(s)", highlight=False)
+            err.print(f"{m.pattern!r}: {m.matched:,} file(s)", highlight=False, soft_wrap=True)
         if m.missing:
             first = ", ".join(m.missing[:3]) + (", …" if len(m.missing) > 3 else "")
             err.print(

@@ -88,3 +88,23 @@ def test_lexicon_files_comments_includes_and_errors(tmp_path):
     empty.write_text("# nothing\n", "utf-8")
     with pytest.raises(ValueError, match="no lexicon entries"):
         load_lexicon(str(empty))
+
+
+def test_a_brace_pattern_with_missing_names_is_an_error_unless_allowed(tmp_path):
+    for i in (18, 21):
+        touch(tmp_path / f"part-{i:05d}.parquet")
+    pattern = str(tmp_path / "part-{00018..00025}.parquet")
+    first = ", ".join(str(tmp_path / f"part-{i:05d}.parquet") for i in (19, 20, 22))
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(
+            f"6 of the 8 names it lists match no file ({first}, …); pass --allow-missing"
+        ),
+    ):
+        expand([pattern])
+    found, matches = expand([pattern, str(tmp_path / "*.parquet")], allow_missing=True)
+    assert [s.name for s in found] == ["part-00018.parquet", "part-00021.parquet"]
+    braces, glob = matches
+    assert (braces.kind, braces.matched, len(braces.missing)) == ("braces", 2, 6)
+    assert braces.missing[0] == str(tmp_path / "part-00019.parquet")
+    assert (glob.kind, glob.matched, glob.missing) == ("glob", 2, ())
