@@ -90,9 +90,9 @@ class Footer:
     content: str  # the shard's content identity: size + a hash of the footer's bytes
 
 
-def _is_string(t: pa.DataType) -> bool:
+def _is_text(t: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
-        return _is_string(t.value_type)
+        return _is_text(t.value_type)
     return (
         pa.types.is_string(t)
         or pa.types.is_large_string(t)
@@ -116,7 +116,7 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
     columns = {field.name: str(field.type) for field in schema}
-    is_string = column in columns and _is_string(schema.field(column).type)
+    is_string = column in columns and _is_text(schema.field(column).type)
     _check_column(shard.url, columns, column, is_string)
     digest = hashlib.sha256(footer).hexdigest()[:32]
     return Footer(meta.num_rows, columns, f"parquet:{shard.size}:{digest}")

@@ -205,7 +205,7 @@ def _ignore(signum: int, frame: object) -> None:
     pass
 
 
-def _inputs(patterns, quiet: bool) -> None:
+def _report_patterns(patterns, quiet: bool) -> None:
     """Say what each multi-file pattern matched, and which names of a brace pattern are missing."""
     for m in patterns:
         if m.kind != "file" and not quiet:
@@ -220,7 +220,16 @@ def _inputs(patterns, quiet: bool) -> None:
             )
 
 
-def _run(
+def _run(*, out: Path | None, **kwargs) -> None:
+    """Scan and report (:func:`_scan_and_report`) holding the lock of ``--out``: one negscan
+    writes a directory at a time."""
+    from corpora.locks import writing
+
+    with writing(out, "negscan") if out else nullcontext():
+        _scan_and_report(out=out, **kwargs)
+
+
+def _scan_and_report(
     *,
     command: str,
     units: Iterable,
@@ -240,89 +249,80 @@ def _run(
     patterns: list | None = None,
     extra_config: dict[str, object] | None = None,
 ) -> None:
-    from corpora.locks import writing
     from corpora.runio import run_info
     from negation.scan import scan
     from negation.store import ResultStore, run_inputs, scan_units, summary, write_report
 
-    with writing(out, "negscan") if out else nullcontext():
-        config = {
-            **opts.config(),
-            "corpus": corpus,
-            "text_column": text_column,
-            "synthetic": synthetic,
-        }
-        config |= extra_config or {}  # what else decides which units there are
-        store = ResultStore(out, config, overwrite=overwrite) if out else None
-        progress, task = _progress(quiet, total)
-        reused_rows = done_rows = 0
+    config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
+    config |= extra_config or {}  # what else decides which units there are
+    store = ResultStore(out, config, overwrite=overwrite) if out else None
+    progress, task = _progress(quiet, total)
+    reused_rows = done_rows = 0
 
-        def on_rows(rows: int) -> None:  # within a shard, per streamed batch
-            progress.advance(task, rows)  # type: ignore[union-attr]
+    def on_rows(rows: int) -> None:  # within a shard, per streamed batch
+        progress.advance(task, rows)  # type: ignore[union-attr]
 
-        def on_done(unit, rows: int, reused: bool) -> None:  # a shard is finished, reused or bad
-            nonlocal reused_rows, done_rows
-            if progress is None:
-                return
-            if reused:
-                reused_rows += rows
-                if total:
-                    progress.update(task, total=total - reused_rows)
-            else:
-                done_rows += rows
-                progress.update(task, completed=done_rows)
+    def on_done(unit, rows: int, reused: bool) -> None:  # a shard is finished, reused or bad
+        nonlocal reused_rows, done_rows
+        if progress is None:
+            return
+        if reused:
+            reused_rows += rows
+            if total:
+                progress.update(task, total=total - reused_rows)
+        else:
+            done_rows += rows
+            progress.update(task, completed=done_rows)
 
+    try:
+        if progress is not None:
+            progress.start()
+        outcome = scan_units(
+            units, opts, scan, store, skip_bad, bad, on_done, on_rows if progress else None
+        )
+    except KeyboardInterrupt:
+        # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
+        # the same Ctrl-C at the next chance: ignore that echo while saying what was saved.
+        try:
+            previous = signal.signal(signal.SIGINT, _ignore)
+        except KeyboardInterrupt:  # the echo came before the handler was in place
+            previous = signal.signal(signal.SIGINT, _ignore)
         try:
             if progress is not None:
-                progress.start()
-            outcome = scan_units(
-                units, opts, scan, store, skip_bad, bad, on_done, on_rows if progress else None
-            )
-        except KeyboardInterrupt:
-            # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
-            # the same Ctrl-C at the next chance: ignore that echo while saying what was saved.
-            try:
-                previous = signal.signal(signal.SIGINT, _ignore)
-            except KeyboardInterrupt:  # the echo came before the handler was in place
-                previous = signal.signal(signal.SIGINT, _ignore)
-            try:
-                if progress is not None:
-                    progress.stop()
-                if store:
-                    n = len(store.finished())
-                    err.print(
-                        f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
-                        "rerun the same command to resume."
-                    )
-                else:
-                    err.print(
-                        "[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)"
-                    )
-            finally:
-                signal.signal(signal.SIGINT, previous)
-            raise typer.Exit(130) from None
-        finally:
-            if progress is not None:
                 progress.stop()
+            if store:
+                n = len(store.finished())
+                err.print(
+                    f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
+                    "rerun the same command to resume."
+                )
+            else:
+                err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise typer.Exit(130) from None
+    finally:
+        if progress is not None:
+            progress.stop()
 
-        body = summary(
-            outcome,
-            opts,
-            corpus=corpus,
-            text_column=text_column,
-            synthetic=synthetic,
-            top_k=top_k,
-            duplicates=duplicates,
-            patterns=patterns,
+    body = summary(
+        outcome,
+        opts,
+        corpus=corpus,
+        text_column=text_column,
+        synthetic=synthetic,
+        top_k=top_k,
+        duplicates=duplicates,
+        patterns=patterns,
+    )
+    if out:
+        run = run_info(
+            command,
+            config | {"top_k": top_k, "out": str(out)},
+            inputs=run_inputs(outcome.records),
+            seed=opts.seed,
         )
-        if out:
-            run = run_info(
-                command,
-                config | {"top_k": top_k, "out": str(out)},
-                inputs=run_inputs(outcome.records),
-                seed=opts.seed,
-            )
-            write_report(out, outcome, body, run, top_k)
+        write_report(out, outcome, body, run, top_k)
     if outcome.reused and not quiet:
         err.print(f"reused {outcome.reused} finished shard(s) from {out}")
     if duplicates and not quiet:
@@ -483,7 +483,7 @@ def laion(
         shard_list, patterns = expand(
             [str(sample_shard_path())] if synthetic else shards, allow_missing=allow_missing
         )
-        _inputs(patterns, quiet)
+        _report_patterns(patterns, quiet)
         units, bad = [], []
         for shard in shard_list:
             try:
@@ -566,7 +566,7 @@ def text(
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
         shard_list, patterns = expand(files, TEXT_SUFFIXES, allow_missing)
-        _inputs(patterns, quiet)
+        _report_patterns(patterns, quiet)
         units, bad = [], []
         for shard in shard_list:
             fmt_in = text_format(shard) if input_format is InputFormat.auto else input_format.value
@@ -698,7 +698,8 @@ def merge(
 
         locks.enter_context(writing(out, "negscan"))
         for d in dirs:
-            locks.enter_context(reading(d, "negscan"))
+            if Path(d).resolve() != out.resolve():  # merging into one of the inputs is fine
+                locks.enter_context(reading(d, "negscan"))
         config, outcome, duplicates = merge_partials(list(dirs), out)
         opts = options_from_config(config)
         body = summary(

@@ -291,6 +291,8 @@ def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:
     kept: list[Unit] = []
     copies: list[str] = []
     for unit in units:
+        if not unit.shard.content:
+            raise ValueError(f"{unit.shard.url}: no content identity (a reader must set it)")
         if unit.shard.content in seen:
             copies.append(unit.shard.url)
         else:
