@@ -220,12 +220,20 @@ def _report_patterns(patterns, quiet: bool) -> None:
             )
 
 
-def _run(*, out: Path | None, **kwargs) -> None:
-    """Scan and report (:func:`_scan_and_report`) holding the lock of ``--out``: one negscan
-    writes a directory at a time."""
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold the lock of ``out``: one negscan writes a directory at a time."""
     from corpora.locks import writing
 
-    with writing(out, "negscan") if out else nullcontext():
+    with writing(out, "negscan") as held:
+        if not held:
+            err.print(f"[yellow]warning:[/] cannot lock {out}: its filesystem does not support it")
+        yield
+
+
+def _run(*, out: Path | None, **kwargs) -> None:
+    """Scan and report (:func:`_scan_and_report`) holding the lock of ``--out``."""
+    with _locked(out) if out else nullcontext():
         _scan_and_report(out=out, **kwargs)
 
 
@@ -691,12 +699,12 @@ def merge(
     """Merge per-shard partial results from several runs into one report; a shard is never
     counted twice."""
     with _errors(), ExitStack() as locks:
-        from corpora.locks import reading, writing
+        from corpora.locks import reading
         from corpora.runio import run_info
         from negation.scan import options_from_config
         from negation.store import merge_partials, run_inputs, summary, write_report
 
-        locks.enter_context(writing(out, "negscan"))
+        locks.enter_context(_locked(out))
         for d in dirs:
             if Path(d).resolve() != out.resolve():  # merging into one of the inputs is fine
                 locks.enter_context(reading(d, "negscan"))

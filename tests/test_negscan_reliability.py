@@ -211,3 +211,18 @@ def test_a_full_disk_while_writing_the_report_names_the_file_and_keeps_the_old_r
     assert summary_of(out)["n_rows"] == 5 and consistent(out)  # the previous report, whole
     monkeypatch.setattr(Path, "write_text", real)
     assert "reused 3" in invoke("laion", tmp_path / "in", "--out", out).output
+
+
+def test_a_filesystem_that_cannot_lock_is_said_and_the_scan_goes_on(tmp_path, monkeypatch):
+    import errno
+
+    p0, _ = shards(tmp_path, 2)
+
+    def unsupported(file, mode):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    result = invoke("laion", p0, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    line = " ".join(result.output.split())
+    assert f"cannot lock {tmp_path / 'out'}: its filesystem does not support it" in line
