@@ -11,8 +11,8 @@ Layout of an output directory::
 A shard's directory is written under a temporary name and renamed into place, so a killed run
 leaves either a finished shard or nothing. The key hashes the shard's URL, size, modification time
 (or etag) and content identity: a changed file is scanned again. The content identity (size + a
-hash of the Parquet footer, or of a text file's bytes) tells the same shard under two paths apart
-from two shards: it is counted once. The report is written as one unit: staged in a temporary
+hash of the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two
+paths (a copy, two mounts): it is counted once. The report is written as one unit: staged in a temporary
 directory, then moved into place with ``summary.json`` removed first and put back last, so a
 directory with a ``summary.json`` holds one whole report (``run.json`` lists the partials it
 counted: what ``negscan merge`` reads). The caller holds the directory's lock.
