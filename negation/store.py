@@ -12,9 +12,9 @@ A shard's directory is written under a temporary name and renamed into place, so
 leaves either a finished shard or nothing. The key hashes the shard's URL, size, modification time
 (or etag) and content identity: a changed file is scanned again. The content identity (size + a
 hash of the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two
-paths (a copy, two mounts): it is counted once. The report is written as one unit: staged in a temporary
-directory, then moved into place with ``summary.json`` removed first and put back last, so a
-directory with a ``summary.json`` holds one whole report (``run.json`` lists the partials it
+paths (a copy, two mounts): it is counted once. The report is written as one unit: staged in a
+temporary directory, then moved into place with ``summary.json`` removed first and put back last,
+so a directory with a ``summary.json`` holds one whole report (``run.json`` lists the partials it
 counted: what ``negscan merge`` reads). The caller holds the directory's lock.
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from corpora.captions import CorruptShardError, ShardError
+from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.runio import atomic_write_json
 from corpora.shards import PatternMatch, Shard
 from negation.scan import (
@@ -286,19 +286,45 @@ def scan_units(
 
 def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:
     """The units whose shard content was not seen before (in order), and the URLs of the others:
-    the same shard under another path (a copy, another mount) is scanned and counted once."""
-    seen: set[str] = set()
+    the same shard under another path (a copy, another mount) is scanned and counted once. Two
+    Parquet shards with the same size and footer are hashed in full before one is called a copy
+    of the other (a file written without column statistics may share its footer with another)."""
+    digests: dict[str, str] = {}  # url -> hash of the whole file
+
+    def digest(shard: Shard) -> str:
+        if shard.url not in digests:
+            digests[shard.url] = file_content(shard)
+        return digests[shard.url]
+
+    groups: dict[str, list[Shard]] = {}  # content identity -> shards kept with it
     kept: list[Unit] = []
     copies: list[str] = []
     for unit in units:
-        if not unit.shard.content:
-            raise ValueError(f"{unit.shard.url}: no content identity (a reader must set it)")
-        if unit.shard.content in seen:
-            copies.append(unit.shard.url)
-        else:
-            seen.add(unit.shard.content)
-            kept.append(unit)
+        shard = unit.shard
+        if not shard.content:
+            raise ValueError(f"{shard.url}: no content identity (a reader must set it)")
+        group = groups.setdefault(shard.content, [])
+        if group and (
+            not shard.content.startswith("parquet:")
+            or any(digest(other) == digest(shard) for other in group)
+        ):
+            copies.append(shard.url)
+            continue
+        group.append(shard)
+        kept.append(unit)
     return kept, copies
+
+
+def _same_result(a: ScanResult, b: ScanResult) -> bool:
+    """Whether two partials found the same counts (the same bytes always do)."""
+
+    def rows(r: ScanResult, name: str) -> pl.DataFrame:
+        table = getattr(r, name)
+        return table.sort(table.columns)
+
+    return a.counts == b.counts and all(
+        rows(a, name).equals(rows(b, name)) for name in ("per_word", "bigrams", "classes")
+    )
 
 
 def reported_partials(d: Path) -> list[Path]:
@@ -336,7 +362,7 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     outcome and the URLs of the shards counted once although found again.
     """
     config: dict[str, object] | None = None
-    chosen: dict[str, tuple[ShardRecord, Path]] = {}  # content -> (record, partial dir)
+    chosen: dict[str, list[tuple[ShardRecord, Path]]] = {}  # content -> (record, partial dir)
     urls: dict[str, tuple[str, Path]] = {}  # url -> (content, the input dir it was found in)
     duplicates: list[str] = []
     for d in dirs:
@@ -354,20 +380,24 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
             )
         for part in reported_partials(d):
             record = _read_record(part)
-            if record.url in urls and urls[record.url][0] != record.content:
+            first = urls.setdefault(record.url, (record.content, Path(d)))
+            twins = chosen.setdefault(record.content, [])
+            if first[0] == record.content and twins:
+                # the same shard, unless the counts differ (another file with the same footer)
+                result = _read_partial(part)[1]
+                if any(_same_result(_read_partial(p)[1], result) for _, p in twins):
+                    duplicates.append(record.url)
+                    continue
+            if first[0] != record.content or any(r.url == record.url for r, _ in twins):
                 raise ValueError(
                     f"shard {record.url} was scanned in two different versions (other contents) "
-                    f"in {urls[record.url][1]} and {d}; refusing to double-count it"
+                    f"in {first[1]} and {d}; refusing to double-count it"
                 )
-            urls[record.url] = (record.content, Path(d))
-            if record.content in chosen:
-                duplicates.append(record.url)
-                continue
-            chosen[record.content] = (record, part)
+            twins.append((record, part))
     if config is None:
         raise ValueError("nothing to merge: give at least one output directory")
     store = ResultStore(out, config)
-    for record, part in chosen.values():
+    for record, part in (pair for twins in chosen.values() for pair in twins):
         store.drop_other_versions(record.url, record.key)  # e.g. of an earlier merge into --out
         target = store.dir / record.key
         if not target.exists():
@@ -375,7 +405,7 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
             with _writing(target, out):
                 shutil.copytree(part, tmp)
                 os.replace(tmp, target)
-    loaded = [store.load(record.key) for record, _ in chosen.values()]
+    loaded = [store.load(record.key) for twins in chosen.values() for record, _ in twins]
     loaded.sort(key=lambda pair: pair[0].url)
     records = [record for record, _ in loaded]
     merged = combine([result for _, result in loaded], options_from_config(config))

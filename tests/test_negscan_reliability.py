@@ -51,6 +51,37 @@ def test_a_copied_text_file_is_counted_once(tmp_path):
     assert body["duplicate_shards_counted_once"] == [str((tmp_path / "b.txt").resolve())]
 
 
+def footer_twins(tmp_path):
+    """Two Parquet files with the same size and footer but other captions (no statistics)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = []
+    for name, captions in (("x", ["no dog", "a cat"]), ("y", ["no cat", "a dog"])):
+        path = tmp_path / "twins" / f"{name}.parquet"
+        path.parent.mkdir(exist_ok=True)
+        table = pa.table({"TEXT": captions})
+        pq.write_table(
+            table, path, compression="none", write_statistics=False, use_dictionary=False
+        )
+        paths.append(path)
+    return paths
+
+
+def test_shards_sharing_a_parquet_footer_are_told_apart_from_copies(tmp_path):
+    x, y = footer_twins(tmp_path)
+    copy = tmp_path / "x-copy.parquet"
+    shutil.copy(x, copy)
+    one = json_of(invoke("laion", x, y, copy, "--format", "json", "-q"))
+    assert one["n_rows"] == 4 and one["duplicate_shards_counted_once"] == [str(copy.resolve())]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert invoke("laion", x, "--out", a, "-q").exit_code == 0
+    assert invoke("laion", y, copy, "--out", b, "-q").exit_code == 0
+    merged = json_of(invoke("merge", a, b, "--out", tmp_path / "m", "--format", "json", "-q"))
+    assert merged["n_rows"] == 4 and merged["shards"] == [str(x.resolve()), str(y.resolve())]
+    assert merged["duplicate_shards_counted_once"] == [str(copy.resolve())]
+
+
 def test_merge_counts_only_the_shards_each_input_reported(tmp_path):
     shards(tmp_path)
     p0 = tmp_path / "in" / "part-00000.parquet"
