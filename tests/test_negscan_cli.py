@@ -374,6 +374,27 @@ def test_cr_only_line_endings_and_an_empty_jsonl(tmp_path):
     assert body["warnings"] == [{"shard": empty, "warning": "no rows (an empty file)"}]
 
 
+def test_an_unreadable_text_file_stops_the_scan_or_is_listed_with_skip_bad(tmp_path, monkeypatch):
+    import corpora.shards
+
+    (tmp_path / "a.txt").write_text("no dog\n", "utf-8")
+    (tmp_path / "b.txt").write_text("not me\n", "utf-8")
+    real_open = corpora.shards.Shard.open
+
+    def refuse_b(self):
+        if self.name == "b.txt":
+            raise PermissionError(13, "Permission denied", self.url)
+        return real_open(self)
+
+    monkeypatch.setattr(corpora.shards.Shard, "open", refuse_b)
+    stopped = invoke("text", tmp_path)
+    assert stopped.exit_code == 1 and "b.txt: unreadable file" in stopped.output
+    body = json.loads(invoke("text", tmp_path, "--skip-bad", "--format", "json").stdout)
+    assert body["n_rows"] == 1 and [b["shard"] for b in body["bad_shards"]] == [
+        str((tmp_path / "b.txt").resolve())
+    ]
+
+
 def test_hugging_face_dataset_saved_to_disk(tmp_path):
     datasets = pytest.importorskip("datasets")
     ds = datasets.Dataset.from_dict(
