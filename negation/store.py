@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora.captions import CorruptShardError, ShardError, file_content
-from corpora.runio import atomic_write_json
+from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.shards import PatternMatch, Shard
 from negation.scan import (
     ScanOptions,
@@ -547,10 +547,9 @@ def write_report(
         for name in REPORT_FILES:
             with _writing(out / name, out):
                 if name in frames:
-                    frames[name].write_parquet(stage / name)
+                    atomic_write_parquet(stage / name, frames[name])
                 else:
-                    body = json.dumps(texts[name], indent=2, default=str) + "\n"
-                    (stage / name).write_text(body, "utf-8")
+                    atomic_write_json(stage / name, texts[name])
         (out / SUMMARY).unlink(missing_ok=True)  # no report from here until the new one is whole
         for name in REPORT_FILES:
             os.replace(stage / name, out / name)
