@@ -156,7 +156,8 @@ def text_format(shard: Shard) -> str:
 
 
 def file_content(shard: Shard) -> str:
-    """A text shard's content identity: a hash of its bytes (as stored, compressed or not)."""
+    """A hash of all the shard's bytes (as stored, compressed or not): a text shard's content
+    identity, and how two Parquet shards that share a footer are told apart."""
     digest = hashlib.sha256()
     try:
         with shard.open() as f:
