@@ -4,11 +4,17 @@ Corpus-specific names are mapped here, at the edge: ``laion400m`` → ``TEXT``, 
 ``caption``, or any ``--text-column``. Every reader returns caption text in one column named
 ``caption``. Parquet shards are checked from their footer (schema and row count) before they are
 scanned, so a missing or non-string caption column is an error naming the shard and the columns it
-has — never a silent column of nulls.
+has — never a silent column of nulls. A dictionary-encoded (categorical) string column is a string
+column; a column of Parquet type ``null`` holds only null captions (counted as such).
+
+Each reader also gives the shard's content identity (size + a hash of the Parquet footer, or a
+hash of a text file's bytes), so that the same shard under two paths is recognised.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -81,25 +87,39 @@ def _check_column(shard: str, schema: dict[str, object], column: str, is_string:
 class Footer:
     n_rows: int
     columns: dict[str, str]
+    content: str  # the shard's content identity: size + a hash of the footer's bytes
+
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _is_text(t.value_type)
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_null(t)  # every caption is null: counted as null captions
+    )
 
 
 def parquet_footer(shard: Shard, column: str) -> Footer:
-    """Read a Parquet shard's footer: check the caption column, return the row count."""
+    """Read a Parquet shard's footer: check the caption column, return the row count and the
+    shard's content identity (its size and a hash of the footer, which records every column
+    chunk's offsets, sizes and statistics)."""
     try:
         with shard.open() as f:
             meta = pq.ParquetFile(f).metadata
             schema = meta.schema.to_arrow_schema()
-    except (OSError, pa.ArrowException) as exc:
+            f.seek(-8, 2)  # footer length (4 bytes, little-endian) + "PAR1"
+            length = int.from_bytes(f.read(4), "little")
+            f.seek(-8 - length, 2)
+            footer = f.read(length)
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
     columns = {field.name: str(field.type) for field in schema}
-    field_type = schema.field(column).type if column in columns else None
-    is_string = field_type is not None and (
-        pa.types.is_string(field_type)
-        or pa.types.is_large_string(field_type)
-        or pa.types.is_string_view(field_type)
-    )
+    is_string = column in columns and _is_text(schema.field(column).type)
     _check_column(shard.url, columns, column, is_string)
-    return Footer(meta.num_rows, columns)
+    digest = hashlib.sha256(footer).hexdigest()[:32]
+    return Footer(meta.num_rows, columns, f"parquet:{shard.size}:{digest}")
 
 
 def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
@@ -110,7 +130,9 @@ def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
     is then held in memory while it is scanned.
     """
     if shard.is_local:
-        return pl.scan_parquet(shard.url, glob=False).select(pl.col(column).alias(CAPTION))
+        return pl.scan_parquet(shard.url, glob=False).select(
+            pl.col(column).cast(pl.String).alias(CAPTION)
+        )
     try:
         with shard.open() as f:
             table = pq.ParquetFile(f).read(columns=[column])
@@ -133,8 +155,28 @@ def text_format(shard: Shard) -> str:
     )
 
 
+def file_content(shard: Shard) -> str:
+    """A hash of all the shard's bytes (as stored, compressed or not): a text shard's content
+    identity, and how two Parquet shards that share a footer are told apart."""
+    digest = hashlib.sha256()
+    try:
+        with shard.open() as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise CorruptShardError(shard.url, f"unreadable file ({exc})") from exc
+    return f"sha256:{digest.hexdigest()[:32]}"
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def text_captions(shard: Shard, fmt: str, column: str) -> pl.DataFrame:
-    """Read captions from a text (one a line), JSONL, CSV or TSV file (compression inferred)."""
+    """Read captions from a text (one a line), JSONL, CSV or TSV file (compression inferred).
+
+    Lines may end with LF, CR LF or CR alone. An empty (or blank) file holds no captions: zero
+    rows, not an error.
+    """
     import fsspec
 
     try:
@@ -142,19 +184,18 @@ def text_captions(shard: Shard, fmt: str, column: str) -> pl.DataFrame:
             data = f.read()
     except OSError as exc:
         raise CorruptShardError(shard.url, f"unreadable file ({exc})") from exc
+    if b"\r" in data and b"\n" not in data:  # classic Mac line endings: CR alone
+        data = data.replace(b"\r", b"\n")
     try:
         if fmt == "lines":
-            text = data.decode("utf-8")
-            lines = text.split("\n")
+            lines = _LINE_BREAK.split(data.decode("utf-8"))
             if lines and lines[-1] == "":
                 lines.pop()
-            return pl.DataFrame(
-                {CAPTION: [ln.removesuffix("\r") for ln in lines]}, schema={CAPTION: pl.String}
-            )
+            return pl.DataFrame({CAPTION: lines}, schema={CAPTION: pl.String})
+        if not data.strip():  # nothing to parse, not even a header: no captions
+            return pl.DataFrame(schema={CAPTION: pl.String})
         if fmt == "jsonl":
-            frame = (
-                pl.read_ndjson(data, infer_schema_length=None) if data.strip() else pl.DataFrame()
-            )
+            frame = pl.read_ndjson(data, infer_schema_length=None)
         elif fmt in ("csv", "tsv"):
             frame = pl.read_csv(data, separator="\t" if fmt == "tsv" else ",", infer_schema=False)
         else:
@@ -169,13 +210,13 @@ def text_captions(shard: Shard, fmt: str, column: str) -> pl.DataFrame:
 
 def hf_batches(
     dataset: str, split: str, column: str, batch_size: int = 200_000
-) -> tuple[Iterator[pl.DataFrame], int | None, str]:
+) -> tuple[Iterator[pl.DataFrame], int | None, str | None]:
     """Stream a Hugging Face dataset's caption column in batches.
 
     ``dataset`` is a directory written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``
     or a Hub name (streamed with ``load_dataset(..., streaming=True)``; needs the network).
-    Returns the batch iterator, the row count when it is known, and a fingerprint of the data
-    (the dataset's own fingerprint when it has one) for resuming.
+    Returns the batch iterator, the row count when it is known, and the dataset's own
+    fingerprint (``None`` when it has none, e.g. when streamed from the Hub).
     """
     from pathlib import Path
 
@@ -195,10 +236,10 @@ def hf_batches(
     features = loaded.features or {}
     schema = {name: str(feature) for name, feature in features.items()}
     feature = features.get(column)
-    is_string = getattr(feature, "dtype", None) in ("string", "large_string")
+    is_string = getattr(feature, "dtype", None) in ("string", "large_string", "null")
     _check_column(source, schema, column, is_string)
     n_rows = getattr(loaded, "num_rows", None)
-    fingerprint = str(getattr(loaded, "_fingerprint", "") or f"rows={n_rows}")
+    fingerprint = getattr(loaded, "_fingerprint", None) or None
     arrow = loaded.select_columns([column]).with_format("arrow")
 
     def batches() -> Iterator[pl.DataFrame]:

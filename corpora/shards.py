@@ -3,7 +3,8 @@ sorted explicit list of :class:`Shard` records.
 
 Every input is opened with :func:`fsspec.core.url_to_fs`, so local paths and ``s3://``, ``gs://``,
 ``hf://``, ``https://`` and ``memory://`` URLs take the same road. A pattern that matches nothing
-is an error that names it.
+is an error that names it, and so is a brace pattern some of whose names match nothing (unless
+missing names are allowed); every pattern reports how many files it matched.
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ _GLOB_CHARS = set("*?[")
 
 @dataclass(frozen=True)
 class Shard:
-    """One input file: its URL (an absolute path for local files), size in bytes and fingerprint
-    (modification time or etag) — together the key that tells a finished shard from a changed
-    one."""
+    """One input file: its URL (an absolute path for local files; only a label), size in bytes,
+    fingerprint (modification time or etag) and ``content``, the identity of its bytes (e.g.
+    size + a hash of the Parquet footer; filled in by the reader that checks the shard). The same
+    content under two URLs (a copy, two mounts) is the same shard."""
 
     url: str
     size: int
     fingerprint: str
+    content: str = ""
 
     @property
     def key(self) -> str:
-        """A short stable identifier of (url, size, fingerprint), used for resume files."""
-        raw = f"{self.url}\0{self.size}\0{self.fingerprint}".encode()
+        """A short stable identifier of (url, size, fingerprint, content), used for resume files:
+        a shard that changed in any way is scanned again."""
+        raw = f"{self.url}\0{self.size}\0{self.fingerprint}\0{self.content}".encode()
         return hashlib.sha1(raw).hexdigest()[:20]
 
     @property
@@ -94,30 +98,50 @@ def _to_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return fs.unstrip_protocol(path)
 
 
-def expand(patterns: Iterable[str], suffixes: tuple[str, ...] = (".parquet",)) -> list[Shard]:
-    """Resolve patterns into a sorted, duplicate-free list of shards.
+@dataclass(frozen=True)
+class PatternMatch:
+    """What one input pattern matched: its kind (file, directory, glob, braces), the number of
+    files and, for a brace pattern, the names it lists that match nothing."""
+
+    pattern: str
+    kind: str
+    matched: int
+    missing: tuple[str, ...] = ()
+
+
+def expand(
+    patterns: Iterable[str],
+    suffixes: tuple[str, ...] = (".parquet",),
+    allow_missing: bool = False,
+) -> tuple[list[Shard], list[PatternMatch]]:
+    """Resolve patterns into a sorted, duplicate-free list of shards, and what each matched.
 
     A directory contributes the files below it whose names end with one of ``suffixes``
     (hidden files are skipped); a glob or brace pattern contributes its matches. Raises
-    :class:`FileNotFoundError` naming the pattern when one matches nothing.
+    :class:`FileNotFoundError` naming the pattern when one matches nothing, or when a brace
+    pattern lists names that match nothing (how many, and the first few) unless
+    ``allow_missing``.
     """
     found: dict[str, Shard] = {}
+    report: list[PatternMatch] = []
     for pattern in patterns:
         matched = 0
-        for expanded in expand_braces(pattern):
+        names = expand_braces(pattern)
+        missing: list[str] = []
+        for expanded in names:
             fs, path = fsspec.core.url_to_fs(expanded)
             if _GLOB_CHARS & set(path):
-                paths = sorted(fs.glob(path))
+                kind, paths = "glob", sorted(fs.glob(path))
             elif fs.isdir(path):
+                kind = "directory"
                 paths = sorted(
                     p
                     for p in fs.find(path)
                     if p.endswith(suffixes) and not p.rsplit("/", 1)[-1].startswith(".")
                 )
-            elif fs.exists(path):
-                paths = [path]
             else:
-                paths = []
+                kind, paths = "file", [path] if fs.exists(path) else []
+            before = matched
             for p in paths:
                 info = fs.info(p)
                 if info.get("type") == "directory":
@@ -125,6 +149,16 @@ def expand(patterns: Iterable[str], suffixes: tuple[str, ...] = (".parquet",)) -
                 url = _to_url(fs, p)
                 found[url] = Shard(url, int(info.get("size") or 0), _fingerprint(info))
                 matched += 1
+            if matched == before:
+                missing.append(expanded)
         if not matched:
             raise FileNotFoundError(f"no input matches {pattern!r}")
-    return [found[u] for u in sorted(found)]
+        if missing and not allow_missing:
+            first = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
+            raise FileNotFoundError(
+                f"{pattern!r}: {len(missing)} of the {len(names)} names it lists match no file "
+                f"({first}); pass --allow-missing to scan the {len(names) - len(missing)} others"
+            )
+        kind = "braces" if len(names) > 1 else kind
+        report.append(PatternMatch(pattern, kind, matched, tuple(missing)))
+    return [found[u] for u in sorted(found)], report

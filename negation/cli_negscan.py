@@ -11,7 +11,8 @@ import json
 import signal
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import replace
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -132,6 +133,14 @@ SkipBad = Annotated[
         "bad_shards (otherwise the scan stops with an error naming the shard).",
     ),
 ]
+AllowMissing = Annotated[
+    bool,
+    typer.Option(
+        "--allow-missing",
+        help="Scan what exists when a brace pattern lists names that match no file (they are "
+        "listed under patterns in summary.json); otherwise that is an error.",
+    ),
+]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Terminal report: a table or JSON.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
 
@@ -196,7 +205,39 @@ def _ignore(signum: int, frame: object) -> None:
     pass
 
 
-def _run(
+def _report_patterns(patterns, quiet: bool) -> None:
+    """Say what each multi-file pattern matched, and which names of a brace pattern are missing."""
+    for m in patterns:
+        if m.kind != "file" and not quiet:
+            err.print(f"{m.pattern!r}: {m.matched:,} file(s)", highlight=False, soft_wrap=True)
+        if m.missing:
+            first = ", ".join(m.missing[:3]) + (", …" if len(m.missing) > 3 else "")
+            err.print(
+                f"[yellow]warning:[/] {m.pattern!r}: {len(m.missing)} name(s) it lists match no "
+                f"file, skipped (--allow-missing): {first}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold the lock of ``out``: one negscan writes a directory at a time."""
+    from corpora.locks import writing
+
+    with writing(out, "negscan") as held:
+        if not held:
+            err.print(f"[yellow]warning:[/] cannot lock {out}: its filesystem does not support it")
+        yield
+
+
+def _run(*, out: Path | None, **kwargs) -> None:
+    """Scan and report (:func:`_scan_and_report`) holding the lock of ``--out``."""
+    with _locked(out) if out else nullcontext():
+        _scan_and_report(out=out, **kwargs)
+
+
+def _scan_and_report(
     *,
     command: str,
     units: Iterable,
@@ -212,11 +253,13 @@ def _run(
     top_k: int,
     fmt: Format,
     quiet: bool,
+    duplicates: list[str],
+    patterns: list | None = None,
     extra_config: dict[str, object] | None = None,
 ) -> None:
     from corpora.runio import run_info
     from negation.scan import scan
-    from negation.store import ResultStore, scan_units, summary, write_report
+    from negation.store import ResultStore, run_inputs, scan_units, summary, write_report
 
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
     config |= extra_config or {}  # what else decides which units there are
@@ -271,18 +314,27 @@ def _run(
             progress.stop()
 
     body = summary(
-        outcome, opts, corpus=corpus, text_column=text_column, synthetic=synthetic, top_k=top_k
+        outcome,
+        opts,
+        corpus=corpus,
+        text_column=text_column,
+        synthetic=synthetic,
+        top_k=top_k,
+        duplicates=duplicates,
+        patterns=patterns,
     )
     if out:
-        inputs = [
-            {"shard": r.url, "size": r.size, "n_rows": r.counts["n_rows"]} for r in outcome.records
-        ]
         run = run_info(
-            command, config | {"top_k": top_k, "out": str(out)}, inputs=inputs, seed=opts.seed
+            command,
+            config | {"top_k": top_k, "out": str(out)},
+            inputs=run_inputs(outcome.records),
+            seed=opts.seed,
         )
         write_report(out, outcome, body, run, top_k)
     if outcome.reused and not quiet:
         err.print(f"reused {outcome.reused} finished shard(s) from {out}")
+    if duplicates and not quiet:
+        err.print(f"{len(duplicates)} shard(s) are copies of others (same content); counted once")
     _print(body, outcome.result, fmt, quiet, out)
 
 
@@ -373,6 +425,8 @@ def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> No
         out_console.print(c)
     for bad in body["bad_shards"]:
         err.print(f"[red]bad shard[/] {bad['shard']}: {bad['error']}", highlight=False)
+    for note in body["warnings"]:
+        err.print(f"[yellow]warning:[/] {note['shard']}: {note['warning']}", highlight=False)
     if out:
         out_console.print(f"report written to {out}")
 
@@ -412,6 +466,7 @@ def laion(
     out: Out = None,
     overwrite: Overwrite = False,
     skip_bad: SkipBad = False,
+    allow_missing: AllowMissing = False,
     fmt: FormatOpt = Format.table,
     quiet: Quiet = False,
 ) -> None:
@@ -425,7 +480,7 @@ def laion(
         )
         from corpora.shards import expand
         from corpora.synthetic import sample_shard_path
-        from negation.store import Unit
+        from negation.store import Unit, distinct
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
         try:
@@ -433,7 +488,10 @@ def laion(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--corpus") from None
         synthetic = not shards
-        shard_list = expand([str(sample_shard_path())] if synthetic else shards)
+        shard_list, patterns = expand(
+            [str(sample_shard_path())] if synthetic else shards, allow_missing=allow_missing
+        )
+        _report_patterns(patterns, quiet)
         units, bad = [], []
         for shard in shard_list:
             try:
@@ -443,7 +501,9 @@ def laion(
                     raise
                 bad.append({"shard": shard.url, "error": exc.message})
                 continue
+            shard = replace(shard, content=footer.content)
             units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column)))
+        units, duplicates = distinct(units)
         total = sum(u.n_rows for u in units)
         _run(
             command="negscan laion",
@@ -460,6 +520,8 @@ def laion(
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
+            duplicates=duplicates,
+            patterns=patterns,
         )
 
 
@@ -494,29 +556,46 @@ def text(
     out: Out = None,
     overwrite: Overwrite = False,
     skip_bad: SkipBad = False,
+    allow_missing: AllowMissing = False,
     fmt: FormatOpt = Format.table,
     quiet: Quiet = False,
 ) -> None:
     """Scan plain-text, JSONL and CSV caption files."""
     with _errors():
-        from corpora.captions import TEXT_SUFFIXES, text_captions, text_format
+        from corpora.captions import (
+            TEXT_SUFFIXES,
+            CorruptShardError,
+            file_content,
+            text_captions,
+            text_format,
+        )
         from corpora.shards import expand
-        from negation.store import Unit
+        from negation.store import Unit, distinct
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
-        units = []
-        for shard in expand(files, suffixes=TEXT_SUFFIXES):
+        shard_list, patterns = expand(files, TEXT_SUFFIXES, allow_missing)
+        _report_patterns(patterns, quiet)
+        units, bad = [], []
+        for shard in shard_list:
             fmt_in = text_format(shard) if input_format is InputFormat.auto else input_format.value
+            try:
+                shard = replace(shard, content=file_content(shard))
+            except CorruptShardError as exc:
+                if not skip_bad:
+                    raise
+                bad.append({"shard": shard.url, "error": exc.message})
+                continue
 
             def load(shard=shard, fmt_in=fmt_in):
                 return text_captions(shard, fmt_in, column).lazy()
 
             units.append(Unit(shard, None, load))
+        units, duplicates = distinct(units)
         _run(
             command="negscan text",
             units=units,
             total=None,
-            bad=[],
+            bad=bad,
             opts=opts,
             corpus="text",
             text_column=column,
@@ -527,6 +606,8 @@ def text(
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
+            duplicates=duplicates,
+            patterns=patterns,
         )
 
 
@@ -574,7 +655,10 @@ def hf(
 
         def units() -> Iterator[Unit]:
             for i, frame in enumerate(batches):
-                shard = Shard(f"{dataset}#{split}/batch-{i:06d}", frame.height, fingerprint)
+                name = f"{dataset}#{split}/batch-{i:06d}"
+                # the dataset's fingerprint names its content (wherever it is saved); else its name
+                content = f"hf:{fingerprint}#{split}/batch-{i:06d}" if fingerprint else f"hf:{name}"
+                shard = Shard(name, frame.height, fingerprint or f"rows={n_rows}", content)
                 yield Unit(shard, frame.height, frame.lazy)
 
         _run(
@@ -593,6 +677,7 @@ def hf(
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
+            duplicates=[],
         )
 
 
@@ -613,11 +698,16 @@ def merge(
 ) -> None:
     """Merge per-shard partial results from several runs into one report; a shard is never
     counted twice."""
-    with _errors():
+    with _errors(), ExitStack() as locks:
+        from corpora.locks import reading
         from corpora.runio import run_info
         from negation.scan import options_from_config
-        from negation.store import merge_partials, summary, write_report
+        from negation.store import merge_partials, run_inputs, summary, write_report
 
+        locks.enter_context(_locked(out))
+        for d in dirs:
+            if Path(d).resolve() != out.resolve():  # merging into one of the inputs is fine
+                locks.enter_context(reading(d, "negscan"))
         config, outcome, duplicates = merge_partials(list(dirs), out)
         opts = options_from_config(config)
         body = summary(
@@ -627,16 +717,13 @@ def merge(
             text_column=str(config["text_column"]),
             synthetic=bool(config["synthetic"]),
             top_k=top_k,
+            duplicates=duplicates,
         )
         body["merged_from"] = [str(d) for d in dirs]
-        body["duplicate_shards_counted_once"] = duplicates
-        inputs = [
-            {"shard": r.url, "size": r.size, "n_rows": r.counts["n_rows"]} for r in outcome.records
-        ]
         run = run_info(
             "negscan merge",
             config | {"top_k": top_k, "out": str(out)},
-            inputs=inputs,
+            inputs=run_inputs(outcome.records),
             merged_from=[str(d) for d in dirs],
             seed=opts.seed,
         )

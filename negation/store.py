@@ -2,14 +2,20 @@
 
 Layout of an output directory::
 
+    OUT/.lock                         held by the one negscan writing OUT (corpora.locks)
     OUT/partials/config.json          the options that shape the numbers (resume checks them)
     OUT/partials/<shard key>/         one finished shard: shard.json + *.parquet tables
     OUT/summary.json, per_word.parquet, per_shard.parquet, bigrams.parquet, classes.parquet,
     OUT/samples.parquet, run.json     the merged report (docs/RESULTS.md)
 
 A shard's directory is written under a temporary name and renamed into place, so a killed run
-leaves either a finished shard or nothing. The key hashes the shard's URL, size and modification
-time (or etag): a changed file is scanned again.
+leaves either a finished shard or nothing. The key hashes the shard's URL, size, modification time
+(or etag) and content identity: a changed file is scanned again. The content identity (size + a
+hash of the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two
+paths (a copy, two mounts): it is counted once. The report is written as one unit: staged in a
+temporary directory, then moved into place with ``summary.json`` removed first and put back last,
+so a directory with a ``summary.json`` holds one whole report (``run.json`` lists the partials it
+counted: what ``negscan merge`` reads). The caller holds the directory's lock.
 """
 
 from __future__ import annotations
@@ -18,15 +24,16 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from corpora.captions import CorruptShardError, ShardError
+from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.runio import atomic_write_json, atomic_write_parquet
-from corpora.shards import Shard
+from corpora.shards import PatternMatch, Shard
 from negation.scan import (
     ScanOptions,
     ScanResult,
@@ -39,15 +46,29 @@ PARTIALS = "partials"
 CONFIG = "config.json"
 SHARD_JSON = "shard.json"
 TABLES = ("per_word", "bigrams", "classes", "samples", "unique_all", "unique_neg")
-REPORT_FILES = (
-    "summary.json",
+SUMMARY = "summary.json"
+REPORT_FILES = (  # in the order they are moved into place: summary.json last
     "per_word.parquet",
     "per_shard.parquet",
     "bigrams.parquet",
     "classes.parquet",
     "samples.parquet",
     "run.json",
+    SUMMARY,
 )
+
+
+@contextmanager
+def _writing(path: Path, out: Path) -> Iterator[None]:
+    """A failed write (a full disk, ...) becomes one line naming the file; finished shards stay."""
+    try:
+        yield
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OSError(
+            f"cannot write {path} ({reason}); the finished shards in {Path(out) / PARTIALS} are "
+            "kept: rerun the same command to resume"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -57,17 +78,29 @@ class ShardRecord:
     url: str
     size: int
     fingerprint: str
+    content: str
     key: str
     counts: dict[str, int]
 
 
 def _record(shard: Shard, result: ScanResult) -> ShardRecord:
-    return ShardRecord(shard.url, shard.size, shard.fingerprint, shard.key, result.counts)
+    return ShardRecord(
+        shard.url, shard.size, shard.fingerprint, shard.content, shard.key, result.counts
+    )
+
+
+def _read_record(path: Path) -> ShardRecord:
+    meta = json.loads((path / SHARD_JSON).read_text("utf-8"))
+    if not meta.get("content"):
+        raise ValueError(
+            f"{path}: a partial result without a content identity (made by an older negscan): "
+            "rerun negscan into its directory, which scans that shard again"
+        )
+    return ShardRecord(**meta)
 
 
 def _read_partial(path: Path) -> tuple[ShardRecord, ScanResult]:
-    meta = json.loads((path / SHARD_JSON).read_text("utf-8"))
-    record = ShardRecord(**meta)
+    record = _read_record(path)
     tables = {
         name: pl.read_parquet(path / f"{name}.parquet")
         for name in TABLES
@@ -90,13 +123,25 @@ def _read_partial(path: Path) -> tuple[ShardRecord, ScanResult]:
     return record, result
 
 
+def remove_leftovers(out: Path) -> None:
+    """Delete the temporary files and directories of killed runs (``.tmp-*``, ``.*.tmp``)."""
+    for d in (Path(out), Path(out) / PARTIALS):
+        for p in [*d.glob(".tmp-*"), *d.glob(".*.tmp")]:
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+
+
 class ResultStore:
-    """The partial results under ``OUT/partials`` for one set of options."""
+    """The partial results under ``OUT/partials`` for one set of options. The caller holds the
+    lock of ``out``: leftovers of killed runs are removed."""
 
     def __init__(self, out: Path, config: dict[str, object], overwrite: bool = False) -> None:
         self.out = Path(out)
         self.dir = self.out / PARTIALS
         self.config = config
+        remove_leftovers(self.out)
         if overwrite:
             shutil.rmtree(self.dir, ignore_errors=True)
             for name in REPORT_FILES:
@@ -111,7 +156,8 @@ class ResultStore:
                     f"({', '.join(changed)} differ): rerun with --overwrite or use another --out"
                 )
         else:
-            atomic_write_json(cfg, config)
+            with _writing(cfg, self.out):
+                atomic_write_json(cfg, config)
         self._by_url: dict[str, list[str]] | None = None  # shard URL -> keys of its partials
 
     def finished(self) -> dict[str, Path]:
@@ -148,17 +194,18 @@ class ResultStore:
         self.drop_other_versions(shard.url, shard.key)
         final = self.dir / shard.key
         tmp = self.dir / f".tmp-{shard.key}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
         try:
-            for name in TABLES:
-                table = getattr(result, name)
-                if table is not None:
-                    table.write_parquet(tmp / f"{name}.parquet")
-            record = _record(shard, result)
-            (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            with _writing(final, self.out):
+                tmp.mkdir(parents=True)
+                for name in TABLES:
+                    table = getattr(result, name)
+                    if table is not None:
+                        table.write_parquet(tmp / f"{name}.parquet")
+                record = _record(shard, result)
+                (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -237,18 +284,86 @@ def scan_units(
     return Outcome(combine(results, opts), records, reused, bad)
 
 
+def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:
+    """The units whose shard content was not seen before (in order), and the URLs of the others:
+    the same shard under another path (a copy, another mount) is scanned and counted once. Two
+    Parquet shards with the same size and footer are hashed in full before one is called a copy
+    of the other (a file written without column statistics may share its footer with another)."""
+    digests: dict[str, str] = {}  # url -> hash of the whole file
+
+    def digest(shard: Shard) -> str:
+        if shard.url not in digests:
+            digests[shard.url] = file_content(shard)
+        return digests[shard.url]
+
+    groups: dict[str, list[Shard]] = {}  # content identity -> shards kept with it
+    kept: list[Unit] = []
+    copies: list[str] = []
+    for unit in units:
+        shard = unit.shard
+        if not shard.content:
+            raise ValueError(f"{shard.url}: no content identity (a reader must set it)")
+        group = groups.setdefault(shard.content, [])
+        if group and (
+            not shard.content.startswith("parquet:")
+            or any(digest(other) == digest(shard) for other in group)
+        ):
+            copies.append(shard.url)
+            continue
+        group.append(shard)
+        kept.append(unit)
+    return kept, copies
+
+
+def _same_result(a: ScanResult, b: ScanResult) -> bool:
+    """Whether two partials found the same counts (the same bytes always do)."""
+
+    def rows(r: ScanResult, name: str) -> pl.DataFrame:
+        table = getattr(r, name)
+        return table.sort(table.columns)
+
+    return a.counts == b.counts and all(
+        rows(a, name).equals(rows(b, name)) for name in ("per_word", "bigrams", "classes")
+    )
+
+
+def reported_partials(d: Path) -> list[Path]:
+    """The partials that ``d``'s last report counted (not every partial lying in ``d``)."""
+    d = Path(d)
+    if not (d / SUMMARY).is_file():
+        raise ValueError(
+            f"{d}: no finished report ({SUMMARY}): rerun the negscan command that writes there "
+            "(it resumes) before merging"
+        )
+    inputs = json.loads((d / "run.json").read_text("utf-8")).get("inputs", [])
+    if any("partial" not in entry for entry in inputs):
+        raise ValueError(
+            f"{d}: a report made by an older negscan (it does not list its partials): rerun the "
+            "negscan command that writes there before merging"
+        )
+    parts = [d / PARTIALS / entry["partial"] for entry in inputs]
+    for part, entry in zip(parts, inputs, strict=True):
+        if not (part / SHARD_JSON).is_file():
+            raise ValueError(
+                f"{d}: its report counts {entry['shard']}, whose partial result {part.name} is "
+                "gone (a later run there was interrupted): rerun it to finish before merging"
+            )
+    return parts
+
+
 def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outcome, list[str]]:
     """Join the partials of several output directories (shard-level job arrays) into ``out``.
 
-    All inputs must have been made with the same options. A shard (same URL, size and
-    modification time) found in several inputs is counted once; the same URL in two different
-    versions is an error — either way no shard is counted twice. The inputs' ``bad_shards`` (from
-    their ``summary.json``) that no input scanned are kept. Returns the shared config, the merged
-    outcome and the URLs found more than once.
+    All inputs must have been made with the same options; each contributes the shards its own
+    last report counted. A shard is identified by its content: found in several inputs (under the
+    same path or another one) it is counted once; the same URL with two different contents is an
+    error — either way no shard is counted twice. The inputs' ``bad_shards`` (from their
+    ``summary.json``) that no input scanned are kept. Returns the shared config, the merged
+    outcome and the URLs of the shards counted once although found again.
     """
     config: dict[str, object] | None = None
-    seen: dict[str, tuple[str, Path]] = {}  # key -> (url, partial dir)
-    urls: dict[str, Path] = {}  # url -> the input dir it was first found in
+    chosen: dict[str, list[tuple[ShardRecord, Path]]] = {}  # content -> (record, partial dir)
+    urls: dict[str, tuple[str, Path]] = {}  # url -> (content, the input dir it was found in)
     duplicates: list[str] = []
     for d in dirs:
         cfg = Path(d) / PARTIALS / CONFIG
@@ -263,41 +378,42 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
                 f"{d} was made with other options than {dirs[0]} ({', '.join(changed)} differ); "
                 "refusing to merge"
             )
-        for part in sorted((Path(d) / PARTIALS).iterdir()):
-            if not part.is_dir() or part.name.startswith(".") or not (part / SHARD_JSON).exists():
-                continue
-            meta = json.loads((part / SHARD_JSON).read_text("utf-8"))
-            url, key = meta["url"], meta["key"]
-            if key in seen:
-                duplicates.append(url)
-                continue
-            if url in urls:
+        for part in reported_partials(d):
+            record = _read_record(part)
+            first = urls.setdefault(record.url, (record.content, Path(d)))
+            twins = chosen.setdefault(record.content, [])
+            if first[0] == record.content and twins:
+                # the same shard, unless the counts differ (another file with the same footer)
+                result = _read_partial(part)[1]
+                if any(_same_result(_read_partial(p)[1], result) for _, p in twins):
+                    duplicates.append(record.url)
+                    continue
+            if first[0] != record.content or any(r.url == record.url for r, _ in twins):
                 raise ValueError(
-                    f"shard {url} was scanned in two different versions (size or modification "
-                    f"time differ) in {urls[url]} and {d}; refusing to double-count it"
+                    f"shard {record.url} was scanned in two different versions (other contents) "
+                    f"in {first[1]} and {d}; refusing to double-count it"
                 )
-            seen[key] = (url, part)
-            urls[url] = Path(d)
+            twins.append((record, part))
     if config is None:
         raise ValueError("nothing to merge: give at least one output directory")
     store = ResultStore(out, config)
-    for key, (url, part) in seen.items():
-        store.drop_other_versions(url, key)  # e.g. of an earlier merge into the same --out
-        target = store.dir / key
+    for record, part in (pair for twins in chosen.values() for pair in twins):
+        store.drop_other_versions(record.url, record.key)  # e.g. of an earlier merge into --out
+        target = store.dir / record.key
         if not target.exists():
-            tmp = store.dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-            shutil.copytree(part, tmp)
-            os.replace(tmp, target)
-    loaded = [store.load(key) for key in sorted(seen)]
+            tmp = store.dir / f".tmp-{record.key}-{uuid.uuid4().hex[:8]}"
+            with _writing(target, out):
+                shutil.copytree(part, tmp)
+                os.replace(tmp, target)
+    loaded = [store.load(record.key) for twins in chosen.values() for record, _ in twins]
+    loaded.sort(key=lambda pair: pair[0].url)
     records = [record for record, _ in loaded]
     merged = combine([result for _, result in loaded], options_from_config(config))
     bad: dict[str, dict[str, str]] = {}
     for d in dirs:
-        report = Path(d) / "summary.json"
-        if report.exists():
-            for entry in json.loads(report.read_text("utf-8")).get("bad_shards", []):
-                if entry["shard"] not in urls:
-                    bad[entry["shard"]] = entry
+        for entry in json.loads((Path(d) / SUMMARY).read_text("utf-8")).get("bad_shards", []):
+            if entry["shard"] not in urls:
+                bad[entry["shard"]] = entry
     outcome = Outcome(merged, records, bad=[bad[url] for url in sorted(bad)])
     return config, outcome, sorted(set(duplicates))
 
@@ -314,8 +430,11 @@ def summary(
     text_column: str,
     synthetic: bool,
     top_k: int,
+    duplicates: list[str],
+    patterns: list[PatternMatch] | None = None,
 ) -> dict[str, object]:
-    """The ``summary.json`` body (also what ``--format json`` prints)."""
+    """The ``summary.json`` body (also what ``--format json`` prints). ``duplicates``: URLs of
+    shards counted once although found again; ``patterns``: what each input pattern matched."""
     r = outcome.result
     non_null = r.n_rows - r.n_null
     out: dict[str, object] = {
@@ -347,11 +466,44 @@ def summary(
         "n_shards": len(outcome.records),
         "reused_shards": outcome.reused,
         "bad_shards": outcome.bad,
+        "duplicate_shards_counted_once": duplicates,
+        "warnings": shard_warnings(outcome.records),
     }
+    if patterns is not None:
+        out["patterns"] = [
+            {"pattern": m.pattern, "kind": m.kind, "matched": m.matched, "missing": list(m.missing)}
+            for m in patterns
+        ]
     uniq = unique_summary(r, opts)
     if uniq is not None:
         out["unique"] = uniq
     return out
+
+
+def shard_warnings(records: list[ShardRecord]) -> list[dict[str, str]]:
+    """Shards that were read but hold no caption to count: no rows, or only null captions."""
+    out = []
+    for rec in records:
+        n_rows, n_null = rec.counts["n_rows"], rec.counts["n_null"]
+        if n_rows == 0:
+            out.append({"shard": rec.url, "warning": "no rows (an empty file)"})
+        elif n_null == n_rows:
+            out.append({"shard": rec.url, "warning": f"every caption is null ({n_rows:,} rows)"})
+    return out
+
+
+def run_inputs(records: list[ShardRecord]) -> list[dict[str, object]]:
+    """``run.json``'s ``inputs``: each shard counted, with its content identity and partial."""
+    return [
+        {
+            "shard": r.url,
+            "size": r.size,
+            "n_rows": r.counts["n_rows"],
+            "content": r.content,
+            "partial": r.key,
+        }
+        for r in records
+    ]
 
 
 def write_report(
@@ -361,10 +513,14 @@ def write_report(
     run: dict[str, object],
     top_k: int,
 ) -> None:
-    """Write the report files of docs/RESULTS.md atomically (``run.json`` last)."""
+    """Write the report files of docs/RESULTS.md as one unit.
+
+    Every file is written into a temporary directory first (a failed write leaves the previous
+    report whole); then ``summary.json`` is removed, the other files are moved into place and
+    ``summary.json`` last, so a ``summary.json`` is only ever beside the files of its own run.
+    """
     out = Path(out)
     r = outcome.result
-    atomic_write_parquet(out / "per_word.parquet", r.per_word)
     per_shard = pl.DataFrame(
         [{"shard": rec.url, **rec.counts} for rec in outcome.records],
         schema={
@@ -376,9 +532,26 @@ def write_report(
             "n_with_class_negation": pl.Int64,
         },
     )
-    atomic_write_parquet(out / "per_shard.parquet", per_shard)
-    atomic_write_parquet(out / "bigrams.parquet", r.bigrams.head(top_k))
-    atomic_write_parquet(out / "classes.parquet", r.classes)
-    atomic_write_parquet(out / "samples.parquet", r.samples.select("word", "caption", "shard"))
-    atomic_write_json(out / "summary.json", summary_body)
-    atomic_write_json(out / "run.json", run)
+    frames = {
+        "per_word.parquet": r.per_word,
+        "per_shard.parquet": per_shard,
+        "bigrams.parquet": r.bigrams.head(top_k),
+        "classes.parquet": r.classes,
+        "samples.parquet": r.samples.select("word", "caption", "shard"),
+    }
+    texts = {"run.json": run, SUMMARY: summary_body}
+    stage = out / f".tmp-report-{uuid.uuid4().hex[:8]}"
+    try:
+        with _writing(stage, out):
+            stage.mkdir(parents=True)
+        for name in REPORT_FILES:
+            with _writing(out / name, out):
+                if name in frames:
+                    atomic_write_parquet(stage / name, frames[name])
+                else:
+                    atomic_write_json(stage / name, texts[name])
+        (out / SUMMARY).unlink(missing_ok=True)  # no report from here until the new one is whole
+        for name in REPORT_FILES:
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

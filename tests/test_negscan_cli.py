@@ -323,6 +323,78 @@ def test_text_jsonl_and_csv_files(tmp_path):
     assert "d.csv" in wrong.output and "id (String), caption (String)" in wrong.output
 
 
+def test_brace_names_that_match_no_file_are_an_error_and_globs_say_what_they_matched(tmp_path):
+    shards(tmp_path, 2)
+    braces = str(tmp_path / "in" / "part-{00000..00003}.parquet")
+    missing = invoke("laion", braces)
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
+    assert "2 of the 4 names it lists match no file" in " ".join(missing.output.split())
+    allowed = invoke("laion", braces, "--allow-missing", "--format", "json")
+    assert "2 name(s) it lists match no file, skipped" in " ".join(allowed.output.split())
+    body = json.loads(allowed.stdout)
+    assert body["n_rows"] == 9 and body["patterns"][0]["missing"] == [
+        str(tmp_path / "in" / f"part-{i:05d}.parquet") for i in (2, 3)
+    ]
+    glob = str(tmp_path / "in" / "*.parquet")
+    counted = invoke("laion", glob, "--format", "json")
+    assert f"'{glob}': 2 file(s)" in counted.output
+    assert json.loads(counted.stdout)["patterns"] == [
+        {"pattern": glob, "kind": "glob", "matched": 2, "missing": []}
+    ]
+
+
+def test_an_all_null_or_categorical_caption_column_is_scanned(tmp_path):
+    nulls = write_shard(tmp_path / "n" / "part-0.parquet", [None, None, None], dtype=pl.Null)
+    result = invoke("laion", nulls, "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["n_rows"], body["n_null"], body["n_with_negation"]) == (3, 3, 0)
+    assert body["rate_non_null"] is None
+    warning = {"shard": str(nulls.resolve()), "warning": "every caption is null (3 rows)"}
+    assert body["warnings"] == [warning]
+    assert "every caption is null" in invoke("laion", nulls).output
+    captions = ["no dog", "a cat", None, "not a cat", "no"]
+    cat = write_shard(tmp_path / "c" / "part-0.parquet", captions, dtype=pl.Categorical)
+    result = invoke("laion", cat, "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["n_rows"], body["n_null"], body["n_with_negation"]) == (5, 1, 3)
+    assert body["per_word"]["no"]["captions"] == 2 and body["warnings"] == []
+
+
+def test_cr_only_line_endings_and_an_empty_jsonl(tmp_path):
+    (tmp_path / "mac.txt").write_bytes(b"no dog\rfine\rnot a cat\r")
+    (tmp_path / "mac.jsonl").write_bytes(b'{"text": "never"}\r{"text": "ok"}\r')
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    result = invoke("text", tmp_path, "--skip-bad", "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["n_rows"], body["n_with_negation"], body["bad_shards"]) == (5, 3, [])
+    empty = str((tmp_path / "empty.jsonl").resolve())
+    assert body["warnings"] == [{"shard": empty, "warning": "no rows (an empty file)"}]
+
+
+def test_an_unreadable_text_file_stops_the_scan_or_is_listed_with_skip_bad(tmp_path, monkeypatch):
+    import corpora.shards
+
+    (tmp_path / "a.txt").write_text("no dog\n", "utf-8")
+    (tmp_path / "b.txt").write_text("not me\n", "utf-8")
+    real_open = corpora.shards.Shard.open
+
+    def refuse_b(self):
+        if self.name == "b.txt":
+            raise PermissionError(13, "Permission denied", self.url)
+        return real_open(self)
+
+    monkeypatch.setattr(corpora.shards.Shard, "open", refuse_b)
+    stopped = invoke("text", tmp_path)
+    assert stopped.exit_code == 1 and "b.txt: unreadable file" in stopped.output
+    body = json.loads(invoke("text", tmp_path, "--skip-bad", "--format", "json").stdout)
+    assert body["n_rows"] == 1 and [b["shard"] for b in body["bad_shards"]] == [
+        str((tmp_path / "b.txt").resolve())
+    ]
+
+
 def test_hugging_face_dataset_saved_to_disk(tmp_path):
     datasets = pytest.importorskip("datasets")
     ds = datasets.Dataset.from_dict(
@@ -344,6 +416,9 @@ def test_hugging_face_dataset_saved_to_disk(tmp_path):
     assert wrong.exit_code == 1 and "no split 'test'" in wrong.output
     col = invoke("hf", tmp_path / "ds", "--column", "n")
     assert col.exit_code == 1 and "not a string column" in col.output
+    datasets.Dataset.from_dict({"text": [None, None]}).save_to_disk(str(tmp_path / "nulls"))
+    nulls = json.loads(invoke("hf", tmp_path / "nulls", "--format", "json").stdout)
+    assert (nulls["n_rows"], nulls["n_null"], len(nulls["warnings"])) == (2, 2, 1)
 
 
 def test_an_unwritable_out_dir_is_a_clear_error(tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ def test_files_directories_globs_and_braces_give_one_sorted_list(tmp_path):
         touch(tmp_path / "d" / f"part-{i:05d}-abc.parquet", b"x" * (i + 1))
     touch(tmp_path / "d" / "notes.txt")
     touch(tmp_path / "d" / ".hidden.parquet")
-    by_dir = expand([str(tmp_path / "d")])
+    by_dir, _ = expand([str(tmp_path / "d")])
     assert [s.name for s in by_dir] == [
         "part-00000-abc.parquet",
         "part-00001-abc.parquet",
@@ -40,9 +40,9 @@ def test_files_directories_globs_and_braces_give_one_sorted_list(tmp_path):
         "part-00031-abc.parquet",
     ]
     assert by_dir[3].size == 32 and by_dir[0].fingerprint.startswith("mtime=")
-    braces = expand([str(tmp_path / "d" / "part-{00000..00002}-*.parquet")])
+    braces, _ = expand([str(tmp_path / "d" / "part-{00000..00002}-*.parquet")])
     assert [s.name for s in braces] == [s.name for s in by_dir[:3]]
-    glob = expand([str(tmp_path / "d" / "part-0000[12]-*.parquet"), str(by_dir[2].url)])
+    glob, _ = expand([str(tmp_path / "d" / "part-0000[12]-*.parquet"), str(by_dir[2].url)])
     assert [s.name for s in glob] == ["part-00001-abc.parquet", "part-00002-abc.parquet"]
 
 
@@ -61,12 +61,12 @@ def test_memory_urls_and_a_changed_file_gets_a_new_key():
     try:
         fs.pipe(f"{root}/a/part-1.parquet", b"abc")
         fs.pipe(f"{root}/a/part-0.parquet", b"abcd")
-        shards = expand([f"{root}/a/*.parquet"])
+        shards, _ = expand([f"{root}/a/*.parquet"])
         assert [s.url.rsplit("/", 1)[-1] for s in shards] == ["part-0.parquet", "part-1.parquet"]
         assert shards[0].url.startswith("memory://") and shards[0].size == 4
         key = shards[0].key
         fs.pipe(f"{root}/a/part-0.parquet", b"abcde")
-        assert expand([f"{root}/a/part-0.parquet"])[0].key != key
+        assert expand([f"{root}/a/part-0.parquet"])[0][0].key != key
     finally:
         fs.rm(root.removeprefix("memory://"), recursive=True)
 
@@ -88,3 +88,23 @@ def test_lexicon_files_comments_includes_and_errors(tmp_path):
     empty.write_text("# nothing\n", "utf-8")
     with pytest.raises(ValueError, match="no lexicon entries"):
         load_lexicon(str(empty))
+
+
+def test_a_brace_pattern_with_missing_names_is_an_error_unless_allowed(tmp_path):
+    for i in (18, 21):
+        touch(tmp_path / f"part-{i:05d}.parquet")
+    pattern = str(tmp_path / "part-{00018..00025}.parquet")
+    first = ", ".join(str(tmp_path / f"part-{i:05d}.parquet") for i in (19, 20, 22))
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(
+            f"6 of the 8 names it lists match no file ({first}, …); pass --allow-missing"
+        ),
+    ):
+        expand([pattern])
+    found, matches = expand([pattern, str(tmp_path / "*.parquet")], allow_missing=True)
+    assert [s.name for s in found] == ["part-00018.parquet", "part-00021.parquet"]
+    braces, glob = matches
+    assert (braces.kind, braces.matched, len(braces.missing)) == ("braces", 2, 6)
+    assert braces.missing[0] == str(tmp_path / "part-00019.parquet")
+    assert (glob.kind, glob.matched, glob.missing) == ("glob", 2, ())
