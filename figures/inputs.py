@@ -79,7 +79,6 @@ class Model:
     name: str
     pretrained: str
     random_weights: bool
-    backend: str = "open_clip"
 
     @property
     def label(self) -> str:
@@ -99,13 +98,9 @@ def read_models(result_dir: Path) -> list[Model]:
     d = Path(result_dir)
     run, summary = d / "run.json", d / "summary.json"
     if run.is_file() and isinstance(m := _load_json(run).get("model"), dict):
-        name, pretrained = str(m.get("name")), str(m.get("pretrained"))
-        backend = str(m.get("backend") or "open_clip")
-        return [Model(name, pretrained, bool(m.get("random_weights")), backend)]
+        return [Model(str(m.get("name")), str(m.get("pretrained")), bool(m.get("random_weights")))]
     if summary.is_file() and "model" in (s := _load_json(summary)):
-        pretrained = str(s.get("pretrained"))
-        backend = CONTROL if pretrained == CONTROL else "open_clip"
-        return [Model(str(s["model"]), pretrained, bool(s.get("random_weights")), backend)]
+        return [Model(str(s["model"]), str(s.get("pretrained")), bool(s.get("random_weights")))]
     return []
 
 
@@ -144,8 +139,8 @@ def note(message: str) -> None:
 def drop_undrawable(
     df: pl.DataFrame, columns: Sequence[str], what: str, by: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[str]]:
-    """Rows whose ``columns`` are all numbers, and a note per reason when some were not: how
-    many, why, and (``by``) which groups. A ``note`` column, when present, gives the reason."""
+    """The rows whose ``columns`` all hold a number, and a note when some did not: how many, which
+    (grouped ``by``) and why (a ``note`` column, when present, adds its reasons)."""
 
     def missing(c: str) -> pl.Expr:
         if df.schema[c].is_float():
