@@ -7,6 +7,8 @@ File format: one class a line, ``#`` starts a comment; ``key | prompt name`` giv
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,10 +43,37 @@ def _parse(text: str, source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         names.append(name or key)
     if not keys:
         raise ValueError(f"{source}: no classes found")
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
-    if dupes:
-        raise ValueError(f"{source}: duplicate classes {dupes}")
+    check_distinct(keys, source)
+    check_distinct(names, f"{source} (prompt names)" if names != keys else source)
     return tuple(keys), tuple(names)
+
+
+def check_distinct(names: Sequence[str], source: str) -> None:
+    """Refuse a class listed twice, also when only the case differs (``Cat`` and ``cat``): CLIP's
+    tokenizer lower-cases, so both prompts are the same text and one class would count twice."""
+    seen: dict[str, str] = {}
+    for name in names:
+        folded = name.casefold()
+        if folded in seen:
+            other = seen[folded]
+            what = (
+                f"duplicate class {name!r}"
+                if other == name
+                else f"classes {other!r} and {name!r} differ only in case"
+            )
+            raise ValueError(f"{source}: {what}; keep one")
+        seen[folded] = name
+
+
+def _read_text(path: Path) -> str:
+    """A class file's text; a binary file (NUL bytes, not UTF-8) is one clear error naming it."""
+    data = path.read_bytes()
+    if b"\0" not in data:
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("utf-8")
+    raise ValueError(
+        f"{path}: not a text class file (binary content); give one class name a line, UTF-8"
+    )
 
 
 def load_classes(spec: str) -> ClassSet:
@@ -57,7 +86,7 @@ def load_classes(spec: str) -> ClassSet:
         return ClassSet(name, keys, names)
     path = Path(spec).expanduser()
     if path.is_file():
-        keys, names = _parse(path.read_text("utf-8"), str(path))
+        keys, names = _parse(_read_text(path), str(path))
         return ClassSet(path.stem, keys, names)
     if "," in spec:
         keys, names = _parse("\n".join(spec.split(",")), "--classes list")

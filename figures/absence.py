@@ -8,16 +8,23 @@ from pathlib import Path
 import polars as pl
 
 from figures import style
-from figures.inputs import EmptyInput, read_table
+from figures.inputs import (
+    EmptyInput,
+    drop_undrawable,
+    random_weights_banner,
+    read_models,
+    read_table,
+)
 
 COLUMNS = ("class", "variant", "prompt", "target", "auroc", "ap")
 MAX_LABELS = 25  # classes are named on the plot when there are at most this many
 
 
-def auroc_table(absence_dir: Path) -> pl.DataFrame:
+def auroc_table(absence_dir: Path) -> tuple[pl.DataFrame, list[str]]:
     """One row per (variant, class): ``p_presence`` (AUROC of P for presence), ``n_absence`` (N for
     absence) and ``n_presence`` (N for presence; > 0.5 means the negated prompt fires on the
-    object), the last null when the file does not hold it."""
+    object), the last null when the file does not hold it; and a note on the classes left out
+    (AUROC undefined: the class is in every image or in none)."""
     path = Path(absence_dir) / "per_class.parquet"
     df = read_table(path, "absence", COLUMNS)
     wide = {
@@ -33,10 +40,12 @@ def auroc_table(absence_dir: Path) -> pl.DataFrame:
             on=["variant", "class"],
             how="left",
         )
-    out = out.drop_nulls(["p_presence", "n_absence"])
+    out, notes = drop_undrawable(
+        out, ["p_presence", "n_absence"], "(variant, class) rows", ("variant", "class")
+    )
     if out.is_empty():
         raise EmptyInput(f"{path}: no class has both P-presence and N-absence AUROC")
-    return out
+    return out, notes
 
 
 def absence_scatter(
@@ -46,7 +55,7 @@ def absence_scatter(
     presence (x) vs AUROC of N for absence (filled) and of N for presence (hollow), with the
     diagonal and chance (0.5). Below the diagonal the negated prompt detects absence worse than
     the positive prompt detects presence."""
-    df = auroc_table(absence_dir)
+    df, notes = auroc_table(absence_dir)
     variants = df["variant"].unique(maintain_order=True).to_list()
     fig, axes = style.new_figure(
         style.COLUMN * len(variants), style.COLUMN + 0.7, ncols=len(variants), squeeze=False
@@ -93,4 +102,5 @@ def absence_scatter(
         loc="outside lower center",
         ncols=2,
     )
+    style.headline(fig, random_weights_banner(read_models(absence_dir)), notes)
     return style.save(fig, out_dir, "absence_auroc", dpi)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from figures.absence import absence_scatter
 from figures.gallery import Outcome, draw_all
-from figures.inputs import EmptyInput, MissingInput
+from figures.inputs import EmptyInput, MissingInput, collect_notes
 from figures.maps import similarity_grids
 from figures.negscan import class_negations, top_bigrams, word_counts
 from figures.prompts import cosine_distributions, cosine_scatter
@@ -35,15 +36,38 @@ DPI = typer.Option(200, "--dpi", min=30, max=1200, help="PNG resolution (PDFs ar
 NO_PAPER = typer.Option(False, "--no-paper", help="Leave out the paper's published numbers.")
 
 
-def _draw(draw: Callable[[], list[Path]]) -> None:
-    """Run one figure function; a missing or empty input is one red line and exit status 1."""
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder or not exist yet: checked before anything is read or drawn."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise typer.BadParameter(
+                    f"{p} is an existing file, not a directory", param_hint="--out"
+                )
+            return
+
+
+def _notes(notes: list[str], figure: str = "") -> None:
+    for n in notes:
+        where = f"{figure}: " if figure else ""
+        console.print(
+            f"[yellow]note:[/yellow] {escape(where + n)}", highlight=False, soft_wrap=True
+        )
+
+
+def _draw(draw: Callable[[], list[Path]], out: Path) -> None:
+    """Run one figure function; a missing or empty input is one red line and exit status 1. What
+    the figure left out (rows without a number, the poster's reference) is printed as notes."""
+    _check_out(out)
     try:
-        paths = draw()
+        with collect_notes() as notes:
+            paths = draw()
     except (MissingInput, EmptyInput, FileNotFoundError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     for p in paths:
         console.print(str(p), highlight=False, soft_wrap=True)
+    _notes(notes)
 
 
 ALL_HELP = (
@@ -70,6 +94,7 @@ def all_figures(
 ) -> None:
     if not results.is_dir():
         raise typer.BadParameter(f"{results}: no such directory", param_hint="--results")
+    _check_out(out)
     with console.status("drawing…", spinner="dots") as status:
         outcomes = draw_all(
             results, out, dpi=dpi, on_figure=None if quiet else lambda n: status.update(n)
@@ -95,6 +120,8 @@ def _report(outcomes: list[Outcome], quiet: bool) -> None:
         table.add_row(o.figure, f"[{colour[o.status]}]{o.status}[/]", detail)
     if table.row_count:
         console.print(table)
+    for o in outcomes:  # even with --quiet: a figure that leaves rows out must say so
+        _notes(o.notes, o.figure)
     for o in outcomes:  # failures again, unwrapped, where scripts and people look for them
         if o.status == "failed":
             err.print(f"[red]error:[/red] {o.figure}: {o.reason}", highlight=False, soft_wrap=True)
@@ -109,7 +136,7 @@ def map_curves(
 ) -> None:
     """mAP vs known labels per dataset: a line per method, seed min–max band, paper dashed."""
 
-    _draw(lambda: map_vs_partial(sweeps, out, dpi=dpi, paper=not no_paper))
+    _draw(lambda: map_vs_partial(sweeps, out, dpi=dpi, paper=not no_paper), out)
 
 
 @app.command("params-compute")
@@ -121,7 +148,7 @@ def params_compute(
 ) -> None:
     """Trainable parameters vs device hours per run, per method (ours filled, paper hollow)."""
 
-    _draw(lambda: params_vs_compute(sweeps, out, dpi=dpi, paper=not no_paper))
+    _draw(lambda: params_vs_compute(sweeps, out, dpi=dpi, paper=not no_paper), out)
 
 
 @app.command("promptsim-violin")
@@ -132,7 +159,7 @@ def promptsim_violin(
 ) -> None:
     """Per-class cos(P1,N1) vs cos(P1,P2) distributions, raw and centred."""
 
-    _draw(lambda: cosine_distributions(promptsim_dir, out, dpi=dpi))
+    _draw(lambda: cosine_distributions(promptsim_dir, out, dpi=dpi), out)
 
 
 @app.command("promptsim-scatter")
@@ -143,7 +170,7 @@ def promptsim_scatter(
 ) -> None:
     """Per class: paraphrase cosine (x) vs negation cosine (y), with the diagonal."""
 
-    _draw(lambda: cosine_scatter(promptsim_dir, out, dpi=dpi))
+    _draw(lambda: cosine_scatter(promptsim_dir, out, dpi=dpi), out)
 
 
 NEGSCAN_DIRS = typer.Argument(..., help="`negscan … --out` directories, one per corpus.")
@@ -158,7 +185,7 @@ def negscan_words(
 ) -> None:
     """Per-word caption counts and negation rate per corpus (log), beside LAION's 0.47 %."""
 
-    _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi))
+    _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi), out)
 
 
 @app.command("negscan-bigrams")
@@ -170,7 +197,7 @@ def negscan_bigrams(
 ) -> None:
     """The top "negator next-word" bigrams per corpus."""
 
-    _draw(lambda: top_bigrams(negscan_dirs, out, top=top, dpi=dpi))
+    _draw(lambda: top_bigrams(negscan_dirs, out, top=top, dpi=dpi), out)
 
 
 @app.command("negscan-classes")
@@ -182,7 +209,7 @@ def negscan_classes(
 ) -> None:
     """The classes most often negated per corpus (negscan --classes)."""
 
-    _draw(lambda: class_negations(negscan_dirs, out, top=top, dpi=dpi))
+    _draw(lambda: class_negations(negscan_dirs, out, top=top, dpi=dpi), out)
 
 
 @app.command("maps")
@@ -194,7 +221,7 @@ def maps_grid(
 ) -> None:
     """Similarity-map grids, one per image: image, positive-prompt map, negated-prompt map."""
 
-    _draw(lambda: similarity_grids(maps_dir, out, max_classes=max_classes, dpi=dpi))
+    _draw(lambda: similarity_grids(maps_dir, out, max_classes=max_classes, dpi=dpi), out)
 
 
 @app.command("absence")
@@ -205,7 +232,7 @@ def absence_auroc(
 ) -> None:
     """Per class: AUROC of P for presence vs AUROC of N for absence (and for presence)."""
 
-    _draw(lambda: absence_scatter(absence_dir, out, dpi=dpi))
+    _draw(lambda: absence_scatter(absence_dir, out, dpi=dpi), out)
 
 
 def main() -> None:

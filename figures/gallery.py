@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from figures import absence, maps, negscan, prompts, sweeps
-from figures.inputs import MAKERS, EmptyInput, MissingInput
+from figures.inputs import MAKERS, EmptyInput, MissingInput, collect_notes
 
 # part → (marker file that makes a directory a result directory of that kind, maker key)
 PARTS = {
@@ -34,12 +34,14 @@ PARTS = {
 @dataclass
 class Outcome:
     """What happened to one figure: ``drawn`` (with its files), ``skipped`` (nothing to draw from)
-    or ``failed`` (an input is present but broken or incomplete)."""
+    or ``failed`` (an input is present but broken or incomplete); ``notes``: what the drawn
+    figure left out and why (also written on the figure)."""
 
     figure: str
     status: str
     reason: str = ""
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _is_sweep(d: Path) -> bool:
@@ -129,7 +131,9 @@ def draw_all(
             if not dirs:
                 outcomes.append(Outcome(name, "skipped", f"no {results_dir / part}/"))
                 continue
-            outcomes.append(Outcome(name, "drawn", files=draw(dirs, Path(out_dir))))
+            with collect_notes() as notes:
+                files = draw(dirs, Path(out_dir))
+            outcomes.append(Outcome(name, "drawn", files=files, notes=notes))
         except EmptyInput as exc:
             outcomes.append(Outcome(name, "skipped", str(exc)))
         except (FileNotFoundError, ValueError, OSError) as exc:

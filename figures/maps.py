@@ -1,5 +1,8 @@
 """Similarity-map grids from ``promptsim maps … --out DIR`` (the poster's Figure 1): per image, one
-row per class, the image and its similarity maps with the positive and the negated prompt."""
+row per class, the image and its similarity maps with the positive and the negated prompt.
+
+The photo is the copy inside the maps directory (``image_file``), so a moved result still draws
+it; when it cannot be found the grid shows the maps alone and says so."""
 
 from __future__ import annotations
 
@@ -10,7 +13,13 @@ import numpy as np
 import polars as pl
 
 from figures import style
-from figures.inputs import EmptyInput, MissingInput, read_table
+from figures.inputs import (
+    EmptyInput,
+    MissingInput,
+    random_weights_banner,
+    read_models,
+    read_table,
+)
 
 COLUMNS = ("image", "class", "prompt", "text", "npy")
 CELL = 1.35  # inches per grid cell
@@ -21,16 +30,20 @@ def _resolve(value: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _load_image(value: str, base: Path):
-    """The source image as an array when it can be found (as written, or relative to the maps
-    directory); ``None`` otherwise — the grid then shows the maps alone."""
+def _load_image(rows: pl.DataFrame, base: Path) -> tuple[np.ndarray | None, str | None]:
+    """The source image as an array, from its copy in the maps directory (``image_file``; results
+    written before that column: the path as written, or relative to the directory), or ``None``
+    and a note saying which file is missing — the grid then shows the maps alone."""
     from PIL import Image
 
-    for p in (Path(value), base / value):
+    image = rows["image"][0]
+    copy = rows["image_file"][0] if "image_file" in rows.columns else None
+    candidates = [base / copy] if copy else [Path(image), base / image]
+    for p in candidates:
         if p.is_file():
             with Image.open(p) as im:
-                return np.asarray(im.convert("RGB"))
-    return None
+                return np.asarray(im.convert("RGB")), None
+    return None, f"{image}: photo not found ({candidates[0]}); its maps are drawn without it"
 
 
 def _stem(image: str, used: set[str]) -> str:
@@ -50,15 +63,16 @@ def similarity_grids(
     image (when found), the positive-prompt map and the negated-prompt map, drawn over the image.
     Both maps of a row share one colour scale (their joint min–max), so their strengths compare."""
     maps_dir = Path(maps_dir)
-    df = read_table(maps_dir / "maps.parquet", "maps", COLUMNS)
+    df = read_table(maps_dir / "maps.parquet", "maps", COLUMNS, optional=("image_file",))
     if df.is_empty():
         raise EmptyInput(f"{maps_dir / 'maps.parquet'}: no maps to draw")
+    banner = random_weights_banner(read_models(maps_dir))
     written: list[Path] = []
     used: set[str] = set()
     for image in df["image"].unique(maintain_order=True).to_list():
         rows = df.filter(pl.col("image") == image)
         classes = rows["class"].unique(maintain_order=True).to_list()[:max_classes]
-        picture = _load_image(image, maps_dir)
+        picture, missing = _load_image(rows, maps_dir)
         ncols = 3 if picture is not None else 2
         fig, axes = style.new_figure(
             CELL * ncols, CELL * len(classes) + 0.3, nrows=len(classes), ncols=ncols, squeeze=False
@@ -109,6 +123,6 @@ def similarity_grids(
                 ax.grid(False)
                 for spine in ax.spines.values():
                     spine.set_visible(False)
-        fig.suptitle(Path(image).name, fontsize="small")
+        style.headline(fig, banner, [missing] if missing else [], title=Path(image).name)
         written += style.save(fig, out_dir, _stem(image, used), dpi)
     return written

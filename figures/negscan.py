@@ -11,7 +11,7 @@ import polars as pl
 
 from corpora.reference import laion_negation_rate
 from figures import style
-from figures.inputs import EmptyInput, read_json, read_table
+from figures.inputs import EmptyInput, left_out, read_json, read_table
 
 SUMMARY_KEYS = ("n_rows", "n_with_negation", "rate_all_rows", "rate_non_null")
 
@@ -92,14 +92,20 @@ def word_counts(
     ax_w.tick_params(axis="y", labelsize="x-small")
     ax_w.legend(fontsize="x-small", title=None)
 
-    rates = pl.DataFrame(
+    all_rates = pl.DataFrame(
         {
             "corpus": [c.name for c in corpora],
             "rate": [c.summary["rate_all_rows"] for c in corpora],  # null for an empty corpus
         },
         schema={"corpus": pl.String, "rate": pl.Float64},
-    ).filter(pl.col("rate") > 0)
-    rates = rates.with_columns(pl.col("rate") * 100)
+    )
+    drawable = (pl.col("rate") > 0).fill_null(False) & pl.col("rate").is_not_nan()
+    rates = all_rates.filter(drawable).with_columns(pl.col("rate") * 100)
+    gone = all_rates.filter(~drawable)
+    why = "rate null/NaN (no rows) or 0 (no place on a log axis)"
+    notes = (
+        [left_out(gone, all_rates.height, "corpus rates", why, ("corpus",))] if gone.height else []
+    )
     if not rates.is_empty():
         sns.barplot(
             data=rates.to_pandas(),
@@ -127,6 +133,7 @@ def word_counts(
     ax_r.set_xlim(min(span) / 10, max(span) * 10)
     ax_r.set(xlabel="% of all rows", ylabel="", title="captions with a negation word")
     ax_r.tick_params(axis="y", labelsize="x-small")
+    style.headline(fig, notes=notes)
     return style.save(fig, out_dir, "negscan_words", dpi)
 
 

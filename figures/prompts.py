@@ -1,6 +1,10 @@
 """Figures from ``promptsim --out DIR``: per-class cosine distributions of cos(P1, N1) (negation)
 and cos(P1, P2) (paraphrase) in raw and centred space, and the per-class scatter of one against
-the other."""
+the other.
+
+A result with random weights says so in the title; rows without a number (centring undefined,
+NaN) are left out with a note on the figure and in the output; the poster's CLIP means are never
+drawn beside a sentence-transformers control."""
 
 from __future__ import annotations
 
@@ -10,7 +14,14 @@ import polars as pl
 
 from corpora.reference import paper_cosines
 from figures import style
-from figures.inputs import EmptyInput, read_table
+from figures.inputs import (
+    CONTROL,
+    EmptyInput,
+    drop_undrawable,
+    random_weights_banner,
+    read_models,
+    read_table,
+)
 
 COLUMNS = ("model", "pretrained", "class", "templates", "style", "pair", "space", "cosine")
 PAIR_COLORS = {
@@ -20,6 +31,7 @@ PAIR_COLORS = {
 SPACES = ("raw", "centred")
 POSTER = "poster, COCO-80"  # the published table's scope (METHODS.md §4.1b)
 POSTER_LINES = {"P1-N1": "--", "P1-P2": ":"}
+NOT_THE_POSTERS = "the poster's CLIP means are not drawn beside the sentence-transformers control"
 
 
 def poster_means() -> dict[tuple[str, str], float]:
@@ -31,7 +43,7 @@ def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
     """``per_class.parquet`` with a ``setting`` column (templates/style, prefixed by the model when
     the file holds several)."""
     path = Path(promptsim_dir) / "per_class.parquet"
-    df = read_table(path, "promptsim", COLUMNS)
+    df = read_table(path, "promptsim", COLUMNS, optional=("note",))
     if df.is_empty():
         raise EmptyInput(f"{path}: no rows to draw")
     setting = pl.col("templates") + pl.when(pl.col("style").is_not_null()).then(
@@ -40,6 +52,24 @@ def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
     if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
         setting = pl.col("model") + ":" + pl.col("pretrained") + " " + setting
     return df.with_columns(setting=setting)
+
+
+def _is_control() -> pl.Expr:
+    return (pl.col("pretrained") == CONTROL) | pl.col("model").str.starts_with("st:")
+
+
+def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str]]:
+    """The per-class rows with a cosine, the RANDOM WEIGHTS banner, and the notes: rows left out
+    (centring undefined, NaN) and a control model that is not set beside the poster."""
+    per_class = load_per_class(promptsim_dir)
+    banner = random_weights_banner(read_models(promptsim_dir))
+    df, notes = drop_undrawable(per_class, ["cosine"], "per-class cosines", ("space", "setting"))
+    if df.is_empty():
+        raise EmptyInput(f"{Path(promptsim_dir) / 'per_class.parquet'}: {notes[0]}")
+    controls = df.filter(_is_control())["model"].unique(maintain_order=True).to_list()
+    if controls:
+        notes.append(f"{NOT_THE_POSTERS} ({', '.join(controls)})")
+    return df, banner, notes
 
 
 def _spaces(df: pl.DataFrame) -> list[str]:
@@ -57,7 +87,7 @@ def cosine_distributions(
     import seaborn as sns
     from matplotlib.lines import Line2D
 
-    df = load_per_class(promptsim_dir)
+    df, banner, notes = _drawable(promptsim_dir)
     group = pl.col("templates")
     if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
         group = pl.col("model") + ":" + pl.col("pretrained") + " " + group
@@ -75,6 +105,7 @@ def cosine_distributions(
     fig, axes = style.new_figure(style.PAGE, 2.8, ncols=len(spaces), squeeze=False)
     order = df["group"].unique(maintain_order=True).to_list()
     templates_of = dict(df.select("group", "templates").unique().iter_rows())
+    control = {g for g, c in df.select("group", _is_control()).unique().iter_rows() if c}
     ref = poster_means()
     for ax, space in zip(axes[0], spaces, strict=True):
         part = df.filter(pl.col("space") == space).to_pandas()
@@ -95,7 +126,7 @@ def cosine_distributions(
         # the poster's means, in both panels: its feature space is not stated (METHODS.md §4.1b)
         for i, grp in enumerate(order):
             for pair, ls in POSTER_LINES.items():
-                mean = ref.get((templates_of[grp], pair))
+                mean = None if grp in control else ref.get((templates_of[grp], pair))
                 if mean is not None:
                     ax.hlines(
                         mean,
@@ -110,10 +141,11 @@ def cosine_distributions(
         ax.tick_params(axis="x", labelsize="x-small")
         handles, labels = ax.get_legend_handles_labels()
         for pair, ls in POSTER_LINES.items():
-            if any((templates_of[g], pair) in ref for g in order):
+            if any((templates_of[g], pair) in ref for g in order if g not in control):
                 handles.append(Line2D([], [], color=PAIR_COLORS[pair], ls=ls, lw=1.1))
                 labels.append(f"{POSTER} mean {pair}")
         ax.legend(handles, labels, fontsize="xx-small", title=None)
+    style.headline(fig, banner, notes)
     return style.save(fig, out_dir, "promptsim_violin", dpi)
 
 
@@ -146,7 +178,11 @@ def cosine_scatter(
     colour marks the poster's means (P1-P2, P1-N1) for each of its template sets present."""
     import seaborn as sns
 
-    pairs = pair_table(load_per_class(promptsim_dir))
+    df, banner, notes = _drawable(promptsim_dir)
+    pairs = pair_table(df)
+    unpaired = df.filter(pl.col("pair") == "P1-N1").height - pairs.height
+    if unpaired:
+        notes.append(f"{unpaired} P1-N1 cosines without a P1-P2 cosine to pair with not drawn")
     spaces = _spaces(pairs)
     fig, axes = style.new_figure(style.PAGE, 3.0, ncols=len(spaces), squeeze=False)
     settings = pairs["setting"].unique(maintain_order=True).to_list()
@@ -165,7 +201,7 @@ def cosine_scatter(
                 s=8,
                 alpha=0.7,
                 color=palette[s],
-                label=f"{s} ({frac:.0%} above)",
+                label=f"{s} ({frac:.0%} of {sub.height} above)",
             )
         lo = min(part["negation"].min(), part["paraphrase"].min())
         hi = max(part["negation"].max(), part["paraphrase"].max())
@@ -175,7 +211,8 @@ def cosine_scatter(
         )
         for t, label in (("single", "1 prompt"), ("ensemble85", "85 prompts")):
             x, y = ref.get((t, "P1-P2")), ref.get((t, "P1-N1"))
-            mine = part.filter(pl.col("templates") == t)["setting"].unique(maintain_order=True)
+            mine = part.filter((pl.col("templates") == t) & ~_is_control())
+            mine = mine["setting"].unique(maintain_order=True)
             if mine.len() and x is not None and y is not None:
                 ax.scatter(
                     x,
@@ -194,4 +231,5 @@ def cosine_scatter(
             ylabel="cos(P1, N1) negation",
         )
         ax.legend(fontsize="xx-small", loc="upper left")
+    style.headline(fig, banner, notes)
     return style.save(fig, out_dir, "promptsim_scatter", dpi)

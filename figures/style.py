@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import sys
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from corpora.reference import method_label, method_order
 from corpora.runio import atomic_write_bytes
+from figures.inputs import note
 
 # Figure sizes in inches: a single column and a full page width of a two-column paper.
 COLUMN = 3.4
@@ -31,6 +34,7 @@ METHOD_COLORS = {
 }
 OTHER_COLORS = ("#d55e00", "#ca9161", "#fbafe4", "#56b4e9", "#ece133")
 REFERENCE_COLOR = "#555555"
+ALERT_COLOR = "#c00000"  # the RANDOM WEIGHTS banner
 
 
 def apply() -> None:
@@ -82,6 +86,26 @@ def new_figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(**subplots) if subplots else fig.subplots()
     return fig, axes
+
+
+def headline(
+    fig: Any, banner: str | None = None, notes: Sequence[str] = (), title: str | None = None
+) -> None:
+    """The figure's title: the RANDOM WEIGHTS ``banner`` (the whole title then red and bold), the
+    ``title``, and the ``notes`` on what was left out and why — one text, so that the constrained
+    layout makes room for all of it. Every note also goes to the command's output
+    (:func:`figures.inputs.note`)."""
+    lines = [line for line in (banner, title, *(f"Note: {n}" for n in notes)) if line]
+    if lines:
+        chars = fig.get_figwidth() * (17 if notes else 11)  # characters per line that fit
+        fig.suptitle(
+            "\n".join(textwrap.fill(line, round(chars)) for line in lines),
+            fontsize="x-small" if notes else "small",
+            color=ALERT_COLOR if banner else ("black" if title and not notes else REFERENCE_COLOR),
+            fontweight="bold" if banner else "normal",
+        )
+    for n in notes:
+        note(n)
 
 
 def save(fig: Any, out_dir: Path, stem: str, dpi: int = DEFAULT_DPI) -> list[Path]:

@@ -1,5 +1,8 @@
 """Figures from ``mlrtrain sweep`` results: mAP vs the known-label proportion (one line per method,
-a band over seeds, the paper's numbers dashed) and parameters vs measured compute."""
+a band over seeds, the paper's numbers dashed) and parameters vs measured compute.
+
+Runs that failed, did not finish or have no mAP (null/NaN) are not drawn, and the figure and the
+output say which; a sweep trained on random weights says so in the title."""
 
 from __future__ import annotations
 
@@ -9,17 +12,42 @@ import polars as pl
 
 from corpora.reference import paper_map, paper_methods
 from figures import style
-from figures.inputs import EmptyInput
+from figures.inputs import (
+    EmptyInput,
+    drop_undrawable,
+    left_out,
+    note,
+    random_weights_banner,
+    read_models,
+)
 from mlr.table import build_table, load_runs
 
+NOT_FINISHED = "failed, unfinished or without a mAP (null/NaN)"
 
-def _finished(sweep_dirs: list[Path]) -> pl.DataFrame:
-    runs = pl.concat([load_runs(d) for d in sweep_dirs], how="vertical_relaxed")
-    ok = runs.filter(pl.col("ok"))
-    if ok.is_empty():
+
+def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
+    """Every run of the sweeps (with ``ok``), and per dataset the RANDOM WEIGHTS banner of the
+    models its runs recorded (each run's ``run.json``)."""
+    frames, models = [], {}
+    for d in map(Path, sweep_dirs):
+        runs = load_runs(d)
+        found = [m for f in sorted(d.rglob("run.json")) for m in read_models(f.parent)]
+        for ds in runs["dataset"].unique().to_list():
+            models.setdefault(ds, []).extend(found)
+        frames.append(runs)
+    runs = pl.concat(frames, how="diagonal_relaxed")
+    if runs.filter(pl.col("ok")).is_empty():
         dirs = ", ".join(str(d) for d in sweep_dirs)
         raise EmptyInput(f"{dirs}: no finished runs to draw")
-    return ok
+    return runs, {ds: random_weights_banner(m) for ds, m in models.items()}
+
+
+def _finished(runs: pl.DataFrame, ds: str, by: tuple[str, ...]) -> tuple[pl.DataFrame, list[str]]:
+    """The dataset's finished runs, and a note on the others (grouped ``by``)."""
+    mine = runs.filter(pl.col("dataset") == ds)
+    bad = mine.filter(~pl.col("ok"))
+    notes = [left_out(bad, mine.height, "runs", NOT_FINISHED, by)] if bad.height else []
+    return mine.filter(pl.col("ok")), notes
 
 
 def map_vs_partial(
@@ -30,13 +58,16 @@ def map_vs_partial(
     method's colour (SCPNet, which we do not train, too)."""
     from matplotlib.lines import Line2D
 
-    ok = _finished([Path(d) for d in sweep_dirs])
+    runs, banners = _load(sweep_dirs)
     pub = paper_map()
     written: list[Path] = []
-    for ds in sorted(ok["dataset"].unique().to_list()):
+    for ds in sorted(runs["dataset"].unique().to_list()):
+        finished, notes = _finished(runs, ds, ("method", "partial"))
+        if finished.is_empty():  # said in the output: there is no figure to say it on
+            note(f"dataset {ds!r}, no figure: {notes[0]}")
+            continue
         agg = (
-            ok.filter(pl.col("dataset") == ds)
-            .group_by("method", "partial")
+            finished.group_by("method", "partial")
             .agg(
                 mean=pl.col("map").mean(),
                 lo=pl.col("map").min(),
@@ -77,6 +108,7 @@ def map_vs_partial(
         )
         # below the axes: inside, it would hide curves wherever they happen to run
         fig.legend(handles=handles, fontsize="x-small", loc="outside lower center", ncols=2)
+        style.headline(fig, banners.get(ds), notes)
         written += style.save(fig, out_dir, f"map_vs_partial_{ds}", dpi)
     return written
 
@@ -89,6 +121,7 @@ def params_vs_compute(
     as hollow squares in the same colour."""
     from matplotlib.lines import Line2D
 
+    runs, banners = _load(sweep_dirs)
     table = pl.concat(
         [build_table(Path(d), paper=False) for d in sweep_dirs], how="diagonal_relaxed"
     )
@@ -96,11 +129,13 @@ def params_vs_compute(
     written: list[Path] = []
     for ds in sorted(table["dataset"].unique().to_list()):
         fig, ax = style.new_figure(style.COLUMN, 2.6)
-        ours = table.filter(pl.col("dataset") == ds)
+        notes = _finished(runs, ds, ("method",))[1]
+        ours, dropped = drop_undrawable(
+            table.filter(pl.col("dataset") == ds), ["n_params", "hours_per_run"], "methods"
+        )
+        notes += dropped
         drawn = 0
         for row in ours.iter_rows(named=True):
-            if row["n_params"] is None or row["hours_per_run"] is None:
-                continue
             color = style.method_color(row["method"])
             ax.scatter(row["n_params"], row["hours_per_run"], s=40, color=color, zorder=3)
             ax.annotate(
@@ -149,5 +184,6 @@ def params_vs_compute(
                 Line2D([], [], color="black", marker="s", ls="", mfc="none", label="paper (GPU h)")
             )
         ax.legend(handles=handles, fontsize="x-small")
+        style.headline(fig, banners.get(ds), notes)
         written += style.save(fig, out_dir, f"params_compute_{ds}", dpi)
     return written

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corpora.classes import load_classes
+from corpora.classes import check_distinct, load_classes
 from corpora.reference import paper_cosines
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
 
@@ -43,6 +43,10 @@ err_console = Console(stderr=True)
 
 FORMATS = ("rich", "markdown", "csv", "json")
 DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
+NOT_THE_POSTERS = (
+    "the poster's numbers are CLIP text cosines; a sentence-transformers encoder is a control "
+    "and is not compared with them"
+)
 
 # ---- shared model options ---------------------------------------------------------------------
 ModelOpt = Annotated[
@@ -155,6 +159,20 @@ def _classes(spec: str) -> Any:
         raise typer.BadParameter(str(err), param_hint="--classes") from None
 
 
+def _check_out(out: Path | None) -> None:
+    """``--out`` must be a directory or not exist yet: checked before any model or encoding work,
+    not after it."""
+    if out is None:
+        return
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise typer.BadParameter(
+                    f"{p} is an existing file, not a directory", param_hint="--out"
+                )
+            return
+
+
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -215,14 +233,18 @@ def _render(result: Any, fmt: str, digits: int, title: str) -> None:
     cells = [
         [e["setting"], e["pair"], e["raw"], e["centred"], e["closer"]] for e in entries.values()
     ]
+    notes = list(dict.fromkeys(r["note"] for r in result.rows if r["note"]))
     if fmt == "markdown":
         print(f"**{title}**\n")
         print("| " + " | ".join(headers) + " |")
         print("|" + "---|" * len(headers))
         for c in cells:
             print("| " + " | ".join(c) + " |")
+        for note in notes:
+            print(f"\nNote: {note}.")
         return
-    table = Table(title=title, caption="mean ± std (min, max) over classes")
+    caption = "\n".join(["mean ± std (min, max) over classes", *(f"{n}." for n in notes)])
+    table = Table(title=title, caption=caption)
     for h in headers:
         table.add_column(h)
     for c in cells:  # the statistic on two lines keeps the table narrow
@@ -295,6 +317,7 @@ def table_cmd(
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+    _check_out(out)
     with _user_errors():
         class_set = _classes(classes)
         settings = _settings(templates, style, pairs)
@@ -315,6 +338,7 @@ def table_cmd(
 
             info = backbone.info()
             weights = info["pretrained"]  # "sentence-transformers" for st: models
+            control = info["backend"] == "sentence-transformers"
             result = compute_promptsim(
                 encode, class_set.keys, class_set.names, settings, model, weights
             )
@@ -328,7 +352,8 @@ def table_cmd(
             "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
             "rows": result.rows,
             "frac_negation_closer": result.frac_negation_closer,
-            "poster_reference": paper_cosines().to_dicts(),
+            "poster_reference": None if control else paper_cosines().to_dicts(),
+            **({"poster_reference_note": NOT_THE_POSTERS} if control else {}),
         }
         if fmt == "json":  # the same object as summary.json
             print(json.dumps(summary, indent=2))
@@ -336,7 +361,10 @@ def table_cmd(
             title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
             _render(result, fmt, digits, title)
         if fmt == "rich" and class_set.name == "coco":
-            _render_reference(result.rows)
+            if control:
+                console.print(f"Not beside the poster: {NOT_THE_POSTERS}.", highlight=False)
+            else:
+                _render_reference(result.rows)
         if backbone.random_weights:
             err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
         if out is not None:
@@ -423,6 +451,7 @@ def maps_cmd(
     (min–max normalised heatmap over the image), indexed in OUT/maps.parquet."""
     from negation.maps import write_maps
 
+    _check_out(out)
     with _user_errors():
         class_set = _classes(classes)
         for path in images:
@@ -535,6 +564,7 @@ def absence_cmd(
 
     if split not in ("train", "test"):
         raise typer.BadParameter("use train or test", param_hint="--split")
+    _check_out(out)
     with _user_errors():
         chosen = _settings(templates, style, None)
         if len(chosen) != 1:
@@ -553,6 +583,7 @@ def absence_cmd(
             raise typer.BadParameter(str(err), param_hint="--root") from None
         if len(data) == 0:
             raise ValueError(f"{dataset} at {root}: the {split} split has no image")
+        check_distinct(data.classes.names, f"{dataset} at {root}: classes")
         backbone = _load_backbone(
             model, pretrained, cache_dir, offline, device, precision, seed, image_size
         )

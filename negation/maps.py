@@ -8,10 +8,15 @@ grid. The raw grid is saved as ``.npy``; the PNG shows it min–max normalised t
 (as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled to the image's own size, in a
 jet colour map blended half-and-half over the image. Min–max normalisation hides the absolute
 level: compare the raw ranges (``min``/``max`` in ``maps.parquet``) across prompts, not colours.
+
+The output directory is self-contained: each source image is copied into it as
+``images/<content hash><suffix>`` (the table names it relative to the directory), so a moved or
+shared result still draws its photos.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from collections.abc import Callable, Sequence
@@ -26,11 +31,13 @@ import torch.nn.functional as F
 from corpora.runio import atomic_write_bytes, atomic_write_parquet
 
 PROMPTS = ("positive", "negative")
+IMAGES_DIR = "images"  # the copies of the source images, inside the output directory
 DEFAULT_POSITIVE = "A photo of a {}"
 DEFAULT_NEGATIVE = "Not a photo of a {}"
 
 MAPS_SCHEMA = {
     "image": pl.String,
+    "image_file": pl.String,
     "class": pl.String,
     "prompt": pl.String,
     "text": pl.String,
@@ -106,8 +113,8 @@ def write_maps(
 ) -> pl.DataFrame:
     """Write ``.npy`` + ``.png`` per (image, class, prompt) and ``maps.parquet``; return the index.
 
-    Files: ``OUT/<image stem>/<class key>.<positive|negative>.{npy,png}``. ``progress(1)`` is
-    called after each image."""
+    Files: ``OUT/<image stem>/<class key>.<positive|negative>.{npy,png}`` and the image's copy
+    ``OUT/images/<sha256[:16]><suffix>``. ``progress(1)`` is called after each image."""
     from PIL import Image, UnidentifiedImageError
 
     for template in (positive, negative):
@@ -121,10 +128,15 @@ def write_maps(
     records = []
     for path, stem in zip(paths, _stems(paths), strict=True):
         try:
-            with Image.open(path) as opened:
+            data = path.read_bytes()
+            with Image.open(io.BytesIO(data)) as opened:
                 image = opened.convert("RGB")
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError) as err:
             raise ValueError(f"cannot read image {path}: {err}") from err
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        copy = out_dir / IMAGES_DIR / f"{digest}{path.suffix.lower()}"
+        if not copy.is_file():  # named by content: the same image is stored once
+            atomic_write_bytes(copy, data)
         batch = transform(image).unsqueeze(0)
         dense = backbone.dense_features(batch)[0]
         side = math.isqrt(dense.shape[0] - 1)  # square input → square feature grid
@@ -139,6 +151,7 @@ def write_maps(
                 records.append(
                     {
                         "image": str(path),
+                        "image_file": str(copy.relative_to(out_dir)),
                         "class": key,
                         "prompt": prompt,
                         "text": (positive, negative)[k].replace("{}", name),

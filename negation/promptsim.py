@@ -10,7 +10,9 @@ For each class c and setting (template set × negation style, :mod:`negation.tem
 - pairs ``P1-N1`` = cos(P1_c, N1_c) and ``P1-P2`` = cos(P1_c, P2_c).
 - spaces: ``raw`` (the cosines above) and ``centred``: every vector ``v`` of the setting becomes
   ``normalise(v − μ)`` with ``μ = mean_c P1_c``, the mean positive text feature over all classes
-  (CLIP-Surgery's redundant-feature removal), before the cosine.
+  (CLIP-Surgery's redundant-feature removal), before the cosine. Centring needs at least two
+  distinct class prompts (with one, ``P1_c − μ = 0``): below that the centred values are null,
+  with a ``note``, never 0.
 - ``negation_closer_c`` = cos(P1_c, N1_c) > cos(P1_c, P2_c) (same space); its mean over classes is
   ``frac_negation_closer``.
 - summary over classes: mean, std (population, ddof = 0), min, max, n.
@@ -68,7 +70,9 @@ def summarise(values: Sequence[float] | np.ndarray) -> dict[str, float | int]:
 
 
 def format_stat(row: dict[str, Any], digits: int = 2) -> str:
-    """The poster's cell format: ``0.58 ± 0.06 (0.37, 0.69)``."""
+    """The poster's cell format: ``0.58 ± 0.06 (0.37, 0.69)``; ``undefined`` for a null mean."""
+    if row["mean"] is None:
+        return "undefined"
     f = f"{{:.{digits}f}}"
     return (
         f"{f.format(row['mean'])} ± {f.format(row['std'])} "
@@ -111,11 +115,24 @@ def setting_vectors(
     return SettingVectors(p1, n1, None, None)
 
 
-def pair_cosines(v: SettingVectors) -> dict[tuple[str, str], np.ndarray]:
+def centring_note(class_names: Sequence[str]) -> str | None:
+    """Why the centred space is undefined for these classes, or ``None`` when it is defined."""
+    n = len({name.casefold() for name in class_names})
+    if n >= 2:
+        return None
+    return (
+        f"centring undefined: it subtracts the mean over classes, which needs at least 2 "
+        f"distinct class prompts (got {n})"
+    )
+
+
+def pair_cosines(
+    v: SettingVectors, spaces: Sequence[str] = SPACES
+) -> dict[tuple[str, str], np.ndarray]:
     """``{(pair, space): cosine per class}`` for one setting."""
     mu = v.p1.mean(axis=0)
     out: dict[tuple[str, str], np.ndarray] = {}
-    for space in SPACES:
+    for space in spaces:
 
         def t(x: np.ndarray, space: str = space) -> np.ndarray:
             return centre(x, mu) if space == "centred" else x
@@ -144,7 +161,8 @@ def compute_promptsim(
     """All settings' per-class cosines and their summaries.
 
     ``encode(texts)`` → ``[N, D]`` embeddings (normalised or not); it is called once, on the
-    de-duplicated prompts of all settings."""
+    de-duplicated prompts of all settings. With fewer than two distinct classes the centred
+    values are null and carry :func:`centring_note` (``note`` in rows and the per-class table)."""
     if not settings:
         raise ValueError("no settings to compute")
     texts = list(dict.fromkeys(t for s in settings for t in setting_texts(s, class_names)))
@@ -160,39 +178,45 @@ def compute_promptsim(
     rows: list[dict[str, Any]] = []
     fracs: list[dict[str, Any]] = []
     p2_done: set[str] = set()
+    notes = {"raw": None, "centred": centring_note(class_names)}  # why a space is undefined
+    defined = [space for space in SPACES if notes[space] is None]
+    undefined = [None] * len(class_keys)  # the values of an undefined space
     for s in settings:
-        cos = pair_cosines(setting_vectors(s, class_names, lookup))
+        cos = pair_cosines(setting_vectors(s, class_names, lookup), defined)
+        has_p2 = ("P1-P2", "raw") in cos
         for space in SPACES:
-            neg = cos[("P1-N1", space)]
-            para = cos.get(("P1-P2", space))
-            closer = (neg > para) if para is not None else None
+            neg = cos.get(("P1-N1", space), undefined)
+            para = cos.get(("P1-P2", space), undefined) if has_p2 else None
+            closer = (neg > para) if para is not None and notes[space] is None else None
             for i, key in enumerate(class_keys):
                 records.append(
                     _record(model, pretrained, key, s.templates, s.style, "P1-N1", space, neg[i])
                     | {"negation_closer": None if closer is None else bool(closer[i])}
+                    | {"note": notes[space]}
                 )
-            rows.append(_row(s, s.style, "P1-N1", space, neg))
+            rows.append(_row(s, s.style, "P1-N1", space, neg, notes[space]))
             fracs.append(
                 {
                     "templates": s.templates,
                     "style": s.style,
                     "space": space,
                     "frac": None if closer is None else float(np.mean(closer)),
-                    "n": len(class_keys),
+                    "n": len(class_keys) if notes[space] is None else 0,
+                    "note": notes[space],
                 }
             )
-        if ("P1-P2", "raw") in cos and s.templates not in p2_done:
+        if has_p2 and s.templates not in p2_done:
             p2_done.add(s.templates)
             for space in SPACES:
-                para = cos[("P1-P2", space)]
+                para = cos.get(("P1-P2", space), undefined)
                 for i, key in enumerate(class_keys):
                     records.append(
                         _record(
                             model, pretrained, key, s.templates, P2_STYLE, "P1-P2", space, para[i]
                         )
-                        | {"negation_closer": None}
+                        | {"negation_closer": None, "note": notes[space]}
                     )
-                rows.append(_row(s, P2_STYLE, "P1-P2", space, para))
+                rows.append(_row(s, P2_STYLE, "P1-P2", space, para, notes[space]))
     per_class = pl.DataFrame(records, schema=PER_CLASS_SCHEMA, orient="row")
     return PromptSimResult(per_class, rows, fracs)
 
@@ -207,6 +231,7 @@ PER_CLASS_SCHEMA = {
     "space": pl.String,
     "cosine": pl.Float64,
     "negation_closer": pl.Boolean,
+    "note": pl.String,
 }
 
 
@@ -218,7 +243,7 @@ def _record(
     style: str,
     pair: str,
     space: str,
-    value: float,
+    value: float | None,
 ) -> dict[str, Any]:
     return {
         "model": model,
@@ -228,11 +253,13 @@ def _record(
         "style": style,
         "pair": pair,
         "space": space,
-        "cosine": float(value),
+        "cosine": None if value is None else float(value),
     }
 
 
-def _row(s: Setting, style: str, pair: str, space: str, values: np.ndarray) -> dict[str, Any]:
+def _row(
+    s: Setting, style: str, pair: str, space: str, values: Any, note: str | None
+) -> dict[str, Any]:
     n_templates = {
         "P1-N1": {"n_positive": len(s.positive), "n_negative": len(s.negative)},
         "P1-P2": {"p2": s.p2, "n_paraphrase": len(s.paraphrase or ())},
@@ -242,6 +269,10 @@ def _row(s: Setting, style: str, pair: str, space: str, values: np.ndarray) -> d
         "style": style,
         "pair": pair,
         "space": space,
-        **summarise(values),
+        **(summarise(values) if note is None else UNDEFINED),
         **n_templates,
+        "note": note,
     }
+
+
+UNDEFINED = {"mean": None, "std": None, "min": None, "max": None, "n": 0}

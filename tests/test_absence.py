@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from mlr_data import VOC_USED, write_voc
+from PIL import Image
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
@@ -122,3 +123,20 @@ def test_absence_errors_are_one_line(tmp_path, tiny_models):
         app, ["absence", "--dataset", "imagenet", "--root", str(tmp_path), "--pretrained", "none"]
     )
     assert res.exit_code == 2 and "unknown dataset" in res.output
+
+
+def test_absence_refuses_dataset_classes_that_differ_only_in_case(tmp_path, monkeypatch):
+    import negation.cli_promptsim as cli
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the model was loaded for a class list with case duplicates")
+
+    monkeypatch.setattr(cli, "_load_backbone", boom)
+    monkeypatch.setenv("COLUMNS", "400")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    for split in ("train", "test"):
+        rows = [{"image": "a.png", "labels": ["Cat", "dog"]}, {"image": "a.png", "labels": ["cat"]}]
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    res = runner.invoke(app, ["absence", "--dataset", "generic", "--root", str(tmp_path)])
+    assert res.exit_code == 2, res.output
+    assert "classes 'Cat' and 'cat' differ only in case" in res.output

@@ -33,3 +33,24 @@ def test_inline_list_and_file(tmp_path):
 def test_bad_class_specs_are_clear_errors(spec, message):
     with pytest.raises(ValueError, match=message):
         load_classes(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("Cat,dog,cat", "classes 'Cat' and 'cat' differ only in case"),
+        ("a | Dog,b | dog", r"prompt names\): classes 'Dog' and 'dog' differ only in case"),
+        ("a | dog,b | dog", r"prompt names\): duplicate class 'dog'"),
+    ],
+)
+def test_classes_that_differ_only_in_case_are_refused(spec, message):
+    with pytest.raises(ValueError, match=message):
+        load_classes(spec)
+
+
+def test_binary_class_file_is_one_line_naming_it(tmp_path):
+    for i, data in enumerate([b"\x89PNG\r\n\x1a\n\x00\x00", b"cat\x00dog\n", b"\xff\xfe\xfa"]):
+        f = tmp_path / f"classes{i}.bin"
+        f.write_bytes(data)
+        with pytest.raises(ValueError, match=rf"^{f}: not a text class file \(binary"):
+            load_classes(str(f))

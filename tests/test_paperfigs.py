@@ -16,7 +16,7 @@ from corpora.runio import atomic_write_json, atomic_write_parquet
 from figures import absence, maps, negscan, prompts, style, sweeps
 from figures.cli import app
 from figures.gallery import draw_all, find_dirs
-from figures.inputs import EmptyInput, MissingInput
+from figures.inputs import EmptyInput, MissingInput, collect_notes
 
 DPI = 40  # small PNGs keep the tests fast
 runner = CliRunner()
@@ -100,11 +100,13 @@ def make_promptsim(d: Path) -> Path:
 
 
 def make_maps(d: Path, with_image: bool = True) -> Path:
+    """As promptsim maps writes it: the photo copied into the directory (``image_file``); the
+    original path (``image``) is a label only and long gone."""
     rows = []
-    d.mkdir(parents=True, exist_ok=True)
-    image = d / "street.png"
+    (d / "images").mkdir(parents=True, exist_ok=True)
+    image = d.parent / "photos-since-moved" / "street.png"
     if with_image:
-        Image.fromarray(np.full((32, 48, 3), 120, np.uint8)).save(image)
+        Image.fromarray(np.full((32, 48, 3), 120, np.uint8)).save(d / "images" / "0123abcd.png")
     for cls in ["person", "bench"]:
         for prompt in ["positive", "negative"]:
             npy = f"{cls}_{prompt}.npy"
@@ -113,6 +115,7 @@ def make_maps(d: Path, with_image: bool = True) -> Path:
             rows.append(
                 {
                     "image": str(image),
+                    "image_file": "images/0123abcd.png",
                     "class": cls,
                     "prompt": prompt,
                     "text": text,
@@ -301,7 +304,8 @@ def test_similarity_map_missing_npy_names_it(results: Path, tmp_path: Path) -> N
 
 
 def test_absence_scatter(results: Path, gallery) -> None:
-    table = absence.auroc_table(results / "absence")
+    table, notes = absence.auroc_table(results / "absence")
+    assert notes == []
     row = table.filter((pl.col("variant") == "global") & (pl.col("class") == "cat")).row(
         0, named=True
     )
@@ -507,3 +511,135 @@ def test_draw_all_puts_several_result_dirs_in_subfolders(tmp_path: Path) -> None
         "vitb32/absence_auroc.png",
     ]
     assert {o.status for o in outcomes if o.figure != "absence_auroc"} == {"skipped"}
+
+
+# --- what a figure must say: random weights, the control model, rows left out, --out --------
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def caption(fig) -> str:
+    """What a figure says in its title: banner, title, notes."""
+    return flat(fig.get_suptitle())
+
+
+def random_run(d: Path) -> None:
+    model = {"backend": "open_clip", "name": "notclip-tiny-RN", "pretrained": "none"}
+    atomic_write_json(
+        d / "run.json", {"command": "test", "model": model | {"random_weights": True}}
+    )
+
+
+def test_every_figure_of_random_weights_says_so_and_names_the_model(tmp_path, monkeypatch):
+    root = make_results(tmp_path / "results")
+    for part in ("promptsim", "maps", "absence"):
+        random_run(root / part)
+    random_run(root / "sweeps" / "voc" / "voc" / "baseline" / "p0.1" / "seed0")  # one fit run
+    figs = drawn_figures(monkeypatch)
+    outcomes = draw_all(root, tmp_path / "figs", dpi=DPI)
+    assert [o.figure for o in outcomes if o.status == "drawn"] == [o.figure for o in outcomes]
+    titles = {o.figure: caption(fig) for o, fig in zip(outcomes, figs, strict=True)}
+    banner = "RANDOM WEIGHTS — notclip-tiny-RN / none"
+    for figure, title in titles.items():
+        assert (banner in title) == (not figure.startswith("negscan")), (figure, title)
+    assert "street.png" in titles["maps"]  # the grid keeps its own title
+
+
+def test_a_sentence_transformers_control_is_not_drawn_beside_the_poster(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    path = results / "promptsim" / "per_class.parquet"
+    control = {
+        "model": pl.lit("st:all-MiniLM-L6-v2"),
+        "pretrained": pl.lit("sentence-transformers"),
+    }
+    atomic_write_parquet(path, pl.read_parquet(path).with_columns(**control))
+    figs = drawn_figures(monkeypatch)
+    outputs = [
+        runner.invoke(app, [command, str(results / "promptsim"), "-o", str(tmp_path / "f")])
+        for command in ("promptsim-violin", "promptsim-scatter")
+    ]
+    for res, fig in zip(outputs, figs, strict=True):
+        assert res.exit_code == 0, res.output
+        assert "not drawn beside the sentence-transformers control" in flat(res.output)
+        assert "sentence-transformers control" in caption(fig)
+        for ax in fig.axes:
+            assert not [c for c in ax.collections if c.get_gid() == prompts.POSTER]
+            assert not [t for t in ax.get_legend().get_texts() if "poster" in t.get_text()]
+
+
+def test_runs_without_a_map_are_said_on_the_figure_and_in_the_output(tmp_path, monkeypatch):
+    d = make_sweep(tmp_path / "voc")
+    path = d / "results.parquet"
+    nan = pl.when(pl.col("method") == "positivecoop").then(float("nan")).otherwise(pl.col("map"))
+    atomic_write_parquet(path, pl.read_parquet(path).with_columns(map=nan))
+    figs = drawn_figures(monkeypatch)
+    res = runner.invoke(app, ["map-curves", str(d), "-o", str(tmp_path / "f")])
+    assert res.exit_code == 0, res.output
+    said = "6 of 12 runs not drawn [positivecoop 0.1 ×2, positivecoop 0.5 ×2, positivecoop 0.9 ×2]"
+    assert said in flat(res.output) and "null/NaN" in flat(res.output)
+    assert said in caption(figs[0])
+
+
+def test_promptsim_cosines_without_a_number_are_said_and_fractions_count_the_rest(
+    results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    path = results / "promptsim" / "per_class.parquet"
+    centred, dog = pl.col("space") == "centred", pl.col("class") == "dog"
+    dog_single = dog & (pl.col("templates") == "single") & (pl.col("pair") == "P1-N1")
+    df = pl.read_parquet(path).with_columns(
+        cosine=pl.when(centred)
+        .then(None)
+        .when(dog_single & (pl.col("space") == "raw"))
+        .then(float("nan"))
+        .otherwise(pl.col("cosine")),
+        note=pl.when(centred).then(pl.lit("centring undefined (1 class)")),
+    )
+    atomic_write_parquet(path, df)
+    figs = drawn_figures(monkeypatch)
+    with collect_notes() as notes:
+        prompts.cosine_distributions(results / "promptsim", tmp_path)
+        prompts.cosine_scatter(results / "promptsim", tmp_path)
+    violin, scatter = figs
+    said = "26 of 50 per-class cosines not drawn"
+    assert notes[0].startswith(said) and "centring undefined (1 class)" in notes[0]
+    assert said in caption(violin) and said in caption(scatter)
+    assert len(notes) == 2  # one per figure: its P1-P2 cosines pair with every P1-N1 left
+    (ax,) = scatter.axes  # the centred panel has nothing left to draw
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("single/not-prefix (") and t.endswith("of 4 above)") for t in labels)
+
+
+def test_absence_classes_without_an_auroc_are_said(results: Path, tmp_path: Path) -> None:
+    path = results / "absence" / "per_class.parquet"
+    undefined = (pl.col("class") == "dog") & (pl.col("variant") == "global")
+    df = pl.read_parquet(path)
+    atomic_write_parquet(
+        path, df.with_columns(auroc=pl.when(undefined).then(None).otherwise("auroc"))
+    )
+    res = runner.invoke(app, ["absence", str(results / "absence"), "-o", str(tmp_path / "f")])
+    assert res.exit_code == 0, res.output
+    assert "1 of 6 (variant, class) rows not drawn [global dog ×1]" in flat(res.output)
+
+
+def test_similarity_map_without_its_photo_says_so(tmp_path: Path, monkeypatch) -> None:
+    d = make_maps(tmp_path / "maps", with_image=False)
+    figs = drawn_figures(monkeypatch)
+    with collect_notes() as notes:
+        maps.similarity_grids(d, tmp_path / "figs", dpi=DPI)
+    assert len(notes) == 1 and "photo not found" in notes[0] and "images/0123abcd.png" in notes[0]
+    assert "photo not found" in caption(figs[0])
+
+
+def test_out_that_is_a_file_is_refused_before_reading(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # the usage error's box: the message on one line
+    existing = tmp_path / "figs"
+    existing.write_text("keep me")
+    for args in (["absence", str(tmp_path / "nope")], ["all", "-r", str(tmp_path)]):
+        for out in (existing, existing / "sub"):
+            res = runner.invoke(app, [*args, "-o", str(out)])
+            assert res.exit_code == 2, res.output
+            assert f"{existing} is an existing file, not a directory" in res.output
+    assert existing.read_text() == "keep me"

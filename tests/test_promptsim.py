@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from corpora.classes import load_classes
 from negation.cli_promptsim import app, with_default_command
 from negation.promptsim import (
+    centring_note,
     compute_promptsim,
     ensemble,
     format_stat,
@@ -316,3 +317,120 @@ def test_cli_rerun_reads_every_prompt_from_the_text_cache(tiny_models, tmp_path,
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
     assert again.stdout == first.stdout
+
+
+# ---- undefined centring, case duplicates, the control encoder, --out ------------------------
+
+
+def test_one_class_has_no_centred_space_null_with_a_note_never_zero():
+    rng = np.random.default_rng(0)
+    s = setting(load_template_set("single"), "not-prefix")
+    res = compute_promptsim(lambda t: rng.normal(size=(len(t), 8)), ["cat"], ["cat"], [s])
+    centred = res.per_class.filter(pl.col("space") == "centred")
+    assert centred.height == 2  # P1-N1 and P1-P2, one class
+    assert centred["cosine"].null_count() == 2 and centred["negation_closer"].null_count() == 2
+    assert set(centred["note"]) == {centring_note(["cat"])}
+    assert "at least 2 distinct class prompts (got 1)" in centring_note(["cat"])
+    raw = res.per_class.filter(pl.col("space") == "raw")
+    assert raw["cosine"].null_count() == 0 and raw["note"].null_count() == raw.height
+    for r in res.rows:
+        if r["space"] == "centred":
+            assert (r["mean"], r["std"], r["min"], r["max"], r["n"]) == (None,) * 4 + (0,)
+            assert r["note"] and format_stat(r) == "undefined"
+        else:
+            assert r["mean"] is not None and r["note"] is None
+    frac = {f["space"]: f for f in res.frac_negation_closer}
+    assert frac["centred"]["frac"] is None and frac["centred"]["note"]
+    assert frac["raw"]["frac"] in (0.0, 1.0)
+    assert centring_note(["cat", "dog"]) is None
+
+
+def test_cli_one_class_prints_undefined_not_zero(tiny_models, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, [*_tiny(tmp_path, "--classes", "cat,", "--out", str(out))])
+    assert result.exit_code == 0, result.output
+    assert "undefined" in result.output and "0.00 ± 0.00" not in result.output
+    assert "distinct class prompts" in result.output
+    # N1 closer (raw / centred): the raw fraction of one class, no centred one (not "0%")
+    assert re.search(r"\b(0|100)% / –", result.output)
+    assert not re.search(r"% / \d+%", result.output)
+    summary = json.loads((out / "summary.json").read_text())
+    centred = [r for r in summary["rows"] if r["space"] == "centred"]
+    assert centred and all(r["mean"] is None and r["note"] for r in centred)
+    per_class = pl.read_parquet(out / "per_class.parquet").filter(pl.col("space") == "centred")
+    assert per_class["cosine"].null_count() == per_class.height > 0
+    md = runner.invoke(app, [*_tiny(tmp_path, "--classes", "cat,"), "--format", "markdown"])
+    assert md.exit_code == 0 and "| undefined |" in md.stdout and "Note: centring" in md.stdout
+
+
+def test_cli_refuses_case_duplicate_and_binary_class_lists(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # the usage error's box: the message on one line
+    result = runner.invoke(app, _tiny(tmp_path, "--classes", "Cat,dog,cat"))
+    assert result.exit_code == 2
+    assert "'Cat' and 'cat' differ only in case" in result.output
+    binary = tmp_path / "classes.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    result = runner.invoke(app, _tiny(tmp_path, "--classes", str(binary)))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{binary}: not a text class file" in result.output
+
+
+@pytest.mark.parametrize("command", ["table", "maps", "absence"])
+def test_out_that_is_a_file_is_refused_before_any_model_work(tmp_path, monkeypatch, command):
+    import negation.cli_promptsim as cli
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    monkeypatch.setattr(cli, "_load_backbone", boom)
+    monkeypatch.setenv("COLUMNS", "400")
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    args = {
+        "table": ["table", "--classes", "cat,dog"],
+        "maps": ["maps", str(image), "--classes", "cat,dog"],
+        "absence": ["absence", "--dataset", "voc", "--root", str(tmp_path)],
+    }[command]
+    for out in (existing, existing / "sub"):
+        result = runner.invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert f"{existing} is an existing file, not a directory" in result.output
+    assert existing.read_text() == "keep me"
+
+
+class _ControlEncoder:
+    """A stand-in sentence-transformers backbone (text only, no random weights)."""
+
+    random_weights = False
+
+    def __init__(self):
+        from mlr.backbone import BackboneConfig
+
+        self.config = BackboneConfig(model="st:control")
+        self.rng = np.random.default_rng(0)
+
+    def info(self):
+        return {"backend": "sentence-transformers", "name": "st:control",
+                "pretrained": "sentence-transformers", "random_weights": False}  # fmt: skip
+
+    def encode_text(self, texts, **kwargs):
+        import torch
+
+        return torch.from_numpy(self.rng.normal(size=(len(texts), 8)))
+
+
+def test_a_sentence_transformers_control_is_never_set_beside_the_poster(tmp_path, monkeypatch):
+    import negation.cli_promptsim as cli
+
+    monkeypatch.setattr(cli, "_load_backbone", lambda *a, **k: _ControlEncoder())
+    out = tmp_path / "out"
+    args = ["table", "--model", "st:control", "--classes", "coco", "--no-text-cache"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "the poster (model and 85-prompt negation not stated)" not in result.output
+    assert "sentence-transformers encoder is a control" in " ".join(result.output.split())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["poster_reference"] is None
+    assert "not compared" in summary["poster_reference_note"]

@@ -130,3 +130,34 @@ def test_write_maps_refuses_a_text_only_backend_before_encoding(tmp_path):
 
     with pytest.raises(TextOnlyError):
         write_maps(TextOnly(), [_image(tmp_path / "a.png")], ["cat"], ["cat"], tmp_path / "o")
+
+
+def test_a_moved_maps_result_still_draws_its_photo(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    from figures import maps as figure_maps
+    from figures import style
+    from figures.inputs import collect_notes
+    from negation.maps import write_maps
+
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu"))
+    (tmp_path / "photos").mkdir()
+    photo = _image(tmp_path / "photos" / "Street.PNG")
+    twin = tmp_path / "photos" / "again.png"
+    shutil.copy(photo, twin)
+    index = write_maps(bb, [photo, twin], ["cat"], ["cat"], tmp_path / "out")
+    copies = set(index["image_file"])
+    assert len(copies) == 1  # the same content is stored once
+    (copy,) = copies
+    assert copy.startswith("images/") and copy.endswith(".png")
+    assert (tmp_path / "out" / copy).read_bytes() == photo.read_bytes()
+    assert set(index["image"]) == {str(photo), str(twin)}  # the original path: a label only
+    shutil.move(tmp_path / "out", tmp_path / "moved")
+    shutil.rmtree(tmp_path / "photos")
+    figs: list = []
+    monkeypatch.setattr(style, "save", lambda fig, *a, **k: figs.append(fig) or [])
+    with collect_notes() as notes:
+        figure_maps.similarity_grids(tmp_path / "moved", tmp_path / "figs")
+    assert notes == []
+    assert [len(fig.axes) for fig in figs] == [3, 3]  # photo, positive map, negated map
+    assert figs[0].axes[0].images  # the photo is drawn
