@@ -214,10 +214,12 @@ def _run(
     quiet: bool,
     extra_config: dict[str, object] | None = None,
 ) -> None:
-    from corpora.runio import run_info
+    from corpora.runio import claim_out_dir, run_info
     from negation.scan import scan
     from negation.store import ResultStore, scan_units, summary, write_report
 
+    if out:
+        claim_out_dir(out, "negscan", overwrite)
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
     config |= extra_config or {}  # what else decides which units there are
     store = ResultStore(out, config, overwrite=overwrite) if out else None
@@ -614,10 +616,11 @@ def merge(
     """Merge per-shard partial results from several runs into one report; a shard is never
     counted twice."""
     with _errors():
-        from corpora.runio import run_info
+        from corpora.runio import claim_out_dir, run_info
         from negation.scan import options_from_config
         from negation.store import merge_partials, summary, write_report
 
+        claim_out_dir(out, "negscan", None)
         config, outcome, duplicates = merge_partials(list(dirs), out)
         opts = options_from_config(config)
         body = summary(
