@@ -218,8 +218,9 @@ def _sha256(path: Path) -> str:
 
 
 def file_identity(path: str | Path) -> dict[str, Any]:
-    """``{path, size, mtime_ns, sha256}`` of a weights file; the hash comes from
-    :data:`WEIGHTS_REGISTRY` while the file's size and ``mtime_ns`` are those recorded with it."""
+    """``{path, size, mtime_ns, sha256}`` of a weights file. The SHA-256 is taken from
+    :data:`WEIGHTS_REGISTRY` when the size and ``mtime_ns`` recorded there are the file's own;
+    otherwise it is computed and recorded."""
     path = Path(path).resolve()
     st = path.stat()
     record_path = (
@@ -340,7 +341,9 @@ def _unusable_weights(
                 "never loaded (unsafe); save the model's state_dict() with torch.save, or "
                 "as safetensors"
             )
-        return ValueError(f"cannot read checkpoint {checkpoint}: not a PyTorch checkpoint")
+        return ValueError(
+            f"cannot read checkpoint {checkpoint} (truncated, or not a PyTorch/safetensors file)"
+        )
     except Exception as bad:  # whatever a truncated or foreign file makes the readers raise
         first = str(bad).strip().split("\n")[0].split(". ")[0][:120]
         return ValueError(
