@@ -2,6 +2,11 @@
 
 Every output file is written to a temporary name in the same directory and moved into place with
 :func:`os.replace`, so an interrupted run never leaves a half-written file that looks finished.
+The temporary file is created like any other file (mode 0666 minus the umask), so results,
+checkpoints and caches can be read by whoever the umask lets read them.
+
+A result directory belongs to one command: :func:`claim_out_dir` refuses to write into a directory
+whose ``run.json`` names another one.
 """
 
 from __future__ import annotations
@@ -9,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
@@ -22,26 +27,38 @@ from typing import Any
 _VERSIONED = ("notclip", "polars", "pyarrow", "fsspec", "numpy", "torch", "open_clip_torch")
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def _new_temp_file(parent: Path, name: str) -> Path:
+    """A new empty file ``.NAME.<random>.tmp`` in ``parent``, mode 0666 minus the umask (unlike
+    :func:`tempfile.mkstemp`, which always creates 0600)."""
+    while True:
+        tmp = parent / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, then move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp_file(path.parent, path.name)
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    return _atomic(path, lambda p: p.write_bytes(data))
+    return atomic_write(path, lambda p: p.write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    return _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def atomic_write_json(path: Path, obj: Any) -> Path:
@@ -50,7 +67,7 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
 
 def atomic_write_parquet(path: Path, frame: Any) -> Path:
     """Write a Polars DataFrame to Parquet atomically."""
-    return _atomic(path, lambda p: frame.write_parquet(p))
+    return atomic_write(path, lambda p: frame.write_parquet(p))
 
 
 def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -105,3 +122,24 @@ def run_info(command: str, config: dict[str, Any], **sections: Any) -> dict[str,
 
 def write_run_json(out_dir: Path, info: dict[str, Any]) -> Path:
     return atomic_write_json(Path(out_dir) / "run.json", info)
+
+
+def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:
+    """Refuse to write ``command``'s results into ``out`` when its ``run.json`` names another one.
+
+    ``command`` is a full command (``"promptsim table"``) or a program whose subcommands share one
+    layout (``"negscan"`` accepts ``negscan laion``, ``negscan merge``, …). ``overwrite=True`` (the
+    user's ``--overwrite``) skips the check; ``None`` says the command has no such option.
+    """
+    run = Path(out) / "run.json"
+    if overwrite or not run.is_file():
+        return
+    try:
+        owner = json.loads(run.read_text("utf-8")).get("command")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if isinstance(owner, str) and (owner == command or owner.startswith(command + " ")):
+        return
+    what = f"results of `{owner}`" if isinstance(owner, str) else "an unreadable run.json"
+    way_out = "use another --out" + (" or --overwrite" if overwrite is not None else "")
+    raise ValueError(f"{out} holds {what} ({run}); {way_out}")

@@ -15,6 +15,15 @@ two ways out. QuickGELU follows the tag's pretrained config (OpenAI and LAION-40
 open_clip's QuickGELU-mismatch warning is turned into an error, and the activation actually built
 is recorded in :meth:`Backbone.info`.
 
+The weights' content identity (:attr:`Backbone.weights_id`) keys every cache (text embeddings,
+dense features): the SHA-256 of every weight file (with a ``local-dir:``'s config) and the
+architecture config, or for random weights that config and the seed. A file's hash is computed
+once and kept in a small registry (:data:`WEIGHTS_REGISTRY`, one JSON per file with its size and
+``mtime_ns``); it is computed again only when the size or ``mtime_ns`` changes, so weights
+overwritten in place never reuse the old cache entries. A ``local-dir:`` export must hold the
+architecture ``model`` names (its ``open_clip_config.json`` is compared with it); weights that
+cannot be read or do not fit the model are one clear error naming the file.
+
 The model is always in eval mode with every parameter frozen (``requires_grad=False``).
 
 Text encoding (:meth:`Backbone.encode_text`) truncates each batch to its longest EOT position.
@@ -39,8 +48,13 @@ Dense visual features (:meth:`Backbone.dense_features`), ``[B, 1 + h*w, D]``, in
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
 import os
+import pickle
+import re
 import sys
 import warnings
 import zipfile
@@ -53,6 +67,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from corpora.runio import atomic_write_json
 from mlr.textcache import TextCache
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -68,6 +83,7 @@ RANDOM_WEIGHTS_WARNING = (
 )
 
 Progress = Callable[[int], None]
+WEIGHTS_REGISTRY = Path("~/.cache/notclip/weights-sha256")  # weight files' SHA-256, by path
 
 
 @dataclass(frozen=True)
@@ -190,6 +206,151 @@ class _Weights:
     kind: str  # tag | file | local-dir | none
     path: str | None
     tag_cfg: dict[str, Any]
+    files: tuple[str, ...] = ()  # what is loaded: the checkpoint (local-dir: config, checkpoint)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_identity(path: str | Path) -> dict[str, Any]:
+    """``{path, size, mtime_ns, sha256}`` of a weights file. The SHA-256 is taken from
+    :data:`WEIGHTS_REGISTRY` when the size and ``mtime_ns`` recorded there are the file's own;
+    otherwise it is computed and recorded."""
+    path = Path(path).resolve()
+    st = path.stat()
+    record_path = (
+        WEIGHTS_REGISTRY.expanduser() / f"{hashlib.sha1(str(path).encode()).hexdigest()}.json"
+    )
+    try:
+        record = json.loads(record_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        record = None
+    now = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    known = isinstance(record, dict) and isinstance(record.get("sha256"), str)
+    if known and {k: record.get(k) for k in now} == now:
+        return {**now, "sha256": record["sha256"]}
+    record = {**now, "sha256": _sha256(path)}
+    with contextlib.suppress(OSError):  # a read-only registry only means hashing again next time
+        atomic_write_json(record_path, record)
+    return record
+
+
+def _arch_differences(model_cfg: dict[str, Any], weights_cfg: dict[str, Any]) -> list[str]:
+    """Where the architecture of ``weights_cfg`` differs from ``model_cfg`` (keys set in both)."""
+    out = []
+    for key in ("embed_dim", "vision_cfg", "text_cfg", "custom_text"):
+        ours, theirs = model_cfg.get(key), weights_cfg.get(key)
+        if isinstance(ours, dict) and isinstance(theirs, dict):
+            for k in sorted(ours.keys() & theirs.keys()):
+                if ours[k] != theirs[k]:
+                    out.append(f"{key}.{k} is {theirs[k]!r}, not {ours[k]!r}")
+        elif bool(ours) != bool(theirs) or (ours and ours != theirs):
+            out.append(f"{key} is {theirs!r}, not {ours!r}")
+    if model_cfg.get("quick_gelu") and not weights_cfg.get("quick_gelu"):
+        out.append("quick_gelu is false (GELU), not true")
+    return out
+
+
+def _local_dir(spec: str, model_name: str) -> _Weights:
+    """An open_clip export folder whose architecture must be the one ``model_name`` names."""
+    import open_clip
+    from open_clip.factory import _find_checkpoint_in_dir  # the file create_model will load
+
+    folder = Path(spec[len(LOCAL_DIR_PREFIX) :]).expanduser()
+    config = folder / "open_clip_config.json"
+    if not config.is_file():
+        raise _missing(f"weights {spec!r}", f"{config} does not exist")
+    try:
+        exported = json.loads(config.read_text("utf-8"))
+        weights_cfg = exported["model_cfg"]
+        if not isinstance(weights_cfg, dict):
+            raise TypeError("'model_cfg' is not an object")
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{config}: not an open_clip config with a 'model_cfg' object ({err})"
+        ) from None
+    model_cfg = open_clip.get_model_config(model_name)
+    if model_cfg is None:
+        raise ValueError(f"unknown open_clip model {model_name!r}; see open_clip.list_models()")
+    differ = _arch_differences(model_cfg, weights_cfg)
+    if differ:
+        fits = [
+            name
+            for name in open_clip.list_models()
+            if not _arch_differences(open_clip.get_model_config(name), weights_cfg)
+        ]
+        held = f"a {' / '.join(fits[:3])} model" if fits else "another architecture"
+        raise ValueError(
+            f"model {model_name!r} does not match the weights in {spec}: its "
+            f"open_clip_config.json describes {held} ({differ[0]}); "
+            + (f"use --model {fits[0]}" if fits else "use the model it was exported from")
+        )
+    checkpoint = _find_checkpoint_in_dir(folder)
+    if checkpoint is None:
+        raise _missing(f"weights {spec!r}", f"no *.safetensors, *.bin or *.pth file in {folder}")
+    return _Weights("local-dir", str(folder), {}, (str(config), checkpoint))
+
+
+def _misfit(message: str) -> str:
+    """A short summary of torch's load_state_dict error (missing, unexpected, other shapes)."""
+    parts = []
+    for what in ("Missing", "Unexpected"):
+        line = re.search(rf"{what} key\(s\) in state_dict: (.*)", message)
+        keys = re.findall(r'"([^"]+)"', line.group(1)) if line else []
+        if keys:
+            parts.append(f"{len(keys)} {what.lower()} key(s), e.g. {keys[0]}")
+    shapes = re.findall(
+        r"size mismatch for ([^:]+): copying a param with shape torch\.Size\((\[[^\]]*\])\) "
+        r"from checkpoint, the shape in current model is torch\.Size\((\[[^\]]*\])\)",
+        message,
+    )
+    if shapes:
+        name, theirs, ours = shapes[0]
+        parts.append(f"{len(shapes)} of another shape, e.g. {name} {theirs} (model: {ours})")
+    return "; ".join(parts) or message.strip().splitlines()[0][:200]
+
+
+def _unusable_weights(
+    err: BaseException, weights: _Weights, model_name: str, torchscript: bool
+) -> ValueError | None:
+    """One clear line when ``err`` comes from weights that cannot be used; ``None`` otherwise."""
+    checkpoint = weights.files[-1]
+    if isinstance(err, RuntimeError) and "Error(s) in loading state_dict" in str(err):
+        return ValueError(
+            f"the tensors in {checkpoint} do not fit {model_name}: {_misfit(str(err))}; "
+            "is it a checkpoint of another model?"
+        )
+    if torchscript:
+        return None
+    if os.path.getsize(checkpoint) == 0:
+        return ValueError(f"checkpoint {checkpoint} is empty")
+    from open_clip.factory import load_state_dict
+
+    try:
+        load_state_dict(checkpoint, weights_only=True)
+    except pickle.UnpicklingError as bad:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(bad))
+        if found:
+            return ValueError(
+                f"checkpoint {checkpoint} holds Python objects ({found.group(1)}), which are "
+                "never loaded (unsafe); save the model's state_dict() with torch.save, or "
+                "as safetensors"
+            )
+        return ValueError(
+            f"cannot read checkpoint {checkpoint} (truncated, or not a PyTorch/safetensors file)"
+        )
+    except Exception as bad:  # whatever a truncated or foreign file makes the readers raise
+        first = str(bad).strip().split("\n")[0].split(". ")[0][:120]
+        return ValueError(
+            f"cannot read checkpoint {checkpoint} (truncated, or not a PyTorch/safetensors "
+            f"file): {type(bad).__name__}{': ' + first if first else ''}"
+        )
+    return None
 
 
 def _resolve_weights(cfg: BackboneConfig, model_name: str) -> _Weights:
@@ -199,13 +360,7 @@ def _resolve_weights(cfg: BackboneConfig, model_name: str) -> _Weights:
     if spec.lower() == "none":
         return _Weights("none", None, {})
     if spec.startswith(LOCAL_DIR_PREFIX):
-        folder = Path(spec[len(LOCAL_DIR_PREFIX) :]).expanduser()
-        if not (folder / "open_clip_config.json").is_file():
-            raise _missing(
-                f"weights {spec!r}",
-                f"{folder / 'open_clip_config.json'} does not exist",
-            )
-        return _Weights("local-dir", str(folder), {})
+        return _local_dir(spec, model_name)
     tag_cfg = open_clip.get_pretrained_cfg(model_name, spec)
     what = f"weights for {model_name} (pretrained={spec!r})"
     if tag_cfg:
@@ -220,10 +375,10 @@ def _resolve_weights(cfg: BackboneConfig, model_name: str) -> _Weights:
                 raise _missing(what, f"download failed ({type(err).__name__}: {err})") from err
             if not path:
                 raise _missing(what, "open_clip has no download location for this tag")
-        return _Weights("tag", path, tag_cfg)
+        return _Weights("tag", path, tag_cfg, (path,))
     path = Path(spec).expanduser()
     if path.is_file():
-        return _Weights("file", str(path), {})
+        return _Weights("file", str(path), {}, (str(path),))
     if _looks_like_path(spec):
         raise _missing(what, f"checkpoint file {str(path)!r} does not exist")
     tags = open_clip.list_pretrained_tags_by_model(model_name)
@@ -253,10 +408,10 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
     # open_clip cannot read them with weights_only=True, so their weights are copied in after
     # building; every OpenAI CLIP was trained with QuickGELU.
     torchscript = weights.kind in ("tag", "file") and _is_torchscript(weights.path)
-    if weights.kind == "local-dir":
+    model_cfg = open_clip.get_model_config(model_name)
+    if weights.kind == "local-dir":  # the export's own config (it matches model_cfg)
         create_name, create_pretrained = f"{LOCAL_DIR_PREFIX}{weights.path}", None
     else:
-        model_cfg = open_clip.get_model_config(model_name)
         if model_cfg is None:
             raise ValueError(
                 f"unknown open_clip model {model_name!r}; see open_clip.list_models() "
@@ -301,11 +456,15 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
                 _load_torchscript_weights(model, str(weights.path))
     except UserWarning as warning:  # open_clip's QuickGELU mismatch, turned into an error
         raise ValueError(str(warning)) from None
-    except RuntimeError as err:
-        if weights.kind == "none":
+    except Exception as err:
+        problem = (
+            None
+            if weights.kind == "none"
+            else _unusable_weights(err, weights, model_name, torchscript)
+        )
+        if problem is None:
             raise
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-        raise ValueError(f"cannot load weights {weights.path} into {create_name}: {first}") from err
+        raise problem from err
 
     if not isinstance(model, open_clip.CLIP) or getattr(model, "text_pool_type", "") != "argmax":
         raise ValueError(
@@ -322,12 +481,22 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
     mean = tuple(weights.tag_cfg.get("mean") or preprocess.get("mean") or OPENAI_MEAN)
     std = tuple(weights.tag_cfg.get("std") or preprocess.get("std") or OPENAI_STD)
     tokenizer = open_clip.get_tokenizer(create_name)
+    files = [file_identity(f) for f in weights.files]
+    identity = {
+        "architecture": model_cfg if weights.kind != "local-dir" else "open_clip_config.json",
+        "quick_gelu": quick_gelu,
+        "sha256": [f["sha256"] for f in files],
+        **({"seed": cfg.seed} if weights.kind == "none" else {}),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
     return Backbone(
         config=cfg,
         model=model,
         tokenizer=tokenizer,
         device=device,
         weights=weights,
+        weights_id=f"{'random' if weights.kind == 'none' else 'sha256'}:{digest}",
+        weights_files=files,
         quick_gelu=quick_gelu,
         mean=mean,
         std=std,
@@ -401,6 +570,8 @@ class Backbone(_TextEncoder):
         tokenizer: Any,
         device: torch.device,
         weights: _Weights,
+        weights_id: str,
+        weights_files: list[dict[str, Any]],
         quick_gelu: bool,
         mean: tuple[float, ...],
         std: tuple[float, ...],
@@ -411,6 +582,8 @@ class Backbone(_TextEncoder):
         self.dtype = PRECISIONS[config.precision]
         self._tokenizer = tokenizer
         self._weights = weights
+        self.weights_id = weights_id  # content identity of the weights (see the module docstring)
+        self.weights_files = weights_files
         self.random_weights = weights.kind == "none"
         self.quick_gelu = quick_gelu
         self.mean = tuple(float(m) for m in mean)
@@ -424,21 +597,8 @@ class Backbone(_TextEncoder):
         self._pos_cache: dict[tuple[int, int], torch.Tensor] = {}
 
     # ---- description -------------------------------------------------------------------------
-    def _pretrained_id(self) -> str:
-        w = self._weights
-        if w.kind == "none":
-            return f"none(seed={self.config.seed})"
-        if w.kind == "tag":
-            return self.config.pretrained
-        path = Path(w.path or "").resolve()
-        stat = path.stat()
-        return f"{w.kind}:{path}:{stat.st_size}:{stat.st_mtime_ns}"
-
     def cache_namespace(self) -> str:
-        return (
-            f"open_clip|{self.config.model}|{self._pretrained_id()}|{self.config.precision}"
-            f"|quick_gelu={self.quick_gelu}"
-        )
+        return f"open_clip|{self.config.model}|{self.weights_id}|{self.config.precision}"
 
     def info(self) -> dict[str, Any]:
         """The ``model`` section of ``run.json``."""
@@ -448,6 +608,8 @@ class Backbone(_TextEncoder):
             "pretrained": self.config.pretrained,
             "weights": self._weights.kind,
             "checkpoint": self._weights.path,
+            "weights_id": self.weights_id,
+            "weights_files": self.weights_files,
             "random_weights": self.random_weights,
             "seed": self.config.seed if self.random_weights else None,
             "quick_gelu": self.quick_gelu,
@@ -629,6 +791,22 @@ class TextBackbone(_TextEncoder):
         self.device = device
         self.dtype = PRECISIONS[config.precision]
         self.source = source
+        folder = Path(source)
+        if folder.is_dir():  # a local model: every file of it (hub models: by name)
+            files = sorted(
+                f
+                for f in folder.rglob("*")
+                if f.is_file() and not any(p.startswith(".") for p in f.relative_to(folder).parts)
+            )
+            self.weights_files = [file_identity(f) for f in files]
+            body = [
+                (str(f.relative_to(folder)), r["sha256"])
+                for f, r in zip(files, self.weights_files, strict=True)
+            ]
+            digest = hashlib.sha256(json.dumps(body).encode()).hexdigest()[:24]
+            self.weights_id = f"sha256:{digest}"
+        else:
+            self.weights_files, self.weights_id = [], f"hub:{source}"
         getter = getattr(model, "get_embedding_dimension", None)  # sentence-transformers ≥ 6
         dim = getter() if getter else model.get_sentence_embedding_dimension()
         if dim is None:
@@ -636,7 +814,7 @@ class TextBackbone(_TextEncoder):
         self.embed_dim = int(dim)
 
     def cache_namespace(self) -> str:
-        return f"sentence-transformers|{self.source}|{self.config.precision}"
+        return f"sentence-transformers|{self.source}|{self.weights_id}|{self.config.precision}"
 
     def info(self) -> dict[str, Any]:
         return {
@@ -644,6 +822,8 @@ class TextBackbone(_TextEncoder):
             "name": self.config.model,
             "pretrained": "sentence-transformers",
             "source": self.source,
+            "weights_id": self.weights_id,
+            "weights_files": self.weights_files,
             "random_weights": False,
             "quick_gelu": False,
             "precision": self.config.precision,

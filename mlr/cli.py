@@ -184,10 +184,12 @@ def fit(
     quiet: bool = QUIET,
 ) -> None:
     """Train one head and evaluate it; writes a run directory (docs/RESULTS.md)."""
+    from corpora.runio import claim_out_dir
     from mlr.train import fit as fit_run
 
     cfg = _config_from_fit_options(ctx)
     try:
+        claim_out_dir(Path(cfg.out).expanduser(), "mlrtrain fit", None)
         result = fit_run(cfg, reporter=RichReporter(quiet))
     except _ERRORS as exc:
         _fail(exc)
@@ -480,6 +482,7 @@ def sweep(
     does not stop the sweep; failures are listed at the end (exit status 1). results.parquet in
     --out is rewritten after every run (docs/RESULTS.md); `mlrtrain table OUT` builds the table.
     All runs share one feature cache, so the dense features are computed once."""
+    from corpora.runio import claim_out_dir
     from mlr.sweep import SweepConfig, parse_methods, parse_partials, parse_seeds, run_sweep
 
     fit_cmd = typer.main.get_command(app).commands["fit"]
@@ -515,6 +518,7 @@ def sweep(
     )
     reporter = SweepProgress(len(runs), quiet)
     try:
+        claim_out_dir(out, "mlrtrain sweep", None)
         result = run_sweep(cfg, reporter)
     except _ERRORS as exc:
         reporter.progress.stop()

@@ -8,7 +8,12 @@ caches views 1..K and training draws one of them per image per epoch.
 
 Building is resumable: features are written in chunks and ``index.json`` (written atomically after
 every chunk) records how many rows are done; an interrupted build continues where it stopped, and
-an entry is used only when ``complete`` is true.
+an entry is used only when ``complete`` is true and ``features.npy`` opens with the recorded shape.
+An unreadable ``index.json`` or ``features.npy`` (a truncated file, say) is named in a warning and
+the entry is built again.
+
+Entries are keyed on the weights' content identity (``weights_id``, see :mod:`mlr.backbone`), not
+on their path: weights overwritten in place get new entries.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import json
 import random
 import re
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -98,12 +104,40 @@ class FeatureCache:
     def index(self) -> dict | None:
         if not self.index_path.is_file():
             return None
-        return json.loads(self.index_path.read_text("utf-8"))
+        try:
+            idx = json.loads(self.index_path.read_text("utf-8"))
+            if isinstance(idx, dict):
+                return idx
+            problem = "not a JSON object"
+        except (OSError, ValueError) as err:
+            problem = str(err)
+        warnings.warn(
+            f"feature cache index {self.index_path} is unreadable ({problem}); building the entry "
+            "again",
+            stacklevel=2,
+        )
+        return None
+
+    def _features(self, idx: dict, mode: str) -> np.memmap | None:
+        """``features.npy`` opened with ``mode``, or None (with a warning) when it is unreadable or
+        not of the shape ``idx`` records."""
+        try:
+            store = np.load(self.file, mmap_mode=mode)
+            if list(store.shape) == idx.get("shape") and store.dtype == np.float16:
+                return store
+            problem = f"shape {list(store.shape)} {store.dtype}, not {idx.get('shape')} float16"
+        except (OSError, ValueError, EOFError) as err:
+            problem = str(err)
+        warnings.warn(
+            f"feature cache file {self.file} is unreadable ({problem}); building the entry again",
+            stacklevel=2,
+        )
+        return None
 
     @property
     def complete(self) -> bool:
         idx = self.index
-        return bool(idx and idx.get("complete"))
+        return bool(idx and idx.get("complete")) and self._features(idx, "r") is not None
 
     def open(self) -> np.memmap:
         if not self.complete:
@@ -125,23 +159,21 @@ class FeatureCache:
         """Compute (or finish computing) this entry; returns the memmap."""
         n = len(split)
         idx = self.index
-        if idx and idx.get("meta") != meta:
-            raise ValueError(
-                f"feature cache {self.path} was built for {idx.get('meta')}, not {meta}"
-            )
-        if idx and idx.get("complete"):
+        if idx and (idx.get("meta") != meta or idx.get("format") != FORMAT):
+            idx = None  # built for something else: never reused, built again
+        if idx and idx.get("complete") and self.complete:
             return self.open()
         self.path.mkdir(parents=True, exist_ok=True)
-        done = int(idx["done"]) if idx and self.file.is_file() else 0
-        if done == 0 or not self.file.is_file():
+        store = self._features(idx, "r+") if idx and idx.get("done") else None
+        done = int(idx["done"]) if store is not None else 0
+        if store is None:
             with torch.no_grad():
                 probe = dense_features_of(
                     backbone, _Views(backbone, split, [0], [view], size, seed)[0][None]
                 )
             shape = (n, probe.shape[1], probe.shape[2])
             np.lib.format.open_memmap(self.file, mode="w+", dtype=np.float16, shape=shape).flush()
-            done = 0
-        store = np.load(self.file, mmap_mode="r+")
+            store = np.load(self.file, mmap_mode="r+")
         state = {
             "format": FORMAT,
             "meta": meta,
@@ -188,10 +220,15 @@ def cache_entry(
         "ids_sha1": ids_digest(split.ids),
         "view": view,
         "aug_seed": seed if view > 0 else None,
-        # what else identifies the weights: a checkpoint file, or the seed of random weights
-        "weights": {k: model_info.get(k) for k in ("weights", "checkpoint", "seed", "precision")},
+        # the weights' content identity (random weights: config + seed) and what else shapes them
+        "weights": {
+            "id": model_info.get("weights_id"),
+            "precision": model_info.get("precision"),
+            "mean": model_info.get("preprocessing", {}).get("mean"),
+            "std": model_info.get("preprocessing", {}).get("std"),
+        },
     }
-    wid = hashlib.sha1(json.dumps(meta["weights"], sort_keys=True).encode()).hexdigest()[:8]
+    wid = hashlib.sha1(json.dumps(meta["weights"], sort_keys=True).encode()).hexdigest()[:12]
     model_dir = f"{_slug(str(meta['model']))}__{_slug(str(meta['pretrained']))}__{size}__{wid}"
     split_dir = f"{split.dataset}-{split.split}-{meta['ids_sha1']}"
     view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}"

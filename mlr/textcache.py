@@ -1,11 +1,13 @@
 """On-disk cache of text embeddings, keyed by (model, weights, text), so re-running costs nothing.
 
 Layout: ``ROOT/<namespace-slug>-<hash>/part-*.npz``. A namespace names one text encoder exactly
-(model name, pretrained tag or file, precision, …; see ``Backbone.cache_namespace``).
+(model name, the weights' content identity, precision; see ``Backbone.cache_namespace``), so
+weights changed in place get a new namespace.
 Each ``put`` appends one part file holding ``texts`` (unicode array) and ``emb`` (float32, the
 *unnormalised* embeddings), written atomically; parts are read back with ``allow_pickle=False``.
 Concurrent writers never clobber each other (each writes its own part); a text present in several
-parts has identical embeddings, so the first one read wins.
+parts has identical embeddings, so the first one read wins. A part that cannot be read (a truncated
+file, say) is named in a warning and removed: its texts are encoded again and stored anew.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import hashlib
 import io
 import re
 import uuid
+import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,10 +41,21 @@ class TextCache:
         if self._store is None:
             store: dict[str, np.ndarray] = {}
             for part in sorted(self.dir.glob("part-*.npz")):
-                with np.load(part, allow_pickle=False) as data:
-                    texts, emb = data["texts"], data["emb"]
-                    for text, row in zip(texts.tolist(), emb, strict=True):
-                        store.setdefault(text, row)
+                try:
+                    with part.open("rb") as f, np.load(f, allow_pickle=False) as data:
+                        texts, emb = data["texts"], data["emb"]
+                    if texts.ndim != 1 or emb.ndim != 2 or len(texts) != len(emb):
+                        raise ValueError(f"{texts.shape} texts, {emb.shape} embeddings")
+                except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+                    warnings.warn(
+                        f"text cache file {part} is unreadable ({type(err).__name__}: {err}); "
+                        "removed, its texts are encoded again",
+                        stacklevel=2,
+                    )
+                    part.unlink(missing_ok=True)
+                    continue
+                for text, row in zip(texts.tolist(), emb, strict=True):
+                    store.setdefault(text, row)
             self._store = store
         return self._store
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -31,7 +29,7 @@ import numpy as np
 import torch
 
 from corpora.multilabel import MultiLabelSplit, load_split, verify_images
-from corpora.runio import atomic_write_json, run_info, write_run_json
+from corpora.runio import atomic_write, atomic_write_json, run_info, write_run_json
 from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHOD_DEFAULTS, METHODS, Head, build_head
 from mlr.losses import LOSSES, get_loss, positive_probability
@@ -176,15 +174,7 @@ def make_optimizer(head: Head, cfg: FitConfig) -> torch.optim.SGD:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda p: torch.save(obj, p))
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -222,6 +212,7 @@ def load_backbone_for(cfg: FitConfig):
             device=cfg.device,
             precision="fp32",
             image_size=cfg.image_size,
+            seed=cfg.seed,
         )
     )
 

@@ -257,10 +257,12 @@ def _scan_and_report(
     patterns: list | None = None,
     extra_config: dict[str, object] | None = None,
 ) -> None:
-    from corpora.runio import run_info
+    from corpora.runio import claim_out_dir, run_info
     from negation.scan import scan
     from negation.store import ResultStore, run_inputs, scan_units, summary, write_report
 
+    if out:
+        claim_out_dir(out, "negscan", overwrite)
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
     config |= extra_config or {}  # what else decides which units there are
     store = ResultStore(out, config, overwrite=overwrite) if out else None
@@ -700,10 +702,11 @@ def merge(
     counted twice."""
     with _errors(), ExitStack() as locks:
         from corpora.locks import reading
-        from corpora.runio import run_info
+        from corpora.runio import claim_out_dir, run_info
         from negation.scan import options_from_config
         from negation.store import merge_partials, run_inputs, summary, write_report
 
+        claim_out_dir(out, "negscan", None)
         locks.enter_context(_locked(out))
         for d in dirs:
             if Path(d).resolve() != out.resolve():  # merging into one of the inputs is fine

@@ -23,7 +23,13 @@ from rich.table import Table
 
 from corpora.classes import check_distinct, load_classes
 from corpora.reference import paper_cosines
-from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
+from corpora.runio import (
+    atomic_write_json,
+    atomic_write_parquet,
+    claim_out_dir,
+    run_info,
+    write_run_json,
+)
 
 app = typer.Typer(
     name="promptsim",
@@ -319,6 +325,8 @@ def table_cmd(
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     _check_out(out)
     with _user_errors():
+        if out:
+            claim_out_dir(out, "promptsim table", None)
         class_set = _classes(classes)
         settings = _settings(templates, style, pairs)
         backbone = _load_backbone(model, pretrained, cache_dir, offline, device, precision, seed)
@@ -453,6 +461,7 @@ def maps_cmd(
 
     _check_out(out)
     with _user_errors():
+        claim_out_dir(out, "promptsim maps", None)
         class_set = _classes(classes)
         for path in images:
             if not path.is_file():
@@ -566,6 +575,8 @@ def absence_cmd(
         raise typer.BadParameter("use train or test", param_hint="--split")
     _check_out(out)
     with _user_errors():
+        if out:
+            claim_out_dir(out, "promptsim absence", None)
         chosen = _settings(templates, style, None)
         if len(chosen) != 1:
             raise typer.BadParameter("give one template set and one style", param_hint="--style")

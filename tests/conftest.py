@@ -28,3 +28,11 @@ def hub_offline(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
+
+
+@pytest.fixture(autouse=True)
+def weights_registry(monkeypatch, tmp_path_factory) -> Path:
+    """Weight files' hashes are registered under the session's temporary directory, never in ~."""
+    registry = tmp_path_factory.getbasetemp() / "weights-sha256"
+    monkeypatch.setattr("mlr.backbone.WEIGHTS_REGISTRY", registry)
+    return registry

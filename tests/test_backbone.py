@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -206,12 +208,51 @@ def test_half_precision_runs_close_to_fp32(tiny_models):
     assert bf16.dense_features(images).dtype == torch.float32
 
 
-def test_wrong_checkpoint_is_a_clear_error(tiny_models, tmp_path):
-    vit = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
-    path = tmp_path / "vit.pt"
-    torch.save(vit.model.state_dict(), path)
-    with pytest.raises(ValueError, match=r"cannot load weights .*vit\.pt into notclip-tiny-RN"):
+def _bad_checkpoint(kind: str, path: Path, tiny_models) -> None:
+    rn = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none")).model
+    if kind == "other-model":
+        vit = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
+        torch.save(vit.model.state_dict(), path)
+    elif kind == "other-shapes":
+        state = rn.state_dict()
+        state["visual.attnpool.k_proj.weight"] = torch.zeros(3, 3)
+        torch.save(state, path)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        torch.save(rn.state_dict(), path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "objects":
+        torch.save({"model": rn}, path)  # a pickled module, not a state_dict
+    elif kind == "safetensors-partial":
+        from safetensors.torch import save_file
+
+        save_file({k: v for k, v in rn.state_dict().items() if "visual" not in k}, path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("other-model", r"do not fit notclip-tiny-RN: \d+ missing key\(s\), e\.g\. visual\.bn1"),
+        ("other-shapes", r"1 of another shape, e\.g\. visual\.attnpool\.k_proj\.weight \[3, 3\]"),
+        ("empty", r"checkpoint .*ckpt\.pt is empty$"),
+        ("truncated", r"cannot read checkpoint .*ckpt\.pt \(truncated"),
+        ("garbage", r"cannot read checkpoint .*ckpt\.pt"),
+        ("objects", r"holds Python objects \(open_clip\.model\.CLIP\), which are never loaded"),
+        ("safetensors-partial", r"ckpt\.safetensors do not fit .*missing key\(s\), e\.g\. visual"),
+    ],
+)
+def test_unusable_checkpoint_is_one_clear_line(tiny_models, tmp_path, kind, expected):
+    path = tmp_path / ("ckpt.safetensors" if kind.startswith("safetensors") else "ckpt.pt")
+    _bad_checkpoint(kind, path, tiny_models)
+    with pytest.raises(ValueError) as err:
         load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path)))
+    message = str(err.value)
+    assert re.search(expected, message), message
+    assert "\n" not in message and len(message.replace(str(path), "")) < 300
+    assert "weights_only" not in message  # never the advice to unpickle arbitrary code
 
 
 def test_vit_dense_is_the_last_block_value_path(tiny_models):
@@ -271,3 +312,110 @@ def test_missing_sentence_transformers_folder_points_to_st_folder(tmp_path):
     message = str(err.value)
     assert "does not exist" in message and "--model st:FOLDER" in message
     assert "--pretrained FILE" not in message  # no checkpoint file helps a text-only model
+
+
+def _export(folder: Path, name: str, state: dict, as_safetensors: bool = False) -> Path:
+    """An open_clip export folder (``local-dir:``) of the tiny config ``name``."""
+    import json as _json
+
+    folder.mkdir(exist_ok=True)
+    model_cfg = _json.loads((Path(__file__).parent / "model_configs" / f"{name}.json").read_text())
+    (folder / "open_clip_config.json").write_text(_json.dumps({"model_cfg": model_cfg}))
+    if as_safetensors:  # written in place (same inode, the folder itself unchanged)
+        from safetensors.torch import save
+
+        tensors = {k: v.contiguous() for k, v in state.items()}
+        (folder / "open_clip_model.safetensors").write_bytes(save(tensors))
+    else:
+        torch.save(state, folder / "open_clip_pytorch_model.bin")
+    return folder
+
+
+def test_local_dir_of_another_architecture_is_refused(tiny_models, tmp_path):
+    vit = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
+    folder = _export(tmp_path / "vit", tiny_models[1], vit.model.state_dict())
+    with pytest.raises(ValueError) as err:
+        load_backbone(BackboneConfig(model=tiny_models[0], pretrained=f"local-dir:{folder}"))
+    message = str(err.value)
+    assert f"model 'notclip-tiny-RN' does not match the weights in local-dir:{folder}" in message
+    assert "describes a notclip-tiny-ViT model" in message
+    assert message.endswith("use --model notclip-tiny-ViT") and "\n" not in message
+    bb = load_backbone(BackboneConfig(model=tiny_models[1], pretrained=f"local-dir:{folder}"))
+    assert bb.info()["name"] == tiny_models[1]
+
+
+@pytest.mark.parametrize("kind", ["file", "local-dir"])
+def test_text_cache_is_rebuilt_when_weights_change_in_place(tiny_models, tmp_path, kind):
+    """Overwriting the weights (same path, same size) must never serve the old embeddings."""
+    old, new = (
+        load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", seed=s))
+        for s in (1, 2)
+    )
+    if kind == "file":
+        spec = str(tmp_path / "tiny.pt")
+        save = lambda bb: torch.save(bb.model.state_dict(), spec)  # noqa: E731
+    else:
+        spec = f"local-dir:{tmp_path / 'export'}"
+        save = lambda bb: _export(tmp_path / "export", tiny_models[0], bb.model.state_dict(), True)  # noqa: E731
+    cache = tmp_path / "cache"
+    save(old)
+    first = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=spec))
+    assert torch.allclose(first.encode_text(TEXTS, cache=cache), old.encode_text(TEXTS), atol=1e-6)
+    save(new)  # in place
+    second = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=spec))
+    again = second.encode_text(TEXTS, cache=cache)
+    assert torch.allclose(again, new.encode_text(TEXTS), atol=1e-6)
+    assert not torch.allclose(again, old.encode_text(TEXTS), atol=1e-3)
+    assert second.weights_id != first.weights_id
+    assert second.cache_namespace() != first.cache_namespace()
+
+
+def test_weights_identity_hashes_each_file_once(tiny_models, tmp_path, monkeypatch):
+    import hashlib
+
+    import mlr.backbone as backbone_mod
+
+    source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none"))
+    path = tmp_path / "tiny.pt"
+    torch.save(source.model.state_dict(), path)
+    hashed = []
+    real = backbone_mod._sha256
+    monkeypatch.setattr(backbone_mod, "_sha256", lambda p: hashed.append(p) or real(p))
+    info = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path))).info()
+    (record,) = info["weights_files"]
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert record["size"] == path.stat().st_size and record["mtime_ns"] == path.stat().st_mtime_ns
+    assert info["weights_id"].startswith("sha256:") and len(hashed) == 1
+    assert backbone_mod.file_identity(path) == record and len(hashed) == 1  # from the registry
+    os.utime(path, ns=(record["mtime_ns"] + 10**9, record["mtime_ns"] + 10**9))  # touched
+    assert backbone_mod.file_identity(path)["sha256"] == record["sha256"] and len(hashed) == 2
+    again = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path)))
+    assert again.weights_id == info["weights_id"]  # same content, same caches
+
+
+def test_random_weights_are_identified_by_config_and_seed(tiny_models):
+    ids = {
+        (name, seed): load_backbone(BackboneConfig(model=name, pretrained="none", seed=seed))
+        for name in tiny_models
+        for seed in (0, 1)
+    }
+    assert len({bb.weights_id for bb in ids.values()}) == 4
+    assert all(bb.weights_id.startswith("random:") for bb in ids.values())
+    assert all(bb.info()["weights_files"] == [] for bb in ids.values())
+    same = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", seed=1))
+    assert same.weights_id == ids[(tiny_models[0], 1)].weights_id
+
+
+def test_unreadable_text_cache_part_is_named_and_rebuilt(tiny_models, tmp_path):
+    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none"))
+    expected = bb.encode_text(TEXTS)
+    bb.encode_text(TEXTS, cache=tmp_path)
+    (part,) = tmp_path.rglob("part-*.npz")
+    part.write_bytes(part.read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match=rf"text cache file {re.escape(str(part))} is unreadable"):
+        got = bb.encode_text(TEXTS, cache=tmp_path)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert not part.exists() and len(list(tmp_path.rglob("part-*.npz"))) == 1  # stored anew
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.allclose(bb.encode_text(TEXTS, cache=tmp_path), expected, atol=1e-6)

@@ -1,9 +1,19 @@
 import json
+import os
+import stat
 
+import numpy as np
 import polars as pl
 import pytest
+import torch
 
-from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
+from corpora.runio import (
+    atomic_write_json,
+    atomic_write_parquet,
+    claim_out_dir,
+    run_info,
+    write_run_json,
+)
 
 
 def test_atomic_write_leaves_no_temp_file_and_keeps_old_file_on_failure(tmp_path):
@@ -31,3 +41,55 @@ def test_run_json_records_config_versions_and_sections(tmp_path):
     assert got["config"] == {"lexicon": "core"} and got["seed"] == 0
     assert "polars" in got["versions"] and "python" in got["versions"]
     assert got["inputs"] == [{"path": "a"}]
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (restored afterwards)."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_atomic_writes_respect_the_umask(tmp_path, umask, mask):
+    from mlr.textcache import TextCache
+    from mlr.train import _atomic_torch_save
+
+    umask(mask)
+    files = [
+        atomic_write_json(tmp_path / "summary.json", {"a": 1}),
+        atomic_write_parquet(tmp_path / "t.parquet", pl.DataFrame({"x": [1]})),
+        write_run_json(tmp_path / "run", run_info("test", {})),
+    ]
+    _atomic_torch_save({"w": torch.zeros(2)}, tmp_path / "checkpoints" / "last.pt")
+    files.append(tmp_path / "checkpoints" / "last.pt")
+    cache = TextCache(tmp_path / "cache", "namespace")
+    cache.put(["a"], np.zeros((1, 3), np.float32))
+    files += [*cache.dir.glob("part-*.npz"), cache.dir / "namespace.txt"]
+    assert len(files) == 6
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path
+    for folder in (tmp_path / "run", tmp_path / "checkpoints", cache.dir):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask, folder
+
+
+def test_a_result_directory_belongs_to_one_command(tmp_path):
+    write_run_json(tmp_path, run_info("negscan laion", {}))
+    claim_out_dir(tmp_path, "negscan")  # a negscan subcommand: the same layout
+    claim_out_dir(tmp_path, "negscan", overwrite=False)
+    with pytest.raises(ValueError) as err:
+        claim_out_dir(tmp_path, "promptsim table")
+    assert str(err.value) == (
+        f"{tmp_path} holds results of `negscan laion` ({tmp_path / 'run.json'}); "
+        "use another --out or --overwrite"
+    )
+    with pytest.raises(ValueError, match=r"use another --out$"):  # a command without --overwrite
+        claim_out_dir(tmp_path, "mlrtrain fit", overwrite=None)
+    with pytest.raises(ValueError, match="negscan laion"):
+        claim_out_dir(tmp_path, "negscan-other")  # a prefix is not a program
+    claim_out_dir(tmp_path, "promptsim table", overwrite=True)
+    claim_out_dir(tmp_path / "new", "promptsim table")  # nothing there yet
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"unreadable run\.json"):
+        claim_out_dir(tmp_path, "negscan")

@@ -1,0 +1,58 @@
+"""A result directory belongs to the command that wrote it: the others refuse to write into it."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from mlr.cli import app as mlrtrain
+from negation.cli_negscan import app as negscan
+from negation.cli_promptsim import app as promptsim
+
+runner = CliRunner()
+
+
+def _negscan_dir(tmp_path):
+    captions = tmp_path / "captions.txt"
+    captions.write_text("no dog here\na cat\n", "utf-8")
+    out = tmp_path / "scan"
+    result = runner.invoke(negscan, ["text", str(captions), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out, captions
+
+
+def test_promptsim_and_mlrtrain_refuse_a_negscan_directory(tiny_models, tmp_path):
+    out, _ = _negscan_dir(tmp_path)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    model = ["--model", tiny_models[0], "--pretrained", "none", "--device", "cpu"]
+    table = runner.invoke(
+        promptsim, ["table", *model, "--classes", "cat,dog", "--no-text-cache", "--out", str(out)]
+    )
+    assert table.exit_code != 0
+    assert f"{out} holds results of `negscan text`" in table.output
+    assert "Traceback" not in table.output and "RANDOM WEIGHTS" not in table.output  # no model
+    fit = runner.invoke(
+        mlrtrain,
+        ["fit", "--root", str(tmp_path / "nowhere"), "--out", str(out), "--pretrained", "none"],
+    )
+    assert fit.exit_code == 1 and "holds results of `negscan text`" in fit.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_negscan_refuses_a_promptsim_directory_unless_overwrite(tiny_models, tmp_path):
+    out, captions = _negscan_dir(tmp_path)
+    run = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**run, "command": "promptsim table"}))
+    again = runner.invoke(negscan, ["text", str(captions), "--out", str(out), "--quiet"])
+    assert again.exit_code == 1 and "holds results of `promptsim table`" in again.output
+    assert "--overwrite" in again.output
+    merge = runner.invoke(negscan, ["merge", str(out), "--out", str(out), "--quiet"])
+    assert merge.exit_code == 1 and "holds results of `promptsim table`" in merge.output
+    forced = runner.invoke(
+        negscan, ["text", str(captions), "--out", str(out), "--overwrite", "--quiet"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert json.loads((out / "run.json").read_text())["command"] == "negscan text"
+    rerun = runner.invoke(negscan, ["text", str(captions), "--out", str(out), "--quiet"])
+    assert rerun.exit_code == 0, rerun.output  # its own directory
