@@ -369,7 +369,7 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
                 "dataset": bench.dataset,
                 "model": model,
                 "pretrained": pretrained,
-                "task": f"negbench_{task}",
+                "task": task,
                 "metrics": values,
                 "language": "en",
             }
