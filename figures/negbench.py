@@ -65,6 +65,9 @@ def _title(summaries: list[dict], what: str) -> str:
 
 def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], ylabel: str) -> None:
     """Grouped bars with CI whiskers; a missing or null value leaves its bar out."""
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", max(len(series), 1))
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(labels))
     for k, (name, ests) in enumerate(series.items()):
@@ -78,7 +81,7 @@ def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], ylabel: s
             hi = e["ci_high"] if e.get("ci_high") is not None else e["value"]
             err[0].append(e["value"] - lo)
             err[1].append(hi - e["value"])
-        ax.bar(pos, val, width, yerr=err, capsize=2, label=name, color=style.method_color(name))
+        ax.bar(pos, val, width, yerr=err, capsize=2, label=name, color=colors[k])
     ax.set_xticks(x, labels, fontsize="x-small")
     ax.set_ylabel(ylabel)
     if series:
