@@ -62,9 +62,8 @@ def test_mcq_options_are_exactly_true_or_false(seed):
             cls = mentioned(text)
             assert cls and all(y[c] >= 0 for c in cls)  # never a difficult / unknown class
             assert len(set(cls)) == len(cls)
-            truth = [
-                (y[c] == 1) == (role == "+") for c, role in zip(cls, roles(r["type"], len(cls)))
-            ]
+            slots = zip(cls, roles(r["type"], len(cls)), strict=True)
+            truth = [(y[c] == 1) == (role == "+") for c, role in slots]
             assert all(truth) == (j == r["answer"]), (r, text)
         assert all(y[NAMES.index(c)] == 1 for c in r["affirmed"])
         assert all(y[NAMES.index(c)] == 0 for c in r["negated"])
