@@ -2,7 +2,8 @@
 POPE-style existence, negated retrieval), or NegBench's released MCQ CSVs, for any open_clip
 model; CLIP_benchmark-compatible JSON beside our result files. A thin layer over
 :mod:`negation.negbench`; registered on the ``promptsim`` app by :mod:`negation.cli_promptsim`
-(import that module, not this one)."""
+(the ``promptsim`` options and helpers are imported at the end of this module, after the command
+is defined, so that either module can be imported first)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-
-from negation import cli_promptsim as ps
 
 NEGBENCH_REFERENCE = (
     "NegBench (CVPR 2025), CLIP ViT-B/32 OpenAI: MCQ accuracy COCO 0.39, VOC 0.39; "
@@ -148,7 +147,7 @@ def negbench_cmd(
     image_batch: Annotated[
         int, typer.Option("--image-batch", min=1, help="Images per batch.")
     ] = 32,
-    text_cache: ps.TextCacheOpt = Path(ps.DEFAULT_TEXT_CACHE),
+    text_cache: ps.TextCacheOpt = None,  # None: promptsim's default cache
     no_text_cache: ps.NoCacheOpt = False,
     out: Annotated[Path | None, typer.Option("--out", help="Result directory.")] = None,
     quiet: ps.QuietOpt = False,
@@ -202,6 +201,8 @@ def negbench_cmd(
                 max_queries=max_queries,
                 questions=questions,
             )
+            if questions is not None:  # the file's tasks, whatever --tasks says
+                chosen = bench.questions["task"].unique(maintain_order=True).to_list()
         if export_questions is not None:
             from corpora.runio import atomic_write_parquet
 
@@ -211,7 +212,7 @@ def negbench_cmd(
         if out is None:
             raise typer.BadParameter("give --out DIR", param_hint="--out")
         models = parse_models_file(models_file) if models_file else None
-        cache = None if no_text_cache else text_cache.expanduser()
+        cache = None if no_text_cache else Path(text_cache or ps.DEFAULT_TEXT_CACHE).expanduser()
         options = {
             "dataset": dataset,
             "root": str(root) if root else None,
@@ -290,3 +291,6 @@ def negbench_cmd(
                 highlight=False,
             )
             raise typer.Exit(1)
+
+
+from negation import cli_promptsim as ps  # noqa: E402  (after the command: see the docstring)

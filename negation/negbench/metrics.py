@@ -92,14 +92,25 @@ def _value(v: float) -> float | None:
     return None if v is None or np.isnan(v) else float(v)
 
 
+_CHUNK = 4_000_000  # resampled entries held at once (memory bound for large splits)
+
+
+def _boot(rng: np.random.Generator, n: int, n_boot: int, stat) -> np.ndarray:
+    """``stat(idx)`` over ``n_boot`` resamples of ``n`` items, ``idx`` ``(b, n)`` in chunks."""
+    step = max(1, _CHUNK // max(n, 1))
+    parts = []
+    for start in range(0, n_boot, step):
+        parts.append(stat(rng.integers(0, n, (min(step, n_boot - start), n))))
+    return np.concatenate(parts)
+
+
 def estimate(values: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT) -> dict:
     """Mean of ``values`` (NaN left out) with its bootstrap CI: ``{value, ci_low, ci_high, n}``."""
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     if values.size == 0:
         return {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-    idx = rng.integers(0, values.size, (n_boot, values.size))
-    low, high = _ci(values[idx].mean(axis=1))
+    low, high = _ci(_boot(rng, values.size, n_boot, lambda idx: values[idx].mean(axis=1)))
     return {"value": float(values.mean()), "ci_low": low, "ci_high": high, "n": int(values.size)}
 
 
@@ -112,9 +123,9 @@ def difference(
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size == 0 or b.size == 0:
         return {"value": None, "ci_low": None, "ci_high": None, "n": int(a.size + b.size)}
-    ia = rng.integers(0, a.size, (n_boot, a.size))
-    ib = rng.integers(0, b.size, (n_boot, b.size))
-    low, high = _ci(a[ia].mean(axis=1) - b[ib].mean(axis=1))
+    boot_a = _boot(rng, a.size, n_boot, lambda idx: a[idx].mean(axis=1))
+    boot_b = _boot(rng, b.size, n_boot, lambda idx: b[idx].mean(axis=1))
+    low, high = _ci(boot_a - boot_b)
     return {
         "value": float(a.mean() - b.mean()),
         "ci_low": low,
@@ -129,11 +140,16 @@ def existence_estimates(
     """Every existence statistic with its bootstrap CI (probes resampled together)."""
     present, yes = np.asarray(present, dtype=bool), np.asarray(yes, dtype=bool)
     point = existence_stats(present, yes)
-    idx = rng.integers(0, present.size, (n_boot, present.size))
-    boot = existence_stats(present[idx], yes[idx])
+    keys = list(point)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        stats = existence_stats(present[idx], yes[idx])
+        return np.stack([stats[k] for k in keys], axis=1)
+
+    boot = _boot(rng, present.size, n_boot, stat)
     out = {}
-    for key, v in point.items():
-        low, high = _ci(boot[key])
+    for j, (key, v) in enumerate(point.items()):
+        low, high = _ci(boot[:, j])
         out[key] = {"value": _value(v), "ci_low": low, "ci_high": high, "n": int(present.size)}
     return out
 

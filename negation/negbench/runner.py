@@ -346,7 +346,8 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
         **({"warning": info["warning"]} if backbone.random_weights else {}),
         "dataset": q["dataset"][0],
         "split": q["split"][0],
-        "seed": int(q["seed"][0]),
+        "seed": cfg.seed,
+        "question_seed": int(q["seed"][0]),
         "templates": q["templates"][0],
         "benchmark_version": int(q["version"][0]),
         "image_features": "encode_image at the native size "
