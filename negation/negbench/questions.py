@@ -120,6 +120,26 @@ def _row(**kw) -> dict:
     return {k: kw.get(k) for k in SCHEMA}
 
 
+def _strings_list(name: str, values: list[list[str]]) -> pl.Series:
+    """A ``List(String)`` column built from offsets (polars' own constructor is slow on lists)."""
+    import pyarrow as pa
+
+    offsets = np.cumsum([0, *(len(v) for v in values)], dtype=np.int64)
+    flat = pa.array([x for v in values for x in v], type=pa.string())
+    return pl.Series(name, pa.LargeListArray.from_arrays(offsets, flat)).cast(SCHEMA[name])
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            _strings_list(k, [r[k] for r in rows])
+            if isinstance(dt, pl.List)
+            else pl.Series(k, [r[k] for r in rows], dtype=dt)
+            for k, dt in SCHEMA.items()
+        ]
+    )
+
+
 # ---- mcq ------------------------------------------------------------------------------------
 def _roles(kind: str, n_present: int) -> tuple[str, ...] | None:
     """Slot roles of a caption: ``+`` affirmed (present), ``-`` negated (absent)."""
@@ -130,14 +150,14 @@ def _roles(kind: str, n_present: int) -> tuple[str, ...] | None:
     return ("+", "-")
 
 
-def _draw(rng, pools: list[np.ndarray]) -> tuple[int, ...] | None:
+def _draw(rng, pools: list[list[int]]) -> tuple[int, ...] | None:
     """One class per slot from its pool, no class twice; None when impossible."""
     out: list[int] = []
     for pool in pools:
-        free = pool[~np.isin(pool, out)]
-        if free.size == 0:
+        free = [c for c in pool if c not in out]
+        if not free:
             return None
-        out.append(int(free[rng.integers(free.size)]))
+        out.append(free[int(rng.integers(len(free)))])
     return tuple(out)
 
 
@@ -146,12 +166,12 @@ def _meaning(roles: tuple[str, ...], classes: tuple[int, ...]) -> frozenset:
 
 
 def mcq_options(
-    rng: np.random.Generator, kind: str, present: np.ndarray, absent: np.ndarray, tries: int = 64
+    rng: np.random.Generator, kind: str, present: list[int], absent: list[int], tries: int = 64
 ) -> tuple[tuple[str, ...], tuple[int, ...], list[tuple[int, ...]]] | None:
     """Roles, the correct slot classes and three wrong ones for one image, or None."""
-    roles = _roles(kind, present.size)
-    ok = {"+": present, "-": absent}
-    bad = {"+": absent, "-": present}
+    roles = _roles(kind, len(present))
+    ok = {"+": list(present), "-": list(absent)}
+    bad = {"+": list(absent), "-": list(present)}
     correct = _draw(rng, [ok[r] for r in roles])
     if correct is None:
         return None
@@ -183,7 +203,7 @@ def build_mcq(gt: GroundTruth, families: list[Family], seed: int, images: np.nda
     rows = []
     for i in images:
         y = gt.labels[i]
-        present, absent = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        present, absent = np.flatnonzero(y == 1).tolist(), np.flatnonzero(y == 0).tolist()
         for kind in MCQ_TYPES:
             for family in families:
                 built = mcq_options(rng, kind, present, absent)
@@ -335,7 +355,7 @@ def build_questions(
                 f"(each needs {need})"
             )
         rows += part
-    frame = pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    frame = _frame(rows)
     meta = {
         "benchmark": BENCHMARK,
         "version": VERSION,
@@ -447,5 +467,5 @@ def read_negbench_csv(path: Path, images: Path, seed: int) -> tuple[pl.DataFrame
         "seed": seed,
         "templates": "negbench-csv",
     }
-    frame = pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    frame = _frame(rows)
     return frame.with_columns(pl.lit(v, dtype=META[k]).alias(k) for k, v in meta.items()), files

@@ -77,6 +77,30 @@ def image_features(backbone, opener, indices: list[int], batch: int, progress) -
     return np.concatenate(out) if out else np.zeros((0, backbone.embed_dim), np.float32)
 
 
+def option_scores(
+    img: np.ndarray, ii: np.ndarray, txt: np.ndarray, tt: np.ndarray, chunk: int = 8192
+) -> np.ndarray:
+    """``s[q, k] = img[ii[q]] · txt[tt[q, k]]``, in chunks of questions (bounded memory)."""
+    out = np.empty(tt.shape, dtype=np.float32)
+    for start in range(0, len(ii), chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = np.einsum("qd,qkd->qk", img[ii[sl]], txt[tt[sl]])
+    return out
+
+
+def float_lists(name: str, values: list[np.ndarray | None]) -> pl.Series:
+    """A ``List(Float64)`` column (null where ``None``), built from offsets: fast for many rows."""
+    import pyarrow as pa
+
+    lengths = [0 if v is None else len(v) for v in values]
+    offsets = np.cumsum([0, *lengths], dtype=np.int64)
+    parts = [v for v in values if v is not None]
+    flat = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+    mask = pa.array([v is None for v in values])
+    arr = pa.LargeListArray.from_arrays(offsets, pa.array(flat), mask=mask)
+    return pl.Series(name, arr).cast(pl.List(pl.Float64))
+
+
 def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.DataFrame:
     """The questions with ``scores``, ``prediction``, ``correct`` (mcq/existence) and ``r1``,
     ``r5``, ``r10``, ``ap``, ``n_relevant``, ``n_gallery`` (retrieval), plus model columns."""
@@ -102,7 +126,7 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
     text_row = {t: i for i, t in enumerate(texts)}
 
     n = q.height
-    scores: list[list[float] | None] = [None] * n
+    scores: list[np.ndarray | None] = [None] * n
     prediction: list[int | None] = [None] * n
     correct: list[bool | None] = [None] * n
     ret: dict[str, list] = {k: [None] * n for k in ("r1", "r5", "r10", "ap")}
@@ -117,7 +141,7 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
             continue
         ii = np.array([row_of[key_index[images[r]]] for r in rows])
         tt = np.array([[text_row[t] for t in options[r]] for r in rows])
-        s = np.einsum("qd,qkd->qk", img[ii], txt[tt])
+        s = option_scores(img, ii, txt, tt)
         if task == "mcq":
             pred = M.mcq_predict(s)
             ok = pred == np.array([answers[r] for r in rows])
@@ -127,7 +151,7 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
             ok = yes == np.array([present[r] for r in rows], dtype=bool)
             preds = [0 if y else 1 for y in yes]
         for j, r in enumerate(rows):
-            scores[r] = [float(v) for v in s[j]]
+            scores[r] = s[j]
             prediction[r], correct[r] = preds[j], bool(ok[j])
     if has_retrieval:
         col = {k: c for c, k in enumerate(bench.class_keys)}
@@ -148,7 +172,7 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
     return q.with_columns(
         pl.lit(backbone.config.model).alias("model"),
         pl.lit(info["pretrained"]).alias("pretrained"),
-        pl.Series("scores", scores, dtype=pl.List(pl.Float64)),
+        float_lists("scores", scores),
         pl.Series("prediction", prediction, dtype=pl.Int64),
         pl.Series("correct", correct, dtype=pl.Boolean),
         *(pl.Series(k, ret[k], dtype=pl.Float64) for k in ("r1", "r5", "r10", "ap")),
