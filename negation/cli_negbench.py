@@ -249,7 +249,9 @@ def negbench_cmd(
             ids: dict[str, Any] = {}
 
             def progress(stage: str, n: int, total: int | None) -> None:
-                if total is not None:
+                if total is not None:  # a new stage (of the next model): replace its bar
+                    if stage in ids:
+                        bar.remove_task(ids[stage])
                     ids[stage] = bar.add_task(stage, total=total)
                 elif stage in ids:
                     bar.advance(ids[stage], n)
