@@ -322,3 +322,27 @@ def test_paperfigs_negbench_draws_from_a_real_run(voc_run, tmp_path):
         assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.pdf").is_file()
     res = runner.invoke(figs_app, ["negbench", str(tmp_path / "nothing"), "--out", str(out)])
     assert res.exit_code == 1 and "summary.json not found" in res.output
+
+
+def test_result_dirs_are_written_atomically(tmp_path):
+    from negation.negbench.runner import write_dir_atomically
+
+    out = tmp_path / "model"
+    write_dir_atomically(out, lambda d: (d / "summary.json").write_text("{}"))
+
+    def broken(d):
+        (d / "questions.parquet").write_text("half")
+        raise RuntimeError("scoring failed")
+
+    with pytest.raises(RuntimeError):
+        write_dir_atomically(out, broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left over
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # the old result intact
+
+
+def test_figure_titles_name_random_weight_models():
+    from figures.negbench import _title
+
+    runs = [{"model": "RN50", "random_weights": True}, {"model": "ViT", "random_weights": False}]
+    assert _title(runs, "negation benchmarks") == "RANDOM WEIGHTS (RN50) — negation benchmarks"
+    assert _title(runs[1:], "x") == "x"
