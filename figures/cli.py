@@ -15,6 +15,7 @@ from figures.absence import absence_scatter
 from figures.gallery import Outcome, draw_all
 from figures.inputs import EmptyInput, MissingInput, collect_notes
 from figures.maps import similarity_grids
+from figures.negbench import negbench_command
 from figures.negscan import class_negations, top_bigrams, word_counts
 from figures.prompts import cosine_distributions, cosine_scatter
 from figures.sweeps import map_vs_partial, params_vs_compute
@@ -233,6 +234,9 @@ def absence_auroc(
     """Per class: AUROC of P for presence vs AUROC of N for absence (and for presence)."""
 
     _draw(lambda: absence_scatter(absence_dir, out, dpi=dpi), out)
+
+
+app.command("negbench")(negbench_command)
 
 
 def main() -> None:

@@ -692,6 +692,11 @@ def absence_cmd(
                 console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
 
+from negation.cli_negbench import negbench_cmd  # noqa: E402
+
+app.command("negbench")(negbench_cmd)
+
+
 def with_default_command(argv: list[str]) -> list[str]:
     """``promptsim --classes coco`` → ``promptsim table --classes coco``."""
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]

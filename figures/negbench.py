@@ -1,0 +1,207 @@
+"""The ``promptsim negbench`` figures, from result directories only (``summary.json``; for the
+corpus scatter, negscan's ``summary.json``).
+
+- ``negbench.png/.pdf``: four panels over models — MCQ accuracy by question type (grouped bars,
+  bootstrap 95 % CIs, chance 0.25), the affirmation − negation gap, existence F1 by sampling,
+  retrieval R@5 with vs without the negated clause;
+- ``negbench_negscan.png/.pdf`` (with ``--negscan NAME=DIR``): per model whose weights tag is
+  NAME, the negation rate of that pre-training corpus (negscan, % of all rows) against its
+  negation-type MCQ accuracy.
+
+Random-weight models are named in the title after "RANDOM WEIGHTS".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from figures import style
+from figures.inputs import EmptyInput, MissingInput
+
+MAKER = "promptsim negbench --dataset voc --root DATA --out DIR"
+TYPES = ("affirmation", "negation", "hybrid")
+SAMPLINGS = ("random", "popular", "adversarial")
+
+
+def find_results(dirs: list[Path]) -> list[Path]:
+    """Each dir with a ``summary.json``, or (a ``--models-file`` output) its subdirs with one."""
+    out = []
+    for d in map(Path, dirs):
+        if (d / "summary.json").is_file():
+            out.append(d)
+            continue
+        subs = sorted(p.parent for p in d.glob("*/summary.json"))
+        if not subs:
+            raise MissingInput(f"{d / 'summary.json'} not found — run `{MAKER}` first")
+        out += subs
+    return out
+
+
+def load_summaries(dirs: list[Path]) -> list[dict]:
+    out = []
+    for d in find_results(dirs):
+        data = json.loads((d / "summary.json").read_text("utf-8"))
+        missing = [k for k in ("model", "pretrained", "random_weights", "metrics") if k not in data]
+        if missing:
+            raise MissingInput(f"{d / 'summary.json'}: missing key(s) {missing} — rerun `{MAKER}`")
+        out.append(data)
+    if not out:
+        raise EmptyInput("no negbench result to draw")
+    return out
+
+
+def _label(s: dict) -> str:
+    return f"{s['model']}\n{s['pretrained']}"
+
+
+def _title(summaries: list[dict], what: str) -> str:
+    random = [s["model"] for s in summaries if s["random_weights"]]
+    return f"RANDOM WEIGHTS ({', '.join(random)}) — {what}" if random else what
+
+
+def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], ylabel: str) -> None:
+    """Grouped bars with CI whiskers; a missing or null value leaves its bar out."""
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", max(len(series), 1))
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(labels))
+    for k, (name, ests) in enumerate(series.items()):
+        pos, val, err = [], [], [[], []]
+        for j, e in enumerate(ests):
+            if not e or e.get("value") is None:
+                continue
+            pos.append(x[j] + (k - (len(series) - 1) / 2) * width)
+            val.append(e["value"])
+            lo = e["ci_low"] if e.get("ci_low") is not None else e["value"]
+            hi = e["ci_high"] if e.get("ci_high") is not None else e["value"]
+            err[0].append(e["value"] - lo)
+            err[1].append(hi - e["value"])
+        ax.bar(pos, val, width, yerr=err, capsize=2, label=name, color=colors[k])
+    ax.set_xticks(x, labels, fontsize="x-small")
+    ax.set_ylabel(ylabel)
+    if series:
+        ax.legend(fontsize="x-small")
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def negbench_panels(dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT_DPI) -> list[Path]:
+    """``negbench.png/.pdf``: the four panels over models."""
+    summaries = load_summaries(dirs)
+    labels = [_label(s) for s in summaries]
+    m = [s["metrics"] for s in summaries]
+    width = max(style.PAGE, 1.2 * len(summaries) + 3)
+    fig, axes = style.new_figure(width, 5.6, nrows=2, ncols=2)
+    (a_mcq, a_gap), (a_exi, a_ret) = axes
+    if any("mcq" in x for x in m):
+        series = {t: [x.get("mcq", {}).get("by_type", {}).get(t) for x in m] for t in TYPES}
+        _bars(a_mcq, labels, series, "MCQ accuracy")
+        a_mcq.axhline(0.25, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
+        a_mcq.set(ylim=(0, 1), title="MCQ accuracy by question type (chance 0.25)")
+        gaps = {
+            "affirmation − negation": [x.get("mcq", {}).get("gap_affirmation_negation") for x in m]
+        }
+        _bars(a_gap, labels, gaps, "accuracy gap")
+        a_gap.axhline(0, lw=0.8, color=style.REFERENCE_COLOR)
+        a_gap.set(title="affirmation − negation gap")
+    else:
+        _empty(a_mcq, "no mcq results")
+        _empty(a_gap, "no mcq results")
+    if any("existence" in x for x in m):
+        series = {s: [x.get("existence", {}).get(s, {}).get("f1") for x in m] for s in SAMPLINGS}
+        _bars(a_exi, labels, series, "F1 of 'yes'")
+        a_exi.set(ylim=(0, 1), title="existence F1 by absent-object sampling")
+    else:
+        _empty(a_exi, "no existence results")
+    if any("retrieval" in x for x in m):
+        series = {
+            k: [x.get("retrieval", {}).get(k, {}).get("r5") for x in m]
+            for k in ("negated", "plain")
+        }
+        _bars(a_ret, labels, series, "R@5")
+        a_ret.set(ylim=(0, 1), title="retrieval R@5: with vs without the negated clause")
+    else:
+        _empty(a_ret, "no retrieval results")
+    fig.suptitle(_title(summaries, "negation benchmarks"), fontsize="medium")
+    return style.save(fig, out_dir, "negbench", dpi)
+
+
+def parse_negscan(specs: list[str]) -> dict[str, Path]:
+    """``["laion400m_e32=scans/laion"]`` → ``{"laion400m_e32": Path("scans/laion")}``."""
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--negscan {spec!r}: expected NAME=DIR (NAME = a weights tag)")
+        out[name.strip()] = Path(path.strip())
+    return out
+
+
+def negscan_scatter(
+    dirs: list[Path], negscan: dict[str, Path], out_dir: Path, *, dpi: int = style.DEFAULT_DPI
+) -> list[Path]:
+    """``negbench_negscan.png/.pdf``: corpus negation rate (x, %) vs negation-type accuracy (y)."""
+    summaries = load_summaries(dirs)
+    points = []
+    for name, d in negscan.items():
+        path = Path(d) / "summary.json"
+        if not path.is_file():
+            raise MissingInput(f"{path} not found — run `negscan laion SHARDS… --out DIR` first")
+        rate = json.loads(path.read_text("utf-8")).get("rate_all_rows")
+        matched = [s for s in summaries if s["pretrained"] == name]
+        if not matched:
+            have = ", ".join(sorted({s["pretrained"] for s in summaries}))
+            raise ValueError(f"--negscan {name}: no negbench result with weights {name} ({have})")
+        for s in matched:
+            est = s["metrics"].get("mcq", {}).get("by_type", {}).get("negation")
+            if rate is not None and est and est.get("value") is not None:
+                points.append((s, 100.0 * rate, est))
+    if not points:
+        raise EmptyInput("--negscan: no model with both a corpus negation rate and MCQ results")
+    fig, ax = style.new_figure(style.COLUMN + 0.6, style.COLUMN)
+    for s, x, est in points:
+        lo = est["value"] - (est["ci_low"] if est["ci_low"] is not None else est["value"])
+        hi = (est["ci_high"] if est["ci_high"] is not None else est["value"]) - est["value"]
+        ax.errorbar([x], [est["value"]], yerr=[[lo], [hi]], fmt="o", ms=4, capsize=2)
+        ax.annotate(
+            s["model"], (x, est["value"]), xytext=(3, 3), textcoords="offset points", fontsize=5
+        )
+    ax.axhline(0.25, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
+    ax.set(
+        xlabel="corpus captions with a negation (% of rows)",
+        ylabel="MCQ accuracy, negation type",
+        ylim=(0, 1),
+        title=_title([p[0] for p in points], "corpus negation vs negation MCQ"),
+    )
+    return style.save(fig, out_dir, "negbench_negscan", dpi)
+
+
+def negbench_command(
+    results: list[Path] = typer.Argument(
+        ..., help="`promptsim negbench --out` dirs (or a --models-file output dir)."
+    ),
+    negscan: list[str] = typer.Option(
+        [], "--negscan", help="NAME=DIR: negscan results of the corpus of weights tag NAME."
+    ),
+    out: Path = typer.Option(Path("figs"), "--out", "-o", help="Folder for the figures."),
+    dpi: int = typer.Option(200, "--dpi", min=30, max=1200, help="PNG resolution."),
+) -> None:
+    """MCQ accuracy by type, the affirmation − negation gap, existence F1, retrieval R@5 with vs
+    without the negated clause; with --negscan, corpus negation rate vs negation accuracy."""
+    from figures.cli import _draw
+
+    def draw() -> list[Path]:
+        paths = negbench_panels(results, out, dpi=dpi)
+        if negscan:
+            paths += negscan_scatter(results, parse_negscan(negscan), out, dpi=dpi)
+        return paths
+
+    _draw(draw)

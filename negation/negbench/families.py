@@ -1,0 +1,69 @@
+"""Caption template families of ``promptsim negbench``: what each question type says, per family.
+
+A template's ``{0}``, ``{1}`` are class names. MCQ captions come in three types, each with slots
+that must hold a *present* class (affirmed) or an *absent* one (negated); the number of slots of a
+type can be 1 or 2 (``features A`` / ``features A and B``; ``does not feature N`` / ``features
+neither N nor M``); hybrid has one of each. Existence probes are a yes/no pair; retrieval queries
+are a negated query (``A`` without ``N``) per variant and its plain form (``A``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MCQ_TYPES = ("affirmation", "negation", "hybrid")
+SAMPLINGS = ("random", "popular", "adversarial")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    affirmation: dict[int, str]  # number of slots -> template
+    negation: dict[int, str]
+    hybrid: str  # {0} affirmed, {1} negated
+    yes: str  # existence: "there is X"
+    no: str  # existence: "there is no X"
+    plain: str  # retrieval: "A"
+    negated: dict[str, str]  # retrieval variant -> "A without N" ({0} = A, {1} = N)
+
+
+FAMILIES = {
+    "negbench": Family(
+        name="negbench",
+        affirmation={1: "This image features {0}.", 2: "This image features {0} and {1}."},
+        negation={
+            1: "This image does not feature {0}.",
+            2: "This image features neither {0} nor {1}.",
+        },
+        hybrid="This image features {0}, but not {1}.",
+        yes="This image features {0}.",
+        no="This image does not feature {0}.",
+        plain="This image features {0}.",
+        negated={"but-not": "This image features {0}, but not {1}."},
+    ),
+    "photo": Family(
+        name="photo",
+        affirmation={1: "a photo of a {0}.", 2: "a photo of a {0} and a {1}."},
+        negation={1: "a photo with no {0}.", 2: "a photo with no {0} and no {1}."},
+        hybrid="a photo of a {0} without a {1}.",
+        yes="a photo with a {0}.",
+        no="a photo with no {0}.",
+        plain="a photo of a {0}.",
+        negated={
+            "without": "a photo of a {0} without a {1}.",
+            "but-no": "a photo with a {0} but no {1}.",
+        },
+    ),
+}
+
+
+def load_families(spec: str) -> list[Family]:
+    """``"negbench,photo"`` → the families, in that order; an unknown name is a ValueError."""
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown template family {', '.join(unknown) or '(none given)'}: "
+            f"choose from {', '.join(FAMILIES)}"
+        )
+    return [FAMILIES[n] for n in dict.fromkeys(names)]

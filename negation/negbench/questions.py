@@ -1,0 +1,471 @@
+"""Building the negation questions from multi-label ground truth — pure and seeded.
+
+Input: a label matrix ``(N, C)`` in {1 present, 0 absent, −1 unknown} (VOC difficult-only objects
+under ``--voc-difficult ignore``). A class labelled −1 in an image is neither present nor absent
+there: it is never affirmed, never negated and never used as a wrong option for that image.
+
+- **mcq**: per image, family and type (affirmation / negation / hybrid), four captions of that
+  type; the correct one's affirmed slots hold present classes and its negated slots absent ones.
+  Each wrong caption has at least one slot *violated* (an affirmed slot holding an absent class or
+  a negated slot holding a present one) — so it is false — and the rest drawn like the correct
+  one; no caption repeats a class, and no two options say the same thing. Affirmation has two
+  slots when the image has ≥ 2 present classes, else one; negation one slot when it has ≥ 3
+  present classes (three false "does not feature P" exist), else two. The answer's position is
+  drawn uniformly. An image where three distinct wrong captions cannot be made gets no question
+  of that type.
+- **existence** (POPE): per image, up to 3 present classes (drawn) and as many absent ones per
+  sampling: ``random`` (drawn), ``popular`` (most images in the split), ``adversarial`` (most
+  co-occurrences with the image's present classes); ties by split frequency then class order.
+- **retrieval**: query pairs (A, N), A ≠ N, for which the split has images with A and not N
+  (relevant) and images with both (the ones the negated clause must push down); up to
+  ``max_queries`` pairs drawn. Each pair gives the negated query of every variant and the plain
+  query (the same text without the clause), scored against the same relevant set.
+
+Everything is a deterministic function of (labels, image keys, class names, tasks, families,
+seed, max_images, max_queries): one ``numpy`` generator per (seed, task).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from negation.negbench.families import MCQ_TYPES, SAMPLINGS, Family
+
+TASKS = ("mcq", "existence", "retrieval")
+BENCHMARK = "notclip-negbench"
+VERSION = 1
+N_OPTIONS = 4
+MAX_PRESENT_PROBES = 3
+MIN_RETRIEVAL_IMAGES = 10  # R@10 needs ten images
+_TASK_STREAM = {"mcq": 1, "existence": 2, "retrieval": 3, "images": 4, "negbench-csv": 5}
+
+SCHEMA = {
+    "qid": pl.String,
+    "task": pl.String,
+    "type": pl.String,  # mcq type | existence sampling | retrieval "negated"/"plain"
+    "family": pl.String,
+    "variant": pl.String,  # retrieval: negated-query variant ("plain" for the plain query)
+    "image": pl.String,  # image key (relative to the dataset root); null for retrieval
+    "options": pl.List(pl.String),  # mcq: 4 captions; existence: [yes, no]; retrieval: [query]
+    "answer": pl.Int64,  # index of the correct option; null for retrieval
+    "focus": pl.String,  # class the question is about (the negated one where there is one)
+    "affirmed": pl.List(pl.String),  # classes affirmed by the correct option / the query's A
+    "negated": pl.List(pl.String),  # classes negated by the correct option / the query's N
+    "present": pl.Boolean,  # existence: whether the probed class is present
+}
+META = {
+    "benchmark": pl.String,
+    "version": pl.Int64,
+    "dataset": pl.String,
+    "split": pl.String,
+    "seed": pl.Int64,
+    "templates": pl.String,
+}
+
+
+def parse_tasks(spec: str) -> list[str]:
+    """``"mcq,existence"`` → the tasks; an unknown one is a ValueError naming the valid ones."""
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    bad = [n for n in names if n not in TASKS]
+    if bad or not names:
+        raise ValueError(f"unknown task {', '.join(bad) or '(none)'}: use {', '.join(TASKS)}")
+    return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What questions are built from: labels, class keys and names, image keys."""
+
+    labels: np.ndarray  # (N, C) int8
+    keys: tuple[str, ...]
+    names: tuple[str, ...]
+    images: tuple[str, ...]
+
+
+def check_split(gt: GroundTruth, tasks: list[str], where: str) -> None:
+    """Clear errors for a split too small for a task or classes that can never be negated."""
+    n, c = gt.labels.shape
+    never_absent = [k for j, k in enumerate(gt.keys) if not (gt.labels[:, j] == 0).any()]
+    if never_absent:
+        shown = ", ".join(never_absent[:5]) + (" …" if len(never_absent) > 5 else "")
+        raise ValueError(
+            f"{where}: class(es) {shown} have no negative image (every image is labelled with "
+            "them or marks them difficult), so they cannot be negated; leave them out with "
+            "--classes"
+        )
+    if "mcq" in tasks and c < N_OPTIONS:
+        raise ValueError(
+            f"{where}: mcq needs at least {N_OPTIONS} classes (one present and three absent per "
+            f"image); the dataset has {c}"
+        )
+    if "existence" in tasks and c < 2:
+        raise ValueError(f"{where}: existence needs at least 2 classes; the dataset has {c}")
+    if "retrieval" in tasks and n < MIN_RETRIEVAL_IMAGES:
+        raise ValueError(
+            f"{where}: retrieval needs at least {MIN_RETRIEVAL_IMAGES} images (R@10); the split "
+            f"has {n}"
+        )
+
+
+def _rng(seed: int, stream: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), _TASK_STREAM[stream]])
+
+
+def _row(**kw) -> dict:
+    return {k: kw.get(k) for k in SCHEMA}
+
+
+def _strings_list(name: str, values: list[list[str]]) -> pl.Series:
+    """A ``List(String)`` column built from offsets (polars' own constructor is slow on lists)."""
+    import pyarrow as pa
+
+    offsets = np.cumsum([0, *(len(v) for v in values)], dtype=np.int64)
+    flat = pa.array([x for v in values for x in v], type=pa.string())
+    return pl.Series(name, pa.LargeListArray.from_arrays(offsets, flat)).cast(SCHEMA[name])
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            _strings_list(k, [r[k] for r in rows])
+            if isinstance(dt, pl.List)
+            else pl.Series(k, [r[k] for r in rows], dtype=dt)
+            for k, dt in SCHEMA.items()
+        ]
+    )
+
+
+# ---- mcq ------------------------------------------------------------------------------------
+def _roles(kind: str, n_present: int) -> tuple[str, ...] | None:
+    """Slot roles of a caption: ``+`` affirmed (present), ``-`` negated (absent)."""
+    if kind == "affirmation":
+        return ("+", "+") if n_present >= 2 else ("+",)
+    if kind == "negation":
+        return ("-",) if n_present >= 3 else ("-", "-")
+    return ("+", "-")
+
+
+def _draw(rng, pools: list[list[int]]) -> tuple[int, ...] | None:
+    """One class per slot from its pool, no class twice; None when impossible."""
+    out: list[int] = []
+    for pool in pools:
+        free = [c for c in pool if c not in out]
+        if not free:
+            return None
+        out.append(free[int(rng.integers(len(free)))])
+    return tuple(out)
+
+
+def _meaning(roles: tuple[str, ...], classes: tuple[int, ...]) -> frozenset:
+    return frozenset(zip(roles, classes, strict=True))
+
+
+def mcq_options(
+    rng: np.random.Generator, kind: str, present: list[int], absent: list[int], tries: int = 64
+) -> tuple[tuple[str, ...], tuple[int, ...], list[tuple[int, ...]]] | None:
+    """Roles, the correct slot classes and three wrong ones for one image, or None."""
+    roles = _roles(kind, len(present))
+    ok = {"+": list(present), "-": list(absent)}
+    bad = {"+": list(absent), "-": list(present)}
+    correct = _draw(rng, [ok[r] for r in roles])
+    if correct is None:
+        return None
+    seen = {_meaning(roles, correct)}
+    wrong: list[tuple[int, ...]] = []
+    n_masks = 2 ** len(roles) - 1
+    for _ in range(tries):
+        mask = int(rng.integers(1, n_masks + 1))
+        pools = [bad[r] if mask >> s & 1 else ok[r] for s, r in enumerate(roles)]
+        cand = _draw(rng, pools)
+        if cand is None or _meaning(roles, cand) in seen:
+            continue
+        seen.add(_meaning(roles, cand))
+        wrong.append(cand)
+        if len(wrong) == N_OPTIONS - 1:
+            return roles, correct, wrong
+    return None
+
+
+def _caption(family: Family, kind: str, roles: tuple[str, ...], names: list[str]) -> str:
+    if kind == "hybrid":
+        return family.hybrid.format(*names)
+    table = family.affirmation if kind == "affirmation" else family.negation
+    return table[len(roles)].format(*names)
+
+
+def build_mcq(gt: GroundTruth, families: list[Family], seed: int, images: np.ndarray) -> list:
+    rng = _rng(seed, "mcq")
+    rows = []
+    for i in images:
+        y = gt.labels[i]
+        present, absent = np.flatnonzero(y == 1).tolist(), np.flatnonzero(y == 0).tolist()
+        for kind in MCQ_TYPES:
+            for family in families:
+                built = mcq_options(rng, kind, present, absent)
+                if built is None:
+                    continue
+                roles, correct, wrong = built
+                answer = int(rng.integers(N_OPTIONS))
+                slots = list(wrong)
+                slots.insert(answer, correct)
+                options = [_caption(family, kind, roles, [gt.names[c] for c in s]) for s in slots]
+                aff = [gt.keys[c] for r, c in zip(roles, correct, strict=True) if r == "+"]
+                neg = [gt.keys[c] for r, c in zip(roles, correct, strict=True) if r == "-"]
+                rows.append(
+                    _row(
+                        qid=f"mcq-{len(rows):06d}",
+                        task="mcq",
+                        type=kind,
+                        family=family.name,
+                        image=gt.images[i],
+                        options=options,
+                        answer=answer,
+                        focus=neg[0] if neg else aff[0],
+                        affirmed=aff,
+                        negated=neg,
+                    )
+                )
+    return rows
+
+
+# ---- existence ------------------------------------------------------------------------------
+def _ranked(candidates: np.ndarray, score: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """``candidates`` by ``score`` desc, then split frequency desc, then class index."""
+    order = np.lexsort((candidates, -freq[candidates], -score[candidates]))
+    return candidates[order]
+
+
+def build_existence(gt: GroundTruth, families: list[Family], seed: int, images: np.ndarray) -> list:
+    rng = _rng(seed, "existence")
+    pos = (gt.labels == 1).astype(np.int64)
+    freq = pos.sum(axis=0)
+    cooc = pos.T @ pos
+    rows = []
+    for i in images:
+        y = gt.labels[i]
+        present, absent = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        k = min(present.size, MAX_PRESENT_PROBES)
+        if k == 0:
+            continue
+        shown = np.sort(rng.choice(present, k, replace=False))
+        m = min(k, absent.size)
+        picks = {
+            "random": np.sort(rng.choice(absent, m, replace=False)) if m else absent[:0],
+            "popular": _ranked(absent, freq, freq)[:m],
+            "adversarial": _ranked(absent, cooc[present].sum(axis=0), freq)[:m],
+        }
+        for sampling in SAMPLINGS:
+            probes = [(int(c), True) for c in shown] + [(int(c), False) for c in picks[sampling]]
+            for family in families:
+                for c, is_present in probes:
+                    name = gt.names[c]
+                    rows.append(
+                        _row(
+                            qid=f"exi-{len(rows):06d}",
+                            task="existence",
+                            type=sampling,
+                            family=family.name,
+                            image=gt.images[i],
+                            options=[family.yes.format(name), family.no.format(name)],
+                            answer=0 if is_present else 1,
+                            focus=gt.keys[c],
+                            affirmed=[gt.keys[c]] if is_present else [],
+                            negated=[] if is_present else [gt.keys[c]],
+                            present=is_present,
+                        )
+                    )
+    return rows
+
+
+# ---- retrieval ------------------------------------------------------------------------------
+def retrieval_pairs(labels: np.ndarray) -> np.ndarray:
+    """All (A, N) with an image of A without N and one of A with N, as a sorted ``(P, 2)``."""
+    pos = (labels == 1).astype(np.int64)
+    neg = (labels == 0).astype(np.int64)
+    ok = ((pos.T @ neg) > 0) & ((pos.T @ pos) > 0)
+    np.fill_diagonal(ok, False)
+    return np.argwhere(ok)
+
+
+def build_retrieval(gt: GroundTruth, families: list[Family], seed: int, max_queries: int) -> list:
+    rng = _rng(seed, "retrieval")
+    pairs = retrieval_pairs(gt.labels)
+    if pairs.shape[0] > max_queries:
+        pairs = pairs[np.sort(rng.choice(pairs.shape[0], max_queries, replace=False))]
+    rows = []
+    for p, (a, n) in enumerate(pairs):
+        na, nn = gt.names[a], gt.names[n]
+        for family in families:
+            variants = [(v, t.format(na, nn)) for v, t in family.negated.items()]
+            variants.append(("plain", family.plain.format(na)))
+            for variant, text in variants:
+                rows.append(
+                    _row(
+                        qid=f"ret-{p:05d}-{family.name}-{variant}",
+                        task="retrieval",
+                        type="plain" if variant == "plain" else "negated",
+                        family=family.name,
+                        variant=variant,
+                        options=[text],
+                        focus=gt.keys[n],
+                        affirmed=[gt.keys[a]],
+                        negated=[gt.keys[n]],
+                    )
+                )
+    return rows
+
+
+# ---- all ------------------------------------------------------------------------------------
+def build_questions(
+    gt: GroundTruth,
+    tasks: list[str],
+    families: list[Family],
+    seed: int,
+    *,
+    dataset: str,
+    split: str,
+    max_images: int | None = None,
+    max_queries: int = 200,
+) -> pl.DataFrame:
+    """The questions of ``tasks`` (one row each, :data:`SCHEMA` + :data:`META` columns)."""
+    n = gt.labels.shape[0]
+    images = np.arange(n)
+    if max_images is not None and max_images < n:
+        images = np.sort(_rng(seed, "images").choice(n, max_images, replace=False))
+    rows: list[dict] = []
+    where = f"{dataset} {split} split"
+    for task in tasks:
+        if task == "mcq":
+            part = build_mcq(gt, families, seed, images)
+            need = "one present and three absent classes"
+        elif task == "existence":
+            part = build_existence(gt, families, seed, images)
+            need = "a present class"
+        else:
+            part = build_retrieval(gt, families, seed, max_queries)
+            need = "a class pair (A, N) with images of A both with and without N"
+        if not part:
+            raise ValueError(
+                f"{where}: no {task} question can be built from its {images.size} images "
+                f"(each needs {need})"
+            )
+        rows += part
+    frame = _frame(rows)
+    meta = {
+        "benchmark": BENCHMARK,
+        "version": VERSION,
+        "dataset": dataset,
+        "split": split,
+        "seed": seed,
+        "templates": ",".join(f.name for f in families),
+    }
+    return frame.with_columns(pl.lit(v, dtype=META[k]).alias(k) for k, v in meta.items())
+
+
+# ---- question files -------------------------------------------------------------------------
+def read_questions(path: Path) -> pl.DataFrame:
+    """A question file written by ``--export-questions`` (checked: columns, benchmark, version)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--questions {path}: no such file")
+    try:
+        have = pl.read_parquet_schema(path)
+    except Exception as err:  # not parquet: polars raises several error types
+        raise ValueError(f"--questions {path}: not a Parquet file ({err})") from None
+    missing = [c for c in (*SCHEMA, *META) if c not in have]
+    if missing:
+        raise ValueError(f"--questions {path}: missing column(s) {', '.join(missing)}")
+    frame = pl.read_parquet(path, columns=[*SCHEMA, *META])
+    versions = frame["version"].unique().to_list()
+    if frame["benchmark"].unique().to_list() != [BENCHMARK] or versions != [VERSION]:
+        raise ValueError(
+            f"--questions {path}: not a {BENCHMARK} version {VERSION} question file "
+            f"(version {versions})"
+        )
+    return frame
+
+
+# ---- NegBench's released MCQ CSVs -----------------------------------------------------------
+NEGBENCH_COLUMNS = (
+    "image_path",
+    *(f"caption_{k}" for k in range(N_OPTIONS)),
+    "correct_answer",
+    "correct_answer_template",
+)
+NEGBENCH_TYPES = {"positive": "affirmation", "negative": "negation", "hybrid": "hybrid"}
+
+
+def resolve_image(value: str, images: Path) -> Path | None:
+    """A NegBench ``image_path``: as given if it exists, else under ``images``, else its file name
+    under ``images``."""
+    p = Path(value)
+    for cand in (p, Path(images) / value, Path(images) / p.name):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_negbench_csv(path: Path, images: Path, seed: int) -> tuple[pl.DataFrame, dict[str, Path]]:
+    """NegBench's MCQ CSV → our question rows (options shuffled with ``seed``: NegBench keeps the
+    answer at index 0) and ``{image_path value: file}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--negbench-csv {path}: no such file")
+    rng = _rng(seed, "negbench-csv")
+    rows, files = [], {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in NEGBENCH_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        for line, rec in enumerate(reader, start=2):
+            kind = NEGBENCH_TYPES.get((rec["correct_answer_template"] or "").strip())
+            try:
+                answer = int(float(rec["correct_answer"]))
+            except ValueError:
+                answer = -1
+            if kind is None or not 0 <= answer < N_OPTIONS:
+                raise ValueError(
+                    f"{path}, line {line}: correct_answer must be 0–3 and correct_answer_template "
+                    f"one of {', '.join(NEGBENCH_TYPES)}"
+                )
+            key = rec["image_path"]
+            if key not in files:
+                found = resolve_image(key, images)
+                if found is None:
+                    raise ValueError(
+                        f"{path}, line {line}: image {key!r} not found (--images {images})"
+                    )
+                files[key] = found
+            perm = rng.permutation(N_OPTIONS)
+            options = [rec[f"caption_{int(k)}"] for k in perm]
+            rows.append(
+                _row(
+                    qid=f"mcq-{len(rows):06d}",
+                    task="mcq",
+                    type=kind,
+                    family="negbench-csv",
+                    image=key,
+                    options=options,
+                    answer=int(np.flatnonzero(perm == answer)[0]),
+                    affirmed=[],
+                    negated=[],
+                )
+            )
+    if not rows:
+        raise ValueError(f"{path}: no question rows")
+    meta = {
+        "benchmark": BENCHMARK,
+        "version": VERSION,
+        "dataset": f"negbench-csv:{path.stem}",
+        "split": "csv",
+        "seed": seed,
+        "templates": "negbench-csv",
+    }
+    frame = _frame(rows)
+    return frame.with_columns(pl.lit(v, dtype=META[k]).alias(k) for k, v in meta.items()), files

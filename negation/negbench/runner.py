@@ -1,0 +1,468 @@
+"""Scoring one model on the negation questions and writing its result directory; a list of models.
+
+Image features: CLIP's own image embedding (``encode_image``) at the model's native input size,
+L2-normalised, computed once per image used. Text features: one per distinct caption through
+:meth:`~mlr.backbone.Backbone.encode_text` (de-duplicated, batched, the on-disk text cache).
+Scores are cosines. The result directory (``docs/RESULTS.md``) is written into a temporary
+sibling and renamed into place, so a directory that exists is complete.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+import torch.nn.functional as F
+
+from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
+from negation.negbench import metrics as M
+from negation.negbench.families import MCQ_TYPES, SAMPLINGS
+
+Progress = Callable[[str, int, int | None], None]  # (stage, advance, total)
+
+
+@dataclass
+class Bench:
+    """What is scored: the questions, the images they name, the labels retrieval ranks by."""
+
+    questions: pl.DataFrame
+    image_keys: list[str]
+    opener: Callable[[int], Any]
+    dataset: str  # name in the CLIP_benchmark files, e.g. "negbench-voc-test"
+    labels: np.ndarray | None = None  # (N, C) for retrieval galleries, rows = image_keys
+    class_keys: tuple[str, ...] = ()
+    inputs: dict = field(default_factory=dict)  # the run.json "inputs" section
+
+
+@dataclass
+class RunConfig:
+    bench: Bench
+    out: Path
+    seed: int = 0
+    n_boot: int = M.N_BOOT
+    batch_size: int | None = None  # text batch; images go in batches of image_batch
+    image_batch: int = 32
+    text_cache: Path | None = None
+    options: dict = field(default_factory=dict)  # the run.json "config" section
+
+
+@dataclass
+class Result:
+    out: Path
+    questions: pl.DataFrame
+    per_class: pl.DataFrame
+    summary: dict
+
+
+# ---- scoring --------------------------------------------------------------------------------
+def image_features(backbone, opener, indices: list[int], batch: int, progress) -> np.ndarray:
+    """Normalised ``encode_image`` features of ``indices`` (in that order), at the native size."""
+    tf = backbone.image_transform(backbone.native_image_size)  # text-only backbones raise
+    out = []
+    for start in range(0, len(indices), batch):
+        chunk = indices[start : start + batch]
+        x = torch.stack([tf(opener(i)) for i in chunk]).to(backbone.device, backbone.dtype)
+        with torch.no_grad():
+            out.append(F.normalize(backbone.model.encode_image(x).float(), dim=-1).cpu().numpy())
+        progress("images", len(chunk), None)
+    return np.concatenate(out) if out else np.zeros((0, backbone.embed_dim), np.float32)
+
+
+def option_scores(
+    img: np.ndarray, ii: np.ndarray, txt: np.ndarray, tt: np.ndarray, chunk: int = 8192
+) -> np.ndarray:
+    """``s[q, k] = img[ii[q]] · txt[tt[q, k]]``, in chunks of questions (bounded memory)."""
+    out = np.empty(tt.shape, dtype=np.float32)
+    for start in range(0, len(ii), chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = np.einsum("qd,qkd->qk", img[ii[sl]], txt[tt[sl]])
+    return out
+
+
+def float_lists(name: str, values: list[np.ndarray | None]) -> pl.Series:
+    """A ``List(Float64)`` column (null where ``None``), built from offsets: fast for many rows."""
+    import pyarrow as pa
+
+    lengths = [0 if v is None else len(v) for v in values]
+    offsets = np.cumsum([0, *lengths], dtype=np.int64)
+    parts = [v for v in values if v is not None]
+    flat = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+    mask = pa.array([v is None for v in values])
+    arr = pa.LargeListArray.from_arrays(offsets, pa.array(flat), mask=mask)
+    return pl.Series(name, arr).cast(pl.List(pl.Float64))
+
+
+def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.DataFrame:
+    """The questions with ``scores``, ``prediction``, ``correct`` (mcq/existence) and ``r1``,
+    ``r5``, ``r10``, ``ap``, ``n_relevant``, ``n_gallery`` (retrieval), plus model columns."""
+    q = bench.questions
+    key_index = {k: i for i, k in enumerate(bench.image_keys)}
+    has_retrieval = bool((q["task"] == "retrieval").any())
+    used = sorted({key_index[k] for k in q["image"].drop_nulls().to_list()})
+    if has_retrieval:
+        used = list(range(len(bench.image_keys)))
+    progress("images", 0, len(used))
+    img = image_features(backbone, bench.opener, used, cfg.image_batch, progress)
+    row_of = {i: r for r, i in enumerate(used)}
+
+    options = q["options"].to_list()
+    texts = list(dict.fromkeys(t for opts in options for t in opts))
+    progress("captions", 0, len(texts))
+    txt = backbone.encode_text(
+        texts,
+        batch_size=cfg.batch_size,
+        cache=cfg.text_cache,
+        progress=lambda n: progress("captions", n, None),
+    ).numpy()
+    text_row = {t: i for i, t in enumerate(texts)}
+
+    n = q.height
+    scores: list[np.ndarray | None] = [None] * n
+    prediction: list[int | None] = [None] * n
+    correct: list[bool | None] = [None] * n
+    ret: dict[str, list] = {k: [None] * n for k in ("r1", "r5", "r10", "ap")}
+    ret["n_relevant"], ret["n_gallery"] = [None] * n, [None] * n
+    tasks = q["task"].to_list()
+    images = q["image"].to_list()
+    answers = q["answer"].to_list()
+    present = q["present"].to_list()
+    for task in ("mcq", "existence"):
+        rows = [r for r in range(n) if tasks[r] == task]
+        if not rows:
+            continue
+        ii = np.array([row_of[key_index[images[r]]] for r in rows])
+        tt = np.array([[text_row[t] for t in options[r]] for r in rows])
+        s = option_scores(img, ii, txt, tt)
+        if task == "mcq":
+            pred = M.mcq_predict(s)
+            ok = pred == np.array([answers[r] for r in rows])
+            preds = [None if p < 0 else int(p) for p in pred]
+        else:
+            yes = M.existence_predict(s, np.array([present[r] for r in rows], dtype=bool))
+            ok = yes == np.array([present[r] for r in rows], dtype=bool)
+            preds = [0 if y else 1 for y in yes]
+        for j, r in enumerate(rows):
+            scores[r] = s[j]
+            prediction[r], correct[r] = preds[j], bool(ok[j])
+    if has_retrieval:
+        col = {k: c for c, k in enumerate(bench.class_keys)}
+        labels = bench.labels
+        affirmed, negated = q["affirmed"].to_list(), q["negated"].to_list()
+        for r in range(n):
+            if tasks[r] != "retrieval":
+                continue
+            a, nn = col[affirmed[r][0]], col[negated[r][0]]
+            gallery = (labels[:, a] >= 0) & (labels[:, nn] >= 0)
+            relevant = (labels[:, a] == 1) & (labels[:, nn] == 0)
+            s = img[gallery] @ txt[text_row[options[r][0]]]
+            for k, v in M.retrieval_query(s, relevant[gallery]).items():
+                ret[k][r] = v
+            ret["n_relevant"][r] = int(relevant[gallery].sum())
+            ret["n_gallery"][r] = int(gallery.sum())
+    info = backbone.info()
+    return q.with_columns(
+        pl.lit(backbone.config.model).alias("model"),
+        pl.lit(info["pretrained"]).alias("pretrained"),
+        float_lists("scores", scores),
+        pl.Series("prediction", prediction, dtype=pl.Int64),
+        pl.Series("correct", correct, dtype=pl.Boolean),
+        *(pl.Series(k, ret[k], dtype=pl.Float64) for k in ("r1", "r5", "r10", "ap")),
+        pl.Series("n_relevant", ret["n_relevant"], dtype=pl.Int64),
+        pl.Series("n_gallery", ret["n_gallery"], dtype=pl.Int64),
+    )
+
+
+# ---- summaries ------------------------------------------------------------------------------
+RET_METRICS = ("r1", "r5", "r10", "ap")
+
+
+def _acc(frame: pl.DataFrame) -> np.ndarray:
+    return frame["correct"].cast(pl.Float64).to_numpy()
+
+
+def task_metrics(scored: pl.DataFrame, seed: int, n_boot: int) -> dict[str, dict]:
+    """The ``metrics`` block of summary.json (per task)."""
+    out: dict[str, dict] = {}
+    mcq = scored.filter(pl.col("task") == "mcq")
+    if mcq.height:
+        by = {t: mcq.filter(pl.col("type") == t) for t in MCQ_TYPES}
+        out["mcq"] = {
+            "accuracy": M.estimate(_acc(mcq), M.rng_for(seed, "mcq"), n_boot),
+            "by_type": {
+                t: M.estimate(_acc(f), M.rng_for(seed, "mcq", t), n_boot) for t, f in by.items()
+            },
+            "gap_affirmation_negation": M.difference(
+                _acc(by["affirmation"]), _acc(by["negation"]), M.rng_for(seed, "mcq-gap"), n_boot
+            ),
+            "by_family": {
+                fam: M.estimate(_acc(f), M.rng_for(seed, "mcq", fam), n_boot)
+                for (fam,), f in mcq.group_by(["family"], maintain_order=True)
+            },
+        }
+    exi = scored.filter(pl.col("task") == "existence")
+    if exi.height:
+        out["existence"] = {}
+        for s in SAMPLINGS:
+            part = exi.filter(pl.col("type") == s)
+            out["existence"][s] = M.existence_estimates(
+                part["present"].to_numpy(),
+                (part["prediction"] == 0).to_numpy(),
+                M.rng_for(seed, "existence", s),
+                n_boot,
+            )
+    ret = scored.filter(pl.col("task") == "retrieval")
+    if ret.height:
+        neg, plain = ret.filter(pl.col("type") == "negated"), ret.filter(pl.col("type") == "plain")
+        block: dict[str, dict] = {"negated": {}, "plain": {}, "gap_negated_plain": {}}
+        for m in RET_METRICS:
+            a, b = neg[m].to_numpy(), plain[m].to_numpy()
+            block["negated"][m] = M.estimate(a, M.rng_for(seed, "ret-neg", m), n_boot)
+            block["plain"][m] = M.estimate(b, M.rng_for(seed, "ret-plain", m), n_boot)
+            block["gap_negated_plain"][m] = M.difference(
+                a, b, M.rng_for(seed, "ret-gap", m), n_boot
+            )
+        out["retrieval"] = block
+    return out
+
+
+def per_class(scored: pl.DataFrame, seed: int, n_boot: int) -> pl.DataFrame:
+    """Tidy per-class numbers: (task, class, type, metric) → value, CI, n."""
+    rows = []
+    model, pretrained = scored["model"][0], scored["pretrained"][0]
+
+    def add(task, cls, typ, metric, est):
+        rows.append({"task": task, "class": cls, "type": typ, "metric": metric, **est})
+
+    for (task, cls), part in scored.filter(pl.col("focus").is_not_null()).group_by(
+        ["task", "focus"], maintain_order=True
+    ):
+        types = part["type"].unique(maintain_order=True).to_list()
+        if task in ("mcq", "existence"):
+            for t in types:
+                f = part.filter(pl.col("type") == t)
+                add(
+                    task,
+                    cls,
+                    t,
+                    "accuracy",
+                    M.estimate(_acc(f), M.rng_for(seed, task, cls, t), n_boot),
+                )
+            if task == "mcq":
+                a = _acc(part.filter(pl.col("type") == "affirmation"))
+                b = _acc(part.filter(pl.col("type") == "negation"))
+                est = M.difference(a, b, M.rng_for(seed, "gap", cls), n_boot)
+                add(task, cls, "gap", "gap_affirmation_negation", est)
+        else:
+            neg = part.filter(pl.col("type") == "negated")
+            plain = part.filter(pl.col("type") == "plain")
+            for m in ("r5", "ap"):
+                for t, f in (("negated", neg), ("plain", plain)):
+                    est = M.estimate(f[m].to_numpy(), M.rng_for(seed, task, cls, t, m), n_boot)
+                    add(task, cls, t, m, est)
+                est = M.difference(
+                    neg[m].to_numpy(), plain[m].to_numpy(), M.rng_for(seed, "gap", cls, m), n_boot
+                )
+                add(task, cls, "gap", f"gap_negated_plain_{m}", est)
+    schema = {
+        "task": pl.String,
+        "class": pl.String,
+        "type": pl.String,
+        "metric": pl.String,
+        "value": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "n": pl.Int64,
+    }
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return frame.select(
+        pl.lit(model).alias("model"), pl.lit(pretrained).alias("pretrained"), pl.all()
+    )
+
+
+def clip_benchmark_metrics(metrics: dict[str, dict]) -> dict[str, dict[str, float | None]]:
+    """Flat ``{task: {metric: value}}`` for the CLIP_benchmark JSON files."""
+    out: dict[str, dict[str, float | None]] = {}
+    if "mcq" in metrics:
+        m = metrics["mcq"]
+        out["mcq"] = {
+            "accuracy": m["accuracy"]["value"],
+            **{f"accuracy_{t}": v["value"] for t, v in m["by_type"].items()},
+            "gap_affirmation_negation": m["gap_affirmation_negation"]["value"],
+            "n_questions": m["accuracy"]["n"],
+        }
+    if "existence" in metrics:
+        out["existence"] = {
+            f"{stat}_{s}": v["value"]
+            for s, block in metrics["existence"].items()
+            for stat, v in block.items()
+        }
+    if "retrieval" in metrics:
+        names = {
+            "r1": "recall@1",
+            "r5": "recall@5",
+            "r10": "recall@10",
+            "ap": "mean_average_precision",
+        }
+        out["retrieval"] = {
+            f"image_retrieval_{names[m]}_{kind}": v["value"]
+            for kind in ("negated", "plain", "gap_negated_plain")
+            for m, v in metrics["retrieval"][kind].items()
+        }
+    return out
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a model or weights name."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "x"
+
+
+def clip_benchmark_name(dataset: str, pretrained: str, model: str, task: str) -> str:
+    return f"{slug(dataset)}_{slug(pretrained)}_{slug(model)}_en_{task}.json"
+
+
+# ---- writing --------------------------------------------------------------------------------
+def write_dir_atomically(out: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a temporary sibling of ``out`` and rename it into place (replacing an old ``out``)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        fill(tmp)
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
+    """Score ``backbone`` on ``cfg.bench`` and write ``cfg.out`` (atomically)."""
+    bench = cfg.bench
+    scored = score(bench, backbone, cfg, progress)
+    table = per_class(scored, cfg.seed, cfg.n_boot)
+    metrics = task_metrics(scored, cfg.seed, cfg.n_boot)
+    info = backbone.info()
+    model, pretrained = backbone.config.model, info["pretrained"]
+    files = {
+        task: clip_benchmark_name(bench.dataset, pretrained, model, task)
+        for task in clip_benchmark_metrics(metrics)
+    }
+    q = bench.questions
+    summary = {
+        "model": model,
+        "pretrained": pretrained,
+        "random_weights": backbone.random_weights,
+        **({"warning": info["warning"]} if backbone.random_weights else {}),
+        "dataset": q["dataset"][0],
+        "split": q["split"][0],
+        "seed": cfg.seed,
+        "question_seed": int(q["seed"][0]),
+        "templates": q["templates"][0],
+        "benchmark_version": int(q["version"][0]),
+        "image_features": "encode_image at the native size "
+        f"{getattr(backbone, 'native_image_size', None)}, L2-normalised; scores are cosines",
+        "n_images": len(bench.image_keys),
+        "n_questions": {
+            t: int(n) for t, n in q.group_by("task", maintain_order=True).len().iter_rows()
+        },
+        "n_bootstrap": cfg.n_boot,
+        "metrics": metrics,
+        "clip_benchmark_files": files,
+        "complete": True,
+    }
+
+    def fill(tmp: Path) -> None:
+        atomic_write_parquet(tmp / "questions.parquet", scored)
+        atomic_write_parquet(tmp / "per_class.parquet", table)
+        for task, values in clip_benchmark_metrics(metrics).items():
+            doc = {
+                "dataset": bench.dataset,
+                "model": model,
+                "pretrained": pretrained,
+                "task": task,
+                "metrics": values,
+                "language": "en",
+            }
+            atomic_write_json(tmp / files[task], doc)
+        run_cfg = {**cfg.options, "seed": cfg.seed, "n_bootstrap": cfg.n_boot}
+        write_run_json(
+            tmp,
+            run_info("promptsim negbench", run_cfg, inputs=bench.inputs, model=info, seed=cfg.seed),
+        )
+        atomic_write_json(tmp / "summary.json", summary)  # last: its presence means complete
+
+    write_dir_atomically(cfg.out, fill)
+    return Result(cfg.out, scored, table, summary)
+
+
+# ---- several models -------------------------------------------------------------------------
+def parse_models_file(path: Path) -> list[tuple[str, str]]:
+    """CLIP_benchmark's model list: one ``model,pretrained`` a line (``#`` comments, blanks)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--models-file {path}: no such file")
+    out = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"{path}, line {n}: expected 'model,pretrained', got {line.strip()!r}")
+        out.append((parts[0], parts[1]))
+    if not out:
+        raise ValueError(f"--models-file {path}: no model listed")
+    return out
+
+
+def model_dir(out: Path, model: str, pretrained: str) -> Path:
+    return Path(out) / f"{slug(model)}_{slug(pretrained)}"
+
+
+def is_complete(out: Path) -> bool:
+    return (Path(out) / "summary.json").is_file()
+
+
+def run_models(
+    cfg: RunConfig,
+    models: list[tuple[str, str]],
+    load: Callable[[str, str], Any],
+    progress: Progress,
+    report: Callable[[dict], None] = lambda _: None,
+) -> list[dict]:
+    """One result directory per model under ``cfg.out``; finished ones are skipped, a failing
+    model is recorded (``models.json``) and the rest continue. Returns the status rows."""
+    status = []
+    for model, pretrained in models:
+        out = model_dir(cfg.out, model, pretrained)
+        row = {"model": model, "pretrained": pretrained, "dir": out.name, "error": None}
+        if is_complete(out):
+            row["status"] = "skipped"
+        else:
+            try:
+                backbone = load(model, pretrained)
+                run(replace(cfg, out=out), backbone, progress)
+                row["status"] = "complete"
+            except Exception as err:  # recorded; the other models still run
+                row["status"] = "failed"
+                row["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+                row["traceback"] = traceback.format_exc()
+        status.append(row)
+        atomic_write_json(Path(cfg.out) / "models.json", status)
+        report(row)
+    return status
