@@ -204,4 +204,4 @@ def negbench_command(
             paths += negscan_scatter(results, parse_negscan(negscan), out, dpi=dpi)
         return paths
 
-    _draw(draw)
+    _draw(draw, out)

@@ -157,12 +157,16 @@ def negbench_cmd(
     adversarial absent objects) and retrieval with a negated clause vs without it; accuracy by
     type, the affirmation − negation gap, bootstrap 95 % CIs; CLIP_benchmark JSON per task."""
     from corpora.multilabel import load_split
+    from corpora.runio import claim_out_dir
     from negation.negbench.families import load_families
     from negation.negbench.inputs import bench_from_negbench_csv, bench_from_split
     from negation.negbench.questions import parse_tasks
     from negation.negbench.runner import RunConfig, parse_models_file, run, run_models
 
+    ps._check_out(out)
     with ps._user_errors():
+        if out is not None:
+            claim_out_dir(out, "promptsim negbench", None)
         if negbench_csv is not None:
             if images is None:
                 raise typer.BadParameter("--negbench-csv needs --images DIR", param_hint="--images")
