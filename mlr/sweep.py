@@ -43,10 +43,18 @@ RESULTS_FILE = "results.parquet"
 STATUSES = ("complete", "skipped", "failed")
 RESULTS_SCHEMA = {
     "dataset": pl.String,
+    "model": pl.String,
+    "pretrained": pl.String,
+    "weights_id": pl.String,
+    "image_size": pl.Int64,
+    "random_weights": pl.Boolean,
     "method": pl.String,
     "partial": pl.Float64,
     "seed": pl.Int64,
     "map": pl.Float64,
+    "map_selected": pl.Float64,
+    "map_last": pl.Float64,
+    "select": pl.String,
     "cf1_harmonic": pl.Float64,
     "of1": pl.Float64,
     "n_params": pl.Int64,
@@ -56,7 +64,12 @@ RESULTS_SCHEMA = {
     "error": pl.String,
     "run_dir": pl.String,
 }
-_KEY = ("dataset", "method", "partial", "seed")
+# a run is (dataset, backbone, method, p, seed); the backbone is the model, its weights (tag or
+# file, and their identity) and the input size
+_KEY = ("dataset", "model", "pretrained", "weights_id", "image_size", "method", "partial", "seed")
+# columns that results files written by earlier versions lack (read as null)
+_ADDED = ("run_dir", "model", "pretrained", "weights_id", "image_size", "random_weights")
+_ADDED += ("map_selected", "map_last", "select")
 # options of a finished run that may differ from the sweep's without changing its numbers
 _FREE = _RESUME_FREE | {"resume"}
 
@@ -217,17 +230,23 @@ def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) ->
     m = metrics or {}
     row = {
         "dataset": run.config.dataset,
+        "model": run.config.model,
+        "pretrained": run.config.pretrained,
+        "weights_id": m.get("weights_id"),
+        "image_size": m.get("image_size", run.config.image_size),
+        "random_weights": m.get("random_weights"),
         "method": run.method,
         "partial": run.partial,
         "seed": run.seed,
-        **{k: m.get(k) for k in ("map", "cf1_harmonic", "of1", "n_params", "wall_seconds")},
+        **{k: m.get(k) for k in ("map", "map_selected", "map_last", "select")},
+        **{k: m.get(k) for k in ("cf1_harmonic", "of1", "n_params", "wall_seconds")},
         "device": m.get("device"),
         "status": status,
         "error": error,
         "run_dir": run.rel,
     }
-    if status == "failed":
-        row["map"] = None  # a failed run has no number, whatever an earlier attempt left
+    if status == "failed":  # a failed run has no number, whatever an earlier attempt left
+        row |= {"map": None, "map_selected": None, "map_last": None}
     return row
 
 
@@ -261,7 +280,7 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
         old = pl.read_parquet(path)
     except Exception as exc:  # a corrupt file: name it
         raise ValueError(f"{path}: unreadable results file ({exc}); move it away") from exc
-    missing = [c for c in RESULTS_SCHEMA if c not in old.columns and c != "run_dir"]
+    missing = [c for c in RESULTS_SCHEMA if c not in old.columns and c not in _ADDED]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; move it away and rerun")
     old = old.select(
@@ -270,11 +289,16 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
             for c, t in RESULTS_SCHEMA.items()
         ]
     )
+    # a new row replaces the old row of the same run: same key, or same run directory
     keys = new.select(_KEY).with_columns(pl.col("partial").round(6))
-    kept = old.with_columns(_p=pl.col("partial").round(6)).join(
-        keys.rename({"partial": "_p"}), on=["dataset", "method", "_p", "seed"], how="anti"
+    on = [k if k != "partial" else "_p" for k in _KEY]
+    kept = (
+        old.with_columns(_p=pl.col("partial").round(6))
+        .join(keys.rename({"partial": "_p"}), on=on, how="anti", nulls_equal=True)
+        .drop("_p")
+        .filter(~pl.col("run_dir").is_in(new["run_dir"].drop_nulls().implode()).fill_null(False))
     )
-    return pl.concat([kept.drop("_p"), new]).sort(_KEY)
+    return pl.concat([kept, new]).sort(_KEY, nulls_last=True)
 
 
 def run_sweep(cfg: SweepConfig, reporter: SweepReporter | None = None) -> SweepResult:
@@ -301,6 +325,8 @@ def run_sweep(cfg: SweepConfig, reporter: SweepReporter | None = None) -> SweepR
                     f"{run_dir} holds a finished run made with other options ({', '.join(diff)}); "
                     "move it away or sweep into another --out"
                 )
+                if {"model", "pretrained", "image_size"} & set(diff):
+                    error += " (or put {model} in --template: one directory per backbone)"
                 row = _row(run, "failed", metrics, error)
             else:
                 row = _row(run, "skipped", metrics, None)

@@ -253,16 +253,23 @@ def test_table_on_a_real_sweep(done_sweep, tmp_path):
     res = runner.invoke(app, ["table", str(sweep), "--out", str(tmp_path / "t.md")])
     assert res.exit_code == 0, res.output
     text = (tmp_path / "t.md").read_text()
-    assert "VOC: mAP (%) by known-label proportion" in text and "| 30% | 70% | Avg |" in text
-    assert "ours vs the paper" in text and "PositiveCoOp" in text
+    # the table names its backbone and says that its weights are random
+    title = "VOC · notclip-tiny-ViT / none / 448 px (RANDOM WEIGHTS): mAP (%) by known-label"
+    assert title in text and "| 30% | 70% | Avg | last ep. |" in text
+    assert "RANDOM WEIGHTS: this backbone was never trained" in text
+    # random weights are not compared with the paper unless asked
+    assert "ours vs the paper" not in text and "--allow-random to compare" in text
     maps = pl.read_parquet(sweep / "results.parquet").filter(pl.col("method") == "baseline")
     cell = maps.filter(pl.col("partial") == 0.3)["map"].item()
-    assert f"{cell:.1f}" in text.split("ours vs the paper")[0]
+    assert f"{cell:.1f}" in text
+    res = runner.invoke(app, ["table", str(sweep), "--allow-random"])
+    assert res.exit_code == 0 and "ours vs the paper" in res.output and "PositiveCoOp" in res.output
     res = runner.invoke(app, ["table", str(sweep), "--format", "latex", "--no-paper"])
     assert res.exit_code == 0 and r"\begin{tabular}" in res.output
     assert "paper" not in res.output
     res = runner.invoke(app, ["table", str(sweep), "--format", "csv"])
-    assert res.exit_code == 0 and res.output.startswith("dataset,method,label")
+    assert res.exit_code == 0 and res.output.startswith("dataset,model,pretrained,image_size")
+    assert "random_weights" in res.output.splitlines()[0]
     # paperfigs draws the same results
     from figures.sweeps import map_vs_partial
 
@@ -283,7 +290,7 @@ def test_table_on_fabricated_runs_and_errors(tmp_path):
     assert res.exit_code == 0, res.output
     # 78, 80 → 79.0 ± 1.4; 83, 84 → 83.5 ± 0.7; avg per seed 80.5, 82 → 81.2 ± 1.1
     line = next(ln for ln in res.output.splitlines() if ln.startswith("| Baseline | 80.0k"))
-    assert "79.0 ± 1.4 | 83.5 ± 0.7 | 81.2 ± 1.1 | 2 | 0.50 | 2.00" in line
+    assert "79.0 ± 1.4 | 83.5 ± 0.7 | 81.2 ± 1.1 | — | 2 | 0.50 | 2.00" in line
     assert "78.9" in res.output  # the paper's COCO baseline at 10 %
     res = runner.invoke(app, ["table", str(tmp_path / "s"), "--dataset", "voc"])
     assert res.exit_code == 1 and "no runs for dataset 'voc'" in res.output
