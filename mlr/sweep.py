@@ -7,13 +7,17 @@ sweep
 - **skips** runs that are complete (``metrics.json`` has ``complete: true``) — after checking that
   the finished run was made with the same options (a changed ``--epochs`` is a failed run naming the
   options, never a silently reused number);
-- **resumes** runs that were interrupted (``checkpoints/last.pt`` exists: ``fit(resume=True)``);
+- **resumes** runs that were interrupted (``checkpoints/last.pt``, or ``prev.pt``, exists:
+  ``fit(resume=True)``);
 - **starts** the rest, and
 - **continues past a failed run**, recording it with its error.
 
 ``results.parquet`` (``docs/RESULTS.md``) is rewritten atomically after every run; rows of runs
 that are not part of this invocation are kept, so several invocations into one directory
-accumulate. ``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped``
+accumulate. A run is keyed by (dataset, model, pretrained, weights_id, image_size, method, p,
+seed) — every row names its backbone — and a new row replaces only the row with the same key or
+the same run directory: sweeps of two backbones into one directory (``{model}`` in the template)
+keep both. ``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped``
 (already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error`` holds the
 exception).
 
@@ -267,7 +271,7 @@ def run_state(run_dir: Path) -> str:
     m = _read_json(run_dir / "metrics.json")
     if m is not None and m.get("complete") is True:
         return "complete"
-    if (run_dir / "checkpoints" / "last.pt").is_file():
+    if any((run_dir / "checkpoints" / f"{n}.pt").is_file() for n in ("last", "prev")):
         return "partial"
     return "new"
 
@@ -289,15 +293,19 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
             for c, t in RESULTS_SCHEMA.items()
         ]
     )
-    # a new row replaces the old row of the same run: same key, or same run directory
-    keys = new.select(_KEY).with_columns(pl.col("partial").round(6))
-    on = [k if k != "partial" else "_p" for k in _KEY]
-    kept = (
-        old.with_columns(_p=pl.col("partial").round(6))
-        .join(keys.rename({"partial": "_p"}), on=on, how="anti", nulls_equal=True)
-        .drop("_p")
-        .filter(~pl.col("run_dir").is_in(new["run_dir"].drop_nulls().implode()).fill_null(False))
+    # a new row replaces the old row of the same run: the same key, where a backbone column that
+    # one of them does not know (a run that failed before loading its weights, a results file of
+    # an earlier version) matches any value
+    old = old.with_row_index("_i").with_columns(_p=pl.col("partial").round(6))
+    keys = new.select(_KEY).with_columns(_p=pl.col("partial").round(6)).drop("partial")
+    loose = ("model", "pretrained", "image_size", "weights_id")
+    same = old.join(keys, on=["dataset", "method", "_p", "seed"], suffix="_new").filter(
+        pl.all_horizontal(
+            pl.col(c).is_null() | pl.col(f"{c}_new").is_null() | (pl.col(c) == pl.col(f"{c}_new"))
+            for c in loose
+        )
     )
+    kept = old.filter(~pl.col("_i").is_in(same["_i"].implode())).drop("_i", "_p")
     return pl.concat([kept, new]).sort(_KEY, nulls_last=True)
 
 

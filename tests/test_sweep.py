@@ -140,6 +140,11 @@ def test_sweep_writes_every_run_and_results(done_sweep):
     assert res.height == 4 and set(res["status"]) == {"complete"}
     assert res["error"].is_null().all() and res["map"].is_not_null().all()
     assert sorted(res["partial"].unique().to_list()) == [0.3, 0.7]
+    # every row names its backbone, flags random weights and has the last epoch's mAP
+    assert set(res["model"]) == {"notclip-tiny-ViT"} and set(res["pretrained"]) == {"none"}
+    assert set(res["image_size"]) == {448} and set(res["weights_id"]) == {"random"}
+    assert res["random_weights"].all() and set(res["select"]) == {"best"}
+    assert res["map_last"].is_not_null().all()
     for row in res.iter_rows(named=True):
         run_dir = sweep / row["run_dir"]
         assert row["run_dir"] == f"voc/{row['method']}/p{row['partial']:.1f}/seed0"
@@ -169,6 +174,7 @@ def test_rerun_skips_complete_runs(done_sweep):
     stamp = (sweep / "voc/baseline/p0.3/seed0/metrics.json").stat().st_mtime_ns
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
+    assert "RANDOM WEIGHTS" in res.output  # said even when every run is skipped, and --quiet
     after = pl.read_parquet(sweep / "results.parquet")
     assert set(after["status"]) == {"skipped"}
     assert after["map"].to_list() == before["map"].to_list()
@@ -298,3 +304,23 @@ def test_table_on_fabricated_runs_and_errors(tmp_path):
     assert res.exit_code == 1 and "mlrtrain sweep" in res.output
     res = runner.invoke(app, ["table", str(tmp_path / "s"), "--format", "html"])
     assert res.exit_code == 2
+
+
+def test_two_backbones_in_one_sweep_directory_keep_their_own_rows(voc_root, tiny_models, tmp_path):
+    rn, vit = tiny_models
+    cfg = sweep_config(voc_root, vit, tmp_path, methods=("baseline",), partials=(0.5,))
+    cfg = replace(cfg, base=replace(cfg.base, epochs=1))
+    run_sweep(cfg)
+    # the same directory for another model: refused, saying how to keep both
+    on_rn = replace(cfg, base=replace(cfg.base, model=rn))
+    failed = run_sweep(on_rn).failed
+    assert len(failed) == 1 and "{model} in --template" in failed[0]["error"]
+    run_sweep(replace(on_rn, template="{model}/{method}/p{partial:.1f}/seed{seed}"))
+    res = pl.read_parquet(Path(cfg.out) / "results.parquet")
+    ok = res.filter(pl.col("status") == "complete").sort("model")
+    assert ok["model"].to_list() == [rn, vit] and ok["image_size"].to_list() == [64, 32]
+    assert ok["run_dir"].to_list() == [f"{rn}/baseline/p0.5/seed0", "voc/baseline/p0.5/seed0"]
+    res = runner.invoke(app, ["table", cfg.out, "--no-paper"])
+    assert res.exit_code == 0, res.output
+    assert f"VOC · {rn} / none / 64 px (RANDOM WEIGHTS)" in res.output
+    assert f"VOC · {vit} / none / 32 px (RANDOM WEIGHTS)" in res.output
