@@ -10,11 +10,29 @@ Protocol:
 - ``anchors``: the test split doubles as validation every epoch and the best test epoch is reported
   (what the DualCoOp/PositiveCoOp code does; optimistic by construction). ``metrics.json`` says so.
 
+``metrics.json`` reports the test mAP of the selected epoch (``map_selected``) and of the last
+epoch (``map_last``); ``select`` (``best`` by default, or ``last``) says which one is the headline
+``map``, so the noise of selecting on a small held-out split stays visible. Every score is the
+logit difference ``l₊ − l₋`` (:func:`predict`), never the saturating fp32 ``σ``.
+
+Refused before training: a mask that leaves no training label known, or (``select`` ``best``,
+``holdout``) no known positive among the held-out images; a ``--mask`` whose known proportion
+does not match an explicit ``--partial`` (:func:`mlr.masks.check_mask_proportion`). Without
+``--partial`` the mask's own proportion is recorded.
+
+Stopped during training (:class:`TrainingDiverged`, the same message, epochs numbered from 0 as in
+the history): a non-finite loss, or trainable weights whose L2 norm is non-finite or above
+:data:`DIVERGED_NORM_RATIO` × max(1, their norm at initialisation) after a step.
+
 Optimisation: SGD (momentum 0.9); per-method groups and LR multipliers (baseline linear 0.01·LR;
 DualCoOp prompts LR; Positive/NegativeCoOp prompts 0.01·LR, embeddings LR); weight decay 5e-4 for
 DualCoOp, 0 otherwise; epoch 0 runs every group at the constant warm-up LR (1e-5 DualCoOp, 5e-3
 others), epoch k ≥ 1 at ``base·½(1 + cos(π(k−1)/E))``. Checkpoints hold trainable tensors and the
-optimizer state only and load with ``weights_only=True``.
+optimizer state only and load with ``weights_only=True``; ``last.pt`` is written atomically and
+the one it replaces is kept as ``prev.pt`` (resume falls back to it when a kill came between the
+two, and a damaged ``last.pt`` is one line naming both). An empty, truncated or foreign checkpoint
+is a :class:`CheckpointError` naming the file; a failed write (disk full) an ``OSError`` naming
+it.
 """
 
 from __future__ import annotations
