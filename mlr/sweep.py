@@ -15,9 +15,10 @@ sweep
 ``results.parquet`` (``docs/RESULTS.md``) is rewritten atomically after every run; rows of runs
 that are not part of this invocation are kept, so several invocations into one directory
 accumulate. A run is keyed by (dataset, model, pretrained, weights_id, image_size, method, p,
-seed) — every row names its backbone — and a new row replaces only the row with the same key or
-the same run directory: sweeps of two backbones into one directory (``{model}`` in the template)
-keep both. ``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped``
+seed) — every row names its backbone — and a new row replaces only the row with the same key (a
+backbone column that one side does not know, as after a run that failed before loading its
+weights, matches any value): sweeps of two backbones into one directory (``{model}`` in the
+template) keep both. ``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped``
 (already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error`` holds the
 exception).
 

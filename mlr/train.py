@@ -413,8 +413,9 @@ def _check_labels_known(targets: np.ndarray, train_idx, val_idx, cfg: FitConfig,
 
 
 def _trainable_norm(opt: torch.optim.Optimizer) -> float:
-    sq = sum(float(p.detach().double().pow(2).sum()) for g in opt.param_groups for p in g["params"])
-    return math.sqrt(sq)
+    """The L2 norm of every trainable tensor together (float64: no overflow; one device sync)."""
+    sq = [p.detach().double().pow(2).sum() for g in opt.param_groups for p in g["params"]]
+    return math.sqrt(torch.stack(sq).sum().item())
 
 
 def _diverged(out: Path, partial_metrics: dict, what: str) -> TrainingDiverged:
