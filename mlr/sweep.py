@@ -18,9 +18,9 @@ accumulate. A run is keyed by (dataset, model, pretrained, weights_id, image_siz
 seed) — every row names its backbone — and a new row replaces only the row with the same key (a
 backbone column that one side does not know, as after a run that failed before loading its
 weights, matches any value): sweeps of two backbones into one directory (``{model}`` in the
-template) keep both. ``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped``
-(already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error`` holds the
-exception).
+template) keep both. ``status`` is ``complete`` (trained and evaluated by this invocation),
+``skipped`` (already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error``
+holds the exception).
 
 The partial-label mask of a run depends only on (dataset, p, seed) (:func:`mlr.masks.draw_mask` over
 the whole training split), so the methods of one (p, seed) are trained on the same known labels.
