@@ -86,6 +86,14 @@ Progress = Callable[[int], None]
 WEIGHTS_REGISTRY = Path("~/.cache/notclip/weights-sha256")  # weight files' SHA-256, by path
 
 
+def random_weights_banner(model_info: dict) -> str | None:
+    """The red RANDOM WEIGHTS banner (rich markup) every command prints to stderr when
+    ``model_info`` (:meth:`Backbone.info`, or a result row) says ``random_weights``, else None."""
+    if not model_info.get("random_weights"):
+        return None
+    return f"[bold white on red] WARNING [/] [bold red]{RANDOM_WEIGHTS_WARNING}[/]"
+
+
 @dataclass(frozen=True)
 class BackboneConfig:
     """Which model, which weights, where and how to run it."""

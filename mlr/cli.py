@@ -4,6 +4,7 @@ PositiveCoOp, NegativeCoOp). A thin typer layer over :mod:`mlr.train` and :mod:`
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields
 from pathlib import Path
 
@@ -72,6 +73,18 @@ class RichReporter(Reporter):
             self.progress.stop()
         self.progress, self.task_id = None, None
 
+    def random_weights(self, model_info: dict) -> None:
+        _banner(model_info)
+
+
+def _banner(model_info: dict) -> None:
+    """The RANDOM WEIGHTS banner on stderr (also with --quiet); nothing for trained weights."""
+    from mlr.backbone import random_weights_banner
+
+    banner = random_weights_banner(model_info)
+    if banner:
+        console.print(banner, highlight=False)
+
 
 _ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -132,7 +145,11 @@ def fit(
     out: Path | None = typer.Option(
         None, help="Run directory (run.json, metrics.json, mask.npy, checkpoints/)."
     ),
-    partial: float = typer.Option(0.5, help="Known-label proportion p (1 = all labels)."),
+    partial: float | None = typer.Option(
+        None,
+        help="Known-label proportion p (1 = all labels); default 0.5, or with --mask the mask's "
+        "own (a --partial that the mask does not match is refused).",
+    ),
     seed: int = SEED,
     mask: Path | None = typer.Option(None, help="Reuse a saved (N_train, C) keep-mask .npy."),
     model: str = MODEL,
@@ -181,6 +198,11 @@ def fit(
     skip_bad_images: bool = SKIP_BAD,
     workers: int = WORKERS,
     resume: bool = typer.Option(False, help="Continue a killed run in --out."),
+    select: str = typer.Option(
+        "best",
+        help="Headline test mAP: best (the epoch chosen on the held-out split) | last (the last "
+        "epoch); metrics.json holds both.",
+    ),
     quiet: bool = QUIET,
 ) -> None:
     """Train one head and evaluate it; writes a run directory (docs/RESULTS.md)."""
@@ -195,6 +217,7 @@ def fit(
         _fail(exc)
     _print_metrics(result.metrics)
     console.print(f"run directory: {result.run_dir}")
+    _banner(result.metrics)
 
 
 # FitConfig keys whose command-line option has another name.
@@ -252,18 +275,28 @@ def _apply_preset(ctx: typer.Context, path: Path, flags: dict) -> dict:
     return out
 
 
+def _num(x: float | None) -> str:
+    return "—" if x is None or math.isnan(x) else f"{x:.2f}"
+
+
 def _print_metrics(m: dict) -> None:
     t = Table(title=f"{m.get('method')} · {m.get('dataset', '')} · protocol {m.get('protocol')}")
     for col in ("mAP", "CF1 (mean of F1)", "CF1 (harmonic)", "OF1", "classes"):
         t.add_column(col, justify="right")
     t.add_row(
-        f"{m['map']:.2f}",
-        f"{m['cf1_mean_of_f1']:.2f}",
-        f"{m['cf1_harmonic']:.2f}",
-        f"{m['of1']:.2f}",
+        _num(m["map"]),
+        _num(m["cf1_mean_of_f1"]),
+        _num(m["cf1_harmonic"]),
+        _num(m["of1"]),
         str(m["n_classes_evaluated"]),
     )
     out_console.print(t)
+    if "map_last" in m:
+        console.print(
+            f"test mAP (headline: --select {m['select']}): selected epoch {m['best_epoch']} "
+            f"{_num(m['map_selected'])}, last epoch {m['last_epoch']} {_num(m['map_last'])}",
+            highlight=False,
+        )
     if m.get("protocol") == "anchors":
         console.print(
             "[yellow]protocol 'anchors': the epoch was chosen on the TEST split; this "
@@ -331,7 +364,7 @@ def eval_(
     run_dir: Path = typer.Argument(
         ..., help="A run directory written by `mlrtrain fit`.", exists=True, file_okay=False
     ),
-    checkpoint: str = typer.Option("best", help="best | last."),
+    checkpoint: str = typer.Option("best", help="best | last | prev (the epoch before last)."),
     device: str | None = typer.Option(None, help="Override the run's device."),
     quiet: bool = QUIET,
 ) -> None:
@@ -343,6 +376,7 @@ def eval_(
     except _ERRORS as exc:
         _fail(exc)
     _print_metrics(m)
+    _banner(m)
 
 
 @app.command()
@@ -413,6 +447,12 @@ class SweepProgress(RichReporter):
         )
         self.runs = self.progress.add_task("runs", total=total, info="")
         self.task_id = None
+        self.warned = False
+
+    def random_weights(self, model_info: dict) -> None:
+        if not self.warned:  # once, not once per run
+            self.warned = True
+            _banner(model_info)
 
     def message(self, text: str) -> None: ...  # per-epoch lines would flood a sweep
 
@@ -524,6 +564,8 @@ def sweep(
         reporter.progress.stop()
         _fail(exc)
     reporter.progress.stop()
+    if result.results["random_weights"].fill_null(False).any():  # also when every run was skipped
+        _banner({"random_weights": True})
     counts = result.results.group_by("status").len().sort("status").rows()
     console.print(
         f"{', '.join(f'{n} {s}' for s, n in counts)}; results: {result.path}", highlight=False
@@ -549,19 +591,27 @@ def table(
     paper: bool = typer.Option(
         True, "--paper/--no-paper", help="Put the paper's published numbers beside ours."
     ),
+    allow_random: bool = typer.Option(
+        False,
+        "--allow-random",
+        help="Compare runs with random weights (--pretrained none) with the paper too.",
+    ),
 ) -> None:
     """The paper's table from a sweep directory (Markdown, CSV or LaTeX).
 
-    Rows = methods, columns = 10 % … 90 % + Avg, cells mean ± std of mAP over seeds, with params,
-    measured hours and devices; then ours vs the paper (published mAP, params and GPU hours per
-    run, and the differences). csv: every numeric column (mlr/table.py)."""
+    One table per dataset and backbone (model, weights, input size: never pooled). Rows = methods,
+    columns = 10 % … 90 % + Avg (+ the last epoch's Avg), cells mean ± std of mAP over seeds, with
+    params, measured hours and devices; then ours vs the paper (published mAP, params and GPU
+    hours per run, and the differences; not for random weights unless --allow-random). csv:
+    every numeric column (mlr/table.py)."""
     from corpora.runio import atomic_write_text
     from mlr.table import FORMATS, build_table, render
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     try:
-        text = render(build_table(sweep_dir, dataset, paper=paper), fmt, compare=paper)
+        frame = build_table(sweep_dir, dataset, paper=paper, allow_random=allow_random)
+        text = render(frame, fmt, compare=paper)
     except _ERRORS as exc:
         _fail(exc)
     typer.echo(text, nl=False)

@@ -22,7 +22,14 @@ LOSSES = ("asl", "bce", "partial-bce")
 
 def positive_probability(logits: torch.Tensor) -> torch.Tensor:
     """``σ(l₊ − l₋)`` from ``[B, 2, C]`` logits."""
-    return torch.sigmoid(logits[:, 1] - logits[:, 0])
+    return torch.sigmoid(logit_difference(logits))
+
+
+def logit_difference(logits: torch.Tensor) -> torch.Tensor:
+    """``l₊ − l₋`` from ``[B, 2, C]`` logits: the score every metric ranks on. It is monotone in
+    ``σ(l₊ − l₋)`` but never saturates (fp32 σ is exactly 1.0 once ``l₊ − l₋ ≥ 16.6``, easy with
+    CLIP's logit scale of 100, and tied scores lower AP); ``≥ 0`` is ``σ ≥ 0.5``."""
+    return logits[:, 1] - logits[:, 0]
 
 
 def asymmetric_loss(

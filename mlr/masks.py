@@ -51,6 +51,18 @@ def known_fraction(mask: np.ndarray) -> float:
     return float(mask.mean()) if mask.size else 0.0
 
 
+def check_mask_proportion(mask: np.ndarray, partial: float, source: str) -> None:
+    """Refuse a mask whose known proportion is not what ``partial`` says: more than 4 binomial
+    standard deviations (``√(p(1−p)/N·C)``) plus 0.001 away from it."""
+    known = known_fraction(mask)
+    tol = 4 * np.sqrt(partial * (1 - partial) / max(1, mask.size)) + 1e-3
+    if abs(known - partial) > tol:
+        raise ValueError(
+            f"{source} keeps {known:.4f} of the labels, not --partial {partial:g}; drop --partial "
+            "(the mask's own proportion is recorded) or give the mask's"
+        )
+
+
 def save_mask(path: Path, mask: np.ndarray) -> Path:
     """Write ``mask`` as ``.npy`` atomically."""
     buf = io.BytesIO()

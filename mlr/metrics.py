@@ -9,10 +9,13 @@
   the mean (the anchors count it as 0); ``n_classes_evaluated`` says how many classes entered.
 - Entries labelled −1 (unknown: VOC ``difficult`` under ``ignore``, or masked validation labels)
   are left out of every metric.
-- At threshold 0.5 on ``p = σ(l₊ − l₋)``: per-class precision P_c and recall R_c (0 when TP_c = 0),
-  **CP**, **CR** their means; **cf1_mean_of_f1** = mean over classes of per-class F1 (the anchors'
-  "CF1"); **cf1_harmonic** = 2·CP·CR/(CP+CR) (the ML-GCN / ASL "CF1"); **OP**, **OR**, **OF1**
-  micro-averaged over all evaluated entries.
+- Scores are the logit differences ``l₊ − l₋`` (:func:`mlr.losses.logit_difference`), not
+  ``σ(l₊ − l₋)``: the ranking is the same, but fp32 σ saturates to exactly 1.0 for large
+  differences and would tie a perfect ranking (AP 0.5 instead of 1.0 on two such scores).
+- At threshold 0 on ``l₊ − l₋`` (that is, ``σ(l₊ − l₋) ≥ 0.5``): per-class precision P_c and
+  recall R_c (0 when TP_c = 0), **CP**, **CR** their means; **cf1_mean_of_f1** = mean over
+  classes of per-class F1 (the anchors' "CF1"); **cf1_harmonic** = 2·CP·CR/(CP+CR) (the ML-GCN /
+  ASL "CF1"); **OP**, **OR**, **OF1** micro-averaged over all evaluated entries.
 """
 
 from __future__ import annotations
@@ -49,9 +52,10 @@ def evaluate(
     scores: np.ndarray,
     labels: np.ndarray,
     class_names: tuple[str, ...] | list[str] | None = None,
-    threshold: float = 0.5,
+    threshold: float = 0.0,
 ) -> dict:
-    """All metrics for ``scores`` (N, C) probabilities and ``labels`` (N, C) in {1, 0, −1}."""
+    """All metrics for ``scores`` (N, C) logit differences ``l₊ − l₋`` (``threshold`` 0 ≡
+    ``σ ≥ 0.5``; pass 0.5 for probabilities) and ``labels`` (N, C) in {1, 0, −1}."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
     if scores.shape != labels.shape:

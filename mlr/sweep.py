@@ -7,15 +7,20 @@ sweep
 - **skips** runs that are complete (``metrics.json`` has ``complete: true``) — after checking that
   the finished run was made with the same options (a changed ``--epochs`` is a failed run naming the
   options, never a silently reused number);
-- **resumes** runs that were interrupted (``checkpoints/last.pt`` exists: ``fit(resume=True)``);
+- **resumes** runs that were interrupted (``checkpoints/last.pt``, or ``prev.pt``, exists:
+  ``fit(resume=True)``);
 - **starts** the rest, and
 - **continues past a failed run**, recording it with its error.
 
 ``results.parquet`` (``docs/RESULTS.md``) is rewritten atomically after every run; rows of runs
 that are not part of this invocation are kept, so several invocations into one directory
-accumulate. ``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped``
-(already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error`` holds the
-exception).
+accumulate. A run is keyed by (dataset, model, pretrained, weights_id, image_size, method, p,
+seed) — every row names its backbone — and a new row replaces only the row with the same key (a
+backbone column that one side does not know, as after a run that failed before loading its
+weights, matches any value): sweeps of two backbones into one directory (``{model}`` in the
+template) keep both. ``status`` is ``complete`` (trained and evaluated by this invocation),
+``skipped`` (already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error``
+holds the exception).
 
 The partial-label mask of a run depends only on (dataset, p, seed) (:func:`mlr.masks.draw_mask` over
 the whole training split), so the methods of one (p, seed) are trained on the same known labels.
@@ -43,10 +48,18 @@ RESULTS_FILE = "results.parquet"
 STATUSES = ("complete", "skipped", "failed")
 RESULTS_SCHEMA = {
     "dataset": pl.String,
+    "model": pl.String,
+    "pretrained": pl.String,
+    "weights_id": pl.String,
+    "image_size": pl.Int64,
+    "random_weights": pl.Boolean,
     "method": pl.String,
     "partial": pl.Float64,
     "seed": pl.Int64,
     "map": pl.Float64,
+    "map_selected": pl.Float64,
+    "map_last": pl.Float64,
+    "select": pl.String,
     "cf1_harmonic": pl.Float64,
     "of1": pl.Float64,
     "n_params": pl.Int64,
@@ -56,7 +69,12 @@ RESULTS_SCHEMA = {
     "error": pl.String,
     "run_dir": pl.String,
 }
-_KEY = ("dataset", "method", "partial", "seed")
+# a run is (dataset, backbone, method, p, seed); the backbone is the model, its weights (tag or
+# file, and their identity) and the input size
+_KEY = ("dataset", "model", "pretrained", "weights_id", "image_size", "method", "partial", "seed")
+# columns that results files written by earlier versions lack (read as null)
+_ADDED = ("run_dir", "model", "pretrained", "weights_id", "image_size", "random_weights")
+_ADDED += ("map_selected", "map_last", "select")
 # options of a finished run that may differ from the sweep's without changing its numbers
 _FREE = _RESUME_FREE | {"resume"}
 
@@ -217,17 +235,23 @@ def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) ->
     m = metrics or {}
     row = {
         "dataset": run.config.dataset,
+        "model": run.config.model,
+        "pretrained": run.config.pretrained,
+        "weights_id": m.get("weights_id"),
+        "image_size": m.get("image_size", run.config.image_size),
+        "random_weights": m.get("random_weights"),
         "method": run.method,
         "partial": run.partial,
         "seed": run.seed,
-        **{k: m.get(k) for k in ("map", "cf1_harmonic", "of1", "n_params", "wall_seconds")},
+        **{k: m.get(k) for k in ("map", "map_selected", "map_last", "select")},
+        **{k: m.get(k) for k in ("cf1_harmonic", "of1", "n_params", "wall_seconds")},
         "device": m.get("device"),
         "status": status,
         "error": error,
         "run_dir": run.rel,
     }
-    if status == "failed":
-        row["map"] = None  # a failed run has no number, whatever an earlier attempt left
+    if status == "failed":  # a failed run has no number, whatever an earlier attempt left
+        row |= {"map": None, "map_selected": None, "map_last": None}
     return row
 
 
@@ -248,7 +272,7 @@ def run_state(run_dir: Path) -> str:
     m = _read_json(run_dir / "metrics.json")
     if m is not None and m.get("complete") is True:
         return "complete"
-    if (run_dir / "checkpoints" / "last.pt").is_file():
+    if any((run_dir / "checkpoints" / f"{n}.pt").is_file() for n in ("last", "prev")):
         return "partial"
     return "new"
 
@@ -261,7 +285,7 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
         old = pl.read_parquet(path)
     except Exception as exc:  # a corrupt file: name it
         raise ValueError(f"{path}: unreadable results file ({exc}); move it away") from exc
-    missing = [c for c in RESULTS_SCHEMA if c not in old.columns and c != "run_dir"]
+    missing = [c for c in RESULTS_SCHEMA if c not in old.columns and c not in _ADDED]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; move it away and rerun")
     old = old.select(
@@ -270,11 +294,20 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
             for c, t in RESULTS_SCHEMA.items()
         ]
     )
-    keys = new.select(_KEY).with_columns(pl.col("partial").round(6))
-    kept = old.with_columns(_p=pl.col("partial").round(6)).join(
-        keys.rename({"partial": "_p"}), on=["dataset", "method", "_p", "seed"], how="anti"
+    # a new row replaces the old row of the same run: the same key, where a backbone column that
+    # one of them does not know (a run that failed before loading its weights, a results file of
+    # an earlier version) matches any value
+    old = old.with_row_index("_i").with_columns(_p=pl.col("partial").round(6))
+    keys = new.select(_KEY).with_columns(_p=pl.col("partial").round(6)).drop("partial")
+    loose = ("model", "pretrained", "image_size", "weights_id")
+    same = old.join(keys, on=["dataset", "method", "_p", "seed"], suffix="_new").filter(
+        pl.all_horizontal(
+            pl.col(c).is_null() | pl.col(f"{c}_new").is_null() | (pl.col(c) == pl.col(f"{c}_new"))
+            for c in loose
+        )
     )
-    return pl.concat([kept.drop("_p"), new]).sort(_KEY)
+    kept = old.filter(~pl.col("_i").is_in(same["_i"].implode())).drop("_i", "_p")
+    return pl.concat([kept, new]).sort(_KEY, nulls_last=True)
 
 
 def run_sweep(cfg: SweepConfig, reporter: SweepReporter | None = None) -> SweepResult:
@@ -301,6 +334,8 @@ def run_sweep(cfg: SweepConfig, reporter: SweepReporter | None = None) -> SweepR
                     f"{run_dir} holds a finished run made with other options ({', '.join(diff)}); "
                     "move it away or sweep into another --out"
                 )
+                if {"model", "pretrained", "image_size"} & set(diff):
+                    error += " (or put {model} in --template: one directory per backbone)"
                 row = _row(run, "failed", metrics, error)
             else:
                 row = _row(run, "skipped", metrics, None)

@@ -6,19 +6,27 @@ Pure functions over result files only (``docs/RESULTS.md``):
 
 - :func:`load_runs` reads a sweep's ``results.parquet`` or, when it is absent, every
   ``*/metrics.json`` below the directory (one per ``mlrtrain fit`` run);
-- :func:`build_table` aggregates them into one numeric row per (dataset, method);
-- :func:`render` writes that frame as Markdown, CSV or LaTeX.
+- :func:`build_table` aggregates them into one numeric row per (dataset, backbone, method);
+- :func:`render` writes that frame as Markdown, CSV or LaTeX: one table per (dataset, backbone).
 
 Statistics (what a user relies on when reading the table):
 
-- mAP is in percent, as ``metrics.json`` writes it.
+- mAP is in percent, as ``metrics.json`` writes it: the headline test mAP of each run (its
+  ``--select``: the epoch chosen on the held-out split, or the last epoch).
+- Backbones are never pooled: a backbone is (``model``, ``pretrained``, ``image_size``,
+  ``weights_id``) — :data:`BACKBONE` — and each gets its own table. Runs from files that do not
+  record it (older versions) form a backbone of their own, "not recorded". Two finished runs with
+  the same (dataset, backbone, method, p, seed) are an error naming both (a copied run directory),
+  never two seeds.
 - Cell = mean over the seeds that finished that (method, partial); std is the *sample* standard
   deviation (``ddof=1``), the usual seed-to-seed spread; it is undefined (blank) with one seed.
   ``map_<p>_n`` is the number of seeds behind each cell; the rendered tables show it in a
   ``seeds`` column (``3``, or ``2–3`` when cells differ).
 - Avg = per seed, the mean over all the dataset's partial columns, then mean ± std over the seeds
   that finished *every* partial (seeds with a hole do not count towards Avg). It equals the paper's
-  Avg only when the nine proportions 10 … 90 % are all present.
+  Avg only when the nine proportions 10 … 90 % are all present. ``map_last_avg_mean`` / ``_std``
+  is the same Avg over the runs' last-epoch test mAP (``map_last``; rendered as "last ep."), so
+  the noise of the epoch selection is visible beside it.
 - A run counts when it finished: ``map`` is a number, ``error`` is empty and ``status`` is not one
   of :data:`FAILED_STATUSES` (``results.parquet``), or ``complete`` is true (``metrics.json``).
   Failed runs are counted in ``n_failed``, never averaged.
@@ -28,6 +36,9 @@ Statistics (what a user relies on when reading the table):
 - Paper columns: ``paper_<p>`` the published mAP, ``diff_<p>`` = ours − paper in mAP points;
   ``paper_avg`` is the published Avg when all nine proportions are present, otherwise the mean of
   the published cells over the proportions we have (so the difference compares like with like).
+  A backbone with random weights (``random_weights``) is never compared with the paper (its paper
+  columns stay empty, ``paper_refused`` is true and the rendered table says so) unless
+  ``allow_random``.
 """
 
 from __future__ import annotations
@@ -44,43 +55,55 @@ from corpora.reference import method_label, method_order, paper_map, paper_metho
 RESULTS_FILE = "results.parquet"
 METRICS_FILE = "metrics.json"
 FAILED_STATUSES = frozenset({"failed", "error", "incomplete", "running", "pending", "killed"})
-RUN_COLUMNS = (
-    "dataset",
-    "method",
-    "partial",
-    "seed",
-    "map",
-    "n_params",
-    "wall_seconds",
-    "device",
-    "status",
-    "error",
-)
+BACKBONE = ("model", "pretrained", "image_size", "weights_id")
 _SCHEMA = {
     "dataset": pl.String,
+    "model": pl.String,
+    "pretrained": pl.String,
+    "image_size": pl.Int64,
+    "weights_id": pl.String,
+    "random_weights": pl.Boolean,
     "method": pl.String,
     "partial": pl.Float64,
     "seed": pl.Int64,
     "map": pl.Float64,
+    "map_last": pl.Float64,
+    "select": pl.String,
     "n_params": pl.Int64,
     "wall_seconds": pl.Float64,
     "device": pl.String,
     "status": pl.String,
     "error": pl.String,
+    "run_dir": pl.String,
 }
+RUN_COLUMNS = tuple(_SCHEMA)
+# columns that result files of earlier versions lack: read as null
+_OPTIONAL = (*BACKBONE, "random_weights", "map_last", "select", "run_dir")
 FORMATS = ("markdown", "csv", "latex")
 _MAKE = "run `mlrtrain sweep … --out DIR` (or `mlrtrain fit … --out DIR/<run>`) first"
+NOT_RECORDED = "backbone not recorded"
 
 
 def _from_results(path: Path) -> pl.DataFrame:
-    frame = pl.read_parquet(path)
-    missing = [c for c in RUN_COLUMNS if c not in frame.columns]
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # truncated, empty or not Parquet: name the file, not a traceback
+        raise ValueError(
+            f"{path}: unreadable results file (truncated or not Parquet: {type(exc).__name__}); "
+            "rerun the sweep to rewrite it, or move it away to read the run directories"
+        ) from exc
+    missing = [c for c in RUN_COLUMNS if c not in frame.columns and c not in _OPTIONAL]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; it has {frame.columns}")
-    return frame.select([pl.col(c).cast(t) for c, t in _SCHEMA.items()])
+    return frame.select(
+        [
+            pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+            for c, t in _SCHEMA.items()
+        ]
+    )
 
 
-def _from_metrics(files: list[Path]) -> pl.DataFrame:
+def _from_metrics(files: list[Path], root: Path) -> pl.DataFrame:
     rows = []
     for f in files:
         try:
@@ -97,20 +120,20 @@ def _from_metrics(files: list[Path]) -> pl.DataFrame:
         dataset = m["dataset"]["name"] if isinstance(m["dataset"], dict) else m["dataset"]
         rows.append(
             {
-                **{k: m.get(k) for k in ("method", "partial", "seed", "map", "n_params")},
-                **{k: m.get(k) for k in ("wall_seconds", "device")},
+                **{k: m.get(k) for k in _SCHEMA if k not in ("dataset", "status", "run_dir")},
                 "dataset": dataset,
                 "status": "complete" if m["complete"] else "incomplete",
-                "error": m.get("error"),
+                "run_dir": str(f.parent.relative_to(root)),
             }
         )
-    return pl.DataFrame(rows, schema=_SCHEMA).select(RUN_COLUMNS)
+    return pl.DataFrame(rows, schema=_SCHEMA)
 
 
 def load_runs(sweep_dir: Path) -> pl.DataFrame:
     """Every run of a sweep, one row each: the ``results.parquet`` columns plus ``ok`` (the run
-    counts, see the module docstring). ``partial`` is rounded to 4 decimals (``0.1:0.9:0.1``
-    ranges give 0.30000000000000004)."""
+    counts, see the module docstring) and ``backbone`` (a label naming the model, its weights and
+    input size). ``partial`` is rounded to 4 decimals (``0.1:0.9:0.1`` ranges give
+    0.30000000000000004)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir}: no such sweep directory — {_MAKE}")
@@ -123,7 +146,7 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
             raise FileNotFoundError(
                 f"{results} not found and no */{METRICS_FILE} below {sweep_dir} — {_MAKE}"
             )
-        runs = _from_metrics(files)
+        runs = _from_metrics(files, sweep_dir)
     return runs.with_columns(
         pl.col("partial").round(4),
         ok=(
@@ -131,6 +154,19 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
             & pl.col("map").is_not_nan()
             & (pl.col("error").is_null() | (pl.col("error") == ""))
             & ~pl.col("status").str.to_lowercase().is_in(list(FAILED_STATUSES)).fill_null(False)
+        ),
+        backbone=pl.when(pl.col("model").is_null())
+        .then(pl.lit(NOT_RECORDED))
+        .otherwise(
+            pl.format(
+                "{} / {} / {} px",
+                pl.col("model"),
+                pl.col("pretrained").fill_null("?"),
+                pl.col("image_size").cast(pl.String).fill_null("?"),
+            )
+            + pl.when(pl.col("random_weights").fill_null(False))
+            .then(pl.lit(" (RANDOM WEIGHTS)"))
+            .otherwise(pl.format(" (weights {})", pl.col("weights_id").fill_null("?")))
         ),
     )
 
@@ -145,15 +181,45 @@ def _method_rank(method: str) -> tuple[int, str]:
     return (order.index(method), "") if method in order else (len(order), method)
 
 
-def _dataset_table(ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool) -> pl.DataFrame:
+def _same_backbone(frame: pl.DataFrame, key: dict) -> pl.DataFrame:
+    """The rows of ``frame`` on the backbone ``key``; a run that failed before it knew its weights'
+    identity (``weights_id`` null) counts with its model, weights and size."""
+    cond = pl.lit(True)
+    for c in ("model", "pretrained", "image_size"):
+        cond &= pl.col(c).eq_missing(key[c])
+    cond &= pl.col("weights_id").eq_missing(key["weights_id"]) | pl.col("weights_id").is_null()
+    return frame.filter(cond)
+
+
+def _one_value(mine: pl.DataFrame, col: str, what: str, where: str):
+    values = mine[col].drop_nulls().unique().to_list()
+    if len(values) > 1:
+        raise ValueError(
+            f"{where}: runs disagree on {what} {sorted(values)} (mixed configurations in one "
+            "sweep?); split them into separate sweeps"
+        )
+    return values[0] if values else None
+
+
+def _backbone_table(
+    ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool, allow_random: bool
+) -> pl.DataFrame:
     partials = sorted(ok["partial"].unique().to_list())
     keys = [partial_key(p) for p in partials]
+    first = ok.row(0, named=True)
+    random = bool(ok["random_weights"].fill_null(False).any())
+    refused = paper and random and not allow_random
+    paper = paper and not refused
     cells = ok.group_by("method", "partial").agg(
         mean=pl.col("map").mean(), std=pl.col("map").std(ddof=1), n=pl.len()
     )
     per_seed = (
         ok.group_by("method", "seed")
-        .agg(avg=pl.col("map").mean(), n_partials=pl.col("partial").n_unique())
+        .agg(
+            avg=pl.col("map").mean(),
+            avg_last=pl.col("map_last").mean(),
+            n_partials=pl.col("partial").n_unique(),
+        )
         .filter(pl.col("n_partials") == len(partials))
     )
     pub = paper_map() if paper else paper_map().clear()
@@ -165,18 +231,19 @@ def _dataset_table(ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool)
     rows = []
     for method in sorted(ok["method"].unique().to_list(), key=_method_rank):
         mine = ok.filter(pl.col("method") == method)
-        params = mine["n_params"].drop_nulls().unique().to_list()
-        if len(params) > 1:
-            raise ValueError(
-                f"dataset {ds!r}, method {method!r}: runs disagree on n_params {sorted(params)} "
-                "(mixed configurations in one sweep?); split them into separate sweeps"
-            )
+        where = f"dataset {ds!r}, {first['backbone']}, method {method!r}"
+        n_params = _one_value(mine, "n_params", "n_params", where)
+        select = _one_value(mine, "select", "--select", where)
         m_meta = meta.filter(pl.col("method") == method)
         row: dict[str, object] = {
             "dataset": ds,
+            **{c: first[c] for c in (*BACKBONE, "backbone")},
+            "random_weights": random,
+            "paper_refused": refused,
+            "select": select,
             "method": method,
             "label": method_label(method),
-            "n_params": params[0] if params else None,
+            "n_params": n_params,
             "params_paper": m_meta["params_paper"].item() if m_meta.height else None,
             "params_label": m_meta["params_label"].item() if m_meta.height else None,
         }
@@ -197,7 +264,8 @@ def _dataset_table(ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool)
                 f"paper_{k}": ref,
                 f"diff_{k}": None if mean is None or ref is None else mean - ref,
             }
-        s = per_seed.filter(pl.col("method") == method)["avg"]
+        seeds = per_seed.filter(pl.col("method") == method)
+        s, s_last = seeds["avg"], seeds["avg_last"].drop_nulls()
         avg_mean = s.mean() if s.len() else None
         avg_std = s.std(ddof=1) if s.len() > 1 else None
         if full_paper and m_meta.height:
@@ -211,6 +279,9 @@ def _dataset_table(ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool)
             "map_avg_mean": avg_mean,
             "map_avg_std": avg_std,
             "map_avg_n": s.len(),
+            # the same Avg over the last-epoch test mAP (runs that record it)
+            "map_last_avg_mean": s_last.mean() if s_last.len() else None,
+            "map_last_avg_std": s_last.std(ddof=1) if s_last.len() > 1 else None,
             "paper_avg": paper_avg,
             "diff_avg": None if avg_mean is None or paper_avg is None else avg_mean - paper_avg,
             "hours_per_run": secs.mean() / 3600 if secs.len() else None,
@@ -224,11 +295,35 @@ def _dataset_table(ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool)
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def build_table(sweep_dir: Path, dataset: str | None = None, *, paper: bool = True) -> pl.DataFrame:
-    """One numeric row per (dataset, method) — see the module docstring for every column.
+def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path) -> None:
+    """Two finished runs of one (dataset, backbone, method, p, seed) would count as two seeds."""
+    key = ["dataset", *BACKBONE, "method", "partial", "seed"]
+    dup = ok.filter(pl.len().over(key, mapping_strategy="group_to_rows") > 1)
+    if dup.height:
+        r = dup.sort(key).row(0, named=True)
+        dirs = dup.filter(pl.all_horizontal(pl.col(c).eq_missing(r[c]) for c in key))[
+            "run_dir"
+        ].to_list()
+        raise ValueError(
+            f"{sweep_dir}: {len(dirs)} finished runs of {r['method']} p={r['partial']:g} "
+            f"seed {r['seed']} on {r['dataset']} / {r['backbone']} ({', '.join(map(str, dirs))}); "
+            "keep one (a copied run directory?)"
+        )
+
+
+def build_table(
+    sweep_dir: Path,
+    dataset: str | None = None,
+    *,
+    paper: bool = True,
+    allow_random: bool = False,
+) -> pl.DataFrame:
+    """One numeric row per (dataset, backbone, method) — see the module docstring for every
+    column.
 
     ``dataset`` selects one dataset of a sweep that holds several; ``paper=False`` leaves the
-    paper columns empty. Raises ``FileNotFoundError`` / ``ValueError`` with the file at fault.
+    paper columns empty, as they stay for random weights unless ``allow_random``. Raises
+    ``FileNotFoundError`` / ``ValueError`` with the file at fault.
     """
     runs = load_runs(sweep_dir)
     if dataset is not None:
@@ -239,13 +334,20 @@ def build_table(sweep_dir: Path, dataset: str | None = None, *, paper: bool = Tr
     ok = runs.filter(pl.col("ok"))
     if ok.is_empty():
         raise ValueError(f"{sweep_dir}: none of its {runs.height} run(s) finished")
+    _refuse_duplicates(ok, sweep_dir)
     failed = runs.filter(~pl.col("ok"))
-    parts = [
-        _dataset_table(
-            ok.filter(pl.col("dataset") == ds), failed.filter(pl.col("dataset") == ds), ds, paper
-        )
-        for ds in sorted(ok["dataset"].unique().to_list())
-    ]
+    parts = []
+    groups = (
+        ok.select("dataset", *BACKBONE, "backbone")
+        .unique()
+        .sort("dataset", "backbone", nulls_last=True)
+    )
+    for key in groups.iter_rows(named=True):
+        ds = key["dataset"]
+        mine = _same_backbone(ok.filter(pl.col("dataset") == ds), key)
+        mine = mine.filter(pl.col("weights_id").eq_missing(key["weights_id"]))
+        theirs = _same_backbone(failed.filter(pl.col("dataset") == ds), key)
+        parts.append(_backbone_table(mine, theirs, ds, paper, allow_random))
     return pl.concat(parts, how="diagonal_relaxed")
 
 
@@ -256,7 +358,8 @@ def table_keys(df: pl.DataFrame) -> list[str]:
     """The partial keys (``10``, ``20``, …) of a :func:`build_table` frame, in column order, for
     proportions that at least one row of it has."""
     keys = [m.group(1) for c in df.columns if (m := re.fullmatch(r"map_(.+)_mean", c))]
-    return [k for k in keys if k != "avg" and df[f"map_{k}_mean"].is_not_null().any()]
+    keys = [k for k in keys if k not in ("avg", "last_avg")]
+    return [k for k in keys if df[f"map_{k}_mean"].is_not_null().any()]
 
 
 def _num(x: float | None, digits: int = 1, sign: bool = False) -> str:
@@ -286,7 +389,7 @@ PM = " ± "
 
 
 def _cell(row: dict, key: str) -> str:
-    mean, std = row[f"map_{key}_mean"], row[f"map_{key}_std"]
+    mean, std = row.get(f"map_{key}_mean"), row.get(f"map_{key}_std")
     if mean is None:
         return "—"
     return _num(mean) if std is None else f"{_num(mean)}{PM}{_num(std)}"
@@ -299,17 +402,28 @@ def _seeds(row: dict, keys: list[str]) -> str:
     return str(min(ns)) if min(ns) == max(ns) else f"{min(ns)}–{max(ns)}"
 
 
-_Grid = tuple[str, list[str], list[list[str]], list[list[str]]]
+_Grid = tuple[str, str, pl.DataFrame, list[str], list[list[str]], list[list[str]]]
+
+
+def _parts(df: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
+    """(dataset, backbone label, its rows) per table; frames without backbone columns (earlier
+    versions) are one table per dataset."""
+    if "backbone" not in df.columns:
+        df = df.with_columns(backbone=pl.lit(NOT_RECORDED))
+    out = []
+    for ds, bb in df.select("dataset", "backbone").unique(maintain_order=True).iter_rows():
+        out.append((ds, bb, df.filter((pl.col("dataset") == ds) & (pl.col("backbone") == bb))))
+    return out
 
 
 def _grids(df: pl.DataFrame) -> list[_Grid]:
-    """Per dataset: (dataset, header, our rows, comparison rows)."""
+    """Per (dataset, backbone): (dataset, backbone, its rows, header, our rows, comparison
+    rows)."""
     out = []
-    for ds in df["dataset"].unique(maintain_order=True).to_list():
-        part = df.filter(pl.col("dataset") == ds)
+    for ds, backbone, part in _parts(df):
         keys = table_keys(part)
         cols = [f"{k}%" for k in keys] + ["Avg"]
-        header = ["Method", "Params", *cols, "seeds", "h/run", "h total", "device"]
+        header = ["Method", "Params", *cols, "last ep.", "seeds", "h/run", "h total", "device"]
         ours, comp = [], []
         for row in part.iter_rows(named=True):
             cells = [_cell(row, k) for k in [*keys, "avg"]]
@@ -318,6 +432,7 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
                     row["label"],
                     _params(row["n_params"]),
                     *cells,
+                    _cell(row, "last_avg"),
                     _seeds(row, keys),
                     _num(row["hours_per_run"], 2),
                     _num(row["hours_total"], 2),
@@ -361,7 +476,7 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
                 ]
             )
         comp_header = ["Method", "", *cols, "Params", "h/run"]
-        out.append((ds, header, ours, [comp_header, *comp] if comp else []))
+        out.append((ds, backbone, part, header, ours, [comp_header, *comp] if comp else []))
     return out
 
 
@@ -401,6 +516,26 @@ def _latex(rows: list[list[str]], caption: str) -> str:
     )
 
 
+def _notes(part: pl.DataFrame) -> list[str]:
+    """What a reader must know under a table: random weights, a refused comparison with the paper,
+    the headline's epoch choice, failed runs."""
+    notes = []
+
+    def flag(col: str, value: object = True) -> bool:
+        return col in part.columns and (part[col].cast(type(value)) == value).any()
+
+    if flag("random_weights"):
+        notes.append(
+            "RANDOM WEIGHTS: this backbone was never trained; its numbers mean nothing about CLIP"
+        )
+    if flag("paper_refused"):
+        notes.append("not compared with the paper (random weights; --allow-random to compare)")
+    if flag("select", "last"):
+        notes.append("cells: the last epoch's test mAP (--select last)")
+    failed = _failed_note(part)
+    return [*notes, failed] if failed else notes
+
+
 def _failed_note(part: pl.DataFrame) -> str:
     """``not averaged: 1 failed or unfinished run (PositiveCoOp 1)``, or ``""``."""
     if "n_failed" not in part.columns:
@@ -416,28 +551,30 @@ def _failed_note(part: pl.DataFrame) -> str:
 def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> str:
     """Render a :func:`build_table` frame.
 
-    ``markdown`` / ``latex``: per dataset, our table (mean ± std over seeds, params, seeds,
-    hours per run and in total, devices) followed — when ``compare`` and the paper has numbers
-    for the dataset — by the comparison: rows ours, paper, ours − paper over the mAP columns plus
-    params and hours per run (the paper's: rounded params, GPU hours). ``csv``: the numeric frame
-    itself, every column, for further analysis.
+    ``markdown`` / ``latex``: per (dataset, backbone), our table (mean ± std over seeds, Avg and
+    the last epoch's Avg, params, seeds, hours per run and in total, devices) with its notes
+    (random weights, a refused comparison, failed runs) followed — when ``compare`` and the paper
+    has numbers for the dataset — by the comparison: rows ours, paper, ours − paper over the mAP
+    columns plus params and hours per run (the paper's: rounded params, GPU hours). ``csv``: the
+    numeric frame itself, every column, for further analysis.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "csv":
         return df.write_csv()
     blocks = []
-    for ds, header, ours, comp in _grids(df):
-        title = f"{ds.upper()}: mAP (%) by known-label proportion, mean ± std over seeds"
-        failed = _failed_note(df.filter(pl.col("dataset") == ds))
+    for ds, backbone, part, header, ours, comp in _grids(df):
+        name = f"{ds.upper()} · {backbone}"
+        title = f"{name}: mAP (%) by known-label proportion, mean ± std over seeds"
+        notes = _notes(part)
         if fmt == "markdown":
-            note = f"\n\n{failed[0].upper()}{failed[1:]}." if failed else ""
+            note = "".join(f"\n\n{n[0].upper()}{n[1:]}." for n in notes)
             blocks.append(f"### {title}\n\n{_markdown([header, *ours])}{note}")
             if compare and comp:
-                head = f"### {ds.upper()}: ours vs the paper (mAP points)"
+                head = f"### {name}: ours vs the paper (mAP points)"
                 blocks.append(f"{head}\n\n{_markdown(comp)}")
         else:
-            blocks.append(_latex([header, *ours], f"{title}; {failed}" if failed else title))
+            blocks.append(_latex([header, *ours], "; ".join([title, *notes])))
             if compare and comp:
-                blocks.append(_latex(comp, f"{ds.upper()}: ours vs the paper (mAP points)"))
+                blocks.append(_latex(comp, f"{name}: ours vs the paper (mAP points)"))
     return "\n\n".join(blocks) + "\n"

@@ -10,17 +10,36 @@ Protocol:
 - ``anchors``: the test split doubles as validation every epoch and the best test epoch is reported
   (what the DualCoOp/PositiveCoOp code does; optimistic by construction). ``metrics.json`` says so.
 
+``metrics.json`` reports the test mAP of the selected epoch (``map_selected``) and of the last
+epoch (``map_last``); ``select`` (``best`` by default, or ``last``) says which one is the headline
+``map``, so the noise of selecting on a small held-out split stays visible. Every score is the
+logit difference ``l₊ − l₋`` (:func:`predict`), never the saturating fp32 ``σ``.
+
+Refused before training: a mask that leaves no training label known, or (``select`` ``best``,
+``holdout``) no known positive among the held-out images; a ``--mask`` whose known proportion
+does not match an explicit ``--partial`` (:func:`mlr.masks.check_mask_proportion`). Without
+``--partial`` the mask's own proportion is recorded.
+
+Stopped during training (:class:`TrainingDiverged`, the same message, epochs numbered from 0 as in
+the history): a non-finite loss, or trainable weights whose L2 norm is non-finite or above
+:data:`DIVERGED_NORM_RATIO` × max(1, their norm at initialisation) after a step.
+
 Optimisation: SGD (momentum 0.9); per-method groups and LR multipliers (baseline linear 0.01·LR;
 DualCoOp prompts LR; Positive/NegativeCoOp prompts 0.01·LR, embeddings LR); weight decay 5e-4 for
 DualCoOp, 0 otherwise; epoch 0 runs every group at the constant warm-up LR (1e-5 DualCoOp, 5e-3
 others), epoch k ≥ 1 at ``base·½(1 + cos(π(k−1)/E))``. Checkpoints hold trainable tensors and the
-optimizer state only and load with ``weights_only=True``.
+optimizer state only and load with ``weights_only=True``; ``last.pt`` is written atomically and
+the one it replaces is kept as ``prev.pt`` (resume falls back to it when a kill came between the
+two, and a damaged ``last.pt`` is one line naming both). An empty, truncated or foreign checkpoint
+is a :class:`CheckpointError` naming the file; a failed write (disk full) an ``OSError`` naming
+it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -32,8 +51,15 @@ from corpora.multilabel import MultiLabelSplit, load_split, verify_images
 from corpora.runio import atomic_write, atomic_write_json, run_info, write_run_json
 from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHOD_DEFAULTS, METHODS, Head, build_head
-from mlr.losses import LOSSES, get_loss, positive_probability
-from mlr.masks import apply_mask, draw_mask, known_fraction, load_mask, save_mask
+from mlr.losses import LOSSES, get_loss, logit_difference
+from mlr.masks import (
+    apply_mask,
+    check_mask_proportion,
+    draw_mask,
+    known_fraction,
+    load_mask,
+    save_mask,
+)
 from mlr.metrics import evaluate, mean_average_precision
 
 PROTOCOLS = ("holdout", "anchors")
@@ -41,8 +67,22 @@ VOC_DIFFICULT = ("ignore", "negative")
 DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
 
 
+SELECT = ("best", "last")
+DEFAULT_PARTIAL = 0.5
+# Divergence guard: a step whose loss is not finite, or after which the trainable weights' L2 norm
+# is not finite or above DIVERGED_NORM_RATIO × max(1, their norm at initialisation), stops the run.
+# Healthy runs stay within a few × their initial norm; an exploding LR reaches 1e29 without a NaN.
+DIVERGED_NORM_RATIO = 1e6
+
+
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite, or the weights exploded; the last good checkpoint is
+    kept."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is empty, truncated, not an mlrtrain checkpoint, or made for another
+    head."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +93,7 @@ class FitConfig:
     root: str = "."
     method: str = "positivecoop"
     out: str = "runs/mlr"
-    partial: float = 0.5
+    partial: float | None = None  # None: DEFAULT_PARTIAL, or with ``mask`` the mask's own
     seed: int = 0
     mask: str | None = None
     model: str = "RN101"
@@ -85,6 +125,7 @@ class FitConfig:
     skip_bad_images: bool = False
     workers: int = 0
     resume: bool = False
+    select: str = "best"
 
     def validate(self) -> FitConfig:
         checks = [
@@ -93,9 +134,10 @@ class FitConfig:
             (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
             (self.precision in ("fp32", "bf16"), "--precision must be fp32 or bf16"),
             (
-                0 < self.partial <= 1,
+                self.partial is None or 0 < self.partial <= 1,
                 f"--partial must be in (0, 1] (the known-label proportion), got {self.partial}",
             ),
+            (self.select in SELECT, f"--select must be one of {', '.join(SELECT)}"),
             (self.voc_difficult in VOC_DIFFICULT, "--voc-difficult must be ignore or negative"),
             (self.epochs >= 1, "--epochs must be >= 1"),
             (self.batch_size >= 1, "--batch-size must be >= 1"),
@@ -137,6 +179,9 @@ class Reporter:
     def task(self, name: str, total: int) -> None: ...
     def advance(self, n: int = 1, **fields) -> None: ...
     def done(self, **fields) -> None: ...
+    def random_weights(self, model_info: dict) -> None:
+        """Called once a run's backbone turns out to have random weights (``model_info`` is
+        :meth:`mlr.backbone.Backbone.info`)."""
 
 
 @dataclass
@@ -173,12 +218,50 @@ def make_optimizer(head: Head, cfg: FitConfig) -> torch.optim.SGD:
     )
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    atomic_write(path, lambda p: torch.save(obj, p))
+def _atomic_torch_save(obj, path: Path, keep_previous: Path | None = None) -> None:
+    """Write ``obj`` to ``path`` atomically; with ``keep_previous``, the file it replaces is kept
+    there (``last.pt`` → ``prev.pt``). A failed write (disk full) is an ``OSError`` naming
+    ``path``."""
+
+    def write(tmp: Path) -> None:
+        torch.save(obj, tmp)
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
+
+    try:
+        atomic_write(path, write)
+    except (OSError, RuntimeError) as exc:  # torch reports ENOSPC as "enforce fail"
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "write failed"
+        raise OSError(f"could not write checkpoint {path}: {why} (disk full?)") from exc
 
 
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """An mlrtrain checkpoint (``weights_only=True``); a :class:`CheckpointError` naming the file
+    when it is empty, truncated or not one."""
+    path = Path(path)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # EOFError, UnpicklingError, zip RuntimeError, …
+        why = "empty file" if path.stat().st_size == 0 else "truncated or not a PyTorch checkpoint"
+        raise CheckpointError(f"{path}: unreadable checkpoint ({why})") from exc
+    if not isinstance(ck, dict) or not isinstance(ck.get("params"), dict) or "epoch" not in ck:
+        raise CheckpointError(f"{path}: not an mlrtrain checkpoint (no params / epoch)")
+    return ck
+
+
+def load_params(head: Head, ck: dict, path: Path, what: str, opt=None) -> None:
+    """Load a checkpoint's parameters (and, with ``opt``, its optimizer state) into ``head``; one
+    line when they belong to another head."""
+    try:
+        head.load_state_dict(ck["params"])
+        if opt is not None:
+            opt.load_state_dict(ck["optimizer"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: its parameters do not fit {what} (another method, model or class list?)"
+        ) from exc
 
 
 def _autocast(backbone, precision: str):
@@ -189,14 +272,15 @@ def _autocast(backbone, precision: str):
 def predict(
     head: Head, source: FeatureSource, indices: np.ndarray, batch_size: int, precision: str = "fp32"
 ) -> np.ndarray:
-    """Probabilities ``σ(l₊ − l₋)`` ``(len(indices), C)`` on clean features."""
+    """Scores ``l₊ − l₋`` ``(len(indices), C)`` (float64) on clean features: the logit difference,
+    monotone in ``σ(l₊ − l₋)`` but never saturating (:func:`mlr.losses.logit_difference`)."""
     head.eval()
     out = []
     with torch.no_grad(), _autocast(source.backbone, precision):
         cls = head.classifiers()
         for s in range(0, len(indices), batch_size):
             feats = source.batch(indices[s : s + batch_size], epoch=None)
-            out.append(positive_probability(head.logits(feats, cls)).float().cpu())
+            out.append(logit_difference(head.logits(feats, cls).double()).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0))
 
 
@@ -301,6 +385,69 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def weights_id(backbone) -> str:
+    """The weights' identity as a short digest for result rows and sweep keys: ``random`` for
+    random weights (``--pretrained none``; the run's seed draws them, and the seed is in the key),
+    else the first 12 hex digits of the backbone's content identity (:attr:`Backbone.weights_id`:
+    the weight files' SHA-256, the model config, QuickGELU)."""
+    if backbone.random_weights:
+        return "random"
+    return backbone.weights_id.split(":", 1)[-1][:12]
+
+
+def _check_labels_known(targets: np.ndarray, train_idx, val_idx, cfg: FitConfig, p: float) -> None:
+    """Refuse, before any training, a mask that leaves nothing to learn from or to select on."""
+    if not (targets[train_idx] >= 0).any():
+        raise ValueError(
+            f"--partial {p:g}: no label of the {len(train_idx)} training images is known "
+            "(the loss would be 0); raise --partial"
+        )
+    if val_idx is not None and cfg.select == "best" and not (targets[val_idx] == 1).any():
+        raise ValueError(
+            f"--partial {p:g}: no positive label of the {len(val_idx)} held-out images is known, "
+            "so no epoch can be selected; raise --partial or --val-fraction, or use --select last"
+        )
+
+
+def _trainable_norm(opt: torch.optim.Optimizer) -> float:
+    """The L2 norm of every trainable tensor together (float64: no overflow; one device sync)."""
+    sq = [p.detach().double().pow(2).sum() for g in opt.param_groups for p in g["params"]]
+    return math.sqrt(torch.stack(sq).sum().item())
+
+
+def _diverged(out: Path, partial_metrics: dict, what: str) -> TrainingDiverged:
+    """The NaN / explosion guard's error (also written into ``metrics.json``, ``complete: false``);
+    the last good checkpoint stays."""
+    last = out / "checkpoints" / "last.pt"
+    msg = (
+        f"{what}; stopped. The last good checkpoint is "
+        f"{last if last.exists() else '(none yet)'}; try a lower --lr or --loss-w, or "
+        "--precision fp32"
+    )
+    atomic_write_json(out / "metrics.json", {**partial_metrics, "complete": False, "error": msg})
+    return TrainingDiverged(msg)
+
+
+def _resume_checkpoint(ckpt_dir: Path) -> tuple[Path, dict] | None:
+    """The checkpoint to resume from: ``last.pt`` or, when a kill fell between replacing it and
+    writing the next one, ``prev.pt``; a damaged ``last.pt`` is one line saying what to do."""
+    last, prev = ckpt_dir / "last.pt", ckpt_dir / "prev.pt"
+    path = last if last.is_file() else prev if prev.is_file() else None
+    if path is None:
+        return None
+    try:
+        return path, load_checkpoint(path)
+    except CheckpointError as exc:
+        older = (
+            f"resume from the epoch before it (mv {prev} {last}) or "
+            if path == last and prev.is_file()
+            else ""
+        )
+        raise CheckpointError(
+            f"--resume: {exc}; {older}start over (remove {ckpt_dir.parent} or choose another --out)"
+        ) from exc
+
+
 def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> FitResult:
     """Train ``cfg.method`` and evaluate it; returns the run directory and ``metrics.json``.
 
@@ -309,8 +456,8 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     rep = reporter or Reporter()
     out = Path(cfg.out).expanduser()
     ckpt_dir = out / "checkpoints"
-    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
-    if last_path.exists() and not cfg.resume:
+    last_path, prev_path, best_path = (ckpt_dir / f"{n}.pt" for n in ("last", "prev", "best"))
+    if (last_path.exists() or prev_path.exists()) and not cfg.resume:
         raise FileExistsError(
             f"{out} already holds a run; pass --resume to continue it, or choose another --out"
         )
@@ -332,28 +479,37 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     elif cfg.resume and (out / "mask.npy").is_file():
         mask = load_mask(out / "mask.npy", n, c)
     else:
-        mask = draw_mask(n, c, cfg.partial, cfg.seed)
-    save_mask(out / "mask.npy", mask)
+        mask = draw_mask(n, c, cfg.partial or DEFAULT_PARTIAL, cfg.seed)
+    known = known_fraction(mask)
+    if cfg.mask and cfg.partial is not None:
+        check_mask_proportion(mask, cfg.partial, f"--mask {cfg.mask}")
+    partial = cfg.partial or (known if cfg.mask else DEFAULT_PARTIAL)
     targets_all = apply_mask(train.labels, mask)
-    rep.message(f"known labels: {known_fraction(mask):.4f} of {n}×{c} (partial {cfg.partial})")
-
     if cfg.protocol == "holdout":
         train_idx, val_idx = holdout_split(n, cfg.val_fraction, cfg.seed)
     else:
         train_idx, val_idx = np.arange(n), None
+    _check_labels_known(targets_all, train_idx, val_idx, cfg, partial)
+    save_mask(out / "mask.npy", mask)
+    rep.message(f"known labels: {known:.4f} of {n}×{c} (partial {partial:g})")
+    if val_idx is None:
         rep.message("protocol 'anchors': the TEST split is used as validation (optimistic)")
 
     backbone = load_backbone_for(cfg)
+    model_info = backbone.info()
+    if backbone.random_weights:
+        rep.random_weights(model_info)
     train_src, test_src = feature_sources(cfg, backbone, train, test, rep)
     head = head_for(cfg, backbone, train.classes.names)
     opt = make_optimizer(head, cfg)
     loss_fn = get_loss(cfg.loss)
+    norm_limit = DIVERGED_NORM_RATIO * max(1.0, _trainable_norm(opt))  # of the seeded init
 
     info = run_info(
         "mlrtrain fit",
         asdict(cfg),
         seed=cfg.seed,
-        model=backbone.info(),
+        model=model_info,
         dataset={
             "name": cfg.dataset,
             "root": str(cfg.root),
@@ -366,8 +522,8 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         mask={
             "path": str(out / "mask.npy"),
             "source": cfg.mask or "drawn",
-            "known_fraction": known_fraction(mask),
-            "partial": cfg.partial,
+            "known_fraction": known,
+            "partial": partial,
         },
         protocol=cfg.protocol,
         n_params=head.n_params(),
@@ -375,10 +531,10 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     write_run_json(out, info)
 
     start, history, best_map, best_epoch, elapsed = 0, [], -math.inf, -1, 0.0
-    if cfg.resume and last_path.is_file():
-        ck = load_checkpoint(last_path)
-        head.load_state_dict(ck["params"])
-        opt.load_state_dict(ck["optimizer"])
+    resumed = _resume_checkpoint(ckpt_dir) if cfg.resume else None
+    if resumed is not None:
+        path, ck = resumed
+        load_params(head, ck, path, f"this run's {cfg.method} head", opt)
         start, history = int(ck["epoch"]) + 1, list(ck["history"])
         best_map, best_epoch = float(ck["best_map"]), int(ck["best_epoch"])
         elapsed = float(ck.get("wall_seconds", 0.0))
@@ -388,11 +544,16 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     base = {
         "dataset": cfg.dataset,
         "method": cfg.method,
-        "partial": cfg.partial,
+        "partial": partial,
+        "known_fraction": known,
         "seed": cfg.seed,
         "model": cfg.model,
         "pretrained": cfg.pretrained,
+        "image_size": backbone.image_size,
+        "weights_id": weights_id(backbone),
+        "random_weights": backbone.random_weights,
         "protocol": cfg.protocol,
+        "select": cfg.select,
         "n_params": head.n_params(),
         "device": str(backbone.device),
     }
@@ -405,28 +566,29 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         rep.task(f"epoch {epoch + 1}/{cfg.epochs}", n_steps)
         head.train()
         t0, total, n_img = time.perf_counter(), 0.0, 0
-        for s in range(0, len(order), cfg.batch_size):
+
+        for step, s in enumerate(range(0, len(order), cfg.batch_size), start=1):
             idx = order[s : s + cfg.batch_size]
             feats = train_src.batch(idx, epoch)
             y = torch.from_numpy(targets_all[idx]).to(feats.device)
             with _autocast(backbone, cfg.precision):
                 logits = head(feats)
             loss = cfg.loss_w * loss_fn(logits.float(), y)
+            at = f"at epoch {epoch} (numbered from 0, as in the history), step {step} of {n_steps}"
             if not torch.isfinite(loss):
-                msg = (
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step "
-                    f"{s // cfg.batch_size + 1}; stopped. The last good checkpoint is "
-                    f"{last_path if last_path.exists() else '(none yet)'}; try a lower --lr "
-                    "or --loss-w, or --precision fp32"
-                )
-                atomic_write_json(
-                    out / "metrics.json",
-                    {**base, "complete": False, "error": msg, "history": history},
-                )
-                raise TrainingDiverged(msg)
+                what = f"loss became {loss.item()} {at}"
+                raise _diverged(out, {**base, "history": history}, what)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            norm = _trainable_norm(opt)
+            if not norm <= norm_limit:  # also NaN
+                raise _diverged(
+                    out,
+                    {**base, "history": history},
+                    f"the trainable weights' norm became {norm:.3g} {at} (limit "
+                    f"{DIVERGED_NORM_RATIO:g} × max(1, its initial norm) = {norm_limit:.3g})",
+                )
             total += loss.item()
             n_img += len(idx)
             dt = time.perf_counter() - t0
@@ -464,6 +626,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
                 "wall_seconds": time.perf_counter() - t_start,
             },
             last_path,
+            keep_previous=prev_path,
         )
         atomic_write_json(
             out / "metrics.json",
@@ -473,17 +636,24 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
 
+    test_idx = np.arange(len(test))
+    last_scores = predict(head, test_src, test_idx, cfg.eval_batch_size, cfg.precision)
+    last = evaluate(last_scores, test.labels, train.classes.keys)
     if not best_path.exists():  # no epoch gave a defined validation mAP: use the last one
         params = {k: v.detach().cpu() for k, v in head.state_dict().items()}
         _atomic_torch_save({"epoch": cfg.epochs - 1, "params": params}, best_path)
         best_epoch = cfg.epochs - 1
-    head.load_state_dict(load_checkpoint(best_path)["params"])
-    scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
-    m = evaluate(scores, test.labels, train.classes.keys)
+    load_params(head, load_checkpoint(best_path), best_path, f"this run's {cfg.method} head")
+    scores = predict(head, test_src, test_idx, cfg.eval_batch_size, cfg.precision)
+    selected = evaluate(scores, test.labels, train.classes.keys)
+    m = selected if cfg.select == "best" else last
     metrics = {
         **base,
         **{k: m[k] for k in m if k != "per_class_ap"},
+        "map_selected": selected["map"],
+        "map_last": last["map"],
         "best_epoch": best_epoch,
+        "last_epoch": cfg.epochs - 1,
         "selection": (
             "test split (anchors protocol: optimistic)"
             if cfg.protocol == "anchors"
@@ -515,14 +685,15 @@ def evaluate_run(
     ck_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not ck_path.is_file():
         raise FileNotFoundError(f"no checkpoint {ck_path}")
+    ck = load_checkpoint(ck_path)  # a damaged file fails before minutes of feature extraction
+    rep = reporter or Reporter()
     train, test = load_splits(cfg)
     backbone = load_backbone_for(cfg)
-    _, test_src = feature_sources(
-        cfg, backbone, train, test, reporter or Reporter(), need_aug=False
-    )
+    if backbone.random_weights:
+        rep.random_weights(backbone.info())
+    _, test_src = feature_sources(cfg, backbone, train, test, rep, need_aug=False)
     head = head_for(cfg, backbone, train.classes.names)
-    ck = load_checkpoint(ck_path)
-    head.load_state_dict(ck["params"])
+    load_params(head, ck, ck_path, f"the run's {cfg.method} head ({cfg.model})")
     scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
     m = evaluate(scores, test.labels, train.classes.keys)
     out = {
@@ -531,6 +702,11 @@ def evaluate_run(
         "epoch": int(ck["epoch"]),
         "dataset": cfg.dataset,
         "method": cfg.method,
+        "model": cfg.model,
+        "pretrained": cfg.pretrained,
+        "image_size": backbone.image_size,
+        "weights_id": weights_id(backbone),
+        "random_weights": backbone.random_weights,
         "protocol": cfg.protocol,
         **m,
     }

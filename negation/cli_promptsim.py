@@ -138,11 +138,14 @@ def _load_backbone(
     )
     backbone = load_backbone(cfg)
     if backbone.random_weights:
-        err_console.print(
-            f"[bold white on red] WARNING [/] [bold red]{backbone.info()['warning']}[/]",
-            highlight=False,
-        )
+        _random_weights_banner(backbone.info())
     return backbone
+
+
+def _random_weights_banner(info: dict[str, Any]) -> None:
+    from mlr.backbone import random_weights_banner
+
+    err_console.print(random_weights_banner(info), highlight=False)
 
 
 def _progress(quiet: bool) -> Progress:
@@ -374,7 +377,7 @@ def table_cmd(
             else:
                 _render_reference(result.rows)
         if backbone.random_weights:
-            err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
+            _random_weights_banner(info)
         if out is not None:
             atomic_write_parquet(out / "per_class.parquet", result.per_class)
             atomic_write_json(out / "summary.json", summary)
@@ -502,7 +505,7 @@ def maps_cmd(
         if not quiet:
             console.print(f"wrote {index.height} maps to {out} (index: {out}/maps.parquet)")
         if backbone.random_weights:
-            err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
+            _random_weights_banner(info)
 
 
 @app.command("absence")
@@ -635,7 +638,7 @@ def absence_cmd(
             )
         console.print(t)
         if backbone.random_weights:
-            err_console.print(f"[bold white on red] WARNING [/] [bold red]{info['warning']}[/]")
+            _random_weights_banner(info)
         if out is not None:
             summary = {
                 "dataset": dataset,

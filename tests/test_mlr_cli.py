@@ -57,13 +57,21 @@ def test_fit_then_eval_on_voc_layout(tmp_path, tiny_models):
     )
     assert res.exit_code == 0, res.output
     assert "optimistic" in res.output
+    assert res.stderr.count("RANDOM WEIGHTS") == 2  # before training and under the numbers
+    assert "last epoch 1" in res.stderr  # the last epoch's test mAP beside the selected one
     m = json.loads((out / "metrics.json").read_text())
     assert m["protocol"] == "anchors" and m["complete"]
     assert m["n_classes_evaluated"] == 5  # 4 quadrant classes + dog; 15 VOC classes never occur
     res = runner.invoke(app, ["eval", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
+    assert "RANDOM WEIGHTS" in res.stderr
     ev = json.loads((out / "eval.json").read_text())
     assert ev["map"] == m["map"] and ev["dataset"] == "voc"
+    assert ev["model"] == tiny_models[1] and ev["random_weights"] is True
+    (out / "checkpoints" / "last.pt").write_bytes(b"")  # empty: click used to say "Aborted!"
+    res = runner.invoke(app, ["eval", str(out), "--checkpoint", "last", "--quiet"])
+    assert res.exit_code == 1 and "last.pt: unreadable checkpoint (empty file)" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
     res = runner.invoke(app, ["eval", str(root), "--quiet"])
     assert res.exit_code == 1 and "not an mlrtrain run directory" in res.output
 

@@ -125,9 +125,12 @@ def test_class_without_positives_is_reported_none_and_left_out_of_map():
 
 
 def test_cf1_definitions_and_of1_by_hand():
-    scores = np.array([[0.9, 0.9], [0.9, 0.1], [0.1, 0.9], [0.1, 0.1]])
+    # scores are logit differences l₊ − l₋: predicted positive at ≥ 0 (σ ≥ 0.5)
+    scores = np.array([[2.2, 2.2], [2.2, -2.2], [-2.2, 2.2], [-2.2, -2.2]])
     labels = np.array([[1, 1], [1, 0], [0, 0], [1, 0]], dtype=np.int8)
     m = evaluate(scores, labels)
+    probs = evaluate(1 / (1 + np.exp(-scores)), labels, threshold=0.5)
+    assert m == probs | {"threshold": 0.0}  # the same metrics as σ at 0.5
     # class a: TP 2, pred 2, pos 3 → P 1, R 2/3; class b: TP 1, pred 2, pos 1 → P 1/2, R 1
     pa, ra, pb, rb = 1.0, 2 / 3, 0.5, 1.0
     fa, fb = 2 * pa * ra / (pa + ra), 2 * pb * rb / (pb + rb)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,11 +159,41 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
 
     monkeypatch.setattr(train_mod, "get_loss", lambda name: flaky)
     cfg = replace(base_cfg, method="baseline", lr=0.1, out=str(tmp_path / "nan"))
-    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 2"):
+    # epochs numbered as in the history (from 0): the second epoch is epoch 1
+    at = r"at epoch 1 \(numbered from 0, as in the history\), step 2 of 6"
+    with pytest.raises(TrainingDiverged, match=rf"loss became nan {at}"):
         fit(cfg)
     assert load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.pt")["epoch"] == 0
     m = json.loads((tmp_path / "nan" / "metrics.json").read_text())
     assert m["complete"] is False and "last good checkpoint" in m["error"]
+    assert [h["epoch"] for h in m["history"]] == [0]  # the failing epoch is the next one, 1
+
+
+def test_exploding_weights_stop_like_a_nan_loss(base_cfg, tmp_path):
+    # lr 1e30: the weights reach ~1e28 without a NaN (ASL clamps its logs); the run must not be
+    # reported complete. Epoch 0 is the warm-up at 5e-3, so it explodes in epoch 1, step 1.
+    cfg = replace(base_cfg, method="baseline", lr=1e30, epochs=3, out=str(tmp_path / "boom"))
+    with pytest.raises(TrainingDiverged, match=r"weights' norm became .* at epoch 1 \(.*step 1 "):
+        fit(cfg)
+    m = json.loads((tmp_path / "boom" / "metrics.json").read_text())
+    assert m["complete"] is False and "try a lower --lr" in m["error"]
+    assert load_checkpoint(tmp_path / "boom" / "checkpoints" / "last.pt")["epoch"] == 0
+
+
+def test_a_mask_with_no_known_label_is_refused_before_training(base_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_mod, "load_backbone_for", lambda cfg: pytest.fail("loaded"))
+    cfg = replace(base_cfg, method="baseline", partial=1e-4, out=str(tmp_path / "tiny"))
+    with pytest.raises(ValueError, match=r"--partial 0.0001: no label of the 48 training images"):
+        fit(cfg)
+    # known training labels, but no known positive among the held-out images: nothing to select on
+    mask = np.ones((64, 4), np.int8)
+    _, val_idx = train_mod.holdout_split(64, base_cfg.val_fraction, base_cfg.seed)
+    mask[val_idx] = 0
+    np.save(tmp_path / "noval.npy", mask)
+    cfg = replace(cfg, partial=None, mask=str(tmp_path / "noval.npy"))
+    with pytest.raises(ValueError, match=r"no positive label of the 16 held-out .*--select last"):
+        fit(cfg)
+    assert not (tmp_path / "tiny" / "checkpoints").exists()
 
 
 def test_anchors_protocol_says_it_selects_on_test(base_cfg, tmp_path):
@@ -177,17 +208,23 @@ def test_anchors_protocol_says_it_selects_on_test(base_cfg, tmp_path):
 
 def test_mask_file_is_reused_and_checked(runs, base_cfg, tmp_path):
     src = runs["baseline"].run_dir / "mask.npy"
+    known = float(np.load(src).mean())
     cfg = replace(
         base_cfg,
         method="baseline",
         lr=0.1,
         epochs=1,
-        partial=0.9,
+        partial=None,
         mask=str(src),
         out=str(tmp_path / "m"),
     )
-    fit(cfg)
+    m = fit(cfg).metrics
     assert (tmp_path / "m" / "mask.npy").read_bytes() == src.read_bytes()
+    # a p = 0.5 mask is filed under its own proportion, never under another --partial
+    assert m["partial"] == m["known_fraction"] == known and 0.35 < known < 0.65
+    with pytest.raises(ValueError, match=rf"keeps {known:.4f} of the labels, not --partial 0.9"):
+        fit(replace(cfg, partial=0.9, out=str(tmp_path / "m09")))
+    assert fit(replace(cfg, partial=0.5, out=str(tmp_path / "m05"))).metrics["partial"] == 0.5
     np.save(tmp_path / "bad.npy", np.ones((3, 4), np.int8))
     with pytest.raises(ValueError, match=r"bad\.npy.*64 images × 4 classes"):
         fit(replace(cfg, mask=str(tmp_path / "bad.npy"), out=str(tmp_path / "m2")))
@@ -290,3 +327,99 @@ def test_no_cache_trains_online_with_fresh_augmentation(base_cfg, tmp_path):
     )
     m = fit(cfg).metrics
     assert m["complete"] and not (tmp_path / "never").exists()
+
+
+def test_scores_rank_on_the_logit_difference_not_a_saturated_sigmoid():
+    # l₊ − l₋ of 30 (positive) and 20 (negative): σ is 1.0 for both in fp32, a tie that scored a
+    # perfect ranking AP 0.5; ranked on the difference it is 1.0
+    class Head:
+        def eval(self): ...
+        def classifiers(self): ...
+        def logits(self, feats, cls):
+            return torch.stack([torch.zeros_like(feats), feats], dim=1)  # [B, 2, C]
+
+    class Source:
+        backbone = type("B", (), {"device": "cpu"})()
+
+        def batch(self, idx, epoch=None):
+            return torch.tensor([[30.0], [20.0]])[idx]
+
+    scores = predict(Head(), Source(), np.arange(2), 2)
+    labels = np.array([[1], [0]], np.int8)
+    assert mean_average_precision(scores, labels) == 100.0
+    assert scores[0, 0] > scores[1, 0]
+    m = train_mod.evaluate(scores, labels)  # the thresholded metrics: l₊ − l₋ ≥ 0 ≡ σ ≥ 0.5
+    assert (m["op"], m["or"]) == (50.0, 100.0)
+
+
+def test_last_epoch_map_is_reported_beside_the_selected_one(runs, base_cfg, tmp_path):
+    m = runs["baseline"].metrics
+    assert m["select"] == "best" and m["map"] == m["map_selected"]
+    assert m["last_epoch"] == 4 and not math.isnan(m["map_last"])
+    last = train_mod.evaluate_run(runs["baseline"].run_dir, "last")
+    assert last["map"] == pytest.approx(m["map_last"])
+    cfg = replace(base_cfg, method="baseline", lr=LR["baseline"], select="last")
+    m2 = fit(replace(cfg, out=str(tmp_path / "last"))).metrics
+    assert m2["select"] == "last" and m2["map"] == m2["map_last"] == pytest.approx(m["map_last"])
+    assert m2["map_selected"] == pytest.approx(m["map_selected"])
+    with pytest.raises(ValueError, match="--select"):
+        replace(cfg, select="first").validate()
+
+
+def test_damaged_checkpoints_are_one_line_errors(runs, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["positivecoop"].run_dir, run)
+    best = run / "checkpoints" / "best.pt"
+    for content, why in [
+        (b"", "empty file"),
+        (b"not a checkpoint at all", "truncated or not a PyTorch checkpoint"),
+        (best.read_bytes()[:300], "truncated or not a PyTorch checkpoint"),
+    ]:
+        best.write_bytes(content)
+        with pytest.raises(train_mod.CheckpointError, match=rf"best\.pt: unreadable .*\({why}\)"):
+            train_mod.evaluate_run(run)
+    torch.save({"anything": object()}, best)  # a pickle that weights_only refuses
+    with pytest.raises(train_mod.CheckpointError) as err:
+        train_mod.evaluate_run(run)
+    assert "weights_only" not in str(err.value)
+    torch.save({"epoch": 1, "other": 2}, best)
+    with pytest.raises(train_mod.CheckpointError, match="not an mlrtrain checkpoint"):
+        train_mod.evaluate_run(run)
+    shutil.copy(runs["baseline"].run_dir / "checkpoints" / "best.pt", best)  # another head's
+    with pytest.raises(train_mod.CheckpointError, match="do not fit the run's positivecoop head"):
+        train_mod.evaluate_run(run)
+
+
+def test_truncated_last_checkpoint_on_resume_says_what_to_do(runs, base_cfg, tmp_path):
+    cfg = replace(base_cfg, method="positivecoop", lr=LR["positivecoop"], out=str(tmp_path / "r"))
+
+    def kill(epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, on_epoch_end=kill)
+    ckpt = tmp_path / "r" / "checkpoints"
+    assert load_checkpoint(ckpt / "prev.pt")["epoch"] == 1  # the epoch before last.pt's
+    (ckpt / "last.pt").write_bytes((ckpt / "last.pt").read_bytes()[:1000])
+    with pytest.raises(train_mod.CheckpointError, match=r"last\.pt: unreadable .*mv .*prev\.pt"):
+        fit(replace(cfg, resume=True))
+    (ckpt / "prev.pt").replace(ckpt / "last.pt")  # what the message says
+    resumed = fit(replace(cfg, resume=True)).metrics
+    full = runs["positivecoop"].metrics
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
+    assert resumed["map"] == full["map"]
+
+
+def test_a_failed_checkpoint_write_names_the_file(base_cfg, tmp_path, monkeypatch):
+    def disk_full(obj, path):
+        Path(path).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(train_mod.torch, "save", disk_full)
+    cfg = replace(base_cfg, method="baseline", lr=0.1, epochs=1, out=str(tmp_path / "full"))
+    with pytest.raises(OSError, match=r"could not write checkpoint .*checkpoints/best\.pt"):
+        fit(cfg)
+    assert not list((tmp_path / "full" / "checkpoints").iterdir())  # no temporary file left

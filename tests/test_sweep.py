@@ -140,6 +140,11 @@ def test_sweep_writes_every_run_and_results(done_sweep):
     assert res.height == 4 and set(res["status"]) == {"complete"}
     assert res["error"].is_null().all() and res["map"].is_not_null().all()
     assert sorted(res["partial"].unique().to_list()) == [0.3, 0.7]
+    # every row names its backbone, flags random weights and has the last epoch's mAP
+    assert set(res["model"]) == {"notclip-tiny-ViT"} and set(res["pretrained"]) == {"none"}
+    assert set(res["image_size"]) == {448} and set(res["weights_id"]) == {"random"}
+    assert res["random_weights"].all() and set(res["select"]) == {"best"}
+    assert res["map_last"].is_not_null().all()
     for row in res.iter_rows(named=True):
         run_dir = sweep / row["run_dir"]
         assert row["run_dir"] == f"voc/{row['method']}/p{row['partial']:.1f}/seed0"
@@ -169,6 +174,7 @@ def test_rerun_skips_complete_runs(done_sweep):
     stamp = (sweep / "voc/baseline/p0.3/seed0/metrics.json").stat().st_mtime_ns
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
+    assert "RANDOM WEIGHTS" in res.output  # said even when every run is skipped, and --quiet
     after = pl.read_parquet(sweep / "results.parquet")
     assert set(after["status"]) == {"skipped"}
     assert after["map"].to_list() == before["map"].to_list()
@@ -253,16 +259,23 @@ def test_table_on_a_real_sweep(done_sweep, tmp_path):
     res = runner.invoke(app, ["table", str(sweep), "--out", str(tmp_path / "t.md")])
     assert res.exit_code == 0, res.output
     text = (tmp_path / "t.md").read_text()
-    assert "VOC: mAP (%) by known-label proportion" in text and "| 30% | 70% | Avg |" in text
-    assert "ours vs the paper" in text and "PositiveCoOp" in text
+    # the table names its backbone and says that its weights are random
+    title = "VOC · notclip-tiny-ViT / none / 448 px (RANDOM WEIGHTS): mAP (%) by known-label"
+    assert title in text and "| 30% | 70% | Avg | last ep. |" in text
+    assert "RANDOM WEIGHTS: this backbone was never trained" in text
+    # random weights are not compared with the paper unless asked
+    assert "ours vs the paper" not in text and "--allow-random to compare" in text
     maps = pl.read_parquet(sweep / "results.parquet").filter(pl.col("method") == "baseline")
     cell = maps.filter(pl.col("partial") == 0.3)["map"].item()
-    assert f"{cell:.1f}" in text.split("ours vs the paper")[0]
+    assert f"{cell:.1f}" in text
+    res = runner.invoke(app, ["table", str(sweep), "--allow-random"])
+    assert res.exit_code == 0 and "ours vs the paper" in res.output and "PositiveCoOp" in res.output
     res = runner.invoke(app, ["table", str(sweep), "--format", "latex", "--no-paper"])
     assert res.exit_code == 0 and r"\begin{tabular}" in res.output
     assert "paper" not in res.output
     res = runner.invoke(app, ["table", str(sweep), "--format", "csv"])
-    assert res.exit_code == 0 and res.output.startswith("dataset,method,label")
+    assert res.exit_code == 0 and res.output.startswith("dataset,model,pretrained,image_size")
+    assert "random_weights" in res.output.splitlines()[0]
     # paperfigs draws the same results
     from figures.sweeps import map_vs_partial
 
@@ -283,7 +296,7 @@ def test_table_on_fabricated_runs_and_errors(tmp_path):
     assert res.exit_code == 0, res.output
     # 78, 80 → 79.0 ± 1.4; 83, 84 → 83.5 ± 0.7; avg per seed 80.5, 82 → 81.2 ± 1.1
     line = next(ln for ln in res.output.splitlines() if ln.startswith("| Baseline | 80.0k"))
-    assert "79.0 ± 1.4 | 83.5 ± 0.7 | 81.2 ± 1.1 | 2 | 0.50 | 2.00" in line
+    assert "79.0 ± 1.4 | 83.5 ± 0.7 | 81.2 ± 1.1 | — | 2 | 0.50 | 2.00" in line
     assert "78.9" in res.output  # the paper's COCO baseline at 10 %
     res = runner.invoke(app, ["table", str(tmp_path / "s"), "--dataset", "voc"])
     assert res.exit_code == 1 and "no runs for dataset 'voc'" in res.output
@@ -291,3 +304,23 @@ def test_table_on_fabricated_runs_and_errors(tmp_path):
     assert res.exit_code == 1 and "mlrtrain sweep" in res.output
     res = runner.invoke(app, ["table", str(tmp_path / "s"), "--format", "html"])
     assert res.exit_code == 2
+
+
+def test_two_backbones_in_one_sweep_directory_keep_their_own_rows(voc_root, tiny_models, tmp_path):
+    rn, vit = tiny_models
+    cfg = sweep_config(voc_root, vit, tmp_path, methods=("baseline",), partials=(0.5,))
+    cfg = replace(cfg, base=replace(cfg.base, epochs=1))
+    run_sweep(cfg)
+    # the same directory for another model: refused, saying how to keep both
+    on_rn = replace(cfg, base=replace(cfg.base, model=rn))
+    failed = run_sweep(on_rn).failed
+    assert len(failed) == 1 and "{model} in --template" in failed[0]["error"]
+    run_sweep(replace(on_rn, template="{model}/{method}/p{partial:.1f}/seed{seed}"))
+    res = pl.read_parquet(Path(cfg.out) / "results.parquet")
+    ok = res.filter(pl.col("status") == "complete").sort("model")
+    assert ok["model"].to_list() == [rn, vit] and ok["image_size"].to_list() == [64, 32]
+    assert ok["run_dir"].to_list() == [f"{rn}/baseline/p0.5/seed0", "voc/baseline/p0.5/seed0"]
+    res = runner.invoke(app, ["table", cfg.out, "--no-paper"])
+    assert res.exit_code == 0, res.output
+    assert f"VOC · {rn} / none / 64 px (RANDOM WEIGHTS)" in res.output
+    assert f"VOC · {vit} / none / 32 px (RANDOM WEIGHTS)" in res.output

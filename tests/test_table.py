@@ -188,12 +188,14 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
 def test_render_markdown_latex_csv(sweep: Path) -> None:
     t = build_table(sweep)
     md = render(t, "markdown")
-    assert "| Method | Params | 10% | 50% | Avg | seeds | h/run | h total | device |" in md
+    head = "| Method | Params | 10% | 50% | Avg | last ep. | seeds | h/run | h total | device |"
+    assert head in md
+    # results without the last epoch's mAP (earlier versions): "—", never a number
     assert (
-        "| Baseline | 20.5k | 82.0 ± 2.0 | 92.0 ± 2.6 | 87.0 ± 2.3 | 3 | 1.00 | 6.00 | cuda:0 |"
+        "| Baseline | 20.5k | 82.0 ± 2.0 | 92.0 ± 2.6 | 87.0 ± 2.3 | — | 3 | 1.00 | 6.00 | cuda:0 |"
         in md
     )
-    assert "| PositiveCoOp | 184.3k | 70.5 ± 0.7 | 75.0 | 72.5 | 1–2 |" in md
+    assert "| PositiveCoOp | 184.3k | 70.5 ± 0.7 | 75.0 | 72.5 | — | 1–2 |" in md
     # beside the mAP: params and hours per run, ours vs the paper's (20k, 1.5 GPU h), differenced
     assert "| Method |  | 10% | 50% | Avg | Params | h/run |" in md
     assert "| Baseline | ours | 82.0 | 92.0 | 87.0 | 20.5k | 1.00 |" in md
@@ -264,3 +266,76 @@ def test_promptsim_prints_the_poster_beside_ours_with_the_difference(tiny_models
     # no ensemble85 run: its poster rows show no numbers of ours
     line = next(x for x in result.output.splitlines() if "0.56 ± 0.06 (0.37, 0.67)" in x)
     assert line.count("—") == 2
+
+
+def test_backbones_are_never_pooled(tmp_path: Path) -> None:
+    vit = {"model": "ViT-B-16", "pretrained": "openai", "image_size": 224, "weights_id": "a1"}
+    rn = {"model": "RN101", "pretrained": "openai", "image_size": 448, "weights_id": "b2"}
+    rows = [run("baseline", 0.1, 0, 80.0) | vit, run("baseline", 0.1, 0, 60.0) | rn]
+    rows.append(run("baseline", 0.1, 1, 62.0) | rn)
+    t = build_table(write_results(tmp_path / "s", rows))
+    assert t["backbone"].to_list() == [
+        "RN101 / openai / 448 px (weights b2)",
+        "ViT-B-16 / openai / 224 px (weights a1)",
+    ]
+    assert t["map_10_mean"].to_list() == [61.0, 80.0] and t["map_10_n"].to_list() == [2, 1]
+    md = render(t, "markdown")
+    assert "### VOC · RN101 / openai / 448 px (weights b2): mAP" in md
+    assert "### VOC · ViT-B-16 / openai / 224 px (weights a1): mAP" in md
+    # the same weights file changed in place (another identity) is another backbone too
+    other = build_table(write_results(tmp_path / "w", [rows[1], rows[2] | {"weights_id": "c3"}]))
+    assert other.height == 2 and other["map_10_n"].to_list() == [1, 1]
+
+
+def test_run_directories_of_two_models_are_two_backbones_not_two_seeds(tmp_path: Path) -> None:
+    for name, model, m in [("vit", "ViT-B-16", 80.0), ("rn", "RN101", 60.0)]:
+        d = tmp_path / "s" / name
+        metrics = run("baseline", 0.1, 0, m) | {"model": model, "pretrained": "openai"}
+        atomic_write_json(d / "metrics.json", metrics | {"complete": True})
+    t = build_table(tmp_path / "s")
+    assert t.height == 2 and t["map_10_n"].to_list() == [1, 1]
+    assert sorted(t["map_10_mean"].to_list()) == [60.0, 80.0]
+    # a copied run directory: two finished runs of one key are an error naming both, not 2 seeds
+    copy = tmp_path / "s" / "vit-copy" / "metrics.json"
+    atomic_write_json(copy, json.loads((tmp_path / "s" / "vit" / "metrics.json").read_text()))
+    with pytest.raises(ValueError, match=r"2 finished runs of baseline p=0.1 seed 0 .*vit, vit-c"):
+        build_table(tmp_path / "s")
+
+
+def test_random_weights_are_marked_and_not_compared_with_the_paper_unless_asked(
+    tmp_path: Path,
+) -> None:
+    rnd = {"model": "RN101", "pretrained": "none", "image_size": 448, "weights_id": "random"}
+    rows = [run("baseline", 0.1, s, 50.0 + s) | rnd | {"random_weights": True} for s in (0, 1)]
+    sweep = write_results(tmp_path / "s", rows)
+    t = build_table(sweep)
+    b = row_of(t, "baseline")
+    assert b["random_weights"] and b["paper_refused"] and b["paper_10"] is None
+    md = render(t, "markdown")
+    assert "### VOC · RN101 / none / 448 px (RANDOM WEIGHTS): mAP" in md
+    assert "RANDOM WEIGHTS: this backbone was never trained" in md
+    assert "ours vs the paper" not in md and "--allow-random to compare" in md
+    allowed = build_table(sweep, allow_random=True)
+    assert row_of(allowed, "baseline")["paper_10"] == 90.5  # VOC Baseline, 10 %
+    assert "ours vs the paper" in render(allowed, "markdown")
+
+
+def test_last_epoch_avg_beside_the_selected_one(tmp_path: Path) -> None:
+    runs = [(0.1, 0, 80, 70), (0.5, 0, 90, 86), (0.1, 1, 82, 74), (0.5, 1, 92, 90)]
+    rows = [run("baseline", p, s, m) | {"map_last": ml, "select": "best"} for p, s, m, ml in runs]
+    t = build_table(write_results(tmp_path / "s", rows))
+    b = row_of(t, "baseline")
+    # Avg per seed: 85, 87 → 86 ± 1.4; last epoch per seed: 78, 82 → 80 ± 2.8
+    assert b["map_avg_mean"] == pytest.approx(86.0)
+    assert (b["map_last_avg_mean"], b["map_last_avg_std"]) == pytest.approx((80.0, math.sqrt(8)))
+    assert "| 86.0 ± 1.4 | 80.0 ± 2.8 | 2 |" in render(t, "markdown")
+    rows.append(run("baseline", 0.9, 0, 95.0) | {"select": "last"})
+    with pytest.raises(ValueError, match="disagree on --select"):
+        build_table(write_results(tmp_path / "mixed", rows))
+
+
+def test_a_truncated_results_file_is_named(tmp_path: Path, sweep: Path) -> None:
+    data = (sweep / "results.parquet").read_bytes()
+    (sweep / "results.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"results\.parquet: unreadable results file \(truncated"):
+        load_runs(sweep)
