@@ -35,7 +35,11 @@ elif compgen -G '.whl/*.whl' >/dev/null; then
     py=python3
     "$py" -c "$need"
 else
-    make .venv/.notclip-installed
+    make .venv/.notclip-installed || {
+        echo "gpu_check.sh: no usable Python and the install failed (no network?): put the" \
+            "wheels listed at the top of this script in .whl/" >&2
+        exit 1
+    }
     py=.venv/bin/python
 fi
 
