@@ -9,7 +9,7 @@ finished. A watchdog ends the whole process after ``--hard-limit`` seconds, writ
 first (not in ``--dry-run``, which tests run in-process).
 
 1. ``mlrtrain``: seconds per training step per method at RN101 / 448 px for B = 8, 32, 96, with
-   cached features (fp16 memmap) and online (decode + augment + image encoder every step), fp32
+   cached features (fp16 memmap) and online (augment + image encoder every step), fp32
    and bf16 (autocast of the head, as ``mlrtrain --precision bf16``); the projected hours of one
    COCO run (50 epochs, batch 32) per method beside the paper's GPU hours.
 2. ``promptsim``: 80 COCO classes × 85 templates × 2 prompts, full 77-token vs EOT-truncated text
@@ -506,8 +506,9 @@ def render_markdown(summary: dict) -> str:
             f"{m['regions']} regions × {m['dim']}, C = {m['n_classes']})",
             "",
             f"Feature-cache build: {m['cache_build_img_s']:.1f} images/s. Cached = fp16 memmap "
-            "gather + head step; online = decode + augment + image encoder + head step; bf16 = "
-            "autocast of the head (the backbone stays fp32).",
+            "gather + head step; online = augment + image encoder + head step; the synthetic "
+            "500×375 images are held in memory, so no JPEG decoding is timed. bf16 = autocast of "
+            "the head (the backbone stays fp32).",
         ]
         for precision, modes in m["step_s"].items():
             cols = [(mode, str(b)) for mode in modes for b in m["batch_sizes"]]
