@@ -576,7 +576,7 @@ def render_markdown(summary: dict) -> str:
             f"Features: {pr['features']}. Loss: {pr['loss']}.",
             "",
             "| precision | text | dense image | global image | "
-            + " | ".join(f"loss {m} |Δ|" for m in METHODS)
+            + " | ".join(f"abs Δ loss {m}" for m in METHODS)
             + " |",
             "|---|---:|---:|---:|" + "---:|" * len(METHODS),
         ]
