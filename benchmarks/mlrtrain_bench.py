@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corpora.classes import load_classes
 from corpora.multilabel import MultiLabelSplit
-from mlr.backbone import BackboneConfig, load_backbone
+from corpora.reference import load_reference
+from mlr.backbone import PRECISIONS, BackboneConfig, load_backbone
 from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, build_head
-from mlr.losses import asymmetric_loss
+from mlr.losses import get_loss
 from mlr.train import FitConfig, make_optimizer
 
 # A small ResNet CLIP (random init): 128 px → 4×4+1 regions, 512-d embeddings, 512-wide text tower
@@ -43,16 +44,12 @@ SMALL = {
     "vision_cfg": {"image_size": 128, "layers": [1, 1, 1, 1], "width": 32, "patch_size": None},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 4},
 }
-COCO_TRAIN, COCO_TEST, PAPER_GPU_HOURS = (
-    82_081,
-    40_137,
-    {
-        "baseline": 7.97,
-        "dualcoop": 16.0,
-        "positivecoop": 16.0,
-        "negativecoop": 16.0,
-    },
-)
+COCO_TRAIN, COCO_TEST = 82_081, 40_137  # COCO-2014 train2014 / val2014 images with annotations
+
+
+def paper_gpu_hours() -> dict[str, float]:
+    """The paper's GPU hours per COCO training run, per method (from corpora/data)."""
+    return {m: load_reference()["gpu_hours"]["coco"][m] for m in METHODS}
 
 
 def synthetic_split(n: int, classes, seed: int = 0) -> MultiLabelSplit:
@@ -70,22 +67,58 @@ def synthetic_split(n: int, classes, seed: int = 0) -> MultiLabelSplit:
     )
 
 
+def sync() -> None:
+    """Wait for queued CUDA work (timings on a GPU are otherwise only launch times)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeat: int) -> float:
     """Fastest of ``repeat`` runs after a warm-up (the least disturbed by other processes)."""
     fn()
     best = float("inf")
     for _ in range(repeat):
+        sync()
         t = time.perf_counter()
         fn()
+        sync()
         best = min(best, time.perf_counter() - t)
     return best
 
 
-def train_step(head, opt, feats, targets):
-    loss = 0.03 * asymmetric_loss(head(feats), targets)
+def train_step(head, opt, feats, targets, precision: str = "fp32") -> torch.Tensor:
+    """One optimisation step as ``mlr.train.fit`` runs it: the head's forward under autocast
+    (``precision`` bf16 or fp16; fp32 = none), the loss in fp32 × ``--loss-w``, SGD. Returns the
+    step's loss (detached)."""
+    cfg = FitConfig()
+    with torch.autocast(
+        feats.device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32"
+    ):
+        logits = head(feats)
+    loss = cfg.loss_w * get_loss(cfg.loss)(logits.float(), targets)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    return loss.detach()
+
+
+def step_seconds(head, opt, source, targets, batch_size: int, precision: str, repeat: int) -> float:
+    """Seconds per training step at ``batch_size``: a batch from ``source`` (a
+    :class:`FeatureSource`, cached or online) plus :func:`train_step`. Images are reused
+    cyclically when the split is smaller than the batch."""
+    idx = np.arange(batch_size) % len(source.split)
+    y = targets[idx]
+    return timed(lambda: train_step(head, opt, source.batch(idx, epoch=0), y, precision), repeat)
+
+
+def projected_coco_hours(step_s: float, cache_s_per_image: float | None = None) -> float:
+    """Hours for one COCO run of ``FitConfig``'s epochs at its batch size: every step at
+    ``step_s``, plus one feature-cache pass over train + test when ``cache_s_per_image`` is given
+    (cached features) — evaluation passes not counted."""
+    cfg = FitConfig()
+    n_steps = -(-COCO_TRAIN // cfg.batch_size)
+    cache = (cache_s_per_image or 0.0) * (COCO_TRAIN + COCO_TEST)
+    return (cache + cfg.epochs * n_steps * step_s) / 3600
 
 
 def full_length_text(backbone, emb, eot):
@@ -226,13 +259,7 @@ def main() -> None:
     for method in METHODS:
         h = build_head(method, backbone, classes.names).to(backbone.device)
         o = make_optimizer(h, FitConfig(method=method))
-        row = []
-        for b in sizes:
-            f = torch.randn(b, regions, dim, device=backbone.device)
-            y = torch.from_numpy(
-                (np.random.default_rng(b).random((b, 80)) < 0.05).astype(np.int64)
-            ).to(backbone.device)
-            row.append(timed(lambda h=h, o=o, f=f, y=y: train_step(h, o, f, y), args.repeat))
+        row = [step_seconds(h, o, cached, targets, b, "fp32", args.repeat) for b in sizes]
         steps[method] = dict(zip(map(str, sizes), row, strict=True))
         print(f"{method:<14}" + "".join(f"{v:11.4f}" for v in row))
     out["step_s"] = steps
@@ -240,16 +267,16 @@ def main() -> None:
     # 4. projected COCO cost, 50 epochs, batch 32: features once (train+test) + 50 cached epochs
     per_img = t_cache / args.n_images
     b32 = "32" if "32" in steps["baseline"] else str(sizes[-1])
-    n_steps = -(-COCO_TRAIN // 32)
+    paper = paper_gpu_hours()
     print(
         f"\n## projected COCO-2014 (train {COCO_TRAIN:,}, test {COCO_TEST:,}), 50 epochs, "
         f"batch 32, on THIS device ({backbone.device}, {args.model} at {size}px)"
     )
     proj = {}
     for method in METHODS:
-        hours = (per_img * (COCO_TRAIN + COCO_TEST) + 50 * n_steps * steps[method][b32]) / 3600
+        hours = projected_coco_hours(steps[method][b32], per_img)
         proj[method] = hours
-        print(f"{method:<14} {hours:9.2f} h   (paper, GPU, online: {PAPER_GPU_HOURS[method]} h)")
+        print(f"{method:<14} {hours:9.2f} h   (paper, GPU, online: {paper[method]} h)")
     out["projected_coco_hours"] = proj
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

@@ -44,6 +44,26 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
+def measure(bb, texts: list[str], batch_size: int | None = None) -> dict:
+    """One model's row: full-length vs EOT-truncated encoding (seconds, ratio, max |Δ| of the
+    normalised embeddings), then filling an empty on-disk cache vs a re-run from it."""
+    full, t_full = timed(lambda: bb.encode_text(texts, batch_size, truncate=False))
+    trunc, t_trunc = timed(lambda: bb.encode_text(texts, batch_size))
+    with tempfile.TemporaryDirectory() as root:
+        _, t_fill = timed(lambda: bb.encode_text(texts, batch_size, cache=root))
+        cached, t_cached = timed(lambda: bb.encode_text(texts, cache=root))
+    assert torch.equal(cached, trunc) or float((cached - trunc).abs().max()) <= 1e-6
+    return {
+        "full_s": t_full,
+        "truncated_s": t_trunc,
+        "truncation_speedup": t_full / t_trunc,
+        "max_abs_diff": float((full - trunc).abs().max()),
+        "fill_s": t_fill,
+        "cached_s": t_cached,
+        "cache_speedup": t_trunc / t_cached,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="ViT-B-32,RN101", help="comma-separated model names")
@@ -66,16 +86,12 @@ def main() -> None:
     print(header)
     for name in args.models.split(","):
         bb = load_backbone(BackboneConfig(model=name, pretrained="none", device=args.device))
-        full, t_full = timed(lambda bb=bb: bb.encode_text(texts, args.batch_size, truncate=False))
-        trunc, t_trunc = timed(lambda bb=bb: bb.encode_text(texts, args.batch_size))
-        diff = float((full - trunc).abs().max())
-        with tempfile.TemporaryDirectory() as root:
-            _, t_fill = timed(lambda bb=bb, r=root: bb.encode_text(texts, args.batch_size, cache=r))
-            cached, t_cached = timed(lambda bb=bb, r=root: bb.encode_text(texts, cache=r))
-        assert torch.equal(cached, trunc) or float((cached - trunc).abs().max()) <= 1e-6
+        r = measure(bb, texts, args.batch_size)
+        diff = r["max_abs_diff"]
         print(
-            f"{name:<10} {t_full:8.2f} {t_trunc:8.2f} {t_full / t_trunc:6.1f}× {diff:9.1e} "
-            f"{t_fill:8.2f} {t_cached:9.3f} {t_trunc / t_cached:7.0f}×"
+            f"{name:<10} {r['full_s']:8.2f} {r['truncated_s']:8.2f} "
+            f"{r['truncation_speedup']:6.1f}× {diff:9.1e} {r['fill_s']:8.2f} "
+            f"{r['cached_s']:9.3f} {r['cache_speedup']:7.0f}×"
             f"  {'OK' if diff <= 1e-5 else 'MISMATCH > 1e-5'}"
         )
 
