@@ -29,7 +29,7 @@ PAIR_COLORS = {
     "P1-P2": style.METHOD_COLORS["dualcoop"],
 }
 SPACES = ("raw", "centred")
-POSTER = "poster, COCO-80"  # the published table's scope (METHODS.md §4.1b)
+POSTER = "poster, COCO-80"  # the published table's scope (docs/METHODS.md §4.1b)
 POSTER_LINES = {"P1-N1": "--", "P1-P2": ":"}
 NOT_THE_POSTERS = "the poster's CLIP means are not drawn beside the sentence-transformers control"
 
@@ -123,7 +123,7 @@ def cosine_distributions(
             density_norm="width",
             ax=ax,
         )
-        # the poster's means, in both panels: its feature space is not stated (METHODS.md §4.1b)
+        # the poster's means, in both panels: its space is not stated (docs/METHODS.md §4.1b)
         for i, grp in enumerate(order):
             for pair, ls in POSTER_LINES.items():
                 mean = None if grp in control else ref.get((templates_of[grp], pair))

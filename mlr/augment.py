@@ -1,5 +1,6 @@
-"""The anchors' training augmentation (METHODS §1.3), seeded: square resize → CutoutPIL(0.5) →
-RandAugment (2 ops drawn from 15, magnitude 1..9, each applied with probability 0.5).
+"""The anchors' training augmentation (docs/METHODS.md §1.3), seeded: square resize →
+CutoutPIL(0.5) → RandAugment (2 ops drawn from 15, magnitude 1..9, each applied with probability
+0.5).
 
 Written from the description with PIL operations (no third-party RandAugment). Magnitude ranges at
 m = 10 (scaled linearly by m/10, as in the AutoAugment table): shear 0.3, translate 45 % of the

@@ -1,6 +1,6 @@
 """The frozen CLIP backbone every CLIP use in notclip goes through (promptsim, mlrtrain).
 
-One grammar for "which model" (CONVENTIONS.md, "From open_clip"):
+One grammar for "which model", open_clip's own:
 
 - ``model``: any open_clip model name (``RN101``, ``ViT-B-32``, a registered config), or
   ``st:NAME_OR_DIR`` for a sentence-transformers text encoder (text only, a control).
@@ -32,9 +32,9 @@ Prompts are sorted by length before batching, so most batches are short.
 
 Dense visual features (:meth:`Backbone.dense_features`), ``[B, 1 + h*w, D]``, index 0 global:
 
-- ResNet (``ModifiedResNet``), METHODS.md §2.1.3: layer-4 map ``X`` (``C×h×w``), its spatial mean
-  prepended as token 0, plus the attention pool's positional embedding (the pretrained grid resized
-  bicubically to ``h×w``, the mean slot kept; cached per size), then per token
+- ResNet (``ModifiedResNet``), docs/METHODS.md §2.1.3: layer-4 map ``X`` (``C×h×w``), its spatial
+  mean prepended as token 0, plus the attention pool's positional embedding (the pretrained grid
+  resized bicubically to ``h×w``, the mean slot kept; cached per size), then per token
   ``f_r = c_proj(v_proj(x_r + P_r))`` — the attention pool's value and output projections with no
   query–key mixing.
 - ViT (``VisionTransformer``), the equivalent value path of the last block: run the

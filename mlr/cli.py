@@ -26,7 +26,7 @@ from mlr.train import DEFAULT_FEATURE_CACHE, FitConfig, Reporter
 app = typer.Typer(
     name="mlrtrain",
     help="Multi-label recognition with partial labels on a frozen CLIP backbone: train and "
-    "evaluate Baseline / DualCoOp / PositiveCoOp / NegativeCoOp heads (METHODS.md §1–3).",
+    "evaluate Baseline / DualCoOp / PositiveCoOp / NegativeCoOp heads (docs/METHODS.md §1–3).",
     no_args_is_help=True,
     add_completion=False,
 )

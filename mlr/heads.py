@@ -1,4 +1,4 @@
-"""The four heads on frozen dense CLIP features (METHODS §2.1–2.5).
+"""The four heads on frozen dense CLIP features (docs/METHODS.md §2.1–2.5).
 
 Every head maps dense region features ``[B, R, D]`` (region 0 = the global mean token, unnormalised)
 to two-way logits ``[B, 2, C]`` (index 0 negative, 1 positive); ``p = σ(l₊ − l₋)``.
@@ -121,7 +121,7 @@ class Head(nn.Module):
         return self.logits(features, self.classifiers())
 
     def param_groups(self) -> list[dict]:
-        """Optimizer groups with the per-method LR multipliers of METHODS §1.4."""
+        """Optimizer groups with the per-method LR multipliers of docs/METHODS.md §1.4."""
         raise NotImplementedError
 
     def n_params(self) -> int:
@@ -237,7 +237,7 @@ def build_head(
     raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
 
-# Trainer defaults per method (METHODS §1.4): weight decay and the warm-up epoch's constant LR.
+# Trainer defaults per method (docs/METHODS.md §1.4): weight decay, the warm-up epoch's constant LR.
 METHOD_DEFAULTS = {
     "baseline": {"weight_decay": 0.0, "warmup_lr": 5e-3},
     "dualcoop": {"weight_decay": 5e-4, "warmup_lr": 1e-5},

@@ -3,7 +3,7 @@
 The probability of class c is ``p = softmax([l₋, l₊])[1] = σ(l₊ − l₋)``. Entries labelled −1
 (unknown) are removed entirely — they are never treated as negatives.
 
-- ``asl`` (default, METHODS §2.1.6): asymmetric loss with γ+ = 1, γ− = 2, probability margin
+- ``asl`` (default, docs/METHODS.md §2.1.6): asymmetric loss with γ+ = 1, γ− = 2, probability margin
   m = 0.05 (``q = min(1, 1 − p + m)``), ε = 1e-6; the focusing weights ``(1−p)^γ+`` and
   ``(1−q)^γ−`` are detached; **sum** over known entries.
 - ``bce``: binary cross-entropy on p, summed over known entries (ASL with γ = 0 and no margin).

@@ -1,8 +1,8 @@
 """Partial labels: a seeded per-(image, class) keep-mask and the 1 / 0 / −1 label encoding.
 
-METHODS §1.2: for every (training image i, class c) an independent ``u ~ U(0, 1)`` is drawn and the
-label is kept when ``u < p``. Positives and negatives are dropped at the same rate; an image may end
-up with no known label (it stays in the set and contributes no loss).
+docs/METHODS.md §1.2: for every (training image i, class c) an independent ``u ~ U(0, 1)`` is drawn
+and the label is kept when ``u < p``. Positives and negatives are dropped at the same rate; an image
+may end up with no known label (it stays in the set and contributes no loss).
 
 Unlike the anchors (no seed, mask written into the dataset folder, area-binned labels max-pooled
 after masking), the mask here is one flat ``(N, C)`` int8 array drawn from ``numpy``'s

@@ -3,7 +3,7 @@
 - **AP** is the non-interpolated average precision of each class,
   ``Σ_k (R_k − R_{k−1}) · P_k`` over the distinct score thresholds in descending order. Tied scores
   form one threshold, so this equals ``sklearn.metrics.average_precision_score`` per class, ties
-  included (the anchors' ASL code breaks ties by sort order instead; METHODS §3.1).
+  included (the anchors' ASL code breaks ties by sort order instead; docs/METHODS.md §3.1).
 - **mAP** = 100 × the mean AP over the classes that have at least one positive among the evaluated
   entries. A class with no positive has no defined AP: it is reported as ``None`` and left out of
   the mean (the anchors count it as 0); ``n_classes_evaluated`` says how many classes entered.

@@ -1,4 +1,4 @@
-"""Training and evaluation of the four heads on frozen CLIP features (METHODS §1.4, §3).
+"""Training and evaluation of the four heads on frozen CLIP features (docs/METHODS.md §1.4, §3).
 
 :func:`fit` is a pure function of a :class:`FitConfig` (a sweep calls it directly); it never prints
 — progress goes to an optional :class:`Reporter`.
@@ -109,7 +109,7 @@ class FitConfig:
     lr: float = 0.002
     loss: str = "asl"
     loss_w: float = 0.03
-    weight_decay: float | None = None  # None: the method's default (METHODS §1.4)
+    weight_decay: float | None = None  # None: the method's default (docs/METHODS.md §1.4)
     warmup_lr: float | None = None  # None: the method's default
     n_ctx: int = 16
     class_specific: bool = True

@@ -1,5 +1,5 @@
-"""Prompt-similarity statistics (METHODS.md §4): how close are "photo of a dog", "Not a photo of a
-dog" and "picture of a dog" in a text encoder's space? Pure functions on embeddings.
+"""Prompt-similarity statistics (docs/METHODS.md §4): how close are "photo of a dog", "Not a photo
+of a dog" and "picture of a dog" in a text encoder's space? Pure functions on embeddings.
 
 For each class c and setting (template set × negation style, :mod:`negation.templates`):
 
