@@ -10,17 +10,15 @@ missing names are allowed); every pattern reports how many files it matched.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import fsspec
+from braceexpand import UnbalancedBracesError, braceexpand
 from fsspec.implementations.local import LocalFileSystem
 
-_BRACE = re.compile(r"\{([^{}]*)\}")
-_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _GLOB_CHARS = set("*?[")
 
 
@@ -57,32 +55,13 @@ class Shard:
 
 
 def expand_braces(pattern: str) -> list[str]:
-    """Expand ``{00000..00031}`` (zero-padded when a bound is) and ``{a,b}`` groups, in order."""
-    match = None
-    for m in _BRACE.finditer(pattern):
-        if _RANGE.match(m.group(1)) or "," in m.group(1):
-            match = m
-            break
-    if match is None:
+    """Expand ``{00000..00031}`` (zero-padded when a bound is), ``{a,b}`` and nested groups, in
+    order, with ``braceexpand`` (as open_clip's WebDataset loader does). Backslashes are kept as
+    written (Windows paths), and a pattern with unbalanced braces is one literal name."""
+    try:
+        return list(braceexpand(pattern, escape=False))
+    except UnbalancedBracesError:  # a stray brace is part of a file name, as it always was here
         return [pattern]
-    body = match.group(1)
-    rng = _RANGE.match(body)
-    if rng:
-        a, b = rng.groups()
-        lo, hi = int(a), int(b)
-        step = 1 if hi >= lo else -1
-        padded = (len(a) > 1 and a.lstrip("-").startswith("0")) or (
-            len(b) > 1 and b.lstrip("-").startswith("0")
-        )
-        width = max(len(a), len(b)) if padded else 0
-        items = [str(i).zfill(width) for i in range(lo, hi + step, step)]
-    else:
-        items = body.split(",")
-    head, tail = pattern[: match.start()], pattern[match.end() :]
-    out: list[str] = []
-    for item in items:
-        out += expand_braces(head + item + tail)
-    return out
 
 
 def _fingerprint(info: dict) -> str:

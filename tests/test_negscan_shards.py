@@ -25,6 +25,20 @@ def test_braces_keep_zero_padding_and_lists():
     assert expand_braces("p{8..10}") == ["p8", "p9", "p10"]
     assert expand_braces("{a,b}/{1..2}") == ["a/1", "a/2", "b/1", "b/2"]
     assert expand_braces("no{braces}here") == ["no{braces}here"]
+    assert expand_braces("p{10..8}") == ["p10", "p9", "p8"]
+    assert expand_braces("p{1..010}") == ["p001", "p002", "p003", "p004", "p005"] + [
+        f"p{i:03d}" for i in range(6, 11)
+    ]
+    assert expand_braces("x{0..1}{00..01}") == ["x000", "x001", "x100", "x101"]
+    assert expand_braces("p{a,}") == ["pa", "p"]
+    # backslashes (Windows paths) and a stray brace are kept as written, as file-name characters
+    assert expand_braces("C:\\d\\p{0..1}") == ["C:\\d\\p0", "C:\\d\\p1"]
+    assert expand_braces("a{b") == ["a{b"]
+    assert expand_braces("s3://b/{train,val/{0..1}}.tar") == [
+        "s3://b/train.tar",
+        "s3://b/val/0.tar",
+        "s3://b/val/1.tar",
+    ]  # nested groups
 
 
 def test_files_directories_globs_and_braces_give_one_sorted_list(tmp_path):
