@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Hand-written, not scikit-learn: this is the tie-handling stated above (tests check it against
+# average_precision_score and precision/recall/f1_score), and scikit-learn stays a test-only
+# dependency.
+
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
     """Non-interpolated AP of one class (``labels`` in {1, 0, −1}; −1 ignored); ``None`` if no
@@ -69,8 +73,7 @@ def evaluate(
     tp = (pred & pos).sum(axis=0)
     n_pred = pred.sum(axis=0)
     n_pos = pos.sum(axis=0)
-    p_c = np.where(tp > 0, _safe_div(tp, n_pred), 0.0)
-    r_c = np.where(tp > 0, _safe_div(tp, n_pos), 0.0)
+    p_c, r_c = _safe_div(tp, n_pred), _safe_div(tp, n_pos)  # 0 when TP = 0
     f_c = _safe_div(2 * p_c * r_c, p_c + r_c)
     cp, cr = float(p_c.mean()), float(r_c.mean())
     op = float(_safe_div(tp.sum(), n_pred.sum()))

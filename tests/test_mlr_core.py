@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
 from mlr.losses import asymmetric_loss, bce_loss, get_loss, partial_bce_loss
 from mlr.masks import apply_mask, draw_mask, known_fraction, load_mask, save_mask
@@ -139,6 +139,34 @@ def test_cf1_definitions_and_of1_by_hand():
     assert m["cf1_harmonic"] == pytest.approx(100 * 2 * cp * cr / (cp + cr))
     op, orr = 3 / 4, 3 / 4
     assert m["of1"] == pytest.approx(100 * 2 * op * orr / (op + orr))
+
+
+def test_thresholded_metrics_equal_sklearn_with_ignored_entries_and_empty_classes():
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.normal(size=(300, 7)), 1)  # some exactly 0: predicted positive
+    labels = (rng.random((300, 7)) < 0.3).astype(np.int8)
+    labels[rng.random((300, 7)) < 0.1] = -1
+    labels[:, 5] = np.minimum(labels[:, 5], 0)  # no positive: P = R = F1 = 0
+    scores[:, 6] = -1.0  # nothing predicted: P = R = F1 = 0
+    m = evaluate(scores, labels)
+    pred = scores >= 0
+    per_class = {"p": [], "r": [], "f": []}
+    for c in range(7):
+        keep = labels[:, c] >= 0
+        y, yhat = labels[keep, c], pred[keep, c]
+        per_class["p"].append(precision_score(y, yhat, zero_division=0))
+        per_class["r"].append(recall_score(y, yhat, zero_division=0))
+        per_class["f"].append(f1_score(y, yhat, zero_division=0))
+    cp, cr = np.mean(per_class["p"]), np.mean(per_class["r"])
+    assert m["cp"] == pytest.approx(100 * cp, abs=1e-9)
+    assert m["cr"] == pytest.approx(100 * cr, abs=1e-9)
+    assert m["cf1_mean_of_f1"] == pytest.approx(100 * np.mean(per_class["f"]), abs=1e-9)
+    assert m["cf1_harmonic"] == pytest.approx(100 * 2 * cp * cr / (cp + cr), abs=1e-9)
+    known = labels >= 0
+    y, yhat = labels[known], pred[known]
+    assert m["op"] == pytest.approx(100 * precision_score(y, yhat), abs=1e-9)
+    assert m["or"] == pytest.approx(100 * recall_score(y, yhat), abs=1e-9)
+    assert m["of1"] == pytest.approx(100 * f1_score(y, yhat), abs=1e-9)
 
 
 # ---------------------------------------------------------------- augmentation
