@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from mlr.metrics import average_precision
 from negation.promptsim import ensemble
-from negation.templates import Setting, fill
+from negation.templates import Setting
 
 VARIANTS = ("global", "dense")
 # (prompt, target) rows reported per class and variant
@@ -84,12 +84,10 @@ def prompt_features(
     encode: Callable[[list[str]], torch.Tensor], setting: Setting, names: Sequence[str]
 ) -> dict[str, torch.Tensor]:
     """``{"P": [C, D], "N": [C, D]}``: the normalised template ensembles of each class."""
-    out = {}
-    for prompt, templates in (("P", setting.positive), ("N", setting.negative)):
-        texts = [t for n in names for t in fill(templates, n)]
-        emb = encode(texts).float().numpy().reshape(len(names), len(templates), -1)
-        out[prompt] = torch.from_numpy(ensemble(emb)).float()
-    return out
+    return {
+        prompt: ensemble(lambda texts: encode(texts).float(), names, templates)
+        for prompt, templates in (("P", setting.positive), ("N", setting.negative))
+    }
 
 
 @dataclass

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from negation.templates import Setting, fill
+
+if TYPE_CHECKING:
+    import torch
 
 SPACES = ("raw", "centred")
 P2_STYLE = "-"  # the style column of P1-P2 rows: the paraphrase does not depend on the style
@@ -40,9 +43,27 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norm, 1e-12)
 
 
-def ensemble(emb: np.ndarray) -> np.ndarray:
-    """``[C, K, D]`` prompt embeddings → ``[C, D]``: normalise each, mean over K, renormalise."""
-    return normalise(normalise(emb).mean(axis=1))
+def ensemble(
+    encode: Callable[[list[str]], Any], names: Sequence[str], templates: Sequence[str]
+) -> torch.Tensor:
+    """Per-class template ensembles ``[C, D]`` (a tensor, in ``encode``'s dtype): open_clip's
+    ``build_zero_shot_classifier`` (normalise each prompt, mean over the templates, renormalise),
+    with our encoder beneath it: ``encode(texts)`` → ``[N, D]`` embeddings (EOT-truncated and
+    cached by the backbone). Its "tokenizer" runs ``encode``, its ``encode_text`` normalises."""
+    import torch
+    import torch.nn.functional as F
+    from open_clip import build_zero_shot_classifier
+
+    class Encoded:
+        def __call__(self, texts: list[str]) -> torch.Tensor:
+            return torch.as_tensor(encode(texts))
+
+        def encode_text(self, emb: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+            return F.normalize(emb, dim=-1) if normalize else emb
+
+    filled = [lambda name, t=t: fill((t,), name)[0] for t in templates]
+    model = Encoded()
+    return build_zero_shot_classifier(model, model, names, filled, num_classes_per_batch=None).T
 
 
 def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,8 +123,7 @@ def setting_vectors(
     """Ensemble vectors of setting ``s``; ``lookup(texts)`` → ``[N, D]`` embeddings."""
 
     def ens(templates: tuple[str, ...]) -> np.ndarray:
-        emb = lookup([t for name in names for t in fill(templates, name)])
-        return ensemble(emb.reshape(len(names), len(templates), -1))
+        return ensemble(lookup, names, templates).numpy()
 
     p1, n1 = ens(s.positive), ens(s.negative)
     if s.p2 == "explicit":

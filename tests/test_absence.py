@@ -14,8 +14,9 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from figures.absence import absence_scatter
-from negation.absence import auroc, target_labels
+from negation.absence import auroc, prompt_features, target_labels
 from negation.cli_promptsim import app
+from negation.templates import Setting
 
 runner = CliRunner()
 
@@ -40,6 +41,29 @@ def test_auroc_edge_cases():
     assert auroc(np.array([0.1, 0.2]), np.array([-1, 0])) is None
     y = np.array([1, 0, -1, 0])
     assert target_labels(y, "absence").tolist() == [0, 1, -1, 1]
+
+
+def test_prompt_features_are_normalised_template_ensembles():
+    import torch
+
+    rng = np.random.default_rng(3)
+    table: dict[str, np.ndarray] = {}
+
+    def encode(texts):
+        rows = [table.setdefault(t, rng.normal(size=8) * rng.uniform(0.1, 9)) for t in texts]
+        return torch.from_numpy(np.stack(rows).astype(np.float32))
+
+    pos, neg = ("a {}", "b {}", "c {}"), ("not a {}", "no {}")
+    names = ["cat", "dog"]
+    text = prompt_features(encode, Setting("t", "x", pos, neg, None, "halves"), names)
+    for prompt, templates in (("P", pos), ("N", neg)):
+        emb = np.stack([[table[t.replace("{}", n)] for t in templates] for n in names])
+        unit = emb.astype(np.float32) / np.linalg.norm(
+            emb.astype(np.float32), axis=-1, keepdims=True
+        )
+        want = unit.mean(axis=1) / np.linalg.norm(unit.mean(axis=1), axis=-1, keepdims=True)
+        assert text[prompt].dtype == torch.float32 and text[prompt].shape == (2, 8)
+        np.testing.assert_allclose(text[prompt].numpy(), want, rtol=0, atol=1e-6)
 
 
 def test_absence_end_to_end_on_voc(tmp_path, tiny_models):

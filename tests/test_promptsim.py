@@ -122,10 +122,50 @@ def test_summarise_known_values():
 
 
 def test_ensemble_normalises_then_averages():
-    emb = np.array([[[3.0, 0.0], [0.0, 0.5]]])  # lengths differ: must not weigh the mean
-    out = ensemble(emb)
-    assert np.allclose(out, [[np.sqrt(0.5), np.sqrt(0.5)]])
+    table = {"a cat": [3.0, 0.0], "b cat": [0.0, 0.5]}  # lengths differ: must not weigh the mean
+    out = ensemble(lambda texts: np.array([table[t] for t in texts]), ["cat"], ["a {}", "b {}"])
+    assert np.allclose(out.numpy(), [[np.sqrt(0.5), np.sqrt(0.5)]])
     assert np.allclose(rowwise_cosine(np.array([[1.0, 0.0]]), np.array([[2.0, 2.0]])), np.sqrt(0.5))
+
+
+def _reference_ensemble(emb: np.ndarray) -> np.ndarray:
+    """``[C, K, D]`` → ``[C, D]``: normalise each prompt, mean over K, renormalise (by hand)."""
+    unit = emb / np.linalg.norm(emb, axis=-1, keepdims=True)
+    mean = unit.mean(axis=1)
+    return mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+
+
+def test_ensembles_pin_the_cosines_of_normalise_mean_renormalise():
+    rng = np.random.default_rng(7)
+    vectors: dict[str, np.ndarray] = {}
+
+    def encode(texts):
+        return np.stack(
+            [vectors.setdefault(t, rng.normal(size=16) * rng.uniform(0.1, 9)) for t in texts]
+        )
+
+    names = ["cat", "dog", "sea lion"]
+    pos, neg = ("a {}", "b {}", "c {}", "d {}", "e {}"), ("not a {}", "no {}", "without {}")
+    res = compute_promptsim(encode, names, names, [Setting("ens", "x", pos, neg, None, "halves")])
+
+    def ens(templates):
+        emb = np.stack([[vectors[t.replace("{}", n)] for t in templates] for n in names])
+        return _reference_ensemble(emb)
+
+    def cos(a, b):
+        return np.sum(a * b, axis=-1)
+
+    p1, n1, left, right = ens(pos), ens(neg), ens(pos[0::2]), ens(pos[1::2])
+    raw = res.per_class.filter(pl.col("space") == "raw")
+    got = {
+        pair: raw.filter(pl.col("pair") == pair)["cosine"].to_numpy() for pair in ("P1-N1", "P1-P2")
+    }
+    np.testing.assert_allclose(got["P1-N1"], cos(p1, n1), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got["P1-P2"], cos(left, right), rtol=0, atol=1e-12)
+    mu = p1.mean(axis=0)
+    centred = [(v - mu) / np.linalg.norm(v - mu, axis=-1, keepdims=True) for v in (p1, n1)]
+    cen = res.per_class.filter((pl.col("space") == "centred") & (pl.col("pair") == "P1-N1"))
+    np.testing.assert_allclose(cen["cosine"].to_numpy(), cos(*centred), rtol=0, atol=1e-12)
 
 
 def _angle_encoder(table: dict[str, np.ndarray]):
@@ -205,8 +245,8 @@ def test_halves_paraphrase_and_single_encoder_call():
     s2 = Setting("ens", "y", s1.positive, ("no {}",), None, "halves")
     res = compute_promptsim(encode, ["k"], ["cat"], [s1, s2])
     assert len(calls) == 1 and len(calls[0]) == len(set(calls[0])) == 6
-    half = ensemble(np.stack([[vectors["a cat"], vectors["c cat"]]]))
-    other = ensemble(np.stack([[vectors["b cat"], vectors["d cat"]]]))
+    half = _reference_ensemble(np.stack([[vectors["a cat"], vectors["c cat"]]]))
+    other = _reference_ensemble(np.stack([[vectors["b cat"], vectors["d cat"]]]))
     p2 = next(r for r in res.rows if r["pair"] == "P1-P2" and r["space"] == "raw")
     assert p2["mean"] == pytest.approx(float(rowwise_cosine(half, other)[0]))
     assert sum(r["pair"] == "P1-P2" for r in res.rows) == 2  # once per template set and space
