@@ -190,6 +190,11 @@ class FitResult:
     metrics: dict
 
 
+# Written out, not torch's SequentialLR(ConstantLR, CosineAnnealingLR): ConstantLR scales every
+# group by one factor ≤ 1, but the warm-up is one LR for all groups (5e-3 is above Baseline's
+# 0.01·LR base), and CosineAnnealingLR's recursive update drifts from this closed form by ~1e-16
+# (results would change in the last bits). A function of the epoch index also needs no scheduler
+# state to resume. Tests check it equals SequentialLR(LambdaLR, CosineAnnealingLR).
 def lr_at(epoch: int, base: float, epochs: int, warmup_lr: float) -> float:
     """Epoch 0: the constant warm-up LR; epoch k ≥ 1: ``base·½(1 + cos(π(k−1)/epochs))``."""
     if epoch == 0:

@@ -126,6 +126,24 @@ def test_lr_schedule_warmup_then_cosine_per_epoch(runs):
     assert hist[1]["lr"] == pytest.approx([0.01, 1.0])  # prompts at 0.01·LR, embeddings at LR
 
 
+@pytest.mark.parametrize("epochs", [1, 2, 7, 50])
+def test_lr_schedule_is_torchs_warmup_then_cosine_annealing(epochs):
+    # per-group bases as PositiveCoOp's (prompts 0.01·LR, embeddings LR): the warm-up LR is above
+    # one base and below the other, which torch's ConstantLR (one factor ≤ 1) cannot express
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, SequentialLR
+
+    warm, bases = 5e-3, [2e-5, 0.002]
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in bases]
+    opt = torch.optim.SGD([{"params": [p], "lr": b} for p, b in zip(params, bases, strict=True)])
+    warmup = LambdaLR(opt, [lambda _, b=b: warm / b for b in bases])
+    sched = SequentialLR(opt, [warmup, CosineAnnealingLR(opt, T_max=epochs)], milestones=[1])
+    for epoch in range(epochs):
+        ours = [lr_at(epoch, b, epochs, warm) for b in bases]
+        assert ours == pytest.approx([g["lr"] for g in opt.param_groups], rel=1e-14, abs=0)
+        opt.step()
+        sched.step()
+
+
 def test_resume_after_a_kill_reproduces_the_uninterrupted_run(runs, base_cfg, tmp_path):
     cfg = replace(base_cfg, method="positivecoop", lr=LR["positivecoop"], out=str(tmp_path / "r"))
 
