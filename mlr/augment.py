@@ -77,6 +77,8 @@ OPS = {
 }
 
 
+# Hand-written, not torchvision's RandAugment: every draw comes from the caller's seeded rng, so
+# a view is reproducible from (seed, epoch, image).
 def rand_augment(img: Image.Image, rng: random.Random, n_ops: int = 2, p: float = 0.5):
     """``n_ops`` ops drawn uniformly from :data:`OPS`, magnitude uniform in 1..9, each kept with
     probability ``p``."""

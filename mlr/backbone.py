@@ -656,6 +656,7 @@ class Backbone(_TextEncoder):
         """Word embeddings ``[N, T, W]`` of ``tokens`` (on the backbone's device)."""
         return self.model.token_embedding(tokens.to(self.device))
 
+    # Hand-written, not open_clip's encode_text: truncating at the EOT is exact and much faster.
     def encode_token_embeddings(
         self, embeddings: torch.Tensor, eot_index: torch.Tensor
     ) -> torch.Tensor:
@@ -729,6 +730,7 @@ class Backbone(_TextEncoder):
                 self._pos_cache[key] = torch.cat([pos[:1], spatial], dim=0)
         return self._pos_cache[key]
 
+    # Hand-written: open_clip returns no per-region features; this is its exact value path.
     def dense_features(self, images: torch.Tensor) -> torch.Tensor:
         """Dense features ``[B, 1 + h*w, D]`` (float32, unnormalised, no grad); index 0 = global.
 

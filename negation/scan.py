@@ -211,6 +211,8 @@ def _classes_frame(opts: ScanOptions, counts: dict[str, int]) -> pl.DataFrame:
     )
 
 
+# Hand-written on Polars, not an NLP library: one streaming pass with a prefilter (speed) and
+# exact word-boundary matches (exactness).
 def scan(
     captions: pl.LazyFrame,
     opts: ScanOptions,
