@@ -14,7 +14,8 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
 
-# The demo needs only the core (polars, pyarrow, fsspec, typer, rich, numpy): well under a minute.
+# The demo needs only the core (polars, pyarrow, fsspec, braceexpand, typer, rich, numpy): well
+# under a minute.
 $(CORE): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e .
 	touch $(CORE)
