@@ -215,7 +215,6 @@ def _run(
     extra_config: dict[str, object] | None = None,
 ) -> None:
     from corpora.runio import run_info
-    from negation.scan import scan
     from negation.store import ResultStore, scan_units, summary, write_report
 
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
@@ -243,7 +242,7 @@ def _run(
         if progress is not None:
             progress.start()
         outcome = scan_units(
-            units, opts, scan, store, skip_bad, bad, on_done, on_rows if progress else None
+            units, opts, store, skip_bad, bad, on_done, on_rows if progress else None
         )
     except KeyboardInterrupt:
         # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for

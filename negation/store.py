@@ -28,10 +28,13 @@ from corpora.captions import CorruptShardError, ShardError
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.shards import Shard
 from negation.scan import (
+    Candidates,
     ScanOptions,
     ScanResult,
+    analyse,
     combine,
     options_from_config,
+    prefilter,
     unique_summary,
 )
 
@@ -182,36 +185,67 @@ class Outcome:
     bad: list[dict[str, str]] = field(default_factory=list)
 
 
+# A batch of shards is analysed together once its candidates reach either bound (few Polars calls
+# per batch however small the shards; bounded memory; a killed run loses at most one batch).
+BATCH_BYTES = 32 * 2**20
+BATCH_ROWS = 8_000_000
+FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
+
+
 def scan_units(
     units: Iterable[Unit],
     opts: ScanOptions,
-    scan_fn: Callable[..., ScanResult],
     store: ResultStore | None = None,
     skip_bad: bool = False,
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Scan units one by one, reusing finished partials and saving each new one at once.
+    """Scan units, reusing finished partials and saving each new one as soon as it is analysed.
 
-    ``scan_fn(captions, opts, source, on_rows)`` scans one unit, calling ``on_rows(n)`` as it gets
-    through ``n`` more rows; ``on_done(unit, rows, reused)`` is called after every unit (for
-    progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when it
-    is listed in ``bad``.
+    Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`), calling
+    ``on_rows(n)`` as it gets through ``n`` more rows; the candidates of several units are then
+    analysed together (:func:`negation.scan.analyse`, in batches of bounded size), each unit's
+    result exact and saved on its own (also when the run stops on an error or an interrupt).
+    ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
+    progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
+    it is listed in ``bad``.
     """
     done = store.finished() if store else {}
-    results: list[ScanResult] = []
-    records: list[ShardRecord] = []
+    folded: list[ScanResult] = []
+    records: list[ShardRecord | None] = []  # in the units' order; None until analysed
+    pending: list[tuple[int, Unit, Candidates]] = []
     bad = list(bad or [])
     reused = 0
-    for unit in units:
-        key = unit.shard.key
-        if key in done:
-            record, result = store.load(key)  # type: ignore[union-attr]
-            reused += 1
-        else:
+
+    def add(result: ScanResult) -> None:
+        folded.append(result)
+        if len(folded) >= FOLD:
+            folded[:] = [combine(folded, opts)]
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        results = analyse([cand for _, _, cand in batch], opts)
+        for (slot, unit, _), result in zip(batch, results, strict=True):
+            if store:
+                store.save(unit.shard, result)
+            records[slot] = _record(unit.shard, result)
+            add(result)
+
+    try:
+        for unit in units:
+            key = unit.shard.key
+            if key in done:
+                record, result = store.load(key)  # type: ignore[union-attr]
+                reused += 1
+                records.append(record)
+                add(result)
+                if on_done:
+                    on_done(unit, result.n_rows, True)
+                continue
             try:
-                result = scan_fn(unit.captions(), opts, unit.shard.url, on_rows)
+                cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows)
             except ShardError as exc:
                 if not skip_bad or not isinstance(exc, CorruptShardError):
                     raise
@@ -227,14 +261,22 @@ def scan_units(
                 if on_done:
                     on_done(unit, unit.n_rows or 0, False)
                 continue
-            if store:
-                store.save(unit.shard, result)
-            record = _record(unit.shard, result)
-        results.append(result)
-        records.append(record)
-        if on_done:
-            on_done(unit, result.n_rows, key in done)
-    return Outcome(combine(results, opts), records, reused, bad)
+            pending.append((len(records), unit, cand))
+            records.append(None)
+            if on_done:
+                on_done(unit, cand.totals["n_rows"], False)
+            if (
+                sum(c.n_bytes for _, _, c in pending) >= BATCH_BYTES
+                or sum(c.totals["n_rows"] for _, _, c in pending) >= BATCH_ROWS
+            ):
+                flush()
+    except BaseException:
+        if store and pending:  # an interrupt or a bad shard: what has been read is saved first
+            flush()
+        raise
+    if pending:
+        flush()
+    return Outcome(combine(folded, opts), [r for r in records if r], reused, bad)
 
 
 def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outcome, list[str]]:

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-import negation.scan
+import negation.store
 from negation.cli_negscan import app
 from negation.store import ResultStore
 
@@ -118,7 +118,7 @@ def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path
 def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
     shards(tmp_path)
     out = tmp_path / "out"
-    real_scan = negation.scan.scan
+    real_scan = negation.store.prefilter  # reads one shard
     calls = []
 
     def crash_on_second(*args, **kwargs):
@@ -127,14 +127,14 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_scan(*args, **kwargs)
 
-    monkeypatch.setattr(negation.scan, "scan", crash_on_second)
+    monkeypatch.setattr(negation.store, "prefilter", crash_on_second)
     crashed = invoke("laion", tmp_path / "in", "--out", out)
     assert crashed.exit_code == 130
     assert "1 finished shard(s) are saved" in crashed.output
     assert not (out / "summary.json").exists()
     # a run killed while writing leaves only a temporary directory behind
     (out / "partials" / ".tmp-deadbeef-1234").mkdir()
-    monkeypatch.setattr(negation.scan, "scan", real_scan)
+    monkeypatch.setattr(negation.store, "prefilter", real_scan)
 
     resumed = invoke("laion", tmp_path / "in", "--out", out)
     assert resumed.exit_code == 0, resumed.output
@@ -166,7 +166,7 @@ def test_the_echo_of_a_ctrl_c_does_not_hide_what_was_saved(tmp_path, monkeypatch
         return real_finished(self)
 
     real_finished = ResultStore.finished
-    monkeypatch.setattr(negation.scan, "scan", interrupted)
+    monkeypatch.setattr(negation.store, "prefilter", interrupted)
     monkeypatch.setattr(ResultStore, "finished", finished_then_signal)
     before = signal.getsignal(signal.SIGINT)
     try:
