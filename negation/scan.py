@@ -231,17 +231,20 @@ def prefilter(
     opts: ScanOptions,
     source: str = "",
     on_rows: Callable[[int], None] | None = None,
+    n_rows: int | None = None,
 ) -> Candidates:
     """The streaming pass over one lazy frame with a string column ``caption``.
 
     ``on_rows(n)`` is called as the pass gets through each batch of ``n`` rows (about 100 000;
-    for progress bars), so the calls add up to the row count.
+    for progress bars), so the calls add up to the row count. ``n_rows``: the row count when it
+    is known already (from a Parquet footer); it is counted otherwise.
     """
     pats = patterns(opts)
     c = pl.col(CAPTION)
     # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
     # prefilter's candidates. (The row count of a Parquet scan comes from its metadata.)
-    n_rows = captions.select(pl.len()).collect(engine="streaming").item()
+    if n_rows is None:
+        n_rows = captions.select(pl.len()).collect(engine="streaming").item()
     is_null = c.is_null()
     if on_rows is not None:
 
@@ -257,11 +260,11 @@ def prefilter(
     )
     is_empty = kept[CAPTION].str.contains(EMPTY)
     totals = {
-        "n_rows": n_rows,
+        "n_rows": int(n_rows),
         "n_null": kept[CAPTION].null_count(),
         "n_empty": int(is_empty.sum() or 0),
     }
-    rows = kept.filter(is_empty.not_()).select(CAPTION)  # drops nulls and empties
+    rows = kept.filter(is_empty.not_())  # drops nulls and empties
     unique_all = None
     if opts.unique:  # a second pass, only when asked for
         unique_all = (
@@ -440,7 +443,7 @@ def _class_negation(
     for (name,), part in pairs.partition_by("class", as_dict=True).items():
         ids = part["i"]  # one class at a time: its captions are gathered, tested, dropped
         hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
-        found.append(pl.DataFrame({"s": shard.gather(hit), "class": str(name)}))
+        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias("class")))
     if found:
         for k, name, count in pl.concat(found).group_by("s", "class").len().iter_rows():
             counts[k][name] = count

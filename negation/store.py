@@ -245,7 +245,7 @@ def scan_units(
                     on_done(unit, result.n_rows, True)
                 continue
             try:
-                cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows)
+                cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
             except ShardError as exc:
                 if not skip_bad or not isinstance(exc, CorruptShardError):
                     raise
