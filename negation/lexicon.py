@@ -20,14 +20,20 @@ replacement before matching rather than by a negative look-ahead.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import unicodedata
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from corpora.runio import atomic_write_json
 
 BUILTIN = ("core", "standard", "extended")
 
@@ -139,10 +145,36 @@ class Lexicon:
 def nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Every character NFKC changes, and what NFKC makes of it (Python's Unicode tables).
 
-    Found without testing 1.1 M characters one by one: all non-ASCII code points (surrogates
-    aside) are laid out in one string, each followed by a newline so that NFKC cannot join
-    neighbours, and only the pieces of it that are not already in NFKC are split further.
+    Built once per Unicode version and kept in the user's cache directory (``notclip/``), keyed
+    by that version and checked by a hash of its content; rebuilt when missing or damaged.
     """
+    path = _cache_dir() / f"nfkc-{unicodedata.unidata_version}.json"
+    try:
+        stored = json.loads(path.read_text("utf-8"))
+        src, dst = tuple(stored["src"]), tuple(stored["dst"])
+        if stored["sha256"] == _digest(src, dst):
+            return src, dst
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    src, dst = _build_nfkc_table()
+    with suppress(OSError):  # a read-only home: built again next time
+        atomic_write_json(path, {"src": src, "dst": dst, "sha256": _digest(src, dst)})
+    return src, dst
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "notclip"
+
+
+def _digest(src: tuple[str, ...], dst: tuple[str, ...]) -> str:
+    return hashlib.sha256("\0".join((*src, "\1", *dst)).encode()).hexdigest()
+
+
+def _build_nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """:func:`nfkc_table` without testing 1.1 M characters one by one: all non-ASCII code points
+    (surrogates aside) are laid out in one string, each followed by a newline so that NFKC
+    cannot join neighbours, and only the pieces of it that are not already in NFKC are split
+    further."""
     cps = np.arange(0x80, 0x110000, dtype=np.uint32)
     cps = cps[(cps < 0xD800) | (cps >= 0xE000)]
     spaced = np.full(2 * len(cps), ord("\n"), dtype=np.uint32)
