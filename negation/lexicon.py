@@ -46,6 +46,10 @@ NUMBERING_MASK = "__$1"  # "__" is made of word characters, so no \b-word can ma
 # Separators and tokens for "within N tokens" (class co-occurrence) and "next word" (bigrams).
 TOKEN = r"[\w']+"
 SEP = r"[^\w']+"
+# Their twins for all-ASCII text, where ASCII classes match exactly what the Unicode ones do
+# (\w, \s and \b agree on ASCII characters) and the regexes are cheaper to build and run.
+TOKEN_ASCII = r"[0-9A-Za-z_']+"
+SEP_ASCII = r"[^0-9A-Za-z_']+"
 
 
 def normalise(text: str) -> str:
@@ -64,11 +68,13 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def entry_pattern(entry: str) -> str:
-    """The regex body (no flags) for one normalised lexicon entry, with word boundaries."""
-    body = r"\s+".join(re.escape(part) for part in entry.split())
-    start = r"\b" if _is_word_char(entry[0]) else ""
-    end = r"\b" if _is_word_char(entry[-1]) else ""
+def entry_pattern(entry: str, ascii: bool = False) -> str:
+    """The regex body (no flags) for one normalised lexicon entry, with word boundaries
+    (``ascii``: for all-ASCII text only, with ASCII classes)."""
+    space, edge = (r"(?-u:\s)+", r"(?-u:\b)") if ascii else (r"\s+", r"\b")
+    body = space.join(re.escape(part) for part in entry.split())
+    start = edge if _is_word_char(entry[0]) else ""
+    end = edge if _is_word_char(entry[-1]) else ""
     return f"{start}{body}{end}"
 
 
@@ -117,9 +123,10 @@ class Lexicon:
         """Per entry, the regex matched against normalised text."""
         return {e: entry_pattern(e) for e in self.entries}
 
-    def any_pattern(self) -> str:
-        """One alternation of all entries (longest first), for normalised text."""
-        return "(?:" + "|".join(entry_pattern(e) for e in self.by_length) + ")"
+    def any_pattern(self, ascii: bool = False) -> str:
+        """One alternation of all entries (longest first), for normalised text (``ascii``: for
+        all-ASCII text only)."""
+        return "(?:" + "|".join(entry_pattern(e, ascii) for e in self.by_length) + ")"
 
     def prefilter_pattern(self) -> str:
         """A regex for RAW captions that matches every caption the exact rules can match.

@@ -33,7 +33,9 @@ from negation.lexicon import (
     NUMBERING_MASK,
     NUMBERING_PATTERN,
     SEP,
+    SEP_ASCII,
     TOKEN,
+    TOKEN_ASCII,
     Lexicon,
     entry_pattern,
     nfkc_table,
@@ -105,6 +107,8 @@ class Patterns:
     prefilter: str
     any: str
     bigram: str
+    any_ascii: str  # ``any`` and ``bigram`` for all-ASCII captions (exactly the same matches)
+    bigram_ascii: str
     per_class: dict[str, str] = field(default_factory=dict)
     any_class: str = ""  # a negator followed within the window by any class name
     # first word of each class name → the classes it starts (an Aho–Corasick pre-check)
@@ -129,6 +133,8 @@ class Patterns:
             # every negator, with its next word when one follows: the optional tail never makes
             # the alternation pick a shorter entry ("no longer" at the end is not "no" + "longer")
             bigram=f"{any_pat}(?:{SEP}{TOKEN})?",
+            any_ascii=opts.lexicon.any_pattern(ascii=True),
+            bigram_ascii=f"{opts.lexicon.any_pattern(ascii=True)}(?:{SEP_ASCII}{TOKEN_ASCII})?",
             per_class=per_class,
             any_class=any_class,
             class_triggers=triggers,
@@ -320,15 +326,23 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         ("chars", other.filter(~composing)),
         ("nfkc", other.filter(composing)),
     ]
+    norm = pl.col("norm")
     neg = (
         pl.concat(
             [
-                part.lazy().with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                part.lazy()
+                .with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                .with_columns(
+                    words=norm.str.extract_all(pats.any_ascii if kind == "ascii" else pats.any)
+                )
+                .filter(pl.col("words").list.len() > 0)
+                # every negator with its next word (for the bigrams)
+                .with_columns(
+                    m=norm.str.extract_all(pats.bigram_ascii if kind == "ascii" else pats.bigram)
+                )
                 for kind, part in routes
             ]
         )
-        .with_columns(words=pl.col("norm").str.extract_all(pats.any))
-        .filter(pl.col("words").list.len() > 0)
         .collect(engine="streaming")
         .with_row_index("i")
     )
@@ -346,7 +360,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry)
     matches = (
-        neg.select("s", m=pl.col("norm").str.extract_all(pats.bigram))
+        neg.select("s", "m")
         .explode("m")
         .with_columns(pl.col("m").str.replace_all(r"\s+", " "))
         .filter(pl.col("m").is_not_null() & ~pl.col("m").is_in(list(opts.lexicon.entries)))
