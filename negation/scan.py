@@ -351,10 +351,18 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         .explode("word")
         .with_columns(pl.col("word").str.replace_all(r"\s+", " "))
     )
+    entries = list(opts.lexicon.entries)
+    every = pl.DataFrame(  # each shard's rows of the per-word table, in the lexicon's order
+        {"s": [k for k in range(n) for _ in entries], "word": entries * n},
+        schema={"s": pl.UInt32, "word": pl.String},
+    )
     per_word = _split(
-        hits.group_by("s", "word").agg(
-            captions=pl.col("i").n_unique().cast(I64), occurrences=pl.len().cast(I64)
-        ),
+        every.join(
+            hits.group_by("s", "word").agg(captions=pl.col("i").n_unique(), occurrences=pl.len()),
+            on=["s", "word"],
+            how="left",
+            maintain_order="left",
+        ).with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64)),
         n,
     )
 
@@ -404,7 +412,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
             n_empty=int(b.totals["n_empty"]),
             n_with_negation=n_neg.get(k, 0),
             n_with_class_negation=n_class[k],
-            per_word=_per_word_frame(opts, per_word[k]),
+            per_word=per_word[k],
             bigrams=_owned(bigrams[k]),
             classes=_classes_frame(opts, class_counts[k]),
             samples=_owned(samples[k]),
