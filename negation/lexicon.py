@@ -248,9 +248,10 @@ def nfkc_unstable_class(entries: tuple[str, ...]) -> str:
     "...", "™" → "TM" for the built-in lexicons), which keeps the candidates few.
     """
     ranges: list[tuple[int, int]] = []
+    letters = set("".join(entries))  # a piece of a match shares a character with some entry
     for ch, out in zip(*nfkc_table(), strict=True):
         text = normalise(out)
-        if not text.strip() or not _can_contribute(text, entries):
+        if not text.strip() or letters.isdisjoint(text) or not _can_contribute(text, entries):
             continue
         cp = ord(ch)
         if ranges and ranges[-1][1] == cp - 1:
