@@ -187,7 +187,7 @@ class Outcome:
 
 # A batch of shards is analysed together once its candidates reach either bound (few Polars calls
 # per batch however small the shards; bounded memory; a killed run loses at most one batch).
-BATCH_BYTES = 32 * 2**20
+BATCH_BYTES = 8 * 2**20
 BATCH_ROWS = 8_000_000
 FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
 
