@@ -1,14 +1,16 @@
 """The negation scan: one Polars pass over a frame of captions (column ``caption``) → ScanResult.
 
-How one shard is scanned:
+How shards are scanned:
 
-1. One streaming pass (``collect(engine="streaming")``) over the caption column keeps only the
-   null and empty captions (to count them) and the *candidate* rows: those the cheap
-   case-insensitive prefilter (see :meth:`Lexicon.prefilter_pattern`) says could contain a
-   lexicon entry. The row count comes from the Parquet metadata.
-2. Only candidates are normalised (NFKC, lower-case, ``’`` → ``'``; "no. 5" blanked with
-   ``exclude_numbering``) and matched exactly. Everything else — per-word counts, bigrams, class
-   co-occurrence, samples, unique-text counts — is computed on the few rows with a negation.
+1. :func:`prefilter`: one streaming pass (``collect(engine="streaming")``) over a shard's caption
+   column keeps only the null and empty captions (to count them) and the *candidate* rows: those
+   the cheap case-insensitive prefilter (see :meth:`Lexicon.prefilter_pattern`) says could
+   contain a lexicon entry. The row count comes from the Parquet metadata.
+2. :func:`analyse`: the candidates of one shard, or of a batch of shards together (so that small
+   shards pay no per-shard cost), are normalised (NFKC, lower-case, ``’`` → ``'``; "no. 5"
+   blanked with ``exclude_numbering``) and matched exactly. Everything else — per-word counts,
+   bigrams, class co-occurrence, samples, unique-text counts — is computed on the few rows with a
+   negation, per shard: each shard's result is the same however the shards are batched.
 
 Per-word counting: a caption's lexicon matches are found left to right, preferring the longest
 entry at each position ("no longer" is counted under "no longer", not also under "no"), so the
