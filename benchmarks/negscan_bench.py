@@ -251,12 +251,12 @@ def main() -> None:
             f"projected LAION-400M ({LAION_400M_ROWS / 1e6:.0f} M rows), full report: "
             f"{LAION_400M_ROWS / rate / 60:.1f} min on this machine (reading ~50 GB not included)"
         )
-    print(
-        "any-negation counts where the rules differ (NFKC, ’, Unicode word boundaries): "
-        + ", ".join(
-            f"{LABELS[k].split(' (')[0]} {int(counts[k]):,}" for k in kinds if k != "negscan-full"
+    engines = [k for k in kinds if k != "negscan-full"]
+    if engines:
+        print(
+            "any-negation counts where the rules differ (NFKC, ’, Unicode word boundaries): "
+            + ", ".join(f"{LABELS[k].split(' (')[0]} {int(counts[k]):,}" for k in engines)
         )
-    )
 
 
 if __name__ == "__main__":
