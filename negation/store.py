@@ -223,9 +223,12 @@ def scan_units(
         if len(folded) >= FOLD:
             folded[:] = [combine(folded, opts)]
 
+    size = [0, 0]  # the pending candidates' bytes and rows
+
     def flush() -> None:
         batch = pending[:]
         pending.clear()
+        size[:] = [0, 0]
         results = analyse([cand for _, _, cand in batch], opts)
         for (slot, unit, _), result in zip(batch, results, strict=True):
             if store:
@@ -265,10 +268,9 @@ def scan_units(
             records.append(None)
             if on_done:
                 on_done(unit, cand.totals["n_rows"], False)
-            if (
-                sum(c.n_bytes for _, _, c in pending) >= BATCH_BYTES
-                or sum(c.totals["n_rows"] for _, _, c in pending) >= BATCH_ROWS
-            ):
+            size[0] += cand.n_bytes
+            size[1] += cand.totals["n_rows"]
+            if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
                 flush()
     except BaseException:
         if store and pending:  # an interrupt or a bad shard: what has been read is saved first

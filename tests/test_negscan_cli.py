@@ -368,3 +368,21 @@ def test_importing_the_cli_does_not_import_torch():
         "assert 'torch' not in sys.modules and 'datasets' not in sys.modules, 'heavy import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_every_batch_size_gives_the_same_partials_and_report(tmp_path, monkeypatch):
+    shards(tmp_path)
+    more = ["I don’t know", "ＮＯ dog", "no cafe\u0301"]
+    write_shard(tmp_path / "in" / "part-00003.parquet", more)
+    reports = []
+    for name, batch_bytes in (("one", 1), ("all", 2**30)):  # a batch per shard, one for all
+        monkeypatch.setattr(negation.store, "BATCH_BYTES", batch_bytes)
+        out = tmp_path / name
+        assert invoke("laion", tmp_path / "in", "--out", out, "--unique", "--quiet").exit_code == 0
+        tables = {
+            str(p.relative_to(out)): sorted(map(str, pl.read_parquet(p).rows()))
+            for p in sorted(out.rglob("*.parquet"))
+        }
+        reports.append((summary_of(out), tables))
+    assert reports[0] == reports[1]
+    assert len([k for k in reports[0][1] if k.startswith("partials")]) == 4 * 6
