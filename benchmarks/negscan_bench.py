@@ -117,9 +117,9 @@ def negscan_any(folder: Path, ascii_only: bool = False) -> int:
     for shard in expand([str(folder)]):
         captions = partial(parquet_captions, shard, "TEXT")
         if ascii_only:
-            captions = partial(_ascii_rows, captions)
-        n_rows = None if ascii_only else parquet_footer(shard, "TEXT").n_rows
-        units.append(Unit(shard, n_rows, captions))
+            units.append(Unit(shard, None, partial(_ascii_rows, captions)))
+        else:  # as `negscan laion` reads them
+            units.append(Unit(shard, parquet_footer(shard, "TEXT").n_rows, captions, "TEXT"))
     return scan_units(units, opts).result.n_with_negation
 
 

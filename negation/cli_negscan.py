@@ -442,7 +442,9 @@ def laion(
                     raise
                 bad.append({"shard": shard.url, "error": exc.message})
                 continue
-            units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column)))
+            units.append(
+                Unit(shard, footer.n_rows, partial(parquet_captions, shard, column), column)
+            )
         total = sum(u.n_rows for u in units)
         _run(
             command="negscan laion",

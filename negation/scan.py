@@ -247,12 +247,40 @@ def prefilter(
     for progress bars), so the calls add up to the row count. ``n_rows``: the row count when it
     is known already (from a Parquet footer); it is counted otherwise.
     """
+    if n_rows is None:  # (the row count of a Parquet scan comes from its metadata)
+        n_rows = captions.select(pl.len()).collect(engine="streaming").item()
+    frame = captions.with_columns(s=pl.lit(0, pl.UInt32))
+    return _prefilter(frame, [source], [int(n_rows)], opts, on_rows)[0]
+
+
+def prefilter_parquet(
+    paths: list[str],
+    column: str,
+    n_rows: list[int],
+    opts: ScanOptions,
+    on_rows: Callable[[int], None] | None = None,
+) -> list[Candidates]:
+    """:func:`prefilter` for several local Parquet files (caption column ``column``, ``n_rows``
+    rows each) in one streaming pass, so that small shards pay no per-shard cost."""
+    index = {path: k for k, path in enumerate(paths)}
+    frame = pl.scan_parquet(paths, glob=False, include_file_paths="_file").select(
+        pl.col(column).alias(CAPTION),
+        s=pl.col("_file").replace_strict(index, return_dtype=pl.UInt32),
+    )
+    return _prefilter(frame, paths, n_rows, opts, on_rows)
+
+
+def _prefilter(
+    captions: pl.LazyFrame,
+    sources: list[str],
+    n_rows: list[int],
+    opts: ScanOptions,
+    on_rows: Callable[[int], None] | None,
+) -> list[Candidates]:
+    """The streaming pass over the captions of several shards (shard index in column ``s``)."""
     pats = patterns(opts)
     c = pl.col(CAPTION)
-    # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
-    # prefilter's candidates. (The row count of a Parquet scan comes from its metadata.)
-    if n_rows is None:
-        n_rows = captions.select(pl.len()).collect(engine="streaming").item()
+    n = len(sources)
     is_null = c.is_null()
     if on_rows is not None:
 
@@ -263,25 +291,36 @@ def prefilter(
         # counted on the null mask: handing the caption batches through Python would keep their
         # buffers alive in the kept rows
         is_null = is_null.map_batches(counted, return_dtype=pl.Boolean, is_elementwise=True)
+    # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
+    # prefilter's candidates.
     kept = captions.filter(is_null | c.str.contains(f"{pats.prefilter}|{EMPTY}")).collect(
         engine="streaming"
     )
     is_empty = kept[CAPTION].str.contains(EMPTY)
-    totals = {
-        "n_rows": int(n_rows),
-        "n_null": kept[CAPTION].null_count(),
-        "n_empty": int(is_empty.sum() or 0),
+    odd = {  # shard -> (nulls, empty captions)
+        k: (nulls, empties)
+        for k, nulls, empties in kept.with_columns(empty=is_empty)
+        .group_by("s")
+        .agg(c.null_count(), pl.col("empty").sum())
+        .iter_rows()
     }
-    rows = kept.filter(is_empty.not_())  # drops nulls and empties
-    unique_all = None
+    rows = _split(kept.filter(is_empty.not_()), n)  # drops nulls and empties
+    unique_all: list[pl.DataFrame | None] = [None] * n
     if opts.unique:  # a second pass, only when asked for
-        unique_all = (
-            captions.select(hash=c.drop_nulls().hash(HASH_SEED))
+        unique_all = _split(  # type: ignore[assignment]
+            captions.filter(c.is_not_null())
+            .select("s", hash=c.hash(HASH_SEED))
             .unique()
-            .collect(engine="streaming")
+            .collect(engine="streaming"),
+            n,
         )
-    n_bytes = int(rows[CAPTION].str.len_bytes().sum() or 0)
-    return Candidates(source, totals, rows, n_bytes, unique_all)
+    out = []
+    for k, source in enumerate(sources):
+        nulls, empties = odd.get(k, (0, 0))
+        totals = {"n_rows": n_rows[k], "n_null": int(nulls), "n_empty": int(empties or 0)}
+        n_bytes = int(rows[k][CAPTION].str.len_bytes().sum() or 0)
+        out.append(Candidates(source, totals, rows[k], n_bytes, unique_all[k]))
+    return out
 
 
 def scan(

@@ -35,6 +35,7 @@ from negation.scan import (
     combine,
     options_from_config,
     prefilter,
+    prefilter_parquet,
     unique_summary,
 )
 
@@ -175,6 +176,9 @@ class Unit:
     shard: Shard
     n_rows: int | None
     captions: Callable[[], pl.LazyFrame]
+    # when ``captions`` reads just this column of a Parquet file: small local ones are then read
+    # several at a time (without calling ``captions``)
+    column: str | None = None
 
 
 @dataclass
@@ -190,6 +194,11 @@ class Outcome:
 BATCH_BYTES = 8 * 2**20
 BATCH_ROWS = 8_000_000
 FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
+# Small local Parquet shards are read in one streaming pass per group (of at least GROUP_MIN
+# shards and at most GROUP_ROWS rows) rather than one pass each.
+SMALL_ROWS = 250_000
+GROUP_MIN = 8
+GROUP_ROWS = 2_000_000
 
 
 def scan_units(
@@ -203,8 +212,9 @@ def scan_units(
 ) -> Outcome:
     """Scan units, reusing finished partials and saving each new one as soon as it is analysed.
 
-    Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`), calling
-    ``on_rows(n)`` as it gets through ``n`` more rows; the candidates of several units are then
+    Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`; small
+    local Parquet shards several in one pass), calling ``on_rows(n)`` as it gets through ``n``
+    more rows; the candidates of several units are then
     analysed together (:func:`negation.scan.analyse`, in batches of bounded size), each unit's
     result exact and saved on its own (also when the run stops on an error or an interrupt).
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
@@ -236,6 +246,59 @@ def scan_units(
             records[slot] = _record(unit.shard, result)
             add(result)
 
+    def queue(slot: int, unit: Unit, cand: Candidates) -> None:
+        pending.append((slot, unit, cand))
+        if on_done:
+            on_done(unit, cand.totals["n_rows"], False)
+        size[0] += cand.n_bytes
+        size[1] += cand.totals["n_rows"]
+        if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
+            flush()
+
+    def read(slot: int, unit: Unit) -> None:
+        try:
+            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
+        except ShardError as exc:
+            if not skip_bad or not isinstance(exc, CorruptShardError):
+                raise
+            bad.append({"shard": unit.shard.url, "error": exc.message})
+            if on_done:
+                on_done(unit, unit.n_rows or 0, False)
+            return
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
+            if not skip_bad:
+                raise error from exc
+            bad.append({"shard": unit.shard.url, "error": error.message})
+            if on_done:
+                on_done(unit, unit.n_rows or 0, False)
+            return
+        queue(slot, unit, cand)
+
+    group: list[tuple[int, Unit]] = []  # small local Parquet shards waiting to be read together
+
+    def read_group() -> None:
+        members = group[:]
+        group.clear()
+        if len(members) >= GROUP_MIN:
+            units_ = [unit for _, unit in members]
+            try:
+                cands = prefilter_parquet(
+                    [u.shard.url for u in units_],
+                    str(units_[0].column),
+                    [int(u.n_rows or 0) for u in units_],
+                    opts,
+                    on_rows,
+                )
+            except (pl.exceptions.PolarsError, OSError):
+                pass  # one by one below, which names the shard that cannot be read
+            else:
+                for (slot, unit), cand in zip(members, cands, strict=True):
+                    queue(slot, unit, cand)
+                return
+        for slot, unit in members:
+            read(slot, unit)
+
     try:
         for unit in units:
             key = unit.shard.key
@@ -247,31 +310,23 @@ def scan_units(
                 if on_done:
                     on_done(unit, result.n_rows, True)
                 continue
-            try:
-                cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
-            except ShardError as exc:
-                if not skip_bad or not isinstance(exc, CorruptShardError):
-                    raise
-                bad.append({"shard": unit.shard.url, "error": exc.message})
-                if on_done:
-                    on_done(unit, unit.n_rows or 0, False)
-                continue
-            except (pl.exceptions.PolarsError, OSError) as exc:
-                error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
-                if not skip_bad:
-                    raise error from exc
-                bad.append({"shard": unit.shard.url, "error": error.message})
-                if on_done:
-                    on_done(unit, unit.n_rows or 0, False)
-                continue
-            pending.append((len(records), unit, cand))
             records.append(None)
-            if on_done:
-                on_done(unit, cand.totals["n_rows"], False)
-            size[0] += cand.n_bytes
-            size[1] += cand.totals["n_rows"]
-            if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
-                flush()
+            small = (
+                unit.column is not None
+                and unit.n_rows is not None
+                and unit.n_rows <= SMALL_ROWS
+                and unit.shard.is_local
+            )
+            if group and (not small or unit.column != group[0][1].column):
+                read_group()
+            if not small:
+                read(len(records) - 1, unit)
+                continue
+            group.append((len(records) - 1, unit))
+            if sum(int(u.n_rows or 0) for _, u in group) >= GROUP_ROWS:
+                read_group()
+        if group:
+            read_group()
     except BaseException:
         if store and pending:  # an interrupt or a bad shard: what has been read is saved first
             flush()

@@ -370,13 +370,15 @@ def test_importing_the_cli_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 
-def test_every_batch_size_gives_the_same_partials_and_report(tmp_path, monkeypatch):
+def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_path, monkeypatch):
     shards(tmp_path)
     more = ["I don’t know", "ＮＯ dog", "no cafe\u0301"]
     write_shard(tmp_path / "in" / "part-00003.parquet", more)
     reports = []
-    for name, batch_bytes in (("one", 1), ("all", 2**30)):  # a batch per shard, one for all
+    # each shard read and analysed on its own; all read in one pass and analysed in one batch
+    for name, batch_bytes, group_min in (("one", 1, 10**6), ("all", 2**30, 2)):
         monkeypatch.setattr(negation.store, "BATCH_BYTES", batch_bytes)
+        monkeypatch.setattr(negation.store, "GROUP_MIN", group_min)
         out = tmp_path / name
         assert invoke("laion", tmp_path / "in", "--out", out, "--unique", "--quiet").exit_code == 0
         tables = {
