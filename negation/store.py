@@ -214,9 +214,9 @@ def scan_units(
 
     Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`; small
     local Parquet shards several in one pass), calling ``on_rows(n)`` as it gets through ``n``
-    more rows; the candidates of several units are then
-    analysed together (:func:`negation.scan.analyse`, in batches of bounded size), each unit's
-    result exact and saved on its own (also when the run stops on an error or an interrupt).
+    more rows; the candidates of several units are then analysed together
+    (:func:`negation.scan.analyse`, in batches of bounded size), each unit's result exact and
+    saved on its own (also when the run stops on an error or an interrupt).
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
     it is listed in ``bad``.
@@ -281,12 +281,12 @@ def scan_units(
         members = group[:]
         group.clear()
         if len(members) >= GROUP_MIN:
-            units_ = [unit for _, unit in members]
+            shards = [unit for _, unit in members]
             try:
                 cands = prefilter_parquet(
-                    [u.shard.url for u in units_],
-                    str(units_[0].column),
-                    [int(u.n_rows or 0) for u in units_],
+                    [u.shard.url for u in shards],
+                    str(shards[0].column),
+                    [int(u.n_rows or 0) for u in shards],
                     opts,
                     on_rows,
                 )
