@@ -198,7 +198,7 @@ FOLD = 64  # results are added up (combine) in groups of this many: flat memory 
 # shards and at most GROUP_ROWS rows) rather than one pass each.
 SMALL_ROWS = 250_000
 GROUP_MIN = 8
-GROUP_ROWS = 2_000_000
+GROUP_ROWS = 1_000_000
 
 
 def scan_units(
