@@ -1,173 +1,262 @@
 """negscan benchmark — run by hand, not in CI.
 
 Generates N SYNTHETIC LAION-400M-schema rows (``corpora.synthetic``, the generator of the
-embedded sample shard) into one Parquet file and measures, in one run:
+embedded sample shard) and writes the same rows twice: as big shards (1 M rows each) and as
+small ones (10 000 rows, img2dataset's default). On each set it runs, every contender in a fresh
+process (order rotated between repeats), what a user would otherwise write:
 
-* a pure-Python ``re`` loop (NFKC + lower-case + one whole-word alternation per caption),
-* pandas ``str.contains`` (the same alternation, ``case=False``; no NFKC),
+* DuckDB ``regexp_matches`` (RE2) counting captions with a negation (``standard`` lexicon as one
+  case-insensitive whole-word alternation),
+* the same count as a plain Polars ``str.contains`` one-liner,
 * negscan's any-negation count (``standard`` lexicon, no classes, no samples),
-* negscan's full report (``extended`` lexicon, per-word counts, bigrams, COCO class co-occurrence
-  within 3 tokens, 5 samples per word),
+* negscan's full report as ``negscan laion DIR --lexicon extended`` prints it with its default
+  options (progress bar, per-word counts, bigrams, COCO classes within 3 tokens, 5 samples a word),
 
-printing seconds, captions/s, the ratios to the Python loop, the peak RSS of the full report (in
-a fresh process) and the projected time for LAION-400M (413 M rows).
+and prints seconds, captions/s, each one's ratio to DuckDB and its peak RSS. Before timing, the
+any-negation counts are checked to be identical on the ASCII-only captions, where the three
+engines' rules coincide; on the rest negscan's rules differ on purpose (NFKC, ``’``, Unicode word
+boundaries) and the differences are printed. Needs ``pip install -e .[bench]`` (DuckDB).
 
-    python benchmarks/negscan_bench.py                 # 2 M rows
-    python benchmarks/negscan_bench.py --rows 20000000 --skip-baselines   # peak RSS on 20 M rows
+    python benchmarks/negscan_bench.py                      # 2 M rows: 2 big, 200 small shards
+    python benchmarks/negscan_bench.py --rows 20000000 --shard-rows 1000000,100000   # 20 / 200
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
-from corpora.classes import load_classes  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
-from negation.scan import ScanOptions, scan  # noqa: E402
 
 LAION_400M_ROWS = 413_000_000
 CHUNK = 2_000_000
+CONTENDERS = ("duckdb", "polars", "negscan-any", "negscan-full")
+LABELS = {
+    "duckdb": "DuckDB regexp_matches (standard)",
+    "polars": "Polars str.contains (standard)",
+    "negscan-any": "negscan any-negation (standard)",
+    "negscan-full": "negscan full report (extended)",
+}
 
 
-def generate(path: Path, rows: int, seed: int) -> None:
-    """Write ``rows`` synthetic rows in row groups of at most 2 M (bounded memory)."""
-    writer = None
-    done, i = 0, 0
+def generate(root: Path, rows: int, shard_rows: list[int], seed: int) -> dict[int, Path]:
+    """The same ``rows`` rows as shards of each size in ``shard_rows`` (one folder per size)."""
+    dirs = {n: root / f"shards-{n}" for n in shard_rows}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    done, part = 0, 0
     while done < rows:
-        n = min(CHUNK, rows - done)
-        table = synthetic_laion(n, seed=seed + i).to_arrow()
-        if writer is None:
-            writer = pq.ParquetWriter(path, table.schema, compression="snappy")
-        writer.write_table(table, row_group_size=n)
-        done += n
-        i += 1
-    assert writer is not None
-    writer.close()
+        chunk = synthetic_laion(min(CHUNK, rows - done), seed=seed + part)
+        for n, d in dirs.items():
+            for start in range(0, chunk.height, n):
+                # a shard never spans two chunks: CHUNK is a multiple of every shard size used
+                name = f"part-{(done + start) // n:06d}.parquet"
+                chunk.slice(start, n).write_parquet(d / name, compression="snappy")
+        done += chunk.height
+        part += 1
+    return dirs
 
 
-def python_pattern(lexicon: str) -> str:
-    entries = sorted(load_lexicon(lexicon).entries, key=lambda e: (-len(e), e))
-    return r"\b(?:" + "|".join(r"\s+".join(map(re.escape, e.split())) for e in entries) + r")\b"
+def any_pattern() -> str:
+    """The ``standard`` lexicon as one case-insensitive whole-word alternation (RE2 and Rust)."""
+    entries = sorted(load_lexicon("standard").entries, key=lambda e: (-len(e), e))
+    body = "|".join(r"\s+".join(map(re.escape, e.split())) for e in entries)
+    return rf"(?i)\b(?:{body})\b"
 
 
-def python_loop(path: Path) -> int:
-    rx = re.compile(python_pattern("standard"))
-    captions = pl.read_parquet(path, columns=["TEXT"])["TEXT"].to_list()
-    n = 0
-    for caption in captions:
-        if caption and rx.search(unicodedata.normalize("NFKC", caption).lower().replace("’", "'")):
-            n += 1
-    return n
+def duckdb_count(folder: Path, ascii_only: bool = False) -> int:
+    import duckdb
 
-
-def pandas_contains(path: Path) -> int:
-    import pandas as pd
-
-    text = pd.read_parquet(path, columns=["TEXT"])["TEXT"]
-    return int(
-        text.str.contains(python_pattern("standard"), case=False, regex=True, na=False).sum()
+    where = "strlen(TEXT) = length(TEXT) AND " if ascii_only else ""
+    query = (
+        f"SELECT count(*) FROM read_parquet('{folder}/*.parquet') "
+        f"WHERE {where}regexp_matches(TEXT, $pattern)"
     )
+    return duckdb.execute(query, {"pattern": any_pattern()}).fetchone()[0]  # type: ignore[index]
 
 
-def captions(path: Path) -> pl.LazyFrame:
-    return pl.scan_parquet(path).select(pl.col("TEXT").alias("caption"))
+def polars_count(folder: Path, ascii_only: bool = False) -> int:
+    text = pl.col("TEXT")
+    keep = text.str.contains(any_pattern())
+    if ascii_only:
+        keep &= text.str.len_bytes() == text.str.len_chars()
+    frame = pl.scan_parquet(folder / "*.parquet").filter(keep).select(pl.len())
+    return frame.collect(engine="streaming").item()
 
 
-def negscan_any(path: Path) -> int:
+def _ascii_rows(read) -> pl.LazyFrame:
+    c = pl.col("caption")
+    return read().filter(c.str.len_bytes() == c.str.len_chars())
+
+
+def negscan_any(folder: Path, ascii_only: bool = False) -> int:
+    from functools import partial
+
+    from corpora.captions import parquet_captions, parquet_footer
+    from corpora.shards import expand
+    from negation.scan import ScanOptions
+    from negation.store import Unit, scan_units
+
     opts = ScanOptions(load_lexicon("standard"), classes=None, n_samples=0)
-    return scan(captions(path), opts).n_with_negation
+    units = []
+    for shard in expand([str(folder)]):
+        captions = partial(parquet_captions, shard, "TEXT")
+        if ascii_only:
+            units.append(Unit(shard, None, partial(_ascii_rows, captions)))
+        else:  # as `negscan laion` reads them
+            units.append(Unit(shard, parquet_footer(shard, "TEXT").n_rows, captions, "TEXT"))
+    return scan_units(units, opts).result.n_with_negation
 
 
-def negscan_full(path: Path) -> int:
-    opts = ScanOptions(load_lexicon("extended"), classes=load_classes("coco"), window=3)
-    return scan(captions(path), opts).n_with_negation
+def negscan_full(folder: Path) -> int:
+    from negation.cli_negscan import main
+
+    sys.argv = ["negscan", "laion", str(folder), "--lexicon", "extended", "--format", "json"]
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        main()
+    return json.loads(text.getvalue())["n_with_negation"]
 
 
-def timed(fn, path: Path, repeat: int) -> tuple[float, int]:
-    best, value = float("inf"), 0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn(path)
-        best = min(best, time.perf_counter() - t0)
-    return best, value
+COUNT = {
+    "duckdb": duckdb_count,
+    "polars": polars_count,
+    "negscan-any": negscan_any,
+    "negscan-full": negscan_full,
+}
 
 
-def child(path: Path) -> None:
-    """Run the full report once in this fresh process and print its time and peak RSS."""
-    load_lexicon("extended")
-    seconds, value = timed(negscan_full, path, 1)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "n_with_negation": value, "peak_rss_mb": rss_mb}))
+def child(kind: str, folder: Path) -> None:
+    """Run one contender once in this fresh process; print its seconds and count."""
+    t0 = time.perf_counter()
+    value = COUNT[kind](folder)
+    seconds = time.perf_counter() - t0
+    # this process's own peak (getrusage would include the parent's, inherited through fork)
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(re.search(r"VmHWM:\s*(\d+)", status).group(1))  # type: ignore[union-attr]
+    print(json.dumps({"seconds": seconds, "count": value, "peak_rss_mb": peak_kb / 1024}))
+
+
+def fresh(kind: str, folder: Path) -> dict[str, float]:
+    """One contender in a fresh process: its timing, its count and its peak RSS (Linux)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the progress bar
+        text=True,
+        check=False,
+    )
+    if proc.returncode:
+        raise SystemExit(f"{kind} on {folder} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def check_counts(folder: Path) -> None:
+    """Identical counts where the rules coincide (ASCII-only captions); the rest, reported."""
+    ascii_counts = {
+        k: COUNT[k](folder, ascii_only=True) for k in ("duckdb", "polars", "negscan-any")
+    }
+    if len(set(ascii_counts.values())) != 1:
+        raise SystemExit(f"the engines disagree on ASCII-only captions: {ascii_counts}")
+    print(f"ASCII-only captions with a negation: {ascii_counts['duckdb']:,} in all three engines")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument(
+        "--shard-rows", default="1000000,10000", help="shard sizes to compare (comma-separated)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=3, help="best of N for negscan")
-    parser.add_argument("--skip-baselines", action="store_true", help="only negscan (+ RSS)")
-    parser.add_argument("--data", type=Path, help="reuse/keep the generated Parquet file here")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=1, help="best of N (order rotated)")
+    parser.add_argument("--data", type=Path, help="reuse/keep the generated shards here")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"which to time (comma-separated; default: {','.join(CONTENDERS)})",
+    )
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child[0], Path(args.child[1]))
         return
+    shard_rows = [int(n) for n in args.shard_rows.split(",")]
+    kinds = tuple(k for k in CONTENDERS if k in args.contenders.split(","))
+    if any(CHUNK % n for n in shard_rows):
+        parser.error(f"--shard-rows must divide {CHUNK:,}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.data or Path(tmp) / f"synthetic-{args.rows}.parquet"
-        if not path.exists():
-            t0 = time.perf_counter()
-            generate(path, args.rows, args.seed)
-            print(
-                f"generated {args.rows:,} SYNTHETIC rows in {time.perf_counter() - t0:.1f}s "
-                f"({path.stat().st_size / 2**20:.0f} MiB)"
-            )
-        rows = pq.read_metadata(path).num_rows
-        results: dict[str, tuple[float, int]] = {}
-        if not args.skip_baselines:
-            results["python re loop (standard)"] = timed(python_loop, path, 1)
-            results["pandas str.contains (standard)"] = timed(pandas_contains, path, 1)
-        results["negscan any-negation (standard)"] = timed(negscan_any, path, args.repeat)
-        results["negscan full report (extended)"] = timed(negscan_full, path, args.repeat)
-        fresh = subprocess.run(
-            [sys.executable, __file__, "--child", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rss = json.loads(fresh.stdout)
+        root = args.data or Path(tmp)
+        t0 = time.perf_counter()
+        dirs = {n: root / f"shards-{n}" for n in shard_rows}
+        if not all(d.is_dir() for d in dirs.values()):
+            dirs = generate(root, args.rows, shard_rows, args.seed)
+            print(f"generated {args.rows:,} SYNTHETIC rows in {time.perf_counter() - t0:.1f}s")
+        check_counts(dirs[shard_rows[0]])
+        best: dict[tuple[int, str], dict[str, float]] = {}
+        for r in range(args.repeat):
+            for n, folder in dirs.items():
+                order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]
+                for kind in order:
+                    got = fresh(kind, folder)
+                    old = best.get((n, kind))
+                    if old is None or got["seconds"] < old["seconds"]:
+                        best[(n, kind)] = got
 
-    base = results.get("python re loop (standard)", (None, None))[0]
-    print(f"\n{rows:,} rows, polars {pl.__version__}, {pl.thread_pool_size()} threads")
-    print(f"{'method':34s} {'seconds':>8s} {'captions/s':>12s} {'vs loop':>8s} {'negated':>9s}")
-    for name, (seconds, value) in results.items():
-        ratio = f"{base / seconds:7.1f}x" if base else "     —"
-        print(f"{name:34s} {seconds:8.3f} {rows / seconds:12,.0f} {ratio:>8s} {value:9,}")
-    full = results["negscan full report (extended)"][0]
+    counts = {kind: best[(shard_rows[0], kind)]["count"] for kind in kinds}
     print(
-        f"\nfull report in a fresh process: {rss['seconds']:.2f}s, "
-        f"peak RSS {rss['peak_rss_mb']:,.0f} MB"
+        f"\n{args.rows:,} SYNTHETIC rows; polars {pl.__version__}, duckdb "
+        f"{__import__('duckdb').__version__}, {os.cpu_count()} CPUs; best of {args.repeat}, "
+        "each in a fresh process"
     )
     print(
-        f"projected LAION-400M ({LAION_400M_ROWS / 1e6:.0f} M rows), full report: "
-        f"{LAION_400M_ROWS / (rows / full) / 60:.1f} min of compute on this machine "
-        "(reading ~50 GB of shards not included)"
+        f"{'shards':>16s}  {'contender':34s} {'seconds':>8s} {'captions/s':>12s} "
+        f"{'vs DuckDB':>9s} {'peak RSS':>9s} {'negated':>9s}"
     )
+    for n in shard_rows:
+        duck = best[(n, "duckdb")]["seconds"] if "duckdb" in kinds else None
+        where = f"{-(-args.rows // n):,} × {n:,}"
+        for kind in kinds:
+            b = best[(n, kind)]
+            ratio = f"{b['seconds'] / duck:8.2f}×" if duck else "        —"
+            print(
+                f"{where:>16s}  {LABELS[kind]:34s} {b['seconds']:8.2f} "
+                f"{args.rows / b['seconds']:12,.0f} {ratio} "
+                f"{b['peak_rss_mb']:6,.0f} MB {int(b['count']):9,}"
+            )
+    big, small = shard_rows[0], shard_rows[-1]
+    if "negscan-full" in kinds:
+        full = {n: best[(n, "negscan-full")]["seconds"] for n in shard_rows}
+        print(
+            f"\nfull report: {small:,}-row shards take {full[small] / full[big]:.2f}× the time of "
+            f"{big:,}-row shards"
+        )
+        rate = args.rows / full[big]
+        print(
+            f"projected LAION-400M ({LAION_400M_ROWS / 1e6:.0f} M rows), full report: "
+            f"{LAION_400M_ROWS / rate / 60:.1f} min on this machine (reading ~50 GB not included)"
+        )
+    engines = [k for k in kinds if k != "negscan-full"]
+    if engines:
+        print(
+            "any-negation counts where the rules differ (NFKC, ’, Unicode word boundaries): "
+            + ", ".join(f"{LABELS[k].split(' (')[0]} {int(counts[k]):,}" for k in engines)
+        )
 
 
 if __name__ == "__main__":

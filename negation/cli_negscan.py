@@ -258,7 +258,6 @@ def _scan_and_report(
     extra_config: dict[str, object] | None = None,
 ) -> None:
     from corpora.runio import claim_out_dir, run_info
-    from negation.scan import scan
     from negation.store import ResultStore, run_inputs, scan_units, summary, write_report
 
     if out:
@@ -288,7 +287,7 @@ def _scan_and_report(
         if progress is not None:
             progress.start()
         outcome = scan_units(
-            units, opts, scan, store, skip_bad, bad, on_done, on_rows if progress else None
+            units, opts, store, skip_bad, bad, on_done, on_rows if progress else None
         )
     except KeyboardInterrupt:
         # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
@@ -504,7 +503,9 @@ def laion(
                 bad.append({"shard": shard.url, "error": exc.message})
                 continue
             shard = replace(shard, content=footer.content)
-            units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column)))
+            units.append(
+                Unit(shard, footer.n_rows, partial(parquet_captions, shard, column), column)
+            )
         units, duplicates = distinct(units)
         total = sum(u.n_rows for u in units)
         _run(

@@ -1,14 +1,16 @@
 """The negation scan: one Polars pass over a frame of captions (column ``caption``) → ScanResult.
 
-How one shard is scanned:
+How shards are scanned:
 
-1. One streaming pass (``collect(engine="streaming")``) over the caption column keeps only the
-   null and empty captions (to count them) and the *candidate* rows: those the cheap
-   case-insensitive prefilter (see :meth:`Lexicon.prefilter_pattern`) says could contain a
-   lexicon entry. The row count comes from the Parquet metadata.
-2. Only candidates are normalised (NFKC, lower-case, ``’`` → ``'``; "no. 5" blanked with
-   ``exclude_numbering``) and matched exactly. Everything else — per-word counts, bigrams, class
-   co-occurrence, samples, unique-text counts — is computed on the few rows with a negation.
+1. :func:`prefilter`: one streaming pass (``collect(engine="streaming")``) over a shard's caption
+   column keeps only the null and empty captions (to count them) and the *candidate* rows: those
+   the cheap case-insensitive prefilter (see :meth:`Lexicon.prefilter_pattern`) says could
+   contain a lexicon entry. The row count comes from the Parquet metadata.
+2. :func:`analyse`: the candidates of one shard, or of a batch of shards together (so that small
+   shards pay no per-shard cost), are normalised (NFKC, lower-case, ``’`` → ``'``; "no. 5"
+   blanked with ``exclude_numbering``) and matched exactly. Everything else — per-word counts,
+   bigrams, class co-occurrence, samples, unique-text counts — is computed on the few rows with a
+   negation, per shard: each shard's result is the same however the shards are batched.
 
 Per-word counting: a caption's lexicon matches are found left to right, preferring the longest
 entry at each position ("no longer" is counted under "no longer", not also under "no"), so the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import polars as pl
 
@@ -32,7 +35,9 @@ from negation.lexicon import (
     NUMBERING_MASK,
     NUMBERING_PATTERN,
     SEP,
+    SEP_ASCII,
     TOKEN,
+    TOKEN_ASCII,
     Lexicon,
     entry_pattern,
     nfkc_table,
@@ -42,6 +47,7 @@ from negation.lexicon import (
 # Fixed, so that hashes of caption texts agree across shards, runs and machines (same Polars).
 HASH_SEED = 0x6E6F74
 I64 = pl.Int64
+EMPTY = r"^\s*$"  # an empty or whitespace-only caption
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,10 @@ class Patterns:
     prefilter: str
     any: str
     bigram: str
+    any_ascii: str  # ``any`` and ``bigram`` for all-ASCII captions (exactly the same matches)
+    bigram_ascii: str
     per_class: dict[str, str] = field(default_factory=dict)
+    any_class: str = ""  # a negator followed within the window by any class name
     # first word of each class name → the classes it starts (an Aho–Corasick pre-check)
     class_triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -111,10 +120,12 @@ class Patterns:
     def build(cls, opts: ScanOptions) -> Patterns:
         any_pat = opts.lexicon.any_pattern()
         per_class: dict[str, str] = {}
+        any_class = ""
         triggers: dict[str, tuple[str, ...]] = {}
         if opts.classes is not None:
             lead = f"{any_pat}(?:{SEP}{TOKEN}){{0,{opts.window - 1}}}{SEP}"
             per_class = {n: lead + class_pattern(n) for n in opts.classes.names}
+            any_class = lead + "(?:" + "|".join(map(class_pattern, opts.classes.names)) + ")"
             for n in opts.classes.names:
                 first = normalise_entry(n).split()[0]
                 triggers[first] = (*triggers.get(first, ()), n)
@@ -124,9 +135,18 @@ class Patterns:
             # every negator, with its next word when one follows: the optional tail never makes
             # the alternation pick a shorter entry ("no longer" at the end is not "no" + "longer")
             bigram=f"{any_pat}(?:{SEP}{TOKEN})?",
+            any_ascii=opts.lexicon.any_pattern(ascii=True),
+            bigram_ascii=f"{opts.lexicon.any_pattern(ascii=True)}(?:{SEP_ASCII}{TOKEN_ASCII})?",
             per_class=per_class,
+            any_class=any_class,
             class_triggers=triggers,
         )
+
+
+@lru_cache(maxsize=4)
+def patterns(opts: ScanOptions) -> Patterns:
+    """The regexes of ``opts``, built once per run."""
+    return Patterns.build(opts)
 
 
 @dataclass
@@ -180,18 +200,10 @@ def normalised(expr: pl.Expr, exclude_numbering: bool, kind: str = "nfkc") -> pl
     return out
 
 
-def _empty_tables() -> dict[str, pl.DataFrame]:
-    return {
-        "bigrams": pl.DataFrame(
-            schema={"negator": pl.String, "next_word": pl.String, "count": I64}
-        ),
-        "samples": pl.DataFrame(
-            schema={"word": pl.String, "caption": pl.String, "shard": pl.String, "key": pl.UInt64}
-        ),
-        "unique_neg": pl.DataFrame(
-            schema={"hash": pl.UInt64, "word": pl.String, "occurrences": I64}
-        ),
-    }
+def _empty_samples() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"word": pl.String, "caption": pl.String, "shard": pl.String, "key": pl.UInt64}
+    )
 
 
 def _per_word_frame(opts: ScanOptions, counts: pl.DataFrame) -> pl.DataFrame:
@@ -211,8 +223,108 @@ def _classes_frame(opts: ScanOptions, counts: dict[str, int]) -> pl.DataFrame:
     )
 
 
+@dataclass
+class Candidates:
+    """What the streaming pass over one shard keeps for the analysis (see :func:`prefilter`)."""
+
+    source: str  # labels the shard's samples
+    totals: dict[str, int]  # n_rows, n_null, n_empty
+    rows: pl.DataFrame  # column caption: the non-null, non-empty prefilter candidates
+    n_bytes: int  # of the candidates' captions (batches of candidates are bounded by it)
+    unique_all: pl.DataFrame | None = None
+
+
 # Hand-written on Polars, not an NLP library: one streaming pass with a prefilter (speed) and
 # exact word-boundary matches (exactness).
+def prefilter(
+    captions: pl.LazyFrame,
+    opts: ScanOptions,
+    source: str = "",
+    on_rows: Callable[[int], None] | None = None,
+    n_rows: int | None = None,
+) -> Candidates:
+    """The streaming pass over one lazy frame with a string column ``caption``.
+
+    ``on_rows(n)`` is called as the pass gets through each batch of ``n`` rows (about 100 000;
+    for progress bars), so the calls add up to the row count. ``n_rows``: the row count when it
+    is known already (from a Parquet footer); it is counted otherwise.
+    """
+    if n_rows is None:  # (the row count of a Parquet scan comes from its metadata)
+        n_rows = captions.select(pl.len()).collect(engine="streaming").item()
+    frame = captions.with_columns(s=pl.lit(0, pl.UInt32))
+    return _prefilter(frame, [source], [int(n_rows)], opts, on_rows)[0]
+
+
+def prefilter_parquet(
+    paths: list[str],
+    column: str,
+    n_rows: list[int],
+    opts: ScanOptions,
+    on_rows: Callable[[int], None] | None = None,
+) -> list[Candidates]:
+    """:func:`prefilter` for several local Parquet files (caption column ``column``, ``n_rows``
+    rows each) in one streaming pass, so that small shards pay no per-shard cost."""
+    index = {path: k for k, path in enumerate(paths)}
+    frame = pl.scan_parquet(paths, glob=False, include_file_paths="_file").select(
+        pl.col(column).alias(CAPTION),
+        s=pl.col("_file").replace_strict(index, return_dtype=pl.UInt32),
+    )
+    return _prefilter(frame, paths, n_rows, opts, on_rows)
+
+
+def _prefilter(
+    captions: pl.LazyFrame,
+    sources: list[str],
+    n_rows: list[int],
+    opts: ScanOptions,
+    on_rows: Callable[[int], None] | None,
+) -> list[Candidates]:
+    """The streaming pass over the captions of several shards (shard index in column ``s``)."""
+    pats = patterns(opts)
+    c = pl.col(CAPTION)
+    n = len(sources)
+    is_null = c.is_null()
+    if on_rows is not None:
+
+        def counted(batch: pl.Series) -> pl.Series:
+            on_rows(len(batch))
+            return batch
+
+        # counted on the null mask: handing the caption batches through Python would keep their
+        # buffers alive in the kept rows
+        is_null = is_null.map_batches(counted, return_dtype=pl.Boolean, is_elementwise=True)
+    # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
+    # prefilter's candidates.
+    kept = captions.filter(is_null | c.str.contains(f"{pats.prefilter}|{EMPTY}")).collect(
+        engine="streaming"
+    )
+    is_empty = kept[CAPTION].str.contains(EMPTY)
+    odd = {  # shard -> (nulls, empty captions)
+        k: (nulls, empties)
+        for k, nulls, empties in kept.with_columns(empty=is_empty)
+        .group_by("s")
+        .agg(c.null_count(), pl.col("empty").sum())
+        .iter_rows()
+    }
+    rows = _split(kept.filter(is_empty.not_()), n)  # drops nulls and empties
+    unique_all: list[pl.DataFrame | None] = [None] * n
+    if opts.unique:  # a second pass, only when asked for
+        unique_all = _split(  # type: ignore[assignment]
+            captions.filter(c.is_not_null())
+            .select("s", hash=c.hash(HASH_SEED))
+            .unique()
+            .collect(engine="streaming"),
+            n,
+        )
+    out = []
+    for k, source in enumerate(sources):
+        nulls, empties = odd.get(k, (0, 0))
+        totals = {"n_rows": n_rows[k], "n_null": int(nulls), "n_empty": int(empties or 0)}
+        n_bytes = int(rows[k][CAPTION].str.len_bytes().sum() or 0)
+        out.append(Candidates(source, totals, rows[k], n_bytes, unique_all[k]))
+    return out
+
+
 def scan(
     captions: pl.LazyFrame,
     opts: ScanOptions,
@@ -221,54 +333,33 @@ def scan(
 ) -> ScanResult:
     """Scan a lazy frame with a string column ``caption``; ``source`` labels its samples.
 
-    ``on_rows(n)`` is called as the streaming pass gets through each batch of ``n`` rows (about
-    100 000; for progress bars), so the calls add up to the row count.
+    ``on_rows``: see :func:`prefilter`.
     """
-    pats = Patterns.build(opts)
+    return analyse([prefilter(captions, opts, source, on_rows)], opts)[0]
+
+
+def _split(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
+    """A frame with a shard column ``s`` (0..n-1) → one frame per shard, without ``s``."""
+    parts = frame.partition_by("s", as_dict=True, include_key=False, maintain_order=True)
+    empty = frame.drop("s").clear()
+    return [parts.get((k,), empty) for k in range(n)]
+
+
+def _owned(frame: pl.DataFrame) -> pl.DataFrame:
+    """The same table in fresh buffers: a shard's result must not keep its captions' buffers
+    (Polars strings can be views into a larger buffer) alive."""
+    return pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))  # type: ignore[return-value]
+
+
+def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
+    """The results of several shards from their candidates, analysed together (one set of
+    Polars calls for the whole batch, however small its shards), each shard's result exact."""
+    pats = patterns(opts)
+    n = len(batch)
     c = pl.col(CAPTION)
-    empty = r"^\s*$"
-    # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
-    # prefilter's candidates. (The row count of a Parquet scan comes from its metadata.)
-    n_rows = captions.select(pl.len()).collect(engine="streaming").item()
-    source_rows = captions
-    if on_rows is not None:
-
-        def counted(batch: pl.Series) -> pl.Series:
-            on_rows(len(batch))
-            return batch
-
-        source_rows = captions.with_columns(
-            c.map_batches(counted, return_dtype=pl.String, is_elementwise=True)
-        )
-    kept = source_rows.filter(c.is_null() | c.str.contains(f"{pats.prefilter}|{empty}")).collect(
-        engine="streaming"
+    candidates = pl.concat(
+        [b.rows.select(CAPTION, s=pl.lit(k, pl.UInt32)) for k, b in enumerate(batch)]
     )
-    is_empty = kept[CAPTION].str.contains(empty)
-    totals = {
-        "n_rows": n_rows,
-        "n_null": kept[CAPTION].null_count(),
-        "n_empty": int(is_empty.sum() or 0),
-    }
-    candidates = kept.filter(is_empty.not_())  # drops nulls and empties
-    unique_all = None
-    if opts.unique:  # a second pass, only when asked for
-        unique_all = (
-            captions.select(hash=c.drop_nulls().hash(HASH_SEED))
-            .unique()
-            .collect(engine="streaming")
-        )
-    return _analyse(candidates, totals, opts, pats, source, unique_all)
-
-
-def _analyse(
-    candidates: pl.DataFrame,
-    totals: dict[str, int],
-    opts: ScanOptions,
-    pats: Patterns,
-    source: str,
-    unique_all: pl.DataFrame | None,
-) -> ScanResult:
-    c = pl.col(CAPTION)
     # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
     is_ascii = candidates[CAPTION].str.len_bytes() == candidates[CAPTION].str.len_chars()
     other = candidates.filter(~is_ascii)
@@ -278,94 +369,119 @@ def _analyse(
         ("chars", other.filter(~composing)),
         ("nfkc", other.filter(composing)),
     ]
+    norm = pl.col("norm")
     neg = (
         pl.concat(
             [
-                part.lazy().with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                part.lazy()
+                .with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                .with_columns(
+                    words=norm.str.extract_all(pats.any_ascii if kind == "ascii" else pats.any)
+                )
+                .filter(pl.col("words").list.len() > 0)
+                # every negator with its next word (for the bigrams)
+                .with_columns(
+                    m=norm.str.extract_all(pats.bigram_ascii if kind == "ascii" else pats.bigram)
+                )
                 for kind, part in routes
             ]
         )
-        .with_columns(words=pl.col("norm").str.extract_all(pats.any))
-        .filter(pl.col("words").list.len() > 0)
         .collect(engine="streaming")
         .with_row_index("i")
     )
     hits = (
-        neg.select("i", word=pl.col("words"))
+        neg.select("i", "s", word=pl.col("words"))
         .explode("word")
         .with_columns(pl.col("word").str.replace_all(r"\s+", " "))
     )
-    per_word = _per_word_frame(
-        opts,
-        hits.group_by("word").agg(
-            captions=pl.col("i").n_unique().cast(I64), occurrences=pl.len().cast(I64)
-        ),
+    entries = list(opts.lexicon.entries)
+    every = pl.DataFrame(  # each shard's rows of the per-word table, in the lexicon's order
+        {"s": [k for k in range(n) for _ in entries], "word": entries * n},
+        schema={"s": pl.UInt32, "word": pl.String},
     )
-    empty = _empty_tables()
+    per_word = _split(
+        every.join(
+            hits.group_by("s", "word").agg(captions=pl.col("i").n_unique(), occurrences=pl.len()),
+            on=["s", "word"],
+            how="left",
+            maintain_order="left",
+        ).with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64)),
+        n,
+    )
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry)
     matches = (
-        neg.select(m=pl.col("norm").str.extract_all(pats.bigram))
+        neg.select("s", "m")
         .explode("m")
-        .select(pl.col("m").str.replace_all(r"\s+", " "))
+        .with_columns(pl.col("m").str.replace_all(r"\s+", " "))
         .filter(pl.col("m").is_not_null() & ~pl.col("m").is_in(list(opts.lexicon.entries)))
     )
-    bigrams = (
+    bigrams = _split(
         matches.select(
+            "s",
             negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", ""),
             next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
         )
-        .group_by("negator", "next_word")
+        .group_by("s", "negator", "next_word")
         .agg(count=pl.len().cast(I64))
-        .sort("count", "negator", "next_word", descending=[True, False, False])
-        if matches.height
-        else empty["bigrams"]
+        .sort("s", "count", "negator", "next_word", descending=[False, True, False, False]),
+        n,
     )
 
-    n_class, class_counts = _class_negation(neg, pats)
+    n_class, class_counts = _class_negation(neg, pats, n)
 
+    sources = [b.source for b in batch]
     samples = (
-        _samples(neg, hits, opts.n_samples, opts.seed, source)
+        _split(_samples(neg, hits, opts.n_samples, opts.seed, sources), n)
         if opts.n_samples and neg.height
-        else empty["samples"]
+        else [_empty_samples()] * n
     )
 
-    unique_neg = None
+    unique_neg: list[pl.DataFrame | None] = [None] * n
     if opts.unique:
-        unique_neg = (
+        unique_neg = _split(  # type: ignore[assignment]
             hits.group_by("i", "word")
             .agg(occurrences=pl.len().cast(I64))
-            .join(neg.select("i", hash=c.hash(HASH_SEED)), on="i")
-            .select("hash", "word", "occurrences")
-            .unique(["hash", "word"])
-            if neg.height
-            else empty["unique_neg"]
+            .join(neg.select("i", "s", hash=c.hash(HASH_SEED)), on="i")
+            .select("s", "hash", "word", "occurrences")
+            .unique(["s", "hash", "word"]),
+            n,
         )
-    return ScanResult(
-        n_rows=int(totals["n_rows"]),
-        n_null=int(totals["n_null"]),
-        n_empty=int(totals["n_empty"]),
-        n_with_negation=neg.height,
-        n_with_class_negation=n_class,
-        per_word=per_word,
-        bigrams=bigrams,
-        classes=_classes_frame(opts, class_counts),
-        samples=samples,
-        unique_all=unique_all,
-        unique_neg=unique_neg,
-    )
+    n_neg = dict(neg.group_by("s").len().iter_rows())
+    return [
+        ScanResult(
+            n_rows=int(b.totals["n_rows"]),
+            n_null=int(b.totals["n_null"]),
+            n_empty=int(b.totals["n_empty"]),
+            n_with_negation=n_neg.get(k, 0),
+            n_with_class_negation=n_class[k],
+            per_word=per_word[k],
+            bigrams=_owned(bigrams[k]),
+            classes=_classes_frame(opts, class_counts[k]),
+            samples=_owned(samples[k]),
+            unique_all=b.unique_all,
+            unique_neg=unique_neg[k],
+        )
+        for k, b in enumerate(batch)
+    ]
 
 
-def _class_negation(neg: pl.DataFrame, pats: Patterns) -> tuple[int, dict[str, int]]:
-    """Captions where a negator is followed within the window by a class name: in all, per class.
+def _class_negation(
+    neg: pl.DataFrame, pats: Patterns, n: int
+) -> tuple[list[int], list[dict[str, int]]]:
+    """Per shard, the captions where a negator is followed within the window by a class name: in
+    all, and per class.
 
     An Aho–Corasick pass finds which class names' first words occur at all (as substrings, so a
-    superset); each class's exact regex then runs only on the captions that mention it.
+    superset); one regex for a negator followed by any class name then keeps the captions that
+    negate some class (their count is the "in all"), and each class's exact regex runs only on
+    those of them that mention it.
     """
+    counts: list[dict[str, int]] = [{} for _ in range(n)]
     if not pats.per_class or not neg.height:
-        return 0, {}
+        return [0] * n, counts
     triggers = pl.DataFrame(
-        [(t, n) for t, names in pats.class_triggers.items() for n in names],
+        [(t, name) for t, names in pats.class_triggers.items() for name in names],
         schema={"trigger": pl.String, "class": pl.String},
         orient="row",
     )
@@ -383,51 +499,64 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns) -> tuple[int, dict[str, i
         .unique()
     )
     norm = neg["norm"]
-    counts: dict[str, int] = {}
-    rows: list[pl.Series] = []
+    ids = pairs["i"].unique()
+    ids = ids.filter(norm.gather(ids).str.contains(pats.any_class))
+    shard = neg["s"]
+    n_any = dict(shard.gather(ids).value_counts().iter_rows())
+    pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
+    found: list[pl.DataFrame] = []
     for (name,), part in pairs.partition_by("class", as_dict=True).items():
         ids = part["i"]  # one class at a time: its captions are gathered, tested, dropped
         hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
-        counts[str(name)] = hit.len()
-        rows.append(hit)
-    n_any = pl.concat(rows).n_unique() if rows else 0
-    return n_any, counts
+        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias("class")))
+    if found:
+        for k, name, count in pl.concat(found).group_by("s", "class").len().iter_rows():
+            counts[k][name] = count
+    return [n_any.get(k, 0) for k in range(n)], counts
 
 
-def _samples(neg: pl.DataFrame, hits: pl.DataFrame, n: int, seed: int, source: str) -> pl.DataFrame:
-    """Per word, the ``n`` distinct captions with the smallest seeded hash keys (see
+def _samples(
+    neg: pl.DataFrame, hits: pl.DataFrame, n: int, seed: int, sources: list[str]
+) -> pl.DataFrame:
+    """Per shard and word, the ``n`` distinct captions with the smallest seeded hash keys (see
     :func:`bottom_k`), found on the keys first so that only the chosen captions are copied."""
-    keys = neg.select("i", key=pl.col(CAPTION).hash(seed))
+    keys = neg.select("i", "s", key=pl.col(CAPTION).hash(seed))
     chosen = (
         hits.select("i", "word")
         .unique()
         .join(keys, on="i")
-        .group_by("word")
+        .group_by("s", "word")
         .agg(pl.col("key").unique().bottom_k(n))
         .explode("key")
     )
     texts = (
         keys.with_columns(neg[CAPTION])
         .filter(pl.col("key").is_in(chosen["key"].implode()))
-        .unique("key")
-        .select("key", CAPTION)
+        .unique(["s", "key"])
+        .select("s", "key", CAPTION)
     )
-    found = chosen.join(texts, on="key").select(
-        "word", CAPTION, shard=pl.lit(source, pl.String), key="key"
+    shards = pl.DataFrame(
+        {"s": range(len(sources)), "shard": sources}, schema={"s": pl.UInt32, "shard": pl.String}
     )
-    return bottom_k(found, n)
+    found = (
+        chosen.join(texts, on=["s", "key"])
+        .join(shards, on="s")
+        .select("s", "word", CAPTION, "shard", "key")
+    )
+    return bottom_k(found, n, by=("s",))
 
 
-def bottom_k(samples: pl.DataFrame, n: int) -> pl.DataFrame:
-    """Per word, the ``n`` distinct captions with the smallest seeded hash keys.
+def bottom_k(samples: pl.DataFrame, n: int, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Per word (per ``by`` and word), the ``n`` distinct captions with the smallest seeded hash
+    keys.
 
     Equivalent to a uniform random sample of distinct captions, and deterministic however shards
     are ordered or grouped: merging bottom-k samples gives the bottom-k of the union.
     """
     return (
-        samples.sort("word", "key", CAPTION, "shard")
-        .unique(["word", CAPTION], keep="first", maintain_order=True)
-        .group_by("word", maintain_order=True)
+        samples.sort(*by, "word", "key", CAPTION, "shard")
+        .unique([*by, "word", CAPTION], keep="first", maintain_order=True)
+        .group_by(*by, "word", maintain_order=True)
         .head(n)
     )
 
@@ -435,14 +564,14 @@ def bottom_k(samples: pl.DataFrame, n: int) -> pl.DataFrame:
 def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
     """Add up shard results (Int64 sums; merged tables; bottom-k samples; unique hashes)."""
     if not results:
-        return _analyse(
-            pl.DataFrame(schema={CAPTION: pl.String}),
-            {"n_rows": 0, "n_null": 0, "n_empty": 0},
-            opts,
-            Patterns.build(opts),
+        nothing = Candidates(
             "",
+            {"n_rows": 0, "n_null": 0, "n_empty": 0},
+            pl.DataFrame(schema={CAPTION: pl.String}),
+            0,
             pl.DataFrame(schema={"hash": pl.UInt64}) if opts.unique else None,
         )
+        return analyse([nothing], opts)[0]
     per_word = pl.concat([r.per_word for r in results]).group_by("word").agg(pl.all().sum())
     bigrams = (
         pl.concat([r.bigrams for r in results])

@@ -35,10 +35,14 @@ from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.shards import PatternMatch, Shard
 from negation.scan import (
+    Candidates,
     ScanOptions,
     ScanResult,
+    analyse,
     combine,
     options_from_config,
+    prefilter,
+    prefilter_parquet,
     unique_summary,
 )
 
@@ -219,6 +223,9 @@ class Unit:
     shard: Shard
     n_rows: int | None
     captions: Callable[[], pl.LazyFrame]
+    # when ``captions`` reads just this column of a Parquet file: small local ones are then read
+    # several at a time (without calling ``captions``)
+    column: str | None = None
 
 
 @dataclass
@@ -229,59 +236,151 @@ class Outcome:
     bad: list[dict[str, str]] = field(default_factory=list)
 
 
+# A batch of shards is analysed together once its candidates reach either bound (few Polars calls
+# per batch however small the shards; bounded memory; a killed run loses at most one batch).
+BATCH_BYTES = 8 * 2**20
+BATCH_ROWS = 8_000_000
+FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
+# Small local Parquet shards are read in one streaming pass per group (of at least GROUP_MIN
+# shards and at most GROUP_ROWS rows) rather than one pass each.
+SMALL_ROWS = 250_000
+GROUP_MIN = 8
+GROUP_ROWS = 1_000_000
+
+
 def scan_units(
     units: Iterable[Unit],
     opts: ScanOptions,
-    scan_fn: Callable[..., ScanResult],
     store: ResultStore | None = None,
     skip_bad: bool = False,
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Scan units one by one, reusing finished partials and saving each new one at once.
+    """Scan units, reusing finished partials and saving each new one as soon as it is analysed.
 
-    ``scan_fn(captions, opts, source, on_rows)`` scans one unit, calling ``on_rows(n)`` as it gets
-    through ``n`` more rows; ``on_done(unit, rows, reused)`` is called after every unit (for
-    progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when it
-    is listed in ``bad``.
+    Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`; small
+    local Parquet shards several in one pass), calling ``on_rows(n)`` as it gets through ``n``
+    more rows; the candidates of several units are then analysed together
+    (:func:`negation.scan.analyse`, in batches of bounded size), each unit's result exact and
+    saved on its own (also when the run stops on an error or an interrupt).
+    ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
+    progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
+    it is listed in ``bad``.
     """
     done = store.finished() if store else {}
-    results: list[ScanResult] = []
-    records: list[ShardRecord] = []
+    folded: list[ScanResult] = []
+    records: list[ShardRecord | None] = []  # in the units' order; None until analysed
+    pending: list[tuple[int, Unit, Candidates]] = []
     bad = list(bad or [])
     reused = 0
-    for unit in units:
-        key = unit.shard.key
-        if key in done:
-            record, result = store.load(key)  # type: ignore[union-attr]
-            reused += 1
-        else:
-            try:
-                result = scan_fn(unit.captions(), opts, unit.shard.url, on_rows)
-            except ShardError as exc:
-                if not skip_bad or not isinstance(exc, CorruptShardError):
-                    raise
-                bad.append({"shard": unit.shard.url, "error": exc.message})
-                if on_done:
-                    on_done(unit, unit.n_rows or 0, False)
-                continue
-            except (pl.exceptions.PolarsError, OSError) as exc:
-                error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
-                if not skip_bad:
-                    raise error from exc
-                bad.append({"shard": unit.shard.url, "error": error.message})
-                if on_done:
-                    on_done(unit, unit.n_rows or 0, False)
-                continue
+
+    def add(result: ScanResult) -> None:
+        folded.append(result)
+        if len(folded) >= FOLD:
+            folded[:] = [combine(folded, opts)]
+
+    size = [0, 0]  # the pending candidates' bytes and rows
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        size[:] = [0, 0]
+        results = analyse([cand for _, _, cand in batch], opts)
+        for (slot, unit, _), result in zip(batch, results, strict=True):
             if store:
                 store.save(unit.shard, result)
-            record = _record(unit.shard, result)
-        results.append(result)
-        records.append(record)
+            records[slot] = _record(unit.shard, result)
+            add(result)
+
+    def queue(slot: int, unit: Unit, cand: Candidates) -> None:
+        pending.append((slot, unit, cand))
         if on_done:
-            on_done(unit, result.n_rows, key in done)
-    return Outcome(combine(results, opts), records, reused, bad)
+            on_done(unit, cand.totals["n_rows"], False)
+        size[0] += cand.n_bytes
+        size[1] += cand.totals["n_rows"]
+        if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
+            flush()
+
+    def read(slot: int, unit: Unit) -> None:
+        try:
+            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
+        except ShardError as exc:
+            if not skip_bad or not isinstance(exc, CorruptShardError):
+                raise
+            bad.append({"shard": unit.shard.url, "error": exc.message})
+            if on_done:
+                on_done(unit, unit.n_rows or 0, False)
+            return
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
+            if not skip_bad:
+                raise error from exc
+            bad.append({"shard": unit.shard.url, "error": error.message})
+            if on_done:
+                on_done(unit, unit.n_rows or 0, False)
+            return
+        queue(slot, unit, cand)
+
+    group: list[tuple[int, Unit]] = []  # small local Parquet shards waiting to be read together
+
+    def read_group() -> None:
+        members = group[:]
+        group.clear()
+        if len(members) >= GROUP_MIN:
+            shards = [unit for _, unit in members]
+            try:
+                cands = prefilter_parquet(
+                    [u.shard.url for u in shards],
+                    str(shards[0].column),
+                    [int(u.n_rows or 0) for u in shards],
+                    opts,
+                    on_rows,
+                )
+            except (pl.exceptions.PolarsError, OSError):
+                pass  # one by one below, which names the shard that cannot be read
+            else:
+                for (slot, unit), cand in zip(members, cands, strict=True):
+                    queue(slot, unit, cand)
+                return
+        for slot, unit in members:
+            read(slot, unit)
+
+    try:
+        for unit in units:
+            key = unit.shard.key
+            if key in done:
+                record, result = store.load(key)  # type: ignore[union-attr]
+                reused += 1
+                records.append(record)
+                add(result)
+                if on_done:
+                    on_done(unit, result.n_rows, True)
+                continue
+            records.append(None)
+            small = (
+                unit.column is not None
+                and unit.n_rows is not None
+                and unit.n_rows <= SMALL_ROWS
+                and unit.shard.is_local
+            )
+            if group and (not small or unit.column != group[0][1].column):
+                read_group()
+            if not small:
+                read(len(records) - 1, unit)
+                continue
+            group.append((len(records) - 1, unit))
+            if sum(int(u.n_rows or 0) for _, u in group) >= GROUP_ROWS:
+                read_group()
+        if group:
+            read_group()
+    except BaseException:
+        if store and pending:  # an interrupt or a bad shard: what has been read is saved first
+            flush()
+        raise
+    if pending:
+        flush()
+    return Outcome(combine(folded, opts), [r for r in records if r], reused, bad)
 
 
 def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:

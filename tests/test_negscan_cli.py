@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-import negation.scan
+import negation.store
 from negation.cli_negscan import app
 from negation.store import ResultStore
 
@@ -118,7 +118,7 @@ def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path
 def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
     shards(tmp_path)
     out = tmp_path / "out"
-    real_scan = negation.scan.scan
+    real_scan = negation.store.prefilter  # reads one shard
     calls = []
 
     def crash_on_second(*args, **kwargs):
@@ -127,14 +127,14 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_scan(*args, **kwargs)
 
-    monkeypatch.setattr(negation.scan, "scan", crash_on_second)
+    monkeypatch.setattr(negation.store, "prefilter", crash_on_second)
     crashed = invoke("laion", tmp_path / "in", "--out", out)
     assert crashed.exit_code == 130
     assert "1 finished shard(s) are saved" in crashed.output
     assert not (out / "summary.json").exists()
     # a run killed while writing leaves only a temporary directory behind
     (out / "partials" / ".tmp-deadbeef-1234").mkdir()
-    monkeypatch.setattr(negation.scan, "scan", real_scan)
+    monkeypatch.setattr(negation.store, "prefilter", real_scan)
 
     resumed = invoke("laion", tmp_path / "in", "--out", out)
     assert resumed.exit_code == 0, resumed.output
@@ -166,7 +166,7 @@ def test_the_echo_of_a_ctrl_c_does_not_hide_what_was_saved(tmp_path, monkeypatch
         return real_finished(self)
 
     real_finished = ResultStore.finished
-    monkeypatch.setattr(negation.scan, "scan", interrupted)
+    monkeypatch.setattr(negation.store, "prefilter", interrupted)
     monkeypatch.setattr(ResultStore, "finished", finished_then_signal)
     before = signal.getsignal(signal.SIGINT)
     try:
@@ -443,3 +443,23 @@ def test_importing_the_cli_does_not_import_torch():
         "assert 'torch' not in sys.modules and 'datasets' not in sys.modules, 'heavy import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_path, monkeypatch):
+    shards(tmp_path)
+    more = ["I don’t know", "ＮＯ dog", "no cafe\u0301"]
+    write_shard(tmp_path / "in" / "part-00003.parquet", more)
+    reports = []
+    # each shard read and analysed on its own; all read in one pass and analysed in one batch
+    for name, batch_bytes, group_min in (("one", 1, 10**6), ("all", 2**30, 2)):
+        monkeypatch.setattr(negation.store, "BATCH_BYTES", batch_bytes)
+        monkeypatch.setattr(negation.store, "GROUP_MIN", group_min)
+        out = tmp_path / name
+        assert invoke("laion", tmp_path / "in", "--out", out, "--unique", "--quiet").exit_code == 0
+        tables = {
+            str(p.relative_to(out)): sorted(map(str, pl.read_parquet(p).rows()))
+            for p in sorted(out.rglob("*.parquet"))
+        }
+        reports.append((summary_of(out), tables))
+    assert reports[0] == reports[1]
+    assert len([k for k in reports[0][1] if k.startswith("partials")]) == 4 * 6

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpora.classes import load_classes
-from negation.lexicon import load_lexicon
-from negation.scan import ScanOptions, combine, scan, unique_summary
+from negation.lexicon import load_lexicon, nfkc_table
+from negation.scan import ScanOptions, analyse, combine, prefilter, scan, unique_summary
 
 
 def run(captions, lexicon="extended", source="s", **kw):
@@ -270,3 +270,50 @@ def test_counts_equal_the_reference(captions, lexicon, exclude_numbering):
         e: (sum(e in f for f in found), sum(f.count(e) for f in found)) for e in lex.entries
     }
     assert {w: (c, o) for w, c, o in r.per_word.iter_rows()} == expected
+
+
+# --- shards analysed together ------------------------------------------------------------------
+
+
+def _tables(result):
+    out = dict(result.counts)
+    for name in ("per_word", "bigrams", "classes", "samples", "unique_neg"):
+        table = getattr(result, name)
+        out[name] = sorted(map(str, table.rows()))
+    return out
+
+
+def test_shards_analysed_together_get_the_results_they_get_alone():
+    shards = [
+        ["no dog and a cat", "not a cat", None, "", "I don’t know", "ＮＯ ｐａｒｋｉｎｇ"],
+        [],  # an empty shard
+        ["no cafe\u0301 dog", "never a dog", "no dog and a cat", "knot", "nothing here"],
+        ["no bicycle", "no. 5 not any dogs"] * 3,
+    ]
+    opts = ScanOptions(
+        load_lexicon("extended"), load_classes("cat,dog,bicycle"), window=1, unique=True
+    )
+    frames = [pl.DataFrame({"caption": c}, schema={"caption": pl.String}).lazy() for c in shards]
+    together = analyse([prefilter(f, opts, f"s{k}") for k, f in enumerate(frames)], opts)
+    alone = [scan(f, opts, f"s{k}") for k, f in enumerate(frames)]
+    assert [_tables(r) for r in together] == [_tables(r) for r in alone]
+    # "no dog and a cat" mentions a cat, too far from the negator (window 1); "not a cat" too
+    assert dict(together[0].classes.iter_rows()) == {"cat": 0, "dog": 1, "bicycle": 0}
+    assert together[2].samples["shard"].unique().to_list() == ["s2"]
+
+
+def test_the_nfkc_table_is_stored_once_and_a_damaged_copy_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    nfkc_table.cache_clear()
+    try:
+        table = nfkc_table()
+        stored = tmp_path / "notclip" / f"nfkc-{unicodedata.unidata_version}.json"
+        assert stored.exists()
+        src = [chr(cp) for cp in range(0x80, 0x110000) if not 0xD800 <= cp < 0xE000]
+        changed = tuple(ch for ch in src if unicodedata.normalize("NFKC", ch) != ch)
+        assert table == (changed, tuple(unicodedata.normalize("NFKC", ch) for ch in changed))
+        stored.write_text(stored.read_text("utf-8").replace('"\\u00aa"', '"x"', 1), "utf-8")
+        nfkc_table.cache_clear()
+        assert nfkc_table() == table
+    finally:
+        nfkc_table.cache_clear()
