@@ -133,6 +133,73 @@ SkipBad = Annotated[
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Terminal report: a table or JSON.")]
+
+
+# --- scaling out: Ray and job arrays (corpora/executors.py, negation/distributed.py) -------------
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="local: this process (Polars uses every core). ray: one Ray task per unfinished "
+        "shard, results saved by this process as they arrive (needs notclip[ray]).",
+    ),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="With --engine ray: 'auto' (the cluster this machine is part of) or "
+        "ray://HOST:PORT. Default: start a local Ray on this machine.",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="With --engine ray: shards scanned at once (a local Ray gets this many CPUs; "
+        "default: all).",
+    ),
+]
+ShardIndex = Annotated[
+    int | None,
+    typer.Option(
+        "--shard-index",
+        min=0,
+        help="Job arrays: scan only slice I (0-based) of --num-shards contiguous slices of the "
+        "sorted shard list, e.g. $SLURM_ARRAY_TASK_ID; join the --out directories with "
+        "`negscan merge`.",
+    ),
+]
+NumShards = Annotated[
+    int | None, typer.Option("--num-shards", min=1, help="Job arrays: the number of slices.")
+]
+
+
+def _slice(shards: list, index: int | None, count: int | None) -> list:
+    """The job-array slice of the expanded shard list (all of it without --shard-index)."""
+    if index is None and count is None:
+        return shards
+    if index is None or count is None:
+        raise typer.BadParameter(
+            "give both --shard-index and --num-shards", param_hint="--shard-index"
+        )
+    from corpora.executors import take_slice
+
+    try:
+        return take_slice(shards, index, count)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{index} is not below --num-shards {count}", param_hint="--shard-index"
+        ) from None
+
+
+# --- end of scaling out options
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
 
 
@@ -213,7 +280,12 @@ def _run(
     fmt: Format,
     quiet: bool,
     extra_config: dict[str, object] | None = None,
+    engine: Engine = Engine.local,
+    address: str | None = None,
+    workers: int | None = None,
+    execution: dict[str, object] | None = None,
 ) -> None:
+    from corpora.executors import make_executor
     from corpora.runio import run_info
     from negation.scan import scan
     from negation.store import ResultStore, scan_units, summary, write_report
@@ -239,11 +311,22 @@ def _run(
             done_rows += rows
             progress.update(task, completed=done_rows)
 
+    executor = None
+    if engine is Engine.ray:  # started before the progress bar: Ray may print as it starts
+        executor = make_executor("ray", address=address, workers=workers, temp_under=out)
     try:
         if progress is not None:
             progress.start()
         outcome = scan_units(
-            units, opts, scan, store, skip_bad, bad, on_done, on_rows if progress else None
+            units,
+            opts,
+            scan,
+            store,
+            skip_bad,
+            bad,
+            on_done,
+            on_rows if progress else None,
+            executor=executor,
         )
     except KeyboardInterrupt:
         # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
@@ -269,6 +352,8 @@ def _run(
     finally:
         if progress is not None:
             progress.stop()
+        if executor is not None:
+            executor.close()
 
     body = summary(
         outcome, opts, corpus=corpus, text_column=text_column, synthetic=synthetic, top_k=top_k
@@ -278,7 +363,12 @@ def _run(
             {"shard": r.url, "size": r.size, "n_rows": r.counts["n_rows"]} for r in outcome.records
         ]
         run = run_info(
-            command, config | {"top_k": top_k, "out": str(out)}, inputs=inputs, seed=opts.seed
+            command,
+            config | {"top_k": top_k, "out": str(out)},
+            inputs=inputs,
+            seed=opts.seed,
+            execution={"engine": engine.value, "address": address, "workers": workers}
+            | (execution or {}),
         )
         write_report(out, outcome, body, run, top_k)
     if outcome.reused and not quiet:
@@ -414,6 +504,11 @@ def laion(
     skip_bad: SkipBad = False,
     fmt: FormatOpt = Format.table,
     quiet: Quiet = False,
+    engine: EngineOpt = Engine.local,
+    address: Address = None,
+    workers: Workers = None,
+    shard_index: ShardIndex = None,
+    num_shards: NumShards = None,
 ) -> None:
     """Scan LAION-400M-style metadata Parquet shards (or the embedded SYNTHETIC sample)."""
     with _errors():
@@ -434,6 +529,7 @@ def laion(
             raise typer.BadParameter(str(exc), param_hint="--corpus") from None
         synthetic = not shards
         shard_list = expand([str(sample_shard_path())] if synthetic else shards)
+        shard_list = _slice(shard_list, shard_index, num_shards)
         units, bad = [], []
         for shard in shard_list:
             try:
@@ -460,6 +556,10 @@ def laion(
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
+            engine=engine,
+            address=address,
+            workers=workers,
+            execution={"shard_index": shard_index, "num_shards": num_shards},
         )
 
 
@@ -496,6 +596,11 @@ def text(
     skip_bad: SkipBad = False,
     fmt: FormatOpt = Format.table,
     quiet: Quiet = False,
+    engine: EngineOpt = Engine.local,
+    address: Address = None,
+    workers: Workers = None,
+    shard_index: ShardIndex = None,
+    num_shards: NumShards = None,
 ) -> None:
     """Scan plain-text, JSONL and CSV caption files."""
     with _errors():
@@ -505,7 +610,7 @@ def text(
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
         units = []
-        for shard in expand(files, suffixes=TEXT_SUFFIXES):
+        for shard in _slice(expand(files, suffixes=TEXT_SUFFIXES), shard_index, num_shards):
             fmt_in = text_format(shard) if input_format is InputFormat.auto else input_format.value
 
             def load(shard=shard, fmt_in=fmt_in):
@@ -527,6 +632,10 @@ def text(
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
+            engine=engine,
+            address=address,
+            workers=workers,
+            execution={"shard_index": shard_index, "num_shards": num_shards},
         )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora.captions import CorruptShardError, ShardError
+from corpora.executors import LocalExecutor, RayExecutor
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.shards import Shard
 from negation.scan import (
@@ -191,27 +192,47 @@ def scan_units(
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
+    executor: LocalExecutor | RayExecutor | None = None,
 ) -> Outcome:
     """Scan units one by one, reusing finished partials and saving each new one at once.
 
     ``scan_fn(captions, opts, source, on_rows)`` scans one unit, calling ``on_rows(n)`` as it gets
     through ``n`` more rows; ``on_done(unit, rows, reused)`` is called after every unit (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when it
-    is listed in ``bad``.
+    is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
+    unfinished units as tasks first (:mod:`negation.distributed`); the report is the same.
     """
     done = store.finished() if store else {}
+    # --- executor seam: a parallel executor scans the unfinished units as tasks; each result is
+    # saved and reported as it arrives, then taken by the loop below in shard order (errors,
+    # --skip-bad and combine as for a local scan).
+    arrived: dict[str, ScanResult | Exception] = {}
+    if executor is not None and executor.parallel:
+        from negation.distributed import scan_in_parallel
+
+        units = list(units)
+        todo = [u for u in units if u.shard.key not in done]
+        arrived = scan_in_parallel(executor, todo, opts, scan_fn, store, on_done)
+    # --- end of the executor seam
     results: list[ScanResult] = []
     records: list[ShardRecord] = []
     bad = list(bad or [])
     reused = 0
     for unit in units:
         key = unit.shard.key
+        remote = key in arrived  # executor seam: scanned, saved and reported by a task
         if key in done:
             record, result = store.load(key)  # type: ignore[union-attr]
             reused += 1
         else:
             try:
-                result = scan_fn(unit.captions(), opts, unit.shard.url, on_rows)
+                result = (
+                    arrived.pop(key)
+                    if remote
+                    else scan_fn(unit.captions(), opts, unit.shard.url, on_rows)
+                )
+                if isinstance(result, Exception):  # executor seam: a task's bad shard
+                    raise result
             except ShardError as exc:
                 if not skip_bad or not isinstance(exc, CorruptShardError):
                     raise
@@ -227,12 +248,12 @@ def scan_units(
                 if on_done:
                     on_done(unit, unit.n_rows or 0, False)
                 continue
-            if store:
+            if store and not remote:
                 store.save(unit.shard, result)
             record = _record(unit.shard, result)
         results.append(result)
         records.append(record)
-        if on_done:
+        if on_done and not remote:
             on_done(unit, result.n_rows, key in done)
     return Outcome(combine(results, opts), records, reused, bad)
 
