@@ -202,6 +202,7 @@ def start_ray(
         env = {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
         kwargs["runtime_env"]["env_vars"] = env | kwargs["runtime_env"].get("env_vars", {})
     temp_dir = temp_dir or ray_temp_dir()
+    Path(temp_dir).mkdir(parents=True, exist_ok=True)
     if address:
         kwargs["address"] = address
     else:
