@@ -19,6 +19,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -211,7 +212,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except (ValueError, OSError, ShardError) as exc:  # OSError: permissions, full disk, ...
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -290,6 +291,8 @@ def _run(
     from negation.scan import scan
     from negation.store import ResultStore, scan_units, summary, write_report
 
+    if engine is Engine.local and (address or workers):
+        raise typer.BadParameter("needs --engine ray", param_hint="--address / --workers")
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
     config |= extra_config or {}  # what else decides which units there are
     store = ResultStore(out, config, overwrite=overwrite) if out else None

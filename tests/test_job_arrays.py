@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from itertools import chain
 
 import polars as pl
@@ -102,3 +103,12 @@ def test_sweep_slices_partition_the_plan_and_the_table_joins_them(tiny_models, t
         mlr_app, [*common, "--out", str(outs[0]), "--run-index", "3", "--num-runs", "3"]
     )
     assert res.exit_code == 2 and "--run-index" in res.output
+
+
+def test_engine_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    res = invoke("laion", "--engine", "ray", "--out", tmp_path / "o", "-q")
+    assert res.exit_code == 1 and "pip install 'notclip[ray]'" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = invoke("laion", "--address", "auto", "-q")  # Ray options without --engine ray
+    assert res.exit_code == 2 and "--engine ray" in res.output
