@@ -30,10 +30,27 @@ pytestmark = pytest.mark.ray
 COMPARED = [f for f in REPORT_FILES if f != "run.json"]
 
 
-def _tiny_models_in_workers() -> None:
+CRASH = "crash-after-first-checkpoint"  # in a run directory: its worker dies once, mid-run
+
+
+def _worker_setup() -> None:
+    """Every worker: the tiny open_clip models, and a checkpoint writer that kills the worker
+    right after a run's first checkpoint when the run's directory holds a CRASH file."""
     import open_clip
 
+    import mlr.train
+
     open_clip.add_model_config(MODEL_CONFIGS)
+    save = mlr.train._atomic_torch_save
+
+    def save_then_die(obj, path):
+        save(obj, path)
+        trigger = Path(path).parents[1] / CRASH
+        if Path(path).name == "last.pt" and trigger.exists():
+            trigger.unlink()
+            os._exit(1)
+
+    mlr.train._atomic_torch_save = save_then_die
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +61,7 @@ def ray_cluster():
         mp.setenv("RAY_AUTH_MODE", "disabled")
         for module in (__name__, "conftest"):  # test helpers travel by value to the workers
             ray.cloudpickle.register_pickle_by_value(sys.modules[module])
-        setup = {"worker_process_setup_hook": _tiny_models_in_workers}
+        setup = {"worker_process_setup_hook": _worker_setup}
         ray, owned = start_ray(
             num_cpus=2, temp_dir=temp, object_store_bytes=100 << 20, runtime_env=setup
         )
@@ -170,8 +187,14 @@ def test_sweep_runs_as_ray_tasks_give_the_serial_maps(ray_cluster, voc_root, tin
     serial_cfg = sweep_config(voc_root, tiny_models[1], tmp_path / "serial", partials=(0.5,))
     serial = run_sweep(serial_cfg)
     cfg = sweep_config(voc_root, tiny_models[1], tmp_path / "ray", partials=(0.5,))
+    victim = Path(cfg.out) / "voc/positivecoop/p0.5/seed0"  # its worker dies after epoch 1
+    victim.mkdir(parents=True)
+    (victim / CRASH).touch()
     executor = RayExecutor(ray_cluster, owned=False)
     result = run_sweep(cfg, executor=executor)
+    assert not (victim / CRASH).exists()  # it did die, and the retried task resumed the run
+    history = json.loads((victim / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [0, 1]
     assert result.results["status"].to_list() == ["complete"] * len(METHODS)
     assert result.results["map"].to_list() == serial.results["map"].to_list()
     saved = pl.read_parquet(Path(cfg.out) / "results.parquet")
