@@ -181,6 +181,7 @@ def start_ray(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     temp_dir: str | None = None,
+    temp_under: str | os.PathLike | None = None,
     object_store_bytes: int = DEFAULT_OBJECT_STORE,
     runtime_env: dict[str, Any] | None = None,
 ) -> tuple[Any, bool]:
@@ -188,7 +189,7 @@ def start_ray(
 
     Returns ``(ray, owned)``; ``owned`` is False when Ray was already initialised in this process
     (then it is used as it is). A local Ray gets ``num_cpus`` (None: every core), a temporary
-    directory from :func:`ray_temp_dir` unless ``temp_dir`` is given, an object store of
+    directory (``temp_dir``, else :func:`ray_temp_dir` of ``temp_under``), an object store of
     ``object_store_bytes``, and no dashboard. ``runtime_env`` is added to the job's (e.g. a
     ``worker_process_setup_hook``).
     """
@@ -201,7 +202,7 @@ def start_ray(
         path = [_package_root(), os.environ.get("PYTHONPATH", "")]
         env = {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
         kwargs["runtime_env"]["env_vars"] = env | kwargs["runtime_env"].get("env_vars", {})
-    temp_dir = temp_dir or ray_temp_dir()
+    temp_dir = temp_dir or ray_temp_dir(temp_under)
     Path(temp_dir).mkdir(parents=True, exist_ok=True)
     if address:
         kwargs["address"] = address
@@ -235,6 +236,5 @@ def make_executor(
         return LocalExecutor()
     if engine != "ray":
         raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
-    temp = None if address else ray_temp_dir(temp_under)
-    ray, owned = start_ray(address, num_cpus=workers, temp_dir=temp)
+    ray, owned = start_ray(address, num_cpus=workers, temp_under=temp_under)
     return RayExecutor(ray, owned, in_flight=workers, max_retries=max_retries)
