@@ -4,11 +4,14 @@ The driver decides, as a serial sweep does, which runs are complete (skipped, th
 back), then has the feature cache built by one task (never two at once), then submits one task
 per remaining run and alone writes ``results.parquet``, one row as each run returns. A task finds
 its run's state itself, so a task retried after its worker died resumes from the run's last
-checkpoint.
+checkpoint. Tasks run in the driver's working directory (when the node has it), so relative
+``--root`` / ``--out`` / ``--feature-cache`` mean what they mean to the driver.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,24 +21,32 @@ from mlr.sweep import SweepReporter, SweepRun, _finished_row, _merge, _read_json
 from mlr.train import FitConfig, Reporter, feature_sources, fit, load_backbone_for, load_splits
 
 
-def fit_task(cfg: FitConfig) -> dict:
-    """One run where the task runs (resumed when a checkpoint is there); a failure comes back as
-    ``error`` (the serial sweep's wording), never as an exception."""
-    run_dir = Path(cfg.out).expanduser()
-    try:
-        result = fit(replace(cfg, resume=run_state(run_dir) == "partial"))
-        return {"metrics": result.metrics, "error": None}
-    except Exception as exc:  # any failure of one run must not stop the sweep
-        return {
-            "metrics": _read_json(run_dir / "metrics.json"),
-            "error": f"{type(exc).__name__}: {exc}",
-        }
+def _cwd(path: str):
+    return contextlib.chdir(path) if os.path.isdir(path) else contextlib.nullcontext()
 
 
-def features_task(cfg: FitConfig) -> None:
-    """Build (or complete) the feature cache entries of ``cfg``'s runs."""
-    train, test = load_splits(cfg)
-    feature_sources(cfg, load_backbone_for(cfg), train, test, Reporter())
+def fit_task(item: tuple[FitConfig, str]) -> dict:
+    """One run where the task runs, in the driver's directory ``item[1]`` (resumed when a
+    checkpoint is there); a failure comes back as ``error`` (the serial sweep's wording)."""
+    cfg, cwd = item
+    with _cwd(cwd):
+        run_dir = Path(cfg.out).expanduser()
+        try:
+            result = fit(replace(cfg, resume=run_state(run_dir) == "partial"))
+            return {"metrics": result.metrics, "error": None}
+        except Exception as exc:  # any failure of one run must not stop the sweep
+            return {
+                "metrics": _read_json(run_dir / "metrics.json"),
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+
+
+def features_task(item: tuple[FitConfig, str]) -> None:
+    """Build (or complete) the feature cache entries of a run's config."""
+    cfg, cwd = item
+    with _cwd(cwd):
+        train, test = load_splits(cfg)
+        feature_sources(cfg, load_backbone_for(cfg), train, test, Reporter())
 
 
 def default_gpus(executor) -> float:
@@ -73,8 +84,9 @@ def run_in_parallel(
         if c.use_cache and (not builds or (c.aug_views and c.seed not in {b.seed for b in builds})):
             builds.append(c)
     for c in builds:  # one at a time: never two builds of one cache entry at once
-        list(executor.map(features_task, [c], resources))
-    for j, result in executor.map(fit_task, [run.config for _, run in todo], resources):
+        list(executor.map(features_task, [(c, os.getcwd())], resources))
+    items = [(run.config, os.getcwd()) for _, run in todo]
+    for j, result in executor.map(fit_task, items, resources):
         i, run = todo[j]
         status = "complete" if result["error"] is None else "failed"
         record(i, run, _row(run, status, result["metrics"], result["error"]))

@@ -203,7 +203,7 @@ def test_sweep_runs_as_ray_tasks_give_the_serial_maps(ray_cluster, voc_root, tin
     assert again.results["status"].to_list() == ["skipped"] * len(METHODS)
 
 
-def test_sweep_cli_engine_ray(ray_cluster, voc_root, tiny_models, tmp_path):
+def test_sweep_cli_engine_ray(ray_cluster, voc_root, tiny_models, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from mlr.cli import app
@@ -211,10 +211,13 @@ def test_sweep_cli_engine_ray(ray_cluster, voc_root, tiny_models, tmp_path):
     args = ["sweep", "--dataset", "voc", "--root", str(voc_root), "--methods", "baseline"]
     args += ["--partial", "0.5", "--model", tiny_models[1], "--pretrained", "none"]
     args += ["--device", "cpu", "--epochs", "1", "--batch-size", "8", "--val-fraction", "0.25"]
-    args += ["--feature-cache", str(tmp_path / "features"), "--out", str(tmp_path / "s"), "-q"]
+    monkeypatch.chdir(tmp_path)  # relative paths mean to the tasks what they mean here
+    args += ["--feature-cache", "features", "--out", "s", "-q"]
     res = CliRunner().invoke(app, [*args, "--engine", "ray", "--cpus-per-run", "1"])
     assert res.exit_code == 0, res.output
     rows = pl.read_parquet(tmp_path / "s" / "results.parquet")
     assert rows["status"].to_list() == ["complete"] and rows["device"].to_list() == ["cpu"]
+    assert (tmp_path / "s" / rows["run_dir"].item() / "metrics.json").is_file()
+    assert (tmp_path / "features").is_dir()
     res = CliRunner().invoke(app, [*args, "--engine", "spark"])
     assert res.exit_code == 2 and "--engine" in res.output
