@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -90,6 +91,7 @@ def main() -> None:
         )
         assert out.result.counts == local.result.counts  # the same numbers
     ray.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
 
     per_shard = ray_times[1] / args.shards  # one task, one CPU
     per_caption = per_shard / args.rows
