@@ -45,6 +45,9 @@ class ShardError(Exception):
         self.shard = shard
         self.message = message
 
+    def __reduce__(self):  # pickle by (shard, message): errors cross process boundaries
+        return type(self), (self.shard, self.message)
+
 
 class SchemaError(ShardError):
     """The caption column is missing or not a string column."""

@@ -512,6 +512,26 @@ def sweep(
         help="Run directory below --out; fields {dataset} {method} {partial} {seed} {model}.",
     ),
     quiet: bool = QUIET,
+    # --- scaling out (mlr/distributed.py, corpora/executors.py)
+    engine: str = typer.Option(
+        "local",
+        help="local: one run after another here. ray: one Ray task per run "
+        "(needs notclip[ray]); this process alone writes results.parquet.",
+    ),
+    address: str | None = typer.Option(
+        None, help="With --engine ray: 'auto' or ray://HOST:PORT (default: a local Ray)."
+    ),
+    gpus_per_run: float | None = typer.Option(
+        None, help="With --engine ray: GPUs per run (default: 1 if the cluster has GPUs, else 0)."
+    ),
+    cpus_per_run: float = typer.Option(1.0, help="With --engine ray: CPUs per run."),
+    run_index: int | None = typer.Option(
+        None,
+        min=0,
+        help="Job arrays: run only slice I (0-based) of --num-runs contiguous "
+        "slices of the plan (seed → partial → method), e.g. $SLURM_ARRAY_TASK_ID.",
+    ),
+    num_runs: int | None = typer.Option(None, min=1, help="Job arrays: the number of slices."),
 ) -> None:
     """Every (method, partial, seed) as a `fit` run: skips done runs, resumes killed ones.
 
@@ -522,7 +542,11 @@ def sweep(
     does not stop the sweep; failures are listed at the end (exit status 1). results.parquet in
     --out is rewritten after every run (docs/RESULTS.md); `mlrtrain table OUT` builds the table.
     All runs share one feature cache, so the dense features are computed once."""
+    from dataclasses import replace
+
+    from corpora.executors import ENGINES, Resources, make_executor, take_slice
     from corpora.runio import claim_out_dir
+    from mlr.distributed import default_gpus
     from mlr.sweep import SweepConfig, parse_methods, parse_partials, parse_seeds, run_sweep
 
     fit_cmd = typer.main.get_command(app).commands["fit"]
@@ -552,17 +576,31 @@ def sweep(
         runs = cfg.plan()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    part = _part(run_index, num_runs)
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"use one of {', '.join(ENGINES)}", param_hint="--engine")
     console.print(
         f"sweep: {len(cfg.methods)} method(s) × {len(cfg.partials)} proportion(s) × "
         f"{len(cfg.seeds)} seed(s) = {len(runs)} runs into {out}"
     )
+    if part is not None:
+        runs = take_slice(runs, *part)
+        console.print(f"job array: slice {part[0]} of {part[1]}, {len(runs)} run(s)")
     reporter = SweepProgress(len(runs), quiet)
+    executor = None
     try:
         claim_out_dir(out, "mlrtrain sweep", None)
-        result = run_sweep(cfg, reporter)
+        executor = make_executor(engine, address=address, temp_under=out)
+        resources = Resources(cpus=cpus_per_run, gpus=gpus_per_run or 0)
+        if gpus_per_run is None and executor.parallel:
+            resources = replace(resources, gpus=default_gpus(executor))
+        result = run_sweep(cfg, reporter, executor=executor, resources=resources, part=part)
     except _ERRORS as exc:
         reporter.progress.stop()
         _fail(exc)
+    finally:
+        if executor is not None:
+            executor.close()
     reporter.progress.stop()
     if result.results["random_weights"].fill_null(False).any():  # also when every run was skipped
         _banner({"random_weights": True})
@@ -580,10 +618,25 @@ def sweep(
         raise typer.Exit(1)
 
 
+def _part(index: int | None, count: int | None) -> tuple[int, int] | None:
+    """--run-index / --num-runs as a job-array slice (None: the whole plan)."""
+    if index is None and count is None:
+        return None
+    if index is None or count is None:
+        raise typer.BadParameter("give both --run-index and --num-runs", param_hint="--run-index")
+    if index >= count:
+        raise typer.BadParameter(
+            f"{index} is not below --num-runs {count}", param_hint="--run-index"
+        )
+    return index, count
+
+
 @app.command()
 def table(
-    sweep_dir: Path = typer.Argument(
-        ..., help="A sweep directory (results.parquet, or fit run directories below it)."
+    sweep_dir: list[Path] = typer.Argument(
+        ...,
+        help="Sweep directories (results.parquet, or fit run directories below it); several "
+        "(e.g. the --out of each job-array element) are joined, a run found twice is an error.",
     ),
     dataset: str | None = typer.Option(None, help="Only this dataset of the sweep."),
     fmt: str = typer.Option("markdown", "--format", help="markdown | csv | latex."),

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
 from corpora.runio import atomic_write_parquet
 from mlr.heads import METHODS
 from mlr.train import _RESUME_FREE, FitConfig, Reporter, fit
@@ -267,6 +268,21 @@ def _differences(run_dir: Path, cfg: FitConfig) -> list[str]:
     ]
 
 
+def _finished_row(run: SweepRun, run_dir: Path) -> dict:
+    """The row of a complete run: ``skipped``, or ``failed`` when made with other options."""
+    diff = _differences(run_dir, run.config)
+    metrics = _read_json(run_dir / "metrics.json")
+    if diff:
+        error = (
+            f"{run_dir} holds a finished run made with other options ({', '.join(diff)}); "
+            "move it away or sweep into another --out"
+        )
+        if {"model", "pretrained", "image_size"} & set(diff):
+            error += " (or put {model} in --template: one directory per backbone)"
+        return _row(run, "failed", metrics, error)
+    return _row(run, "skipped", metrics, None)
+
+
 def run_state(run_dir: Path) -> str:
     """``complete``, ``partial`` (a last checkpoint to resume from) or ``new``."""
     m = _read_json(run_dir / "metrics.json")
@@ -310,35 +326,42 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
     return pl.concat([kept, new]).sort(_KEY, nulls_last=True)
 
 
-def run_sweep(cfg: SweepConfig, reporter: SweepReporter | None = None) -> SweepResult:
+def run_sweep(
+    cfg: SweepConfig,
+    reporter: SweepReporter | None = None,
+    *,
+    executor: LocalExecutor | RayExecutor | None = None,
+    resources: Resources = Resources(),
+    part: tuple[int, int] | None = None,
+) -> SweepResult:
     """Run (or skip, or resume) every run of ``cfg.plan()``; never raises for a failed run —
     failures are in ``SweepResult.failed`` and in ``results.parquet`` with ``status`` ``failed``.
-    ``KeyboardInterrupt`` stops the sweep (the interrupted run resumes on the next invocation)."""
+    ``KeyboardInterrupt`` stops the sweep (the interrupted run resumes on the next invocation).
+
+    ``part=(I, N)``: only slice I of N contiguous slices of the plan (job arrays). A parallel
+    ``executor`` trains the unfinished runs as tasks of ``resources`` (:mod:`mlr.distributed`)."""
     rep = reporter or SweepReporter()
     runs = cfg.plan()
+    if part is not None:  # job arrays
+        runs = take_slice(runs, *part)
     out = Path(cfg.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_FILE
     _merge(path, [])  # fail early on an unusable results file
     rows: list[dict] = []
+    if executor is not None and executor.parallel:  # --- executor seam: runs as tasks
+        from mlr.distributed import run_in_parallel
+
+        rows = run_in_parallel(runs, path, executor, rep, resources)
+        frame = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
+        return SweepResult(frame, path, [r for r in rows if r["status"] == "failed"])
     for i, run in enumerate(runs):
         run_dir = Path(run.config.out).expanduser()
         state = run_state(run_dir)
         action = {"complete": "skip", "partial": "resume", "new": "start"}[state]
         rep.run_start(i, len(runs), run, action)
         if state == "complete":
-            diff = _differences(run_dir, run.config)
-            metrics = _read_json(run_dir / "metrics.json")
-            if diff:
-                error = (
-                    f"{run_dir} holds a finished run made with other options ({', '.join(diff)}); "
-                    "move it away or sweep into another --out"
-                )
-                if {"model", "pretrained", "image_size"} & set(diff):
-                    error += " (or put {model} in --template: one directory per backbone)"
-                row = _row(run, "failed", metrics, error)
-            else:
-                row = _row(run, "skipped", metrics, None)
+            row = _finished_row(run, run_dir)
         else:
             try:
                 result = fit(replace(run.config, resume=state == "partial"), reporter=rep)

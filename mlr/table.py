@@ -171,6 +171,22 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
     )
 
 
+def load_sweeps(sweep_dirs: Path | list[Path]) -> pl.DataFrame:
+    """:func:`load_runs` over several sweep directories (e.g. one per job-array element). A run
+    (same dataset, model columns, method, partial and seed) found in two of them is an error:
+    it would be averaged twice."""
+    dirs = [sweep_dirs] if isinstance(sweep_dirs, str | Path) else list(sweep_dirs)
+    runs = pl.concat([load_runs(d) for d in dirs], how="diagonal_relaxed")
+    key = [c for c in ("dataset", *BACKBONE, "method", "partial", "seed") if c in runs.columns]
+    twice = runs.filter(pl.struct(key).is_duplicated())
+    if len(dirs) > 1 and not twice.is_empty():
+        raise ValueError(
+            f"run {twice.select(key).row(0, named=True)} is in more than one of "
+            f"{', '.join(map(str, dirs))}; give each run's directory once"
+        )
+    return runs
+
+
 def partial_key(p: float) -> str:
     """Column key of a known-label proportion: 0.1 → ``10``, 0.125 → ``12.5``."""
     return f"{p * 100:.4g}"
@@ -312,7 +328,7 @@ def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path) -> None:
 
 
 def build_table(
-    sweep_dir: Path,
+    sweep_dir: Path | list[Path],
     dataset: str | None = None,
     *,
     paper: bool = True,
@@ -322,10 +338,13 @@ def build_table(
     column.
 
     ``dataset`` selects one dataset of a sweep that holds several; ``paper=False`` leaves the
-    paper columns empty, as they stay for random weights unless ``allow_random``. Raises
-    ``FileNotFoundError`` / ``ValueError`` with the file at fault.
+    paper columns empty, as they stay for random weights unless ``allow_random``. ``sweep_dir``
+    may be several directories (:func:`load_sweeps`). Raises ``FileNotFoundError`` /
+    ``ValueError`` with the file at fault.
     """
-    runs = load_runs(sweep_dir)
+    runs = load_sweeps(sweep_dir)
+    if not isinstance(sweep_dir, str | Path):
+        sweep_dir = ", ".join(map(str, sweep_dir))  # type: ignore[assignment]
     if dataset is not None:
         have = sorted(runs["dataset"].unique().to_list())
         runs = runs.filter(pl.col("dataset") == dataset)

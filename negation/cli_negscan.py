@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -142,6 +143,73 @@ AllowMissing = Annotated[
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Terminal report: a table or JSON.")]
+
+
+# --- scaling out: Ray and job arrays (corpora/executors.py, negation/distributed.py) -------------
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="local: this process (Polars uses every core). ray: one Ray task per unfinished "
+        "shard, results saved by this process as they arrive (needs notclip[ray]).",
+    ),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="With --engine ray: 'auto' (the cluster this machine is part of) or "
+        "ray://HOST:PORT. Default: start a local Ray on this machine.",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="With --engine ray: shards scanned at once (a local Ray gets this many CPUs; "
+        "default: all).",
+    ),
+]
+ShardIndex = Annotated[
+    int | None,
+    typer.Option(
+        "--shard-index",
+        min=0,
+        help="Job arrays: scan only slice I (0-based) of --num-shards contiguous slices of the "
+        "sorted shard list, e.g. $SLURM_ARRAY_TASK_ID; join the --out directories with "
+        "`negscan merge`.",
+    ),
+]
+NumShards = Annotated[
+    int | None, typer.Option("--num-shards", min=1, help="Job arrays: the number of slices.")
+]
+
+
+def _slice(shards: list, index: int | None, count: int | None) -> list:
+    """The job-array slice of the expanded shard list (all of it without --shard-index)."""
+    if index is None and count is None:
+        return shards
+    if index is None or count is None:
+        raise typer.BadParameter(
+            "give both --shard-index and --num-shards", param_hint="--shard-index"
+        )
+    from corpora.executors import take_slice
+
+    try:
+        return take_slice(shards, index, count)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{index} is not below --num-shards {count}", param_hint="--shard-index"
+        ) from None
+
+
+# --- end of scaling out options
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")]
 
 
@@ -153,7 +221,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except (ValueError, OSError, ShardError) as exc:  # OSError: permissions, full disk, ...
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -256,10 +324,17 @@ def _scan_and_report(
     duplicates: list[str],
     patterns: list | None = None,
     extra_config: dict[str, object] | None = None,
+    engine: Engine = Engine.local,
+    address: str | None = None,
+    workers: int | None = None,
+    execution: dict[str, object] | None = None,
 ) -> None:
+    from corpora.executors import make_executor
     from corpora.runio import claim_out_dir, run_info
     from negation.store import ResultStore, run_inputs, scan_units, summary, write_report
 
+    if engine is Engine.local and (address or workers):
+        raise typer.BadParameter("needs --engine ray", param_hint="--address / --workers")
     if out:
         claim_out_dir(out, "negscan", overwrite)
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
@@ -283,11 +358,21 @@ def _scan_and_report(
             done_rows += rows
             progress.update(task, completed=done_rows)
 
+    executor = None
+    if engine is Engine.ray:  # started before the progress bar: Ray may print as it starts
+        executor = make_executor("ray", address=address, workers=workers, temp_under=out)
     try:
         if progress is not None:
             progress.start()
         outcome = scan_units(
-            units, opts, store, skip_bad, bad, on_done, on_rows if progress else None
+            units,
+            opts,
+            store,
+            skip_bad,
+            bad,
+            on_done,
+            on_rows if progress else None,
+            executor=executor,
         )
     except KeyboardInterrupt:
         # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
@@ -313,6 +398,8 @@ def _scan_and_report(
     finally:
         if progress is not None:
             progress.stop()
+        if executor is not None:
+            executor.close()
 
     body = summary(
         outcome,
@@ -330,6 +417,8 @@ def _scan_and_report(
             config | {"top_k": top_k, "out": str(out)},
             inputs=run_inputs(outcome.records),
             seed=opts.seed,
+            execution={"engine": engine.value, "address": address, "workers": workers}
+            | (execution or {}),
         )
         write_report(out, outcome, body, run, top_k)
     if outcome.reused and not quiet:
@@ -470,6 +559,11 @@ def laion(
     allow_missing: AllowMissing = False,
     fmt: FormatOpt = Format.table,
     quiet: Quiet = False,
+    engine: EngineOpt = Engine.local,
+    address: Address = None,
+    workers: Workers = None,
+    shard_index: ShardIndex = None,
+    num_shards: NumShards = None,
 ) -> None:
     """Scan LAION-400M-style metadata Parquet shards (or the embedded SYNTHETIC sample)."""
     with _errors():
@@ -493,6 +587,7 @@ def laion(
             [str(sample_shard_path())] if synthetic else shards, allow_missing=allow_missing
         )
         _report_patterns(patterns, quiet)
+        shard_list = _slice(shard_list, shard_index, num_shards)
         units, bad = [], []
         for shard in shard_list:
             try:
@@ -525,6 +620,10 @@ def laion(
             quiet=quiet,
             duplicates=duplicates,
             patterns=patterns,
+            engine=engine,
+            address=address,
+            workers=workers,
+            execution={"shard_index": shard_index, "num_shards": num_shards},
         )
 
 
@@ -562,6 +661,11 @@ def text(
     allow_missing: AllowMissing = False,
     fmt: FormatOpt = Format.table,
     quiet: Quiet = False,
+    engine: EngineOpt = Engine.local,
+    address: Address = None,
+    workers: Workers = None,
+    shard_index: ShardIndex = None,
+    num_shards: NumShards = None,
 ) -> None:
     """Scan plain-text, JSONL and CSV caption files."""
     with _errors():
@@ -579,7 +683,7 @@ def text(
         shard_list, patterns = expand(files, TEXT_SUFFIXES, allow_missing)
         _report_patterns(patterns, quiet)
         units, bad = [], []
-        for shard in shard_list:
+        for shard in _slice(shard_list, shard_index, num_shards):
             fmt_in = text_format(shard) if input_format is InputFormat.auto else input_format.value
             try:
                 shard = replace(shard, content=file_content(shard))
@@ -611,6 +715,10 @@ def text(
             quiet=quiet,
             duplicates=duplicates,
             patterns=patterns,
+            engine=engine,
+            address=address,
+            workers=workers,
+            execution={"shard_index": shard_index, "num_shards": num_shards},
         )
 
 

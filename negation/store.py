@@ -32,6 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora.captions import CorruptShardError, ShardError, file_content
+from corpora.executors import LocalExecutor, RayExecutor
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.shards import PatternMatch, Shard
 from negation.scan import (
@@ -256,6 +257,7 @@ def scan_units(
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
+    executor: LocalExecutor | RayExecutor | None = None,
 ) -> Outcome:
     """Scan units, reusing finished partials and saving each new one as soon as it is analysed.
 
@@ -266,9 +268,21 @@ def scan_units(
     saved on its own (also when the run stops on an error or an interrupt).
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
-    it is listed in ``bad``.
+    it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
+    unfinished units as tasks first (:mod:`negation.distributed`); the report is the same.
     """
     done = store.finished() if store else {}
+    # --- executor seam: a parallel executor scans the unfinished units as tasks; each result is
+    # saved and reported as it arrives, then taken by the loop below in shard order (errors,
+    # --skip-bad and combine as for a local scan).
+    arrived: dict[str, ScanResult | Exception] = {}
+    if executor is not None and executor.parallel:
+        from negation.distributed import scan_in_parallel
+
+        units = list(units)
+        todo = [u for u in units if u.shard.key not in done]
+        arrived = scan_in_parallel(executor, todo, opts, store, on_done)
+    # --- end of the executor seam
     folded: list[ScanResult] = []
     records: list[ShardRecord | None] = []  # in the units' order; None until analysed
     pending: list[tuple[int, Unit, Candidates]] = []
@@ -305,22 +319,24 @@ def scan_units(
     def read(slot: int, unit: Unit) -> None:
         try:
             cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
-        except ShardError as exc:
-            if not skip_bad or not isinstance(exc, CorruptShardError):
-                raise
-            bad.append({"shard": unit.shard.url, "error": exc.message})
-            if on_done:
-                on_done(unit, unit.n_rows or 0, False)
+        except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+            failed(unit, exc)
             return
-        except (pl.exceptions.PolarsError, OSError) as exc:
+        queue(slot, unit, cand)
+
+    def failed(unit: Unit, exc: Exception) -> None:
+        """A shard that cannot be read: raised, or listed in ``bad`` with ``skip_bad``."""
+        if isinstance(exc, ShardError):
+            if not skip_bad or not isinstance(exc, CorruptShardError):
+                raise exc
+            error = exc
+        else:  # a Polars or OS error while reading
             error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
             if not skip_bad:
                 raise error from exc
-            bad.append({"shard": unit.shard.url, "error": error.message})
-            if on_done:
-                on_done(unit, unit.n_rows or 0, False)
-            return
-        queue(slot, unit, cand)
+        bad.append({"shard": unit.shard.url, "error": error.message})
+        if on_done:
+            on_done(unit, unit.n_rows or 0, False)
 
     group: list[tuple[int, Unit]] = []  # small local Parquet shards waiting to be read together
 
@@ -356,6 +372,14 @@ def scan_units(
                 add(result)
                 if on_done:
                     on_done(unit, result.n_rows, True)
+                continue
+            if key in arrived:  # executor seam: scanned, saved and reported by a task
+                result = arrived.pop(key)
+                if isinstance(result, Exception):
+                    failed(unit, result)
+                    continue
+                records.append(_record(unit.shard, result))
+                add(result)
                 continue
             records.append(None)
             small = (

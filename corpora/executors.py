@@ -1,0 +1,240 @@
+"""Where units of work run: in this process one after another (``local``), or as Ray tasks
+(``ray``), plus the slices of a job array.
+
+The runners that loop over units (negscan's shards, mlrtrain's sweep runs) hand their unfinished
+units to an executor and take the results as they complete; the driver alone writes the result
+directory, so every engine gives the same files. ``ray`` follows img2dataset's distributor: one
+plain ``@ray.remote`` task per unit (no Ray Data, no Tune), with ``num_cpus`` / ``num_gpus``, a
+``memory`` scheduling hint and ``max_retries`` (a task whose worker dies is run again).
+
+:func:`start_ray` starts (or attaches to) Ray with explicit defaults instead of Ray's surprising
+ones: a local Ray keeps its temporary files under the output directory (or a user directory) on
+a path short enough for its Unix sockets, its object store is capped, and the driver's working
+directory does not end up first on the workers' ``sys.path`` (where a folder named like a package
+would shadow it); the workers import this code from where the driver does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+ENGINES = ("local", "ray")
+RAY_MISSING = "--engine ray needs Ray, which is not installed: pip install 'notclip[ray]'"
+DEFAULT_OBJECT_STORE = 1 << 30  # bytes: Ray's default is 30 % of the machine's memory
+DEFAULT_MAX_RETRIES = 3
+# Ray puts sockets at TEMP/session_<date>_<pid>/sockets/plasma_store; Unix socket paths are at
+# most 107 bytes, which leaves about 40 for TEMP.
+MAX_TEMP_DIR = 40
+
+
+def take_slice(items: Sequence[T], index: int, count: int) -> list[T]:
+    """Element ``index`` (0-based) of a job array of ``count``: a contiguous block of ``items``.
+
+    The blocks are balanced (their sizes differ by at most one) and, taken in index order, they
+    partition ``items`` exactly: no item is left out or given twice.
+    """
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"slice index {index} of {count}: need 0 <= index < count")
+    n = len(items)
+    return list(items[index * n // count : (index + 1) * n // count])
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one task asks of the cluster (``memory`` in bytes is a scheduling hint)."""
+
+    cpus: float = 1
+    gpus: float = 0
+    memory: int | None = None
+
+
+class LocalExecutor:
+    """In this process, in order: exactly the loop the runners had before."""
+
+    parallel = False
+
+    def map(
+        self,
+        fn: Callable[[T], Any],
+        items: Sequence[T],
+        resources: Resources | Callable[[T], Resources] = Resources(),
+    ) -> Iterator[tuple[int, Any]]:
+        for i, item in enumerate(items):
+            yield i, fn(item)
+
+    def close(self) -> None: ...
+
+
+class RayExecutor:
+    """One Ray task per item; results are yielded as the tasks finish (not in item order).
+
+    ``in_flight`` caps the tasks submitted at once (None: all). An exception raised by ``fn``
+    propagates with its remote traceback; a task whose worker process dies is retried up to
+    ``max_retries`` times.
+    """
+
+    parallel = True
+
+    def __init__(
+        self,
+        ray: Any,
+        owned: bool,
+        in_flight: int | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self.ray, self.owned = ray, owned
+        self.in_flight = in_flight
+        self.max_retries = max_retries
+
+    def _options(self, r: Resources) -> dict[str, Any]:
+        threads = str(max(1, int(r.cpus)))
+        opts: dict[str, Any] = {
+            "num_cpus": r.cpus,
+            "num_gpus": r.gpus,
+            "max_retries": self.max_retries,
+            "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": threads}},
+        }
+        if r.memory:
+            opts["memory"] = int(r.memory)
+        return opts
+
+    def map(
+        self,
+        fn: Callable[[T], Any],
+        items: Sequence[T],
+        resources: Resources | Callable[[T], Resources] = Resources(),
+    ) -> Iterator[tuple[int, Any]]:
+        ray = self.ray
+        remote = ray.remote(fn)
+        queue = iter(enumerate(items))
+        index: dict[Any, int] = {}
+
+        def submit(n: int) -> None:
+            for i, item in _take(queue, n):
+                r = resources(item) if callable(resources) else resources
+                index[remote.options(**self._options(r)).remote(item)] = i
+
+        submit(self.in_flight or len(items))
+        try:
+            while index:
+                ready, _ = ray.wait(list(index), num_returns=1)
+                for ref in ready:
+                    i = index.pop(ref)
+                    value = ray.get(ref)
+                    submit(1)
+                    yield i, value
+        finally:  # closed early (an error, Ctrl-C): do not leave tasks running for nobody
+            for ref in index:
+                ray.cancel(ref)
+
+    def close(self) -> None:
+        if self.owned and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+def _take(it: Iterator[T], n: int) -> Iterable[T]:
+    for _ in range(n):
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a ``ValueError`` whose one line names the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(RAY_MISSING) from None
+    return ray
+
+
+def _package_root() -> str:
+    """The directory that holds this package (and its siblings negation/, mlr/)."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def ray_temp_dir(under: str | os.PathLike | None = None) -> str:
+    """Where a local Ray keeps its sessions: ``UNDER/.ray`` (e.g. the output directory), else
+    ``~/.cache/notclip/ray``, else a new directory in /tmp: the first one short enough for
+    Ray's Unix socket paths."""
+    candidates = [Path(under).expanduser().resolve() / ".ray"] if under else []
+    candidates.append(Path.home() / ".cache" / "notclip" / "ray")
+    for path in candidates:
+        if len(str(path)) <= MAX_TEMP_DIR:
+            path.mkdir(parents=True, exist_ok=True)
+            return str(path)
+    return tempfile.mkdtemp(prefix="notclip-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+
+
+def start_ray(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    temp_dir: str | None = None,
+    temp_under: str | os.PathLike | None = None,
+    object_store_bytes: int = DEFAULT_OBJECT_STORE,
+    runtime_env: dict[str, Any] | None = None,
+) -> tuple[Any, bool]:
+    """Start a local Ray (``address`` None) or attach to a cluster (``auto``, ``ray://H:P``).
+
+    Returns ``(ray, owned)``; ``owned`` is False when Ray was already initialised in this process
+    (then it is used as it is). A local Ray gets ``num_cpus`` (None: every core), a temporary
+    directory (``temp_dir``, else :func:`ray_temp_dir` of ``temp_under``), an object store of
+    ``object_store_bytes``, and no dashboard. ``runtime_env`` is added to the job's (e.g. a
+    ``worker_process_setup_hook``).
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray, False
+    client = bool(address) and str(address).startswith("ray://")
+    kwargs: dict[str, Any] = {"logging_level": "WARNING", "runtime_env": dict(runtime_env or {})}
+    if not client:  # workers import notclip from where this driver does, before the cwd
+        path = [_package_root(), os.environ.get("PYTHONPATH", "")]
+        env = {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
+        kwargs["runtime_env"]["env_vars"] = env | kwargs["runtime_env"].get("env_vars", {})
+    temp_dir = temp_dir or ray_temp_dir(temp_under)
+    Path(temp_dir).mkdir(parents=True, exist_ok=True)
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs |= {
+            "num_cpus": num_cpus,
+            "num_gpus": num_gpus,
+            "_temp_dir": temp_dir,
+            "object_store_memory": object_store_bytes,
+            "include_dashboard": False,
+        }
+    # Ray puts the driver's working directory on every worker's sys.path (and a local Ray's
+    # processes run in it): make it Ray's own temporary directory, which holds no packages.
+    with contextlib.chdir(temp_dir):
+        ray.init(**kwargs)
+    return ray, True
+
+
+def make_executor(
+    engine: str,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    temp_under: str | os.PathLike | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+) -> LocalExecutor | RayExecutor:
+    """The executor of ``--engine``: ``local``, or ``ray`` (a local Ray with ``workers`` CPUs,
+    its temporary files under ``temp_under``; or the cluster at ``address``, with at most
+    ``workers`` tasks in flight)."""
+    if engine == "local":
+        return LocalExecutor()
+    if engine != "ray":
+        raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    ray, owned = start_ray(address, num_cpus=workers, temp_under=temp_under)
+    return RayExecutor(ray, owned, in_flight=workers, max_retries=max_retries)

@@ -1,0 +1,93 @@
+"""``mlrtrain sweep --engine ray``: every unfinished (method, p, seed) run as one task.
+
+The driver decides, as a serial sweep does, which runs are complete (skipped, their numbers read
+back), then has the feature cache built by one task (never two at once), then submits one task
+per remaining run and alone writes ``results.parquet``, one row as each run returns. A task finds
+its run's state itself, so a task retried after its worker died resumes from the run's last
+checkpoint. Tasks run in the driver's working directory (when the node has it), so relative
+``--root`` / ``--out`` / ``--feature-cache`` mean what they mean to the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from corpora.executors import Resources
+from corpora.runio import atomic_write_parquet
+from mlr.sweep import SweepReporter, SweepRun, _finished_row, _merge, _read_json, _row, run_state
+from mlr.train import FitConfig, Reporter, feature_sources, fit, load_backbone_for, load_splits
+
+
+def _cwd(path: str):
+    return contextlib.chdir(path) if os.path.isdir(path) else contextlib.nullcontext()
+
+
+def fit_task(item: tuple[FitConfig, str]) -> dict:
+    """One run where the task runs, in the driver's directory ``item[1]`` (resumed when a
+    checkpoint is there); a failure comes back as ``error`` (the serial sweep's wording)."""
+    cfg, cwd = item
+    with _cwd(cwd):
+        run_dir = Path(cfg.out).expanduser()
+        try:
+            result = fit(replace(cfg, resume=run_state(run_dir) == "partial"))
+            return {"metrics": result.metrics, "error": None}
+        except Exception as exc:  # any failure of one run must not stop the sweep
+            return {
+                "metrics": _read_json(run_dir / "metrics.json"),
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+
+
+def features_task(item: tuple[FitConfig, str]) -> None:
+    """Build (or complete) the feature cache entries of a run's config."""
+    cfg, cwd = item
+    with _cwd(cwd):
+        train, test = load_splits(cfg)
+        feature_sources(cfg, load_backbone_for(cfg), train, test, Reporter())
+
+
+def default_gpus(executor) -> float:
+    """One GPU per run when the cluster has GPUs, else none."""
+    return 1.0 if executor.ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def run_in_parallel(
+    runs: list[SweepRun],
+    path: Path,
+    executor,
+    reporter: SweepReporter,
+    resources: Resources,
+) -> list[dict]:
+    """The rows of ``runs`` in plan order, the unfinished ones trained as tasks; ``path``
+    (``results.parquet``) is rewritten by this process after every run."""
+    rows: dict[int, dict] = {}
+    todo: list[tuple[int, SweepRun]] = []
+
+    def record(i: int, run: SweepRun, row: dict) -> None:
+        rows[i] = row
+        atomic_write_parquet(path, _merge(path, [row]))
+        reporter.run_end(i, len(runs), run, row)
+
+    for i, run in enumerate(runs):
+        state = run_state(Path(run.config.out).expanduser())
+        action = {"complete": "skip", "partial": "resume", "new": "start"}[state]
+        reporter.run_start(i, len(runs), run, action)
+        if state == "complete":
+            record(i, run, _finished_row(run, Path(run.config.out).expanduser()))
+        else:
+            todo.append((i, run))
+    builds: list[FitConfig] = []  # the first run's cache, plus other seeds' augmented views
+    for c in (run.config for _, run in todo):
+        if c.use_cache and (not builds or (c.aug_views and c.seed not in {b.seed for b in builds})):
+            builds.append(c)
+    for c in builds:  # one at a time: never two builds of one cache entry at once
+        list(executor.map(features_task, [(c, os.getcwd())], resources))
+    items = [(run.config, os.getcwd()) for _, run in todo]
+    for j, result in executor.map(fit_task, items, resources):
+        i, run = todo[j]
+        status = "complete" if result["error"] is None else "failed"
+        record(i, run, _row(run, status, result["metrics"], result["error"]))
+    return [rows[i] for i in sorted(rows)]

@@ -1,0 +1,59 @@
+"""negscan's shards as parallel tasks (``--engine ray``): the task that scans one shard, and the
+driver side that saves each result the moment it arrives.
+
+:func:`negation.store.scan_units` calls :func:`scan_in_parallel` for the shards that have no
+finished partial yet, then takes the results in shard order through its usual code (errors,
+``--skip-bad``, combine), so the report is the one a local scan writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from corpora.captions import ShardError
+from corpora.executors import Resources
+from negation.scan import ScanOptions, ScanResult, scan
+from negation.store import ResultStore, Unit
+
+# a remote shard's caption column is held in memory while it is scanned: ask for room
+REMOTE_MEMORY_PER_BYTE = 2
+
+
+def scan_task(item: tuple[Unit, ScanOptions]) -> ScanResult | Exception:
+    """Scan one unit where the task runs. A bad shard comes back as its exception (a value, so
+    that it is neither retried nor wrapped); any other failure raises."""
+    unit, opts = item
+    try:
+        return scan(unit.captions(), opts, unit.shard.url)
+    except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+        return exc
+
+
+def _resources(item: tuple[Unit, ScanOptions]) -> Resources:
+    shard = item[0].shard
+    return Resources(cpus=1, memory=None if shard.is_local else REMOTE_MEMORY_PER_BYTE * shard.size)
+
+
+def scan_in_parallel(
+    executor,
+    units: list[Unit],
+    opts: ScanOptions,
+    store: ResultStore | None,
+    on_done: Callable[[Unit, int, bool], None] | None,
+) -> dict[str, ScanResult | Exception]:
+    """Scan ``units`` with ``executor``; save each result as it arrives (so a killed driver
+    loses nothing finished) and report it to ``on_done``. Returns shard key → result or error.
+    Errors are not raised here: the caller meets them in shard order, as a local scan would."""
+    arrived: dict[str, ScanResult | Exception] = {}
+    items = [(unit, opts) for unit in units]
+    for i, result in executor.map(scan_task, items, _resources):
+        unit = units[i]
+        if isinstance(result, ScanResult):
+            if store:
+                store.save(unit.shard, result)
+            if on_done:
+                on_done(unit, result.n_rows, False)
+        arrived[unit.shard.key] = result
+    return arrived
