@@ -175,6 +175,20 @@ def promptsim_scatter(
 
 
 NEGSCAN_DIRS = typer.Argument(..., help="`negscan … --out` directories, one per corpus.")
+LABELS = typer.Option(
+    [],
+    "--label",
+    help="Name of each corpus on the figure, once per directory in order (default: folder name).",
+)
+
+
+def _labels(labels: list[str], dirs: list[Path]) -> list[str] | None:
+    if labels and len(labels) != len(dirs):
+        raise typer.BadParameter(
+            f"given {len(labels)} times for {len(dirs)} directories (once per directory)",
+            param_hint="--label",
+        )
+    return labels or None
 
 
 @app.command("negscan-words")
@@ -183,10 +197,12 @@ def negscan_words(
     out: Path = OUT,
     dpi: int = DPI,
     top: int = typer.Option(25, "--top", min=1, help="Words shown (by total captions)."),
+    label: list[str] = LABELS,
 ) -> None:
-    """Per-word caption counts and negation rate per corpus (log), beside LAION's 0.47 %."""
+    """Per-word caption shares and the negation rate per corpus, beside LAION's 0.47 %."""
 
-    _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi), out)
+    names = _labels(label, negscan_dirs)
+    _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
 
 
 @app.command("negscan-bigrams")
@@ -195,10 +211,12 @@ def negscan_bigrams(
     out: Path = OUT,
     dpi: int = DPI,
     top: int = typer.Option(20, "--top", min=1, help="Bigrams shown per corpus."),
+    label: list[str] = LABELS,
 ) -> None:
     """The top "negator next-word" bigrams per corpus."""
 
-    _draw(lambda: top_bigrams(negscan_dirs, out, top=top, dpi=dpi), out)
+    names = _labels(label, negscan_dirs)
+    _draw(lambda: top_bigrams(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
 
 
 @app.command("negscan-classes")
@@ -207,10 +225,12 @@ def negscan_classes(
     out: Path = OUT,
     dpi: int = DPI,
     top: int = typer.Option(25, "--top", min=1, help="Classes shown per corpus."),
+    label: list[str] = LABELS,
 ) -> None:
     """The classes most often negated per corpus (negscan --classes)."""
 
-    _draw(lambda: class_negations(negscan_dirs, out, top=top, dpi=dpi), out)
+    names = _labels(label, negscan_dirs)
+    _draw(lambda: class_negations(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
 
 
 @app.command("maps")

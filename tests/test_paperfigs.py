@@ -35,6 +35,8 @@ def make_negscan(d: Path, corpus: str, scale: int, classes: bool = True) -> Path
             "corpus": corpus,
             "text_column": "TEXT",
             "lexicon": "standard",
+            "window": 4,
+            "classes": "coco" if classes else None,
             "n_rows": n_rows,
             "n_null": 10,
             "n_empty": 3,
@@ -95,7 +97,10 @@ def make_promptsim(d: Path) -> Path:
                         }
                     )
     atomic_write_parquet(d / "per_class.parquet", pl.DataFrame(rows))
-    atomic_write_json(d / "summary.json", {"model": "RN101", "rows": []})
+    atomic_write_json(
+        d / "summary.json",
+        {"model": "RN101", "pretrained": "openai", "classes": "coco", "n_classes": 5, "rows": []},
+    )
     return d
 
 
@@ -161,6 +166,11 @@ def make_sweep(d: Path, dataset: str = "voc") -> Path:
                 rows.append(
                     {
                         "dataset": dataset,
+                        "model": "RN101",
+                        "pretrained": "openai",
+                        "weights_id": "0123456789ab",
+                        "image_size": 448,
+                        "random_weights": False,
                         "method": method,
                         "partial": p,
                         "seed": seed,
