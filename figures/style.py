@@ -80,12 +80,18 @@ def label(method: str) -> str:
 def new_figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
     """A (figure, axes) pair of exactly ``width`` × ``height`` inches, outside pyplot's global
     state (nothing to close, nothing leaks between figures)."""
+    fig = blank_figure(width, height)
+    axes = fig.subplots(**subplots) if subplots else fig.subplots()
+    return fig, axes
+
+
+def blank_figure(width: float, height: float) -> Any:
+    """A figure of ``width`` × ``height`` inches without axes (for a grid of one's own), outside
+    pyplot's global state."""
     from matplotlib.figure import Figure
 
     apply()
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(**subplots) if subplots else fig.subplots()
-    return fig, axes
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def headline(

@@ -154,7 +154,8 @@ def make_absence(d: Path) -> Path:
                     }
                 )
     atomic_write_parquet(d / "per_class.parquet", pl.DataFrame(rows))
-    atomic_write_json(d / "summary.json", {})
+    summary = {"dataset": "voc", "split": "test", "n_images": 40, "negative": "no {} in sight"}
+    atomic_write_json(d / "summary.json", summary | {"model": "RN50", "pretrained": "openai"})
     return d
 
 
