@@ -32,7 +32,7 @@ POSTER_CLASSES = "coco"  # the class set its means were computed over: drawn onl
 POSTER_LINES = {"P1-N1": "--", "P1-P2": ":"}
 NOT_THE_POSTERS = "the poster's CLIP means are not drawn beside the sentence-transformers control"
 # one distinct colour per negation style (never shades of one hue), none the paraphrase blue
-STYLE_COLORS = ("#d55e00", "#cc78bc", "#de8f05", "#029e73", "#ca9161", "#fbafe4", "#ece133")
+STYLE_COLORS = ("#d55e00", "#cc78bc", "#ece133", "#ca9161", "#029e73", "#949494")
 ABOVE = (
     "% above the diagonal: share of classes with cos(P1,N1) > cos(P1,P2),\n"
     "i.e. the negated prompt closer to P1 than a paraphrase is"
