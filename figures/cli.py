@@ -147,7 +147,8 @@ def params_compute(
     dpi: int = DPI,
     no_paper: bool = NO_PAPER,
 ) -> None:
-    """Trainable parameters vs device hours per run, per method (ours filled, paper hollow)."""
+    """Trainable parameters vs hours per run per method: ours (wall-clock on cached features)
+    filled, the paper's (end-to-end GPU hours) hollow."""
 
     _draw(lambda: params_vs_compute(sweeps, out, dpi=dpi, paper=not no_paper), out)
 
@@ -240,7 +241,8 @@ def maps_grid(
     dpi: int = DPI,
     max_classes: int = typer.Option(6, "--max-classes", min=1, help="Rows (classes) per image."),
 ) -> None:
-    """Similarity-map grids, one per image: image, positive-prompt map, negated-prompt map."""
+    """Similarity-map grids, one per image: the photo, and per class the positive- and the
+    negated-prompt map with a colour bar."""
 
     _draw(lambda: similarity_grids(maps_dir, out, max_classes=max_classes, dpi=dpi), out)
 
@@ -251,7 +253,7 @@ def absence_auroc(
     out: Path = OUT,
     dpi: int = DPI,
 ) -> None:
-    """Per class: AUROC of P for presence vs AUROC of N for absence (and for presence)."""
+    """Per class: AUROC of P for presence vs AUROC of N for absence."""
 
     _draw(lambda: absence_scatter(absence_dir, out, dpi=dpi), out)
 
