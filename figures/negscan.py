@@ -182,9 +182,8 @@ def word_counts(
         )
     ax_r.axvline(ref, ls="--", lw=0.9, color=style.REFERENCE_COLOR, gid="paper")
     span = [*rates["rate"].to_list(), ref]
-    if style.value_axis(ax_r, [v for v in span if v > 0]) or 0 in span:
-        positive = [v for v in span if v > 0]
-        ax_r.set_xlim(min(positive) / 3, max(positive) * 5)
+    if style.value_axis(ax_r, span):  # log only when every rate is positive and they span decades
+        ax_r.set_xlim(min(span) / 3, max(span) * 5)
     ax_r.set_xlim(right=min(100.0, ax_r.get_xlim()[1]))  # a share never passes 100 %
     _label_bars(ax_r, _pct)
     ax_r.set(xlabel="% of all rows", ylabel="", title="captions with any negation word")
