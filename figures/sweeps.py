@@ -187,8 +187,7 @@ def params_vs_compute(
                     color=color,
                 )
         style.log_axis(ax)
-        positive = [h for h in hours if h > 0]
-        if positive and max(positive) / min(positive) >= 10 and len(positive) == len(hours):
+        if style.spans_decades(hours):
             style.log_axis(ax, "y")
             ax.margins(x=0.2, y=0.3)  # room for the labels right of and above the points
         else:
