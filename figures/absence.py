@@ -12,6 +12,7 @@ from figures.inputs import (
     EmptyInput,
     drop_undrawable,
     random_weights_banner,
+    read_json,
     read_models,
     read_table,
 )
@@ -48,40 +49,50 @@ def auroc_table(absence_dir: Path) -> tuple[pl.DataFrame, list[str]]:
     return out, notes
 
 
+def describe(absence_dir: Path) -> str:
+    """``VOC test, 4952 images · RN101 / openai · N = "a photo without a {}"``, from the run's
+    ``summary.json`` (what an older file lacks is left out)."""
+    path = Path(absence_dir) / "summary.json"
+    s = read_json(path, "absence") if path.is_file() else {}
+    data = " ".join([str(s.get("dataset") or "").upper(), str(s.get("split") or "")]).strip()
+    if s.get("n_images"):
+        data += f", {s['n_images']} images"
+    models = ", ".join(m.label for m in read_models(absence_dir)) or "model not recorded"
+    parts = [data or "dataset not recorded", models]
+    if s.get("negative"):
+        parts.append(f"N = {s['negative']!r}")
+    return " · ".join(parts)
+
+
 def absence_scatter(
     absence_dir: Path, out_dir: Path, *, dpi: int = style.DEFAULT_DPI
 ) -> list[Path]:
     """``absence_auroc.png/.pdf``: one panel per variant (global, dense); per class, AUROC of P for
-    presence (x) vs AUROC of N for absence (filled) and of N for presence (hollow), with the
-    diagonal and chance (0.5). Below the diagonal the negated prompt detects absence worse than
-    the positive prompt detects presence."""
+    presence (x) vs AUROC of N for absence (y), with the diagonal and chance (0.5), titled with
+    the dataset and the model. Below the diagonal the negated prompt detects absence worse than
+    the positive prompt detects presence. (N's AUROC for presence is 1 − its AUROC for absence:
+    it stays in :func:`auroc_table`, not on the figure.)"""
     df, notes = auroc_table(absence_dir)
     variants = df["variant"].unique(maintain_order=True).to_list()
     fig, axes = style.new_figure(
-        style.COLUMN * len(variants), style.COLUMN + 0.7, ncols=len(variants), squeeze=False
+        style.COLUMN * len(variants), style.COLUMN + 0.5, ncols=len(variants), squeeze=False
     )
-    pos, neg = style.METHOD_COLORS["positivecoop"], style.METHOD_COLORS["negativecoop"]
+    neg = style.METHOD_COLORS["negativecoop"]
     for ax, variant in zip(axes[0], variants, strict=True):
         part = df.filter(pl.col("variant") == variant)
         x = part["p_presence"].to_list()
-        ax.scatter(x, part["n_absence"].to_list(), s=14, color=neg, label="N for absence")
-        if part["n_presence"].is_not_null().any():
-            sub = part.drop_nulls("n_presence")
-            ax.scatter(
-                sub["p_presence"].to_list(),
-                sub["n_presence"].to_list(),
-                s=14,
-                facecolors="none",
-                edgecolors=pos,
-                label="N for presence",
-            )
+        ax.scatter(x, part["n_absence"].to_list(), s=14, color=neg, zorder=3)
         if part.height <= MAX_LABELS:
             for row in part.iter_rows(named=True):
+                px, py = row["p_presence"], row["n_absence"]
+                right, top = px > 0.75, py > 0.9  # near the frame: write the label inwards
                 ax.annotate(
                     str(row["class"]),
-                    (row["p_presence"], row["n_absence"]),
-                    xytext=(2, 2),
+                    (px, py),
+                    xytext=(-2 if right else 2, -2 if top else 2),
                     textcoords="offset points",
+                    ha="right" if right else "left",
+                    va="top" if top else "bottom",
                     fontsize=5,
                 )
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=style.REFERENCE_COLOR)
@@ -93,14 +104,8 @@ def absence_scatter(
             ylim=(-0.03, 1.03),
             title=f"{variant}",
             xlabel="AUROC of P for presence",
-            ylabel="AUROC of N",
+            ylabel="AUROC of N for absence",
         )
-    # one legend below the panels: inside, it would sit on points
-    fig.legend(
-        *axes[0][0].get_legend_handles_labels(),
-        fontsize="x-small",
-        loc="outside lower center",
-        ncols=2,
-    )
-    style.headline(fig, random_weights_banner(read_models(absence_dir)), notes)
+    title = f"{describe(absence_dir)} · one point per class; dashed: y = x, dotted: chance"
+    style.headline(fig, random_weights_banner(read_models(absence_dir)), notes, title=title)
     return style.save(fig, out_dir, "absence_auroc", dpi)

@@ -147,7 +147,8 @@ def params_compute(
     dpi: int = DPI,
     no_paper: bool = NO_PAPER,
 ) -> None:
-    """Trainable parameters vs device hours per run, per method (ours filled, paper hollow)."""
+    """Trainable parameters vs hours per run per method: ours (wall-clock on cached features)
+    filled, the paper's (end-to-end GPU hours) hollow."""
 
     _draw(lambda: params_vs_compute(sweeps, out, dpi=dpi, paper=not no_paper), out)
 
@@ -175,6 +176,20 @@ def promptsim_scatter(
 
 
 NEGSCAN_DIRS = typer.Argument(..., help="`negscan … --out` directories, one per corpus.")
+LABELS = typer.Option(
+    [],
+    "--label",
+    help="Name of each corpus on the figure, once per directory in order (default: folder name).",
+)
+
+
+def _labels(labels: list[str], dirs: list[Path]) -> list[str] | None:
+    if labels and len(labels) != len(dirs):
+        raise typer.BadParameter(
+            f"given {len(labels)} times for {len(dirs)} directories (once per directory)",
+            param_hint="--label",
+        )
+    return labels or None
 
 
 @app.command("negscan-words")
@@ -183,10 +198,12 @@ def negscan_words(
     out: Path = OUT,
     dpi: int = DPI,
     top: int = typer.Option(25, "--top", min=1, help="Words shown (by total captions)."),
+    label: list[str] = LABELS,
 ) -> None:
-    """Per-word caption counts and negation rate per corpus (log), beside LAION's 0.47 %."""
+    """Per-word caption shares and the negation rate per corpus, beside LAION's 0.47 %."""
 
-    _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi), out)
+    names = _labels(label, negscan_dirs)
+    _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
 
 
 @app.command("negscan-bigrams")
@@ -195,10 +212,12 @@ def negscan_bigrams(
     out: Path = OUT,
     dpi: int = DPI,
     top: int = typer.Option(20, "--top", min=1, help="Bigrams shown per corpus."),
+    label: list[str] = LABELS,
 ) -> None:
     """The top "negator next-word" bigrams per corpus."""
 
-    _draw(lambda: top_bigrams(negscan_dirs, out, top=top, dpi=dpi), out)
+    names = _labels(label, negscan_dirs)
+    _draw(lambda: top_bigrams(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
 
 
 @app.command("negscan-classes")
@@ -207,10 +226,12 @@ def negscan_classes(
     out: Path = OUT,
     dpi: int = DPI,
     top: int = typer.Option(25, "--top", min=1, help="Classes shown per corpus."),
+    label: list[str] = LABELS,
 ) -> None:
     """The classes most often negated per corpus (negscan --classes)."""
 
-    _draw(lambda: class_negations(negscan_dirs, out, top=top, dpi=dpi), out)
+    names = _labels(label, negscan_dirs)
+    _draw(lambda: class_negations(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
 
 
 @app.command("maps")
@@ -220,7 +241,8 @@ def maps_grid(
     dpi: int = DPI,
     max_classes: int = typer.Option(6, "--max-classes", min=1, help="Rows (classes) per image."),
 ) -> None:
-    """Similarity-map grids, one per image: image, positive-prompt map, negated-prompt map."""
+    """Similarity-map grids, one per image: the photo, and per class the positive- and the
+    negated-prompt map with a colour bar."""
 
     _draw(lambda: similarity_grids(maps_dir, out, max_classes=max_classes, dpi=dpi), out)
 
@@ -231,7 +253,7 @@ def absence_auroc(
     out: Path = OUT,
     dpi: int = DPI,
 ) -> None:
-    """Per class: AUROC of P for presence vs AUROC of N for absence (and for presence)."""
+    """Per class: AUROC of P for presence vs AUROC of N for absence."""
 
     _draw(lambda: absence_scatter(absence_dir, out, dpi=dpi), out)
 

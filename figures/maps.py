@@ -1,5 +1,6 @@
-"""Similarity-map grids from ``promptsim maps … --out DIR`` (the poster's Figure 1): per image, one
-row per class, the image and its similarity maps with the positive and the negated prompt.
+"""Similarity-map grids from ``promptsim maps … --out DIR`` (the poster's Figure 1): per image, the
+photo once and one row per class with its similarity maps for the positive and the negated prompt
+and the row's colour bar.
 
 The photo is the copy inside the maps directory (``image_file``), so a moved result still draws
 it; when it cannot be found the grid shows the maps alone and says so."""
@@ -23,6 +24,8 @@ from figures.inputs import (
 
 COLUMNS = ("image", "class", "prompt", "text", "npy")
 CELL = 1.35  # inches per grid cell
+BAR = 0.5  # inches for a row's colour bar
+CMAP = "viridis"  # perceptually uniform: equal steps in cosine look like equal steps in colour
 
 
 def _resolve(value: str, base: Path) -> Path:
@@ -59,25 +62,33 @@ def _stem(image: str, used: set[str]) -> str:
 def similarity_grids(
     maps_dir: Path, out_dir: Path, *, max_classes: int = 6, dpi: int = style.DEFAULT_DPI
 ) -> list[Path]:
-    """``maps_<image>.png/.pdf`` per image: rows = its first ``max_classes`` classes; columns = the
-    image (when found), the positive-prompt map and the negated-prompt map, drawn over the image.
-    Both maps of a row share one colour scale (their joint min–max), so their strengths compare."""
+    """``maps_<image>.png/.pdf`` per image, titled with the image and the model: the photo once
+    (when found), left of the rows; one row per class (its first ``max_classes``) with the map of
+    the positive and of the negated prompt in a perceptually uniform colormap and the row's colour
+    bar in cosine. Both maps of a row share one colour scale (their joint min–max), so their
+    strengths compare."""
     maps_dir = Path(maps_dir)
     df = read_table(maps_dir / "maps.parquet", "maps", COLUMNS, optional=("image_file",))
     if df.is_empty():
         raise EmptyInput(f"{maps_dir / 'maps.parquet'}: no maps to draw")
-    banner = random_weights_banner(read_models(maps_dir))
+    models = read_models(maps_dir)
+    banner = random_weights_banner(models)
+    model = ", ".join(m.label for m in models) or "model not recorded"
     written: list[Path] = []
     used: set[str] = set()
     for image in df["image"].unique(maintain_order=True).to_list():
         rows = df.filter(pl.col("image") == image)
         classes = rows["class"].unique(maintain_order=True).to_list()[:max_classes]
         picture, missing = _load_image(rows, maps_dir)
-        ncols = 3 if picture is not None else 2
-        fig, axes = style.new_figure(
-            CELL * ncols, CELL * len(classes) + 0.3, nrows=len(classes), ncols=ncols, squeeze=False
-        )
-        for ax_row, cls in zip(axes, classes, strict=True):
+        photo = picture is not None
+        fig = style.blank_figure(CELL * (2 + photo) + BAR, CELL * len(classes) + 0.45)
+        grid = fig.add_gridspec(len(classes), 2 + photo)
+        if photo:  # once, beside all rows: every map is of this photo
+            ax = fig.add_subplot(grid[:, 0], gid="photo")
+            ax.imshow(picture)
+            ax.set_title(Path(image).name, fontsize="xx-small")
+            _bare(ax)
+        for r, cls in enumerate(classes):
             maps = {}
             for prompt in ("positive", "negative"):
                 hit = rows.filter((pl.col("class") == cls) & (pl.col("prompt") == prompt))
@@ -94,35 +105,26 @@ def similarity_grids(
                 maps[prompt] = (np.load(npy).astype(np.float32).squeeze(), hit["text"][0])
             lo = min(float(m.min()) for m, _ in maps.values())
             hi = max(float(m.max()) for m, _ in maps.values())
-            cells = list(ax_row)
-            if picture is not None:
-                cells[0].imshow(picture)
-                cells[0].set_title(str(cls), fontsize="x-small")
-                cells = cells[1:]
-            # the colours are min–max over the row; say what they stand for in cosine
-            cells[0].set_xlabel(f"row scale: cos {lo:.3f} … {hi:.3f}", fontsize="xx-small")
+            cells = [fig.add_subplot(grid[r, c]) for c in (photo, photo + 1)]
+            scale = {"cmap": CMAP, "vmin": lo, "vmax": hi if hi > lo else lo + 1e-6}
             for ax, (m, text) in zip(cells, maps.values(), strict=True):
-                extent = None
-                if picture is not None:
-                    ax.imshow(picture)
-                    h, w = picture.shape[:2]
-                    extent = (0, w, h, 0)
-                ax.imshow(
-                    m,
-                    cmap="jet",
-                    vmin=lo,
-                    vmax=hi if hi > lo else lo + 1e-6,
-                    alpha=0.5 if picture is not None else 1.0,
-                    extent=extent,
-                    interpolation="bilinear",
-                )
+                shown = ax.imshow(m, interpolation="bilinear", **scale)
                 ax.set_title(text, fontsize="xx-small")
-            for ax in ax_row:  # no frame or ticks; the scale label stays
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.grid(False)
-                for spine in ax.spines.values():
-                    spine.set_visible(False)
-        style.headline(fig, banner, [missing] if missing else [], title=Path(image).name)
+                _bare(ax)
+            cells[0].set_ylabel(str(cls), fontsize="x-small")
+            bar = fig.colorbar(shown, ax=cells, fraction=0.08, pad=0.02, shrink=0.85)
+            bar.set_label("cosine", fontsize="xx-small")
+            bar.ax.tick_params(labelsize=4)
+        title = f"{Path(image).name} · {model} · colours: each row's own cosine range"
+        style.headline(fig, banner, [missing] if missing else [], title=title)
         written += style.save(fig, out_dir, _stem(image, used), dpi)
     return written
+
+
+def _bare(ax) -> None:
+    """No frame, ticks or grid; the axis labels stay."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)

@@ -8,7 +8,8 @@ corpus scatter, negscan's ``summary.json``).
   NAME, the negation rate of that pre-training corpus (negscan, % of all rows) against its
   negation-type MCQ accuracy.
 
-Random-weight models are named in the title after "RANDOM WEIGHTS".
+Titles name the dataset, split, models and bootstrap size; random-weight models are named in the
+RANDOM WEIGHTS banner (:func:`figures.style.headline`). Legends sit right of their panel.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import typer
 
 from figures import style
-from figures.inputs import EmptyInput, MissingInput
+from figures.inputs import EmptyInput, MissingInput, Model, random_weights_banner
 
 MAKER = "promptsim negbench --dataset voc --root DATA --out DIR"
 TYPES = ("affirmation", "negation", "hybrid")
@@ -58,9 +59,26 @@ def _label(s: dict) -> str:
     return f"{s['model']}\n{s['pretrained']}"
 
 
-def _title(summaries: list[dict], what: str) -> str:
-    random = [s["model"] for s in summaries if s["random_weights"]]
-    return f"RANDOM WEIGHTS ({', '.join(random)}) — {what}" if random else what
+def _banner(summaries: list[dict]) -> str | None:
+    return random_weights_banner(
+        [Model(s["model"], s["pretrained"], bool(s["random_weights"])) for s in summaries]
+    )
+
+
+def describe(summaries: list[dict], what: str) -> str:
+    """``what — VOC test, 96 images · RN50 / openai, ViT-B-32 / laion2b · bootstrap 1000`` (the
+    data of every summary; a value a summary lacks is left out)."""
+    data = []
+    for s in summaries:
+        d = " ".join([str(s.get("dataset") or "").upper(), str(s.get("split") or "")]).strip()
+        d = d or "dataset not recorded"
+        if s.get("n_images"):
+            d += f", {s['n_images']} images"
+        data.append(d)
+    models = ", ".join(dict.fromkeys(f"{s['model']} / {s['pretrained']}" for s in summaries))
+    boot = sorted({s["n_bootstrap"] for s in summaries if s.get("n_bootstrap")})
+    ci = f" · 95 % CI, bootstrap {', '.join(map(str, boot))}" if boot else ""
+    return f"{what} — {'; '.join(dict.fromkeys(data))} · {models}{ci}"
 
 
 def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], ylabel: str) -> None:
@@ -84,8 +102,8 @@ def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], ylabel: s
         ax.bar(pos, val, width, yerr=err, capsize=2, label=name, color=colors[k])
     ax.set_xticks(x, labels, fontsize="x-small")
     ax.set_ylabel(ylabel)
-    if series:
-        ax.legend(fontsize="x-small")
+    if series:  # right of the panel: inside, it would sit on bars
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def _empty(ax, text: str) -> None:
@@ -130,7 +148,7 @@ def negbench_panels(dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT
         a_ret.set(ylim=(0, 1), title="retrieval R@5: with vs without the negated clause")
     else:
         _empty(a_ret, "no retrieval results")
-    fig.suptitle(_title(summaries, "negation benchmarks"), fontsize="medium")
+    style.headline(fig, _banner(summaries), title=describe(summaries, "negation benchmarks"))
     return style.save(fig, out_dir, "negbench", dpi)
 
 
@@ -179,8 +197,11 @@ def negscan_scatter(
         xlabel="corpus captions with a negation (% of rows)",
         ylabel="MCQ accuracy, negation type",
         ylim=(0, 1),
-        title=_title([p[0] for p in points], "corpus negation vs negation MCQ"),
     )
+    drawn = [p[0] for p in points]
+    title = describe(drawn, "corpus negation vs negation MCQ")
+    title += f" · negscan of weights {', '.join(negscan)}"
+    style.headline(fig, _banner(drawn), title=title)
     return style.save(fig, out_dir, "negbench_negscan", dpi)
 
 

@@ -1,6 +1,7 @@
-"""Figures from ``negscan … --out DIR`` outputs, one directory per corpus: per-word caption counts
-and the negation rate (log scales, the paper's LAION 0.47 % as a reference), the top negated
-bigrams, and the class-negation counts."""
+"""Figures from ``negscan … --out DIR`` outputs, one directory per corpus (named by its folder or
+``--label``): per-word caption shares and the negation rate (the paper's LAION 0.47 % as a
+reference), the top negated bigrams, and the class-negation counts; each titled with the scan's
+lexicon and options. Log axes only where the values span decades."""
 
 from __future__ import annotations
 
@@ -23,21 +24,48 @@ class Corpus:
     summary: dict
 
 
-def load_corpora(dirs: list[Path]) -> list[Corpus]:
-    """Each directory's ``summary.json``, named by its ``corpus`` (``(synthetic)`` marked), made
-    unique with the directory name when two directories scan the same corpus."""
+def load_corpora(dirs: list[Path], labels: list[str] | None = None) -> list[Corpus]:
+    """Each directory's ``summary.json``, named by its ``labels`` entry or else by the folder's name
+    (``(synthetic)`` marked); two folders of one name are told apart by their parent."""
+    dirs = [Path(d) for d in dirs]
+    if labels and len(labels) != len(dirs):
+        raise ValueError(f"--label given {len(labels)} times for {len(dirs)} negscan directories")
+    names = list(labels) if labels else [d.resolve().name or str(d) for d in dirs]
+    if not labels:
+        names = [
+            f"{d.resolve().parent.name}/{n}" if names.count(n) > 1 else n
+            for d, n in zip(dirs, names, strict=True)
+        ]
     out: list[Corpus] = []
-    for d in map(Path, dirs):
+    for d, name in zip(dirs, names, strict=True):
         summary = read_json(d / "summary.json", "negscan", SUMMARY_KEYS)
-        name = str(summary.get("corpus") or d.name)
-        if summary.get("synthetic"):
-            name += " (synthetic)"
-        out.append(Corpus(name, d, summary))
-    names = [c.name for c in out]
-    return [
-        Corpus(f"{c.name} [{c.path.name}]", c.path, c.summary) if names.count(c.name) > 1 else c
-        for c in out
-    ]
+        out.append(Corpus(name + (" (synthetic)" if summary.get("synthetic") else ""), d, summary))
+    return out
+
+
+def options(summary: dict) -> str:
+    """What a scan counted: ``lexicon standard, window 4, classes coco``."""
+    parts = [f"lexicon {summary.get('lexicon', '?')}"]
+    if summary.get("window") is not None:
+        parts.append(f"window {summary['window']}")
+    if summary.get("classes"):
+        parts.append(f"class set {summary['classes']}")
+    if summary.get("exclude_numbering"):
+        parts.append("numbered lists excluded")
+    return ", ".join(parts)
+
+
+def describe(corpora: list[Corpus], what: str) -> str:
+    """The figure's title: ``what``, each corpus (with its ``corpus`` field when that differs from
+    its name) and the scan options, once when every corpus shares them."""
+    opts = [options(c.summary) for c in corpora]
+    shared = len(set(opts)) == 1
+    named = []
+    for c, o in zip(corpora, opts, strict=True):
+        field = c.summary.get("corpus")
+        label = c.name + (f" [corpus {field}]" if field and not c.name.startswith(field) else "")
+        named.append(label if shared else f"{label} ({o})")
+    return f"{what} — " + "; ".join(named) + (f" · {opts[0]}" if shared else "")
 
 
 def _stack(corpora: list[Corpus], file: str, columns: tuple[str, ...]) -> pl.DataFrame:
@@ -55,42 +83,75 @@ def _palette(corpora: list[Corpus]) -> dict[str, tuple]:
     return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
 
 
-def word_counts(
-    negscan_dirs: list[Path], out_dir: Path, *, top: int = 25, dpi: int = style.DEFAULT_DPI
-) -> list[Path]:
-    """``negscan_words.png/.pdf``: left, captions containing each word (the ``top`` words by total
-    captions, log scale, one colour per corpus); right, the share of all rows with any negation
-    per corpus (log scale) beside the paper's LAION-400M 0.47 %."""
-    import seaborn as sns
+def _label_bars(ax, fmt) -> None:
+    for bars in ax.containers:
+        ax.bar_label(bars, labels=[fmt(b.get_width()) for b in bars], fontsize=5, padding=1.5)
 
-    corpora = load_corpora(negscan_dirs)
+
+def _pct(v: float) -> str:
+    return f"{v:#.2g} %" if v < 1 else f"{v:.1f} %"
+
+
+def word_counts(
+    negscan_dirs: list[Path],
+    out_dir: Path,
+    *,
+    top: int = 25,
+    dpi: int = style.DEFAULT_DPI,
+    labels: list[str] | None = None,
+) -> list[Path]:
+    """``negscan_words.png/.pdf``: left, per word, the captions containing it — as a share of each
+    corpus's rows when the corpora differ in size, else counts — for the ``top`` words by that
+    value, one colour per corpus, value labels, log scale when the values span decades; right,
+    the share of all rows with any negation per corpus beside the paper's LAION-400M 0.47 %
+    (dashed, named in the legend below), on an axis that never passes 100 %."""
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+
+    corpora = load_corpora(negscan_dirs, labels)
     words = _stack(corpora, "per_word.parquet", ("word", "captions", "occurrences"))
     words = words.filter(pl.col("captions") > 0)  # a zero has no place on a log axis
     if words.is_empty():
         raise EmptyInput(f"{', '.join(str(c.path) for c in corpora)}: no negation word found")
+    sizes = {c.name: c.summary["n_rows"] for c in corpora}
+    shares = len(set(sizes.values())) > 1
+    if shares:  # corpora of different sizes compare by share, never by count
+        n_rows = pl.col("corpus").replace_strict(sizes, return_dtype=pl.Float64)
+        words = words.with_columns(value=100 * pl.col("captions") / n_rows)
+        xlabel, fmt = "% of the corpus's rows containing the word", _pct
+    else:
+        words = words.with_columns(value=pl.col("captions").cast(pl.Float64))
+        xlabel, fmt = "captions containing the word", style.compact
     order = (
         words.group_by("word")
-        .agg(pl.col("captions").sum())
-        .sort(["captions", "word"], descending=[True, False])
+        .agg(pl.col("value").sum())
+        .sort(["value", "word"], descending=[True, False])
         .head(top)["word"]
         .to_list()
     )
+    words = words.filter(pl.col("word").is_in(order))
     palette = _palette(corpora)
-    fig, (ax_w, ax_r) = style.new_figure(style.PAGE, 3.6, ncols=2, width_ratios=[1.6, 1])
+    height = max(3.6, 1.2 + 0.09 * len(order) * len(corpora))
+    fig, (ax_w, ax_r) = style.new_figure(style.PAGE, height, ncols=2, width_ratios=[1.6, 1])
     sns.barplot(
-        data=words.filter(pl.col("word").is_in(order)).to_pandas(),
+        data=words.to_pandas(),
         y="word",
-        x="captions",
+        x="value",
         hue="corpus",
+        hue_order=[c.name for c in corpora if c.name in set(words["corpus"])],
         order=order,
         palette=palette,
         orient="h",
         ax=ax_w,
+        legend=False,
     )
-    style.log_axis(ax_w)
-    ax_w.set(xlabel="captions containing the word", ylabel="", title="per-word caption counts")
+    if style.value_axis(ax_w, words["value"].to_list()):
+        ax_w.set_xlim(right=ax_w.get_xlim()[1] * 3)  # room for the value labels
+    if shares:
+        ax_w.set_xlim(right=min(100.0, ax_w.get_xlim()[1]))
+    _label_bars(ax_w, fmt)
+    ax_w.set(xlabel=xlabel, ylabel="", title="per negation word")
     ax_w.tick_params(axis="y", labelsize="x-small")
-    ax_w.legend(fontsize="x-small", title=None)
 
     all_rates = pl.DataFrame(
         {
@@ -99,13 +160,15 @@ def word_counts(
         },
         schema={"corpus": pl.String, "rate": pl.Float64},
     )
-    drawable = (pl.col("rate") > 0).fill_null(False) & pl.col("rate").is_not_nan()
+    drawable = pl.col("rate").is_not_null() & pl.col("rate").is_not_nan()
     rates = all_rates.filter(drawable).with_columns(pl.col("rate") * 100)
     gone = all_rates.filter(~drawable)
-    why = "rate null/NaN (no rows) or 0 (no place on a log axis)"
+    why = "rate null/NaN (no rows)"
     notes = (
         [left_out(gone, all_rates.height, "corpus rates", why, ("corpus",))] if gone.height else []
     )
+    laion = laion_negation_rate()
+    ref = 100 * laion["rate"]
     if not rates.is_empty():
         sns.barplot(
             data=rates.to_pandas(),
@@ -117,45 +180,62 @@ def word_counts(
             legend=False,
             ax=ax_r,
         )
-    laion = laion_negation_rate()
-    ax_r.axvline(100 * laion["rate"], ls="--", lw=0.9, color=style.REFERENCE_COLOR)
-    ax_r.annotate(
-        f"paper: {laion['corpus']} {100 * laion['rate']:.2f} %",
-        (100 * laion["rate"], 1.0),
-        xycoords=("data", "axes fraction"),
-        xytext=(3, -10),
-        textcoords="offset points",
-        fontsize="x-small",
-        color=style.REFERENCE_COLOR,
-    )
-    style.log_axis(ax_r)
-    span = [*rates["rate"].to_list(), 100 * laion["rate"]]
-    ax_r.set_xlim(min(span) / 10, max(span) * 10)
-    ax_r.set(xlabel="% of all rows", ylabel="", title="captions with a negation word")
+    ax_r.axvline(ref, ls="--", lw=0.9, color=style.REFERENCE_COLOR, gid="paper")
+    span = [*rates["rate"].to_list(), ref]
+    if style.value_axis(ax_r, span):  # log only when every rate is positive and they span decades
+        ax_r.set_xlim(min(span) / 3, max(span) * 5)
+    ax_r.set_xlim(right=min(100.0, ax_r.get_xlim()[1]))  # a share never passes 100 %
+    _label_bars(ax_r, _pct)
+    ax_r.set(xlabel="% of all rows", ylabel="", title="captions with any negation word")
     ax_r.tick_params(axis="y", labelsize="x-small")
-    style.headline(fig, notes=notes)
+    handles = [
+        Line2D([], [], ls="", marker="s", color=palette[c.name], label=c.name) for c in corpora
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="--",
+            lw=0.9,
+            color=style.REFERENCE_COLOR,
+            label=f"paper: {laion['corpus']} {ref:.2f} % of rows",
+        )
+    )
+    # below the panels: the reference is named there, never over a bar
+    fig.legend(handles=handles, fontsize="x-small", loc="outside lower center", ncols=3)
+    style.headline(fig, notes=notes, title=describe(corpora, "negation words"))
     return style.save(fig, out_dir, "negscan_words", dpi)
 
 
 def _ranked_bars(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, ax_row) -> None:
+    """One panel per corpus: horizontal bars, value labels, a log axis only when the counts span
+    decades."""
     palette = _palette(corpora)
     for ax, c in zip(ax_row, corpora, strict=True):
         part = df.filter(pl.col("corpus") == c.name)
         if part.is_empty():
             ax.text(0.5, 0.5, "none found", ha="center", va="center", transform=ax.transAxes)
         else:
-            ax.barh(part[key].to_list()[::-1], part["count"].to_list()[::-1], color=palette[c.name])
-            style.log_axis(ax)
+            counts = part["count"].to_list()
+            ax.barh(part[key].to_list()[::-1], counts[::-1], color=palette[c.name])
+            if style.value_axis(ax, counts):
+                ax.set_xlim(right=max(counts) * 4)  # room for the value labels
+            _label_bars(ax, style.compact)
         ax.set(title=f"{c.name}", xlabel=title, ylabel="")
         ax.tick_params(axis="y", labelsize="xx-small")
 
 
 def top_bigrams(
-    negscan_dirs: list[Path], out_dir: Path, *, top: int = 20, dpi: int = style.DEFAULT_DPI
+    negscan_dirs: list[Path],
+    out_dir: Path,
+    *,
+    top: int = 20,
+    dpi: int = style.DEFAULT_DPI,
+    labels: list[str] | None = None,
 ) -> list[Path]:
     """``negscan_bigrams.png/.pdf``: one panel per corpus, its ``top`` "negator next-word" bigrams
-    by count (log scale)."""
-    corpora = load_corpora(negscan_dirs)
+    by count (log scale only when the counts span decades)."""
+    corpora = load_corpora(negscan_dirs, labels)
     df = _stack(corpora, "bigrams.parquet", ("negator", "next_word", "count"))
     df = (
         df.filter(pl.col("count") > 0)
@@ -168,15 +248,22 @@ def top_bigrams(
         raise EmptyInput(f"{', '.join(str(c.path / 'bigrams.parquet') for c in corpora)}: empty")
     fig, axes = style.new_figure(style.PAGE, 3.6, ncols=len(corpora), squeeze=False)
     _ranked_bars(df, corpora, "bigram", "captions", axes[0])
+    style.headline(fig, title=describe(corpora, "top negator–next-word bigrams"))
     return style.save(fig, out_dir, "negscan_bigrams", dpi)
 
 
 def class_negations(
-    negscan_dirs: list[Path], out_dir: Path, *, top: int = 25, dpi: int = style.DEFAULT_DPI
+    negscan_dirs: list[Path],
+    out_dir: Path,
+    *,
+    top: int = 25,
+    dpi: int = style.DEFAULT_DPI,
+    labels: list[str] | None = None,
 ) -> list[Path]:
-    """``negscan_classes.png/.pdf``: one panel per corpus, the ``top`` classes most often negated
-    (a negator followed within the scan's window by the class name; log scale)."""
-    corpora = load_corpora(negscan_dirs)
+    """``negscan_classes.png/.pdf``: one panel per corpus, the ``top`` classes of its class set most
+    often negated (a negator followed within the scan's window by the class name; log scale only
+    when the counts span decades)."""
+    corpora = load_corpora(negscan_dirs, labels)
     df = _stack(corpora, "classes.parquet", ("class", "count"))
     df = (
         df.filter(pl.col("count") > 0)
@@ -191,4 +278,5 @@ def class_negations(
         )
     fig, axes = style.new_figure(style.PAGE, 3.6, ncols=len(corpora), squeeze=False)
     _ranked_bars(df, corpora, "class", "captions negating the class", axes[0])
+    style.headline(fig, title=describe(corpora, "classes most often negated"))
     return style.save(fig, out_dir, "negscan_classes", dpi)

@@ -19,19 +19,24 @@ from figures.inputs import (
     EmptyInput,
     drop_undrawable,
     random_weights_banner,
+    read_json,
     read_models,
     read_table,
 )
 
 COLUMNS = ("model", "pretrained", "class", "templates", "style", "pair", "space", "cosine")
-PAIR_COLORS = {
-    "P1-N1": style.METHOD_COLORS["negativecoop"],
-    "P1-P2": style.METHOD_COLORS["dualcoop"],
-}
+PARAPHRASE_COLOR = style.METHOD_COLORS["dualcoop"]
 SPACES = ("raw", "centred")
 POSTER = "poster, COCO-80"  # the published table's scope (docs/METHODS.md §4.1b)
+POSTER_CLASSES = "coco"  # the class set its means were computed over: drawn only over that one
 POSTER_LINES = {"P1-N1": "--", "P1-P2": ":"}
 NOT_THE_POSTERS = "the poster's CLIP means are not drawn beside the sentence-transformers control"
+# one distinct colour per negation style (never shades of one hue), none the paraphrase blue
+STYLE_COLORS = ("#d55e00", "#cc78bc", "#ece133", "#ca9161", "#029e73", "#949494")
+ABOVE = (
+    "% above the diagonal: share of classes with cos(P1,N1) > cos(P1,P2),\n"
+    "i.e. the negated prompt closer to P1 than a paraphrase is"
+)
 
 
 def poster_means() -> dict[tuple[str, str], float]:
@@ -58,18 +63,31 @@ def _is_control() -> pl.Expr:
     return (pl.col("pretrained") == CONTROL) | pl.col("model").str.starts_with("st:")
 
 
-def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str]]:
-    """The per-class rows with a cosine, the RANDOM WEIGHTS banner, and the notes: rows left out
-    (centring undefined, NaN) and a control model that is not set beside the poster."""
+def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str], str, bool]:
+    """The per-class rows with a cosine, the RANDOM WEIGHTS banner, the notes (rows left out —
+    centring undefined, NaN —, a control model not set beside the poster, a class set that is not
+    the poster's), the title (models, class set) and whether the poster's COCO-80 means belong
+    on the figure (only over a COCO run: they were computed over COCO's 80 classes)."""
     per_class = load_per_class(promptsim_dir)
     banner = random_weights_banner(read_models(promptsim_dir))
+    summary = read_json(Path(promptsim_dir) / "summary.json", "promptsim")
+    classes = summary.get("classes")
     df, notes = drop_undrawable(per_class, ["cosine"], "per-class cosines", ("space", "setting"))
     if df.is_empty():
         raise EmptyInput(f"{Path(promptsim_dir) / 'per_class.parquet'}: {notes[0]}")
     controls = df.filter(_is_control())["model"].unique(maintain_order=True).to_list()
     if controls:
         notes.append(f"{NOT_THE_POSTERS} ({', '.join(controls)})")
-    return df, banner, notes
+    coco = classes == POSTER_CLASSES
+    if not coco:
+        notes.append(
+            f"the poster's COCO-80 means are not drawn: this run's class set is "
+            f"{classes or 'not recorded'}"
+        )
+    models = df.select(pl.format("{} / {}", "model", "pretrained")).unique(maintain_order=True)
+    n = summary.get("n_classes", per_class["class"].n_unique())
+    title = f"{', '.join(models.to_series().to_list())} · classes: {classes or '?'} ({n})"
+    return df, banner, notes, title, coco
 
 
 def _spaces(df: pl.DataFrame) -> list[str]:
@@ -83,11 +101,12 @@ def cosine_distributions(
     """``promptsim_violin.png/.pdf``: one panel per space (raw, centred); per template set, violins
     of the per-class cosines: the paraphrase pair cos(P1,P2) and the negation pair cos(P1,N1) for
     each negation style (quartiles inside); for the poster's template sets (``single``,
-    ``ensemble85``) its published means as a dashed (P1-N1) and a dotted (P1-P2) line."""
+    ``ensemble85``) its published means as a dashed (P1-N1) and a dotted (P1-P2) black line, over
+    a COCO run only. One legend, below the panels."""
     import seaborn as sns
     from matplotlib.lines import Line2D
 
-    df, banner, notes = _drawable(promptsim_dir)
+    df, banner, notes, title, coco = _drawable(promptsim_dir)
     group = pl.col("templates")
     if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
         group = pl.col("model") + ":" + pl.col("pretrained") + " " + group
@@ -99,14 +118,16 @@ def cosine_distributions(
     df = df.with_columns(group=group, series=series)
     neg_series = sorted(s for s in df["series"].unique().to_list() if s != "P1-P2 paraphrase")
     hue_order = [*neg_series, "P1-P2 paraphrase"]
-    palette = dict(zip(neg_series, sns.color_palette("flare", len(neg_series)), strict=True))
-    palette["P1-P2 paraphrase"] = PAIR_COLORS["P1-P2"]
+    colors = [STYLE_COLORS[i % len(STYLE_COLORS)] for i in range(len(neg_series))]
+    palette = dict(zip(neg_series, colors, strict=True))
+    palette["P1-P2 paraphrase"] = PARAPHRASE_COLOR
     spaces = _spaces(df)
     fig, axes = style.new_figure(style.PAGE, 2.8, ncols=len(spaces), squeeze=False)
     order = df["group"].unique(maintain_order=True).to_list()
     templates_of = dict(df.select("group", "templates").unique().iter_rows())
     control = {g for g, c in df.select("group", _is_control()).unique().iter_rows() if c}
-    ref = poster_means()
+    ref = poster_means() if coco else {}
+    legend: dict[str, object] = {}
     for ax, space in zip(axes[0], spaces, strict=True):
         part = df.filter(pl.col("space") == space).to_pandas()
         sns.violinplot(
@@ -132,20 +153,26 @@ def cosine_distributions(
                         mean,
                         i - 0.45,
                         i + 0.45,
-                        colors=PAIR_COLORS[pair],
+                        colors="black",
                         ls=ls,
                         lw=1.1,
                         gid=POSTER,
                     )
         ax.set(title=f"{space} text features", xlabel="", ylabel="cosine per class")
         ax.tick_params(axis="x", labelsize="x-small")
-        handles, labels = ax.get_legend_handles_labels()
-        for pair, ls in POSTER_LINES.items():
-            if any((templates_of[g], pair) in ref for g in order if g not in control):
-                handles.append(Line2D([], [], color=PAIR_COLORS[pair], ls=ls, lw=1.1))
-                labels.append(f"{POSTER} mean {pair}")
-        ax.legend(handles, labels, fontsize="xx-small", title=None)
-    style.headline(fig, banner, notes)
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(text, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    for pair, ls in POSTER_LINES.items():
+        if any((templates_of[g], pair) in ref for g in order if g not in control):
+            legend[f"{POSTER} mean {pair}"] = Line2D([], [], color="black", ls=ls, lw=1.1)
+    # below the panels: a legend inside would sit on the violins
+    labels = [t for t in hue_order if t in legend] + [t for t in legend if t not in hue_order]
+    fig.legend(
+        [legend[t] for t in labels], labels, fontsize="x-small", loc="outside lower center", ncols=4
+    )
+    style.headline(fig, banner, notes, title=title)
     return style.save(fig, out_dir, "promptsim_violin", dpi)
 
 
@@ -172,64 +199,80 @@ def pair_table(df: pl.DataFrame) -> pl.DataFrame:
 def cosine_scatter(
     promptsim_dir: Path, out_dir: Path, *, dpi: int = style.DEFAULT_DPI
 ) -> list[Path]:
-    """``promptsim_scatter.png/.pdf``: per class, cos(P1,P2) (x) vs cos(P1,N1) (y), one panel per
-    space, one colour per setting; above the diagonal the negated prompt is closer to the positive
-    one than a paraphrase is (the legend gives that fraction of classes). A star in the same
-    colour marks the poster's means (P1-P2, P1-N1) for each of its template sets present."""
+    """``promptsim_scatter.png/.pdf``: per class, cos(P1,P2) (x) vs cos(P1,N1) (y), one square
+    panel per space, one colour per setting, the diagonal across the whole axis range; above it
+    the negated prompt is closer to the positive one than a paraphrase is (the legend, below the
+    panels, gives that share of classes per space). Over a COCO run, a star in the same colour
+    marks the poster's means (P1-P2, P1-N1) for each of its template sets present."""
     import seaborn as sns
+    from matplotlib.lines import Line2D
 
-    df, banner, notes = _drawable(promptsim_dir)
+    df, banner, notes, title, coco = _drawable(promptsim_dir)
     pairs = pair_table(df)
     unpaired = df.filter(pl.col("pair") == "P1-N1").height - pairs.height
     if unpaired:
         notes.append(f"{unpaired} P1-N1 cosines without a P1-P2 cosine to pair with not drawn")
     spaces = _spaces(pairs)
-    fig, axes = style.new_figure(style.PAGE, 3.0, ncols=len(spaces), squeeze=False)
+    fig, axes = style.new_figure(style.PAGE, 4.4, ncols=len(spaces), squeeze=False)
     settings = pairs["setting"].unique(maintain_order=True).to_list()
     palette = dict(zip(settings, sns.color_palette("colorblind", len(settings)), strict=True))
-    ref = poster_means()
+    ref = poster_means() if coco else {}
+    above: dict[str, list[str]] = {s: [] for s in settings}
+    stars: dict[str, Line2D] = {}
     for ax, space in zip(axes[0], spaces, strict=True):
         part = pairs.filter(pl.col("space") == space)
+        xs, ys = part["paraphrase"].to_list(), part["negation"].to_list()
         for s in settings:
             sub = part.filter(pl.col("setting") == s)
             if sub.is_empty():
                 continue
             frac = (sub["negation"] > sub["paraphrase"]).mean()
+            above[s].append(f"{frac:.0%} of {sub.height} {space}")
             ax.scatter(
                 sub["paraphrase"].to_list(),
                 sub["negation"].to_list(),
                 s=8,
                 alpha=0.7,
                 color=palette[s],
-                label=f"{s} ({frac:.0%} of {sub.height} above)",
             )
-        lo = min(part["negation"].min(), part["paraphrase"].min())
-        hi = max(part["negation"].max(), part["paraphrase"].max())
-        pad = 0.02 * (hi - lo or 1)
-        ax.plot(
-            [lo - pad, hi + pad], [lo - pad, hi + pad], ls="--", lw=0.8, color=style.REFERENCE_COLOR
-        )
         for t, label in (("single", "1 prompt"), ("ensemble85", "85 prompts")):
             x, y = ref.get((t, "P1-P2")), ref.get((t, "P1-N1"))
             mine = part.filter((pl.col("templates") == t) & ~_is_control())
             mine = mine["setting"].unique(maintain_order=True)
             if mine.len() and x is not None and y is not None:
-                ax.scatter(
-                    x,
-                    y,
-                    marker="*",
-                    s=110,
-                    color=palette[mine[0]],  # the colour of our points of that template set
-                    edgecolors="black",
-                    linewidths=0.6,
-                    zorder=4,
-                    label=f"{POSTER}: {label}",
-                )
+                star = {"marker": "*", "color": palette[mine[0]], "mec": "black", "mew": 0.6}
+                ax.plot(x, y, ls="", ms=11, zorder=4, gid=POSTER, **star)
+                stars[f"{POSTER}: {label}"] = Line2D([], [], ls="", ms=9, **star)
+                xs.append(x)
+                ys.append(y)
+        # the diagonal spans the whole (square) axis range, stars included
+        lo, hi = min(*xs, *ys), max(*xs, *ys)
+        pad = 0.04 * (hi - lo or 1)
+        lim = (lo - pad, hi + pad)
+        ax.plot(lim, lim, ls="--", lw=0.8, color=style.REFERENCE_COLOR, gid="diagonal")
+        ax.set_box_aspect(1)
         ax.set(
+            xlim=lim,
+            ylim=lim,
             title=f"{space} text features",
             xlabel="cos(P1, P2) paraphrase",
             ylabel="cos(P1, N1) negation",
         )
-        ax.legend(fontsize="xx-small", loc="upper left")
-    style.headline(fig, banner, notes)
+    handles = [
+        Line2D([], [], ls="", marker="o", ms=4, color=palette[s], label=f"{s}: {', '.join(a)}")
+        for s, a in above.items()
+        if a
+    ]
+    handles += [Line2D([], [], ls="--", lw=0.8, color=style.REFERENCE_COLOR, label="y = x")]
+    handles += [h.set_label(t) or h for t, h in stars.items()]
+    # below the panels: a legend inside would sit on points
+    fig.legend(
+        handles=handles,
+        fontsize="x-small",
+        title=ABOVE,
+        title_fontsize="x-small",
+        loc="outside lower center",
+        ncols=2,
+    )
+    style.headline(fig, banner, notes, title=title)
     return style.save(fig, out_dir, "promptsim_scatter", dpi)

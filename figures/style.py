@@ -80,12 +80,18 @@ def label(method: str) -> str:
 def new_figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
     """A (figure, axes) pair of exactly ``width`` × ``height`` inches, outside pyplot's global
     state (nothing to close, nothing leaks between figures)."""
+    fig = blank_figure(width, height)
+    axes = fig.subplots(**subplots) if subplots else fig.subplots()
+    return fig, axes
+
+
+def blank_figure(width: float, height: float) -> Any:
+    """A figure of ``width`` × ``height`` inches without axes (for a grid of one's own), outside
+    pyplot's global state."""
     from matplotlib.figure import Figure
 
     apply()
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(**subplots) if subplots else fig.subplots()
-    return fig, axes
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def headline(
@@ -155,3 +161,20 @@ def log_axis(ax: Any, which: str = "x") -> None:
     axis.set_tick_params(
         which="minor", size=rc[f"{which}tick.major.size"], pad=rc[f"{which}tick.major.pad"]
     )
+
+
+def spans_decades(values: Sequence[float]) -> bool:
+    """Whether positive ``values`` span a decade or more: then a log axis, else a linear one (a
+    log axis over 26–88 makes 26 look like nothing)."""
+    positive = [v for v in values if v > 0]
+    return bool(positive) and len(positive) == len(values) and max(positive) >= 10 * min(positive)
+
+
+def value_axis(ax: Any, values: Sequence[float], which: str = "x") -> bool:
+    """A log axis (:func:`log_axis`) when ``values`` span decades, else linear from 0; returns
+    whether it is log."""
+    if spans_decades(values):
+        log_axis(ax, which)
+        return True
+    (ax.set_xlim if which == "x" else ax.set_ylim)(0, max(values, default=1) * 1.15 or 1)
+    return False

@@ -14,6 +14,7 @@ from corpora.reference import paper_map, paper_methods
 from figures import style
 from figures.inputs import (
     EmptyInput,
+    Model,
     drop_undrawable,
     left_out,
     note,
@@ -23,6 +24,10 @@ from figures.inputs import (
 from mlr.table import build_table, load_runs
 
 NOT_FINISHED = "failed, unfinished or without a mAP (null/NaN)"
+PAPER_MARKERS = ("s", "^", "D", "v", "P", "X")  # one per paper method, so coinciding lines show
+PAPER_OFFSET = 0.9  # known-label points (%) between two methods' paper markers
+OURS_HOURS = "ours: wall-clock on cached features"
+PAPER_HOURS = "paper: end-to-end GPU hours"
 
 
 def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
@@ -34,12 +39,25 @@ def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
         found = [m for f in sorted(d.rglob("run.json")) for m in read_models(f.parent)]
         for ds in runs["dataset"].unique().to_list():
             models.setdefault(ds, []).extend(found)
+        if "random_weights" in runs.columns:  # the results file's own record of the backbone
+            rows = runs.filter(pl.col("random_weights").fill_null(False)).unique("model")
+            found += [Model(str(r["model"]), str(r["pretrained"]), True) for r in rows.to_dicts()]
         frames.append(runs)
     runs = pl.concat(frames, how="diagonal_relaxed")
     if runs.filter(pl.col("ok")).is_empty():
         dirs = ", ".join(str(d) for d in sweep_dirs)
         raise EmptyInput(f"{dirs}: no finished runs to draw")
     return runs, {ds: random_weights_banner(m) for ds, m in models.items()}
+
+
+def describe(finished: pl.DataFrame, ds: str) -> str:
+    """``VOC · RN101 / openai / 448 px · 3 seeds``: the dataset, the backbone(s) and the number of
+    seeds of the finished runs (a range when some points have fewer)."""
+    backbones = ", ".join(sorted(finished["backbone"].unique().to_list()))
+    seeds = finished.group_by("method", "partial").agg(n=pl.col("seed").n_unique())["n"]
+    lo, hi = seeds.min(), seeds.max()
+    n = f"{lo}" if lo == hi else f"{lo}–{hi}"
+    return f"{ds.upper()} · {backbones} · {n} seed{'s' if hi > 1 else ''} per point"
 
 
 def _finished(runs: pl.DataFrame, ds: str, by: tuple[str, ...]) -> tuple[pl.DataFrame, list[str]]:
@@ -55,7 +73,8 @@ def map_vs_partial(
 ) -> list[Path]:
     """``map_vs_partial_<dataset>.png/.pdf`` per dataset: mean mAP over seeds per method (solid,
     markers), the seeds' min–max as a band, the paper's published numbers as dashed lines in the
-    method's colour (SCPNet, which we do not train, too)."""
+    method's colour (SCPNet, which we do not train, too), each with its own hollow marker and
+    shifted sideways a little, so that methods the paper gives the same numbers all show."""
     from matplotlib.lines import Line2D
 
     runs, banners = _load(sweep_dirs)
@@ -68,15 +87,10 @@ def map_vs_partial(
             continue
         agg = (
             finished.group_by("method", "partial")
-            .agg(
-                mean=pl.col("map").mean(),
-                lo=pl.col("map").min(),
-                hi=pl.col("map").max(),
-                n=pl.len(),
-            )
+            .agg(mean=pl.col("map").mean(), lo=pl.col("map").min(), hi=pl.col("map").max())
             .sort("partial")
         )
-        fig, ax = style.new_figure(style.COLUMN, 3.4)
+        fig, ax = style.new_figure(style.COLUMN, 4.2)
         ours = style.sort_methods(agg["method"].unique().to_list())
         handles = []
         for m in ours:
@@ -84,31 +98,27 @@ def map_vs_partial(
             x = (part["partial"] * 100).to_list()
             color = style.method_color(m)
             ax.fill_between(x, part["lo"].to_list(), part["hi"].to_list(), color=color, alpha=0.2)
-            ax.plot(x, part["mean"].to_list(), color=color, marker="o", ms=3, lw=1.3)
+            ax.plot(x, part["mean"].to_list(), color=color, marker="o", ms=3, lw=1.3, zorder=3)
             handles.append(Line2D([], [], color=color, marker="o", ms=3, label=style.label(m)))
         ref = pub.filter(pl.col("dataset") == ds) if paper else pub.clear()
-        extra = [m for m in style.sort_methods(ref["method"].unique().to_list()) if m not in ours]
-        for m in [*ours, *extra]:
+        drawn = [m for m in style.sort_methods(ref["method"].unique().to_list())]
+        for i, m in enumerate(drawn):
             part = ref.filter(pl.col("method") == m).sort("partial")
-            if part.is_empty():
-                continue
-            color = style.method_color(m)
-            x = (part["partial"] * 100).to_list()
-            ax.plot(x, part["map"].to_list(), color=color, ls="--", lw=0.9, alpha=0.8)
-            if m in extra:
-                handles.append(Line2D([], [], color=color, ls="--", label=style.label(m)))
-        handles.append(Line2D([], [], color="black", lw=1.3, label="ours (band: seed min–max)"))
-        if not ref.is_empty():
-            handles.append(Line2D([], [], color="black", ls="--", lw=0.9, label="paper"))
-        n_seeds = agg["n"].max()
-        ax.set(
-            xlabel="known labels (%)",
-            ylabel="mAP (%)",
-            title=f"{ds.upper()} (up to {n_seeds} seed{'s' if n_seeds > 1 else ''})",
-        )
+            color, marker = style.method_color(m), PAPER_MARKERS[i % len(PAPER_MARKERS)]
+            shift = (i - (len(drawn) - 1) / 2) * PAPER_OFFSET
+            x = (part["partial"] * 100 + shift).to_list()
+            kw = {"color": color, "ls": "--", "lw": 0.8, "marker": marker, "ms": 3.5, "mfc": "none"}
+            ax.plot(x, part["map"].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
+            handles.append(Line2D([], [], label=f"paper: {style.label(m)}", **kw))
+        band = "ours: mean (band: seed min–max)"
+        handles.append(Line2D([], [], color="black", lw=1.3, label=band))
+        ax.set(xlabel="known labels (%)", ylabel="mAP (%)")
         # below the axes: inside, it would hide curves wherever they happen to run
         fig.legend(handles=handles, fontsize="x-small", loc="outside lower center", ncols=2)
-        style.headline(fig, banners.get(ds), notes)
+        title = describe(finished, ds)
+        if drawn:
+            title += " · paper's markers offset sideways so that equal values show"
+        style.headline(fig, banners.get(ds), notes, title=title)
         written += style.save(fig, out_dir, f"map_vs_partial_{ds}", dpi)
     return written
 
@@ -116,9 +126,11 @@ def map_vs_partial(
 def params_vs_compute(
     sweep_dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT_DPI, paper: bool = True
 ) -> list[Path]:
-    """``params_compute_<dataset>.png/.pdf``: trainable parameters (log x) vs device hours per
-    training run (y) per method — ours as filled circles, the paper's (rounded params, GPU hours)
-    as hollow squares in the same colour."""
+    """``params_compute_<dataset>.png/.pdf``: trainable parameters (log x) vs hours per training
+    run (y; log when the values span a decade or more) per method — ours (mean wall-clock on
+    cached features, on the device the runs used) as filled circles, the paper's (rounded params,
+    end-to-end GPU hours) as hollow squares in the same colour. The axis and the legend say which
+    hours are which: they are not the same measurement."""
     from matplotlib.lines import Line2D
 
     runs, banners = _load(sweep_dirs)
@@ -128,13 +140,15 @@ def params_vs_compute(
     ref = paper_methods() if paper else paper_methods().clear()
     written: list[Path] = []
     for ds in sorted(table["dataset"].unique().to_list()):
-        fig, ax = style.new_figure(style.COLUMN, 2.6)
-        notes = _finished(runs, ds, ("method",))[1]
+        fig, ax = style.new_figure(style.COLUMN, 3.0)
+        finished, notes = _finished(runs, ds, ("method",))
         ours, dropped = drop_undrawable(
             table.filter(pl.col("dataset") == ds), ["n_params", "hours_per_run"], "methods"
         )
         notes += dropped
-        drawn = 0
+        if ours.is_empty():
+            raise EmptyInput(f"dataset {ds!r}: no run records n_params and wall_seconds")
+        hours = ours["hours_per_run"].to_list()
         for row in ours.iter_rows(named=True):
             color = style.method_color(row["method"])
             ax.scatter(row["n_params"], row["hours_per_run"], s=40, color=color, zorder=3)
@@ -146,20 +160,18 @@ def params_vs_compute(
                 fontsize="x-small",
                 color=color,
             )
-            drawn += 1
-        if drawn == 0:
-            raise EmptyInput(f"dataset {ds!r}: no run records n_params and wall_seconds")
         theirs = ref.filter(pl.col("dataset") == ds).drop_nulls(["params_paper", "gpu_hours"])
+        hours += theirs["gpu_hours"].to_list()
         # methods the paper gives the same (params, hours) — VOC Positive-/NegativeCoOp —
         # share a point: concentric squares and one label line each, so every colour shows
-        for (params, hours), group in theirs.group_by(
+        for (params, gpu_h), group in theirs.group_by(
             ["params_paper", "gpu_hours"], maintain_order=True
         ):
             for i, method in enumerate(style.sort_methods(group["method"].to_list())):
                 color = style.method_color(method)
                 ax.scatter(
                     params,
-                    hours,
+                    gpu_h,
                     s=40 + 45 * i,
                     facecolors="none",
                     edgecolors=color,
@@ -168,22 +180,31 @@ def params_vs_compute(
                 )
                 ax.annotate(
                     style.label(method),
-                    (params, hours),
+                    (params, gpu_h),
                     xytext=(5, 3 + 8 * i),
                     textcoords="offset points",
                     fontsize="x-small",
                     color=color,
                 )
         style.log_axis(ax)
-        ax.margins(x=0.2, y=0.15)  # room for the labels right of the points
-        ax.set_ylim(bottom=0)
-        ax.set(xlabel="trainable parameters", ylabel="device hours per run", title=ds.upper())
-        handles = [Line2D([], [], color="black", marker="o", ls="", label="ours")]
+        if style.spans_decades(hours):
+            style.log_axis(ax, "y")
+            ax.margins(x=0.2, y=0.3)  # room for the labels right of and above the points
+        else:
+            ax.margins(x=0.2, y=0.15)
+            ax.set_ylim(bottom=0)
+        devices = ", ".join(sorted(finished["device"].drop_nulls().unique().to_list())) or "?"
+        ours_h = f"{OURS_HOURS} ({devices})"
+        # two measurements on one axis: the axis says which is which
+        ylabel = f"hours per run\n{ours_h}" + (f"\n{PAPER_HOURS}" if not theirs.is_empty() else "")
+        ax.set(xlabel="trainable parameters", ylabel=ylabel)
+        ax.yaxis.label.set_fontsize("xx-small")
+        handles = [Line2D([], [], color="black", marker="o", ls="", label=ours_h)]
         if not theirs.is_empty():
             handles.append(
-                Line2D([], [], color="black", marker="s", ls="", mfc="none", label="paper (GPU h)")
+                Line2D([], [], color="black", marker="s", ls="", mfc="none", label=PAPER_HOURS)
             )
-        ax.legend(handles=handles, fontsize="x-small")
-        style.headline(fig, banners.get(ds), notes)
+        fig.legend(handles=handles, fontsize="x-small", loc="outside lower center")
+        style.headline(fig, banners.get(ds), notes, title=describe(finished, ds))
         written += style.save(fig, out_dir, f"params_compute_{ds}", dpi)
     return written

@@ -340,9 +340,25 @@ def test_result_dirs_are_written_atomically(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # the old result intact
 
 
-def test_figure_titles_name_random_weight_models():
-    from figures.negbench import _title
+def test_negbench_figures_say_what_produced_them(voc_run, tiny_models, tmp_path, monkeypatch):
+    from figures import negbench, style
 
-    runs = [{"model": "RN50", "random_weights": True}, {"model": "ViT", "random_weights": False}]
-    assert _title(runs, "negation benchmarks") == "RANDOM WEIGHTS (RN50) — negation benchmarks"
-    assert _title(runs[1:], "x") == "x"
+    figs: list = []
+    monkeypatch.setattr(style, "save", lambda fig, *a, **k: figs.append(fig) or [])
+    scan = tmp_path / "scan"
+    atomic_write_json(scan / "summary.json", {"rate_all_rows": 0.0047, "corpus": "x"})
+    negbench.negbench_panels([voc_run], tmp_path)
+    negbench.negscan_scatter([voc_run], {"none": scan}, tmp_path)
+    for fig in figs:
+        title = " ".join(fig.get_suptitle().split())
+        assert f"RANDOM WEIGHTS — {tiny_models[0]} / none" in title  # the shared banner
+        assert "VOC test, 16 images" in title and f"{tiny_models[0]} / none" in title
+        fig.draw_without_rendering()
+        boxes = [ax.get_window_extent() for ax in fig.axes if ax.axison]
+        for legend in (ax.get_legend() for ax in fig.axes if ax.get_legend()):
+            lb = legend.get_window_extent()  # beside its panel, never on the bars
+            for b in boxes:
+                assert min(lb.x1, b.x1) - max(lb.x0, b.x0) <= 0 or min(lb.y1, b.y1) <= max(
+                    lb.y0, b.y0
+                )
+    assert "bootstrap 50" in figs[0].get_suptitle().replace("\n", " ")

@@ -3,6 +3,8 @@ and the CLI."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import struct
 from pathlib import Path
 
@@ -35,6 +37,8 @@ def make_negscan(d: Path, corpus: str, scale: int, classes: bool = True) -> Path
             "corpus": corpus,
             "text_column": "TEXT",
             "lexicon": "standard",
+            "window": 4,
+            "classes": "coco" if classes else None,
             "n_rows": n_rows,
             "n_null": 10,
             "n_empty": 3,
@@ -95,7 +99,10 @@ def make_promptsim(d: Path) -> Path:
                         }
                     )
     atomic_write_parquet(d / "per_class.parquet", pl.DataFrame(rows))
-    atomic_write_json(d / "summary.json", {"model": "RN101", "rows": []})
+    atomic_write_json(
+        d / "summary.json",
+        {"model": "RN101", "pretrained": "openai", "classes": "coco", "n_classes": 5, "rows": []},
+    )
     return d
 
 
@@ -126,6 +133,7 @@ def make_maps(d: Path, with_image: bool = True) -> Path:
                 }
             )
     atomic_write_parquet(d / "maps.parquet", pl.DataFrame(rows))
+    atomic_write_json(d / "summary.json", {"model": "ViT-B-16", "pretrained": "openai"})
     return d
 
 
@@ -149,7 +157,8 @@ def make_absence(d: Path) -> Path:
                     }
                 )
     atomic_write_parquet(d / "per_class.parquet", pl.DataFrame(rows))
-    atomic_write_json(d / "summary.json", {})
+    summary = {"dataset": "voc", "split": "test", "n_images": 40, "negative": "no {} in sight"}
+    atomic_write_json(d / "summary.json", summary | {"model": "RN50", "pretrained": "openai"})
     return d
 
 
@@ -161,6 +170,11 @@ def make_sweep(d: Path, dataset: str = "voc") -> Path:
                 rows.append(
                     {
                         "dataset": dataset,
+                        "model": "RN101",
+                        "pretrained": "openai",
+                        "weights_id": "0123456789ab",
+                        "image_size": 448,
+                        "random_weights": False,
                         "method": method,
                         "partial": p,
                         "seed": seed,
@@ -232,13 +246,13 @@ def assert_figure(paths: list[Path], stem: str, inches: tuple[float, float]) -> 
 
 
 def test_map_vs_partial_and_params(gallery) -> None:
-    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 3.4))
-    assert_figure(files(gallery, "params_compute"), "params_compute_voc", (style.COLUMN, 2.6))
+    assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 4.2))
+    assert_figure(files(gallery, "params_compute"), "params_compute_voc", (style.COLUMN, 3.0))
 
 
 def test_promptsim_figures(gallery) -> None:
     assert_figure(files(gallery, "promptsim_violin"), "promptsim_violin", (style.PAGE, 2.8))
-    assert_figure(files(gallery, "promptsim_scatter"), "promptsim_scatter", (style.PAGE, 3.0))
+    assert_figure(files(gallery, "promptsim_scatter"), "promptsim_scatter", (style.PAGE, 4.4))
 
 
 def test_promptsim_pairs_join_per_class(results: Path) -> None:
@@ -275,7 +289,9 @@ def test_promptsim_style_dependent_paraphrase_joins_on_style() -> None:
 def test_negscan_figures_over_two_corpora(results: Path, gallery) -> None:
     dirs = [results / "negscan" / "laion", results / "negscan" / "sample"]
     names = [c.name for c in negscan.load_corpora(dirs)]
-    assert names == ["laion400m", "sample (synthetic)"]
+    assert names == ["laion", "sample (synthetic)"]  # the folder's name, not only `corpus`
+    named = negscan.load_corpora(dirs, ["LAION-400M", "toy"])
+    assert [c.name for c in named] == ["LAION-400M", "toy (synthetic)"]
     for stem in ("negscan_words", "negscan_bigrams", "negscan_classes"):
         assert_figure(files(gallery, stem), stem, (style.PAGE, 3.6))
 
@@ -287,14 +303,15 @@ def test_negscan_classes_without_class_scan_is_empty(tmp_path: Path) -> None:
 
 
 def test_similarity_map_grid(gallery) -> None:
-    # with the image found: 3 columns (image, positive, negative), one row per class
-    assert_figure(files(gallery, "maps"), "maps_street", (3 * maps.CELL, 2 * maps.CELL + 0.3))
+    # with the image found: the photo, then positive and negative map and a colour bar per class
+    size = (3 * maps.CELL + maps.BAR, 2 * maps.CELL + 0.45)
+    assert_figure(files(gallery, "maps"), "maps_street", size)
 
 
 def test_similarity_map_grid_without_image(tmp_path: Path) -> None:
     d = make_maps(tmp_path / "maps", with_image=False)
     paths = maps.similarity_grids(d, tmp_path / "figs", max_classes=1, dpi=DPI)
-    assert_figure(paths, "maps_street", (2 * maps.CELL, maps.CELL + 0.3))
+    assert_figure(paths, "maps_street", (2 * maps.CELL + maps.BAR, maps.CELL + 0.45))
 
 
 def test_similarity_map_missing_npy_names_it(results: Path, tmp_path: Path) -> None:
@@ -313,7 +330,7 @@ def test_absence_scatter(results: Path, gallery) -> None:
     assert row["n_absence"] == pytest.approx(0.55)
     assert row["n_presence"] == pytest.approx(0.60)
     assert_figure(
-        files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, style.COLUMN + 0.7)
+        files(gallery, "absence_auroc"), "absence_auroc", (2 * style.COLUMN, style.COLUMN + 0.5)
     )
 
 
@@ -324,14 +341,47 @@ def drawn_figures(monkeypatch) -> list:
     return figs
 
 
-def test_legends_sit_outside_the_data(results: Path, tmp_path: Path, monkeypatch) -> None:
+def overlap(a, b) -> float:
+    """Area (pixels²) two window extents share."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0) * max(h, 0)
+
+
+def data_axes(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.axison]
+
+
+def assert_legends_clear(fig) -> None:
+    """Every legend (the figure's and the axes') lies outside every axes box."""
+    fig.draw_without_rendering()
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    for legend in legends:
+        box = legend.get_window_extent()
+        for ax in data_axes(fig):
+            assert overlap(box, ax.get_window_extent()) < 1, (legend, ax.get_title())
+
+
+def legend_texts(fig) -> list[str]:
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
+
+
+def posters(ax) -> list:
+    """The artists that draw the poster's means."""
+    return [a for a in ax.get_children() if a.get_gid() == prompts.POSTER]
+
+
+def test_legends_sit_outside_the_data(tmp_path: Path, monkeypatch) -> None:
     figs = drawn_figures(monkeypatch)
-    sweeps.map_vs_partial([results / "sweeps" / "voc"], tmp_path)
-    absence.absence_scatter(results / "absence", tmp_path)
+    outcomes = draw_all(make_results(tmp_path / "results"), tmp_path / "figs", dpi=DPI)
+    by_figure = dict(zip((o.figure for o in outcomes), figs, strict=True))
+    for name in ("map_vs_partial", "params_compute", "promptsim_violin", "promptsim_scatter"):
+        assert by_figure[name].legends, name  # one legend below the panels
+    assert by_figure["negscan_words"].legends
     for fig in figs:
-        assert fig.legends, "one figure legend below the panels"
-        assert all(ax.get_legend() is None for ax in fig.axes), "no legend over the points"
-    (ax_abs, *_) = figs[1].axes
+        assert_legends_clear(fig)
+    (ax_abs, *_) = by_figure["absence_auroc"].axes
     lo, hi = ax_abs.get_xlim()
     assert lo < 0 and hi > 1, "AUROC 0 and 1 must not be cut in half by the frame"
 
@@ -364,11 +414,11 @@ def test_promptsim_figures_show_the_posters_means(
         ]
         for mean in (0.58, 0.53, 0.56, 0.61):  # single P1-N1, P1-P2; ensemble85 P1-N1, P1-P2
             assert mean in levels
-        labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert "poster, COCO-80 mean P1-N1" in labels
+    assert "poster, COCO-80 mean P1-N1" in legend_texts(violin)
+    labels = legend_texts(scatter)
+    assert "poster, COCO-80: 1 prompt" in labels and "poster, COCO-80: 85 prompts" in labels
     for ax in scatter.axes:
-        labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert "poster, COCO-80: 1 prompt" in labels and "poster, COCO-80: 85 prompts" in labels
+        assert len(posters(ax)) == 2
 
 
 def test_similarity_maps_state_their_cosine_scale(
@@ -377,9 +427,17 @@ def test_similarity_maps_state_their_cosine_scale(
     figs = drawn_figures(monkeypatch)
     maps.similarity_grids(results / "maps", tmp_path)
     m = np.random.default_rng(1).random((4, 6)).astype(np.float32)  # both maps of each row
-    scale = f"row scale: cos {m.min():.3f} … {m.max():.3f}"
-    labels = [ax.get_xlabel() for ax in figs[0].axes]
-    assert labels.count(scale) == 2  # one per class row (person, bench)
+    bars = [ax for ax in figs[0].axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 2  # one colour bar per class row (person, bench), in cosine
+    for bar in bars:
+        assert bar.get_ylim() == pytest.approx((m.min(), m.max()))
+        assert bar.get_ylabel() == "cosine"
+    images = [im for ax in figs[0].axes for im in ax.get_images()]
+    assert [im.get_array().shape[:2] for im in images].count((32, 48)) == 1  # the photo, once
+    maps_drawn = [im for im in images if im.get_array().shape == (4, 6)]
+    assert len(maps_drawn) == 4
+    assert {im.get_cmap().name for im in maps_drawn} == {maps.CMAP}
+    assert maps.CMAP in {"viridis", "cividis", "magma", "inferno", "plasma"}  # uniform
 
 
 def test_short_log_axis_keeps_labels() -> None:
@@ -565,9 +623,8 @@ def test_a_sentence_transformers_control_is_not_drawn_beside_the_poster(
         assert res.exit_code == 0, res.output
         assert "not drawn beside the sentence-transformers control" in flat(res.output)
         assert "sentence-transformers control" in caption(fig)
-        for ax in fig.axes:
-            assert not [c for c in ax.collections if c.get_gid() == prompts.POSTER]
-            assert not [t for t in ax.get_legend().get_texts() if "poster" in t.get_text()]
+        assert not [ax for ax in fig.axes if posters(ax)]
+        assert not [t for t in legend_texts(fig) if "poster" in t]
 
 
 def test_runs_without_a_map_are_said_on_the_figure_and_in_the_output(tmp_path, monkeypatch):
@@ -607,9 +664,9 @@ def test_promptsim_cosines_without_a_number_are_said_and_fractions_count_the_res
     assert notes[0].startswith(said) and "centring undefined (1 class)" in notes[0]
     assert said in caption(violin) and said in caption(scatter)
     assert len(notes) == 2  # one per figure: its P1-P2 cosines pair with every P1-N1 left
-    (ax,) = scatter.axes  # the centred panel has nothing left to draw
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any(t.startswith("single/not-prefix (") and t.endswith("of 4 above)") for t in labels)
+    assert len(scatter.axes) == 1  # the centred panel has nothing left to draw
+    labels = legend_texts(scatter)
+    assert any(t.startswith("single/not-prefix: ") and t.endswith("of 4 raw") for t in labels)
 
 
 def test_absence_classes_without_an_auroc_are_said(results: Path, tmp_path: Path) -> None:
@@ -643,3 +700,190 @@ def test_out_that_is_a_file_is_refused_before_reading(tmp_path: Path, monkeypatc
             assert res.exit_code == 2, res.output
             assert f"{existing} is an existing file, not a directory" in res.output
     assert existing.read_text() == "keep me"
+
+
+# --- what each figure shows: its inputs, scales, legends, reference marks ----------------------
+
+
+def test_every_figure_names_what_produced_it(tmp_path: Path, monkeypatch) -> None:
+    figs = drawn_figures(monkeypatch)
+    outcomes = draw_all(make_results(tmp_path / "results"), tmp_path / "figs", dpi=DPI)
+    titles = {o.figure: caption(fig) for o, fig in zip(outcomes, figs, strict=True)}
+    expected = {
+        "map_vs_partial": ["VOC", "RN101 / openai / 448 px", "2 seeds"],
+        "params_compute": ["VOC", "RN101 / openai / 448 px", "2 seeds"],
+        "promptsim_violin": ["RN101 / openai", "classes: coco (5)"],
+        "promptsim_scatter": ["RN101 / openai", "classes: coco (5)"],
+        "negscan_words": ["laion", "sample (synthetic)", "lexicon standard, window 4"],
+        "negscan_bigrams": ["laion", "lexicon standard, window 4"],
+        "negscan_classes": ["laion", "lexicon standard", "class set coco"],
+        "maps": ["street.png", "ViT-B-16 / openai"],
+        "absence_auroc": ["VOC test", "40 images", "RN50 / openai"],
+    }
+    for figure, words in expected.items():
+        for word in words:
+            assert word in titles[figure], (figure, word, titles[figure])
+
+
+def test_map_vs_partial_tells_the_papers_equal_numbers_apart(results, tmp_path, monkeypatch):
+    # VOC at 80 % known labels: the paper gives PositiveCoOp and SCPNet both 94.2
+    figs = drawn_figures(monkeypatch)
+    sweeps.map_vs_partial([results / "sweeps" / "voc"], tmp_path)
+    (ax,) = figs[0].axes
+    paper = {ln.get_gid(): ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("paper:")}
+    assert set(paper) == {f"paper:{m}" for m in ("dualcoop", "scpnet", "baseline")} | {
+        "paper:negativecoop",
+        "paper:positivecoop",
+    }
+    points = {
+        gid: set(zip(ln.get_xdata(), ln.get_ydata(), strict=True)) for gid, ln in paper.items()
+    }
+    for a, b in itertools.combinations(points, 2):
+        assert not points[a] & points[b], (a, b)  # no marker hides under another
+    assert len({ln.get_marker() for ln in paper.values()}) == len(paper)
+    labels = legend_texts(figs[0])
+    for m in ("DualCoOp", "SCPNet", "Baseline", "NegativeCoOp", "PositiveCoOp"):
+        assert f"paper: {m}" in labels  # each listed once, and drawn where it can be seen
+    assert_legends_clear(figs[0])
+
+
+def test_params_compute_hours_axis(results: Path, tmp_path: Path, monkeypatch) -> None:
+    figs = drawn_figures(monkeypatch)
+    sweeps.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
+    path = results / "sweeps" / "voc" / "results.parquet"
+    fast = pl.when(pl.col("method") == "baseline").then(36.0).otherwise(pl.col("wall_seconds"))
+    atomic_write_parquet(path, pl.read_parquet(path).with_columns(wall_seconds=fast))
+    sweeps.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
+    short, wide = (fig.axes[0] for fig in figs)
+    assert short.get_yscale() == "linear"  # 0.5–3.55 h: under a decade
+    assert wide.get_yscale() == "log"  # 0.01–3.55 h
+    for ax in (short, wide):  # two measurements on one axis: the axis says which is which
+        label = flat(ax.get_ylabel())
+        assert "ours: wall-clock on cached features (cuda:0)" in label
+        assert "paper: end-to-end GPU hours" in label
+
+
+def four_styles(d: Path) -> Path:
+    """The promptsim fixture with four negation styles for ``ensemble85``."""
+    path = d / "per_class.parquet"
+    df = pl.read_parquet(path)
+    extra = df.filter(pl.col("style") == "no")
+    more = [
+        extra.with_columns(style=pl.lit(s), cosine=pl.col("cosine") - 0.02 * i)
+        for i, s in enumerate(["without", "never"], 1)
+    ]
+    atomic_write_parquet(path, pl.concat([df, *more]))
+    return d
+
+
+def legend_colors(fig, prefix: str) -> list:
+    from matplotlib.colors import to_rgb
+
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    return [
+        to_rgb(h.get_facecolor())
+        for legend in legends
+        for h, t in zip(legend.legend_handles, legend.get_texts(), strict=True)
+        if t.get_text().startswith(prefix)
+    ]
+
+
+def test_promptsim_styles_diagonal_and_the_posters_scope(results, tmp_path, monkeypatch):
+    d = four_styles(results / "promptsim")
+    figs = drawn_figures(monkeypatch)
+    prompts.cosine_distributions(d, tmp_path)
+    prompts.cosine_scatter(d, tmp_path)
+    violin, scatter = figs
+    colors = legend_colors(violin, "P1-N1")
+    assert len(colors) == 4  # no, not-prefix, never, without
+    colors += legend_colors(violin, "P1-P2")
+    for a, b in itertools.combinations(colors, 2):  # never shades of one red
+        assert np.linalg.norm(np.subtract(a, b)) > 0.25, (a, b)
+    for ax in scatter.axes:
+        (diagonal,) = [ln for ln in ax.get_lines() if ln.get_gid() == "diagonal"]
+        lim = ax.get_xlim()
+        assert ax.get_ylim() == lim
+        assert tuple(diagonal.get_xdata()) == lim == tuple(diagonal.get_ydata())
+        for star in posters(ax):  # the poster's means lie on the drawn extent of y = x
+            (x,), (y,) = star.get_xdata(), star.get_ydata()
+            assert lim[0] < min(x, y) and max(x, y) < lim[1]
+    assert "share of classes" in scatter.legends[0].get_title().get_text()
+    # not a COCO run: the poster's COCO-80 means have no place on it
+    atomic_write_json(d / "summary.json", {"model": "RN101", "classes": "voc", "n_classes": 20})
+    figs.clear()
+    with collect_notes() as notes:
+        prompts.cosine_distributions(d, tmp_path)
+        prompts.cosine_scatter(d, tmp_path)
+    for fig in figs:
+        assert not [ax for ax in fig.axes if posters(ax)]
+        assert not [t for t in legend_texts(fig) if "poster" in t]
+        assert "this run's class set is voc" in caption(fig)
+    assert len(notes) == 2
+
+
+def test_negscan_words_compares_shares_within_100_percent(tmp_path: Path, monkeypatch) -> None:
+    big = make_negscan(tmp_path / "big", "laion400m", 100)
+    small = make_negscan(tmp_path / "small", "cc3m", 1)
+    summary = json.loads((small / "summary.json").read_text())
+    atomic_write_json(small / "summary.json", summary | {"rate_all_rows": 0.95})
+    figs = drawn_figures(monkeypatch)
+    negscan.word_counts([big, small], tmp_path / "f")
+    ax_w, ax_r = figs[0].axes
+    assert ax_w.get_xlabel() == "% of the corpus's rows containing the word"
+    bars = [b for c in ax_w.containers for b in c]
+    assert {round(b.get_width(), 4) for b in bars} == {0.4, 0.25, 0.06}  # 40 of 10k, ×100 of 1M
+    assert len(ax_w.texts) == len(bars) and len(ax_r.texts) == 2  # a value label on every bar
+    assert ax_r.get_xlim()[1] <= 100  # a share of rows never passes 100 %
+    assert not [t for ax in (ax_w, ax_r) for t in ax.texts if "paper" in t.get_text()]
+    assert "paper: LAION-400M 0.47 % of rows" in legend_texts(figs[0])  # named off the bars
+    assert_legends_clear(figs[0])
+
+
+def test_negscan_bars_are_linear_under_a_decade(tmp_path: Path, monkeypatch) -> None:
+    d = make_negscan(tmp_path / "scan", "laion400m", 1)
+    bigrams = {"negator": ["no", "no"], "next_word": ["cup", "image"], "count": [26, 88]}
+    atomic_write_parquet(d / "bigrams.parquet", pl.DataFrame(bigrams))
+    figs = drawn_figures(monkeypatch)
+    negscan.top_bigrams([d], tmp_path / "f")
+    negscan.class_negations([d], tmp_path / "f")  # dog 5, cat 2
+    for fig in figs:
+        (ax,) = fig.axes
+        assert ax.get_xscale() == "linear" and ax.get_xlim()[0] == 0
+        assert len(ax.texts) == 2  # value labels
+    assert "class set coco" in caption(figs[1])
+    wide = {"negator": ["no", "no"], "next_word": ["cup", "image"], "count": [2, 88]}
+    atomic_write_parquet(d / "bigrams.parquet", pl.DataFrame(wide))
+    negscan.top_bigrams([d], tmp_path / "f")
+    assert figs[2].axes[0].get_xscale() == "log"
+
+
+def test_negscan_label_option(results: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # the usage error's box: the message on one line
+    dirs = [str(results / "negscan" / "laion"), str(results / "negscan" / "sample")]
+    figs = drawn_figures(monkeypatch)
+    out = ["-o", str(tmp_path / "f")]
+    res = runner.invoke(app, ["negscan-bigrams", *dirs, "--label", "L4", "--label", "toy", *out])
+    assert res.exit_code == 0, res.output
+    assert [ax.get_title() for ax in figs[0].axes] == ["L4", "toy (synthetic)"]
+    res = runner.invoke(app, ["negscan-words", *dirs, "--label", "L4", *out])
+    assert res.exit_code == 2 and "once per directory" in flat(res.output)
+
+
+def test_absence_draws_one_point_per_class_with_labels_inside(results, tmp_path, monkeypatch):
+    path = results / "absence" / "per_class.parquet"
+    corner = (pl.col("class") == "dog") & (pl.col("target") == "presence")
+    df = pl.read_parquet(path)
+    atomic_write_parquet(path, df.with_columns(auroc=pl.when(corner).then(1.0).otherwise("auroc")))
+    figs = drawn_figures(monkeypatch)
+    absence.absence_scatter(results / "absence", tmp_path)
+    fig = figs[0]
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        (points,) = ax.collections  # N for absence only: N for presence is 1 − it
+        assert len(points.get_offsets()) == 3
+        box = ax.get_window_extent()
+        for text in ax.texts:  # class names stay inside the frame, even at AUROC 1
+            t = text.get_window_extent()
+            assert box.x0 <= t.x0 and t.x1 <= box.x1 and box.y0 <= t.y0 and t.y1 <= box.y1
+    table, _ = absence.auroc_table(results / "absence")
+    assert "n_presence" in table.columns  # kept in the table

@@ -159,5 +159,6 @@ def test_a_moved_maps_result_still_draws_its_photo(tiny_models, tmp_path, monkey
     with collect_notes() as notes:
         figure_maps.similarity_grids(tmp_path / "moved", tmp_path / "figs")
     assert notes == []
-    assert [len(fig.axes) for fig in figs] == [3, 3]  # photo, positive map, negated map
+    # photo, positive map, negated map, colour bar
+    assert [len(fig.axes) for fig in figs] == [4, 4]
     assert figs[0].axes[0].images  # the photo is drawn
