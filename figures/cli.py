@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from corpora.cli import check_out
 from figures.absence import absence_scatter
 from figures.gallery import Outcome, draw_all
 from figures.inputs import EmptyInput, MissingInput, collect_notes
@@ -37,17 +38,6 @@ DPI = typer.Option(200, "--dpi", min=30, max=1200, help="PNG resolution (PDFs ar
 NO_PAPER = typer.Option(False, "--no-paper", help="Leave out the paper's published numbers.")
 
 
-def _check_out(out: Path) -> None:
-    """``--out`` must be a folder or not exist yet: checked before anything is read or drawn."""
-    for p in (out, *out.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise typer.BadParameter(
-                    f"{p} is an existing file, not a directory", param_hint="--out"
-                )
-            return
-
-
 def _notes(notes: list[str], figure: str = "") -> None:
     for n in notes:
         where = f"{figure}: " if figure else ""
@@ -59,7 +49,7 @@ def _notes(notes: list[str], figure: str = "") -> None:
 def _draw(draw: Callable[[], list[Path]], out: Path) -> None:
     """Run one figure function; a missing or empty input is one red line and exit status 1. What
     the figure left out (rows without a number, the poster's reference) is printed as notes."""
-    _check_out(out)
+    check_out(out)
     try:
         with collect_notes() as notes:
             paths = draw()
@@ -95,7 +85,7 @@ def all_figures(
 ) -> None:
     if not results.is_dir():
         raise typer.BadParameter(f"{results}: no such directory", param_hint="--results")
-    _check_out(out)
+    check_out(out)
     with console.status("drawing…", spinner="dots") as status:
         outcomes = draw_all(
             results, out, dpi=dpi, on_figure=None if quiet else lambda n: status.update(n)

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from corpora.cli import check_out
+
 NEGBENCH_REFERENCE = (
     "NegBench (CVPR 2025), CLIP ViT-B/32 OpenAI: MCQ accuracy COCO 0.39, VOC 0.39; "
     "negation-type questions 0.07 (COCO) / 0.03 (VOC) — answer always at index 0, plain argmax"
@@ -163,7 +165,7 @@ def negbench_cmd(
     from negation.negbench.questions import parse_tasks
     from negation.negbench.runner import RunConfig, parse_models_file, run, run_models
 
-    ps._check_out(out)
+    check_out(out)
     with ps._user_errors():
         if out is not None:
             claim_out_dir(out, "promptsim negbench", None)

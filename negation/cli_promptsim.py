@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from corpora.classes import check_distinct, load_classes
+from corpora.cli import check_out
 from corpora.reference import paper_cosines
 from corpora.runio import (
     atomic_write_json,
@@ -168,20 +169,6 @@ def _classes(spec: str) -> Any:
         raise typer.BadParameter(str(err), param_hint="--classes") from None
 
 
-def _check_out(out: Path | None) -> None:
-    """``--out`` must be a directory or not exist yet: checked before any model or encoding work,
-    not after it."""
-    if out is None:
-        return
-    for p in (out, *out.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise typer.BadParameter(
-                    f"{p} is an existing file, not a directory", param_hint="--out"
-                )
-            return
-
-
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -326,7 +313,7 @@ def table_cmd(
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
-    _check_out(out)
+    check_out(out)
     with _user_errors():
         if out:
             claim_out_dir(out, "promptsim table", None)
@@ -462,7 +449,7 @@ def maps_cmd(
     (min–max normalised heatmap over the image), indexed in OUT/maps.parquet."""
     from negation.maps import write_maps
 
-    _check_out(out)
+    check_out(out)
     with _user_errors():
         claim_out_dir(out, "promptsim maps", None)
         class_set = _classes(classes)
@@ -576,7 +563,7 @@ def absence_cmd(
 
     if split not in ("train", "test"):
         raise typer.BadParameter("use train or test", param_hint="--split")
-    _check_out(out)
+    check_out(out)
     with _user_errors():
         if out:
             claim_out_dir(out, "promptsim absence", None)
