@@ -75,7 +75,7 @@ Classes = Annotated[
     typer.Option(
         "--classes",
         help="Class names for class-negation co-occurrence: coco, voc, nuswide, a FILE, "
-        "'cat,dog', or none.",
+        "'cat,dog', one class name, or none.",
     ),
 ]
 Window = Annotated[

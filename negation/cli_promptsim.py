@@ -264,7 +264,7 @@ def _render(result: Any, fmt: str, digits: int, title: str) -> None:
 @app.command("table")
 def table_cmd(
     classes: Annotated[
-        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…'.")
+        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…' | one NAME.")
     ] = "coco",
     templates: Annotated[
         str,
@@ -430,7 +430,7 @@ def _render_reference(rows: list[dict[str, Any]]) -> None:
 def maps_cmd(
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, …).")],
     classes: Annotated[
-        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…'.")
+        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…' | one NAME.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     positive: Annotated[
