@@ -123,8 +123,21 @@ def _load_backbone(
     precision: str,
     seed: int,
     image_size: int | None = None,
+    *,
+    quiet: bool = False,
 ) -> Any:
-    from mlr.backbone import BackboneConfig, load_backbone
+    """The backbone; ``quiet``: without the loaders' own bars (Hugging Face downloads, the
+    sentence-transformers backend's ``Loading weights``)."""
+    from mlr.backbone import ST_PREFIX, BackboneConfig, load_backbone
+
+    if quiet:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+        if model.startswith(ST_PREFIX):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
 
     cfg = BackboneConfig(
         model=model,
@@ -136,10 +149,7 @@ def _load_backbone(
         image_size=image_size,
         seed=seed,
     )
-    backbone = load_backbone(cfg)
-    if backbone.random_weights:
-        _random_weights_banner(backbone.info())
-    return backbone
+    return load_backbone(cfg)  # the RANDOM WEIGHTS banner: once, after the command's results
 
 
 def _random_weights_banner(info: dict[str, Any]) -> None:
@@ -332,9 +342,11 @@ def table_cmd(
             claim_out_dir(out, "promptsim table", None)
         class_set = _classes(classes)
         settings = _settings(templates, style, pairs)
-        backbone = _load_backbone(model, pretrained, cache_dir, offline, device, precision, seed)
+        backbone = _load_backbone(
+            model, pretrained, cache_dir, offline, device, precision, seed, quiet=quiet
+        )
         cache = None if no_text_cache else text_cache.expanduser()
-        with _progress(quiet or fmt != "rich") as progress:
+        with _progress(quiet) as progress:  # on stderr: never mixed into a csv/json stdout
             task = progress.add_task("encoding prompts", total=None)
 
             def encode(texts: list[str]) -> Any:
@@ -470,7 +482,7 @@ def maps_cmd(
             if not path.is_file():
                 raise typer.BadParameter(f"image {path} does not exist", param_hint="IMAGES")
         backbone = _load_backbone(
-            model, pretrained, cache_dir, offline, device, precision, seed, image_size
+            model, pretrained, cache_dir, offline, device, precision, seed, image_size, quiet=quiet
         )
         cache = None if no_text_cache else text_cache.expanduser()
         with _progress(quiet) as progress:
@@ -599,7 +611,7 @@ def absence_cmd(
             raise ValueError(f"{dataset} at {root}: the {split} split has no image")
         check_distinct(data.classes.names, f"{dataset} at {root}: classes")
         backbone = _load_backbone(
-            model, pretrained, cache_dir, offline, device, precision, seed, image_size
+            model, pretrained, cache_dir, offline, device, precision, seed, image_size, quiet=quiet
         )
         cache = None if no_text_cache else text_cache.expanduser()
         text = prompt_features(
