@@ -463,3 +463,12 @@ def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_pat
         reports.append((summary_of(out), tables))
     assert reports[0] == reports[1]
     assert len([k for k in reports[0][1] if k.startswith("partials")]) == 4 * 6
+
+
+def test_the_bar_says_all_shards_were_reused_not_0_of_0_captions(tmp_path):
+    shards(tmp_path)
+    out = tmp_path / "out"
+    assert invoke("laion", tmp_path / "in", "--out", out).exit_code == 0
+    again = invoke("laion", tmp_path / "in", "--out", out)
+    assert again.exit_code == 0, again.output
+    assert "all 3 shard(s) reused" in again.output and "0/0 captions" not in again.output
