@@ -32,6 +32,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from negation.scan import DEFAULT_WINDOW
+
 app = typer.Typer(
     name="negscan",
     help=(
@@ -83,7 +85,8 @@ Window = Annotated[
     typer.Option(
         "--window",
         min=1,
-        help="A class counts when it starts within this many tokens after a negator.",
+        help="A class counts when it starts within this many tokens after a negator (5 covers "
+        "'not a photo of a dog').",
     ),
 ]
 TopK = Annotated[
@@ -482,7 +485,7 @@ def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> No
         ("null captions", "n_null"),
         ("empty captions", "n_empty"),
         ("captions with a negation", "n_with_negation"),
-        ("captions negating a class", "n_with_class_negation"),
+        (f"captions negating a class (window {body['window']})", "n_with_class_negation"),
     ]:
         t.add_row(label, f"{body[key]:,}")
     t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
@@ -565,7 +568,7 @@ def laion(
     ] = None,
     lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
-    window: Window = 3,
+    window: Window = DEFAULT_WINDOW,
     top_k: TopK = 50,
     samples: Samples = 5,
     seed: Seed = 0,
@@ -667,7 +670,7 @@ def text(
     ] = "text",
     lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
-    window: Window = 3,
+    window: Window = DEFAULT_WINDOW,
     top_k: TopK = 50,
     samples: Samples = 5,
     seed: Seed = 0,
@@ -762,7 +765,7 @@ def hf(
     ] = 200_000,
     lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
-    window: Window = 3,
+    window: Window = DEFAULT_WINDOW,
     top_k: TopK = 50,
     samples: Samples = 5,
     seed: Seed = 0,

@@ -66,8 +66,10 @@ def test_no_shards_scans_the_synthetic_sample_and_says_so():
     assert body["synthetic"] is True
     assert set(body) >= REQUIRED_KEYS
     assert body["n_rows"] == 4000 and body["n_with_negation"] > 0
+    assert body["window"] == 5  # the default covers "not a photo of a dog"
     table = invoke("laion")
     assert table.exit_code == 0
+    assert "captions negating a class (window 5)" in table.stdout  # the report states it
     assert "SYNTHETIC" in table.stdout
     assert "PositiveCoOp" not in table.stdout  # no comparison of generated captions with LAION
     assert "SYNTHETIC" in invoke("laion", "--help").stdout
@@ -433,7 +435,7 @@ def test_an_unwritable_out_dir_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_bad_options_are_clear_errors():
     assert "unknown lexicon" in invoke("laion", "--lexicon", "huge").output
-    assert "unknown class set" in invoke("laion", "--classes", "imagenet").output
+    assert "did you mean 'coco'" in invoke("laion", "--classes", "cocoo").output
     assert "unknown corpus" in invoke("laion", "--corpus", "laion5b").output
 
 

@@ -316,7 +316,7 @@ def test_cli_bad_input_is_one_clear_line(tiny_models, tmp_path, hub_offline):
     result = runner.invoke(app, _tiny(tmp_path, "--classes", "cat,dog", "--style", "never"))
     assert result.exit_code == 2 and "unknown style 'never'" in result.output
     result = runner.invoke(app, _tiny(tmp_path, "--classes", str(tmp_path / "nope.txt")))
-    assert result.exit_code == 2 and "unknown class set" in result.output
+    assert result.exit_code == 2 and "no class file" in result.output
     missing = tmp_path / "weights.pt"
     args = ["table", "--classes", "cat,dog", "--pretrained", str(missing), "--offline"]
     result = runner.invoke(app, [*args, "--model", "notclip-tiny-RN"])
