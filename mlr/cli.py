@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from corpora.launch import add_version_option
 from mlr.sweep import DEFAULT_TEMPLATE
 from mlr.train import DEFAULT_FEATURE_CACHE, FitConfig, Reporter
 
@@ -30,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+add_version_option(app)
 console = Console(stderr=True)
 out_console = Console()
 

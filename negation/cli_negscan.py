@@ -32,6 +32,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from corpora.launch import add_version_option
 from negation.scan import DEFAULT_WINDOW
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+add_version_option(app)
 err = Console(stderr=True)
 out_console = Console()
 

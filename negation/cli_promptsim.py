@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from corpora.classes import check_distinct, load_classes
+from corpora.launch import add_version_option
 from corpora.reference import paper_cosines
 from corpora.runio import (
     atomic_write_json,
@@ -44,6 +45,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+add_version_option(app)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -715,7 +717,7 @@ app.command("negbench")(negbench_cmd)
 def with_default_command(argv: list[str]) -> list[str]:
     """``promptsim --classes coco`` → ``promptsim table --classes coco``."""
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h"):
+    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h", "--version"):
         return ["table", *argv]
     return argv
 
