@@ -473,7 +473,8 @@ def maps_cmd(
     """Similarity maps of dense image features with the positive and the negated prompt.
 
     Per image and class: OUT/<image>/<class>.{positive,negative}.npy (raw cosine grid) and .png
-    (min–max normalised heatmap over the image), indexed in OUT/maps.parquet."""
+    (min–max normalised viridis heatmap over the image, a colour bar below stating the map's
+    cosine range), indexed in OUT/maps.parquet."""
     from negation.maps import write_maps
 
     _check_out(out)
