@@ -70,6 +70,9 @@ def test_no_shards_scans_the_synthetic_sample_and_says_so():
     table = invoke("laion")
     assert table.exit_code == 0
     assert "captions negating a class (window 5)" in table.stdout  # the report states it
+    one = invoke("laion", "--classes", "dog", "--format", "json", "--quiet")  # no trailing comma
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.stdout)["classes"] == "custom"
     assert "SYNTHETIC" in table.stdout
     assert "PositiveCoOp" not in table.stdout  # no comparison of generated captions with LAION
     assert "SYNTHETIC" in invoke("laion", "--help").stdout
