@@ -8,6 +8,7 @@ File format: one class a line, ``#`` starts a comment; ``key | prompt name`` giv
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -77,7 +78,9 @@ def _read_text(path: Path) -> str:
 
 
 def load_classes(spec: str) -> ClassSet:
-    """Resolve ``coco`` / ``voc`` / ``nuswide``, a path to a class file, or ``"cat,dog,..."``."""
+    """Resolve ``coco`` / ``voc`` / ``nuswide``, a path to a class file, ``"cat,dog,..."`` or one
+    class name (``person``). A single name that looks like a file (a suffix or a folder) and is not
+    one, or that is a near miss of a built-in set (``cocoo``), is refused, not taken as a class."""
     spec = spec.strip()
     if spec.lower() in BUILTIN:
         name = spec.lower()
@@ -88,10 +91,15 @@ def load_classes(spec: str) -> ClassSet:
     if path.is_file():
         keys, names = _parse(_read_text(path), str(path))
         return ClassSet(path.stem, keys, names)
-    if "," in spec:
-        keys, names = _parse("\n".join(spec.split(",")), "--classes list")
-        return ClassSet("custom", keys, names)
-    raise ValueError(
-        f"unknown class set {spec!r}: use one of {', '.join(BUILTIN)}, a class file "
-        "(one name a line), or a comma-separated list such as 'cat,dog' (one class: 'cat,')"
-    )
+    if "," not in spec:
+        if path.suffix or len(path.parts) > 1:
+            raise ValueError(f"no class file {spec!r}")
+        near = difflib.get_close_matches(spec.lower(), BUILTIN, n=1, cutoff=0.75)
+        if near:
+            raise ValueError(
+                f"unknown class set {spec!r}: did you mean {near[0]!r}? (one class named "
+                f"{spec!r}: '{spec},')"
+            )
+    # a comma-separated list, or one class name ("person")
+    keys, names = _parse("\n".join(spec.split(",")), "--classes list")
+    return ClassSet("custom", keys, names)

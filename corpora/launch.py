@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from typing import Annotated
+
+import typer
 
 # command -> (module with ``main``, extra, top-level packages the extra provides)
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -31,7 +34,45 @@ def missing_extra(command: str) -> str | None:
     )
 
 
+def version_line() -> str:
+    """``notclip X.Y.Z``, from the installed package's metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"notclip {version('notclip')}"
+    except PackageNotFoundError:
+        return "notclip (version unknown: the package is not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(version_line())
+        raise typer.Exit()
+
+
+def add_version_option(app: typer.Typer) -> None:
+    """``COMMAND --version``: print :func:`version_line` and exit, before any command runs (fast:
+    nothing heavy is imported)."""
+
+    @app.callback()
+    def _root(
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                callback=_print_version,
+                is_eager=True,
+                help="Print the notclip version and exit.",
+            ),
+        ] = False,
+    ) -> None:
+        pass
+
+
 def _launch(command: str) -> None:
+    if sys.argv[1:] == ["--version"]:  # also without the command's extra installed
+        print(version_line())
+        return
     message = missing_extra(command)
     if message is not None:
         print(f"Error: {message}", file=sys.stderr)

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from corpora.cli import check_out
+from corpora.launch import add_version_option
 from figures.absence import absence_scatter
 from figures.gallery import Outcome, draw_all
 from figures.inputs import EmptyInput, MissingInput, collect_notes
@@ -30,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+add_version_option(app)
 console = Console()
 err = Console(stderr=True)
 

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from corpora.launch import add_version_option
 from mlr.sweep import DEFAULT_TEMPLATE
 from mlr.train import DEFAULT_FEATURE_CACHE, FitConfig, Reporter
 
@@ -30,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+add_version_option(app)
 console = Console(stderr=True)
 out_console = Console()
 
@@ -482,9 +484,11 @@ class SweepProgress(RichReporter):
     def run_end(self, index, total, run, row) -> None:
         self.done()  # a run that failed mid-epoch leaves its bar behind
         self.progress.advance(self.runs)
-        if row["status"] == "failed":
+        if row["status"] in ("failed", "conflict"):
+            colour = "red" if row["status"] == "failed" else "yellow"
             self.progress.console.print(
-                f"[red]failed:[/red] {escape(run.rel)}: {escape(str(row['error']))}",
+                f"[{colour}]{row['status']}:[/{colour}] {escape(run.rel)}: "
+                f"{escape(str(row['error']))}",
                 soft_wrap=True,
             )
         elif row["status"] == "complete" and not self.quiet:
@@ -538,9 +542,11 @@ def sweep(
     Any `mlrtrain fit` option (--epochs, --model, --pretrained, --image-size, --lr, --loss-w,
     --feature-cache, …) is passed to every run.
 
-    Rerunning skips complete runs, resumes interrupted ones and retries failed ones. A failed run
-    does not stop the sweep; failures are listed at the end (exit status 1). results.parquet in
-    --out is rewritten after every run (docs/RESULTS.md); `mlrtrain table OUT` builds the table.
+    Rerunning skips complete runs, resumes interrupted ones and retries failed ones; a complete
+    run made with other options is kept as made (status conflict, the options named). A failed
+    run does not stop the sweep; failures and conflicts are listed at the end (exit status 1).
+    results.parquet in --out is rewritten after every run (docs/RESULTS.md); `mlrtrain table OUT`
+    builds the table.
     All runs share one feature cache, so the dense features are computed once."""
     from dataclasses import replace
 
@@ -608,13 +614,18 @@ def sweep(
     console.print(
         f"{', '.join(f'{n} {s}' for s, n in counts)}; results: {result.path}", highlight=False
     )
-    if result.failed:
-        t = Table(title=f"{len(result.failed)} failed run(s)")
-        t.add_column("run")
-        t.add_column("error")
-        for r in result.failed:
-            t.add_row(r["run_dir"], escape(str(r["error"])))
-        console.print(t)
+    for bad, title in (
+        (result.conflicts, "run(s) made with other options (kept, counted by the table)"),
+        (result.failed, "failed run(s)"),
+    ):
+        if bad:
+            t = Table(title=f"{len(bad)} {title}")
+            t.add_column("run")
+            t.add_column("error")
+            for r in bad:
+                t.add_row(r["run_dir"], escape(str(r["error"])))
+            console.print(t)
+    if result.failed or result.conflicts:
         raise typer.Exit(1)
 
 

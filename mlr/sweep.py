@@ -5,8 +5,9 @@ Each run gets its own directory from an output-path template (default
 sweep
 
 - **skips** runs that are complete (``metrics.json`` has ``complete: true``) — after checking that
-  the finished run was made with the same options (a changed ``--epochs`` is a failed run naming the
-  options, never a silently reused number);
+  the finished run was made with the same options (a changed ``--epochs`` leaves the run as it is,
+  status ``conflict`` naming the differing options: its numbers are those of the options it was
+  made with, never silently taken for the new ones);
 - **resumes** runs that were interrupted (``checkpoints/last.pt``, or ``prev.pt``, exists:
   ``fit(resume=True)``);
 - **starts** the rest, and
@@ -19,8 +20,9 @@ seed) — every row names its backbone — and a new row replaces only the row w
 backbone column that one side does not know, as after a run that failed before loading its
 weights, matches any value): sweeps of two backbones into one directory (``{model}`` in the
 template) keep both. ``status`` is ``complete`` (trained and evaluated by this invocation),
-``skipped`` (already complete, its numbers read from its ``metrics.json``) or ``failed`` (``error``
-holds the exception).
+``skipped`` (already complete, its numbers read from its ``metrics.json``), ``conflict`` (complete,
+made with other options than this invocation's: its numbers kept, ``error`` names the options) or
+``failed`` (``error`` holds the exception).
 
 The partial-label mask of a run depends only on (dataset, p, seed) (:func:`mlr.masks.draw_mask` over
 the whole training split), so the methods of one (p, seed) are trained on the same known labels.
@@ -46,7 +48,7 @@ from mlr.train import _RESUME_FREE, FitConfig, Reporter, fit
 DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
 TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
 RESULTS_FILE = "results.parquet"
-STATUSES = ("complete", "skipped", "failed")
+STATUSES = ("complete", "skipped", "conflict", "failed")
 RESULTS_SCHEMA = {
     "dataset": pl.String,
     "model": pl.String,
@@ -223,6 +225,7 @@ class SweepResult:
     results: pl.DataFrame  # this invocation's rows
     path: Path  # results.parquet
     failed: list[dict] = field(default_factory=list)
+    conflicts: list[dict] = field(default_factory=list)  # complete runs made with other options
 
 
 def _read_json(path: Path) -> dict | None:
@@ -256,31 +259,39 @@ def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) ->
     return row
 
 
-def _differences(run_dir: Path, cfg: FitConfig) -> list[str]:
+def _made_with(run_dir: Path) -> FitConfig | None:
+    """The configuration a finished run was made with (its ``run.json``); None: unreadable."""
     info = _read_json(run_dir / "run.json")
     if info is None or "config" not in info:
-        return ["run.json missing or unreadable"]
-    old = FitConfig.from_dict(info["config"])
-    return [
-        f.name
-        for f in fields(FitConfig)
-        if f.name not in _FREE and getattr(old, f.name) != getattr(cfg, f.name)
-    ]
+        return None
+    return FitConfig.from_dict(info["config"])
 
 
 def _finished_row(run: SweepRun, run_dir: Path) -> dict:
-    """The row of a complete run: ``skipped``, or ``failed`` when made with other options."""
-    diff = _differences(run_dir, run.config)
+    """The row of a complete run: ``skipped``; ``conflict`` when made with other options (the row
+    describes the run as made — its backbone, its numbers — and ``error`` names the differing
+    options); ``failed`` when what it was made with is unknown (no readable ``run.json``)."""
     metrics = _read_json(run_dir / "metrics.json")
-    if diff:
+    old = _made_with(run_dir)
+    if old is None:
         error = (
-            f"{run_dir} holds a finished run made with other options ({', '.join(diff)}); "
-            "move it away or sweep into another --out"
+            f"{run_dir}: run.json missing or unreadable; move it away or sweep into another --out"
         )
-        if {"model", "pretrained", "image_size"} & set(diff):
-            error += " (or put {model} in --template: one directory per backbone)"
         return _row(run, "failed", metrics, error)
-    return _row(run, "skipped", metrics, None)
+    diff = [
+        f"{f.name} {getattr(old, f.name)!r} → {getattr(run.config, f.name)!r}"
+        for f in fields(FitConfig)
+        if f.name not in _FREE and getattr(old, f.name) != getattr(run.config, f.name)
+    ]
+    if not diff:
+        return _row(run, "skipped", metrics, None)
+    error = (
+        f"{run_dir} holds a finished run made with other options ({'; '.join(diff)}); its "
+        "numbers are kept as made: move it away or sweep into another --out"
+    )
+    if any(d.split()[0] in ("model", "pretrained", "image_size") for d in diff):
+        error += " (or put {model} in --template: one directory per backbone)"
+    return _row(replace(run, config=replace(old, out=run.config.out)), "conflict", metrics, error)
 
 
 def run_state(run_dir: Path) -> str:
@@ -326,6 +337,13 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
     return pl.concat([kept, new]).sort(_KEY, nulls_last=True)
 
 
+def _result(frame: pl.DataFrame, path: Path, rows: list[dict]) -> SweepResult:
+    def having(status: str) -> list[dict]:
+        return [r for r in rows if r["status"] == status]
+
+    return SweepResult(frame, path, having("failed"), having("conflict"))
+
+
 def run_sweep(
     cfg: SweepConfig,
     reporter: SweepReporter | None = None,
@@ -354,7 +372,7 @@ def run_sweep(
 
         rows = run_in_parallel(runs, path, executor, rep, resources)
         frame = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
-        return SweepResult(frame, path, [r for r in rows if r["status"] == "failed"])
+        return _result(frame, path, rows)
     for i, run in enumerate(runs):
         run_dir = Path(run.config.out).expanduser()
         state = run_state(run_dir)
@@ -373,4 +391,4 @@ def run_sweep(
         atomic_write_parquet(path, _merge(path, [row]))
         rep.run_end(i, len(runs), run, row)
     frame = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
-    return SweepResult(frame, path, [r for r in rows if r["status"] == "failed"])
+    return _result(frame, path, rows)

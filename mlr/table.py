@@ -27,7 +27,8 @@ Statistics (what a user relies on when reading the table):
   Avg only when the nine proportions 10 … 90 % are all present. ``map_last_avg_mean`` / ``_std``
   is the same Avg over the runs' last-epoch test mAP (``map_last``; rendered as "last ep."), so
   the noise of the epoch selection is visible beside it.
-- A run counts when it finished: ``map`` is a number, ``error`` is empty and ``status`` is not one
+- A run counts when it finished: ``map`` is a number, ``error`` is empty (or ``status`` is
+  ``conflict``: complete, made with other options than a later sweep's) and ``status`` is not one
   of :data:`FAILED_STATUSES` (``results.parquet``), or ``complete`` is true (``metrics.json``).
   Failed runs are counted in ``n_failed``, never averaged.
 - Compute: ``hours_per_run`` = mean ``wall_seconds`` / 3600 over counted runs (comparable with the
@@ -54,6 +55,7 @@ from corpora.reference import method_label, method_order, paper_map, paper_metho
 
 RESULTS_FILE = "results.parquet"
 METRICS_FILE = "metrics.json"
+CONFLICT = "conflict"  # a complete run made with other options than a later sweep asked for
 FAILED_STATUSES = frozenset({"failed", "error", "incomplete", "running", "pending", "killed"})
 BACKBONE = ("model", "pretrained", "image_size", "weights_id")
 _SCHEMA = {
@@ -152,7 +154,9 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
         ok=(
             pl.col("map").is_not_null()
             & pl.col("map").is_not_nan()
-            & (pl.col("error").is_null() | (pl.col("error") == ""))
+            # a ``conflict`` run is complete, only made with other options than the last sweep's
+            # (``error`` names them): it counts, like ``skipped``
+            & (pl.col("error").is_null() | (pl.col("error") == "") | (pl.col("status") == CONFLICT))
             & ~pl.col("status").str.to_lowercase().is_in(list(FAILED_STATUSES)).fill_null(False)
         ),
         backbone=pl.when(pl.col("model").is_null())

@@ -249,7 +249,9 @@ def negbench_cmd(
         )
 
         def load(name: str, weights: str) -> Any:
-            return ps._load_backbone(name, weights, cache_dir, offline, device, precision, seed)
+            return ps._load_backbone(
+                name, weights, cache_dir, offline, device, precision, seed, quiet=quiet
+            )
 
         with ps._progress(quiet) as bar:
             ids: dict[str, Any] = {}

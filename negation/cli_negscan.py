@@ -32,6 +32,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from corpora.launch import add_version_option
+from negation.scan import DEFAULT_WINDOW
+
 app = typer.Typer(
     name="negscan",
     help=(
@@ -43,6 +46,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+add_version_option(app)
 err = Console(stderr=True)
 out_console = Console()
 
@@ -75,7 +79,7 @@ Classes = Annotated[
     typer.Option(
         "--classes",
         help="Class names for class-negation co-occurrence: coco, voc, nuswide, a FILE, "
-        "'cat,dog', or none.",
+        "'cat,dog', one class name, or none.",
     ),
 ]
 Window = Annotated[
@@ -83,7 +87,8 @@ Window = Annotated[
     typer.Option(
         "--window",
         min=1,
-        help="A class counts when it starts within this many tokens after a negator.",
+        help="A class counts when it starts within this many tokens after a negator (5 covers "
+        "'not a photo of a dog').",
     ),
 ]
 TopK = Annotated[
@@ -231,18 +236,52 @@ class _CaptionRate(ProgressColumn):
         return Text(f"{speed:,.0f} captions/s" if speed else "", style="progress.data.speed")
 
 
-def _progress(quiet: bool, total: int | None) -> tuple[Progress | None, int | None]:
-    if quiet:
-        return None, None
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} captions" if total else "{task.completed:,}"),
-        _CaptionRate(),
-        TimeRemainingColumn(),
-        console=err,
-    )
-    return progress, progress.add_task("scanning", total=total)
+class _Captions(ProgressColumn):
+    """``scanned/left captions``; nothing when no caption is left to scan (all shards reused)."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("all_reused"):
+            return Text("")
+        if task.total is None:
+            return Text(f"{task.completed:,}")
+        return Text(f"{task.completed:,}/{task.total:,} captions")
+
+
+class _ScanBar:
+    """The scan's progress bar: captions scanned of those left to scan. A shard reused from
+    ``--out`` comes off the total and is said in the description; when every shard is reused the
+    bar says so (not ``0/0 captions``)."""
+
+    def __init__(self, total: int | None, console: Console = err):
+        self.total = total
+        self.reused_rows = self.done_rows = self.reused = 0
+        self.progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            _Captions(),
+            _CaptionRate(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task("scanning", total=total)
+
+    def on_rows(self, rows: int) -> None:  # within a shard, per streamed batch
+        self.progress.advance(self.task, rows)
+
+    def on_done(self, unit, rows: int, reused: bool) -> None:  # a shard finished, reused or bad
+        if not reused:
+            self.done_rows += rows
+            self.progress.update(self.task, completed=self.done_rows)
+            return
+        self.reused += 1
+        self.reused_rows += rows
+        left = None if self.total is None else self.total - self.reused_rows
+        if left == 0:
+            what = f"all {self.reused} shard(s) reused"
+            self.progress.update(self.task, total=1, completed=1, description=what, all_reused=True)
+        else:
+            what = f"scanning ({self.reused} shard(s) reused)"
+            self.progress.update(self.task, total=left, description=what)
 
 
 def _options(
@@ -340,24 +379,8 @@ def _scan_and_report(
     config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
     config |= extra_config or {}  # what else decides which units there are
     store = ResultStore(out, config, overwrite=overwrite) if out else None
-    progress, task = _progress(quiet, total)
-    reused_rows = done_rows = 0
-
-    def on_rows(rows: int) -> None:  # within a shard, per streamed batch
-        progress.advance(task, rows)  # type: ignore[union-attr]
-
-    def on_done(unit, rows: int, reused: bool) -> None:  # a shard is finished, reused or bad
-        nonlocal reused_rows, done_rows
-        if progress is None:
-            return
-        if reused:
-            reused_rows += rows
-            if total:
-                progress.update(task, total=total - reused_rows)
-        else:
-            done_rows += rows
-            progress.update(task, completed=done_rows)
-
+    bar = None if quiet else _ScanBar(total)
+    progress = None if bar is None else bar.progress
     executor = None
     if engine is Engine.ray:  # started before the progress bar: Ray may print as it starts
         executor = make_executor("ray", address=address, workers=workers, temp_under=out)
@@ -370,8 +393,8 @@ def _scan_and_report(
             store,
             skip_bad,
             bad,
-            on_done,
-            on_rows if progress else None,
+            bar.on_done if bar else None,
+            bar.on_rows if bar else None,
             executor=executor,
         )
     except KeyboardInterrupt:
@@ -464,7 +487,7 @@ def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> No
         ("null captions", "n_null"),
         ("empty captions", "n_empty"),
         ("captions with a negation", "n_with_negation"),
-        ("captions negating a class", "n_with_class_negation"),
+        (f"captions negating a class (window {body['window']})", "n_with_class_negation"),
     ]:
         t.add_row(label, f"{body[key]:,}")
     t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
@@ -547,7 +570,7 @@ def laion(
     ] = None,
     lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
-    window: Window = 3,
+    window: Window = DEFAULT_WINDOW,
     top_k: TopK = 50,
     samples: Samples = 5,
     seed: Seed = 0,
@@ -649,7 +672,7 @@ def text(
     ] = "text",
     lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
-    window: Window = 3,
+    window: Window = DEFAULT_WINDOW,
     top_k: TopK = 50,
     samples: Samples = 5,
     seed: Seed = 0,
@@ -744,7 +767,7 @@ def hf(
     ] = 200_000,
     lexicon: LexiconOpt = "standard",
     classes: Classes = "coco",
-    window: Window = 3,
+    window: Window = DEFAULT_WINDOW,
     top_k: TopK = 50,
     samples: Samples = 5,
     seed: Seed = 0,

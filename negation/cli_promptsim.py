@@ -23,6 +23,7 @@ from rich.table import Table
 
 from corpora.classes import check_distinct, load_classes
 from corpora.cli import check_out
+from corpora.launch import add_version_option
 from corpora.reference import paper_cosines
 from corpora.runio import (
     atomic_write_json,
@@ -45,6 +46,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+add_version_option(app)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -124,8 +126,21 @@ def _load_backbone(
     precision: str,
     seed: int,
     image_size: int | None = None,
+    *,
+    quiet: bool = False,
 ) -> Any:
-    from mlr.backbone import BackboneConfig, load_backbone
+    """The backbone; ``quiet``: without the loaders' own bars (Hugging Face downloads, the
+    sentence-transformers backend's ``Loading weights``)."""
+    from mlr.backbone import ST_PREFIX, BackboneConfig, load_backbone
+
+    if quiet:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+        if model.startswith(ST_PREFIX):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
 
     cfg = BackboneConfig(
         model=model,
@@ -137,10 +152,7 @@ def _load_backbone(
         image_size=image_size,
         seed=seed,
     )
-    backbone = load_backbone(cfg)
-    if backbone.random_weights:
-        _random_weights_banner(backbone.info())
-    return backbone
+    return load_backbone(cfg)  # the RANDOM WEIGHTS banner: once, after the command's results
 
 
 def _random_weights_banner(info: dict[str, Any]) -> None:
@@ -251,7 +263,7 @@ def _render(result: Any, fmt: str, digits: int, title: str) -> None:
 @app.command("table")
 def table_cmd(
     classes: Annotated[
-        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…'.")
+        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…' | one NAME.")
     ] = "coco",
     templates: Annotated[
         str,
@@ -319,9 +331,11 @@ def table_cmd(
             claim_out_dir(out, "promptsim table", None)
         class_set = _classes(classes)
         settings = _settings(templates, style, pairs)
-        backbone = _load_backbone(model, pretrained, cache_dir, offline, device, precision, seed)
+        backbone = _load_backbone(
+            model, pretrained, cache_dir, offline, device, precision, seed, quiet=quiet
+        )
         cache = None if no_text_cache else text_cache.expanduser()
-        with _progress(quiet or fmt != "rich") as progress:
+        with _progress(quiet) as progress:  # on stderr: never mixed into a csv/json stdout
             task = progress.add_task("encoding prompts", total=None)
 
             def encode(texts: list[str]) -> Any:
@@ -417,7 +431,7 @@ def _render_reference(rows: list[dict[str, Any]]) -> None:
 def maps_cmd(
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, …).")],
     classes: Annotated[
-        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…'.")
+        str, typer.Option("--classes", help="coco | voc | nuswide | FILE | 'cat,dog,…' | one NAME.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     positive: Annotated[
@@ -446,7 +460,8 @@ def maps_cmd(
     """Similarity maps of dense image features with the positive and the negated prompt.
 
     Per image and class: OUT/<image>/<class>.{positive,negative}.npy (raw cosine grid) and .png
-    (min–max normalised heatmap over the image), indexed in OUT/maps.parquet."""
+    (min–max normalised viridis heatmap over the image, a colour bar below stating the map's
+    cosine range), indexed in OUT/maps.parquet."""
     from negation.maps import write_maps
 
     check_out(out)
@@ -457,7 +472,7 @@ def maps_cmd(
             if not path.is_file():
                 raise typer.BadParameter(f"image {path} does not exist", param_hint="IMAGES")
         backbone = _load_backbone(
-            model, pretrained, cache_dir, offline, device, precision, seed, image_size
+            model, pretrained, cache_dir, offline, device, precision, seed, image_size, quiet=quiet
         )
         cache = None if no_text_cache else text_cache.expanduser()
         with _progress(quiet) as progress:
@@ -586,7 +601,7 @@ def absence_cmd(
             raise ValueError(f"{dataset} at {root}: the {split} split has no image")
         check_distinct(data.classes.names, f"{dataset} at {root}: classes")
         backbone = _load_backbone(
-            model, pretrained, cache_dir, offline, device, precision, seed, image_size
+            model, pretrained, cache_dir, offline, device, precision, seed, image_size, quiet=quiet
         )
         cache = None if no_text_cache else text_cache.expanduser()
         text = prompt_features(
@@ -690,7 +705,7 @@ app.command("negbench")(negbench_cmd)
 def with_default_command(argv: list[str]) -> list[str]:
     """``promptsim --classes coco`` → ``promptsim table --classes coco``."""
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h"):
+    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h", "--version"):
         return ["table", *argv]
     return argv
 

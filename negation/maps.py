@@ -5,9 +5,11 @@ For one image (square-resized to the backbone's input size, no crop), the dense 
 ``f_r`` (:meth:`mlr.backbone.Backbone.dense_features`, spatial tokens only) are compared with the
 L2-normalised text feature ``t`` of each prompt: ``m_r = cos(f_r, t)`` on the ``h × w`` feature
 grid. The raw grid is saved as ``.npy``; the PNG shows it min–max normalised to 0–1 per map
-(as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled to the image's own size, in a
-jet colour map blended half-and-half over the image. Min–max normalisation hides the absolute
-level: compare the raw ranges (``min``/``max`` in ``maps.parquet``) across prompts, not colours.
+(as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled to the image's own size, in the
+perceptually uniform viridis colour map blended half-and-half over the image, with a colour bar
+below it stating the map's cosine range (its minimum at the dark end, its maximum at the bright
+end; also the PNG's ``Comment``). Min–max normalisation hides the absolute level: compare the raw
+ranges (``min``/``max`` in ``maps.parquet``, and on each bar) across prompts, not colours.
 
 The output directory is self-contained: each source image is copied into it as
 ``images/<content hash><suffix>`` (the table names it relative to the directory), so a moved or
@@ -69,26 +71,51 @@ def minmax(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo)
 
 
-def jet(x: np.ndarray) -> np.ndarray:
-    """The jet colour map of values in [0, 1] → ``uint8 [..., 3]``."""
+# matplotlib's viridis at 17 even steps, linear in between (within 6/255 of the full table)
+VIRIDIS = (
+    "#440154", "#48186a", "#472d7b", "#424086", "#3b528b", "#33638d", "#2c728e", "#26828e",
+    "#21918c", "#1fa088", "#28ae80", "#3fbc73", "#5ec962", "#84d44b", "#addc30", "#d8e219",
+    "#fde725",
+)  # fmt: skip
+BAR_PX, LABEL_PX = 6, 12  # the colour bar under the image, and its labels' row
+
+
+def viridis(x: np.ndarray) -> np.ndarray:
+    """The viridis colour map of values in [0, 1] → ``uint8 [..., 3]``."""
+    anchors = np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in VIRIDIS], float)
+    steps = np.linspace(0.0, 1.0, len(VIRIDIS))
     x = np.clip(x, 0.0, 1.0)
-    r = np.clip(1.5 - np.abs(4 * x - 3), 0, 1)
-    g = np.clip(1.5 - np.abs(4 * x - 2), 0, 1)
-    b = np.clip(1.5 - np.abs(4 * x - 1), 0, 1)
-    return (np.stack([r, g, b], axis=-1) * 255).round().astype(np.uint8)
+    rgb = np.stack([np.interp(x, steps, anchors[:, c]) for c in range(3)], axis=-1)
+    return rgb.round().astype(np.uint8)
+
+
+def range_note(grid: np.ndarray) -> str:
+    """What the colours of a map's PNG span: ``viridis: dark = cosine -0.123, bright = 0.456``."""
+    return f"viridis: dark = cosine {float(grid.min()):.3f}, bright = {float(grid.max()):.3f}"
 
 
 def overlay(image: Any, grid: np.ndarray, alpha: float = 0.5) -> Any:
-    """A PIL image: ``grid`` min–max normalised, upsampled to the image, jet, blended."""
-    from PIL import Image
+    """A PIL image: ``grid`` min–max normalised, upsampled to the image, in viridis, blended over
+    it; below, a colour bar labelled with the map's cosine minimum (left) and maximum (right)."""
+    from PIL import Image, ImageDraw
 
     rgb = image.convert("RGB")
     w, h = rgb.size
     up = F.interpolate(
         torch.from_numpy(minmax(grid)).float()[None, None], size=(h, w), mode="bilinear"
     )
-    heat = Image.fromarray(jet(up[0, 0].numpy()))
-    return Image.blend(rgb, heat, alpha)
+    heat = Image.fromarray(viridis(up[0, 0].numpy()))
+    canvas = Image.new("RGB", (w, h + BAR_PX + LABEL_PX), "white")
+    canvas.paste(Image.blend(rgb, heat, alpha), (0, 0))
+    bar = np.repeat(viridis(np.linspace(0.0, 1.0, w))[None], BAR_PX, axis=0)
+    canvas.paste(Image.fromarray(bar), (0, h))
+    draw = ImageDraw.Draw(canvas)
+    lo, hi = f"{float(grid.min()):.3f}", f"{float(grid.max()):.3f}"
+    draw.text((1, h + BAR_PX), lo, fill="black")
+    draw.text((w - 1 - draw.textlength(hi), h + BAR_PX), hi, fill="black", anchor="la")
+    if draw.textlength(f"{lo} cosine {hi}") + 8 < w:
+        draw.text((w / 2, h + BAR_PX), "cosine", fill="black", anchor="ma")
+    return canvas
 
 
 def _stems(paths: Sequence[Path]) -> list[str]:
@@ -147,7 +174,8 @@ def write_maps(
                 base = out_dir / _safe(stem) / f"{_safe(key)}.{prompt}"
                 npy, png = Path(f"{base}.npy"), Path(f"{base}.png")
                 atomic_write_bytes(npy, _npy_bytes(sims[k]))
-                atomic_write_bytes(png, _png_bytes(overlay(image, sims[k])))
+                png_data = _png_bytes(overlay(image, sims[k]), range_note(sims[k]))
+                atomic_write_bytes(png, png_data)
                 records.append(
                     {
                         "image": str(path),
@@ -176,7 +204,11 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _png_bytes(image: Any) -> bytes:
+def _png_bytes(image: Any, comment: str) -> bytes:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Comment", comment)
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()

@@ -50,11 +50,16 @@ I64 = pl.Int64
 EMPTY = r"^\s*$"  # an empty or whitespace-only caption
 
 
+# A class counts when it starts within this many tokens after a negator: 5 is the smallest window
+# that covers the poster's own negated prompt, "not a photo of a dog" (the class is token 5).
+DEFAULT_WINDOW = 5
+
+
 @dataclass(frozen=True)
 class ScanOptions:
     lexicon: Lexicon
     classes: ClassSet | None = None
-    window: int = 3
+    window: int = DEFAULT_WINDOW
     n_samples: int = 5
     seed: int = 0
     exclude_numbering: bool = False

@@ -21,6 +21,8 @@ def test_voc_keys_keep_dataset_ids_and_names_are_prompt_words():
 def test_inline_list_and_file(tmp_path):
     assert load_classes("cat, dog").names == ("cat", "dog")
     assert load_classes("hot dog,").names == ("hot dog",)
+    assert load_classes("person").names == ("person",)  # one class needs no trailing comma
+    assert load_classes(" hot dog ").names == ("hot dog",)
     f = tmp_path / "mine.txt"
     f.write_text("# my classes\nzebra\n\nhot dog | hotdog\n")
     cs = load_classes(str(f))
@@ -28,7 +30,14 @@ def test_inline_list_and_file(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"), [("imagenet", "unknown class set"), ("a,a", "duplicate")]
+    ("spec", "message"),
+    [
+        ("cocoo", "unknown class set 'cocoo': did you mean 'coco'"),
+        ("Voc2", "did you mean 'voc'"),
+        ("mine.txt", "no class file 'mine.txt'"),
+        ("lists/mine", "no class file"),
+        ("a,a", "duplicate"),
+    ],
 )
 def test_bad_class_specs_are_clear_errors(spec, message):
     with pytest.raises(ValueError, match=message):

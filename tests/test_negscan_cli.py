@@ -66,8 +66,13 @@ def test_no_shards_scans_the_synthetic_sample_and_says_so():
     assert body["synthetic"] is True
     assert set(body) >= REQUIRED_KEYS
     assert body["n_rows"] == 4000 and body["n_with_negation"] > 0
+    assert body["window"] == 5  # the default covers "not a photo of a dog"
     table = invoke("laion")
     assert table.exit_code == 0
+    assert "captions negating a class (window 5)" in table.stdout  # the report states it
+    one = invoke("laion", "--classes", "dog", "--format", "json", "--quiet")  # no trailing comma
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.stdout)["classes"] == "custom"
     assert "SYNTHETIC" in table.stdout
     assert "PositiveCoOp" not in table.stdout  # no comparison of generated captions with LAION
     assert "SYNTHETIC" in invoke("laion", "--help").stdout
@@ -433,7 +438,7 @@ def test_an_unwritable_out_dir_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_bad_options_are_clear_errors():
     assert "unknown lexicon" in invoke("laion", "--lexicon", "huge").output
-    assert "unknown class set" in invoke("laion", "--classes", "imagenet").output
+    assert "did you mean 'coco'" in invoke("laion", "--classes", "cocoo").output
     assert "unknown corpus" in invoke("laion", "--corpus", "laion5b").output
 
 
@@ -463,3 +468,12 @@ def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_pat
         reports.append((summary_of(out), tables))
     assert reports[0] == reports[1]
     assert len([k for k in reports[0][1] if k.startswith("partials")]) == 4 * 6
+
+
+def test_the_bar_says_all_shards_were_reused_not_0_of_0_captions(tmp_path):
+    shards(tmp_path)
+    out = tmp_path / "out"
+    assert invoke("laion", tmp_path / "in", "--out", out).exit_code == 0
+    again = invoke("laion", tmp_path / "in", "--out", out)
+    assert again.exit_code == 0, again.output
+    assert "all 3 shard(s) reused" in again.output and "0/0 captions" not in again.output

@@ -112,6 +112,12 @@ def test_a_negator_at_the_end_has_no_bigram_and_keeps_its_own_entry():
     assert {(n, w): c for n, w, c in r.bigrams.rows()} == {("not any", "more"): 1}
 
 
+def test_the_default_window_covers_the_posters_negated_prompt():
+    caps = ["Not a photo of a dog"]  # the class is the 5th token after the negator
+    assert run(caps, classes=load_classes("dog,")).classes.rows() == [("dog", 1)]
+    assert run(caps, classes=load_classes("dog,"), window=4).classes.rows() == [("dog", 0)]
+
+
 def test_class_negation_window_plural_and_multiword():
     classes = load_classes("hot dog,dog,cat")
     caps = [

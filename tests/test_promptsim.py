@@ -316,7 +316,7 @@ def test_cli_bad_input_is_one_clear_line(tiny_models, tmp_path, hub_offline):
     result = runner.invoke(app, _tiny(tmp_path, "--classes", "cat,dog", "--style", "never"))
     assert result.exit_code == 2 and "unknown style 'never'" in result.output
     result = runner.invoke(app, _tiny(tmp_path, "--classes", str(tmp_path / "nope.txt")))
-    assert result.exit_code == 2 and "unknown class set" in result.output
+    assert result.exit_code == 2 and "no class file" in result.output
     missing = tmp_path / "weights.pt"
     args = ["table", "--classes", "cat,dog", "--pretrained", str(missing), "--offline"]
     result = runner.invoke(app, [*args, "--model", "notclip-tiny-RN"])
@@ -474,3 +474,53 @@ def test_a_sentence_transformers_control_is_never_set_beside_the_poster(tmp_path
     summary = json.loads((out / "summary.json").read_text())
     assert summary["poster_reference"] is None
     assert "not compared" in summary["poster_reference_note"]
+
+
+def test_random_weights_banner_is_printed_once(tiny_models, tmp_path):
+    result = runner.invoke(app, _tiny(tmp_path, "--classes", "cat,dog"))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("RANDOM WEIGHTS: pretrained='none'") == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
+def test_progress_stays_on_for_every_format(tiny_models, tmp_path, monkeypatch, fmt):
+    """The bar goes to stderr, so a csv/json stdout does not turn it off; only --quiet does."""
+    import negation.cli_promptsim as cli
+
+    asked = []
+    real = cli._progress
+    monkeypatch.setattr(cli, "_progress", lambda quiet: asked.append(quiet) or real(quiet))
+    result = runner.invoke(app, _tiny(tmp_path, "--classes", "cat,dog", "--format", fmt))
+    assert result.exit_code == 0, result.output
+    assert asked == [False]
+
+
+@pytest.fixture
+def hub_bars_restored():
+    from huggingface_hub.utils import enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    yield
+    enable_progress_bars()
+    hf_logging.enable_progress_bar()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_silences_the_loaders_loading_weights_bars(
+    tmp_path, monkeypatch, hub_bars_restored, quiet
+):
+    """-q turns off transformers' own bars (sentence-transformers prints ``Loading weights``)."""
+    import mlr.backbone
+
+    def load(cfg):
+        from transformers.utils.logging import tqdm
+
+        for _ in tqdm(range(2), desc="Loading weights"):  # what transformers does while loading
+            pass
+        return _ControlEncoder()
+
+    monkeypatch.setattr(mlr.backbone, "load_backbone", load)
+    args = ["table", "--model", "st:control", "--classes", "cat,dog", "--no-text-cache"]
+    result = runner.invoke(app, [*args, *(["-q"] if quiet else [])])
+    assert result.exit_code == 0, result.output
+    assert ("Loading weights" in result.output) is not quiet

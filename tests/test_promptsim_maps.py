@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from mlr.backbone import BackboneConfig, TextOnlyError, load_backbone
 from negation.cli_promptsim import app
-from negation.maps import jet, minmax, similarity_grid
+from negation.maps import BAR_PX, LABEL_PX, minmax, similarity_grid, viridis
 from negation.promptsim import compute_promptsim
 from negation.templates import load_template_set, setting
 
@@ -33,9 +33,11 @@ def test_similarity_grid_by_hand():
     assert grid.shape == (1, 2, 2)
     assert np.allclose(grid[0], [[1.0, 0.0], [-1.0, np.sqrt(0.5)]], atol=1e-6)
     assert np.allclose(minmax(np.array([2.0, 4.0, 3.0])), [0.0, 1.0, 0.5])
-    colours = jet(np.array([0.0, 1.0]))
-    assert colours.dtype == np.uint8 and colours[0, 2] > colours[0, 0]  # blue → red
-    assert colours[1, 0] > colours[1, 2]
+    colours = viridis(np.linspace(0.0, 1.0, 11))
+    assert colours.dtype == np.uint8
+    assert colours[0].tolist() == [0x44, 0x01, 0x54] and colours[-1].tolist() == [0xFD, 0xE7, 0x25]
+    luminance = colours @ np.array([0.2126, 0.7152, 0.0722])
+    assert (np.diff(luminance) > 0).all()  # perceptually ordered: darker is always lower
 
 
 @pytest.mark.parametrize("which", [0, 1])
@@ -60,7 +62,15 @@ def test_cli_maps_files(tiny_models, tmp_path, which):
     raw = np.load(out / row["npy"], allow_pickle=False)
     assert raw.shape == (grid, grid) and raw.min() == pytest.approx(row["min"], abs=1e-6)
     with Image.open(out / row["png"]) as png:
-        assert png.size == (30, 60)  # the heatmap is drawn over the original image
+        # the heatmap is drawn over the original image, a labelled colour bar below it
+        assert png.size == (30, 60 + BAR_PX + LABEL_PX)
+        lo, hi = row["min"], row["max"]
+        assert png.info["Comment"] == f"viridis: dark = cosine {lo:.3f}, bright = {hi:.3f}"
+        bar = np.asarray(png.convert("RGB"))[60 + BAR_PX // 2]
+        assert np.abs(bar[0].astype(int) - [0x44, 0x01, 0x54]).max() <= 2  # viridis, dark → bright
+        assert np.abs(bar[-1].astype(int) - [0xFD, 0xE7, 0x25]).max() <= 2
+        labels = np.asarray(png.convert("L"))[60 + BAR_PX :]
+        assert (labels < 128).any()  # the range is written under the bar
     # the stored map is the cosine of the dense features with the prompt's text feature
     bb = load_backbone(BackboneConfig(model=name, pretrained="none", device="cpu"))
     with Image.open(images[1]) as im:

@@ -180,9 +180,15 @@ def test_rerun_skips_complete_runs(done_sweep):
     assert after["map"].to_list() == before["map"].to_list()
     assert (sweep / "voc/baseline/p0.3/seed0/metrics.json").stat().st_mtime_ns == stamp
     res = runner.invoke(app, [*args[:-1], "--epochs", "3", "--quiet"])
-    assert res.exit_code == 1
-    failed = pl.read_parquet(sweep / "results.parquet")
-    assert set(failed["status"]) == {"failed"} and failed["error"].str.contains("epochs").all()
+    assert res.exit_code == 1 and "made with other options" in res.output
+    kept = pl.read_parquet(sweep / "results.parquet")
+    # intact runs made with other options: kept with their numbers, the differing option named
+    assert set(kept["status"]) == {"conflict"}
+    assert kept["error"].str.contains("epochs 2 → 3").all()
+    assert kept["map"].to_list() == before["map"].to_list()
+    res = runner.invoke(app, ["table", str(sweep), "--no-paper", "--format", "csv"])
+    assert res.exit_code == 0, res.output  # the table still shows their numbers
+    assert "none of its" not in res.output
     assert runner.invoke(app, args).exit_code == 0  # back to skipped rows for the table tests
 
 
@@ -313,11 +319,13 @@ def test_two_backbones_in_one_sweep_directory_keep_their_own_rows(voc_root, tiny
     run_sweep(cfg)
     # the same directory for another model: refused, saying how to keep both
     on_rn = replace(cfg, base=replace(cfg.base, model=rn))
-    failed = run_sweep(on_rn).failed
-    assert len(failed) == 1 and "{model} in --template" in failed[0]["error"]
+    conflicts = run_sweep(on_rn).conflicts
+    assert len(conflicts) == 1 and "{model} in --template" in conflicts[0]["error"]
+    # the kept row describes the run as made: the other model, not the one just asked for
+    assert conflicts[0]["model"] == vit and conflicts[0]["map"] is not None
     run_sweep(replace(on_rn, template="{model}/{method}/p{partial:.1f}/seed{seed}"))
     res = pl.read_parquet(Path(cfg.out) / "results.parquet")
-    ok = res.filter(pl.col("status") == "complete").sort("model")
+    ok = res.filter(pl.col("status").is_in(["complete", "conflict"])).sort("model")
     assert ok["model"].to_list() == [rn, vit] and ok["image_size"].to_list() == [64, 32]
     assert ok["run_dir"].to_list() == [f"{rn}/baseline/p0.5/seed0", "voc/baseline/p0.5/seed0"]
     res = runner.invoke(app, ["table", cfg.out, "--no-paper"])
