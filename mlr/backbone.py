@@ -16,9 +16,11 @@ the cache (Hugging Face hub cache and open_clip's URL cache under ``cache_dir``)
 there and ``offline`` is set, :class:`MissingWeightsError` says which weights are missing and the
 two ways out. Without ``offline``, weights that are not cached are downloaded only after one short
 probe (:func:`_reachable`, ``HUB_PROBE_TIMEOUT`` s) finds their host reachable: without network the
-same error comes at once instead of after a minute of Hugging Face retries. QuickGELU follows the tag's pretrained config (OpenAI and LAION-400M weights need it);
-open_clip's QuickGELU-mismatch warning is turned into an error, and the activation actually built
-is recorded in :meth:`Backbone.info`.
+same error comes at once instead of after a minute of Hugging Face retries.
+
+QuickGELU follows the tag's pretrained config (OpenAI and LAION-400M weights need it); open_clip's
+QuickGELU-mismatch warning is turned into an error, and the activation actually built is recorded
+in :meth:`Backbone.info`.
 
 The weights' content identity (:attr:`Backbone.weights_id`) keys every cache (text embeddings,
 dense features): the SHA-256 of every weight file (with a ``local-dir:``'s config) and the
@@ -238,6 +240,27 @@ def resolve_model(model: str) -> ModelSpec:
     factory._MODEL_CONFIGS[name] = cfg
     preprocess = data.get("preprocess_cfg") if "model_cfg" in data else None
     return ModelSpec(name, str(file.resolve()), f"sha256:{digest}", preprocess or None)
+
+
+def dense_shape(model: str, image_size: int | None = None) -> tuple[int, int, int]:
+    """``(size, regions, dims)`` of :meth:`Backbone.dense_features` for the open_clip ``model`` at
+    ``image_size`` (None: the model's native size), from its config alone: no weights are built
+    or fetched (for a cache estimate before any download)."""
+    import open_clip
+
+    name = resolve_model(model).name
+    cfg = open_clip.get_model_config(name)
+    if cfg is None or "timm_model_name" in cfg.get("vision_cfg", {}):
+        raise ValueError(f"dense features need an open_clip ResNet or ViT model, not {model!r}")
+    vision = cfg["vision_cfg"]
+    native = vision.get("image_size", 224)
+    size = int(image_size or (native[0] if isinstance(native, list | tuple) else native))
+    if isinstance(vision.get("layers"), list | tuple):  # ModifiedResNet
+        side = -(-size // 2) // 2 // 2 // 2 // 2  # stride-2 conv, 2×2 pool, three stride-2 stages
+    else:
+        patch = vision.get("patch_size", 16)
+        side = size // (patch[0] if isinstance(patch, list | tuple) else patch)
+    return size, 1 + side * side, int(cfg["embed_dim"])
 
 
 def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT) -> bool:
@@ -1025,10 +1048,9 @@ def _load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
         raise _missing(
             f"sentence-transformers model {source!r}", "the folder does not exist", _LOCAL_ST
         )
-    elif not cfg.offline and not _st_cached(source, cfg.cache_dir):
-        if not _reachable(_hub_endpoint()):
-            what = f"sentence-transformers model {source!r}"
-            raise _missing(what, _unreachable(_hub_endpoint()), _LOCAL_ST)
+    elif not (cfg.offline or _st_cached(source, cfg.cache_dir) or _reachable(_hub_endpoint())):
+        what = f"sentence-transformers model {source!r}"
+        raise _missing(what, _unreachable(_hub_endpoint()), _LOCAL_ST)
     from sentence_transformers import SentenceTransformer
 
     try:
