@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from corpora.multilabel import load_split
-from corpora.toydata import CLASSES, main as toydata_main, toy_model_config
+from corpora.toydata import CLASSES, toy_model_config
+from corpora.toydata import main as toydata_main
 from mlr.backbone import (
     BackboneConfig,
     MissingWeightsError,
@@ -76,11 +77,8 @@ def test_export_folder_as_model_uses_its_preprocessing(tmp_path):
 
 def test_promptsim_and_fit_accept_a_model_file_at_its_native_size(toy, tmp_path):
     model = ["--model", str(toy / "model.json"), "--pretrained", "none"]
-    res = runner.invoke(
-        promptsim,
-        ["table", "--classes", ",".join(CLASSES), "--templates", "single", *model]
-        + ["--no-text-cache", "--out", str(tmp_path / "ps"), "-q"],
-    )
+    args = ["table", "--classes", ",".join(CLASSES), "--templates", "single", *model, "-q"]
+    res = runner.invoke(promptsim, [*args, "--no-text-cache", "--out", str(tmp_path / "ps")])
     assert res.exit_code == 0, res.output
     run = json.loads((tmp_path / "ps" / "run.json").read_text())
     assert run["model"]["config_sha256"].startswith("sha256:")
@@ -119,7 +117,7 @@ def test_paper_preset_sets_448_and_says_so():
     assert "--config paper" in res.output
 
 
-# ---- the toy dataset ------------------------------------------------------------------------------
+# ---- the toy dataset ----------------------------------------------------------------------------
 def test_toy_dataset_is_a_generic_dataset_with_a_model(toy):
     train = load_split("generic", toy / "data", "train")
     assert len(train) == 8 and set(train.classes.keys) == set(CLASSES)
