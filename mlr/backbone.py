@@ -250,7 +250,9 @@ def dense_shape(model: str, image_size: int | None = None) -> tuple[int, int, in
 
     name = resolve_model(model).name
     cfg = open_clip.get_model_config(name)
-    if cfg is None or "timm_model_name" in cfg.get("vision_cfg", {}):
+    if cfg is None:
+        raise ValueError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
+    if "timm_model_name" in cfg.get("vision_cfg", {}):
         raise ValueError(f"dense features need an open_clip ResNet or ViT model, not {model!r}")
     vision = cfg["vision_cfg"]
     native = vision.get("image_size", 224)
