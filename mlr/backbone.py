@@ -288,10 +288,13 @@ def _hub_endpoint() -> str:
     return constants.ENDPOINT
 
 
-def _unreachable(url: str) -> str:
-    return (
-        f"{url} cannot be reached (no connection within {HUB_PROBE_TIMEOUT:g} s) and the weights "
-        "are not in the cache; without network use --offline with weights already cached"
+def _unreachable(
+    what: str, url: str, where: str, local: str = _LOCAL_OPEN_CLIP
+) -> MissingWeightsError:
+    return MissingWeightsError(
+        f"{what}: not in {where} and {url} cannot be reached (no connection within "
+        f"{HUB_PROBE_TIMEOUT:g} s). Without network: point --cache-dir at a cache that holds them "
+        f"(with --offline, the network is never tried), or {local}."
     )
 
 
@@ -493,7 +496,7 @@ def _resolve_weights(cfg: BackboneConfig, model_name: str) -> _Weights:
                 raise _missing(what, f"not found in {where} and offline mode is on")
             host = _hub_endpoint() if tag_cfg.get("hf_hub") else tag_cfg.get("url", "")
             if host and not _reachable(host):
-                raise _missing(what, _unreachable(host))
+                raise _unreachable(what, host, where)
             try:
                 path = open_clip.download_pretrained(tag_cfg, cache_dir=cfg.cache_dir)
             except Exception as err:  # any download failure means the same thing to the user
@@ -1052,7 +1055,8 @@ def _load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
         )
     elif not (cfg.offline or _st_cached(source, cfg.cache_dir) or _reachable(_hub_endpoint())):
         what = f"sentence-transformers model {source!r}"
-        raise _missing(what, _unreachable(_hub_endpoint()), _LOCAL_ST)
+        where = cfg.cache_dir or "the Hugging Face cache"
+        raise _unreachable(what, _hub_endpoint(), where, _LOCAL_ST)
     from sentence_transformers import SentenceTransformer
 
     try:
