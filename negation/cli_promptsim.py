@@ -62,8 +62,9 @@ ModelOpt = Annotated[
     str,
     typer.Option(
         "--model",
-        help="open_clip model name (RN101, ViT-B-32, …) or st:NAME_OR_DIR for a "
-        "sentence-transformers text encoder (text only, a control).",
+        help="open_clip model name (RN101, ViT-B-32, …), an open_clip model config FILE (.json) "
+        "or folder, or st:NAME_OR_DIR for a sentence-transformers text encoder (text only, a "
+        "control; st:all-MiniLM-L6-v2 is bundled).",
     ),
 ]
 PretrainedOpt = Annotated[

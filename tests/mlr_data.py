@@ -1,6 +1,6 @@
 """Tiny generated multi-label image datasets for the mlrtrain tests (COCO, VOC, NUS-WIDE, generic,
-HF layouts). Class k is present when quadrant k of the image is filled with colour k, so labels
-are learnable from dense features even with a random backbone."""
+HF layouts), from the toy generator of :mod:`corpora.toydata` (class k present when quadrant k of
+the image is filled with colour k)."""
 
 from __future__ import annotations
 
@@ -8,32 +8,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-CLASSES = ("cat", "dog", "car", "tree")
+from corpora.toydata import CLASSES, make_image, make_labels, write_generic  # noqa: F401
+
 COCO_IDS = (9, 1, 7, 3)  # deliberately unsorted: the loader must order classes by id
 VOC_USED = ("aeroplane", "bicycle", "bird", "boat")  # the VOC classes given to quadrants 0..3
-COLOURS = ((230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30))
-
-
-def make_labels(n: int, seed: int, n_classes: int = 4) -> np.ndarray:
-    """Random multi-hot labels with at least one positive per image."""
-    rng = np.random.default_rng(seed)
-    y = (rng.random((n, n_classes)) < 0.45).astype(np.int8)
-    y[y.sum(1) == 0, rng.integers(0, n_classes)] = 1
-    return y
-
-
-def make_image(labels: np.ndarray, seed: int, size: int = 64) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
-    h = size // 2
-    for k, on in enumerate(labels[:4]):
-        if on:
-            r, c = divmod(k, 2)
-            patch = np.asarray(COLOURS[k]) + rng.integers(-20, 21, size=(h, h, 3))
-            img[r * h : (r + 1) * h, c * h : (c + 1) * h] = patch.clip(0, 255)
-    return Image.fromarray(img)
 
 
 def write_coco(root: Path, n_train: int = 24, n_test: int = 16, seed: int = 0) -> Path:
@@ -92,25 +71,6 @@ def write_voc(root: Path, n_trainval: int = 24, n_test: int = 16, seed: int = 0)
                 f"<annotation><filename>{img_id}.jpg</filename>{body}</annotation>"
             )
     return Path(root)
-
-
-def write_generic(root: Path, fmt: str = "jsonl", n_train: int = 12, n_test: int = 8) -> Path:
-    root = Path(root)
-    (root / "img").mkdir(parents=True, exist_ok=True)
-    for split, n, s in (("train", n_train, 0), ("test", n_test, 1)):
-        y = make_labels(n, s)
-        rows = []
-        for i in range(n):
-            rel = f"img/{split}_{i}.png"
-            make_image(y[i], s * 1000 + i).save(root / rel)
-            rows.append((rel, [CLASSES[k] for k in np.flatnonzero(y[i])]))
-        if fmt == "jsonl":
-            text = "".join(json.dumps({"image": r, "labels": labs}) + "\n" for r, labs in rows)
-            (root / f"{split}.jsonl").write_text(text)
-        else:
-            text = "image,labels\n" + "".join(f"{r},{'|'.join(labs)}\n" for r, labs in rows)
-            (root / f"{split}.csv").write_text(text)
-    return root
 
 
 def write_nuswide(root: Path, n_train: int = 6, n_test: int = 4) -> Path:

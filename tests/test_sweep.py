@@ -142,7 +142,8 @@ def test_sweep_writes_every_run_and_results(done_sweep):
     assert sorted(res["partial"].unique().to_list()) == [0.3, 0.7]
     # every row names its backbone, flags random weights and has the last epoch's mAP
     assert set(res["model"]) == {"notclip-tiny-ViT"} and set(res["pretrained"]) == {"none"}
-    assert set(res["image_size"]) == {448} and set(res["weights_id"]) == {"random"}
+    assert set(res["image_size"]) == {32}  # the tiny ViT's own size, resolved
+    assert set(res["weights_id"]) == {"random"}
     assert res["random_weights"].all() and set(res["select"]) == {"best"}
     assert res["map_last"].is_not_null().all()
     for row in res.iter_rows(named=True):
@@ -266,7 +267,7 @@ def test_table_on_a_real_sweep(done_sweep, tmp_path):
     assert res.exit_code == 0, res.output
     text = (tmp_path / "t.md").read_text()
     # the table names its backbone and says that its weights are random
-    title = "VOC · notclip-tiny-ViT / none / 448 px (RANDOM WEIGHTS): mAP (%) by known-label"
+    title = "VOC · notclip-tiny-ViT / none / 32 px (RANDOM WEIGHTS): mAP (%) by known-label"
     assert title in text and "| 30% | 70% | Avg | last ep. |" in text
     assert "RANDOM WEIGHTS: this backbone was never trained" in text
     # random weights are not compared with the paper unless asked
