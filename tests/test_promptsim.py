@@ -497,9 +497,13 @@ def test_progress_stays_on_for_every_format(tiny_models, tmp_path, monkeypatch, 
 
 @pytest.fixture
 def hub_bars_restored():
+    """The loaders' bars on before the test (an earlier -q in this process turned them off) and
+    after it."""
     from huggingface_hub.utils import enable_progress_bars
     from transformers.utils import logging as hf_logging
 
+    enable_progress_bars()
+    hf_logging.enable_progress_bar()
     yield
     enable_progress_bars()
     hf_logging.enable_progress_bar()
