@@ -14,13 +14,12 @@ hash of a text file's bytes), so that the same shard under two paths is recognis
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from corpora.shards import Shard
 
@@ -89,19 +88,20 @@ def _check_column(shard: str, schema: dict[str, object], column: str, is_string:
 @dataclass(frozen=True)
 class Footer:
     n_rows: int
-    columns: dict[str, str]
     content: str  # the shard's content identity: size + a hash of the footer's bytes
 
 
-def _is_text(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        return _is_text(t.value_type)
-    return (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_string_view(t)
-        or pa.types.is_null(t)  # every caption is null: counted as null captions
-    )
+# what a caption column may be, as Polars reads it: a dictionary-encoded string column is
+# Categorical (or Enum); a column of Parquet type null holds only null captions
+_TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Null)
+
+
+def _arrow_columns(footer_file: bytes) -> dict[str, str]:
+    """The columns of a Parquet footer with their Arrow types (to describe a shard in an error;
+    pyarrow is imported only then: it takes long to import)."""
+    import pyarrow.parquet as pq
+
+    return {f.name: str(f.type) for f in pq.ParquetFile(io.BytesIO(footer_file)).schema_arrow}
 
 
 def parquet_footer(shard: Shard, column: str) -> Footer:
@@ -110,40 +110,65 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
     chunk's offsets, sizes and statistics)."""
     try:
         with shard.open() as f:
-            meta = pq.ParquetFile(f).metadata
-            schema = meta.schema.to_arrow_schema()
             f.seek(-8, 2)  # footer length (4 bytes, little-endian) + "PAR1"
-            length = int.from_bytes(f.read(4), "little")
-            f.seek(-8 - length, 2)
-            footer = f.read(length)
-    except (OSError, ValueError, pa.ArrowException) as exc:
+            tail = f.read(8)
+            f.seek(-8 - int.from_bytes(tail[:4], "little"), 2)
+            footer = f.read(int.from_bytes(tail[:4], "little"))
+        # the footer alone, framed as a Parquet file, gives Polars the schema and row count
+        footer_file = b"PAR1" + footer + tail
+        schema = pl.read_parquet_schema(io.BytesIO(footer_file))
+        n_rows = pl.scan_parquet(io.BytesIO(footer_file)).select(pl.len()).collect().item()
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
-    columns = {field.name: str(field.type) for field in schema}
-    is_string = column in columns and _is_text(schema.field(column).type)
-    _check_column(shard.url, columns, column, is_string)
+    if column not in schema or not isinstance(schema[column], _TEXT_TYPES):
+        _check_column(shard.url, _arrow_columns(footer_file), column, is_string=False)
     digest = hashlib.sha256(footer).hexdigest()[:32]
-    return Footer(meta.num_rows, columns, f"parquet:{shard.size}:{digest}")
+    return Footer(n_rows, f"parquet:{shard.size}:{digest}")
 
 
 def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
     """The caption column of a Parquet shard as a lazy frame (only that column is read).
 
     Local files are scanned by Polars' streaming engine. Remote ones (any fsspec URL) are read
-    through pyarrow, which fetches only the caption column's byte ranges; that column of one shard
-    is then held in memory while it is scanned.
+    through pyarrow one row group at a time, fetching only the caption column's byte ranges, so
+    that a scan holds one row group's captions, never the whole shard's.
     """
     if shard.is_local:
         return pl.scan_parquet(shard.url, glob=False).select(
             pl.col(column).cast(pl.String).alias(CAPTION)
         )
+    from polars.io.plugins import register_io_source
+
+    def row_groups(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        for frame in remote_row_groups(shard, column):
+            yield frame if with_columns is None else frame.select(with_columns)
+
+    # no filter is pushed into the Python source: it may hold Python functions (a progress
+    # counter), which cannot be handed to it
+    return register_io_source(row_groups, schema={CAPTION: pl.String}).map_batches(
+        lambda frame: frame, predicate_pushdown=False, streamable=True, schema={CAPTION: pl.String}
+    )
+
+
+def remote_row_groups(shard: Shard, column: str) -> Iterator[pl.DataFrame]:
+    """The caption column of a Parquet shard read through fsspec, one row group at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         with shard.open() as f:
-            table = pq.ParquetFile(f).read(columns=[column])
+            parquet = pq.ParquetFile(f)
+            for i in range(parquet.num_row_groups):
+                frame = pl.from_arrow(parquet.read_row_group(i, columns=[column]))
+                assert isinstance(frame, pl.DataFrame)
+                yield frame.select(pl.col(column).cast(pl.String).alias(CAPTION))
     except (OSError, pa.ArrowException) as exc:
         raise CorruptShardError(shard.url, f"cannot be read ({exc})") from exc
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.lazy().select(pl.col(column).cast(pl.String).alias(CAPTION))
 
 
 def text_format(shard: Shard) -> str:
@@ -224,6 +249,7 @@ def hf_batches(
     from pathlib import Path
 
     import datasets  # heavy; imported only for this reader
+    import pyarrow as pa
 
     source = f"hf dataset {dataset!r} split {split!r}"
     if Path(dataset).expanduser().is_dir():

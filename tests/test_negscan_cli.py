@@ -302,6 +302,47 @@ def test_a_remote_path_through_fsspec_memory(tmp_path):
         fs.rm(root.removeprefix("memory://"), recursive=True)
 
 
+def test_a_remote_shard_is_read_one_row_group_at_a_time(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from corpora.synthetic import synthetic_laion
+
+    local = tmp_path / "in" / "part-00000.parquet"
+    local.parent.mkdir()
+    frame = synthetic_laion(5_000, seed=3, negated_share=0.2).select("TEXT")
+    frame.write_parquet(local, row_group_size=1_000)
+    assert pq.ParquetFile(local).num_row_groups == 5
+    read = []  # rows of each read of the remote shard
+    row_group = pq.ParquetFile.read_row_group
+
+    def counted(self, i, *args, **kwargs):
+        table = row_group(self, i, *args, **kwargs)
+        read.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
+    root = f"memory://negscan-rowgroups-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    try:
+        fs.pipe(f"{root}/part-00000.parquet", local.read_bytes())
+        outs = {}
+        for name, shard in (("local", local), ("remote", f"{root}/part-00000.parquet")):
+            outs[name] = tmp_path / name
+            args = ("laion", shard, "--out", outs[name], "--unique", "--quiet")
+            assert invoke(*args).exit_code == 0
+    finally:
+        fs.rm(root.removeprefix("memory://"), recursive=True)
+    assert read == [1_000] * 10  # two passes (--unique), one row group at a time
+    local_summary, remote_summary = summary_of(outs["local"]), summary_of(outs["remote"])
+    for body in (local_summary, remote_summary):  # all but the names of the inputs
+        for key in ("shards", "inputs", "patterns"):
+            body.pop(key, None)
+    assert remote_summary == local_summary and local_summary["n_with_negation"] > 0
+    for table in ("per_word", "bigrams", "classes", "samples"):
+        a, b = (pl.read_parquet(outs[n] / f"{table}.parquet") for n in ("local", "remote"))
+        assert a.drop("shard", strict=False).equals(b.drop("shard", strict=False)), table
+
+
 def test_text_jsonl_and_csv_files(tmp_path):
     (tmp_path / "a.txt").write_text("no dog\n\nnot a cat\nfine\n", "utf-8")
     (tmp_path / "b.jsonl").write_text(
