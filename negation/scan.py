@@ -347,8 +347,9 @@ def _split(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
 
 def _owned(frame: pl.DataFrame) -> pl.DataFrame:
     """The same table in fresh buffers: a shard's result must not keep its captions' buffers
-    (Polars strings can be views into a larger buffer) alive."""
-    return pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))  # type: ignore[return-value]
+    (Polars strings can be views into a larger buffer) alive. Written out as Arrow IPC (which
+    copies only the bytes the rows use) and read back."""
+    return pl.read_ipc(frame.write_ipc(None).getvalue())
 
 
 def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
