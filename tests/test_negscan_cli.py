@@ -343,6 +343,23 @@ def test_a_remote_shard_is_read_one_row_group_at_a_time(tmp_path, monkeypatch):
         assert a.drop("shard", strict=False).equals(b.drop("shard", strict=False)), table
 
 
+def test_a_report_imports_neither_pyarrow_nor_numpy(tmp_path):
+    """Start-up time: pyarrow and numpy (0.2 s to import) are not needed for a report."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    table = "from negation.lexicon import nfkc_table; nfkc_table()"  # cached once (uses numpy)
+    subprocess.run([sys.executable, "-c", table], env=env, check=True)
+    run = (
+        "import sys; from negation.cli_negscan import main; "
+        f"sys.argv = ['negscan', 'laion', {str(shards(tmp_path, 1)[0])!r}, '--quiet', "
+        f"'--out', {str(tmp_path / 'out')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        "print(sorted({'pyarrow', 'numpy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", run], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_text_jsonl_and_csv_files(tmp_path):
     (tmp_path / "a.txt").write_text("no dog\n\nnot a cat\nfine\n", "utf-8")
     (tmp_path / "b.jsonl").write_text(
