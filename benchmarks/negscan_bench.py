@@ -114,7 +114,7 @@ def negscan_any(folder: Path, ascii_only: bool = False) -> int:
 
     opts = ScanOptions(load_lexicon("standard"), classes=None, n_samples=0)
     units = []
-    for shard in expand([str(folder)]):
+    for shard in expand([str(folder)])[0]:
         captions = partial(parquet_captions, shard, "TEXT")
         if ascii_only:
             units.append(Unit(shard, None, partial(_ascii_rows, captions)))
