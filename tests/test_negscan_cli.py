@@ -360,6 +360,24 @@ def test_a_report_imports_neither_pyarrow_nor_numpy(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_partials_of_an_earlier_negscan_one_file_per_table_are_reused(tmp_path):
+    shards(tmp_path)
+    out = tmp_path / "out"
+    args = ("laion", tmp_path / "in", "--out", out, "--unique", "--quiet")
+    assert invoke(*args).exit_code == 0
+    first = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
+    for part in (p for p in (out / "partials").iterdir() if p.is_dir()):
+        packed = pl.read_parquet(part / "tables.parquet")
+        for name in packed.columns:  # the earlier layout: <table>.parquet
+            table = packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+            table.write_parquet(part / f"{name}.parquet")
+        (part / "tables.parquet").unlink()
+    (out / "summary.json").unlink()
+    assert invoke(*args).exit_code == 0
+    assert summary_of(out)["reused_shards"] == 3
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == first
+
+
 def test_text_jsonl_and_csv_files(tmp_path):
     (tmp_path / "a.txt").write_text("no dog\n\nnot a cat\nfine\n", "utf-8")
     (tmp_path / "b.jsonl").write_text(
@@ -516,8 +534,14 @@ def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_pat
         assert invoke("laion", tmp_path / "in", "--out", out, "--unique", "--quiet").exit_code == 0
         tables = {
             str(p.relative_to(out)): sorted(map(str, pl.read_parquet(p).rows()))
-            for p in sorted(out.rglob("*.parquet"))
+            for p in sorted(out.glob("*.parquet"))
         }
+        for part in sorted((out / "partials").iterdir()):  # one file of tables per shard
+            if part.is_dir():
+                packed = pl.read_parquet(part / "tables.parquet")
+                for name in packed.columns:
+                    rows = packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+                    tables[f"{part.name}/{name}"] = sorted(map(str, rows.rows()))
         reports.append((summary_of(out), tables))
     assert reports[0] == reports[1]
-    assert len([k for k in reports[0][1] if k.startswith("partials")]) == 4 * 6
+    assert len([k for k in reports[0][1] if "/" in k]) == 4 * 6
