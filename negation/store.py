@@ -111,11 +111,7 @@ def _pack(result: ScanResult) -> pl.DataFrame:
     """A result's tables as one row: column ``name`` holds table ``name`` as a list of rows."""
     tables = {name: getattr(result, name) for name in TABLES}
     return pl.DataFrame(
-        {
-            name: table.select(pl.struct(pl.all()).implode()).to_series()
-            for name, table in tables.items()
-            if table is not None
-        }
+        [table.to_struct(name).implode() for name, table in tables.items() if table is not None]
     )
 
 
