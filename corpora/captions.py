@@ -104,6 +104,74 @@ def _arrow_columns(footer_file: bytes) -> dict[str, str]:
     return {f.name: str(f.type) for f in pq.ParquetFile(io.BytesIO(footer_file)).schema_arrow}
 
 
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _skip(data: bytes, i: int, kind: int) -> int:
+    """Skip one Thrift compact-protocol value of type ``kind`` starting at ``data[i]``."""
+    if kind in (1, 2):  # a boolean field: its value is its type
+        return i
+    if kind == 3:
+        return i + 1
+    if kind in (4, 5, 6):
+        return _varint(data, i)[1]
+    if kind == 7:
+        return i + 8
+    if kind == 8:
+        size, i = _varint(data, i)
+        return i + size
+    if kind in (9, 10):  # list, set
+        size, elem = data[i] >> 4, data[i] & 0x0F
+        i += 1
+        if size == 15:
+            size, i = _varint(data, i)
+        for _ in range(size):
+            i = i + 1 if elem in (1, 2) else _skip(data, i, elem)
+        return i
+    if kind == 11:  # map
+        size, i = _varint(data, i)
+        if size:
+            key, value = data[i] >> 4, data[i] & 0x0F
+            i += 1
+            for _ in range(size):
+                i = i + 1 if key in (1, 2) else _skip(data, i, key)
+                i = i + 1 if value in (1, 2) else _skip(data, i, value)
+        return i
+    if kind == 12:  # struct: fields up to a stop byte
+        while data[i]:
+            head = data[i]
+            i = _varint(data, i + 1)[1] if head >> 4 == 0 else i + 1  # long-form field id
+            i = _skip(data, i, head & 0x0F)
+        return i + 1
+    raise ValueError(f"unknown Thrift type {kind}")
+
+
+def _num_rows(footer: bytes) -> int:
+    """``num_rows`` (field 3, an i64) of a Parquet footer (Thrift compact protocol): reading it
+    here costs a fraction of a Polars query, which a run pays once per shard."""
+    i = field = 0
+    while footer[i]:
+        head = footer[i]
+        if head >> 4:
+            field, i = field + (head >> 4), i + 1
+        else:
+            zigzag, i = _varint(footer, i + 1)
+            field = (zigzag >> 1) ^ -(zigzag & 1)
+        if field == 3 and head & 0x0F == 6:
+            zigzag = _varint(footer, i)[0]
+            return (zigzag >> 1) ^ -(zigzag & 1)
+        i = _skip(footer, i, head & 0x0F)
+    raise ValueError("no row count in the footer")
+
+
 def parquet_footer(shard: Shard, column: str) -> Footer:
     """Read a Parquet shard's footer: check the caption column, return the row count and the
     shard's content identity (its size and a hash of the footer, which records every column
@@ -114,11 +182,11 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
             tail = f.read(8)
             f.seek(-8 - int.from_bytes(tail[:4], "little"), 2)
             footer = f.read(int.from_bytes(tail[:4], "little"))
-        # the footer alone, framed as a Parquet file, gives Polars the schema and row count
+        # the footer alone, framed as a Parquet file, gives Polars the schema
         footer_file = b"PAR1" + footer + tail
         schema = pl.read_parquet_schema(io.BytesIO(footer_file))
-        n_rows = pl.scan_parquet(io.BytesIO(footer_file)).select(pl.len()).collect().item()
-    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        n_rows = _num_rows(footer)
+    except (OSError, ValueError, IndexError, pl.exceptions.PolarsError) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
     if column not in schema or not isinstance(schema[column], _TEXT_TYPES):
         _check_column(shard.url, _arrow_columns(footer_file), column, is_string=False)
