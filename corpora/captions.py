@@ -213,7 +213,7 @@ def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
-        for frame in remote_row_groups(shard, column):
+        for frame in _remote_row_groups(shard, column):
             yield frame if with_columns is None else frame.select(with_columns)
 
     # no filter is pushed into the Python source: it may hold Python functions (a progress
@@ -223,7 +223,7 @@ def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
     )
 
 
-def remote_row_groups(shard: Shard, column: str) -> Iterator[pl.DataFrame]:
+def _remote_row_groups(shard: Shard, column: str) -> Iterator[pl.DataFrame]:
     """The caption column of a Parquet shard read through fsspec, one row group at a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
