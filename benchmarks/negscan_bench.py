@@ -12,10 +12,12 @@ process (order rotated between repeats), what a user would otherwise write:
 * negscan's full report as ``negscan laion DIR --lexicon extended`` prints it with its default
   options (progress bar, per-word counts, bigrams, COCO classes within 3 tokens, 5 samples a word),
 
-and prints seconds, captions/s, each one's ratio to DuckDB and its peak RSS. Before timing, the
-any-negation counts are checked to be identical on the ASCII-only captions, where the three
-engines' rules coincide; on the rest negscan's rules differ on purpose (NFKC, ``’``, Unicode word
-boundaries) and the differences are printed. Needs ``pip install -e .[bench]`` (DuckDB).
+and prints seconds, captions/s, each one's ratio to DuckDB and its peak RSS, and negscan's
+start-up time (``negscan laion`` on a one-row shard against ``python -c pass``, best of 10).
+Before timing, the any-negation counts are checked to be identical on the ASCII-only captions,
+where the three engines' rules coincide; on the rest negscan's rules differ on purpose (NFKC,
+``’``, Unicode word boundaries) and the differences are printed. Needs
+``pip install -e .[bench]`` (DuckDB).
 
     python benchmarks/negscan_bench.py                      # 2 M rows: 2 big, 200 small shards
     python benchmarks/negscan_bench.py --rows 20000000 --shard-rows 1000000,100000   # 20 / 200
@@ -114,7 +116,7 @@ def negscan_any(folder: Path, ascii_only: bool = False) -> int:
 
     opts = ScanOptions(load_lexicon("standard"), classes=None, n_samples=0)
     units = []
-    for shard in expand([str(folder)]):
+    for shard in expand([str(folder)])[0]:
         captions = partial(parquet_captions, shard, "TEXT")
         if ascii_only:
             units.append(Unit(shard, None, partial(_ascii_rows, captions)))
@@ -166,6 +168,24 @@ def fresh(kind: str, folder: Path) -> dict[str, float]:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+def startup(root: Path, repeat: int = 10) -> tuple[float, float]:
+    """Best of ``repeat``: ``negscan laion`` on a one-row shard, and ``python -c pass``."""
+    one = root / "one-row.parquet"
+    pl.DataFrame({"TEXT": ["no dog"]}).write_parquet(one)
+    commands = {
+        "negscan": [sys.executable, "-m", "negation.cli_negscan", "laion", str(one), "--quiet"],
+        "python": [sys.executable, "-c", "pass"],
+    }
+    best = dict.fromkeys(commands, float("inf"))
+    for r in range(repeat):
+        for name, command in commands.items():
+            out = ["--out", str(root / f"startup-{r}")] if name == "negscan" else []
+            t0 = time.perf_counter()
+            subprocess.run(command + out, cwd=ROOT, stdout=subprocess.DEVNULL, check=True)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best["negscan"], best["python"]
+
+
 def check_counts(folder: Path) -> None:
     """Identical counts where the rules coincide (ASCII-only captions); the rest, reported."""
     ascii_counts = {
@@ -208,6 +228,11 @@ def main() -> None:
             dirs = generate(root, args.rows, shard_rows, args.seed)
             print(f"generated {args.rows:,} SYNTHETIC rows in {time.perf_counter() - t0:.1f}s")
         check_counts(dirs[shard_rows[0]])
+        negscan_s, python_s = startup(Path(tmp))
+        print(
+            f"start-up: negscan laion on a one-row shard {negscan_s:.2f}s, python -c pass "
+            f"{python_s:.2f}s (best of 10): {negscan_s - python_s:.2f}s more"
+        )
         best: dict[tuple[int, str], dict[str, float]] = {}
         for r in range(args.repeat):
             for n, folder in dirs.items():

@@ -14,13 +14,12 @@ hash of a text file's bytes), so that the same shard under two paths is recognis
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from corpora.shards import Shard
 
@@ -89,19 +88,88 @@ def _check_column(shard: str, schema: dict[str, object], column: str, is_string:
 @dataclass(frozen=True)
 class Footer:
     n_rows: int
-    columns: dict[str, str]
     content: str  # the shard's content identity: size + a hash of the footer's bytes
 
 
-def _is_text(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        return _is_text(t.value_type)
-    return (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_string_view(t)
-        or pa.types.is_null(t)  # every caption is null: counted as null captions
-    )
+# what a caption column may be, as Polars reads it: a dictionary-encoded string column is
+# Categorical (or Enum); a column of Parquet type null holds only null captions
+_TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Null)
+
+
+def _arrow_columns(footer_file: bytes) -> dict[str, str]:
+    """The columns of a Parquet footer with their Arrow types (to describe a shard in an error;
+    pyarrow is imported only then: it takes long to import)."""
+    import pyarrow.parquet as pq
+
+    return {f.name: str(f.type) for f in pq.ParquetFile(io.BytesIO(footer_file)).schema_arrow}
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _skip(data: bytes, i: int, kind: int) -> int:
+    """Skip one Thrift compact-protocol value of type ``kind`` starting at ``data[i]``."""
+    if kind in (1, 2):  # a boolean field: its value is its type
+        return i
+    if kind == 3:
+        return i + 1
+    if kind in (4, 5, 6):
+        return _varint(data, i)[1]
+    if kind == 7:
+        return i + 8
+    if kind == 8:
+        size, i = _varint(data, i)
+        return i + size
+    if kind in (9, 10):  # list, set
+        size, elem = data[i] >> 4, data[i] & 0x0F
+        i += 1
+        if size == 15:
+            size, i = _varint(data, i)
+        for _ in range(size):
+            i = i + 1 if elem in (1, 2) else _skip(data, i, elem)
+        return i
+    if kind == 11:  # map
+        size, i = _varint(data, i)
+        if size:
+            key, value = data[i] >> 4, data[i] & 0x0F
+            i += 1
+            for _ in range(size):
+                i = i + 1 if key in (1, 2) else _skip(data, i, key)
+                i = i + 1 if value in (1, 2) else _skip(data, i, value)
+        return i
+    if kind == 12:  # struct: fields up to a stop byte
+        while data[i]:
+            head = data[i]
+            i = _varint(data, i + 1)[1] if head >> 4 == 0 else i + 1  # long-form field id
+            i = _skip(data, i, head & 0x0F)
+        return i + 1
+    raise ValueError(f"unknown Thrift type {kind}")
+
+
+def _num_rows(footer: bytes) -> int:
+    """``num_rows`` (field 3, an i64) of a Parquet footer (Thrift compact protocol): reading it
+    here costs a fraction of a Polars query, which a run pays once per shard."""
+    i = field = 0
+    while footer[i]:
+        head = footer[i]
+        if head >> 4:
+            field, i = field + (head >> 4), i + 1
+        else:
+            zigzag, i = _varint(footer, i + 1)
+            field = (zigzag >> 1) ^ -(zigzag & 1)
+        if field == 3 and head & 0x0F == 6:
+            zigzag = _varint(footer, i)[0]
+            return (zigzag >> 1) ^ -(zigzag & 1)
+        i = _skip(footer, i, head & 0x0F)
+    raise ValueError("no row count in the footer")
 
 
 def parquet_footer(shard: Shard, column: str) -> Footer:
@@ -110,40 +178,65 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
     chunk's offsets, sizes and statistics)."""
     try:
         with shard.open() as f:
-            meta = pq.ParquetFile(f).metadata
-            schema = meta.schema.to_arrow_schema()
             f.seek(-8, 2)  # footer length (4 bytes, little-endian) + "PAR1"
-            length = int.from_bytes(f.read(4), "little")
-            f.seek(-8 - length, 2)
-            footer = f.read(length)
-    except (OSError, ValueError, pa.ArrowException) as exc:
+            tail = f.read(8)
+            f.seek(-8 - int.from_bytes(tail[:4], "little"), 2)
+            footer = f.read(int.from_bytes(tail[:4], "little"))
+        # the footer alone, framed as a Parquet file, gives Polars the schema
+        footer_file = b"PAR1" + footer + tail
+        schema = pl.read_parquet_schema(io.BytesIO(footer_file))
+        n_rows = _num_rows(footer)
+    except (OSError, ValueError, IndexError, pl.exceptions.PolarsError) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
-    columns = {field.name: str(field.type) for field in schema}
-    is_string = column in columns and _is_text(schema.field(column).type)
-    _check_column(shard.url, columns, column, is_string)
+    if column not in schema or not isinstance(schema[column], _TEXT_TYPES):
+        _check_column(shard.url, _arrow_columns(footer_file), column, is_string=False)
     digest = hashlib.sha256(footer).hexdigest()[:32]
-    return Footer(meta.num_rows, columns, f"parquet:{shard.size}:{digest}")
+    return Footer(n_rows, f"parquet:{shard.size}:{digest}")
 
 
 def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
     """The caption column of a Parquet shard as a lazy frame (only that column is read).
 
     Local files are scanned by Polars' streaming engine. Remote ones (any fsspec URL) are read
-    through pyarrow, which fetches only the caption column's byte ranges; that column of one shard
-    is then held in memory while it is scanned.
+    through pyarrow one row group at a time, fetching only the caption column's byte ranges, so
+    that a scan holds one row group's captions, never the whole shard's.
     """
     if shard.is_local:
         return pl.scan_parquet(shard.url, glob=False).select(
             pl.col(column).cast(pl.String).alias(CAPTION)
         )
+    from polars.io.plugins import register_io_source
+
+    def row_groups(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        for frame in _remote_row_groups(shard, column):
+            yield frame if with_columns is None else frame.select(with_columns)
+
+    # no filter is pushed into the Python source: it may hold Python functions (a progress
+    # counter), which cannot be handed to it
+    return register_io_source(row_groups, schema={CAPTION: pl.String}).map_batches(
+        lambda frame: frame, predicate_pushdown=False, streamable=True, schema={CAPTION: pl.String}
+    )
+
+
+def _remote_row_groups(shard: Shard, column: str) -> Iterator[pl.DataFrame]:
+    """The caption column of a Parquet shard read through fsspec, one row group at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         with shard.open() as f:
-            table = pq.ParquetFile(f).read(columns=[column])
+            parquet = pq.ParquetFile(f)
+            for i in range(parquet.num_row_groups):
+                frame = pl.from_arrow(parquet.read_row_group(i, columns=[column]))
+                assert isinstance(frame, pl.DataFrame)
+                yield frame.select(pl.col(column).cast(pl.String).alias(CAPTION))
     except (OSError, pa.ArrowException) as exc:
         raise CorruptShardError(shard.url, f"cannot be read ({exc})") from exc
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.lazy().select(pl.col(column).cast(pl.String).alias(CAPTION))
 
 
 def text_format(shard: Shard) -> str:
@@ -224,6 +317,7 @@ def hf_batches(
     from pathlib import Path
 
     import datasets  # heavy; imported only for this reader
+    import pyarrow as pa
 
     source = f"hf dataset {dataset!r} split {split!r}"
     if Path(dataset).expanduser().is_dir():

@@ -597,7 +597,6 @@ def laion(
             text_column_for,
         )
         from corpora.shards import expand
-        from corpora.synthetic import sample_shard_path
         from negation.store import Unit, distinct
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
@@ -606,9 +605,11 @@ def laion(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--corpus") from None
         synthetic = not shards
-        shard_list, patterns = expand(
-            [str(sample_shard_path())] if synthetic else shards, allow_missing=allow_missing
-        )
+        if synthetic:
+            from corpora.synthetic import sample_shard_path  # (imports numpy: only when used)
+
+            shards = [str(sample_shard_path())]
+        shard_list, patterns = expand(shards, allow_missing=allow_missing)
         _report_patterns(patterns, quiet)
         shard_list = _slice(shard_list, shard_index, num_shards)
         units, bad = [], []

@@ -17,7 +17,8 @@ from corpora.executors import Resources
 from negation.scan import ScanOptions, ScanResult, scan
 from negation.store import ResultStore, Unit
 
-# a remote shard's caption column is held in memory while it is scanned: ask for room
+# a remote shard is read one row group at a time, but keeps its candidates: ask for room, on the
+# safe side
 REMOTE_MEMORY_PER_BYTE = 2
 
 

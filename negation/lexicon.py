@@ -31,8 +31,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from corpora.runio import atomic_write_json
 
 BUILTIN = ("core", "standard", "extended")
@@ -182,6 +180,8 @@ def _build_nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
     (surrogates aside) are laid out in one string, each followed by a newline so that NFKC
     cannot join neighbours, and only the pieces of it that are not already in NFKC are split
     further."""
+    import numpy as np  # (built once per Unicode version: not imported at every start)
+
     cps = np.arange(0x80, 0x110000, dtype=np.uint32)
     cps = cps[(cps < 0xD800) | (cps >= 0xE000)]
     spaced = np.full(2 * len(cps), ord("\n"), dtype=np.uint32)

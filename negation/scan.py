@@ -352,8 +352,9 @@ def _split(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
 
 def _owned(frame: pl.DataFrame) -> pl.DataFrame:
     """The same table in fresh buffers: a shard's result must not keep its captions' buffers
-    (Polars strings can be views into a larger buffer) alive."""
-    return pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))  # type: ignore[return-value]
+    (Polars strings can be views into a larger buffer) alive. Written out as Arrow IPC (which
+    copies only the bytes the rows use) and read back."""
+    return pl.read_ipc(frame.write_ipc(None).getvalue())
 
 
 def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
@@ -421,15 +422,17 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         .with_columns(pl.col("m").str.replace_all(r"\s+", " "))
         .filter(pl.col("m").is_not_null() & ~pl.col("m").is_in(list(opts.lexicon.entries)))
     )
-    bigrams = _split(
-        matches.select(
-            "s",
-            negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", ""),
-            next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
-        )
-        .group_by("s", "negator", "next_word")
-        .agg(count=pl.len().cast(I64))
-        .sort("s", "count", "negator", "next_word", descending=[False, True, False, False]),
+    bigrams = _split(  # (the batch's tables are copied out of the captions' buffers once)
+        _owned(
+            matches.select(
+                "s",
+                negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", ""),
+                next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
+            )
+            .group_by("s", "negator", "next_word")
+            .agg(count=pl.len().cast(I64))
+            .sort("s", "count", "negator", "next_word", descending=[False, True, False, False])
+        ),
         n,
     )
 
@@ -437,7 +440,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
 
     sources = [b.source for b in batch]
     samples = (
-        _split(_samples(neg, hits, opts.n_samples, opts.seed, sources), n)
+        _split(_owned(_samples(neg, hits, opts.n_samples, opts.seed, sources)), n)
         if opts.n_samples and neg.height
         else [_empty_samples()] * n
     )
@@ -461,9 +464,9 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
             n_with_negation=n_neg.get(k, 0),
             n_with_class_negation=n_class[k],
             per_word=per_word[k],
-            bigrams=_owned(bigrams[k]),
+            bigrams=bigrams[k],
             classes=_classes_frame(opts, class_counts[k]),
-            samples=_owned(samples[k]),
+            samples=samples[k],
             unique_all=b.unique_all,
             unique_neg=unique_neg[k],
         )

@@ -4,7 +4,7 @@ Layout of an output directory::
 
     OUT/.lock                         held by the one negscan writing OUT (corpora.locks)
     OUT/partials/config.json          the options that shape the numbers (resume checks them)
-    OUT/partials/<shard key>/         one finished shard: shard.json + *.parquet tables
+    OUT/partials/<shard key>/         one finished shard: shard.json + tables.parquet
     OUT/summary.json, per_word.parquet, per_shard.parquet, bigrams.parquet, classes.parquet,
     OUT/samples.parquet, run.json     the merged report (docs/RESULTS.md)
 
@@ -51,6 +51,9 @@ PARTIALS = "partials"
 CONFIG = "config.json"
 SHARD_JSON = "shard.json"
 TABLES = ("per_word", "bigrams", "classes", "samples", "unique_all", "unique_neg")
+# A partial's tables in one file (one row; a column of structs per table): a file per table
+# cost a small shard more to write than to scan.
+TABLES_FILE = "tables.parquet"
 SUMMARY = "summary.json"
 REPORT_FILES = (  # in the order they are moved into place: summary.json last
     "per_word.parquet",
@@ -104,13 +107,28 @@ def _read_record(path: Path) -> ShardRecord:
     return ShardRecord(**meta)
 
 
+def _pack(result: ScanResult) -> pl.DataFrame:
+    """A result's tables as one row: column ``name`` holds table ``name`` as a list of rows."""
+    tables = {name: getattr(result, name) for name in TABLES}
+    return pl.DataFrame(
+        [table.to_struct(name).implode() for name, table in tables.items() if table is not None]
+    )
+
+
 def _read_partial(path: Path) -> tuple[ShardRecord, ScanResult]:
     record = _read_record(path)
-    tables = {
-        name: pl.read_parquet(path / f"{name}.parquet")
-        for name in TABLES
-        if (path / f"{name}.parquet").exists()
-    }
+    if (path / TABLES_FILE).exists():
+        packed = pl.read_parquet(path / TABLES_FILE)
+        tables = {
+            name: packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+            for name in packed.columns
+        }
+    else:  # written by an earlier negscan: one file per table
+        tables = {
+            name: pl.read_parquet(path / f"{name}.parquet")
+            for name in TABLES
+            if (path / f"{name}.parquet").exists()
+        }
     counts = record.counts
     result = ScanResult(
         n_rows=counts["n_rows"],
@@ -202,10 +220,7 @@ class ResultStore:
         try:
             with _writing(final, self.out):
                 tmp.mkdir(parents=True)
-                for name in TABLES:
-                    table = getattr(result, name)
-                    if table is not None:
-                        table.write_parquet(tmp / f"{name}.parquet")
+                _pack(result).write_parquet(tmp / TABLES_FILE)
                 record = _record(shard, result)
                 (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
                 if final.exists():

@@ -307,6 +307,82 @@ def test_a_remote_path_through_fsspec_memory(tmp_path):
         fs.rm(root.removeprefix("memory://"), recursive=True)
 
 
+def test_a_remote_shard_is_read_one_row_group_at_a_time(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from corpora.synthetic import synthetic_laion
+
+    local = tmp_path / "in" / "part-00000.parquet"
+    local.parent.mkdir()
+    frame = synthetic_laion(5_000, seed=3, negated_share=0.2).select("TEXT")
+    frame.write_parquet(local, row_group_size=1_000)
+    assert pq.ParquetFile(local).num_row_groups == 5
+    read = []  # rows of each read of the remote shard
+    row_group = pq.ParquetFile.read_row_group
+
+    def counted(self, i, *args, **kwargs):
+        table = row_group(self, i, *args, **kwargs)
+        read.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
+    root = f"memory://negscan-rowgroups-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    try:
+        fs.pipe(f"{root}/part-00000.parquet", local.read_bytes())
+        outs = {}
+        for name, shard in (("local", local), ("remote", f"{root}/part-00000.parquet")):
+            outs[name] = tmp_path / name
+            args = ("laion", shard, "--out", outs[name], "--unique", "--quiet")
+            assert invoke(*args).exit_code == 0
+    finally:
+        fs.rm(root.removeprefix("memory://"), recursive=True)
+    assert read == [1_000] * 10  # two passes (--unique), one row group at a time
+    local_summary, remote_summary = summary_of(outs["local"]), summary_of(outs["remote"])
+    for body in (local_summary, remote_summary):  # all but the names of the inputs
+        for key in ("shards", "inputs", "patterns"):
+            body.pop(key, None)
+    assert remote_summary == local_summary and local_summary["n_with_negation"] > 0
+    for table in ("per_word", "bigrams", "classes", "samples"):
+        a, b = (pl.read_parquet(outs[n] / f"{table}.parquet") for n in ("local", "remote"))
+        assert a.drop("shard", strict=False).equals(b.drop("shard", strict=False)), table
+
+
+def test_a_report_imports_neither_pyarrow_nor_numpy(tmp_path):
+    """Start-up time: pyarrow and numpy (0.2 s to import) are not needed for a report."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    table = "from negation.lexicon import nfkc_table; nfkc_table()"  # cached once (uses numpy)
+    subprocess.run([sys.executable, "-c", table], env=env, check=True)
+    run = (
+        "import sys; from negation.cli_negscan import main; "
+        f"sys.argv = ['negscan', 'laion', {str(shards(tmp_path, 1)[0])!r}, '--quiet', "
+        f"'--out', {str(tmp_path / 'out')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        "print(sorted({'pyarrow', 'numpy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", run], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_partials_of_an_earlier_negscan_one_file_per_table_are_reused(tmp_path):
+    shards(tmp_path)
+    out = tmp_path / "out"
+    args = ("laion", tmp_path / "in", "--out", out, "--unique", "--quiet")
+    assert invoke(*args).exit_code == 0
+    first = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
+    for part in (p for p in (out / "partials").iterdir() if p.is_dir()):
+        packed = pl.read_parquet(part / "tables.parquet")
+        for name in packed.columns:  # the earlier layout: <table>.parquet
+            table = packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+            table.write_parquet(part / f"{name}.parquet")
+        (part / "tables.parquet").unlink()
+    (out / "summary.json").unlink()
+    assert invoke(*args).exit_code == 0
+    assert summary_of(out)["reused_shards"] == 3
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == first
+
+
 def test_text_jsonl_and_csv_files(tmp_path):
     (tmp_path / "a.txt").write_text("no dog\n\nnot a cat\nfine\n", "utf-8")
     (tmp_path / "b.jsonl").write_text(
@@ -463,11 +539,17 @@ def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_pat
         assert invoke("laion", tmp_path / "in", "--out", out, "--unique", "--quiet").exit_code == 0
         tables = {
             str(p.relative_to(out)): sorted(map(str, pl.read_parquet(p).rows()))
-            for p in sorted(out.rglob("*.parquet"))
+            for p in sorted(out.glob("*.parquet"))
         }
+        for part in sorted((out / "partials").iterdir()):  # one file of tables per shard
+            if part.is_dir():
+                packed = pl.read_parquet(part / "tables.parquet")
+                for name in packed.columns:
+                    rows = packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+                    tables[f"{part.name}/{name}"] = sorted(map(str, rows.rows()))
         reports.append((summary_of(out), tables))
     assert reports[0] == reports[1]
-    assert len([k for k in reports[0][1] if k.startswith("partials")]) == 4 * 6
+    assert len([k for k in reports[0][1] if "/" in k]) == 4 * 6
 
 
 def test_the_bar_says_all_shards_were_reused_not_0_of_0_captions(tmp_path):

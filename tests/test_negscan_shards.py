@@ -122,3 +122,32 @@ def test_a_brace_pattern_with_missing_names_is_an_error_unless_allowed(tmp_path)
     assert (braces.kind, braces.matched, len(braces.missing)) == ("braces", 2, 6)
     assert braces.missing[0] == str(tmp_path / "part-00019.parquet")
     assert (glob.kind, glob.matched, glob.missing) == ("glob", 2, ())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"write_statistics": False}, {"row_group_size": 7}, {"use_dictionary": False}],
+)
+def test_the_row_count_is_read_from_any_parquet_footer(tmp_path, options):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpora.captions import _num_rows
+
+    n = 300  # nested, map, boolean and double columns and long key-value metadata to skip
+    table = pa.table(
+        {
+            "m": pa.array(
+                [[("k", i)] if i % 3 else None for i in range(n)], pa.map_(pa.string(), pa.int32())
+            ),
+            "s": pa.array([{"x": i, "y": [True, None]} for i in range(n)]),
+            "b": [i % 2 == 0 for i in range(n)],
+            "d": [i / 3 for i in range(n)],
+            "TEXT": [f"caption {i}" if i % 5 else None for i in range(n)],
+        }
+    ).replace_schema_metadata({"k" * 300: "v" * 5000})
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path, **options)
+    data = path.read_bytes()
+    footer = data[-8 - int.from_bytes(data[-8:-4], "little") : -8]
+    assert _num_rows(footer) == n
