@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
+from corpora.schema import NEGBENCH_PER_CLASS
 from negation.negbench import metrics as M
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS
 
@@ -240,7 +241,10 @@ def per_class(scored: pl.DataFrame, seed: int, n_boot: int) -> pl.DataFrame:
     model, pretrained = scored["model"][0], scored["pretrained"][0]
 
     def add(task, cls, typ, metric, est):
-        rows.append({"task": task, "class": cls, "type": typ, "metric": metric, **est})
+        rows.append(
+            {"model": model, "pretrained": pretrained, "task": task, "class": cls, "type": typ}
+            | {"metric": metric, **est}
+        )
 
     for (task, cls), part in scored.filter(pl.col("focus").is_not_null()).group_by(
         ["task", "focus"], maintain_order=True
@@ -272,20 +276,7 @@ def per_class(scored: pl.DataFrame, seed: int, n_boot: int) -> pl.DataFrame:
                     neg[m].to_numpy(), plain[m].to_numpy(), M.rng_for(seed, "gap", cls, m), n_boot
                 )
                 add(task, cls, "gap", f"gap_negated_plain_{m}", est)
-    schema = {
-        "task": pl.String,
-        "class": pl.String,
-        "type": pl.String,
-        "metric": pl.String,
-        "value": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "n": pl.Int64,
-    }
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
-    return frame.select(
-        pl.lit(model).alias("model"), pl.lit(pretrained).alias("pretrained"), pl.all()
-    )
+    return pl.DataFrame(rows, schema=NEGBENCH_PER_CLASS)
 
 
 def clip_benchmark_metrics(metrics: dict[str, dict]) -> dict[str, dict[str, float | None]]:
