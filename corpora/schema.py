@@ -255,11 +255,12 @@ def names(schema: Schema, *columns: str) -> tuple[str, ...]:
     return columns or tuple(schema)
 
 
-def command_of(result_dir: Path) -> str | None:
-    """The ``command`` of ``result_dir``'s ``run.json`` (``"promptsim absence"``); ``None`` when it
-    has no readable ``run.json`` naming one. Its result kind is ``KINDS.get(command)``."""
+def kind_of(result_dir: Path) -> str | None:
+    """The kind of result directory ``result_dir`` is (:data:`KINDS`), by its ``run.json``'s
+    ``command``; ``None`` when it has no readable ``run.json`` or its command is none of
+    :data:`KINDS`."""
     try:
         command = json.loads((Path(result_dir) / "run.json").read_text("utf-8")).get("command")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return None
-    return command if isinstance(command, str) else None
+    return KINDS.get(command) if isinstance(command, str) else None

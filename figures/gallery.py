@@ -53,15 +53,14 @@ def _is_sweep(d: Path) -> bool:
 def is_result(d: Path, part: str) -> bool:
     """Whether ``d`` is a result directory of ``part``: by its ``run.json``'s ``command`` (a
     directory another command wrote is not, whatever files it holds); without a ``run.json``
-    (results made by hand), by the part's marker file. A sweep directory has no ``run.json`` of
+    naming a command of ``corpora.schema.KINDS`` (results made by hand), by the part's marker
+    file. A sweep directory has no ``run.json`` of
     its own: ``results.parquet`` or ``fit`` run directories below it make it one."""
     kind, marker = PARTS[part]
     if kind == "sweep":
         return _is_sweep(d)
-    command = S.command_of(d)
-    if command is None:
-        return (d / marker).is_file()
-    return S.KINDS.get(command) == kind
+    found = S.kind_of(d)
+    return (d / marker).is_file() if found is None else found == kind
 
 
 def find_dirs(root: Path, part: str) -> list[Path]:
@@ -72,7 +71,9 @@ def find_dirs(root: Path, part: str) -> list[Path]:
     if not base.is_dir():
         return []
     kind, marker = PARTS[part]
-    if is_result(base, part):
+    # the sweeps part itself is a sweep only with its own results.parquet: run directories below
+    # it belong to its subdirectories' sweeps
+    if (base / marker).is_file() if kind == "sweep" else is_result(base, part):
         found = [base]
     else:
         found = sorted(d for d in base.iterdir() if d.is_dir() and is_result(d, part))
