@@ -209,19 +209,15 @@ def _read_json(path: Path) -> dict | None:
 
 def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) -> dict:
     m = metrics or {}
-    row = {
+    # metrics.json names the run's numbers and backbone as the results columns
+    row = {c: m.get(c) for c in S.SWEEP_RESULTS} | {
         "dataset": run.config.dataset,
         "model": run.config.model,
         "pretrained": run.config.pretrained,
-        "weights_id": m.get("weights_id"),
         "image_size": m.get("image_size", run.config.image_size),
-        "random_weights": m.get("random_weights"),
         "method": run.method,
         "partial": run.partial,
         "seed": run.seed,
-        **{k: m.get(k) for k in ("map", "map_selected", "map_last", "select")},
-        **{k: m.get(k) for k in ("cf1_harmonic", "of1", "n_params", "wall_seconds")},
-        "device": m.get("device"),
         "status": status,
         "error": error,
         "run_dir": run.rel,
