@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
-from corpora.schema import NEGBENCH_PER_CLASS
+from corpora.schema import NEGBENCH_PER_CLASS, NEGBENCH_SCORES
 from negation.negbench import metrics as M
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS
 
@@ -174,11 +174,10 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
         pl.lit(backbone.config.model).alias("model"),
         pl.lit(info["pretrained"]).alias("pretrained"),
         float_lists("scores", scores),
-        pl.Series("prediction", prediction, dtype=pl.Int64),
-        pl.Series("correct", correct, dtype=pl.Boolean),
-        *(pl.Series(k, ret[k], dtype=pl.Float64) for k in ("r1", "r5", "r10", "ap")),
-        pl.Series("n_relevant", ret["n_relevant"], dtype=pl.Int64),
-        pl.Series("n_gallery", ret["n_gallery"], dtype=pl.Int64),
+        *(
+            pl.Series(k, v, dtype=NEGBENCH_SCORES[k])
+            for k, v in {"prediction": prediction, "correct": correct, **ret}.items()
+        ),
     )
 
 
