@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpora import schema as S
 from figures import style
 from figures.inputs import (
     EmptyInput,
@@ -17,7 +18,7 @@ from figures.inputs import (
     read_table,
 )
 
-COLUMNS = ("class", "variant", "prompt", "target", "auroc", "ap")
+COLUMNS = S.names(S.ABSENCE_PER_CLASS, "class", "variant", "prompt", "target", "auroc", "ap")
 MAX_LABELS = 25  # classes are named on the plot when there are at most this many
 
 

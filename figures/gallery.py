@@ -18,16 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpora import schema as S
 from figures import absence, maps, negscan, prompts, sweeps
 from figures.inputs import MAKERS, EmptyInput, MissingInput, collect_notes
 
-# part → (marker file that makes a directory a result directory of that kind, maker key)
+# part → (the result kind its directories hold (``corpora.schema.KINDS``, by their ``run.json``'s
+# ``command``), the file that marks a result directory without a ``run.json``)
 PARTS = {
-    "negscan": ("summary.json", "negscan"),
-    "promptsim": ("per_class.parquet", "promptsim"),
-    "maps": ("maps.parquet", "maps"),
-    "absence": ("per_class.parquet", "absence"),
-    "sweeps": ("results.parquet", "sweep"),
+    "negscan": ("negscan", "summary.json"),
+    "promptsim": ("promptsim", "per_class.parquet"),
+    "maps": ("maps", "maps.parquet"),
+    "absence": ("absence", "per_class.parquet"),
+    "sweeps": ("sweep", S.SWEEP_RESULTS_FILE),
 }
 
 
@@ -45,7 +47,20 @@ class Outcome:
 
 
 def _is_sweep(d: Path) -> bool:
-    return (d / "results.parquet").is_file() or any(d.rglob("metrics.json"))
+    return (d / S.SWEEP_RESULTS_FILE).is_file() or any(d.rglob("metrics.json"))
+
+
+def is_result(d: Path, part: str) -> bool:
+    """Whether ``d`` is a result directory of ``part``: by its ``run.json``'s ``command`` (a
+    directory another command wrote is not, whatever files it holds); without a ``run.json``
+    naming a command of ``corpora.schema.KINDS`` (results made by hand), by the part's marker
+    file. A sweep directory has no ``run.json`` of its own: ``results.parquet`` or ``fit`` run
+    directories below it make it one."""
+    kind, marker = PARTS[part]
+    if kind == "sweep":
+        return _is_sweep(d)
+    found = S.kind_of(d)
+    return (d / marker).is_file() if found is None else found == kind
 
 
 def find_dirs(root: Path, part: str) -> list[Path]:
@@ -55,16 +70,17 @@ def find_dirs(root: Path, part: str) -> list[Path]:
     base = Path(root) / part
     if not base.is_dir():
         return []
-    marker, maker = PARTS[part]
-    is_result = _is_sweep if part == "sweeps" else (lambda d: (d / marker).is_file())
-    if (base / marker).is_file():
+    kind, marker = PARTS[part]
+    # the sweeps part itself is a sweep only with its own results.parquet: run directories below
+    # it belong to its subdirectories' sweeps
+    if (base / marker).is_file() if kind == "sweep" else is_result(base, part):
         found = [base]
     else:
-        found = sorted(d for d in base.iterdir() if d.is_dir() and is_result(d))
+        found = sorted(d for d in base.iterdir() if d.is_dir() and is_result(d, part))
     if not found:
         raise MissingInput(
             f"{base / marker} not found (nor in any subdirectory of {base}) — "
-            f"run `{MAKERS[maker]}` first"
+            f"run `{MAKERS[kind]}` first"
         )
     return found
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from corpora import schema as S
 from figures import style
 from figures.inputs import (
     EmptyInput,
@@ -22,7 +23,7 @@ from figures.inputs import (
     read_table,
 )
 
-COLUMNS = ("image", "class", "prompt", "text", "npy")
+COLUMNS = S.names(S.MAPS, "image", "class", "prompt", "text", "npy")
 CELL = 1.35  # inches per grid cell
 BAR = 0.5  # inches for a row's colour bar
 CMAP = "viridis"  # perceptually uniform: equal steps in cosine look like equal steps in colour
@@ -68,7 +69,9 @@ def similarity_grids(
     bar in cosine. Both maps of a row share one colour scale (their joint min–max), so their
     strengths compare."""
     maps_dir = Path(maps_dir)
-    df = read_table(maps_dir / "maps.parquet", "maps", COLUMNS, optional=("image_file",))
+    df = read_table(
+        maps_dir / "maps.parquet", "maps", COLUMNS, optional=S.names(S.MAPS, "image_file")
+    )
     if df.is_empty():
         raise EmptyInput(f"{maps_dir / 'maps.parquet'}: no maps to draw")
     models = read_models(maps_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpora import schema as S
 from corpora.reference import laion_negation_rate
 from figures import style
 from figures.inputs import EmptyInput, left_out, read_json, read_table
@@ -109,7 +110,7 @@ def word_counts(
     from matplotlib.lines import Line2D
 
     corpora = load_corpora(negscan_dirs, labels)
-    words = _stack(corpora, "per_word.parquet", ("word", "captions", "occurrences"))
+    words = _stack(corpora, "per_word.parquet", S.names(S.NEGSCAN_PER_WORD))
     words = words.filter(pl.col("captions") > 0)  # a zero has no place on a log axis
     if words.is_empty():
         raise EmptyInput(f"{', '.join(str(c.path) for c in corpora)}: no negation word found")
@@ -236,7 +237,7 @@ def top_bigrams(
     """``negscan_bigrams.png/.pdf``: one panel per corpus, its ``top`` "negator next-word" bigrams
     by count (log scale only when the counts span decades)."""
     corpora = load_corpora(negscan_dirs, labels)
-    df = _stack(corpora, "bigrams.parquet", ("negator", "next_word", "count"))
+    df = _stack(corpora, "bigrams.parquet", S.names(S.NEGSCAN_BIGRAMS))
     df = (
         df.filter(pl.col("count") > 0)
         .with_columns(bigram=pl.col("negator") + " " + pl.col("next_word"))
@@ -264,7 +265,7 @@ def class_negations(
     often negated (a negator followed within the scan's window by the class name; log scale only
     when the counts span decades)."""
     corpora = load_corpora(negscan_dirs, labels)
-    df = _stack(corpora, "classes.parquet", ("class", "count"))
+    df = _stack(corpora, "classes.parquet", S.names(S.NEGSCAN_CLASSES))
     df = (
         df.filter(pl.col("count") > 0)
         .sort(["corpus", "count", "class"], descending=[False, True, False])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpora import schema as S
 from corpora.reference import paper_cosines
 from figures import style
 from figures.inputs import (
@@ -24,7 +25,17 @@ from figures.inputs import (
     read_table,
 )
 
-COLUMNS = ("model", "pretrained", "class", "templates", "style", "pair", "space", "cosine")
+COLUMNS = S.names(
+    S.PROMPTSIM_PER_CLASS,
+    "model",
+    "pretrained",
+    "class",
+    "templates",
+    "style",
+    "pair",
+    "space",
+    "cosine",
+)
 PARAPHRASE_COLOR = style.METHOD_COLORS["dualcoop"]
 SPACES = ("raw", "centred")
 POSTER = "poster, COCO-80"  # the published table's scope (docs/METHODS.md §4.1b)
@@ -48,7 +59,7 @@ def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
     """``per_class.parquet`` with a ``setting`` column (templates/style, prefixed by the model when
     the file holds several)."""
     path = Path(promptsim_dir) / "per_class.parquet"
-    df = read_table(path, "promptsim", COLUMNS, optional=("note",))
+    df = read_table(path, "promptsim", COLUMNS, optional=S.names(S.PROMPTSIM_PER_CLASS, "note"))
     if df.is_empty():
         raise EmptyInput(f"{path}: no rows to draw")
     setting = pl.col("templates") + pl.when(pl.col("style").is_not_null()).then(

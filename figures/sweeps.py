@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora.reference import paper_map, paper_methods
+from corpora.sweep_results import build_table, load_runs
 from figures import style
 from figures.inputs import (
     EmptyInput,
@@ -21,7 +22,6 @@ from figures.inputs import (
     random_weights_banner,
     read_models,
 )
-from mlr.table import build_table, load_runs
 
 NOT_FINISHED = "failed, unfinished or without a mAP (null/NaN)"
 PAPER_MARKERS = ("s", "^", "D", "v", "P", "X")  # one per paper method, so coinciding lines show

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
 from corpora.runio import atomic_write_parquet
 from mlr.heads import METHODS
@@ -47,37 +48,8 @@ from mlr.train import _RESUME_FREE, FitConfig, Reporter, fit
 
 DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
 TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
-RESULTS_FILE = "results.parquet"
+RESULTS_FILE = S.SWEEP_RESULTS_FILE
 STATUSES = ("complete", "skipped", "conflict", "failed")
-RESULTS_SCHEMA = {
-    "dataset": pl.String,
-    "model": pl.String,
-    "pretrained": pl.String,
-    "weights_id": pl.String,
-    "image_size": pl.Int64,
-    "random_weights": pl.Boolean,
-    "method": pl.String,
-    "partial": pl.Float64,
-    "seed": pl.Int64,
-    "map": pl.Float64,
-    "map_selected": pl.Float64,
-    "map_last": pl.Float64,
-    "select": pl.String,
-    "cf1_harmonic": pl.Float64,
-    "of1": pl.Float64,
-    "n_params": pl.Int64,
-    "wall_seconds": pl.Float64,
-    "device": pl.String,
-    "status": pl.String,
-    "error": pl.String,
-    "run_dir": pl.String,
-}
-# a run is (dataset, backbone, method, p, seed); the backbone is the model, its weights (tag or
-# file, and their identity) and the input size
-_KEY = ("dataset", "model", "pretrained", "weights_id", "image_size", "method", "partial", "seed")
-# columns that results files written by earlier versions lack (read as null)
-_ADDED = ("run_dir", "model", "pretrained", "weights_id", "image_size", "random_weights")
-_ADDED += ("map_selected", "map_last", "select")
 # options of a finished run that may differ from the sweep's without changing its numbers
 _FREE = _RESUME_FREE | {"resume"}
 
@@ -237,19 +209,15 @@ def _read_json(path: Path) -> dict | None:
 
 def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) -> dict:
     m = metrics or {}
-    row = {
+    # metrics.json names the run's numbers and backbone as the results columns
+    row = {c: m.get(c) for c in S.SWEEP_RESULTS} | {
         "dataset": run.config.dataset,
         "model": run.config.model,
         "pretrained": run.config.pretrained,
-        "weights_id": m.get("weights_id"),
         "image_size": m.get("image_size", run.config.image_size),
-        "random_weights": m.get("random_weights"),
         "method": run.method,
         "partial": run.partial,
         "seed": run.seed,
-        **{k: m.get(k) for k in ("map", "map_selected", "map_last", "select")},
-        **{k: m.get(k) for k in ("cf1_harmonic", "of1", "n_params", "wall_seconds")},
-        "device": m.get("device"),
         "status": status,
         "error": error,
         "run_dir": run.rel,
@@ -305,27 +273,27 @@ def run_state(run_dir: Path) -> str:
 
 
 def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
-    new = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
+    new = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
     if not path.is_file():
         return new
     try:
         old = pl.read_parquet(path)
     except Exception as exc:  # a corrupt file: name it
         raise ValueError(f"{path}: unreadable results file ({exc}); move it away") from exc
-    missing = [c for c in RESULTS_SCHEMA if c not in old.columns and c not in _ADDED]
+    missing = [c for c in S.SWEEP_RESULTS if c not in old.columns and c not in S.SWEEP_ADDED]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; move it away and rerun")
     old = old.select(
         [
             pl.col(c).cast(t) if c in old.columns else pl.lit(None, t).alias(c)
-            for c, t in RESULTS_SCHEMA.items()
+            for c, t in S.SWEEP_RESULTS.items()
         ]
     )
     # a new row replaces the old row of the same run: the same key, where a backbone column that
     # one of them does not know (a run that failed before loading its weights, a results file of
     # an earlier version) matches any value
     old = old.with_row_index("_i").with_columns(_p=pl.col("partial").round(6))
-    keys = new.select(_KEY).with_columns(_p=pl.col("partial").round(6)).drop("partial")
+    keys = new.select(S.SWEEP_KEY).with_columns(_p=pl.col("partial").round(6)).drop("partial")
     loose = ("model", "pretrained", "image_size", "weights_id")
     same = old.join(keys, on=["dataset", "method", "_p", "seed"], suffix="_new").filter(
         pl.all_horizontal(
@@ -334,7 +302,7 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
         )
     )
     kept = old.filter(~pl.col("_i").is_in(same["_i"].implode())).drop("_i", "_p")
-    return pl.concat([kept, new]).sort(_KEY, nulls_last=True)
+    return pl.concat([kept, new]).sort(S.SWEEP_KEY, nulls_last=True)
 
 
 def _result(frame: pl.DataFrame, path: Path, rows: list[dict]) -> SweepResult:
@@ -371,7 +339,7 @@ def run_sweep(
         from mlr.distributed import run_in_parallel
 
         rows = run_in_parallel(runs, path, executor, rep, resources)
-        frame = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
+        frame = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
         return _result(frame, path, rows)
     for i, run in enumerate(runs):
         run_dir = Path(run.config.out).expanduser()
@@ -390,5 +358,5 @@ def run_sweep(
         rows.append(row)
         atomic_write_parquet(path, _merge(path, [row]))
         rep.run_end(i, len(runs), run, row)
-    frame = pl.DataFrame(rows, schema=RESULTS_SCHEMA, orient="row")
+    frame = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
     return _result(frame, path, rows)

@@ -29,6 +29,7 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from corpora.schema import ABSENCE_PER_CLASS
 from mlr.metrics import average_precision
 from negation.promptsim import ensemble
 from negation.templates import Setting
@@ -36,16 +37,6 @@ from negation.templates import Setting
 VARIANTS = ("global", "dense")
 # (prompt, target) rows reported per class and variant
 COMPARISONS = (("P", "presence"), ("N", "absence"), ("N", "presence"))
-SCHEMA = {
-    "class": pl.String,
-    "variant": pl.String,
-    "prompt": pl.String,
-    "target": pl.String,
-    "auroc": pl.Float64,
-    "ap": pl.Float64,
-    "n_target": pl.Int64,
-    "n_other": pl.Int64,
-}
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
@@ -151,7 +142,7 @@ def per_class_table(
                         "n_other": int((y == 0).sum()),
                     }
                 )
-    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=ABSENCE_PER_CLASS, orient="row")
 
 
 def summarise(per_class: pl.DataFrame) -> list[dict]:

@@ -31,25 +31,12 @@ import torch
 import torch.nn.functional as F
 
 from corpora.runio import atomic_write_bytes, atomic_write_parquet
+from corpora.schema import MAPS
 
 PROMPTS = ("positive", "negative")
 IMAGES_DIR = "images"  # the copies of the source images, inside the output directory
 DEFAULT_POSITIVE = "A photo of a {}"
 DEFAULT_NEGATIVE = "Not a photo of a {}"
-
-MAPS_SCHEMA = {
-    "image": pl.String,
-    "image_file": pl.String,
-    "class": pl.String,
-    "prompt": pl.String,
-    "text": pl.String,
-    "npy": pl.String,
-    "png": pl.String,
-    "height": pl.Int64,
-    "width": pl.Int64,
-    "min": pl.Float64,
-    "max": pl.Float64,
-}
 
 
 def similarity_grid(dense: torch.Tensor, text: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
@@ -193,7 +180,7 @@ def write_maps(
                 )
         if progress is not None:
             progress(1)
-    index = pl.DataFrame(records, schema=MAPS_SCHEMA, orient="row")
+    index = pl.DataFrame(records, schema=MAPS, orient="row")
     atomic_write_parquet(out_dir / "maps.parquet", index)
     return index
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from corpora.schema import PROMPTSIM_PER_CLASS
 from negation.templates import Setting, fill
 
 if TYPE_CHECKING:
@@ -237,22 +238,8 @@ def compute_promptsim(
                         | {"negation_closer": None, "note": notes[space]}
                     )
                 rows.append(_row(s, P2_STYLE, "P1-P2", space, para, notes[space]))
-    per_class = pl.DataFrame(records, schema=PER_CLASS_SCHEMA, orient="row")
+    per_class = pl.DataFrame(records, schema=PROMPTSIM_PER_CLASS, orient="row")
     return PromptSimResult(per_class, rows, fracs)
-
-
-PER_CLASS_SCHEMA = {
-    "model": pl.String,
-    "pretrained": pl.String,
-    "class": pl.String,
-    "templates": pl.String,
-    "style": pl.String,
-    "pair": pl.String,
-    "space": pl.String,
-    "cosine": pl.Float64,
-    "negation_closer": pl.Boolean,
-    "note": pl.String,
-}
 
 
 def _record(

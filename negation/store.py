@@ -31,6 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpora import schema as S
 from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.executors import LocalExecutor, RayExecutor
 from corpora.runio import atomic_write_json, atomic_write_parquet
@@ -661,21 +662,14 @@ def write_report(
     r = outcome.result
     per_shard = pl.DataFrame(
         [{"shard": rec.url, **rec.counts} for rec in outcome.records],
-        schema={
-            "shard": pl.String,
-            "n_rows": pl.Int64,
-            "n_null": pl.Int64,
-            "n_empty": pl.Int64,
-            "n_with_negation": pl.Int64,
-            "n_with_class_negation": pl.Int64,
-        },
+        schema=S.NEGSCAN_PER_SHARD,
     )
     frames = {
-        "per_word.parquet": r.per_word,
+        "per_word.parquet": r.per_word.select(*S.NEGSCAN_PER_WORD),
         "per_shard.parquet": per_shard,
-        "bigrams.parquet": r.bigrams.head(top_k),
-        "classes.parquet": r.classes,
-        "samples.parquet": r.samples.select("word", "caption", "shard"),
+        "bigrams.parquet": r.bigrams.head(top_k).select(*S.NEGSCAN_BIGRAMS),
+        "classes.parquet": r.classes.select(*S.NEGSCAN_CLASSES),
+        "samples.parquet": r.samples.select(*S.NEGSCAN_SAMPLES),
     }
     texts = {"run.json": run, SUMMARY: summary_body}
     stage = out / f".tmp-report-{uuid.uuid4().hex[:8]}"

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from corpora.schema import NEGBENCH_META as META
+from corpora.schema import NEGBENCH_QUESTIONS as SCHEMA
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS, Family
 
 TASKS = ("mcq", "existence", "retrieval")
@@ -43,29 +45,6 @@ N_OPTIONS = 4
 MAX_PRESENT_PROBES = 3
 MIN_RETRIEVAL_IMAGES = 10  # R@10 needs ten images
 _TASK_STREAM = {"mcq": 1, "existence": 2, "retrieval": 3, "images": 4, "negbench-csv": 5}
-
-SCHEMA = {
-    "qid": pl.String,
-    "task": pl.String,
-    "type": pl.String,  # mcq type | existence sampling | retrieval "negated"/"plain"
-    "family": pl.String,
-    "variant": pl.String,  # retrieval: negated-query variant ("plain" for the plain query)
-    "image": pl.String,  # image key (relative to the dataset root); null for retrieval
-    "options": pl.List(pl.String),  # mcq: 4 captions; existence: [yes, no]; retrieval: [query]
-    "answer": pl.Int64,  # index of the correct option; null for retrieval
-    "focus": pl.String,  # class the question is about (the negated one where there is one)
-    "affirmed": pl.List(pl.String),  # classes affirmed by the correct option / the query's A
-    "negated": pl.List(pl.String),  # classes negated by the correct option / the query's N
-    "present": pl.Boolean,  # existence: whether the probed class is present
-}
-META = {
-    "benchmark": pl.String,
-    "version": pl.Int64,
-    "dataset": pl.String,
-    "split": pl.String,
-    "seed": pl.Int64,
-    "templates": pl.String,
-}
 
 
 def parse_tasks(spec: str) -> list[str]:

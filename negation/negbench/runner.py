@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
+from corpora.schema import NEGBENCH_PER_CLASS, NEGBENCH_SCORES
 from negation.negbench import metrics as M
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS
 
@@ -173,11 +174,10 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
         pl.lit(backbone.config.model).alias("model"),
         pl.lit(info["pretrained"]).alias("pretrained"),
         float_lists("scores", scores),
-        pl.Series("prediction", prediction, dtype=pl.Int64),
-        pl.Series("correct", correct, dtype=pl.Boolean),
-        *(pl.Series(k, ret[k], dtype=pl.Float64) for k in ("r1", "r5", "r10", "ap")),
-        pl.Series("n_relevant", ret["n_relevant"], dtype=pl.Int64),
-        pl.Series("n_gallery", ret["n_gallery"], dtype=pl.Int64),
+        *(
+            pl.Series(k, v, dtype=NEGBENCH_SCORES[k])
+            for k, v in {"prediction": prediction, "correct": correct, **ret}.items()
+        ),
     )
 
 
@@ -240,7 +240,10 @@ def per_class(scored: pl.DataFrame, seed: int, n_boot: int) -> pl.DataFrame:
     model, pretrained = scored["model"][0], scored["pretrained"][0]
 
     def add(task, cls, typ, metric, est):
-        rows.append({"task": task, "class": cls, "type": typ, "metric": metric, **est})
+        rows.append(
+            {"model": model, "pretrained": pretrained, "task": task, "class": cls, "type": typ}
+            | {"metric": metric, **est}
+        )
 
     for (task, cls), part in scored.filter(pl.col("focus").is_not_null()).group_by(
         ["task", "focus"], maintain_order=True
@@ -272,20 +275,7 @@ def per_class(scored: pl.DataFrame, seed: int, n_boot: int) -> pl.DataFrame:
                     neg[m].to_numpy(), plain[m].to_numpy(), M.rng_for(seed, "gap", cls, m), n_boot
                 )
                 add(task, cls, "gap", f"gap_negated_plain_{m}", est)
-    schema = {
-        "task": pl.String,
-        "class": pl.String,
-        "type": pl.String,
-        "metric": pl.String,
-        "value": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "n": pl.Int64,
-    }
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
-    return frame.select(
-        pl.lit(model).alias("model"), pl.lit(pretrained).alias("pretrained"), pl.all()
-    )
+    return pl.DataFrame(rows, schema=NEGBENCH_PER_CLASS)
 
 
 def clip_benchmark_metrics(metrics: dict[str, dict]) -> dict[str, dict[str, float | None]]:

@@ -1,0 +1,349 @@
+"""The results of ``mlrtrain sweep`` (and ``mlrtrain fit`` run directories), read and aggregated
+into the paper's table: the numbers behind ``mlrtrain table`` and the sweep figures (``paperfigs``).
+
+Pure functions over result files only (``docs/RESULTS.md``, the columns in :mod:`corpora.schema`):
+
+- :func:`load_runs` reads a sweep's ``results.parquet`` or, when it is absent, every
+  ``*/metrics.json`` below the directory (one per ``mlrtrain fit`` run);
+- :func:`build_table` aggregates them into one numeric row per (dataset, backbone, method)
+  (``mlr.table.render`` writes it as Markdown, CSV or LaTeX).
+
+Statistics (what a user relies on when reading the table):
+
+- mAP is in percent, as ``metrics.json`` writes it: the headline test mAP of each run (its
+  ``--select``: the epoch chosen on the held-out split, or the last epoch).
+- Backbones are never pooled: a backbone is (``model``, ``pretrained``, ``image_size``,
+  ``weights_id``) — :data:`BACKBONE` — and each gets its own table. Runs from files that do not
+  record it (older versions) form a backbone of their own, "not recorded". Two finished runs with
+  the same (dataset, backbone, method, p, seed) are an error naming both (a copied run directory),
+  never two seeds.
+- Cell = mean over the seeds that finished that (method, partial); std is the *sample* standard
+  deviation (``ddof=1``), the usual seed-to-seed spread; it is undefined (blank) with one seed.
+  ``map_<p>_n`` is the number of seeds behind each cell; the rendered tables show it in a
+  ``seeds`` column (``3``, or ``2–3`` when cells differ).
+- Avg = per seed, the mean over all the dataset's partial columns, then mean ± std over the seeds
+  that finished *every* partial (seeds with a hole do not count towards Avg). It equals the paper's
+  Avg only when the nine proportions 10 … 90 % are all present. ``map_last_avg_mean`` / ``_std``
+  is the same Avg over the runs' last-epoch test mAP (``map_last``; rendered as "last ep."), so
+  the noise of the epoch selection is visible beside it.
+- A run counts when it finished: ``map`` is a number, ``error`` is empty (or ``status`` is
+  ``conflict``: complete, made with other options than a later sweep's) and ``status`` is not one
+  of :data:`FAILED_STATUSES` (``results.parquet``), or ``complete`` is true (``metrics.json``).
+  Failed runs are counted in ``n_failed``, never averaged.
+- Compute: ``hours_per_run`` = mean ``wall_seconds`` / 3600 over counted runs (comparable with the
+  paper's GPU hours, which are per training run), ``hours_total`` = their sum, ``devices`` = the
+  devices they ran on.
+- Paper columns: ``paper_<p>`` the published mAP, ``diff_<p>`` = ours − paper in mAP points;
+  ``paper_avg`` is the published Avg when all nine proportions are present, otherwise the mean of
+  the published cells over the proportions we have (so the difference compares like with like).
+  A backbone with random weights (``random_weights``) is never compared with the paper (its paper
+  columns stay empty, ``paper_refused`` is true and the rendered table says so) unless
+  ``allow_random``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from corpora import schema as S
+from corpora.reference import method_label, method_order, paper_map, paper_methods
+
+RESULTS_FILE = S.SWEEP_RESULTS_FILE
+METRICS_FILE = "metrics.json"
+CONFLICT = "conflict"  # a complete run made with other options than a later sweep asked for
+FAILED_STATUSES = frozenset({"failed", "error", "incomplete", "running", "pending", "killed"})
+BACKBONE = S.SWEEP_BACKBONE
+_SCHEMA = S.SWEEP_RESULTS
+_MAKE = "run `mlrtrain sweep … --out DIR` (or `mlrtrain fit … --out DIR/<run>`) first"
+NOT_RECORDED = "backbone not recorded"
+
+
+def _from_results(path: Path) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # truncated, empty or not Parquet: name the file, not a traceback
+        raise ValueError(
+            f"{path}: unreadable results file (truncated or not Parquet: {type(exc).__name__}); "
+            "rerun the sweep to rewrite it, or move it away to read the run directories"
+        ) from exc
+    missing = [c for c in _SCHEMA if c not in frame.columns and c not in S.SWEEP_ADDED]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; it has {frame.columns}")
+    return frame.select(
+        [
+            pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+            for c, t in _SCHEMA.items()
+        ]
+    )
+
+
+def _from_metrics(files: list[Path], root: Path) -> pl.DataFrame:
+    rows = []
+    for f in files:
+        try:
+            m = json.loads(f.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{f}: unreadable metrics file ({exc})") from exc
+        # a run still training (or stopped) writes metrics.json with complete=false and no map
+        needed = ("dataset", "method", "partial", "seed", "complete")
+        if m.get("complete"):
+            needed += ("map", "n_params", "wall_seconds", "device")
+        missing = [k for k in needed if k not in m]
+        if missing:
+            raise ValueError(f"{f}: missing key(s) {missing}")
+        dataset = m["dataset"]["name"] if isinstance(m["dataset"], dict) else m["dataset"]
+        rows.append(
+            {
+                **{k: m.get(k) for k in _SCHEMA if k not in ("dataset", "status", "run_dir")},
+                "dataset": dataset,
+                "status": "complete" if m["complete"] else "incomplete",
+                "run_dir": str(f.parent.relative_to(root)),
+            }
+        )
+    return pl.DataFrame(rows, schema=_SCHEMA)
+
+
+def load_runs(sweep_dir: Path) -> pl.DataFrame:
+    """Every run of a sweep, one row each: the ``results.parquet`` columns plus ``ok`` (the run
+    counts, see the module docstring) and ``backbone`` (a label naming the model, its weights and
+    input size). ``partial`` is rounded to 4 decimals (``0.1:0.9:0.1`` ranges give
+    0.30000000000000004)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"{sweep_dir}: no such sweep directory — {_MAKE}")
+    results = sweep_dir / RESULTS_FILE
+    if results.is_file():
+        runs = _from_results(results)
+    else:
+        files = sorted(sweep_dir.rglob(METRICS_FILE))
+        if not files:
+            raise FileNotFoundError(
+                f"{results} not found and no */{METRICS_FILE} below {sweep_dir} — {_MAKE}"
+            )
+        runs = _from_metrics(files, sweep_dir)
+    return runs.with_columns(
+        pl.col("partial").round(4),
+        ok=(
+            pl.col("map").is_not_null()
+            & pl.col("map").is_not_nan()
+            # a ``conflict`` run is complete, only made with other options than the last sweep's
+            # (``error`` names them): it counts, like ``skipped``
+            & (pl.col("error").is_null() | (pl.col("error") == "") | (pl.col("status") == CONFLICT))
+            & ~pl.col("status").str.to_lowercase().is_in(list(FAILED_STATUSES)).fill_null(False)
+        ),
+        backbone=pl.when(pl.col("model").is_null())
+        .then(pl.lit(NOT_RECORDED))
+        .otherwise(
+            pl.format(
+                "{} / {} / {} px",
+                pl.col("model"),
+                pl.col("pretrained").fill_null("?"),
+                pl.col("image_size").cast(pl.String).fill_null("?"),
+            )
+            + pl.when(pl.col("random_weights").fill_null(False))
+            .then(pl.lit(" (RANDOM WEIGHTS)"))
+            .otherwise(pl.format(" (weights {})", pl.col("weights_id").fill_null("?")))
+        ),
+    )
+
+
+def load_sweeps(sweep_dirs: Path | list[Path]) -> pl.DataFrame:
+    """:func:`load_runs` over several sweep directories (e.g. one per job-array element). A run
+    (same dataset, model columns, method, partial and seed) found in two of them is an error:
+    it would be averaged twice."""
+    dirs = [sweep_dirs] if isinstance(sweep_dirs, str | Path) else list(sweep_dirs)
+    runs = pl.concat([load_runs(d) for d in dirs], how="diagonal_relaxed")
+    key = [c for c in ("dataset", *BACKBONE, "method", "partial", "seed") if c in runs.columns]
+    twice = runs.filter(pl.struct(key).is_duplicated())
+    if len(dirs) > 1 and not twice.is_empty():
+        raise ValueError(
+            f"run {twice.select(key).row(0, named=True)} is in more than one of "
+            f"{', '.join(map(str, dirs))}; give each run's directory once"
+        )
+    return runs
+
+
+def partial_key(p: float) -> str:
+    """Column key of a known-label proportion: 0.1 → ``10``, 0.125 → ``12.5``."""
+    return f"{p * 100:.4g}"
+
+
+def _method_rank(method: str) -> tuple[int, str]:
+    order = method_order()
+    return (order.index(method), "") if method in order else (len(order), method)
+
+
+def _same_backbone(frame: pl.DataFrame, key: dict) -> pl.DataFrame:
+    """The rows of ``frame`` on the backbone ``key``; a run that failed before it knew its weights'
+    identity (``weights_id`` null) counts with its model, weights and size."""
+    cond = pl.lit(True)
+    for c in ("model", "pretrained", "image_size"):
+        cond &= pl.col(c).eq_missing(key[c])
+    cond &= pl.col("weights_id").eq_missing(key["weights_id"]) | pl.col("weights_id").is_null()
+    return frame.filter(cond)
+
+
+def _one_value(mine: pl.DataFrame, col: str, what: str, where: str):
+    values = mine[col].drop_nulls().unique().to_list()
+    if len(values) > 1:
+        raise ValueError(
+            f"{where}: runs disagree on {what} {sorted(values)} (mixed configurations in one "
+            "sweep?); split them into separate sweeps"
+        )
+    return values[0] if values else None
+
+
+def _backbone_table(
+    ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool, allow_random: bool
+) -> pl.DataFrame:
+    partials = sorted(ok["partial"].unique().to_list())
+    keys = [partial_key(p) for p in partials]
+    first = ok.row(0, named=True)
+    random = bool(ok["random_weights"].fill_null(False).any())
+    refused = paper and random and not allow_random
+    paper = paper and not refused
+    cells = ok.group_by("method", "partial").agg(
+        mean=pl.col("map").mean(), std=pl.col("map").std(ddof=1), n=pl.len()
+    )
+    per_seed = (
+        ok.group_by("method", "seed")
+        .agg(
+            avg=pl.col("map").mean(),
+            avg_last=pl.col("map_last").mean(),
+            n_partials=pl.col("partial").n_unique(),
+        )
+        .filter(pl.col("n_partials") == len(partials))
+    )
+    pub = paper_map() if paper else paper_map().clear()
+    pub = pub.filter(pl.col("dataset") == ds).with_columns(pl.col("partial").round(4))
+    meta = paper_methods() if paper else paper_methods().clear()
+    meta = meta.filter(pl.col("dataset") == ds)
+    full_paper = sorted(pub["partial"].unique().to_list()) == partials
+
+    rows = []
+    for method in sorted(ok["method"].unique().to_list(), key=_method_rank):
+        mine = ok.filter(pl.col("method") == method)
+        where = f"dataset {ds!r}, {first['backbone']}, method {method!r}"
+        n_params = _one_value(mine, "n_params", "n_params", where)
+        select = _one_value(mine, "select", "--select", where)
+        m_meta = meta.filter(pl.col("method") == method)
+        row: dict[str, object] = {
+            "dataset": ds,
+            **{c: first[c] for c in (*BACKBONE, "backbone")},
+            "random_weights": random,
+            "paper_refused": refused,
+            "select": select,
+            "method": method,
+            "label": method_label(method),
+            "n_params": n_params,
+            "params_paper": m_meta["params_paper"].item() if m_meta.height else None,
+            "params_label": m_meta["params_label"].item() if m_meta.height else None,
+        }
+        mine_pub = pub.filter(pl.col("method") == method)
+        paper_cells = []
+        for p, k in zip(partials, keys, strict=True):
+            c = cells.filter((pl.col("method") == method) & (pl.col("partial") == p))
+            mean, std, n = (None, None, 0)
+            if c.height:
+                mean, std, n = c["mean"].item(), c["std"].item(), c["n"].item()
+            pv = mine_pub.filter(pl.col("partial") == p)["map"]
+            ref = pv.item() if pv.len() else None
+            paper_cells.append(ref)
+            row |= {
+                f"map_{k}_mean": mean,
+                f"map_{k}_std": std,
+                f"map_{k}_n": n,
+                f"paper_{k}": ref,
+                f"diff_{k}": None if mean is None or ref is None else mean - ref,
+            }
+        seeds = per_seed.filter(pl.col("method") == method)
+        s, s_last = seeds["avg"], seeds["avg_last"].drop_nulls()
+        avg_mean = s.mean() if s.len() else None
+        avg_std = s.std(ddof=1) if s.len() > 1 else None
+        if full_paper and m_meta.height:
+            paper_avg = m_meta["map_avg"].item()
+        elif mine_pub.height and all(v is not None for v in paper_cells):
+            paper_avg = sum(paper_cells) / len(paper_cells)
+        else:
+            paper_avg = None
+        secs = mine["wall_seconds"].drop_nulls()
+        row |= {
+            "map_avg_mean": avg_mean,
+            "map_avg_std": avg_std,
+            "map_avg_n": s.len(),
+            # the same Avg over the last-epoch test mAP (runs that record it)
+            "map_last_avg_mean": s_last.mean() if s_last.len() else None,
+            "map_last_avg_std": s_last.std(ddof=1) if s_last.len() > 1 else None,
+            "paper_avg": paper_avg,
+            "diff_avg": None if avg_mean is None or paper_avg is None else avg_mean - paper_avg,
+            "hours_per_run": secs.mean() / 3600 if secs.len() else None,
+            "hours_total": secs.sum() / 3600 if secs.len() else None,
+            "paper_gpu_hours": m_meta["gpu_hours"].item() if m_meta.height else None,
+            "devices": ", ".join(sorted(mine["device"].drop_nulls().unique().to_list())),
+            "n_runs": mine.height,
+            "n_failed": failed.filter(pl.col("method") == method).height,
+        }
+        rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path) -> None:
+    """Two finished runs of one (dataset, backbone, method, p, seed) would count as two seeds."""
+    key = ["dataset", *BACKBONE, "method", "partial", "seed"]
+    dup = ok.filter(pl.len().over(key, mapping_strategy="group_to_rows") > 1)
+    if dup.height:
+        r = dup.sort(key).row(0, named=True)
+        dirs = dup.filter(pl.all_horizontal(pl.col(c).eq_missing(r[c]) for c in key))[
+            "run_dir"
+        ].to_list()
+        raise ValueError(
+            f"{sweep_dir}: {len(dirs)} finished runs of {r['method']} p={r['partial']:g} "
+            f"seed {r['seed']} on {r['dataset']} / {r['backbone']} ({', '.join(map(str, dirs))}); "
+            "keep one (a copied run directory?)"
+        )
+
+
+def build_table(
+    sweep_dir: Path | list[Path],
+    dataset: str | None = None,
+    *,
+    paper: bool = True,
+    allow_random: bool = False,
+) -> pl.DataFrame:
+    """One numeric row per (dataset, backbone, method) — see the module docstring for every
+    column.
+
+    ``dataset`` selects one dataset of a sweep that holds several; ``paper=False`` leaves the
+    paper columns empty, as they stay for random weights unless ``allow_random``. ``sweep_dir``
+    may be several directories (:func:`load_sweeps`). Raises ``FileNotFoundError`` /
+    ``ValueError`` with the file at fault.
+    """
+    runs = load_sweeps(sweep_dir)
+    if not isinstance(sweep_dir, str | Path):
+        sweep_dir = ", ".join(map(str, sweep_dir))  # type: ignore[assignment]
+    if dataset is not None:
+        have = sorted(runs["dataset"].unique().to_list())
+        runs = runs.filter(pl.col("dataset") == dataset)
+        if runs.is_empty():
+            raise ValueError(f"{sweep_dir}: no runs for dataset {dataset!r} (it has {have})")
+    ok = runs.filter(pl.col("ok"))
+    if ok.is_empty():
+        raise ValueError(f"{sweep_dir}: none of its {runs.height} run(s) finished")
+    _refuse_duplicates(ok, sweep_dir)
+    failed = runs.filter(~pl.col("ok"))
+    parts = []
+    groups = (
+        ok.select("dataset", *BACKBONE, "backbone")
+        .unique()
+        .sort("dataset", "backbone", nulls_last=True)
+    )
+    for key in groups.iter_rows(named=True):
+        ds = key["dataset"]
+        mine = _same_backbone(ok.filter(pl.col("dataset") == ds), key)
+        mine = mine.filter(pl.col("weights_id").eq_missing(key["weights_id"]))
+        theirs = _same_backbone(failed.filter(pl.col("dataset") == ds), key)
+        parts.append(_backbone_table(mine, theirs, ds, paper, allow_random))
+    return pl.concat(parts, how="diagonal_relaxed")
