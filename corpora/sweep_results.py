@@ -4,7 +4,8 @@ into the paper's table: the numbers behind ``mlrtrain table`` and the sweep figu
 Pure functions over result files only (``docs/RESULTS.md``, the columns in :mod:`corpora.schema`):
 
 - :func:`load_runs` reads a sweep's ``results.parquet`` or, when it is absent, every
-  ``*/metrics.json`` below the directory (one per ``mlrtrain fit`` run);
+  ``*/metrics.json`` below the directory (one per ``mlrtrain fit`` run) — a local directory or
+  an fsspec URL (:func:`remote_url`);
 - :func:`build_table` aggregates them into one numeric row per (dataset, backbone, method)
   (``mlr.table.render`` writes it as Markdown, CSV or LaTeX).
 
@@ -44,9 +45,12 @@ Statistics (what a user relies on when reading the table):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import fsspec
 import polars as pl
+from fsspec.implementations.local import LocalFileSystem
 
 from corpora import schema as S
 from corpora.reference import method_label, method_order, paper_map, paper_methods
@@ -61,9 +65,19 @@ _MAKE = "run `mlrtrain sweep … --out DIR` (or `mlrtrain fit … --out DIR/<run
 NOT_RECORDED = "backbone not recorded"
 
 
-def _from_results(path: Path) -> pl.DataFrame:
+def remote_url(path: str | Path) -> str | None:
+    """``path`` when it is a URL of a non-local fsspec filesystem (``s3://``, ``memory://``, …),
+    else None (a local path, ``file://`` included)."""
+    path = str(path)
+    if "://" not in path:
+        return None
+    return None if isinstance(fsspec.core.url_to_fs(path)[0], LocalFileSystem) else path
+
+
+def _from_results(path: Path | str, source=None) -> pl.DataFrame:
+    """``results.parquet`` at ``path`` (read from ``source``, an open file, when given)."""
     try:
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(path if source is None else source)
     except Exception as exc:  # truncated, empty or not Parquet: name the file, not a traceback
         raise ValueError(
             f"{path}: unreadable results file (truncated or not Parquet: {type(exc).__name__}); "
@@ -80,11 +94,13 @@ def _from_results(path: Path) -> pl.DataFrame:
     )
 
 
-def _from_metrics(files: list[Path], root: Path) -> pl.DataFrame:
+def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFrame:
+    """One row per ``(name, run_dir, read)``: a ``metrics.json`` file, its run directory
+    relative to the sweep, and a function returning its text."""
     rows = []
-    for f in files:
+    for f, run_dir, read in files:
         try:
-            m = json.loads(f.read_text("utf-8"))
+            m = json.loads(read())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{f}: unreadable metrics file ({exc})") from exc
         # a run still training (or stopped) writes metrics.json with complete=false and no map
@@ -100,7 +116,7 @@ def _from_metrics(files: list[Path], root: Path) -> pl.DataFrame:
                 **{k: m.get(k) for k in _SCHEMA if k not in ("dataset", "status", "run_dir")},
                 "dataset": dataset,
                 "status": "complete" if m["complete"] else "incomplete",
-                "run_dir": str(f.parent.relative_to(root)),
+                "run_dir": run_dir,
             }
         )
     return pl.DataFrame(rows, schema=_SCHEMA)
@@ -110,20 +126,9 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
     """Every run of a sweep, one row each: the ``results.parquet`` columns plus ``ok`` (the run
     counts, see the module docstring) and ``backbone`` (a label naming the model, its weights and
     input size). ``partial`` is rounded to 4 decimals (``0.1:0.9:0.1`` ranges give
-    0.30000000000000004)."""
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"{sweep_dir}: no such sweep directory — {_MAKE}")
-    results = sweep_dir / RESULTS_FILE
-    if results.is_file():
-        runs = _from_results(results)
-    else:
-        files = sorted(sweep_dir.rglob(METRICS_FILE))
-        if not files:
-            raise FileNotFoundError(
-                f"{results} not found and no */{METRICS_FILE} below {sweep_dir} — {_MAKE}"
-            )
-        runs = _from_metrics(files, sweep_dir)
+    0.30000000000000004). ``sweep_dir`` may be an fsspec URL."""
+    url = remote_url(sweep_dir)
+    runs = _load_local(Path(sweep_dir)) if url is None else _load_remote(url.rstrip("/"))
     return runs.with_columns(
         pl.col("partial").round(4),
         ok=(
@@ -148,6 +153,47 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
             .otherwise(pl.format(" (weights {})", pl.col("weights_id").fill_null("?")))
         ),
     )
+
+
+def _load_local(sweep_dir: Path) -> pl.DataFrame:
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"{sweep_dir}: no such sweep directory — {_MAKE}")
+    results = sweep_dir / RESULTS_FILE
+    if results.is_file():
+        return _from_results(results)
+    files = sorted(sweep_dir.rglob(METRICS_FILE))
+    if not files:
+        raise FileNotFoundError(
+            f"{results} not found and no */{METRICS_FILE} below {sweep_dir} — {_MAKE}"
+        )
+    return _from_metrics(
+        [
+            (str(f), str(f.parent.relative_to(sweep_dir)), lambda f=f: f.read_text("utf-8"))
+            for f in files
+        ]
+    )
+
+
+def _load_remote(url: str) -> pl.DataFrame:
+    fs, root = fsspec.core.url_to_fs(url)
+    root = root.rstrip("/")
+    if not fs.isdir(root):
+        raise FileNotFoundError(f"{url}: no such sweep directory — {_MAKE}")
+    results = f"{url}/{RESULTS_FILE}"
+    if fs.isfile(f"{root}/{RESULTS_FILE}"):
+        with fs.open(f"{root}/{RESULTS_FILE}", "rb") as f:
+            return _from_results(results, f)
+    files = sorted(fs.glob(f"{root}/**/{METRICS_FILE}"))
+    if not files:
+        raise FileNotFoundError(
+            f"{results} not found and no */{METRICS_FILE} below {url} — {_MAKE}"
+        )
+
+    def entry(f: str) -> tuple[str, str, Callable[[], str]]:
+        rel = f[len(root) + 1 :]
+        return f"{url}/{rel}", rel.rpartition("/")[0], lambda: fs.cat_file(f).decode("utf-8")
+
+    return _from_metrics([entry(f) for f in files])
 
 
 def load_sweeps(sweep_dirs: Path | list[Path]) -> pl.DataFrame:

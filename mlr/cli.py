@@ -537,7 +537,16 @@ def sweep(
         help="Known-label proportions: start:stop:step (stop included) or a list 0.1,0.5,0.9.",
     ),
     seeds: str = typer.Option("0", help="Seeds: 0,1,2 or an inclusive range 0:2."),
-    out: Path = typer.Option(..., help="Sweep directory (run directories + results.parquet)."),
+    out: str = typer.Option(
+        ...,
+        help="Sweep directory (run directories + results.parquet): a path, or an fsspec URL "
+        "(s3://, gs://, …; runs are staged in --work-dir and uploaded).",
+    ),
+    work_dir: str | None = typer.Option(
+        None,
+        help="With a URL --out: local staging directory of the runs "
+        "(default ~/.cache/notclip/sweeps, on each worker).",
+    ),
     template: str = typer.Option(
         DEFAULT_TEMPLATE,
         help="Run directory below --out; fields {dataset} {method} {partial} {seed} {model}.",
@@ -579,11 +588,12 @@ def sweep(
 
     from corpora.executors import ENGINES, Resources, make_executor, take_slice
     from corpora.runio import claim_out_dir
+    from corpora.sweep_results import remote_url
     from mlr.distributed import default_gpus
     from mlr.sweep import SweepConfig, parse_methods, parse_partials, parse_seeds, run_sweep
 
     fit_cmd = typer.main.get_command(app).commands["fit"]
-    argv = [*ctx.args, "--dataset", dataset, "--root", str(root), "--out", str(out)]
+    argv = [*ctx.args, "--dataset", dataset, "--root", str(root), "--out", out]
     # parsed by `fit` itself, so sweep and fit never disagree on an option (a usage error
     # propagates to typer: one message, exit status 2)
     fit_ctx = fit_cmd.make_context("mlrtrain sweep", argv)
@@ -605,6 +615,7 @@ def sweep(
             partials=tuple(parse_partials(partial)),
             seeds=tuple(parse_seeds(seeds)),
             template=template,
+            work_dir=work_dir,
         )
         runs = cfg.plan()
     except ValueError as exc:
@@ -622,8 +633,10 @@ def sweep(
     reporter = SweepProgress(len(runs), quiet)
     executor = None
     try:
-        claim_out_dir(out, "mlrtrain sweep", None)
-        executor = make_executor(engine, address=address, temp_under=out)
+        local = remote_url(out) is None  # no other command writes to a URL: nothing to claim
+        if local:
+            claim_out_dir(Path(out), "mlrtrain sweep", None)
+        executor = make_executor(engine, address=address, temp_under=out if local else None)
         resources = Resources(cpus=cpus_per_run, gpus=gpus_per_run or 0)
         if gpus_per_run is None and executor.parallel:
             resources = replace(resources, gpus=default_gpus(executor))
@@ -671,9 +684,10 @@ def _part(index: int | None, count: int | None) -> tuple[int, int] | None:
 
 @app.command()
 def table(
-    sweep_dir: list[Path] = typer.Argument(
+    sweep_dir: list[str] = typer.Argument(
         ...,
-        help="Sweep directories (results.parquet, or fit run directories below it); several "
+        help="Sweep directories or fsspec URLs (results.parquet, or fit run directories below "
+        "it); several "
         "(e.g. the --out of each job-array element) are joined, a run found twice is an error.",
     ),
     dataset: str | None = typer.Option(None, help="Only this dataset of the sweep."),

@@ -5,40 +5,40 @@ back), then has the feature cache built by one task (never two at once), then su
 per remaining run and alone writes ``results.parquet``, one row as each run returns. A task finds
 its run's state itself, so a task retried after its worker died resumes from the run's last
 checkpoint. Tasks run in the driver's working directory (when the node has it), so relative
-``--root`` / ``--out`` / ``--feature-cache`` mean what they mean to the driver.
+``--root`` / ``--out`` / ``--feature-cache`` mean what they mean to the driver. A run kept at a
+URL is staged and uploaded by its task, on the task's node (:func:`mlr.sweep.train_run`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from corpora.executors import Resources
-from corpora.runio import atomic_write_parquet
-from mlr.sweep import SweepReporter, SweepRun, _finished_row, _merge, _read_json, _row, run_state
-from mlr.train import FitConfig, Reporter, feature_sources, fit, load_backbone_for, load_splits
+from mlr.sweep import (
+    SweepReporter,
+    SweepRun,
+    _finished_row,
+    _merge,
+    _row,
+    run_state,
+    train_run,
+    write_results,
+)
+from mlr.train import FitConfig, Reporter, feature_sources, load_backbone_for, load_splits
 
 
 def _cwd(path: str):
     return contextlib.chdir(path) if os.path.isdir(path) else contextlib.nullcontext()
 
 
-def fit_task(item: tuple[FitConfig, str]) -> dict:
+def fit_task(item: tuple[SweepRun, str]) -> dict:
     """One run where the task runs, in the driver's directory ``item[1]`` (resumed when a
     checkpoint is there); a failure comes back as ``error`` (the serial sweep's wording)."""
-    cfg, cwd = item
+    run, cwd = item
     with _cwd(cwd):
-        run_dir = Path(cfg.out).expanduser()
-        try:
-            result = fit(replace(cfg, resume=run_state(run_dir) == "partial"))
-            return {"metrics": result.metrics, "error": None}
-        except Exception as exc:  # any failure of one run must not stop the sweep
-            return {
-                "metrics": _read_json(run_dir / "metrics.json"),
-                "error": f"{type(exc).__name__}: {exc}",
-            }
+        return train_run(run, run_state(run.home))
 
 
 def features_task(item: tuple[FitConfig, str]) -> None:
@@ -56,7 +56,7 @@ def default_gpus(executor) -> float:
 
 def run_in_parallel(
     runs: list[SweepRun],
-    path: Path,
+    path: Path | str,
     executor,
     reporter: SweepReporter,
     resources: Resources,
@@ -68,15 +68,15 @@ def run_in_parallel(
 
     def record(i: int, run: SweepRun, row: dict) -> None:
         rows[i] = row
-        atomic_write_parquet(path, _merge(path, [row]))
+        write_results(path, _merge(path, [row]))
         reporter.run_end(i, len(runs), run, row)
 
     for i, run in enumerate(runs):
-        state = run_state(Path(run.config.out).expanduser())
+        state = run_state(run.home)
         action = {"complete": "skip", "partial": "resume", "new": "start"}[state]
         reporter.run_start(i, len(runs), run, action)
         if state == "complete":
-            record(i, run, _finished_row(run, Path(run.config.out).expanduser()))
+            record(i, run, _finished_row(run, run.home))
         else:
             todo.append((i, run))
     builds: list[FitConfig] = []  # the first run's cache, plus other seeds' augmented views
@@ -85,7 +85,7 @@ def run_in_parallel(
             builds.append(c)
     for c in builds:  # one at a time: never two builds of one cache entry at once
         list(executor.map(features_task, [(c, os.getcwd())], resources))
-    items = [(run.config, os.getcwd()) for _, run in todo]
+    items = [(run, os.getcwd()) for _, run in todo]
     for j, result in executor.map(fit_task, items, resources):
         i, run = todo[j]
         status = "complete" if result["error"] is None else "failed"

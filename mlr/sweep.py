@@ -28,21 +28,30 @@ The partial-label mask of a run depends only on (dataset, p, seed) (:func:`mlr.m
 the whole training split), so the methods of one (p, seed) are trained on the same known labels.
 The runs share one feature cache (``FitConfig.feature_cache``): the first run of a sweep computes
 the dense features, the others read them.
+
+``out`` may be an fsspec URL (``s3://…``, ``gs://…``, ``memory://…``): then the URL is where the
+runs' files are kept and read back (skip, resume, ``results.parquet``), and each run trains in a
+local staging directory (:func:`staging_dir`) whose files are uploaded after every epoch and at
+the end, wherever the run runs; a run not yet complete is first downloaded from the URL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import shutil
 import string
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import fsspec
 import polars as pl
 
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
 from corpora.runio import atomic_write_parquet
+from corpora.sweep_results import remote_url
 from mlr.heads import METHODS
 from mlr.train import _RESUME_FREE, FitConfig, Reporter, fit
 
@@ -52,6 +61,7 @@ RESULTS_FILE = S.SWEEP_RESULTS_FILE
 STATUSES = ("complete", "skipped", "conflict", "failed")
 # options of a finished run that may differ from the sweep's without changing its numbers
 _FREE = _RESUME_FREE | {"resume"}
+DEFAULT_WORK_DIR = "~/.cache/notclip/sweeps"  # where runs into a URL are staged
 
 
 # --- parsing the grid -----------------------------------------------------------------------
@@ -128,13 +138,28 @@ def check_template(template: str) -> str:
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One planned run: its ``fit`` configuration and its directory relative to the sweep."""
+    """One planned run: its ``fit`` configuration and its directory relative to the sweep;
+    ``url``: where its files are kept when the sweep's ``out`` is a URL (``config.out`` is then
+    its local staging directory)."""
 
     method: str
     partial: float
     seed: int
     rel: str
     config: FitConfig
+    url: str | None = None
+
+    @property
+    def home(self) -> Path | str:
+        """Where the run's files are kept: its URL, or its local directory."""
+        return self.url or Path(self.config.out).expanduser()
+
+
+def staging_dir(url: str, work_dir: str | None = None) -> str:
+    """The local directory where the runs of a sweep into ``url`` train: ``work_dir`` (default
+    :data:`DEFAULT_WORK_DIR`, ``~`` expanded where the run runs) / 16 hex of the URL's SHA-256."""
+    key = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    return f"{(work_dir or DEFAULT_WORK_DIR).rstrip('/')}/{key}"
 
 
 @dataclass(frozen=True)
@@ -147,11 +172,14 @@ class SweepConfig:
     partials: tuple[float, ...]
     seeds: tuple[int, ...]
     template: str = DEFAULT_TEMPLATE
+    work_dir: str | None = None  # staging for a URL ``out`` (:func:`staging_dir`)
 
     def plan(self) -> list[SweepRun]:
         """Every run, ordered seed → partial → method (the methods of one mask run back to back).
         Raises ``ValueError`` when the template sends two runs to one directory."""
         check_template(self.template)
+        url = remote_url(self.out)
+        local = self.out if url is None else staging_dir(url, self.work_dir)
         runs, seen = [], {}
         for seed in self.seeds:
             for p in self.partials:
@@ -176,10 +204,11 @@ class SweepConfig:
                         method=method,
                         partial=p,
                         seed=seed,
-                        out=str(Path(self.out) / rel),
+                        out=str(Path(local) / rel),
                         resume=False,
                     ).validate()
-                    runs.append(SweepRun(method, p, seed, rel, cfg))
+                    home = None if url is None else f"{url.rstrip('/')}/{rel}"
+                    runs.append(SweepRun(method, p, seed, rel, cfg, home))
         return runs
 
 
@@ -195,14 +224,22 @@ class SweepReporter(Reporter):
 @dataclass
 class SweepResult:
     results: pl.DataFrame  # this invocation's rows
-    path: Path  # results.parquet
+    path: Path | str  # results.parquet (a URL when the sweep's out is one)
     failed: list[dict] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)  # complete runs made with other options
 
 
-def _read_json(path: Path) -> dict | None:
+def _at(home: Path | str, name: str) -> Path | str:
+    """The file ``name`` in a local directory or below a URL."""
+    return home / name if isinstance(home, Path) else f"{home}/{name}"
+
+
+def _read_json(path: Path | str) -> dict | None:
     try:
-        return json.loads(path.read_text("utf-8"))
+        if isinstance(path, Path):
+            return json.loads(path.read_text("utf-8"))
+        with fsspec.open(path, "rt", encoding="utf-8") as f:
+            return json.load(f)
     except (OSError, json.JSONDecodeError):
         return None
 
@@ -227,19 +264,19 @@ def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) ->
     return row
 
 
-def _made_with(run_dir: Path) -> FitConfig | None:
+def _made_with(run_dir: Path | str) -> FitConfig | None:
     """The configuration a finished run was made with (its ``run.json``); None: unreadable."""
-    info = _read_json(run_dir / "run.json")
+    info = _read_json(_at(run_dir, "run.json"))
     if info is None or "config" not in info:
         return None
     return FitConfig.from_dict(info["config"])
 
 
-def _finished_row(run: SweepRun, run_dir: Path) -> dict:
+def _finished_row(run: SweepRun, run_dir: Path | str) -> dict:
     """The row of a complete run: ``skipped``; ``conflict`` when made with other options (the row
     describes the run as made — its backbone, its numbers — and ``error`` names the differing
     options); ``failed`` when what it was made with is unknown (no readable ``run.json``)."""
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = _read_json(_at(run_dir, "metrics.json"))
     old = _made_with(run_dir)
     if old is None:
         error = (
@@ -262,22 +299,95 @@ def _finished_row(run: SweepRun, run_dir: Path) -> dict:
     return _row(replace(run, config=replace(old, out=run.config.out)), "conflict", metrics, error)
 
 
-def run_state(run_dir: Path) -> str:
-    """``complete``, ``partial`` (a last checkpoint to resume from) or ``new``."""
-    m = _read_json(run_dir / "metrics.json")
+def _is_file(path: Path | str) -> bool:
+    if isinstance(path, Path):
+        return path.is_file()
+    fs, p = fsspec.core.url_to_fs(path)
+    return fs.isfile(p)
+
+
+def run_state(run_dir: Path | str) -> str:
+    """``complete``, ``partial`` (a last checkpoint to resume from) or ``new``, of a local run
+    directory or a run's URL."""
+    m = _read_json(_at(run_dir, "metrics.json"))
     if m is not None and m.get("complete") is True:
         return "complete"
-    if any((run_dir / "checkpoints" / f"{n}.pt").is_file() for n in ("last", "prev")):
+    if any(_is_file(_at(run_dir, f"checkpoints/{n}.pt")) for n in ("last", "prev")):
         return "partial"
     return "new"
 
 
-def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
+def _download(url: str, local: Path) -> None:
+    """Make ``local`` a copy of the run directory at ``url`` (empty when there is none)."""
+    shutil.rmtree(local, ignore_errors=True)
+    local.mkdir(parents=True)
+    fs, root = fsspec.core.url_to_fs(url)
+    root = root.rstrip("/")
+    for f in fs.find(root):
+        dest = local / f[len(root) + 1 :]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(f, str(dest))
+
+
+def _upload(local: Path, url: str) -> None:
+    """Copy the files of a staged run directory to ``url``, ``metrics.json`` last (a complete
+    ``metrics.json`` there means every other file is there too); temporary files stay."""
+    fs, root = fsspec.core.url_to_fs(url)
+    files = [p for p in local.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    for p in sorted(files, key=lambda p: (p.name == "metrics.json", str(p))):
+        fs.put_file(str(p), f"{root.rstrip('/')}/{p.relative_to(local).as_posix()}")
+
+
+def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> dict:
+    """Train (``state`` ``new``) or resume (``partial``) one run where this process runs:
+    ``{"metrics", "error"}``, a failure as ``error`` (the exception's type and message). A run
+    kept at a URL trains in its staging directory, first made a copy of the URL's, and is uploaded
+    after every epoch's checkpoint and at the end."""
+    run_dir = Path(run.config.out).expanduser()
+    upload = None
+    if run.url is not None:
+        _download(run.url, run_dir)
+        upload = lambda *_: _upload(run_dir, run.url)  # noqa: E731
+    try:
+        cfg = replace(run.config, resume=state == "partial")
+        result = fit(cfg, reporter=reporter, on_epoch_end=upload)
+        if upload is not None:
+            upload()
+        return {"metrics": result.metrics, "error": None}
+    except Exception as exc:  # any failure of one run must not stop the sweep
+        return {
+            "metrics": _read_json(run_dir / "metrics.json"),
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+
+
+def results_path(out: str) -> Path | str:
+    """A sweep's ``results.parquet``: a local path, or a URL below a URL ``out``."""
+    url = remote_url(out)
+    return (
+        Path(out).expanduser() / RESULTS_FILE if url is None else _at(url.rstrip("/"), RESULTS_FILE)
+    )
+
+
+def write_results(path: Path | str, frame: pl.DataFrame) -> None:
+    """Write ``results.parquet``: atomically when local; one object write at a URL."""
+    if isinstance(path, Path):
+        atomic_write_parquet(path, frame)
+    else:
+        with fsspec.open(path, "wb") as f:
+            frame.write_parquet(f)
+
+
+def _merge(path: Path | str, rows: list[dict]) -> pl.DataFrame:
     new = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
-    if not path.is_file():
+    if not _is_file(path):
         return new
     try:
-        old = pl.read_parquet(path)
+        if isinstance(path, Path):
+            old = pl.read_parquet(path)
+        else:
+            with fsspec.open(path, "rb") as f:
+                old = pl.read_parquet(f)
     except Exception as exc:  # a corrupt file: name it
         raise ValueError(f"{path}: unreadable results file ({exc}); move it away") from exc
     missing = [c for c in S.SWEEP_RESULTS if c not in old.columns and c not in S.SWEEP_ADDED]
@@ -305,7 +415,7 @@ def _merge(path: Path, rows: list[dict]) -> pl.DataFrame:
     return pl.concat([kept, new]).sort(S.SWEEP_KEY, nulls_last=True)
 
 
-def _result(frame: pl.DataFrame, path: Path, rows: list[dict]) -> SweepResult:
+def _result(frame: pl.DataFrame, path: Path | str, rows: list[dict]) -> SweepResult:
     def having(status: str) -> list[dict]:
         return [r for r in rows if r["status"] == status]
 
@@ -330,9 +440,9 @@ def run_sweep(
     runs = cfg.plan()
     if part is not None:  # job arrays
         runs = take_slice(runs, *part)
-    out = Path(cfg.out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / RESULTS_FILE
+    path = results_path(cfg.out)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     _merge(path, [])  # fail early on an unusable results file
     rows: list[dict] = []
     if executor is not None and executor.parallel:  # --- executor seam: runs as tasks
@@ -342,21 +452,17 @@ def run_sweep(
         frame = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
         return _result(frame, path, rows)
     for i, run in enumerate(runs):
-        run_dir = Path(run.config.out).expanduser()
-        state = run_state(run_dir)
+        state = run_state(run.home)
         action = {"complete": "skip", "partial": "resume", "new": "start"}[state]
         rep.run_start(i, len(runs), run, action)
         if state == "complete":
-            row = _finished_row(run, run_dir)
+            row = _finished_row(run, run.home)
         else:
-            try:
-                result = fit(replace(run.config, resume=state == "partial"), reporter=rep)
-                row = _row(run, "complete", result.metrics, None)
-            except Exception as exc:  # any failure of one run must not stop the sweep
-                metrics = _read_json(run_dir / "metrics.json")
-                row = _row(run, "failed", metrics, f"{type(exc).__name__}: {exc}")
+            done = train_run(run, state, rep)
+            status = "complete" if done["error"] is None else "failed"
+            row = _row(run, status, done["metrics"], done["error"])
         rows.append(row)
-        atomic_write_parquet(path, _merge(path, [row]))
+        write_results(path, _merge(path, [row]))
         rep.run_end(i, len(runs), run, row)
     frame = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
     return _result(frame, path, rows)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import polars as pl
 import pytest
@@ -333,3 +335,100 @@ def test_two_backbones_in_one_sweep_directory_keep_their_own_rows(voc_root, tiny
     assert res.exit_code == 0, res.output
     assert f"VOC · {rn} / none / 64 px (RANDOM WEIGHTS)" in res.output
     assert f"VOC · {vit} / none / 32 px (RANDOM WEIGHTS)" in res.output
+
+
+# --- --out as an fsspec URL (memory:// is process-local: the local engine) -------------------
+
+
+@pytest.fixture
+def memfs():
+    fs = fsspec.filesystem("memory")
+    yield fs
+    for top in ("/url-sweep", "/url-resume", "/url-table", "/url-table-runs"):
+        if fs.exists(top):
+            fs.rm(top, recursive=True)
+
+
+def _read_remote(fs, path: str) -> pl.DataFrame:
+    with fs.open(path, "rb") as f:
+        return pl.read_parquet(f)
+
+
+def test_a_sweep_into_a_url_equals_a_local_one_and_reruns_skip(done_sweep, memfs, tmp_path):
+    sweep, _, args = done_sweep
+    at = args.index("--out") + 1
+    url_args = [*args[:at], "memory://url-sweep", *args[at + 1 :]]
+    url_args += ["--work-dir", str(tmp_path / "work")]
+    res = runner.invoke(app, url_args)
+    assert res.exit_code == 0, res.output
+    local = pl.read_parquet(sweep / "results.parquet").sort("run_dir")
+    remote = _read_remote(memfs, "/url-sweep/results.parquet").sort("run_dir")
+    assert set(remote["status"]) == {"complete"}
+    assert remote["run_dir"].to_list() == local["run_dir"].to_list()
+    assert remote["map"].to_list() == local["map"].to_list()
+    for rel in remote["run_dir"]:
+        m = json.loads(memfs.cat_file(f"/url-sweep/{rel}/metrics.json"))
+        assert m["complete"] and memfs.isfile(f"/url-sweep/{rel}/checkpoints/last.pt")
+        assert memfs.isfile(f"/url-sweep/{rel}/mask.npy")
+        assert memfs.isfile(f"/url-sweep/{rel}/run.json")
+    assert not Path("memory:").exists()  # nothing written to a local look-alike path
+    # a rerun reads the state from the URL: every run skipped, even without the staging copies
+    shutil.rmtree(tmp_path / "work")
+    res = runner.invoke(app, url_args)
+    assert res.exit_code == 0, res.output
+    again = _read_remote(memfs, "/url-sweep/results.parquet").sort("run_dir")
+    assert set(again["status"]) == {"skipped"}
+    assert again["map"].to_list() == local["map"].to_list()
+    assert not (tmp_path / "work").exists()
+
+
+class StopAfterSecondEpoch(StopAfterFirstEpoch):
+    """Stops the victim after its first epoch's upload (epoch 2's message precedes its own)."""
+
+    def message(self, text):
+        if self.current == self.victim and text.startswith("epoch 2:"):
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_at_a_url_resumes_from_its_uploaded_checkpoint(
+    voc_root, tiny_models, tmp_path, memfs
+):
+    cfg = sweep_config(voc_root, tiny_models[1], tmp_path, partials=(0.5,))
+    cfg = replace(cfg, out="memory://url-resume", work_dir=str(tmp_path / "work"))
+    victim = "voc/positivecoop/p0.5/seed0"
+    with pytest.raises(KeyboardInterrupt):  # after epoch 0 was uploaded, before epoch 1 was
+        run_sweep(cfg, StopAfterSecondEpoch(victim))
+    assert run_state(f"memory://url-resume/{victim}") == "partial"
+    assert run_state("memory://url-resume/voc/baseline/p0.5/seed0") == "complete"
+    shutil.rmtree(tmp_path / "work")  # the URL alone holds the state
+    rep = StopAfterFirstEpoch("none")
+    result = run_sweep(cfg, rep)
+    assert rep.events == [("voc/baseline/p0.5/seed0", "skip"), (victim, "resume")]
+    assert isinstance(result.path, str) and result.path.startswith("memory://")
+    res = _read_remote(memfs, "/url-resume/results.parquet").sort("run_dir")
+    assert res["status"].to_list() == ["skipped", "complete"]
+    resumed = json.loads(memfs.cat_file(f"/url-resume/{victim}/metrics.json"))
+    assert resumed["complete"] and [h["epoch"] for h in resumed["history"]] == [0, 1]
+    # epoch 0 came from the checkpoint: only epoch 1 was trained again
+    assert resumed["map"] == res.filter(pl.col("run_dir") == victim)["map"].item()
+
+
+def test_table_of_a_url_equals_the_local_table(done_sweep, memfs, tmp_path):
+    sweep, _, _ = done_sweep
+    memfs.put(str(sweep), "/url-table", recursive=True)
+    assert memfs.isfile("/url-table/results.parquet")
+    # a directory of fit runs only (no results.parquet): its metrics.json files are read
+    runs_only = tmp_path / "runs"
+    shutil.copytree(sweep, runs_only, ignore=shutil.ignore_patterns("results.parquet"))
+    for p in memfs.find("/url-table"):
+        if p.endswith("/metrics.json"):
+            memfs.pipe_file(p.replace("/url-table/", "/url-table-runs/"), memfs.cat_file(p))
+    for local, url in ((sweep, "memory://url-table"), (runs_only, "memory://url-table-runs")):
+        for args in (["--no-paper", "--format", "csv"], ["--allow-random"]):
+            want = runner.invoke(app, ["table", str(local), *args])
+            assert want.exit_code == 0, want.output
+            got = runner.invoke(app, ["table", url, *args])
+            assert got.exit_code == 0, got.output
+            assert got.output == want.output
+    res = runner.invoke(app, ["table", "memory://url-nowhere"])
+    assert res.exit_code == 1 and "memory://url-nowhere: no such sweep directory" in res.output
