@@ -71,7 +71,13 @@ def remote_url(path: str | Path) -> str | None:
     path = str(path)
     if "://" not in path:
         return None
-    return None if isinstance(fsspec.core.url_to_fs(path)[0], LocalFileSystem) else path
+    try:
+        fs = fsspec.core.url_to_fs(path)[0]
+    except ImportError as exc:  # the scheme's back-end is missing
+        raise ValueError(f"{path}: {exc} (pip install 'notclip[remote]')") from None
+    except ValueError as exc:  # an unknown protocol
+        raise ValueError(f"{path}: {exc}") from None
+    return None if isinstance(fs, LocalFileSystem) else path
 
 
 def _from_results(path: Path | str, source=None) -> pl.DataFrame:

@@ -620,6 +620,8 @@ def sweep(
         runs = cfg.plan()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if work_dir is not None and remote_url(out) is None:
+        raise typer.BadParameter("only for an fsspec URL --out", param_hint="--work-dir")
     part = _part(run_index, num_runs)
     if engine not in ENGINES:
         raise typer.BadParameter(f"use one of {', '.join(ENGINES)}", param_hint="--engine")

@@ -342,7 +342,7 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
     """Train (``state`` ``new``) or resume (``partial``) one run where this process runs:
     ``{"metrics", "error"}``, a failure as ``error`` (the exception's type and message). A run
     kept at a URL trains in its staging directory, first made a copy of the URL's, and is uploaded
-    after every epoch's checkpoint and at the end."""
+    after every epoch's checkpoint and at the end (the staging copy is then removed)."""
     run_dir = Path(run.config.out).expanduser()
     upload = None
     if run.url is not None:
@@ -353,6 +353,7 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
         result = fit(cfg, reporter=reporter, on_epoch_end=upload)
         if upload is not None:
             upload()
+            shutil.rmtree(run_dir)  # the URL holds the run now
         return {"metrics": result.metrics, "error": None}
     except Exception as exc:  # any failure of one run must not stop the sweep
         return {

@@ -261,6 +261,11 @@ def test_cli_rejects_options_the_sweep_sets(voc_root, tiny_models, tmp_path):
     assert res.exit_code == 2 and "epochz" in res.output
     res = runner.invoke(app, [*base, "--partial", "0.5:0.1:0.1"])
     assert res.exit_code == 2 and "--partial" in res.output
+    res = runner.invoke(app, [*base, "--work-dir", str(tmp_path / "w")])
+    assert res.exit_code == 2 and "--work-dir" in res.output  # only for a URL --out
+    url = [*base[:4], "nosuch://bucket/s", *base[5:]]
+    res = runner.invoke(app, url)
+    assert res.exit_code == 2 and "nosuch://bucket/s" in res.output
 
 
 def test_table_on_a_real_sweep(done_sweep, tmp_path):
@@ -372,6 +377,7 @@ def test_a_sweep_into_a_url_equals_a_local_one_and_reruns_skip(done_sweep, memfs
         assert memfs.isfile(f"/url-sweep/{rel}/mask.npy")
         assert memfs.isfile(f"/url-sweep/{rel}/run.json")
     assert not Path("memory:").exists()  # nothing written to a local look-alike path
+    assert not [p for p in (tmp_path / "work").rglob("*") if p.is_file()]  # staging cleared
     # a rerun reads the state from the URL: every run skipped, even without the staging copies
     shutil.rmtree(tmp_path / "work")
     res = runner.invoke(app, url_args)
