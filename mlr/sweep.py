@@ -344,14 +344,16 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
     kept at a URL trains in its staging directory, first made a copy of the URL's, and is uploaded
     after every epoch's checkpoint and at the end (the staging copy is then removed)."""
     run_dir = Path(run.config.out).expanduser()
-    upload = None
-    if run.url is not None:
-        _download(run.url, run_dir)
-        upload = lambda *_: _upload(run_dir, run.url)  # noqa: E731
+
+    def upload(*_) -> None:
+        _upload(run_dir, run.url)
+
     try:
+        if run.url is not None:
+            _download(run.url, run_dir)
         cfg = replace(run.config, resume=state == "partial")
-        result = fit(cfg, reporter=reporter, on_epoch_end=upload)
-        if upload is not None:
+        result = fit(cfg, reporter=reporter, on_epoch_end=upload if run.url else None)
+        if run.url is not None:
             upload()
             shutil.rmtree(run_dir)  # the URL holds the run now
         return {"metrics": result.metrics, "error": None}
