@@ -344,7 +344,7 @@ def cache(
 ) -> None:
     """Precompute dense features (train clean + K augmented views, test clean) into the fp16
     memory-mapped cache that `fit` uses. Resumable: rerun to finish an interrupted build."""
-    from mlr.backbone import dense_shape
+    from mlr.backbone.dense import dense_shape
     from mlr.features import describe_cache
     from mlr.train import feature_sources, load_backbone_for, load_splits
 

@@ -350,7 +350,7 @@ def feature_sources(
         if entry.complete:
             return entry.open()
         if not told:  # before the first build: how big the whole cache gets, and where
-            from mlr.backbone import dense_shape
+            from mlr.backbone.dense import dense_shape
 
             _, regions, dims = dense_shape(info["name"], size)
             views = 1 + (cfg.aug_views if need_aug else 0)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from corpora.schema import ABSENCE_PER_CLASS
+from mlr.backbone import require_images
 from mlr.metrics import average_precision
 from negation.promptsim import ensemble
 from negation.templates import Setting
@@ -97,7 +98,8 @@ def score_split(
     progress: Callable[[int], None] | None = None,
 ) -> AbsenceScores:
     """Global and dense cosine scores of every image of ``split`` with the P and N features."""
-    d_tf = backbone.image_transform(image_size)  # a text-only backbone raises TextOnlyError
+    require_images(backbone, "an image transform")
+    d_tf = backbone.image_transform(image_size)
     g_tf = backbone.image_transform(backbone.native_image_size)
     t = {k: F.normalize(v, dim=-1).to(backbone.device) for k, v in text.items()}
     parts: dict[tuple[str, str], list[np.ndarray]] = {

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from corpora.runio import atomic_write_bytes, atomic_write_parquet
 from corpora.schema import MAPS
+from mlr.backbone import require_images
 
 PROMPTS = ("positive", "negative")
 IMAGES_DIR = "images"  # the copies of the source images, inside the output directory
@@ -137,7 +138,8 @@ def write_maps(
     out_dir = Path(out_dir)
     paths = [Path(p) for p in images]
     texts = [t.replace("{}", n) for n in class_names for t in (positive, negative)]
-    transform = backbone.image_transform()  # first: a text-only backend fails before encoding
+    require_images(backbone, "an image transform")  # first: before any text is encoded
+    transform = backbone.image_transform()
     text_feats = backbone.encode_text(texts, cache=cache).reshape(len(class_names), 2, -1)
     records = []
     for path, stem in zip(paths, _stems(paths), strict=True):

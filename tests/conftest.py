@@ -23,7 +23,7 @@ def tiny_models() -> tuple[str, str]:
 
 @pytest.fixture
 def hub_offline(monkeypatch):
-    """HF_HUB_OFFLINE=1 for this test only (``offline=True`` sets it for the whole process)."""
+    """HF_HUB_OFFLINE=1 for this test only: nothing in it may reach the Hugging Face hub."""
     import huggingface_hub.constants as hub
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -34,5 +34,5 @@ def hub_offline(monkeypatch):
 def weights_registry(monkeypatch, tmp_path_factory) -> Path:
     """Weight files' hashes are registered under the session's temporary directory, never in ~."""
     registry = tmp_path_factory.getbasetemp() / "weights-sha256"
-    monkeypatch.setattr("mlr.backbone.WEIGHTS_REGISTRY", registry)
+    monkeypatch.setattr("mlr.backbone.weights.WEIGHTS_REGISTRY", registry)
     return registry

@@ -150,6 +150,21 @@ def test_unknown_tag_lists_valid_ones(hub_offline):
         load_backbone(BackboneConfig(model="RN101", pretrained="not-a-tag", offline=True))
 
 
+def test_offline_is_passed_to_the_loaders_not_left_in_the_environment(tiny_models, monkeypatch):
+    import huggingface_hub.constants as hub
+
+    from mlr.backbone.weights import hub_offline
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    cfg = BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu", offline=True)
+    assert load_backbone(cfg).info()["config"]["offline"] is True
+    assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
+    with hub_offline(True):  # open_clip's builders: offline for their call only
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and hub.HF_HUB_OFFLINE is True
+    assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
+
+
 def test_bad_options_rejected():
     with pytest.raises(ValueError, match="precision"):
         BackboneConfig(precision="fp8")
@@ -373,7 +388,7 @@ def test_text_cache_is_rebuilt_when_weights_change_in_place(tiny_models, tmp_pat
 def test_weights_identity_hashes_each_file_once(tiny_models, tmp_path, monkeypatch):
     import hashlib
 
-    import mlr.backbone as backbone_mod
+    import mlr.backbone.weights as backbone_mod
 
     source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none"))
     path = tmp_path / "tiny.pt"

@@ -19,14 +19,10 @@ from typer.testing import CliRunner
 from corpora.multilabel import load_split
 from corpora.toydata import CLASSES, toy_model_config
 from corpora.toydata import main as toydata_main
-from mlr.backbone import (
-    BackboneConfig,
-    MissingWeightsError,
-    _reachable,
-    dense_shape,
-    load_backbone,
-    resolve_model,
-)
+from mlr.backbone import BackboneConfig, MissingWeightsError, load_backbone
+from mlr.backbone.dense import dense_shape
+from mlr.backbone.model import resolve_model
+from mlr.backbone.weights import reachable
 from mlr.cli import app as mlrtrain
 from mlr.features import cache_bytes, describe_cache
 from negation.cli_promptsim import app as promptsim
@@ -149,7 +145,9 @@ def test_unreachable_hub_is_said_at_once_without_downloading(tmp_path, monkeypat
     import open_clip
 
     probed, downloads = [], []
-    monkeypatch.setattr("mlr.backbone._reachable", lambda url, *a: probed.append(url) or False)
+    monkeypatch.setattr(
+        "mlr.backbone.weights.reachable", lambda url, *a: probed.append(url) or False
+    )
     monkeypatch.setattr(open_clip, "download_pretrained", lambda *a, **k: downloads.append(a))
     cfg = BackboneConfig(model="RN101", pretrained="openai", cache_dir=str(tmp_path))
     with pytest.raises(MissingWeightsError, match=r"cannot be reached.*--offline"):
@@ -168,8 +166,8 @@ def test_probe_answers_for_a_closed_and_an_open_port(monkeypatch):
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
-        assert _reachable(f"http://127.0.0.1:{port}", timeout=2)
-    assert not _reachable(f"http://127.0.0.1:{port}", timeout=2)  # closed now
+        assert reachable(f"http://127.0.0.1:{port}", timeout=2)
+    assert not reachable(f"http://127.0.0.1:{port}", timeout=2)  # closed now
 
 
 # ---- the feature cache's size --------------------------------------------------------------------

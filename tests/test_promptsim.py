@@ -344,7 +344,7 @@ def test_default_command_is_table_and_help_explains():
 
 
 def test_cli_rerun_reads_every_prompt_from_the_text_cache(tiny_models, tmp_path, monkeypatch):
-    from mlr.backbone import Backbone
+    from mlr.backbone.model import Backbone
 
     args = [*_tiny(tmp_path, "--classes", "cat,dog"), "--format", "csv"]
     first = runner.invoke(app, args)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from mlr.backbone import BackboneConfig, TextOnlyError, load_backbone
+from mlr.backbone import BackboneConfig, TextOnlyError, load_backbone, require_images
 from negation.cli_promptsim import app
 from negation.maps import BAR_PX, LABEL_PX, minmax, similarity_grid, viridis
 from negation.promptsim import compute_promptsim
@@ -102,8 +102,9 @@ def test_sentence_transformers_backend_offline(tmp_path, hub_offline):
     assert emb.shape == (3, 384)
     assert torch.allclose(emb.norm(dim=-1), torch.ones(3), atol=1e-5)
     assert emb[0] @ emb[1] > emb[0] @ emb[2]
+    assert not hasattr(bb, "dense_features") and not hasattr(bb, "image_transform")
     with pytest.raises(TextOnlyError, match="text-only"):
-        bb.dense_features(torch.zeros(1, 3, 32, 32))
+        require_images(bb, "dense image features")
     s = setting(load_template_set("single"), "not-prefix")
 
     def encode(texts):

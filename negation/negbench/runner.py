@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
 from corpora.schema import NEGBENCH_PER_CLASS, NEGBENCH_SCORES
+from mlr.backbone import require_images
 from negation.negbench import metrics as M
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS
 
@@ -67,7 +68,8 @@ class Result:
 # ---- scoring --------------------------------------------------------------------------------
 def image_features(backbone, opener, indices: list[int], batch: int, progress) -> np.ndarray:
     """Normalised ``encode_image`` features of ``indices`` (in that order), at the native size."""
-    tf = backbone.image_transform(backbone.native_image_size)  # text-only backbones raise
+    require_images(backbone, "an image transform")
+    tf = backbone.image_transform(backbone.native_image_size)
     out = []
     for start in range(0, len(indices), batch):
         chunk = indices[start : start + batch]

@@ -1,0 +1,343 @@
+"""The open_clip model: model config files, building it (QuickGELU, TorchScript checkpoints),
+freezing it, and :class:`Backbone`, the frozen model with the operations notclip needs.
+
+QuickGELU follows the tag's pretrained config (OpenAI and LAION-400M weights need it); open_clip's
+QuickGELU-mismatch warning is turned into an error, and the activation actually built is recorded
+in :meth:`Backbone.info`. The model is always in eval mode with every parameter frozen
+(``requires_grad=False``). Text encoding is :mod:`mlr.backbone.text`'s, dense features
+:mod:`mlr.backbone.dense`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlr.backbone import (
+    PRECISIONS,
+    RANDOM_WEIGHTS_WARNING,
+    BackboneConfig,
+    Progress,
+    dense,
+    resolve_device,
+    text,
+)
+from mlr.backbone.text import TextEncoder
+from mlr.backbone.weights import (
+    EXPORT_CONFIG,
+    LOCAL_DIR_PREFIX,
+    Weights,
+    file_identity,
+    hub_offline,
+    is_torchscript,
+    looks_like_path,
+    resolve_weights,
+    unusable_weights,
+)
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ``--model`` names: the open_clip model ``name``; for a config file, the file, its
+    content hash and the export's ``preprocess_cfg`` (mean/std), if any."""
+
+    name: str
+    config_file: str | None = None
+    config_sha256: str | None = None
+    preprocess: dict[str, Any] | None = None
+
+
+def resolve_model(model: str) -> ModelSpec:
+    """``--model`` → :class:`ModelSpec`. A model config file (an open_clip model config, or an
+    export's ``open_clip_config.json`` with a ``model_cfg``) or a folder holding
+    ``open_clip_config.json`` is registered with open_clip under ``<stem>-<hash>``, the hash being
+    that of the config's content (two files with one content share a name, caches and weights id);
+    anything else is an open_clip model name, returned as is."""
+    spec = model.strip()
+    path = Path(spec).expanduser()
+    if path.is_dir() and (looks_like_path(spec) or (path / EXPORT_CONFIG).is_file()):
+        file, stem = path / EXPORT_CONFIG, path.resolve().name
+        if not file.is_file():
+            raise ValueError(f"--model {spec}: the folder holds no {EXPORT_CONFIG}")
+    elif spec.lower().endswith(".json"):
+        file, stem = path, path.stem
+        if not file.is_file():
+            raise ValueError(f"--model {spec}: no such model config file")
+    else:
+        return ModelSpec(spec)
+    try:
+        data = json.loads(file.read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--model {file}: not a JSON file ({err})") from None
+    cfg = data.get("model_cfg", data) if isinstance(data, dict) else None
+    need = ("embed_dim", "vision_cfg", "text_cfg")
+    if not isinstance(cfg, dict) or not all(k in cfg for k in need):
+        raise ValueError(
+            f"--model {file}: not an open_clip model config (it needs {', '.join(need)})"
+        )
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+    name = f"{stem}-{digest[:8]}"
+    from open_clip import factory
+
+    # open_clip's add_model_config registers a file under its stem only; the name here carries
+    # the content hash, so another config with the same stem never replaces this one
+    factory._MODEL_CONFIGS[name] = cfg
+    preprocess = data.get("preprocess_cfg") if "model_cfg" in data else None
+    return ModelSpec(name, str(file.resolve()), f"sha256:{digest}", preprocess or None)
+
+
+def _load_torchscript_weights(model: torch.nn.Module, path: str) -> None:
+    """Copy the weights of an OpenAI TorchScript checkpoint into ``model`` (same architecture)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated")
+        state = torch.jit.load(path, map_location="cpu").state_dict()
+    for key in ("input_resolution", "context_length", "vocab_size", "attn_mask"):
+        state.pop(key, None)  # metadata, and a buffer open_clip does not save
+    model.load_state_dict(state, strict=True)
+
+
+def load_clip(cfg: BackboneConfig) -> Backbone:
+    """Build the frozen open_clip backbone described by ``cfg`` (see :mod:`mlr.backbone`)."""
+    import open_clip
+    from open_clip.transformer import QuickGELU
+
+    device = resolve_device(cfg.device)
+    spec = resolve_model(cfg.model)
+    model_name = spec.name
+    weights = resolve_weights(cfg.pretrained, model_name, cfg.cache_dir, offline=cfg.offline)
+
+    force_quick_gelu = False
+    # OpenAI's TorchScript checkpoints (their URL downloads, `clip.load`'s ~/.cache/clip/*.pt):
+    # open_clip cannot read them with weights_only=True, so their weights are copied in after
+    # building; every OpenAI CLIP was trained with QuickGELU.
+    torchscript = weights.kind in ("tag", "file") and is_torchscript(weights.path)
+    model_cfg = open_clip.get_model_config(model_name)
+    if weights.kind == "local-dir":  # the export's own config (it matches model_cfg)
+        create_name, create_pretrained = f"{LOCAL_DIR_PREFIX}{weights.path}", None
+    else:
+        if model_cfg is None:
+            raise ValueError(
+                f"unknown open_clip model {model_name!r}; see open_clip.list_models() "
+                "(or use st:NAME_OR_DIR for a sentence-transformers text encoder)"
+            )
+        create_name = model_name
+        create_pretrained = None if torchscript else weights.path
+        if torchscript:
+            force_quick_gelu = not model_cfg.get("quick_gelu", False)
+        if weights.kind == "tag":
+            tag_qg = bool(weights.tag_cfg.get("quick_gelu", False))
+            model_qg = bool(model_cfg.get("quick_gelu", False))
+            if model_qg and not tag_qg:
+                raise ValueError(
+                    f"model {model_name!r} uses QuickGELU but the weights {cfg.pretrained!r} were "
+                    "trained with GELU; use the model name without '-quickgelu'"
+                )
+            force_quick_gelu = tag_qg and not model_qg
+
+    def create() -> torch.nn.Module:
+        with warnings.catch_warnings(), hub_offline(cfg.offline):
+            warnings.filterwarnings("error", message=".*QuickGELU mismatch.*")
+            return open_clip.create_model(
+                create_name,
+                pretrained=create_pretrained,
+                precision=cfg.precision,
+                device=device,
+                force_quick_gelu=force_quick_gelu,
+                cache_dir=cfg.cache_dir,
+                require_pretrained=weights.kind != "none" and not torchscript,
+                weights_only=True,
+            )
+
+    try:
+        if weights.kind == "none":
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                model = create()
+        else:
+            model = create()
+            if torchscript:
+                _load_torchscript_weights(model, str(weights.path))
+    except UserWarning as warning:  # open_clip's QuickGELU mismatch, turned into an error
+        raise ValueError(str(warning)) from None
+    except Exception as err:
+        problem = (
+            None
+            if weights.kind == "none"
+            else unusable_weights(err, weights, model_name, torchscript)
+        )
+        if problem is None:
+            raise
+        raise problem from err
+
+    if not isinstance(model, open_clip.CLIP) or getattr(model, "text_pool_type", "") != "argmax":
+        raise ValueError(
+            f"{model_name!r}: notclip's backbone supports open_clip CLIP models with a CLIP-BPE "
+            "text tower pooled at the EOT token (argmax); this model is "
+            f"{type(model).__name__} with text pooling {getattr(model, 'text_pool_type', '?')!r}"
+        )
+    model.eval()
+    model.requires_grad_(False)
+    quick_gelu = any(isinstance(m, QuickGELU) for m in model.modules())
+    if weights.kind == "tag" and quick_gelu != bool(weights.tag_cfg.get("quick_gelu", False)):
+        raise RuntimeError(f"QuickGELU mismatch for {model_name!r} with {cfg.pretrained!r}")
+    preprocess = getattr(model.visual, "preprocess_cfg", {}) or {}
+    exported = spec.preprocess or {}
+    mean = weights.tag_cfg.get("mean") or exported.get("mean") or preprocess.get("mean")
+    std = weights.tag_cfg.get("std") or exported.get("std") or preprocess.get("std")
+    mean, std = tuple(mean or OPENAI_MEAN), tuple(std or OPENAI_STD)
+    with hub_offline(cfg.offline):
+        tokenizer = open_clip.get_tokenizer(create_name)
+    files = [file_identity(f) for f in weights.files]
+    identity = {
+        "architecture": model_cfg if weights.kind != "local-dir" else "open_clip_config.json",
+        "quick_gelu": quick_gelu,
+        "sha256": [f["sha256"] for f in files],
+        **({"seed": cfg.seed} if weights.kind == "none" else {}),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+    return Backbone(
+        config=cfg,
+        spec=spec,
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        weights=weights,
+        weights_id=f"{'random' if weights.kind == 'none' else 'sha256'}:{digest}",
+        weights_files=files,
+        quick_gelu=quick_gelu,
+        mean=mean,
+        std=std,
+    )
+
+
+class Backbone(TextEncoder):
+    """A frozen open_clip CLIP model with the operations notclip needs."""
+
+    def __init__(
+        self,
+        *,
+        config: BackboneConfig,
+        spec: ModelSpec,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        device: torch.device,
+        weights: Weights,
+        weights_id: str,
+        weights_files: list[dict[str, Any]],
+        quick_gelu: bool,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+    ):
+        self.config = config
+        self.spec = spec
+        self.model = model
+        self.device = device
+        self.dtype = PRECISIONS[config.precision]
+        self._tokenizer = tokenizer
+        self._weights = weights
+        self.weights_id = weights_id  # content identity of the weights (see the module docstring)
+        self.weights_files = weights_files
+        self.random_weights = weights.kind == "none"
+        self.quick_gelu = quick_gelu
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.embed_dim = int(model.text_projection.shape[1])
+        self.text_width = int(model.token_embedding.weight.shape[1])
+        self.context_length = int(model.positional_embedding.shape[0])
+        native = model.visual.image_size
+        self.native_image_size = int(native[0] if isinstance(native, tuple | list) else native)
+        self.image_size = int(config.image_size or self.native_image_size)
+        self._pos_cache: dict[tuple[int, int], torch.Tensor] = {}
+
+    # ---- description -------------------------------------------------------------------------
+    def cache_namespace(self) -> str:
+        return f"open_clip|{self.spec.name}|{self.weights_id}|{self.config.precision}"
+
+    def info(self) -> dict[str, Any]:
+        """The ``model`` section of ``run.json``."""
+        out = {
+            "backend": "open_clip",
+            "name": self.spec.name,  # a config file's: <stem>-<content hash>
+            "config_file": self.spec.config_file,
+            "config_sha256": self.spec.config_sha256,
+            "pretrained": self.config.pretrained,
+            "weights": self._weights.kind,
+            "checkpoint": self._weights.path,
+            "weights_id": self.weights_id,
+            "weights_files": self.weights_files,
+            "random_weights": self.random_weights,
+            "seed": self.config.seed if self.random_weights else None,
+            "quick_gelu": self.quick_gelu,
+            "precision": self.config.precision,
+            "device": str(self.device),
+            "embed_dim": self.embed_dim,
+            "text_width": self.text_width,
+            "context_length": self.context_length,
+            "visual": type(self.model.visual).__name__,
+            "native_image_size": self.native_image_size,
+            "preprocessing": {
+                "resize": f"square bicubic {self.image_size}x{self.image_size}, no crop",
+                "image_size": self.image_size,
+                "mean": list(self.mean),
+                "std": list(self.std),
+            },
+            "config": asdict(self.config),
+        }
+        if self.random_weights:
+            out["warning"] = RANDOM_WEIGHTS_WARNING
+        return out
+
+    # ---- text --------------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str] | str) -> torch.Tensor:
+        """CLIP-BPE token ids ``[N, context_length]`` (long, CPU)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self._tokenizer(list(texts)).long()
+
+    @staticmethod
+    def eot_index(tokens: torch.Tensor) -> torch.Tensor:
+        """Position of the EOT token in each row: the argmax of the ids (CLIP BPE)."""
+        return text.eot_index(tokens)
+
+    def token_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Word embeddings ``[N, T, W]`` of ``tokens`` (on the backbone's device)."""
+        return self.model.token_embedding(tokens.to(self.device))
+
+    def encode_token_embeddings(
+        self, embeddings: torch.Tensor, eot_index: torch.Tensor
+    ) -> torch.Tensor:
+        """Text features ``[N, D]`` from word embeddings (CoOp path; NOT normalised): see
+        :func:`mlr.backbone.text.encode_token_embeddings`."""
+        return text.encode_token_embeddings(self.model, embeddings, eot_index)
+
+    def _encode_uncached(
+        self, texts: list[str], batch_size: int, truncate: bool, progress: Progress | None
+    ) -> np.ndarray:
+        tokens = self.tokenize(texts)
+        return text.encode_tokens(
+            self.model, tokens, self.embed_dim, self.device, batch_size, truncate, progress
+        )
+
+    # ---- images ------------------------------------------------------------------------------
+    def image_transform(self, image_size: int | None = None) -> Callable[[Any], torch.Tensor]:
+        """Eval transform for PIL images: square bicubic Resize((S, S)) (no crop), RGB, ToTensor,
+        Normalize(mean, std)."""
+        return dense.image_transform(int(image_size or self.image_size), self.mean, self.std)
+
+    def dense_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Dense features ``[B, 1 + h*w, D]`` (float32, unnormalised, no grad); index 0 = global.
+
+        ``images``: normalised ``[B, 3, H, W]``. See :mod:`mlr.backbone.dense` for the maths."""
+        x = images.to(self.device, self.dtype)
+        return dense.dense_features(self.model.visual, x, self._pos_cache, self.config.model)
