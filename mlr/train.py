@@ -187,7 +187,7 @@ class Reporter:
     def done(self, **fields) -> None: ...
     def random_weights(self, model_info: dict) -> None:
         """Called once a run's backbone turns out to have random weights (``model_info`` is
-        :meth:`mlr.backbone.Backbone.info`)."""
+        :meth:`mlr.backbone.model.Backbone.info`)."""
 
 
 @dataclass

@@ -6,7 +6,8 @@ Per image i and class c, with L2-normalised features:
 - ``global``: ``s = cos(g_i, t_c)``, ``g_i`` CLIP's own image embedding (``encode_image``: the
   attention pool / class token) at the model's native input size;
 - ``dense``: ``s = max_r cos(f_{i,r}, t_c)`` over the spatial regions ``r`` of the dense features
-  (:meth:`mlr.backbone.Backbone.dense_features`, the global token 0 left out) at ``image_size``.
+  (:meth:`~mlr.backbone.model.Backbone.dense_features`, the global token 0 left out) at
+  ``image_size``.
 
 ``t_c`` is the ensemble (normalise → mean → renormalise) of the setting's positive or negated
 templates (:mod:`negation.templates`; default the ``single`` set, P1 and its ``not-prefix`` N1).

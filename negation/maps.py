@@ -1,8 +1,8 @@
 """Similarity maps (the poster's Figure 1): where in an image does CLIP see "A photo of a {class}",
 and where "Not a photo of a {class}"?
 
-For one image (square-resized to the backbone's input size, no crop), the dense features
-``f_r`` (:meth:`mlr.backbone.Backbone.dense_features`, spatial tokens only) are compared with the
+For one image (square-resized to the backbone's input size, no crop), the dense features ``f_r``
+(:meth:`~mlr.backbone.model.Backbone.dense_features`, spatial tokens only) are compared with the
 L2-normalised text feature ``t`` of each prompt: ``m_r = cos(f_r, t)`` on the ``h × w`` feature
 grid. The raw grid is saved as ``.npy``; the PNG shows it min–max normalised to 0–1 per map
 (as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled to the image's own size, in the

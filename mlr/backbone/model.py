@@ -229,7 +229,7 @@ class Backbone(TextEncoder):
         *,
         config: BackboneConfig,
         spec: ModelSpec,
-        model: torch.nn.Module,
+        model: Any,  # an open_clip CLIP (torch types its towers' attributes loosely)
         tokenizer: Any,
         device: torch.device,
         weights: Weights,
@@ -252,10 +252,10 @@ class Backbone(TextEncoder):
         self.quick_gelu = quick_gelu
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
-        self.embed_dim = int(model.text_projection.shape[1])
-        self.text_width = int(model.token_embedding.weight.shape[1])
-        self.context_length = int(model.positional_embedding.shape[0])
-        native = model.visual.image_size
+        self.embed_dim = int(self.model.text_projection.shape[1])
+        self.text_width = int(self.model.token_embedding.weight.shape[1])
+        self.context_length = int(self.model.positional_embedding.shape[0])
+        native = self.model.visual.image_size
         self.native_image_size = int(native[0] if isinstance(native, tuple | list) else native)
         self.image_size = int(config.image_size or self.native_image_size)
         self._pos_cache: dict[tuple[int, int], torch.Tensor] = {}

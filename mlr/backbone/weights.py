@@ -58,7 +58,7 @@ def hub_offline(offline: bool) -> Iterator[None]:
         yield
         return
     before = os.environ.get("HF_HUB_OFFLINE")
-    constants = sys.modules.get("huggingface_hub.constants")
+    constants: Any = sys.modules.get("huggingface_hub.constants")
     flag = getattr(constants, "HF_HUB_OFFLINE", None)
     os.environ["HF_HUB_OFFLINE"] = "1"
     if constants is not None:  # already imported: its flag was read at import time
@@ -336,11 +336,11 @@ def resolve_weights(
             if not path:
                 raise missing(what, "open_clip has no download location for this tag")
         return Weights("tag", path, tag_cfg, (path,))
-    path = Path(spec).expanduser()
-    if path.is_file():
-        return Weights("file", str(path), {}, (str(path),))
+    file = Path(spec).expanduser()
+    if file.is_file():
+        return Weights("file", str(file), {}, (str(file),))
     if looks_like_path(spec):
-        raise missing(what, f"checkpoint file {str(path)!r} does not exist")
+        raise missing(what, f"checkpoint file {str(file)!r} does not exist")
     tags = open_clip.list_pretrained_tags_by_model(model_name)
     raise ValueError(
         f"unknown pretrained value {spec!r} for model {model_name!r}: valid tags are "

@@ -2,7 +2,7 @@
 
 Image features: CLIP's own image embedding (``encode_image``) at the model's native input size,
 L2-normalised, computed once per image used. Text features: one per distinct caption through
-:meth:`~mlr.backbone.Backbone.encode_text` (de-duplicated, batched, the on-disk text cache).
+:meth:`~mlr.backbone.text.TextEncoder.encode_text` (de-duplicated, batched, the on-disk text cache).
 Scores are cosines. The result directory (``docs/RESULTS.md``) is written into a temporary
 sibling and renamed into place, so a directory that exists is complete.
 """
