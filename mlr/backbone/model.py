@@ -35,7 +35,7 @@ from mlr.backbone.weights import (
     EXPORT_CONFIG,
     LOCAL_DIR_PREFIX,
     Weights,
-    file_identity,
+    content_identity,
     hub_offline,
     is_torchscript,
     looks_like_path,
@@ -198,14 +198,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     mean, std = tuple(mean or OPENAI_MEAN), tuple(std or OPENAI_STD)
     with hub_offline(cfg.offline):
         tokenizer = open_clip.get_tokenizer(create_name)
-    files = [file_identity(f) for f in weights.files]
-    identity = {
-        "architecture": model_cfg if weights.kind != "local-dir" else "open_clip_config.json",
-        "quick_gelu": quick_gelu,
-        "sha256": [f["sha256"] for f in files],
-        **({"seed": cfg.seed} if weights.kind == "none" else {}),
-    }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+    weights_id, files = content_identity(weights, model_cfg, quick_gelu=quick_gelu, seed=cfg.seed)
     return Backbone(
         config=cfg,
         spec=spec,
@@ -213,7 +206,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
         tokenizer=tokenizer,
         device=device,
         weights=weights,
-        weights_id=f"{'random' if weights.kind == 'none' else 'sha256'}:{digest}",
+        weights_id=weights_id,
         weights_files=files,
         quick_gelu=quick_gelu,
         mean=mean,

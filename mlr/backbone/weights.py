@@ -193,6 +193,22 @@ def file_identity(path: str | Path) -> dict[str, Any]:
     return record
 
 
+def content_identity(
+    weights: Weights, model_cfg: dict[str, Any] | None, *, quick_gelu: bool, seed: int
+) -> tuple[str, list[dict[str, Any]]]:
+    """The weights' content identity (``sha256:…``, or ``random:…`` for random weights, see the
+    module docstring) and the :func:`file_identity` of each weight file."""
+    files = [file_identity(f) for f in weights.files]
+    identity = {
+        "architecture": model_cfg if weights.kind != "local-dir" else "open_clip_config.json",
+        "quick_gelu": quick_gelu,
+        "sha256": [f["sha256"] for f in files],
+        **({"seed": seed} if weights.kind == "none" else {}),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+    return f"{'random' if weights.kind == 'none' else 'sha256'}:{digest}", files
+
+
 def _arch_differences(model_cfg: dict[str, Any], weights_cfg: dict[str, Any]) -> list[str]:
     """Where the architecture of ``weights_cfg`` differs from ``model_cfg`` (keys set in both)."""
     out = []
