@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 import fsspec
-from braceexpand import UnbalancedBracesError, braceexpand
+from braceexpand import UnbalancedBracesError, braceexpand  # type: ignore[attr-defined]
 from fsspec.implementations.local import LocalFileSystem
 
 _GLOB_CHARS = set("*?[")

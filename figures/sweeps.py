@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from corpora.reference import paper_map, paper_methods
+from corpora.reference import method_label, method_rank, paper_map, paper_methods
 from corpora.sweep_results import build_table, load_runs
 from figures import style
 from figures.inputs import (
@@ -91,7 +91,7 @@ def map_vs_partial(
             .sort("partial")
         )
         fig, ax = style.new_figure(style.COLUMN, 4.2)
-        ours = style.sort_methods(agg["method"].unique().to_list())
+        ours = sorted(agg["method"].unique().to_list(), key=method_rank)
         handles = []
         for m in ours:
             part = agg.filter(pl.col("method") == m)
@@ -99,9 +99,9 @@ def map_vs_partial(
             color = style.method_color(m)
             ax.fill_between(x, part["lo"].to_list(), part["hi"].to_list(), color=color, alpha=0.2)
             ax.plot(x, part["mean"].to_list(), color=color, marker="o", ms=3, lw=1.3, zorder=3)
-            handles.append(Line2D([], [], color=color, marker="o", ms=3, label=style.label(m)))
+            handles.append(Line2D([], [], color=color, marker="o", ms=3, label=method_label(m)))
         ref = pub.filter(pl.col("dataset") == ds) if paper else pub.clear()
-        drawn = [m for m in style.sort_methods(ref["method"].unique().to_list())]
+        drawn = [m for m in sorted(ref["method"].unique().to_list(), key=method_rank)]
         for i, m in enumerate(drawn):
             part = ref.filter(pl.col("method") == m).sort("partial")
             color, marker = style.method_color(m), PAPER_MARKERS[i % len(PAPER_MARKERS)]
@@ -109,7 +109,7 @@ def map_vs_partial(
             x = (part["partial"] * 100 + shift).to_list()
             kw = {"color": color, "ls": "--", "lw": 0.8, "marker": marker, "ms": 3.5, "mfc": "none"}
             ax.plot(x, part["map"].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
-            handles.append(Line2D([], [], label=f"paper: {style.label(m)}", **kw))
+            handles.append(Line2D([], [], label=f"paper: {method_label(m)}", **kw))
         band = "ours: mean (band: seed min–max)"
         handles.append(Line2D([], [], color="black", lw=1.3, label=band))
         ax.set(xlabel="known labels (%)", ylabel="mAP (%)")
@@ -153,7 +153,7 @@ def params_vs_compute(
             color = style.method_color(row["method"])
             ax.scatter(row["n_params"], row["hours_per_run"], s=40, color=color, zorder=3)
             ax.annotate(
-                style.label(row["method"]),
+                method_label(row["method"]),
                 (row["n_params"], row["hours_per_run"]),
                 xytext=(4, 3),
                 textcoords="offset points",
@@ -167,7 +167,7 @@ def params_vs_compute(
         for (params, gpu_h), group in theirs.group_by(
             ["params_paper", "gpu_hours"], maintain_order=True
         ):
-            for i, method in enumerate(style.sort_methods(group["method"].to_list())):
+            for i, method in enumerate(sorted(group["method"].to_list(), key=method_rank)):
                 color = style.method_color(method)
                 ax.scatter(
                     params,
@@ -179,7 +179,7 @@ def params_vs_compute(
                     zorder=3,
                 )
                 ax.annotate(
-                    style.label(method),
+                    method_label(method),
                     (params, gpu_h),
                     xytext=(5, 3 + 8 * i),
                     textcoords="offset points",

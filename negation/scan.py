@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import polars as pl
 
@@ -86,16 +87,16 @@ class ScanOptions:
         }
 
 
-def options_from_config(config: dict[str, object]) -> ScanOptions:
+def options_from_config(config: dict[str, Any]) -> ScanOptions:
     """Rebuild the options recorded by :meth:`ScanOptions.config` (``negscan merge``)."""
-    names = tuple(config["class_names"])  # type: ignore[arg-type]
+    names = tuple(config["class_names"])
     classes = ClassSet(str(config["classes"]), names, names) if config["classes"] else None
     return ScanOptions(
-        lexicon=Lexicon(str(config["lexicon"]), tuple(config["lexicon_entries"])),  # type: ignore[arg-type]
+        lexicon=Lexicon(str(config["lexicon"]), tuple(config["lexicon_entries"])),
         classes=classes,
-        window=int(config["window"]),  # type: ignore[arg-type]
-        n_samples=int(config["samples"]),  # type: ignore[arg-type]
-        seed=int(config["seed"]),  # type: ignore[arg-type]
+        window=int(config["window"]),
+        n_samples=int(config["samples"]),
+        seed=int(config["seed"]),
         exclude_numbering=bool(config["exclude_numbering"]),
         unique=bool(config["unique"]),
     )

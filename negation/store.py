@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -34,7 +35,7 @@ import polars as pl
 from corpora import schema as S
 from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.executors import LocalExecutor, RayExecutor
-from corpora.runio import atomic_write_json, atomic_write_parquet
+from corpora.runio import atomic_write_dir, atomic_write_json, atomic_write_parquet
 from corpora.shards import PatternMatch, Shard
 from negation.scan import (
     Candidates,
@@ -217,19 +218,15 @@ class ResultStore:
         """
         self.drop_other_versions(shard.url, shard.key)
         final = self.dir / shard.key
-        tmp = self.dir / f".tmp-{shard.key}-{uuid.uuid4().hex[:8]}"
-        try:
-            with _writing(final, self.out):
-                tmp.mkdir(parents=True)
-                _pack(result).write_parquet(tmp / TABLES_FILE)
-                record = _record(shard, result)
-                (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
-                if final.exists():
-                    shutil.rmtree(final)
-                os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        def write(tmp: Path) -> None:
+            tmp.mkdir(parents=True)
+            _pack(result).write_parquet(tmp / TABLES_FILE)
+            record = _record(shard, result)
+            (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
+
+        with _writing(final, self.out):
+            atomic_write_dir(final, write)
         return final
 
 
@@ -540,10 +537,8 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
         store.drop_other_versions(record.url, record.key)  # e.g. of an earlier merge into --out
         target = store.dir / record.key
         if not target.exists():
-            tmp = store.dir / f".tmp-{record.key}-{uuid.uuid4().hex[:8]}"
             with _writing(target, out):
-                shutil.copytree(part, tmp)
-                os.replace(tmp, target)
+                atomic_write_dir(target, partial(shutil.copytree, part))
     loaded = [store.load(record.key) for twins in chosen.values() for record, _ in twins]
     loaded.sort(key=lambda pair: pair[0].url)
     records = [record for record, _ in loaded]
