@@ -78,14 +78,15 @@ def main() -> None:
     t_start, (ray, _) = timed(
         lambda: start_ray(num_cpus=args.cpus, temp_dir=str(tmp / "r"), object_store_bytes=256 << 20)
     )
-    t_first, _ = timed(lambda: list(RayExecutor(ray, False).map(noop, [0])))
+    t_first, _ = timed(lambda: list(RayExecutor(ray, owned=False).map(noop, [0])))
     n_noop = 200
-    t_noop, _ = timed(lambda: list(RayExecutor(ray, False).map(noop, range(n_noop))))
-    warm = RayExecutor(ray, False, in_flight=2)  # workers started, Polars imported, regexes built
+    t_noop, _ = timed(lambda: list(RayExecutor(ray, owned=False).map(noop, range(n_noop))))
+    # workers started, Polars imported, regexes built
+    warm = RayExecutor(ray, owned=False, in_flight=2)
     scan_units(units[:2], opts, scan, executor=warm)
     ray_times = {}
     for workers in (1, 2):
-        ex = RayExecutor(ray, False, in_flight=workers)
+        ex = RayExecutor(ray, owned=False, in_flight=workers)
         ray_times[workers], out = timed(
             lambda ex=ex: scan_units(units, opts, scan, executor=ex), args.repeat
         )

@@ -155,7 +155,7 @@ def write_run_json(out_dir: Path, info: dict[str, Any]) -> Path:
     return atomic_write_json(Path(out_dir) / "run.json", info)
 
 
-def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:
+def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:  # noqa: FBT001, FBT002
     """Refuse to write ``command``'s results into ``out`` when its ``run.json`` names another one.
 
     ``command`` is a full command (``"promptsim table"``) or a program whose subcommands share one

@@ -246,7 +246,7 @@ def _one_value(mine: pl.DataFrame, col: str, what: str, where: str):
 
 
 def _backbone_table(
-    ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool, allow_random: bool
+    ok: pl.DataFrame, failed: pl.DataFrame, ds: str, *, paper: bool, allow_random: bool
 ) -> pl.DataFrame:
     partials = sorted(ok["partial"].unique().to_list())
     keys = [partial_key(p) for p in partials]
@@ -394,5 +394,5 @@ def build_table(
         mine = _same_backbone(ok.filter(pl.col("dataset") == ds), key)
         mine = mine.filter(pl.col("weights_id").eq_missing(key["weights_id"]))
         theirs = _same_backbone(failed.filter(pl.col("dataset") == ds), key)
-        parts.append(_backbone_table(mine, theirs, ds, paper, allow_random))
+        parts.append(_backbone_table(mine, theirs, ds, paper=paper, allow_random=allow_random))
     return pl.concat(parts, how="diagonal_relaxed")

@@ -322,7 +322,7 @@ def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:
     train = load_split(cfg.dataset, cfg.root, "train", **kw)
     test = load_split(cfg.dataset, cfg.root, "test", **kw)
     if cfg.skip_bad_images:  # decode everything once so that indices (and the mask) stay stable
-        train, test = verify_images(train, True), verify_images(test, True)
+        train, test = verify_images(train, skip_bad=True), verify_images(test, skip_bad=True)
     if len(train) == 0 or len(test) == 0:
         raise ValueError(
             f"{cfg.dataset} at {cfg.root}: empty split (train {len(train)}, test {len(test)})"

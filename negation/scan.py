@@ -182,7 +182,7 @@ class ScanResult:
         }
 
 
-def normalised(expr: pl.Expr, exclude_numbering: bool, kind: str = "nfkc") -> pl.Expr:
+def normalised(expr: pl.Expr, *, exclude_numbering: bool, kind: str = "nfkc") -> pl.Expr:
     """The Polars twin of :func:`negation.lexicon.normalise` (+ optional numbering blanking).
 
     ``kind`` picks the cheapest exact route for a caption: ``"ascii"`` (NFKC is the identity:
@@ -381,7 +381,9 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         pl.concat(
             [
                 part.lazy()
-                .with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                .with_columns(
+                    norm=normalised(c, exclude_numbering=opts.exclude_numbering, kind=kind)
+                )
                 .with_columns(
                     words=norm.str.extract_all(pats.any_ascii if kind == "ascii" else pats.any)
                 )

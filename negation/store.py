@@ -162,7 +162,7 @@ class ResultStore:
     """The partial results under ``OUT/partials`` for one set of options. The caller holds the
     lock of ``out``: leftovers of killed runs are removed."""
 
-    def __init__(self, out: Path, config: dict[str, object], overwrite: bool = False) -> None:
+    def __init__(self, out: Path, config: dict[str, object], *, overwrite: bool = False) -> None:
         self.out = Path(out)
         self.dir = self.out / PARTIALS
         self.config = config
@@ -266,7 +266,7 @@ def scan_units(
     units: Iterable[Unit],
     opts: ScanOptions,
     store: ResultStore | None = None,
-    skip_bad: bool = False,
+    skip_bad: bool = False,  # noqa: FBT001, FBT002 (negscan passes it positionally)
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
