@@ -312,10 +312,10 @@ def load_hf(
     mat = np.zeros((len(ds), len(cs)), dtype=np.int8)
     for r, labs in enumerate(values):
         for lab in labs:
-            c = lab if isinstance(lab, int) else col.get(str(lab))
-            if c is None or not 0 <= c < len(cs):
+            i = lab if isinstance(lab, int) else col.get(str(lab))
+            if i is None or not 0 <= i < len(cs):
                 raise ValueError(f"HF dataset {root}, {split} row {r}: label {lab!r} not a class")
-            mat[r, c] = 1
+            mat[r, i] = 1
     images = ds.select_columns([image_column])
 
     def opener(i: int):

@@ -186,7 +186,7 @@ def _notes(part: pl.DataFrame) -> list[str]:
     the headline's epoch choice, failed runs."""
     notes = []
 
-    def flag(col: str, value: object = True) -> bool:
+    def flag(col: str, value: bool | str = True) -> bool:
         return col in part.columns and (part[col].cast(type(value)) == value).any()
 
     if flag("random_weights"):
