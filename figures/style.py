@@ -146,7 +146,7 @@ def log_axis(ax: Any, which: str = "x") -> None:
 
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: compact(v)))
     axis.set_minor_formatter(FuncFormatter(minor))
-    rc = matplotlib.rcParams  # minor labels on the same baseline as the major ones
+    rc: Any = matplotlib.rcParams  # minor labels on the same baseline as the major ones
     axis.set_tick_params(
         which="minor", size=rc[f"{which}tick.major.size"], pad=rc[f"{which}tick.major.pad"]
     )

@@ -7,6 +7,7 @@ output say which; a sweep trained on random weights says so in the title."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
 
@@ -33,7 +34,8 @@ PAPER_HOURS = "paper: end-to-end GPU hours"
 def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
     """Every run of the sweeps (with ``ok``), and per dataset the RANDOM WEIGHTS banner of the
     models its runs recorded (each run's ``run.json``)."""
-    frames, models = [], {}
+    frames: list[pl.DataFrame] = []
+    models: dict[str, list[Model]] = {}
     for d in map(Path, sweep_dirs):
         runs = load_runs(d)
         found = [m for f in sorted(d.rglob("run.json")) for m in read_models(f.parent)]
@@ -55,7 +57,7 @@ def describe(finished: pl.DataFrame, ds: str) -> str:
     seeds of the finished runs (a range when some points have fewer)."""
     backbones = ", ".join(sorted(finished["backbone"].unique().to_list()))
     seeds = finished.group_by("method", "partial").agg(n=pl.col("seed").n_unique())["n"]
-    lo, hi = seeds.min(), seeds.max()
+    lo, hi = cast(int, seeds.min()), cast(int, seeds.max())
     n = f"{lo}" if lo == hi else f"{lo}–{hi}"
     return f"{ds.upper()} · {backbones} · {n} seed{'s' if hi > 1 else ''} per point"
 
@@ -107,7 +109,8 @@ def map_vs_partial(
             color, marker = style.method_color(m), PAPER_MARKERS[i % len(PAPER_MARKERS)]
             shift = (i - (len(drawn) - 1) / 2) * PAPER_OFFSET
             x = (part["partial"] * 100 + shift).to_list()
-            kw = {"color": color, "ls": "--", "lw": 0.8, "marker": marker, "ms": 3.5, "mfc": "none"}
+            kw: dict[str, Any] = {"color": color, "ls": "--", "lw": 0.8, "marker": marker}
+            kw |= {"ms": 3.5, "mfc": "none"}
             ax.plot(x, part["map"].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
             handles.append(Line2D([], [], label=f"paper: {method_label(m)}", **kw))
         band = "ours: mean (band: seed min–max)"
