@@ -47,9 +47,11 @@ def slug(text: str, sep: str = "_", keep: str = "._-") -> str:
     return re.sub(f"[^A-Za-z0-9{re.escape(keep)}]+", sep, text)
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    """A markdown table: ``rows[0]`` the header, the others the body."""
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+def markdown_table(rows: list[list[str]], align: str = "") -> str:
+    """A markdown table: ``rows[0]`` the header, the others the body; ``align`` one ``l`` or
+    ``r`` per column (default: all left)."""
+    rule = "".join("---:|" if a == "r" else "---|" for a in align or "l" * len(rows[0]))
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + rule]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     return "\n".join(lines)
 

@@ -128,6 +128,7 @@ def test_slug_markdown_table_and_method_rank():
     assert slug("ViT-B/32 (x)") == "ViT-B_32_x_"
     assert slug("laion2b+s34b b79k", "-", "._+-") == "laion2b+s34b-b79k"
     assert markdown_table([["a", "b"], ["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+    assert markdown_table([["a", "b"], ["1", "2"]], "lr") == "| a | b |\n|---|---:|\n| 1 | 2 |"
     methods = ["zeta", "positivecoop", "alpha", "dualcoop", "baseline"]
     assert sorted(methods, key=method_rank) == [
         "dualcoop",
