@@ -1,7 +1,8 @@
 # notclip — the two commands of the README's Quickstart.
 #   make demo   set up .venv if missing with the light core (no torch), then scan the embedded
 #               sample shard and print the report
-#   make test   set up .venv with everything (all extras + dev tools), then lint and run the suite
+#   make test   set up .venv with everything (all extras + dev tools), then lint (ruff, mypy) and
+#               run the suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -30,9 +31,10 @@ demo: $(CORE)
 lint: $(FULL)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 test: lint
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

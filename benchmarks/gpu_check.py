@@ -58,7 +58,7 @@ from benchmarks.promptsim_bench import measure, prompts
 from corpora.classes import load_classes
 from corpora.multilabel import load_split
 from corpora.reference import load_reference
-from corpora.runio import atomic_write_json, atomic_write_text, run_info
+from corpora.runio import atomic_write_json, atomic_write_text, markdown_table, run_info
 from mlr.backbone import BackboneConfig, load_backbone
 from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, build_head
@@ -487,14 +487,11 @@ def render_markdown(summary: dict) -> str:
         f"git {summary.get('git_revision')}; {summary.get('created_utc')}.",
         f"Weights: {summary['weights']}.",
         "",
-        "| part | status | seconds | budget s |",
-        "|---|---|---:|---:|",
     ]
+    table = [["part", "status", "seconds", "budget s"]]
     for p, r in parts.items():
-        lines.append(
-            f"| {p} | {r['status']} | {_f(r.get('seconds'), '.1f')} | "
-            f"{_f(r.get('budget_s'), '.0f')} |"
-        )
+        table.append([p, r["status"], _f(r.get("seconds"), ".1f"), _f(r.get("budget_s"), ".0f")])
+    lines.append(markdown_table(table, "llrr"))
     for p, r in parts.items():
         if r.get("note"):
             lines.append(f"\n{p}: {r['note']}")
@@ -513,16 +510,11 @@ def render_markdown(summary: dict) -> str:
         ]
         for precision, modes in m["step_s"].items():
             cols = [(mode, str(b)) for mode in modes for b in m["batch_sizes"]]
-            lines += [
-                "",
-                f"**{precision}**",
-                "",
-                "| method | " + " | ".join(f"{mode} B={b}" for mode, b in cols) + " |",
-                "|---|" + "---:|" * len(cols),
-            ]
+            table = [["method", *(f"{mode} B={b}" for mode, b in cols)]]
             for method in METHODS:
                 vals = [modes[mode].get(method, {}).get(b) for mode, b in cols]
-                lines.append(f"| {method} | " + " | ".join(_f(v) for v in vals) + " |")
+                table.append([method, *(_f(v) for v in vals)])
+            lines += ["", f"**{precision}**", "", markdown_table(table, "l" + "r" * len(cols))]
         proj = m.get("projected_coco_hours", {})
         heads = [(p, mo) for p, modes in proj.items() for mo in modes]
         lines += [
@@ -532,16 +524,12 @@ def render_markdown(summary: dict) -> str:
             "feature pass over train + test; evaluation not counted), beside the paper's GPU "
             f"hours ({m['paper_gpu_hours_source']}):",
             "",
-            "| method | paper GPU h | " + " | ".join(f"{mo} {p} h" for p, mo in heads) + " |",
-            "|---|---:|" + "---:|" * len(heads),
         ]
+        table = [["method", "paper GPU h", *(f"{mo} {p} h" for p, mo in heads)]]
         for method in METHODS:
             vals = [proj[p][mo][method] for p, mo in heads]
-            lines.append(
-                f"| {method} | {m['paper_gpu_hours'][method]} | "
-                + " | ".join(_f(v, ".2f") for v in vals)
-                + " |"
-            )
+            table.append([method, str(m["paper_gpu_hours"][method]), *(_f(v, ".2f") for v in vals)])
+        lines.append(markdown_table(table, "lr" + "r" * len(heads)))
     ps = parts["promptsim"]
     if ps.get("rows"):
         lines += [
@@ -549,15 +537,23 @@ def render_markdown(summary: dict) -> str:
             f"## promptsim text encoding ({ps['n_prompts']:,} prompts: {ps['n_classes']} COCO "
             "classes × 85 templates × 2)",
             "",
-            "| model | full s | truncated s | × | max abs Δ | cache fill s | cached re-run s | × |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        heads = ["full s", "truncated s", "×", "max abs Δ", "cache fill s", "cached re-run s", "×"]
+        table = [["model", *heads]]
         for r in ps["rows"]:
-            lines.append(
-                f"| {r['model']} | {r['full_s']:.3f} | {r['truncated_s']:.3f} | "
-                f"{r['truncation_speedup']:.1f} | {r['max_abs_diff']:.1e} | {r['fill_s']:.3f} | "
-                f"{r['cached_s']:.4f} | {r['cache_speedup']:.0f} |"
+            table.append(
+                [
+                    r["model"],
+                    f"{r['full_s']:.3f}",
+                    f"{r['truncated_s']:.3f}",
+                    f"{r['truncation_speedup']:.1f}",
+                    f"{r['max_abs_diff']:.1e}",
+                    f"{r['fill_s']:.3f}",
+                    f"{r['cached_s']:.4f}",
+                    f"{r['cache_speedup']:.0f}",
+                ]
             )
+        lines.append(markdown_table(table, "l" + "r" * len(heads)))
     nb = parts["negbench"]
     if nb.get("questions_per_s") is not None:
         lines += [
@@ -575,18 +571,18 @@ def render_markdown(summary: dict) -> str:
             "",
             f"Features: {pr['features']}. Loss: {pr['loss']}.",
             "",
-            "| precision | text | dense image | global image | "
-            + " | ".join(f"abs Δ loss {m}" for m in METHODS)
-            + " |",
-            "|---|---:|---:|---:|" + "---:|" * len(METHODS),
+        ]
+        table = [
+            ["precision", "text", "dense image", "global image"]
+            + [f"abs Δ loss {m}" for m in METHODS]
         ]
         for p, d in pr["max_abs_diff"].items():
             loss = [pr.get("step_loss", {}).get(m, {}).get(f"{p}_abs_diff") for m in METHODS]
-            lines.append(
-                f"| {p} | {d['text']:.1e} | {d['image_dense']:.1e} | {d['image_global']:.1e} | "
-                + " | ".join(_f(v, ".1e") for v in loss)
-                + " |"
+            table.append(
+                [p, f"{d['text']:.1e}", f"{d['image_dense']:.1e}", f"{d['image_global']:.1e}"]
+                + [_f(v, ".1e") for v in loss]
             )
+        lines.append(markdown_table(table, "lrrr" + "r" * len(METHODS)))
     return "\n".join(lines) + "\n"
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from corpora.captions import parquet_captions  # noqa: E402
 from corpora.classes import load_classes  # noqa: E402
 from corpora.executors import RayExecutor, start_ray  # noqa: E402
+from corpora.runio import markdown_table  # noqa: E402
 from corpora.shards import expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
@@ -78,14 +79,15 @@ def main() -> None:
     t_start, (ray, _) = timed(
         lambda: start_ray(num_cpus=args.cpus, temp_dir=str(tmp / "r"), object_store_bytes=256 << 20)
     )
-    t_first, _ = timed(lambda: list(RayExecutor(ray, False).map(noop, [0])))
+    t_first, _ = timed(lambda: list(RayExecutor(ray, owned=False).map(noop, [0])))
     n_noop = 200
-    t_noop, _ = timed(lambda: list(RayExecutor(ray, False).map(noop, range(n_noop))))
-    warm = RayExecutor(ray, False, in_flight=2)  # workers started, Polars imported, regexes built
+    t_noop, _ = timed(lambda: list(RayExecutor(ray, owned=False).map(noop, range(n_noop))))
+    # workers started, Polars imported, regexes built
+    warm = RayExecutor(ray, owned=False, in_flight=2)
     scan_units(units[:2], opts, scan, executor=warm)
     ray_times = {}
     for workers in (1, 2):
-        ex = RayExecutor(ray, False, in_flight=workers)
+        ex = RayExecutor(ray, owned=False, in_flight=workers)
         ray_times[workers], out = timed(
             lambda ex=ex: scan_units(units, opts, scan, executor=ex), args.repeat
         )
@@ -97,29 +99,35 @@ def main() -> None:
     per_caption = per_shard / args.rows
     print(f"machine: {os.cpu_count()} CPUs; {args.shards} shards × {args.rows:,} rows; ", end="")
     print(f"scans: fastest of {args.repeat}\n")
-    print("| measurement | value |")
-    print("|---|---|")
-    print(f"| Ray start-up (local, {args.cpus} CPUs) | {t_start:.1f} s |")
-    print(f"| first task (starts a worker) | {t_first:.2f} s |")
-    print(f"| per-task overhead (mean of {n_noop} no-op tasks) | {1e3 * t_noop / n_noop:.1f} ms |")
-    print(f"| --engine local ({total:,} captions) | {t_local:.1f} s, {total / t_local:,.0f}/s |")
+    rows = [
+        ["measurement", "value"],
+        [f"Ray start-up (local, {args.cpus} CPUs)", f"{t_start:.1f} s"],
+        ["first task (starts a worker)", f"{t_first:.2f} s"],
+        [f"per-task overhead (mean of {n_noop} no-op tasks)", f"{1e3 * t_noop / n_noop:.1f} ms"],
+        [f"--engine local ({total:,} captions)", f"{t_local:.1f} s, {total / t_local:,.0f}/s"],
+    ]
     for w, t in ray_times.items():
-        print(
-            f"| --engine ray, {w} task(s) at once | {t:.1f} s, {total / t:,.0f}/s, "
-            f"{t_local / t:.2f}× local |"
+        rows.append(
+            [
+                f"--engine ray, {w} task(s) at once",
+                f"{t:.1f} s, {total / t:,.0f}/s, {t_local / t:.2f}× local",
+            ]
         )
-    print(f"| speed-up 1 → 2 tasks | {ray_times[1] / ray_times[2]:.2f}× |")
-    print(f"| time per shard and task (1 CPU) | {per_shard:.2f} s ({1 / per_caption:,.0f}/s) |")
+    rows.append(["speed-up 1 → 2 tasks", f"{ray_times[1] / ray_times[2]:.2f}×"])
+    rows.append(
+        ["time per shard and task (1 CPU)", f"{per_shard:.2f} s ({1 / per_caption:,.0f}/s)"]
+    )
+    print(markdown_table(rows))
     core_hours = LAION_5B_ROWS * per_caption / 3600
     print(
         f"\nprojection, LAION-5B ({LAION_5B_ROWS / 1e9:.2f} B captions): "
         f"{core_hours:.1f} core-hours"
     )
     print(f"of scanning; one task per core, {args.cores_per_node} cores per node, compute only:\n")
-    print("| nodes | minutes |")
-    print("|---|---|")
-    for nodes in (1, 4, 16, 64):
-        print(f"| {nodes} | {60 * core_hours / (nodes * args.cores_per_node):.1f} |")
+    per_nodes = [
+        [str(n), f"{60 * core_hours / (n * args.cores_per_node):.1f}"] for n in (1, 4, 16, 64)
+    ]
+    print(markdown_table([["nodes", "minutes"], *per_nodes]))
 
 
 if __name__ == "__main__":

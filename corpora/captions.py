@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import polars as pl
 
@@ -68,11 +69,13 @@ def text_column_for(corpus: str, text_column: str | None) -> str:
         ) from None
 
 
-def _describe(schema: dict[str, object]) -> str:
+def _describe(schema: Mapping[str, object]) -> str:
     return ", ".join(f"{name} ({dtype})" for name, dtype in schema.items()) or "none"
 
 
-def _check_column(shard: str, schema: dict[str, object], column: str, is_string: bool) -> None:
+def _check_column(
+    shard: str, schema: Mapping[str, object], column: str, *, is_string: bool
+) -> None:
     if column not in schema:
         raise SchemaError(
             shard, f"no caption column {column!r}; the shard has columns: {_describe(schema)}"
@@ -300,7 +303,7 @@ def text_captions(shard: Shard, fmt: str, column: str) -> pl.DataFrame:
         raise CorruptShardError(shard.url, f"cannot parse as {fmt} ({exc})") from exc
     schema = {name: str(dtype) for name, dtype in frame.schema.items()}
     is_string = column in frame.columns and frame.schema[column] in (pl.String, pl.Null)
-    _check_column(shard.url, schema, column, is_string)
+    _check_column(shard.url, schema, column, is_string=is_string)
     return frame.select(pl.col(column).cast(pl.String).alias(CAPTION))
 
 
@@ -334,7 +337,7 @@ def hf_batches(
     schema = {name: str(feature) for name, feature in features.items()}
     feature = features.get(column)
     is_string = getattr(feature, "dtype", None) in ("string", "large_string", "null")
-    _check_column(source, schema, column, is_string)
+    _check_column(source, schema, column, is_string=is_string)
     n_rows = getattr(loaded, "num_rows", None)
     fingerprint = getattr(loaded, "_fingerprint", None) or None
     arrow = loaded.select_columns([column]).with_format("arrow")
@@ -342,6 +345,7 @@ def hf_batches(
     def batches() -> Iterator[pl.DataFrame]:
         for batch in arrow.iter(batch_size=batch_size):
             table = batch if isinstance(batch, pa.Table) else pa.Table.from_pydict(batch)
-            yield pl.from_arrow(table).select(pl.col(column).cast(pl.String).alias(CAPTION))
+            frame = cast(pl.DataFrame, pl.from_arrow(table))  # a Table gives a DataFrame
+            yield frame.select(pl.col(column).cast(pl.String).alias(CAPTION))
 
     return batches(), n_rows, fingerprint

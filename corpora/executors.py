@@ -86,6 +86,7 @@ class RayExecutor:
     def __init__(
         self,
         ray: Any,
+        *,
         owned: bool,
         in_flight: int | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -237,4 +238,4 @@ def make_executor(
     if engine != "ray":
         raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     ray, owned = start_ray(address, num_cpus=workers, temp_under=temp_under)
-    return RayExecutor(ray, owned, in_flight=workers, max_retries=max_retries)
+    return RayExecutor(ray, owned=owned, in_flight=workers, max_retries=max_retries)

@@ -117,7 +117,7 @@ def _file_split(dataset, split, classes, paths, labels, skip_bad) -> MultiLabelS
     )
 
 
-def verify_images(split: MultiLabelSplit, skip_bad: bool) -> MultiLabelSplit:
+def verify_images(split: MultiLabelSplit, *, skip_bad: bool) -> MultiLabelSplit:
     """Decode every image once; unreadable ones raise, or with ``skip_bad`` are dropped and
     recorded."""
     bad = []
@@ -137,7 +137,7 @@ def verify_images(split: MultiLabelSplit, skip_bad: bool) -> MultiLabelSplit:
 
 
 # ---------------------------------------------------------------- COCO-2014
-def load_coco(root: Path, split: str, skip_bad: bool = False) -> MultiLabelSplit:
+def load_coco(root: Path, split: str, *, skip_bad: bool = False) -> MultiLabelSplit:
     year = {"train": "train2014", "test": "val2014"}[split]
     ann = Path(root) / "annotations" / f"instances_{year}.json"
     if not ann.is_file():
@@ -167,7 +167,7 @@ def voc_dir(root: Path) -> Path:
     raise FileNotFoundError(f"no VOC-2007 layout under {root} (expected VOCdevkit/VOC2007/)")
 
 
-def load_voc(root: Path, split: str, skip_bad: bool = False, difficult: str = "ignore"):
+def load_voc(root: Path, split: str, *, skip_bad: bool = False, difficult: str = "ignore"):
     if difficult not in ("ignore", "negative"):
         raise ValueError(f"--voc-difficult must be 'ignore' or 'negative', got {difficult!r}")
     base = voc_dir(root)
@@ -199,7 +199,7 @@ def load_voc(root: Path, split: str, skip_bad: bool = False, difficult: str = "i
 
 
 # ---------------------------------------------------------------- NUS-WIDE
-def load_nuswide(root: Path, split: str, skip_bad: bool = False) -> MultiLabelSplit:
+def load_nuswide(root: Path, split: str, *, skip_bad: bool = False) -> MultiLabelSplit:
     root = Path(root)
     concepts_file = root / "Concepts81.txt"
     classes = load_classes(str(concepts_file) if concepts_file.is_file() else "nuswide")
@@ -254,7 +254,7 @@ def _generic_file(root: Path, split: str) -> Path:
     raise FileNotFoundError(f"generic dataset: neither {split}.jsonl nor {split}.csv in {root}")
 
 
-def load_generic(root: Path, split: str, skip_bad=False, classes: str | None = None):
+def load_generic(root: Path, split: str, *, skip_bad: bool = False, classes: str | None = None):
     root = Path(root)
     if classes:
         cs = load_classes(classes)
@@ -312,10 +312,10 @@ def load_hf(
     mat = np.zeros((len(ds), len(cs)), dtype=np.int8)
     for r, labs in enumerate(values):
         for lab in labs:
-            c = lab if isinstance(lab, int) else col.get(str(lab))
-            if c is None or not 0 <= c < len(cs):
+            i = lab if isinstance(lab, int) else col.get(str(lab))
+            if i is None or not 0 <= i < len(cs):
                 raise ValueError(f"HF dataset {root}, {split} row {r}: label {lab!r} not a class")
-            mat[r, c] = 1
+            mat[r, i] = 1
     images = ds.select_columns([image_column])
 
     def opener(i: int):
@@ -344,13 +344,13 @@ def load_split(
     if not root.exists():
         raise FileNotFoundError(f"--root {root}: no such directory")
     if dataset == "coco":
-        return load_coco(root, split, skip_bad_images)
+        return load_coco(root, split, skip_bad=skip_bad_images)
     if dataset == "voc":
-        return load_voc(root, split, skip_bad_images, voc_difficult)
+        return load_voc(root, split, skip_bad=skip_bad_images, difficult=voc_difficult)
     if dataset == "nuswide":
-        return load_nuswide(root, split, skip_bad_images)
+        return load_nuswide(root, split, skip_bad=skip_bad_images)
     if dataset == "generic":
-        return load_generic(root, split, skip_bad_images, classes)
+        return load_generic(root, split, skip_bad=skip_bad_images, classes=classes)
     if dataset == "hf":
         return load_hf(root, split, classes)  # images are decoded lazily: see verify_images
     raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")

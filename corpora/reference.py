@@ -33,6 +33,12 @@ def method_order() -> tuple[str, ...]:
     return tuple(load_reference()["methods"]["order"])
 
 
+def method_rank(method: str) -> tuple[int, str]:
+    """Sort key of a method: the paper's order, unknown methods after, alphabetically."""
+    order = method_order()
+    return (order.index(method), "") if method in order else (len(order), method)
+
+
 def method_label(method: str) -> str:
     """Display name of a method key (``positivecoop`` → ``PositiveCoOp``); others unchanged."""
     return load_reference()["methods"]["labels"].get(method, method)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,7 +41,22 @@ def _new_temp_file(parent: Path, name: str) -> Path:
             continue
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+def slug(text: str, sep: str = "_", keep: str = "._-") -> str:
+    """``text`` with every run of characters other than ASCII letters, digits and ``keep``
+    replaced by ``sep``: a file-name-safe part."""
+    return re.sub(f"[^A-Za-z0-9{re.escape(keep)}]+", sep, text)
+
+
+def markdown_table(rows: list[list[str]], align: str = "") -> str:
+    """A markdown table: ``rows[0]`` the header, the others the body; ``align`` one ``l`` or
+    ``r`` per column (default: all left)."""
+    rule = "".join("---:|" if a == "r" else "---|" for a in align or "l" * len(rows[0]))
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + rule]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Run ``write(tmp)`` on a temporary file beside ``path``, then move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +66,22 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_dir(path: Path, write: Callable[[Path], object]) -> Path:
+    """Run ``write(tmp)`` to create and fill a directory ``tmp`` beside ``path`` (it does not
+    exist yet), then move it into place, replacing the directory ``path`` if there is one."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        write(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
 
@@ -124,7 +157,7 @@ def write_run_json(out_dir: Path, info: dict[str, Any]) -> Path:
     return atomic_write_json(Path(out_dir) / "run.json", info)
 
 
-def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:
+def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:  # noqa: FBT001, FBT002
     """Refuse to write ``command``'s results into ``out`` when its ``run.json`` names another one.
 
     ``command`` is a full command (``"promptsim table"``) or a program whose subcommands share one

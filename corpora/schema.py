@@ -151,6 +151,9 @@ SWEEP_RESULTS: Schema = {
     "run_dir": pl.String,
 }
 SWEEP_RESULTS_FILE = "results.parquet"
+# the precision at which ``partial`` is compared and grouped (a ``0.1:0.9:0.1`` range gives
+# 0.30000000000000004)
+PARTIAL_DECIMALS = 6
 # a run is (dataset, backbone, method, p, seed): one row each, sorted in this order
 SWEEP_KEY = (
     "dataset",

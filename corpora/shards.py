@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 import fsspec
-from braceexpand import UnbalancedBracesError, braceexpand
+from braceexpand import UnbalancedBracesError, braceexpand  # type: ignore[attr-defined]
 from fsspec.implementations.local import LocalFileSystem
 
 _GLOB_CHARS = set("*?[")
@@ -91,7 +91,7 @@ class PatternMatch:
 def expand(
     patterns: Iterable[str],
     suffixes: tuple[str, ...] = (".parquet",),
-    allow_missing: bool = False,
+    allow_missing: bool = False,  # noqa: FBT001, FBT002 (negscan text passes it positionally)
 ) -> tuple[list[Shard], list[PatternMatch]]:
     """Resolve patterns into a sorted, duplicate-free list of shards, and what each matched.
 

@@ -46,14 +46,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import cast
 
 import fsspec
 import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
 from corpora import schema as S
-from corpora.reference import method_label, method_order, paper_map, paper_methods
+from corpora.reference import method_label, method_rank, paper_map, paper_methods
 
 RESULTS_FILE = S.SWEEP_RESULTS_FILE
 METRICS_FILE = "metrics.json"
@@ -110,7 +112,7 @@ def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFra
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{f}: unreadable metrics file ({exc})") from exc
         # a run still training (or stopped) writes metrics.json with complete=false and no map
-        needed = ("dataset", "method", "partial", "seed", "complete")
+        needed: tuple[str, ...] = ("dataset", "method", "partial", "seed", "complete")
         if m.get("complete"):
             needed += ("map", "n_params", "wall_seconds", "device")
         missing = [k for k in needed if k not in m]
@@ -131,12 +133,12 @@ def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFra
 def load_runs(sweep_dir: Path) -> pl.DataFrame:
     """Every run of a sweep, one row each: the ``results.parquet`` columns plus ``ok`` (the run
     counts, see the module docstring) and ``backbone`` (a label naming the model, its weights and
-    input size). ``partial`` is rounded to 4 decimals (``0.1:0.9:0.1`` ranges give
-    0.30000000000000004). ``sweep_dir`` may be an fsspec URL."""
+    input size). ``partial`` is rounded to ``PARTIAL_DECIMALS`` decimals (``0.1:0.9:0.1``
+    ranges give 0.30000000000000004). ``sweep_dir`` may be an fsspec URL."""
     url = remote_url(sweep_dir)
     runs = _load_local(Path(sweep_dir)) if url is None else _load_remote(url.rstrip("/"))
     return runs.with_columns(
-        pl.col("partial").round(4),
+        pl.col("partial").round(S.PARTIAL_DECIMALS),
         ok=(
             pl.col("map").is_not_null()
             & pl.col("map").is_not_nan()
@@ -174,7 +176,7 @@ def _load_local(sweep_dir: Path) -> pl.DataFrame:
         )
     return _from_metrics(
         [
-            (str(f), str(f.parent.relative_to(sweep_dir)), lambda f=f: f.read_text("utf-8"))
+            (str(f), str(f.parent.relative_to(sweep_dir)), partial(f.read_text, "utf-8"))
             for f in files
         ]
     )
@@ -223,11 +225,6 @@ def partial_key(p: float) -> str:
     return f"{p * 100:.4g}"
 
 
-def _method_rank(method: str) -> tuple[int, str]:
-    order = method_order()
-    return (order.index(method), "") if method in order else (len(order), method)
-
-
 def _same_backbone(frame: pl.DataFrame, key: dict) -> pl.DataFrame:
     """The rows of ``frame`` on the backbone ``key``; a run that failed before it knew its weights'
     identity (``weights_id`` null) counts with its model, weights and size."""
@@ -249,7 +246,7 @@ def _one_value(mine: pl.DataFrame, col: str, what: str, where: str):
 
 
 def _backbone_table(
-    ok: pl.DataFrame, failed: pl.DataFrame, ds: str, paper: bool, allow_random: bool
+    ok: pl.DataFrame, failed: pl.DataFrame, ds: str, *, paper: bool, allow_random: bool
 ) -> pl.DataFrame:
     partials = sorted(ok["partial"].unique().to_list())
     keys = [partial_key(p) for p in partials]
@@ -270,13 +267,14 @@ def _backbone_table(
         .filter(pl.col("n_partials") == len(partials))
     )
     pub = paper_map() if paper else paper_map().clear()
-    pub = pub.filter(pl.col("dataset") == ds).with_columns(pl.col("partial").round(4))
+    pub = pub.filter(pl.col("dataset") == ds)
+    pub = pub.with_columns(pl.col("partial").round(S.PARTIAL_DECIMALS))
     meta = paper_methods() if paper else paper_methods().clear()
     meta = meta.filter(pl.col("dataset") == ds)
     full_paper = sorted(pub["partial"].unique().to_list()) == partials
 
     rows = []
-    for method in sorted(ok["method"].unique().to_list(), key=_method_rank):
+    for method in sorted(ok["method"].unique().to_list(), key=method_rank):
         mine = ok.filter(pl.col("method") == method)
         where = f"dataset {ds!r}, {first['backbone']}, method {method!r}"
         n_params = _one_value(mine, "n_params", "n_params", where)
@@ -318,7 +316,7 @@ def _backbone_table(
         if full_paper and m_meta.height:
             paper_avg = m_meta["map_avg"].item()
         elif mine_pub.height and all(v is not None for v in paper_cells):
-            paper_avg = sum(paper_cells) / len(paper_cells)
+            paper_avg = sum(v for v in paper_cells if v is not None) / len(paper_cells)
         else:
             paper_avg = None
         secs = mine["wall_seconds"].drop_nulls()
@@ -331,8 +329,8 @@ def _backbone_table(
             "map_last_avg_std": s_last.std(ddof=1) if s_last.len() > 1 else None,
             "paper_avg": paper_avg,
             "diff_avg": None if avg_mean is None or paper_avg is None else avg_mean - paper_avg,
-            "hours_per_run": secs.mean() / 3600 if secs.len() else None,
-            "hours_total": secs.sum() / 3600 if secs.len() else None,
+            "hours_per_run": cast(float, secs.mean()) / 3600 if secs.len() else None,
+            "hours_total": cast(float, secs.sum()) / 3600 if secs.len() else None,
             "paper_gpu_hours": m_meta["gpu_hours"].item() if m_meta.height else None,
             "devices": ", ".join(sorted(mine["device"].drop_nulls().unique().to_list())),
             "n_runs": mine.height,
@@ -342,7 +340,7 @@ def _backbone_table(
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path) -> None:
+def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
     """Two finished runs of one (dataset, backbone, method, p, seed) would count as two seeds."""
     key = ["dataset", *BACKBONE, "method", "partial", "seed"]
     dup = ok.filter(pl.len().over(key, mapping_strategy="group_to_rows") > 1)
@@ -374,17 +372,16 @@ def build_table(
     ``ValueError`` with the file at fault.
     """
     runs = load_sweeps(sweep_dir)
-    if not isinstance(sweep_dir, str | Path):
-        sweep_dir = ", ".join(map(str, sweep_dir))  # type: ignore[assignment]
+    where = sweep_dir if isinstance(sweep_dir, str | Path) else ", ".join(map(str, sweep_dir))
     if dataset is not None:
         have = sorted(runs["dataset"].unique().to_list())
         runs = runs.filter(pl.col("dataset") == dataset)
         if runs.is_empty():
-            raise ValueError(f"{sweep_dir}: no runs for dataset {dataset!r} (it has {have})")
+            raise ValueError(f"{where}: no runs for dataset {dataset!r} (it has {have})")
     ok = runs.filter(pl.col("ok"))
     if ok.is_empty():
-        raise ValueError(f"{sweep_dir}: none of its {runs.height} run(s) finished")
-    _refuse_duplicates(ok, sweep_dir)
+        raise ValueError(f"{where}: none of its {runs.height} run(s) finished")
+    _refuse_duplicates(ok, where)
     failed = runs.filter(~pl.col("ok"))
     parts = []
     groups = (
@@ -397,5 +394,5 @@ def build_table(
         mine = _same_backbone(ok.filter(pl.col("dataset") == ds), key)
         mine = mine.filter(pl.col("weights_id").eq_missing(key["weights_id"]))
         theirs = _same_backbone(failed.filter(pl.col("dataset") == ds), key)
-        parts.append(_backbone_table(mine, theirs, ds, paper, allow_random))
+        parts.append(_backbone_table(mine, theirs, ds, paper=paper, allow_random=allow_random))
     return pl.concat(parts, how="diagonal_relaxed")

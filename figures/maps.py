@@ -7,13 +7,13 @@ it; when it cannot be found the grid shows the maps alone and says so."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from corpora import schema as S
+from corpora.runio import slug
 from figures import style
 from figures.inputs import (
     EmptyInput,
@@ -51,7 +51,7 @@ def _load_image(rows: pl.DataFrame, base: Path) -> tuple[np.ndarray | None, str 
 
 
 def _stem(image: str, used: set[str]) -> str:
-    stem = "maps_" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(image).stem) or "image")
+    stem = "maps_" + (slug(Path(image).stem) or "image")
     out, i = stem, 1
     while out in used:
         i += 1

@@ -89,7 +89,8 @@ def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], ylabel: s
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(labels))
     for k, (name, ests) in enumerate(series.items()):
-        pos, val, err = [], [], [[], []]
+        pos, val = [], []
+        err: list[list[float]] = [[], []]
         for j, e in enumerate(ests):
             if not e or e.get("value") is None:
                 continue

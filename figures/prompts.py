@@ -9,6 +9,7 @@ drawn beside a sentence-transformers control."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -237,7 +238,7 @@ def cosine_scatter(
             sub = part.filter(pl.col("setting") == s)
             if sub.is_empty():
                 continue
-            frac = (sub["negation"] > sub["paraphrase"]).mean()
+            frac = cast(float, (sub["negation"] > sub["paraphrase"]).mean())
             above[s].append(f"{frac:.0%} of {sub.height} {space}")
             ax.scatter(
                 sub["paraphrase"].to_list(),
@@ -248,8 +249,8 @@ def cosine_scatter(
             )
         for t, label in (("single", "1 prompt"), ("ensemble85", "85 prompts")):
             x, y = ref.get((t, "P1-P2")), ref.get((t, "P1-N1"))
-            mine = part.filter((pl.col("templates") == t) & ~_is_control())
-            mine = mine["setting"].unique(maintain_order=True)
+            mine = part.filter((pl.col("templates") == t) & ~_is_control())["setting"]
+            mine = mine.unique(maintain_order=True)
             if mine.len() and x is not None and y is not None:
                 star = {"marker": "*", "color": palette[mine[0]], "mec": "black", "mew": 0.6}
                 ax.plot(x, y, ls="", ms=11, zorder=4, gid=POSTER, **star)
@@ -275,7 +276,9 @@ def cosine_scatter(
         if a
     ]
     handles += [Line2D([], [], ls="--", lw=0.8, color=style.REFERENCE_COLOR, label="y = x")]
-    handles += [h.set_label(t) or h for t, h in stars.items()]
+    for t, h in stars.items():
+        h.set_label(t)
+        handles.append(h)
     # below the panels: a legend inside would sit on points
     fig.legend(
         handles=handles,

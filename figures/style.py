@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from corpora.reference import method_label, method_order
 from corpora.runio import atomic_write_bytes
 from figures.inputs import note
 
@@ -65,16 +64,6 @@ def method_color(method: str) -> str:
     if method in METHOD_COLORS:
         return METHOD_COLORS[method]
     return OTHER_COLORS[sum(map(ord, method)) % len(OTHER_COLORS)]
-
-
-def sort_methods(methods: list[str]) -> list[str]:
-    """Methods in the paper's order, unknown ones after, alphabetically."""
-    order = method_order()
-    return sorted(methods, key=lambda m: (order.index(m), "") if m in order else (len(order), m))
-
-
-def label(method: str) -> str:
-    return method_label(method)
 
 
 def new_figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
@@ -157,7 +146,7 @@ def log_axis(ax: Any, which: str = "x") -> None:
 
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: compact(v)))
     axis.set_minor_formatter(FuncFormatter(minor))
-    rc = matplotlib.rcParams  # minor labels on the same baseline as the major ones
+    rc: Any = matplotlib.rcParams  # minor labels on the same baseline as the major ones
     axis.set_tick_params(
         which="minor", size=rc[f"{which}tick.major.size"], pad=rc[f"{which}tick.major.pad"]
     )

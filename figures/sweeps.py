@@ -7,10 +7,11 @@ output say which; a sweep trained on random weights says so in the title."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
 
-from corpora.reference import paper_map, paper_methods
+from corpora.reference import method_label, method_rank, paper_map, paper_methods
 from corpora.sweep_results import build_table, load_runs
 from figures import style
 from figures.inputs import (
@@ -33,7 +34,8 @@ PAPER_HOURS = "paper: end-to-end GPU hours"
 def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
     """Every run of the sweeps (with ``ok``), and per dataset the RANDOM WEIGHTS banner of the
     models its runs recorded (each run's ``run.json``)."""
-    frames, models = [], {}
+    frames: list[pl.DataFrame] = []
+    models: dict[str, list[Model]] = {}
     for d in map(Path, sweep_dirs):
         runs = load_runs(d)
         found = [m for f in sorted(d.rglob("run.json")) for m in read_models(f.parent)]
@@ -55,7 +57,7 @@ def describe(finished: pl.DataFrame, ds: str) -> str:
     seeds of the finished runs (a range when some points have fewer)."""
     backbones = ", ".join(sorted(finished["backbone"].unique().to_list()))
     seeds = finished.group_by("method", "partial").agg(n=pl.col("seed").n_unique())["n"]
-    lo, hi = seeds.min(), seeds.max()
+    lo, hi = cast(int, seeds.min()), cast(int, seeds.max())
     n = f"{lo}" if lo == hi else f"{lo}–{hi}"
     return f"{ds.upper()} · {backbones} · {n} seed{'s' if hi > 1 else ''} per point"
 
@@ -91,7 +93,7 @@ def map_vs_partial(
             .sort("partial")
         )
         fig, ax = style.new_figure(style.COLUMN, 4.2)
-        ours = style.sort_methods(agg["method"].unique().to_list())
+        ours = sorted(agg["method"].unique().to_list(), key=method_rank)
         handles = []
         for m in ours:
             part = agg.filter(pl.col("method") == m)
@@ -99,17 +101,18 @@ def map_vs_partial(
             color = style.method_color(m)
             ax.fill_between(x, part["lo"].to_list(), part["hi"].to_list(), color=color, alpha=0.2)
             ax.plot(x, part["mean"].to_list(), color=color, marker="o", ms=3, lw=1.3, zorder=3)
-            handles.append(Line2D([], [], color=color, marker="o", ms=3, label=style.label(m)))
+            handles.append(Line2D([], [], color=color, marker="o", ms=3, label=method_label(m)))
         ref = pub.filter(pl.col("dataset") == ds) if paper else pub.clear()
-        drawn = [m for m in style.sort_methods(ref["method"].unique().to_list())]
+        drawn = [m for m in sorted(ref["method"].unique().to_list(), key=method_rank)]
         for i, m in enumerate(drawn):
             part = ref.filter(pl.col("method") == m).sort("partial")
             color, marker = style.method_color(m), PAPER_MARKERS[i % len(PAPER_MARKERS)]
             shift = (i - (len(drawn) - 1) / 2) * PAPER_OFFSET
             x = (part["partial"] * 100 + shift).to_list()
-            kw = {"color": color, "ls": "--", "lw": 0.8, "marker": marker, "ms": 3.5, "mfc": "none"}
+            kw: dict[str, Any] = {"color": color, "ls": "--", "lw": 0.8, "marker": marker}
+            kw |= {"ms": 3.5, "mfc": "none"}
             ax.plot(x, part["map"].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
-            handles.append(Line2D([], [], label=f"paper: {style.label(m)}", **kw))
+            handles.append(Line2D([], [], label=f"paper: {method_label(m)}", **kw))
         band = "ours: mean (band: seed min–max)"
         handles.append(Line2D([], [], color="black", lw=1.3, label=band))
         ax.set(xlabel="known labels (%)", ylabel="mAP (%)")
@@ -153,7 +156,7 @@ def params_vs_compute(
             color = style.method_color(row["method"])
             ax.scatter(row["n_params"], row["hours_per_run"], s=40, color=color, zorder=3)
             ax.annotate(
-                style.label(row["method"]),
+                method_label(row["method"]),
                 (row["n_params"], row["hours_per_run"]),
                 xytext=(4, 3),
                 textcoords="offset points",
@@ -167,7 +170,7 @@ def params_vs_compute(
         for (params, gpu_h), group in theirs.group_by(
             ["params_paper", "gpu_hours"], maintain_order=True
         ):
-            for i, method in enumerate(style.sort_methods(group["method"].to_list())):
+            for i, method in enumerate(sorted(group["method"].to_list(), key=method_rank)):
                 color = style.method_color(method)
                 ax.scatter(
                     params,
@@ -179,7 +182,7 @@ def params_vs_compute(
                     zorder=3,
                 )
                 ax.annotate(
-                    style.label(method),
+                    method_label(method),
                     (params, gpu_h),
                     xytext=(5, 3 + 8 * i),
                     textcoords="offset points",

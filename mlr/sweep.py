@@ -58,7 +58,6 @@ from mlr.train import _RESUME_FREE, FitConfig, Reporter, fit
 DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
 TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
 RESULTS_FILE = S.SWEEP_RESULTS_FILE
-STATUSES = ("complete", "skipped", "conflict", "failed")
 # options of a finished run that may differ from the sweep's without changing its numbers
 _FREE = _RESUME_FREE | {"resume"}
 DEFAULT_WORK_DIR = "~/.cache/notclip/sweeps"  # where runs into a URL are staged
@@ -86,7 +85,7 @@ def parse_partials(spec: str) -> list[float]:
     except ValueError as exc:
         why = str(exc) if str(exc).startswith(repr(spec)) else f"{spec!r}: not a proportion list"
         raise ValueError(f"--partial {why} (use 0.1:0.9:0.1 or 0.1,0.5,0.9)") from None
-    out = sorted({round(v, 6) for v in values})
+    out = sorted({round(v, S.PARTIAL_DECIMALS) for v in values})
     bad = [v for v in out if not 0 < v <= 1]
     if not out or bad:
         raise ValueError(f"--partial {spec!r}: proportions must be in (0, 1], got {bad or 'none'}")
@@ -180,7 +179,8 @@ class SweepConfig:
         check_template(self.template)
         url = remote_url(self.out)
         local = self.out if url is None else staging_dir(url, self.work_dir)
-        runs, seen = [], {}
+        runs: list[SweepRun] = []
+        seen: dict[str, tuple[str, float, int]] = {}
         for seed in self.seeds:
             for p in self.partials:
                 for method in self.methods:
@@ -346,7 +346,8 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
     run_dir = Path(run.config.out).expanduser()
 
     def upload(*_) -> None:
-        _upload(run_dir, run.url)
+        if run.url is not None:
+            _upload(run_dir, run.url)
 
     try:
         if run.url is not None:
@@ -405,8 +406,9 @@ def _merge(path: Path | str, rows: list[dict]) -> pl.DataFrame:
     # a new row replaces the old row of the same run: the same key, where a backbone column that
     # one of them does not know (a run that failed before loading its weights, a results file of
     # an earlier version) matches any value
-    old = old.with_row_index("_i").with_columns(_p=pl.col("partial").round(6))
-    keys = new.select(S.SWEEP_KEY).with_columns(_p=pl.col("partial").round(6)).drop("partial")
+    p_key = pl.col("partial").round(S.PARTIAL_DECIMALS)
+    old = old.with_row_index("_i").with_columns(_p=p_key)
+    keys = new.select(S.SWEEP_KEY).with_columns(_p=p_key).drop("partial")
     loose = ("model", "pretrained", "image_size", "weights_id")
     same = old.join(keys, on=["dataset", "method", "_p", "seed"], suffix="_new").filter(
         pl.all_horizontal(

@@ -14,6 +14,7 @@ import re
 
 import polars as pl
 
+from corpora.runio import markdown_table
 from corpora.sweep_results import NOT_RECORDED
 from corpora.sweep_results import build_table as build_table
 from corpora.sweep_results import load_runs as load_runs
@@ -150,12 +151,6 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
     return out
 
 
-def _markdown(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    return "\n".join(lines)
-
-
 _TEX_ESCAPE = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "−": "$-$", "–": "--", "·": "/"}
 
 
@@ -191,7 +186,7 @@ def _notes(part: pl.DataFrame) -> list[str]:
     the headline's epoch choice, failed runs."""
     notes = []
 
-    def flag(col: str, value: object = True) -> bool:
+    def flag(col: str, value: bool | str = True) -> bool:
         return col in part.columns and (part[col].cast(type(value)) == value).any()
 
     if flag("random_weights"):
@@ -239,10 +234,10 @@ def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> 
         notes = _notes(part)
         if fmt == "markdown":
             note = "".join(f"\n\n{n[0].upper()}{n[1:]}." for n in notes)
-            blocks.append(f"### {title}\n\n{_markdown([header, *ours])}{note}")
+            blocks.append(f"### {title}\n\n{markdown_table([header, *ours])}{note}")
             if compare and comp:
                 head = f"### {name}: ours vs the paper (mAP points)"
-                blocks.append(f"{head}\n\n{_markdown(comp)}")
+                blocks.append(f"{head}\n\n{markdown_table(comp)}")
         else:
             blocks.append(_latex([header, *ours], "; ".join([title, *notes])))
             if compare and comp:

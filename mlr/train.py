@@ -43,6 +43,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -313,7 +314,7 @@ def load_backbone_for(cfg: FitConfig):
 
 
 def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:
-    kw = {
+    kw: dict[str, Any] = {
         "skip_bad_images": cfg.skip_bad_images,
         "voc_difficult": cfg.voc_difficult,
         "classes": cfg.classes,
@@ -321,7 +322,7 @@ def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:
     train = load_split(cfg.dataset, cfg.root, "train", **kw)
     test = load_split(cfg.dataset, cfg.root, "test", **kw)
     if cfg.skip_bad_images:  # decode everything once so that indices (and the mask) stay stable
-        train, test = verify_images(train, True), verify_images(test, True)
+        train, test = verify_images(train, skip_bad=True), verify_images(test, skip_bad=True)
     if len(train) == 0 or len(test) == 0:
         raise ValueError(
             f"{cfg.dataset} at {cfg.root}: empty split (train {len(train)}, test {len(test)})"
@@ -343,7 +344,7 @@ def feature_sources(
         )
     info = backbone.info()
     root = Path(cfg.feature_cache).expanduser()
-    told = []
+    told: list[bool] = []
 
     def build(split, view):
         entry, meta = cache_entry(root, info, size, split, view, cfg.seed)

@@ -29,6 +29,7 @@ from corpora.runio import (
     atomic_write_json,
     atomic_write_parquet,
     claim_out_dir,
+    markdown_table,
     run_info,
     write_run_json,
 )
@@ -245,10 +246,7 @@ def _render(result: Any, fmt: str, digits: int, title: str) -> None:
     notes = list(dict.fromkeys(r["note"] for r in result.rows if r["note"]))
     if fmt == "markdown":
         print(f"**{title}**\n")
-        print("| " + " | ".join(headers) + " |")
-        print("|" + "---|" * len(headers))
-        for c in cells:
-            print("| " + " | ".join(c) + " |")
+        print(markdown_table([headers, *cells]))
         for note in notes:
             print(f"\nNote: {note}.")
         return

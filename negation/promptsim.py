@@ -208,7 +208,7 @@ def compute_promptsim(
         for space in SPACES:
             neg = cos.get(("P1-N1", space), undefined)
             para = cos.get(("P1-P2", space), undefined) if has_p2 else None
-            closer = (neg > para) if para is not None and notes[space] is None else None
+            closer: Any = (neg > para) if para is not None and notes[space] is None else None
             for i, key in enumerate(class_keys):
                 records.append(
                     _record(model, pretrained, key, s.templates, s.style, "P1-N1", space, neg[i])
@@ -267,10 +267,11 @@ def _record(
 def _row(
     s: Setting, style: str, pair: str, space: str, values: Any, note: str | None
 ) -> dict[str, Any]:
-    n_templates = {
+    by_pair: dict[str, dict[str, Any]] = {
         "P1-N1": {"n_positive": len(s.positive), "n_negative": len(s.negative)},
         "P1-P2": {"p2": s.p2, "n_paraphrase": len(s.paraphrase or ())},
-    }[pair]
+    }
+    n_templates = by_pair[pair]
     return {
         "templates": s.templates,
         "style": style,
@@ -282,4 +283,10 @@ def _row(
     }
 
 
-UNDEFINED = {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+UNDEFINED: dict[str, float | int | None] = {
+    "mean": None,
+    "std": None,
+    "min": None,
+    "max": None,
+    "n": 0,
+}

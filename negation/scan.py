@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import polars as pl
 
@@ -86,16 +87,16 @@ class ScanOptions:
         }
 
 
-def options_from_config(config: dict[str, object]) -> ScanOptions:
+def options_from_config(config: dict[str, Any]) -> ScanOptions:
     """Rebuild the options recorded by :meth:`ScanOptions.config` (``negscan merge``)."""
-    names = tuple(config["class_names"])  # type: ignore[arg-type]
+    names = tuple(config["class_names"])
     classes = ClassSet(str(config["classes"]), names, names) if config["classes"] else None
     return ScanOptions(
-        lexicon=Lexicon(str(config["lexicon"]), tuple(config["lexicon_entries"])),  # type: ignore[arg-type]
+        lexicon=Lexicon(str(config["lexicon"]), tuple(config["lexicon_entries"])),
         classes=classes,
-        window=int(config["window"]),  # type: ignore[arg-type]
-        n_samples=int(config["samples"]),  # type: ignore[arg-type]
-        seed=int(config["seed"]),  # type: ignore[arg-type]
+        window=int(config["window"]),
+        n_samples=int(config["samples"]),
+        seed=int(config["seed"]),
         exclude_numbering=bool(config["exclude_numbering"]),
         unique=bool(config["unique"]),
     )
@@ -181,7 +182,7 @@ class ScanResult:
         }
 
 
-def normalised(expr: pl.Expr, exclude_numbering: bool, kind: str = "nfkc") -> pl.Expr:
+def normalised(expr: pl.Expr, *, exclude_numbering: bool, kind: str = "nfkc") -> pl.Expr:
     """The Polars twin of :func:`negation.lexicon.normalise` (+ optional numbering blanking).
 
     ``kind`` picks the cheapest exact route for a caption: ``"ascii"`` (NFKC is the identity:
@@ -380,7 +381,9 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         pl.concat(
             [
                 part.lazy()
-                .with_columns(norm=normalised(c, opts.exclude_numbering, kind))
+                .with_columns(
+                    norm=normalised(c, exclude_numbering=opts.exclude_numbering, kind=kind)
+                )
                 .with_columns(
                     words=norm.str.extract_all(pats.any_ascii if kind == "ascii" else pats.any)
                 )

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -34,7 +35,7 @@ import polars as pl
 from corpora import schema as S
 from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.executors import LocalExecutor, RayExecutor
-from corpora.runio import atomic_write_json, atomic_write_parquet
+from corpora.runio import atomic_write_dir, atomic_write_json, atomic_write_parquet
 from corpora.shards import PatternMatch, Shard
 from negation.scan import (
     Candidates,
@@ -161,7 +162,7 @@ class ResultStore:
     """The partial results under ``OUT/partials`` for one set of options. The caller holds the
     lock of ``out``: leftovers of killed runs are removed."""
 
-    def __init__(self, out: Path, config: dict[str, object], overwrite: bool = False) -> None:
+    def __init__(self, out: Path, config: dict[str, object], *, overwrite: bool = False) -> None:
         self.out = Path(out)
         self.dir = self.out / PARTIALS
         self.config = config
@@ -217,19 +218,15 @@ class ResultStore:
         """
         self.drop_other_versions(shard.url, shard.key)
         final = self.dir / shard.key
-        tmp = self.dir / f".tmp-{shard.key}-{uuid.uuid4().hex[:8]}"
-        try:
-            with _writing(final, self.out):
-                tmp.mkdir(parents=True)
-                _pack(result).write_parquet(tmp / TABLES_FILE)
-                record = _record(shard, result)
-                (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
-                if final.exists():
-                    shutil.rmtree(final)
-                os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        def write(tmp: Path) -> None:
+            tmp.mkdir(parents=True)
+            _pack(result).write_parquet(tmp / TABLES_FILE)
+            record = _record(shard, result)
+            (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
+
+        with _writing(final, self.out):
+            atomic_write_dir(final, write)
         return final
 
 
@@ -269,7 +266,7 @@ def scan_units(
     units: Iterable[Unit],
     opts: ScanOptions,
     store: ResultStore | None = None,
-    skip_bad: bool = False,
+    skip_bad: bool = False,  # noqa: FBT001, FBT002 (negscan passes it positionally)
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
@@ -540,10 +537,8 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
         store.drop_other_versions(record.url, record.key)  # e.g. of an earlier merge into --out
         target = store.dir / record.key
         if not target.exists():
-            tmp = store.dir / f".tmp-{record.key}-{uuid.uuid4().hex[:8]}"
             with _writing(target, out):
-                shutil.copytree(part, tmp)
-                os.replace(tmp, target)
+                atomic_write_dir(target, partial(shutil.copytree, part))
     loaded = [store.load(record.key) for twins in chosen.values() for record, _ in twins]
     loaded.sort(key=lambda pair: pair[0].url)
     records = [record for record, _ in loaded]

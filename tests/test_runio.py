@@ -7,11 +7,15 @@ import polars as pl
 import pytest
 import torch
 
+from corpora.reference import method_rank
 from corpora.runio import (
+    atomic_write_dir,
     atomic_write_json,
     atomic_write_parquet,
     claim_out_dir,
+    markdown_table,
     run_info,
+    slug,
     write_run_json,
 )
 
@@ -93,3 +97,43 @@ def test_a_result_directory_belongs_to_one_command(tmp_path):
     (tmp_path / "run.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"unreadable run\.json"):
         claim_out_dir(tmp_path, "negscan")
+
+
+def test_atomic_write_dir_replaces_whole_or_keeps_the_old_directory(tmp_path):
+    target = tmp_path / "part"
+
+    def fill(text):
+        def write(tmp):
+            tmp.mkdir()
+            (tmp / "a.txt").write_text(text)
+
+        return write
+
+    atomic_write_dir(target, fill("old"))
+
+    def boom(tmp):
+        fill("half")(tmp)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_dir(target, boom)
+    assert (target / "a.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part"]  # no temporary directory left
+    atomic_write_dir(target, fill("new"))
+    assert [p.name for p in target.iterdir()] == ["a.txt"]
+    assert (target / "a.txt").read_text() == "new"
+
+
+def test_slug_markdown_table_and_method_rank():
+    assert slug("ViT-B/32 (x)") == "ViT-B_32_x_"
+    assert slug("laion2b+s34b b79k", "-", "._+-") == "laion2b+s34b-b79k"
+    assert markdown_table([["a", "b"], ["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+    assert markdown_table([["a", "b"], ["1", "2"]], "lr") == "| a | b |\n|---|---:|\n| 1 | 2 |"
+    methods = ["zeta", "positivecoop", "alpha", "dualcoop", "baseline"]
+    assert sorted(methods, key=method_rank) == [
+        "dualcoop",
+        "baseline",
+        "positivecoop",
+        "alpha",
+        "zeta",
+    ]

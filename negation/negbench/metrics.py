@@ -88,7 +88,7 @@ def _ci(samples: np.ndarray) -> tuple[float | None, float | None]:
     return float(low), float(high)
 
 
-def _value(v: float) -> float | None:
+def _value(v: float | np.ndarray | None) -> float | None:
     return None if v is None or np.isnan(v) else float(v)
 
 

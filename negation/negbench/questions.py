@@ -120,7 +120,7 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
 
 
 # ---- mcq ------------------------------------------------------------------------------------
-def _roles(kind: str, n_present: int) -> tuple[str, ...] | None:
+def _roles(kind: str, n_present: int) -> tuple[str, ...]:
     """Slot roles of a caption: ``+`` affirmed (present), ``-`` negated (absent)."""
     if kind == "affirmation":
         return ("+", "+") if n_present >= 2 else ("+",)
@@ -179,7 +179,7 @@ def _caption(family: Family, kind: str, roles: tuple[str, ...], names: list[str]
 
 def build_mcq(gt: GroundTruth, families: list[Family], seed: int, images: np.ndarray) -> list:
     rng = _rng(seed, "mcq")
-    rows = []
+    rows: list[dict] = []
     for i in images:
         y = gt.labels[i]
         present, absent = np.flatnonzero(y == 1).tolist(), np.flatnonzero(y == 0).tolist()
@@ -224,7 +224,7 @@ def build_existence(gt: GroundTruth, families: list[Family], seed: int, images: 
     pos = (gt.labels == 1).astype(np.int64)
     freq = pos.sum(axis=0)
     cooc = pos.T @ pos
-    rows = []
+    rows: list[dict] = []
     for i in images:
         y = gt.labels[i]
         present, absent = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
@@ -396,7 +396,8 @@ def read_negbench_csv(path: Path, images: Path, seed: int) -> tuple[pl.DataFrame
     if not path.is_file():
         raise ValueError(f"--negbench-csv {path}: no such file")
     rng = _rng(seed, "negbench-csv")
-    rows, files = [], {}
+    rows: list[dict] = []
+    files: dict[str, Path] = {}
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in NEGBENCH_COLUMNS if c not in (reader.fieldnames or [])]

@@ -9,7 +9,6 @@ sibling and renamed into place, so a directory that exists is complete.
 
 from __future__ import annotations
 
-import re
 import shutil
 import traceback
 import uuid
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
+from corpora.runio import slug as runio_slug
 from corpora.schema import NEGBENCH_PER_CLASS, NEGBENCH_SCORES
 from mlr.backbone import require_images
 from negation.negbench import metrics as M
@@ -314,7 +314,7 @@ def clip_benchmark_metrics(metrics: dict[str, dict]) -> dict[str, dict[str, floa
 
 def slug(text: str) -> str:
     """A file-name-safe form of a model or weights name."""
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "x"
+    return runio_slug(text, "-", "._+-").strip("-") or "x"
 
 
 def clip_benchmark_name(dataset: str, pretrained: str, model: str, task: str) -> str:
