@@ -297,9 +297,10 @@ def predict(
 
 
 def load_backbone_for(cfg: FitConfig):
-    from mlr.backbone import BackboneConfig, load_backbone
+    """The run's frozen backbone; a text-only model (``st:``) is refused in one line."""
+    from mlr.backbone import BackboneConfig, load_backbone, require_images
 
-    return load_backbone(
+    backbone = load_backbone(
         BackboneConfig(
             model=cfg.model,
             pretrained=cfg.pretrained,
@@ -311,6 +312,8 @@ def load_backbone_for(cfg: FitConfig):
             seed=cfg.seed,
         )
     )
+    require_images(backbone, "mlrtrain (dense image features)")
+    return backbone
 
 
 def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:

@@ -140,6 +140,18 @@ def test_bundled_text_model_by_name_offline(tmp_path, hub_offline):
     assert summary["poster_reference"] is None  # a text-only control, never beside the poster
 
 
+def test_mlrtrain_refuses_the_text_only_model_in_one_line(tmp_path, hub_offline):
+    """The bundled sentence-transformers model has no image tower: mlrtrain says so in one line
+    (it used to end in an AttributeError traceback)."""
+    toydata_main([str(tmp_path / "toy")])
+    args = ["fit", "--dataset", "generic", "--root", str(tmp_path / "toy" / "data")]
+    args += ["--model", "st:all-MiniLM-L6-v2", "--offline", "--method", "baseline"]
+    res = runner.invoke(mlrtrain, [*args, "--partial", "0.5", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 1
+    assert "text-only" in res.output and "Traceback" not in res.output
+    assert not isinstance(res.exception, AttributeError)
+
+
 # ---- no network: one short probe ----------------------------------------------------------------
 def test_unreachable_hub_is_said_at_once_without_downloading(tmp_path, monkeypatch):
     import open_clip
