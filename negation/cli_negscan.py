@@ -1,22 +1,19 @@
 """negscan — how often do web captions say "no"? A streaming negation scan of caption corpora.
 
-A thin typer layer: each command parses and validates its options, then calls importable functions
-(:mod:`corpora.shards`, :mod:`corpora.captions`, :mod:`negation.scan`, :mod:`negation.store`).
-Importing this module does not import torch.
+A thin typer layer: each command parses and validates its options, makes one call to the runner
+:mod:`negation.negscan` and renders its report. Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -34,6 +31,9 @@ from rich.text import Text
 
 from corpora.launch import add_version_option
 from negation.scan import DEFAULT_WINDOW
+
+if TYPE_CHECKING:
+    from negation.negscan import Inputs, Report
 
 app = typer.Typer(
     name="negscan",
@@ -283,6 +283,12 @@ class _ScanBar:
             what = f"scanning ({self.reused} shard(s) reused)"
             self.progress.update(self.task, total=left, description=what)
 
+    def start(self) -> None:
+        self.progress.start()
+
+    def stop(self) -> None:
+        self.progress.stop()
+
 
 def _options(
     lexicon: str,
@@ -293,23 +299,20 @@ def _options(
     exclude_numbering: bool,
     unique: bool,
 ):
-    from corpora.classes import load_classes
-    from negation.lexicon import load_lexicon
-    from negation.scan import ScanOptions
+    from negation.negscan import BadOption, scan_options
 
     try:
-        lex = load_lexicon(lexicon)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--lexicon") from None
-    try:
-        cls = None if classes.strip().lower() == "none" else load_classes(classes)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--classes") from None
-    return ScanOptions(lex, cls, window, samples, seed, exclude_numbering, unique)
-
-
-def _ignore(signum: int, frame: object) -> None:
-    pass
+        return scan_options(
+            lexicon,
+            classes,
+            window,
+            samples,
+            seed,
+            exclude_numbering=exclude_numbering,
+            unique=unique,
+        )
+    except BadOption as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"--{exc.option}") from None
 
 
 def _report_patterns(patterns, quiet: bool) -> None:
@@ -327,128 +330,68 @@ def _report_patterns(patterns, quiet: bool) -> None:
             )
 
 
-@contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Hold the lock of ``out``: one negscan writes a directory at a time."""
-    from corpora.locks import writing
-
-    with writing(out, "negscan") as held:
-        if not held:
-            err.print(f"[yellow]warning:[/] cannot lock {out}: its filesystem does not support it")
-        yield
+def _warn(text: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(text)}")
 
 
-def _run(*, out: Path | None, **kwargs) -> None:
-    """Scan and report (:func:`_scan_and_report`) holding the lock of ``--out``."""
-    with _locked(out) if out else nullcontext():
-        _scan_and_report(out=out, **kwargs)
+def _render(call: Callable[[], Report], fmt: Format, quiet: bool, out: Path | None) -> None:
+    """Run a runner (:mod:`negation.negscan`) and print its report; a Ctrl-C says what was
+    saved and exits 130."""
+    from negation.negscan import Interrupted
+
+    try:
+        report = call()
+    except Interrupted as exc:
+        if exc.saved is not None:
+            err.print(
+                f"[yellow]interrupted:[/] {exc.saved} finished shard(s) are saved in {exc.out}; "
+                "rerun the same command to resume."
+            )
+        else:
+            err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+        raise typer.Exit(130) from None
+    if not quiet:
+        for note in report.notes:
+            err.print(note)
+    _print(report.body, report.result, fmt, quiet, out)
 
 
-def _scan_and_report(
-    *,
-    command: str,
-    units: Iterable,
-    total: int | None,
-    bad: list[dict[str, str]],
+def _scan(
+    inputs: Inputs,
     opts,
-    corpus: str,
-    text_column: str,
-    synthetic: bool,
+    *,
     out: Path | None,
     overwrite: bool,
     skip_bad: bool,
     top_k: int,
     fmt: Format,
     quiet: bool,
-    duplicates: list[str],
-    patterns: list | None = None,
-    extra_config: dict[str, object] | None = None,
     engine: Engine = Engine.local,
     address: str | None = None,
     workers: int | None = None,
     execution: dict[str, object] | None = None,
 ) -> None:
-    from corpora.executors import make_executor
-    from corpora.runio import claim_out_dir, run_info
-    from negation.store import ResultStore, run_inputs, scan_units, summary, write_report
+    from negation import negscan
 
     if engine is Engine.local and (address or workers):
         raise typer.BadParameter("needs --engine ray", param_hint="--address / --workers")
-    if out:
-        claim_out_dir(out, "negscan", overwrite)
-    config = {**opts.config(), "corpus": corpus, "text_column": text_column, "synthetic": synthetic}
-    config |= extra_config or {}  # what else decides which units there are
-    store = ResultStore(out, config, overwrite=overwrite) if out else None
-    bar = None if quiet else _ScanBar(total)
-    progress = None if bar is None else bar.progress
-    executor = None
-    if engine is Engine.ray:  # started before the progress bar: Ray may print as it starts
-        executor = make_executor("ray", address=address, workers=workers, temp_under=out)
-    try:
-        if progress is not None:
-            progress.start()
-        outcome = scan_units(
-            units,
-            opts,
-            store,
-            skip_bad,
-            bad,
-            bar.on_done if bar else None,
-            bar.on_rows if bar else None,
-            executor=executor,
-        )
-    except KeyboardInterrupt:
-        # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
-        # the same Ctrl-C at the next chance: ignore that echo while saying what was saved.
-        try:
-            previous = signal.signal(signal.SIGINT, _ignore)
-        except KeyboardInterrupt:  # the echo came before the handler was in place
-            previous = signal.signal(signal.SIGINT, _ignore)
-        try:
-            if progress is not None:
-                progress.stop()
-            if store:
-                n = len(store.finished())
-                err.print(
-                    f"[yellow]interrupted:[/] {n} finished shard(s) are saved in {out}; "
-                    "rerun the same command to resume."
-                )
-            else:
-                err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        raise typer.Exit(130) from None
-    finally:
-        if progress is not None:
-            progress.stop()
-        if executor is not None:
-            executor.close()
-
-    body = summary(
-        outcome,
+    bar = None if quiet else _ScanBar(inputs.total)
+    run = partial(
+        negscan.run,
+        inputs,
         opts,
-        corpus=corpus,
-        text_column=text_column,
-        synthetic=synthetic,
+        out,
+        bar,
+        overwrite=overwrite,
+        skip_bad=skip_bad,
         top_k=top_k,
-        duplicates=duplicates,
-        patterns=patterns,
+        engine=engine.value,
+        address=address,
+        workers=workers,
+        execution=execution,
+        on_warning=_warn,
     )
-    if out:
-        run = run_info(
-            command,
-            config | {"top_k": top_k, "out": str(out)},
-            inputs=run_inputs(outcome.records),
-            seed=opts.seed,
-            execution={"engine": engine.value, "address": address, "workers": workers}
-            | (execution or {}),
-        )
-        write_report(out, outcome, body, run, top_k)
-    if outcome.reused and not quiet:
-        err.print(f"reused {outcome.reused} finished shard(s) from {out}")
-    if duplicates and not quiet:
-        err.print(f"{len(duplicates)} shard(s) are copies of others (same content); counted once")
-    _print(body, outcome.result, fmt, quiet, out)
+    _render(run, fmt, quiet, out)
 
 
 def _pct(x: float | None) -> str:
@@ -547,6 +490,9 @@ def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> No
 # --- commands ------------------------------------------------------------------------------
 
 
+# --- commands ------------------------------------------------------------------------------
+
+
 @app.command()
 def laion(
     shards: Annotated[
@@ -590,60 +536,32 @@ def laion(
 ) -> None:
     """Scan LAION-400M-style metadata Parquet shards (or the embedded SYNTHETIC sample)."""
     with _errors():
-        from corpora.captions import (
-            CorruptShardError,
-            parquet_captions,
-            parquet_footer,
-            text_column_for,
-        )
-        from corpora.shards import expand
-        from negation.store import Unit, distinct
+        from corpora.captions import text_column_for
+        from negation.negscan import laion_inputs
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
         try:
             column = text_column_for(corpus, text_column)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--corpus") from None
-        synthetic = not shards
-        if synthetic:
-            from corpora.synthetic import sample_shard_path  # (imports numpy: only when used)
-
-            shards = [str(sample_shard_path())]
-        shard_list, patterns = expand(shards, allow_missing=allow_missing)
-        _report_patterns(patterns, quiet)
-        shard_list = _slice(shard_list, shard_index, num_shards)
-        units, bad = [], []
-        for shard in shard_list:
-            try:
-                footer = parquet_footer(shard, column)
-            except CorruptShardError as exc:
-                if not skip_bad:
-                    raise
-                bad.append({"shard": shard.url, "error": exc.message})
-                continue
-            shard = replace(shard, content=footer.content)
-            units.append(
-                Unit(shard, footer.n_rows, partial(parquet_captions, shard, column), column)
-            )
-        units, duplicates = distinct(units)
-        total = sum(u.n_rows for u in units)
-        _run(
-            command="negscan laion",
-            units=units,
-            total=total,
-            bad=bad,
-            opts=opts,
+        inputs = laion_inputs(
+            shards,
             corpus=corpus,
             text_column=column,
-            synthetic=synthetic,
+            skip_bad=skip_bad,
+            allow_missing=allow_missing,
+            on_patterns=partial(_report_patterns, quiet=quiet),
+            select=partial(_slice, index=shard_index, count=num_shards),
+        )
+        _scan(
+            inputs,
+            opts,
             out=out,
             overwrite=overwrite,
             skip_bad=skip_bad,
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
-            duplicates=duplicates,
-            patterns=patterns,
             engine=engine,
             address=address,
             workers=workers,
@@ -693,52 +611,27 @@ def text(
 ) -> None:
     """Scan plain-text, JSONL and CSV caption files."""
     with _errors():
-        from corpora.captions import (
-            TEXT_SUFFIXES,
-            CorruptShardError,
-            file_content,
-            text_captions,
-            text_format,
-        )
-        from corpora.shards import expand
-        from negation.store import Unit, distinct
+        from negation.negscan import text_inputs
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
-        shard_list, patterns = expand(files, TEXT_SUFFIXES, allow_missing)
-        _report_patterns(patterns, quiet)
-        units, bad = [], []
-        for shard in _slice(shard_list, shard_index, num_shards):
-            fmt_in = text_format(shard) if input_format is InputFormat.auto else input_format.value
-            try:
-                shard = replace(shard, content=file_content(shard))
-            except CorruptShardError as exc:
-                if not skip_bad:
-                    raise
-                bad.append({"shard": shard.url, "error": exc.message})
-                continue
-
-            def load(shard=shard, fmt_in=fmt_in):
-                return text_captions(shard, fmt_in, column).lazy()
-
-            units.append(Unit(shard, None, load))
-        units, duplicates = distinct(units)
-        _run(
-            command="negscan text",
-            units=units,
-            total=None,
-            bad=bad,
-            opts=opts,
-            corpus="text",
-            text_column=column,
-            synthetic=False,
+        inputs = text_inputs(
+            files,
+            input_format=input_format.value,
+            column=column,
+            skip_bad=skip_bad,
+            allow_missing=allow_missing,
+            on_patterns=partial(_report_patterns, quiet=quiet),
+            select=partial(_slice, index=shard_index, count=num_shards),
+        )
+        _scan(
+            inputs,
+            opts,
             out=out,
             overwrite=overwrite,
             skip_bad=skip_bad,
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
-            duplicates=duplicates,
-            patterns=patterns,
             engine=engine,
             address=address,
             workers=workers,
@@ -781,38 +674,19 @@ def hf(
 ) -> None:
     """Scan a Hugging Face dataset's caption column through `datasets`, batch by batch."""
     with _errors():
-        from corpora.captions import hf_batches
-        from corpora.shards import Shard
-        from negation.store import Unit
+        from negation.negscan import hf_inputs
 
         opts = _options(lexicon, classes, window, samples, seed, exclude_numbering, unique)
-        batches, n_rows, fingerprint = hf_batches(dataset, split, column, batch_size)
-
-        def units() -> Iterator[Unit]:
-            for i, frame in enumerate(batches):
-                name = f"{dataset}#{split}/batch-{i:06d}"
-                # the dataset's fingerprint names its content (wherever it is saved); else its name
-                content = f"hf:{fingerprint}#{split}/batch-{i:06d}" if fingerprint else f"hf:{name}"
-                shard = Shard(name, frame.height, fingerprint or f"rows={n_rows}", content)
-                yield Unit(shard, frame.height, frame.lazy)
-
-        _run(
-            command="negscan hf",
-            extra_config={"batch_size": batch_size},  # the batches are the resumable units
-            units=units(),
-            total=n_rows,
-            bad=[],
-            opts=opts,
-            corpus="hf",
-            text_column=column,
-            synthetic=False,
+        inputs = hf_inputs(dataset, split=split, column=column, batch_size=batch_size)
+        _scan(
+            inputs,
+            opts,
             out=out,
             overwrite=overwrite,
             skip_bad=False,
             top_k=top_k,
             fmt=fmt,
             quiet=quiet,
-            duplicates=[],
         )
 
 
@@ -833,40 +707,10 @@ def merge(
 ) -> None:
     """Merge per-shard partial results from several runs into one report; a shard is never
     counted twice."""
-    with _errors(), ExitStack() as locks:
-        from corpora.locks import reading
-        from corpora.runio import claim_out_dir, run_info
-        from negation.scan import options_from_config
-        from negation.store import merge_partials, run_inputs, summary, write_report
+    with _errors():
+        from negation.negscan import merge as merge_dirs
 
-        claim_out_dir(out, "negscan", None)
-        locks.enter_context(_locked(out))
-        for d in dirs:
-            if Path(d).resolve() != out.resolve():  # merging into one of the inputs is fine
-                locks.enter_context(reading(d, "negscan"))
-        config, outcome, duplicates = merge_partials(list(dirs), out)
-        opts = options_from_config(config)
-        body = summary(
-            outcome,
-            opts,
-            corpus=str(config["corpus"]),
-            text_column=str(config["text_column"]),
-            synthetic=bool(config["synthetic"]),
-            top_k=top_k,
-            duplicates=duplicates,
-        )
-        body["merged_from"] = [str(d) for d in dirs]
-        run = run_info(
-            "negscan merge",
-            config | {"top_k": top_k, "out": str(out)},
-            inputs=run_inputs(outcome.records),
-            merged_from=[str(d) for d in dirs],
-            seed=opts.seed,
-        )
-        write_report(out, outcome, body, run, top_k)
-        if duplicates and not quiet:
-            err.print(f"{len(duplicates)} shard(s) appear in several inputs; each counted once")
-        _print(body, outcome.result, fmt, quiet, out)
+        _render(partial(merge_dirs, dirs, out, top_k=top_k, on_warning=_warn), fmt, quiet, out)
 
 
 def main() -> None:

@@ -1,0 +1,418 @@
+"""The negscan runner: build the units of a scan, scan them into ``--out`` and write the report.
+
+From Python (a notebook)::
+
+    from negation import negscan
+    report = negscan.run(negscan.laion_inputs(["shards/"]), negscan.scan_options(), "runs/x")
+    report.body["rate_non_null"]
+
+:func:`run` and :func:`merge` never print and never exit: progress goes to an optional
+``progress`` object (``start()``, ``stop()``, ``on_rows(n)``, ``on_done(unit, rows, reused)``;
+each optional), warnings said while working to ``on_warning(text)``, and what the run has to say
+afterwards is in :attr:`Report.notes`. A Ctrl-C saves every finished shard and raises
+:class:`Interrupted`. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
+from negation.store import Outcome, Unit
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class Inputs:
+    """What a scan reads: its units (a list, or an iterator for ``hf``) and how to describe them
+    in the report."""
+
+    command: str
+    units: Iterable[Unit]
+    corpus: str
+    text_column: str
+    total: int | None = None  # rows to scan, for progress (None: unknown)
+    synthetic: bool = False
+    bad: list[dict[str, str]] = field(default_factory=list)  # shards skipped while listing
+    duplicates: list[str] = field(default_factory=list)  # copies of other units, counted once
+    patterns: list | None = None  # what each input pattern matched (corpora.shards.expand)
+    extra_config: dict[str, object] = field(default_factory=dict)  # what else decides the units
+
+
+@dataclass
+class Report:
+    """A finished scan or merge: ``body`` is ``summary.json`` (what ``--format json`` prints)."""
+
+    body: dict[str, object]
+    result: ScanResult
+    outcome: Outcome
+    out: Path | None
+    notes: list[str] = field(default_factory=list)  # e.g. "reused 3 finished shard(s) from DIR"
+
+
+class Interrupted(Exception):
+    """A Ctrl-C stopped the scan; ``saved`` finished shards are in ``out`` (None: no ``out``)."""
+
+    def __init__(self, saved: int | None, out: Path | None):
+        super().__init__(f"interrupted; {saved} finished shard(s) saved in {out}")
+        self.saved, self.out = saved, out
+
+
+class BadOption(ValueError):
+    """A bad value of the option ``option`` (a parameter name of :func:`scan_options`)."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(message)
+        self.option = option
+
+
+def scan_options(
+    lexicon: str = "standard",
+    classes: str = "coco",
+    window: int = DEFAULT_WINDOW,
+    samples: int = 5,
+    seed: int = 0,
+    *,
+    exclude_numbering: bool = False,
+    unique: bool = False,
+) -> ScanOptions:
+    """:class:`ScanOptions` from the command line's spellings (``classes='none'``: no classes).
+    A bad lexicon or class set raises :class:`BadOption`."""
+    from corpora.classes import load_classes
+    from negation.lexicon import load_lexicon
+
+    try:
+        lex = load_lexicon(lexicon)
+    except ValueError as exc:
+        raise BadOption("lexicon", str(exc)) from None
+    try:
+        cls = None if classes.strip().lower() == "none" else load_classes(classes)
+    except ValueError as exc:
+        raise BadOption("classes", str(exc)) from None
+    return ScanOptions(lex, cls, window, samples, seed, exclude_numbering, unique)
+
+
+# --- units of each kind of input -------------------------------------------------------------
+def laion_units(
+    shard_list: Sequence, column: str, *, skip_bad: bool = False
+) -> tuple[list[Unit], list[dict[str, str]]]:
+    """Parquet shards as units (their footers read for content identity and row counts) and the
+    corrupt ones skipped with ``skip_bad`` (otherwise CorruptShardError)."""
+    from corpora.captions import CorruptShardError, parquet_captions, parquet_footer
+
+    units, bad = [], []
+    for shard in shard_list:
+        try:
+            footer = parquet_footer(shard, column)
+        except CorruptShardError as exc:
+            if not skip_bad:
+                raise
+            bad.append({"shard": shard.url, "error": exc.message})
+            continue
+        shard = replace(shard, content=footer.content)
+        units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column), column))
+    return units, bad
+
+
+def text_units(
+    shard_list: Sequence, input_format: str, column: str, *, skip_bad: bool = False
+) -> tuple[list[Unit], list[dict[str, str]]]:
+    """Text / JSONL / CSV files as units (``input_format`` 'auto': from each file's name)."""
+    from corpora.captions import CorruptShardError, file_content, text_captions, text_format
+
+    units, bad = [], []
+    for shard in shard_list:
+        fmt_in = text_format(shard) if input_format == "auto" else input_format
+        try:
+            shard = replace(shard, content=file_content(shard))
+        except CorruptShardError as exc:
+            if not skip_bad:
+                raise
+            bad.append({"shard": shard.url, "error": exc.message})
+            continue
+
+        def load(shard=shard, fmt_in=fmt_in):
+            return text_captions(shard, fmt_in, column).lazy()
+
+        units.append(Unit(shard, None, load))
+    return units, bad
+
+
+def laion_inputs(
+    shards: Sequence[str] | None = None,
+    *,
+    corpus: str = "laion400m",
+    text_column: str | None = None,
+    skip_bad: bool = False,
+    allow_missing: bool = False,
+    on_patterns: Callable[[list], None] | None = None,
+    select: Callable[[list], list] | None = None,
+) -> Inputs:
+    """LAION-style Parquet shards (files, directories, globs, brace patterns, URLs) as
+    :class:`Inputs`, each distinct content once; no ``shards``: the embedded SYNTHETIC sample
+    shard. ``on_patterns`` is told what each pattern matched; ``select`` picks from the sorted
+    shard list (e.g. a job array's slice)."""
+    from corpora.captions import text_column_for
+    from corpora.shards import expand
+    from negation.store import distinct
+
+    column = text_column_for(corpus, text_column)
+    synthetic = not shards
+    if synthetic:
+        from corpora.synthetic import sample_shard_path  # (imports numpy: only when used)
+
+        shards = [str(sample_shard_path())]
+    shard_list, patterns = expand(list(shards or []), allow_missing=allow_missing)
+    if on_patterns is not None:
+        on_patterns(patterns)
+    units, bad = laion_units(
+        select(shard_list) if select else shard_list, column, skip_bad=skip_bad
+    )
+    units, duplicates = distinct(units)
+    total = sum(u.n_rows or 0 for u in units)
+    return Inputs(
+        "negscan laion", units, corpus, column, total, synthetic, bad, duplicates, patterns
+    )
+
+
+def text_inputs(
+    files: Sequence[str],
+    *,
+    input_format: str = "auto",
+    column: str = "text",
+    skip_bad: bool = False,
+    allow_missing: bool = False,
+    on_patterns: Callable[[list], None] | None = None,
+    select: Callable[[list], list] | None = None,
+) -> Inputs:
+    """Text (one caption a line), JSONL and CSV/TSV files as :class:`Inputs`, each distinct
+    content once (``on_patterns``, ``select``: as for :func:`laion_inputs`)."""
+    from corpora.captions import TEXT_SUFFIXES
+    from corpora.shards import expand
+    from negation.store import distinct
+
+    shard_list, patterns = expand(list(files), TEXT_SUFFIXES, allow_missing)
+    if on_patterns is not None:
+        on_patterns(patterns)
+    shard_list = select(shard_list) if select else shard_list
+    units, bad = text_units(shard_list, input_format, column, skip_bad=skip_bad)
+    units, duplicates = distinct(units)
+    return Inputs("negscan text", units, "text", column, None, False, bad, duplicates, patterns)
+
+
+def hf_inputs(
+    dataset: str, *, split: str = "train", column: str = "text", batch_size: int = 200_000
+) -> Inputs:
+    """A Hugging Face dataset's caption column, a unit per batch of ``batch_size`` rows."""
+    from corpora.captions import hf_batches
+    from corpora.shards import Shard
+
+    batches, n_rows, fingerprint = hf_batches(dataset, split, column, batch_size)
+
+    def units() -> Iterator[Unit]:
+        for i, frame in enumerate(batches):
+            name = f"{dataset}#{split}/batch-{i:06d}"
+            # the dataset's fingerprint names its content (wherever it is saved); else its name
+            content = f"hf:{fingerprint}#{split}/batch-{i:06d}" if fingerprint else f"hf:{name}"
+            shard = Shard(name, frame.height, fingerprint or f"rows={n_rows}", content)
+            yield Unit(shard, frame.height, frame.lazy)
+
+    return Inputs(
+        "negscan hf",
+        units(),
+        "hf",
+        column,
+        n_rows,
+        extra_config={"batch_size": batch_size},  # the batches are the resumable units
+    )
+
+
+# --- running ---------------------------------------------------------------------------------
+@contextmanager
+def _locked(out: Path, on_warning: Warn | None) -> Iterator[None]:
+    """Hold the lock of ``out``: one negscan writes a directory at a time."""
+    from corpora.locks import writing
+
+    with writing(out, "negscan") as held:
+        if not held and on_warning is not None:
+            on_warning(f"cannot lock {out}: its filesystem does not support it")
+        yield
+
+
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
+def _hook(progress: Any, name: str) -> Callable | None:
+    return getattr(progress, name, None) if progress is not None else None
+
+
+def run(
+    inputs: Inputs,
+    opts: ScanOptions,
+    out: str | Path | None = None,
+    progress: Any = None,
+    *,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    top_k: int = 50,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    execution: dict[str, object] | None = None,
+    on_warning: Warn | None = None,
+) -> Report:
+    """Scan ``inputs`` with ``opts``; with ``out``, resume from and save into it (holding its
+    lock) and write the report files. ``engine`` 'ray' scans the unfinished units as Ray tasks
+    (``address``, ``workers``); ``execution`` is added to ``run.json``'s execution."""
+    out = Path(out) if out is not None else None
+    if engine == "local" and (address or workers):
+        raise ValueError("--address / --workers need --engine ray")
+    with _locked(out, on_warning) if out else nullcontext():
+        return _scan_and_report(
+            inputs, opts, out, progress, overwrite, skip_bad, top_k, engine, address, workers,
+            execution,
+        )  # fmt: skip
+
+
+def _scan_and_report(
+    inputs: Inputs,
+    opts: ScanOptions,
+    out: Path | None,
+    progress: Any,
+    overwrite: bool,
+    skip_bad: bool,
+    top_k: int,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    execution: dict[str, object] | None,
+) -> Report:
+    from corpora.executors import make_executor
+    from corpora.runio import claim_out_dir, run_info
+    from negation import store as st
+
+    if out:
+        claim_out_dir(out, "negscan", overwrite)
+    config = {
+        **opts.config(),
+        "corpus": inputs.corpus,
+        "text_column": inputs.text_column,
+        "synthetic": inputs.synthetic,
+    }
+    config |= inputs.extra_config
+    store = st.ResultStore(out, config, overwrite=overwrite) if out else None
+    executor = None
+    if engine == "ray":  # started before the progress bar: Ray may print as it starts
+        executor = make_executor("ray", address=address, workers=workers, temp_under=out)
+    start, stop = _hook(progress, "start"), _hook(progress, "stop")
+    try:
+        if start is not None:
+            start()
+        outcome = st.scan_units(
+            inputs.units,
+            opts,
+            store,
+            skip_bad,
+            list(inputs.bad),
+            _hook(progress, "on_done"),
+            _hook(progress, "on_rows"),
+            executor=executor,
+        )
+    except KeyboardInterrupt:
+        # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
+        # the same Ctrl-C at the next chance: ignore that echo while counting what was saved.
+        try:
+            previous = signal.signal(signal.SIGINT, _ignore)
+        except KeyboardInterrupt:  # the echo came before the handler was in place
+            previous = signal.signal(signal.SIGINT, _ignore)
+        try:
+            if stop is not None:
+                stop()
+            saved = len(store.finished()) if store else None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise Interrupted(saved, out) from None
+    finally:
+        if stop is not None:
+            stop()
+        if executor is not None:
+            executor.close()
+
+    body = st.summary(
+        outcome,
+        opts,
+        corpus=inputs.corpus,
+        text_column=inputs.text_column,
+        synthetic=inputs.synthetic,
+        top_k=top_k,
+        duplicates=inputs.duplicates,
+        patterns=inputs.patterns,
+    )
+    if out:
+        run_json = run_info(
+            inputs.command,
+            config | {"top_k": top_k, "out": str(out)},
+            inputs=st.run_inputs(outcome.records),
+            seed=opts.seed,
+            execution={"engine": engine, "address": address, "workers": workers}
+            | (execution or {}),
+        )
+        st.write_report(out, outcome, body, run_json, top_k)
+    notes = []
+    if outcome.reused:
+        notes.append(f"reused {outcome.reused} finished shard(s) from {out}")
+    if inputs.duplicates:
+        n = len(inputs.duplicates)
+        notes.append(f"{n} shard(s) are copies of others (same content); counted once")
+    return Report(body, outcome.result, outcome, out, notes)
+
+
+def merge(
+    dirs: Sequence[str | Path], out: str | Path, *, top_k: int = 50, on_warning: Warn | None = None
+) -> Report:
+    """Merge the per-shard partial results of several runs' output directories into one report
+    in ``out``; a shard is never counted twice."""
+    from corpora.locks import reading
+    from corpora.runio import claim_out_dir, run_info
+    from negation import store as st
+    from negation.scan import options_from_config
+
+    out, dirs = Path(out), [Path(d) for d in dirs]
+    with ExitStack() as locks:
+        claim_out_dir(out, "negscan", None)
+        locks.enter_context(_locked(out, on_warning))
+        for d in dirs:
+            if d.resolve() != out.resolve():  # merging into one of the inputs is fine
+                locks.enter_context(reading(d, "negscan"))
+        config, outcome, duplicates = st.merge_partials(dirs, out)
+        opts = options_from_config(config)
+        body = st.summary(
+            outcome,
+            opts,
+            corpus=str(config["corpus"]),
+            text_column=str(config["text_column"]),
+            synthetic=bool(config["synthetic"]),
+            top_k=top_k,
+            duplicates=duplicates,
+        )
+        body["merged_from"] = [str(d) for d in dirs]
+        run_json = run_info(
+            "negscan merge",
+            config | {"top_k": top_k, "out": str(out)},
+            inputs=st.run_inputs(outcome.records),
+            merged_from=[str(d) for d in dirs],
+            seed=opts.seed,
+        )
+        st.write_report(out, outcome, body, run_json, top_k)
+    notes = []
+    if duplicates:
+        notes.append(f"{len(duplicates)} shard(s) appear in several inputs; each counted once")
+    return Report(body, outcome.result, outcome, out, notes)
