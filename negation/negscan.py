@@ -385,14 +385,14 @@ def merge(
     from negation import store as st
     from negation.scan import options_from_config
 
-    out, dirs = Path(out), [Path(d) for d in dirs]
+    out, paths = Path(out), [Path(d) for d in dirs]
     with ExitStack() as locks:
         claim_out_dir(out, "negscan", None)
         locks.enter_context(_locked(out, on_warning))
-        for d in dirs:
+        for d in paths:
             if d.resolve() != out.resolve():  # merging into one of the inputs is fine
                 locks.enter_context(reading(d, "negscan"))
-        config, outcome, duplicates = st.merge_partials(dirs, out)
+        config, outcome, duplicates = st.merge_partials(paths, out)
         opts = options_from_config(config)
         body = st.summary(
             outcome,
@@ -403,12 +403,12 @@ def merge(
             top_k=top_k,
             duplicates=duplicates,
         )
-        body["merged_from"] = [str(d) for d in dirs]
+        body["merged_from"] = [str(d) for d in paths]
         run_json = run_info(
             "negscan merge",
             config | {"top_k": top_k, "out": str(out)},
             inputs=st.run_inputs(outcome.records),
-            merged_from=[str(d) for d in dirs],
+            merged_from=[str(d) for d in paths],
             seed=opts.seed,
         )
         st.write_report(out, outcome, body, run_json, top_k)
