@@ -274,12 +274,21 @@ def run(
     (``address``, ``workers``); ``execution`` is added to ``run.json``'s execution."""
     out = Path(out) if out is not None else None
     if engine == "local" and (address or workers):
-        raise ValueError("--address / --workers need --engine ray")
+        raise ValueError("address and workers need engine='ray'")
     with _locked(out, on_warning) if out else nullcontext():
         return _scan_and_report(
-            inputs, opts, out, progress, overwrite, skip_bad, top_k, engine, address, workers,
-            execution,
-        )  # fmt: skip
+            inputs,
+            opts,
+            out,
+            progress,
+            overwrite=overwrite,
+            skip_bad=skip_bad,
+            top_k=top_k,
+            engine=engine,
+            address=address,
+            workers=workers,
+            execution=execution,
+        )
 
 
 def _scan_and_report(
@@ -287,6 +296,7 @@ def _scan_and_report(
     opts: ScanOptions,
     out: Path | None,
     progress: Any,
+    *,
     overwrite: bool,
     skip_bad: bool,
     top_k: int,
