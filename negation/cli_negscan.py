@@ -1,13 +1,12 @@
 """negscan — how often do web captions say "no"? A streaming negation scan of caption corpora.
 
 A thin typer layer: each command parses and validates its options, makes one call to the runner
-:mod:`negation.negscan` and renders its report. Importing this module does not import torch.
+:mod:`negation.negscan` and renders its report (:mod:`negation.negscan_view`). Importing this
+module does not import torch.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -16,20 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from corpora.launch import add_version_option
+from negation.negscan_view import ScanBar, err, print_report
 from negation.scan import DEFAULT_WINDOW
 
 if TYPE_CHECKING:
@@ -47,8 +36,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 add_version_option(app)
-err = Console(stderr=True)
-out_console = Console()
 
 
 class Format(StrEnum):
@@ -230,66 +217,6 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-class _CaptionRate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} captions/s" if speed else "", style="progress.data.speed")
-
-
-class _Captions(ProgressColumn):
-    """``scanned/left captions``; nothing when no caption is left to scan (all shards reused)."""
-
-    def render(self, task: Task) -> Text:
-        if task.fields.get("all_reused"):
-            return Text("")
-        if task.total is None:
-            return Text(f"{task.completed:,}")
-        return Text(f"{task.completed:,}/{task.total:,} captions")
-
-
-class _ScanBar:
-    """The scan's progress bar: captions scanned of those left to scan. A shard reused from
-    ``--out`` comes off the total and is said in the description; when every shard is reused the
-    bar says so (not ``0/0 captions``)."""
-
-    def __init__(self, total: int | None, console: Console = err):
-        self.total = total
-        self.reused_rows = self.done_rows = self.reused = 0
-        self.progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            _Captions(),
-            _CaptionRate(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task("scanning", total=total)
-
-    def on_rows(self, rows: int) -> None:  # within a shard, per streamed batch
-        self.progress.advance(self.task, rows)
-
-    def on_done(self, unit, rows: int, reused: bool) -> None:  # a shard finished, reused or bad
-        if not reused:
-            self.done_rows += rows
-            self.progress.update(self.task, completed=self.done_rows)
-            return
-        self.reused += 1
-        self.reused_rows += rows
-        left = None if self.total is None else self.total - self.reused_rows
-        if left == 0:
-            what = f"all {self.reused} shard(s) reused"
-            self.progress.update(self.task, total=1, completed=1, description=what, all_reused=True)
-        else:
-            what = f"scanning ({self.reused} shard(s) reused)"
-            self.progress.update(self.task, total=left, description=what)
-
-    def start(self) -> None:
-        self.progress.start()
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
 def _options(
     lexicon: str,
     classes: str,
@@ -353,7 +280,7 @@ def _render(call: Callable[[], Report], fmt: Format, quiet: bool, out: Path | No
     if not quiet:
         for note in report.notes:
             err.print(note)
-    _print(report.body, report.result, fmt, quiet, out)
+    print_report(report.body, report.result, as_json=fmt is Format.json, quiet=quiet, out=out)
 
 
 def _scan(
@@ -375,7 +302,7 @@ def _scan(
 
     if engine is Engine.local and (address or workers):
         raise typer.BadParameter("needs --engine ray", param_hint="--address / --workers")
-    bar = None if quiet else _ScanBar(inputs.total)
+    bar = None if quiet else ScanBar(inputs.total)
     run = partial(
         negscan.run,
         inputs,
@@ -392,102 +319,6 @@ def _scan(
         on_warning=_warn,
     )
     _render(run, fmt, quiet, out)
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.3f}%"
-
-
-def _print_paper_rate(ours: float) -> None:
-    """PositiveCoOp's LAION-400M statistic beside ours (its word list was never published)."""
-    from corpora.reference import laion_negation_rate
-
-    ref = laion_negation_rate()
-    out_console.print(
-        f"paper (PositiveCoOp, {ref['corpus']}): {_pct(ref['rate'])} of captions include a "
-        f"negative word (unpublished word list) · ours − paper: "
-        f"{100 * (ours - ref['rate']):+.3f} percentage points",
-        highlight=False,
-    )
-
-
-def _print(body: dict, result, fmt: Format, quiet: bool, out: Path | None) -> None:
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
-        return
-    if quiet:
-        return
-    if body["synthetic"]:
-        out_console.print(
-            "[bold yellow]SYNTHETIC DATA:[/] this report is about the embedded sample shard of "
-            "generated captions, not real LAION captions. Pass SHARDS to scan real data."
-        )
-    t = Table(title=f"negscan — lexicon {body['lexicon']!r}, column {body['text_column']!r}")
-    t.add_column("quantity")
-    t.add_column("value", justify="right")
-    for label, key in [
-        ("rows (all)", "n_rows"),
-        ("null captions", "n_null"),
-        ("empty captions", "n_empty"),
-        ("captions with a negation", "n_with_negation"),
-        (f"captions negating a class (window {body['window']})", "n_with_class_negation"),
-    ]:
-        t.add_row(label, f"{body[key]:,}")
-    t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
-    t.add_row("rate over non-null captions", _pct(body["rate_non_null"]))
-    if "unique" in body:
-        u = body["unique"]
-        t.add_row("distinct captions", f"{u['n_unique']:,}")
-        t.add_row("rate over distinct captions", _pct(u["rate_unique"]))
-    t.add_row(
-        "shards (reused / bad)",
-        f"{body['n_shards']:,} ({body['reused_shards']} / {len(body['bad_shards'])})",
-    )
-    out_console.print(t)
-    if (
-        body["corpus"] == "laion400m"
-        and not body["synthetic"]
-        and body["rate_non_null"] is not None
-    ):
-        _print_paper_rate(body["rate_non_null"])
-
-    w = Table(title="per word")
-    for col in ("word", "captions", "% of non-null", "occurrences"):
-        w.add_column(col, justify="left" if col == "word" else "right")
-    non_null = body["n_non_null"]
-    for word, c in body["per_word"].items():
-        share = _pct(c["captions"] / non_null if non_null else None)
-        w.add_row(word, f"{c['captions']:,}", share, f"{c['occurrences']:,}")
-    out_console.print(w)
-
-    b = Table(title="top negator + next word")
-    for col in ("negator", "next word", "count"):
-        b.add_column(col, justify="right" if col == "count" else "left")
-    for row in body["top_bigrams"][:15]:
-        b.add_row(row["negator"], row["next_word"], f"{row['count']:,}")
-    out_console.print(b)
-
-    if body["classes"]:
-        top = (
-            result.classes.filter(result.classes["count"] > 0)
-            .sort("count", descending=True)
-            .head(10)
-        )
-        c = Table(title=f"negated classes ({body['classes']}, window {body['window']})")
-        c.add_column("class")
-        c.add_column("captions", justify="right")
-        for name, count in top.rows():
-            c.add_row(name, f"{count:,}")
-        out_console.print(c)
-    for bad in body["bad_shards"]:
-        err.print(f"[red]bad shard[/] {bad['shard']}: {bad['error']}", highlight=False)
-    for note in body["warnings"]:
-        err.print(f"[yellow]warning:[/] {note['shard']}: {note['warning']}", highlight=False)
-    if out:
-        out_console.print(f"report written to {out}")
-
-
-# --- commands ------------------------------------------------------------------------------
 
 
 # --- commands ------------------------------------------------------------------------------

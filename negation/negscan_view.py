@@ -1,0 +1,180 @@
+"""How a negscan run looks on the terminal: its progress bar and its report (tables or JSON).
+
+Results go to stdout, progress and messages to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+err = Console(stderr=True)
+stdout = Console()
+
+
+class _CaptionRate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} captions/s" if speed else "", style="progress.data.speed")
+
+
+class _Captions(ProgressColumn):
+    """``scanned/left captions``; nothing when no caption is left to scan (all shards reused)."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("all_reused"):
+            return Text("")
+        if task.total is None:
+            return Text(f"{task.completed:,}")
+        return Text(f"{task.completed:,}/{task.total:,} captions")
+
+
+class ScanBar:
+    """The scan's progress bar: captions scanned of those left to scan. A shard reused from
+    ``out`` comes off the total and is said in the description; when every shard is reused the
+    bar says so (not ``0/0 captions``)."""
+
+    def __init__(self, total: int | None, console: Console = err):
+        self.total = total
+        self.reused_rows = self.done_rows = self.reused = 0
+        self.progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            _Captions(),
+            _CaptionRate(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task("scanning", total=total)
+
+    def on_rows(self, rows: int) -> None:  # within a shard, per streamed batch
+        self.progress.advance(self.task, rows)
+
+    def on_done(self, unit, rows: int, reused: bool) -> None:  # a shard finished, reused or bad
+        if not reused:
+            self.done_rows += rows
+            self.progress.update(self.task, completed=self.done_rows)
+            return
+        self.reused += 1
+        self.reused_rows += rows
+        left = None if self.total is None else self.total - self.reused_rows
+        if left == 0:
+            what = f"all {self.reused} shard(s) reused"
+            self.progress.update(self.task, total=1, completed=1, description=what, all_reused=True)
+        else:
+            what = f"scanning ({self.reused} shard(s) reused)"
+            self.progress.update(self.task, total=left, description=what)
+
+    def start(self) -> None:
+        self.progress.start()
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.3f}%"
+
+
+def _print_paper_rate(ours: float) -> None:
+    """PositiveCoOp's LAION-400M statistic beside ours (its word list was never published)."""
+    from corpora.reference import laion_negation_rate
+
+    ref = laion_negation_rate()
+    stdout.print(
+        f"paper (PositiveCoOp, {ref['corpus']}): {_pct(ref['rate'])} of captions include a "
+        f"negative word (unpublished word list) · ours − paper: "
+        f"{100 * (ours - ref['rate']):+.3f} percentage points",
+        highlight=False,
+    )
+
+
+def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | None) -> None:
+    """Print a negscan report: JSON on stdout, or (unless ``quiet``) its tables, with bad shards
+    and warnings on stderr."""
+    if as_json:
+        sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
+        return
+    if quiet:
+        return
+    if body["synthetic"]:
+        stdout.print(
+            "[bold yellow]SYNTHETIC DATA:[/] this report is about the embedded sample shard of "
+            "generated captions, not real LAION captions. Pass SHARDS to scan real data."
+        )
+    t = Table(title=f"negscan — lexicon {body['lexicon']!r}, column {body['text_column']!r}")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    for label, key in [
+        ("rows (all)", "n_rows"),
+        ("null captions", "n_null"),
+        ("empty captions", "n_empty"),
+        ("captions with a negation", "n_with_negation"),
+        (f"captions negating a class (window {body['window']})", "n_with_class_negation"),
+    ]:
+        t.add_row(label, f"{body[key]:,}")
+    t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
+    t.add_row("rate over non-null captions", _pct(body["rate_non_null"]))
+    if "unique" in body:
+        u = body["unique"]
+        t.add_row("distinct captions", f"{u['n_unique']:,}")
+        t.add_row("rate over distinct captions", _pct(u["rate_unique"]))
+    t.add_row(
+        "shards (reused / bad)",
+        f"{body['n_shards']:,} ({body['reused_shards']} / {len(body['bad_shards'])})",
+    )
+    stdout.print(t)
+    if (
+        body["corpus"] == "laion400m"
+        and not body["synthetic"]
+        and body["rate_non_null"] is not None
+    ):
+        _print_paper_rate(body["rate_non_null"])
+
+    w = Table(title="per word")
+    for col in ("word", "captions", "% of non-null", "occurrences"):
+        w.add_column(col, justify="left" if col == "word" else "right")
+    non_null = body["n_non_null"]
+    for word, c in body["per_word"].items():
+        share = _pct(c["captions"] / non_null if non_null else None)
+        w.add_row(word, f"{c['captions']:,}", share, f"{c['occurrences']:,}")
+    stdout.print(w)
+
+    b = Table(title="top negator + next word")
+    for col in ("negator", "next word", "count"):
+        b.add_column(col, justify="right" if col == "count" else "left")
+    for row in body["top_bigrams"][:15]:
+        b.add_row(row["negator"], row["next_word"], f"{row['count']:,}")
+    stdout.print(b)
+
+    if body["classes"]:
+        top = (
+            result.classes.filter(result.classes["count"] > 0)
+            .sort("count", descending=True)
+            .head(10)
+        )
+        c = Table(title=f"negated classes ({body['classes']}, window {body['window']})")
+        c.add_column("class")
+        c.add_column("captions", justify="right")
+        for name, count in top.rows():
+            c.add_row(name, f"{count:,}")
+        stdout.print(c)
+    for bad in body["bad_shards"]:
+        err.print(f"[red]bad shard[/] {bad['shard']}: {bad['error']}", highlight=False)
+    for note in body["warnings"]:
+        err.print(f"[yellow]warning:[/] {note['shard']}: {note['warning']}", highlight=False)
+    if out:
+        stdout.print(f"report written to {out}")
