@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 from corpora.launch import add_version_option
-from negation.negscan_view import ScanBar, err, print_report
+from negation.negscan_view import ScanBar, err, print_patterns, print_report
 from negation.scan import DEFAULT_WINDOW
 
 if TYPE_CHECKING:
@@ -242,21 +242,6 @@ def _options(
         raise typer.BadParameter(str(exc), param_hint=f"--{exc.option}") from None
 
 
-def _report_patterns(patterns, quiet: bool) -> None:
-    """Say what each multi-file pattern matched, and which names of a brace pattern are missing."""
-    for m in patterns:
-        if m.kind != "file" and not quiet:
-            err.print(f"{m.pattern!r}: {m.matched:,} file(s)", highlight=False, soft_wrap=True)
-        if m.missing:
-            first = ", ".join(m.missing[:3]) + (", …" if len(m.missing) > 3 else "")
-            err.print(
-                f"[yellow]warning:[/] {m.pattern!r}: {len(m.missing)} name(s) it lists match no "
-                f"file, skipped (--allow-missing): {first}",
-                highlight=False,
-                soft_wrap=True,
-            )
-
-
 def _warn(text: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(text)}")
 
@@ -381,7 +366,7 @@ def laion(
             text_column=column,
             skip_bad=skip_bad,
             allow_missing=allow_missing,
-            on_patterns=partial(_report_patterns, quiet=quiet),
+            on_patterns=partial(print_patterns, quiet=quiet),
             select=partial(_slice, index=shard_index, count=num_shards),
         )
         _scan(
@@ -451,7 +436,7 @@ def text(
             column=column,
             skip_bad=skip_bad,
             allow_missing=allow_missing,
-            on_patterns=partial(_report_patterns, quiet=quiet),
+            on_patterns=partial(print_patterns, quiet=quiet),
             select=partial(_slice, index=shard_index, count=num_shards),
         )
         _scan(

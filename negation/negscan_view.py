@@ -85,6 +85,21 @@ class ScanBar:
         self.progress.stop()
 
 
+def print_patterns(patterns: list, *, quiet: bool) -> None:
+    """Say what each multi-file pattern matched, and which names of a brace pattern are missing."""
+    for m in patterns:
+        if m.kind != "file" and not quiet:
+            err.print(f"{m.pattern!r}: {m.matched:,} file(s)", highlight=False, soft_wrap=True)
+        if m.missing:
+            first = ", ".join(m.missing[:3]) + (", …" if len(m.missing) > 3 else "")
+            err.print(
+                f"[yellow]warning:[/] {m.pattern!r}: {len(m.missing)} name(s) it lists match no "
+                f"file, skipped (--allow-missing): {first}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.3f}%"
 
