@@ -1,4 +1,4 @@
-"""The negscan runner: build the units of a scan, scan them into ``--out`` and write the report.
+"""The negscan runner: build the units of a scan, scan them into ``out`` and write the report.
 
 From Python (a notebook)::
 
@@ -57,8 +57,9 @@ class Report:
     notes: list[str] = field(default_factory=list)  # e.g. "reused 3 finished shard(s) from DIR"
 
 
-class Interrupted(Exception):
-    """A Ctrl-C stopped the scan; ``saved`` finished shards are in ``out`` (None: no ``out``)."""
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C stopped the scan; ``saved`` finished shards are in ``out`` (None: no ``out``).
+    A KeyboardInterrupt still, so that code catching Exception does not swallow it."""
 
     def __init__(self, saved: int | None, out: Path | None):
         super().__init__(f"interrupted; {saved} finished shard(s) saved in {out}")
