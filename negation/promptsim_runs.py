@@ -90,6 +90,14 @@ def _cache_str(cache: Path | None) -> str | None:
     return None if cache is None else str(cache)
 
 
+def _as_paths(config: Any, *names: str) -> None:
+    """Strings given for path fields (a notebook's ``out="runs/x"``) → ``Path``."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None:
+            object.__setattr__(config, name, Path(value))
+
+
 # ---- table ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TableConfig:
@@ -104,6 +112,7 @@ class TableConfig:
     settings: list[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _as_paths(self, "pairs", "text_cache", "out")
         object.__setattr__(self, "class_set", resolve_classes(self.classes))
         object.__setattr__(
             self, "settings", resolve_settings(self.templates, self.style, self.pairs)
@@ -194,6 +203,7 @@ class MapsConfig:
     class_set: ClassSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _as_paths(self, "text_cache", "out")
         object.__setattr__(self, "images", tuple(Path(p) for p in self.images))
         object.__setattr__(self, "class_set", resolve_classes(self.classes))
         for path in self.images:
@@ -264,6 +274,7 @@ class AbsenceConfig:
     setting: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _as_paths(self, "root", "text_cache", "out")
         if self.split not in ("train", "test"):
             raise OptionError("use train or test", "--split")
         chosen = resolve_settings(self.templates, self.style, None)

@@ -83,9 +83,9 @@ def test_absence_runner_writes_what_the_command_writes(tiny_models, tmp_path, ca
     res = runner.invoke(app, [*args, *MODEL, "--out", str(cli_out)])
     assert res.exit_code == 0, res.output
     log, progress = _progress_log()
-    config = runs.AbsenceConfig(dataset="voc", root=root, out=py_out)
+    config = runs.AbsenceConfig(dataset="voc", root=str(root), out=str(py_out))  # a notebook
     result = runs.absence(config, _backbone(tiny_models[0]), progress)
     assert capsys.readouterr().out == ""
-    assert result.n_images == 6 and result.rows == result.summary["rows"]
+    assert result.out == py_out and result.n_images == 6 and result.rows == result.summary["rows"]
     _same_files(cli_out, py_out, ["per_class.parquet", "summary.json"])
     assert log[0] == ("scoring test images", 0, 6) and sum(a for _, a, _ in log) == 6
