@@ -22,8 +22,8 @@ from rich.table import Table
 
 from corpora.cli import check_out
 from corpora.launch import add_version_option
-from corpora.reference import paper_cosines
-from corpora.runio import claim_out_dir, markdown_table
+from corpora.runio import claim_out_dir
+from negation import promptsim_render as render
 from negation import promptsim_runs as runs
 
 app = typer.Typer(
@@ -180,51 +180,6 @@ def _bar(progress: Progress) -> runs.Progress:
     return update
 
 
-def _render(result: Any, fmt: str, digits: int, title: str) -> None:
-    """The table on stdout as rich, markdown or csv."""
-    import polars as pl
-
-    from negation.promptsim import format_stat
-
-    if fmt == "csv":
-        print(pl.DataFrame(result.rows).write_csv(), end="")
-        return
-    frac = {
-        (f["templates"], f["style"], f["space"]): f["frac"] for f in result.frac_negation_closer
-    }
-    order = list(dict.fromkeys(r["templates"] for r in result.rows))
-    entries: dict[tuple[str, str, str], dict[str, str]] = {}
-    for row in sorted(result.rows, key=lambda r: (order.index(r["templates"]), r["pair"])):
-        key = (row["templates"], row["style"], row["pair"])
-        setting = (
-            row["templates"] if row["pair"] == "P1-P2" else f"{row['templates']} · {row['style']}"
-        )
-        entry = entries.setdefault(key, {"setting": setting, "pair": row["pair"], "closer": ""})
-        entry[row["space"]] = format_stat(row, digits)
-        if row["pair"] == "P1-N1":
-            f = frac.get((row["templates"], row["style"], row["space"]))
-            shown = "–" if f is None else f"{f:.0%}"
-            entry["closer"] = shown if not entry["closer"] else f"{entry['closer']} / {shown}"
-    headers = ["setting", "pair", "raw", "centred", "N1 closer (raw / centred)"]
-    cells = [
-        [e["setting"], e["pair"], e["raw"], e["centred"], e["closer"]] for e in entries.values()
-    ]
-    notes = list(dict.fromkeys(r["note"] for r in result.rows if r["note"]))
-    if fmt == "markdown":
-        print(f"**{title}**\n")
-        print(markdown_table([headers, *cells]))
-        for note in notes:
-            print(f"\nNote: {note}.")
-        return
-    caption = "\n".join(["mean ± std (min, max) over classes", *(f"{n}." for n in notes)])
-    table = Table(title=title, caption=caption)
-    for h in headers:
-        table.add_column(h)
-    for c in cells:  # the statistic on two lines keeps the table narrow
-        table.add_row(c[0], c[1], c[2].replace(" (", "\n("), c[3].replace(" (", "\n("), c[4])
-    console.print(table)
-
-
 @app.command("table")
 def table_cmd(
     classes: Annotated[
@@ -311,43 +266,20 @@ def table_cmd(
             print(json.dumps(run.summary, indent=2))
         else:
             title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
-            _render(run.result, fmt, digits, title)
+            shown = render.promptsim_table(run.result, fmt, digits, title)
+            if isinstance(shown, Table):
+                console.print(shown)
+            else:
+                print(shown, end="")
         if fmt == "rich" and class_set.name == "coco":
             if run.control:
                 console.print(f"Not beside the poster: {runs.NOT_THE_POSTERS}.", highlight=False)
             else:
-                _render_reference(run.result.rows)
+                console.print(render.reference_table(run.result.rows))
         if backbone.random_weights:
             _random_weights_banner(run.info)
         if out is not None and fmt == "rich":
             console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
-
-
-def _render_reference(rows: list[dict[str, Any]]) -> None:
-    """The poster's table beside our means and ours − poster, in both spaces (the poster does not
-    say which it used). Ours: the same template set and pair; for P1-N1 the ``not-prefix``
-    style, the poster's "Not a photo of a {}"."""
-    from negation.promptsim import format_stat
-
-    table = Table(title="the poster (model and 85-prompt negation not stated) vs ours (means)")
-    for h in ("templates", "pair", "published"):
-        table.add_column(h, no_wrap=True)
-    for space in ("raw", "centred"):
-        table.add_column(f"ours {space} (Δ)", justify="right")
-    for ref in paper_cosines().to_dicts():
-        ours = {
-            r["space"]: r["mean"]
-            for r in rows
-            if r["templates"] == ref["templates"]
-            and r["pair"] == ref["pair"]
-            and (ref["pair"] == "P1-P2" or r["style"] == "not-prefix")
-        }
-        cells = []
-        for space in ("raw", "centred"):
-            mean = ours.get(space)
-            cells.append("—" if mean is None else f"{mean:.2f} ({mean - ref['mean']:+.2f})")
-        table.add_row(ref["templates"], ref["pair"], format_stat(ref), *cells)
-    console.print(table)
 
 
 @app.command("maps")
@@ -494,26 +426,7 @@ def absence_cmd(
         )
         with _progress(quiet) as progress:
             run = runs.absence(config, backbone, _bar(progress), data=data)
-        setting = config.setting
-        t = Table(
-            title=f"absence — {model} / {run.info['pretrained']} — {dataset} {split} "
-            f"({run.n_images} images, {run.n_classes} classes)",
-            caption=f"P {setting.positive[0]!r} · N {setting.negative[0]!r}"
-            + (" (ensembles)" if len(setting.positive) > 1 else "")
-            + " · means over classes",
-        )
-        for h in ("variant", "prompt → target", "AUROC", "AP", "AUROC > 0.5", "classes"):
-            t.add_column(h, justify="left" if h in ("variant", "prompt → target") else "right")
-        for r in run.rows:
-            t.add_row(
-                r["variant"],
-                f"{r['prompt']} → {r['target']}",
-                "–" if r["auroc_mean"] is None else f"{r['auroc_mean']:.3f}",
-                "–" if r["ap_mean"] is None else f"{r['ap_mean']:.3f}",
-                "–" if r["frac_auroc_above_half"] is None else f"{r['frac_auroc_above_half']:.0%}",
-                str(r["n_classes"]),
-            )
-        console.print(t)
+        console.print(render.absence_table(config, run, model))
         if backbone.random_weights:
             _random_weights_banner(run.info)
         if out is not None and not quiet:

@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from corpora.classes import ClassSet, check_distinct, load_classes
 from corpora.reference import paper_cosines
@@ -27,6 +25,9 @@ from corpora.runio import (
     run_info,
     write_run_json,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Progress = Callable[[str, int, int | None], None]  # (stage, advance, total)
 
