@@ -12,7 +12,6 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,18 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corpora.classes import check_distinct, load_classes
 from corpora.cli import check_out
 from corpora.launch import add_version_option
-from corpora.reference import paper_cosines
-from corpora.runio import (
-    atomic_write_json,
-    atomic_write_parquet,
-    claim_out_dir,
-    markdown_table,
-    run_info,
-    write_run_json,
-)
+from corpora.runio import claim_out_dir
+from negation import promptsim_render as render
+from negation import promptsim_runs as runs
 
 app = typer.Typer(
     name="promptsim",
@@ -53,10 +45,6 @@ err_console = Console(stderr=True)
 
 FORMATS = ("rich", "markdown", "csv", "json")
 DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
-NOT_THE_POSTERS = (
-    "the poster's numbers are CLIP text cosines; a sentence-transformers encoder is a control "
-    "and is not compared with them"
-)
 
 # ---- shared model options ---------------------------------------------------------------------
 ModelOpt = Annotated[
@@ -111,6 +99,8 @@ def _user_errors() -> Iterator[None]:
 
     try:
         yield
+    except runs.OptionError as err:
+        raise typer.BadParameter(str(err), param_hint=err.option) from None
     except MissingWeightsError as err:
         err_console.print(f"[bold red]missing weights:[/] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -175,88 +165,19 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _classes(spec: str) -> Any:
-    """``--classes`` → ClassSet, or a usage error naming the option."""
-    try:
-        return load_classes(spec)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--classes") from None
+def _bar(progress: Progress) -> runs.Progress:
+    """A runner's ``progress(stage, advance, total)`` drawn as one bar per stage."""
+    tasks: dict[str, Any] = {}
 
+    def update(stage: str, advance: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        elif total is not None:
+            progress.update(tasks[stage], total=total)
+        if advance:
+            progress.advance(tasks[stage], advance)
 
-def _split(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _settings(templates: str, style: str, pairs: Path | None) -> list[Any]:
-    from negation.templates import STYLES, load_pairs, load_template_set, setting
-
-    styles = list(STYLES) if style.strip() == "all" else _split(style)
-    for s in styles:
-        if s not in STYLES:
-            raise typer.BadParameter(
-                f"unknown style {s!r}: use {', '.join(STYLES)} or all", param_hint="--style"
-            )
-    names = [] if templates.strip() == "none" else _split(templates)
-    out = []
-    for name in names:
-        try:
-            tset = load_template_set(name)
-        except ValueError as err:
-            raise typer.BadParameter(str(err), param_hint="--templates") from None
-        out.extend(setting(tset, s) for s in styles)
-    if pairs is not None:
-        try:
-            out.extend(load_pairs(pairs))
-        except ValueError as err:
-            raise typer.BadParameter(str(err), param_hint="--pairs") from None
-    if not out:
-        raise typer.BadParameter("nothing to compute: give --templates or --pairs")
-    return out
-
-
-def _render(result: Any, fmt: str, digits: int, title: str) -> None:
-    """The table on stdout as rich, markdown or csv."""
-    import polars as pl
-
-    from negation.promptsim import format_stat
-
-    if fmt == "csv":
-        print(pl.DataFrame(result.rows).write_csv(), end="")
-        return
-    frac = {
-        (f["templates"], f["style"], f["space"]): f["frac"] for f in result.frac_negation_closer
-    }
-    order = list(dict.fromkeys(r["templates"] for r in result.rows))
-    entries: dict[tuple[str, str, str], dict[str, str]] = {}
-    for row in sorted(result.rows, key=lambda r: (order.index(r["templates"]), r["pair"])):
-        key = (row["templates"], row["style"], row["pair"])
-        setting = (
-            row["templates"] if row["pair"] == "P1-P2" else f"{row['templates']} · {row['style']}"
-        )
-        entry = entries.setdefault(key, {"setting": setting, "pair": row["pair"], "closer": ""})
-        entry[row["space"]] = format_stat(row, digits)
-        if row["pair"] == "P1-N1":
-            f = frac.get((row["templates"], row["style"], row["space"]))
-            shown = "–" if f is None else f"{f:.0%}"
-            entry["closer"] = shown if not entry["closer"] else f"{entry['closer']} / {shown}"
-    headers = ["setting", "pair", "raw", "centred", "N1 closer (raw / centred)"]
-    cells = [
-        [e["setting"], e["pair"], e["raw"], e["centred"], e["closer"]] for e in entries.values()
-    ]
-    notes = list(dict.fromkeys(r["note"] for r in result.rows if r["note"]))
-    if fmt == "markdown":
-        print(f"**{title}**\n")
-        print(markdown_table([headers, *cells]))
-        for note in notes:
-            print(f"\nNote: {note}.")
-        return
-    caption = "\n".join(["mean ± std (min, max) over classes", *(f"{n}." for n in notes)])
-    table = Table(title=title, caption=caption)
-    for h in headers:
-        table.add_column(h)
-    for c in cells:  # the statistic on two lines keeps the table narrow
-        table.add_row(c[0], c[1], c[2].replace(" (", "\n("), c[3].replace(" (", "\n("), c[4])
-    console.print(table)
+    return update
 
 
 @app.command("table")
@@ -320,110 +241,45 @@ def table_cmd(
     ensembles of the two halves of the templates. Raw cosines and centred ones (the mean positive
     text feature over all classes subtracted before normalising) side by side, plus the fraction
     of classes whose negation is closer to P1 than the paraphrase is."""
-    from negation.promptsim import compute_promptsim
-
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     check_out(out)
     with _user_errors():
         if out:
             claim_out_dir(out, "promptsim table", None)
-        class_set = _classes(classes)
-        settings = _settings(templates, style, pairs)
+        config = runs.TableConfig(
+            classes=classes,
+            templates=templates,
+            style=style,
+            pairs=pairs,
+            batch_size=batch_size,
+            text_cache=None if no_text_cache else text_cache.expanduser(),
+            out=out,
+        )
         backbone = _load_backbone(
             model, pretrained, cache_dir, offline, device, precision, seed, quiet=quiet
         )
-        cache = None if no_text_cache else text_cache.expanduser()
         with _progress(quiet) as progress:  # on stderr: never mixed into a csv/json stdout
-            task = progress.add_task("encoding prompts", total=None)
-
-            def encode(texts: list[str]) -> Any:
-                progress.update(task, total=len(texts))
-                emb = backbone.encode_text(
-                    texts,
-                    batch_size=batch_size,
-                    cache=cache,
-                    progress=lambda n: progress.advance(task, n),
-                )
-                return emb.numpy()
-
-            info = backbone.info()
-            weights = info["pretrained"]  # "sentence-transformers" for st: models
-            control = info["backend"] == "sentence-transformers"
-            result = compute_promptsim(
-                encode, class_set.keys, class_set.names, settings, model, weights
-            )
-        summary = {
-            "model": model,
-            "pretrained": weights,
-            "classes": class_set.name,
-            "n_classes": len(class_set),
-            "random_weights": backbone.random_weights,
-            **({"warning": info["warning"]} if backbone.random_weights else {}),
-            "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
-            "rows": result.rows,
-            "frac_negation_closer": result.frac_negation_closer,
-            "poster_reference": None if control else paper_cosines().to_dicts(),
-            **({"poster_reference_note": NOT_THE_POSTERS} if control else {}),
-        }
+            run = runs.table(config, backbone, _bar(progress))
+        class_set, weights = config.class_set, run.info["pretrained"]
         if fmt == "json":  # the same object as summary.json
-            print(json.dumps(summary, indent=2))
+            print(json.dumps(run.summary, indent=2))
         else:
             title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
-            _render(result, fmt, digits, title)
-        if fmt == "rich" and class_set.name == "coco":
-            if control:
-                console.print(f"Not beside the poster: {NOT_THE_POSTERS}.", highlight=False)
+            shown = render.promptsim_table(run.result, fmt, digits, title)
+            if isinstance(shown, Table):
+                console.print(shown)
             else:
-                _render_reference(result.rows)
+                print(shown, end="")
+        if fmt == "rich" and class_set.name == "coco":
+            if run.control:
+                console.print(f"Not beside the poster: {runs.NOT_THE_POSTERS}.", highlight=False)
+            else:
+                console.print(render.reference_table(run.result.rows))
         if backbone.random_weights:
-            _random_weights_banner(info)
-        if out is not None:
-            atomic_write_parquet(out / "per_class.parquet", result.per_class)
-            atomic_write_json(out / "summary.json", summary)
-            config = {
-                "classes": classes,
-                "templates": templates,
-                "style": style,
-                "pairs": str(pairs) if pairs else None,
-                "batch_size": batch_size,
-                "text_cache": None if cache is None else str(cache),
-                "backbone": asdict(backbone.config),
-                "settings": [asdict(s) for s in settings],
-            }
-            inputs = {"classes": {"spec": classes, "name": class_set.name, "n": len(class_set)}}
-            write_run_json(
-                out, run_info("promptsim table", config, inputs=inputs, model=info, seed=seed)
-            )
-            if fmt == "rich":
-                console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
-
-
-def _render_reference(rows: list[dict[str, Any]]) -> None:
-    """The poster's table beside our means and ours − poster, in both spaces (the poster does not
-    say which it used). Ours: the same template set and pair; for P1-N1 the ``not-prefix``
-    style, the poster's "Not a photo of a {}"."""
-    from negation.promptsim import format_stat
-
-    table = Table(title="the poster (model and 85-prompt negation not stated) vs ours (means)")
-    for h in ("templates", "pair", "published"):
-        table.add_column(h, no_wrap=True)
-    for space in ("raw", "centred"):
-        table.add_column(f"ours {space} (Δ)", justify="right")
-    for ref in paper_cosines().to_dicts():
-        ours = {
-            r["space"]: r["mean"]
-            for r in rows
-            if r["templates"] == ref["templates"]
-            and r["pair"] == ref["pair"]
-            and (ref["pair"] == "P1-P2" or r["style"] == "not-prefix")
-        }
-        cells = []
-        for space in ("raw", "centred"):
-            mean = ours.get(space)
-            cells.append("—" if mean is None else f"{mean:.2f} ({mean - ref['mean']:+.2f})")
-        table.add_row(ref["templates"], ref["pair"], format_stat(ref), *cells)
-    console.print(table)
+            _random_weights_banner(run.info)
+        if out is not None and fmt == "rich":
+            console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
 
 @app.command("maps")
@@ -461,52 +317,26 @@ def maps_cmd(
     Per image and class: OUT/<image>/<class>.{positive,negative}.npy (raw cosine grid) and .png
     (min–max normalised viridis heatmap over the image, a colour bar below stating the map's
     cosine range), indexed in OUT/maps.parquet."""
-    from negation.maps import write_maps
-
     check_out(out)
     with _user_errors():
         claim_out_dir(out, "promptsim maps", None)
-        class_set = _classes(classes)
-        for path in images:
-            if not path.is_file():
-                raise typer.BadParameter(f"image {path} does not exist", param_hint="IMAGES")
+        config = runs.MapsConfig(
+            images=tuple(images),
+            classes=classes,
+            out=out,
+            positive=positive,
+            negative=negative,
+            text_cache=None if no_text_cache else text_cache.expanduser(),
+        )
         backbone = _load_backbone(
             model, pretrained, cache_dir, offline, device, precision, seed, image_size, quiet=quiet
         )
-        cache = None if no_text_cache else text_cache.expanduser()
         with _progress(quiet) as progress:
-            task = progress.add_task("images", total=len(images))
-            index = write_maps(
-                backbone,
-                images,
-                class_set.keys,
-                class_set.names,
-                out,
-                positive,
-                negative,
-                cache,
-                progress=lambda n: progress.advance(task, n),
-            )
-        config = {
-            "images": [str(p) for p in images],
-            "classes": classes,
-            "positive": positive,
-            "negative": negative,
-            "text_cache": None if cache is None else str(cache),
-            "backbone": asdict(backbone.config),
-        }
-        inputs = {
-            "images": [{"path": str(p), "bytes": p.stat().st_size} for p in images],
-            "classes": {"spec": classes, "name": class_set.name, "n": len(class_set)},
-        }
-        info = backbone.info()
-        write_run_json(
-            out, run_info("promptsim maps", config, inputs=inputs, model=info, seed=seed)
-        )
+            run = runs.maps(config, backbone, _bar(progress))
         if not quiet:
-            console.print(f"wrote {index.height} maps to {out} (index: {out}/maps.parquet)")
+            console.print(f"wrote {run.index.height} maps to {out} (index: {out}/maps.parquet)")
         if backbone.random_weights:
-            _random_weights_banner(info)
+            _random_weights_banner(run.info)
 
 
 @app.command("absence")
@@ -572,128 +402,35 @@ def absence_cmd(
     (CLIP's image embedding) and dense (max over regions) variants; VOC difficult entries are
     left out. Means over classes printed; per-class numbers in --out (`paperfigs absence` draws
     them)."""
-    from corpora.multilabel import load_split
-    from negation.absence import per_class_table, prompt_features, score_split, summarise
-
-    if split not in ("train", "test"):
-        raise typer.BadParameter("use train or test", param_hint="--split")
     check_out(out)
     with _user_errors():
         if out:
             claim_out_dir(out, "promptsim absence", None)
-        chosen = _settings(templates, style, None)
-        if len(chosen) != 1:
-            raise typer.BadParameter("give one template set and one style", param_hint="--style")
-        setting = chosen[0]
-        try:
-            data = load_split(
-                dataset,
-                root,
-                split,
-                skip_bad_images=skip_bad_images,
-                voc_difficult=voc_difficult,
-                classes=classes,
-            )
-        except FileNotFoundError as err:
-            raise typer.BadParameter(str(err), param_hint="--root") from None
-        if len(data) == 0:
-            raise ValueError(f"{dataset} at {root}: the {split} split has no image")
-        check_distinct(data.classes.names, f"{dataset} at {root}: classes")
+        config = runs.AbsenceConfig(
+            dataset=dataset,
+            root=root,
+            split=split,
+            classes=classes,
+            voc_difficult=voc_difficult,
+            templates=templates,
+            style=style,
+            image_size=image_size,
+            batch_size=batch_size,
+            skip_bad_images=skip_bad_images,
+            text_cache=None if no_text_cache else text_cache.expanduser(),
+            out=out,
+        )
+        data = runs.load_absence_data(config)
         backbone = _load_backbone(
             model, pretrained, cache_dir, offline, device, precision, seed, image_size, quiet=quiet
         )
-        cache = None if no_text_cache else text_cache.expanduser()
-        text = prompt_features(
-            lambda texts: backbone.encode_text(texts, cache=cache), setting, data.classes.names
-        )
         with _progress(quiet) as progress:
-            task = progress.add_task(f"scoring {split} images", total=len(data))
-            scores = score_split(
-                backbone,
-                data,
-                text,
-                image_size,
-                batch_size,
-                progress=lambda n: progress.advance(task, n),
-            )
-        per_class = per_class_table(scores, data.labels, data.classes.keys)
-        rows = summarise(per_class)
-        info = backbone.info()
-        t = Table(
-            title=f"absence — {model} / {info['pretrained']} — {dataset} {split} "
-            f"({len(data)} images, {len(data.classes)} classes)",
-            caption=f"P {setting.positive[0]!r} · N {setting.negative[0]!r}"
-            + (" (ensembles)" if len(setting.positive) > 1 else "")
-            + " · means over classes",
-        )
-        for h in ("variant", "prompt → target", "AUROC", "AP", "AUROC > 0.5", "classes"):
-            t.add_column(h, justify="left" if h in ("variant", "prompt → target") else "right")
-        for r in rows:
-            t.add_row(
-                r["variant"],
-                f"{r['prompt']} → {r['target']}",
-                "–" if r["auroc_mean"] is None else f"{r['auroc_mean']:.3f}",
-                "–" if r["ap_mean"] is None else f"{r['ap_mean']:.3f}",
-                "–" if r["frac_auroc_above_half"] is None else f"{r['frac_auroc_above_half']:.0%}",
-                str(r["n_classes"]),
-            )
-        console.print(t)
+            run = runs.absence(config, backbone, _bar(progress), data=data)
+        console.print(render.absence_table(config, run, model))
         if backbone.random_weights:
-            _random_weights_banner(info)
-        if out is not None:
-            summary = {
-                "dataset": dataset,
-                "split": split,
-                "n_images": len(data),
-                "classes": list(data.classes.keys),
-                "n_classes": len(data.classes),
-                "voc_difficult": voc_difficult,
-                "templates": setting.templates,
-                "style": setting.style,
-                "positive": list(setting.positive),
-                "negative": list(setting.negative),
-                "variants": {
-                    "global": "cos(encode_image, prompt) at the model's native size "
-                    f"{backbone.native_image_size}",
-                    "dense": "max over spatial regions of cos(dense feature, prompt) at "
-                    f"{image_size or backbone.image_size}",
-                },
-                "model": model,
-                "pretrained": info["pretrained"],
-                "random_weights": backbone.random_weights,
-                **({"warning": info["warning"]} if backbone.random_weights else {}),
-                "rows": rows,
-            }
-            atomic_write_parquet(out / "per_class.parquet", per_class)
-            atomic_write_json(out / "summary.json", summary)
-            config = {
-                "dataset": dataset,
-                "root": str(root),
-                "split": split,
-                "classes": classes,
-                "voc_difficult": voc_difficult,
-                "templates": templates,
-                "style": style,
-                "image_size": image_size,
-                "batch_size": batch_size,
-                "skip_bad_images": skip_bad_images,
-                "text_cache": None if cache is None else str(cache),
-                "backbone": asdict(backbone.config),
-            }
-            inputs = {
-                "dataset": {
-                    "name": dataset,
-                    "root": str(root),
-                    "split": split,
-                    "n_images": len(data),
-                    "skipped": data.skipped,
-                }
-            }
-            write_run_json(
-                out, run_info("promptsim absence", config, inputs=inputs, model=info, seed=seed)
-            )
-            if not quiet:
-                console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
+            _random_weights_banner(run.info)
+        if out is not None and not quiet:
+            console.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
 
 from negation.cli_negbench import negbench_cmd  # noqa: E402
