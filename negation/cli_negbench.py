@@ -62,11 +62,8 @@ def negbench_cmd(
         typer.Option("--dataset", help="coco | voc | nuswide | generic | hf (as mlrtrain)."),
     ] = None,
     root: Annotated[Path | None, typer.Option("--root", help="Dataset root directory.")] = None,
-    split: Annotated[str, typer.Option("--split", help="train | test.")] = "test",
-    classes: Annotated[
-        str | None,
-        typer.Option("--classes", help="Class list for generic/hf data (coco|voc|FILE|a,b)."),
-    ] = None,
+    split: ps.SplitOpt = "test",
+    classes: ps.DataClassesOpt = None,
     voc_difficult: Annotated[
         str,
         typer.Option(
@@ -75,9 +72,7 @@ def negbench_cmd(
             "| negative.",
         ),
     ] = "ignore",
-    skip_bad_images: Annotated[
-        bool, typer.Option("--skip-bad-images", help="Leave out missing images (recorded).")
-    ] = False,
+    skip_bad_images: ps.SkipBadImagesOpt = False,
     tasks: Annotated[
         str | None,
         typer.Option(

@@ -90,6 +90,15 @@ TextCacheOpt = Annotated[
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-text-cache", help="Do not use the text cache.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+# the labelled-dataset options (absence, negbench)
+SplitOpt = Annotated[str, typer.Option("--split", help="train | test.")]
+DataClassesOpt = Annotated[
+    str | None,
+    typer.Option("--classes", help="Class list for generic/hf data (coco|voc|FILE|a,b)."),
+]
+SkipBadImagesOpt = Annotated[
+    bool, typer.Option("--skip-bad-images", help="Leave out missing images (recorded).")
+]
 
 
 @contextlib.contextmanager
@@ -345,11 +354,8 @@ def absence_cmd(
         str, typer.Option("--dataset", help="coco | voc | nuswide | generic | hf (as mlrtrain).")
     ],
     root: Annotated[Path, typer.Option("--root", help="Dataset root directory.")],
-    split: Annotated[str, typer.Option("--split", help="train | test.")] = "test",
-    classes: Annotated[
-        str | None,
-        typer.Option("--classes", help="Class list for generic/hf data (coco|voc|FILE|a,b)."),
-    ] = None,
+    split: SplitOpt = "test",
+    classes: DataClassesOpt = None,
     voc_difficult: Annotated[
         str,
         typer.Option(
@@ -377,9 +383,7 @@ def absence_cmd(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 32,
-    skip_bad_images: Annotated[
-        bool, typer.Option("--skip-bad-images", help="Leave out missing images (recorded).")
-    ] = False,
+    skip_bad_images: SkipBadImagesOpt = False,
     model: ModelOpt = "RN101",
     pretrained: PretrainedOpt = "openai",
     cache_dir: CacheDirOpt = None,
