@@ -120,9 +120,9 @@ def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path
     assert run["config"]["lexicon"] == "standard" and run["seed"] == 0
 
 
-def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
-    shards(tmp_path)
-    out = tmp_path / "out"
+def interrupt_second_shard(monkeypatch):
+    """A Ctrl-C while the second shard is read (the first is finished by then); returns the real
+    reader, to put back for the resumed run."""
     real_scan = negation.store.prefilter  # reads one shard
     calls = []
 
@@ -133,6 +133,13 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
         return real_scan(*args, **kwargs)
 
     monkeypatch.setattr(negation.store, "prefilter", crash_on_second)
+    return real_scan
+
+
+def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
+    shards(tmp_path)
+    out = tmp_path / "out"
+    real_scan = interrupt_second_shard(monkeypatch)
     crashed = invoke("laion", tmp_path / "in", "--out", out)
     assert crashed.exit_code == 130
     assert "1 finished shard(s) are saved" in crashed.output

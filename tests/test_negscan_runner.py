@@ -4,7 +4,7 @@ with one import and one call each, printing nothing."""
 import json
 
 import pytest
-from test_negscan_cli import shards
+from test_negscan_cli import interrupt_second_shard, shards
 
 import negation.store
 from negation import negscan
@@ -16,16 +16,7 @@ def test_a_notebook_scans_resumes_after_a_ctrl_c_and_merges_with_one_call_each(
     shards(tmp_path)
     files = sorted(str(p) for p in (tmp_path / "in").iterdir())
     opts = negscan.scan_options(classes="none")
-    real_scan = negation.store.prefilter
-    calls = []
-
-    def crash_on_second(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_scan(*args, **kwargs)
-
-    monkeypatch.setattr(negation.store, "prefilter", crash_on_second)
+    real_scan = interrupt_second_shard(monkeypatch)
     with pytest.raises(negscan.Interrupted) as stopped:
         negscan.run(negscan.laion_inputs(files), opts, tmp_path / "a")
     assert (stopped.value.saved, stopped.value.out) == (1, tmp_path / "a")
