@@ -117,6 +117,17 @@ def _print_paper_rate(ours: float) -> None:
     )
 
 
+def print_interrupted(saved: int | None, out: Path | None) -> None:
+    """What a Ctrl-C left: ``saved`` finished shards in ``out`` (None: nothing saved)."""
+    if saved is not None:
+        err.print(
+            f"[yellow]interrupted:[/] {saved} finished shard(s) are saved in {out}; "
+            "rerun the same command to resume."
+        )
+    else:
+        err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
+
+
 def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | None) -> None:
     """Print a negscan report: JSON on stdout, or (unless ``quiet``) its tables, with bad shards
     and warnings on stderr."""
