@@ -15,7 +15,7 @@ open_clip, polars) is imported here, so that ``--help`` is fast.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,13 +91,15 @@ DeviceOpt = Annotated[
 ]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32 | bf16 | fp16.")]
 
+
+def out_param(help: str) -> Any:
+    """The ``--out`` option with a command's own help: ``Annotated[Path | None, out_param(…)]``
+    (always a directory, checked as :data:`OutOpt`)."""
+    return typer.Option("--out", help=help, callback=_out_callback)
+
+
 OutOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--out",
-        help="Result directory (created; an existing file there is an error).",
-        callback=_out_callback,
-    ),
+    Path | None, out_param("Result directory (created; an existing file there is an error).")
 ]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars and no messages on stderr.")
@@ -167,6 +169,35 @@ def _rewrite(args: list[str], aliases: Mapping[str, str | tuple[str, ...]]) -> l
         else:
             out.extend(new)
     return out
+
+
+@contextmanager
+def stage_bars(
+    quiet: bool, *, restart: bool = False
+) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A runner's progress callback ``progress(stage, advance, total)``, drawn on stderr as one
+    transient bar per stage (``quiet``: none); ``restart``: a stage given a total again starts a
+    new bar (e.g. for the next model)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    progress = Progress(
+        *columns, TimeElapsedColumn(), console=stderr, disable=quiet, transient=True
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, advance: int, total: int | None) -> None:
+        if stage not in tasks or (restart and total is not None):
+            if stage in tasks:
+                progress.remove_task(tasks[stage])
+            tasks[stage] = progress.add_task(stage, total=total)
+        elif total is not None:
+            progress.update(tasks[stage], total=total)
+        if advance:
+            progress.advance(tasks[stage], advance)
+
+    with progress:
+        yield update
 
 
 # --- errors ---------------------------------------------------------------------------------
