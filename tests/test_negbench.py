@@ -277,13 +277,13 @@ def test_export_then_reload_scores_identical_questions(voc, voc_run, tiny_models
 
 def test_bad_input_is_one_clear_line(voc, tiny_models, tmp_path):
     res = runner.invoke(app, [*base(voc), "--tasks", "mcq,caption", "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "unknown task caption" in res.output
+    assert res.exit_code == 1 and "unknown task caption" in res.output
     csv_path = tmp_path / "mcq.csv"
     csv_path.write_text("image_path,caption_0,correct_answer\nx.jpg,a,0\n")
     res = runner.invoke(
         app, ["negbench", "--negbench-csv", str(csv_path), "--images", str(tmp_path), "--out", "o"]
     )
-    assert res.exit_code == 2 and "missing column(s) caption_1" in res.output
+    assert res.exit_code == 1 and "missing column(s) caption_1" in res.output
 
 
 def test_negbench_csv_answer_position_is_randomised(tmp_path):
