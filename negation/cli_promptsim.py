@@ -38,11 +38,9 @@ def errors() -> AbstractContextManager[None]:
     from mlr.backbone import MissingWeightsError, TextOnlyError
     from negation.promptsim_runs import OptionError
 
-    hints: dict[type[BaseException], str] = {
-        MissingWeightsError: "--pretrained",
-        TextOnlyError: "--model",
-    }
-    return cli.input_errors(hints=hints, usage=(OptionError,))
+    return cli.input_errors(
+        hints={MissingWeightsError: "--pretrained", TextOnlyError: "--model"}, usage=(OptionError,)
+    )
 
 
 def random_weights_banner(info: dict[str, Any]) -> None:
