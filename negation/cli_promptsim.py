@@ -127,7 +127,7 @@ def table_cmd(
 def maps_cmd(
     images: o.Images,
     classes: cli.ClassesOpt,
-    out: cli.OutOpt,
+    out: Annotated[Path, cli.out_param("Output directory.")],
     positive: o.Positive = "A photo of a {}",
     negative: o.Negative = "Not a photo of a {}",
     image_size: o.MapsImageSize = None,
@@ -150,7 +150,6 @@ def maps_cmd(
     from corpora.runio import claim_out_dir
     from negation import promptsim_runs as runs
 
-    assert out is not None  # a required option
     with errors():
         claim_out_dir(out, "promptsim maps", None)
         config = runs.MapsConfig(
