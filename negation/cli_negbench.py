@@ -117,8 +117,8 @@ def negbench_cmd(
     with ps.errors():
         if out is not None:
             claim_out_dir(out, "promptsim negbench", None)
-        bench, chosen = job.build_bench(opts)
         if export_questions is not None:
+            bench, _ = job.build_bench(opts)
             atomic_write_parquet(export_questions, bench.questions)
             cli.stderr.print(f"wrote {bench.questions.height} questions to {export_questions}")
             return
@@ -132,8 +132,7 @@ def negbench_cmd(
             )  # fmt: skip
 
         with cli.stage_bars(quiet, restart=True) as progress:
-            cfg = job.run_config(opts, bench, chosen, out)
-            result = job.run_job(cfg, models_file or (model, pretrained), load, progress)
+            result = job.negbench(opts, out, models_file or (model, pretrained), load, progress)
     _report(result, out, quiet=quiet, reference=negbench_csv is not None)
 
 

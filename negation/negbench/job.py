@@ -151,3 +151,24 @@ def run_job(
     done = [r for r in rows if r["status"] != "failed"]
     summaries = [json.loads((cfg.out / r["dir"] / "summary.json").read_text()) for r in done]
     return JobResult(summaries, rows, [r for r in rows if r["status"] == "failed"])
+
+
+def negbench(
+    opts: JobOptions,
+    out: Path,
+    models: tuple[str, str] | Path = ("RN101", "openai"),
+    load: Callable[[str, str], Any] | None = None,
+    progress: Progress | None = None,
+) -> JobResult:
+    """A whole ``promptsim negbench`` run in one call: the bench of ``opts`` scored for one
+    ``(model, pretrained)`` or a model-list file (:func:`run_job`) into ``out``; ``load``
+    builds a backbone (default :func:`negation.promptsim_runs.load_backbone`)."""
+    from negation.promptsim_runs import load_backbone
+
+    bench, tasks = build_bench(opts)
+    cfg = run_config(opts, bench, tasks, out)
+    return run_job(cfg, models, load or load_backbone, progress or _silent)
+
+
+def _silent(stage: str, advance: int, total: int | None) -> None:
+    """The default progress callback: nothing."""
