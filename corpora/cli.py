@@ -104,7 +104,9 @@ OutOpt = Annotated[
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars and no messages on stderr.")
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (what it seeds: see above).")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed (what it seeds: see the description).")
+]
 ClassesOpt = Annotated[
     str,
     typer.Option(

@@ -68,14 +68,7 @@ def negbench_cmd(
     skip_bad_images: o.SkipBadImagesOpt = False,
     tasks: o.Tasks = None,
     templates: o.NegbenchTemplates = "negbench",
-    seed: Annotated[
-        int,
-        typer.Option(
-            "--seed",
-            help="Seeds the questions, answer positions, bootstrap and the random init "
-            "(--pretrained none).",
-        ),
-    ] = 0,
+    seed: cli.SeedOpt = 0,
     max_images: o.MaxImages = None,
     max_queries: o.MaxQueries = 200,
     n_boot: o.Bootstrap = 1000,
@@ -102,7 +95,9 @@ def negbench_cmd(
     """Negation benchmarks from multi-label ground truth: MCQ (affirmation / negation / hybrid
     captions, answer position drawn, ties wrong), POPE-style existence (random / popular /
     adversarial absent objects) and retrieval with a negated clause vs without it; accuracy by
-    type, the affirmation − negation gap, bootstrap 95 % CIs; CLIP_benchmark JSON per task."""
+    type, the affirmation − negation gap, bootstrap 95 % CIs; CLIP_benchmark JSON per task.
+    --seed seeds the questions, answer positions, bootstrap and the random init (--pretrained
+    none)."""
     from corpora.runio import atomic_write_parquet, claim_out_dir
     from negation.negbench import job
     from negation.promptsim_runs import load_backbone
