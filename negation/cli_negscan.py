@@ -2,7 +2,7 @@
 
 A thin typer layer in the commands' dialect (:mod:`corpora.cli`): each command parses its options,
 makes one call to the runner :mod:`negation.negscan` and renders its report
-(:mod:`negation.negscan_view`). Importing this module does not import torch or polars.
+(:mod:`negation.negscan_view`). Importing this module does not import torch.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-err = Console(stderr=True)
-stdout = Console()
+from corpora import cli
+
+err, stdout = cli.stderr, cli.stdout  # the commands' consoles
 
 
 class _CaptionRate(ProgressColumn):
