@@ -1,181 +1,135 @@
-"""``paperfigs``: the paper's figures (PNG + PDF) from saved result files — a thin typer layer over
-:mod:`figures.gallery` and the figure modules."""
+"""``paperfigs``: the paper's figures (PNG + PDF) from saved result files — a thin typer layer in
+the commands' dialect (:mod:`corpora.cli`) over :mod:`figures.gallery` and the figure modules
+(imported when a command runs, so that ``--help`` is fast)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from corpora.cli import check_out
-from corpora.launch import add_version_option
-from figures.absence import absence_scatter
-from figures.gallery import Outcome, draw_all
-from figures.inputs import EmptyInput, MissingInput, collect_notes
-from figures.maps import similarity_grids
-from figures.negbench import negbench_command
-from figures.negscan import class_negations, top_bigrams, word_counts
-from figures.prompts import cosine_distributions, cosine_scatter
-from figures.sweeps import map_vs_partial, params_vs_compute
+from corpora import cli
+from figures import options as o
 
-app = typer.Typer(
-    name="paperfigs",
-    help=(
-        "Draw the paper's figures (PNG + PDF, fonts embedded) from result files written by "
-        "negscan, promptsim and mlrtrain. Figures only read result files; nothing is recomputed."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
+if TYPE_CHECKING:
+    from figures.gallery import Outcome
+
+app = cli.make_app(
+    "paperfigs",
+    "Draw the paper's figures (PNG + PDF, fonts embedded) from result files written by "
+    "negscan, promptsim and mlrtrain. Figures only read result files; nothing is recomputed.",
 )
-add_version_option(app)
-console = Console()
-err = Console(stderr=True)
+# older spellings, still accepted (shown nowhere)
+FIGURE = cli.hidden_aliases({"-o": "--out", "--top": "--top-k"})
 
-OUT = typer.Option(Path("figs"), "--out", "-o", help="Folder for the figures (created).")
-DPI = typer.Option(200, "--dpi", min=30, max=1200, help="PNG resolution (PDFs are vector).")
-NO_PAPER = typer.Option(False, "--no-paper", help="Leave out the paper's published numbers.")
+FIGS = Path("figs")
 
 
 def _notes(notes: list[str], figure: str = "") -> None:
     for n in notes:
         where = f"{figure}: " if figure else ""
-        console.print(
-            f"[yellow]note:[/yellow] {escape(where + n)}", highlight=False, soft_wrap=True
-        )
+        line = f"[yellow]note:[/yellow] {escape(where + n)}"
+        cli.stderr.print(line, highlight=False, soft_wrap=True)
 
 
-def _draw(draw: Callable[[], list[Path]], out: Path) -> None:
+def _draw(draw: Callable[[], list[Path]]) -> None:
     """Run one figure function; a missing or empty input is one red line and exit status 1. What
     the figure left out (rows without a number, the poster's reference) is printed as notes."""
-    check_out(out)
-    try:
-        with collect_notes() as notes:
-            paths = draw()
-    except (MissingInput, EmptyInput, FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    from figures.inputs import collect_notes
+
+    with cli.input_errors(), collect_notes() as notes:
+        paths = draw()
     for p in paths:
-        console.print(str(p), highlight=False, soft_wrap=True)
+        cli.stdout.print(str(p), highlight=False, soft_wrap=True)
     _notes(notes)
 
 
-ALL_HELP = (
-    "Draw every figure the results allow and report which were skipped and why.\n\n"
-    "Exit status 1 when an input is present but broken (e.g. negscan/ without summary.json) "
-    "or when nothing could be drawn; a part that is simply absent is skipped."
-)
-
-
-@app.command("all", help=ALL_HELP)
+@app.command("all", help=o.ALL_HELP, cls=FIGURE)
 def all_figures(
-    results: Path = typer.Option(
-        ...,
-        "--results",
-        "-r",
-        help=(
-            "Results root. Looked for: negscan/ (one dir, or one per corpus), promptsim/, maps/, "
-            "absence/ (one dir or several), sweeps/<dataset>/ (results.parquet or fit run dirs)."
-        ),
-    ),
-    out: Path = OUT,
-    dpi: int = DPI,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only skips and failures."),
+    results: o.Results,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    quiet: o.AllQuiet = False,
 ) -> None:
+    from figures.gallery import draw_all
+
     if not results.is_dir():
         raise typer.BadParameter(f"{results}: no such directory", param_hint="--results")
-    check_out(out)
-    with console.status("drawing…", spinner="dots") as status:
+    with cli.stderr.status("drawing…", spinner="dots") as status:
         outcomes = draw_all(
             results, out, dpi=dpi, on_figure=None if quiet else lambda n: status.update(n)
         )
     _report(outcomes, quiet)
-    drawn = [o for o in outcomes if o.status == "drawn"]
-    if not drawn or any(o.status == "failed" for o in outcomes):
+    drawn = [item for item in outcomes if item.status == "drawn"]
+    if not drawn or any(item.status == "failed" for item in outcomes):
         if not drawn:
-            err.print(f"[red]error:[/red] no figure could be drawn from {results}", highlight=False)
+            cli.error(f"no figure could be drawn from {results}")
         raise typer.Exit(1)
 
 
 def _report(outcomes: list[Outcome], quiet: bool) -> None:
+    from rich.table import Table
+
     table = Table(title="paperfigs", show_lines=False)
     table.add_column("figure")
     table.add_column("status")
     table.add_column("files / reason", overflow="fold")
     colour = {"drawn": "green", "skipped": "yellow", "failed": "red"}
-    for o in outcomes:
-        if quiet and o.status == "drawn":
+    for item in outcomes:
+        if quiet and item.status == "drawn":
             continue
-        detail = "\n".join(str(p) for p in o.files) if o.files else o.reason
-        table.add_row(o.figure, f"[{colour[o.status]}]{o.status}[/]", detail)
+        detail = "\n".join(str(p) for p in item.files) if item.files else item.reason
+        table.add_row(item.figure, f"[{colour[item.status]}]{item.status}[/]", detail)
     if table.row_count:
-        console.print(table)
-    for o in outcomes:  # even with --quiet: a figure that leaves rows out must say so
-        _notes(o.notes, o.figure)
-    for o in outcomes:  # failures again, unwrapped, where scripts and people look for them
-        if o.status == "failed":
-            err.print(f"[red]error:[/red] {o.figure}: {o.reason}", highlight=False, soft_wrap=True)
+        cli.stdout.print(table)
+    for item in outcomes:  # even with --quiet: a figure that leaves rows out must say so
+        _notes(item.notes, item.figure)
+    for item in outcomes:  # failures again, unwrapped, where scripts and people look for them
+        if item.status == "failed":
+            cli.error(f"{item.figure}: {item.reason}")
 
 
-@app.command("map-curves")
+@app.command("map-curves", cls=FIGURE)
 def map_curves(
-    sweeps: list[Path] = typer.Argument(..., help="Sweep directories (mlrtrain sweep --out)."),
-    out: Path = OUT,
-    dpi: int = DPI,
-    no_paper: bool = NO_PAPER,
+    sweeps: o.Sweeps, out: o.Out = FIGS, dpi: o.Dpi = 200, no_paper: o.NoPaper = False
 ) -> None:
     """mAP vs known labels per dataset: a line per method, seed min–max band, paper dashed."""
+    from figures.sweeps import map_vs_partial
 
-    _draw(lambda: map_vs_partial(sweeps, out, dpi=dpi, paper=not no_paper), out)
+    _draw(lambda: map_vs_partial(sweeps, out, dpi=dpi, paper=not no_paper))
 
 
-@app.command("params-compute")
+@app.command("params-compute", cls=FIGURE)
 def params_compute(
-    sweeps: list[Path] = typer.Argument(..., help="Sweep directories (mlrtrain sweep --out)."),
-    out: Path = OUT,
-    dpi: int = DPI,
-    no_paper: bool = NO_PAPER,
+    sweeps: o.Sweeps, out: o.Out = FIGS, dpi: o.Dpi = 200, no_paper: o.NoPaper = False
 ) -> None:
     """Trainable parameters vs hours per run per method: ours (wall-clock on cached features)
     filled, the paper's (end-to-end GPU hours) hollow."""
+    from figures.sweeps import params_vs_compute
 
-    _draw(lambda: params_vs_compute(sweeps, out, dpi=dpi, paper=not no_paper), out)
+    _draw(lambda: params_vs_compute(sweeps, out, dpi=dpi, paper=not no_paper))
 
 
-@app.command("promptsim-violin")
-def promptsim_violin(
-    promptsim_dir: Path = typer.Argument(..., help="A `promptsim --out` directory."),
-    out: Path = OUT,
-    dpi: int = DPI,
-) -> None:
+@app.command("promptsim-violin", cls=FIGURE)
+def promptsim_violin(promptsim_dir: o.PromptsimDir, out: o.Out = FIGS, dpi: o.Dpi = 200) -> None:
     """Per-class cos(P1,N1) vs cos(P1,P2) distributions, raw and centred."""
+    from figures.prompts import cosine_distributions
 
-    _draw(lambda: cosine_distributions(promptsim_dir, out, dpi=dpi), out)
+    _draw(lambda: cosine_distributions(promptsim_dir, out, dpi=dpi))
 
 
-@app.command("promptsim-scatter")
-def promptsim_scatter(
-    promptsim_dir: Path = typer.Argument(..., help="A `promptsim --out` directory."),
-    out: Path = OUT,
-    dpi: int = DPI,
-) -> None:
+@app.command("promptsim-scatter", cls=FIGURE)
+def promptsim_scatter(promptsim_dir: o.PromptsimDir, out: o.Out = FIGS, dpi: o.Dpi = 200) -> None:
     """Per class: paraphrase cosine (x) vs negation cosine (y), with the diagonal."""
+    from figures.prompts import cosine_scatter
 
-    _draw(lambda: cosine_scatter(promptsim_dir, out, dpi=dpi), out)
-
-
-NEGSCAN_DIRS = typer.Argument(..., help="`negscan … --out` directories, one per corpus.")
-LABELS = typer.Option(
-    [],
-    "--label",
-    help="Name of each corpus on the figure, once per directory in order (default: folder name).",
-)
+    _draw(lambda: cosine_scatter(promptsim_dir, out, dpi=dpi))
 
 
-def _labels(labels: list[str], dirs: list[Path]) -> list[str] | None:
+def _labels(labels: list[str] | None, dirs: list[Path]) -> list[str] | None:
     if labels and len(labels) != len(dirs):
         raise typer.BadParameter(
             f"given {len(labels)} times for {len(dirs)} directories (once per directory)",
@@ -184,73 +138,95 @@ def _labels(labels: list[str], dirs: list[Path]) -> list[str] | None:
     return labels or None
 
 
-@app.command("negscan-words")
+@app.command("negscan-words", cls=FIGURE)
 def negscan_words(
-    negscan_dirs: list[Path] = NEGSCAN_DIRS,
-    out: Path = OUT,
-    dpi: int = DPI,
-    top: int = typer.Option(25, "--top", min=1, help="Words shown (by total captions)."),
-    label: list[str] = LABELS,
+    negscan_dirs: o.NegscanDirs,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    top_k: Annotated[int, o.top("Words shown (by total captions).")] = 25,
+    label: o.Labels = None,
 ) -> None:
     """Per-word caption shares and the negation rate per corpus, beside LAION's 0.47 %."""
+    from figures.negscan import word_counts
 
     names = _labels(label, negscan_dirs)
-    _draw(lambda: word_counts(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
+    _draw(lambda: word_counts(negscan_dirs, out, top=top_k, dpi=dpi, labels=names))
 
 
-@app.command("negscan-bigrams")
+@app.command("negscan-bigrams", cls=FIGURE)
 def negscan_bigrams(
-    negscan_dirs: list[Path] = NEGSCAN_DIRS,
-    out: Path = OUT,
-    dpi: int = DPI,
-    top: int = typer.Option(20, "--top", min=1, help="Bigrams shown per corpus."),
-    label: list[str] = LABELS,
+    negscan_dirs: o.NegscanDirs,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    top_k: Annotated[int, o.top("Bigrams shown per corpus.")] = 20,
+    label: o.Labels = None,
 ) -> None:
     """The top "negator next-word" bigrams per corpus."""
+    from figures.negscan import top_bigrams
 
     names = _labels(label, negscan_dirs)
-    _draw(lambda: top_bigrams(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
+    _draw(lambda: top_bigrams(negscan_dirs, out, top=top_k, dpi=dpi, labels=names))
 
 
-@app.command("negscan-classes")
+@app.command("negscan-classes", cls=FIGURE)
 def negscan_classes(
-    negscan_dirs: list[Path] = NEGSCAN_DIRS,
-    out: Path = OUT,
-    dpi: int = DPI,
-    top: int = typer.Option(25, "--top", min=1, help="Classes shown per corpus."),
-    label: list[str] = LABELS,
+    negscan_dirs: o.NegscanDirs,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    top_k: Annotated[int, o.top("Classes shown per corpus.")] = 25,
+    label: o.Labels = None,
 ) -> None:
     """The classes most often negated per corpus (negscan --classes)."""
+    from figures.negscan import class_negations
 
     names = _labels(label, negscan_dirs)
-    _draw(lambda: class_negations(negscan_dirs, out, top=top, dpi=dpi, labels=names), out)
+    _draw(lambda: class_negations(negscan_dirs, out, top=top_k, dpi=dpi, labels=names))
 
 
-@app.command("maps")
+@app.command("maps", cls=FIGURE)
 def maps_grid(
-    maps_dir: Path = typer.Argument(..., help="A `promptsim maps --out` directory."),
-    out: Path = OUT,
-    dpi: int = DPI,
-    max_classes: int = typer.Option(6, "--max-classes", min=1, help="Rows (classes) per image."),
+    maps_dir: o.MapsDir,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    max_classes: o.MaxClasses = 6,
 ) -> None:
     """Similarity-map grids, one per image: the photo, and per class the positive- and the
     negated-prompt map with a colour bar."""
+    from figures.maps import similarity_grids
 
-    _draw(lambda: similarity_grids(maps_dir, out, max_classes=max_classes, dpi=dpi), out)
+    _draw(lambda: similarity_grids(maps_dir, out, max_classes=max_classes, dpi=dpi))
 
 
-@app.command("absence")
+@app.command("absence", cls=FIGURE)
 def absence_auroc(
-    absence_dir: Path = typer.Argument(..., help="A `promptsim absence --out` directory."),
-    out: Path = OUT,
-    dpi: int = DPI,
+    absence_dir: o.AbsenceDir,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
 ) -> None:
     """Per class: AUROC of P for presence vs AUROC of N for absence."""
+    from figures.absence import absence_scatter
 
-    _draw(lambda: absence_scatter(absence_dir, out, dpi=dpi), out)
+    _draw(lambda: absence_scatter(absence_dir, out, dpi=dpi))
 
 
-app.command("negbench")(negbench_command)
+@app.command("negbench", cls=FIGURE)
+def negbench(
+    results: o.NegbenchDirs,
+    negscan: o.NegscanOf = None,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+) -> None:
+    """MCQ accuracy by type, the affirmation − negation gap, existence F1, retrieval R@5 with vs
+    without the negated clause; with --negscan, corpus negation rate vs negation accuracy."""
+    from figures.negbench import negbench_panels, negscan_scatter, parse_negscan
+
+    def draw() -> list[Path]:
+        paths = negbench_panels(results, out, dpi=dpi)
+        if negscan:
+            paths += negscan_scatter(results, parse_negscan(negscan), out, dpi=dpi)
+        return paths
+
+    _draw(draw)
 
 
 def main() -> None:

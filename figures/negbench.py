@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import typer
 
 from figures import style
 from figures.inputs import EmptyInput, MissingInput, Model, random_weights_banner
@@ -204,26 +203,3 @@ def negscan_scatter(
     title += f" · negscan of weights {', '.join(negscan)}"
     style.headline(fig, _banner(drawn), title=title)
     return style.save(fig, out_dir, "negbench_negscan", dpi)
-
-
-def negbench_command(
-    results: list[Path] = typer.Argument(
-        ..., help="`promptsim negbench --out` dirs (or a --models-file output dir)."
-    ),
-    negscan: list[str] = typer.Option(
-        [], "--negscan", help="NAME=DIR: negscan results of the corpus of weights tag NAME."
-    ),
-    out: Path = typer.Option(Path("figs"), "--out", "-o", help="Folder for the figures."),
-    dpi: int = typer.Option(200, "--dpi", min=30, max=1200, help="PNG resolution."),
-) -> None:
-    """MCQ accuracy by type, the affirmation − negation gap, existence F1, retrieval R@5 with vs
-    without the negated clause; with --negscan, corpus negation rate vs negation accuracy."""
-    from figures.cli import _draw
-
-    def draw() -> list[Path]:
-        paths = negbench_panels(results, out, dpi=dpi)
-        if negscan:
-            paths += negscan_scatter(results, parse_negscan(negscan), out, dpi=dpi)
-        return paths
-
-    _draw(draw, out)

@@ -100,6 +100,21 @@ def scan_options(
     return ScanOptions(lex, cls, window, samples, seed, exclude_numbering, unique)
 
 
+def job_slice(index: int | None, count: int | None) -> Callable[[list], list] | None:
+    """The ``select`` of :func:`laion_inputs` / :func:`text_inputs` for slice ``index`` (0-based)
+    of a job array of ``count`` (contiguous, balanced slices of the sorted shard list); ``None``
+    without a job array."""
+    if index is None and count is None:
+        return None
+    if index is None or count is None:
+        raise BadOption("shard_index", "give both the slice index and the number of slices")
+    if not 0 <= index < count:
+        raise BadOption("shard_index", f"{index} is not below the number of slices {count}")
+    from corpora.executors import take_slice
+
+    return partial(take_slice, index=index, count=count)
+
+
 # --- units of each kind of input -------------------------------------------------------------
 def laion_units(
     shard_list: Sequence, column: str, *, skip_bad: bool = False

@@ -21,8 +21,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-err = Console(stderr=True)
-stdout = Console()
+from corpora import cli
+
+err, stdout = cli.stderr, cli.stdout  # the commands' consoles
 
 
 class _CaptionRate(ProgressColumn):
@@ -115,6 +116,17 @@ def _print_paper_rate(ours: float) -> None:
         f"{100 * (ours - ref['rate']):+.3f} percentage points",
         highlight=False,
     )
+
+
+def print_interrupted(saved: int | None, out: Path | None) -> None:
+    """What a Ctrl-C left: ``saved`` finished shards in ``out`` (None: nothing saved)."""
+    if saved is not None:
+        err.print(
+            f"[yellow]interrupted:[/] {saved} finished shard(s) are saved in {out}; "
+            "rerun the same command to resume."
+        )
+    else:
+        err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
 
 
 def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | None) -> None:

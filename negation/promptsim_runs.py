@@ -57,6 +57,45 @@ def resolve_classes(spec: str) -> ClassSet:
         raise OptionError(str(err), "--classes") from None
 
 
+def load_backbone(
+    model: str,
+    pretrained: str,
+    *,
+    cache_dir: str | None = None,
+    offline: bool = False,
+    device: str = "auto",
+    precision: str = "fp32",
+    seed: int = 0,
+    image_size: int | None = None,
+    loader_bars: bool = True,
+) -> Any:
+    """The backbone of a promptsim run (:func:`mlr.backbone.load_backbone`); without
+    ``loader_bars``, the loaders' own bars (Hugging Face downloads, the sentence-transformers
+    backend's ``Loading weights``) are switched off."""
+    from mlr.backbone import ST_PREFIX, BackboneConfig
+    from mlr.backbone import load_backbone as load
+
+    if not loader_bars:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+        if model.startswith(ST_PREFIX):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+    cfg = BackboneConfig(
+        model=model,
+        pretrained=pretrained,
+        cache_dir=cache_dir,
+        offline=offline,
+        device=device,
+        precision=precision,
+        image_size=image_size,
+        seed=seed,
+    )
+    return load(cfg)
+
+
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -277,13 +278,13 @@ def test_export_then_reload_scores_identical_questions(voc, voc_run, tiny_models
 
 def test_bad_input_is_one_clear_line(voc, tiny_models, tmp_path):
     res = runner.invoke(app, [*base(voc), "--tasks", "mcq,caption", "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "unknown task caption" in res.output
+    assert res.exit_code == 1 and "unknown task caption" in res.output
     csv_path = tmp_path / "mcq.csv"
     csv_path.write_text("image_path,caption_0,correct_answer\nx.jpg,a,0\n")
     res = runner.invoke(
         app, ["negbench", "--negbench-csv", str(csv_path), "--images", str(tmp_path), "--out", "o"]
     )
-    assert res.exit_code == 2 and "missing column(s) caption_1" in res.output
+    assert res.exit_code == 1 and "missing column(s) caption_1" in res.output
 
 
 def test_negbench_csv_answer_position_is_randomised(tmp_path):
@@ -362,3 +363,17 @@ def test_negbench_figures_say_what_produced_them(voc_run, tiny_models, tmp_path,
                     lb.y0, b.y0
                 )
     assert "bootstrap 50" in figs[0].get_suptitle().replace("\n", " ")
+
+
+def test_a_negbench_run_is_one_call_and_matches_the_command(voc, voc_run, tiny_models, tmp_path):
+    """From a notebook: one import, one call; the same summary as `promptsim negbench`."""
+    from negation.negbench.job import JobOptions, negbench
+    from negation.promptsim_runs import load_backbone
+
+    opts = JobOptions(dataset="voc", root=voc, n_boot=50, text_cache=None)
+    cpu = partial(load_backbone, device="cpu")
+    result = negbench(opts, tmp_path / "nb", (tiny_models[0], "none"), cpu)
+    assert result.rows is None and not result.failed
+    ours = json.loads((tmp_path / "nb" / "summary.json").read_text())
+    assert ours == result.summaries[0]
+    assert ours["metrics"] == json.loads((voc_run / "summary.json").read_text())["metrics"]

@@ -321,7 +321,8 @@ def test_cli_bad_input_is_one_clear_line(tiny_models, tmp_path, hub_offline):
     args = ["table", "--classes", "cat,dog", "--pretrained", str(missing), "--offline"]
     result = runner.invoke(app, [*args, "--model", "notclip-tiny-RN"])
     assert result.exit_code == 1
-    assert "missing weights" in result.output and "Traceback" not in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("error: weights") and result.output.endswith("(--pretrained)\n")
     assert re.search(r"does not exist", result.output)
 
 
@@ -417,12 +418,10 @@ def test_cli_refuses_case_duplicate_and_binary_class_lists(tiny_models, tmp_path
 
 @pytest.mark.parametrize("command", ["table", "maps", "absence"])
 def test_out_that_is_a_file_is_refused_before_any_model_work(tmp_path, monkeypatch, command):
-    import negation.cli_promptsim as cli
-
     def boom(*args, **kwargs):
         raise AssertionError("the model was loaded before --out was checked")
 
-    monkeypatch.setattr(cli, "_load_backbone", boom)
+    monkeypatch.setattr("negation.promptsim_runs.load_backbone", boom)
     monkeypatch.setenv("COLUMNS", "400")
     existing = tmp_path / "results.txt"
     existing.write_text("keep me")
@@ -462,9 +461,7 @@ class _ControlEncoder:
 
 
 def test_a_sentence_transformers_control_is_never_set_beside_the_poster(tmp_path, monkeypatch):
-    import negation.cli_promptsim as cli
-
-    monkeypatch.setattr(cli, "_load_backbone", lambda *a, **k: _ControlEncoder())
+    monkeypatch.setattr("negation.promptsim_runs.load_backbone", lambda *a, **k: _ControlEncoder())
     out = tmp_path / "out"
     args = ["table", "--model", "st:control", "--classes", "coco", "--no-text-cache"]
     result = runner.invoke(app, [*args, "--out", str(out)])
@@ -485,11 +482,11 @@ def test_random_weights_banner_is_printed_once(tiny_models, tmp_path):
 @pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
 def test_progress_stays_on_for_every_format(tiny_models, tmp_path, monkeypatch, fmt):
     """The bar goes to stderr, so a csv/json stdout does not turn it off; only --quiet does."""
-    import negation.cli_promptsim as cli
+    from corpora import cli
 
     asked = []
-    real = cli._progress
-    monkeypatch.setattr(cli, "_progress", lambda quiet: asked.append(quiet) or real(quiet))
+    real = cli.stage_bars
+    monkeypatch.setattr(cli, "stage_bars", lambda quiet, **k: asked.append(quiet) or real(quiet))
     result = runner.invoke(app, _tiny(tmp_path, "--classes", "cat,dog", "--format", fmt))
     assert result.exit_code == 0, result.output
     assert asked == [False]

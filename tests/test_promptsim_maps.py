@@ -87,7 +87,7 @@ def test_cli_maps_bad_image(tiny_models, tmp_path):
     args = ["maps", str(bad), "--classes", "cat,dog", "--out", str(tmp_path / "o")]
     args += ["--model", tiny_models[0], "--pretrained", "none", "--no-text-cache"]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "cannot read image" in result.output
+    assert result.exit_code == 1 and "cannot read image" in result.output
     assert "Traceback" not in result.output
 
 

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
 from corpora.runio import slug as runio_slug
-from corpora.schema import NEGBENCH_PER_CLASS, NEGBENCH_SCORES
+from corpora.schema import NEGBENCH_SCORES
 from mlr.backbone import require_images
 from negation.negbench import metrics as M
-from negation.negbench.families import MCQ_TYPES, SAMPLINGS
+from negation.negbench.summaries import clip_benchmark_metrics, per_class, task_metrics
 
 Progress = Callable[[str, int, int | None], None]  # (stage, advance, total)
 
@@ -159,6 +159,7 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
     if has_retrieval:
         col = {k: c for c, k in enumerate(bench.class_keys)}
         labels = bench.labels
+        assert labels is not None  # retrieval questions come with the gallery's labels
         affirmed, negated = q["affirmed"].to_list(), q["negated"].to_list()
         for r in range(n):
             if tasks[r] != "retrieval":
@@ -172,144 +173,13 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
             ret["n_relevant"][r] = int(relevant[gallery].sum())
             ret["n_gallery"][r] = int(gallery.sum())
     info = backbone.info()
+    columns: dict[str, list[Any]] = {"prediction": prediction, "correct": correct, **ret}
     return q.with_columns(
         pl.lit(backbone.config.model).alias("model"),
         pl.lit(info["pretrained"]).alias("pretrained"),
         float_lists("scores", scores),
-        *(
-            pl.Series(k, v, dtype=NEGBENCH_SCORES[k])
-            for k, v in {"prediction": prediction, "correct": correct, **ret}.items()
-        ),
+        *(pl.Series(k, v, dtype=NEGBENCH_SCORES[k]) for k, v in columns.items()),
     )
-
-
-# ---- summaries ------------------------------------------------------------------------------
-RET_METRICS = ("r1", "r5", "r10", "ap")
-
-
-def _acc(frame: pl.DataFrame) -> np.ndarray:
-    return frame["correct"].cast(pl.Float64).to_numpy()
-
-
-def task_metrics(scored: pl.DataFrame, seed: int, n_boot: int) -> dict[str, dict]:
-    """The ``metrics`` block of summary.json (per task)."""
-    out: dict[str, dict] = {}
-    mcq = scored.filter(pl.col("task") == "mcq")
-    if mcq.height:
-        by = {t: mcq.filter(pl.col("type") == t) for t in MCQ_TYPES}
-        out["mcq"] = {
-            "accuracy": M.estimate(_acc(mcq), M.rng_for(seed, "mcq"), n_boot),
-            "by_type": {
-                t: M.estimate(_acc(f), M.rng_for(seed, "mcq", t), n_boot) for t, f in by.items()
-            },
-            "gap_affirmation_negation": M.difference(
-                _acc(by["affirmation"]), _acc(by["negation"]), M.rng_for(seed, "mcq-gap"), n_boot
-            ),
-            "by_family": {
-                fam: M.estimate(_acc(f), M.rng_for(seed, "mcq", fam), n_boot)
-                for (fam,), f in mcq.group_by(["family"], maintain_order=True)
-            },
-        }
-    exi = scored.filter(pl.col("task") == "existence")
-    if exi.height:
-        out["existence"] = {}
-        for s in SAMPLINGS:
-            part = exi.filter(pl.col("type") == s)
-            out["existence"][s] = M.existence_estimates(
-                part["present"].to_numpy(),
-                (part["prediction"] == 0).to_numpy(),
-                M.rng_for(seed, "existence", s),
-                n_boot,
-            )
-    ret = scored.filter(pl.col("task") == "retrieval")
-    if ret.height:
-        neg, plain = ret.filter(pl.col("type") == "negated"), ret.filter(pl.col("type") == "plain")
-        block: dict[str, dict] = {"negated": {}, "plain": {}, "gap_negated_plain": {}}
-        for m in RET_METRICS:
-            a, b = neg[m].to_numpy(), plain[m].to_numpy()
-            block["negated"][m] = M.estimate(a, M.rng_for(seed, "ret-neg", m), n_boot)
-            block["plain"][m] = M.estimate(b, M.rng_for(seed, "ret-plain", m), n_boot)
-            block["gap_negated_plain"][m] = M.difference(
-                a, b, M.rng_for(seed, "ret-gap", m), n_boot
-            )
-        out["retrieval"] = block
-    return out
-
-
-def per_class(scored: pl.DataFrame, seed: int, n_boot: int) -> pl.DataFrame:
-    """Tidy per-class numbers: (task, class, type, metric) → value, CI, n."""
-    rows = []
-    model, pretrained = scored["model"][0], scored["pretrained"][0]
-
-    def add(task, cls, typ, metric, est):
-        rows.append(
-            {"model": model, "pretrained": pretrained, "task": task, "class": cls, "type": typ}
-            | {"metric": metric, **est}
-        )
-
-    for (task, cls), part in scored.filter(pl.col("focus").is_not_null()).group_by(
-        ["task", "focus"], maintain_order=True
-    ):
-        types = part["type"].unique(maintain_order=True).to_list()
-        if task in ("mcq", "existence"):
-            for t in types:
-                f = part.filter(pl.col("type") == t)
-                add(
-                    task,
-                    cls,
-                    t,
-                    "accuracy",
-                    M.estimate(_acc(f), M.rng_for(seed, task, cls, t), n_boot),
-                )
-            if task == "mcq":
-                a = _acc(part.filter(pl.col("type") == "affirmation"))
-                b = _acc(part.filter(pl.col("type") == "negation"))
-                est = M.difference(a, b, M.rng_for(seed, "gap", cls), n_boot)
-                add(task, cls, "gap", "gap_affirmation_negation", est)
-        else:
-            neg = part.filter(pl.col("type") == "negated")
-            plain = part.filter(pl.col("type") == "plain")
-            for m in ("r5", "ap"):
-                for t, f in (("negated", neg), ("plain", plain)):
-                    est = M.estimate(f[m].to_numpy(), M.rng_for(seed, task, cls, t, m), n_boot)
-                    add(task, cls, t, m, est)
-                est = M.difference(
-                    neg[m].to_numpy(), plain[m].to_numpy(), M.rng_for(seed, "gap", cls, m), n_boot
-                )
-                add(task, cls, "gap", f"gap_negated_plain_{m}", est)
-    return pl.DataFrame(rows, schema=NEGBENCH_PER_CLASS)
-
-
-def clip_benchmark_metrics(metrics: dict[str, dict]) -> dict[str, dict[str, float | None]]:
-    """Flat ``{task: {metric: value}}`` for the CLIP_benchmark JSON files."""
-    out: dict[str, dict[str, float | None]] = {}
-    if "mcq" in metrics:
-        m = metrics["mcq"]
-        out["mcq"] = {
-            "accuracy": m["accuracy"]["value"],
-            **{f"accuracy_{t}": v["value"] for t, v in m["by_type"].items()},
-            "gap_affirmation_negation": m["gap_affirmation_negation"]["value"],
-            "n_questions": m["accuracy"]["n"],
-        }
-    if "existence" in metrics:
-        out["existence"] = {
-            f"{stat}_{s}": v["value"]
-            for s, block in metrics["existence"].items()
-            for stat, v in block.items()
-        }
-    if "retrieval" in metrics:
-        names = {
-            "r1": "recall@1",
-            "r5": "recall@5",
-            "r10": "recall@10",
-            "ap": "mean_average_precision",
-        }
-        out["retrieval"] = {
-            f"image_retrieval_{names[m]}_{kind}": v["value"]
-            for kind in ("negated", "plain", "gap_negated_plain")
-            for m, v in metrics["retrieval"][kind].items()
-        }
-    return out
 
 
 def slug(text: str) -> str:
@@ -407,7 +277,7 @@ def parse_models_file(path: Path) -> list[tuple[str, str]]:
     """CLIP_benchmark's model list: one ``model,pretrained`` a line (``#`` comments, blanks)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"--models-file {path}: no such file")
+        raise ValueError(f"model list {path}: no such file")
     out = []
     for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
@@ -418,7 +288,7 @@ def parse_models_file(path: Path) -> list[tuple[str, str]]:
             raise ValueError(f"{path}, line {n}: expected 'model,pretrained', got {line.strip()!r}")
         out.append((parts[0], parts[1]))
     if not out:
-        raise ValueError(f"--models-file {path}: no model listed")
+        raise ValueError(f"model list {path}: no model listed")
     return out
 
 

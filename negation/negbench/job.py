@@ -1,0 +1,174 @@
+"""One ``promptsim negbench`` job from its options: the bench to score (from a labelled split, a
+questions file or NegBench's released MCQ CSV), the run's configuration, and the run of one model
+or of a model list (:mod:`negation.negbench.runner`). Nothing here prints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from negation.negbench.runner import (
+    Bench,
+    Progress,
+    RunConfig,
+    parse_models_file,
+    run,
+    run_models,
+)
+from negation.promptsim_runs import OptionError
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What a negbench job scores and how (the ``promptsim negbench`` options but the model's)."""
+
+    dataset: str | None = None
+    root: Path | None = None
+    split: str = "test"
+    classes: str | None = None
+    voc_difficult: str = "ignore"
+    skip_bad_images: bool = False
+    tasks: str | None = None  # default: all; mcq for negbench_csv
+    templates: str = "negbench"
+    seed: int = 0
+    max_images: int | None = None
+    max_queries: int = 200
+    n_boot: int = 1000
+    questions: Path | None = None
+    negbench_csv: Path | None = None
+    images: Path | None = None
+    batch_size: int | None = None
+    image_batch: int = 32
+    text_cache: Path | None = None
+    models_file: Path | None = None
+
+
+@dataclass
+class JobResult:
+    summaries: list[dict[str, Any]]  # summary.json of each model scored (or skipped as done)
+    rows: list[dict[str, Any]] | None = None  # with a model list: the models.json status rows
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_bench(opts: JobOptions) -> tuple[Bench, list[str]]:
+    """The bench and the tasks it holds; bad option values raise :class:`OptionError`."""
+    from corpora.multilabel import load_split
+    from negation.negbench.families import load_families
+    from negation.negbench.inputs import bench_from_negbench_csv, bench_from_split
+    from negation.negbench.questions import parse_tasks
+
+    if opts.negbench_csv is not None:
+        if opts.images is None:
+            raise OptionError("a NegBench CSV needs the folder of its images", "--images")
+        if parse_tasks(opts.tasks or "mcq") != ["mcq"]:
+            raise OptionError("a NegBench CSV holds MCQ questions only: use mcq", "--tasks")
+        return bench_from_negbench_csv(opts.negbench_csv, opts.images, opts.seed), ["mcq"]
+    if opts.dataset is None or opts.root is None:
+        raise OptionError(
+            "give a dataset and its root (or a NegBench CSV and its images)", "--dataset"
+        )
+    if opts.split not in ("train", "test"):
+        raise OptionError("use train or test", "--split")
+    chosen = parse_tasks(opts.tasks or "mcq,existence,retrieval")
+    families = load_families(opts.templates)
+    try:
+        data = load_split(
+            opts.dataset,
+            opts.root,
+            opts.split,
+            skip_bad_images=opts.skip_bad_images,
+            voc_difficult=opts.voc_difficult,
+            classes=opts.classes,
+        )
+    except FileNotFoundError as err:
+        raise OptionError(str(err), "--root") from None
+    bench = bench_from_split(
+        data,
+        opts.root,
+        tasks=chosen,
+        families=families,
+        seed=opts.seed,
+        max_images=opts.max_images,
+        max_queries=opts.max_queries,
+        questions=opts.questions,
+    )
+    if opts.questions is not None:  # the file's tasks, whatever the tasks option says
+        chosen = bench.questions["task"].unique(maintain_order=True).to_list()
+    return bench, chosen
+
+
+def run_config(opts: JobOptions, bench: Bench, tasks: list[str], out: Path) -> RunConfig:
+    """The run's configuration; its ``options`` are run.json's ``config`` section."""
+
+    def text(value: Path | None) -> str | None:
+        return None if value is None else str(value)
+
+    options = {
+        "dataset": opts.dataset,
+        "root": text(opts.root),
+        "split": opts.split,
+        "classes": opts.classes,
+        "voc_difficult": opts.voc_difficult,
+        "tasks": tasks,
+        "templates": opts.templates,
+        "max_images": opts.max_images,
+        "max_queries": opts.max_queries,
+        "questions": text(opts.questions),
+        "negbench_csv": text(opts.negbench_csv),
+        "images": text(opts.images),
+        "batch_size": opts.batch_size,
+        "image_batch": opts.image_batch,
+        "text_cache": text(opts.text_cache),
+        "models_file": text(opts.models_file),
+    }
+    return RunConfig(
+        bench=bench,
+        out=out,
+        seed=opts.seed,
+        n_boot=opts.n_boot,
+        batch_size=opts.batch_size,
+        image_batch=opts.image_batch,
+        text_cache=opts.text_cache,
+        options=options,
+    )
+
+
+def run_job(
+    cfg: RunConfig,
+    models: tuple[str, str] | Path,
+    load: Callable[[str, str], Any],
+    progress: Progress,
+) -> JobResult:
+    """Score one ``(model, pretrained)`` into ``cfg.out``, or each model of a CLIP_benchmark
+    model-list file into its own folder under ``cfg.out`` (finished ones skipped, failures
+    recorded in models.json)."""
+    if isinstance(models, tuple):
+        return JobResult([run(cfg, load(*models), progress).summary])
+    rows = run_models(cfg, parse_models_file(models), load, progress)
+    done = [r for r in rows if r["status"] != "failed"]
+    summaries = [json.loads((cfg.out / r["dir"] / "summary.json").read_text()) for r in done]
+    return JobResult(summaries, rows, [r for r in rows if r["status"] == "failed"])
+
+
+def negbench(
+    opts: JobOptions,
+    out: Path,
+    models: tuple[str, str] | Path = ("RN101", "openai"),
+    load: Callable[[str, str], Any] | None = None,
+    progress: Progress | None = None,
+) -> JobResult:
+    """A whole ``promptsim negbench`` run in one call: the bench of ``opts`` scored for one
+    ``(model, pretrained)`` or a model-list file (:func:`run_job`) into ``out``; ``load``
+    builds a backbone (default :func:`negation.promptsim_runs.load_backbone`)."""
+    from negation.promptsim_runs import load_backbone
+
+    bench, tasks = build_bench(opts)
+    cfg = run_config(opts, bench, tasks, out)
+    return run_job(cfg, models, load or load_backbone, progress or _silent)
+
+
+def _silent(stage: str, advance: int, total: int | None) -> None:
+    """The default progress callback: nothing."""
