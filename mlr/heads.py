@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-METHODS = ("baseline", "dualcoop", "positivecoop", "negativecoop")
+from mlr.config import METHODS
+
 COS_SCALE = 20.0  # softmax temperature 1/20 on cosine, and the per-region logit scale
 POOL_SCALE = 5.0  # the factor on the pooled logit (5 × 20 = 100 effective)
 
@@ -235,12 +236,3 @@ def build_head(
     if method == "negativecoop":
         return NegativeCoOpHead(encoder, class_names, n_ctx, class_specific, residual, gen)
     raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-
-
-# Trainer defaults per method (docs/METHODS.md §1.4): weight decay, the warm-up epoch's constant LR.
-METHOD_DEFAULTS = {
-    "baseline": {"weight_decay": 0.0, "warmup_lr": 5e-3},
-    "dualcoop": {"weight_decay": 5e-4, "warmup_lr": 1e-5},
-    "positivecoop": {"weight_decay": 0.0, "warmup_lr": 5e-3},
-    "negativecoop": {"weight_decay": 0.0, "warmup_lr": 5e-3},
-}

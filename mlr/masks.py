@@ -28,10 +28,8 @@ UNKNOWN = -1
 def draw_mask(n_images: int, n_classes: int, partial: float, seed: int = 0) -> np.ndarray:
     """The ``(n_images, n_classes)`` int8 keep-mask (1 keep, 0 drop) with ``P(keep) = partial``.
 
-    ``partial = 1`` keeps every label (no masking); a value above 1 (a percentage given by
-    mistake) is an error."""
-    if not 0.0 < partial <= 1.0:
-        raise ValueError(f"--partial must be in (0, 1] (the known-label proportion), got {partial}")
+    ``partial`` in (0, 1] (checked by :class:`mlr.config.FitConfig`); 1 keeps every label (no
+    masking)."""
     if partial == 1.0:
         return np.ones((n_images, n_classes), dtype=np.int8)
     u = np.random.default_rng(seed).random((n_images, n_classes))
