@@ -48,7 +48,7 @@ import polars as pl
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
 from corpora.sweep_results import remote_url
-from mlr.config import METHODS, FitConfig, check_partial
+from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
 from mlr.inputs import Reporter
 from mlr.sweep_io import (
     at,
@@ -58,11 +58,11 @@ from mlr.sweep_io import (
     results_path,
     run_state,
     staging_dir,
+    upload,
     write_results,
 )
 from mlr.train import fit
 
-DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
 TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
 
 

@@ -13,6 +13,7 @@ import torch
 from mlr_data import write_coco
 
 import mlr.train as train_mod
+from mlr.checkpoints import CheckpointError
 from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, build_head
 from mlr.metrics import mean_average_precision
@@ -339,7 +340,7 @@ def test_no_cache_trains_online_with_fresh_augmentation(base_cfg, tmp_path):
         method="baseline",
         lr=0.1,
         epochs=1,
-        use_cache=False,
+        cache=False,
         feature_cache=str(tmp_path / "never"),
         out=str(tmp_path / "online"),
     )
@@ -396,17 +397,17 @@ def test_damaged_checkpoints_are_one_line_errors(runs, tmp_path):
         (best.read_bytes()[:300], "truncated or not a PyTorch checkpoint"),
     ]:
         best.write_bytes(content)
-        with pytest.raises(train_mod.CheckpointError, match=rf"best\.pt: unreadable .*\({why}\)"):
+        with pytest.raises(CheckpointError, match=rf"best\.pt: unreadable .*\({why}\)"):
             train_mod.evaluate_run(run)
     torch.save({"anything": object()}, best)  # a pickle that weights_only refuses
-    with pytest.raises(train_mod.CheckpointError) as err:
+    with pytest.raises(CheckpointError) as err:
         train_mod.evaluate_run(run)
     assert "weights_only" not in str(err.value)
     torch.save({"epoch": 1, "other": 2}, best)
-    with pytest.raises(train_mod.CheckpointError, match="not an mlrtrain checkpoint"):
+    with pytest.raises(CheckpointError, match="not an mlrtrain checkpoint"):
         train_mod.evaluate_run(run)
     shutil.copy(runs["baseline"].run_dir / "checkpoints" / "best.pt", best)  # another head's
-    with pytest.raises(train_mod.CheckpointError, match="do not fit the run's positivecoop head"):
+    with pytest.raises(CheckpointError, match="do not fit the run's positivecoop head"):
         train_mod.evaluate_run(run)
 
 
@@ -422,7 +423,7 @@ def test_truncated_last_checkpoint_on_resume_says_what_to_do(runs, base_cfg, tmp
     ckpt = tmp_path / "r" / "checkpoints"
     assert load_checkpoint(ckpt / "prev.pt")["epoch"] == 1  # the epoch before last.pt's
     (ckpt / "last.pt").write_bytes((ckpt / "last.pt").read_bytes()[:1000])
-    with pytest.raises(train_mod.CheckpointError, match=r"last\.pt: unreadable .*mv .*prev\.pt"):
+    with pytest.raises(CheckpointError, match=r"last\.pt: unreadable .*mv .*prev\.pt"):
         fit(replace(cfg, resume=True))
     (ckpt / "prev.pt").replace(ckpt / "last.pt")  # what the message says
     resumed = fit(replace(cfg, resume=True)).metrics

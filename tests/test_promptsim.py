@@ -329,7 +329,7 @@ def test_cli_offline_tag_missing(tmp_path, hub_offline):
     args = ["table", "--classes", "cat,dog", "--cache-dir", str(tmp_path), "--offline"]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
-    assert "RN101" in result.output and "--pretrained FILE" in result.output
+    assert "RN101" in result.output and "local checkpoint file" in result.output
 
 
 def test_default_command_is_table_and_help_explains():

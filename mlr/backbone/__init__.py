@@ -83,7 +83,12 @@ class BackboneConfig:
 
 
 class MissingWeightsError(RuntimeError):
-    """The requested weights are not available locally (and may not be downloaded)."""
+    """The requested weights are not available locally (and may not be downloaded). The message
+    names the problem and the ways out, never a command-line flag (the CLI adds those)."""
+
+
+class MissingTextModelError(MissingWeightsError):
+    """A sentence-transformers model (``st:``) that is not available locally."""
 
 
 class TextOnlyError(RuntimeError):
