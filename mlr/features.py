@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 
 from corpora.multilabel import MultiLabelSplit
-from corpora.runio import atomic_write_json
+from corpora.runio import atomic_write_json, slug
 from mlr.augment import train_augment
 
 FORMAT = 1
@@ -67,7 +66,9 @@ def describe_cache(
 
 
 def _slug(text: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+    """A directory-name part for ``text``: :func:`corpora.runio.slug`, cut at 40 characters and
+    followed by a digest of ``text`` whenever it differs from ``text`` (so names stay unique)."""
+    s = slug(text).strip("_")
     if len(s) > 40 or s != text:
         s = s[:40] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
     return s
