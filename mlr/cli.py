@@ -162,13 +162,13 @@ def params(
     from rich.table import Table
 
     from corpora.classes import load_classes
-    from mlr.backbone import BackboneConfig, load_backbone
-    from mlr.train import param_table
+    from mlr.backbone import BackboneConfig, load_backbone, require_images
+    from mlr.heads import param_table
 
     fmt = check_format(fmt, ("table", "json"))
     with run_errors():
         cs = load_classes(classes)
-        backbone = load_backbone(
+        loaded = load_backbone(
             BackboneConfig(
                 model=model,
                 pretrained=pretrained,
@@ -177,6 +177,7 @@ def params(
                 device="cpu",
             )
         )
+        backbone = require_images(loaded, "mlrtrain params")
         rows = param_table(cs.names, backbone, n_ctx=n_ctx, class_specific=csc)
     if fmt == "json":
         info = {"classes": cs.name, "n_classes": len(cs), "model": model, "rows": rows}

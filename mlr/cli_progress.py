@@ -8,6 +8,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -23,7 +24,7 @@ class RichReporter(Reporter):
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self.progress: Progress | None = None
-        self.task_id = None
+        self.task_id: TaskID | None = None
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -69,7 +70,7 @@ def banner(model_info: dict) -> None:
         console.print(text, highlight=False)
 
 
-class SweepProgress(RichReporter, SweepReporter):
+class SweepProgress(SweepReporter):
     """One live display: a bar over the sweep's runs and one for the current epoch / cache."""
 
     def __init__(self, total: int, *, quiet: bool = False) -> None:
@@ -84,7 +85,7 @@ class SweepProgress(RichReporter, SweepReporter):
             disable=quiet,
         )
         self.runs = self.progress.add_task("runs", total=total, info="")
-        self.task_id = None
+        self.task_id: TaskID | None = None
         self.warned = False
 
     def random_weights(self, model_info: dict) -> None:

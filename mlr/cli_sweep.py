@@ -4,7 +4,7 @@ and :func:`mlr.table.build_table` (registered on the app by :mod:`mlr.cli`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 
@@ -213,7 +213,8 @@ def table(
             )
         target = out / f"table{TABLE_SUFFIX[fmt]}"
     with run_errors():
-        frame = build_table(sweep_dir, dataset, paper=paper, allow_random=allow_random)
+        dirs = cast("list[Path]", sweep_dir)  # local directories or URLs, both read by it
+        frame = build_table(dirs, dataset, paper=paper, allow_random=allow_random)
         text = render(frame, fmt, compare=paper)
     typer.echo(text, nl=False)
     if target is not None:

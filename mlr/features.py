@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ def cache_bytes(n_images: int, regions: int, dims: int) -> int:
     return n_images * regions * dims * 2
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -147,7 +148,7 @@ class FeatureCache:
         )
         return None
 
-    def _features(self, idx: dict, mode: str) -> np.memmap | None:
+    def _features(self, idx: dict, mode: Literal["r", "r+"]) -> np.memmap | None:
         """``features.npy`` opened with ``mode``, or None (with a warning) when it is unreadable or
         not of the shape ``idx`` records."""
         try:
@@ -166,7 +167,7 @@ class FeatureCache:
     @property
     def complete(self) -> bool:
         idx = self.index
-        return bool(idx and idx.get("complete")) and self._features(idx, "r") is not None
+        return bool(idx and idx.get("complete") and self._features(idx, "r") is not None)
 
     def open(self) -> np.memmap:
         if not self.complete:
@@ -194,7 +195,7 @@ class FeatureCache:
             return self.open()
         self.path.mkdir(parents=True, exist_ok=True)
         store = self._features(idx, "r+") if idx and idx.get("done") else None
-        done = int(idx["done"]) if store is not None else 0
+        done = int(idx["done"]) if store is not None and idx else 0
         if store is None:
             with torch.no_grad():
                 probe = dense_features_of(
@@ -275,6 +276,7 @@ class FeatureSource:
         seed: int,
         cached: list[np.ndarray] | None,
         n_aug_views: int,
+        *,
         augment_online: bool,
         workers: int = 0,
     ) -> None:

@@ -70,8 +70,19 @@ def feature_sources(
     size = backbone.image_size
     if not cfg.cache:
         return (
-            FeatureSource(backbone, train, size, cfg.seed, None, 0, cfg.augment, cfg.workers),
-            FeatureSource(backbone, test, size, cfg.seed, None, 0, False, cfg.workers),
+            FeatureSource(
+                backbone,
+                train,
+                size,
+                cfg.seed,
+                None,
+                0,
+                augment_online=cfg.augment,
+                workers=cfg.workers,
+            ),
+            FeatureSource(
+                backbone, test, size, cfg.seed, None, 0, augment_online=False, workers=cfg.workers
+            ),
         )
     info = backbone.info()
     root = Path(cfg.feature_cache).expanduser()
@@ -108,8 +119,10 @@ def feature_sources(
         train_views += [build(train, v) for v in range(1, cfg.aug_views + 1)]
     test_views = [build(test, 0)]
     return (
-        FeatureSource(backbone, train, size, cfg.seed, train_views, cfg.aug_views, False),
-        FeatureSource(backbone, test, size, cfg.seed, test_views, 0, False),
+        FeatureSource(
+            backbone, train, size, cfg.seed, train_views, cfg.aug_views, augment_online=False
+        ),
+        FeatureSource(backbone, test, size, cfg.seed, test_views, 0, augment_online=False),
     )
 
 

@@ -50,9 +50,9 @@ from mlr.checkpoints import (
     load_params,
     resume_checkpoint,
 )
-from mlr.config import DEFAULT_PARTIAL, METHODS, FitConfig
+from mlr.config import DEFAULT_PARTIAL, FitConfig
 from mlr.features import FeatureSource
-from mlr.heads import Head, build_head
+from mlr.heads import Head
 from mlr.inputs import (
     Reporter,
     feature_sources,
@@ -443,21 +443,3 @@ def evaluate_run(
     }
     atomic_write_json(run_dir / "eval.json", out)
     return out
-
-
-def param_table(class_names, backbone, n_ctx: int = 16, class_specific: bool = True) -> list[dict]:
-    """Trainable parameters per method (the paper's #Params column), plus PositiveCoOp without the
-    residual."""
-    rows = []
-    for method, residual in [(m, True) for m in METHODS] + [("positivecoop", False)]:
-        head = build_head(
-            method,
-            backbone,
-            class_names,
-            n_ctx=n_ctx,
-            class_specific=class_specific,
-            residual=residual,
-        )
-        name = method if residual or method != "positivecoop" else "positivecoop --no-residual"
-        rows.append({"method": name, "n_params": head.n_params()})
-    return rows

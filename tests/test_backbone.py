@@ -160,7 +160,7 @@ def test_offline_is_passed_to_the_loaders_not_left_in_the_environment(tiny_model
     cfg = BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu", offline=True)
     assert load_backbone(cfg).info()["config"]["offline"] is True
     assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
-    with hub_offline(True):  # open_clip's builders: offline for their call only
+    with hub_offline(offline=True):  # open_clip's builders: offline for their call only
         assert os.environ["HF_HUB_OFFLINE"] == "1" and hub.HF_HUB_OFFLINE is True
     assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
 

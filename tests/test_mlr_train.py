@@ -254,7 +254,9 @@ def test_cached_and_online_logits_agree_within_fp16(runs, base_cfg):
     train, test = load_splits(cfg)
     backbone = load_backbone_for(cfg)
     _, cached = feature_sources(cfg, backbone, train, test, train_mod.Reporter())
-    online = FeatureSource(backbone, test, backbone.image_size, cfg.seed, None, 0, False, workers=2)
+    online = FeatureSource(
+        backbone, test, backbone.image_size, cfg.seed, None, 0, augment_online=False, workers=2
+    )
     idx = np.arange(8)
     a, b = cached.batch(idx), online.batch(idx)
     torch.testing.assert_close(a, b, atol=0.02, rtol=2**-10)
@@ -276,7 +278,9 @@ def test_augmented_views_are_cached_seeded_and_drawn_per_epoch(base_cfg, tmp_pat
     e0, e1 = src.views_for(idx, 0), src.views_for(idx, 1)
     assert set(e0) <= {1, 2} and not np.array_equal(e0, e1)
     np.testing.assert_array_equal(e0, src.views_for(idx, 0))
-    online = FeatureSource(backbone, train, backbone.image_size, cfg.seed, None, 0, True)
+    online = FeatureSource(
+        backbone, train, backbone.image_size, cfg.seed, None, 0, augment_online=True
+    )
     torch.testing.assert_close(  # online epoch 0 uses the augmentation cached as view 1
         online.batch(np.arange(4), epoch=0),
         torch.from_numpy(np.asarray(v1[:4], np.float32)),

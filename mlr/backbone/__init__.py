@@ -95,14 +95,15 @@ class TextOnlyError(RuntimeError):
     """An image or token-level operation was asked of a text-only backend (``st:``)."""
 
 
-def require_images(backbone: Any, what: str) -> None:
-    """Raise :class:`TextOnlyError` (one line naming the model) when ``backbone`` has no image
+def require_images(backbone: Any, what: str) -> Backbone:
+    """``backbone``, or :class:`TextOnlyError` (one line naming the model) when it has no image
     tower (the ``st:`` text-only backend); ``what`` names the operation that needs one."""
     if not hasattr(backbone, "image_transform"):
         raise TextOnlyError(
             f"{what} needs an open_clip CLIP model; {backbone.config.model!r} is a text-only "
             "sentence-transformers encoder"
         )
+    return backbone
 
 
 def resolve_device(device: str) -> torch.device:

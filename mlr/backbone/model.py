@@ -146,7 +146,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
             force_quick_gelu = tag_qg and not model_qg
 
     def create() -> torch.nn.Module:
-        with warnings.catch_warnings(), hub_offline(cfg.offline):
+        with warnings.catch_warnings(), hub_offline(offline=cfg.offline):
             warnings.filterwarnings("error", message=".*QuickGELU mismatch.*")
             return open_clip.create_model(
                 create_name,
@@ -174,7 +174,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
         problem = (
             None
             if weights.kind == "none"
-            else unusable_weights(err, weights, model_name, torchscript)
+            else unusable_weights(err, weights, model_name, torchscript=torchscript)
         )
         if problem is None:
             raise
@@ -196,7 +196,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     mean = weights.tag_cfg.get("mean") or exported.get("mean") or preprocess.get("mean")
     std = weights.tag_cfg.get("std") or exported.get("std") or preprocess.get("std")
     mean, std = tuple(mean or OPENAI_MEAN), tuple(std or OPENAI_STD)
-    with hub_offline(cfg.offline):
+    with hub_offline(offline=cfg.offline):
         tokenizer = open_clip.get_tokenizer(create_name)
     weights_id, files = content_identity(weights, model_cfg, quick_gelu=quick_gelu, seed=cfg.seed)
     return Backbone(
@@ -315,11 +315,17 @@ class Backbone(TextEncoder):
         return text.encode_token_embeddings(self.model, embeddings, eot_index)
 
     def _encode_uncached(
-        self, texts: list[str], batch_size: int, truncate: bool, progress: Progress | None
+        self, texts: list[str], batch_size: int, *, truncate: bool, progress: Progress | None
     ) -> np.ndarray:
         tokens = self.tokenize(texts)
         return text.encode_tokens(
-            self.model, tokens, self.embed_dim, self.device, batch_size, truncate, progress
+            self.model,
+            tokens,
+            self.embed_dim,
+            self.device,
+            batch_size,
+            truncate=truncate,
+            progress=progress,
         )
 
     # ---- images ------------------------------------------------------------------------------

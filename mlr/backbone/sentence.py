@@ -84,7 +84,7 @@ class TextBackbone(TextEncoder):
         }
 
     def _encode_uncached(
-        self, texts: list[str], batch_size: int, truncate: bool, progress: Progress | None
+        self, texts: list[str], batch_size: int, *, truncate: bool, progress: Progress | None
     ) -> np.ndarray:
         out = []
         with torch.no_grad():

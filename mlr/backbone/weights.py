@@ -50,7 +50,7 @@ LOCAL_ST = "use a local sentence-transformers model folder"
 
 
 @contextlib.contextmanager
-def hub_offline(offline: bool) -> Iterator[None]:
+def hub_offline(*, offline: bool) -> Iterator[None]:
     """Hugging Face offline mode for the code inside, when ``offline``: open_clip's model and
     tokenizer builders take no ``local_files_only``, so it is set where Hugging Face reads it (the
     environment and ``huggingface_hub.constants``) and restored on exit."""
@@ -288,7 +288,7 @@ def _misfit(message: str) -> str:
 
 
 def unusable_weights(
-    err: BaseException, weights: Weights, model_name: str, torchscript: bool
+    err: BaseException, weights: Weights, model_name: str, *, torchscript: bool
 ) -> ValueError | None:
     """One clear line when ``err`` comes from weights that cannot be used; ``None`` otherwise."""
     checkpoint = weights.files[-1]
