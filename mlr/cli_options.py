@@ -23,7 +23,14 @@ from typing import Annotated, Any
 import typer
 
 from corpora import cli as dialect
-from mlr.config import DEFAULT_FEATURE_CACHE, FEATURE_CACHE_ENV, METHODS, FitConfig, make_config
+from mlr.config import (
+    DEFAULT_FEATURE_CACHE,
+    FEATURE_CACHE_ENV,
+    GROUPS,
+    METHODS,
+    FitConfig,
+    make_config,
+)
 
 # field → the dialect's option (declared once for every command) or (extra flags, help)
 _DIALECT = {
@@ -104,6 +111,8 @@ PRESET_HELP = (
     "given on the command line override it."
 )
 _TYPES = typing.get_type_hints(FitConfig)
+# --help shows the options of a run by group (mlr.config's option groups)
+PANELS = {f: f"{group.TITLE} options" for group in GROUPS for f in group.__dataclass_fields__}
 
 
 def _default(name: str) -> Any:
@@ -113,19 +122,21 @@ def _default(name: str) -> Any:
 
 def _option(name: str, *, hidden: bool = False) -> inspect.Parameter:
     """``--name`` as a keyword parameter whose default None means 'not given'."""
+    decls, help_ = _OWN.get(name, ((), ""))
+    flags = decls or ("--" + name.replace("_", "-"),)
     if name in _DIALECT:
         base, info = typing.get_args(_DIALECT[name])
         info = copy.copy(info)
-        if name in _OWN:  # what the option means for a run
-            info.help = _OWN[name][1]
+        info.help = help_ or info.help  # what the option means for a run
     else:
-        base = _TYPES[name]
-        decls, help_ = _OWN[name]
-        info = typer.Option(*(decls or ("--" + name.replace("_", "-"),)), help=help_)
+        base, info = _TYPES[name], typer.Option(*flags, help=help_)
     default = _default(name)
-    if default is not None:
+    if isinstance(default, bool):  # the flag in effect when none is given
+        info.show_default = default and flags[0].split("/")[0].lstrip("-")
+    elif default is not None and name not in ("root", "out"):  # those two are required
         info.show_default = str(default)
     info.hidden = hidden
+    info.rich_help_panel = PANELS[name]
     ann = Annotated[base | None, info]  # type: ignore[valid-type]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
 
@@ -191,21 +202,20 @@ def config_from(
 
 def run_errors() -> AbstractContextManager[None]:
     """mlrtrain's error policy (:func:`corpora.cli.input_errors`): bad input, a missing weights
-    file, a text-only model and a diverged run are one line (the backbone's errors with the flags
-    that address them); anything else keeps its traceback."""
-    from mlr.backbone import MissingWeightsError, TextOnlyError
+    file, a text-only model and a diverged run are one line (the backbone's errors followed by the
+    flags that address them); anything else keeps its traceback."""
+    from mlr.backbone import TextOnlyError
     from mlr.train import TrainingDiverged
 
-    return dialect.input_errors(
-        TrainingDiverged, TextOnlyError, hints=backbone_hints(MissingWeightsError)
-    )
+    return dialect.input_errors(TrainingDiverged, TextOnlyError, hints=backbone_hints())
 
 
-def backbone_hints(missing: type[BaseException]) -> dict[type[BaseException], str]:
-    """The flags that address a backbone's missing weights (shown after the library's message)."""
-    from mlr.backbone import MissingTextModelError
+def backbone_hints() -> dict[type[BaseException], str]:
+    """The flags that address the backbone's errors (the library's messages name none), for
+    :func:`corpora.cli.input_errors`: every command that loads a backbone shows them."""
+    from mlr.backbone import MissingTextModelError, MissingWeightsError
 
     return {
-        missing: "--pretrained FILE or local-dir:PATH, --cache-dir, --offline",
+        MissingWeightsError: "--pretrained FILE or local-dir:PATH, --cache-dir, --offline",
         MissingTextModelError: "--model st:FOLDER, --cache-dir, --offline",
     }

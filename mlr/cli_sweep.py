@@ -46,7 +46,7 @@ def sweep(
     engine: str = typer.Option(
         "local",
         help="local: one run after another here. ray: one Ray task per run "
-        "(needs notclip[ray]); this process alone writes results.parquet.",
+        "(needs the ray extra); this process alone writes results.parquet.",
     ),
     address: str | None = typer.Option(
         None, help="With --engine ray: 'auto' or ray://HOST:PORT (default: a local Ray)."

@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 METHODS = ("baseline", "dualcoop", "positivecoop", "negativecoop")
 # per-method defaults of --weight-decay and --warmup-lr (docs/METHODS.md §1.4)
@@ -70,6 +70,8 @@ def _one_of(value: str, allowed: tuple[str, ...], option: str) -> tuple[bool, st
 class DataOptions:
     """Which images and labels."""
 
+    TITLE: ClassVar[str] = "Data"
+
     dataset: str = "coco"
     root: str = "."
     classes: str | None = None
@@ -83,6 +85,8 @@ class DataOptions:
 @dataclass(frozen=True)
 class ModelOptions:
     """The frozen backbone (``precision``: autocast of the heads) and the head trained on it."""
+
+    TITLE: ClassVar[str] = "Model"
 
     model: str = "RN101"
     pretrained: str = "openai"
@@ -105,6 +109,8 @@ class ModelOptions:
 class ProtocolOptions:
     """The partial-label protocol and the choice of the reported epoch."""
 
+    TITLE: ClassVar[str] = "Protocol"
+
     partial: float | None = None  # None: DEFAULT_PARTIAL, or with ``mask`` the mask's own
     mask: str | None = None
     seed: int = 0
@@ -124,6 +130,8 @@ class ProtocolOptions:
 @dataclass(frozen=True)
 class OptimOptions:
     """The optimisation: schedule, batches, loss, augmentation and how features are fed."""
+
+    TITLE: ClassVar[str] = "Optimisation"
 
     epochs: int = 50
     batch_size: int = 32
@@ -152,6 +160,8 @@ class OptimOptions:
 @dataclass(frozen=True)
 class RuntimeOptions:
     """Where and how a run runs; none of these changes its numbers."""
+
+    TITLE: ClassVar[str] = "Runtime"
 
     out: str = "runs/mlr"
     resume: bool = False

@@ -69,22 +69,22 @@ def resolve_model(model: str) -> ModelSpec:
     if path.is_dir() and (looks_like_path(spec) or (path / EXPORT_CONFIG).is_file()):
         file, stem = path / EXPORT_CONFIG, path.resolve().name
         if not file.is_file():
-            raise ValueError(f"--model {spec}: the folder holds no {EXPORT_CONFIG}")
+            raise ValueError(f"model {spec}: the folder holds no {EXPORT_CONFIG}")
     elif spec.lower().endswith(".json"):
         file, stem = path, path.stem
         if not file.is_file():
-            raise ValueError(f"--model {spec}: no such model config file")
+            raise ValueError(f"model {spec}: no such model config file")
     else:
         return ModelSpec(spec)
     try:
         data = json.loads(file.read_text("utf-8"))
     except (OSError, ValueError) as err:
-        raise ValueError(f"--model {file}: not a JSON file ({err})") from None
+        raise ValueError(f"model config {file}: not a JSON file ({err})") from None
     cfg = data.get("model_cfg", data) if isinstance(data, dict) else None
     need = ("embed_dim", "vision_cfg", "text_cfg")
     if not isinstance(cfg, dict) or not all(k in cfg for k in need):
         raise ValueError(
-            f"--model {file}: not an open_clip model config (it needs {', '.join(need)})"
+            f"model config {file}: not an open_clip model config (it needs {', '.join(need)})"
         )
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
     name = f"{stem}-{digest[:8]}"
