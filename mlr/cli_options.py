@@ -112,7 +112,7 @@ PRESET_HELP = (
 )
 _TYPES = typing.get_type_hints(FitConfig)
 # --help shows the options of a run by group (mlr.config's option groups)
-PANELS = {f: f"{group.TITLE} options" for group in GROUPS for f in group.__dataclass_fields__}
+PANELS = {f.name: f"{group.TITLE} options" for group in GROUPS for f in fields(group)}
 
 
 def _default(name: str) -> Any:

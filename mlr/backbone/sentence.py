@@ -129,7 +129,7 @@ def _st_cached(name: str, cache_dir: str | None) -> bool:
 def load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
     source = cfg.model[len(ST_PREFIX) :].strip()
     if not source:
-        raise ValueError("model st: needs a sentence-transformers model name or folder after the prefix")
+        raise ValueError("model st: needs a sentence-transformers model name or folder")
     if cfg.pretrained.strip().lower() == "none":
         raise ValueError("pretrained='none' (random weights) is not available for st: models")
     device = resolve_device(cfg.device)
