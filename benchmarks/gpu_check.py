@@ -176,8 +176,10 @@ def part_mlrtrain(s: Sizes, res: dict, budget: Budget) -> str:
         res["cache_build_img_s"] = s.n_images / (time.perf_counter() - t)
         res["regions"], res["dim"] = int(feats.shape[1]), int(feats.shape[2])
         sources = {
-            "cached": FeatureSource(bb, split, size, 0, [feats], 0, False),
-            "online": FeatureSource(bb, split, size, 0, None, 0, True, s.workers),
+            "cached": FeatureSource(bb, split, size, 0, [feats], 0, augment_online=False),
+            "online": FeatureSource(
+                bb, split, size, 0, None, 0, augment_online=True, workers=s.workers
+            ),
         }
         targets = torch.from_numpy(split.labels).long().to(bb.device)
         try:

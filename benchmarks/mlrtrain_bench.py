@@ -180,8 +180,8 @@ def main() -> None:
     feats = entry.build(backbone, split, 0, size, 0, meta, batch_size=args.batch_size)
     t_cache = time.perf_counter() - t
     regions, dim = feats.shape[1:]
-    cached = FeatureSource(backbone, split, size, 0, [feats], 0, False)
-    online = FeatureSource(backbone, split, size, 0, None, 0, True)
+    cached = FeatureSource(backbone, split, size, 0, [feats], 0, augment_online=False)
+    online = FeatureSource(backbone, split, size, 0, None, 0, augment_online=True)
     targets = torch.from_numpy(split.labels).long().to(backbone.device)
     out.update(regions=int(regions), dim=int(dim), cache_build_s=t_cache)
     print(

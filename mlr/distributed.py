@@ -16,17 +16,16 @@ import os
 from pathlib import Path
 
 from corpora.executors import Resources
+from mlr.config import FitConfig
+from mlr.inputs import Reporter, feature_sources, load_backbone_for, load_splits
 from mlr.sweep import (
     SweepReporter,
     SweepRun,
     _finished_row,
-    _merge,
     _row,
-    run_state,
     train_run,
-    write_results,
 )
-from mlr.train import FitConfig, Reporter, feature_sources, load_backbone_for, load_splits
+from mlr.sweep_io import merge_results, run_state, write_results
 
 
 def _cwd(path: str):
@@ -68,7 +67,7 @@ def run_in_parallel(
 
     def record(i: int, run: SweepRun, row: dict) -> None:
         rows[i] = row
-        write_results(path, _merge(path, [row]))
+        write_results(path, merge_results(path, [row]))
         reporter.run_end(i, len(runs), run, row)
 
     for i, run in enumerate(runs):
@@ -81,7 +80,7 @@ def run_in_parallel(
             todo.append((i, run))
     builds: list[FitConfig] = []  # the first run's cache, plus other seeds' augmented views
     for c in (run.config for _, run in todo):
-        if c.use_cache and (not builds or (c.aug_views and c.seed not in {b.seed for b in builds})):
+        if c.cache and (not builds or (c.aug_views and c.seed not in {b.seed for b in builds})):
             builds.append(c)
     for c in builds:  # one at a time: never two builds of one cache entry at once
         list(executor.map(features_task, [(c, os.getcwd())], resources))

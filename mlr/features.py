@@ -24,18 +24,18 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from corpora.multilabel import MultiLabelSplit
-from corpora.runio import atomic_write_json
+from corpora.runio import atomic_write_json, slug
 from mlr.augment import train_augment
 
 FORMAT = 1
@@ -46,7 +46,7 @@ def cache_bytes(n_images: int, regions: int, dims: int) -> int:
     return n_images * regions * dims * 2
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -67,7 +67,9 @@ def describe_cache(
 
 
 def _slug(text: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+    """A directory-name part for ``text``: :func:`corpora.runio.slug`, cut at 40 characters and
+    followed by a digest of ``text`` whenever it differs from ``text`` (so names stay unique)."""
+    s = slug(text).strip("_")
     if len(s) > 40 or s != text:
         s = s[:40] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
     return s
@@ -146,7 +148,7 @@ class FeatureCache:
         )
         return None
 
-    def _features(self, idx: dict, mode: str) -> np.memmap | None:
+    def _features(self, idx: dict, mode: Literal["r", "r+"]) -> np.memmap | None:
         """``features.npy`` opened with ``mode``, or None (with a warning) when it is unreadable or
         not of the shape ``idx`` records."""
         try:
@@ -165,7 +167,7 @@ class FeatureCache:
     @property
     def complete(self) -> bool:
         idx = self.index
-        return bool(idx and idx.get("complete")) and self._features(idx, "r") is not None
+        return bool(idx and idx.get("complete") and self._features(idx, "r") is not None)
 
     def open(self) -> np.memmap:
         if not self.complete:
@@ -193,7 +195,7 @@ class FeatureCache:
             return self.open()
         self.path.mkdir(parents=True, exist_ok=True)
         store = self._features(idx, "r+") if idx and idx.get("done") else None
-        done = int(idx["done"]) if store is not None else 0
+        done = int(idx["done"]) if store is not None and idx else 0
         if store is None:
             with torch.no_grad():
                 probe = dense_features_of(
@@ -274,6 +276,7 @@ class FeatureSource:
         seed: int,
         cached: list[np.ndarray] | None,
         n_aug_views: int,
+        *,
         augment_online: bool,
         workers: int = 0,
     ) -> None:

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-METHODS = ("baseline", "dualcoop", "positivecoop", "negativecoop")
+from mlr.config import METHODS
+
 COS_SCALE = 20.0  # softmax temperature 1/20 on cosine, and the per-region logit scale
 POOL_SCALE = 5.0  # the factor on the pooled logit (5 × 20 = 100 effective)
 
@@ -53,11 +54,16 @@ class PromptLearner(nn.Module):
     ``ctx`` is ``[C, L, W]`` (class-specific) or ``[L, W]`` (generic), N(0, 0.02²). The SOS
     embedding and the class-name/period/EOS/padding embeddings are frozen buffers."""
 
+    prefix: torch.Tensor
+    suffix: torch.Tensor
+    eot: torch.Tensor
+
     def __init__(
         self,
         encoder: TextEncoder,
         class_names: tuple[str, ...] | list[str],
         n_ctx: int = 16,
+        *,
         class_specific: bool = True,
         init_std: float = 0.02,
         generator: torch.Generator | None = None,
@@ -66,7 +72,9 @@ class PromptLearner(nn.Module):
         if n_ctx < 1:
             raise ValueError(f"--n-ctx must be >= 1, got {n_ctx}")
         self.n_ctx = n_ctx
-        self._encoder = [encoder]  # a list so nn.Module does not register or save it
+        self._encoder: list[TextEncoder] = [
+            encoder
+        ]  # a list so nn.Module does not register or save it
         placeholder = " ".join(["X"] * n_ctx)
         tokens = encoder.tokenize([f"{placeholder} {name}." for name in class_names])
         eot = encoder.eot_index(tokens)
@@ -154,10 +162,14 @@ class BaselineHead(Head):
 class DualCoOpHead(Head):
     method = "dualcoop"
 
-    def __init__(self, encoder, class_names, n_ctx=16, class_specific=True, generator=None):
+    def __init__(self, encoder, class_names, n_ctx=16, *, class_specific=True, generator=None):
         super().__init__()
-        self.neg = PromptLearner(encoder, class_names, n_ctx, class_specific, generator=generator)
-        self.pos = PromptLearner(encoder, class_names, n_ctx, class_specific, generator=generator)
+        self.neg = PromptLearner(
+            encoder, class_names, n_ctx, class_specific=class_specific, generator=generator
+        )
+        self.pos = PromptLearner(
+            encoder, class_names, n_ctx, class_specific=class_specific, generator=generator
+        )
 
     def classifiers(self) -> torch.Tensor:
         return torch.cat([self.neg(), self.pos()], dim=0)
@@ -175,12 +187,12 @@ class _HalfPromptHead(Head):
     prompt_side = "pos"
 
     def __init__(
-        self, encoder, class_names, n_ctx=16, class_specific=True, residual=True, generator=None
+        self, encoder, class_names, n_ctx=16, *, class_specific=True, residual=True, generator=None
     ):
         super().__init__()
         n, d = len(class_names), encoder.embed_dim
         self.prompt = PromptLearner(
-            encoder, class_names, n_ctx, class_specific, generator=generator
+            encoder, class_names, n_ctx, class_specific=class_specific, generator=generator
         )
         self.embedding = nn.Parameter(torch.randn(n, d, generator=generator))
         self.residual = nn.Parameter(torch.randn(n, d, generator=generator)) if residual else None
@@ -229,18 +241,45 @@ def build_head(
     if method == "baseline":
         return BaselineHead(len(class_names), encoder.embed_dim, generator=gen)
     if method == "dualcoop":
-        return DualCoOpHead(encoder, class_names, n_ctx, class_specific, generator=gen)
+        return DualCoOpHead(
+            encoder, class_names, n_ctx, class_specific=class_specific, generator=gen
+        )
     if method == "positivecoop":
-        return PositiveCoOpHead(encoder, class_names, n_ctx, class_specific, residual, gen)
+        return PositiveCoOpHead(
+            encoder,
+            class_names,
+            n_ctx,
+            class_specific=class_specific,
+            residual=residual,
+            generator=gen,
+        )
     if method == "negativecoop":
-        return NegativeCoOpHead(encoder, class_names, n_ctx, class_specific, residual, gen)
+        return NegativeCoOpHead(
+            encoder,
+            class_names,
+            n_ctx,
+            class_specific=class_specific,
+            residual=residual,
+            generator=gen,
+        )
     raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
 
-# Trainer defaults per method (docs/METHODS.md §1.4): weight decay, the warm-up epoch's constant LR.
-METHOD_DEFAULTS = {
-    "baseline": {"weight_decay": 0.0, "warmup_lr": 5e-3},
-    "dualcoop": {"weight_decay": 5e-4, "warmup_lr": 1e-5},
-    "positivecoop": {"weight_decay": 0.0, "warmup_lr": 5e-3},
-    "negativecoop": {"weight_decay": 0.0, "warmup_lr": 5e-3},
-}
+def param_table(
+    class_names, backbone, *, n_ctx: int = 16, class_specific: bool = True
+) -> list[dict]:
+    """Trainable parameters per method (the paper's #Params column), plus PositiveCoOp without the
+    residual."""
+    rows = []
+    for method, residual in [(m, True) for m in METHODS] + [("positivecoop", False)]:
+        head = build_head(
+            method,
+            backbone,
+            class_names,
+            n_ctx=n_ctx,
+            class_specific=class_specific,
+            residual=residual,
+        )
+        name = method if residual or method != "positivecoop" else "positivecoop --no-residual"
+        rows.append({"method": name, "n_params": head.n_params()})
+    return rows

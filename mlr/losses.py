@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-LOSSES = ("asl", "bce", "partial-bce")
+from mlr.config import LOSSES
 
 
 def positive_probability(logits: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from corpora.runio import atomic_write_bytes
+from mlr.config import check_partial
 
 UNKNOWN = -1
 
@@ -28,10 +29,9 @@ UNKNOWN = -1
 def draw_mask(n_images: int, n_classes: int, partial: float, seed: int = 0) -> np.ndarray:
     """The ``(n_images, n_classes)`` int8 keep-mask (1 keep, 0 drop) with ``P(keep) = partial``.
 
-    ``partial = 1`` keeps every label (no masking); a value above 1 (a percentage given by
-    mistake) is an error."""
-    if not 0.0 < partial <= 1.0:
-        raise ValueError(f"--partial must be in (0, 1] (the known-label proportion), got {partial}")
+    ``partial = 1`` keeps every label (no masking); outside (0, 1] (a percentage given by
+    mistake) it is an error (:func:`mlr.config.check_partial`)."""
+    check_partial(partial)
     if partial == 1.0:
         return np.ones((n_images, n_classes), dtype=np.int8)
     u = np.random.default_rng(seed).random((n_images, n_classes))

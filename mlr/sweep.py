@@ -37,30 +37,33 @@ the end, wherever the run runs; a run not yet complete is first downloaded from 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import shutil
 import string
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import fsspec
 import polars as pl
 
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
-from corpora.runio import atomic_write_parquet
 from corpora.sweep_results import remote_url
-from mlr.heads import METHODS
-from mlr.train import _RESUME_FREE, FitConfig, Reporter, fit
+from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
+from mlr.inputs import Reporter
+from mlr.sweep_io import (
+    at,
+    download,
+    merge_results,
+    read_json,
+    results_path,
+    run_state,
+    staging_dir,
+    upload,
+    write_results,
+)
+from mlr.train import fit
 
-DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
 TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
-RESULTS_FILE = S.SWEEP_RESULTS_FILE
-# options of a finished run that may differ from the sweep's without changing its numbers
-_FREE = _RESUME_FREE | {"resume"}
-DEFAULT_WORK_DIR = "~/.cache/notclip/sweeps"  # where runs into a URL are staged
 
 
 # --- parsing the grid -----------------------------------------------------------------------
@@ -86,9 +89,10 @@ def parse_partials(spec: str) -> list[float]:
         why = str(exc) if str(exc).startswith(repr(spec)) else f"{spec!r}: not a proportion list"
         raise ValueError(f"--partial {why} (use 0.1:0.9:0.1 or 0.1,0.5,0.9)") from None
     out = sorted({round(v, S.PARTIAL_DECIMALS) for v in values})
-    bad = [v for v in out if not 0 < v <= 1]
-    if not out or bad:
-        raise ValueError(f"--partial {spec!r}: proportions must be in (0, 1], got {bad or 'none'}")
+    if not out:
+        raise ValueError(f"--partial {spec!r}: no proportion")
+    for v in out:
+        check_partial(v)
     return out
 
 
@@ -154,13 +158,6 @@ class SweepRun:
         return self.url or Path(self.config.out).expanduser()
 
 
-def staging_dir(url: str, work_dir: str | None = None) -> str:
-    """The local directory where the runs of a sweep into ``url`` train: ``work_dir`` (default
-    :data:`DEFAULT_WORK_DIR`, ``~`` expanded where the run runs) / 16 hex of the URL's SHA-256."""
-    key = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
-    return f"{(work_dir or DEFAULT_WORK_DIR).rstrip('/')}/{key}"
-
-
 @dataclass(frozen=True)
 class SweepConfig:
     """A sweep: ``base`` holds every ``fit`` option; method, partial, seed and out vary."""
@@ -206,7 +203,7 @@ class SweepConfig:
                         seed=seed,
                         out=str(Path(local) / rel),
                         resume=False,
-                    ).validate()
+                    )
                     home = None if url is None else f"{url.rstrip('/')}/{rel}"
                     runs.append(SweepRun(method, p, seed, rel, cfg, home))
         return runs
@@ -227,21 +224,6 @@ class SweepResult:
     path: Path | str  # results.parquet (a URL when the sweep's out is one)
     failed: list[dict] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)  # complete runs made with other options
-
-
-def _at(home: Path | str, name: str) -> Path | str:
-    """The file ``name`` in a local directory or below a URL."""
-    return home / name if isinstance(home, Path) else f"{home}/{name}"
-
-
-def _read_json(path: Path | str) -> dict | None:
-    try:
-        if isinstance(path, Path):
-            return json.loads(path.read_text("utf-8"))
-        with fsspec.open(path, "rt", encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) -> dict:
@@ -266,7 +248,7 @@ def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) ->
 
 def _made_with(run_dir: Path | str) -> FitConfig | None:
     """The configuration a finished run was made with (its ``run.json``); None: unreadable."""
-    info = _read_json(_at(run_dir, "run.json"))
+    info = read_json(at(run_dir, "run.json"))
     if info is None or "config" not in info:
         return None
     return FitConfig.from_dict(info["config"])
@@ -276,7 +258,7 @@ def _finished_row(run: SweepRun, run_dir: Path | str) -> dict:
     """The row of a complete run: ``skipped``; ``conflict`` when made with other options (the row
     describes the run as made — its backbone, its numbers — and ``error`` names the differing
     options); ``failed`` when what it was made with is unknown (no readable ``run.json``)."""
-    metrics = _read_json(_at(run_dir, "metrics.json"))
+    metrics = read_json(at(run_dir, "metrics.json"))
     old = _made_with(run_dir)
     if old is None:
         error = (
@@ -284,9 +266,8 @@ def _finished_row(run: SweepRun, run_dir: Path | str) -> dict:
         )
         return _row(run, "failed", metrics, error)
     diff = [
-        f"{f.name} {getattr(old, f.name)!r} → {getattr(run.config, f.name)!r}"
-        for f in fields(FitConfig)
-        if f.name not in _FREE and getattr(old, f.name) != getattr(run.config, f.name)
+        f"{name} {getattr(old, name)!r} → {getattr(run.config, name)!r}"
+        for name in run.config.differences(old)
     ]
     if not diff:
         return _row(run, "skipped", metrics, None)
@@ -299,45 +280,6 @@ def _finished_row(run: SweepRun, run_dir: Path | str) -> dict:
     return _row(replace(run, config=replace(old, out=run.config.out)), "conflict", metrics, error)
 
 
-def _is_file(path: Path | str) -> bool:
-    if isinstance(path, Path):
-        return path.is_file()
-    fs, p = fsspec.core.url_to_fs(path)
-    return fs.isfile(p)
-
-
-def run_state(run_dir: Path | str) -> str:
-    """``complete``, ``partial`` (a last checkpoint to resume from) or ``new``, of a local run
-    directory or a run's URL."""
-    m = _read_json(_at(run_dir, "metrics.json"))
-    if m is not None and m.get("complete") is True:
-        return "complete"
-    if any(_is_file(_at(run_dir, f"checkpoints/{n}.pt")) for n in ("last", "prev")):
-        return "partial"
-    return "new"
-
-
-def _download(url: str, local: Path) -> None:
-    """Make ``local`` a copy of the run directory at ``url`` (empty when there is none)."""
-    shutil.rmtree(local, ignore_errors=True)
-    local.mkdir(parents=True)
-    fs, root = fsspec.core.url_to_fs(url)
-    root = root.rstrip("/")
-    for f in fs.find(root):
-        dest = local / f[len(root) + 1 :]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fs.get_file(f, str(dest))
-
-
-def _upload(local: Path, url: str) -> None:
-    """Copy the files of a staged run directory to ``url``, ``metrics.json`` last (a complete
-    ``metrics.json`` there means every other file is there too); temporary files stay."""
-    fs, root = fsspec.core.url_to_fs(url)
-    files = [p for p in local.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    for p in sorted(files, key=lambda p: (p.name == "metrics.json", str(p))):
-        fs.put_file(str(p), f"{root.rstrip('/')}/{p.relative_to(local).as_posix()}")
-
-
 def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> dict:
     """Train (``state`` ``new``) or resume (``partial``) one run where this process runs:
     ``{"metrics", "error"}``, a failure as ``error`` (the exception's type and message). A run
@@ -345,79 +287,24 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
     after every epoch's checkpoint and at the end (the staging copy is then removed)."""
     run_dir = Path(run.config.out).expanduser()
 
-    def upload(*_) -> None:
+    def sync(*_) -> None:
         if run.url is not None:
-            _upload(run_dir, run.url)
+            upload(run_dir, run.url)
 
     try:
         if run.url is not None:
-            _download(run.url, run_dir)
+            download(run.url, run_dir)
         cfg = replace(run.config, resume=state == "partial")
-        result = fit(cfg, reporter=reporter, on_epoch_end=upload if run.url else None)
+        result = fit(cfg, reporter=reporter, on_epoch_end=sync if run.url else None)
         if run.url is not None:
-            upload()
+            sync()
             shutil.rmtree(run_dir)  # the URL holds the run now
         return {"metrics": result.metrics, "error": None}
     except Exception as exc:  # any failure of one run must not stop the sweep
         return {
-            "metrics": _read_json(run_dir / "metrics.json"),
+            "metrics": read_json(run_dir / "metrics.json"),
             "error": f"{type(exc).__name__}: {exc}",
         }
-
-
-def results_path(out: str) -> Path | str:
-    """A sweep's ``results.parquet``: a local path, or a URL below a URL ``out``."""
-    url = remote_url(out)
-    return (
-        Path(out).expanduser() / RESULTS_FILE if url is None else _at(url.rstrip("/"), RESULTS_FILE)
-    )
-
-
-def write_results(path: Path | str, frame: pl.DataFrame) -> None:
-    """Write ``results.parquet``: atomically when local; one object write at a URL."""
-    if isinstance(path, Path):
-        atomic_write_parquet(path, frame)
-    else:
-        with fsspec.open(path, "wb") as f:
-            frame.write_parquet(f)
-
-
-def _merge(path: Path | str, rows: list[dict]) -> pl.DataFrame:
-    new = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
-    if not _is_file(path):
-        return new
-    try:
-        if isinstance(path, Path):
-            old = pl.read_parquet(path)
-        else:
-            with fsspec.open(path, "rb") as f:
-                old = pl.read_parquet(f)
-    except Exception as exc:  # a corrupt file: name it
-        raise ValueError(f"{path}: unreadable results file ({exc}); move it away") from exc
-    missing = [c for c in S.SWEEP_RESULTS if c not in old.columns and c not in S.SWEEP_ADDED]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; move it away and rerun")
-    old = old.select(
-        [
-            pl.col(c).cast(t) if c in old.columns else pl.lit(None, t).alias(c)
-            for c, t in S.SWEEP_RESULTS.items()
-        ]
-    )
-    # a new row replaces the old row of the same run: the same key, where a backbone column that
-    # one of them does not know (a run that failed before loading its weights, a results file of
-    # an earlier version) matches any value
-    p_key = pl.col("partial").round(S.PARTIAL_DECIMALS)
-    old = old.with_row_index("_i").with_columns(_p=p_key)
-    keys = new.select(S.SWEEP_KEY).with_columns(_p=p_key).drop("partial")
-    loose = ("model", "pretrained", "image_size", "weights_id")
-    same = old.join(keys, on=["dataset", "method", "_p", "seed"], suffix="_new").filter(
-        pl.all_horizontal(
-            pl.col(c).is_null() | pl.col(f"{c}_new").is_null() | (pl.col(c) == pl.col(f"{c}_new"))
-            for c in loose
-        )
-    )
-    kept = old.filter(~pl.col("_i").is_in(same["_i"].implode())).drop("_i", "_p")
-    return pl.concat([kept, new]).sort(S.SWEEP_KEY, nulls_last=True)
 
 
 def _result(frame: pl.DataFrame, path: Path | str, rows: list[dict]) -> SweepResult:
@@ -448,7 +335,7 @@ def run_sweep(
     path = results_path(cfg.out)
     if isinstance(path, Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    _merge(path, [])  # fail early on an unusable results file
+    merge_results(path, [])  # fail early on an unusable results file
     rows: list[dict] = []
     if executor is not None and executor.parallel:  # --- executor seam: runs as tasks
         from mlr.distributed import run_in_parallel
@@ -467,7 +354,7 @@ def run_sweep(
             status = "complete" if done["error"] is None else "failed"
             row = _row(run, status, done["metrics"], done["error"])
         rows.append(row)
-        write_results(path, _merge(path, [row]))
+        write_results(path, merge_results(path, [row]))
         rep.run_end(i, len(runs), run, row)
     frame = pl.DataFrame(rows, schema=S.SWEEP_RESULTS, orient="row")
     return _result(frame, path, rows)

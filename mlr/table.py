@@ -33,7 +33,7 @@ def table_keys(df: pl.DataFrame) -> list[str]:
     return [k for k in keys if df[f"map_{k}_mean"].is_not_null().any()]
 
 
-def _num(x: float | None, digits: int = 1, sign: bool = False) -> str:
+def _num(x: float | None, digits: int = 1, *, sign: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
@@ -186,7 +186,7 @@ def _notes(part: pl.DataFrame) -> list[str]:
     the headline's epoch choice, failed runs."""
     notes = []
 
-    def flag(col: str, value: bool | str = True) -> bool:
+    def flag(col: str, *, value: bool | str = True) -> bool:
         return col in part.columns and (part[col].cast(type(value)) == value).any()
 
     if flag("random_weights"):
@@ -195,7 +195,7 @@ def _notes(part: pl.DataFrame) -> list[str]:
         )
     if flag("paper_refused"):
         notes.append("not compared with the paper (random weights; --allow-random to compare)")
-    if flag("select", "last"):
+    if flag("select", value="last"):
         notes.append("cells: the last epoch's test mAP (--select last)")
     failed = _failed_note(part)
     return [*notes, failed] if failed else notes

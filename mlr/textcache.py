@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import uuid
 import warnings
 import zipfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.runio import atomic_write_bytes, atomic_write_text
+from corpora.runio import atomic_write_bytes, atomic_write_text, slug
 
 
 class TextCache:
@@ -32,9 +31,8 @@ class TextCache:
     def __init__(self, root: str | Path, namespace: str):
         self.root = Path(root).expanduser()
         self.namespace = namespace
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", namespace)[:60]
         digest = hashlib.sha1(namespace.encode("utf-8")).hexdigest()[:12]
-        self.dir = self.root / f"{slug}-{digest}"
+        self.dir = self.root / f"{slug(namespace)[:60]}-{digest}"
         self._store: dict[str, np.ndarray] | None = None
 
     def _load(self) -> dict[str, np.ndarray]:

@@ -27,32 +27,41 @@ the history): a non-finite loss, or trainable weights whose L2 norm is non-finit
 Optimisation: SGD (momentum 0.9); per-method groups and LR multipliers (baseline linear 0.01·LR;
 DualCoOp prompts LR; Positive/NegativeCoOp prompts 0.01·LR, embeddings LR); weight decay 5e-4 for
 DualCoOp, 0 otherwise; epoch 0 runs every group at the constant warm-up LR (1e-5 DualCoOp, 5e-3
-others), epoch k ≥ 1 at ``base·½(1 + cos(π(k−1)/E))``. Checkpoints hold trainable tensors and the
-optimizer state only and load with ``weights_only=True``; ``last.pt`` is written atomically and
-the one it replaces is kept as ``prev.pt`` (resume falls back to it when a kill came between the
-two, and a damaged ``last.pt`` is one line naming both). An empty, truncated or foreign checkpoint
-is a :class:`CheckpointError` naming the file; a failed write (disk full) an ``OSError`` naming
-it.
+others), epoch k ≥ 1 at ``base·½(1 + cos(π(k−1)/E))``. Checkpoints (:mod:`mlr.checkpoints`):
+``last.pt`` is written atomically and the one it replaces is kept as ``prev.pt`` (resume falls back
+to it when a kill came between the two, and a damaged ``last.pt`` is one line naming both).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from corpora.multilabel import MultiLabelSplit, load_split, verify_images
-from corpora.runio import atomic_write, atomic_write_json, run_info, write_run_json
-from mlr.features import FeatureSource, cache_entry, describe_cache
-from mlr.heads import METHOD_DEFAULTS, METHODS, Head, build_head
-from mlr.losses import LOSSES, get_loss, logit_difference
+from corpora.runio import atomic_write_json, run_info, write_run_json
+from mlr.checkpoints import (
+    atomic_torch_save,
+    load_checkpoint,
+    load_params,
+    resume_checkpoint,
+)
+from mlr.config import DEFAULT_PARTIAL, FitConfig
+from mlr.features import FeatureSource
+from mlr.heads import Head
+from mlr.inputs import (
+    Reporter,
+    feature_sources,
+    head_for,
+    load_backbone_for,
+    load_splits,
+    weights_id,
+)
+from mlr.losses import get_loss, logit_difference
 from mlr.masks import (
     apply_mask,
     check_mask_proportion,
@@ -63,19 +72,6 @@ from mlr.masks import (
 )
 from mlr.metrics import evaluate, mean_average_precision
 
-PROTOCOLS = ("holdout", "anchors")
-VOC_DIFFICULT = ("ignore", "negative")
-DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
-FEATURE_CACHE_ENV = "NOTCLIP_FEATURE_CACHE"  # overrides DEFAULT_FEATURE_CACHE
-
-
-def default_feature_cache() -> str:
-    """The feature cache directory: ``$NOTCLIP_FEATURE_CACHE``, else DEFAULT_FEATURE_CACHE."""
-    return os.environ.get(FEATURE_CACHE_ENV) or DEFAULT_FEATURE_CACHE
-
-
-SELECT = ("best", "last")
-DEFAULT_PARTIAL = 0.5
 # Divergence guard: a step whose loss is not finite, or after which the trainable weights' L2 norm
 # is not finite or above DIVERGED_NORM_RATIO × max(1, their norm at initialisation), stops the run.
 # Healthy runs stay within a few × their initial norm; an exploding LR reaches 1e29 without a NaN.
@@ -85,110 +81,6 @@ DIVERGED_NORM_RATIO = 1e6
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite, or the weights exploded; the last good checkpoint is
     kept."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that is empty, truncated, not an mlrtrain checkpoint, or made for another
-    head."""
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Everything that defines a run (dumped into ``run.json``; ``eval`` rebuilds it from there)."""
-
-    dataset: str = "coco"
-    root: str = "."
-    method: str = "positivecoop"
-    out: str = "runs/mlr"
-    partial: float | None = None  # None: DEFAULT_PARTIAL, or with ``mask`` the mask's own
-    seed: int = 0
-    mask: str | None = None
-    model: str = "RN101"
-    pretrained: str = "openai"
-    model_cache_dir: str | None = None
-    offline: bool = False
-    device: str = "auto"
-    precision: str = "fp32"
-    image_size: int | None = None  # None: the model's native size (the paper preset: 448)
-    epochs: int = 50
-    batch_size: int = 32
-    eval_batch_size: int = 100
-    lr: float = 0.002
-    loss: str = "asl"
-    loss_w: float = 0.03
-    weight_decay: float | None = None  # None: the method's default (docs/METHODS.md §1.4)
-    warmup_lr: float | None = None  # None: the method's default
-    n_ctx: int = 16
-    class_specific: bool = True
-    residual: bool = True
-    protocol: str = "holdout"
-    val_fraction: float = 0.1
-    use_cache: bool = True
-    feature_cache: str = field(default_factory=default_feature_cache)
-    aug_views: int = 0
-    augment_online: bool = True
-    voc_difficult: str = "ignore"
-    classes: str | None = None
-    skip_bad_images: bool = False
-    workers: int = 0
-    resume: bool = False
-    select: str = "best"
-
-    def validate(self) -> FitConfig:
-        checks = [
-            (self.method in METHODS, f"--method must be one of {', '.join(METHODS)}"),
-            (self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}"),
-            (self.protocol in PROTOCOLS, f"--protocol must be one of {', '.join(PROTOCOLS)}"),
-            (self.precision in ("fp32", "bf16"), "--precision must be fp32 or bf16"),
-            (
-                self.partial is None or 0 < self.partial <= 1,
-                f"--partial must be in (0, 1] (the known-label proportion), got {self.partial}",
-            ),
-            (self.select in SELECT, f"--select must be one of {', '.join(SELECT)}"),
-            (self.voc_difficult in VOC_DIFFICULT, "--voc-difficult must be ignore or negative"),
-            (self.epochs >= 1, "--epochs must be >= 1"),
-            (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (self.eval_batch_size >= 1, "--eval-batch-size must be >= 1"),
-            (self.lr > 0, "--lr must be > 0"),
-            (self.loss_w > 0, "--loss-w must be > 0"),
-            (self.n_ctx >= 1, "--n-ctx must be >= 1"),
-            (self.workers >= 0, "--workers must be >= 0"),
-            (0 < self.val_fraction < 1, "--val-fraction must be in (0, 1)"),
-            (self.aug_views >= 0, "--aug-views must be >= 0"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
-        return self
-
-    def resolved_weight_decay(self) -> float:
-        d = METHOD_DEFAULTS[self.method]["weight_decay"]
-        return d if self.weight_decay is None else self.weight_decay
-
-    def resolved_warmup_lr(self) -> float:
-        d = METHOD_DEFAULTS[self.method]["warmup_lr"]
-        return d if self.warmup_lr is None else self.warmup_lr
-
-    @classmethod
-    def from_dict(cls, d: dict) -> FitConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-# Keys that may differ between a run and its resumption.
-_RESUME_FREE = {"resume", "workers", "out", "device", "feature_cache", "model_cache_dir", "offline"}
-
-
-class Reporter:
-    """Progress hooks (no-ops); the CLI subclasses this with rich progress bars."""
-
-    def message(self, text: str) -> None: ...
-    def task(self, name: str, total: int) -> None: ...
-    def advance(self, n: int = 1, **fields) -> None: ...
-    def done(self, **fields) -> None: ...
-    def random_weights(self, model_info: dict) -> None:
-        """Called once a run's backbone turns out to have random weights (``model_info`` is
-        :meth:`mlr.backbone.model.Backbone.info`)."""
 
 
 @dataclass
@@ -230,52 +122,6 @@ def make_optimizer(head: Head, cfg: FitConfig) -> torch.optim.SGD:
     )
 
 
-def _atomic_torch_save(obj, path: Path, keep_previous: Path | None = None) -> None:
-    """Write ``obj`` to ``path`` atomically; with ``keep_previous``, the file it replaces is kept
-    there (``last.pt`` → ``prev.pt``). A failed write (disk full) is an ``OSError`` naming
-    ``path``."""
-
-    def write(tmp: Path) -> None:
-        torch.save(obj, tmp)
-        if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
-
-    try:
-        atomic_write(path, write)
-    except (OSError, RuntimeError) as exc:  # torch reports ENOSPC as "enforce fail"
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "write failed"
-        raise OSError(f"could not write checkpoint {path}: {why} (disk full?)") from exc
-
-
-def load_checkpoint(path: Path) -> dict:
-    """An mlrtrain checkpoint (``weights_only=True``); a :class:`CheckpointError` naming the file
-    when it is empty, truncated or not one."""
-    path = Path(path)
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # EOFError, UnpicklingError, zip RuntimeError, …
-        why = "empty file" if path.stat().st_size == 0 else "truncated or not a PyTorch checkpoint"
-        raise CheckpointError(f"{path}: unreadable checkpoint ({why})") from exc
-    if not isinstance(ck, dict) or not isinstance(ck.get("params"), dict) or "epoch" not in ck:
-        raise CheckpointError(f"{path}: not an mlrtrain checkpoint (no params / epoch)")
-    return ck
-
-
-def load_params(head: Head, ck: dict, path: Path, what: str, opt=None) -> None:
-    """Load a checkpoint's parameters (and, with ``opt``, its optimizer state) into ``head``; one
-    line when they belong to another head."""
-    try:
-        head.load_state_dict(ck["params"])
-        if opt is not None:
-            opt.load_state_dict(ck["optimizer"])
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: its parameters do not fit {what} (another method, model or class list?)"
-        ) from exc
-
-
 def _autocast(backbone, precision: str):
     dev = torch.device(backbone.device).type
     return torch.autocast(dev, dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -296,109 +142,6 @@ def predict(
     return torch.cat(out).numpy() if out else np.zeros((0, 0))
 
 
-def load_backbone_for(cfg: FitConfig):
-    """The run's frozen backbone; a text-only model (``st:``) is refused in one line."""
-    from mlr.backbone import BackboneConfig, load_backbone, require_images
-
-    backbone = load_backbone(
-        BackboneConfig(
-            model=cfg.model,
-            pretrained=cfg.pretrained,
-            cache_dir=cfg.model_cache_dir,
-            offline=cfg.offline,
-            device=cfg.device,
-            precision="fp32",
-            image_size=cfg.image_size,
-            seed=cfg.seed,
-        )
-    )
-    require_images(backbone, "mlrtrain (dense image features)")
-    return backbone
-
-
-def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:
-    kw: dict[str, Any] = {
-        "skip_bad_images": cfg.skip_bad_images,
-        "voc_difficult": cfg.voc_difficult,
-        "classes": cfg.classes,
-    }
-    train = load_split(cfg.dataset, cfg.root, "train", **kw)
-    test = load_split(cfg.dataset, cfg.root, "test", **kw)
-    if cfg.skip_bad_images:  # decode everything once so that indices (and the mask) stay stable
-        train, test = verify_images(train, skip_bad=True), verify_images(test, skip_bad=True)
-    if len(train) == 0 or len(test) == 0:
-        raise ValueError(
-            f"{cfg.dataset} at {cfg.root}: empty split (train {len(train)}, test {len(test)})"
-        )
-    return train, test
-
-
-def feature_sources(
-    cfg: FitConfig, backbone, train, test, reporter: Reporter, need_aug: bool = True
-):
-    """Feature sources for the train and test splits (building cache entries when missing)."""
-    size = backbone.image_size
-    if not cfg.use_cache:
-        return (
-            FeatureSource(
-                backbone, train, size, cfg.seed, None, 0, cfg.augment_online, cfg.workers
-            ),
-            FeatureSource(backbone, test, size, cfg.seed, None, 0, False, cfg.workers),
-        )
-    info = backbone.info()
-    root = Path(cfg.feature_cache).expanduser()
-    told: list[bool] = []
-
-    def build(split, view):
-        entry, meta = cache_entry(root, info, size, split, view, cfg.seed)
-        if entry.complete:
-            return entry.open()
-        if not told:  # before the first build: how big the whole cache gets, and where
-            from mlr.backbone.dense import dense_shape
-
-            _, regions, dims = dense_shape(info["name"], size)
-            views = 1 + (cfg.aug_views if need_aug else 0)
-            reporter.message(describe_cache(root, len(train), len(test), views, regions, dims))
-            told.append(True)
-        reporter.task(f"caching {split.split} view {view}", len(split))
-        arr = entry.build(
-            backbone,
-            split,
-            view,
-            size,
-            cfg.seed,
-            meta,
-            cfg.eval_batch_size,
-            cfg.workers,
-            on_progress=lambda d, n: reporter.advance(completed=d),
-        )
-        reporter.done()
-        return arr
-
-    train_views = [build(train, 0)]
-    if need_aug:
-        train_views += [build(train, v) for v in range(1, cfg.aug_views + 1)]
-    test_views = [build(test, 0)]
-    return (
-        FeatureSource(backbone, train, size, cfg.seed, train_views, cfg.aug_views, False),
-        FeatureSource(backbone, test, size, cfg.seed, test_views, 0, False),
-    )
-
-
-def head_for(cfg: FitConfig, backbone, class_names) -> Head:
-    """``cfg.method``'s head, seeded by ``cfg.seed``, on the backbone's device."""
-    head = build_head(
-        cfg.method,
-        backbone,
-        class_names,
-        n_ctx=cfg.n_ctx,
-        class_specific=cfg.class_specific,
-        residual=cfg.residual,
-        seed=cfg.seed,
-    )
-    return head.to(backbone.device)
-
-
 def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded (train, val) index arrays, both sorted; val has ``round(fraction·n)`` ≥ 1 images."""
     perm = np.random.default_rng([seed, 1]).permutation(n)
@@ -406,16 +149,6 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     if n_val >= n:
         raise ValueError(f"--val-fraction {fraction} leaves no training image ({n} images)")
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
-def weights_id(backbone) -> str:
-    """The weights' identity as a short digest for result rows and sweep keys: ``random`` for
-    random weights (``--pretrained none``; the run's seed draws them, and the seed is in the key),
-    else the first 12 hex digits of the backbone's content identity (:attr:`Backbone.weights_id`:
-    the weight files' SHA-256, the model config, QuickGELU)."""
-    if backbone.random_weights:
-        return "random"
-    return backbone.weights_id.split(":", 1)[-1][:12]
 
 
 def _check_labels_known(targets: np.ndarray, train_idx, val_idx, cfg: FitConfig, p: float) -> None:
@@ -451,31 +184,10 @@ def _diverged(out: Path, partial_metrics: dict, what: str) -> TrainingDiverged:
     return TrainingDiverged(msg)
 
 
-def _resume_checkpoint(ckpt_dir: Path) -> tuple[Path, dict] | None:
-    """The checkpoint to resume from: ``last.pt`` or, when a kill fell between replacing it and
-    writing the next one, ``prev.pt``; a damaged ``last.pt`` is one line saying what to do."""
-    last, prev = ckpt_dir / "last.pt", ckpt_dir / "prev.pt"
-    path = last if last.is_file() else prev if prev.is_file() else None
-    if path is None:
-        return None
-    try:
-        return path, load_checkpoint(path)
-    except CheckpointError as exc:
-        older = (
-            f"resume from the epoch before it (mv {prev} {last}) or "
-            if path == last and prev.is_file()
-            else ""
-        )
-        raise CheckpointError(
-            f"--resume: {exc}; {older}start over (remove {ckpt_dir.parent} or choose another --out)"
-        ) from exc
-
-
 def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> FitResult:
     """Train ``cfg.method`` and evaluate it; returns the run directory and ``metrics.json``.
 
     ``on_epoch_end(epoch, record)`` is called after each epoch's checkpoint is written."""
-    cfg = cfg.validate()
     rep = reporter or Reporter()
     out = Path(cfg.out).expanduser()
     ckpt_dir = out / "checkpoints"
@@ -486,11 +198,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         )
     if cfg.resume and (out / "run.json").is_file():
         old = FitConfig.from_dict(json.loads((out / "run.json").read_text())["config"])
-        diff = [
-            f.name
-            for f in fields(FitConfig)
-            if f.name not in _RESUME_FREE and getattr(old, f.name) != getattr(cfg, f.name)
-        ]
+        diff = cfg.differences(old)
         if diff:
             raise ValueError(f"--resume: options differ from the run in {out}: {', '.join(diff)}")
     t_start = time.perf_counter()
@@ -530,7 +238,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
 
     info = run_info(
         "mlrtrain fit",
-        asdict(cfg),
+        cfg.to_dict(),
         seed=cfg.seed,
         model=model_info,
         dataset={
@@ -554,7 +262,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     write_run_json(out, info)
 
     start, history, best_map, best_epoch, elapsed = 0, [], -math.inf, -1, 0.0
-    resumed = _resume_checkpoint(ckpt_dir) if cfg.resume else None
+    resumed = resume_checkpoint(ckpt_dir) if cfg.resume else None
     if resumed is not None:
         path, ck = resumed
         load_params(head, ck, path, f"this run's {cfg.method} head", opt)
@@ -636,8 +344,8 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         params = {k: v.detach().cpu() for k, v in head.state_dict().items()}
         if not math.isnan(val_map) and val_map > best_map:
             best_map, best_epoch = val_map, epoch
-            _atomic_torch_save({"epoch": epoch, "params": params}, best_path)
-        _atomic_torch_save(
+            atomic_torch_save({"epoch": epoch, "params": params}, best_path)
+        atomic_torch_save(
             {
                 "epoch": epoch,
                 "params": params,
@@ -664,7 +372,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     last = evaluate(last_scores, test.labels, train.classes.keys)
     if not best_path.exists():  # no epoch gave a defined validation mAP: use the last one
         params = {k: v.detach().cpu() for k, v in head.state_dict().items()}
-        _atomic_torch_save({"epoch": cfg.epochs - 1, "params": params}, best_path)
+        atomic_torch_save({"epoch": cfg.epochs - 1, "params": params}, best_path)
         best_epoch = cfg.epochs - 1
     load_params(head, load_checkpoint(best_path), best_path, f"this run's {cfg.method} head")
     scores = predict(head, test_src, test_idx, cfg.eval_batch_size, cfg.precision)
@@ -735,21 +443,3 @@ def evaluate_run(
     }
     atomic_write_json(run_dir / "eval.json", out)
     return out
-
-
-def param_table(class_names, backbone, n_ctx: int = 16, class_specific: bool = True) -> list[dict]:
-    """Trainable parameters per method (the paper's #Params column), plus PositiveCoOp without the
-    residual."""
-    rows = []
-    for method, residual in [(m, True) for m in METHODS] + [("positivecoop", False)]:
-        head = build_head(
-            method,
-            backbone,
-            class_names,
-            n_ctx=n_ctx,
-            class_specific=class_specific,
-            residual=residual,
-        )
-        name = method if residual or method != "positivecoop" else "positivecoop --no-residual"
-        rows.append({"method": name, "n_params": head.n_params()})
-    return rows

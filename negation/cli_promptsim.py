@@ -35,11 +35,12 @@ PER_CLASS_OUT = "Write per_class.parquet, summary.json and run.json here."
 def errors() -> AbstractContextManager[None]:
     """The dialect's error policy with promptsim's library errors: a bad option value is a
     usage error naming it; missing weights and a text-only model name their flag."""
-    from mlr.backbone import MissingWeightsError, TextOnlyError
+    from mlr.backbone import TextOnlyError
+    from mlr.cli_options import backbone_hints
     from negation.promptsim_runs import OptionError
 
     return cli.input_errors(
-        hints={MissingWeightsError: "--pretrained", TextOnlyError: "--model"}, usage=(OptionError,)
+        hints={**backbone_hints(), TextOnlyError: "--model"}, usage=(OptionError,)
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlr.backbone import BackboneConfig, MissingWeightsError, load_backbone
+from mlr.backbone import BackboneConfig, MissingTextModelError, MissingWeightsError, load_backbone
 from mlr.textcache import TextCache
 
 TEXTS = [
@@ -125,7 +125,7 @@ def test_image_transform_is_square_resize(backbone):
 def test_missing_checkpoint_file_is_clear(tiny_models, tmp_path):
     missing = tmp_path / "nope.pt"
     cfg = BackboneConfig(model=tiny_models[0], pretrained=str(missing), device="cpu")
-    with pytest.raises(MissingWeightsError, match=r"does not exist.*--pretrained FILE"):
+    with pytest.raises(MissingWeightsError, match=r"does not exist.*local checkpoint file"):
         load_backbone(cfg)
 
 
@@ -142,7 +142,7 @@ def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeyp
         load_backbone(cfg)
     message = str(err.value)
     assert "RN101" in message and "openai" in message and "offline" in message
-    assert "network" in message and "--pretrained FILE" in message
+    assert "network" in message and "local checkpoint file" in message and "--" not in message
 
 
 def test_unknown_tag_lists_valid_ones(hub_offline):
@@ -160,7 +160,7 @@ def test_offline_is_passed_to_the_loaders_not_left_in_the_environment(tiny_model
     cfg = BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu", offline=True)
     assert load_backbone(cfg).info()["config"]["offline"] is True
     assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
-    with hub_offline(True):  # open_clip's builders: offline for their call only
+    with hub_offline(offline=True):  # open_clip's builders: offline for their call only
         assert os.environ["HF_HUB_OFFLINE"] == "1" and hub.HF_HUB_OFFLINE is True
     assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
 
@@ -325,8 +325,9 @@ def test_missing_sentence_transformers_folder_points_to_st_folder(tmp_path):
     with pytest.raises(MissingWeightsError) as err:
         load_backbone(BackboneConfig(model=f"st:{tmp_path / 'nope'}", device="cpu"))
     message = str(err.value)
-    assert "does not exist" in message and "--model st:FOLDER" in message
-    assert "--pretrained FILE" not in message  # no checkpoint file helps a text-only model
+    assert "does not exist" in message and "sentence-transformers model folder" in message
+    assert "checkpoint file" not in message  # no checkpoint file helps a text-only model
+    assert isinstance(err.value, MissingTextModelError) and "--" not in message
 
 
 def _export(folder: Path, name: str, state: dict, as_safetensors: bool = False) -> Path:
@@ -354,7 +355,7 @@ def test_local_dir_of_another_architecture_is_refused(tiny_models, tmp_path):
     message = str(err.value)
     assert f"model 'notclip-tiny-RN' does not match the weights in local-dir:{folder}" in message
     assert "describes a notclip-tiny-ViT model" in message
-    assert message.endswith("use --model notclip-tiny-ViT") and "\n" not in message
+    assert message.endswith("use the model notclip-tiny-ViT") and "\n" not in message
     bb = load_backbone(BackboneConfig(model=tiny_models[1], pretrained=f"local-dir:{folder}"))
     assert bb.info()["name"] == tiny_models[1]
 

@@ -96,21 +96,13 @@ def test_promptsim_and_fit_accept_a_model_file_at_its_native_size(toy, tmp_path)
 
 
 def test_paper_preset_sets_448_and_says_so():
-    import typer
-
-    from mlr.cli import _config_from_fit_options
-
-    def config(*args: str):
-        fit = typer.main.get_command(mlrtrain).commands["fit"]
-        return _config_from_fit_options(
-            fit.make_context("fit", [*args, "--root", ".", "--out", "o"])
-        )
+    from mlr.config import make_config
 
     base = ["--root", ".", "--out", "o"]
-    assert config().image_size is None
-    cfg = config("--config", "paper")
+    assert make_config({}).image_size is None
+    cfg = make_config({}, "paper")
     assert (cfg.image_size, cfg.model, cfg.pretrained) == (448, "RN101", "openai")
-    assert config("--config", "paper", "--image-size", "224").image_size == 224
+    assert make_config({"image_size": 224}, "paper").image_size == 224
     res = runner.invoke(mlrtrain, ["fit", "--config", "nope", *base])
     assert res.exit_code == 2 and "neither a preset (paper) nor a file" in res.output
     res = runner.invoke(mlrtrain, ["fit", "--help"], env={"COLUMNS": "200"})
@@ -162,9 +154,14 @@ def test_unreachable_hub_is_said_at_once_without_downloading(tmp_path, monkeypat
     )
     monkeypatch.setattr(open_clip, "download_pretrained", lambda *a, **k: downloads.append(a))
     cfg = BackboneConfig(model="RN101", pretrained="openai", cache_dir=str(tmp_path))
-    with pytest.raises(MissingWeightsError, match=r"cannot be reached.*--offline"):
+    with pytest.raises(MissingWeightsError, match=r"cannot be reached.*offline") as err:
         load_backbone(cfg)
     assert len(probed) == 1 and not downloads
+    assert "--" not in str(err.value)  # the library names the problem; the CLI names the flags
+    args = ["params", "--pretrained", "openai", "--cache-dir", str(tmp_path)]
+    res = runner.invoke(mlrtrain, args)
+    assert res.exit_code == 1 and "cannot be reached" in res.output and not downloads
+    assert "(--pretrained FILE or local-dir:PATH, --cache-dir, --offline)" in res.output
     res = runner.invoke(promptsim, ["table", "--cache-dir", str(tmp_path), "--no-text-cache"])
     assert res.exit_code == 1 and "cannot be reached" in res.output and not downloads
     with pytest.raises(MissingWeightsError, match="cannot be reached"):

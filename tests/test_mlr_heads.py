@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from corpora.classes import load_classes
 from mlr.backbone import BackboneConfig, load_backbone
-from mlr.heads import METHODS, PromptLearner, aggregate, build_head
-from mlr.train import FitConfig, make_optimizer, param_table
+from mlr.heads import METHODS, PromptLearner, aggregate, build_head, param_table
+from mlr.train import FitConfig, make_optimizer
 
 W512 = "notclip-tiny-RN-w512"  # tests/mlr_model_configs: tiny ResNet, 512-wide 1-layer text tower
 

@@ -13,6 +13,7 @@ import torch
 from mlr_data import write_coco
 
 import mlr.train as train_mod
+from mlr.checkpoints import CheckpointError
 from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, build_head
 from mlr.metrics import mean_average_precision
@@ -253,7 +254,9 @@ def test_cached_and_online_logits_agree_within_fp16(runs, base_cfg):
     train, test = load_splits(cfg)
     backbone = load_backbone_for(cfg)
     _, cached = feature_sources(cfg, backbone, train, test, train_mod.Reporter())
-    online = FeatureSource(backbone, test, backbone.image_size, cfg.seed, None, 0, False, workers=2)
+    online = FeatureSource(
+        backbone, test, backbone.image_size, cfg.seed, None, 0, augment_online=False, workers=2
+    )
     idx = np.arange(8)
     a, b = cached.batch(idx), online.batch(idx)
     torch.testing.assert_close(a, b, atol=0.02, rtol=2**-10)
@@ -275,7 +278,9 @@ def test_augmented_views_are_cached_seeded_and_drawn_per_epoch(base_cfg, tmp_pat
     e0, e1 = src.views_for(idx, 0), src.views_for(idx, 1)
     assert set(e0) <= {1, 2} and not np.array_equal(e0, e1)
     np.testing.assert_array_equal(e0, src.views_for(idx, 0))
-    online = FeatureSource(backbone, train, backbone.image_size, cfg.seed, None, 0, True)
+    online = FeatureSource(
+        backbone, train, backbone.image_size, cfg.seed, None, 0, augment_online=True
+    )
     torch.testing.assert_close(  # online epoch 0 uses the augmentation cached as view 1
         online.batch(np.arange(4), epoch=0),
         torch.from_numpy(np.asarray(v1[:4], np.float32)),
@@ -339,7 +344,7 @@ def test_no_cache_trains_online_with_fresh_augmentation(base_cfg, tmp_path):
         method="baseline",
         lr=0.1,
         epochs=1,
-        use_cache=False,
+        cache=False,
         feature_cache=str(tmp_path / "never"),
         out=str(tmp_path / "online"),
     )
@@ -381,7 +386,7 @@ def test_last_epoch_map_is_reported_beside_the_selected_one(runs, base_cfg, tmp_
     assert m2["select"] == "last" and m2["map"] == m2["map_last"] == pytest.approx(m["map_last"])
     assert m2["map_selected"] == pytest.approx(m["map_selected"])
     with pytest.raises(ValueError, match="--select"):
-        replace(cfg, select="first").validate()
+        replace(cfg, select="first")
 
 
 def test_damaged_checkpoints_are_one_line_errors(runs, tmp_path):
@@ -396,17 +401,17 @@ def test_damaged_checkpoints_are_one_line_errors(runs, tmp_path):
         (best.read_bytes()[:300], "truncated or not a PyTorch checkpoint"),
     ]:
         best.write_bytes(content)
-        with pytest.raises(train_mod.CheckpointError, match=rf"best\.pt: unreadable .*\({why}\)"):
+        with pytest.raises(CheckpointError, match=rf"best\.pt: unreadable .*\({why}\)"):
             train_mod.evaluate_run(run)
     torch.save({"anything": object()}, best)  # a pickle that weights_only refuses
-    with pytest.raises(train_mod.CheckpointError) as err:
+    with pytest.raises(CheckpointError) as err:
         train_mod.evaluate_run(run)
     assert "weights_only" not in str(err.value)
     torch.save({"epoch": 1, "other": 2}, best)
-    with pytest.raises(train_mod.CheckpointError, match="not an mlrtrain checkpoint"):
+    with pytest.raises(CheckpointError, match="not an mlrtrain checkpoint"):
         train_mod.evaluate_run(run)
     shutil.copy(runs["baseline"].run_dir / "checkpoints" / "best.pt", best)  # another head's
-    with pytest.raises(train_mod.CheckpointError, match="do not fit the run's positivecoop head"):
+    with pytest.raises(CheckpointError, match="do not fit the run's positivecoop head"):
         train_mod.evaluate_run(run)
 
 
@@ -422,7 +427,7 @@ def test_truncated_last_checkpoint_on_resume_says_what_to_do(runs, base_cfg, tmp
     ckpt = tmp_path / "r" / "checkpoints"
     assert load_checkpoint(ckpt / "prev.pt")["epoch"] == 1  # the epoch before last.pt's
     (ckpt / "last.pt").write_bytes((ckpt / "last.pt").read_bytes()[:1000])
-    with pytest.raises(train_mod.CheckpointError, match=r"last\.pt: unreadable .*mv .*prev\.pt"):
+    with pytest.raises(CheckpointError, match=r"last\.pt: unreadable .*mv .*prev\.pt"):
         fit(replace(cfg, resume=True))
     (ckpt / "prev.pt").replace(ckpt / "last.pt")  # what the message says
     resumed = fit(replace(cfg, resume=True)).metrics

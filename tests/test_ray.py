@@ -42,7 +42,7 @@ def _worker_setup() -> None:
     import mlr.train
 
     open_clip.add_model_config(MODEL_CONFIGS)
-    save = mlr.train._atomic_torch_save
+    save = mlr.train.atomic_torch_save
 
     def save_then_die(obj, path, **kwargs):
         save(obj, path, **kwargs)
@@ -51,7 +51,7 @@ def _worker_setup() -> None:
             trigger.unlink()
             os._exit(1)
 
-    mlr.train._atomic_torch_save = save_then_die
+    mlr.train.atomic_torch_save = save_then_die
 
 
 @pytest.fixture(scope="session")

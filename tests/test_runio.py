@@ -57,8 +57,8 @@ def umask():
 
 @pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
 def test_atomic_writes_respect_the_umask(tmp_path, umask, mask):
+    from mlr.checkpoints import atomic_torch_save
     from mlr.textcache import TextCache
-    from mlr.train import _atomic_torch_save
 
     umask(mask)
     files = [
@@ -66,7 +66,7 @@ def test_atomic_writes_respect_the_umask(tmp_path, umask, mask):
         atomic_write_parquet(tmp_path / "t.parquet", pl.DataFrame({"x": [1]})),
         write_run_json(tmp_path / "run", run_info("test", {})),
     ]
-    _atomic_torch_save({"w": torch.zeros(2)}, tmp_path / "checkpoints" / "last.pt")
+    atomic_torch_save({"w": torch.zeros(2)}, tmp_path / "checkpoints" / "last.pt")
     files.append(tmp_path / "checkpoints" / "last.pt")
     cache = TextCache(tmp_path / "cache", "namespace")
     cache.put(["a"], np.zeros((1, 3), np.float32))

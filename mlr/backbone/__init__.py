@@ -83,21 +83,27 @@ class BackboneConfig:
 
 
 class MissingWeightsError(RuntimeError):
-    """The requested weights are not available locally (and may not be downloaded)."""
+    """The requested weights are not available locally (and may not be downloaded). The message
+    names the problem and the ways out, never a command-line flag (the CLI adds those)."""
+
+
+class MissingTextModelError(MissingWeightsError):
+    """A sentence-transformers model (``st:``) that is not available locally."""
 
 
 class TextOnlyError(RuntimeError):
     """An image or token-level operation was asked of a text-only backend (``st:``)."""
 
 
-def require_images(backbone: Any, what: str) -> None:
-    """Raise :class:`TextOnlyError` (one line naming the model) when ``backbone`` has no image
+def require_images(backbone: Any, what: str) -> Backbone:
+    """``backbone``, or :class:`TextOnlyError` (one line naming the model) when it has no image
     tower (the ``st:`` text-only backend); ``what`` names the operation that needs one."""
     if not hasattr(backbone, "image_transform"):
         raise TextOnlyError(
             f"{what} needs an open_clip CLIP model; {backbone.config.model!r} is a text-only "
             "sentence-transformers encoder"
         )
+    return backbone
 
 
 def resolve_device(device: str) -> torch.device:

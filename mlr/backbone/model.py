@@ -69,22 +69,22 @@ def resolve_model(model: str) -> ModelSpec:
     if path.is_dir() and (looks_like_path(spec) or (path / EXPORT_CONFIG).is_file()):
         file, stem = path / EXPORT_CONFIG, path.resolve().name
         if not file.is_file():
-            raise ValueError(f"--model {spec}: the folder holds no {EXPORT_CONFIG}")
+            raise ValueError(f"model {spec}: the folder holds no {EXPORT_CONFIG}")
     elif spec.lower().endswith(".json"):
         file, stem = path, path.stem
         if not file.is_file():
-            raise ValueError(f"--model {spec}: no such model config file")
+            raise ValueError(f"model {spec}: no such model config file")
     else:
         return ModelSpec(spec)
     try:
         data = json.loads(file.read_text("utf-8"))
     except (OSError, ValueError) as err:
-        raise ValueError(f"--model {file}: not a JSON file ({err})") from None
+        raise ValueError(f"model config {file}: not a JSON file ({err})") from None
     cfg = data.get("model_cfg", data) if isinstance(data, dict) else None
     need = ("embed_dim", "vision_cfg", "text_cfg")
     if not isinstance(cfg, dict) or not all(k in cfg for k in need):
         raise ValueError(
-            f"--model {file}: not an open_clip model config (it needs {', '.join(need)})"
+            f"model config {file}: not an open_clip model config (it needs {', '.join(need)})"
         )
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
     name = f"{stem}-{digest[:8]}"
@@ -146,7 +146,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
             force_quick_gelu = tag_qg and not model_qg
 
     def create() -> torch.nn.Module:
-        with warnings.catch_warnings(), hub_offline(cfg.offline):
+        with warnings.catch_warnings(), hub_offline(offline=cfg.offline):
             warnings.filterwarnings("error", message=".*QuickGELU mismatch.*")
             return open_clip.create_model(
                 create_name,
@@ -174,7 +174,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
         problem = (
             None
             if weights.kind == "none"
-            else unusable_weights(err, weights, model_name, torchscript)
+            else unusable_weights(err, weights, model_name, torchscript=torchscript)
         )
         if problem is None:
             raise
@@ -196,7 +196,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     mean = weights.tag_cfg.get("mean") or exported.get("mean") or preprocess.get("mean")
     std = weights.tag_cfg.get("std") or exported.get("std") or preprocess.get("std")
     mean, std = tuple(mean or OPENAI_MEAN), tuple(std or OPENAI_STD)
-    with hub_offline(cfg.offline):
+    with hub_offline(offline=cfg.offline):
         tokenizer = open_clip.get_tokenizer(create_name)
     weights_id, files = content_identity(weights, model_cfg, quick_gelu=quick_gelu, seed=cfg.seed)
     return Backbone(
@@ -315,11 +315,17 @@ class Backbone(TextEncoder):
         return text.encode_token_embeddings(self.model, embeddings, eot_index)
 
     def _encode_uncached(
-        self, texts: list[str], batch_size: int, truncate: bool, progress: Progress | None
+        self, texts: list[str], batch_size: int, *, truncate: bool, progress: Progress | None
     ) -> np.ndarray:
         tokens = self.tokenize(texts)
         return text.encode_tokens(
-            self.model, tokens, self.embed_dim, self.device, batch_size, truncate, progress
+            self.model,
+            tokens,
+            self.embed_dim,
+            self.device,
+            batch_size,
+            truncate=truncate,
+            progress=progress,
         )
 
     # ---- images ------------------------------------------------------------------------------

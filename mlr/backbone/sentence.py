@@ -84,7 +84,7 @@ class TextBackbone(TextEncoder):
         }
 
     def _encode_uncached(
-        self, texts: list[str], batch_size: int, truncate: bool, progress: Progress | None
+        self, texts: list[str], batch_size: int, *, truncate: bool, progress: Progress | None
     ) -> np.ndarray:
         out = []
         with torch.no_grad():
@@ -129,7 +129,7 @@ def _st_cached(name: str, cache_dir: str | None) -> bool:
 def load_sentence_transformer(cfg: BackboneConfig) -> TextBackbone:
     source = cfg.model[len(ST_PREFIX) :].strip()
     if not source:
-        raise ValueError("--model st: needs a sentence-transformers model name or folder")
+        raise ValueError("model st: needs a sentence-transformers model name or folder")
     if cfg.pretrained.strip().lower() == "none":
         raise ValueError("pretrained='none' (random weights) is not available for st: models")
     device = resolve_device(cfg.device)

@@ -31,7 +31,7 @@ class TextEncoder:
         raise NotImplementedError
 
     def _encode_uncached(
-        self, texts: list[str], batch_size: int, truncate: bool, progress: Progress | None
+        self, texts: list[str], batch_size: int, *, truncate: bool, progress: Progress | None
     ) -> np.ndarray:
         raise NotImplementedError
 
@@ -39,6 +39,7 @@ class TextEncoder:
         self,
         texts: Sequence[str],
         batch_size: int | None = None,
+        *,
         normalize: bool = True,
         cache: TextCache | str | Path | None = None,
         truncate: bool = True,
@@ -62,7 +63,7 @@ class TextEncoder:
             out, missing = cache.get(texts)
         if missing:
             unique = list(dict.fromkeys(texts[i] for i in missing))
-            emb = self._encode_uncached(unique, bs, truncate, progress)
+            emb = self._encode_uncached(unique, bs, truncate=truncate, progress=progress)
             if cache is not None:
                 cache.put(unique, emb)
             row = {t: i for i, t in enumerate(unique)}
@@ -113,6 +114,7 @@ def encode_tokens(
     dims: int,
     device: torch.device,
     batch_size: int,
+    *,
     truncate: bool,
     progress: Progress | None,
 ) -> np.ndarray:

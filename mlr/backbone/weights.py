@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from corpora.runio import atomic_write_json
-from mlr.backbone import MissingWeightsError
+from mlr.backbone import MissingTextModelError, MissingWeightsError
 
 LOCAL_DIR_PREFIX = "local-dir:"
 EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
@@ -45,12 +45,12 @@ HUB_PROBE_TIMEOUT = 3.0  # seconds: one connection attempt before a download
 WEIGHTS_REGISTRY = Path("~/.cache/notclip/weights-sha256")  # weight files' SHA-256, by path
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 
-LOCAL_OPEN_CLIP = "pass a checkpoint file with --pretrained FILE (or --pretrained local-dir:PATH)"
-LOCAL_ST = "pass a local sentence-transformers model folder with --model st:FOLDER"
+LOCAL_OPEN_CLIP = "use a local checkpoint file (or a local-dir: folder) as the weights"
+LOCAL_ST = "use a local sentence-transformers model folder"
 
 
 @contextlib.contextmanager
-def hub_offline(offline: bool) -> Iterator[None]:
+def hub_offline(*, offline: bool) -> Iterator[None]:
     """Hugging Face offline mode for the code inside, when ``offline``: open_clip's model and
     tokenizer builders take no ``local_files_only``, so it is set where Hugging Face reads it (the
     environment and ``huggingface_hub.constants``) and restored on exit."""
@@ -75,8 +75,10 @@ def hub_offline(offline: bool) -> Iterator[None]:
 
 
 def missing(what: str, reason: str, local: str = LOCAL_OPEN_CLIP) -> MissingWeightsError:
-    return MissingWeightsError(
-        f"{what}: {reason}. Two ways out: run once with network access (without --offline) so "
+    """The weights of ``what`` are not available (``local``: how to give them from disk)."""
+    error = MissingWeightsError if local == LOCAL_OPEN_CLIP else MissingTextModelError
+    return error(
+        f"{what}: {reason}. Two ways out: run once with network access, not offline, so "
         f"the weights are downloaded into the cache, or {local}."
     )
 
@@ -84,10 +86,11 @@ def missing(what: str, reason: str, local: str = LOCAL_OPEN_CLIP) -> MissingWeig
 def unreachable(
     what: str, url: str, where: str, local: str = LOCAL_OPEN_CLIP
 ) -> MissingWeightsError:
-    return MissingWeightsError(
+    error = MissingWeightsError if local == LOCAL_OPEN_CLIP else MissingTextModelError
+    return error(
         f"{what}: not in {where} and {url} cannot be reached (no connection within "
-        f"{HUB_PROBE_TIMEOUT:g} s). Without network: point --cache-dir at a cache that holds them "
-        f"(with --offline, the network is never tried), or {local}."
+        f"{HUB_PROBE_TIMEOUT:g} s). Without network: use a weights cache that holds them (offline, "
+        f"the network is never tried), or {local}."
     )
 
 
@@ -257,7 +260,7 @@ def _local_dir(spec: str, model_name: str) -> Weights:
         raise ValueError(
             f"model {model_name!r} does not match the weights in {spec}: its "
             f"open_clip_config.json describes {held} ({differ[0]}); "
-            + (f"use --model {fits[0]}" if fits else "use the model it was exported from")
+            + (f"use the model {fits[0]}" if fits else "use the model it was exported from")
         )
     checkpoint = _find_checkpoint_in_dir(folder)
     if checkpoint is None:
@@ -285,7 +288,7 @@ def _misfit(message: str) -> str:
 
 
 def unusable_weights(
-    err: BaseException, weights: Weights, model_name: str, torchscript: bool
+    err: BaseException, weights: Weights, model_name: str, *, torchscript: bool
 ) -> ValueError | None:
     """One clear line when ``err`` comes from weights that cannot be used; ``None`` otherwise."""
     checkpoint = weights.files[-1]

@@ -1,0 +1,150 @@
+"""The inputs of an mlrtrain run: its train and test splits, its frozen backbone, the feature
+sources over them (building feature cache entries when missing) and its seeded head; and the
+:class:`Reporter` hooks through which a run reports progress.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from corpora.multilabel import MultiLabelSplit, load_split, verify_images
+from mlr.config import FitConfig
+from mlr.features import FeatureSource, cache_entry, describe_cache
+from mlr.heads import Head, build_head
+
+
+class Reporter:
+    """Progress hooks (no-ops); the CLI subclasses this with rich progress bars."""
+
+    def message(self, text: str) -> None: ...
+    def task(self, name: str, total: int) -> None: ...
+    def advance(self, n: int = 1, **fields) -> None: ...
+    def done(self, **fields) -> None: ...
+    def random_weights(self, model_info: dict) -> None:
+        """Called once a run's backbone turns out to have random weights (``model_info`` is
+        :meth:`mlr.backbone.model.Backbone.info`)."""
+
+
+def load_backbone_for(cfg: FitConfig):
+    """The run's frozen backbone; a text-only model (``st:``) is refused in one line."""
+    from mlr.backbone import BackboneConfig, load_backbone, require_images
+
+    backbone = load_backbone(
+        BackboneConfig(
+            model=cfg.model,
+            pretrained=cfg.pretrained,
+            cache_dir=cfg.cache_dir,
+            offline=cfg.offline,
+            device=cfg.device,
+            precision="fp32",
+            image_size=cfg.image_size,
+            seed=cfg.seed,
+        )
+    )
+    require_images(backbone, "mlrtrain (dense image features)")
+    return backbone
+
+
+def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:
+    kw: dict[str, Any] = {
+        "skip_bad_images": cfg.skip_bad_images,
+        "voc_difficult": cfg.voc_difficult,
+        "classes": cfg.classes,
+    }
+    train = load_split(cfg.dataset, cfg.root, "train", **kw)
+    test = load_split(cfg.dataset, cfg.root, "test", **kw)
+    if cfg.skip_bad_images:  # decode everything once so that indices (and the mask) stay stable
+        train, test = verify_images(train, skip_bad=True), verify_images(test, skip_bad=True)
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(
+            f"{cfg.dataset} at {cfg.root}: empty split (train {len(train)}, test {len(test)})"
+        )
+    return train, test
+
+
+def feature_sources(
+    cfg: FitConfig, backbone, train, test, reporter: Reporter, *, need_aug: bool = True
+):
+    """Feature sources for the train and test splits (building cache entries when missing)."""
+    size = backbone.image_size
+    if not cfg.cache:
+        return (
+            FeatureSource(
+                backbone,
+                train,
+                size,
+                cfg.seed,
+                None,
+                0,
+                augment_online=cfg.augment,
+                workers=cfg.workers,
+            ),
+            FeatureSource(
+                backbone, test, size, cfg.seed, None, 0, augment_online=False, workers=cfg.workers
+            ),
+        )
+    info = backbone.info()
+    root = Path(cfg.feature_cache).expanduser()
+    told: list[bool] = []
+
+    def build(split, view):
+        entry, meta = cache_entry(root, info, size, split, view, cfg.seed)
+        if entry.complete:
+            return entry.open()
+        if not told:  # before the first build: how big the whole cache gets, and where
+            from mlr.backbone.dense import dense_shape
+
+            _, regions, dims = dense_shape(info["name"], size)
+            views = 1 + (cfg.aug_views if need_aug else 0)
+            reporter.message(describe_cache(root, len(train), len(test), views, regions, dims))
+            told.append(True)
+        reporter.task(f"caching {split.split} view {view}", len(split))
+        arr = entry.build(
+            backbone,
+            split,
+            view,
+            size,
+            cfg.seed,
+            meta,
+            cfg.eval_batch_size,
+            cfg.workers,
+            on_progress=lambda d, n: reporter.advance(completed=d),
+        )
+        reporter.done()
+        return arr
+
+    train_views = [build(train, 0)]
+    if need_aug:
+        train_views += [build(train, v) for v in range(1, cfg.aug_views + 1)]
+    test_views = [build(test, 0)]
+    return (
+        FeatureSource(
+            backbone, train, size, cfg.seed, train_views, cfg.aug_views, augment_online=False
+        ),
+        FeatureSource(backbone, test, size, cfg.seed, test_views, 0, augment_online=False),
+    )
+
+
+def head_for(cfg: FitConfig, backbone, class_names) -> Head:
+    """``cfg.method``'s head, seeded by ``cfg.seed``, on the backbone's device."""
+    head = build_head(
+        cfg.method,
+        backbone,
+        class_names,
+        n_ctx=cfg.n_ctx,
+        class_specific=cfg.csc,
+        residual=cfg.residual,
+        seed=cfg.seed,
+    )
+    return head.to(backbone.device)
+
+
+def weights_id(backbone) -> str:
+    """The weights' identity as a short digest for result rows and sweep keys: ``random`` for
+    random weights (``--pretrained none``; the run's seed draws them, and the seed is in the key),
+    else the first 12 hex digits of the backbone's content identity (:attr:`Backbone.weights_id`:
+    the weight files' SHA-256, the model config, QuickGELU)."""
+    if backbone.random_weights:
+        return "random"
+    return backbone.weights_id.split(":", 1)[-1][:12]
