@@ -21,13 +21,8 @@ from negation.cli_promptsim import app
 from negation.negbench import metrics as M
 from negation.negbench.families import FAMILIES
 from negation.negbench.inputs import ground_truth
-from negation.negbench.questions import (
-    SCHEMA,
-    GroundTruth,
-    build_questions,
-    check_split,
-    read_negbench_csv,
-)
+from negation.negbench.question_files import read_negbench_csv
+from negation.negbench.questions import SCHEMA, GroundTruth, build_questions, check_split
 
 runner = CliRunner()
 NAMES = tuple(f"k{c:02d}" for c in range(8))

@@ -11,13 +11,8 @@ import polars as pl
 
 from corpora.multilabel import MultiLabelSplit, open_rgb
 from negation.negbench.families import Family
-from negation.negbench.questions import (
-    GroundTruth,
-    build_questions,
-    check_split,
-    read_negbench_csv,
-    read_questions,
-)
+from negation.negbench.question_files import read_negbench_csv, read_questions
+from negation.negbench.questions import GroundTruth, build_questions, check_split
 from negation.negbench.runner import Bench
 
 
