@@ -264,13 +264,16 @@ def main() -> None:
         print(f"{method:<14}" + "".join(f"{v:11.4f}" for v in row))
     out["step_s"] = steps
 
-    # 4. projected COCO cost, 50 epochs, batch 32: features once (train+test) + 50 cached epochs
+    # 4. projected COCO cost at FitConfig's epochs and batch size: features once (train+test) +
+    # every epoch on cached features
     per_img = t_cache / args.n_images
-    b32 = "32" if "32" in steps["baseline"] else str(sizes[-1])
+    run = FitConfig()
+    b32 = str(run.batch_size) if str(run.batch_size) in steps["baseline"] else str(sizes[-1])
     paper = paper_gpu_hours()
     print(
-        f"\n## projected COCO-2014 (train {COCO_TRAIN:,}, test {COCO_TEST:,}), 50 epochs, "
-        f"batch 32, on THIS device ({backbone.device}, {args.model} at {size}px)"
+        f"\n## projected COCO-2014 (train {COCO_TRAIN:,}, test {COCO_TEST:,}), {run.epochs} "
+        f"epochs, batch {run.batch_size}, on THIS device ({backbone.device}, {args.model} at "
+        f"{size}px)"
     )
     proj = {}
     for method in METHODS:
