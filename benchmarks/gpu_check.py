@@ -128,6 +128,7 @@ def run_check(
     parts: tuple[str, ...] = PARTS,
     budgets: dict[str, float] | None = None,
     hard_limit: float | None = None,
+    *,
     dry_run: bool = False,
 ) -> dict:
     """Run ``parts`` (the others are reported as skipped); returns the summary (also written)."""

@@ -218,7 +218,7 @@ def main() -> None:
     # 2. text encoder: truncated at EOT vs full length, forward + backward into the contexts
     pl = build_head("dualcoop", backbone, classes.names).to(backbone.device)
 
-    def text(truncated: bool):
+    def text(*, truncated: bool):
         feats = []
         for learner in (pl.neg, pl.pos):
             ctx = learner.ctx
@@ -229,14 +229,14 @@ def main() -> None:
                 feats.append(full_length_text(backbone, emb, learner.eot))
         return torch.cat(feats)
 
-    def text_step(truncated: bool):
+    def text_step(*, truncated: bool):
         pl.zero_grad(set_to_none=True)
-        text(truncated).sum().backward()
+        text(truncated=truncated).sum().backward()
 
     with torch.no_grad():
-        diff = (text(True) - text(False)).abs().max().item()
-    t_trunc = timed(lambda: text_step(True), args.repeat)
-    t_full = timed(lambda: text_step(False), args.repeat)
+        diff = (text(truncated=True) - text(truncated=False)).abs().max().item()
+    t_trunc = timed(lambda: text_step(truncated=True), args.repeat)
+    t_full = timed(lambda: text_step(truncated=False), args.repeat)
     longest = int(pl.pos.eot.max()) + 1
     out.update(
         text_truncated_s=t_trunc,

@@ -63,7 +63,8 @@ class ScanBar:
     def on_rows(self, rows: int) -> None:  # within a shard, per streamed batch
         self.progress.advance(self.task, rows)
 
-    def on_done(self, unit, rows: int, reused: bool) -> None:  # a shard finished, reused or bad
+    # a shard finished, reused or bad (the runner calls ``on_done(unit, rows, reused)``)
+    def on_done(self, unit, rows: int, reused: bool) -> None:  # noqa: FBT001
         if not reused:
             self.done_rows += rows
             self.progress.update(self.task, completed=self.done_rows)

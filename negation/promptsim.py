@@ -59,7 +59,7 @@ def ensemble(
         def __call__(self, texts: list[str]) -> torch.Tensor:
             return torch.as_tensor(encode(texts))
 
-        def encode_text(self, emb: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        def encode_text(self, emb: torch.Tensor, *, normalize: bool = False) -> torch.Tensor:
             return F.normalize(emb, dim=-1) if normalize else emb
 
     filled = [lambda name, t=t: fill((t,), name)[0] for t in templates]
