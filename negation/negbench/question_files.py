@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from corpora.schema import C
 from negation.negbench.questions import (
     BENCHMARK,
     META,
@@ -36,8 +37,8 @@ def read_questions(path: Path) -> pl.DataFrame:
     if missing:
         raise ValueError(f"--questions {path}: missing column(s) {', '.join(missing)}")
     frame = pl.read_parquet(path, columns=[*SCHEMA, *META])
-    versions = frame["version"].unique().to_list()
-    if frame["benchmark"].unique().to_list() != [BENCHMARK] or versions != [VERSION]:
+    versions = frame[C.version].unique().to_list()
+    if frame[C.benchmark].unique().to_list() != [BENCHMARK] or versions != [VERSION]:
         raise ValueError(
             f"--questions {path}: not a {BENCHMARK} version {VERSION} question file "
             f"(version {versions})"
@@ -115,5 +116,5 @@ def read_negbench_csv(path: Path, images: Path, seed: int) -> tuple[pl.DataFrame
             )
     if not rows:
         raise ValueError(f"{path}: no question rows")
-    meta = {"dataset": f"negbench-csv:{path.stem}", "split": "csv", "templates": "negbench-csv"}
+    meta = {C.dataset: f"negbench-csv:{path.stem}", C.split: "csv", C.templates: "negbench-csv"}
     return with_meta(question_frame(rows), seed=seed, **meta), files

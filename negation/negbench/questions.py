@@ -34,6 +34,7 @@ import polars as pl
 
 from corpora.schema import NEGBENCH_META as META
 from corpora.schema import NEGBENCH_QUESTIONS as SCHEMA
+from corpora.schema import C, names
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS, Family
 
 TASKS = ("mcq", "existence", "retrieval")
@@ -96,6 +97,7 @@ def stream_rng(seed: int, stream: str) -> np.random.Generator:
 
 def question_row(**kw) -> dict:
     """One question: the :data:`SCHEMA` columns given in ``kw``, the others null."""
+    names(SCHEMA, *kw)  # a misspelt column is a KeyError, not a null column
     return {k: kw.get(k) for k in SCHEMA}
 
 
@@ -347,5 +349,5 @@ def build_questions(
 def with_meta(questions: pl.DataFrame, **meta: str | int) -> pl.DataFrame:
     """``questions`` with the :data:`META` columns: this benchmark and version, then ``meta``
     (dataset, split, seed, templates)."""
-    values = {"benchmark": BENCHMARK, "version": VERSION, **meta}
+    values = {C.benchmark: BENCHMARK, C.version: VERSION, **meta}
     return questions.with_columns(pl.lit(values[k], dtype=dt).alias(k) for k, dt in META.items())
