@@ -306,6 +306,13 @@ TABLE_HEAD = (
     C.params_label,
 )
 TABLE_PER_PROPORTION = ("map_{p}_mean", "map_{p}_std", "map_{p}_n", "paper_{p}", "diff_{p}")
+
+
+def per_proportion(key: str) -> tuple[str, ...]:
+    """The :data:`TABLE_PER_PROPORTION` columns of one proportion (``key`` ``10`` for 0.1)."""
+    return tuple(c.format(p=key) for c in TABLE_PER_PROPORTION)
+
+
 TABLE_TAIL = (
     C.map_avg_mean,
     C.map_avg_std,
