@@ -12,6 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -189,7 +190,7 @@ def part_promptsim(s: Sizes, res: dict, budget: Budget) -> str:
     res.update(n_classes=s.n_classes, n_prompts=len(texts), rows=[])
     for name in s.promptsim_models:
         budget.check()
-        row = {"model": name, "pretrained": "none", "random_weights": True}
+        row: dict[str, Any] = {"model": name, "pretrained": "none", "random_weights": True}
         row.update(measure(backbone(s, name), texts))
         row["equal_within_1e-5"] = row["max_abs_diff"] <= 1e-5
         res["rows"].append(row)
