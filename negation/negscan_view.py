@@ -21,6 +21,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from corpora.schema import C
+
 err = Console(stderr=True)
 stdout = Console()
 
@@ -165,21 +167,21 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
         w.add_column(col, justify="left" if col == "word" else "right")
     non_null = body["n_non_null"]
     for word, c in body["per_word"].items():
-        share = _pct(c["captions"] / non_null if non_null else None)
-        w.add_row(word, f"{c['captions']:,}", share, f"{c['occurrences']:,}")
+        share = _pct(c[C.captions] / non_null if non_null else None)
+        w.add_row(word, f"{c[C.captions]:,}", share, f"{c[C.occurrences]:,}")
     stdout.print(w)
 
     b = Table(title="top negator + next word")
     for col in ("negator", "next word", "count"):
         b.add_column(col, justify="right" if col == "count" else "left")
     for row in body["top_bigrams"][:15]:
-        b.add_row(row["negator"], row["next_word"], f"{row['count']:,}")
+        b.add_row(row[C.negator], row[C.next_word], f"{row[C.count]:,}")
     stdout.print(b)
 
     if body["classes"]:
         top = (
-            result.classes.filter(result.classes["count"] > 0)
-            .sort("count", descending=True)
+            result.classes.filter(result.classes[C.count] > 0)
+            .sort(C.count, descending=True)
             .head(10)
         )
         c = Table(title=f"negated classes ({body['classes']}, window {body['window']})")
