@@ -119,15 +119,15 @@ def word_counts(
     shares = len(set(sizes.values())) > 1
     if shares:  # corpora of different sizes compare by share, never by count
         n_rows = pl.col("corpus").replace_strict(sizes, return_dtype=pl.Float64)
-        words = words.with_columns(value=100 * pl.col(C.captions) / n_rows)
+        words = words.with_columns(drawn=100 * pl.col(C.captions) / n_rows)
         xlabel, fmt = "% of the corpus's rows containing the word", _pct
     else:
-        words = words.with_columns(value=pl.col(C.captions).cast(pl.Float64))
+        words = words.with_columns(drawn=pl.col(C.captions).cast(pl.Float64))
         xlabel, fmt = "captions containing the word", style.compact
     order = (
         words.group_by(C.word)
-        .agg(pl.col("value").sum())
-        .sort(["value", C.word], descending=[True, False])
+        .agg(pl.col("drawn").sum())
+        .sort(["drawn", C.word], descending=[True, False])
         .head(top)[C.word]
         .to_list()
     )
@@ -138,7 +138,7 @@ def word_counts(
     sns.barplot(
         data=words.to_pandas(),
         y=C.word,
-        x="value",
+        x="drawn",
         hue="corpus",
         hue_order=[c.name for c in corpora if c.name in set(words["corpus"])],
         order=order,
@@ -147,7 +147,7 @@ def word_counts(
         ax=ax_w,
         legend=False,
     )
-    if style.value_axis(ax_w, words["value"].to_list()):
+    if style.value_axis(ax_w, words["drawn"].to_list()):
         ax_w.set_xlim(right=ax_w.get_xlim()[1] * 3)  # room for the value labels
     if shares:
         ax_w.set_xlim(right=min(100.0, ax_w.get_xlim()[1]))
