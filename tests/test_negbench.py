@@ -22,7 +22,13 @@ from negation.negbench import metrics as M
 from negation.negbench.families import FAMILIES
 from negation.negbench.inputs import ground_truth
 from negation.negbench.question_files import read_negbench_csv
-from negation.negbench.questions import SCHEMA, GroundTruth, build_questions, check_split
+from negation.negbench.questions import (
+    SCHEMA,
+    GroundTruth,
+    build_questions,
+    check_split,
+    question_row,
+)
 
 runner = CliRunner()
 NAMES = tuple(f"k{c:02d}" for c in range(8))
@@ -357,3 +363,9 @@ def test_negbench_figures_say_what_produced_them(voc_run, tiny_models, tmp_path,
                     lb.y0, b.y0
                 )
     assert "bootstrap 50" in figs[0].get_suptitle().replace("\n", " ")
+
+
+def test_a_misspelt_question_column_is_an_error_not_a_null_column():
+    assert question_row(qid="q", task="mcq")["task"] == "mcq"
+    with pytest.raises(KeyError, match="tsak"):
+        question_row(qid="q", tsak="mcq")

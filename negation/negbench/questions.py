@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from corpora import schema as S
 from corpora.schema import NEGBENCH_META as META
 from corpora.schema import NEGBENCH_QUESTIONS as SCHEMA
-from corpora.schema import C, names
+from corpora.schema import C
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS, Family
 
 TASKS = ("mcq", "existence", "retrieval")
@@ -97,7 +98,7 @@ def stream_rng(seed: int, stream: str) -> np.random.Generator:
 
 def question_row(**kw) -> dict:
     """One question: the :data:`SCHEMA` columns given in ``kw``, the others null."""
-    names(SCHEMA, *kw)  # a misspelt column is a KeyError, not a null column
+    S.names(SCHEMA, *kw)  # a misspelt column is a KeyError, not a null column
     return {k: kw.get(k) for k in SCHEMA}
 
 
