@@ -263,6 +263,13 @@ SWEEP_RESULTS_FILE = "results.parquet"
 # the precision at which ``partial`` is compared and grouped (a ``0.1:0.9:0.1`` range gives
 # 0.30000000000000004)
 PARTIAL_DECIMALS = 6
+
+
+def rounded_partial() -> pl.Expr:
+    """The ``partial`` column at the precision it is compared and grouped at."""
+    return pl.col(C.partial).round(PARTIAL_DECIMALS)
+
+
 # a run is (dataset, backbone, method, p, seed): one row each, sorted in this order
 SWEEP_KEY = (
     C.dataset,

@@ -139,7 +139,7 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
     url = remote_url(sweep_dir)
     runs = _load_local(Path(sweep_dir)) if url is None else _load_remote(url.rstrip("/"))
     return runs.with_columns(
-        pl.col(C.partial).round(S.PARTIAL_DECIMALS),
+        S.rounded_partial(),
         ok=(
             pl.col(C.map).is_not_null()
             & pl.col(C.map).is_not_nan()
@@ -269,7 +269,7 @@ def _backbone_table(
     )
     pub = paper_map() if paper else paper_map().clear()
     pub = pub.filter(pl.col(C.dataset) == ds)
-    pub = pub.with_columns(pl.col(C.partial).round(S.PARTIAL_DECIMALS))
+    pub = pub.with_columns(S.rounded_partial())
     meta = paper_methods() if paper else paper_methods().clear()
     meta = meta.filter(pl.col(C.dataset) == ds)
     full_paper = sorted(pub[C.partial].unique().to_list()) == partials
