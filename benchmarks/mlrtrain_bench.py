@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -32,8 +33,9 @@ from corpora.classes import load_classes
 from corpora.multilabel import MultiLabelSplit
 from corpora.reference import load_reference
 from mlr.backbone import PRECISIONS, BackboneConfig, load_backbone
+from mlr.backbone.model import Backbone
 from mlr.features import FeatureSource, cache_entry
-from mlr.heads import METHODS, build_head
+from mlr.heads import METHODS, DualCoOpHead, build_head
 from mlr.losses import get_loss
 from mlr.train import FitConfig, make_optimizer
 
@@ -159,6 +161,7 @@ def main() -> None:
             model=args.model, pretrained="none", device=args.device, image_size=args.image_size
         )
     )
+    assert isinstance(backbone, Backbone)  # an open_clip model, not a text-only one
     size = backbone.image_size
     classes = load_classes("coco")
     split = synthetic_split(args.n_images, classes)
@@ -216,7 +219,7 @@ def main() -> None:
     )
 
     # 2. text encoder: truncated at EOT vs full length, forward + backward into the contexts
-    pl = build_head("dualcoop", backbone, classes.names).to(backbone.device)
+    pl = cast(DualCoOpHead, build_head("dualcoop", backbone, classes.names).to(backbone.device))
 
     def text(*, truncated: bool):
         feats = []
