@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -32,8 +33,9 @@ from corpora.classes import load_classes
 from corpora.multilabel import MultiLabelSplit
 from corpora.reference import load_reference
 from mlr.backbone import PRECISIONS, BackboneConfig, load_backbone
+from mlr.backbone.model import Backbone
 from mlr.features import FeatureSource, cache_entry
-from mlr.heads import METHODS, build_head
+from mlr.heads import METHODS, DualCoOpHead, build_head
 from mlr.losses import get_loss
 from mlr.train import FitConfig, make_optimizer
 
@@ -159,6 +161,7 @@ def main() -> None:
             model=args.model, pretrained="none", device=args.device, image_size=args.image_size
         )
     )
+    assert isinstance(backbone, Backbone)  # an open_clip model, not a text-only one
     size = backbone.image_size
     classes = load_classes("coco")
     split = synthetic_split(args.n_images, classes)
@@ -216,9 +219,9 @@ def main() -> None:
     )
 
     # 2. text encoder: truncated at EOT vs full length, forward + backward into the contexts
-    pl = build_head("dualcoop", backbone, classes.names).to(backbone.device)
+    pl = cast(DualCoOpHead, build_head("dualcoop", backbone, classes.names).to(backbone.device))
 
-    def text(truncated: bool):
+    def text(*, truncated: bool):
         feats = []
         for learner in (pl.neg, pl.pos):
             ctx = learner.ctx
@@ -229,14 +232,14 @@ def main() -> None:
                 feats.append(full_length_text(backbone, emb, learner.eot))
         return torch.cat(feats)
 
-    def text_step(truncated: bool):
+    def text_step(*, truncated: bool):
         pl.zero_grad(set_to_none=True)
-        text(truncated).sum().backward()
+        text(truncated=truncated).sum().backward()
 
     with torch.no_grad():
-        diff = (text(True) - text(False)).abs().max().item()
-    t_trunc = timed(lambda: text_step(True), args.repeat)
-    t_full = timed(lambda: text_step(False), args.repeat)
+        diff = (text(truncated=True) - text(truncated=False)).abs().max().item()
+    t_trunc = timed(lambda: text_step(truncated=True), args.repeat)
+    t_full = timed(lambda: text_step(truncated=False), args.repeat)
     longest = int(pl.pos.eot.max()) + 1
     out.update(
         text_truncated_s=t_trunc,
@@ -264,13 +267,16 @@ def main() -> None:
         print(f"{method:<14}" + "".join(f"{v:11.4f}" for v in row))
     out["step_s"] = steps
 
-    # 4. projected COCO cost, 50 epochs, batch 32: features once (train+test) + 50 cached epochs
+    # 4. projected COCO cost at FitConfig's epochs and batch size: features once (train+test) +
+    # every epoch on cached features
     per_img = t_cache / args.n_images
-    b32 = "32" if "32" in steps["baseline"] else str(sizes[-1])
+    run = FitConfig()
+    b32 = str(run.batch_size) if str(run.batch_size) in steps["baseline"] else str(sizes[-1])
     paper = paper_gpu_hours()
     print(
-        f"\n## projected COCO-2014 (train {COCO_TRAIN:,}, test {COCO_TEST:,}), 50 epochs, "
-        f"batch 32, on THIS device ({backbone.device}, {args.model} at {size}px)"
+        f"\n## projected COCO-2014 (train {COCO_TRAIN:,}, test {COCO_TEST:,}), {run.epochs} "
+        f"epochs, batch {run.batch_size}, on THIS device ({backbone.device}, {args.model} at "
+        f"{size}px)"
     )
     proj = {}
     for method in METHODS:

@@ -23,8 +23,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,20 +38,21 @@ from corpora.runio import markdown_table  # noqa: E402
 from corpora.shards import expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
-from negation.scan import ScanOptions, scan  # noqa: E402
+from negation.scan import ScanOptions  # noqa: E402
 from negation.store import Unit, scan_units  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
+T = TypeVar("T")
 
 
 def noop(x: int) -> int:
     return x
 
 
-def timed(fn, repeat: int = 1) -> tuple[float, object]:
+def timed(fn: Callable[[], T], repeat: int = 1) -> tuple[float, T]:
     """The fastest of ``repeat`` calls (this machine is shared and noisy) and its result."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
+    best = float("inf")
+    for _ in range(max(repeat, 1)):
         t = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - t)
@@ -68,12 +71,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="nsb-", dir="/tmp"))
     for i in range(args.shards):
         synthetic_laion(args.rows, seed=i).write_parquet(tmp / f"part-{i:05d}.parquet")
-    shards = expand([str(tmp)])
+    shards, _ = expand([str(tmp)])
     units = [Unit(s, args.rows, partial(parquet_captions, s, "TEXT")) for s in shards]
     opts = ScanOptions(load_lexicon("standard"), load_classes("coco"), n_samples=5)
     total = args.shards * args.rows
 
-    t_local, local = timed(lambda: scan_units(units, opts, scan), args.repeat)
+    t_local, local = timed(lambda: scan_units(units, opts), args.repeat)
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     t_start, (ray, _) = timed(
@@ -84,13 +87,13 @@ def main() -> None:
     t_noop, _ = timed(lambda: list(RayExecutor(ray, owned=False).map(noop, range(n_noop))))
     # workers started, Polars imported, regexes built
     warm = RayExecutor(ray, owned=False, in_flight=2)
-    scan_units(units[:2], opts, scan, executor=warm)
+    scan_units(units[:2], opts, executor=warm)
     ray_times = {}
     for workers in (1, 2):
-        ex = RayExecutor(ray, owned=False, in_flight=workers)
-        ray_times[workers], out = timed(
-            lambda ex=ex: scan_units(units, opts, scan, executor=ex), args.repeat
+        scan_ray = partial(
+            scan_units, units, opts, executor=RayExecutor(ray, owned=False, in_flight=workers)
         )
+        ray_times[workers], out = timed(scan_ray, args.repeat)
         assert out.result.counts == local.result.counts  # the same numbers
     ray.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -2,8 +2,8 @@
 are written (``docs/RESULTS.md`` describes each, and a test checks it against this module), and
 the kind of result directory each command writes (by ``run.json``'s ``command``).
 
-Writers build their frames with these schemas and readers name their columns from them, so a
-column is renamed in one place."""
+Every column name is spelled once, in :class:`C`; writers build their frames with these schemas
+and readers name their columns through ``C``, so a column is renamed in one place."""
 
 from __future__ import annotations
 
@@ -14,203 +14,326 @@ import polars as pl
 
 Schema = dict[str, pl.DataType | type[pl.DataType]]
 
+
+class C:
+    """Every result column's name, spelled here once: writers and readers write ``C.cosine``
+    (``C.class_`` for ``class``), so a misspelt column fails at once (and under mypy)."""
+
+    word = "word"
+    captions = "captions"
+    occurrences = "occurrences"
+    shard = "shard"
+    n_rows = "n_rows"
+    n_null = "n_null"
+    n_empty = "n_empty"
+    n_with_negation = "n_with_negation"
+    n_with_class_negation = "n_with_class_negation"
+    negator = "negator"
+    next_word = "next_word"
+    count = "count"
+    class_ = "class"
+    caption = "caption"
+    model = "model"
+    pretrained = "pretrained"
+    templates = "templates"
+    style = "style"
+    pair = "pair"
+    space = "space"
+    cosine = "cosine"
+    negation_closer = "negation_closer"
+    note = "note"
+    image = "image"
+    image_file = "image_file"
+    prompt = "prompt"
+    text = "text"
+    npy = "npy"
+    png = "png"
+    height = "height"
+    width = "width"
+    min = "min"
+    max = "max"
+    variant = "variant"
+    target = "target"
+    auroc = "auroc"
+    ap = "ap"
+    n_target = "n_target"
+    n_other = "n_other"
+    qid = "qid"
+    task = "task"
+    type = "type"
+    family = "family"
+    options = "options"
+    answer = "answer"
+    focus = "focus"
+    affirmed = "affirmed"
+    negated = "negated"
+    present = "present"
+    benchmark = "benchmark"
+    version = "version"
+    dataset = "dataset"
+    split = "split"
+    seed = "seed"
+    scores = "scores"
+    prediction = "prediction"
+    correct = "correct"
+    r1 = "r1"
+    r5 = "r5"
+    r10 = "r10"
+    n_relevant = "n_relevant"
+    n_gallery = "n_gallery"
+    metric = "metric"
+    value = "value"
+    ci_low = "ci_low"
+    ci_high = "ci_high"
+    n = "n"
+    weights_id = "weights_id"
+    image_size = "image_size"
+    random_weights = "random_weights"
+    method = "method"
+    partial = "partial"
+    map = "map"
+    map_selected = "map_selected"
+    map_last = "map_last"
+    select = "select"
+    cf1_harmonic = "cf1_harmonic"
+    of1 = "of1"
+    n_params = "n_params"
+    wall_seconds = "wall_seconds"
+    device = "device"
+    status = "status"
+    error = "error"
+    run_dir = "run_dir"
+    backbone = "backbone"
+    paper_refused = "paper_refused"
+    label = "label"
+    params_paper = "params_paper"
+    params_label = "params_label"
+    map_avg_mean = "map_avg_mean"
+    map_avg_std = "map_avg_std"
+    map_avg_n = "map_avg_n"
+    map_last_avg_mean = "map_last_avg_mean"
+    map_last_avg_std = "map_last_avg_std"
+    paper_avg = "paper_avg"
+    diff_avg = "diff_avg"
+    hours_per_run = "hours_per_run"
+    hours_total = "hours_total"
+    paper_gpu_hours = "paper_gpu_hours"
+    devices = "devices"
+    n_runs = "n_runs"
+    n_failed = "n_failed"
+
+
 # ---- negscan … --out DIR --------------------------------------------------------------------
 
-NEGSCAN_PER_WORD: Schema = {"word": pl.String, "captions": pl.Int64, "occurrences": pl.Int64}
+NEGSCAN_PER_WORD: Schema = {C.word: pl.String, C.captions: pl.Int64, C.occurrences: pl.Int64}
 NEGSCAN_PER_SHARD: Schema = {
-    "shard": pl.String,
-    "n_rows": pl.Int64,
-    "n_null": pl.Int64,
-    "n_empty": pl.Int64,
-    "n_with_negation": pl.Int64,
-    "n_with_class_negation": pl.Int64,
+    C.shard: pl.String,
+    C.n_rows: pl.Int64,
+    C.n_null: pl.Int64,
+    C.n_empty: pl.Int64,
+    C.n_with_negation: pl.Int64,
+    C.n_with_class_negation: pl.Int64,
 }
-NEGSCAN_BIGRAMS: Schema = {"negator": pl.String, "next_word": pl.String, "count": pl.Int64}
-NEGSCAN_CLASSES: Schema = {"class": pl.String, "count": pl.Int64}
-NEGSCAN_SAMPLES: Schema = {"word": pl.String, "caption": pl.String, "shard": pl.String}
+NEGSCAN_BIGRAMS: Schema = {C.negator: pl.String, C.next_word: pl.String, C.count: pl.Int64}
+NEGSCAN_CLASSES: Schema = {C.class_: pl.String, C.count: pl.Int64}
+NEGSCAN_SAMPLES: Schema = {C.word: pl.String, C.caption: pl.String, C.shard: pl.String}
 
 # ---- promptsim --out DIR ----------------------------------------------------------------------
 
 PROMPTSIM_PER_CLASS: Schema = {
-    "model": pl.String,
-    "pretrained": pl.String,
-    "class": pl.String,
-    "templates": pl.String,
-    "style": pl.String,
-    "pair": pl.String,
-    "space": pl.String,
-    "cosine": pl.Float64,
-    "negation_closer": pl.Boolean,
-    "note": pl.String,
+    C.model: pl.String,
+    C.pretrained: pl.String,
+    C.class_: pl.String,
+    C.templates: pl.String,
+    C.style: pl.String,
+    C.pair: pl.String,
+    C.space: pl.String,
+    C.cosine: pl.Float64,
+    C.negation_closer: pl.Boolean,
+    C.note: pl.String,
 }
 
 # ---- promptsim maps … --out DIR ---------------------------------------------------------------
 
 MAPS: Schema = {
-    "image": pl.String,
-    "image_file": pl.String,
-    "class": pl.String,
-    "prompt": pl.String,
-    "text": pl.String,
-    "npy": pl.String,
-    "png": pl.String,
-    "height": pl.Int64,
-    "width": pl.Int64,
-    "min": pl.Float64,
-    "max": pl.Float64,
+    C.image: pl.String,
+    C.image_file: pl.String,
+    C.class_: pl.String,
+    C.prompt: pl.String,
+    C.text: pl.String,
+    C.npy: pl.String,
+    C.png: pl.String,
+    C.height: pl.Int64,
+    C.width: pl.Int64,
+    C.min: pl.Float64,
+    C.max: pl.Float64,
 }
 
 # ---- promptsim absence --out DIR --------------------------------------------------------------
 
 ABSENCE_PER_CLASS: Schema = {
-    "class": pl.String,
-    "variant": pl.String,
-    "prompt": pl.String,
-    "target": pl.String,
-    "auroc": pl.Float64,
-    "ap": pl.Float64,
-    "n_target": pl.Int64,
-    "n_other": pl.Int64,
+    C.class_: pl.String,
+    C.variant: pl.String,
+    C.prompt: pl.String,
+    C.target: pl.String,
+    C.auroc: pl.Float64,
+    C.ap: pl.Float64,
+    C.n_target: pl.Int64,
+    C.n_other: pl.Int64,
 }
 
 # ---- promptsim negbench --out DIR -------------------------------------------------------------
 
 # the question columns (what ``--export-questions`` writes: these, then NEGBENCH_META)
 NEGBENCH_QUESTIONS: Schema = {
-    "qid": pl.String,
-    "task": pl.String,
-    "type": pl.String,  # mcq type | existence sampling | retrieval "negated"/"plain"
-    "family": pl.String,
-    "variant": pl.String,  # retrieval: negated-query variant ("plain" for the plain query)
-    "image": pl.String,  # image key (relative to the dataset root); null for retrieval
-    "options": pl.List(pl.String),  # mcq: 4 captions; existence: [yes, no]; retrieval: [query]
-    "answer": pl.Int64,  # index of the correct option; null for retrieval
-    "focus": pl.String,  # class the question is about (the negated one where there is one)
-    "affirmed": pl.List(pl.String),  # classes affirmed by the correct option / the query's A
-    "negated": pl.List(pl.String),  # classes negated by the correct option / the query's N
-    "present": pl.Boolean,  # existence: whether the probed class is present
+    C.qid: pl.String,
+    C.task: pl.String,
+    C.type: pl.String,  # mcq type | existence sampling | retrieval "negated"/"plain"
+    C.family: pl.String,
+    C.variant: pl.String,  # retrieval: negated-query variant ("plain" for the plain query)
+    C.image: pl.String,  # image key (relative to the dataset root); null for retrieval
+    C.options: pl.List(pl.String),  # mcq: 4 captions; existence: [yes, no]; retrieval: [query]
+    C.answer: pl.Int64,  # index of the correct option; null for retrieval
+    C.focus: pl.String,  # class the question is about (the negated one where there is one)
+    C.affirmed: pl.List(pl.String),  # classes affirmed by the correct option / the query's A
+    C.negated: pl.List(pl.String),  # classes negated by the correct option / the query's N
+    C.present: pl.Boolean,  # existence: whether the probed class is present
 }
 NEGBENCH_META: Schema = {
-    "benchmark": pl.String,
-    "version": pl.Int64,
-    "dataset": pl.String,
-    "split": pl.String,
-    "seed": pl.Int64,
-    "templates": pl.String,
+    C.benchmark: pl.String,
+    C.version: pl.Int64,
+    C.dataset: pl.String,
+    C.split: pl.String,
+    C.seed: pl.Int64,
+    C.templates: pl.String,
 }
 # the score columns ``questions.parquet`` adds after the question and meta columns
 NEGBENCH_SCORES: Schema = {
-    "model": pl.String,
-    "pretrained": pl.String,
-    "scores": pl.List(pl.Float64),
-    "prediction": pl.Int64,
-    "correct": pl.Boolean,
-    "r1": pl.Float64,
-    "r5": pl.Float64,
-    "r10": pl.Float64,
-    "ap": pl.Float64,
-    "n_relevant": pl.Int64,
-    "n_gallery": pl.Int64,
+    C.model: pl.String,
+    C.pretrained: pl.String,
+    C.scores: pl.List(pl.Float64),
+    C.prediction: pl.Int64,
+    C.correct: pl.Boolean,
+    C.r1: pl.Float64,
+    C.r5: pl.Float64,
+    C.r10: pl.Float64,
+    C.ap: pl.Float64,
+    C.n_relevant: pl.Int64,
+    C.n_gallery: pl.Int64,
 }
 NEGBENCH_PER_CLASS: Schema = {
-    "model": pl.String,
-    "pretrained": pl.String,
-    "task": pl.String,
-    "class": pl.String,
-    "type": pl.String,
-    "metric": pl.String,
-    "value": pl.Float64,
-    "ci_low": pl.Float64,
-    "ci_high": pl.Float64,
-    "n": pl.Int64,
+    C.model: pl.String,
+    C.pretrained: pl.String,
+    C.task: pl.String,
+    C.class_: pl.String,
+    C.type: pl.String,
+    C.metric: pl.String,
+    C.value: pl.Float64,
+    C.ci_low: pl.Float64,
+    C.ci_high: pl.Float64,
+    C.n: pl.Int64,
 }
 
 # ---- mlrtrain sweep --out SWEEP_DIR -----------------------------------------------------------
 
 SWEEP_RESULTS: Schema = {
-    "dataset": pl.String,
-    "model": pl.String,
-    "pretrained": pl.String,
-    "weights_id": pl.String,
-    "image_size": pl.Int64,
-    "random_weights": pl.Boolean,
-    "method": pl.String,
-    "partial": pl.Float64,
-    "seed": pl.Int64,
-    "map": pl.Float64,
-    "map_selected": pl.Float64,
-    "map_last": pl.Float64,
-    "select": pl.String,
-    "cf1_harmonic": pl.Float64,
-    "of1": pl.Float64,
-    "n_params": pl.Int64,
-    "wall_seconds": pl.Float64,
-    "device": pl.String,
-    "status": pl.String,
-    "error": pl.String,
-    "run_dir": pl.String,
+    C.dataset: pl.String,
+    C.model: pl.String,
+    C.pretrained: pl.String,
+    C.weights_id: pl.String,
+    C.image_size: pl.Int64,
+    C.random_weights: pl.Boolean,
+    C.method: pl.String,
+    C.partial: pl.Float64,
+    C.seed: pl.Int64,
+    C.map: pl.Float64,
+    C.map_selected: pl.Float64,
+    C.map_last: pl.Float64,
+    C.select: pl.String,
+    C.cf1_harmonic: pl.Float64,
+    C.of1: pl.Float64,
+    C.n_params: pl.Int64,
+    C.wall_seconds: pl.Float64,
+    C.device: pl.String,
+    C.status: pl.String,
+    C.error: pl.String,
+    C.run_dir: pl.String,
 }
 SWEEP_RESULTS_FILE = "results.parquet"
 # the precision at which ``partial`` is compared and grouped (a ``0.1:0.9:0.1`` range gives
 # 0.30000000000000004)
 PARTIAL_DECIMALS = 6
+
+
+def rounded_partial() -> pl.Expr:
+    """The ``partial`` column at the precision it is compared and grouped at."""
+    return pl.col(C.partial).round(PARTIAL_DECIMALS)
+
+
 # a run is (dataset, backbone, method, p, seed): one row each, sorted in this order
 SWEEP_KEY = (
-    "dataset",
-    "model",
-    "pretrained",
-    "weights_id",
-    "image_size",
-    "method",
-    "partial",
-    "seed",
+    C.dataset,
+    C.model,
+    C.pretrained,
+    C.weights_id,
+    C.image_size,
+    C.method,
+    C.partial,
+    C.seed,
 )
 # the backbone of a run: the model, its weights (tag or file, and their identity), the input size
-SWEEP_BACKBONE = ("model", "pretrained", "image_size", "weights_id")
+SWEEP_BACKBONE = (C.model, C.pretrained, C.image_size, C.weights_id)
 # columns that results files written by earlier versions lack (read as null)
 SWEEP_ADDED = (
-    "run_dir",
-    "model",
-    "pretrained",
-    "weights_id",
-    "image_size",
-    "random_weights",
-    "map_selected",
-    "map_last",
-    "select",
+    C.run_dir,
+    C.model,
+    C.pretrained,
+    C.weights_id,
+    C.image_size,
+    C.random_weights,
+    C.map_selected,
+    C.map_last,
+    C.select,
 )
 
 # ``mlrtrain table --format csv`` (the ``build_table`` frame), one row per (dataset, backbone,
 # method): these columns, then per proportion ``TABLE_PER_PROPORTION`` (``{p}`` the proportion's
 # key, ``10`` for 0.1), then ``TABLE_TAIL``
 TABLE_HEAD = (
-    "dataset",
+    C.dataset,
     *SWEEP_BACKBONE,
-    "backbone",
-    "random_weights",
-    "paper_refused",
-    "select",
-    "method",
-    "label",
-    "n_params",
-    "params_paper",
-    "params_label",
+    C.backbone,
+    C.random_weights,
+    C.paper_refused,
+    C.select,
+    C.method,
+    C.label,
+    C.n_params,
+    C.params_paper,
+    C.params_label,
 )
 TABLE_PER_PROPORTION = ("map_{p}_mean", "map_{p}_std", "map_{p}_n", "paper_{p}", "diff_{p}")
+
+
+def per_proportion(key: str) -> tuple[str, ...]:
+    """The :data:`TABLE_PER_PROPORTION` columns of one proportion (``key`` ``10`` for 0.1)."""
+    return tuple(c.format(p=key) for c in TABLE_PER_PROPORTION)
+
+
 TABLE_TAIL = (
-    "map_avg_mean",
-    "map_avg_std",
-    "map_avg_n",
-    "map_last_avg_mean",
-    "map_last_avg_std",
-    "paper_avg",
-    "diff_avg",
-    "hours_per_run",
-    "hours_total",
-    "paper_gpu_hours",
-    "devices",
-    "n_runs",
-    "n_failed",
+    C.map_avg_mean,
+    C.map_avg_std,
+    C.map_avg_n,
+    C.map_last_avg_mean,
+    C.map_last_avg_std,
+    C.paper_avg,
+    C.diff_avg,
+    C.hours_per_run,
+    C.hours_total,
+    C.paper_gpu_hours,
+    C.devices,
+    C.n_runs,
+    C.n_failed,
 )
 
 # ---- which file of which result directory ---------------------------------------------------

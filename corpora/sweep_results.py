@@ -56,6 +56,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from corpora import schema as S
 from corpora.reference import method_label, method_rank, paper_map, paper_methods
+from corpora.schema import C
 
 RESULTS_FILE = S.SWEEP_RESULTS_FILE
 METRICS_FILE = "metrics.json"
@@ -112,19 +113,19 @@ def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFra
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{f}: unreadable metrics file ({exc})") from exc
         # a run still training (or stopped) writes metrics.json with complete=false and no map
-        needed: tuple[str, ...] = ("dataset", "method", "partial", "seed", "complete")
+        needed: tuple[str, ...] = (C.dataset, C.method, C.partial, C.seed, "complete")
         if m.get("complete"):
-            needed += ("map", "n_params", "wall_seconds", "device")
+            needed += (C.map, C.n_params, C.wall_seconds, C.device)
         missing = [k for k in needed if k not in m]
         if missing:
             raise ValueError(f"{f}: missing key(s) {missing}")
-        dataset = m["dataset"]["name"] if isinstance(m["dataset"], dict) else m["dataset"]
+        dataset = m[C.dataset]["name"] if isinstance(m[C.dataset], dict) else m[C.dataset]
         rows.append(
             {
-                **{k: m.get(k) for k in _SCHEMA if k not in ("dataset", "status", "run_dir")},
-                "dataset": dataset,
-                "status": "complete" if m["complete"] else "incomplete",
-                "run_dir": run_dir,
+                **{k: m.get(k) for k in _SCHEMA if k not in (C.dataset, C.status, C.run_dir)},
+                C.dataset: dataset,
+                C.status: "complete" if m["complete"] else "incomplete",
+                C.run_dir: run_dir,
             }
         )
     return pl.DataFrame(rows, schema=_SCHEMA)
@@ -138,27 +139,27 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
     url = remote_url(sweep_dir)
     runs = _load_local(Path(sweep_dir)) if url is None else _load_remote(url.rstrip("/"))
     return runs.with_columns(
-        pl.col("partial").round(S.PARTIAL_DECIMALS),
+        S.rounded_partial(),
         ok=(
-            pl.col("map").is_not_null()
-            & pl.col("map").is_not_nan()
+            pl.col(C.map).is_not_null()
+            & pl.col(C.map).is_not_nan()
             # a ``conflict`` run is complete, only made with other options than the last sweep's
             # (``error`` names them): it counts, like ``skipped``
-            & (pl.col("error").is_null() | (pl.col("error") == "") | (pl.col("status") == CONFLICT))
-            & ~pl.col("status").str.to_lowercase().is_in(list(FAILED_STATUSES)).fill_null(False)
+            & (pl.col(C.error).is_null() | (pl.col(C.error) == "") | (pl.col(C.status) == CONFLICT))
+            & ~pl.col(C.status).str.to_lowercase().is_in(list(FAILED_STATUSES)).fill_null(False)
         ),
-        backbone=pl.when(pl.col("model").is_null())
+        backbone=pl.when(pl.col(C.model).is_null())
         .then(pl.lit(NOT_RECORDED))
         .otherwise(
             pl.format(
                 "{} / {} / {} px",
-                pl.col("model"),
-                pl.col("pretrained").fill_null("?"),
-                pl.col("image_size").cast(pl.String).fill_null("?"),
+                pl.col(C.model),
+                pl.col(C.pretrained).fill_null("?"),
+                pl.col(C.image_size).cast(pl.String).fill_null("?"),
             )
-            + pl.when(pl.col("random_weights").fill_null(False))
+            + pl.when(pl.col(C.random_weights).fill_null(False))
             .then(pl.lit(" (RANDOM WEIGHTS)"))
-            .otherwise(pl.format(" (weights {})", pl.col("weights_id").fill_null("?")))
+            .otherwise(pl.format(" (weights {})", pl.col(C.weights_id).fill_null("?")))
         ),
     )
 
@@ -210,7 +211,7 @@ def load_sweeps(sweep_dirs: Path | list[Path]) -> pl.DataFrame:
     it would be averaged twice."""
     dirs = [sweep_dirs] if isinstance(sweep_dirs, str | Path) else list(sweep_dirs)
     runs = pl.concat([load_runs(d) for d in dirs], how="diagonal_relaxed")
-    key = [c for c in ("dataset", *BACKBONE, "method", "partial", "seed") if c in runs.columns]
+    key = [c for c in (C.dataset, *BACKBONE, C.method, C.partial, C.seed) if c in runs.columns]
     twice = runs.filter(pl.struct(key).is_duplicated())
     if len(dirs) > 1 and not twice.is_empty():
         raise ValueError(
@@ -229,9 +230,9 @@ def _same_backbone(frame: pl.DataFrame, key: dict) -> pl.DataFrame:
     """The rows of ``frame`` on the backbone ``key``; a run that failed before it knew its weights'
     identity (``weights_id`` null) counts with its model, weights and size."""
     cond = pl.lit(True)
-    for c in ("model", "pretrained", "image_size"):
+    for c in (C.model, C.pretrained, C.image_size):
         cond &= pl.col(c).eq_missing(key[c])
-    cond &= pl.col("weights_id").eq_missing(key["weights_id"]) | pl.col("weights_id").is_null()
+    cond &= pl.col(C.weights_id).eq_missing(key[C.weights_id]) | pl.col(C.weights_id).is_null()
     return frame.filter(cond)
 
 
@@ -248,68 +249,63 @@ def _one_value(mine: pl.DataFrame, col: str, what: str, where: str):
 def _backbone_table(
     ok: pl.DataFrame, failed: pl.DataFrame, ds: str, *, paper: bool, allow_random: bool
 ) -> pl.DataFrame:
-    partials = sorted(ok["partial"].unique().to_list())
+    partials = sorted(ok[C.partial].unique().to_list())
     keys = [partial_key(p) for p in partials]
     first = ok.row(0, named=True)
-    random = bool(ok["random_weights"].fill_null(False).any())
+    random = bool(ok[C.random_weights].fill_null(False).any())
     refused = paper and random and not allow_random
     paper = paper and not refused
-    cells = ok.group_by("method", "partial").agg(
-        mean=pl.col("map").mean(), std=pl.col("map").std(ddof=1), n=pl.len()
+    cells = ok.group_by(C.method, C.partial).agg(
+        mean=pl.col(C.map).mean(), std=pl.col(C.map).std(ddof=1), n=pl.len()
     )
     per_seed = (
-        ok.group_by("method", "seed")
+        ok.group_by(C.method, C.seed)
         .agg(
-            avg=pl.col("map").mean(),
-            avg_last=pl.col("map_last").mean(),
-            n_partials=pl.col("partial").n_unique(),
+            avg=pl.col(C.map).mean(),
+            avg_last=pl.col(C.map_last).mean(),
+            n_partials=pl.col(C.partial).n_unique(),
         )
         .filter(pl.col("n_partials") == len(partials))
     )
     pub = paper_map() if paper else paper_map().clear()
-    pub = pub.filter(pl.col("dataset") == ds)
-    pub = pub.with_columns(pl.col("partial").round(S.PARTIAL_DECIMALS))
+    pub = pub.filter(pl.col(C.dataset) == ds)
+    pub = pub.with_columns(S.rounded_partial())
     meta = paper_methods() if paper else paper_methods().clear()
-    meta = meta.filter(pl.col("dataset") == ds)
-    full_paper = sorted(pub["partial"].unique().to_list()) == partials
+    meta = meta.filter(pl.col(C.dataset) == ds)
+    full_paper = sorted(pub[C.partial].unique().to_list()) == partials
 
     rows = []
-    for method in sorted(ok["method"].unique().to_list(), key=method_rank):
-        mine = ok.filter(pl.col("method") == method)
+    for method in sorted(ok[C.method].unique().to_list(), key=method_rank):
+        mine = ok.filter(pl.col(C.method) == method)
         where = f"dataset {ds!r}, {first['backbone']}, method {method!r}"
-        n_params = _one_value(mine, "n_params", "n_params", where)
-        select = _one_value(mine, "select", "--select", where)
-        m_meta = meta.filter(pl.col("method") == method)
+        n_params = _one_value(mine, C.n_params, C.n_params, where)
+        select = _one_value(mine, C.select, "--select", where)
+        m_meta = meta.filter(pl.col(C.method) == method)
         row: dict[str, object] = {
-            "dataset": ds,
-            **{c: first[c] for c in (*BACKBONE, "backbone")},
-            "random_weights": random,
-            "paper_refused": refused,
-            "select": select,
-            "method": method,
-            "label": method_label(method),
-            "n_params": n_params,
-            "params_paper": m_meta["params_paper"].item() if m_meta.height else None,
-            "params_label": m_meta["params_label"].item() if m_meta.height else None,
+            C.dataset: ds,
+            **{c: first[c] for c in (*BACKBONE, C.backbone)},
+            C.random_weights: random,
+            C.paper_refused: refused,
+            C.select: select,
+            C.method: method,
+            C.label: method_label(method),
+            C.n_params: n_params,
+            C.params_paper: m_meta[C.params_paper].item() if m_meta.height else None,
+            C.params_label: m_meta[C.params_label].item() if m_meta.height else None,
         }
-        mine_pub = pub.filter(pl.col("method") == method)
+        mine_pub = pub.filter(pl.col(C.method) == method)
         paper_cells = []
         for p, k in zip(partials, keys, strict=True):
-            c = cells.filter((pl.col("method") == method) & (pl.col("partial") == p))
+            c = cells.filter((pl.col(C.method) == method) & (pl.col(C.partial) == p))
             mean, std, n = (None, None, 0)
             if c.height:
                 mean, std, n = c["mean"].item(), c["std"].item(), c["n"].item()
-            pv = mine_pub.filter(pl.col("partial") == p)["map"]
+            pv = mine_pub.filter(pl.col(C.partial) == p)[C.map]
             ref = pv.item() if pv.len() else None
             paper_cells.append(ref)
-            row |= {
-                f"map_{k}_mean": mean,
-                f"map_{k}_std": std,
-                f"map_{k}_n": n,
-                f"paper_{k}": ref,
-                f"diff_{k}": None if mean is None or ref is None else mean - ref,
-            }
-        seeds = per_seed.filter(pl.col("method") == method)
+            diff = None if mean is None or ref is None else mean - ref
+            row |= dict(zip(S.per_proportion(k), (mean, std, n, ref, diff), strict=True))
+        seeds = per_seed.filter(pl.col(C.method) == method)
         s, s_last = seeds["avg"], seeds["avg_last"].drop_nulls()
         avg_mean = s.mean() if s.len() else None
         avg_std = s.std(ddof=1) if s.len() > 1 else None
@@ -319,22 +315,22 @@ def _backbone_table(
             paper_avg = sum(v for v in paper_cells if v is not None) / len(paper_cells)
         else:
             paper_avg = None
-        secs = mine["wall_seconds"].drop_nulls()
+        secs = mine[C.wall_seconds].drop_nulls()
         row |= {
-            "map_avg_mean": avg_mean,
-            "map_avg_std": avg_std,
-            "map_avg_n": s.len(),
+            C.map_avg_mean: avg_mean,
+            C.map_avg_std: avg_std,
+            C.map_avg_n: s.len(),
             # the same Avg over the last-epoch test mAP (runs that record it)
-            "map_last_avg_mean": s_last.mean() if s_last.len() else None,
-            "map_last_avg_std": s_last.std(ddof=1) if s_last.len() > 1 else None,
-            "paper_avg": paper_avg,
-            "diff_avg": None if avg_mean is None or paper_avg is None else avg_mean - paper_avg,
-            "hours_per_run": cast(float, secs.mean()) / 3600 if secs.len() else None,
-            "hours_total": cast(float, secs.sum()) / 3600 if secs.len() else None,
-            "paper_gpu_hours": m_meta["gpu_hours"].item() if m_meta.height else None,
-            "devices": ", ".join(sorted(mine["device"].drop_nulls().unique().to_list())),
-            "n_runs": mine.height,
-            "n_failed": failed.filter(pl.col("method") == method).height,
+            C.map_last_avg_mean: s_last.mean() if s_last.len() else None,
+            C.map_last_avg_std: s_last.std(ddof=1) if s_last.len() > 1 else None,
+            C.paper_avg: paper_avg,
+            C.diff_avg: None if avg_mean is None or paper_avg is None else avg_mean - paper_avg,
+            C.hours_per_run: cast(float, secs.mean()) / 3600 if secs.len() else None,
+            C.hours_total: cast(float, secs.sum()) / 3600 if secs.len() else None,
+            C.paper_gpu_hours: m_meta["gpu_hours"].item() if m_meta.height else None,
+            C.devices: ", ".join(sorted(mine[C.device].drop_nulls().unique().to_list())),
+            C.n_runs: mine.height,
+            C.n_failed: failed.filter(pl.col(C.method) == method).height,
         }
         rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
@@ -342,12 +338,12 @@ def _backbone_table(
 
 def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
     """Two finished runs of one (dataset, backbone, method, p, seed) would count as two seeds."""
-    key = ["dataset", *BACKBONE, "method", "partial", "seed"]
+    key = [C.dataset, *BACKBONE, C.method, C.partial, C.seed]
     dup = ok.filter(pl.len().over(key, mapping_strategy="group_to_rows") > 1)
     if dup.height:
         r = dup.sort(key).row(0, named=True)
         dirs = dup.filter(pl.all_horizontal(pl.col(c).eq_missing(r[c]) for c in key))[
-            "run_dir"
+            C.run_dir
         ].to_list()
         raise ValueError(
             f"{sweep_dir}: {len(dirs)} finished runs of {r['method']} p={r['partial']:g} "
@@ -374,8 +370,8 @@ def build_table(
     runs = load_sweeps(sweep_dir)
     where = sweep_dir if isinstance(sweep_dir, str | Path) else ", ".join(map(str, sweep_dir))
     if dataset is not None:
-        have = sorted(runs["dataset"].unique().to_list())
-        runs = runs.filter(pl.col("dataset") == dataset)
+        have = sorted(runs[C.dataset].unique().to_list())
+        runs = runs.filter(pl.col(C.dataset) == dataset)
         if runs.is_empty():
             raise ValueError(f"{where}: no runs for dataset {dataset!r} (it has {have})")
     ok = runs.filter(pl.col("ok"))
@@ -385,14 +381,14 @@ def build_table(
     failed = runs.filter(~pl.col("ok"))
     parts = []
     groups = (
-        ok.select("dataset", *BACKBONE, "backbone")
+        ok.select(C.dataset, *BACKBONE, C.backbone)
         .unique()
-        .sort("dataset", "backbone", nulls_last=True)
+        .sort(C.dataset, C.backbone, nulls_last=True)
     )
     for key in groups.iter_rows(named=True):
-        ds = key["dataset"]
-        mine = _same_backbone(ok.filter(pl.col("dataset") == ds), key)
-        mine = mine.filter(pl.col("weights_id").eq_missing(key["weights_id"]))
-        theirs = _same_backbone(failed.filter(pl.col("dataset") == ds), key)
+        ds = key[C.dataset]
+        mine = _same_backbone(ok.filter(pl.col(C.dataset) == ds), key)
+        mine = mine.filter(pl.col(C.weights_id).eq_missing(key[C.weights_id]))
+        theirs = _same_backbone(failed.filter(pl.col(C.dataset) == ds), key)
         parts.append(_backbone_table(mine, theirs, ds, paper=paper, allow_random=allow_random))
     return pl.concat(parts, how="diagonal_relaxed")

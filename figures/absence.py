@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora import schema as S
+from corpora.schema import C
 from figures import style
 from figures.inputs import (
     EmptyInput,
@@ -18,7 +19,7 @@ from figures.inputs import (
     read_table,
 )
 
-COLUMNS = S.names(S.ABSENCE_PER_CLASS, "class", "variant", "prompt", "target", "auroc", "ap")
+COLUMNS = S.names(S.ABSENCE_PER_CLASS, C.class_, C.variant, C.prompt, C.target, C.auroc, C.ap)
 MAX_LABELS = 25  # classes are named on the plot when there are at most this many
 
 
@@ -34,16 +35,16 @@ def auroc_table(absence_dir: Path) -> tuple[pl.DataFrame, list[str]]:
         "n_absence": ("N", "absence"),
         "n_presence": ("N", "presence"),
     }
-    out = df.select("variant", "class").unique(maintain_order=True)
+    out = df.select(C.variant, C.class_).unique(maintain_order=True)
     for name, (prompt, target) in wide.items():
-        part = df.filter((pl.col("prompt") == prompt) & (pl.col("target") == target))
+        part = df.filter((pl.col(C.prompt) == prompt) & (pl.col(C.target) == target))
         out = out.join(
-            part.select("variant", "class", pl.col("auroc").alias(name)),
-            on=["variant", "class"],
+            part.select(C.variant, C.class_, pl.col(C.auroc).alias(name)),
+            on=[C.variant, C.class_],
             how="left",
         )
     out, notes = drop_undrawable(
-        out, ["p_presence", "n_absence"], "(variant, class) rows", ("variant", "class")
+        out, ["p_presence", "n_absence"], "(variant, class) rows", (C.variant, C.class_)
     )
     if out.is_empty():
         raise EmptyInput(f"{path}: no class has both P-presence and N-absence AUROC")
@@ -74,13 +75,13 @@ def absence_scatter(
     the positive prompt detects presence. (N's AUROC for presence is 1 − its AUROC for absence:
     it stays in :func:`auroc_table`, not on the figure.)"""
     df, notes = auroc_table(absence_dir)
-    variants = df["variant"].unique(maintain_order=True).to_list()
+    variants = df[C.variant].unique(maintain_order=True).to_list()
     fig, axes = style.new_figure(
         style.COLUMN * len(variants), style.COLUMN + 0.5, ncols=len(variants), squeeze=False
     )
     neg = style.METHOD_COLORS["negativecoop"]
     for ax, variant in zip(axes[0], variants, strict=True):
-        part = df.filter(pl.col("variant") == variant)
+        part = df.filter(pl.col(C.variant) == variant)
         x = part["p_presence"].to_list()
         ax.scatter(x, part["n_absence"].to_list(), s=14, color=neg, zorder=3)
         if part.height <= MAX_LABELS:
@@ -88,7 +89,7 @@ def absence_scatter(
                 px, py = row["p_presence"], row["n_absence"]
                 right, top = px > 0.75, py > 0.9  # near the frame: write the label inwards
                 ax.annotate(
-                    str(row["class"]),
+                    str(row[C.class_]),
                     (px, py),
                     xytext=(-2 if right else 2, -2 if top else 2),
                     textcoords="offset points",

@@ -18,6 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from corpora.schema import C
+
 # The command that writes each kind of result directory.
 MAKERS = {
     "negscan": "negscan laion SHARDS… --out DIR",
@@ -152,8 +154,8 @@ def drop_undrawable(
     if dropped.is_empty():
         return df, []
     reason = f"{' or '.join(columns)} null/NaN"
-    if "note" in dropped.columns:
-        reason = "; ".join([reason, *dropped["note"].drop_nulls().unique(maintain_order=True)])
+    if C.note in dropped.columns:
+        reason = "; ".join([reason, *dropped[C.note].drop_nulls().unique(maintain_order=True)])
     return df.filter(~bad), [left_out(dropped, df.height, what, reason, by)]
 
 

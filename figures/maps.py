@@ -14,6 +14,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.runio import slug
+from corpora.schema import C
 from figures import style
 from figures.inputs import (
     EmptyInput,
@@ -23,7 +24,7 @@ from figures.inputs import (
     read_table,
 )
 
-COLUMNS = S.names(S.MAPS, "image", "class", "prompt", "text", "npy")
+COLUMNS = S.names(S.MAPS, C.image, C.class_, C.prompt, C.text, C.npy)
 CELL = 1.35  # inches per grid cell
 BAR = 0.5  # inches for a row's colour bar
 CMAP = "viridis"  # perceptually uniform: equal steps in cosine look like equal steps in colour
@@ -40,8 +41,8 @@ def _load_image(rows: pl.DataFrame, base: Path) -> tuple[np.ndarray | None, str 
     and a note saying which file is missing — the grid then shows the maps alone."""
     from PIL import Image
 
-    image = rows["image"][0]
-    copy = rows["image_file"][0] if "image_file" in rows.columns else None
+    image = rows[C.image][0]
+    copy = rows[C.image_file][0] if C.image_file in rows.columns else None
     candidates = [base / copy] if copy else [Path(image), base / image]
     for p in candidates:
         if p.is_file():
@@ -70,7 +71,7 @@ def similarity_grids(
     strengths compare."""
     maps_dir = Path(maps_dir)
     df = read_table(
-        maps_dir / "maps.parquet", "maps", COLUMNS, optional=S.names(S.MAPS, "image_file")
+        maps_dir / "maps.parquet", "maps", COLUMNS, optional=S.names(S.MAPS, C.image_file)
     )
     if df.is_empty():
         raise EmptyInput(f"{maps_dir / 'maps.parquet'}: no maps to draw")
@@ -79,9 +80,9 @@ def similarity_grids(
     model = ", ".join(m.label for m in models) or "model not recorded"
     written: list[Path] = []
     used: set[str] = set()
-    for image in df["image"].unique(maintain_order=True).to_list():
-        rows = df.filter(pl.col("image") == image)
-        classes = rows["class"].unique(maintain_order=True).to_list()[:max_classes]
+    for image in df[C.image].unique(maintain_order=True).to_list():
+        rows = df.filter(pl.col(C.image) == image)
+        classes = rows[C.class_].unique(maintain_order=True).to_list()[:max_classes]
         picture, missing = _load_image(rows, maps_dir)
         photo = picture is not None
         fig = style.blank_figure(CELL * (2 + photo) + BAR, CELL * len(classes) + 0.45)
@@ -94,18 +95,18 @@ def similarity_grids(
         for r, cls in enumerate(classes):
             maps = {}
             for prompt in ("positive", "negative"):
-                hit = rows.filter((pl.col("class") == cls) & (pl.col("prompt") == prompt))
+                hit = rows.filter((pl.col(C.class_) == cls) & (pl.col(C.prompt) == prompt))
                 if hit.is_empty():
                     raise MissingInput(
                         f"{maps_dir / 'maps.parquet'}: no {prompt} map for image {image!r}, "
                         f"class {cls!r} — rerun `promptsim maps`"
                     )
-                npy = _resolve(hit["npy"][0], maps_dir)
+                npy = _resolve(hit[C.npy][0], maps_dir)
                 if not npy.is_file():
                     raise MissingInput(
                         f"{npy} not found — rerun `promptsim maps … --out {maps_dir}`"
                     )
-                maps[prompt] = (np.load(npy).astype(np.float32).squeeze(), hit["text"][0])
+                maps[prompt] = (np.load(npy).astype(np.float32).squeeze(), hit[C.text][0])
             lo = min(float(m.min()) for m, _ in maps.values())
             hi = max(float(m.max()) for m, _ in maps.values())
             cells = [fig.add_subplot(grid[r, c]) for c in (photo, photo + 1)]

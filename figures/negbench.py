@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpora.schema import C
 from figures import style
 from figures.inputs import EmptyInput, MissingInput, Model, random_weights_banner
 
@@ -91,14 +92,14 @@ def _bars(ax, labels: list[str], series: dict[str, list[dict | None]], ylabel: s
         pos, val = [], []
         err: list[list[float]] = [[], []]
         for j, e in enumerate(ests):
-            if not e or e.get("value") is None:
+            if not e or e.get(C.value) is None:
                 continue
             pos.append(x[j] + (k - (len(series) - 1) / 2) * width)
-            val.append(e["value"])
-            lo = e["ci_low"] if e.get("ci_low") is not None else e["value"]
-            hi = e["ci_high"] if e.get("ci_high") is not None else e["value"]
-            err[0].append(e["value"] - lo)
-            err[1].append(hi - e["value"])
+            val.append(e[C.value])
+            lo = e[C.ci_low] if e.get(C.ci_low) is not None else e[C.value]
+            hi = e[C.ci_high] if e.get(C.ci_high) is not None else e[C.value]
+            err[0].append(e[C.value] - lo)
+            err[1].append(hi - e[C.value])
         ax.bar(pos, val, width, yerr=err, capsize=2, label=name, color=colors[k])
     ax.set_xticks(x, labels, fontsize="x-small")
     ax.set_ylabel(ylabel)
@@ -141,7 +142,7 @@ def negbench_panels(dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT
         _empty(a_exi, "no existence results")
     if any("retrieval" in x for x in m):
         series = {
-            k: [x.get("retrieval", {}).get(k, {}).get("r5") for x in m]
+            k: [x.get("retrieval", {}).get(k, {}).get(C.r5) for x in m]
             for k in ("negated", "plain")
         }
         _bars(a_ret, labels, series, "R@5")
@@ -180,17 +181,17 @@ def negscan_scatter(
             raise ValueError(f"--negscan {name}: no negbench result with weights {name} ({have})")
         for s in matched:
             est = s["metrics"].get("mcq", {}).get("by_type", {}).get("negation")
-            if rate is not None and est and est.get("value") is not None:
+            if rate is not None and est and est.get(C.value) is not None:
                 points.append((s, 100.0 * rate, est))
     if not points:
         raise EmptyInput("--negscan: no model with both a corpus negation rate and MCQ results")
     fig, ax = style.new_figure(style.COLUMN + 0.6, style.COLUMN)
     for s, x, est in points:
-        lo = est["value"] - (est["ci_low"] if est["ci_low"] is not None else est["value"])
-        hi = (est["ci_high"] if est["ci_high"] is not None else est["value"]) - est["value"]
-        ax.errorbar([x], [est["value"]], yerr=[[lo], [hi]], fmt="o", ms=4, capsize=2)
+        lo = est[C.value] - (est[C.ci_low] if est[C.ci_low] is not None else est[C.value])
+        hi = (est[C.ci_high] if est[C.ci_high] is not None else est[C.value]) - est[C.value]
+        ax.errorbar([x], [est[C.value]], yerr=[[lo], [hi]], fmt="o", ms=4, capsize=2)
         ax.annotate(
-            s["model"], (x, est["value"]), xytext=(3, 3), textcoords="offset points", fontsize=5
+            s["model"], (x, est[C.value]), xytext=(3, 3), textcoords="offset points", fontsize=5
         )
     ax.axhline(0.25, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
     ax.set(

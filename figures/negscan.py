@@ -12,6 +12,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.reference import laion_negation_rate
+from corpora.schema import C
 from figures import style
 from figures.inputs import EmptyInput, left_out, read_json, read_table
 
@@ -111,33 +112,33 @@ def word_counts(
 
     corpora = load_corpora(negscan_dirs, labels)
     words = _stack(corpora, "per_word.parquet", S.names(S.NEGSCAN_PER_WORD))
-    words = words.filter(pl.col("captions") > 0)  # a zero has no place on a log axis
+    words = words.filter(pl.col(C.captions) > 0)  # a zero has no place on a log axis
     if words.is_empty():
         raise EmptyInput(f"{', '.join(str(c.path) for c in corpora)}: no negation word found")
     sizes = {c.name: c.summary["n_rows"] for c in corpora}
     shares = len(set(sizes.values())) > 1
     if shares:  # corpora of different sizes compare by share, never by count
         n_rows = pl.col("corpus").replace_strict(sizes, return_dtype=pl.Float64)
-        words = words.with_columns(value=100 * pl.col("captions") / n_rows)
+        words = words.with_columns(drawn=100 * pl.col(C.captions) / n_rows)
         xlabel, fmt = "% of the corpus's rows containing the word", _pct
     else:
-        words = words.with_columns(value=pl.col("captions").cast(pl.Float64))
+        words = words.with_columns(drawn=pl.col(C.captions).cast(pl.Float64))
         xlabel, fmt = "captions containing the word", style.compact
     order = (
-        words.group_by("word")
-        .agg(pl.col("value").sum())
-        .sort(["value", "word"], descending=[True, False])
-        .head(top)["word"]
+        words.group_by(C.word)
+        .agg(pl.col("drawn").sum())
+        .sort(["drawn", C.word], descending=[True, False])
+        .head(top)[C.word]
         .to_list()
     )
-    words = words.filter(pl.col("word").is_in(order))
+    words = words.filter(pl.col(C.word).is_in(order))
     palette = _palette(corpora)
     height = max(3.6, 1.2 + 0.09 * len(order) * len(corpora))
     fig, (ax_w, ax_r) = style.new_figure(style.PAGE, height, ncols=2, width_ratios=[1.6, 1])
     sns.barplot(
         data=words.to_pandas(),
-        y="word",
-        x="value",
+        y=C.word,
+        x="drawn",
         hue="corpus",
         hue_order=[c.name for c in corpora if c.name in set(words["corpus"])],
         order=order,
@@ -146,7 +147,7 @@ def word_counts(
         ax=ax_w,
         legend=False,
     )
-    if style.value_axis(ax_w, words["value"].to_list()):
+    if style.value_axis(ax_w, words["drawn"].to_list()):
         ax_w.set_xlim(right=ax_w.get_xlim()[1] * 3)  # room for the value labels
     if shares:
         ax_w.set_xlim(right=min(100.0, ax_w.get_xlim()[1]))
@@ -217,7 +218,7 @@ def _ranked_bars(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, 
         if part.is_empty():
             ax.text(0.5, 0.5, "none found", ha="center", va="center", transform=ax.transAxes)
         else:
-            counts = part["count"].to_list()
+            counts = part[C.count].to_list()
             ax.barh(part[key].to_list()[::-1], counts[::-1], color=palette[c.name])
             if style.value_axis(ax, counts):
                 ax.set_xlim(right=max(counts) * 4)  # room for the value labels
@@ -239,9 +240,9 @@ def top_bigrams(
     corpora = load_corpora(negscan_dirs, labels)
     df = _stack(corpora, "bigrams.parquet", S.names(S.NEGSCAN_BIGRAMS))
     df = (
-        df.filter(pl.col("count") > 0)
-        .with_columns(bigram=pl.col("negator") + " " + pl.col("next_word"))
-        .sort(["corpus", "count", "bigram"], descending=[False, True, False])
+        df.filter(pl.col(C.count) > 0)
+        .with_columns(bigram=pl.col(C.negator) + " " + pl.col(C.next_word))
+        .sort(["corpus", C.count, "bigram"], descending=[False, True, False])
         .group_by("corpus", maintain_order=True)
         .head(top)
     )
@@ -267,8 +268,8 @@ def class_negations(
     corpora = load_corpora(negscan_dirs, labels)
     df = _stack(corpora, "classes.parquet", S.names(S.NEGSCAN_CLASSES))
     df = (
-        df.filter(pl.col("count") > 0)
-        .sort(["corpus", "count", "class"], descending=[False, True, False])
+        df.filter(pl.col(C.count) > 0)
+        .sort(["corpus", C.count, C.class_], descending=[False, True, False])
         .group_by("corpus", maintain_order=True)
         .head(top)
     )
@@ -278,6 +279,6 @@ def class_negations(
             f"{files}: no class negations — run negscan with --classes coco|voc|nuswide|FILE"
         )
     fig, axes = style.new_figure(style.PAGE, 3.6, ncols=len(corpora), squeeze=False)
-    _ranked_bars(df, corpora, "class", "captions negating the class", axes[0])
+    _ranked_bars(df, corpora, C.class_, "captions negating the class", axes[0])
     style.headline(fig, title=describe(corpora, "classes most often negated"))
     return style.save(fig, out_dir, "negscan_classes", dpi)

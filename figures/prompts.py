@@ -15,6 +15,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.reference import paper_cosines
+from corpora.schema import C
 from figures import style
 from figures.inputs import (
     CONTROL,
@@ -28,14 +29,14 @@ from figures.inputs import (
 
 COLUMNS = S.names(
     S.PROMPTSIM_PER_CLASS,
-    "model",
-    "pretrained",
-    "class",
-    "templates",
-    "style",
-    "pair",
-    "space",
-    "cosine",
+    C.model,
+    C.pretrained,
+    C.class_,
+    C.templates,
+    C.style,
+    C.pair,
+    C.space,
+    C.cosine,
 )
 PARAPHRASE_COLOR = style.METHOD_COLORS["dualcoop"]
 SPACES = ("raw", "centred")
@@ -60,19 +61,19 @@ def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
     """``per_class.parquet`` with a ``setting`` column (templates/style, prefixed by the model when
     the file holds several)."""
     path = Path(promptsim_dir) / "per_class.parquet"
-    df = read_table(path, "promptsim", COLUMNS, optional=S.names(S.PROMPTSIM_PER_CLASS, "note"))
+    df = read_table(path, "promptsim", COLUMNS, optional=S.names(S.PROMPTSIM_PER_CLASS, C.note))
     if df.is_empty():
         raise EmptyInput(f"{path}: no rows to draw")
-    setting = pl.col("templates") + pl.when(pl.col("style").is_not_null()).then(
-        "/" + pl.col("style")
+    setting = pl.col(C.templates) + pl.when(pl.col(C.style).is_not_null()).then(
+        "/" + pl.col(C.style)
     ).otherwise(pl.lit(""))
-    if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
-        setting = pl.col("model") + ":" + pl.col("pretrained") + " " + setting
+    if df.select(pl.struct(C.model, C.pretrained).n_unique()).item() > 1:
+        setting = pl.col(C.model) + ":" + pl.col(C.pretrained) + " " + setting
     return df.with_columns(setting=setting)
 
 
 def _is_control() -> pl.Expr:
-    return (pl.col("pretrained") == CONTROL) | pl.col("model").str.starts_with("st:")
+    return (pl.col(C.pretrained) == CONTROL) | pl.col(C.model).str.starts_with("st:")
 
 
 def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str], str, bool]:
@@ -84,10 +85,10 @@ def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str],
     banner = random_weights_banner(read_models(promptsim_dir))
     summary = read_json(Path(promptsim_dir) / "summary.json", "promptsim")
     classes = summary.get("classes")
-    df, notes = drop_undrawable(per_class, ["cosine"], "per-class cosines", ("space", "setting"))
+    df, notes = drop_undrawable(per_class, [C.cosine], "per-class cosines", (C.space, "setting"))
     if df.is_empty():
         raise EmptyInput(f"{Path(promptsim_dir) / 'per_class.parquet'}: {notes[0]}")
-    controls = df.filter(_is_control())["model"].unique(maintain_order=True).to_list()
+    controls = df.filter(_is_control())[C.model].unique(maintain_order=True).to_list()
     if controls:
         notes.append(f"{NOT_THE_POSTERS} ({', '.join(controls)})")
     coco = classes == POSTER_CLASSES
@@ -96,14 +97,14 @@ def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str],
             f"the poster's COCO-80 means are not drawn: this run's class set is "
             f"{classes or 'not recorded'}"
         )
-    models = df.select(pl.format("{} / {}", "model", "pretrained")).unique(maintain_order=True)
-    n = summary.get("n_classes", per_class["class"].n_unique())
+    models = df.select(pl.format("{} / {}", C.model, C.pretrained)).unique(maintain_order=True)
+    n = summary.get("n_classes", per_class[C.class_].n_unique())
     title = f"{', '.join(models.to_series().to_list())} · classes: {classes or '?'} ({n})"
     return df, banner, notes, title, coco
 
 
 def _spaces(df: pl.DataFrame) -> list[str]:
-    have = df["space"].unique().to_list()
+    have = df[C.space].unique().to_list()
     return [s for s in SPACES if s in have] + sorted(s for s in have if s not in SPACES)
 
 
@@ -119,13 +120,13 @@ def cosine_distributions(
     from matplotlib.lines import Line2D
 
     df, banner, notes, title, coco = _drawable(promptsim_dir)
-    group = pl.col("templates")
-    if df.select(pl.struct("model", "pretrained").n_unique()).item() > 1:
-        group = pl.col("model") + ":" + pl.col("pretrained") + " " + group
+    group = pl.col(C.templates)
+    if df.select(pl.struct(C.model, C.pretrained).n_unique()).item() > 1:
+        group = pl.col(C.model) + ":" + pl.col(C.pretrained) + " " + group
     series = (
-        pl.when(pl.col("pair") == "P1-P2")
+        pl.when(pl.col(C.pair) == "P1-P2")
         .then(pl.lit("P1-P2 paraphrase"))
-        .otherwise(pl.col("pair") + " " + pl.col("style").fill_null(""))
+        .otherwise(pl.col(C.pair) + " " + pl.col(C.style).fill_null(""))
     )
     df = df.with_columns(group=group, series=series)
     neg_series = sorted(s for s in df["series"].unique().to_list() if s != "P1-P2 paraphrase")
@@ -136,16 +137,16 @@ def cosine_distributions(
     spaces = _spaces(df)
     fig, axes = style.new_figure(style.PAGE, 2.8, ncols=len(spaces), squeeze=False)
     order = df["group"].unique(maintain_order=True).to_list()
-    templates_of = dict(df.select("group", "templates").unique().iter_rows())
+    templates_of = dict(df.select("group", C.templates).unique().iter_rows())
     control = {g for g, c in df.select("group", _is_control()).unique().iter_rows() if c}
     ref = poster_means() if coco else {}
     legend: dict[str, object] = {}
     for ax, space in zip(axes[0], spaces, strict=True):
-        part = df.filter(pl.col("space") == space).to_pandas()
+        part = df.filter(pl.col(C.space) == space).to_pandas()
         sns.violinplot(
             data=part,
             x="group",
-            y="cosine",
+            y=C.cosine,
             hue="series",
             order=order,
             hue_order=[h for h in hue_order if h in set(part["series"])],
@@ -194,15 +195,15 @@ def pair_table(df: pl.DataFrame) -> pl.DataFrame:
     The paraphrase pair does not depend on the negation style; when the file stores it once per
     templates set (or identically per style) it is joined on the templates, else on the setting.
     """
-    keys = ["model", "pretrained", "templates", "space", "class"]
-    neg = df.filter(pl.col("pair") == "P1-N1").select(*keys, "style", "setting", negation="cosine")
-    par = df.filter(pl.col("pair") == "P1-P2")
-    by_templates = par.group_by(keys).agg(pl.col("cosine").n_unique().alias("k"))["k"].max()
+    keys = [C.model, C.pretrained, C.templates, C.space, C.class_]
+    neg = df.filter(pl.col(C.pair) == "P1-N1").select(*keys, C.style, "setting", negation=C.cosine)
+    par = df.filter(pl.col(C.pair) == "P1-P2")
+    by_templates = par.group_by(keys).agg(pl.col(C.cosine).n_unique().alias("k"))["k"].max()
     if by_templates is not None and by_templates == 1:
-        par = par.unique(subset=keys).select(*keys, paraphrase="cosine")
+        par = par.unique(subset=keys).select(*keys, paraphrase=C.cosine)
         out = neg.join(par, on=keys, how="inner")
     else:
-        out = neg.join(par.select(*keys, "style", paraphrase="cosine"), on=[*keys, "style"])
+        out = neg.join(par.select(*keys, C.style, paraphrase=C.cosine), on=[*keys, C.style])
     if out.is_empty():
         raise EmptyInput("no class has both a P1-N1 and a P1-P2 cosine to scatter")
     return out
@@ -221,7 +222,7 @@ def cosine_scatter(
 
     df, banner, notes, title, coco = _drawable(promptsim_dir)
     pairs = pair_table(df)
-    unpaired = df.filter(pl.col("pair") == "P1-N1").height - pairs.height
+    unpaired = df.filter(pl.col(C.pair) == "P1-N1").height - pairs.height
     if unpaired:
         notes.append(f"{unpaired} P1-N1 cosines without a P1-P2 cosine to pair with not drawn")
     spaces = _spaces(pairs)
@@ -232,7 +233,7 @@ def cosine_scatter(
     above: dict[str, list[str]] = {s: [] for s in settings}
     stars: dict[str, Line2D] = {}
     for ax, space in zip(axes[0], spaces, strict=True):
-        part = pairs.filter(pl.col("space") == space)
+        part = pairs.filter(pl.col(C.space) == space)
         xs, ys = part["paraphrase"].to_list(), part["negation"].to_list()
         for s in settings:
             sub = part.filter(pl.col("setting") == s)
@@ -249,7 +250,7 @@ def cosine_scatter(
             )
         for t, label in (("single", "1 prompt"), ("ensemble85", "85 prompts")):
             x, y = ref.get((t, "P1-P2")), ref.get((t, "P1-N1"))
-            mine = part.filter((pl.col("templates") == t) & ~_is_control())["setting"]
+            mine = part.filter((pl.col(C.templates) == t) & ~_is_control())["setting"]
             mine = mine.unique(maintain_order=True)
             if mine.len() and x is not None and y is not None:
                 star = {"marker": "*", "color": palette[mine[0]], "mec": "black", "mew": 0.6}

@@ -12,6 +12,7 @@ from typing import Any, cast
 import polars as pl
 
 from corpora.reference import method_label, method_rank, paper_map, paper_methods
+from corpora.schema import C
 from corpora.sweep_results import build_table, load_runs
 from figures import style
 from figures.inputs import (
@@ -39,11 +40,11 @@ def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
     for d in map(Path, sweep_dirs):
         runs = load_runs(d)
         found = [m for f in sorted(d.rglob("run.json")) for m in read_models(f.parent)]
-        for ds in runs["dataset"].unique().to_list():
+        for ds in runs[C.dataset].unique().to_list():
             models.setdefault(ds, []).extend(found)
-        if "random_weights" in runs.columns:  # the results file's own record of the backbone
-            rows = runs.filter(pl.col("random_weights").fill_null(False)).unique("model")
-            found += [Model(str(r["model"]), str(r["pretrained"]), True) for r in rows.to_dicts()]
+        if C.random_weights in runs.columns:  # the results file's own record of the backbone
+            rows = runs.filter(pl.col(C.random_weights).fill_null(False)).unique(C.model)
+            found += [Model(str(r[C.model]), str(r[C.pretrained]), True) for r in rows.to_dicts()]
         frames.append(runs)
     runs = pl.concat(frames, how="diagonal_relaxed")
     if runs.filter(pl.col("ok")).is_empty():
@@ -55,8 +56,8 @@ def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
 def describe(finished: pl.DataFrame, ds: str) -> str:
     """``VOC · RN101 / openai / 448 px · 3 seeds``: the dataset, the backbone(s) and the number of
     seeds of the finished runs (a range when some points have fewer)."""
-    backbones = ", ".join(sorted(finished["backbone"].unique().to_list()))
-    seeds = finished.group_by("method", "partial").agg(n=pl.col("seed").n_unique())["n"]
+    backbones = ", ".join(sorted(finished[C.backbone].unique().to_list()))
+    seeds = finished.group_by(C.method, C.partial).agg(n=pl.col(C.seed).n_unique())["n"]
     lo, hi = cast(int, seeds.min()), cast(int, seeds.max())
     n = f"{lo}" if lo == hi else f"{lo}–{hi}"
     return f"{ds.upper()} · {backbones} · {n} seed{'s' if hi > 1 else ''} per point"
@@ -64,7 +65,7 @@ def describe(finished: pl.DataFrame, ds: str) -> str:
 
 def _finished(runs: pl.DataFrame, ds: str, by: tuple[str, ...]) -> tuple[pl.DataFrame, list[str]]:
     """The dataset's finished runs, and a note on the others (grouped ``by``)."""
-    mine = runs.filter(pl.col("dataset") == ds)
+    mine = runs.filter(pl.col(C.dataset) == ds)
     bad = mine.filter(~pl.col("ok"))
     notes = [left_out(bad, mine.height, "runs", NOT_FINISHED, by)] if bad.height else []
     return mine.filter(pl.col("ok")), notes
@@ -82,36 +83,36 @@ def map_vs_partial(
     runs, banners = _load(sweep_dirs)
     pub = paper_map()
     written: list[Path] = []
-    for ds in sorted(runs["dataset"].unique().to_list()):
-        finished, notes = _finished(runs, ds, ("method", "partial"))
+    for ds in sorted(runs[C.dataset].unique().to_list()):
+        finished, notes = _finished(runs, ds, (C.method, C.partial))
         if finished.is_empty():  # said in the output: there is no figure to say it on
             note(f"dataset {ds!r}, no figure: {notes[0]}")
             continue
         agg = (
-            finished.group_by("method", "partial")
-            .agg(mean=pl.col("map").mean(), lo=pl.col("map").min(), hi=pl.col("map").max())
-            .sort("partial")
+            finished.group_by(C.method, C.partial)
+            .agg(mean=pl.col(C.map).mean(), lo=pl.col(C.map).min(), hi=pl.col(C.map).max())
+            .sort(C.partial)
         )
         fig, ax = style.new_figure(style.COLUMN, 4.2)
-        ours = sorted(agg["method"].unique().to_list(), key=method_rank)
+        ours = sorted(agg[C.method].unique().to_list(), key=method_rank)
         handles = []
         for m in ours:
-            part = agg.filter(pl.col("method") == m)
-            x = (part["partial"] * 100).to_list()
+            part = agg.filter(pl.col(C.method) == m)
+            x = (part[C.partial] * 100).to_list()
             color = style.method_color(m)
             ax.fill_between(x, part["lo"].to_list(), part["hi"].to_list(), color=color, alpha=0.2)
             ax.plot(x, part["mean"].to_list(), color=color, marker="o", ms=3, lw=1.3, zorder=3)
             handles.append(Line2D([], [], color=color, marker="o", ms=3, label=method_label(m)))
-        ref = pub.filter(pl.col("dataset") == ds) if paper else pub.clear()
-        drawn = [m for m in sorted(ref["method"].unique().to_list(), key=method_rank)]
+        ref = pub.filter(pl.col(C.dataset) == ds) if paper else pub.clear()
+        drawn = [m for m in sorted(ref[C.method].unique().to_list(), key=method_rank)]
         for i, m in enumerate(drawn):
-            part = ref.filter(pl.col("method") == m).sort("partial")
+            part = ref.filter(pl.col(C.method) == m).sort(C.partial)
             color, marker = style.method_color(m), PAPER_MARKERS[i % len(PAPER_MARKERS)]
             shift = (i - (len(drawn) - 1) / 2) * PAPER_OFFSET
-            x = (part["partial"] * 100 + shift).to_list()
+            x = (part[C.partial] * 100 + shift).to_list()
             kw: dict[str, Any] = {"color": color, "ls": "--", "lw": 0.8, "marker": marker}
             kw |= {"ms": 3.5, "mfc": "none"}
-            ax.plot(x, part["map"].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
+            ax.plot(x, part[C.map].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
             handles.append(Line2D([], [], label=f"paper: {method_label(m)}", **kw))
         band = "ours: mean (band: seed min–max)"
         handles.append(Line2D([], [], color="black", lw=1.3, label=band))
@@ -142,35 +143,35 @@ def params_vs_compute(
     )
     ref = paper_methods() if paper else paper_methods().clear()
     written: list[Path] = []
-    for ds in sorted(table["dataset"].unique().to_list()):
+    for ds in sorted(table[C.dataset].unique().to_list()):
         fig, ax = style.new_figure(style.COLUMN, 3.0)
-        finished, notes = _finished(runs, ds, ("method",))
+        finished, notes = _finished(runs, ds, (C.method,))
         ours, dropped = drop_undrawable(
-            table.filter(pl.col("dataset") == ds), ["n_params", "hours_per_run"], "methods"
+            table.filter(pl.col(C.dataset) == ds), [C.n_params, C.hours_per_run], "methods"
         )
         notes += dropped
         if ours.is_empty():
             raise EmptyInput(f"dataset {ds!r}: no run records n_params and wall_seconds")
-        hours = ours["hours_per_run"].to_list()
+        hours = ours[C.hours_per_run].to_list()
         for row in ours.iter_rows(named=True):
-            color = style.method_color(row["method"])
-            ax.scatter(row["n_params"], row["hours_per_run"], s=40, color=color, zorder=3)
+            color = style.method_color(row[C.method])
+            ax.scatter(row[C.n_params], row[C.hours_per_run], s=40, color=color, zorder=3)
             ax.annotate(
-                method_label(row["method"]),
-                (row["n_params"], row["hours_per_run"]),
+                method_label(row[C.method]),
+                (row[C.n_params], row[C.hours_per_run]),
                 xytext=(4, 3),
                 textcoords="offset points",
                 fontsize="x-small",
                 color=color,
             )
-        theirs = ref.filter(pl.col("dataset") == ds).drop_nulls(["params_paper", "gpu_hours"])
+        theirs = ref.filter(pl.col(C.dataset) == ds).drop_nulls([C.params_paper, "gpu_hours"])
         hours += theirs["gpu_hours"].to_list()
         # methods the paper gives the same (params, hours) — VOC Positive-/NegativeCoOp —
         # share a point: concentric squares and one label line each, so every colour shows
         for (params, gpu_h), group in theirs.group_by(
-            ["params_paper", "gpu_hours"], maintain_order=True
+            [C.params_paper, "gpu_hours"], maintain_order=True
         ):
-            for i, method in enumerate(sorted(group["method"].to_list(), key=method_rank)):
+            for i, method in enumerate(sorted(group[C.method].to_list(), key=method_rank)):
                 color = style.method_color(method)
                 ax.scatter(
                     params,
@@ -196,7 +197,7 @@ def params_vs_compute(
         else:
             ax.margins(x=0.2, y=0.15)
             ax.set_ylim(bottom=0)
-        devices = ", ".join(sorted(finished["device"].drop_nulls().unique().to_list())) or "?"
+        devices = ", ".join(sorted(finished[C.device].drop_nulls().unique().to_list())) or "?"
         ours_h = f"{OURS_HOURS} ({devices})"
         # two measurements on one axis: the axis says which is which
         ylabel = f"hours per run\n{ours_h}" + (f"\n{PAPER_HOURS}" if not theirs.is_empty() else "")

@@ -30,7 +30,7 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
-from corpora.schema import ABSENCE_PER_CLASS
+from corpora.schema import ABSENCE_PER_CLASS, C
 from mlr.backbone import require_images
 from mlr.metrics import average_precision
 from negation.promptsim import ensemble
@@ -135,14 +135,14 @@ def per_class_table(
                 ap = average_precision(s[:, c], y)
                 rows.append(
                     {
-                        "class": key,
-                        "variant": variant,
-                        "prompt": prompt,
-                        "target": target,
-                        "auroc": auroc(s[:, c], y),
-                        "ap": ap,
-                        "n_target": int((y == 1).sum()),
-                        "n_other": int((y == 0).sum()),
+                        C.class_: key,
+                        C.variant: variant,
+                        C.prompt: prompt,
+                        C.target: target,
+                        C.auroc: auroc(s[:, c], y),
+                        C.ap: ap,
+                        C.n_target: int((y == 1).sum()),
+                        C.n_other: int((y == 0).sum()),
                     }
                 )
     return pl.DataFrame(rows, schema=ABSENCE_PER_CLASS, orient="row")
@@ -152,12 +152,12 @@ def summarise(per_class: pl.DataFrame) -> list[dict]:
     """Per (variant, prompt, target): mean AUROC and AP over the classes where each is defined,
     the number of such classes and the fraction with AUROC above 0.5."""
     out = (
-        per_class.group_by("variant", "prompt", "target", maintain_order=True)
+        per_class.group_by(C.variant, C.prompt, C.target, maintain_order=True)
         .agg(
-            auroc_mean=pl.col("auroc").mean(),
-            ap_mean=pl.col("ap").mean(),
-            n_classes=pl.col("auroc").is_not_null().sum().cast(pl.Int64),
-            frac_auroc_above_half=(pl.col("auroc") > 0.5).mean(),
+            auroc_mean=pl.col(C.auroc).mean(),
+            ap_mean=pl.col(C.ap).mean(),
+            n_classes=pl.col(C.auroc).is_not_null().sum().cast(pl.Int64),
+            frac_auroc_above_half=(pl.col(C.auroc) > 0.5).mean(),
         )
         .to_dicts()
     )

@@ -66,7 +66,7 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def entry_pattern(entry: str, ascii: bool = False) -> str:
+def entry_pattern(entry: str, *, ascii: bool = False) -> str:
     """The regex body (no flags) for one normalised lexicon entry, with word boundaries
     (``ascii``: for all-ASCII text only, with ASCII classes)."""
     space, edge = (r"(?-u:\s)+", r"(?-u:\b)") if ascii else (r"\s+", r"\b")
@@ -117,14 +117,10 @@ class Lexicon:
         """Entries longest first, so an alternation prefers "no longer" over "no"."""
         return tuple(sorted(self.entries, key=lambda e: (-len(e), e)))
 
-    def patterns(self) -> dict[str, str]:
-        """Per entry, the regex matched against normalised text."""
-        return {e: entry_pattern(e) for e in self.entries}
-
-    def any_pattern(self, ascii: bool = False) -> str:
+    def any_pattern(self, *, ascii: bool = False) -> str:
         """One alternation of all entries (longest first), for normalised text (``ascii``: for
         all-ASCII text only)."""
-        return "(?:" + "|".join(entry_pattern(e, ascii) for e in self.by_length) + ")"
+        return "(?:" + "|".join(entry_pattern(e, ascii=ascii) for e in self.by_length) + ")"
 
     def prefilter_pattern(self) -> str:
         """A regex for RAW captions that matches every caption the exact rules can match.

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from corpora.runio import atomic_write_bytes, atomic_write_parquet
-from corpora.schema import MAPS
+from corpora.schema import MAPS, C
 from mlr.backbone import require_images
 
 PROMPTS = ("positive", "negative")
@@ -167,17 +167,17 @@ def write_maps(
                 atomic_write_bytes(png, png_data)
                 records.append(
                     {
-                        "image": str(path),
-                        "image_file": str(copy.relative_to(out_dir)),
-                        "class": key,
-                        "prompt": prompt,
-                        "text": (positive, negative)[k].replace("{}", name),
-                        "npy": str(npy.relative_to(out_dir)),
-                        "png": str(png.relative_to(out_dir)),
-                        "height": int(sims.shape[1]),
-                        "width": int(sims.shape[2]),
-                        "min": float(sims[k].min()),
-                        "max": float(sims[k].max()),
+                        C.image: str(path),
+                        C.image_file: str(copy.relative_to(out_dir)),
+                        C.class_: key,
+                        C.prompt: prompt,
+                        C.text: (positive, negative)[k].replace("{}", name),
+                        C.npy: str(npy.relative_to(out_dir)),
+                        C.png: str(png.relative_to(out_dir)),
+                        C.height: int(sims.shape[1]),
+                        C.width: int(sims.shape[2]),
+                        C.min: float(sims[k].min()),
+                        C.max: float(sims[k].max()),
                     }
                 )
         if progress is not None:

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from corpora import cli
+from corpora.schema import C
 
 err, stdout = cli.stderr, cli.stdout  # the commands' consoles
 
@@ -64,7 +65,8 @@ class ScanBar:
     def on_rows(self, rows: int) -> None:  # within a shard, per streamed batch
         self.progress.advance(self.task, rows)
 
-    def on_done(self, unit, rows: int, reused: bool) -> None:  # a shard finished, reused or bad
+    # a shard finished, reused or bad (the runner calls ``on_done(unit, rows, reused)``)
+    def on_done(self, unit, rows: int, reused: bool) -> None:  # noqa: FBT001
         if not reused:
             self.done_rows += rows
             self.progress.update(self.task, completed=self.done_rows)
@@ -176,21 +178,21 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
         w.add_column(col, justify="left" if col == "word" else "right")
     non_null = body["n_non_null"]
     for word, c in body["per_word"].items():
-        share = _pct(c["captions"] / non_null if non_null else None)
-        w.add_row(word, f"{c['captions']:,}", share, f"{c['occurrences']:,}")
+        share = _pct(c[C.captions] / non_null if non_null else None)
+        w.add_row(word, f"{c[C.captions]:,}", share, f"{c[C.occurrences]:,}")
     stdout.print(w)
 
     b = Table(title="top negator + next word")
     for col in ("negator", "next word", "count"):
         b.add_column(col, justify="right" if col == "count" else "left")
     for row in body["top_bigrams"][:15]:
-        b.add_row(row["negator"], row["next_word"], f"{row['count']:,}")
+        b.add_row(row[C.negator], row[C.next_word], f"{row[C.count]:,}")
     stdout.print(b)
 
     if body["classes"]:
         top = (
-            result.classes.filter(result.classes["count"] > 0)
-            .sort("count", descending=True)
+            result.classes.filter(result.classes[C.count] > 0)
+            .sort(C.count, descending=True)
             .head(10)
         )
         c = Table(title=f"negated classes ({body['classes']}, window {body['window']})")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from corpora.schema import PROMPTSIM_PER_CLASS
+from corpora.schema import PROMPTSIM_PER_CLASS, C
 from negation.templates import Setting, fill
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def ensemble(
         def __call__(self, texts: list[str]) -> torch.Tensor:
             return torch.as_tensor(encode(texts))
 
-        def encode_text(self, emb: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        def encode_text(self, emb: torch.Tensor, *, normalize: bool = False) -> torch.Tensor:
             return F.normalize(emb, dim=-1) if normalize else emb
 
     filled = [lambda name, t=t: fill((t,), name)[0] for t in templates]
@@ -212,8 +212,8 @@ def compute_promptsim(
             for i, key in enumerate(class_keys):
                 records.append(
                     _record(model, pretrained, key, s.templates, s.style, "P1-N1", space, neg[i])
-                    | {"negation_closer": None if closer is None else bool(closer[i])}
-                    | {"note": notes[space]}
+                    | {C.negation_closer: None if closer is None else bool(closer[i])}
+                    | {C.note: notes[space]}
                 )
             rows.append(_row(s, s.style, "P1-N1", space, neg, notes[space]))
             fracs.append(
@@ -235,7 +235,7 @@ def compute_promptsim(
                         _record(
                             model, pretrained, key, s.templates, P2_STYLE, "P1-P2", space, para[i]
                         )
-                        | {"negation_closer": None, "note": notes[space]}
+                        | {C.negation_closer: None, C.note: notes[space]}
                     )
                 rows.append(_row(s, P2_STYLE, "P1-P2", space, para, notes[space]))
     per_class = pl.DataFrame(records, schema=PROMPTSIM_PER_CLASS, orient="row")
@@ -253,14 +253,14 @@ def _record(
     value: float | None,
 ) -> dict[str, Any]:
     return {
-        "model": model,
-        "pretrained": pretrained,
-        "class": key,
-        "templates": templates,
-        "style": style,
-        "pair": pair,
-        "space": space,
-        "cosine": None if value is None else float(value),
+        C.model: model,
+        C.pretrained: pretrained,
+        C.class_: key,
+        C.templates: templates,
+        C.style: style,
+        C.pair: pair,
+        C.space: space,
+        C.cosine: None if value is None else float(value),
     }
 
 

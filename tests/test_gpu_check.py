@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from benchmarks import gpu_check
+from benchmarks import gpu_check, gpu_check_parts
 from corpora.reference import load_reference
 from mlr.heads import METHODS
 
@@ -102,11 +102,11 @@ def test_a_child_process_past_its_time_is_killed(monkeypatch):
         started.append(popen(*args, **kwargs))
         return started[-1]
 
-    monkeypatch.setattr(gpu_check.subprocess, "Popen", spy)
+    monkeypatch.setattr(gpu_check_parts.subprocess, "Popen", spy)
     with pytest.raises(gpu_check.PartTimeout):
-        gpu_check.run_child([sys.executable, "-c", "import time; time.sleep(60)"], 0.5)
+        gpu_check_parts.run_child([sys.executable, "-c", "import time; time.sleep(60)"], 0.5)
     (proc,) = started
-    assert proc.returncode is not None and gpu_check._children == []
+    assert proc.returncode is not None and gpu_check_parts.children == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA machine would run the full check")
@@ -125,7 +125,7 @@ def test_the_watchdog_writes_the_summary_and_ends_the_process(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
-        cwd=gpu_check.ROOT,
+        cwd=gpu_check_parts.ROOT,
         capture_output=True,
         text=True,
         timeout=120,

@@ -22,12 +22,13 @@ from negation.cli_promptsim import app
 from negation.negbench import metrics as M
 from negation.negbench.families import FAMILIES
 from negation.negbench.inputs import ground_truth
+from negation.negbench.question_files import read_negbench_csv
 from negation.negbench.questions import (
     SCHEMA,
     GroundTruth,
     build_questions,
     check_split,
-    read_negbench_csv,
+    question_row,
 )
 
 runner = CliRunner()
@@ -377,3 +378,9 @@ def test_a_negbench_run_is_one_call_and_matches_the_command(voc, voc_run, tiny_m
     ours = json.loads((tmp_path / "nb" / "summary.json").read_text())
     assert ours == result.summaries[0]
     assert ours["metrics"] == json.loads((voc_run / "summary.json").read_text())["metrics"]
+
+
+def test_a_misspelt_question_column_is_an_error_not_a_null_column():
+    assert question_row(qid="q", task="mcq")["task"] == "mcq"
+    with pytest.raises(KeyError, match="tsak"):
+        question_row(qid="q", tsak="mcq")

@@ -144,3 +144,38 @@ def test_kinds_cover_every_command_with_result_files() -> None:
     assert S.names(S.MAPS, "image", "npy") == ("image", "npy")
     with pytest.raises(KeyError, match="no column"):
         S.names(S.MAPS, "imagefile")
+
+
+def test_every_result_column_is_named_once_in_c() -> None:
+    tables = [t for files in S.FILES.values() for t in files.values()]
+    tables += [S.TABLE_HEAD, S.TABLE_TAIL, S.SWEEP_KEY, S.SWEEP_BACKBONE, S.SWEEP_ADDED]
+    columns = {c for t in tables for c in t}
+    named = {a.rstrip("_"): v for a, v in vars(S.C).items() if not a.startswith("__")}
+    assert all(a == v for a, v in named.items())  # C.cosine is "cosine", C.class_ is "class"
+    assert set(named.values()) == columns
+
+
+# modules that read or write result tables (the negscan scan/store, the negbench scorer and the
+# CLIs are not listed yet)
+SCHEMA_USERS = [
+    "corpora/sweep_results.py",
+    "negation/promptsim.py",
+    "negation/absence.py",
+    "negation/maps.py",
+    "negation/negscan_view.py",
+    "negation/negbench/metrics.py",
+    "negation/negbench/questions.py",
+    "negation/negbench/question_files.py",
+    "negation/negbench/inputs.py",
+    *(f"figures/{m}.py" for m in ("absence", "maps", "negbench", "negscan", "prompts", "sweeps")),
+]
+
+
+@pytest.mark.parametrize("module", SCHEMA_USERS)
+def test_readers_and_writers_name_columns_through_the_schema(module: str) -> None:
+    """``pl.col("cosine")`` in a reader or writer is a column name spelled a second time: it goes
+    through ``corpora.schema.C``."""
+    text = (DOCS.parents[1] / module).read_text("utf-8")
+    columns = {v for a, v in vars(S.C).items() if not a.startswith("__")}
+    spelled = re.findall(r'pl\.col\("(\w+)"\)', text)
+    assert sorted({c for c in spelled if c in columns}) == []

@@ -10,14 +10,10 @@ import numpy as np
 import polars as pl
 
 from corpora.multilabel import MultiLabelSplit, open_rgb
+from corpora.schema import C
 from negation.negbench.families import Family
-from negation.negbench.questions import (
-    GroundTruth,
-    build_questions,
-    check_split,
-    read_negbench_csv,
-    read_questions,
-)
+from negation.negbench.question_files import read_negbench_csv, read_questions
+from negation.negbench.questions import GroundTruth, build_questions, check_split
 from negation.negbench.runner import Bench
 
 
@@ -44,19 +40,19 @@ def ground_truth(split: MultiLabelSplit, root: Path) -> GroundTruth:
 
 
 def _check_questions(frame: pl.DataFrame, path: Path, gt: GroundTruth, dataset: str, split: str):
-    got = (frame["dataset"][0], frame["split"][0])
+    got = (frame[C.dataset][0], frame[C.split][0])
     if got != (dataset, split):
         raise ValueError(
             f"--questions {path}: built from {got[0]} {got[1]}, not from {dataset} {split}"
         )
     known = set(gt.images)
-    for r, key in enumerate(frame["image"].to_list()):
+    for r, key in enumerate(frame[C.image].to_list()):
         if key is not None and key not in known:
             raise ValueError(
                 f"--questions {path}, row {r}: image {key!r} is not in the {split} split"
             )
     classes = set(gt.keys)
-    for col in ("affirmed", "negated"):
+    for col in (C.affirmed, C.negated):
         for r, names in enumerate(frame[col].to_list()):
             bad = [c for c in names if c not in classes]
             if bad:

@@ -21,9 +21,10 @@ import zlib
 
 import numpy as np
 
+from corpora.schema import C
 from mlr.metrics import average_precision
 
-KS = (1, 5, 10)
+RECALL_AT = {1: C.r1, 5: C.r5, 10: C.r10}  # hit@k → its score column
 N_BOOT = 1000
 
 
@@ -72,11 +73,11 @@ def retrieval_query(scores: np.ndarray, relevant: np.ndarray) -> dict[str, float
     scores = np.asarray(scores, dtype=np.float64)
     relevant = np.asarray(relevant, dtype=bool)
     if not relevant.any():
-        return {**{f"r{k}": None for k in KS}, "ap": None}
+        return {**dict.fromkeys(RECALL_AT.values()), C.ap: None}
     best = scores[relevant].max()
     ahead = int((scores[~relevant] >= best).sum())  # irrelevant images ranked before it
-    out: dict[str, float | None] = {f"r{k}": float(ahead < k) for k in KS}
-    out["ap"] = average_precision(scores, relevant.astype(np.int8))
+    out: dict[str, float | None] = {name: float(ahead < k) for k, name in RECALL_AT.items()}
+    out[C.ap] = average_precision(scores, relevant.astype(np.int8))
     return out
 
 
@@ -104,14 +105,19 @@ def _boot(rng: np.random.Generator, n: int, n_boot: int, stat) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _estimate(value: float | None, low: float | None, high: float | None, n: int) -> dict:
+    """An estimate object: its value, CI and count, keyed as the per-class columns."""
+    return {C.value: value, C.ci_low: low, C.ci_high: high, C.n: n}
+
+
 def estimate(values: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT) -> dict:
     """Mean of ``values`` (NaN left out) with its bootstrap CI: ``{value, ci_low, ci_high, n}``."""
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     if values.size == 0:
-        return {"value": None, "ci_low": None, "ci_high": None, "n": 0}
+        return _estimate(None, None, None, 0)
     low, high = _ci(_boot(rng, values.size, n_boot, lambda idx: values[idx].mean(axis=1)))
-    return {"value": float(values.mean()), "ci_low": low, "ci_high": high, "n": int(values.size)}
+    return _estimate(float(values.mean()), low, high, int(values.size))
 
 
 def difference(
@@ -122,16 +128,11 @@ def difference(
     b = np.asarray(b, dtype=np.float64)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size == 0 or b.size == 0:
-        return {"value": None, "ci_low": None, "ci_high": None, "n": int(a.size + b.size)}
+        return _estimate(None, None, None, int(a.size + b.size))
     boot_a = _boot(rng, a.size, n_boot, lambda idx: a[idx].mean(axis=1))
     boot_b = _boot(rng, b.size, n_boot, lambda idx: b[idx].mean(axis=1))
     low, high = _ci(boot_a - boot_b)
-    return {
-        "value": float(a.mean() - b.mean()),
-        "ci_low": low,
-        "ci_high": high,
-        "n": int(a.size + b.size),
-    }
+    return _estimate(float(a.mean() - b.mean()), low, high, int(a.size + b.size))
 
 
 def existence_estimates(
@@ -150,7 +151,7 @@ def existence_estimates(
     out = {}
     for j, (key, v) in enumerate(point.items()):
         low, high = _ci(boot[:, j])
-        out[key] = {"value": _value(v), "ci_low": low, "ci_high": high, "n": int(present.size)}
+        out[key] = _estimate(_value(v), low, high, int(present.size))
     return out
 
 

@@ -27,15 +27,15 @@ seed, max_images, max_queries): one ``numpy`` generator per (seed, task).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from corpora import schema as S
 from corpora.schema import NEGBENCH_META as META
 from corpora.schema import NEGBENCH_QUESTIONS as SCHEMA
+from corpora.schema import C
 from negation.negbench.families import MCQ_TYPES, SAMPLINGS, Family
 
 TASKS = ("mcq", "existence", "retrieval")
@@ -91,11 +91,14 @@ def check_split(gt: GroundTruth, tasks: list[str], where: str) -> None:
         )
 
 
-def _rng(seed: int, stream: str) -> np.random.Generator:
+def stream_rng(seed: int, stream: str) -> np.random.Generator:
+    """The generator of one stream (a task, the image subsample, the CSV shuffle) for ``seed``."""
     return np.random.default_rng([int(seed), _TASK_STREAM[stream]])
 
 
-def _row(**kw) -> dict:
+def question_row(**kw) -> dict:
+    """One question: the :data:`SCHEMA` columns given in ``kw``, the others null."""
+    S.names(SCHEMA, *kw)  # a misspelt column is a KeyError, not a null column
     return {k: kw.get(k) for k in SCHEMA}
 
 
@@ -108,7 +111,8 @@ def _strings_list(name: str, values: list[list[str]]) -> pl.Series:
     return pl.Series(name, pa.LargeListArray.from_arrays(offsets, flat)).cast(SCHEMA[name])
 
 
-def _frame(rows: list[dict]) -> pl.DataFrame:
+def question_frame(rows: list[dict]) -> pl.DataFrame:
+    """:func:`question_row` rows as a frame with the :data:`SCHEMA` dtypes."""
     return pl.DataFrame(
         [
             _strings_list(k, [r[k] for r in rows])
@@ -178,7 +182,7 @@ def _caption(family: Family, kind: str, roles: tuple[str, ...], names: list[str]
 
 
 def build_mcq(gt: GroundTruth, families: list[Family], seed: int, images: np.ndarray) -> list:
-    rng = _rng(seed, "mcq")
+    rng = stream_rng(seed, "mcq")
     rows: list[dict] = []
     for i in images:
         y = gt.labels[i]
@@ -196,7 +200,7 @@ def build_mcq(gt: GroundTruth, families: list[Family], seed: int, images: np.nda
                 aff = [gt.keys[c] for r, c in zip(roles, correct, strict=True) if r == "+"]
                 neg = [gt.keys[c] for r, c in zip(roles, correct, strict=True) if r == "-"]
                 rows.append(
-                    _row(
+                    question_row(
                         qid=f"mcq-{len(rows):06d}",
                         task="mcq",
                         type=kind,
@@ -220,7 +224,7 @@ def _ranked(candidates: np.ndarray, score: np.ndarray, freq: np.ndarray) -> np.n
 
 
 def build_existence(gt: GroundTruth, families: list[Family], seed: int, images: np.ndarray) -> list:
-    rng = _rng(seed, "existence")
+    rng = stream_rng(seed, "existence")
     pos = (gt.labels == 1).astype(np.int64)
     freq = pos.sum(axis=0)
     cooc = pos.T @ pos
@@ -244,7 +248,7 @@ def build_existence(gt: GroundTruth, families: list[Family], seed: int, images: 
                 for c, is_present in probes:
                     name = gt.names[c]
                     rows.append(
-                        _row(
+                        question_row(
                             qid=f"exi-{len(rows):06d}",
                             task="existence",
                             type=sampling,
@@ -272,7 +276,7 @@ def retrieval_pairs(labels: np.ndarray) -> np.ndarray:
 
 
 def build_retrieval(gt: GroundTruth, families: list[Family], seed: int, max_queries: int) -> list:
-    rng = _rng(seed, "retrieval")
+    rng = stream_rng(seed, "retrieval")
     pairs = retrieval_pairs(gt.labels)
     if pairs.shape[0] > max_queries:
         pairs = pairs[np.sort(rng.choice(pairs.shape[0], max_queries, replace=False))]
@@ -284,7 +288,7 @@ def build_retrieval(gt: GroundTruth, families: list[Family], seed: int, max_quer
             variants.append(("plain", family.plain.format(na)))
             for variant, text in variants:
                 rows.append(
-                    _row(
+                    question_row(
                         qid=f"ret-{p:05d}-{family.name}-{variant}",
                         task="retrieval",
                         type="plain" if variant == "plain" else "negated",
@@ -315,7 +319,7 @@ def build_questions(
     n = gt.labels.shape[0]
     images = np.arange(n)
     if max_images is not None and max_images < n:
-        images = np.sort(_rng(seed, "images").choice(n, max_images, replace=False))
+        images = np.sort(stream_rng(seed, "images").choice(n, max_images, replace=False))
     rows: list[dict] = []
     where = f"{dataset} {split} split"
     for task in tasks:
@@ -334,118 +338,17 @@ def build_questions(
                 f"(each needs {need})"
             )
         rows += part
-    frame = _frame(rows)
-    meta = {
-        "benchmark": BENCHMARK,
-        "version": VERSION,
-        "dataset": dataset,
-        "split": split,
-        "seed": seed,
-        "templates": ",".join(f.name for f in families),
-    }
-    return frame.with_columns(pl.lit(v, dtype=META[k]).alias(k) for k, v in meta.items())
+    return with_meta(
+        question_frame(rows),
+        dataset=dataset,
+        split=split,
+        seed=seed,
+        templates=",".join(f.name for f in families),
+    )
 
 
-# ---- question files -------------------------------------------------------------------------
-def read_questions(path: Path) -> pl.DataFrame:
-    """A question file written by ``--export-questions`` (checked: columns, benchmark, version)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--questions {path}: no such file")
-    try:
-        have = pl.read_parquet_schema(path)
-    except Exception as err:  # not parquet: polars raises several error types
-        raise ValueError(f"--questions {path}: not a Parquet file ({err})") from None
-    missing = [c for c in (*SCHEMA, *META) if c not in have]
-    if missing:
-        raise ValueError(f"--questions {path}: missing column(s) {', '.join(missing)}")
-    frame = pl.read_parquet(path, columns=[*SCHEMA, *META])
-    versions = frame["version"].unique().to_list()
-    if frame["benchmark"].unique().to_list() != [BENCHMARK] or versions != [VERSION]:
-        raise ValueError(
-            f"--questions {path}: not a {BENCHMARK} version {VERSION} question file "
-            f"(version {versions})"
-        )
-    return frame
-
-
-# ---- NegBench's released MCQ CSVs -----------------------------------------------------------
-NEGBENCH_COLUMNS = (
-    "image_path",
-    *(f"caption_{k}" for k in range(N_OPTIONS)),
-    "correct_answer",
-    "correct_answer_template",
-)
-NEGBENCH_TYPES = {"positive": "affirmation", "negative": "negation", "hybrid": "hybrid"}
-
-
-def resolve_image(value: str, images: Path) -> Path | None:
-    """A NegBench ``image_path``: as given if it exists, else under ``images``, else its file name
-    under ``images``."""
-    p = Path(value)
-    for cand in (p, Path(images) / value, Path(images) / p.name):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def read_negbench_csv(path: Path, images: Path, seed: int) -> tuple[pl.DataFrame, dict[str, Path]]:
-    """NegBench's MCQ CSV → our question rows (options shuffled with ``seed``: NegBench keeps the
-    answer at index 0) and ``{image_path value: file}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--negbench-csv {path}: no such file")
-    rng = _rng(seed, "negbench-csv")
-    rows: list[dict] = []
-    files: dict[str, Path] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in NEGBENCH_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        for line, rec in enumerate(reader, start=2):
-            kind = NEGBENCH_TYPES.get((rec["correct_answer_template"] or "").strip())
-            try:
-                answer = int(float(rec["correct_answer"]))
-            except ValueError:
-                answer = -1
-            if kind is None or not 0 <= answer < N_OPTIONS:
-                raise ValueError(
-                    f"{path}, line {line}: correct_answer must be 0–3 and correct_answer_template "
-                    f"one of {', '.join(NEGBENCH_TYPES)}"
-                )
-            key = rec["image_path"]
-            if key not in files:
-                found = resolve_image(key, images)
-                if found is None:
-                    raise ValueError(
-                        f"{path}, line {line}: image {key!r} not found (--images {images})"
-                    )
-                files[key] = found
-            perm = rng.permutation(N_OPTIONS)
-            options = [rec[f"caption_{int(k)}"] for k in perm]
-            rows.append(
-                _row(
-                    qid=f"mcq-{len(rows):06d}",
-                    task="mcq",
-                    type=kind,
-                    family="negbench-csv",
-                    image=key,
-                    options=options,
-                    answer=int(np.flatnonzero(perm == answer)[0]),
-                    affirmed=[],
-                    negated=[],
-                )
-            )
-    if not rows:
-        raise ValueError(f"{path}: no question rows")
-    meta = {
-        "benchmark": BENCHMARK,
-        "version": VERSION,
-        "dataset": f"negbench-csv:{path.stem}",
-        "split": "csv",
-        "seed": seed,
-        "templates": "negbench-csv",
-    }
-    frame = _frame(rows)
-    return frame.with_columns(pl.lit(v, dtype=META[k]).alias(k) for k, v in meta.items()), files
+def with_meta(questions: pl.DataFrame, **meta: str | int) -> pl.DataFrame:
+    """``questions`` with the :data:`META` columns: this benchmark and version, then ``meta``
+    (dataset, split, seed, templates)."""
+    values = {C.benchmark: BENCHMARK, C.version: VERSION, **meta}
+    return questions.with_columns(pl.lit(values[k], dtype=dt).alias(k) for k, dt in META.items())
