@@ -22,6 +22,7 @@ Counts are Int64, so sums over billions of rows cannot overflow.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import accumulate
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -269,13 +270,16 @@ def prefilter_parquet(
     on_rows: Callable[[int], None] | None = None,
 ) -> list[Candidates]:
     """:func:`prefilter` for several local Parquet files (caption column ``column``, ``n_rows``
-    rows each) in one streaming pass, so that small shards pay no per-shard cost."""
-    index = {path: k for k, path in enumerate(paths)}
-    frame = pl.scan_parquet(paths, glob=False, include_file_paths="_file").select(
-        pl.col(column).alias(CAPTION),
-        s=pl.col("_file").replace_strict(index, return_dtype=pl.UInt32),
-    )
-    return _prefilter(frame, paths, n_rows, opts, on_rows)
+    rows each, from their footers) in one streaming pass, so that small shards pay no per-shard
+    cost. ``on_rows`` is called once, with the group's row count, when the pass is done."""
+    # a kept row's shard is found from its position (row counts in order), not by carrying each
+    # row's file path through the pass
+    ends = pl.Series(list(accumulate(n_rows)), dtype=pl.UInt64)
+    frame = pl.scan_parquet(paths, glob=False).select(pl.col(column).alias(CAPTION))
+    out = _prefilter(frame, paths, n_rows, opts, None, ends)
+    if on_rows is not None:
+        on_rows(sum(n_rows))
+    return out
 
 
 def _prefilter(
@@ -284,8 +288,10 @@ def _prefilter(
     n_rows: list[int],
     opts: ScanOptions,
     on_rows: Callable[[int], None] | None,
+    ends: pl.Series | None = None,
 ) -> list[Candidates]:
-    """The streaming pass over the captions of several shards (shard index in column ``s``)."""
+    """The streaming pass over the captions of several shards: their shard index is in column
+    ``s``, or (``ends``: each shard's last row + 1, in order) found from the row's position."""
     pats = patterns(opts)
     c = pl.col(CAPTION)
     n = len(sources)
@@ -299,11 +305,17 @@ def _prefilter(
         # counted on the null mask: handing the caption batches through Python would keep their
         # buffers alive in the kept rows
         is_null = is_null.map_batches(counted, return_dtype=pl.Boolean, is_elementwise=True)
+    shard = pl.col("s")
+    if ends is not None:
+        captions = captions.with_row_index("s")
+        shard = pl.lit(ends).search_sorted(shard.cast(pl.UInt64), side="right").cast(pl.UInt32)
     # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
     # prefilter's candidates.
     kept = captions.filter(is_null | c.str.contains(f"{pats.prefilter}|{EMPTY}")).collect(
         engine="streaming"
     )
+    if ends is not None:
+        kept = kept.with_columns(s=shard)
     is_empty = kept[CAPTION].str.contains(EMPTY)
     odd = {  # shard -> (nulls, empty captions)
         k: (nulls, empties)
@@ -317,7 +329,7 @@ def _prefilter(
     if opts.unique:  # a second pass, only when asked for
         unique_all = _split(  # type: ignore[assignment]
             captions.filter(c.is_not_null())
-            .select("s", hash=c.hash(HASH_SEED))
+            .select(s=shard, hash=c.hash(HASH_SEED))
             .unique()
             .collect(engine="streaming"),
             n,
