@@ -376,8 +376,10 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     pats = patterns(opts)
     n = len(batch)
     c = pl.col(CAPTION)
-    candidates = pl.concat(
-        [b.rows.select(CAPTION, s=pl.lit(k, pl.UInt32)) for k, b in enumerate(batch)]
+    heights = pl.Series([b.rows.height for b in batch], dtype=pl.UInt32)
+    shard = pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.lit(heights))
+    candidates = pl.concat([b.rows.select(CAPTION) for b in batch], rechunk=True).with_columns(
+        s=pl.select(shard.explode(empty_as_null=False)).to_series()
     )
     # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
     is_ascii = candidates[CAPTION].str.len_bytes() == candidates[CAPTION].str.len_chars()
@@ -430,22 +432,25 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         n,
     )
 
-    # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry)
-    matches = (
-        neg.select("s", "m")
-        .explode("m")
-        .with_columns(pl.col("m").str.replace_all(r"\s+", " "))
-        .filter(pl.col("m").is_not_null() & ~pl.col("m").is_in(list(opts.lexicon.entries)))
+    # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
+    # counted per distinct match first, so that the regexes below run on few rows
+    counts = neg.select("s", "m").explode("m").drop_nulls().group_by("s", "m").len("count")
+    m = pl.col("m")
+    forms = (
+        counts.select(m.unique())
+        .with_columns(form=m.str.replace_all(r"\s+", " "))
+        .filter(~pl.col("form").is_in(entries))
+        .select(
+            "m",
+            negator=pl.col("form").str.replace(f"{SEP}{TOKEN}$", ""),
+            next_word=pl.col("form").str.extract(f"({TOKEN})$", 1),
+        )
     )
     bigrams = _split(  # (the batch's tables are copied out of the captions' buffers once)
         _owned(
-            matches.select(
-                "s",
-                negator=pl.col("m").str.replace(f"{SEP}{TOKEN}$", ""),
-                next_word=pl.col("m").str.extract(f"({TOKEN})$", 1),
-            )
+            counts.join(forms, on="m")
             .group_by("s", "negator", "next_word")
-            .agg(count=pl.len().cast(I64))
+            .agg(count=pl.col("count").sum().cast(I64))
             .sort("s", "count", "negator", "next_word", descending=[False, True, False, False])
         ),
         n,
