@@ -112,7 +112,7 @@ def negscan_any(folder: Path, ascii_only: bool = False) -> int:
     from corpora.captions import parquet_captions, parquet_footer
     from corpora.shards import expand
     from negation.scan import ScanOptions
-    from negation.store import Unit, scan_units
+    from negation.scanning import Unit, scan_units
 
     opts = ScanOptions(load_lexicon("standard"), classes=None, n_samples=0)
     units = []

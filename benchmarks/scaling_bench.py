@@ -35,9 +35,10 @@ from corpora.executors import RayExecutor, start_ray  # noqa: E402
 from corpora.runio import markdown_table  # noqa: E402
 from corpora.shards import expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
+from negation.analysis import scan  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
-from negation.scan import ScanOptions, scan  # noqa: E402
-from negation.store import Unit, scan_units  # noqa: E402
+from negation.scan import ScanOptions  # noqa: E402
+from negation.scanning import Unit, scan_units  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
 
