@@ -114,17 +114,15 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         .with_columns(pl.col("word").str.replace_all(r"\s+", " "))
     )
     entries = list(opts.lexicon.entries)
-    every = pl.DataFrame(  # each shard's rows of the per-word table, in the lexicon's order
-        {"s": [k for k in range(n) for _ in entries], "word": entries * n},
-        schema={"s": pl.UInt32, "word": pl.String},
-    )
     per_word = split_by_shard(
-        every.join(
+        _grid(n, "word", entries)
+        .join(
             hits.group_by("s", "word").agg(captions=pl.col("i").n_unique(), occurrences=pl.len()),
             on=["s", "word"],
             how="left",
             maintain_order="left",
-        ).with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64)),
+        )
+        .with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64)),
         n,
     )
 
@@ -153,6 +151,12 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     )
 
     n_class, class_counts = _class_negation(neg, pats, n)
+    classes = split_by_shard(
+        _grid(n, "class", list(opts.classes.names) if opts.classes else [])
+        .join(class_counts, on=["s", "class"], how="left", maintain_order="left")
+        .with_columns(pl.col("count").fill_null(0).cast(I64)),
+        n,
+    )
 
     sources = [b.source for b in batch]
     samples = (
@@ -181,7 +185,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
             n_with_class_negation=n_class[k],
             per_word=per_word[k],
             bigrams=bigrams[k],
-            classes=_classes_frame(opts, class_counts[k]),
+            classes=classes[k],
             samples=samples[k],
             unique_all=b.unique_all,
             unique_neg=unique_neg[k],
@@ -190,18 +194,24 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     ]
 
 
-def _class_negation(
-    neg: pl.DataFrame, pats: Patterns, n: int
-) -> tuple[list[int], list[dict[str, int]]]:
+def _grid(n: int, name: str, values: list[str]) -> pl.DataFrame:
+    """Each shard's rows of a table (shard ``s``, column ``name``) in the order of ``values``."""
+    return pl.DataFrame(
+        {"s": [k for k in range(n) for _ in values], name: values * n},
+        schema={"s": pl.UInt32, name: pl.String},
+    )
+
+
+def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int], pl.DataFrame]:
     """Per shard, the captions where a negator is followed within the window by a class name: in
-    all, and per class.
+    all, and per class (a table: s, class, count).
 
     An Aho–Corasick pass finds which class names' first words occur at all (as substrings, so a
     superset); one regex for a negator followed by any class name then keeps the captions that
     negate some class (their count is the "in all"), and each class's exact regex runs only on
     those of them that mention it.
     """
-    counts: list[dict[str, int]] = [{} for _ in range(n)]
+    counts = pl.DataFrame(schema={"s": pl.UInt32, "class": pl.String, "count": pl.UInt32})
     if not pats.per_class or not neg.height:
         return [0] * n, counts
     triggers = pl.DataFrame(
@@ -234,8 +244,7 @@ def _class_negation(
         hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
         found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias("class")))
     if found:
-        for k, name, count in pl.concat(found).group_by("s", "class").len().iter_rows():
-            counts[k][name] = count
+        counts = pl.concat(found).group_by("s", "class").len("count")
     return [n_any.get(k, 0) for k in range(n)], counts
 
 
