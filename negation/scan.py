@@ -246,13 +246,15 @@ def prefilter_parquet(
     opts: ScanOptions,
     on_rows: Callable[[int], None] | None = None,
 ) -> list[Candidates]:
-    """:func:`prefilter` for several local Parquet files (caption column ``column``, ``n_rows``
-    rows each, from their footers) in one streaming pass, so that small shards pay no per-shard
-    cost. ``on_rows`` is called once, with the group's row count, when the pass is done."""
+    """:func:`prefilter` for several small local Parquet files (caption column ``column``,
+    ``n_rows`` rows each, from their footers) read together and filtered in one pass, so that
+    small shards pay no per-shard cost; the caller bounds their rows (they are held in memory
+    at once). ``on_rows`` is called once, with the group's row count, when the pass is done."""
     # a kept row's shard is found from its position (row counts in order), not by carrying each
-    # row's file path through the pass
+    # row's file path through the pass; read at once, small files cost less than streamed
     ends = pl.Series(list(accumulate(n_rows)), dtype=pl.UInt64)
-    frame = pl.scan_parquet(paths, glob=False).select(pl.col(column).alias(CAPTION))
+    frame = pl.read_parquet(paths, columns=[column], glob=False).lazy()
+    frame = frame.select(pl.col(column).alias(CAPTION))
     out = _prefilter(frame, paths, n_rows, opts, None, ends)
     if on_rows is not None:
         on_rows(sum(n_rows))

@@ -37,11 +37,12 @@ class Unit:
 BATCH_BYTES = 8 * 2**20
 BATCH_ROWS = 8_000_000
 FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
-# Small local Parquet shards are read in one streaming pass per group (of at least GROUP_MIN
-# shards and at most GROUP_ROWS rows) rather than one pass each.
+# Small local Parquet shards are read together in groups (of at least GROUP_MIN shards, closed
+# once they reach GROUP_ROWS rows; a group is held in memory while it is filtered) rather than
+# streamed one by one.
 SMALL_ROWS = 250_000
 GROUP_MIN = 8
-GROUP_ROWS = 1_000_000
+GROUP_ROWS = 500_000
 
 
 def scan_units(
@@ -134,10 +135,12 @@ def scan_units(
             on_done(unit, unit.n_rows or 0, False)
 
     group: list[tuple[int, Unit]] = []  # small local Parquet shards waiting to be read together
+    grouped = [0]  # their rows
 
     def read_group() -> None:
         members = group[:]
         group.clear()
+        grouped[0] = 0
         if len(members) >= GROUP_MIN:
             shards = [unit for _, unit in members]
             try:
@@ -189,7 +192,8 @@ def scan_units(
                 read(len(records) - 1, unit)
                 continue
             group.append((len(records) - 1, unit))
-            if sum(int(u.n_rows or 0) for _, u in group) >= GROUP_ROWS:
+            grouped[0] += int(unit.n_rows or 0)
+            if grouped[0] >= GROUP_ROWS:
                 read_group()
         if group:
             read_group()
