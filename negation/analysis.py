@@ -74,7 +74,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     c = pl.col(CAPTION)
     heights = pl.Series([b.rows.height for b in batch], dtype=pl.UInt32)
     shard = pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.lit(heights))
-    candidates = pl.concat([b.rows.select(CAPTION) for b in batch], rechunk=True).with_columns(
+    candidates = pl.concat([b.rows for b in batch], rechunk=True).with_columns(
         s=pl.select(shard.explode(empty_as_null=False)).to_series()
     )
     # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
