@@ -17,6 +17,7 @@ from negation.scan import (
     ScanOptions,
     ScanResult,
     normalised,
+    owned,
     patterns,
     prefilter,
     split_by_shard,
@@ -57,13 +58,6 @@ def scan(
     ``on_rows``: see :func:`prefilter`.
     """
     return analyse([prefilter(captions, opts, source, on_rows)], opts)[0]
-
-
-def _owned(frame: pl.DataFrame) -> pl.DataFrame:
-    """The same table in fresh buffers: a shard's result must not keep its captions' buffers
-    (Polars strings can be views into a larger buffer) alive. Written out as Arrow IPC (which
-    copies only the bytes the rows use) and read back."""
-    return pl.read_ipc(frame.write_ipc(None).getvalue())
 
 
 def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
@@ -141,7 +135,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         )
     )
     bigrams = split_by_shard(  # (the batch's tables are copied out of the captions' buffers once)
-        _owned(
+        owned(
             counts.join(forms, on="m")
             .group_by("s", "negator", "next_word")
             .agg(count=pl.col("count").sum().cast(I64))
@@ -160,7 +154,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
 
     sources = [b.source for b in batch]
     samples = (
-        split_by_shard(_owned(_samples(neg, hits, opts.n_samples, opts.seed, sources)), n)
+        split_by_shard(owned(_samples(neg, hits, opts.n_samples, opts.seed, sources)), n)
         if opts.n_samples and neg.height
         else [_empty_samples()] * n
     )

@@ -293,8 +293,7 @@ def _prefilter(
     kept = captions.filter(is_null | c.str.contains(f"{pats.prefilter}|{EMPTY}")).collect(
         engine="streaming"
     )
-    if ends is not None:
-        kept = kept.with_columns(s=shard)
+    kept = owned(kept.with_columns(s=shard))  # (not views that keep the pass's buffers alive)
     is_empty = kept[CAPTION].str.contains(EMPTY)
     odd = {  # shard -> (nulls, empty captions)
         k: (nulls, empties)
@@ -320,6 +319,13 @@ def _prefilter(
         n_bytes = int(rows[k][CAPTION].str.len_bytes().sum() or 0)
         out.append(Candidates(source, totals, rows[k], n_bytes, unique_all[k]))
     return out
+
+
+def owned(frame: pl.DataFrame) -> pl.DataFrame:
+    """The same table in fresh buffers, so that it does not keep a larger frame's buffers alive
+    (Polars strings can be views into them): the rows kept by a pass, a shard's result. Written
+    out as Arrow IPC (which copies only the bytes the rows use) and read back."""
+    return pl.read_ipc(frame.write_ipc(None).getvalue())
 
 
 def split_by_shard(frame: pl.DataFrame, n: int) -> list[pl.DataFrame]:
