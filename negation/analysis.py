@@ -202,8 +202,9 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
 
     An Aho–Corasick pass finds which class names' first words occur at all (as substrings, so a
     superset); one regex for a negator followed by any class name then keeps the captions that
-    negate some class (their count is the "in all"), and each class's exact regex runs only on
-    those of them that mention it.
+    negate some class (their count is the "in all"). A kept caption that mentions one class
+    only negates that one (the class the regex matched has its first word in the caption);
+    each class's exact regex runs on the kept captions that mention several.
     """
     counts = pl.DataFrame(schema={"s": pl.UInt32, "class": pl.String, "count": pl.UInt32})
     if not pats.per_class or not neg.height:
@@ -232,13 +233,14 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
     shard = neg["s"]
     n_any = dict(shard.gather(ids).value_counts().iter_rows())
     pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
-    found: list[pl.DataFrame] = []
-    for (name,), part in pairs.partition_by("class", as_dict=True).items():
+    several = pl.len().over("i") > 1
+    one = pairs.filter(~several)
+    found = [shard.gather(one["i"]).to_frame().with_columns(one["class"])]
+    for (name,), part in pairs.filter(several).partition_by("class", as_dict=True).items():
         ids = part["i"]  # one class at a time: its captions are gathered, tested, dropped
         hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
         found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias("class")))
-    if found:
-        counts = pl.concat(found).group_by("s", "class").len("count")
+    counts = pl.concat(found).group_by("s", "class").len("count")
     return [n_any.get(k, 0) for k in range(n)], counts
 
 
