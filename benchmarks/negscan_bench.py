@@ -12,7 +12,8 @@ process (order rotated between repeats), what a user would otherwise write:
 * negscan's full report as ``negscan laion DIR --lexicon extended`` prints it with its default
   options (progress bar, per-word counts, bigrams, COCO classes within 3 tokens, 5 samples a word),
 
-and prints seconds, captions/s, each one's ratio to DuckDB and its peak RSS, and negscan's
+and prints seconds, captions/s, CPU seconds (all threads; steadier than seconds on a shared
+machine), each one's ratios to DuckDB and its peak RSS, and negscan's
 start-up time (``negscan laion`` on a one-row shard against ``python -c pass``, best of 10).
 Before timing, the any-negation counts are checked to be identical on the ASCII-only captions,
 where the three engines' rules coincide; on the rest negscan's rules differ on purpose (NFKC,
@@ -31,6 +32,7 @@ import io
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -81,7 +83,7 @@ def any_pattern() -> str:
     return rf"(?i)\b(?:{body})\b"
 
 
-def duckdb_count(folder: Path, ascii_only: bool = False) -> int:
+def duckdb_count(folder: Path, *, ascii_only: bool = False) -> int:
     import duckdb
 
     where = "strlen(TEXT) = length(TEXT) AND " if ascii_only else ""
@@ -92,7 +94,7 @@ def duckdb_count(folder: Path, ascii_only: bool = False) -> int:
     return duckdb.execute(query, {"pattern": any_pattern()}).fetchone()[0]  # type: ignore[index]
 
 
-def polars_count(folder: Path, ascii_only: bool = False) -> int:
+def polars_count(folder: Path, *, ascii_only: bool = False) -> int:
     text = pl.col("TEXT")
     keep = text.str.contains(any_pattern())
     if ascii_only:
@@ -106,13 +108,13 @@ def _ascii_rows(read) -> pl.LazyFrame:
     return read().filter(c.str.len_bytes() == c.str.len_chars())
 
 
-def negscan_any(folder: Path, ascii_only: bool = False) -> int:
+def negscan_any(folder: Path, *, ascii_only: bool = False) -> int:
     from functools import partial
 
     from corpora.captions import parquet_captions, parquet_footer
     from corpora.shards import expand
     from negation.scan import ScanOptions
-    from negation.store import Unit, scan_units
+    from negation.scanning import Unit, scan_units
 
     opts = ScanOptions(load_lexicon("standard"), classes=None, n_samples=0)
     units = []
@@ -155,7 +157,9 @@ def child(kind: str, folder: Path) -> None:
 
 
 def fresh(kind: str, folder: Path) -> dict[str, float]:
-    """One contender in a fresh process: its timing, its count and its peak RSS (Linux)."""
+    """One contender in a fresh process: its timing, its count, its peak RSS (Linux) and the CPU
+    seconds of the whole process (all threads, imports included)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [sys.executable, __file__, "--child", kind, str(folder)],
         stdout=subprocess.PIPE,
@@ -165,7 +169,9 @@ def fresh(kind: str, folder: Path) -> dict[str, float]:
     )
     if proc.returncode:
         raise SystemExit(f"{kind} on {folder} failed (exit {proc.returncode})")
-    return json.loads(proc.stdout.splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return json.loads(proc.stdout.splitlines()[-1]) | {"cpu": cpu}
 
 
 def startup(root: Path, repeat: int = 10) -> tuple[float, float]:
@@ -239,9 +245,10 @@ def main() -> None:
                 order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]
                 for kind in order:
                     got = fresh(kind, folder)
-                    old = best.get((n, kind))
-                    if old is None or got["seconds"] < old["seconds"]:
-                        best[(n, kind)] = got
+                    old = best.setdefault((n, kind), got)
+                    for key in ("seconds", "cpu"):  # each the best of the repeats
+                        old[key] = min(old[key], got[key])
+                    old["peak_rss_mb"] = max(old["peak_rss_mb"], got["peak_rss_mb"])
 
     counts = {kind: best[(shard_rows[0], kind)]["count"] for kind in kinds}
     print(
@@ -251,27 +258,28 @@ def main() -> None:
     )
     print(
         f"{'shards':>16s}  {'contender':34s} {'seconds':>8s} {'captions/s':>12s} "
-        f"{'vs DuckDB':>9s} {'peak RSS':>9s} {'negated':>9s}"
+        f"{'vs DuckDB':>9s} {'CPU s':>6s} {'vs DuckDB':>9s} {'peak RSS':>9s} {'negated':>9s}"
     )
     for n in shard_rows:
-        duck = best[(n, "duckdb")]["seconds"] if "duckdb" in kinds else None
+        duck = best.get((n, "duckdb"))
         where = f"{-(-args.rows // n):,} × {n:,}"
         for kind in kinds:
             b = best[(n, kind)]
-            ratio = f"{b['seconds'] / duck:8.2f}×" if duck else "        —"
+            ratio = [f"{b[k] / duck[k]:8.2f}×" if duck else "        —" for k in ("seconds", "cpu")]
             print(
                 f"{where:>16s}  {LABELS[kind]:34s} {b['seconds']:8.2f} "
-                f"{args.rows / b['seconds']:12,.0f} {ratio} "
+                f"{args.rows / b['seconds']:12,.0f} {ratio[0]} {b['cpu']:6.2f} {ratio[1]} "
                 f"{b['peak_rss_mb']:6,.0f} MB {int(b['count']):9,}"
             )
     big, small = shard_rows[0], shard_rows[-1]
     if "negscan-full" in kinds:
-        full = {n: best[(n, "negscan-full")]["seconds"] for n in shard_rows}
+        full = {n: best[(n, "negscan-full")] for n in shard_rows}
         print(
-            f"\nfull report: {small:,}-row shards take {full[small] / full[big]:.2f}× the time of "
-            f"{big:,}-row shards"
+            f"\nfull report: {small:,}-row shards take "
+            f"{full[small]['seconds'] / full[big]['seconds']:.2f}× the time "
+            f"({full[small]['cpu'] / full[big]['cpu']:.2f}× the CPU) of {big:,}-row shards"
         )
-        rate = args.rows / full[big]
+        rate = args.rows / full[big]["seconds"]
         print(
             f"projected LAION-400M ({LAION_400M_ROWS / 1e6:.0f} M rows), full report: "
             f"{LAION_400M_ROWS / rate / 60:.1f} min on this machine (reading ~50 GB not included)"

@@ -39,7 +39,7 @@ from corpora.shards import expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
 from negation.scan import ScanOptions  # noqa: E402
-from negation.store import Unit, scan_units  # noqa: E402
+from negation.scanning import Unit, scan_units  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
 T = TypeVar("T")

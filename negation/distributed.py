@@ -1,7 +1,7 @@
 """negscan's shards as parallel tasks (``--engine ray``): the task that scans one shard, and the
 driver side that saves each result the moment it arrives.
 
-:func:`negation.store.scan_units` calls :func:`scan_in_parallel` for the shards that have no
+:func:`negation.scanning.scan_units` calls :func:`scan_in_parallel` for the shards that have no
 finished partial yet, then takes the results in shard order through its usual code (errors,
 ``--skip-bad``, combine), so the report is the one a local scan writes.
 """
@@ -14,8 +14,10 @@ import polars as pl
 
 from corpora.captions import ShardError
 from corpora.executors import Resources
-from negation.scan import ScanOptions, ScanResult, scan
-from negation.store import ResultStore, Unit
+from negation.analysis import scan
+from negation.scan import ScanOptions, ScanResult
+from negation.scanning import Unit
+from negation.store import ResultStore
 
 # a remote shard is read one row group at a time, but keeps its candidates: ask for room, on the
 # safe side

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
-from negation.store import Outcome, Unit
+from negation.scanning import Unit
+from negation.store import Outcome
 
 Warn = Callable[[str], None]
 
@@ -177,7 +178,7 @@ def laion_inputs(
     shard list (e.g. a job array's slice)."""
     from corpora.captions import text_column_for
     from corpora.shards import expand
-    from negation.store import distinct
+    from negation.scanning import distinct
 
     column = text_column_for(corpus, text_column)
     synthetic = not shards
@@ -212,7 +213,7 @@ def text_inputs(
     content once (``on_patterns``, ``select``: as for :func:`laion_inputs`)."""
     from corpora.captions import TEXT_SUFFIXES
     from corpora.shards import expand
-    from negation.store import distinct
+    from negation.scanning import distinct
 
     shard_list, patterns = expand(list(files), TEXT_SUFFIXES, allow_missing)
     if on_patterns is not None:
@@ -323,6 +324,8 @@ def _scan_and_report(
 ) -> Report:
     from corpora.executors import make_executor
     from corpora.runio import claim_out_dir, run_info
+    from negation import report as rp
+    from negation import scanning
     from negation import store as st
 
     if out:
@@ -342,7 +345,7 @@ def _scan_and_report(
     try:
         if start is not None:
             start()
-        outcome = st.scan_units(
+        outcome = scanning.scan_units(
             inputs.units,
             opts,
             store,
@@ -372,7 +375,7 @@ def _scan_and_report(
         if executor is not None:
             executor.close()
 
-    body = st.summary(
+    body = rp.summary(
         outcome,
         opts,
         corpus=inputs.corpus,
@@ -386,12 +389,12 @@ def _scan_and_report(
         run_json = run_info(
             inputs.command,
             config | {"top_k": top_k, "out": str(out)},
-            inputs=st.run_inputs(outcome.records),
+            inputs=rp.run_inputs(outcome.records),
             seed=opts.seed,
             execution={"engine": engine, "address": address, "workers": workers}
             | (execution or {}),
         )
-        st.write_report(out, outcome, body, run_json, top_k)
+        rp.write_report(out, outcome, body, run_json, top_k)
     notes = []
     if outcome.reused:
         notes.append(f"reused {outcome.reused} finished shard(s) from {out}")
@@ -408,6 +411,7 @@ def merge(
     in ``out``; a shard is never counted twice."""
     from corpora.locks import reading
     from corpora.runio import claim_out_dir, run_info
+    from negation import report as rp
     from negation import store as st
     from negation.scan import options_from_config
 
@@ -420,7 +424,7 @@ def merge(
                 locks.enter_context(reading(d, "negscan"))
         config, outcome, duplicates = st.merge_partials(paths, out)
         opts = options_from_config(config)
-        body = st.summary(
+        body = rp.summary(
             outcome,
             opts,
             corpus=str(config["corpus"]),
@@ -433,11 +437,11 @@ def merge(
         run_json = run_info(
             "negscan merge",
             config | {"top_k": top_k, "out": str(out)},
-            inputs=st.run_inputs(outcome.records),
+            inputs=rp.run_inputs(outcome.records),
             merged_from=[str(d) for d in paths],
             seed=opts.seed,
         )
-        st.write_report(out, outcome, body, run_json, top_k)
+        rp.write_report(out, outcome, body, run_json, top_k)
     notes = []
     if duplicates:
         notes.append(f"{len(duplicates)} shard(s) appear in several inputs; each counted once")

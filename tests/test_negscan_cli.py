@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-import negation.store
+import negation.scanning
 from negation.cli_negscan import app
 from negation.store import ResultStore
 
@@ -123,7 +123,7 @@ def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path
 def interrupt_second_shard(monkeypatch):
     """A Ctrl-C while the second shard is read (the first is finished by then); returns the real
     reader, to put back for the resumed run."""
-    real_scan = negation.store.prefilter  # reads one shard
+    real_scan = negation.scanning.prefilter  # reads one shard
     calls = []
 
     def crash_on_second(*args, **kwargs):
@@ -132,7 +132,7 @@ def interrupt_second_shard(monkeypatch):
             raise KeyboardInterrupt
         return real_scan(*args, **kwargs)
 
-    monkeypatch.setattr(negation.store, "prefilter", crash_on_second)
+    monkeypatch.setattr(negation.scanning, "prefilter", crash_on_second)
     return real_scan
 
 
@@ -146,7 +146,7 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
     assert not (out / "summary.json").exists()
     # a run killed while writing leaves only a temporary directory behind
     (out / "partials" / ".tmp-deadbeef-1234").mkdir()
-    monkeypatch.setattr(negation.store, "prefilter", real_scan)
+    monkeypatch.setattr(negation.scanning, "prefilter", real_scan)
 
     resumed = invoke("laion", tmp_path / "in", "--out", out)
     assert resumed.exit_code == 0, resumed.output
@@ -178,7 +178,7 @@ def test_the_echo_of_a_ctrl_c_does_not_hide_what_was_saved(tmp_path, monkeypatch
         return real_finished(self)
 
     real_finished = ResultStore.finished
-    monkeypatch.setattr(negation.store, "prefilter", interrupted)
+    monkeypatch.setattr(negation.scanning, "prefilter", interrupted)
     monkeypatch.setattr(ResultStore, "finished", finished_then_signal)
     before = signal.getsignal(signal.SIGINT)
     try:
@@ -540,8 +540,8 @@ def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_pat
     reports = []
     # each shard read and analysed on its own; all read in one pass and analysed in one batch
     for name, batch_bytes, group_min in (("one", 1, 10**6), ("all", 2**30, 2)):
-        monkeypatch.setattr(negation.store, "BATCH_BYTES", batch_bytes)
-        monkeypatch.setattr(negation.store, "GROUP_MIN", group_min)
+        monkeypatch.setattr(negation.scanning, "BATCH_BYTES", batch_bytes)
+        monkeypatch.setattr(negation.scanning, "GROUP_MIN", group_min)
         out = tmp_path / name
         assert invoke("laion", tmp_path / "in", "--out", out, "--unique", "--quiet").exit_code == 0
         tables = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 from test_negscan_cli import invoke, shards, summary_of
 
-import negation.store
+import negation.report
 
 REPORT = ("per_word", "per_shard", "bigrams", "classes", "samples")
 
@@ -133,7 +133,7 @@ def consistent(out: Path) -> bool:
 
 def test_a_kill_while_writing_the_report_never_leaves_a_mixed_set(tmp_path, monkeypatch):
     p0, *_ = shards(tmp_path)
-    real_write, real_replace = negation.store.write_report, os.replace
+    real_write, real_replace = negation.report.write_report, os.replace
     for kill_at in range(1, 100):  # every rename of the report's files, until one run gets through
         out = tmp_path / f"out{kill_at}"
         assert invoke("laion", p0, "--out", out, "-q").exit_code == 0  # an earlier report: 5 rows
@@ -152,7 +152,7 @@ def test_a_kill_while_writing_the_report_never_leaves_a_mixed_set(tmp_path, monk
             finally:
                 monkeypatch.setattr(os, "replace", real_replace)
 
-        monkeypatch.setattr(negation.store, "write_report", write_report)
+        monkeypatch.setattr(negation.report, "write_report", write_report)
         try:
             invoke("laion", tmp_path / "in", "--out", out, "-q")
         except Killed:
@@ -160,7 +160,7 @@ def test_a_kill_while_writing_the_report_never_leaves_a_mixed_set(tmp_path, monk
         else:
             break
         finally:
-            monkeypatch.setattr(negation.store, "write_report", real_write)
+            monkeypatch.setattr(negation.report, "write_report", real_write)
         assert consistent(out), f"killed at rename {kill_at}: a mixed report"
         again = invoke("laion", tmp_path / "in", "--out", out, "--format", "json")
         assert json_of(again)["n_rows"] == 14 and "reused 3" in again.output

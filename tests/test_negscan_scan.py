@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpora.classes import load_classes
+from negation.analysis import analyse, combine, scan, unique_summary
 from negation.lexicon import load_lexicon, nfkc_table
-from negation.scan import ScanOptions, analyse, combine, prefilter, scan, unique_summary
+from negation.scan import ScanOptions, prefilter
 
 
 def run(captions, lexicon="extended", source="s", **kw):

@@ -24,7 +24,8 @@ from corpora.executors import RayExecutor, start_ray
 from corpora.shards import expand
 from negation.lexicon import load_lexicon
 from negation.scan import ScanOptions
-from negation.store import REPORT_FILES, ResultStore, Unit, scan_units
+from negation.scanning import Unit, scan_units
+from negation.store import REPORT_FILES, ResultStore
 
 pytestmark = pytest.mark.ray
 

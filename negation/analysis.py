@@ -1,0 +1,350 @@
+"""The exact analysis of the prefilter's candidates (:func:`analyse`, see :mod:`negation.scan`),
+a whole scan of one frame (:func:`scan`), and adding shard results up (:func:`combine`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from corpora.captions import CAPTION
+from negation.lexicon import COMPOSING_CLASS, SEP, TOKEN
+from negation.scan import (
+    HASH_SEED,
+    I64,
+    Candidates,
+    Patterns,
+    ScanOptions,
+    ScanResult,
+    normalised,
+    owned,
+    patterns,
+    prefilter,
+    split_by_shard,
+)
+
+
+def _empty_samples() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"word": pl.String, "caption": pl.String, "shard": pl.String, "key": pl.UInt64}
+    )
+
+
+def _per_word_frame(opts: ScanOptions, counts: pl.DataFrame) -> pl.DataFrame:
+    words = pl.DataFrame({"word": list(opts.lexicon.entries)})
+    return (
+        words.join(counts, on="word", how="left", maintain_order="left")
+        .with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64))
+        .select("word", "captions", "occurrences")
+    )
+
+
+def _classes_frame(opts: ScanOptions, counts: dict[str, int]) -> pl.DataFrame:
+    names = list(opts.classes.names) if opts.classes else []
+    return pl.DataFrame(
+        {"class": names, "count": [counts.get(n, 0) for n in names]},
+        schema={"class": pl.String, "count": I64},
+    )
+
+
+def scan(
+    captions: pl.LazyFrame,
+    opts: ScanOptions,
+    source: str = "",
+    on_rows: Callable[[int], None] | None = None,
+) -> ScanResult:
+    """Scan a lazy frame with a string column ``caption``; ``source`` labels its samples.
+
+    ``on_rows``: see :func:`prefilter`.
+    """
+    return analyse([prefilter(captions, opts, source, on_rows)], opts)[0]
+
+
+def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
+    """The results of several shards from their candidates, analysed together (one set of
+    Polars calls for the whole batch, however small its shards), each shard's result exact."""
+    pats = patterns(opts)
+    n = len(batch)
+    c = pl.col(CAPTION)
+    heights = pl.Series([b.rows.height for b in batch], dtype=pl.UInt32)
+    shard = pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.lit(heights))
+    candidates = pl.concat([b.rows for b in batch], rechunk=True).with_columns(
+        s=pl.select(shard.explode(empty_as_null=False)).to_series()
+    )
+    # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
+    is_ascii = candidates[CAPTION].str.len_bytes() == candidates[CAPTION].str.len_chars()
+    other = candidates.filter(~is_ascii)
+    composing = other[CAPTION].str.contains(COMPOSING_CLASS)
+    routes = [
+        ("ascii", candidates.filter(is_ascii)),
+        ("chars", other.filter(~composing)),
+        ("nfkc", other.filter(composing)),
+    ]
+    norm = pl.col("norm")
+    neg = (
+        pl.concat(
+            [
+                part.lazy()
+                .with_columns(
+                    norm=normalised(c, exclude_numbering=opts.exclude_numbering, kind=kind)
+                )
+                .with_columns(
+                    words=norm.str.extract_all(pats.any_ascii if kind == "ascii" else pats.any)
+                )
+                .filter(pl.col("words").list.len() > 0)
+                # every negator with its next word (for the bigrams)
+                .with_columns(
+                    m=norm.str.extract_all(pats.bigram_ascii if kind == "ascii" else pats.bigram)
+                )
+                for kind, part in routes
+            ]
+        )
+        .collect(engine="streaming")
+        .with_row_index("i")
+    )
+    hits = (
+        neg.select("i", "s", word=pl.col("words"))
+        .explode("word")
+        .with_columns(pl.col("word").str.replace_all(r"\s+", " "))
+    )
+    entries = list(opts.lexicon.entries)
+    per_word = split_by_shard(
+        _grid(n, "word", entries)
+        .join(
+            hits.group_by("s", "word").agg(captions=pl.col("i").n_unique(), occurrences=pl.len()),
+            on=["s", "word"],
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64)),
+        n,
+    )
+
+    # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
+    # counted per distinct match first, so that the regexes below run on few rows
+    counts = neg.select("s", "m").explode("m").drop_nulls().group_by("s", "m").len("count")
+    m = pl.col("m")
+    forms = (
+        counts.select(m.unique())
+        .with_columns(form=m.str.replace_all(r"\s+", " "))
+        .filter(~pl.col("form").is_in(entries))
+        .select(
+            "m",
+            negator=pl.col("form").str.replace(f"{SEP}{TOKEN}$", ""),
+            next_word=pl.col("form").str.extract(f"({TOKEN})$", 1),
+        )
+    )
+    bigrams = split_by_shard(  # (the batch's tables are copied out of the captions' buffers once)
+        owned(
+            counts.join(forms, on="m")
+            .group_by("s", "negator", "next_word")
+            .agg(count=pl.col("count").sum().cast(I64))
+            .sort("s", "count", "negator", "next_word", descending=[False, True, False, False])
+        ),
+        n,
+    )
+
+    n_class, class_counts = _class_negation(neg, pats, n)
+    classes = split_by_shard(
+        _grid(n, "class", list(opts.classes.names) if opts.classes else [])
+        .join(class_counts, on=["s", "class"], how="left", maintain_order="left")
+        .with_columns(pl.col("count").fill_null(0).cast(I64)),
+        n,
+    )
+
+    sources = [b.source for b in batch]
+    samples = (
+        split_by_shard(owned(_samples(neg, hits, opts.n_samples, opts.seed, sources)), n)
+        if opts.n_samples and neg.height
+        else [_empty_samples()] * n
+    )
+
+    unique_neg: list[pl.DataFrame | None] = [None] * n
+    if opts.unique:
+        unique_neg = split_by_shard(  # type: ignore[assignment]
+            hits.group_by("i", "word")
+            .agg(occurrences=pl.len().cast(I64))
+            .join(neg.select("i", "s", hash=c.hash(HASH_SEED)), on="i")
+            .select("s", "hash", "word", "occurrences")
+            .unique(["s", "hash", "word"]),
+            n,
+        )
+    n_neg = dict(neg.group_by("s").len().iter_rows())
+    return [
+        ScanResult(
+            n_rows=int(b.totals["n_rows"]),
+            n_null=int(b.totals["n_null"]),
+            n_empty=int(b.totals["n_empty"]),
+            n_with_negation=n_neg.get(k, 0),
+            n_with_class_negation=n_class[k],
+            per_word=per_word[k],
+            bigrams=bigrams[k],
+            classes=classes[k],
+            samples=samples[k],
+            unique_all=b.unique_all,
+            unique_neg=unique_neg[k],
+        )
+        for k, b in enumerate(batch)
+    ]
+
+
+def _grid(n: int, name: str, values: list[str]) -> pl.DataFrame:
+    """Each shard's rows of a table (shard ``s``, column ``name``) in the order of ``values``."""
+    return pl.DataFrame(
+        {"s": [k for k in range(n) for _ in values], name: values * n},
+        schema={"s": pl.UInt32, name: pl.String},
+    )
+
+
+def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int], pl.DataFrame]:
+    """Per shard, the captions where a negator is followed within the window by a class name: in
+    all, and per class (a table: s, class, count).
+
+    An Aho–Corasick pass finds which class names' first words occur at all (as substrings, so a
+    superset); one regex for a negator followed by any class name then keeps the captions that
+    negate some class (their count is the "in all"). A kept caption that mentions one class
+    only negates that one (the class the regex matched has its first word in the caption);
+    each class's exact regex runs on the kept captions that mention several.
+    """
+    counts = pl.DataFrame(schema={"s": pl.UInt32, "class": pl.String, "count": pl.UInt32})
+    if not pats.per_class or not neg.height:
+        return [0] * n, counts
+    triggers = pl.DataFrame(
+        [(t, name) for t, names in pats.class_triggers.items() for name in names],
+        schema={"trigger": pl.String, "class": pl.String},
+        orient="row",
+    )
+    pairs = (
+        neg.select(
+            "i",
+            trigger=pl.col("norm")
+            .str.extract_many(list(pats.class_triggers), overlapping=True)
+            .list.unique(),
+        )
+        .explode("trigger")  # only row ids and short words: never copies a long caption
+        .drop_nulls()
+        .join(triggers, on="trigger")
+        .select("i", "class")
+        .unique()
+    )
+    norm = neg["norm"]
+    ids = pairs["i"].unique()
+    ids = ids.filter(norm.gather(ids).str.contains(pats.any_class))
+    shard = neg["s"]
+    n_any = dict(shard.gather(ids).value_counts().iter_rows())
+    pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
+    several = pl.len().over("i") > 1
+    one = pairs.filter(~several)
+    found = [shard.gather(one["i"]).to_frame().with_columns(one["class"])]
+    for (name,), part in pairs.filter(several).partition_by("class", as_dict=True).items():
+        ids = part["i"]  # one class at a time: its captions are gathered, tested, dropped
+        hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
+        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias("class")))
+    counts = pl.concat(found).group_by("s", "class").len("count")
+    return [n_any.get(k, 0) for k in range(n)], counts
+
+
+def _samples(
+    neg: pl.DataFrame, hits: pl.DataFrame, n: int, seed: int, sources: list[str]
+) -> pl.DataFrame:
+    """Per shard and word, the ``n`` distinct captions with the smallest seeded hash keys (see
+    :func:`bottom_k`), found on the keys first so that only the chosen captions are copied."""
+    keys = neg.select("i", "s", key=pl.col(CAPTION).hash(seed))
+    chosen = (
+        hits.select("i", "word")
+        .unique()
+        .join(keys, on="i")
+        .group_by("s", "word")
+        .agg(pl.col("key").unique().bottom_k(n))
+        .explode("key")
+    )
+    texts = (
+        keys.with_columns(neg[CAPTION])
+        .filter(pl.col("key").is_in(chosen["key"].implode()))
+        .unique(["s", "key"])
+        .select("s", "key", CAPTION)
+    )
+    shards = pl.DataFrame(
+        {"s": range(len(sources)), "shard": sources}, schema={"s": pl.UInt32, "shard": pl.String}
+    )
+    found = (
+        chosen.join(texts, on=["s", "key"])
+        .join(shards, on="s")
+        .select("s", "word", CAPTION, "shard", "key")
+    )
+    return bottom_k(found, n, by=("s",))
+
+
+def bottom_k(samples: pl.DataFrame, n: int, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Per word (per ``by`` and word), the ``n`` distinct captions with the smallest seeded hash
+    keys.
+
+    Equivalent to a uniform random sample of distinct captions, and deterministic however shards
+    are ordered or grouped: merging bottom-k samples gives the bottom-k of the union.
+    """
+    return (
+        samples.sort(*by, "word", "key", CAPTION, "shard")
+        .unique([*by, "word", CAPTION], keep="first", maintain_order=True)
+        .group_by(*by, "word", maintain_order=True)
+        .head(n)
+    )
+
+
+def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
+    """Add up shard results (Int64 sums; merged tables; bottom-k samples; unique hashes)."""
+    if not results:
+        nothing = Candidates(
+            "",
+            {"n_rows": 0, "n_null": 0, "n_empty": 0},
+            pl.DataFrame(schema={CAPTION: pl.String}),
+            0,
+            pl.DataFrame(schema={"hash": pl.UInt64}) if opts.unique else None,
+        )
+        return analyse([nothing], opts)[0]
+    per_word = pl.concat([r.per_word for r in results]).group_by("word").agg(pl.all().sum())
+    bigrams = (
+        pl.concat([r.bigrams for r in results])
+        .group_by("negator", "next_word")
+        .agg(pl.col("count").sum())
+        .sort("count", "negator", "next_word", descending=[True, False, False])
+    )
+    classes = pl.concat([r.classes for r in results]).group_by("class").agg(pl.col("count").sum())
+    unique_all = unique_neg = None
+    if opts.unique:
+        unique_all = pl.concat([r.unique_all for r in results if r.unique_all is not None]).unique()
+        unique_neg = pl.concat([r.unique_neg for r in results if r.unique_neg is not None]).unique(
+            ["hash", "word"]
+        )
+    return ScanResult(
+        n_rows=sum(r.n_rows for r in results),
+        n_null=sum(r.n_null for r in results),
+        n_empty=sum(r.n_empty for r in results),
+        n_with_negation=sum(r.n_with_negation for r in results),
+        n_with_class_negation=sum(r.n_with_class_negation for r in results),
+        per_word=_per_word_frame(opts, per_word),
+        bigrams=bigrams,
+        classes=_classes_frame(opts, dict(classes.iter_rows())),
+        samples=bottom_k(pl.concat([r.samples for r in results]), opts.n_samples),
+        unique_all=unique_all,
+        unique_neg=unique_neg,
+    )
+
+
+def unique_summary(result: ScanResult, opts: ScanOptions) -> dict[str, object] | None:
+    """Counts over distinct caption texts (LAION repeats captions across URLs)."""
+    if result.unique_all is None or result.unique_neg is None:
+        return None
+    n_unique = result.unique_all.height
+    n_neg = result.unique_neg["hash"].n_unique()
+    per_word = result.unique_neg.group_by("word").agg(
+        captions=pl.len().cast(I64), occurrences=pl.col("occurrences").sum().cast(I64)
+    )
+    table = _per_word_frame(opts, per_word)
+    words = {w: {"captions": c, "occurrences": o} for w, c, o in table.iter_rows()}
+    return {
+        "n_unique": n_unique,
+        "n_unique_with_negation": n_neg,
+        "rate_unique": n_neg / n_unique if n_unique else None,
+        "per_word": words,
+        "note": "distinct non-null caption texts, identified by 64-bit hashes",
+    }

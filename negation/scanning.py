@@ -1,0 +1,237 @@
+"""The scan loop: shards (units) in, one :class:`negation.store.Outcome` out.
+
+Each unit's finished partial is reused (from a :class:`negation.store.ResultStore`); the others
+are read (:func:`negation.scan.prefilter`; small local Parquet shards several in one pass),
+analysed in batches (:func:`negation.analysis.analyse`), saved and added up as the scan goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import polars as pl
+
+from corpora.captions import CorruptShardError, ShardError, file_content
+from corpora.executors import LocalExecutor, RayExecutor
+from corpora.shards import Shard
+from negation.analysis import analyse, combine
+from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
+from negation.store import Outcome, ResultStore, ShardRecord, shard_record
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing to scan: a shard, its row count (for progress) and how to read its captions."""
+
+    shard: Shard
+    n_rows: int | None
+    captions: Callable[[], pl.LazyFrame]
+    # when ``captions`` reads just this column of a Parquet file: small local ones are then read
+    # several at a time (without calling ``captions``)
+    column: str | None = None
+
+
+# A batch of shards is analysed together once its candidates reach either bound (few Polars calls
+# per batch however small the shards; bounded memory; a killed run loses at most one batch).
+BATCH_BYTES = 8 * 2**20
+BATCH_ROWS = 8_000_000
+FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
+# Small local Parquet shards are read together in groups (of at least GROUP_MIN shards, closed
+# once they reach GROUP_ROWS rows; a group is held in memory while it is filtered) rather than
+# streamed one by one.
+SMALL_ROWS = 250_000
+GROUP_MIN = 8
+GROUP_ROWS = 500_000
+
+
+def scan_units(
+    units: Iterable[Unit],
+    opts: ScanOptions,
+    store: ResultStore | None = None,
+    skip_bad: bool = False,  # noqa: FBT001, FBT002 (negscan passes it positionally)
+    bad: list[dict[str, str]] | None = None,
+    on_done: Callable[[Unit, int, bool], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
+    executor: LocalExecutor | RayExecutor | None = None,
+) -> Outcome:
+    """Scan units, reusing finished partials and saving each new one as soon as it is analysed.
+
+    Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`; small
+    local Parquet shards several in one pass), calling ``on_rows(n)`` as it gets through ``n``
+    more rows; the candidates of several units are then analysed together
+    (:func:`negation.analysis.analyse`, in batches of bounded size), each unit's result exact and
+    saved on its own (also when the run stops on an error or an interrupt).
+    ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
+    progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
+    it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
+    unfinished units as tasks first (:mod:`negation.distributed`); the report is the same.
+    """
+    done = store.finished() if store else {}
+    # --- executor seam: a parallel executor scans the unfinished units as tasks; each result is
+    # saved and reported as it arrives, then taken by the loop below in shard order (errors,
+    # --skip-bad and combine as for a local scan).
+    arrived: dict[str, ScanResult | Exception] = {}
+    if executor is not None and executor.parallel:
+        from negation.distributed import scan_in_parallel
+
+        units = list(units)
+        todo = [u for u in units if u.shard.key not in done]
+        arrived = scan_in_parallel(executor, todo, opts, store, on_done)
+    # --- end of the executor seam
+    folded: list[ScanResult] = []
+    records: list[ShardRecord | None] = []  # in the units' order; None until analysed
+    pending: list[tuple[int, Unit, Candidates]] = []
+    bad = list(bad or [])
+    reused = 0
+
+    def add(result: ScanResult) -> None:
+        folded.append(result)
+        if len(folded) >= FOLD:
+            folded[:] = [combine(folded, opts)]
+
+    size = [0, 0]  # the pending candidates' bytes and rows
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        size[:] = [0, 0]
+        results = analyse([cand for _, _, cand in batch], opts)
+        for (slot, unit, _), result in zip(batch, results, strict=True):
+            if store:
+                store.save(unit.shard, result)
+            records[slot] = shard_record(unit.shard, result)
+            add(result)
+
+    def queue(slot: int, unit: Unit, cand: Candidates) -> None:
+        pending.append((slot, unit, cand))
+        if on_done:
+            on_done(unit, cand.totals["n_rows"], False)
+        size[0] += cand.n_bytes
+        size[1] += cand.totals["n_rows"]
+        if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
+            flush()
+
+    def read(slot: int, unit: Unit) -> None:
+        try:
+            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
+        except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+            failed(unit, exc)
+            return
+        queue(slot, unit, cand)
+
+    def failed(unit: Unit, exc: Exception) -> None:
+        """A shard that cannot be read: raised, or listed in ``bad`` with ``skip_bad``."""
+        if isinstance(exc, ShardError):
+            if not skip_bad or not isinstance(exc, CorruptShardError):
+                raise exc
+            error = exc
+        else:  # a Polars or OS error while reading
+            error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
+            if not skip_bad:
+                raise error from exc
+        bad.append({"shard": unit.shard.url, "error": error.message})
+        if on_done:
+            on_done(unit, unit.n_rows or 0, False)
+
+    group: list[tuple[int, Unit]] = []  # small local Parquet shards waiting to be read together
+    grouped = [0]  # their rows
+
+    def read_group() -> None:
+        members = group[:]
+        group.clear()
+        grouped[0] = 0
+        if len(members) >= GROUP_MIN:
+            shards = [unit for _, unit in members]
+            try:
+                cands = prefilter_parquet(
+                    [u.shard.url for u in shards],
+                    str(shards[0].column),
+                    [int(u.n_rows or 0) for u in shards],
+                    opts,
+                    on_rows,
+                )
+            except (pl.exceptions.PolarsError, OSError):
+                pass  # one by one below, which names the shard that cannot be read
+            else:
+                for (slot, unit), cand in zip(members, cands, strict=True):
+                    queue(slot, unit, cand)
+                return
+        for slot, unit in members:
+            read(slot, unit)
+
+    try:
+        for unit in units:
+            key = unit.shard.key
+            if key in done:
+                record, result = store.load(key)  # type: ignore[union-attr]
+                reused += 1
+                records.append(record)
+                add(result)
+                if on_done:
+                    on_done(unit, result.n_rows, True)
+                continue
+            if key in arrived:  # executor seam: scanned, saved and reported by a task
+                result = arrived.pop(key)
+                if isinstance(result, Exception):
+                    failed(unit, result)
+                    continue
+                records.append(shard_record(unit.shard, result))
+                add(result)
+                continue
+            records.append(None)
+            small = (
+                unit.column is not None
+                and unit.n_rows is not None
+                and unit.n_rows <= SMALL_ROWS
+                and unit.shard.is_local
+            )
+            if group and (not small or unit.column != group[0][1].column):
+                read_group()
+            if not small:
+                read(len(records) - 1, unit)
+                continue
+            group.append((len(records) - 1, unit))
+            grouped[0] += int(unit.n_rows or 0)
+            if grouped[0] >= GROUP_ROWS:
+                read_group()
+        if group:
+            read_group()
+    except BaseException:
+        if store and pending:  # an interrupt or a bad shard: what has been read is saved first
+            flush()
+        raise
+    if pending:
+        flush()
+    return Outcome(combine(folded, opts), [r for r in records if r], reused, bad)
+
+
+def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:
+    """The units whose shard content was not seen before (in order), and the URLs of the others:
+    the same shard under another path (a copy, another mount) is scanned and counted once. Two
+    Parquet shards with the same size and footer are hashed in full before one is called a copy
+    of the other (a file written without column statistics may share its footer with another)."""
+    digests: dict[str, str] = {}  # url -> hash of the whole file
+
+    def digest(shard: Shard) -> str:
+        if shard.url not in digests:
+            digests[shard.url] = file_content(shard)
+        return digests[shard.url]
+
+    groups: dict[str, list[Shard]] = {}  # content identity -> shards kept with it
+    kept: list[Unit] = []
+    copies: list[str] = []
+    for unit in units:
+        shard = unit.shard
+        if not shard.content:
+            raise ValueError(f"{shard.url}: no content identity (a reader must set it)")
+        group = groups.setdefault(shard.content, [])
+        if group and (
+            not shard.content.startswith("parquet:")
+            or any(digest(other) == digest(shard) for other in group)
+        ):
+            copies.append(shard.url)
+            continue
+        group.append(shard)
+        kept.append(unit)
+    return kept, copies
