@@ -57,7 +57,7 @@ _OWN: dict[str, tuple[tuple[str, ...], str]] = {
         "Square input size; default the model's own (RN101: 224 → 7×7+1 regions). The paper "
         "uses 448 (14×14+1): --config paper.",
     ),
-    "precision": ((), "fp32 | bf16 (autocast for the heads)."),
+    "precision": ((), "fp32 | bf16 | fp16 (autocast for the heads; fp16 with loss scaling)."),
     "method": ((), " | ".join(METHODS) + "."),
     "n_ctx": ((), "Context tokens per prompt."),
     "csc": (("--csc/--generic-context",), "Class-specific context."),

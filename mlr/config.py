@@ -100,7 +100,7 @@ class ModelOptions:
     def _checks(self) -> list[tuple[bool, str]]:
         return [
             _one_of(self.method, METHODS, "method"),
-            (self.precision in ("fp32", "bf16"), "--precision must be fp32 or bf16"),
+            (self.precision in ("fp32", "bf16", "fp16"), "--precision must be fp32, bf16 or fp16"),
             (self.n_ctx >= 1, "--n-ctx must be >= 1"),
         ]
 

@@ -122,9 +122,13 @@ def make_optimizer(head: Head, cfg: FitConfig) -> torch.optim.SGD:
     )
 
 
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def _autocast(backbone, precision: str):
     dev = torch.device(backbone.device).type
-    return torch.autocast(dev, dtype=torch.bfloat16, enabled=precision == "bf16")
+    dtype = _AUTOCAST.get(precision, torch.bfloat16)
+    return torch.autocast(dev, dtype=dtype, enabled=precision in _AUTOCAST)
 
 
 def predict(
@@ -289,6 +293,9 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         "device": str(backbone.device),
     }
     warm = cfg.resolved_warmup_lr()
+    scaler = torch.amp.GradScaler(
+        torch.device(backbone.device).type, enabled=cfg.precision == "fp16"
+    )
     for epoch in range(start, cfg.epochs):
         for g in opt.param_groups:
             g["lr"] = lr_at(epoch, g["base_lr"], cfg.epochs, warm)
@@ -310,8 +317,9 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
                 what = f"loss became {loss.item()} {at}"
                 raise _diverged(out, {**base, "history": history}, what)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()  # fp16: loss scaling, a step with inf/NaN grads skipped
+            scaler.step(opt)
+            scaler.update()
             norm = _trainable_norm(opt)
             if not norm <= norm_limit:  # also NaN
                 raise _diverged(

@@ -324,15 +324,17 @@ def test_interrupted_cache_build_resumes(base_cfg, tmp_path):
     )
 
 
-def test_bf16_autocast_runs(base_cfg, tmp_path):
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_low_precision_autocast_trains(base_cfg, tmp_path, precision):
+    """Every command takes the same --precision values; mlrtrain's fp16 uses loss scaling."""
     m = fit(
         replace(
             base_cfg,
             method="dualcoop",
             lr=1.0,
             epochs=1,
-            precision="bf16",
-            out=str(tmp_path / "bf"),
+            precision=precision,
+            out=str(tmp_path / precision),
         )
     ).metrics
     assert m["complete"] and not math.isnan(m["map"])
