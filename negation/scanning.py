@@ -7,7 +7,9 @@ analysed in batches (:func:`negation.analysis.analyse`), saved and added up as t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -43,6 +45,11 @@ FOLD = 64  # results are added up (combine) in groups of this many: flat memory 
 SMALL_ROWS = 250_000
 GROUP_MIN = 8
 GROUP_ROWS = 500_000
+LOOKAHEAD = 2  # reads (shards or groups) running or done ahead of the analysis
+
+Read = tuple[int, Unit]  # a shard to read: its slot in the units' order, the unit
+Got = tuple[int, Unit, Candidates | BaseException]  # what reading it gave
+Done = tuple[Unit, ScanResult | Exception, bool]  # a finished unit: its result, whether reused
 
 
 def scan_units(
@@ -112,14 +119,6 @@ def scan_units(
         if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
             flush()
 
-    def read(slot: int, unit: Unit) -> None:
-        try:
-            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
-        except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
-            failed(unit, exc)
-            return
-        queue(slot, unit, cand)
-
     def failed(unit: Unit, exc: Exception) -> None:
         """A shard that cannot be read: raised, or listed in ``bad`` with ``skip_bad``."""
         if isinstance(exc, ShardError):
@@ -134,50 +133,26 @@ def scan_units(
         if on_done:
             on_done(unit, unit.n_rows or 0, False)
 
-    group: list[tuple[int, Unit]] = []  # small local Parquet shards waiting to be read together
-    grouped = [0]  # their rows
-
-    def read_group() -> None:
-        members = group[:]
-        group.clear()
-        grouped[0] = 0
-        if len(members) >= GROUP_MIN:
-            shards = [unit for _, unit in members]
-            try:
-                cands = prefilter_parquet(
-                    [u.shard.url for u in shards],
-                    str(shards[0].column),
-                    [int(u.n_rows or 0) for u in shards],
-                    opts,
-                    on_rows,
-                )
-            except (pl.exceptions.PolarsError, OSError):
-                pass  # one by one below, which names the shard that cannot be read
-            else:
-                for (slot, unit), cand in zip(members, cands, strict=True):
-                    queue(slot, unit, cand)
-                return
-        for slot, unit in members:
-            read(slot, unit)
-
-    try:
+    def steps() -> Iterator[list[Read] | list[Done]]:
+        """The units in order: finished ones (reused or scanned by the executor) as they are,
+        the others as reads (small local Parquet shards in groups)."""
+        group: list[Read] = []  # small local Parquet shards to be read together
+        grouped = 0  # their rows
         for unit in units:
             key = unit.shard.key
+            finished: ScanResult | Exception | None = None
             if key in done:
-                record, result = store.load(key)  # type: ignore[union-attr]
-                reused += 1
+                record, finished = store.load(key)  # type: ignore[union-attr]
                 records.append(record)
-                add(result)
-                if on_done:
-                    on_done(unit, result.n_rows, True)
-                continue
-            if key in arrived:  # executor seam: scanned, saved and reported by a task
-                result = arrived.pop(key)
-                if isinstance(result, Exception):
-                    failed(unit, result)
-                    continue
-                records.append(shard_record(unit.shard, result))
-                add(result)
+            elif key in arrived:  # executor seam: scanned, saved and reported by a task
+                finished = arrived.pop(key)
+                if not isinstance(finished, Exception):
+                    records.append(shard_record(unit.shard, finished))
+            if finished is not None:
+                if group:
+                    yield group
+                    group, grouped = [], 0
+                yield [(unit, finished, key in done)]
                 continue
             records.append(None)
             small = (
@@ -187,23 +162,98 @@ def scan_units(
                 and unit.shard.is_local
             )
             if group and (not small or unit.column != group[0][1].column):
-                read_group()
+                yield group
+                group, grouped = [], 0
             if not small:
-                read(len(records) - 1, unit)
+                yield [(len(records) - 1, unit)]
                 continue
             group.append((len(records) - 1, unit))
-            grouped[0] += int(unit.n_rows or 0)
-            if grouped[0] >= GROUP_ROWS:
-                read_group()
+            grouped += int(unit.n_rows or 0)
+            if grouped >= GROUP_ROWS:
+                yield group
+                group, grouped = [], 0
         if group:
-            read_group()
+            yield group
+
+    def take(got: list[Done] | Future[list[Got]]) -> None:
+        """One step's outcome (in the units' order)."""
+        nonlocal reused
+        if isinstance(got, Future):
+            for slot, unit, item in got.result():
+                if isinstance(item, Exception):
+                    failed(unit, item)
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    queue(slot, unit, item)
+            return
+        for unit, result, was_reused in got:
+            if isinstance(result, Exception):
+                failed(unit, result)
+                continue
+            add(result)
+            if was_reused:
+                reused += 1
+                if on_done:
+                    on_done(unit, result.n_rows, True)
+
+    # The next reads run in a thread while this one analyses and saves what was read before
+    # (Polars releases the GIL while it reads and filters): at most LOOKAHEAD steps ahead, each
+    # bounded (one shard, or one group of small ones).
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="negscan-read")
+    ahead: deque[list[Done] | Future[list[Got]]] = deque()
+    try:
+        for step in steps():
+            if step and len(step[0]) == 3:
+                ahead.append(step)
+            else:
+                ahead.append(pool.submit(_read, step, opts, on_rows))  # type: ignore[arg-type]
+            while len(ahead) > LOOKAHEAD or (ahead and not isinstance(ahead[0], Future)):
+                take(ahead.popleft())
+        while ahead:
+            take(ahead.popleft())
     except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
         if store and pending:  # an interrupt or a bad shard: what has been read is saved first
             flush()
         raise
+    pool.shutdown()
     if pending:
         flush()
     return Outcome(combine(folded, opts), [r for r in records if r], reused, bad)
+
+
+def _read(
+    members: list[Read], opts: ScanOptions, on_rows: Callable[[int], None] | None
+) -> list[Got]:
+    """Read (:func:`negation.scan.prefilter`) one shard, or a group of small local Parquet shards
+    in one pass; a shard that cannot be read gets its error instead of candidates."""
+    if len(members) >= GROUP_MIN:
+        units = [unit for _, unit in members]
+        try:
+            cands = prefilter_parquet(
+                [u.shard.url for u in units],
+                str(units[0].column),
+                [int(u.n_rows or 0) for u in units],
+                opts,
+                on_rows,
+            )
+        except (pl.exceptions.PolarsError, OSError):
+            pass  # one by one below, which names the shard that cannot be read
+        else:
+            return [(slot, unit, cand) for (slot, unit), cand in zip(members, cands, strict=True)]
+    out: list[Got] = []
+    for slot, unit in members:
+        try:
+            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
+        except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+            out.append((slot, unit, exc))
+        except BaseException as exc:  # an interrupt: the shards read before it are kept
+            out.append((slot, unit, exc))
+            break
+        else:
+            out.append((slot, unit, cand))
+    return out
 
 
 def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:
