@@ -38,6 +38,9 @@ class Unit:
 # per batch however small the shards; bounded memory; a killed run loses at most one batch).
 BATCH_BYTES = 8 * 2**20
 BATCH_ROWS = 8_000_000
+# The shards of a batch are saved together (one directory, one write: a directory per shard
+# cost a small shard more to write than to scan) when there are at least SAVE_MIN of them.
+SAVE_MIN = 8
 FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
 # Small local Parquet shards are read together in groups (of at least GROUP_MIN shards, closed
 # once they reach GROUP_ROWS rows; a group is held in memory while it is filtered) rather than
@@ -62,13 +65,14 @@ def scan_units(
     on_rows: Callable[[int], None] | None = None,
     executor: LocalExecutor | RayExecutor | None = None,
 ) -> Outcome:
-    """Scan units, reusing finished partials and saving each new one as soon as it is analysed.
+    """Scan units, reusing finished partials and saving the new ones as soon as they are analysed.
 
     Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`; small
     local Parquet shards several in one pass), calling ``on_rows(n)`` as it gets through ``n``
     more rows; the candidates of several units are then analysed together
     (:func:`negation.analysis.analyse`, in batches of bounded size), each unit's result exact and
-    saved on its own (also when the run stops on an error or an interrupt).
+    saved with its batch (also when the run stops on an error or an interrupt); the next units
+    are read meanwhile, in a thread.
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
     it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
@@ -104,11 +108,14 @@ def scan_units(
         pending.clear()
         size[:] = [0, 0]
         results = analyse([cand for _, _, cand in batch], opts)
+        saved = []
         for (slot, unit, _), result in zip(batch, results, strict=True):
-            if store:
-                store.save(unit.shard, result)
-            records[slot] = shard_record(unit.shard, result)
+            record = records[slot] = shard_record(unit.shard, result)
+            saved.append((record, result))
             add(result)
+        if store and saved:  # many shards saved together, a few each on its own
+            for part in [saved] if len(saved) >= SAVE_MIN else [[pair] for pair in saved]:
+                store.save_batch(part)
 
     def queue(slot: int, unit: Unit, cand: Candidates) -> None:
         pending.append((slot, unit, cand))
