@@ -16,6 +16,7 @@ import polars as pl
 
 from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.executors import LocalExecutor, RayExecutor
+from corpora.schema import C
 from corpora.shards import Shard
 from negation.analysis import analyse, combine
 from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
@@ -120,9 +121,9 @@ def scan_units(
     def queue(slot: int, unit: Unit, cand: Candidates) -> None:
         pending.append((slot, unit, cand))
         if on_done:
-            on_done(unit, cand.totals["n_rows"], False)
+            on_done(unit, cand.totals[C.n_rows], False)
         size[0] += cand.n_bytes
-        size[1] += cand.totals["n_rows"]
+        size[1] += cand.totals[C.n_rows]
         if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
             flush()
 
@@ -136,7 +137,7 @@ def scan_units(
             error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
             if not skip_bad:
                 raise error from exc
-        bad.append({"shard": unit.shard.url, "error": error.message})
+        bad.append({C.shard: unit.shard.url, "error": error.message})
         if on_done:
             on_done(unit, unit.n_rows or 0, False)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora.runio import atomic_write_dir, atomic_write_json
+from corpora.schema import C
 from corpora.shards import Shard
 from negation.analysis import combine
 from negation.scan import ScanResult, options_from_config
@@ -164,11 +165,11 @@ class PartialReader:
             }
         counts = record.counts
         result = ScanResult(
-            n_rows=counts["n_rows"],
-            n_null=counts["n_null"],
-            n_empty=counts["n_empty"],
-            n_with_negation=counts["n_with_negation"],
-            n_with_class_negation=counts["n_with_class_negation"],
+            n_rows=counts[C.n_rows],
+            n_null=counts[C.n_null],
+            n_empty=counts[C.n_empty],
+            n_with_negation=counts[C.n_with_negation],
+            n_with_class_negation=counts[C.n_with_class_negation],
             per_word=tables["per_word"],
             bigrams=tables["bigrams"],
             classes=tables["classes"],
@@ -404,7 +405,7 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     bad: dict[str, dict[str, str]] = {}
     for d in dirs:
         for entry in json.loads((Path(d) / SUMMARY).read_text("utf-8")).get("bad_shards", []):
-            if entry["shard"] not in urls:
-                bad[entry["shard"]] = entry
+            if entry[C.shard] not in urls:
+                bad[entry[C.shard]] = entry
     outcome = Outcome(merged, records, bad=[bad[url] for url in sorted(bad)])
     return config, outcome, sorted(set(duplicates))
