@@ -131,8 +131,7 @@ class PartialReader:
             self._metas = json.loads((path / SHARDS_JSON).read_text("utf-8"))
         else:
             self._metas = [json.loads((path / SHARD_JSON).read_text("utf-8"))]
-        tables = path / TABLES_FILE
-        self._packed = pl.read_parquet(tables) if tables.exists() else None
+        self._packed = None  # read when a result is loaded (not for a record)
         self._dir = path
 
     def url(self, loc: Location) -> str:
@@ -151,6 +150,8 @@ class PartialReader:
 
     def load(self, loc: Location) -> tuple[ShardRecord, ScanResult]:
         record = self.record(loc)
+        if self._packed is None and (loc.dir / TABLES_FILE).exists():
+            self._packed = pl.read_parquet(loc.dir / TABLES_FILE)
         if self._packed is not None:
             row = self._packed.slice(loc.row, 1)
             tables = {
