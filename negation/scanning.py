@@ -141,9 +141,17 @@ def scan_units(
         if on_done:
             on_done(unit, unit.n_rows or 0, False)
 
-    def steps() -> Iterator[list[Read] | list[Done]]:
+    # The next reads run in a thread while this one analyses and saves what was read before
+    # (Polars releases the GIL while it reads and filters): at most LOOKAHEAD steps ahead, each
+    # bounded (one shard, or one group of small ones).
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="negscan-read")
+
+    def read(members: list[Read]) -> Future[list[Got]]:
+        return pool.submit(_read, members, opts, on_rows)
+
+    def steps() -> Iterator[list[Done] | Future[list[Got]]]:
         """The units in order: finished ones (reused or scanned by the executor) as they are,
-        the others as reads (small local Parquet shards in groups)."""
+        the others as reads started in the thread (small local Parquet shards in groups)."""
         group: list[Read] = []  # small local Parquet shards to be read together
         grouped = 0  # their rows
         for unit in units:
@@ -158,7 +166,7 @@ def scan_units(
                     records.append(shard_record(unit.shard, finished))
             if finished is not None:
                 if group:
-                    yield group
+                    yield read(group)
                     group, grouped = [], 0
                 yield [(unit, finished, key in done)]
                 continue
@@ -170,18 +178,18 @@ def scan_units(
                 and unit.shard.is_local
             )
             if group and (not small or unit.column != group[0][1].column):
-                yield group
+                yield read(group)
                 group, grouped = [], 0
             if not small:
-                yield [(len(records) - 1, unit)]
+                yield read([(len(records) - 1, unit)])
                 continue
             group.append((len(records) - 1, unit))
             grouped += int(unit.n_rows or 0)
             if grouped >= GROUP_ROWS:
-                yield group
+                yield read(group)
                 group, grouped = [], 0
         if group:
-            yield group
+            yield read(group)
 
     def take(got: list[Done] | Future[list[Got]]) -> None:
         """One step's outcome (in the units' order)."""
@@ -205,17 +213,10 @@ def scan_units(
                 if on_done:
                     on_done(unit, result.n_rows, True)
 
-    # The next reads run in a thread while this one analyses and saves what was read before
-    # (Polars releases the GIL while it reads and filters): at most LOOKAHEAD steps ahead, each
-    # bounded (one shard, or one group of small ones).
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="negscan-read")
     ahead: deque[list[Done] | Future[list[Got]]] = deque()
     try:
         for step in steps():
-            if step and len(step[0]) == 3:
-                ahead.append(step)
-            else:
-                ahead.append(pool.submit(_read, step, opts, on_rows))  # type: ignore[arg-type]
+            ahead.append(step)
             while len(ahead) > LOOKAHEAD or (ahead and not isinstance(ahead[0], Future)):
                 take(ahead.popleft())
         while ahead:

@@ -252,7 +252,9 @@ class ResultStore:
 
     def _drop(self, key: str) -> None:
         """Delete one shard's partial (its batch is written again without it)."""
-        where = self._where if self._where is not None else self.finished()
+        if self._where is None:
+            self.finished()
+        where: dict[str, Location] = self._where  # type: ignore[assignment]
         loc = where.pop(key)
         others = sorted(
             (k for k, o in where.items() if o.dir == loc.dir), key=lambda k: where[k].row
