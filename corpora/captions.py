@@ -22,9 +22,10 @@ from typing import cast
 
 import polars as pl
 
+from corpora.schema import C
 from corpora.shards import Shard
 
-CAPTION = "caption"
+CAPTION = C.caption
 CORPUS_COLUMNS = {"laion400m": "TEXT", "img2dataset": "caption"}
 TEXT_FORMATS = {
     ".txt": "lines",

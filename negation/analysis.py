@@ -8,6 +8,7 @@ from collections.abc import Callable
 import polars as pl
 
 from corpora.captions import CAPTION
+from corpora.schema import C
 from negation.lexicon import COMPOSING_CLASS, SEP, TOKEN
 from negation.scan import (
     HASH_SEED,
@@ -26,24 +27,24 @@ from negation.scan import (
 
 def _empty_samples() -> pl.DataFrame:
     return pl.DataFrame(
-        schema={"word": pl.String, "caption": pl.String, "shard": pl.String, "key": pl.UInt64}
+        schema={C.word: pl.String, C.caption: pl.String, C.shard: pl.String, "key": pl.UInt64}
     )
 
 
 def _per_word_frame(opts: ScanOptions, counts: pl.DataFrame) -> pl.DataFrame:
-    words = pl.DataFrame({"word": list(opts.lexicon.entries)})
+    words = pl.DataFrame({C.word: list(opts.lexicon.entries)})
     return (
-        words.join(counts, on="word", how="left", maintain_order="left")
-        .with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64))
-        .select("word", "captions", "occurrences")
+        words.join(counts, on=C.word, how="left", maintain_order="left")
+        .with_columns(pl.col(C.captions, C.occurrences).fill_null(0).cast(I64))
+        .select(C.word, C.captions, C.occurrences)
     )
 
 
 def _classes_frame(opts: ScanOptions, counts: dict[str, int]) -> pl.DataFrame:
     names = list(opts.classes.names) if opts.classes else []
     return pl.DataFrame(
-        {"class": names, "count": [counts.get(n, 0) for n in names]},
-        schema={"class": pl.String, "count": I64},
+        {C.class_: names, C.count: [counts.get(n, 0) for n in names]},
+        schema={C.class_: pl.String, C.count: I64},
     )
 
 
@@ -103,26 +104,28 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         .with_row_index("i")
     )
     hits = (
-        neg.select("i", "s", word=pl.col("words"))
-        .explode("word")
-        .with_columns(pl.col("word").str.replace_all(r"\s+", " "))
+        neg.select("i", "s", pl.col("words").alias(C.word))
+        .explode(C.word)
+        .with_columns(pl.col(C.word).str.replace_all(r"\s+", " "))
     )
     entries = list(opts.lexicon.entries)
     per_word = split_by_shard(
-        _grid(n, "word", entries)
+        _grid(n, C.word, entries)
         .join(
-            hits.group_by("s", "word").agg(captions=pl.col("i").n_unique(), occurrences=pl.len()),
-            on=["s", "word"],
+            hits.group_by("s", C.word).agg(
+                pl.col("i").n_unique().alias(C.captions), pl.len().alias(C.occurrences)
+            ),
+            on=["s", C.word],
             how="left",
             maintain_order="left",
         )
-        .with_columns(pl.col("captions", "occurrences").fill_null(0).cast(I64)),
+        .with_columns(pl.col(C.captions, C.occurrences).fill_null(0).cast(I64)),
         n,
     )
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
     # counted per distinct match first, so that the regexes below run on few rows
-    counts = neg.select("s", "m").explode("m").drop_nulls().group_by("s", "m").len("count")
+    counts = neg.select("s", "m").explode("m").drop_nulls().group_by("s", "m").len(C.count)
     m = pl.col("m")
     forms = (
         counts.select(m.unique())
@@ -130,25 +133,25 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         .filter(~pl.col("form").is_in(entries))
         .select(
             "m",
-            negator=pl.col("form").str.replace(f"{SEP}{TOKEN}$", ""),
-            next_word=pl.col("form").str.extract(f"({TOKEN})$", 1),
+            pl.col("form").str.replace(f"{SEP}{TOKEN}$", "").alias(C.negator),
+            pl.col("form").str.extract(f"({TOKEN})$", 1).alias(C.next_word),
         )
     )
     bigrams = split_by_shard(  # (the batch's tables are copied out of the captions' buffers once)
         owned(
             counts.join(forms, on="m")
-            .group_by("s", "negator", "next_word")
-            .agg(count=pl.col("count").sum().cast(I64))
-            .sort("s", "count", "negator", "next_word", descending=[False, True, False, False])
+            .group_by("s", C.negator, C.next_word)
+            .agg(pl.col(C.count).sum().cast(I64))
+            .sort("s", C.count, C.negator, C.next_word, descending=[False, True, False, False])
         ),
         n,
     )
 
     n_class, class_counts = _class_negation(neg, pats, n)
     classes = split_by_shard(
-        _grid(n, "class", list(opts.classes.names) if opts.classes else [])
-        .join(class_counts, on=["s", "class"], how="left", maintain_order="left")
-        .with_columns(pl.col("count").fill_null(0).cast(I64)),
+        _grid(n, C.class_, list(opts.classes.names) if opts.classes else [])
+        .join(class_counts, on=["s", C.class_], how="left", maintain_order="left")
+        .with_columns(pl.col(C.count).fill_null(0).cast(I64)),
         n,
     )
 
@@ -162,19 +165,19 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     unique_neg: list[pl.DataFrame | None] = [None] * n
     if opts.unique:
         unique_neg = split_by_shard(  # type: ignore[assignment]
-            hits.group_by("i", "word")
-            .agg(occurrences=pl.len().cast(I64))
+            hits.group_by("i", C.word)
+            .agg(pl.len().cast(I64).alias(C.occurrences))
             .join(neg.select("i", "s", hash=c.hash(HASH_SEED)), on="i")
-            .select("s", "hash", "word", "occurrences")
-            .unique(["s", "hash", "word"]),
+            .select("s", "hash", C.word, C.occurrences)
+            .unique(["s", "hash", C.word]),
             n,
         )
     n_neg = dict(neg.group_by("s").len().iter_rows())
     return [
         ScanResult(
-            n_rows=int(b.totals["n_rows"]),
-            n_null=int(b.totals["n_null"]),
-            n_empty=int(b.totals["n_empty"]),
+            n_rows=int(b.totals[C.n_rows]),
+            n_null=int(b.totals[C.n_null]),
+            n_empty=int(b.totals[C.n_empty]),
             n_with_negation=n_neg.get(k, 0),
             n_with_class_negation=n_class[k],
             per_word=per_word[k],
@@ -206,12 +209,12 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
     only negates that one (the class the regex matched has its first word in the caption);
     each class's exact regex runs on the kept captions that mention several.
     """
-    counts = pl.DataFrame(schema={"s": pl.UInt32, "class": pl.String, "count": pl.UInt32})
+    counts = pl.DataFrame(schema={"s": pl.UInt32, C.class_: pl.String, C.count: pl.UInt32})
     if not pats.per_class or not neg.height:
         return [0] * n, counts
     triggers = pl.DataFrame(
         [(t, name) for t, names in pats.class_triggers.items() for name in names],
-        schema={"trigger": pl.String, "class": pl.String},
+        schema={"trigger": pl.String, C.class_: pl.String},
         orient="row",
     )
     pairs = (
@@ -224,7 +227,7 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
         .explode("trigger")  # only row ids and short words: never copies a long caption
         .drop_nulls()
         .join(triggers, on="trigger")
-        .select("i", "class")
+        .select("i", C.class_)
         .unique()
     )
     norm = neg["norm"]
@@ -235,12 +238,12 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
     pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
     several = pl.len().over("i") > 1
     one = pairs.filter(~several)
-    found = [shard.gather(one["i"]).to_frame().with_columns(one["class"])]
-    for (name,), part in pairs.filter(several).partition_by("class", as_dict=True).items():
+    found = [shard.gather(one["i"]).to_frame().with_columns(one[C.class_])]
+    for (name,), part in pairs.filter(several).partition_by(C.class_, as_dict=True).items():
         ids = part["i"]  # one class at a time: its captions are gathered, tested, dropped
         hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
-        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias("class")))
-    counts = pl.concat(found).group_by("s", "class").len("count")
+        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias(C.class_)))
+    counts = pl.concat(found).group_by("s", C.class_).len(C.count)
     return [n_any.get(k, 0) for k in range(n)], counts
 
 
@@ -251,10 +254,10 @@ def _samples(
     :func:`bottom_k`), found on the keys first so that only the chosen captions are copied."""
     keys = neg.select("i", "s", key=pl.col(CAPTION).hash(seed))
     chosen = (
-        hits.select("i", "word")
+        hits.select("i", C.word)
         .unique()
         .join(keys, on="i")
-        .group_by("s", "word")
+        .group_by("s", C.word)
         .agg(pl.col("key").unique().bottom_k(n))
         .explode("key")
     )
@@ -265,12 +268,12 @@ def _samples(
         .select("s", "key", CAPTION)
     )
     shards = pl.DataFrame(
-        {"s": range(len(sources)), "shard": sources}, schema={"s": pl.UInt32, "shard": pl.String}
+        {"s": range(len(sources)), C.shard: sources}, schema={"s": pl.UInt32, C.shard: pl.String}
     )
     found = (
         chosen.join(texts, on=["s", "key"])
         .join(shards, on="s")
-        .select("s", "word", CAPTION, "shard", "key")
+        .select("s", C.word, CAPTION, C.shard, "key")
     )
     return bottom_k(found, n, by=("s",))
 
@@ -283,9 +286,9 @@ def bottom_k(samples: pl.DataFrame, n: int, by: tuple[str, ...] = ()) -> pl.Data
     are ordered or grouped: merging bottom-k samples gives the bottom-k of the union.
     """
     return (
-        samples.sort(*by, "word", "key", CAPTION, "shard")
-        .unique([*by, "word", CAPTION], keep="first", maintain_order=True)
-        .group_by(*by, "word", maintain_order=True)
+        samples.sort(*by, C.word, "key", CAPTION, C.shard)
+        .unique([*by, C.word, CAPTION], keep="first", maintain_order=True)
+        .group_by(*by, C.word, maintain_order=True)
         .head(n)
     )
 
@@ -295,25 +298,25 @@ def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
     if not results:
         nothing = Candidates(
             "",
-            {"n_rows": 0, "n_null": 0, "n_empty": 0},
+            {C.n_rows: 0, C.n_null: 0, C.n_empty: 0},
             pl.DataFrame(schema={CAPTION: pl.String}),
             0,
             pl.DataFrame(schema={"hash": pl.UInt64}) if opts.unique else None,
         )
         return analyse([nothing], opts)[0]
-    per_word = pl.concat([r.per_word for r in results]).group_by("word").agg(pl.all().sum())
+    per_word = pl.concat([r.per_word for r in results]).group_by(C.word).agg(pl.all().sum())
     bigrams = (
         pl.concat([r.bigrams for r in results])
-        .group_by("negator", "next_word")
-        .agg(pl.col("count").sum())
-        .sort("count", "negator", "next_word", descending=[True, False, False])
+        .group_by(C.negator, C.next_word)
+        .agg(pl.col(C.count).sum())
+        .sort(C.count, C.negator, C.next_word, descending=[True, False, False])
     )
-    classes = pl.concat([r.classes for r in results]).group_by("class").agg(pl.col("count").sum())
+    classes = pl.concat([r.classes for r in results]).group_by(C.class_).agg(pl.col(C.count).sum())
     unique_all = unique_neg = None
     if opts.unique:
         unique_all = pl.concat([r.unique_all for r in results if r.unique_all is not None]).unique()
         unique_neg = pl.concat([r.unique_neg for r in results if r.unique_neg is not None]).unique(
-            ["hash", "word"]
+            ["hash", C.word]
         )
     return ScanResult(
         n_rows=sum(r.n_rows for r in results),
@@ -336,15 +339,15 @@ def unique_summary(result: ScanResult, opts: ScanOptions) -> dict[str, object] |
         return None
     n_unique = result.unique_all.height
     n_neg = result.unique_neg["hash"].n_unique()
-    per_word = result.unique_neg.group_by("word").agg(
-        captions=pl.len().cast(I64), occurrences=pl.col("occurrences").sum().cast(I64)
+    per_word = result.unique_neg.group_by(C.word).agg(
+        pl.len().cast(I64).alias(C.captions), pl.col(C.occurrences).sum().cast(I64)
     )
     table = _per_word_frame(opts, per_word)
-    words = {w: {"captions": c, "occurrences": o} for w, c, o in table.iter_rows()}
+    words = {w: {C.captions: c, C.occurrences: o} for w, c, o in table.iter_rows()}
     return {
         "n_unique": n_unique,
         "n_unique_with_negation": n_neg,
         "rate_unique": n_neg / n_unique if n_unique else None,
         "per_word": words,
-        "note": "distinct non-null caption texts, identified by 64-bit hashes",
+        C.note: "distinct non-null caption texts, identified by 64-bit hashes",
     }

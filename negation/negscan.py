@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from corpora.schema import C
 from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
 from negation.scanning import Unit
 from negation.store import Outcome
@@ -131,7 +132,7 @@ def laion_units(
         except CorruptShardError as exc:
             if not skip_bad:
                 raise
-            bad.append({"shard": shard.url, "error": exc.message})
+            bad.append({C.shard: shard.url, "error": exc.message})
             continue
         shard = replace(shard, content=footer.content)
         units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column), column))
@@ -152,7 +153,7 @@ def text_units(
         except CorruptShardError as exc:
             if not skip_bad:
                 raise
-            bad.append({"shard": shard.url, "error": exc.message})
+            bad.append({C.shard: shard.url, "error": exc.message})
             continue
 
         def load(shard=shard, fmt_in=fmt_in):

@@ -17,6 +17,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.runio import atomic_write_json, atomic_write_parquet
+from corpora.schema import C
 from corpora.shards import PatternMatch
 from negation.analysis import unique_summary
 from negation.scan import ScanOptions
@@ -47,21 +48,21 @@ def summary(
         "exclude_numbering": opts.exclude_numbering,
         "classes": opts.classes.name if opts.classes else None,
         "window": opts.window,
-        "n_rows": r.n_rows,
-        "n_null": r.n_null,
-        "n_empty": r.n_empty,
+        C.n_rows: r.n_rows,
+        C.n_null: r.n_null,
+        C.n_empty: r.n_empty,
         "n_non_null": non_null,
-        "n_with_negation": r.n_with_negation,
+        C.n_with_negation: r.n_with_negation,
         "rate_all_rows": r.n_with_negation / r.n_rows if r.n_rows else None,
         "rate_non_null": r.n_with_negation / non_null if non_null else None,
         "denominators": {
             "rate_all_rows": "n_rows: every row, null captions included",
             "rate_non_null": "n_non_null: rows whose caption is not null (empty ones included)",
         },
-        "n_with_class_negation": r.n_with_class_negation,
-        "per_word": {w: {"captions": c, "occurrences": o} for w, c, o in r.per_word.iter_rows()},
+        C.n_with_class_negation: r.n_with_class_negation,
+        "per_word": {w: {C.captions: c, C.occurrences: o} for w, c, o in r.per_word.iter_rows()},
         "top_bigrams": [
-            {"negator": n, "next_word": w, "count": c} for n, w, c in r.bigrams.head(top_k).rows()
+            {C.negator: n, C.next_word: w, C.count: c} for n, w, c in r.bigrams.head(top_k).rows()
         ],
         "shards": [rec.url for rec in outcome.records],
         "n_shards": len(outcome.records),
@@ -85,11 +86,11 @@ def shard_warnings(records: list[ShardRecord]) -> list[dict[str, str]]:
     """Shards that were read but hold no caption to count: no rows, or only null captions."""
     out = []
     for rec in records:
-        n_rows, n_null = rec.counts["n_rows"], rec.counts["n_null"]
+        n_rows, n_null = rec.counts[C.n_rows], rec.counts[C.n_null]
         if n_rows == 0:
-            out.append({"shard": rec.url, "warning": "no rows (an empty file)"})
+            out.append({C.shard: rec.url, "warning": "no rows (an empty file)"})
         elif n_null == n_rows:
-            out.append({"shard": rec.url, "warning": f"every caption is null ({n_rows:,} rows)"})
+            out.append({C.shard: rec.url, "warning": f"every caption is null ({n_rows:,} rows)"})
     return out
 
 
@@ -97,9 +98,9 @@ def run_inputs(records: list[ShardRecord]) -> list[dict[str, object]]:
     """``run.json``'s ``inputs``: each shard counted, with its content identity and partial."""
     return [
         {
-            "shard": r.url,
+            C.shard: r.url,
             "size": r.size,
-            "n_rows": r.counts["n_rows"],
+            C.n_rows: r.counts[C.n_rows],
             "content": r.content,
             "partial": r.key,
         }
@@ -123,7 +124,7 @@ def write_report(
     out = Path(out)
     r = outcome.result
     per_shard = pl.DataFrame(
-        [{"shard": rec.url, **rec.counts} for rec in outcome.records],
+        [{C.shard: rec.url, **rec.counts} for rec in outcome.records],
         schema=S.NEGSCAN_PER_SHARD,
     )
     frames = {

@@ -32,6 +32,7 @@ import polars as pl
 
 from corpora.captions import CAPTION
 from corpora.classes import ClassSet
+from corpora.schema import C
 from negation.lexicon import (
     APOSTROPHES,
     NUMBERING_MASK,
@@ -175,11 +176,11 @@ class ScanResult:
     @property
     def counts(self) -> dict[str, int]:
         return {
-            "n_rows": self.n_rows,
-            "n_null": self.n_null,
-            "n_empty": self.n_empty,
-            "n_with_negation": self.n_with_negation,
-            "n_with_class_negation": self.n_with_class_negation,
+            C.n_rows: self.n_rows,
+            C.n_null: self.n_null,
+            C.n_empty: self.n_empty,
+            C.n_with_negation: self.n_with_negation,
+            C.n_with_class_negation: self.n_with_class_negation,
         }
 
 
@@ -315,7 +316,7 @@ def _prefilter(
     out = []
     for k, source in enumerate(sources):
         nulls, empties = odd.get(k, (0, 0))
-        totals = {"n_rows": n_rows[k], "n_null": int(nulls), "n_empty": int(empties or 0)}
+        totals = {C.n_rows: n_rows[k], C.n_null: int(nulls), C.n_empty: int(empties or 0)}
         n_bytes = int(rows[k][CAPTION].str.len_bytes().sum() or 0)
         out.append(Candidates(source, totals, rows[k], n_bytes, unique_all[k]))
     return out

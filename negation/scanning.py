@@ -7,13 +7,16 @@ analysed in batches (:func:`negation.analysis.analyse`), saved and added up as t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
 
 from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.executors import LocalExecutor, RayExecutor
+from corpora.schema import C
 from corpora.shards import Shard
 from negation.analysis import analyse, combine
 from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
@@ -36,6 +39,9 @@ class Unit:
 # per batch however small the shards; bounded memory; a killed run loses at most one batch).
 BATCH_BYTES = 8 * 2**20
 BATCH_ROWS = 8_000_000
+# The shards of a batch are saved together (one directory, one write: a directory per shard
+# cost a small shard more to write than to scan) when there are at least SAVE_MIN of them.
+SAVE_MIN = 8
 FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
 # Small local Parquet shards are read together in groups (of at least GROUP_MIN shards, closed
 # once they reach GROUP_ROWS rows; a group is held in memory while it is filtered) rather than
@@ -43,6 +49,11 @@ FOLD = 64  # results are added up (combine) in groups of this many: flat memory 
 SMALL_ROWS = 250_000
 GROUP_MIN = 8
 GROUP_ROWS = 500_000
+LOOKAHEAD = 2  # reads (shards or groups) running or done ahead of the analysis
+
+Read = tuple[int, Unit]  # a shard to read: its slot in the units' order, the unit
+Got = tuple[int, Unit, Candidates | BaseException]  # what reading it gave
+Done = tuple[Unit, ScanResult | Exception, bool]  # a finished unit: its result, whether reused
 
 
 def scan_units(
@@ -55,13 +66,14 @@ def scan_units(
     on_rows: Callable[[int], None] | None = None,
     executor: LocalExecutor | RayExecutor | None = None,
 ) -> Outcome:
-    """Scan units, reusing finished partials and saving each new one as soon as it is analysed.
+    """Scan units, reusing finished partials and saving the new ones as soon as they are analysed.
 
     Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`; small
     local Parquet shards several in one pass), calling ``on_rows(n)`` as it gets through ``n``
     more rows; the candidates of several units are then analysed together
     (:func:`negation.analysis.analyse`, in batches of bounded size), each unit's result exact and
-    saved on its own (also when the run stops on an error or an interrupt).
+    saved with its batch (also when the run stops on an error or an interrupt); the next units
+    are read meanwhile, in a thread.
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
     it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
@@ -97,28 +109,23 @@ def scan_units(
         pending.clear()
         size[:] = [0, 0]
         results = analyse([cand for _, _, cand in batch], opts)
+        saved = []
         for (slot, unit, _), result in zip(batch, results, strict=True):
-            if store:
-                store.save(unit.shard, result)
-            records[slot] = shard_record(unit.shard, result)
+            record = records[slot] = shard_record(unit.shard, result)
+            saved.append((record, result))
             add(result)
+        if store and saved:  # many shards saved together, a few each on its own
+            for part in [saved] if len(saved) >= SAVE_MIN else [[pair] for pair in saved]:
+                store.save_batch(part)
 
     def queue(slot: int, unit: Unit, cand: Candidates) -> None:
         pending.append((slot, unit, cand))
         if on_done:
-            on_done(unit, cand.totals["n_rows"], False)
+            on_done(unit, cand.totals[C.n_rows], False)
         size[0] += cand.n_bytes
-        size[1] += cand.totals["n_rows"]
+        size[1] += cand.totals[C.n_rows]
         if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
             flush()
-
-    def read(slot: int, unit: Unit) -> None:
-        try:
-            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
-        except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
-            failed(unit, exc)
-            return
-        queue(slot, unit, cand)
 
     def failed(unit: Unit, exc: Exception) -> None:
         """A shard that cannot be read: raised, or listed in ``bad`` with ``skip_bad``."""
@@ -130,54 +137,38 @@ def scan_units(
             error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
             if not skip_bad:
                 raise error from exc
-        bad.append({"shard": unit.shard.url, "error": error.message})
+        bad.append({C.shard: unit.shard.url, "error": error.message})
         if on_done:
             on_done(unit, unit.n_rows or 0, False)
 
-    group: list[tuple[int, Unit]] = []  # small local Parquet shards waiting to be read together
-    grouped = [0]  # their rows
+    # The next reads run in a thread while this one analyses and saves what was read before
+    # (Polars releases the GIL while it reads and filters): at most LOOKAHEAD steps ahead, each
+    # bounded (one shard, or one group of small ones).
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="negscan-read")
 
-    def read_group() -> None:
-        members = group[:]
-        group.clear()
-        grouped[0] = 0
-        if len(members) >= GROUP_MIN:
-            shards = [unit for _, unit in members]
-            try:
-                cands = prefilter_parquet(
-                    [u.shard.url for u in shards],
-                    str(shards[0].column),
-                    [int(u.n_rows or 0) for u in shards],
-                    opts,
-                    on_rows,
-                )
-            except (pl.exceptions.PolarsError, OSError):
-                pass  # one by one below, which names the shard that cannot be read
-            else:
-                for (slot, unit), cand in zip(members, cands, strict=True):
-                    queue(slot, unit, cand)
-                return
-        for slot, unit in members:
-            read(slot, unit)
+    def read(members: list[Read]) -> Future[list[Got]]:
+        return pool.submit(_read, members, opts, on_rows)
 
-    try:
+    def steps() -> Iterator[list[Done] | Future[list[Got]]]:
+        """The units in order: finished ones (reused or scanned by the executor) as they are,
+        the others as reads started in the thread (small local Parquet shards in groups)."""
+        group: list[Read] = []  # small local Parquet shards to be read together
+        grouped = 0  # their rows
         for unit in units:
             key = unit.shard.key
+            finished: ScanResult | Exception | None = None
             if key in done:
-                record, result = store.load(key)  # type: ignore[union-attr]
-                reused += 1
+                record, finished = store.load(key)  # type: ignore[union-attr]
                 records.append(record)
-                add(result)
-                if on_done:
-                    on_done(unit, result.n_rows, True)
-                continue
-            if key in arrived:  # executor seam: scanned, saved and reported by a task
-                result = arrived.pop(key)
-                if isinstance(result, Exception):
-                    failed(unit, result)
-                    continue
-                records.append(shard_record(unit.shard, result))
-                add(result)
+            elif key in arrived:  # executor seam: scanned, saved and reported by a task
+                finished = arrived.pop(key)
+                if not isinstance(finished, Exception):
+                    records.append(shard_record(unit.shard, finished))
+            if finished is not None:
+                if group:
+                    yield read(group)
+                    group, grouped = [], 0
+                yield [(unit, finished, key in done)]
                 continue
             records.append(None)
             small = (
@@ -187,23 +178,91 @@ def scan_units(
                 and unit.shard.is_local
             )
             if group and (not small or unit.column != group[0][1].column):
-                read_group()
+                yield read(group)
+                group, grouped = [], 0
             if not small:
-                read(len(records) - 1, unit)
+                yield read([(len(records) - 1, unit)])
                 continue
             group.append((len(records) - 1, unit))
-            grouped[0] += int(unit.n_rows or 0)
-            if grouped[0] >= GROUP_ROWS:
-                read_group()
+            grouped += int(unit.n_rows or 0)
+            if grouped >= GROUP_ROWS:
+                yield read(group)
+                group, grouped = [], 0
         if group:
-            read_group()
+            yield read(group)
+
+    def take(got: list[Done] | Future[list[Got]]) -> None:
+        """One step's outcome (in the units' order)."""
+        nonlocal reused
+        if isinstance(got, Future):
+            for slot, unit, item in got.result():
+                if isinstance(item, Exception):
+                    failed(unit, item)
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    queue(slot, unit, item)
+            return
+        for unit, result, was_reused in got:
+            if isinstance(result, Exception):
+                failed(unit, result)
+                continue
+            add(result)
+            if was_reused:
+                reused += 1
+                if on_done:
+                    on_done(unit, result.n_rows, True)
+
+    ahead: deque[list[Done] | Future[list[Got]]] = deque()
+    try:
+        for step in steps():
+            ahead.append(step)
+            while len(ahead) > LOOKAHEAD or (ahead and not isinstance(ahead[0], Future)):
+                take(ahead.popleft())
+        while ahead:
+            take(ahead.popleft())
     except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
         if store and pending:  # an interrupt or a bad shard: what has been read is saved first
             flush()
         raise
+    pool.shutdown()
     if pending:
         flush()
     return Outcome(combine(folded, opts), [r for r in records if r], reused, bad)
+
+
+def _read(
+    members: list[Read], opts: ScanOptions, on_rows: Callable[[int], None] | None
+) -> list[Got]:
+    """Read (:func:`negation.scan.prefilter`) one shard, or a group of small local Parquet shards
+    in one pass; a shard that cannot be read gets its error instead of candidates."""
+    if len(members) >= GROUP_MIN:
+        units = [unit for _, unit in members]
+        try:
+            cands = prefilter_parquet(
+                [u.shard.url for u in units],
+                str(units[0].column),
+                [int(u.n_rows or 0) for u in units],
+                opts,
+                on_rows,
+            )
+        except (pl.exceptions.PolarsError, OSError):
+            pass  # one by one below, which names the shard that cannot be read
+        else:
+            return [(slot, unit, cand) for (slot, unit), cand in zip(members, cands, strict=True)]
+    out: list[Got] = []
+    for slot, unit in members:
+        try:
+            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
+        except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+            out.append((slot, unit, exc))
+        except BaseException as exc:  # an interrupt: the shards read before it are kept
+            out.append((slot, unit, exc))
+            break
+        else:
+            out.append((slot, unit, cand))
+    return out
 
 
 def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:

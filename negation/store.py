@@ -1,20 +1,25 @@
-"""Never lose work: per-shard partial results, resume and merge.
+"""Never lose work: partial results saved as the scan goes, resume and merge.
 
 Layout of an output directory::
 
     OUT/.lock                         held by the one negscan writing OUT (corpora.locks)
     OUT/partials/config.json          the options that shape the numbers (resume checks them)
-    OUT/partials/<shard key>/         one finished shard: shard.json + tables.parquet
+    OUT/partials/<shard key>/         finished shards saved together, named after the first:
+                                      tables.parquet (a row each) + shards.json (their records)
+                                      or, for one shard, shard.json (its record)
     OUT/summary.json, per_word.parquet, per_shard.parquet, bigrams.parquet, classes.parquet,
     OUT/samples.parquet, run.json     the merged report (docs/RESULTS.md)
 
-A shard's directory is written under a temporary name and renamed into place, so a killed run
-leaves either a finished shard or nothing. The key hashes the shard's URL, size, modification time
-(or etag) and content identity: a changed file is scanned again. The content identity (size + a
-hash of the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two
-paths (a copy, two mounts): it is counted once. The report is written as one unit
-(:mod:`negation.report`); its ``run.json`` lists the partials it counted: what ``negscan merge``
-reads. The caller holds the directory's lock.
+The shards analysed together are saved together: a batch's directory is written under a
+temporary name and renamed into place, so a killed run leaves either the whole batch or nothing
+of it (and loses at most the batch it was analysing). Directories of one shard with one file per
+table, written by earlier negscans, are read as well.
+
+A shard's key hashes its URL, size, modification time (or etag) and content identity: a changed
+file is scanned again. The content identity (size + a hash of the Parquet footer, or a hash of a
+text file's bytes) recognises the same shard under two paths (a copy, two mounts): it is counted
+once. The report is written as one unit (:mod:`negation.report`); its ``run.json`` lists the
+shards it counted by key: what ``negscan merge`` reads. The caller holds the directory's lock.
 """
 
 from __future__ import annotations
@@ -24,24 +29,26 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import polars as pl
 
 from corpora.runio import atomic_write_dir, atomic_write_json
+from corpora.schema import C
 from corpora.shards import Shard
 from negation.analysis import combine
 from negation.scan import ScanResult, options_from_config
 
 PARTIALS = "partials"
 CONFIG = "config.json"
-SHARD_JSON = "shard.json"
+SHARDS_JSON = "shards.json"  # a batch's records, in the order of its tables' rows
+SHARD_JSON = "shard.json"  # the record of a directory of one shard
 TABLES = ("per_word", "bigrams", "classes", "samples", "unique_all", "unique_neg")
-# A partial's tables in one file (one row; a column of structs per table): a file per table
-# cost a small shard more to write than to scan.
+# A batch's tables in one file (a row per shard; a column of lists of structs per table): a file
+# per table, or a directory per shard, cost a small shard more to write than to scan.
 TABLES_FILE = "tables.parquet"
 SUMMARY = "summary.json"
+MERGE_BATCH = 1000  # shards copied into a merged directory saved as one batch
 REPORT_FILES = (  # in the order they are moved into place: summary.json last
     "per_word.parquet",
     "per_shard.parquet",
@@ -84,53 +91,102 @@ def shard_record(shard: Shard, result: ScanResult) -> ShardRecord:
     )
 
 
-def _read_record(path: Path) -> ShardRecord:
-    meta = json.loads((path / SHARD_JSON).read_text("utf-8"))
-    if not meta.get("content"):
-        raise ValueError(
-            f"{path}: a partial result without a content identity (made by an older negscan): "
-            "rerun negscan into its directory, which scans that shard again"
+@dataclass(frozen=True)
+class Location:
+    """Where a shard's partial lies: a directory of ``partials`` and its row there."""
+
+    dir: Path
+    row: int
+
+
+def index(partials: Path) -> dict[str, Location]:
+    """Shard key → location of every finished partial in the directory ``partials``."""
+    if not partials.is_dir():
+        return {}
+    where: dict[str, Location] = {}
+    for path in sorted(partials.iterdir()):
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        if (path / SHARDS_JSON).is_file():
+            metas = json.loads((path / SHARDS_JSON).read_text("utf-8"))
+            where.update((meta["key"], Location(path, row)) for row, meta in enumerate(metas))
+        elif (path / SHARD_JSON).is_file():  # one shard, named by its key
+            where[path.name] = Location(path, 0)
+    return where
+
+
+class PartialReader:
+    """Reads partials; the records and tables of the last directory read are kept (a batch's
+    shards are read one after another)."""
+
+    def __init__(self) -> None:
+        self._dir: Path | None = None
+        self._metas: list[dict[str, object]] = []
+        self._packed: pl.DataFrame | None = None
+
+    def _open(self, path: Path) -> None:
+        if path == self._dir:
+            return
+        if (path / SHARDS_JSON).is_file():
+            self._metas = json.loads((path / SHARDS_JSON).read_text("utf-8"))
+        else:
+            self._metas = [json.loads((path / SHARD_JSON).read_text("utf-8"))]
+        self._packed = None  # read when a result is loaded (not for a record)
+        self._dir = path
+
+    def url(self, loc: Location) -> str:
+        self._open(loc.dir)
+        return str(self._metas[loc.row]["url"])
+
+    def record(self, loc: Location) -> ShardRecord:
+        self._open(loc.dir)
+        meta = self._metas[loc.row]
+        if not meta.get("content"):
+            raise ValueError(
+                f"{loc.dir}: a partial result without a content identity (made by an older "
+                "negscan): rerun negscan into its directory, which scans that shard again"
+            )
+        return ShardRecord(**meta)  # type: ignore[arg-type]
+
+    def load(self, loc: Location) -> tuple[ShardRecord, ScanResult]:
+        record = self.record(loc)
+        if self._packed is None and (loc.dir / TABLES_FILE).exists():
+            self._packed = pl.read_parquet(loc.dir / TABLES_FILE)
+        if self._packed is not None:
+            row = self._packed.slice(loc.row, 1)
+            tables = {
+                name: row.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+                for name in row.columns
+            }
+        else:  # written by an earlier negscan: one file per table
+            tables = {
+                name: pl.read_parquet(loc.dir / f"{name}.parquet")
+                for name in TABLES
+                if (loc.dir / f"{name}.parquet").exists()
+            }
+        counts = record.counts
+        result = ScanResult(
+            n_rows=counts[C.n_rows],
+            n_null=counts[C.n_null],
+            n_empty=counts[C.n_empty],
+            n_with_negation=counts[C.n_with_negation],
+            n_with_class_negation=counts[C.n_with_class_negation],
+            per_word=tables["per_word"],
+            bigrams=tables["bigrams"],
+            classes=tables["classes"],
+            samples=tables["samples"],
+            unique_all=tables.get("unique_all"),
+            unique_neg=tables.get("unique_neg"),
         )
-    return ShardRecord(**meta)
+        return record, result
 
 
-def _pack(result: ScanResult) -> pl.DataFrame:
-    """A result's tables as one row: column ``name`` holds table ``name`` as a list of rows."""
-    tables = {name: getattr(result, name) for name in TABLES}
+def _pack(results: list[ScanResult]) -> pl.DataFrame:
+    """Results' tables as a row each: column ``name`` holds table ``name`` as a list of rows."""
+    names = [name for name in TABLES if getattr(results[0], name) is not None]
     return pl.DataFrame(
-        [table.to_struct(name).implode() for name, table in tables.items() if table is not None]
+        [pl.Series(name, [getattr(r, name).to_struct(name) for r in results]) for name in names]
     )
-
-
-def _read_partial(path: Path) -> tuple[ShardRecord, ScanResult]:
-    record = _read_record(path)
-    if (path / TABLES_FILE).exists():
-        packed = pl.read_parquet(path / TABLES_FILE)
-        tables = {
-            name: packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
-            for name in packed.columns
-        }
-    else:  # written by an earlier negscan: one file per table
-        tables = {
-            name: pl.read_parquet(path / f"{name}.parquet")
-            for name in TABLES
-            if (path / f"{name}.parquet").exists()
-        }
-    counts = record.counts
-    result = ScanResult(
-        n_rows=counts["n_rows"],
-        n_null=counts["n_null"],
-        n_empty=counts["n_empty"],
-        n_with_negation=counts["n_with_negation"],
-        n_with_class_negation=counts["n_with_class_negation"],
-        per_word=tables["per_word"],
-        bigrams=tables["bigrams"],
-        classes=tables["classes"],
-        samples=tables["samples"],
-        unique_all=tables.get("unique_all"),
-        unique_neg=tables.get("unique_neg"),
-    )
-    return record, result
 
 
 def remove_leftovers(out: Path) -> None:
@@ -168,50 +224,77 @@ class ResultStore:
         else:
             with write_guard(cfg, self.out):
                 atomic_write_json(cfg, config)
+        self._where: dict[str, Location] | None = None  # shard key -> its partial
         self._by_url: dict[str, list[str]] | None = None  # shard URL -> keys of its partials
+        self._reader = PartialReader()
 
-    def finished(self) -> dict[str, Path]:
-        """Shard key → directory of every finished partial."""
-        if not self.dir.is_dir():
-            return {}
-        return {
-            p.name: p
-            for p in sorted(self.dir.iterdir())
-            if p.is_dir() and not p.name.startswith(".") and (p / SHARD_JSON).exists()
-        }
+    def finished(self) -> dict[str, Location]:
+        """Shard key → location of every finished partial."""
+        self._where = index(self.dir)
+        return dict(self._where)
 
     def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
-        return _read_partial(self.dir / key)
+        if self._where is None or key not in self._where:
+            self.finished()
+        return self._reader.load(self._where[key])  # type: ignore[index]
 
     def drop_other_versions(self, url: str, key: str) -> None:
-        """Delete the partials of ``url`` under another key (an earlier version of the shard)."""
+        """Delete the partials of ``url`` under another key (an earlier version of the shard);
+        the other shards of its batch are kept."""
         if self._by_url is None:
             self._by_url = {}
-            for k, path in self.finished().items():
-                u = json.loads((path / SHARD_JSON).read_text("utf-8"))["url"]
-                self._by_url.setdefault(u, []).append(k)
+            for k, loc in self.finished().items():
+                self._by_url.setdefault(self._reader.url(loc), []).append(k)
         for k in self._by_url.pop(url, []):
             if k != key:
-                shutil.rmtree(self.dir / k)
+                self._drop(k)
         self._by_url[url] = [key]
 
-    def save(self, shard: Shard, result: ScanResult) -> Path:
-        """Write one shard's partial atomically (temporary directory, then rename).
+    def _drop(self, key: str) -> None:
+        """Delete one shard's partial (its batch is written again without it)."""
+        if self._where is None:
+            self.finished()
+        where: dict[str, Location] = self._where  # type: ignore[assignment]
+        loc = where.pop(key)
+        others = sorted(
+            (k for k, o in where.items() if o.dir == loc.dir), key=lambda k: where[k].row
+        )
+        kept = [self._reader.load(where[k]) for k in others]
+        self._reader = PartialReader()  # (its cache may hold the directory deleted here)
+        if kept:
+            self.save_batch(kept)
+        if not kept or kept[0][0].key != loc.dir.name:
+            shutil.rmtree(loc.dir)
 
-        A partial of an earlier version of the same shard (same URL, other size or modification
-        time) is deleted first, so that a directory never holds two versions of one shard.
+    def save(self, shard: Shard, result: ScanResult) -> Path:
+        """Write one shard's partial (:meth:`save_batch`)."""
+        return self.save_batch([(shard_record(shard, result), result)])
+
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
+        """Write the partials of several shards as one directory atomically (temporary
+        directory, then rename), named after the first shard's key.
+
+        A partial of an earlier version of one of the shards (same URL, other size or
+        modification time) is deleted first, so that a directory never holds two versions of one
+        shard.
         """
-        self.drop_other_versions(shard.url, shard.key)
-        final = self.dir / shard.key
+        for record, _ in batch:
+            self.drop_other_versions(record.url, record.key)
+        final = self.dir / batch[0][0].key
 
         def write(tmp: Path) -> None:
             tmp.mkdir(parents=True)
-            _pack(result).write_parquet(tmp / TABLES_FILE)
-            record = shard_record(shard, result)
-            (tmp / SHARD_JSON).write_text(json.dumps(record.__dict__, indent=2), "utf-8")
+            _pack([result for _, result in batch]).write_parquet(tmp / TABLES_FILE)
+            records = [record.__dict__ for record, _ in batch]
+            if len(records) == 1:
+                (tmp / SHARD_JSON).write_text(json.dumps(records[0], indent=2), "utf-8")
+            else:
+                (tmp / SHARDS_JSON).write_text(json.dumps(records, indent=2), "utf-8")
 
         with write_guard(final, self.out):
             atomic_write_dir(final, write)
+        if self._where is not None:
+            self._where.update((r.key, Location(final, row)) for row, (r, _) in enumerate(batch))
         return final
 
 
@@ -235,7 +318,7 @@ def _same_result(a: ScanResult, b: ScanResult) -> bool:
     )
 
 
-def reported_partials(d: Path) -> list[Path]:
+def reported_partials(d: Path) -> list[Location]:
     """The partials that ``d``'s last report counted (not every partial lying in ``d``)."""
     d = Path(d)
     if not (d / SUMMARY).is_file():
@@ -249,14 +332,15 @@ def reported_partials(d: Path) -> list[Path]:
             f"{d}: a report made by an older negscan (it does not list its partials): rerun the "
             "negscan command that writes there before merging"
         )
-    parts = [d / PARTIALS / entry["partial"] for entry in inputs]
-    for part, entry in zip(parts, inputs, strict=True):
-        if not (part / SHARD_JSON).is_file():
+    where = index(d / PARTIALS)
+    for entry in inputs:
+        if entry["partial"] not in where:
             raise ValueError(
-                f"{d}: its report counts {entry['shard']}, whose partial result {part.name} is "
-                "gone (a later run there was interrupted): rerun it to finish before merging"
+                f"{d}: its report counts {entry['shard']}, whose partial result "
+                f"{entry['partial']} is gone (a later run there was interrupted): rerun it to "
+                "finish before merging"
             )
-    return parts
+    return [where[entry["partial"]] for entry in inputs]
 
 
 def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outcome, list[str]]:
@@ -270,9 +354,10 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     outcome and the URLs of the shards counted once although found again.
     """
     config: dict[str, object] | None = None
-    chosen: dict[str, list[tuple[ShardRecord, Path]]] = {}  # content -> (record, partial dir)
+    chosen: dict[str, list[tuple[ShardRecord, Location]]] = {}  # content -> (record, partial)
     urls: dict[str, tuple[str, Path]] = {}  # url -> (content, the input dir it was found in)
     duplicates: list[str] = []
+    reader = PartialReader()
     for d in dirs:
         cfg = Path(d) / PARTIALS / CONFIG
         if not cfg.exists():
@@ -287,13 +372,13 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
                 "refusing to merge"
             )
         for part in reported_partials(d):
-            record = _read_record(part)
+            record = reader.record(part)
             first = urls.setdefault(record.url, (record.content, Path(d)))
             twins = chosen.setdefault(record.content, [])
             if first[0] == record.content and twins:
                 # the same shard, unless the counts differ (another file with the same footer)
-                result = _read_partial(part)[1]
-                if any(_same_result(_read_partial(p)[1], result) for _, p in twins):
+                result = reader.load(part)[1]
+                if any(_same_result(reader.load(p)[1], result) for _, p in twins):
                     duplicates.append(record.url)
                     continue
             if first[0] != record.content or any(r.url == record.url for r, _ in twins):
@@ -305,12 +390,17 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     if config is None:
         raise ValueError("nothing to merge: give at least one output directory")
     store = ResultStore(out, config)
+    have = store.finished()
+    new: list[tuple[ShardRecord, ScanResult]] = []
     for record, part in (pair for twins in chosen.values() for pair in twins):
         store.drop_other_versions(record.url, record.key)  # e.g. of an earlier merge into --out
-        target = store.dir / record.key
-        if not target.exists():
-            with write_guard(target, out):
-                atomic_write_dir(target, partial(shutil.copytree, part))
+        if record.key not in have:
+            new.append(reader.load(part))
+        if len(new) >= MERGE_BATCH:
+            store.save_batch(new)
+            new = []
+    if new:
+        store.save_batch(new)
     loaded = [store.load(record.key) for twins in chosen.values() for record, _ in twins]
     loaded.sort(key=lambda pair: pair[0].url)
     records = [record for record, _ in loaded]
@@ -318,7 +408,7 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     bad: dict[str, dict[str, str]] = {}
     for d in dirs:
         for entry in json.loads((Path(d) / SUMMARY).read_text("utf-8")).get("bad_shards", []):
-            if entry["shard"] not in urls:
-                bad[entry["shard"]] = entry
+            if entry[C.shard] not in urls:
+                bad[entry[C.shard]] = entry
     outcome = Outcome(merged, records, bad=[bad[url] for url in sorted(bad)])
     return config, outcome, sorted(set(duplicates))

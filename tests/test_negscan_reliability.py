@@ -5,12 +5,16 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
-from test_negscan_cli import invoke, shards, summary_of
+from test_negscan_cli import invoke, shards, summary_of, write_shard
 
 import negation.report
+import negation.scanning
+from negation.store import index
 
 REPORT = ("per_word", "per_shard", "bigrams", "classes", "samples")
 
@@ -262,3 +266,94 @@ def test_a_filesystem_that_cannot_lock_is_said_and_the_scan_goes_on(tmp_path, mo
     assert result.exit_code == 0, result.output
     line = " ".join(result.output.split())
     assert f"cannot lock {tmp_path / 'out'}: its filesystem does not support it" in line
+
+
+# --- many small shards are saved in batches ----------------------------------------------------
+
+
+def many_shards(tmp_path, n=20):
+    captions = [["no dog", f"cat {i}", "not a bird", None, "fine"][: 2 + i % 4] for i in range(n)]
+    return [
+        write_shard(tmp_path / "in" / f"part-{i:05d}.parquet", rows)
+        for i, rows in enumerate(captions)
+    ]
+
+
+def count_reads(monkeypatch):
+    """Counts the shards read (one by one or in groups) from now on."""
+    read: list[str] = []
+    one, group = negation.scanning.prefilter, negation.scanning.prefilter_parquet
+
+    def prefilter(captions, opts, source="", *args, **kwargs):
+        read.append(source)
+        return one(captions, opts, source, *args, **kwargs)
+
+    def prefilter_parquet(paths, *args, **kwargs):
+        read.extend(paths)
+        return group(paths, *args, **kwargs)
+
+    monkeypatch.setattr(negation.scanning, "prefilter", prefilter)
+    monkeypatch.setattr(negation.scanning, "prefilter_parquet", prefilter_parquet)
+    return read
+
+
+def test_a_run_killed_after_a_saved_batch_resumes_without_reading_its_shards(tmp_path, monkeypatch):
+    paths = many_shards(tmp_path)
+    out = tmp_path / "out"
+    # analysed (and saved) 10 shards at a time; the process dies without any clean-up right after
+    # the first batch is saved
+    script = (
+        "import os, sys\n"
+        "import negation.scanning, negation.store\n"
+        "negation.scanning.BATCH_ROWS = sum(pl.scan_parquet(p).select(pl.len()).collect().item()"
+        f" for p in {[str(p) for p in paths[:10]]!r})\n"
+        "save = negation.store.ResultStore.save_batch\n"
+        "def save_and_die(self, batch):\n"
+        "    save(self, batch)\n"
+        "    os._exit(9)\n"
+        "negation.store.ResultStore.save_batch = save_and_die\n"
+        "from negation.cli_negscan import main\n"
+        f"sys.argv = ['negscan', 'laion', {str(tmp_path / 'in')!r}, '--out', {str(out)!r}, '-q']\n"
+        "main()\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", "import polars as pl\n" + script], capture_output=True, text=True
+    )
+    assert killed.returncode == 9, killed.stderr
+    assert not (out / "summary.json").exists()
+    batches = list((out / "partials").glob("*/shards.json"))
+    assert len(batches) == 1 and len(json.loads(batches[0].read_text())) == 10
+    read = count_reads(monkeypatch)
+    resumed = json_of(invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "-q"))
+    assert resumed["reused_shards"] == 10
+    assert sorted(read) == sorted(str(p.resolve()) for p in paths[10:])
+    fresh = tmp_path / "fresh"
+    assert invoke("laion", tmp_path / "in", "--out", fresh, "-q").exit_code == 0
+    for name in ("per_word", "per_shard", "bigrams", "classes", "samples"):
+        table = f"{name}.parquet"
+        assert (out / table).read_bytes() == (fresh / table).read_bytes(), table
+    again = summary_of(fresh)
+    assert {k: v for k, v in resumed.items() if k != "reused_shards"} == {
+        k: v for k, v in again.items() if k != "reused_shards"
+    }
+
+
+def test_a_changed_shard_of_a_saved_batch_is_scanned_again_and_the_others_reused(
+    tmp_path, monkeypatch
+):
+    paths = many_shards(tmp_path, 12)
+    out = tmp_path / "out"
+    assert invoke("laion", tmp_path / "in", "--out", out, "-q").exit_code == 0
+    assert len(list((out / "partials").glob("*/shards.json"))) == 1  # one batch of 12
+    write_shard(paths[0], ["no", "no", "fine"])  # a new version of the batch's first shard
+    read = count_reads(monkeypatch)
+    again = json_of(invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "-q"))
+    assert read == [str(paths[0].resolve())] and again["reused_shards"] == 11
+    fresh = tmp_path / "fresh"
+    assert invoke("laion", tmp_path / "in", "--out", fresh, "-q").exit_code == 0
+    assert (out / "per_word.parquet").read_bytes() == (fresh / "per_word.parquet").read_bytes()
+    # no two versions of a shard lie in the directory, and a merge counts each shard once
+    keys = [i["partial"] for i in json.loads((out / "run.json").read_text())["inputs"]]
+    assert sorted(index(out / "partials")) == sorted(keys) and len(keys) == 12
+    merged = json_of(invoke("merge", out, "--out", tmp_path / "m", "--format", "json", "-q"))
+    assert merged["n_rows"] == again["n_rows"] and merged["n_shards"] == 12

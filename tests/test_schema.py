@@ -167,6 +167,8 @@ SCHEMA_USERS = [
     "negation/negbench/questions.py",
     "negation/negbench/question_files.py",
     "negation/negbench/inputs.py",
+    *(f"negation/{m}.py" for m in ("scan", "analysis", "scanning", "store", "report", "negscan")),
+    "corpora/captions.py",
     *(f"figures/{m}.py" for m in ("absence", "maps", "negbench", "negscan", "prompts", "sweeps")),
 ]
 
