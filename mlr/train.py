@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from corpora.runio import atomic_write_json, run_info, write_run_json
+from corpora.schema import C
 from mlr.checkpoints import (
     atomic_torch_save,
     load_checkpoint,
@@ -273,20 +274,20 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     t_start -= elapsed
 
     base = {
-        "dataset": cfg.dataset,
-        "method": cfg.method,
-        "partial": partial,
+        C.dataset: cfg.dataset,
+        C.method: cfg.method,
+        C.partial: partial,
         "known_fraction": known,
-        "seed": cfg.seed,
-        "model": cfg.model,
-        "pretrained": cfg.pretrained,
-        "image_size": backbone.image_size,
-        "weights_id": weights_id(backbone),
-        "random_weights": backbone.random_weights,
+        C.seed: cfg.seed,
+        C.model: cfg.model,
+        C.pretrained: cfg.pretrained,
+        C.image_size: backbone.image_size,
+        C.weights_id: weights_id(backbone),
+        C.random_weights: backbone.random_weights,
         "protocol": cfg.protocol,
-        "select": cfg.select,
-        "n_params": head.n_params(),
-        "device": str(backbone.device),
+        C.select: cfg.select,
+        C.n_params: head.n_params(),
+        C.device: str(backbone.device),
     }
     warm = cfg.resolved_warmup_lr()
     for epoch in range(start, cfg.epochs):
@@ -381,8 +382,8 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     metrics = {
         **base,
         **{k: m[k] for k in m if k != "per_class_ap"},
-        "map_selected": selected["map"],
-        "map_last": last["map"],
+        C.map_selected: selected[C.map],
+        C.map_last: last[C.map],
         "best_epoch": best_epoch,
         "last_epoch": cfg.epochs - 1,
         "selection": (
@@ -390,7 +391,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             if cfg.protocol == "anchors"
             else f"held-out {cfg.val_fraction:.0%} of train (partial labels)"
         ),
-        "wall_seconds": time.perf_counter() - t_start,
+        C.wall_seconds: time.perf_counter() - t_start,
         "history": history,
         "per_class_ap": m["per_class_ap"],
         "complete": True,
@@ -428,16 +429,16 @@ def evaluate_run(
     scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
     m = evaluate(scores, test.labels, train.classes.keys)
     out = {
-        "run_dir": str(run_dir),
+        C.run_dir: str(run_dir),
         "checkpoint": checkpoint,
         "epoch": int(ck["epoch"]),
-        "dataset": cfg.dataset,
-        "method": cfg.method,
-        "model": cfg.model,
-        "pretrained": cfg.pretrained,
-        "image_size": backbone.image_size,
-        "weights_id": weights_id(backbone),
-        "random_weights": backbone.random_weights,
+        C.dataset: cfg.dataset,
+        C.method: cfg.method,
+        C.model: cfg.model,
+        C.pretrained: cfg.pretrained,
+        C.image_size: backbone.image_size,
+        C.weights_id: weights_id(backbone),
+        C.random_weights: backbone.random_weights,
         "protocol": cfg.protocol,
         **m,
     }

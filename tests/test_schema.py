@@ -168,6 +168,12 @@ SCHEMA_USERS = [
     "negation/negbench/question_files.py",
     "negation/negbench/inputs.py",
     *(f"figures/{m}.py" for m in ("absence", "maps", "negbench", "negscan", "prompts", "sweeps")),
+    *(
+        f"mlr/{m}.py"
+        for m in ("table", "sweep", "sweep_io", "train", "metrics", "heads", "features")
+    ),
+    *(f"mlr/{m}.py" for m in ("cli", "cli_sweep", "cli_progress")),
+    *(f"mlr/backbone/{m}.py" for m in ("__init__", "model", "sentence")),
 ]
 
 
