@@ -174,6 +174,8 @@ SCHEMA_USERS = [
     ),
     *(f"mlr/{m}.py" for m in ("cli", "cli_sweep", "cli_progress")),
     *(f"mlr/backbone/{m}.py" for m in ("__init__", "model", "sentence")),
+    *(f"negation/negbench/{m}.py" for m in ("runner", "job", "summaries")),
+    "negation/cli_negbench.py",
 ]
 
 
