@@ -25,6 +25,7 @@ from corpora.runio import (
     run_info,
     write_run_json,
 )
+from corpora.schema import C
 
 if TYPE_CHECKING:
     import polars as pl
@@ -189,17 +190,17 @@ def table(config: TableConfig, backbone: Any, progress: Progress = _silent) -> T
         return emb.numpy()
 
     info = backbone.info()
-    weights = info["pretrained"]  # "sentence-transformers" for st: models
+    weights = info[C.pretrained]  # "sentence-transformers" for st: models
     control = info["backend"] == "sentence-transformers"
     result = compute_promptsim(
         encode, class_set.keys, class_set.names, config.settings, model, weights
     )
     summary = {
-        "model": model,
-        "pretrained": weights,
+        C.model: model,
+        C.pretrained: weights,
         "classes": class_set.name,
         "n_classes": len(class_set),
-        "random_weights": backbone.random_weights,
+        C.random_weights: backbone.random_weights,
         **({"warning": info["warning"]} if backbone.random_weights else {}),
         "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
         "rows": result.rows,
@@ -386,14 +387,14 @@ def absence(
     rows = summarise(per_class)
     info = backbone.info()
     summary = {
-        "dataset": config.dataset,
-        "split": config.split,
+        C.dataset: config.dataset,
+        C.split: config.split,
         "n_images": len(data),
         "classes": list(data.classes.keys),
         "n_classes": len(data.classes),
         "voc_difficult": config.voc_difficult,
-        "templates": setting.templates,
-        "style": setting.style,
+        C.templates: setting.templates,
+        C.style: setting.style,
         "positive": list(setting.positive),
         "negative": list(setting.negative),
         "variants": {
@@ -402,9 +403,9 @@ def absence(
             "dense": "max over spatial regions of cos(dense feature, prompt) at "
             f"{config.image_size or backbone.image_size}",
         },
-        "model": backbone.config.model,
-        "pretrained": info["pretrained"],
-        "random_weights": backbone.random_weights,
+        C.model: backbone.config.model,
+        C.pretrained: info[C.pretrained],
+        C.random_weights: backbone.random_weights,
         **({"warning": info["warning"]} if backbone.random_weights else {}),
         "rows": rows,
     }

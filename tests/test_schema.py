@@ -155,8 +155,8 @@ def test_every_result_column_is_named_once_in_c() -> None:
     assert set(named.values()) == columns
 
 
-# modules that read or write result tables (the negscan scan/store, the negbench scorer and the
-# CLIs are not listed yet)
+# modules that read or write result tables or keys (the negscan scan/store and its CLI are not
+# listed yet)
 SCHEMA_USERS = [
     "corpora/sweep_results.py",
     "negation/promptsim.py",
@@ -175,7 +175,8 @@ SCHEMA_USERS = [
     *(f"mlr/{m}.py" for m in ("cli", "cli_sweep", "cli_progress")),
     *(f"mlr/backbone/{m}.py" for m in ("__init__", "model", "sentence")),
     *(f"negation/negbench/{m}.py" for m in ("runner", "job", "summaries")),
-    "negation/cli_negbench.py",
+    *(f"negation/{m}.py" for m in ("cli_negbench", "cli_promptsim", "promptsim_runs")),
+    "negation/promptsim_render.py",
 ]
 
 
