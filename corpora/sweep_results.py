@@ -277,7 +277,7 @@ def _backbone_table(
     rows = []
     for method in sorted(ok[C.method].unique().to_list(), key=method_rank):
         mine = ok.filter(pl.col(C.method) == method)
-        where = f"dataset {ds!r}, {first['backbone']}, method {method!r}"
+        where = f"dataset {ds!r}, {first[C.backbone]}, method {method!r}"
         n_params = _one_value(mine, C.n_params, C.n_params, where)
         select = _one_value(mine, C.select, "--select", where)
         m_meta = meta.filter(pl.col(C.method) == method)
@@ -346,8 +346,8 @@ def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
             C.run_dir
         ].to_list()
         raise ValueError(
-            f"{sweep_dir}: {len(dirs)} finished runs of {r['method']} p={r['partial']:g} "
-            f"seed {r['seed']} on {r['dataset']} / {r['backbone']} ({', '.join(map(str, dirs))}); "
+            f"{sweep_dir}: {len(dirs)} finished runs of {r[C.method]} p={r[C.partial]:g} "
+            f"seed {r[C.seed]} on {r[C.dataset]} / {r[C.backbone]} ({', '.join(map(str, dirs))}); "
             "keep one (a copied run directory?)"
         )
 

@@ -56,7 +56,7 @@ def describe(absence_dir: Path) -> str:
     ``summary.json`` (what an older file lacks is left out)."""
     path = Path(absence_dir) / "summary.json"
     s = read_json(path, "absence") if path.is_file() else {}
-    data = " ".join([str(s.get("dataset") or "").upper(), str(s.get("split") or "")]).strip()
+    data = " ".join([str(s.get(C.dataset) or "").upper(), str(s.get(C.split) or "")]).strip()
     if s.get("n_images"):
         data += f", {s['n_images']} images"
     models = ", ".join(m.label for m in read_models(absence_dir)) or "model not recorded"

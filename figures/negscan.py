@@ -115,7 +115,7 @@ def word_counts(
     words = words.filter(pl.col(C.captions) > 0)  # a zero has no place on a log axis
     if words.is_empty():
         raise EmptyInput(f"{', '.join(str(c.path) for c in corpora)}: no negation word found")
-    sizes = {c.name: c.summary["n_rows"] for c in corpora}
+    sizes = {c.name: c.summary[C.n_rows] for c in corpora}
     shares = len(set(sizes.values())) > 1
     if shares:  # corpora of different sizes compare by share, never by count
         n_rows = pl.col("corpus").replace_strict(sizes, return_dtype=pl.Float64)

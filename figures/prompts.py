@@ -54,7 +54,7 @@ ABOVE = (
 
 def poster_means() -> dict[tuple[str, str], float]:
     """``{(templates, pair): mean}`` of the poster's cosine table (``single``, ``ensemble85``)."""
-    return {(r["templates"], r["pair"]): r["mean"] for r in paper_cosines().iter_rows(named=True)}
+    return {(r[C.templates], r[C.pair]): r["mean"] for r in paper_cosines().iter_rows(named=True)}
 
 
 def load_per_class(promptsim_dir: Path) -> pl.DataFrame:

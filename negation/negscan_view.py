@@ -202,8 +202,8 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
             c.add_row(name, f"{count:,}")
         stdout.print(c)
     for bad in body["bad_shards"]:
-        err.print(f"[red]bad shard[/] {bad['shard']}: {bad['error']}", highlight=False)
+        err.print(f"[red]bad shard[/] {bad[C.shard]}: {bad[C.error]}", highlight=False)
     for note in body["warnings"]:
-        err.print(f"[yellow]warning:[/] {note['shard']}: {note['warning']}", highlight=False)
+        err.print(f"[yellow]warning:[/] {note[C.shard]}: {note['warning']}", highlight=False)
     if out:
         stdout.print(f"report written to {out}")

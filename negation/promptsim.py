@@ -98,7 +98,7 @@ def format_stat(row: dict[str, Any], digits: int = 2) -> str:
     f = f"{{:.{digits}f}}"
     return (
         f"{f.format(row['mean'])} ± {f.format(row['std'])} "
-        f"({f.format(row['min'])}, {f.format(row['max'])})"
+        f"({f.format(row[C.min])}, {f.format(row[C.max])})"
     )
 
 
