@@ -121,6 +121,21 @@ class C:
     devices = "devices"
     n_runs = "n_runs"
     n_failed = "n_failed"
+    known_fraction = "known_fraction"
+    protocol = "protocol"
+    n_classes_evaluated = "n_classes_evaluated"
+    cp = "cp"
+    cr = "cr"
+    cf1_mean_of_f1 = "cf1_mean_of_f1"
+    op = "op"
+    or_ = "or"
+    threshold = "threshold"
+    per_class_ap = "per_class_ap"
+    best_epoch = "best_epoch"
+    last_epoch = "last_epoch"
+    selection = "selection"
+    history = "history"
+    complete = "complete"
 
 
 # ---- negscan … --out DIR --------------------------------------------------------------------
@@ -233,6 +248,48 @@ NEGBENCH_PER_CLASS: Schema = {
     C.ci_high: pl.Float64,
     C.n: pl.Int64,
 }
+
+# ---- mlrtrain fit --out RUN_DIR ---------------------------------------------------------------
+
+# ``metrics.json``'s keys, in the order they are written (a JSON object: no dtypes): the run, its
+# backbone, the headline epoch's metrics (``evaluate``'s, ``per_class_ap`` last), how the epoch
+# was chosen; ``error`` only after a NaN / exploding-weights stop (``complete`` false)
+FIT_METRICS = (
+    C.dataset,
+    C.method,
+    C.partial,
+    C.known_fraction,
+    C.seed,
+    C.model,
+    C.pretrained,
+    C.image_size,
+    C.weights_id,
+    C.random_weights,
+    C.protocol,
+    C.select,
+    C.n_params,
+    C.device,
+    C.map,
+    C.n_classes_evaluated,
+    C.cp,
+    C.cr,
+    C.cf1_mean_of_f1,
+    C.cf1_harmonic,
+    C.op,
+    C.or_,
+    C.of1,
+    C.threshold,
+    C.map_selected,
+    C.map_last,
+    C.best_epoch,
+    C.last_epoch,
+    C.selection,
+    C.wall_seconds,
+    C.history,
+    C.per_class_ap,
+    C.complete,
+    C.error,
+)
 
 # ---- mlrtrain sweep --out SWEEP_DIR -----------------------------------------------------------
 

@@ -113,8 +113,8 @@ def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFra
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{f}: unreadable metrics file ({exc})") from exc
         # a run still training (or stopped) writes metrics.json with complete=false and no map
-        needed: tuple[str, ...] = (C.dataset, C.method, C.partial, C.seed, "complete")
-        if m.get("complete"):
+        needed: tuple[str, ...] = (C.dataset, C.method, C.partial, C.seed, C.complete)
+        if m.get(C.complete):
             needed += (C.map, C.n_params, C.wall_seconds, C.device)
         missing = [k for k in needed if k not in m]
         if missing:
@@ -124,7 +124,7 @@ def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFra
             {
                 **{k: m.get(k) for k in _SCHEMA if k not in (C.dataset, C.status, C.run_dir)},
                 C.dataset: dataset,
-                C.status: "complete" if m["complete"] else "incomplete",
+                C.status: "complete" if m[C.complete] else "incomplete",
                 C.run_dir: run_dir,
             }
         )

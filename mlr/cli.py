@@ -62,24 +62,24 @@ def _print_metrics(m: dict) -> None:
 
     from corpora.schema import C
 
-    t = Table(title=f"{m.get(C.method)} · {m.get(C.dataset, '')} · protocol {m.get('protocol')}")
+    t = Table(title=f"{m.get(C.method)} · {m.get(C.dataset, '')} · protocol {m.get(C.protocol)}")
     for col in ("mAP", "CF1 (mean of F1)", "CF1 (harmonic)", "OF1", "classes"):
         t.add_column(col, justify="right")
     t.add_row(
         _num(m[C.map]),
-        _num(m["cf1_mean_of_f1"]),
+        _num(m[C.cf1_mean_of_f1]),
         _num(m[C.cf1_harmonic]),
         _num(m[C.of1]),
-        str(m["n_classes_evaluated"]),
+        str(m[C.n_classes_evaluated]),
     )
     stdout.print(t)
     if C.map_last in m:
         stderr.print(
-            f"test mAP (headline: --select {m[C.select]}): selected epoch {m['best_epoch']} "
-            f"{_num(m[C.map_selected])}, last epoch {m['last_epoch']} {_num(m[C.map_last])}",
+            f"test mAP (headline: --select {m[C.select]}): selected epoch {m[C.best_epoch]} "
+            f"{_num(m[C.map_selected])}, last epoch {m[C.last_epoch]} {_num(m[C.map_last])}",
             highlight=False,
         )
-    if m.get("protocol") == "anchors":
+    if m.get(C.protocol) == "anchors":
         stderr.print(
             "[yellow]protocol 'anchors': the epoch was chosen on the TEST split; this "
             "number is optimistic.[/yellow]"

@@ -82,16 +82,16 @@ def evaluate(
     orr = float(_safe_div(tp.sum(), n_pos.sum()))
     return {
         C.map: _mean(aps),
-        "n_classes_evaluated": sum(a is not None for a in aps),
-        "cp": 100.0 * cp,
-        "cr": 100.0 * cr,
-        "cf1_mean_of_f1": 100.0 * float(f_c.mean()),
+        C.n_classes_evaluated: sum(a is not None for a in aps),
+        C.cp: 100.0 * cp,
+        C.cr: 100.0 * cr,
+        C.cf1_mean_of_f1: 100.0 * float(f_c.mean()),
         C.cf1_harmonic: 100.0 * float(_safe_div(2 * cp * cr, cp + cr)),
-        "op": 100.0 * op,
-        "or": 100.0 * orr,
+        C.op: 100.0 * op,
+        C.or_: 100.0 * orr,
         C.of1: 100.0 * float(_safe_div(2 * op * orr, op + orr)),
-        "threshold": threshold,
-        "per_class_ap": {
+        C.threshold: threshold,
+        C.per_class_ap: {
             n: (None if a is None else 100.0 * a) for n, a in zip(names, aps, strict=True)
         },
     }

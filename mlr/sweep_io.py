@@ -56,7 +56,7 @@ def run_state(run_dir: Path | str) -> str:
     """``complete``, ``partial`` (a last checkpoint to resume from) or ``new``, of a local run
     directory or a run's URL."""
     m = read_json(at(run_dir, "metrics.json"))
-    if m is not None and m.get("complete") is True:
+    if m is not None and m.get(C.complete) is True:
         return "complete"
     if any(is_file(at(run_dir, f"checkpoints/{n}.pt")) for n in ("last", "prev")):
         return "partial"
