@@ -46,7 +46,7 @@ def load_summaries(dirs: list[Path]) -> list[dict]:
     out = []
     for d in find_results(dirs):
         data = json.loads((d / "summary.json").read_text("utf-8"))
-        missing = [k for k in ("model", "pretrained", "random_weights", "metrics") if k not in data]
+        missing = [k for k in (C.model, C.pretrained, C.random_weights, "metrics") if k not in data]
         if missing:
             raise MissingInput(f"{d / 'summary.json'}: missing key(s) {missing} — rerun `{MAKER}`")
         out.append(data)

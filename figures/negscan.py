@@ -16,7 +16,7 @@ from corpora.schema import C
 from figures import style
 from figures.inputs import EmptyInput, left_out, read_json, read_table
 
-SUMMARY_KEYS = ("n_rows", "n_with_negation", "rate_all_rows", "rate_non_null")
+SUMMARY_KEYS = (C.n_rows, C.n_with_negation, "rate_all_rows", "rate_non_null")
 
 
 @dataclass(frozen=True)

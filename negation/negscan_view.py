@@ -148,11 +148,11 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
     t.add_column("quantity")
     t.add_column("value", justify="right")
     for label, key in [
-        ("rows (all)", "n_rows"),
-        ("null captions", "n_null"),
-        ("empty captions", "n_empty"),
-        ("captions with a negation", "n_with_negation"),
-        (f"captions negating a class (window {body['window']})", "n_with_class_negation"),
+        ("rows (all)", C.n_rows),
+        ("null captions", C.n_null),
+        ("empty captions", C.n_empty),
+        ("captions with a negation", C.n_with_negation),
+        (f"captions negating a class (window {body['window']})", C.n_with_class_negation),
     ]:
         t.add_row(label, f"{body[key]:,}")
     t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
