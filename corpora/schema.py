@@ -136,6 +136,26 @@ class C:
     selection = "selection"
     history = "history"
     complete = "complete"
+    classes = "classes"
+    n_classes = "n_classes"
+    warning = "warning"
+    centring = "centring"
+    rows = "rows"
+    frac_negation_closer = "frac_negation_closer"
+    poster_reference = "poster_reference"
+    poster_reference_note = "poster_reference_note"
+    n_images = "n_images"
+    voc_difficult = "voc_difficult"
+    positive = "positive"
+    negative = "negative"
+    variants = "variants"
+    question_seed = "question_seed"
+    benchmark_version = "benchmark_version"
+    image_features = "image_features"
+    n_questions = "n_questions"
+    n_bootstrap = "n_bootstrap"
+    metrics = "metrics"
+    clip_benchmark_files = "clip_benchmark_files"
 
 
 # ---- negscan … --out DIR --------------------------------------------------------------------
@@ -168,6 +188,23 @@ PROMPTSIM_PER_CLASS: Schema = {
     C.note: pl.String,
 }
 
+# ``summary.json``'s keys, in the order they are written (``warning`` only with random weights,
+# ``poster_reference_note`` only for a sentence-transformers control: see SUMMARY_OPTIONAL)
+PROMPTSIM_SUMMARY = (
+    C.model,
+    C.pretrained,
+    C.classes,
+    C.n_classes,
+    C.random_weights,
+    C.warning,
+    C.centring,
+    C.rows,
+    C.frac_negation_closer,
+    C.poster_reference,
+    C.poster_reference_note,
+)
+SUMMARY_OPTIONAL = (C.warning, C.poster_reference_note)
+
 # ---- promptsim maps … --out DIR ---------------------------------------------------------------
 
 MAPS: Schema = {
@@ -196,6 +233,25 @@ ABSENCE_PER_CLASS: Schema = {
     C.n_target: pl.Int64,
     C.n_other: pl.Int64,
 }
+
+ABSENCE_SUMMARY = (
+    C.dataset,
+    C.split,
+    C.n_images,
+    C.classes,
+    C.n_classes,
+    C.voc_difficult,
+    C.templates,
+    C.style,
+    C.positive,
+    C.negative,
+    C.variants,
+    C.model,
+    C.pretrained,
+    C.random_weights,
+    C.warning,
+    C.rows,
+)
 
 # ---- promptsim negbench --out DIR -------------------------------------------------------------
 
@@ -248,6 +304,26 @@ NEGBENCH_PER_CLASS: Schema = {
     C.ci_high: pl.Float64,
     C.n: pl.Int64,
 }
+
+NEGBENCH_SUMMARY = (
+    C.model,
+    C.pretrained,
+    C.random_weights,
+    C.warning,
+    C.dataset,
+    C.split,
+    C.seed,
+    C.question_seed,
+    C.templates,
+    C.benchmark_version,
+    C.image_features,
+    C.n_images,
+    C.n_questions,
+    C.n_bootstrap,
+    C.metrics,
+    C.clip_benchmark_files,
+    C.complete,
+)
 
 # ---- mlrtrain fit --out RUN_DIR ---------------------------------------------------------------
 
@@ -412,6 +488,13 @@ FILES: dict[str, dict[str, Schema]] = {
         "per_class.parquet": NEGBENCH_PER_CLASS,
     },
     "sweep": {SWEEP_RESULTS_FILE: SWEEP_RESULTS},
+}
+
+# result kind → its ``summary.json``'s keys
+SUMMARIES: dict[str, tuple[str, ...]] = {
+    "promptsim": PROMPTSIM_SUMMARY,
+    "absence": ABSENCE_SUMMARY,
+    "negbench": NEGBENCH_SUMMARY,
 }
 
 # ``run.json``'s ``command`` → the kind of result directory it wrote

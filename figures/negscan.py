@@ -50,8 +50,8 @@ def options(summary: dict) -> str:
     parts = [f"lexicon {summary.get('lexicon', '?')}"]
     if summary.get("window") is not None:
         parts.append(f"window {summary['window']}")
-    if summary.get("classes"):
-        parts.append(f"class set {summary['classes']}")
+    if summary.get(C.classes):
+        parts.append(f"class set {summary[C.classes]}")
     if summary.get("exclude_numbering"):
         parts.append("numbered lists excluded")
     return ", ".join(parts)

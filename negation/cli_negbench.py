@@ -35,7 +35,7 @@ def _fmt(est: dict | None) -> str:
 def _print_summary(summary: dict) -> None:
     from corpora.schema import C  # lazily: --help stays fast
 
-    m = summary["metrics"]
+    m = summary[C.metrics]
     title = f"negbench — {summary[C.model]} / {summary[C.pretrained]} — {summary[C.dataset]}"
     if summary[C.random_weights]:
         title = f"RANDOM WEIGHTS — {title}"
@@ -145,7 +145,7 @@ def _report(result: Any, out: Path, *, quiet: bool, reference: bool) -> None:
     for s in result.summaries:
         if s[C.random_weights]:
             cli.stderr.print(
-                f"[bold white on red] WARNING [/] [bold red]{s[C.model]}: {s['warning']}[/]",
+                f"[bold white on red] WARNING [/] [bold red]{s[C.model]}: {s[C.warning]}[/]",
                 highlight=False,
             )
     for r in result.rows or []:

@@ -189,13 +189,13 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
         b.add_row(row[C.negator], row[C.next_word], f"{row[C.count]:,}")
     stdout.print(b)
 
-    if body["classes"]:
+    if body[C.classes]:
         top = (
             result.classes.filter(result.classes[C.count] > 0)
             .sort(C.count, descending=True)
             .head(10)
         )
-        c = Table(title=f"negated classes ({body['classes']}, window {body['window']})")
+        c = Table(title=f"negated classes ({body[C.classes]}, window {body['window']})")
         c.add_column("class")
         c.add_column("captions", justify="right")
         for name, count in top.rows():
@@ -204,6 +204,6 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
     for bad in body["bad_shards"]:
         err.print(f"[red]bad shard[/] {bad[C.shard]}: {bad[C.error]}", highlight=False)
     for note in body["warnings"]:
-        err.print(f"[yellow]warning:[/] {note[C.shard]}: {note['warning']}", highlight=False)
+        err.print(f"[yellow]warning:[/] {note[C.shard]}: {note[C.warning]}", highlight=False)
     if out:
         stdout.print(f"report written to {out}")

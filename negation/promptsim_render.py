@@ -100,6 +100,6 @@ def absence_table(config: AbsenceConfig, run: AbsenceResult, model: str) -> Tabl
             "–" if r["auroc_mean"] is None else f"{r['auroc_mean']:.3f}",
             "–" if r["ap_mean"] is None else f"{r['ap_mean']:.3f}",
             "–" if r["frac_auroc_above_half"] is None else f"{r['frac_auroc_above_half']:.0%}",
-            str(r["n_classes"]),
+            str(r[C.n_classes]),
         )
     return t

@@ -198,15 +198,15 @@ def table(config: TableConfig, backbone: Any, progress: Progress = _silent) -> T
     summary = {
         C.model: model,
         C.pretrained: weights,
-        "classes": class_set.name,
-        "n_classes": len(class_set),
+        C.classes: class_set.name,
+        C.n_classes: len(class_set),
         C.random_weights: backbone.random_weights,
-        **({"warning": info["warning"]} if backbone.random_weights else {}),
-        "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
-        "rows": result.rows,
-        "frac_negation_closer": result.frac_negation_closer,
-        "poster_reference": None if control else paper_cosines().to_dicts(),
-        **({"poster_reference_note": NOT_THE_POSTERS} if control else {}),
+        **({C.warning: info[C.warning]} if backbone.random_weights else {}),
+        C.centring: "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
+        C.rows: result.rows,
+        C.frac_negation_closer: result.frac_negation_closer,
+        C.poster_reference: None if control else paper_cosines().to_dicts(),
+        **({C.poster_reference_note: NOT_THE_POSTERS} if control else {}),
     }
     out = config.out
     if out is not None:
@@ -389,15 +389,15 @@ def absence(
     summary = {
         C.dataset: config.dataset,
         C.split: config.split,
-        "n_images": len(data),
-        "classes": list(data.classes.keys),
-        "n_classes": len(data.classes),
-        "voc_difficult": config.voc_difficult,
+        C.n_images: len(data),
+        C.classes: list(data.classes.keys),
+        C.n_classes: len(data.classes),
+        C.voc_difficult: config.voc_difficult,
         C.templates: setting.templates,
         C.style: setting.style,
-        "positive": list(setting.positive),
-        "negative": list(setting.negative),
-        "variants": {
+        C.positive: list(setting.positive),
+        C.negative: list(setting.negative),
+        C.variants: {
             "global": "cos(encode_image, prompt) at the model's native size "
             f"{backbone.native_image_size}",
             "dense": "max over spatial regions of cos(dense feature, prompt) at "
@@ -406,8 +406,8 @@ def absence(
         C.model: backbone.config.model,
         C.pretrained: info[C.pretrained],
         C.random_weights: backbone.random_weights,
-        **({"warning": info["warning"]} if backbone.random_weights else {}),
-        "rows": rows,
+        **({C.warning: info[C.warning]} if backbone.random_weights else {}),
+        C.rows: rows,
     }
     out = config.out
     if out is not None:

@@ -102,6 +102,12 @@ def test_the_fit_metrics_keys_are_documented() -> None:
     assert [k for k in S.FIT_METRICS if k not in names] == []
 
 
+@pytest.mark.parametrize("kind", S.SUMMARIES)
+def test_every_summary_key_is_documented(kind: str) -> None:
+    names = documented(kind, "summary.json")
+    assert [k for k in S.SUMMARIES[kind] if k not in names] == []
+
+
 def test_build_table_writes_the_schema_columns_in_order(tmp_path: Path) -> None:
     run = {c: None for c in S.SWEEP_RESULTS} | {
         "dataset": "voc",
@@ -155,7 +161,7 @@ def test_kinds_cover_every_command_with_result_files() -> None:
 def test_every_result_column_is_named_once_in_c() -> None:
     tables = [t for files in S.FILES.values() for t in files.values()]
     tables += [S.TABLE_HEAD, S.TABLE_TAIL, S.SWEEP_KEY, S.SWEEP_BACKBONE, S.SWEEP_ADDED]
-    tables += [S.FIT_METRICS]
+    tables += [S.FIT_METRICS, *S.SUMMARIES.values()]
     columns = {c for t in tables for c in t}
     named = {a.rstrip("_"): v for a, v in vars(S.C).items() if not a.startswith("__")}
     assert all(a == v for a, v in named.items())  # C.cosine is "cosine", C.class_ is "class"

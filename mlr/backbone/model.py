@@ -289,7 +289,7 @@ class Backbone(TextEncoder):
             "config": asdict(self.config),
         }
         if self.random_weights:
-            out["warning"] = RANDOM_WEIGHTS_WARNING
+            out[C.warning] = RANDOM_WEIGHTS_WARNING
         return out
 
     # ---- text --------------------------------------------------------------------------------

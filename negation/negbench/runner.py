@@ -229,23 +229,23 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
         C.model: model,
         C.pretrained: pretrained,
         C.random_weights: backbone.random_weights,
-        **({"warning": info["warning"]} if backbone.random_weights else {}),
+        **({C.warning: info[C.warning]} if backbone.random_weights else {}),
         C.dataset: q[C.dataset][0],
         C.split: q[C.split][0],
         C.seed: cfg.seed,
-        "question_seed": int(q[C.seed][0]),
+        C.question_seed: int(q[C.seed][0]),
         C.templates: q[C.templates][0],
-        "benchmark_version": int(q[C.version][0]),
-        "image_features": "encode_image at the native size "
+        C.benchmark_version: int(q[C.version][0]),
+        C.image_features: "encode_image at the native size "
         f"{getattr(backbone, 'native_image_size', None)}, L2-normalised; scores are cosines",
-        "n_images": len(bench.image_keys),
-        "n_questions": {
+        C.n_images: len(bench.image_keys),
+        C.n_questions: {
             t: int(n) for t, n in q.group_by(C.task, maintain_order=True).len().iter_rows()
         },
-        "n_bootstrap": cfg.n_boot,
-        "metrics": metrics,
-        "clip_benchmark_files": files,
-        "complete": True,
+        C.n_bootstrap: cfg.n_boot,
+        C.metrics: metrics,
+        C.clip_benchmark_files: files,
+        C.complete: True,
     }
 
     def fill(tmp: Path) -> None:
