@@ -1,6 +1,7 @@
 """The result schema in code: every result table's columns and their dtypes, in the order they
-are written (``docs/RESULTS.md`` describes each, and a test checks it against this module), and
-the kind of result directory each command writes (by ``run.json``'s ``command``).
+are written, the keys of ``metrics.json`` and of the ``summary.json`` files (``docs/RESULTS.md``
+describes each, and a test checks it against this module), and the kind of result directory each
+command writes (by ``run.json``'s ``command``).
 
 Every column name is spelled once, in :class:`C`; writers build their frames with these schemas
 and readers name their columns through ``C``, so a column is renamed in one place."""
