@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from corpora.schema import C
+
 _FILE = "data/paper_reference.json"
 
 
@@ -58,7 +60,7 @@ def paper_map(dataset: str | None = None) -> pl.DataFrame:
     ref = load_reference()
     partials = ref["map"]["partials"]
     rows = [
-        {"dataset": ds, "method": m, "partial": p, "map": v}
+        {C.dataset: ds, C.method: m, C.partial: p, C.map: v}
         for ds in _datasets(ref, dataset)
         for m, entry in ref["map"]["datasets"][ds].items()
         for p, v in zip(partials, entry["values"], strict=True)
@@ -66,10 +68,10 @@ def paper_map(dataset: str | None = None) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
         schema={
-            "dataset": pl.String,
-            "method": pl.String,
-            "partial": pl.Float64,
-            "map": pl.Float64,
+            C.dataset: pl.String,
+            C.method: pl.String,
+            C.partial: pl.Float64,
+            C.map: pl.Float64,
         },
     )
 
@@ -84,12 +86,12 @@ def paper_methods(dataset: str | None = None) -> pl.DataFrame:
             params = ref["params"][ds].get(m, {})
             rows.append(
                 {
-                    "dataset": ds,
-                    "method": m,
-                    "label": method_label(m),
+                    C.dataset: ds,
+                    C.method: m,
+                    C.label: method_label(m),
                     "map_avg": entry["avg"],
-                    "params_paper": params.get("paper"),
-                    "params_label": params.get("paper_label"),
+                    C.params_paper: params.get("paper"),
+                    C.params_label: params.get("paper_label"),
                     "params_exact": params.get("exact"),
                     "gpu_hours": ref["gpu_hours"][ds].get(m),
                 }
@@ -97,12 +99,12 @@ def paper_methods(dataset: str | None = None) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
         schema={
-            "dataset": pl.String,
-            "method": pl.String,
-            "label": pl.String,
+            C.dataset: pl.String,
+            C.method: pl.String,
+            C.label: pl.String,
             "map_avg": pl.Float64,
-            "params_paper": pl.Int64,
-            "params_label": pl.String,
+            C.params_paper: pl.Int64,
+            C.params_label: pl.String,
             "params_exact": pl.Int64,
             "gpu_hours": pl.Float64,
         },

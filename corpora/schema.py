@@ -1,6 +1,7 @@
 """The result schema in code: every result table's columns and their dtypes, in the order they
-are written (``docs/RESULTS.md`` describes each, and a test checks it against this module), and
-the kind of result directory each command writes (by ``run.json``'s ``command``).
+are written, the keys of ``metrics.json`` and of the ``summary.json`` files (``docs/RESULTS.md``
+describes each, and a test checks it against this module), and the kind of result directory each
+command writes (by ``run.json``'s ``command``).
 
 Every column name is spelled once, in :class:`C`; writers build their frames with these schemas
 and readers name their columns through ``C``, so a column is renamed in one place."""
@@ -121,6 +122,41 @@ class C:
     devices = "devices"
     n_runs = "n_runs"
     n_failed = "n_failed"
+    known_fraction = "known_fraction"
+    protocol = "protocol"
+    n_classes_evaluated = "n_classes_evaluated"
+    cp = "cp"
+    cr = "cr"
+    cf1_mean_of_f1 = "cf1_mean_of_f1"
+    op = "op"
+    or_ = "or"
+    threshold = "threshold"
+    per_class_ap = "per_class_ap"
+    best_epoch = "best_epoch"
+    last_epoch = "last_epoch"
+    selection = "selection"
+    history = "history"
+    complete = "complete"
+    classes = "classes"
+    n_classes = "n_classes"
+    warning = "warning"
+    centring = "centring"
+    rows = "rows"
+    frac_negation_closer = "frac_negation_closer"
+    poster_reference = "poster_reference"
+    poster_reference_note = "poster_reference_note"
+    n_images = "n_images"
+    voc_difficult = "voc_difficult"
+    positive = "positive"
+    negative = "negative"
+    variants = "variants"
+    question_seed = "question_seed"
+    benchmark_version = "benchmark_version"
+    image_features = "image_features"
+    n_questions = "n_questions"
+    n_bootstrap = "n_bootstrap"
+    metrics = "metrics"
+    clip_benchmark_files = "clip_benchmark_files"
 
 
 # ---- negscan … --out DIR --------------------------------------------------------------------
@@ -153,6 +189,23 @@ PROMPTSIM_PER_CLASS: Schema = {
     C.note: pl.String,
 }
 
+# ``summary.json``'s keys, in the order they are written (``warning`` only with random weights,
+# ``poster_reference_note`` only for a sentence-transformers control: see SUMMARY_OPTIONAL)
+PROMPTSIM_SUMMARY = (
+    C.model,
+    C.pretrained,
+    C.classes,
+    C.n_classes,
+    C.random_weights,
+    C.warning,
+    C.centring,
+    C.rows,
+    C.frac_negation_closer,
+    C.poster_reference,
+    C.poster_reference_note,
+)
+SUMMARY_OPTIONAL = (C.warning, C.poster_reference_note)
+
 # ---- promptsim maps … --out DIR ---------------------------------------------------------------
 
 MAPS: Schema = {
@@ -181,6 +234,25 @@ ABSENCE_PER_CLASS: Schema = {
     C.n_target: pl.Int64,
     C.n_other: pl.Int64,
 }
+
+ABSENCE_SUMMARY = (
+    C.dataset,
+    C.split,
+    C.n_images,
+    C.classes,
+    C.n_classes,
+    C.voc_difficult,
+    C.templates,
+    C.style,
+    C.positive,
+    C.negative,
+    C.variants,
+    C.model,
+    C.pretrained,
+    C.random_weights,
+    C.warning,
+    C.rows,
+)
 
 # ---- promptsim negbench --out DIR -------------------------------------------------------------
 
@@ -233,6 +305,68 @@ NEGBENCH_PER_CLASS: Schema = {
     C.ci_high: pl.Float64,
     C.n: pl.Int64,
 }
+
+NEGBENCH_SUMMARY = (
+    C.model,
+    C.pretrained,
+    C.random_weights,
+    C.warning,
+    C.dataset,
+    C.split,
+    C.seed,
+    C.question_seed,
+    C.templates,
+    C.benchmark_version,
+    C.image_features,
+    C.n_images,
+    C.n_questions,
+    C.n_bootstrap,
+    C.metrics,
+    C.clip_benchmark_files,
+    C.complete,
+)
+
+# ---- mlrtrain fit --out RUN_DIR ---------------------------------------------------------------
+
+# ``metrics.json``'s keys, in the order they are written (a JSON object: no dtypes): the run, its
+# backbone, the headline epoch's metrics (``evaluate``'s, ``per_class_ap`` last), how the epoch
+# was chosen; ``error`` only after a NaN / exploding-weights stop (``complete`` false)
+FIT_METRICS = (
+    C.dataset,
+    C.method,
+    C.partial,
+    C.known_fraction,
+    C.seed,
+    C.model,
+    C.pretrained,
+    C.image_size,
+    C.weights_id,
+    C.random_weights,
+    C.protocol,
+    C.select,
+    C.n_params,
+    C.device,
+    C.map,
+    C.n_classes_evaluated,
+    C.cp,
+    C.cr,
+    C.cf1_mean_of_f1,
+    C.cf1_harmonic,
+    C.op,
+    C.or_,
+    C.of1,
+    C.threshold,
+    C.map_selected,
+    C.map_last,
+    C.best_epoch,
+    C.last_epoch,
+    C.selection,
+    C.wall_seconds,
+    C.history,
+    C.per_class_ap,
+    C.complete,
+    C.error,
+)
 
 # ---- mlrtrain sweep --out SWEEP_DIR -----------------------------------------------------------
 
@@ -355,6 +489,13 @@ FILES: dict[str, dict[str, Schema]] = {
         "per_class.parquet": NEGBENCH_PER_CLASS,
     },
     "sweep": {SWEEP_RESULTS_FILE: SWEEP_RESULTS},
+}
+
+# result kind → its ``summary.json``'s keys
+SUMMARIES: dict[str, tuple[str, ...]] = {
+    "promptsim": PROMPTSIM_SUMMARY,
+    "absence": ABSENCE_SUMMARY,
+    "negbench": NEGBENCH_SUMMARY,
 }
 
 # ``run.json``'s ``command`` → the kind of result directory it wrote

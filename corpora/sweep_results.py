@@ -113,8 +113,8 @@ def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFra
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{f}: unreadable metrics file ({exc})") from exc
         # a run still training (or stopped) writes metrics.json with complete=false and no map
-        needed: tuple[str, ...] = (C.dataset, C.method, C.partial, C.seed, "complete")
-        if m.get("complete"):
+        needed: tuple[str, ...] = (C.dataset, C.method, C.partial, C.seed, C.complete)
+        if m.get(C.complete):
             needed += (C.map, C.n_params, C.wall_seconds, C.device)
         missing = [k for k in needed if k not in m]
         if missing:
@@ -124,7 +124,7 @@ def _from_metrics(files: list[tuple[str, str, Callable[[], str]]]) -> pl.DataFra
             {
                 **{k: m.get(k) for k in _SCHEMA if k not in (C.dataset, C.status, C.run_dir)},
                 C.dataset: dataset,
-                C.status: "complete" if m["complete"] else "incomplete",
+                C.status: "complete" if m[C.complete] else "incomplete",
                 C.run_dir: run_dir,
             }
         )
@@ -277,7 +277,7 @@ def _backbone_table(
     rows = []
     for method in sorted(ok[C.method].unique().to_list(), key=method_rank):
         mine = ok.filter(pl.col(C.method) == method)
-        where = f"dataset {ds!r}, {first['backbone']}, method {method!r}"
+        where = f"dataset {ds!r}, {first[C.backbone]}, method {method!r}"
         n_params = _one_value(mine, C.n_params, C.n_params, where)
         select = _one_value(mine, C.select, "--select", where)
         m_meta = meta.filter(pl.col(C.method) == method)
@@ -346,8 +346,8 @@ def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
             C.run_dir
         ].to_list()
         raise ValueError(
-            f"{sweep_dir}: {len(dirs)} finished runs of {r['method']} p={r['partial']:g} "
-            f"seed {r['seed']} on {r['dataset']} / {r['backbone']} ({', '.join(map(str, dirs))}); "
+            f"{sweep_dir}: {len(dirs)} finished runs of {r[C.method]} p={r[C.partial]:g} "
+            f"seed {r[C.seed]} on {r[C.dataset]} / {r[C.backbone]} ({', '.join(map(str, dirs))}); "
             "keep one (a copied run directory?)"
         )
 

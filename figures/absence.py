@@ -56,13 +56,13 @@ def describe(absence_dir: Path) -> str:
     ``summary.json`` (what an older file lacks is left out)."""
     path = Path(absence_dir) / "summary.json"
     s = read_json(path, "absence") if path.is_file() else {}
-    data = " ".join([str(s.get("dataset") or "").upper(), str(s.get("split") or "")]).strip()
-    if s.get("n_images"):
-        data += f", {s['n_images']} images"
+    data = " ".join([str(s.get(C.dataset) or "").upper(), str(s.get(C.split) or "")]).strip()
+    if s.get(C.n_images):
+        data += f", {s[C.n_images]} images"
     models = ", ".join(m.label for m in read_models(absence_dir)) or "model not recorded"
     parts = [data or "dataset not recorded", models]
-    if s.get("negative"):
-        parts.append(f"N = {s['negative']!r}")
+    if s.get(C.negative):
+        parts.append(f"N = {s[C.negative]!r}")
     return " · ".join(parts)
 
 

@@ -100,9 +100,9 @@ def read_models(result_dir: Path) -> list[Model]:
     d = Path(result_dir)
     run, summary = d / "run.json", d / "summary.json"
     if run.is_file() and isinstance(m := _load_json(run).get("model"), dict):
-        return [Model(str(m.get("name")), str(m.get("pretrained")), bool(m.get("random_weights")))]
+        return [Model(str(m.get("name")), str(m.get(C.pretrained)), bool(m.get(C.random_weights)))]
     if summary.is_file() and "model" in (s := _load_json(summary)):
-        return [Model(str(s["model"]), str(s.get("pretrained")), bool(s.get("random_weights")))]
+        return [Model(str(s[C.model]), str(s.get(C.pretrained)), bool(s.get(C.random_weights)))]
     return []
 
 

@@ -46,7 +46,7 @@ def load_summaries(dirs: list[Path]) -> list[dict]:
     out = []
     for d in find_results(dirs):
         data = json.loads((d / "summary.json").read_text("utf-8"))
-        missing = [k for k in ("model", "pretrained", "random_weights", "metrics") if k not in data]
+        missing = [k for k in (C.model, C.pretrained, C.random_weights, C.metrics) if k not in data]
         if missing:
             raise MissingInput(f"{d / 'summary.json'}: missing key(s) {missing} — rerun `{MAKER}`")
         out.append(data)
@@ -56,12 +56,12 @@ def load_summaries(dirs: list[Path]) -> list[dict]:
 
 
 def _label(s: dict) -> str:
-    return f"{s['model']}\n{s['pretrained']}"
+    return f"{s[C.model]}\n{s[C.pretrained]}"
 
 
 def _banner(summaries: list[dict]) -> str | None:
     return random_weights_banner(
-        [Model(s["model"], s["pretrained"], bool(s["random_weights"])) for s in summaries]
+        [Model(s[C.model], s[C.pretrained], bool(s[C.random_weights])) for s in summaries]
     )
 
 
@@ -70,13 +70,13 @@ def describe(summaries: list[dict], what: str) -> str:
     data of every summary; a value a summary lacks is left out)."""
     data = []
     for s in summaries:
-        d = " ".join([str(s.get("dataset") or "").upper(), str(s.get("split") or "")]).strip()
+        d = " ".join([str(s.get(C.dataset) or "").upper(), str(s.get(C.split) or "")]).strip()
         d = d or "dataset not recorded"
-        if s.get("n_images"):
-            d += f", {s['n_images']} images"
+        if s.get(C.n_images):
+            d += f", {s[C.n_images]} images"
         data.append(d)
-    models = ", ".join(dict.fromkeys(f"{s['model']} / {s['pretrained']}" for s in summaries))
-    boot = sorted({s["n_bootstrap"] for s in summaries if s.get("n_bootstrap")})
+    models = ", ".join(dict.fromkeys(f"{s[C.model]} / {s[C.pretrained]}" for s in summaries))
+    boot = sorted({s[C.n_bootstrap] for s in summaries if s.get(C.n_bootstrap)})
     ci = f" · 95 % CI, bootstrap {', '.join(map(str, boot))}" if boot else ""
     return f"{what} — {'; '.join(dict.fromkeys(data))} · {models}{ci}"
 
@@ -116,7 +116,7 @@ def negbench_panels(dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT
     """``negbench.png/.pdf``: the four panels over models."""
     summaries = load_summaries(dirs)
     labels = [_label(s) for s in summaries]
-    m = [s["metrics"] for s in summaries]
+    m = [s[C.metrics] for s in summaries]
     width = max(style.PAGE, 1.2 * len(summaries) + 3)
     fig, axes = style.new_figure(width, 5.6, nrows=2, ncols=2)
     (a_mcq, a_gap), (a_exi, a_ret) = axes
@@ -175,12 +175,12 @@ def negscan_scatter(
         if not path.is_file():
             raise MissingInput(f"{path} not found — run `negscan laion SHARDS… --out DIR` first")
         rate = json.loads(path.read_text("utf-8")).get("rate_all_rows")
-        matched = [s for s in summaries if s["pretrained"] == name]
+        matched = [s for s in summaries if s[C.pretrained] == name]
         if not matched:
-            have = ", ".join(sorted({s["pretrained"] for s in summaries}))
+            have = ", ".join(sorted({s[C.pretrained] for s in summaries}))
             raise ValueError(f"--negscan {name}: no negbench result with weights {name} ({have})")
         for s in matched:
-            est = s["metrics"].get("mcq", {}).get("by_type", {}).get("negation")
+            est = s[C.metrics].get("mcq", {}).get("by_type", {}).get("negation")
             if rate is not None and est and est.get(C.value) is not None:
                 points.append((s, 100.0 * rate, est))
     if not points:
@@ -191,7 +191,7 @@ def negscan_scatter(
         hi = (est[C.ci_high] if est[C.ci_high] is not None else est[C.value]) - est[C.value]
         ax.errorbar([x], [est[C.value]], yerr=[[lo], [hi]], fmt="o", ms=4, capsize=2)
         ax.annotate(
-            s["model"], (x, est[C.value]), xytext=(3, 3), textcoords="offset points", fontsize=5
+            s[C.model], (x, est[C.value]), xytext=(3, 3), textcoords="offset points", fontsize=5
         )
     ax.axhline(0.25, ls=":", lw=0.8, color=style.REFERENCE_COLOR)
     ax.set(

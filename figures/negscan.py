@@ -16,7 +16,7 @@ from corpora.schema import C
 from figures import style
 from figures.inputs import EmptyInput, left_out, read_json, read_table
 
-SUMMARY_KEYS = ("n_rows", "n_with_negation", "rate_all_rows", "rate_non_null")
+SUMMARY_KEYS = (C.n_rows, C.n_with_negation, "rate_all_rows", "rate_non_null")
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ def options(summary: dict) -> str:
     parts = [f"lexicon {summary.get('lexicon', '?')}"]
     if summary.get("window") is not None:
         parts.append(f"window {summary['window']}")
-    if summary.get("classes"):
-        parts.append(f"class set {summary['classes']}")
+    if summary.get(C.classes):
+        parts.append(f"class set {summary[C.classes]}")
     if summary.get("exclude_numbering"):
         parts.append("numbered lists excluded")
     return ", ".join(parts)
@@ -115,7 +115,7 @@ def word_counts(
     words = words.filter(pl.col(C.captions) > 0)  # a zero has no place on a log axis
     if words.is_empty():
         raise EmptyInput(f"{', '.join(str(c.path) for c in corpora)}: no negation word found")
-    sizes = {c.name: c.summary["n_rows"] for c in corpora}
+    sizes = {c.name: c.summary[C.n_rows] for c in corpora}
     shares = len(set(sizes.values())) > 1
     if shares:  # corpora of different sizes compare by share, never by count
         n_rows = pl.col("corpus").replace_strict(sizes, return_dtype=pl.Float64)

@@ -54,7 +54,7 @@ ABOVE = (
 
 def poster_means() -> dict[tuple[str, str], float]:
     """``{(templates, pair): mean}`` of the poster's cosine table (``single``, ``ensemble85``)."""
-    return {(r["templates"], r["pair"]): r["mean"] for r in paper_cosines().iter_rows(named=True)}
+    return {(r[C.templates], r[C.pair]): r["mean"] for r in paper_cosines().iter_rows(named=True)}
 
 
 def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
@@ -84,7 +84,7 @@ def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str],
     per_class = load_per_class(promptsim_dir)
     banner = random_weights_banner(read_models(promptsim_dir))
     summary = read_json(Path(promptsim_dir) / "summary.json", "promptsim")
-    classes = summary.get("classes")
+    classes = summary.get(C.classes)
     df, notes = drop_undrawable(per_class, [C.cosine], "per-class cosines", (C.space, "setting"))
     if df.is_empty():
         raise EmptyInput(f"{Path(promptsim_dir) / 'per_class.parquet'}: {notes[0]}")
@@ -98,7 +98,7 @@ def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str],
             f"{classes or 'not recorded'}"
         )
     models = df.select(pl.format("{} / {}", C.model, C.pretrained)).unique(maintain_order=True)
-    n = summary.get("n_classes", per_class[C.class_].n_unique())
+    n = summary.get(C.n_classes, per_class[C.class_].n_unique())
     title = f"{', '.join(models.to_series().to_list())} · classes: {classes or '?'} ({n})"
     return df, banner, notes, title, coco
 

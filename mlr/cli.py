@@ -60,24 +60,26 @@ def _num(x: float | None) -> str:
 def _print_metrics(m: dict) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{m.get('method')} · {m.get('dataset', '')} · protocol {m.get('protocol')}")
+    from corpora.schema import C
+
+    t = Table(title=f"{m.get(C.method)} · {m.get(C.dataset, '')} · protocol {m.get(C.protocol)}")
     for col in ("mAP", "CF1 (mean of F1)", "CF1 (harmonic)", "OF1", "classes"):
         t.add_column(col, justify="right")
     t.add_row(
-        _num(m["map"]),
-        _num(m["cf1_mean_of_f1"]),
-        _num(m["cf1_harmonic"]),
-        _num(m["of1"]),
-        str(m["n_classes_evaluated"]),
+        _num(m[C.map]),
+        _num(m[C.cf1_mean_of_f1]),
+        _num(m[C.cf1_harmonic]),
+        _num(m[C.of1]),
+        str(m[C.n_classes_evaluated]),
     )
     stdout.print(t)
-    if "map_last" in m:
+    if C.map_last in m:
         stderr.print(
-            f"test mAP (headline: --select {m['select']}): selected epoch {m['best_epoch']} "
-            f"{_num(m['map_selected'])}, last epoch {m['last_epoch']} {_num(m['map_last'])}",
+            f"test mAP (headline: --select {m[C.select]}): selected epoch {m[C.best_epoch]} "
+            f"{_num(m[C.map_selected])}, last epoch {m[C.last_epoch]} {_num(m[C.map_last])}",
             highlight=False,
         )
-    if m.get("protocol") == "anchors":
+    if m.get(C.protocol) == "anchors":
         stderr.print(
             "[yellow]protocol 'anchors': the epoch was chosen on the TEST split; this "
             "number is optimistic.[/yellow]"
@@ -162,6 +164,7 @@ def params(
     from rich.table import Table
 
     from corpora.classes import load_classes
+    from corpora.schema import C
     from mlr.backbone import BackboneConfig, load_backbone, require_images
     from mlr.heads import param_table
 
@@ -190,7 +193,7 @@ def params(
     t.add_column("method")
     t.add_column("params", justify="right")
     for r in rows:
-        t.add_row(r["method"], f"{r['n_params']:,}")
+        t.add_row(r[C.method], f"{r[C.n_params]:,}")
     stdout.print(t)
 
 

@@ -14,6 +14,7 @@ from rich.progress import (
 )
 
 from corpora.cli import stderr as console
+from corpora.schema import C
 from mlr.inputs import Reporter
 from mlr.sweep import SweepReporter
 
@@ -121,12 +122,12 @@ class SweepProgress(SweepReporter):
     def run_end(self, index, total, run, row) -> None:
         self.done()  # a run that failed mid-epoch leaves its bar behind
         self.progress.advance(self.runs)
-        if row["status"] in ("failed", "conflict"):
-            colour = "red" if row["status"] == "failed" else "yellow"
+        if row[C.status] in ("failed", "conflict"):
+            colour = "red" if row[C.status] == "failed" else "yellow"
             self.progress.console.print(
-                f"[{colour}]{row['status']}:[/{colour}] {escape(run.rel)}: "
-                f"{escape(str(row['error']))}",
+                f"[{colour}]{row[C.status]}:[/{colour}] {escape(run.rel)}: "
+                f"{escape(str(row[C.error]))}",
                 soft_wrap=True,
             )
-        elif row["status"] == "complete" and not self.quiet:
-            self.progress.console.print(f"{escape(run.rel)}: mAP {row['map']:.2f}")
+        elif row[C.status] == "complete" and not self.quiet:
+            self.progress.console.print(f"{escape(run.rel)}: mAP {row[C.map]:.2f}")

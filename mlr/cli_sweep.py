@@ -78,6 +78,7 @@ def sweep(
 
     from corpora.executors import ENGINES, Resources, make_executor, take_slice
     from corpora.runio import claim_out_dir
+    from corpora.schema import C
     from corpora.sweep_results import remote_url
     from mlr.cli_progress import SweepProgress, banner
     from mlr.distributed import default_gpus
@@ -125,8 +126,8 @@ def sweep(
         reporter.progress.stop()
         if executor is not None:
             executor.close()
-    if result.results["random_weights"].fill_null(False).any():  # also when every run was skipped
-        banner({"random_weights": True})
+    if result.results[C.random_weights].fill_null(False).any():  # also when every run was skipped
+        banner({C.random_weights: True})
     _summary(result)
     if result.failed or result.conflicts:
         raise typer.Exit(1)
@@ -137,7 +138,9 @@ def _summary(result: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    counts = result.results.group_by("status").len().sort("status").rows()
+    from corpora.schema import C
+
+    counts = result.results.group_by(C.status).len().sort(C.status).rows()
     stderr.print(
         f"{', '.join(f'{n} {s}' for s, n in counts)}; results: {result.path}", highlight=False
     )
@@ -150,7 +153,7 @@ def _summary(result: Any) -> None:
             t.add_column("run")
             t.add_column("error")
             for r in bad:
-                t.add_row(r["run_dir"], escape(str(r["error"])))
+                t.add_row(r[C.run_dir], escape(str(r[C.error])))
             stderr.print(t)
 
 

@@ -36,6 +36,7 @@ import torch
 
 from corpora.multilabel import MultiLabelSplit
 from corpora.runio import atomic_write_json, slug
+from corpora.schema import C
 from mlr.augment import train_augment
 
 FORMAT = 1
@@ -242,7 +243,7 @@ def cache_entry(
     """The cache entry of (model, pretrained, size, split, view) and its identifying metadata."""
     meta = {
         "model": model_info.get("name"),
-        "pretrained": model_info.get("pretrained"),
+        "pretrained": model_info.get(C.pretrained),
         "image_size": size,
         "dataset": split.dataset,
         "split": split.split,
@@ -252,7 +253,7 @@ def cache_entry(
         "aug_seed": seed if view > 0 else None,
         # the weights' content identity (random weights: config + seed) and what else shapes them
         "weights": {
-            "id": model_info.get("weights_id"),
+            "id": model_info.get(C.weights_id),
             "precision": model_info.get("precision"),
             "mean": model_info.get("preprocessing", {}).get("mean"),
             "std": model_info.get("preprocessing", {}).get("std"),

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from corpora.schema import C
 from mlr.config import METHODS
 
 COS_SCALE = 20.0  # softmax temperature 1/20 on cosine, and the per-region logit scale
@@ -281,5 +282,5 @@ def param_table(
             residual=residual,
         )
         name = method if residual or method != "positivecoop" else "positivecoop --no-residual"
-        rows.append({"method": name, "n_params": head.n_params()})
+        rows.append({C.method: name, C.n_params: head.n_params()})
     return rows

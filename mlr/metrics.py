@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from corpora.schema import C
+
 # Hand-written, not scikit-learn: this is the tie-handling stated above (tests check it against
 # average_precision_score and precision/recall/f1_score), and scikit-learn stays a test-only
 # dependency.
@@ -79,17 +81,17 @@ def evaluate(
     op = float(_safe_div(tp.sum(), n_pred.sum()))
     orr = float(_safe_div(tp.sum(), n_pos.sum()))
     return {
-        "map": _mean(aps),
-        "n_classes_evaluated": sum(a is not None for a in aps),
-        "cp": 100.0 * cp,
-        "cr": 100.0 * cr,
-        "cf1_mean_of_f1": 100.0 * float(f_c.mean()),
-        "cf1_harmonic": 100.0 * float(_safe_div(2 * cp * cr, cp + cr)),
-        "op": 100.0 * op,
-        "or": 100.0 * orr,
-        "of1": 100.0 * float(_safe_div(2 * op * orr, op + orr)),
-        "threshold": threshold,
-        "per_class_ap": {
+        C.map: _mean(aps),
+        C.n_classes_evaluated: sum(a is not None for a in aps),
+        C.cp: 100.0 * cp,
+        C.cr: 100.0 * cr,
+        C.cf1_mean_of_f1: 100.0 * float(f_c.mean()),
+        C.cf1_harmonic: 100.0 * float(_safe_div(2 * cp * cr, cp + cr)),
+        C.op: 100.0 * op,
+        C.or_: 100.0 * orr,
+        C.of1: 100.0 * float(_safe_div(2 * op * orr, op + orr)),
+        C.threshold: threshold,
+        C.per_class_ap: {
             n: (None if a is None else 100.0 * a) for n, a in zip(names, aps, strict=True)
         },
     }

@@ -47,6 +47,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
+from corpora.schema import C
 from corpora.sweep_results import remote_url
 from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
 from mlr.inputs import Reporter
@@ -230,19 +231,19 @@ def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) ->
     m = metrics or {}
     # metrics.json names the run's numbers and backbone as the results columns
     row = {c: m.get(c) for c in S.SWEEP_RESULTS} | {
-        "dataset": run.config.dataset,
-        "model": run.config.model,
-        "pretrained": run.config.pretrained,
-        "image_size": m.get("image_size", run.config.image_size),
-        "method": run.method,
-        "partial": run.partial,
-        "seed": run.seed,
-        "status": status,
-        "error": error,
-        "run_dir": run.rel,
+        C.dataset: run.config.dataset,
+        C.model: run.config.model,
+        C.pretrained: run.config.pretrained,
+        C.image_size: m.get(C.image_size, run.config.image_size),
+        C.method: run.method,
+        C.partial: run.partial,
+        C.seed: run.seed,
+        C.status: status,
+        C.error: error,
+        C.run_dir: run.rel,
     }
     if status == "failed":  # a failed run has no number, whatever an earlier attempt left
-        row |= {"map": None, "map_selected": None, "map_last": None}
+        row |= {C.map: None, C.map_selected: None, C.map_last: None}
     return row
 
 
@@ -309,7 +310,7 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
 
 def _result(frame: pl.DataFrame, path: Path | str, rows: list[dict]) -> SweepResult:
     def having(status: str) -> list[dict]:
-        return [r for r in rows if r["status"] == status]
+        return [r for r in rows if r[C.status] == status]
 
     return SweepResult(frame, path, having("failed"), having("conflict"))
 

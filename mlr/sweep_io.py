@@ -16,6 +16,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.runio import atomic_write_parquet
+from corpora.schema import C
 from corpora.sweep_results import remote_url
 
 RESULTS_FILE = S.SWEEP_RESULTS_FILE
@@ -55,7 +56,7 @@ def run_state(run_dir: Path | str) -> str:
     """``complete``, ``partial`` (a last checkpoint to resume from) or ``new``, of a local run
     directory or a run's URL."""
     m = read_json(at(run_dir, "metrics.json"))
-    if m is not None and m.get("complete") is True:
+    if m is not None and m.get(C.complete) is True:
         return "complete"
     if any(is_file(at(run_dir, f"checkpoints/{n}.pt")) for n in ("last", "prev")):
         return "partial"
@@ -124,14 +125,13 @@ def merge_results(path: Path | str, rows: list[dict]) -> pl.DataFrame:
     # a new row replaces the old row of the same run: the same key, where a backbone column that
     # one of them does not know (a run that failed before loading its weights, a results file of
     # an earlier version) matches any value
-    p_key = pl.col("partial").round(S.PARTIAL_DECIMALS)
+    p_key = S.rounded_partial()
     old = old.with_row_index("_i").with_columns(_p=p_key)
-    keys = new.select(S.SWEEP_KEY).with_columns(_p=p_key).drop("partial")
-    loose = ("model", "pretrained", "image_size", "weights_id")
-    same = old.join(keys, on=["dataset", "method", "_p", "seed"], suffix="_new").filter(
+    keys = new.select(S.SWEEP_KEY).with_columns(_p=p_key).drop(C.partial)
+    same = old.join(keys, on=[C.dataset, C.method, "_p", C.seed], suffix="_new").filter(
         pl.all_horizontal(
             pl.col(c).is_null() | pl.col(f"{c}_new").is_null() | (pl.col(c) == pl.col(f"{c}_new"))
-            for c in loose
+            for c in S.SWEEP_BACKBONE
         )
     )
     kept = old.filter(~pl.col("_i").is_in(same["_i"].implode())).drop("_i", "_p")

@@ -15,11 +15,14 @@ import re
 import polars as pl
 
 from corpora.runio import markdown_table
+from corpora.schema import TABLE_PER_PROPORTION, C, per_proportion
 from corpora.sweep_results import NOT_RECORDED
 from corpora.sweep_results import build_table as build_table
 from corpora.sweep_results import load_runs as load_runs
 
 FORMATS = ("markdown", "csv", "latex")
+# the keys of the average columns (``map_avg_mean``, ``map_last_avg_mean``, …)
+_AVG, _LAST_AVG = "avg", "last_avg"
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -28,9 +31,10 @@ FORMATS = ("markdown", "csv", "latex")
 def table_keys(df: pl.DataFrame) -> list[str]:
     """The partial keys (``10``, ``20``, …) of a :func:`build_table` frame, in column order, for
     proportions that at least one row of it has."""
-    keys = [m.group(1) for c in df.columns if (m := re.fullmatch(r"map_(.+)_mean", c))]
-    keys = [k for k in keys if k not in ("avg", "last_avg")]
-    return [k for k in keys if df[f"map_{k}_mean"].is_not_null().any()]
+    mean = re.escape(TABLE_PER_PROPORTION[0]).replace(r"\{p\}", "(.+)")
+    keys = [m.group(1) for c in df.columns if (m := re.fullmatch(mean, c))]
+    keys = [k for k in keys if k not in (_AVG, _LAST_AVG)]
+    return [k for k in keys if df[per_proportion(k)[0]].is_not_null().any()]
 
 
 def _num(x: float | None, digits: int = 1, *, sign: bool = False) -> str:
@@ -60,14 +64,15 @@ PM = " ± "
 
 
 def _cell(row: dict, key: str) -> str:
-    mean, std = row.get(f"map_{key}_mean"), row.get(f"map_{key}_std")
+    mean_col, std_col, *_ = per_proportion(key)
+    mean, std = row.get(mean_col), row.get(std_col)
     if mean is None:
         return "—"
     return _num(mean) if std is None else f"{_num(mean)}{PM}{_num(std)}"
 
 
 def _seeds(row: dict, keys: list[str]) -> str:
-    ns = [row[f"map_{k}_n"] for k in keys if row[f"map_{k}_n"]]
+    ns = [n for k in keys if (n := row[per_proportion(k)[2]])]
     if not ns:
         return "0"
     return str(min(ns)) if min(ns) == max(ns) else f"{min(ns)}–{max(ns)}"
@@ -79,11 +84,11 @@ _Grid = tuple[str, str, pl.DataFrame, list[str], list[list[str]], list[list[str]
 def _parts(df: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame]]:
     """(dataset, backbone label, its rows) per table; frames without backbone columns (earlier
     versions) are one table per dataset."""
-    if "backbone" not in df.columns:
-        df = df.with_columns(backbone=pl.lit(NOT_RECORDED))
+    if C.backbone not in df.columns:
+        df = df.with_columns(pl.lit(NOT_RECORDED).alias(C.backbone))
     out = []
-    for ds, bb in df.select("dataset", "backbone").unique(maintain_order=True).iter_rows():
-        out.append((ds, bb, df.filter((pl.col("dataset") == ds) & (pl.col("backbone") == bb))))
+    for ds, bb in df.select(C.dataset, C.backbone).unique(maintain_order=True).iter_rows():
+        out.append((ds, bb, df.filter((pl.col(C.dataset) == ds) & (pl.col(C.backbone) == bb))))
     return out
 
 
@@ -97,29 +102,30 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
         header = ["Method", "Params", *cols, "last ep.", "seeds", "h/run", "h total", "device"]
         ours, comp = [], []
         for row in part.iter_rows(named=True):
-            cells = [_cell(row, k) for k in [*keys, "avg"]]
+            ks = [*keys, _AVG]
+            cells = [_cell(row, k) for k in ks]
             ours.append(
                 [
-                    row["label"],
-                    _params(row["n_params"]),
+                    row[C.label],
+                    _params(row[C.n_params]),
                     *cells,
-                    _cell(row, "last_avg"),
+                    _cell(row, _LAST_AVG),
                     _seeds(row, keys),
-                    _num(row["hours_per_run"], 2),
-                    _num(row["hours_total"], 2),
-                    row["devices"] or "—",
+                    _num(row[C.hours_per_run], 2),
+                    _num(row[C.hours_total], 2),
+                    row[C.devices] or "—",
                 ]
             )
-            if row.get("paper_avg") is None and all(row.get(f"paper_{k}") is None for k in keys):
+            mean, _, _, paper, diff = zip(*map(per_proportion, ks), strict=True)
+            if all(row.get(c) is None for c in paper):
                 continue
-            ks = [*keys, "avg"]
-            params, paper_params = row["n_params"], row.get("params_paper")
-            hours, paper_hours = row["hours_per_run"], row.get("paper_gpu_hours")
+            params, paper_params = row[C.n_params], row.get(C.params_paper)
+            hours, paper_hours = row[C.hours_per_run], row.get(C.paper_gpu_hours)
             comp.append(
                 [
-                    row["label"],
+                    row[C.label],
                     "ours",
-                    *[_num(row[f"map_{k}_mean"]) for k in ks],
+                    *[_num(row[c]) for c in mean],
                     _params(params),
                     _num(hours, 2),
                 ]
@@ -128,8 +134,8 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
                 [
                     "",
                     "paper",
-                    *[_num(row.get(f"paper_{k}")) for k in ks],
-                    row.get("params_label") or "—",
+                    *[_num(row.get(c)) for c in paper],
+                    row.get(C.params_label) or "—",
                     _num(paper_hours, 2),
                 ]
             )
@@ -137,7 +143,7 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
                 [
                     "",
                     "ours − paper",
-                    *[_num(row.get(f"diff_{k}"), sign=True) for k in ks],
+                    *[_num(row.get(c), sign=True) for c in diff],
                     _signed_params(params, paper_params),
                     _num(
                         None if hours is None or paper_hours is None else hours - paper_hours,
@@ -189,13 +195,13 @@ def _notes(part: pl.DataFrame) -> list[str]:
     def flag(col: str, *, value: bool | str = True) -> bool:
         return col in part.columns and (part[col].cast(type(value)) == value).any()
 
-    if flag("random_weights"):
+    if flag(C.random_weights):
         notes.append(
             "RANDOM WEIGHTS: this backbone was never trained; its numbers mean nothing about CLIP"
         )
-    if flag("paper_refused"):
+    if flag(C.paper_refused):
         notes.append("not compared with the paper (random weights; --allow-random to compare)")
-    if flag("select", value="last"):
+    if flag(C.select, value="last"):
         notes.append("cells: the last epoch's test mAP (--select last)")
     failed = _failed_note(part)
     return [*notes, failed] if failed else notes
@@ -203,9 +209,9 @@ def _notes(part: pl.DataFrame) -> list[str]:
 
 def _failed_note(part: pl.DataFrame) -> str:
     """``not averaged: 1 failed or unfinished run (PositiveCoOp 1)``, or ``""``."""
-    if "n_failed" not in part.columns:
+    if C.n_failed not in part.columns:
         return ""
-    rows = [(r["label"], r["n_failed"]) for r in part.iter_rows(named=True) if r["n_failed"]]
+    rows = [(r[C.label], n) for r in part.iter_rows(named=True) if (n := r[C.n_failed])]
     if not rows:
         return ""
     n = sum(k for _, k in rows)

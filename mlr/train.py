@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from corpora.runio import atomic_write_json, run_info, write_run_json
+from corpora.schema import C
 from mlr.checkpoints import (
     atomic_torch_save,
     load_checkpoint,
@@ -184,7 +185,7 @@ def _diverged(out: Path, partial_metrics: dict, what: str) -> TrainingDiverged:
         f"{last if last.exists() else '(none yet)'}; try a lower --lr or --loss-w, or "
         "--precision fp32"
     )
-    atomic_write_json(out / "metrics.json", {**partial_metrics, "complete": False, "error": msg})
+    atomic_write_json(out / "metrics.json", {**partial_metrics, C.complete: False, C.error: msg})
     return TrainingDiverged(msg)
 
 
@@ -277,20 +278,20 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     t_start -= elapsed
 
     base = {
-        "dataset": cfg.dataset,
-        "method": cfg.method,
-        "partial": partial,
-        "known_fraction": known,
-        "seed": cfg.seed,
-        "model": cfg.model,
-        "pretrained": cfg.pretrained,
-        "image_size": backbone.image_size,
-        "weights_id": weights_id(backbone),
-        "random_weights": backbone.random_weights,
-        "protocol": cfg.protocol,
-        "select": cfg.select,
-        "n_params": head.n_params(),
-        "device": str(backbone.device),
+        C.dataset: cfg.dataset,
+        C.method: cfg.method,
+        C.partial: partial,
+        C.known_fraction: known,
+        C.seed: cfg.seed,
+        C.model: cfg.model,
+        C.pretrained: cfg.pretrained,
+        C.image_size: backbone.image_size,
+        C.weights_id: weights_id(backbone),
+        C.random_weights: backbone.random_weights,
+        C.protocol: cfg.protocol,
+        C.select: cfg.select,
+        C.n_params: head.n_params(),
+        C.device: str(backbone.device),
     }
     warm = cfg.resolved_warmup_lr()
     scaler = torch.amp.GradScaler(
@@ -315,7 +316,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             at = f"at epoch {epoch} (numbered from 0, as in the history), step {step} of {n_steps}"
             if not torch.isfinite(loss):
                 what = f"loss became {loss.item()} {at}"
-                raise _diverged(out, {**base, "history": history}, what)
+                raise _diverged(out, {**base, C.history: history}, what)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()  # fp16: loss scaling, a step with inf/NaN grads skipped
             scaler.step(opt)
@@ -324,7 +325,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             if not norm <= norm_limit:  # also NaN
                 raise _diverged(
                     out,
-                    {**base, "history": history},
+                    {**base, C.history: history},
                     f"the trainable weights' norm became {norm:.3g} {at} (limit "
                     f"{DIVERGED_NORM_RATIO:g} × max(1, its initial norm) = {norm_limit:.3g})",
                 )
@@ -369,7 +370,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         )
         atomic_write_json(
             out / "metrics.json",
-            {**base, "complete": False, "best_epoch": best_epoch, "history": history},
+            {**base, C.complete: False, C.best_epoch: best_epoch, C.history: history},
         )
         rep.message(f"epoch {epoch + 1}: loss {record['loss']:.4f}  val mAP {val_map:.2f}")
         if on_epoch_end is not None:
@@ -388,20 +389,20 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     m = selected if cfg.select == "best" else last
     metrics = {
         **base,
-        **{k: m[k] for k in m if k != "per_class_ap"},
-        "map_selected": selected["map"],
-        "map_last": last["map"],
-        "best_epoch": best_epoch,
-        "last_epoch": cfg.epochs - 1,
-        "selection": (
+        **{k: m[k] for k in m if k != C.per_class_ap},
+        C.map_selected: selected[C.map],
+        C.map_last: last[C.map],
+        C.best_epoch: best_epoch,
+        C.last_epoch: cfg.epochs - 1,
+        C.selection: (
             "test split (anchors protocol: optimistic)"
             if cfg.protocol == "anchors"
             else f"held-out {cfg.val_fraction:.0%} of train (partial labels)"
         ),
-        "wall_seconds": time.perf_counter() - t_start,
-        "history": history,
-        "per_class_ap": m["per_class_ap"],
-        "complete": True,
+        C.wall_seconds: time.perf_counter() - t_start,
+        C.history: history,
+        C.per_class_ap: m[C.per_class_ap],
+        C.complete: True,
     }
     atomic_write_json(out / "metrics.json", metrics)
     return FitResult(out, metrics)
@@ -436,17 +437,17 @@ def evaluate_run(
     scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
     m = evaluate(scores, test.labels, train.classes.keys)
     out = {
-        "run_dir": str(run_dir),
+        C.run_dir: str(run_dir),
         "checkpoint": checkpoint,
         "epoch": int(ck["epoch"]),
-        "dataset": cfg.dataset,
-        "method": cfg.method,
-        "model": cfg.model,
-        "pretrained": cfg.pretrained,
-        "image_size": backbone.image_size,
-        "weights_id": weights_id(backbone),
-        "random_weights": backbone.random_weights,
-        "protocol": cfg.protocol,
+        C.dataset: cfg.dataset,
+        C.method: cfg.method,
+        C.model: cfg.model,
+        C.pretrained: cfg.pretrained,
+        C.image_size: backbone.image_size,
+        C.weights_id: weights_id(backbone),
+        C.random_weights: backbone.random_weights,
+        C.protocol: cfg.protocol,
         **m,
     }
     atomic_write_json(run_dir / "eval.json", out)

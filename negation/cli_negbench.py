@@ -23,17 +23,21 @@ NEGBENCH_REFERENCE = (
 
 
 def _fmt(est: dict | None) -> str:
-    if not est or est.get("value") is None:
+    from corpora.schema import C  # lazily: --help stays fast
+
+    if not est or est.get(C.value) is None:
         return "–"
-    if est.get("ci_low") is None:
-        return f"{est['value']:.3f}"
-    return f"{est['value']:.3f} [{est['ci_low']:.3f}, {est['ci_high']:.3f}]"
+    if est.get(C.ci_low) is None:
+        return f"{est[C.value]:.3f}"
+    return f"{est[C.value]:.3f} [{est[C.ci_low]:.3f}, {est[C.ci_high]:.3f}]"
 
 
 def _print_summary(summary: dict) -> None:
-    m = summary["metrics"]
-    title = f"negbench — {summary['model']} / {summary['pretrained']} — {summary['dataset']}"
-    if summary["random_weights"]:
+    from corpora.schema import C  # lazily: --help stays fast
+
+    m = summary[C.metrics]
+    title = f"negbench — {summary[C.model]} / {summary[C.pretrained]} — {summary[C.dataset]}"
+    if summary[C.random_weights]:
         title = f"RANDOM WEIGHTS — {title}"
     t = Table(title=title, caption="value [bootstrap 95 % CI]")
     for h in ("task", "measure", "value"):
@@ -51,8 +55,8 @@ def _print_summary(summary: dict) -> None:
     if "retrieval" in m:
         r = m["retrieval"]
         for k in ("negated", "plain", "gap_negated_plain"):
-            t.add_row("retrieval", f"R@5 {k}", _fmt(r[k]["r5"]))
-            t.add_row("retrieval", f"mAP {k}", _fmt(r[k]["ap"]))
+            t.add_row("retrieval", f"R@5 {k}", _fmt(r[k][C.r5]))
+            t.add_row("retrieval", f"mAP {k}", _fmt(r[k][C.ap]))
     cli.stdout.print(t)
 
 
@@ -132,20 +136,22 @@ def negbench_cmd(
 
 
 def _report(result: Any, out: Path, *, quiet: bool, reference: bool) -> None:
+    from corpora.schema import C  # lazily: --help stays fast
+
     for s in result.summaries:
         _print_summary(s)
     if reference:
         cli.stdout.print(NEGBENCH_REFERENCE, highlight=False)
     for s in result.summaries:
-        if s["random_weights"]:
+        if s[C.random_weights]:
             cli.stderr.print(
-                f"[bold white on red] WARNING [/] [bold red]{s['model']}: {s['warning']}[/]",
+                f"[bold white on red] WARNING [/] [bold red]{s[C.model]}: {s[C.warning]}[/]",
                 highlight=False,
             )
     for r in result.rows or []:
-        colour = {"complete": "green", "skipped": "yellow", "failed": "red"}[r["status"]]
-        line = f"[{colour}]{r['status']}[/] {r['model']},{r['pretrained']} → {out / r['dir']}"
-        cli.stdout.print(line + (f" ({r['error']})" if r["error"] else ""), highlight=False)
+        colour = {"complete": "green", "skipped": "yellow", "failed": "red"}[r[C.status]]
+        line = f"[{colour}]{r[C.status]}[/] {r[C.model]},{r[C.pretrained]} → {out / r['dir']}"
+        cli.stdout.print(line + (f" ({r[C.error]})" if r[C.error] else ""), highlight=False)
     if not quiet:
         cli.stderr.print(f"wrote {out}", highlight=False)
     if result.failed:

@@ -84,6 +84,7 @@ def table_cmd(
     of classes whose negation is closer to P1 than the paraphrase is. Formats: table, markdown,
     csv (the table) or json (the summary.json object). --seed seeds the random init
     (--pretrained none)."""
+    from corpora.schema import C
     from negation import promptsim_render as render
     from negation import promptsim_runs as runs
 
@@ -103,7 +104,7 @@ def table_cmd(
         )  # fmt: skip
         with cli.stage_bars(quiet) as progress:  # on stderr: never mixed into a csv/json stdout
             run = runs.table(config, backbone, progress)
-    class_set, weights = config.class_set, run.info["pretrained"]
+    class_set, weights = config.class_set, run.info[C.pretrained]
     if fmt == "json":  # the same object as summary.json
         print(json.dumps(run.summary, indent=2))
     else:

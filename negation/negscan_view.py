@@ -148,11 +148,11 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
     t.add_column("quantity")
     t.add_column("value", justify="right")
     for label, key in [
-        ("rows (all)", "n_rows"),
-        ("null captions", "n_null"),
-        ("empty captions", "n_empty"),
-        ("captions with a negation", "n_with_negation"),
-        (f"captions negating a class (window {body['window']})", "n_with_class_negation"),
+        ("rows (all)", C.n_rows),
+        ("null captions", C.n_null),
+        ("empty captions", C.n_empty),
+        ("captions with a negation", C.n_with_negation),
+        (f"captions negating a class (window {body['window']})", C.n_with_class_negation),
     ]:
         t.add_row(label, f"{body[key]:,}")
     t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
@@ -189,21 +189,21 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
         b.add_row(row[C.negator], row[C.next_word], f"{row[C.count]:,}")
     stdout.print(b)
 
-    if body["classes"]:
+    if body[C.classes]:
         top = (
             result.classes.filter(result.classes[C.count] > 0)
             .sort(C.count, descending=True)
             .head(10)
         )
-        c = Table(title=f"negated classes ({body['classes']}, window {body['window']})")
+        c = Table(title=f"negated classes ({body[C.classes]}, window {body['window']})")
         c.add_column("class")
         c.add_column("captions", justify="right")
         for name, count in top.rows():
             c.add_row(name, f"{count:,}")
         stdout.print(c)
     for bad in body["bad_shards"]:
-        err.print(f"[red]bad shard[/] {bad['shard']}: {bad['error']}", highlight=False)
+        err.print(f"[red]bad shard[/] {bad[C.shard]}: {bad[C.error]}", highlight=False)
     for note in body["warnings"]:
-        err.print(f"[yellow]warning:[/] {note['shard']}: {note['warning']}", highlight=False)
+        err.print(f"[yellow]warning:[/] {note[C.shard]}: {note[C.warning]}", highlight=False)
     if out:
         stdout.print(f"report written to {out}")

@@ -85,9 +85,9 @@ def summarise(values: Sequence[float] | np.ndarray) -> dict[str, float | int]:
     return {
         "mean": float(v.mean()),
         "std": float(v.std()),
-        "min": float(v.min()),
-        "max": float(v.max()),
-        "n": int(v.size),
+        C.min: float(v.min()),
+        C.max: float(v.max()),
+        C.n: int(v.size),
     }
 
 
@@ -98,7 +98,7 @@ def format_stat(row: dict[str, Any], digits: int = 2) -> str:
     f = f"{{:.{digits}f}}"
     return (
         f"{f.format(row['mean'])} ± {f.format(row['std'])} "
-        f"({f.format(row['min'])}, {f.format(row['max'])})"
+        f"({f.format(row[C.min])}, {f.format(row[C.max])})"
     )
 
 
@@ -218,12 +218,12 @@ def compute_promptsim(
             rows.append(_row(s, s.style, "P1-N1", space, neg, notes[space]))
             fracs.append(
                 {
-                    "templates": s.templates,
-                    "style": s.style,
-                    "space": space,
+                    C.templates: s.templates,
+                    C.style: s.style,
+                    C.space: space,
                     "frac": None if closer is None else float(np.mean(closer)),
-                    "n": len(class_keys) if notes[space] is None else 0,
-                    "note": notes[space],
+                    C.n: len(class_keys) if notes[space] is None else 0,
+                    C.note: notes[space],
                 }
             )
         if has_p2 and s.templates not in p2_done:
@@ -273,20 +273,20 @@ def _row(
     }
     n_templates = by_pair[pair]
     return {
-        "templates": s.templates,
-        "style": style,
-        "pair": pair,
-        "space": space,
+        C.templates: s.templates,
+        C.style: style,
+        C.pair: pair,
+        C.space: space,
         **(summarise(values) if note is None else UNDEFINED),
         **n_templates,
-        "note": note,
+        C.note: note,
     }
 
 
 UNDEFINED: dict[str, float | int | None] = {
     "mean": None,
     "std": None,
-    "min": None,
-    "max": None,
-    "n": 0,
+    C.min: None,
+    C.max: None,
+    C.n: 0,
 }

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from corpora.reference import paper_cosines
 from corpora.runio import markdown_table
+from corpora.schema import C
 from negation.promptsim_runs import AbsenceConfig, AbsenceResult
 
 
@@ -21,26 +22,26 @@ def promptsim_table(result: Any, fmt: str, digits: int, title: str) -> str | Tab
     if fmt == "csv":
         return pl.DataFrame(result.rows).write_csv()
     frac = {
-        (f["templates"], f["style"], f["space"]): f["frac"] for f in result.frac_negation_closer
+        (f[C.templates], f[C.style], f[C.space]): f["frac"] for f in result.frac_negation_closer
     }
-    order = list(dict.fromkeys(r["templates"] for r in result.rows))
+    order = list(dict.fromkeys(r[C.templates] for r in result.rows))
     entries: dict[tuple[str, str, str], dict[str, str]] = {}
-    for row in sorted(result.rows, key=lambda r: (order.index(r["templates"]), r["pair"])):
-        key = (row["templates"], row["style"], row["pair"])
+    for row in sorted(result.rows, key=lambda r: (order.index(r[C.templates]), r[C.pair])):
+        key = (row[C.templates], row[C.style], row[C.pair])
         setting = (
-            row["templates"] if row["pair"] == "P1-P2" else f"{row['templates']} · {row['style']}"
+            row[C.templates] if row[C.pair] == "P1-P2" else f"{row[C.templates]} · {row[C.style]}"
         )
-        entry = entries.setdefault(key, {"setting": setting, "pair": row["pair"], "closer": ""})
-        entry[row["space"]] = format_stat(row, digits)
-        if row["pair"] == "P1-N1":
-            f = frac.get((row["templates"], row["style"], row["space"]))
+        entry = entries.setdefault(key, {"setting": setting, "pair": row[C.pair], "closer": ""})
+        entry[row[C.space]] = format_stat(row, digits)
+        if row[C.pair] == "P1-N1":
+            f = frac.get((row[C.templates], row[C.style], row[C.space]))
             shown = "–" if f is None else f"{f:.0%}"
             entry["closer"] = shown if not entry["closer"] else f"{entry['closer']} / {shown}"
     headers = ["setting", "pair", "raw", "centred", "N1 closer (raw / centred)"]
     cells = [
         [e["setting"], e["pair"], e["raw"], e["centred"], e["closer"]] for e in entries.values()
     ]
-    notes = list(dict.fromkeys(r["note"] for r in result.rows if r["note"]))
+    notes = list(dict.fromkeys(r[C.note] for r in result.rows if r[C.note]))
     if fmt == "markdown":
         text = f"**{title}**\n\n{markdown_table([headers, *cells])}\n"
         return text + "".join(f"\nNote: {note}.\n" for note in notes)
@@ -66,17 +67,17 @@ def reference_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(f"ours {space} (Δ)", justify="right")
     for ref in paper_cosines().to_dicts():
         ours = {
-            r["space"]: r["mean"]
+            r[C.space]: r["mean"]
             for r in rows
-            if r["templates"] == ref["templates"]
-            and r["pair"] == ref["pair"]
-            and (ref["pair"] == "P1-P2" or r["style"] == "not-prefix")
+            if r[C.templates] == ref[C.templates]
+            and r[C.pair] == ref[C.pair]
+            and (ref[C.pair] == "P1-P2" or r[C.style] == "not-prefix")
         }
         cells = []
         for space in ("raw", "centred"):
             mean = ours.get(space)
             cells.append("—" if mean is None else f"{mean:.2f} ({mean - ref['mean']:+.2f})")
-        table.add_row(ref["templates"], ref["pair"], format_stat(ref), *cells)
+        table.add_row(ref[C.templates], ref[C.pair], format_stat(ref), *cells)
     return table
 
 
@@ -84,7 +85,7 @@ def absence_table(config: AbsenceConfig, run: AbsenceResult, model: str) -> Tabl
     """The means over classes of ``promptsim absence``."""
     setting = config.setting
     t = Table(
-        title=f"absence — {model} / {run.info['pretrained']} — {config.dataset} {config.split} "
+        title=f"absence — {model} / {run.info[C.pretrained]} — {config.dataset} {config.split} "
         f"({run.n_images} images, {run.n_classes} classes)",
         caption=f"P {setting.positive[0]!r} · N {setting.negative[0]!r}"
         + (" (ensembles)" if len(setting.positive) > 1 else "")
@@ -94,11 +95,11 @@ def absence_table(config: AbsenceConfig, run: AbsenceResult, model: str) -> Tabl
         t.add_column(h, justify="left" if h in ("variant", "prompt → target") else "right")
     for r in run.rows:
         t.add_row(
-            r["variant"],
-            f"{r['prompt']} → {r['target']}",
+            r[C.variant],
+            f"{r[C.prompt]} → {r[C.target]}",
             "–" if r["auroc_mean"] is None else f"{r['auroc_mean']:.3f}",
             "–" if r["ap_mean"] is None else f"{r['ap_mean']:.3f}",
             "–" if r["frac_auroc_above_half"] is None else f"{r['frac_auroc_above_half']:.0%}",
-            str(r["n_classes"]),
+            str(r[C.n_classes]),
         )
     return t

@@ -25,6 +25,7 @@ from corpora.runio import (
     run_info,
     write_run_json,
 )
+from corpora.schema import C
 
 if TYPE_CHECKING:
     import polars as pl
@@ -189,23 +190,23 @@ def table(config: TableConfig, backbone: Any, progress: Progress = _silent) -> T
         return emb.numpy()
 
     info = backbone.info()
-    weights = info["pretrained"]  # "sentence-transformers" for st: models
+    weights = info[C.pretrained]  # "sentence-transformers" for st: models
     control = info["backend"] == "sentence-transformers"
     result = compute_promptsim(
         encode, class_set.keys, class_set.names, config.settings, model, weights
     )
     summary = {
-        "model": model,
-        "pretrained": weights,
-        "classes": class_set.name,
-        "n_classes": len(class_set),
-        "random_weights": backbone.random_weights,
-        **({"warning": info["warning"]} if backbone.random_weights else {}),
-        "centring": "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
-        "rows": result.rows,
-        "frac_negation_closer": result.frac_negation_closer,
-        "poster_reference": None if control else paper_cosines().to_dicts(),
-        **({"poster_reference_note": NOT_THE_POSTERS} if control else {}),
+        C.model: model,
+        C.pretrained: weights,
+        C.classes: class_set.name,
+        C.n_classes: len(class_set),
+        C.random_weights: backbone.random_weights,
+        **({C.warning: info[C.warning]} if backbone.random_weights else {}),
+        C.centring: "v -> normalise(v - mean over classes of the P1 ensemble vectors)",
+        C.rows: result.rows,
+        C.frac_negation_closer: result.frac_negation_closer,
+        C.poster_reference: None if control else paper_cosines().to_dicts(),
+        **({C.poster_reference_note: NOT_THE_POSTERS} if control else {}),
     }
     out = config.out
     if out is not None:
@@ -386,27 +387,27 @@ def absence(
     rows = summarise(per_class)
     info = backbone.info()
     summary = {
-        "dataset": config.dataset,
-        "split": config.split,
-        "n_images": len(data),
-        "classes": list(data.classes.keys),
-        "n_classes": len(data.classes),
-        "voc_difficult": config.voc_difficult,
-        "templates": setting.templates,
-        "style": setting.style,
-        "positive": list(setting.positive),
-        "negative": list(setting.negative),
-        "variants": {
+        C.dataset: config.dataset,
+        C.split: config.split,
+        C.n_images: len(data),
+        C.classes: list(data.classes.keys),
+        C.n_classes: len(data.classes),
+        C.voc_difficult: config.voc_difficult,
+        C.templates: setting.templates,
+        C.style: setting.style,
+        C.positive: list(setting.positive),
+        C.negative: list(setting.negative),
+        C.variants: {
             "global": "cos(encode_image, prompt) at the model's native size "
             f"{backbone.native_image_size}",
             "dense": "max over spatial regions of cos(dense feature, prompt) at "
             f"{config.image_size or backbone.image_size}",
         },
-        "model": backbone.config.model,
-        "pretrained": info["pretrained"],
-        "random_weights": backbone.random_weights,
-        **({"warning": info["warning"]} if backbone.random_weights else {}),
-        "rows": rows,
+        C.model: backbone.config.model,
+        C.pretrained: info[C.pretrained],
+        C.random_weights: backbone.random_weights,
+        **({C.warning: info[C.warning]} if backbone.random_weights else {}),
+        C.rows: rows,
     }
     out = config.out
     if out is not None:

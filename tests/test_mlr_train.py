@@ -13,6 +13,7 @@ import torch
 from mlr_data import write_coco
 
 import mlr.train as train_mod
+from corpora.schema import FIT_METRICS
 from mlr.checkpoints import CheckpointError
 from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, build_head
@@ -100,6 +101,7 @@ def test_run_directory_follows_the_schema(runs):
         "protocol",
     ):
         assert key in m, key
+    assert list(m) == [k for k in FIT_METRICS if k != "error"]  # the schema's, in its order
     assert m["protocol"] == "holdout" and "held-out" in m["selection"]
     assert [h["epoch"] for h in m["history"]] == [0, 1, 2, 3, 4]
     info = json.loads((d / "run.json").read_text())

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from corpora.multilabel import load_split
 from corpora.runio import atomic_write_json
+from corpora.schema import NEGBENCH_SUMMARY
 from figures.cli import app as figs_app
 from negation.cli_promptsim import app
 from negation.negbench import metrics as M
@@ -208,6 +209,7 @@ def test_result_files_and_clip_benchmark_json(voc_run, tiny_models):
     summary = json.loads((voc_run / "summary.json").read_text())
     assert summary["random_weights"] and "RANDOM WEIGHTS" in summary["warning"]
     assert set(summary["metrics"]) == {"mcq", "existence", "retrieval"}
+    assert list(summary) == list(NEGBENCH_SUMMARY)  # random weights: with the warning
     for task in ("mcq", "existence", "retrieval"):
         path = voc_run / f"negbench-voc-test_none_{tiny_models[0]}_en_{task}.json"
         doc = json.loads(path.read_text())

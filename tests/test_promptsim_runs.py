@@ -10,6 +10,8 @@ from mlr_data import write_voc
 from PIL import Image
 from typer.testing import CliRunner
 
+from corpora import schema as S
+from corpora.schema import C
 from mlr.backbone import BackboneConfig, load_backbone
 from negation import promptsim_runs as runs
 from negation.cli_promptsim import app
@@ -46,6 +48,8 @@ def test_table_runner_writes_what_the_command_writes(tiny_models, tmp_path, caps
     result = runs.table(config, _backbone(tiny_models[0]), progress)
     assert capsys.readouterr().out == ""
     assert result.summary == json.loads((cli_out / "summary.json").read_text())
+    # the schema's keys in its order (random weights: with a warning; not a control: no note)
+    assert list(result.summary) == [k for k in S.PROMPTSIM_SUMMARY if k != C.poster_reference_note]
     assert {r["pair"] for r in result.result.rows} == {"P1-N1", "P1-P2"}
     _same_files(cli_out, py_out, ["per_class.parquet", "summary.json"])
     assert log and {stage for stage, _, _ in log} == {"encoding prompts"}
@@ -87,5 +91,6 @@ def test_absence_runner_writes_what_the_command_writes(tiny_models, tmp_path, ca
     result = runs.absence(config, _backbone(tiny_models[0]), progress)
     assert capsys.readouterr().out == ""
     assert result.out == py_out and result.n_images == 6 and result.rows == result.summary["rows"]
+    assert list(result.summary) == list(S.ABSENCE_SUMMARY)  # random weights: with the warning
     _same_files(cli_out, py_out, ["per_class.parquet", "summary.json"])
     assert log[0] == ("scoring test images", 0, 6) and sum(a for _, a, _ in log) == 6

@@ -23,6 +23,7 @@ SECTIONS = {
     "maps": "## `promptsim maps … --out DIR`",
     "absence": "## `promptsim absence --out DIR`",
     "negbench": "## `promptsim negbench --out DIR`",
+    "fit": "## `mlrtrain fit --out RUN_DIR`",
     "sweep": "## `mlrtrain sweep --out SWEEP_DIR`",
 }
 # files whose docs entry lists exactly the columns, nothing else in backticks
@@ -96,6 +97,17 @@ def test_the_table_frame_columns_are_documented() -> None:
     assert [c for c in [*S.TABLE_HEAD, *per_p, *S.TABLE_TAIL] if c not in names] == []
 
 
+def test_the_fit_metrics_keys_are_documented() -> None:
+    names = documented("fit", "metrics.json")
+    assert [k for k in S.FIT_METRICS if k not in names] == []
+
+
+@pytest.mark.parametrize("kind", S.SUMMARIES)
+def test_every_summary_key_is_documented(kind: str) -> None:
+    names = documented(kind, "summary.json")
+    assert [k for k in S.SUMMARIES[kind] if k not in names] == []
+
+
 def test_build_table_writes_the_schema_columns_in_order(tmp_path: Path) -> None:
     run = {c: None for c in S.SWEEP_RESULTS} | {
         "dataset": "voc",
@@ -149,16 +161,18 @@ def test_kinds_cover_every_command_with_result_files() -> None:
 def test_every_result_column_is_named_once_in_c() -> None:
     tables = [t for files in S.FILES.values() for t in files.values()]
     tables += [S.TABLE_HEAD, S.TABLE_TAIL, S.SWEEP_KEY, S.SWEEP_BACKBONE, S.SWEEP_ADDED]
+    tables += [S.FIT_METRICS, *S.SUMMARIES.values()]
     columns = {c for t in tables for c in t}
     named = {a.rstrip("_"): v for a, v in vars(S.C).items() if not a.startswith("__")}
     assert all(a == v for a, v in named.items())  # C.cosine is "cosine", C.class_ is "class"
     assert set(named.values()) == columns
 
 
-# modules that read or write result tables (the negscan scan/store, the negbench scorer and the
-# CLIs are not listed yet)
+# modules that read or write result tables or keys (the negscan scan and store are not listed
+# yet)
 SCHEMA_USERS = [
     "corpora/sweep_results.py",
+    "corpora/reference.py",
     "negation/promptsim.py",
     "negation/absence.py",
     "negation/maps.py",
@@ -170,6 +184,16 @@ SCHEMA_USERS = [
     *(f"negation/{m}.py" for m in ("scan", "analysis", "scanning", "store", "report", "negscan")),
     "corpora/captions.py",
     *(f"figures/{m}.py" for m in ("absence", "maps", "negbench", "negscan", "prompts", "sweeps")),
+    *(
+        f"mlr/{m}.py"
+        for m in ("table", "sweep", "sweep_io", "train", "metrics", "heads", "features")
+    ),
+    *(f"mlr/{m}.py" for m in ("cli", "cli_sweep", "cli_progress")),
+    *(f"mlr/backbone/{m}.py" for m in ("__init__", "model", "sentence")),
+    *(f"negation/negbench/{m}.py" for m in ("runner", "job", "summaries")),
+    *(f"negation/{m}.py" for m in ("cli_negbench", "cli_promptsim", "cli_negscan")),
+    "negation/promptsim_runs.py",
+    "negation/promptsim_render.py",
 ]
 
 

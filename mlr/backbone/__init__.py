@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from corpora.schema import C
+
 if TYPE_CHECKING:
     from mlr.backbone.model import Backbone
     from mlr.backbone.sentence import TextBackbone
@@ -51,7 +53,7 @@ Progress = Callable[[int], None]
 def random_weights_banner(model_info: dict) -> str | None:
     """The red RANDOM WEIGHTS banner (rich markup) every command prints to stderr when
     ``model_info`` (:meth:`Backbone.info`, or a result row) says ``random_weights``, else None."""
-    if not model_info.get("random_weights"):
+    if not model_info.get(C.random_weights):
         return None
     return f"[bold white on red] WARNING [/] [bold red]{RANDOM_WEIGHTS_WARNING}[/]"
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from corpora.schema import C
 from mlr.backbone import (
     PRECISIONS,
     RANDOM_WEIGHTS_WARNING,
@@ -264,16 +265,16 @@ class Backbone(TextEncoder):
             "name": self.spec.name,  # a config file's: <stem>-<content hash>
             "config_file": self.spec.config_file,
             "config_sha256": self.spec.config_sha256,
-            "pretrained": self.config.pretrained,
+            C.pretrained: self.config.pretrained,
             "weights": self._weights.kind,
             "checkpoint": self._weights.path,
-            "weights_id": self.weights_id,
+            C.weights_id: self.weights_id,
             "weights_files": self.weights_files,
-            "random_weights": self.random_weights,
+            C.random_weights: self.random_weights,
             "seed": self.config.seed if self.random_weights else None,
             "quick_gelu": self.quick_gelu,
             "precision": self.config.precision,
-            "device": str(self.device),
+            C.device: str(self.device),
             "embed_dim": self.embed_dim,
             "text_width": self.text_width,
             "context_length": self.context_length,
@@ -288,7 +289,7 @@ class Backbone(TextEncoder):
             "config": asdict(self.config),
         }
         if self.random_weights:
-            out["warning"] = RANDOM_WEIGHTS_WARNING
+            out[C.warning] = RANDOM_WEIGHTS_WARNING
         return out
 
     # ---- text --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from corpora.schema import C
 from mlr.backbone import (
     PRECISIONS,
     ST_PREFIX,
@@ -71,14 +72,14 @@ class TextBackbone(TextEncoder):
         return {
             "backend": "sentence-transformers",
             "name": self.config.model,
-            "pretrained": "sentence-transformers",
+            C.pretrained: "sentence-transformers",
             "source": self.source,
-            "weights_id": self.weights_id,
+            C.weights_id: self.weights_id,
             "weights_files": self.weights_files,
-            "random_weights": False,
+            C.random_weights: False,
             "quick_gelu": False,
             "precision": self.config.precision,
-            "device": str(self.device),
+            C.device: str(self.device),
             "embed_dim": self.embed_dim,
             "config": asdict(self.config),
         }

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corpora.schema import C
 from negation.negbench.runner import (
     Bench,
     Progress,
@@ -96,7 +97,7 @@ def build_bench(opts: JobOptions) -> tuple[Bench, list[str]]:
         questions=opts.questions,
     )
     if opts.questions is not None:  # the file's tasks, whatever the tasks option says
-        chosen = bench.questions["task"].unique(maintain_order=True).to_list()
+        chosen = bench.questions[C.task].unique(maintain_order=True).to_list()
     return bench, chosen
 
 
@@ -148,9 +149,9 @@ def run_job(
     if isinstance(models, tuple):
         return JobResult([run(cfg, load(*models), progress).summary])
     rows = run_models(cfg, parse_models_file(models), load, progress)
-    done = [r for r in rows if r["status"] != "failed"]
+    done = [r for r in rows if r[C.status] != "failed"]
     summaries = [json.loads((cfg.out / r["dir"] / "summary.json").read_text()) for r in done]
-    return JobResult(summaries, rows, [r for r in rows if r["status"] == "failed"])
+    return JobResult(summaries, rows, [r for r in rows if r[C.status] == "failed"])
 
 
 def negbench(

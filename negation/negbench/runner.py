@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
 from corpora.runio import slug as runio_slug
-from corpora.schema import NEGBENCH_SCORES
+from corpora.schema import NEGBENCH_SCORES, C
 from mlr.backbone import require_images
 from negation.negbench import metrics as M
 from negation.negbench.summaries import clip_benchmark_metrics, per_class, task_metrics
@@ -109,15 +109,15 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
     ``r5``, ``r10``, ``ap``, ``n_relevant``, ``n_gallery`` (retrieval), plus model columns."""
     q = bench.questions
     key_index = {k: i for i, k in enumerate(bench.image_keys)}
-    has_retrieval = bool((q["task"] == "retrieval").any())
-    used = sorted({key_index[k] for k in q["image"].drop_nulls().to_list()})
+    has_retrieval = bool((q[C.task] == "retrieval").any())
+    used = sorted({key_index[k] for k in q[C.image].drop_nulls().to_list()})
     if has_retrieval:
         used = list(range(len(bench.image_keys)))
     progress("images", 0, len(used))
     img = image_features(backbone, bench.opener, used, cfg.image_batch, progress)
     row_of = {i: r for r, i in enumerate(used)}
 
-    options = q["options"].to_list()
+    options = q[C.options].to_list()
     texts = list(dict.fromkeys(t for opts in options for t in opts))
     progress("captions", 0, len(texts))
     txt = backbone.encode_text(
@@ -132,12 +132,12 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
     scores: list[np.ndarray | None] = [None] * n
     prediction: list[int | None] = [None] * n
     correct: list[bool | None] = [None] * n
-    ret: dict[str, list] = {k: [None] * n for k in ("r1", "r5", "r10", "ap")}
-    ret["n_relevant"], ret["n_gallery"] = [None] * n, [None] * n
-    tasks = q["task"].to_list()
-    images = q["image"].to_list()
-    answers = q["answer"].to_list()
-    present = q["present"].to_list()
+    ret: dict[str, list] = {k: [None] * n for k in (C.r1, C.r5, C.r10, C.ap)}
+    ret[C.n_relevant], ret[C.n_gallery] = [None] * n, [None] * n
+    tasks = q[C.task].to_list()
+    images = q[C.image].to_list()
+    answers = q[C.answer].to_list()
+    present = q[C.present].to_list()
     for task in ("mcq", "existence"):
         rows = [r for r in range(n) if tasks[r] == task]
         if not rows:
@@ -160,7 +160,7 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
         col = {k: c for c, k in enumerate(bench.class_keys)}
         labels = bench.labels
         assert labels is not None  # retrieval questions come with the gallery's labels
-        affirmed, negated = q["affirmed"].to_list(), q["negated"].to_list()
+        affirmed, negated = q[C.affirmed].to_list(), q[C.negated].to_list()
         for r in range(n):
             if tasks[r] != "retrieval":
                 continue
@@ -170,14 +170,14 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
             s = img[gallery] @ txt[text_row[options[r][0]]]
             for k, v in M.retrieval_query(s, relevant[gallery]).items():
                 ret[k][r] = v
-            ret["n_relevant"][r] = int(relevant[gallery].sum())
-            ret["n_gallery"][r] = int(gallery.sum())
+            ret[C.n_relevant][r] = int(relevant[gallery].sum())
+            ret[C.n_gallery][r] = int(gallery.sum())
     info = backbone.info()
-    columns: dict[str, list[Any]] = {"prediction": prediction, "correct": correct, **ret}
+    columns: dict[str, list[Any]] = {C.prediction: prediction, C.correct: correct, **ret}
     return q.with_columns(
-        pl.lit(backbone.config.model).alias("model"),
-        pl.lit(info["pretrained"]).alias("pretrained"),
-        float_lists("scores", scores),
+        pl.lit(backbone.config.model).alias(C.model),
+        pl.lit(info[C.pretrained]).alias(C.pretrained),
+        float_lists(C.scores, scores),
         *(pl.Series(k, v, dtype=NEGBENCH_SCORES[k]) for k, v in columns.items()),
     )
 
@@ -219,33 +219,33 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
     table = per_class(scored, cfg.seed, cfg.n_boot)
     metrics = task_metrics(scored, cfg.seed, cfg.n_boot)
     info = backbone.info()
-    model, pretrained = backbone.config.model, info["pretrained"]
+    model, pretrained = backbone.config.model, info[C.pretrained]
     files = {
         task: clip_benchmark_name(bench.dataset, pretrained, model, task)
         for task in clip_benchmark_metrics(metrics)
     }
     q = bench.questions
     summary = {
-        "model": model,
-        "pretrained": pretrained,
-        "random_weights": backbone.random_weights,
-        **({"warning": info["warning"]} if backbone.random_weights else {}),
-        "dataset": q["dataset"][0],
-        "split": q["split"][0],
-        "seed": cfg.seed,
-        "question_seed": int(q["seed"][0]),
-        "templates": q["templates"][0],
-        "benchmark_version": int(q["version"][0]),
-        "image_features": "encode_image at the native size "
+        C.model: model,
+        C.pretrained: pretrained,
+        C.random_weights: backbone.random_weights,
+        **({C.warning: info[C.warning]} if backbone.random_weights else {}),
+        C.dataset: q[C.dataset][0],
+        C.split: q[C.split][0],
+        C.seed: cfg.seed,
+        C.question_seed: int(q[C.seed][0]),
+        C.templates: q[C.templates][0],
+        C.benchmark_version: int(q[C.version][0]),
+        C.image_features: "encode_image at the native size "
         f"{getattr(backbone, 'native_image_size', None)}, L2-normalised; scores are cosines",
-        "n_images": len(bench.image_keys),
-        "n_questions": {
-            t: int(n) for t, n in q.group_by("task", maintain_order=True).len().iter_rows()
+        C.n_images: len(bench.image_keys),
+        C.n_questions: {
+            t: int(n) for t, n in q.group_by(C.task, maintain_order=True).len().iter_rows()
         },
-        "n_bootstrap": cfg.n_boot,
-        "metrics": metrics,
-        "clip_benchmark_files": files,
-        "complete": True,
+        C.n_bootstrap: cfg.n_boot,
+        C.metrics: metrics,
+        C.clip_benchmark_files: files,
+        C.complete: True,
     }
 
     def fill(tmp: Path) -> None:
@@ -253,10 +253,10 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
         atomic_write_parquet(tmp / "per_class.parquet", table)
         for task, values in clip_benchmark_metrics(metrics).items():
             doc = {
-                "dataset": bench.dataset,
-                "model": model,
-                "pretrained": pretrained,
-                "task": task,
+                C.dataset: bench.dataset,
+                C.model: model,
+                C.pretrained: pretrained,
+                C.task: task,
                 "metrics": values,
                 "language": "en",
             }
@@ -312,17 +312,17 @@ def run_models(
     status = []
     for model, pretrained in models:
         out = model_dir(cfg.out, model, pretrained)
-        row = {"model": model, "pretrained": pretrained, "dir": out.name, "error": None}
+        row = {C.model: model, C.pretrained: pretrained, "dir": out.name, C.error: None}
         if is_complete(out):
-            row["status"] = "skipped"
+            row[C.status] = "skipped"
         else:
             try:
                 backbone = load(model, pretrained)
                 run(replace(cfg, out=out), backbone, progress)
-                row["status"] = "complete"
+                row[C.status] = "complete"
             except Exception as err:  # recorded; the other models still run
-                row["status"] = "failed"
-                row["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+                row[C.status] = "failed"
+                row[C.error] = f"{type(err).__name__}: {err}".splitlines()[0]
                 row["traceback"] = traceback.format_exc()
         status.append(row)
         atomic_write_json(Path(cfg.out) / "models.json", status)
