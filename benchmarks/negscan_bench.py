@@ -195,7 +195,12 @@ def startup(root: Path, repeat: int = 10) -> tuple[float, float]:
 def check_counts(folder: Path) -> None:
     """Identical counts where the rules coincide (ASCII-only captions); the rest, reported."""
     ascii_counts = {
-        k: COUNT[k](folder, ascii_only=True) for k in ("duckdb", "polars", "negscan-any")
+        k: count(folder, ascii_only=True)
+        for k, count in (
+            ("duckdb", duckdb_count),
+            ("polars", polars_count),
+            ("negscan-any", negscan_any),
+        )
     }
     if len(set(ascii_counts.values())) != 1:
         raise SystemExit(f"the engines disagree on ASCII-only captions: {ascii_counts}")
