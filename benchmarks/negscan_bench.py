@@ -91,7 +91,9 @@ def duckdb_count(folder: Path, *, ascii_only: bool = False) -> int:
         f"SELECT count(*) FROM read_parquet('{folder}/*.parquet') "
         f"WHERE {where}regexp_matches(TEXT, $pattern)"
     )
-    return duckdb.execute(query, {"pattern": any_pattern()}).fetchone()[0]  # type: ignore[index]
+    row = duckdb.execute(query, {"pattern": any_pattern()}).fetchone()
+    assert row is not None  # count(*) always returns one row
+    return int(row[0])
 
 
 def polars_count(folder: Path, *, ascii_only: bool = False) -> int:
