@@ -324,13 +324,14 @@ class AbsenceConfig:
         object.__setattr__(self, "setting", chosen[0])
 
 
-def load_absence_data(config: AbsenceConfig) -> Any:
-    """The split to score (``corpora.multilabel.MultiLabelData``), checked: not empty, distinct
-    class names."""
+def load_labelled_split(config: Any) -> Any:
+    """The labelled split a config names (``dataset``, ``root``, ``split``, ``skip_bad_images``,
+    ``voc_difficult``, ``classes``: absence's and negbench's options); a missing root is an
+    option error."""
     from corpora.multilabel import load_split
 
     try:
-        data = load_split(
+        return load_split(
             config.dataset,
             config.root,
             config.split,
@@ -340,6 +341,12 @@ def load_absence_data(config: AbsenceConfig) -> Any:
         )
     except FileNotFoundError as err:
         raise OptionError(str(err), "--root") from None
+
+
+def load_absence_data(config: AbsenceConfig) -> Any:
+    """The split to score (``corpora.multilabel.MultiLabelData``), checked: not empty, distinct
+    class names."""
+    data = load_labelled_split(config)
     where = f"{config.dataset} at {config.root}"
     if len(data) == 0:
         raise ValueError(f"{where}: the {config.split} split has no image")

@@ -19,7 +19,7 @@ from negation.negbench.runner import (
     run,
     run_models,
 )
-from negation.promptsim_runs import OptionError
+from negation.promptsim_runs import OptionError, load_labelled_split
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,6 @@ class JobResult:
 
 def build_bench(opts: JobOptions) -> tuple[Bench, list[str]]:
     """The bench and the tasks it holds; bad option values raise :class:`OptionError`."""
-    from corpora.multilabel import load_split
     from negation.negbench.families import load_families
     from negation.negbench.inputs import bench_from_negbench_csv, bench_from_split
     from negation.negbench.questions import parse_tasks
@@ -75,17 +74,7 @@ def build_bench(opts: JobOptions) -> tuple[Bench, list[str]]:
         raise OptionError("use train or test", "--split")
     chosen = parse_tasks(opts.tasks or "mcq,existence,retrieval")
     families = load_families(opts.templates)
-    try:
-        data = load_split(
-            opts.dataset,
-            opts.root,
-            opts.split,
-            skip_bad_images=opts.skip_bad_images,
-            voc_difficult=opts.voc_difficult,
-            classes=opts.classes,
-        )
-    except FileNotFoundError as err:
-        raise OptionError(str(err), "--root") from None
+    data = load_labelled_split(opts)
     bench = bench_from_split(
         data,
         opts.root,
