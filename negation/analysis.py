@@ -87,27 +87,22 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
             [
                 part.lazy()
                 .with_columns(
-                    norm=normalised(c, exclude_numbering=opts.exclude_numbering, kind=kind)
+                    norm=normalised(c, exclude_numbering=opts.exclude_numbering, kind=kind),
+                    ascii=pl.lit(kind == "ascii"),
                 )
-                .with_columns(
-                    words=norm.str.extract_all(pats.any_ascii if kind == "ascii" else pats.any)
-                )
-                .filter(pl.col("words").list.len() > 0)
-                # every negator with its next word (for the bigrams)
+                # every negator with its next word (for the bigrams, and the per-word counts)
                 .with_columns(
                     m=norm.str.extract_all(pats.bigram_ascii if kind == "ascii" else pats.bigram)
                 )
+                .filter(pl.col("m").list.len() > 0)
                 for kind, part in routes
             ]
         )
         .collect(engine="streaming")
         .with_row_index("i")
     )
-    hits = (
-        neg.select("i", "s", pl.col("words").alias(C.word))
-        .explode(C.word)
-        .with_columns(pl.col(C.word).str.replace_all(r"\s+", " "))
-    )
+    matches = neg.select("i", "s", "m").explode("m")
+    hits = _hits(neg, matches, pats)
     entries = list(opts.lexicon.entries)
     per_word = split_by_shard(
         _grid(n, C.word, entries)
@@ -125,7 +120,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
     # counted per distinct match first, so that the regexes below run on few rows
-    counts = neg.select("s", "m").explode("m").drop_nulls().group_by("s", "m").len(C.count)
+    counts = matches.group_by("s", "m").len(C.count)
     m = pl.col("m")
     forms = (
         counts.select(m.unique())
@@ -191,6 +186,41 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     ]
 
 
+def _hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFrame:
+    """Every negator occurrence (row id ``i``, shard ``s``, ``word`` with single spaces).
+
+    A bigram match starts with the very negator a search for negators alone finds there, and
+    both searches go on alike unless another negator starts in the word the bigram match took
+    ("not no longer"): the negators are read off the distinct bigram matches, and only the
+    captions where that may happen (:func:`negation.scan.tail_risk`) are searched again.
+    """
+    m = pl.col("m")
+    lead = m.str.extract(f"^({pats.any})", 1)
+    tail = m.str.slice(lead.str.len_chars())
+    risky = tail.str.contains(pats.tail_risk) if pats.tail_risk else tail != ""
+    risky = risky | lead.is_null()  # (never, but then searched again rather than lost)
+    forms = matches.select(m.unique()).select(
+        "m", lead.str.replace_all(r"\s+", " ").alias(C.word), risky.alias("risky")
+    )
+    hits = matches.join(forms, on="m").select("i", "s", C.word, "risky")
+    again = hits.filter("risky")["i"].unique()
+    if again.is_empty():
+        return hits.drop("risky")
+    norm = pl.col("norm")
+    words = (
+        pl.when("ascii")
+        .then(norm.str.extract_all(pats.any_ascii))
+        .otherwise(norm.str.extract_all(pats.any))
+    )
+    searched = (
+        neg.filter(pl.col("i").is_in(again.implode()))
+        .select("i", "s", words.alias(C.word))
+        .explode(C.word)
+        .with_columns(pl.col(C.word).str.replace_all(r"\s+", " "))
+    )
+    return pl.concat([hits.filter(~pl.col("i").is_in(again.implode())).drop("risky"), searched])
+
+
 def _grid(n: int, name: str, values: list[str]) -> pl.DataFrame:
     """Each shard's rows of a table (shard ``s``, column ``name``) in the order of ``values``."""
     return pl.DataFrame(
@@ -253,10 +283,8 @@ def _samples(
     """Per shard and word, the ``n`` distinct captions with the smallest seeded hash keys (see
     :func:`bottom_k`), found on the keys first so that only the chosen captions are copied."""
     keys = neg.select("i", "s", key=pl.col(CAPTION).hash(seed))
-    chosen = (
-        hits.select("i", C.word)
-        .unique()
-        .join(keys, on="i")
+    chosen = (  # (a hit's key gathered by its row id: no join)
+        hits.select("s", C.word, key=keys["key"].gather(hits["i"]))
         .group_by("s", C.word)
         .agg(pl.col("key").unique().bottom_k(n))
         .explode("key")

@@ -22,6 +22,7 @@ Counts are Int64, so sums over billions of rows cannot overflow.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,6 +111,21 @@ def class_pattern(name: str) -> str:
     return pat[:-2] + r"(?:e?s)?\b" if pat.endswith(r"\b") else pat
 
 
+def tail_risk(entries: tuple[str, ...]) -> str | None:
+    """A regex that finds every place in a bigram match's tail (the separator and word it took
+    after its negator) where another entry could start: each entry's leading run of ASCII word
+    characters and apostrophes, with its start boundary and no end boundary (so a superset).
+    None when an entry starts otherwise (a custom lexicon): then no tail is trusted."""
+    runs = set()
+    for entry in entries:
+        lead = re.match(r"[0-9A-Za-z_']+", entry)
+        if lead is None:
+            return None
+        run = lead.group()
+        runs.add((r"\b" if run[0] != "'" else "") + re.escape(run))
+    return "(?:" + "|".join(sorted(runs)) + ")"
+
+
 @dataclass(frozen=True)
 class Patterns:
     """The regexes of one scan configuration (all but ``prefilter`` work on normalised text)."""
@@ -120,6 +136,8 @@ class Patterns:
     any_ascii: str  # ``any`` and ``bigram`` for all-ASCII captions (exactly the same matches)
     bigram_ascii: str
     per_class: dict[str, str] = field(default_factory=dict)
+    # where a negator could start in the word a bigram match took (see :func:`tail_risk`)
+    tail_risk: str | None = None
     any_class: str = ""  # a negator followed within the window by any class name
     # first word of each class name → the classes it starts (an Aho–Corasick pre-check)
     class_triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -145,6 +163,7 @@ class Patterns:
             bigram=f"{any_pat}(?:{SEP}{TOKEN})?",
             any_ascii=opts.lexicon.any_pattern(ascii=True),
             bigram_ascii=f"{opts.lexicon.any_pattern(ascii=True)}(?:{SEP_ASCII}{TOKEN_ASCII})?",
+            tail_risk=tail_risk(opts.lexicon.entries),
             per_class=per_class,
             any_class=any_class,
             class_triggers=triggers,

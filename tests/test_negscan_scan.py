@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from corpora.classes import load_classes
 from negation.analysis import analyse, combine, scan, unique_summary
-from negation.lexicon import load_lexicon, nfkc_table
+from negation.lexicon import Lexicon, load_lexicon, nfkc_table
 from negation.scan import ScanOptions, prefilter
 
 
@@ -47,6 +47,10 @@ def words(result):
         ("no, no, NO!", {"no": (1, 3)}),
         ("nº 5", {"no": (1, 1)}),  # NFKC turns º into o: a false positive too
         ("café sans rien", {}),
+        # a negator right after another (in the word a bigram takes) is still counted
+        ("not no longer a dog", {"not": (1, 1), "no longer": (1, 1)}),
+        ("cannot cannot", {"cannot": (1, 2)}),
+        ("no not never, nor", {"no": (1, 1), "not": (1, 1), "never": (1, 1), "nor": (1, 1)}),
     ],
 )
 def test_golden_words(caption, expected):
@@ -276,6 +280,24 @@ def test_counts_equal_the_reference(captions, lexicon, exclude_numbering):
     expected = {
         e: (sum(e in f for f in found), sum(f.count(e) for f in found)) for e in lex.entries
     }
+    assert {w: (c, o) for w, c, o in r.per_word.iter_rows()} == expected
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        ("not", "no longer"),  # "no" alone is no entry: "not no longer" still counts both
+        ("'tis not", "no"),  # an entry that starts with an apostrophe
+        ("-no", "not"),  # one that starts with no word character at all
+    ],
+)
+def test_custom_lexicons_count_every_match_of_the_entries(entries):
+    """Each caption's negators are the matches of one search for the entries alone."""
+    lexicon = Lexicon("custom", entries)
+    captions = ["not no longer", "no no longer not", "it 'tis not no", "x -no not", "not -no"]
+    r = scan(pl.DataFrame({"caption": captions}).lazy(), ScanOptions(lexicon))
+    found = pl.Series(captions).str.extract_all(lexicon.any_pattern()).to_list()
+    expected = {e: (sum(e in f for f in found), sum(f.count(e) for f in found)) for e in entries}
     assert {w: (c, o) for w, c, o in r.per_word.iter_rows()} == expected
 
 
