@@ -24,6 +24,9 @@ from negation.scan import (
     split_by_shard,
 )
 
+# Captions longer than this (bytes) are cut to start at their first negator before the analysis.
+LONG = 1024
+
 
 def _empty_samples() -> pl.DataFrame:
     return pl.DataFrame(
@@ -64,6 +67,61 @@ def scan(
 def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     """The results of several shards from their candidates, analysed together (one set of
     Polars calls for the whole batch, however small its shards), each shard's result exact."""
+    counts, tables = _analyse(batch, opts)
+    parts = {name: split_by_shard(table, len(batch)) for name, table in tables.items()}
+    if not opts.n_samples or "samples" not in tables:
+        parts["samples"] = [_empty_samples()] * len(batch)
+    return [
+        ScanResult(
+            *_counted(counts[k]),
+            per_word=parts["per_word"][k],
+            bigrams=parts["bigrams"][k],
+            classes=parts["classes"][k],
+            samples=parts["samples"][k],
+            unique_all=b.unique_all,
+            unique_neg=parts["unique_neg"][k] if opts.unique else None,
+        )
+        for k, b in enumerate(batch)
+    ]
+
+
+def analyse_together(
+    batch: list[Candidates], opts: ScanOptions
+) -> tuple[list[dict[str, int]], ScanResult]:
+    """Each shard's counts, and one result for the whole batch, its tables not yet added up
+    over shards (:func:`combine` does): what a scan that does not save shard results needs,
+    without a table per shard."""
+    counts, tables = _analyse(batch, opts)
+    unique_all = None
+    if opts.unique:
+        unique_all = pl.concat([b.unique_all for b in batch if b.unique_all is not None])
+    together = ScanResult(
+        *_counted({key: sum(c[key] for c in counts) for key in counts[0]}),
+        per_word=tables["per_word"].drop("s"),
+        bigrams=tables["bigrams"].drop("s"),
+        classes=tables["classes"].drop("s"),
+        samples=tables["samples"].drop("s") if "samples" in tables else _empty_samples(),
+        unique_all=unique_all,
+        unique_neg=tables["unique_neg"].drop("s") if opts.unique else None,
+    )
+    return counts, together
+
+
+def _counted(counts: dict[str, int]) -> tuple[int, int, int, int, int]:
+    """:attr:`ScanResult.counts` as the first fields of a :class:`ScanResult`, in order."""
+    return (
+        int(counts[C.n_rows]),
+        int(counts[C.n_null]),
+        int(counts[C.n_empty]),
+        int(counts[C.n_with_negation]),
+        int(counts[C.n_with_class_negation]),
+    )
+
+
+def _analyse(
+    batch: list[Candidates], opts: ScanOptions
+) -> tuple[list[dict[str, int]], dict[str, pl.DataFrame]]:
+    """Each shard's counts, and the batch's tables with the shard ``s`` of each row."""
     pats = patterns(opts)
     n = len(batch)
     c = pl.col(CAPTION)
@@ -81,21 +139,18 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
         ("chars", other.filter(~composing)),
         ("nfkc", other.filter(composing)),
     ]
-    norm = pl.col("norm")
     neg = (
         pl.concat(
             [
-                part.lazy()
-                .with_columns(
-                    norm=normalised(c, exclude_numbering=opts.exclude_numbering, kind=kind),
-                    ascii=pl.lit(kind == "ascii"),
+                _negated(
+                    part.filter(is_long).lazy() if long else part.filter(~is_long).lazy(),
+                    kind,
+                    opts,
+                    long=long,
                 )
-                # every negator with its next word (for the bigrams, and the per-word counts)
-                .with_columns(
-                    m=norm.str.extract_all(pats.bigram_ascii if kind == "ascii" else pats.bigram)
-                )
-                .filter(pl.col("m").list.len() > 0)
                 for kind, part in routes
+                for is_long in [part[CAPTION].str.len_bytes() > LONG]
+                for long in (False, True)
             ]
         )
         .collect(engine="streaming")
@@ -104,7 +159,8 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     matches = neg.select("i", "s", "m").explode("m")
     hits = _hits(neg, matches, pats)
     entries = list(opts.lexicon.entries)
-    per_word = split_by_shard(
+    tables = {}
+    tables["per_word"] = (
         _grid(n, C.word, entries)
         .join(
             hits.group_by("s", C.word).agg(
@@ -114,8 +170,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
             how="left",
             maintain_order="left",
         )
-        .with_columns(pl.col(C.captions, C.occurrences).fill_null(0).cast(I64)),
-        n,
+        .with_columns(pl.col(C.captions, C.occurrences).fill_null(0).cast(I64))
     )
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
@@ -132,58 +187,65 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
             pl.col("form").str.extract(f"({TOKEN})$", 1).alias(C.next_word),
         )
     )
-    bigrams = split_by_shard(  # (the batch's tables are copied out of the captions' buffers once)
-        owned(
-            counts.join(forms, on="m")
-            .group_by("s", C.negator, C.next_word)
-            .agg(pl.col(C.count).sum().cast(I64))
-            .sort("s", C.count, C.negator, C.next_word, descending=[False, True, False, False])
-        ),
-        n,
+    # (the batch's tables are copied out of the captions' buffers once)
+    tables["bigrams"] = owned(
+        counts.join(forms, on="m")
+        .group_by("s", C.negator, C.next_word)
+        .agg(pl.col(C.count).sum().cast(I64))
+        .sort("s", C.count, C.negator, C.next_word, descending=[False, True, False, False])
     )
 
     n_class, class_counts = _class_negation(neg, pats, n)
-    classes = split_by_shard(
+    tables["classes"] = (
         _grid(n, C.class_, list(opts.classes.names) if opts.classes else [])
         .join(class_counts, on=["s", C.class_], how="left", maintain_order="left")
-        .with_columns(pl.col(C.count).fill_null(0).cast(I64)),
-        n,
+        .with_columns(pl.col(C.count).fill_null(0).cast(I64))
     )
-
-    sources = [b.source for b in batch]
-    samples = (
-        split_by_shard(owned(_samples(neg, hits, opts.n_samples, opts.seed, sources)), n)
-        if opts.n_samples and neg.height
-        else [_empty_samples()] * n
-    )
-
-    unique_neg: list[pl.DataFrame | None] = [None] * n
+    if opts.n_samples and neg.height:
+        sources = [b.source for b in batch]
+        tables["samples"] = owned(_samples(neg, hits, opts.n_samples, opts.seed, sources))
     if opts.unique:
-        unique_neg = split_by_shard(  # type: ignore[assignment]
+        tables["unique_neg"] = (
             hits.group_by("i", C.word)
             .agg(pl.len().cast(I64).alias(C.occurrences))
             .join(neg.select("i", "s", hash=c.hash(HASH_SEED)), on="i")
             .select("s", "hash", C.word, C.occurrences)
-            .unique(["s", "hash", C.word]),
-            n,
+            .unique(["s", "hash", C.word])
         )
     n_neg = dict(neg.group_by("s").len().iter_rows())
-    return [
-        ScanResult(
-            n_rows=int(b.totals[C.n_rows]),
-            n_null=int(b.totals[C.n_null]),
-            n_empty=int(b.totals[C.n_empty]),
-            n_with_negation=n_neg.get(k, 0),
-            n_with_class_negation=n_class[k],
-            per_word=per_word[k],
-            bigrams=bigrams[k],
-            classes=classes[k],
-            samples=samples[k],
-            unique_all=b.unique_all,
-            unique_neg=unique_neg[k],
-        )
+    shard_counts = [
+        {
+            C.n_rows: int(b.totals[C.n_rows]),
+            C.n_null: int(b.totals[C.n_null]),
+            C.n_empty: int(b.totals[C.n_empty]),
+            C.n_with_negation: n_neg.get(k, 0),
+            C.n_with_class_negation: n_class[k],
+        }
         for k, b in enumerate(batch)
     ]
+    return shard_counts, tables
+
+
+def _negated(part: pl.LazyFrame, kind: str, opts: ScanOptions, *, long: bool) -> pl.LazyFrame:
+    """The captions of one normalisation route that have a negation, with their normalised text
+    ``norm`` and their bigram matches ``m`` (every negator with its next word).
+
+    A ``long`` caption's text is cut to start at its first negator: nothing before it can count
+    (a class counts after a negator), and each regex below then reads only the rest.
+    """
+    pats = patterns(opts)
+    any_pat, bigram = (
+        (pats.any_ascii, pats.bigram_ascii) if kind == "ascii" else (pats.any, pats.bigram)
+    )
+    norm = pl.col("norm")
+    part = part.with_columns(
+        norm=normalised(pl.col(CAPTION), exclude_numbering=opts.exclude_numbering, kind=kind),
+        ascii=pl.lit(kind == "ascii"),
+    )
+    if long:  # (the first match's byte offset; none: the text is emptied)
+        start = norm.str.find(any_pat).fill_null(norm.str.len_bytes())
+        part = part.with_columns(norm=norm.cast(pl.Binary).bin.slice(start).cast(pl.String))
+    return part.with_columns(m=norm.str.extract_all(bigram)).filter(pl.col("m").list.len() > 0)
 
 
 def _hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFrame:

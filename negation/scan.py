@@ -315,11 +315,15 @@ def _prefilter(
     )
     kept = owned(kept.with_columns(s=shard))  # (not views that keep the pass's buffers alive)
     is_empty = kept[CAPTION].str.contains(EMPTY)
-    odd = {  # shard -> (nulls, empty captions)
-        k: (nulls, empties)
-        for k, nulls, empties in kept.with_columns(empty=is_empty)
+    odd = {  # shard -> (nulls, empty captions, bytes of the other kept captions)
+        k: (nulls, empties, size)
+        for k, nulls, empties, size in kept.with_columns(empty=is_empty)
         .group_by("s")
-        .agg(c.null_count(), pl.col("empty").sum())
+        .agg(
+            c.null_count(),
+            pl.col("empty").sum(),
+            c.filter(~pl.col("empty")).str.len_bytes().sum().alias("bytes"),
+        )
         .iter_rows()
     }
     rows = split_by_shard(kept.filter(is_empty.not_()), n)  # drops nulls and empties
@@ -334,10 +338,9 @@ def _prefilter(
         )
     out = []
     for k, source in enumerate(sources):
-        nulls, empties = odd.get(k, (0, 0))
+        nulls, empties, n_bytes = odd.get(k, (0, 0, 0))
         totals = {C.n_rows: n_rows[k], C.n_null: int(nulls), C.n_empty: int(empties or 0)}
-        n_bytes = int(rows[k][CAPTION].str.len_bytes().sum() or 0)
-        out.append(Candidates(source, totals, rows[k], n_bytes, unique_all[k]))
+        out.append(Candidates(source, totals, rows[k], int(n_bytes or 0), unique_all[k]))
     return out
 
 

@@ -18,7 +18,7 @@ from corpora.captions import CorruptShardError, ShardError, file_content
 from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
 from corpora.shards import Shard
-from negation.analysis import analyse, combine
+from negation.analysis import analyse, analyse_together, combine
 from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
 from negation.store import Outcome, ResultStore, ShardRecord, shard_record
 
@@ -108,10 +108,16 @@ def scan_units(
         batch = pending[:]
         pending.clear()
         size[:] = [0, 0]
+        if store is None:  # nothing saved per shard: the batch's tables stay together
+            counts, together = analyse_together([cand for _, _, cand in batch], opts)
+            for (slot, unit, _), shard_counts in zip(batch, counts, strict=True):
+                records[slot] = shard_record(unit.shard, shard_counts)
+            add(together)
+            return
         results = analyse([cand for _, _, cand in batch], opts)
         saved = []
         for (slot, unit, _), result in zip(batch, results, strict=True):
-            record = records[slot] = shard_record(unit.shard, result)
+            record = records[slot] = shard_record(unit.shard, result.counts)
             saved.append((record, result))
             add(result)
         if store and saved:  # many shards saved together, a few each on its own
@@ -163,7 +169,7 @@ def scan_units(
             elif key in arrived:  # executor seam: scanned, saved and reported by a task
                 finished = arrived.pop(key)
                 if not isinstance(finished, Exception):
-                    records.append(shard_record(unit.shard, finished))
+                    records.append(shard_record(unit.shard, finished.counts))
             if finished is not None:
                 if group:
                     yield read(group)

@@ -85,10 +85,8 @@ class ShardRecord:
     counts: dict[str, int]
 
 
-def shard_record(shard: Shard, result: ScanResult) -> ShardRecord:
-    return ShardRecord(
-        shard.url, shard.size, shard.fingerprint, shard.content, shard.key, result.counts
-    )
+def shard_record(shard: Shard, counts: dict[str, int]) -> ShardRecord:
+    return ShardRecord(shard.url, shard.size, shard.fingerprint, shard.content, shard.key, counts)
 
 
 @dataclass(frozen=True)
@@ -268,7 +266,7 @@ class ResultStore:
 
     def save(self, shard: Shard, result: ScanResult) -> Path:
         """Write one shard's partial (:meth:`save_batch`)."""
-        return self.save_batch([(shard_record(shard, result), result)])
+        return self.save_batch([(shard_record(shard, result.counts), result)])
 
     def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
         """Write the partials of several shards as one directory atomically (temporary

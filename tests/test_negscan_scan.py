@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpora.classes import load_classes
-from negation.analysis import analyse, combine, scan, unique_summary
+from negation.analysis import analyse, analyse_together, combine, scan, unique_summary
 from negation.lexicon import Lexicon, load_lexicon, nfkc_table
 from negation.scan import ScanOptions, prefilter
 
@@ -329,6 +329,15 @@ def test_shards_analysed_together_get_the_results_they_get_alone():
     # "no dog and a cat" mentions a cat, too far from the negator (window 1); "not a cat" too
     assert dict(together[0].classes.iter_rows()) == {"cat": 0, "dog": 1, "bicycle": 0}
     assert together[2].samples["shard"].unique().to_list() == ["s2"]
+    # a scan that saves no shard results keeps the batch's tables together: the same report
+    counts, batch = analyse_together(
+        [prefilter(f, opts, f"s{k}") for k, f in enumerate(frames)], opts
+    )
+    assert counts == [r.counts for r in alone]
+    assert _tables(combine([batch], opts)) == _tables(combine(alone, opts))
+    assert unique_summary(combine([batch], opts), opts) == unique_summary(
+        combine(alone, opts), opts
+    )
 
 
 def test_the_nfkc_table_is_stored_once_and_a_damaged_copy_is_rebuilt(tmp_path, monkeypatch):
