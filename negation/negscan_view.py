@@ -67,9 +67,10 @@ class ScanBar:
 
     # a shard finished, reused or bad (the runner calls ``on_done(unit, rows, reused)``)
     def on_done(self, unit, rows: int, reused: bool) -> None:  # noqa: FBT001
-        if not reused:
+        if not reused:  # (never backwards: the next shards' reads may have advanced it already)
             self.done_rows += rows
-            self.progress.update(self.task, completed=self.done_rows)
+            shown = next(t.completed for t in self.progress.tasks if t.id == self.task)
+            self.progress.update(self.task, completed=max(shown, self.done_rows))
             return
         self.reused += 1
         self.reused_rows += rows

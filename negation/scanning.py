@@ -49,7 +49,8 @@ FOLD = 64  # results are added up (combine) in groups of this many: flat memory 
 SMALL_ROWS = 250_000
 GROUP_MIN = 8
 GROUP_ROWS = 500_000
-LOOKAHEAD = 2  # reads (shards or groups) running or done ahead of the analysis
+LOOKAHEAD = 4  # reads (shards or groups) running or done ahead of the analysis
+READERS = 2  # of them running at once, in threads (a read leaves a core idle at times)
 
 Read = tuple[int, Unit]  # a shard to read: its slot in the units' order, the unit
 Got = tuple[int, Unit, Candidates | BaseException]  # what reading it gave
@@ -73,7 +74,7 @@ def scan_units(
     more rows; the candidates of several units are then analysed together
     (:func:`negation.analysis.analyse`, in batches of bounded size), each unit's result exact and
     saved with its batch (also when the run stops on an error or an interrupt); the next units
-    are read meanwhile, in a thread.
+    are read meanwhile, two at a time, in threads.
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
     it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
@@ -147,17 +148,17 @@ def scan_units(
         if on_done:
             on_done(unit, unit.n_rows or 0, False)
 
-    # The next reads run in a thread while this one analyses and saves what was read before
+    # The next reads run in threads while this one analyses and saves what was read before
     # (Polars releases the GIL while it reads and filters): at most LOOKAHEAD steps ahead, each
     # bounded (one shard, or one group of small ones).
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="negscan-read")
+    pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="negscan-read")
 
     def read(members: list[Read]) -> Future[list[Got]]:
         return pool.submit(_read, members, opts, on_rows)
 
     def steps() -> Iterator[list[Done] | Future[list[Got]]]:
         """The units in order: finished ones (reused or scanned by the executor) as they are,
-        the others as reads started in the thread (small local Parquet shards in groups)."""
+        the others as reads started in the threads (small local Parquet shards in groups)."""
         group: list[Read] = []  # small local Parquet shards to be read together
         grouped = 0  # their rows
         for unit in units:
