@@ -1,5 +1,7 @@
-"""The exact analysis of the prefilter's candidates (:func:`analyse`, see :mod:`negation.scan`),
-a whole scan of one frame (:func:`scan`), and adding shard results up (:func:`combine`)."""
+"""The exact analysis of the prefilter's candidates (:func:`analyse`: a result per shard;
+:func:`analyse_together`: one for the batch, when no shard result is saved; see
+:mod:`negation.scan`), a whole scan of one frame (:func:`scan`), and adding results up
+(:func:`combine`)."""
 
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     Polars calls for the whole batch, however small its shards), each shard's result exact."""
     counts, tables = _analyse(batch, opts)
     parts = {name: split_by_shard(table, len(batch)) for name, table in tables.items()}
-    if not opts.n_samples or "samples" not in tables:
+    if "samples" not in tables:  # (none asked for, or no caption with a negation)
         parts["samples"] = [_empty_samples()] * len(batch)
     return [
         ScanResult(

@@ -8,10 +8,13 @@ How shards are scanned:
    could contain a lexicon entry. The row count comes from the Parquet metadata.
 2. :func:`negation.analysis.analyse`: the candidates of one shard, or of a batch of shards
    together (so that small shards pay no per-shard cost), are normalised (NFKC, lower-case,
-   ``’`` → ``'``; "no. 5" blanked with ``exclude_numbering``) and matched exactly. Everything
-   else — per-word counts, bigrams, class co-occurrence, samples, unique-text counts — is
-   computed on the few rows with a negation, per shard: each shard's result is the same however
-   the shards are batched. :func:`negation.analysis.scan` does both for one frame.
+   ``’`` → ``'``; "no. 5" blanked with ``exclude_numbering``; a long caption cut to start at
+   its first negator) and matched exactly: one regex pass finds every negator with its next
+   word (the bigrams; the negators are read off them). Everything else — per-word counts,
+   class co-occurrence, samples, unique-text counts — is computed on the few rows with a
+   negation, per shard: each shard's result is the same however the shards are batched (a
+   scan that saves no shard result keeps a batch's tables together instead of splitting them).
+   :func:`negation.analysis.scan` does both for one frame.
 
 Per-word counting: a caption's lexicon matches are found left to right, preferring the longest
 entry at each position ("no longer" is counted under "no longer", not also under "no"), so the

@@ -48,8 +48,8 @@ FOLD = 64  # results are added up (combine) in groups of this many: flat memory 
 # streamed one by one.
 SMALL_ROWS = 250_000
 GROUP_MIN = 8
-GROUP_ROWS = 500_000
-LOOKAHEAD = 4  # reads (shards or groups) running or done ahead of the analysis
+GROUP_ROWS = 250_000
+LOOKAHEAD = 3  # reads (shards or groups) running or done ahead of the analysis
 READERS = 2  # of them running at once, in threads (a read leaves a core idle at times)
 
 Read = tuple[int, Unit]  # a shard to read: its slot in the units' order, the unit
