@@ -47,9 +47,13 @@ class Shard:
 
     @property
     def is_local(self) -> bool:
+        if "://" not in self.url:  # a plain path: how local files are named (fast: no fsspec)
+            return True
         return isinstance(fsspec.core.url_to_fs(self.url)[0], LocalFileSystem)
 
     def open(self) -> IO[bytes]:
+        if "://" not in self.url:
+            return open(self.url, "rb")
         fs, path = fsspec.core.url_to_fs(self.url)
         return fs.open(path, "rb")
 
