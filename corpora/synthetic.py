@@ -143,8 +143,11 @@ _NEGATED = [
 ]
 
 
-def caption_pool(seed: int = 0, n_plain: int = 4000, n_negated: int = 400) -> list[str | None]:
-    """A deterministic pool of captions (plus ``None``, ``""``, ``"   "`` and a 60 000-char one)."""
+def caption_pool(
+    seed: int = 0, n_plain: int = 4000, n_negated: int = 400, tricky_share: float = 0.1
+) -> list[str | None]:
+    """A deterministic pool of captions (plus ``None``, ``""``, ``"   "`` and a 60 000-char one);
+    about ``tricky_share`` of the plain ones are tricky (look like a negation, a few are one)."""
     rng = random.Random(seed)
 
     def fill(template: str) -> str:
@@ -161,7 +164,7 @@ def caption_pool(seed: int = 0, n_plain: int = 4000, n_negated: int = 400) -> li
         )
 
     pool: list[str | None] = [
-        fill(rng.choice(_TRICKY if rng.random() < 0.1 else _PLAIN)) for _ in range(n_plain)
+        fill(rng.choice(_TRICKY if rng.random() < tricky_share else _PLAIN)) for _ in range(n_plain)
     ]
     pool += [fill(rng.choice(_NEGATED)) for _ in range(n_negated)]
     long_caption = " ".join(rng.choice(_NOUN) for _ in range(12_000))[:59_990] + " not a dog"
@@ -170,7 +173,11 @@ def caption_pool(seed: int = 0, n_plain: int = 4000, n_negated: int = 400) -> li
 
 
 def synthetic_laion(
-    n_rows: int, seed: int = 0, pool_size: int = 20_000, negated_share: float = 0.01
+    n_rows: int,
+    seed: int = 0,
+    pool_size: int = 20_000,
+    negated_share: float = 0.01,
+    tricky_share: float = 0.1,
 ) -> pl.DataFrame:
     """``n_rows`` SYNTHETIC rows with the LAION-400M metadata schema (fast: numpy sampling).
 
@@ -178,7 +185,7 @@ def synthetic_laion(
     the 60 000-character caption are rare (about 0.1 % each, the long one rarer).
     """
     n_negated = max(1, round(pool_size * negated_share))
-    pool = caption_pool(seed, n_plain=pool_size - n_negated, n_negated=n_negated)
+    pool = caption_pool(seed, pool_size - n_negated, n_negated, tricky_share)
     rng = np.random.default_rng(seed)
     weights = np.ones(len(pool))
     special = [i for i, c in enumerate(pool) if c is None or not c.strip() or len(c) > 10_000]
