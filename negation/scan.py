@@ -297,23 +297,23 @@ def _prefilter(
     pats = patterns(opts)
     c = pl.col(CAPTION)
     n = len(sources)
-    is_null = c.is_null()
-    if on_rows is not None:
-
-        def counted(batch: pl.Series) -> pl.Series:
-            on_rows(len(batch))
-            return batch
-
-        # counted on the null mask: handing the caption batches through Python would keep their
-        # buffers alive in the kept rows
-        is_null = is_null.map_batches(counted, return_dtype=pl.Boolean, is_elementwise=True)
     shard = pl.col("s")
     if ends is not None:
         captions = captions.with_row_index("s")
         shard = pl.lit(ends).search_sorted(shard.cast(pl.UInt64), side="right").cast(pl.UInt32)
+    read = captions
+    if on_rows is not None:
+
+        def counted(batch: pl.DataFrame) -> pl.DataFrame:
+            on_rows(batch.height)
+            return batch
+
+        # every batch the pass reads, counted before the filter (a counter inside the filter
+        # would also count the row-group statistics Polars tests it on)
+        read = captions.map_batches(counted, streamable=True)
     # One streaming pass keeps the rows that need a closer look: nulls, empty captions and the
     # prefilter's candidates.
-    kept = captions.filter(is_null | c.str.contains(f"{pats.prefilter}|{EMPTY}")).collect(
+    kept = read.filter(c.is_null() | c.str.contains(f"{pats.prefilter}|{EMPTY}")).collect(
         engine="streaming"
     )
     # (copied: views into the pass's buffers would keep them alive while the rows wait for their

@@ -87,6 +87,17 @@ def test_progress_is_reported_per_streamed_batch_and_adds_up_to_the_rows():
     assert r.n_with_negation == 62_500
 
 
+def test_progress_on_a_parquet_shard_adds_up_to_its_rows(tmp_path):
+    """Not more: Polars also tests a filter on each row group's statistics."""
+    path = tmp_path / "shard.parquet"
+    pl.DataFrame({"caption": ["a cat", "no dog"] * 50_000}).write_parquet(
+        path, row_group_size=10_000
+    )
+    calls = []
+    r = scan(pl.scan_parquet(path), ScanOptions(load_lexicon("core")), "s", calls.append)
+    assert sum(calls) == r.n_rows == 100_000
+
+
 def test_core_lexicon_ignores_the_other_words():
     r = run(["nothing", "never", "no"], lexicon="core")
     assert words(r) == {"no": (1, 1)}
