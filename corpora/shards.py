@@ -1,8 +1,9 @@
 """Shard lists: expand files, directories, quoted globs, brace patterns and fsspec URLs into a
 sorted explicit list of :class:`Shard` records.
 
-Every input is opened with :func:`fsspec.core.url_to_fs`, so local paths and ``s3://``, ``gs://``,
-``hf://``, ``https://`` and ``memory://`` URLs take the same road. A pattern that matches nothing
+Globs and URLs (``s3://``, ``gs://``, ``hf://``, ``https://``, ``memory://``) are resolved with
+fsspec (:func:`fsspec.core.url_to_fs`, imported only then); a plain local file or directory with
+the standard library, exactly as fsspec's local filesystem would. A pattern that matches nothing
 is an error that names it, and so is a brace pattern some of whose names match nothing (unless
 missing names are allowed); every pattern reports how many files it matched.
 """
@@ -10,14 +11,17 @@ missing names are allowed); every pattern reports how many files it matched.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import fsspec
 from braceexpand import UnbalancedBracesError, braceexpand  # type: ignore[attr-defined]
-from fsspec.implementations.local import LocalFileSystem
+
+if TYPE_CHECKING:
+    import fsspec
 
 _GLOB_CHARS = set("*?[")
 
@@ -49,11 +53,16 @@ class Shard:
     def is_local(self) -> bool:
         if "://" not in self.url:  # a plain path: how local files are named (fast: no fsspec)
             return True
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
         return isinstance(fsspec.core.url_to_fs(self.url)[0], LocalFileSystem)
 
     def open(self) -> IO[bytes]:
         if "://" not in self.url:
             return open(self.url, "rb")
+        import fsspec
+
         fs, path = fsspec.core.url_to_fs(self.url)
         return fs.open(path, "rb")
 
@@ -76,9 +85,75 @@ def _fingerprint(info: dict) -> str:
 
 
 def _to_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    from fsspec.implementations.local import LocalFileSystem
+
     if isinstance(fs, LocalFileSystem):
         return str(Path(path).resolve())
     return fs.unstrip_protocol(path)
+
+
+Match = tuple[str, int, str]  # a matched file: its URL, size and fingerprint
+
+
+def _is_plain(name: str) -> bool:
+    """A local file or directory name: no URL, no fsspec chaining, no glob characters."""
+    return "://" not in name and "::" not in name and not _GLOB_CHARS & set(name)
+
+
+def _plain_matches(name: str, suffixes: tuple[str, ...]) -> tuple[str, list[Match]]:
+    """What a plain local name matches, read as fsspec's local filesystem reads it: a directory's
+    files below it (real subdirectories entered, unreadable ones passed over; links followed for
+    the size and time), or the file itself."""
+    path = os.path.abspath(os.path.expanduser(name))
+    if os.path.isdir(path):
+        below = []
+        todo = [path]
+        while todo:
+            try:
+                with os.scandir(todo.pop()) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            todo.append(entry.path)
+                        else:
+                            below.append(entry.path)
+            except OSError:
+                continue
+        kind = "directory"
+        paths = sorted(
+            p for p in below if p.endswith(suffixes) and not os.path.basename(p).startswith(".")
+        )
+    else:
+        kind, paths = "file", [path] if os.path.exists(path) else []
+    out = []
+    for p in paths:
+        info = os.stat(p)
+        if not stat.S_ISDIR(info.st_mode):
+            out.append((str(Path(p).resolve()), info.st_size, f"mtime={info.st_mtime}"))
+    return kind, out
+
+
+def _fsspec_matches(name: str, suffixes: tuple[str, ...]) -> tuple[str, list[Match]]:
+    """What a glob or URL matches, through fsspec."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(name)
+    if _GLOB_CHARS & set(path):
+        kind, paths = "glob", sorted(fs.glob(path))
+    elif fs.isdir(path):
+        kind = "directory"
+        paths = sorted(
+            p
+            for p in fs.find(path)
+            if p.endswith(suffixes) and not p.rsplit("/", 1)[-1].startswith(".")
+        )
+    else:
+        kind, paths = "file", [path] if fs.exists(path) else []
+    out = []
+    for p in paths:
+        info = fs.info(p)
+        if info.get("type") != "directory":
+            out.append((_to_url(fs, p), int(info.get("size") or 0), _fingerprint(info)))
+    return kind, out
 
 
 @dataclass(frozen=True)
@@ -112,27 +187,12 @@ def expand(
         names = expand_braces(pattern)
         missing: list[str] = []
         for expanded in names:
-            fs, path = fsspec.core.url_to_fs(expanded)
-            if _GLOB_CHARS & set(path):
-                kind, paths = "glob", sorted(fs.glob(path))
-            elif fs.isdir(path):
-                kind = "directory"
-                paths = sorted(
-                    p
-                    for p in fs.find(path)
-                    if p.endswith(suffixes) and not p.rsplit("/", 1)[-1].startswith(".")
-                )
-            else:
-                kind, paths = "file", [path] if fs.exists(path) else []
-            before = matched
-            for p in paths:
-                info = fs.info(p)
-                if info.get("type") == "directory":
-                    continue
-                url = _to_url(fs, p)
-                found[url] = Shard(url, int(info.get("size") or 0), _fingerprint(info))
-                matched += 1
-            if matched == before:
+            matches = _plain_matches if _is_plain(expanded) else _fsspec_matches
+            kind, files = matches(expanded, suffixes)
+            for url, size, fingerprint in files:
+                found[url] = Shard(url, size, fingerprint)
+            matched += len(files)
+            if not files:
                 missing.append(expanded)
         if not matched:
             raise FileNotFoundError(f"no input matches {pattern!r}")

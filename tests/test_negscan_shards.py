@@ -60,6 +60,38 @@ def test_files_directories_globs_and_braces_give_one_sorted_list(tmp_path):
     assert [s.name for s in glob] == ["part-00001-abc.parquet", "part-00002-abc.parquet"]
 
 
+def test_local_files_and_directories_are_read_as_fsspec_reads_them(tmp_path, monkeypatch):
+    """A plain local path is resolved without fsspec: the same shards (URL, size, time)."""
+    from corpora import shards
+
+    root = tmp_path / "d"
+    touch(root / "a.parquet", b"aaa")
+    touch(root / "sub" / "deeper" / "b.parquet", b"bb")
+    touch(root / ".hidden" / "c.parquet")  # a hidden directory is entered, a hidden file is not
+    touch(root / ".d.parquet")
+    touch(root / "notes.txt")
+    (root / "sub" / "dir.parquet").mkdir()  # a directory named like a shard
+    (tmp_path / "elsewhere").mkdir()
+    touch(tmp_path / "elsewhere" / "e.parquet", b"e" * 5)
+    (root / "link.parquet").symlink_to(tmp_path / "elsewhere" / "e.parquet")  # followed
+    (root / "linked-dir").symlink_to(tmp_path / "elsewhere")  # not entered
+    (root / "broken").symlink_to(tmp_path / "nowhere")
+    monkeypatch.chdir(tmp_path)
+    names = [str(root), "d", "d/a.parquet", str(root / "link.parquet"), "d/missing.parquet"]
+    for name in names:
+        assert shards._is_plain(name)
+        plain = shards._plain_matches(name, (".parquet",))
+        assert plain == shards._fsspec_matches(name, (".parquet",)), name
+    kind, found = shards._plain_matches("d", (".parquet",))
+    assert kind == "directory" and sorted(url.rsplit("/", 1)[-1] for url, _, _ in found) == [
+        "a.parquet",
+        "b.parquet",
+        "c.parquet",
+        "e.parquet",
+    ]
+    assert not shards._is_plain(str(root / "*.parquet")) and not shards._is_plain("s3://b/x")
+
+
 def test_empty_match_names_the_pattern(tmp_path):
     touch(tmp_path / "part-00000.parquet")
     pattern = str(tmp_path / "part-{00001..00003}.parquet")
