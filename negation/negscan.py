@@ -8,7 +8,8 @@ From Python (a notebook)::
 
 :func:`run` and :func:`merge` never print and never exit: progress goes to an optional
 ``progress`` object (``start()``, ``stop()``, ``on_rows(n)``, ``on_done(unit, rows, reused)``;
-each optional), warnings said while working to ``on_warning(text)``, and what the run has to say
+each optional; ``on_rows`` is called from the threads that read shards, two at a time, so it must
+be thread-safe), warnings said while working to ``on_warning(text)``, and what the run has to say
 afterwards is in :attr:`Report.notes`. A Ctrl-C saves every finished shard and raises
 :class:`Interrupted`. Importing this module does not import torch.
 """
