@@ -213,6 +213,7 @@ def _analyse(
             .join(neg.select("i", "s", hash=c.hash(HASH_SEED)), on="i")
             .select("s", "hash", C.word, C.occurrences)
             .unique(["s", "hash", C.word])
+            .sort("s", "hash", C.word)  # (saved in one order, as the distinct hashes are)
         )
     n_neg = dict(neg.group_by("s").len().iter_rows())
     shard_counts = [

@@ -338,6 +338,7 @@ def _prefilter(
             captions.filter(c.is_not_null())
             .select(s=shard, hash=c.hash(HASH_SEED))
             .unique()
+            .sort("s", "hash")  # (sets, saved in one order: a rerun writes the same bytes)
             .collect(engine="streaming"),
             n,
         )

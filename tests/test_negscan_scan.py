@@ -176,6 +176,15 @@ def test_samples_are_seeded_distinct_and_order_independent():
     assert not other.samples["caption"].equals(ab["caption"])
 
 
+def test_distinct_caption_hashes_are_kept_in_one_order():
+    """A shard's distinct-caption hashes are a set, saved sorted: a rerun writes the same bytes."""
+    captions = [f"no dog {i}" for i in range(3_000)] + [f"a cat {i}" for i in range(3_000)]
+    r = run(captions * 2, lexicon="core", unique=True)
+    assert r.unique_all is not None and r.unique_neg is not None
+    assert r.unique_all.height == 6_000 and r.unique_all["hash"].is_sorted()
+    assert r.unique_neg.height == 3_000 and r.unique_neg["hash"].is_sorted()
+
+
 def test_unique_counts_over_distinct_texts_across_shards():
     opts = ScanOptions(load_lexicon("core"), unique=True)
     r1 = scan(pl.DataFrame({"caption": ["no cat", "no cat", "a dog", None]}).lazy(), opts)
