@@ -69,7 +69,7 @@ def scan(
 def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     """The results of several shards from their candidates, analysed together (one set of
     Polars calls for the whole batch, however small its shards), each shard's result exact."""
-    counts, tables = _analyse(batch, opts)
+    counts, tables = _analyse(batch, opts, by_shard=True)
     parts = {name: split_by_shard(table, len(batch)) for name, table in tables.items()}
     if "samples" not in tables:  # (none asked for, or no caption with a negation)
         parts["samples"] = [_empty_samples()] * len(batch)
@@ -90,21 +90,21 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
 def analyse_together(
     batch: list[Candidates], opts: ScanOptions
 ) -> tuple[list[dict[str, int]], ScanResult]:
-    """Each shard's counts, and one result for the whole batch, its tables not yet added up
-    over shards (:func:`combine` does): what a scan that does not save shard results needs,
-    without a table per shard."""
-    counts, tables = _analyse(batch, opts)
+    """Each shard's counts, and one result for the whole batch (its tables computed over all its
+    shards at once; :func:`combine` completes them): what a scan that saves no shard result
+    needs, without a table per shard."""
+    counts, tables = _analyse(batch, opts, by_shard=False)
     unique_all = None
     if opts.unique:
         unique_all = pl.concat([b.unique_all for b in batch if b.unique_all is not None])
     together = ScanResult(
         *_counted({key: sum(c[key] for c in counts) for key in counts[0]}),
-        per_word=tables["per_word"].drop("s"),
-        bigrams=tables["bigrams"].drop("s"),
-        classes=tables["classes"].drop("s"),
-        samples=tables["samples"].drop("s") if "samples" in tables else _empty_samples(),
+        per_word=tables["per_word"],
+        bigrams=tables["bigrams"],
+        classes=tables["classes"],
+        samples=tables.get("samples", _empty_samples()),
         unique_all=unique_all,
-        unique_neg=tables["unique_neg"].drop("s") if opts.unique else None,
+        unique_neg=tables.get("unique_neg"),
     )
     return counts, together
 
@@ -121,9 +121,10 @@ def _counted(counts: dict[str, int]) -> tuple[int, int, int, int, int]:
 
 
 def _analyse(
-    batch: list[Candidates], opts: ScanOptions
+    batch: list[Candidates], opts: ScanOptions, *, by_shard: bool
 ) -> tuple[list[dict[str, int]], dict[str, pl.DataFrame]]:
-    """Each shard's counts, and the batch's tables with the shard ``s`` of each row."""
+    """Each shard's counts, and the batch's tables: ``by_shard``, with the shard ``s`` of each
+    row and every shard's rows of the per-word and class tables; otherwise over all shards."""
     pats = patterns(opts)
     n = len(batch)
     c = pl.col(CAPTION)
@@ -161,23 +162,21 @@ def _analyse(
     matches = neg.select("i", "s", "m").explode("m")
     hits = _hits(neg, matches, pats)
     entries = list(opts.lexicon.entries)
+    by = ["s"] if by_shard else []
     tables = {}
-    tables["per_word"] = (
-        _grid(n, C.word, entries)
-        .join(
-            hits.group_by("s", C.word).agg(
-                pl.col("i").n_unique().alias(C.captions), pl.len().alias(C.occurrences)
-            ),
-            on=["s", C.word],
-            how="left",
-            maintain_order="left",
-        )
-        .with_columns(pl.col(C.captions, C.occurrences).fill_null(0).cast(I64))
+    tables["per_word"] = hits.group_by(*by, C.word).agg(
+        pl.col("i").n_unique().cast(I64).alias(C.captions), pl.len().cast(I64).alias(C.occurrences)
     )
+    if by_shard:  # every shard's row of every entry, in the lexicon's order
+        tables["per_word"] = (
+            _grid(n, C.word, entries)
+            .join(tables["per_word"], on=["s", C.word], how="left", maintain_order="left")
+            .with_columns(pl.col(C.captions, C.occurrences).fill_null(0))
+        )
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
     # counted per distinct match first, so that the regexes below run on few rows
-    counts = matches.group_by("s", "m").len(C.count)
+    counts = matches.group_by(*by, "m").len(C.count)
     m = pl.col("m")
     forms = (
         counts.select(m.unique())
@@ -192,28 +191,38 @@ def _analyse(
     # (the batch's tables are copied out of the captions' buffers once)
     tables["bigrams"] = owned(
         counts.join(forms, on="m")
-        .group_by("s", C.negator, C.next_word)
+        .group_by(*by, C.negator, C.next_word)
         .agg(pl.col(C.count).sum().cast(I64))
-        .sort("s", C.count, C.negator, C.next_word, descending=[False, True, False, False])
+        .sort(
+            *by,
+            C.count,
+            C.negator,
+            C.next_word,
+            descending=[*[False] * len(by), True, False, False],
+        )
     )
 
     n_class, class_counts = _class_negation(neg, pats, n)
-    tables["classes"] = (
-        _grid(n, C.class_, list(opts.classes.names) if opts.classes else [])
-        .join(class_counts, on=["s", C.class_], how="left", maintain_order="left")
-        .with_columns(pl.col(C.count).fill_null(0).cast(I64))
-    )
+    if by_shard:
+        tables["classes"] = (
+            _grid(n, C.class_, list(opts.classes.names) if opts.classes else [])
+            .join(class_counts, on=["s", C.class_], how="left", maintain_order="left")
+            .with_columns(pl.col(C.count).fill_null(0).cast(I64))
+        )
+    else:
+        tables["classes"] = class_counts.group_by(C.class_).agg(pl.col(C.count).sum().cast(I64))
     if opts.n_samples and neg.height:
         sources = [b.source for b in batch]
-        tables["samples"] = owned(_samples(neg, hits, opts.n_samples, opts.seed, sources))
+        samples = _samples(neg, hits, opts.n_samples, opts.seed, sources, by_shard=by_shard)
+        tables["samples"] = owned(samples)
     if opts.unique:
         tables["unique_neg"] = (
             hits.group_by("i", C.word)
             .agg(pl.len().cast(I64).alias(C.occurrences))
             .join(neg.select("i", "s", hash=c.hash(HASH_SEED)), on="i")
-            .select("s", "hash", C.word, C.occurrences)
-            .unique(["s", "hash", C.word])
-            .sort("s", "hash", C.word)  # (saved in one order, as the distinct hashes are)
+            .select(*by, "hash", C.word, C.occurrences)
+            .unique([*by, "hash", C.word])
+            .sort(*by, "hash", C.word)  # (saved in one order, as the distinct hashes are)
         )
     n_neg = dict(neg.group_by("s").len().iter_rows())
     shard_counts = [
@@ -343,14 +352,22 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
 
 
 def _samples(
-    neg: pl.DataFrame, hits: pl.DataFrame, n: int, seed: int, sources: list[str]
+    neg: pl.DataFrame,
+    hits: pl.DataFrame,
+    n: int,
+    seed: int,
+    sources: list[str],
+    *,
+    by_shard: bool,
 ) -> pl.DataFrame:
-    """Per shard and word, the ``n`` distinct captions with the smallest seeded hash keys (see
-    :func:`bottom_k`), found on the keys first so that only the chosen captions are copied."""
+    """Per word (and shard, ``by_shard``), the ``n`` distinct captions with the smallest seeded
+    hash keys (see :func:`bottom_k`), found on the keys first so that only the chosen captions
+    are copied."""
+    by = ("s",) if by_shard else ()
     keys = neg.select("i", "s", key=pl.col(CAPTION).hash(seed))
     chosen = (  # (a hit's key gathered by its row id: no join)
-        hits.select("s", C.word, key=keys["key"].gather(hits["i"]))
-        .group_by("s", C.word)
+        hits.select(*by, C.word, key=keys["key"].gather(hits["i"]))
+        .group_by(*by, C.word)
         .agg(pl.col("key").unique().bottom_k(n))
         .explode("key")
     )
@@ -364,11 +381,11 @@ def _samples(
         {"s": range(len(sources)), C.shard: sources}, schema={"s": pl.UInt32, C.shard: pl.String}
     )
     found = (
-        chosen.join(texts, on=["s", "key"])
+        chosen.join(texts, on=[*by, "key"])
         .join(shards, on="s")
-        .select("s", C.word, CAPTION, C.shard, "key")
+        .select(*by, C.word, CAPTION, C.shard, "key")
     )
-    return bottom_k(found, n, by=("s",))
+    return bottom_k(found, n, by=by)
 
 
 def bottom_k(samples: pl.DataFrame, n: int, by: tuple[str, ...] = ()) -> pl.DataFrame:
