@@ -106,29 +106,37 @@ def _plain_matches(name: str, suffixes: tuple[str, ...]) -> tuple[str, list[Matc
     the size and time), or the file itself."""
     path = os.path.abspath(os.path.expanduser(name))
     if os.path.isdir(path):
-        below = []
-        todo = [path]
+        below = []  # (path, resolved path) of everything below that is not a real directory
+        todo = [(path, os.path.realpath(path))]
         while todo:
+            here, resolved = todo.pop()
             try:
-                with os.scandir(todo.pop()) as entries:
+                with os.scandir(here) as entries:
                     for entry in entries:
+                        # (resolved from its resolved directory: one system call less per part)
+                        real = os.path.join(resolved, entry.name)
                         if entry.is_dir(follow_symlinks=False):
-                            todo.append(entry.path)
+                            todo.append((entry.path, real))
                         else:
-                            below.append(entry.path)
+                            link = entry.is_symlink()
+                            below.append(
+                                (entry.path, os.path.realpath(entry.path) if link else real)
+                            )
             except OSError:
                 continue
         kind = "directory"
         paths = sorted(
-            p for p in below if p.endswith(suffixes) and not os.path.basename(p).startswith(".")
+            (p, real)
+            for p, real in below
+            if p.endswith(suffixes) and not os.path.basename(p).startswith(".")
         )
     else:
-        kind, paths = "file", [path] if os.path.exists(path) else []
+        kind, paths = "file", [(path, os.path.realpath(path))] if os.path.exists(path) else []
     out = []
-    for p in paths:
+    for p, real in paths:
         info = os.stat(p)
         if not stat.S_ISDIR(info.st_mode):
-            out.append((str(Path(p).resolve()), info.st_size, f"mtime={info.st_mtime}"))
+            out.append((real, info.st_size, f"mtime={info.st_mtime}"))
     return kind, out
 
 

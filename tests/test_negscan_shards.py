@@ -76,8 +76,10 @@ def test_local_files_and_directories_are_read_as_fsspec_reads_them(tmp_path, mon
     (root / "link.parquet").symlink_to(tmp_path / "elsewhere" / "e.parquet")  # followed
     (root / "linked-dir").symlink_to(tmp_path / "elsewhere")  # not entered
     (root / "broken").symlink_to(tmp_path / "nowhere")
+    (root / "sub" / "deeper" / "f.parquet").symlink_to(root / "a.parquet")
+    (tmp_path / "alias").symlink_to(root)  # the directory named through a link
     monkeypatch.chdir(tmp_path)
-    names = [str(root), "d", "d/a.parquet", str(root / "link.parquet"), "d/missing.parquet"]
+    names = [str(root), "d", "alias", "d/a.parquet", "alias/link.parquet", "d/missing.parquet"]
     for name in names:
         assert shards._is_plain(name)
         plain = shards._plain_matches(name, (".parquet",))
@@ -85,6 +87,7 @@ def test_local_files_and_directories_are_read_as_fsspec_reads_them(tmp_path, mon
     kind, found = shards._plain_matches("d", (".parquet",))
     assert kind == "directory" and sorted(url.rsplit("/", 1)[-1] for url, _, _ in found) == [
         "a.parquet",
+        "a.parquet",  # f.parquet, a link to it
         "b.parquet",
         "c.parquet",
         "e.parquet",
