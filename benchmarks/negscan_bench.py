@@ -10,7 +10,7 @@ process (order rotated between repeats), what a user would otherwise write:
 * the same count as a plain Polars ``str.contains`` one-liner,
 * negscan's any-negation count (``standard`` lexicon, no classes, no samples),
 * negscan's full report as ``negscan laion DIR --lexicon extended`` prints it with its default
-  options (per-word counts, bigrams, COCO classes within 3 tokens, 5 samples a word; the progress
+  options (per-word counts, bigrams, COCO classes within 5 tokens, 5 samples a word; the progress
   bar runs but is not drawn, stderr not being a terminal),
 
 and prints seconds, captions/s, CPU seconds (all threads; steadier than seconds on a shared
