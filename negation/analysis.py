@@ -143,19 +143,7 @@ def _analyse(
         ("nfkc", other.filter(composing)),
     ]
     neg = (
-        pl.concat(
-            [
-                _negated(
-                    part.filter(is_long).lazy() if long else part.filter(~is_long).lazy(),
-                    kind,
-                    opts,
-                    long=long,
-                )
-                for kind, part in routes
-                for is_long in [part[CAPTION].str.len_bytes() > LONG]
-                for long in (False, True)
-            ]
-        )
+        pl.concat([_negated(part.lazy(), kind, opts) for kind, part in routes])
         .collect(engine="streaming")
         .with_row_index("i")
     )
@@ -238,12 +226,12 @@ def _analyse(
     return shard_counts, tables
 
 
-def _negated(part: pl.LazyFrame, kind: str, opts: ScanOptions, *, long: bool) -> pl.LazyFrame:
+def _negated(part: pl.LazyFrame, kind: str, opts: ScanOptions) -> pl.LazyFrame:
     """The captions of one normalisation route that have a negation, with their normalised text
     ``norm`` and their bigram matches ``m`` (every negator with its next word).
 
-    A ``long`` caption's text is cut to start at its first negator: nothing before it can count
-    (a class counts after a negator), and each regex below then reads only the rest.
+    A caption longer than ``LONG`` bytes is cut to start at its first negator: nothing before it
+    can count (a class counts after a negator), and each regex below then reads only the rest.
     """
     pats = patterns(opts)
     any_pat, bigram = (
@@ -254,9 +242,10 @@ def _negated(part: pl.LazyFrame, kind: str, opts: ScanOptions, *, long: bool) ->
         norm=normalised(pl.col(CAPTION), exclude_numbering=opts.exclude_numbering, kind=kind),
         ascii=pl.lit(kind == "ascii"),
     )
-    if long:  # (the first match's byte offset; none: the text is emptied)
-        start = norm.str.find(any_pat).fill_null(norm.str.len_bytes())
-        part = part.with_columns(norm=norm.cast(pl.Binary).bin.slice(start).cast(pl.String))
+    long = pl.col(CAPTION).str.len_bytes() > LONG
+    start = norm.str.find(any_pat).fill_null(norm.str.len_bytes())  # (none: the text is emptied)
+    cut = part.filter(long).with_columns(norm=norm.cast(pl.Binary).bin.slice(start).cast(pl.String))
+    part = pl.concat([part.filter(~long), cut])
     return part.with_columns(m=norm.str.extract_all(bigram)).filter(pl.col("m").list.len() > 0)
 
 
