@@ -559,6 +559,24 @@ def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_pat
     assert len([k for k in reports[0][1] if "/" in k]) == 4 * 6
 
 
+def test_shards_with_footers_larger_than_the_first_read_are_read_whole(tmp_path, monkeypatch):
+    # Polars' first read of a local Parquet file is cut to FOOTER_READ bytes; a longer footer
+    # (many row groups and columns) must still give every row, read alone or with other shards
+    from corpora.captions import FOOTER_READ
+
+    captions = ["no dog", "a cat", "not a bird", None, "never"] * 400
+    for i in range(3):
+        frame = pl.DataFrame({"TEXT": captions, **{f"x{k}": range(i, i + 2000) for k in range(12)}})
+        frame.write_parquet(tmp_path / "in" / f"part-{i}.parquet", row_group_size=20, mkdir=True)
+    tail = (tmp_path / "in" / "part-0.parquet").read_bytes()[-8:]
+    assert int.from_bytes(tail[:4], "little") > FOOTER_READ
+    for group_min in (2, 10**6):  # read in one pass, and one by one
+        monkeypatch.setattr(negation.scanning, "GROUP_MIN", group_min)
+        result = invoke("laion", tmp_path / "in", "--format", "json", "--quiet")
+        body = json.loads(result.stdout)
+        assert (body["n_rows"], body["n_null"], body["n_with_negation"]) == (6000, 1200, 3600)
+
+
 def test_the_bar_says_all_shards_were_reused_not_0_of_0_captions(tmp_path):
     shards(tmp_path)
     out = tmp_path / "out"
