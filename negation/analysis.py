@@ -323,21 +323,31 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
         .select("i", C.class_)
         .unique()
     )
-    norm = neg["norm"]
-    ids = pairs["i"].unique()
-    ids = ids.filter(norm.gather(ids).str.contains(pats.any_class))
+    ids = _matching(neg, pairs["i"].unique(), pats.any_class_ascii, pats.any_class)
     shard = neg["s"]
     n_any = dict(shard.gather(ids).value_counts().iter_rows())
     pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
     several = pl.len().over("i") > 1
     one = pairs.filter(~several)
     found = [shard.gather(one["i"]).to_frame().with_columns(one[C.class_])]
-    for (name,), part in pairs.filter(several).partition_by(C.class_, as_dict=True).items():
-        ids = part["i"]  # one class at a time: its captions are gathered, tested, dropped
-        hit = ids.filter(norm.gather(ids).str.contains(pats.per_class[str(name)]))
-        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(str(name)).alias(C.class_)))
+    for (key,), part in pairs.filter(several).partition_by(C.class_, as_dict=True).items():
+        name = str(key)  # one class at a time: its captions are gathered, tested, dropped
+        hit = _matching(neg, part["i"], pats.per_class_ascii[name], pats.per_class[name])
+        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(name).alias(C.class_)))
     counts = pl.concat(found).group_by("s", C.class_).len(C.count)
     return [n_any.get(k, 0) for k in range(n)], counts
+
+
+def _matching(neg: pl.DataFrame, ids: pl.Series, pattern_ascii: str, pattern: str) -> pl.Series:
+    """The row ids among ``ids`` whose normalised caption matches ``pattern``: all-ASCII
+    captions are tested with its ASCII twin (the same matches, compiled and run faster)."""
+    ascii = neg["ascii"].gather(ids)
+    found = [
+        part.filter(neg["norm"].gather(part).str.contains(pat))
+        for part, pat in ((ids.filter(ascii), pattern_ascii), (ids.filter(~ascii), pattern))
+        if len(part)
+    ]
+    return pl.concat(found) if found else ids.clear()
 
 
 def _samples(

@@ -151,6 +151,26 @@ def test_class_negation_window_plural_and_multiword():
     assert dict(wide.classes.rows())["dog"] == 4
 
 
+def test_class_negation_counts_the_same_in_ascii_and_other_captions():
+    # all-ASCII captions are tested with ASCII twins of the class regexes, the others with the
+    # Unicode ones (each route: through the combined regex, and per class for several classes)
+    classes = load_classes("hot dog,dog,cat,café")
+    caps = [
+        "not a hot dog",
+        "no big red old dog",  # outside the window
+        "no cat or dog",
+        "no dogs, no cats",
+        "a dog without a cat",
+        "no cafe",  # not café
+    ]
+    ascii = run(caps, classes=classes, window=3)
+    assert dict(ascii.classes.rows()) == {"hot dog": 1, "dog": 3, "cat": 3, "café": 0}
+    assert ascii.n_with_class_negation == 4
+    both = run(caps + [c + " é" for c in caps] + ["ＮＯ café"], classes=classes, window=3)
+    assert dict(both.classes.rows()) == {"hot dog": 2, "dog": 6, "cat": 6, "café": 1}
+    assert both.n_with_class_negation == 9
+
+
 def test_samples_are_seeded_distinct_and_order_independent():
     a = [f"no cat {i}" for i in range(40)] + ["no cat 1"] * 5
     b = [f"not a dog {i}" for i in range(40)] + [f"no dog {i}" for i in range(40)]
