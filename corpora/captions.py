@@ -165,22 +165,76 @@ def _skip(data: bytes, i: int, kind: int) -> int:
     raise ValueError(f"unknown Thrift type {kind}")
 
 
-def _num_rows(footer: bytes) -> int:
-    """``num_rows`` (field 3, an i64) of a Parquet footer (Thrift compact protocol): reading it
-    here costs a fraction of a Polars query, which a run pays once per shard."""
+def _field(data: bytes, i: int, last: int) -> tuple[int, int, int]:
+    """A Thrift compact-protocol field header at ``data[i]`` (``last``: the previous field's id):
+    the field's id, its value's type and where the value starts."""
+    head = data[i]
+    if head >> 4:
+        return last + (head >> 4), head & 0x0F, i + 1
+    zigzag, i = _varint(data, i + 1)
+    return (zigzag >> 1) ^ -(zigzag & 1), head & 0x0F, i
+
+
+def _footer_facts(footer: bytes, column: str) -> tuple[int, bool]:
+    """From a Parquet footer (FileMetaData, Thrift compact protocol): ``num_rows`` (field 3),
+    and whether the schema (field 2) has ``column`` as a top-level UTF-8 byte-array column, a
+    text column however Polars reads it (String, Categorical, Enum). Reading this here costs a
+    fraction of a Polars query, which a run pays once per shard."""
     i = field = 0
+    text = False
     while footer[i]:
-        head = footer[i]
-        if head >> 4:
-            field, i = field + (head >> 4), i + 1
-        else:
-            zigzag, i = _varint(footer, i + 1)
-            field = (zigzag >> 1) ^ -(zigzag & 1)
-        if field == 3 and head & 0x0F == 6:
+        field, kind, i = _field(footer, i, field)
+        if field == 2 and kind == 9:
+            text, i = _text_column(footer, i, column.encode())
+        elif field == 3 and kind == 6:
             zigzag = _varint(footer, i)[0]
-            return (zigzag >> 1) ^ -(zigzag & 1)
-        i = _skip(footer, i, head & 0x0F)
+            return (zigzag >> 1) ^ -(zigzag & 1), text
+        else:
+            i = _skip(footer, i, kind)
     raise ValueError("no row count in the footer")
+
+
+def _text_column(data: bytes, i: int, name: bytes) -> tuple[bool, int]:
+    """Whether the schema (a list of SchemaElement, depth first) starting at ``data[i]`` has a
+    top-level leaf ``name`` of type BYTE_ARRAY, not repeated, annotated UTF-8 (converted type
+    UTF8 or logical type STRING); and where the list ends."""
+    size, i = data[i] >> 4, i + 1
+    if size == 15:
+        size, i = _varint(data, i)
+    found = False
+    open_children: list[int] = []  # the children still to come at each open level
+    for _ in range(size):
+        values: dict[int, int | bytes | None] = {}
+        field = 0
+        while data[i]:
+            field, kind, i = _field(data, i, field)
+            if kind == 5:  # type 1, repetition 3, num_children 5, converted type 6: i32
+                zigzag, i = _varint(data, i)
+                values[field] = (zigzag >> 1) ^ -(zigzag & 1)
+            elif kind == 8 and field == 4:  # name
+                length, i = _varint(data, i)
+                values[field], i = data[i : i + length], i + length
+            elif kind == 12 and field == 10:  # logical type: a union, known by its member
+                values[field] = _field(data, i, 0)[0] if data[i] else None
+                i = _skip(data, i, kind)
+            else:
+                i = _skip(data, i, kind)
+        i += 1  # the struct's stop byte
+        if len(open_children) == 1 and values.get(4) == name:
+            found = (
+                values.get(1) == 6  # BYTE_ARRAY
+                and values.get(3) != 2  # not REPEATED
+                and 5 not in values  # a leaf
+                and (values.get(6) == 0 or values.get(10) == 1)  # UTF8 / STRING
+            )
+        if open_children:
+            open_children[-1] -= 1
+        children = values.get(5)
+        if isinstance(children, int) and children:
+            open_children.append(children)
+        while open_children and not open_children[-1]:
+            open_children.pop()
+    return found, i
 
 
 def parquet_footer(shard: Shard, column: str) -> Footer:
@@ -193,13 +247,14 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
             tail = f.read(8)
             f.seek(-8 - int.from_bytes(tail[:4], "little"), 2)
             footer = f.read(int.from_bytes(tail[:4], "little"))
-        # the footer alone, framed as a Parquet file, gives Polars the schema
-        footer_file = b"PAR1" + footer + tail
-        schema = pl.read_parquet_schema(io.BytesIO(footer_file))
-        n_rows = _num_rows(footer)
+        n_rows, text = _footer_facts(footer, column)
+        if not text:  # anything else is checked as Polars reads it: the footer alone, framed
+            # as a Parquet file, gives Polars the schema
+            footer_file = b"PAR1" + footer + tail
+            schema = pl.read_parquet_schema(io.BytesIO(footer_file))
     except (OSError, ValueError, IndexError, pl.exceptions.PolarsError) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
-    if column not in schema or not isinstance(schema[column], _TEXT_TYPES):
+    if not text and (column not in schema or not isinstance(schema[column], _TEXT_TYPES)):
         _check_column(shard.url, _arrow_columns(footer_file), column, is_string=False)
     digest = hashlib.sha256(footer).hexdigest()[:32]
     return Footer(n_rows, f"parquet:{shard.size}:{digest}")

@@ -4,6 +4,7 @@ import re
 import uuid
 
 import fsspec
+import polars as pl
 import pytest
 
 from corpora.shards import expand, expand_braces
@@ -167,7 +168,7 @@ def test_the_row_count_is_read_from_any_parquet_footer(tmp_path, options):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from corpora.captions import _num_rows
+    from corpora.captions import _footer_facts
 
     n = 300  # nested, map, boolean and double columns and long key-value metadata to skip
     table = pa.table(
@@ -185,4 +186,48 @@ def test_the_row_count_is_read_from_any_parquet_footer(tmp_path, options):
     pq.write_table(table, path, **options)
     data = path.read_bytes()
     footer = data[-8 - int.from_bytes(data[-8:-4], "little") : -8]
-    assert _num_rows(footer) == n
+    assert _footer_facts(footer, "TEXT") == (n, True)
+    assert _footer_facts(footer, "s") == (n, False)  # a struct
+
+
+def test_a_text_column_is_told_from_the_footer_as_polars_reads_it(tmp_path):
+    """The footer walk calls a column text only where Polars reads text (String, Categorical,
+    Enum); everything else is left to Polars' own schema (and its errors)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpora.captions import _TEXT_TYPES, _footer_facts
+
+    n = 4
+    table = pa.table(
+        {
+            "plain": ["a", "b", None, "d"],
+            "large": pa.array(["a", "b", "c", "d"], pa.large_string()),
+            "dict": pa.array(["a", "b", "a", "b"]).dictionary_encode(),
+            "binary": pa.array([b"a", b"b", b"c", b"d"]),
+            "ints": [1, 2, 3, 4],
+            "nulls": pa.nulls(n),
+            "list": pa.array([["a"], [], None, ["b", "c"]]),
+            "struct": pa.array([{"plain": "a"}] * n),  # a nested column of the same name
+        }
+    )
+    frame = pl.DataFrame(
+        {"cat": ["a", "b", "a", "b"], "enum": ["x", "y", "x", "y"]},
+        schema={"cat": pl.Categorical, "enum": pl.Enum(["x", "y"])},
+    )
+    for path, write in (
+        (tmp_path / "a.parquet", lambda p: pq.write_table(table, p)),
+        (tmp_path / "b.parquet", lambda p: pq.write_table(table, p, use_dictionary=False)),
+        (tmp_path / "c.parquet", frame.write_parquet),
+    ):
+        write(path)
+        data = path.read_bytes()
+        footer = data[-8 - int.from_bytes(data[-8:-4], "little") : -8]
+        schema = pl.read_parquet_schema(path)
+        for name, dtype in schema.items():
+            rows, text = _footer_facts(footer, name)
+            assert rows == n
+            if text:  # (the walk may leave a text column to Polars, never the other way)
+                assert isinstance(dtype, _TEXT_TYPES), (path.name, name, dtype)
+            assert text == (name in {"plain", "large", "dict", "cat", "enum"}), (path.name, name)
+        assert _footer_facts(footer, "missing") == (n, False)
