@@ -300,7 +300,8 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
     superset); one regex for a negator followed by any class name then keeps the captions that
     negate some class (their count is the "in all"). A kept caption that mentions one class
     only negates that one (the class the regex matched has its first word in the caption);
-    each class's exact regex runs on the kept captions that mention several.
+    each class's exact regex runs on the kept captions that mention several (all classes in one
+    query).
     """
     counts = pl.DataFrame(schema={"s": pl.UInt32, C.class_: pl.String, C.count: pl.UInt32})
     if not pats.per_class or not neg.height:
@@ -329,12 +330,25 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
     pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
     several = pl.len().over("i") > 1
     one = pairs.filter(~several)
-    found = [shard.gather(one["i"]).to_frame().with_columns(one[C.class_])]
-    for (key,), part in pairs.filter(several).partition_by(C.class_, as_dict=True).items():
-        name = str(key)  # one class at a time: its captions are gathered, tested, dropped
-        hit = _matching(neg, part["i"], pats.per_class_ascii[name], pats.per_class[name])
-        found.append(shard.gather(hit).to_frame().with_columns(pl.lit(name).alias(C.class_)))
-    counts = pl.concat(found).group_by("s", C.class_).len(C.count)
+    regexes = pl.DataFrame(
+        {
+            C.class_: list(pats.per_class),
+            "regex": list(pats.per_class.values()),
+            "regex_ascii": [pats.per_class_ascii[name] for name in pats.per_class],
+        }
+    )
+    # each (caption, class) pair tested with its class's regex, in one query: the pairs sorted by
+    # regex, so that each is compiled once
+    tested = pairs.filter(several).join(regexes, on=C.class_)
+    tested = tested.with_columns(
+        norm=neg["norm"].gather(tested["i"]), ascii=neg["ascii"].gather(tested["i"])
+    ).sort(C.class_, "ascii")
+    hit = tested.filter(
+        pl.col("norm").str.contains(pl.when("ascii").then("regex_ascii").otherwise("regex"))
+    )
+    negated = pl.concat([one, hit.select("i", C.class_)])
+    negated = negated.with_columns(s=shard.gather(negated["i"]))
+    counts = negated.group_by("s", C.class_).len(C.count)
     return [n_any.get(k, 0) for k in range(n)], counts
 
 
