@@ -354,7 +354,8 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
 
 def _matching(neg: pl.DataFrame, ids: pl.Series, pattern_ascii: str, pattern: str) -> pl.Series:
     """The row ids among ``ids`` whose normalised caption matches ``pattern``: all-ASCII
-    captions are tested with its ASCII twin (the same matches, compiled and run faster)."""
+    captions are tested with its ASCII twin (the same matches, compiled faster). For one regex,
+    splitting the ids costs less than a regex per row (the several-class query's way)."""
     ascii = neg["ascii"].gather(ids)
     found = [
         part.filter(neg["norm"].gather(part).str.contains(pat))
