@@ -28,6 +28,9 @@ from negation.scan import (
 
 # Captions longer than this (bytes) are cut to start at their first negator before the analysis.
 LONG = 1024
+# The share of a batch's candidates that must repeat an earlier one for each distinct caption to
+# be analysed once: finding them costs about a tenth of analysing a caption.
+REPEATED = 0.1
 
 
 def _empty_samples() -> pl.DataFrame:
@@ -124,21 +127,26 @@ def _analyse(
     batch: list[Candidates], opts: ScanOptions, *, by_shard: bool
 ) -> tuple[list[dict[str, int]], dict[str, pl.DataFrame]]:
     """Each shard's counts, and the batch's tables: ``by_shard``, with the shard ``s`` of each
-    row and every shard's rows of the per-word and class tables; otherwise over all shards."""
+    row and every shard's rows of the per-word and class tables; otherwise over all shards.
+
+    Each text is analysed once (a caption repeated across rows and shards too, when enough
+    repeat: see :func:`_distinct`), and what is found in it counted in every shard it occurs
+    in, as often as it occurs there."""
     pats = patterns(opts)
     n = len(batch)
-    c = pl.col(CAPTION)
     heights = pl.Series([b.rows.height for b in batch], dtype=pl.UInt32)
     shard = pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.lit(heights))
-    candidates = pl.concat([b.rows for b in batch], rechunk=True).with_columns(
-        s=pl.select(shard.explode(empty_as_null=False)).to_series()
+    texts, occurrences = _distinct(
+        pl.concat([b.rows for b in batch], rechunk=True).with_columns(
+            s=pl.select(shard.explode(empty_as_null=False)).to_series()
+        )
     )
     # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
-    is_ascii = candidates[CAPTION].str.len_bytes() == candidates[CAPTION].str.len_chars()
-    other = candidates.filter(~is_ascii)
+    is_ascii = texts[CAPTION].str.len_bytes() == texts[CAPTION].str.len_chars()
+    other = texts.filter(~is_ascii)
     composing = other[CAPTION].str.contains(COMPOSING_CLASS)
     routes = [
-        ("ascii", candidates.filter(is_ascii)),
+        ("ascii", texts.filter(is_ascii)),
         ("chars", other.filter(~composing)),
         ("nfkc", other.filter(composing)),
     ]
@@ -147,13 +155,32 @@ def _analyse(
         .collect(engine="streaming")
         .with_row_index("i")
     )
-    matches = neg.select("i", "s", "m").explode("m")
+    # where each text with a negation occurs: one row ``o`` per shard ``s``, ``w`` times there
+    if occurrences is None:  # (each text is one row)
+        where = neg.select("i", "s", o="i", w=pl.lit(1, I64))
+    else:
+        where = neg.select("i", "t").join(occurrences, on="t").select("i", "s", "w")
+        where = where.with_row_index("o")
+
+    def spread(found: pl.DataFrame) -> pl.DataFrame:
+        """What was found in texts (column ``i``), once per shard each text occurs in."""
+        if occurrences is None:
+            return found.hstack(where.select("o", "s", "w")[found["i"]])
+        return found.join(where, on="i")
+
+    w = pl.col("w")
+    by = ["s"] if by_shard else []
+    matches = neg.select("i", "m").explode("m")
     hits = _hits(neg, matches, pats)
     entries = list(opts.lexicon.entries)
-    by = ["s"] if by_shard else []
     tables = {}
-    tables["per_word"] = hits.group_by(*by, C.word).agg(
-        pl.col("i").n_unique().cast(I64).alias(C.captions), pl.len().cast(I64).alias(C.occurrences)
+    tables["per_word"] = (
+        spread(hits)
+        .group_by(*by, C.word)
+        .agg(
+            w.filter(pl.col("o").is_first_distinct()).sum().alias(C.captions),
+            w.sum().alias(C.occurrences),
+        )
     )
     if by_shard:  # every shard's row of every entry, in the lexicon's order
         tables["per_word"] = (
@@ -164,7 +191,7 @@ def _analyse(
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
     # counted per distinct match first, so that the regexes below run on few rows
-    counts = matches.group_by(*by, "m").len(C.count)
+    counts = spread(matches).group_by(*by, "m").agg(w.sum().alias(C.count))
     m = pl.col("m")
     forms = (
         counts.select(m.unique())
@@ -190,40 +217,56 @@ def _analyse(
         )
     )
 
-    n_class, class_counts = _class_negation(neg, pats, n)
+    negating, negated = _class_negation(neg, pats)
+    n_class = dict(spread(negating).group_by("s").agg(w.sum()).iter_rows())
+    class_counts = spread(negated).group_by(*by, C.class_).agg(w.sum().alias(C.count))
     if by_shard:
-        tables["classes"] = (
-            _grid(n, C.class_, list(opts.classes.names) if opts.classes else [])
-            .join(class_counts, on=["s", C.class_], how="left", maintain_order="left")
-            .with_columns(pl.col(C.count).fill_null(0).cast(I64))
+        class_counts = _grid(n, C.class_, list(opts.classes.names) if opts.classes else []).join(
+            class_counts, on=["s", C.class_], how="left", maintain_order="left"
         )
-    else:
-        tables["classes"] = class_counts.group_by(C.class_).agg(pl.col(C.count).sum().cast(I64))
+    tables["classes"] = class_counts.with_columns(pl.col(C.count).fill_null(0).cast(I64))
     if opts.n_samples and neg.height:
         sources = [b.source for b in batch]
-        samples = _samples(neg, hits, opts.n_samples, opts.seed, sources, by_shard=by_shard)
+        samples = _samples(neg, hits, spread, opts.n_samples, opts.seed, sources, by_shard=by_shard)
         tables["samples"] = owned(samples)
     if opts.unique:
+        hashed = hits.group_by("i", C.word).agg(pl.len().cast(I64).alias(C.occurrences))
+        hashed = hashed.with_columns(hash=neg[CAPTION].hash(HASH_SEED).gather(hashed["i"]))
         tables["unique_neg"] = (
-            hits.group_by("i", C.word)
-            .agg(pl.len().cast(I64).alias(C.occurrences))
-            .join(neg.select("i", "s", hash=c.hash(HASH_SEED)), on="i")
+            (spread(hashed) if by_shard else hashed)
             .select(*by, "hash", C.word, C.occurrences)
             .unique([*by, "hash", C.word])
             .sort(*by, "hash", C.word)  # (saved in one order, as the distinct hashes are)
         )
-    n_neg = dict(neg.group_by("s").len().iter_rows())
+    n_neg = dict(where.group_by("s").agg(w.sum()).iter_rows())
     shard_counts = [
         {
             C.n_rows: int(b.totals[C.n_rows]),
             C.n_null: int(b.totals[C.n_null]),
             C.n_empty: int(b.totals[C.n_empty]),
             C.n_with_negation: n_neg.get(k, 0),
-            C.n_with_class_negation: n_class[k],
+            C.n_with_class_negation: n_class.get(k, 0),
         }
         for k, b in enumerate(batch)
     ]
     return shard_counts, tables
+
+
+def _distinct(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The texts to analyse (id ``t``, caption) and where they occur (``t``, shard ``s``, count
+    ``w``), from the candidate rows (``s``, caption).
+
+    Each distinct text once when at least ``REPEATED`` of the rows repeat an earlier one
+    (captions repeat across URLs and shards: placeholders, product listings). Otherwise every
+    row is a text, with its shard ``s``, and None is returned for where they occur (finding
+    the repeats would cost more than it saves)."""
+    distinct = rows[CAPTION].hash(HASH_SEED).n_unique()  # (an estimate: enough to choose)
+    if distinct > (1 - REPEATED) * rows.height:
+        return rows.with_row_index("t"), None
+    # (in their first order: the strings stay where they were, and reading them stays cheap)
+    texts = rows.group_by(CAPTION, maintain_order=True).agg("s").with_row_index("t")
+    occurrences = texts.select("t", "s").explode("s").group_by("t", "s").agg(w=pl.len().cast(I64))
+    return texts.select("t", CAPTION), occurrences
 
 
 def _negated(part: pl.LazyFrame, kind: str, opts: ScanOptions) -> pl.LazyFrame:
@@ -250,7 +293,7 @@ def _negated(part: pl.LazyFrame, kind: str, opts: ScanOptions) -> pl.LazyFrame:
 
 
 def _hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFrame:
-    """Every negator occurrence (row id ``i``, shard ``s``, ``word`` with single spaces).
+    """Every negator occurrence (text ``i``, ``word`` with single spaces).
 
     A bigram match starts with the very negator a search for negators alone finds there, and
     both searches go on alike unless another negator starts in the word the bigram match took
@@ -265,7 +308,7 @@ def _hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFr
     forms = matches.select(m.unique()).select(
         "m", lead.str.replace_all(r"\s+", " ").alias(C.word), risky.alias("risky")
     )
-    hits = matches.join(forms, on="m").select("i", "s", C.word, "risky")
+    hits = matches.join(forms, on="m").select("i", C.word, "risky")
     again = hits.filter("risky")["i"].unique()
     if again.is_empty():
         return hits.drop("risky")
@@ -277,7 +320,7 @@ def _hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFr
     )
     searched = (
         neg.filter(pl.col("i").is_in(again.implode()))
-        .select("i", "s", words.alias(C.word))
+        .select("i", words.alias(C.word))
         .explode(C.word)
         .with_columns(pl.col(C.word).str.replace_all(r"\s+", " "))
     )
@@ -292,20 +335,19 @@ def _grid(n: int, name: str, values: list[str]) -> pl.DataFrame:
     )
 
 
-def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int], pl.DataFrame]:
-    """Per shard, the captions where a negator is followed within the window by a class name: in
-    all, and per class (a table: s, class, count).
+def _class_negation(neg: pl.DataFrame, pats: Patterns) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The texts where a negator is followed within the window by a class name (column ``i``),
+    and the classes each negates (``i``, class).
 
     An Aho–Corasick pass finds which class names' first words occur at all (as substrings, so a
-    superset); one regex for a negator followed by any class name then keeps the captions that
-    negate some class (their count is the "in all"). A kept caption that mentions one class
-    only negates that one (the class the regex matched has its first word in the caption);
-    each class's exact regex runs on the kept captions that mention several (all classes in one
-    query).
+    superset); one regex for a negator followed by any class name then keeps the texts that
+    negate some class. A kept text that mentions one class only negates that one (the class the
+    regex matched has its first word in the text); each class's exact regex runs on the kept
+    texts that mention several (all classes in one query).
     """
-    counts = pl.DataFrame(schema={"s": pl.UInt32, C.class_: pl.String, C.count: pl.UInt32})
+    negated = pl.DataFrame(schema={"i": pl.UInt32, C.class_: pl.String})
     if not pats.per_class or not neg.height:
-        return [0] * n, counts
+        return negated.select("i"), negated
     triggers = pl.DataFrame(
         [(t, name) for t, names in pats.class_triggers.items() for name in names],
         schema={"trigger": pl.String, C.class_: pl.String},
@@ -325,8 +367,6 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
         .unique()
     )
     ids = _matching(neg, pairs["i"].unique(), pats.any_class_ascii, pats.any_class)
-    shard = neg["s"]
-    n_any = dict(shard.gather(ids).value_counts().iter_rows())
     pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
     several = pl.len().over("i") > 1
     one = pairs.filter(~several)
@@ -337,7 +377,7 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
             "regex_ascii": [pats.per_class_ascii[name] for name in pats.per_class],
         }
     )
-    # each (caption, class) pair tested with its class's regex, in one query: the pairs sorted by
+    # each (text, class) pair tested with its class's regex, in one query: the pairs sorted by
     # regex, so that each is compiled once
     tested = pairs.filter(several).join(regexes, on=C.class_)
     tested = tested.with_columns(
@@ -346,10 +386,7 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns, n: int) -> tuple[list[int
     hit = tested.filter(
         pl.col("norm").str.contains(pl.when("ascii").then("regex_ascii").otherwise("regex"))
     )
-    negated = pl.concat([one, hit.select("i", C.class_)])
-    negated = negated.with_columns(s=shard.gather(negated["i"]))
-    counts = negated.group_by("s", C.class_).len(C.count)
-    return [n_any.get(k, 0) for k in range(n)], counts
+    return ids.to_frame("i"), pl.concat([one, hit.select("i", C.class_)])
 
 
 def _matching(neg: pl.DataFrame, ids: pl.Series, pattern_ascii: str, pattern: str) -> pl.Series:
@@ -368,6 +405,7 @@ def _matching(neg: pl.DataFrame, ids: pl.Series, pattern_ascii: str, pattern: st
 def _samples(
     neg: pl.DataFrame,
     hits: pl.DataFrame,
+    spread: Callable[[pl.DataFrame], pl.DataFrame],
     n: int,
     seed: int,
     sources: list[str],
@@ -376,10 +414,12 @@ def _samples(
 ) -> pl.DataFrame:
     """Per word (and shard, ``by_shard``), the ``n`` distinct captions with the smallest seeded
     hash keys (see :func:`bottom_k`), found on the keys first so that only the chosen captions
-    are copied."""
+    are copied; ``spread``: what was found in texts, once per shard each occurs in."""
     by = ("s",) if by_shard else ()
-    keys = neg.select("i", "s", key=pl.col(CAPTION).hash(seed))
-    chosen = (  # (a hit's key gathered by its row id: no join)
+    keys = neg.select("i", key=pl.col(CAPTION).hash(seed))
+    if by_shard:
+        hits = spread(hits)
+    chosen = (  # (a hit's key gathered by its text id: no join)
         hits.select(*by, C.word, key=keys["key"].gather(hits["i"]))
         .group_by(*by, C.word)
         .agg(pl.col("key").unique().bottom_k(n))
@@ -388,6 +428,7 @@ def _samples(
     texts = (
         keys.with_columns(neg[CAPTION])
         .filter(pl.col("key").is_in(chosen["key"].implode()))
+        .pipe(spread)
         .unique(["s", "key"])
         .select("s", "key", CAPTION)
     )

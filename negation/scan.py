@@ -7,9 +7,10 @@ How shards are scanned:
    rows: those the cheap case-insensitive prefilter (see :meth:`Lexicon.prefilter_pattern`) says
    could contain a lexicon entry. The row count comes from the Parquet metadata.
 2. :func:`negation.analysis.analyse`: the candidates of one shard, or of a batch of shards
-   together (so that small shards pay no per-shard cost), are normalised (NFKC, lower-case,
-   ``’`` → ``'``; "no. 5" blanked with ``exclude_numbering``; a long caption cut to start at
-   its first negator) and matched exactly: one regex pass finds every negator with its next
+   together (so that small shards pay no per-shard cost; a caption repeated in the batch is
+   analysed once when many are, then counted wherever it occurs), are normalised (NFKC,
+   lower-case, ``’`` → ``'``; "no. 5" blanked with ``exclude_numbering``; a long caption cut to
+   start at its first negator) and matched exactly: one regex pass finds every negator with its next
    word (the bigrams; the negators are read off them). Everything else — per-word counts,
    class co-occurrence, samples, unique-text counts — is computed on the few rows with a
    negation, per shard: each shard's result is the same however the shards are batched (a

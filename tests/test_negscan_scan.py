@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpora.classes import load_classes
+from negation import analysis
 from negation.analysis import analyse, analyse_together, combine, scan, unique_summary
 from negation.lexicon import Lexicon, load_lexicon, nfkc_table
 from negation.scan import ScanOptions, prefilter
@@ -378,6 +379,55 @@ def test_shards_analysed_together_get_the_results_they_get_alone():
     assert unique_summary(combine([batch], opts), opts) == unique_summary(
         combine(alone, opts), opts
     )
+
+
+@pytest.mark.parametrize("repeated", [0.0, 2.0], ids=["each-text-once", "each-row-once"])
+def test_a_repeated_caption_counts_in_every_shard_as_often_as_it_occurs(monkeypatch, repeated):
+    """A batch's distinct texts are analysed once each when enough repeat (forced here with
+    ``REPEATED`` 0; 2 never does): the counts, tables and samples are the rows' either way."""
+    monkeypatch.setattr(analysis, "REPEATED", repeated)
+    shards = [
+        ["no dog", "no dog", "not a cat", "no dog", "no dog and no cat", None],
+        ["no dog", "never", "never", "a cat"],
+        ["no dog and no cat"],
+    ]
+    opts = ScanOptions(load_lexicon("extended"), load_classes("cat,dog"), unique=True)
+    frames = [pl.DataFrame({"caption": c}, schema={"caption": pl.String}).lazy() for c in shards]
+    first, second, third = analyse(
+        [prefilter(f, opts, f"s{k}") for k, f in enumerate(frames)], opts
+    )
+    assert (first.n_with_negation, first.n_with_class_negation) == (5, 5)
+    assert words(first) == {"no": (4, 5), "not": (1, 1)}
+    assert first.bigrams.rows() == [("no", "dog", 4), ("no", "cat", 1), ("not", "a", 1)]
+    assert dict(first.classes.iter_rows()) == {"cat": 2, "dog": 4}
+    assert sorted(first.samples.select("word", "caption").rows()) == [
+        ("no", "no dog"),
+        ("no", "no dog and no cat"),
+        ("not", "not a cat"),
+    ]
+    assert (second.n_with_negation, second.n_with_class_negation) == (3, 1)
+    assert words(second) == {"no": (1, 1), "never": (2, 2)}
+    assert words(third) == {"no": (1, 2)}
+    assert dict(third.classes.iter_rows()) == {"cat": 1, "dog": 1}
+
+    counts, batch = analyse_together(
+        [prefilter(f, opts, f"s{k}") for k, f in enumerate(frames)], opts
+    )
+    assert counts == [r.counts for r in (first, second, third)]
+    total = combine([batch], opts)
+    assert _tables(total) == _tables(combine([first, second, third], opts))
+    assert words(total) == {"no": (6, 8), "not": (1, 1), "never": (2, 2)}
+    assert dict(total.classes.iter_rows()) == {"cat": 3, "dog": 6}
+    # a sample names the first shard (by name) its caption occurs in
+    assert sorted(total.samples.select("caption", "shard").unique().rows()) == [
+        ("never", "s1"),
+        ("no dog", "s0"),
+        ("no dog and no cat", "s0"),
+        ("not a cat", "s0"),
+    ]
+    summary = unique_summary(total, opts)
+    assert summary is not None
+    assert (summary["n_unique"], summary["n_unique_with_negation"]) == (5, 4)
 
 
 def test_the_nfkc_table_is_stored_once_and_a_damaged_copy_is_rebuilt(tmp_path, monkeypatch):
