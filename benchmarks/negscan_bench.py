@@ -57,7 +57,8 @@ from negation.lexicon import load_lexicon  # noqa: E402
 
 LAION_400M_ROWS = 413_000_000
 CHUNK = 2_000_000
-DEFAULT_MIX = {"negated_share": 0.01, "tricky_share": 0.1}  # corpora.synthetic's defaults
+# corpora.synthetic's defaults; distinct_share: the share of rows whose caption is made unique
+DEFAULT_MIX = {"negated_share": 0.01, "tricky_share": 0.1, "distinct_share": 0.0}
 CONTENDERS = ("duckdb", "polars", "negscan-any", "negscan-full")
 LABELS = {
     "duckdb": "DuckDB regexp_matches (standard)",
@@ -68,8 +69,8 @@ LABELS = {
 
 
 def folders(root: Path, shard_rows: list[int], mix: dict[str, float]) -> dict[int, Path]:
-    """One folder per shard size (named by the caption mix when it is not the default)."""
-    tag = "" if mix == DEFAULT_MIX else "".join(f"-{k}{v:g}" for k, v in mix.items())
+    """One folder per shard size (named by what differs from the default caption mix)."""
+    tag = "".join(f"-{k}{v:g}" for k, v in mix.items() if v != DEFAULT_MIX[k])
     return {n: root / f"shards-{n}{tag}" for n in shard_rows}
 
 
@@ -88,6 +89,18 @@ def generate(
             negated_share=mix["negated_share"],
             tricky_share=mix["tricky_share"],
         )
+        if mix["distinct_share"]:  # the caption prefixed with its row number: no longer repeated
+            import numpy as np  # (not in the timed children)
+
+            text = pl.col("TEXT")
+            pick = np.random.default_rng(seed + part).random(chunk.height) < mix["distinct_share"]
+            unique = pl.format("{} {}", pl.int_range(pl.len()) + done, text)
+            chunk = chunk.with_columns(
+                pl.when(pl.lit(pick) & (text.str.strip_chars() != ""))
+                .then(unique)
+                .otherwise(text)
+                .alias("TEXT")
+            )
         for n, d in dirs.items():
             for start in range(0, chunk.height, n):
                 # a shard never spans two chunks: CHUNK is a multiple of every shard size used
@@ -252,6 +265,14 @@ def main() -> None:
         "(default %(default)s; with --negated-share 0.003, 0.005 gives about 0.45 %% of rows "
         "negated, near the 0.47 %% published for LAION-400M)",
     )
+    parser.add_argument(
+        "--distinct-share",
+        type=float,
+        default=DEFAULT_MIX["distinct_share"],
+        help="share of rows whose caption is made unique (prefixed with its row number); the "
+        "generator draws captions from a small pool, so they repeat far more than real ones "
+        "(default %(default)s; 1 makes every non-blank caption distinct)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="best of N (order rotated)")
     parser.add_argument("--data", type=Path, help="reuse/keep the generated shards here")
     parser.add_argument(
@@ -272,7 +293,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp)
         t0 = time.perf_counter()
-        mix = {"negated_share": args.negated_share, "tricky_share": args.tricky_share}
+        mix = {
+            "negated_share": args.negated_share,
+            "tricky_share": args.tricky_share,
+            "distinct_share": args.distinct_share,
+        }
         dirs = folders(root, shard_rows, mix)
         if not all(d.is_dir() for d in dirs.values()):
             dirs = generate(root, args.rows, shard_rows, args.seed, mix)
