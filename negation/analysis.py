@@ -155,27 +155,29 @@ def _analyse(
         .collect(engine="streaming")
         .with_row_index("i")
     )
-    # where each text with a negation occurs: one row ``o`` per shard ``s``, ``w`` times there
+    # where each text with a negation occurs: one row ``o`` per shard ``s``, ``w`` times there;
+    # and what the tables count: that, or (over all shards) each text once, ``w`` times in all
+    w = pl.col("w")
     if occurrences is None:  # (each text is one row)
-        where = neg.select("i", "s", o="i", w=pl.lit(1, I64))
+        where = weights = neg.select("i", "s", o="i", w=pl.lit(1, I64))
     else:
         where = neg.select("i", "t").join(occurrences, on="t").select("i", "s", "w")
         where = where.with_row_index("o")
+        weights = where if by_shard else where.group_by("i").agg(w.sum()).with_columns(o="i")
 
-    def spread(found: pl.DataFrame) -> pl.DataFrame:
-        """What was found in texts (column ``i``), once per shard each text occurs in."""
-        if occurrences is None:
+    def spread(found: pl.DataFrame, over: pl.DataFrame) -> pl.DataFrame:
+        """What was found in texts (column ``i``) with each text's rows of ``over``."""
+        if occurrences is None:  # (``over`` is ``where``, a row per text in order)
             return found.hstack(where.select("o", "s", "w")[found["i"]])
-        return found.join(where, on="i")
+        return found.join(over, on="i")
 
-    w = pl.col("w")
     by = ["s"] if by_shard else []
     matches = neg.select("i", "m").explode("m")
     hits = _hits(neg, matches, pats)
     entries = list(opts.lexicon.entries)
     tables = {}
     tables["per_word"] = (
-        spread(hits)
+        spread(hits, weights)
         .group_by(*by, C.word)
         .agg(
             w.filter(pl.col("o").is_first_distinct()).sum().alias(C.captions),
@@ -191,7 +193,7 @@ def _analyse(
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
     # counted per distinct match first, so that the regexes below run on few rows
-    counts = spread(matches).group_by(*by, "m").agg(w.sum().alias(C.count))
+    counts = spread(matches, weights).group_by(*by, "m").agg(w.sum().alias(C.count))
     m = pl.col("m")
     forms = (
         counts.select(m.unique())
@@ -218,8 +220,8 @@ def _analyse(
     )
 
     negating, negated = _class_negation(neg, pats)
-    n_class = dict(spread(negating).group_by("s").agg(w.sum()).iter_rows())
-    class_counts = spread(negated).group_by(*by, C.class_).agg(w.sum().alias(C.count))
+    n_class = dict(spread(negating, where).group_by("s").agg(w.sum()).iter_rows())
+    class_counts = spread(negated, weights).group_by(*by, C.class_).agg(w.sum().alias(C.count))
     if by_shard:
         class_counts = _grid(n, C.class_, list(opts.classes.names) if opts.classes else []).join(
             class_counts, on=["s", C.class_], how="left", maintain_order="left"
@@ -227,13 +229,21 @@ def _analyse(
     tables["classes"] = class_counts.with_columns(pl.col(C.count).fill_null(0).cast(I64))
     if opts.n_samples and neg.height:
         sources = [b.source for b in batch]
-        samples = _samples(neg, hits, spread, opts.n_samples, opts.seed, sources, by_shard=by_shard)
+        samples = _samples(
+            neg,
+            hits,
+            lambda found: spread(found, where),
+            opts.n_samples,
+            opts.seed,
+            sources,
+            by_shard=by_shard,
+        )
         tables["samples"] = owned(samples)
     if opts.unique:
         hashed = hits.group_by("i", C.word).agg(pl.len().cast(I64).alias(C.occurrences))
         hashed = hashed.with_columns(hash=neg[CAPTION].hash(HASH_SEED).gather(hashed["i"]))
         tables["unique_neg"] = (
-            (spread(hashed) if by_shard else hashed)
+            (spread(hashed, where) if by_shard else hashed)
             .select(*by, "hash", C.word, C.occurrences)
             .unique([*by, "hash", C.word])
             .sort(*by, "hash", C.word)  # (saved in one order, as the distinct hashes are)
