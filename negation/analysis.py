@@ -156,20 +156,25 @@ def _analyse(
         .with_row_index("i")
     )
     # where each text with a negation occurs: one row ``o`` per shard ``s``, ``w`` times there;
-    # and what the tables count: that, or (over all shards) each text once, ``w`` times in all
+    # ``times``: how many caption rows a group of findings stands for; ``in_texts``: how many of
+    # those are distinct (row, caption) occurrences
     w = pl.col("w")
-    if occurrences is None:  # (each text is one row)
-        where = weights = neg.select("i", "s", o="i", w=pl.lit(1, I64))
+    if occurrences is None:  # (each text is one row, with its shard: counted as rows)
+        where = neg.select("i", "s")
+        times, in_texts = pl.len(), pl.col("i").n_unique()
     else:
         where = neg.select("i", "t").join(occurrences, on="t").select("i", "s", "w")
         where = where.with_row_index("o")
-        weights = where if by_shard else where.group_by("i").agg(w.sum()).with_columns(o="i")
+        times, in_texts = w.sum(), w.filter(pl.col("o").is_first_distinct()).sum()
+        if not by_shard:  # (each text once, ``w`` times in all)
+            totals = where.group_by("i").agg(w.sum()).with_columns(o="i")
 
-    def spread(found: pl.DataFrame, over: pl.DataFrame) -> pl.DataFrame:
-        """What was found in texts (column ``i``) with each text's rows of ``over``."""
-        if occurrences is None:  # (``over`` is ``where``, a row per text in order)
-            return found.hstack(where.select("o", "s", "w")[found["i"]])
-        return found.join(over, on="i")
+    def spread(found: pl.DataFrame, *, per_shard: bool) -> pl.DataFrame:
+        """What was found in texts (column ``i``), once per shard ``s`` each text occurs in
+        (``per_shard``), or once in all; with its weight ``w`` when texts repeat."""
+        if occurrences is None:
+            return found.with_columns(s=neg["s"].gather(found["i"])) if per_shard else found
+        return found.join(where if per_shard else totals, on="i")
 
     by = ["s"] if by_shard else []
     matches = neg.select("i", "m").explode("m")
@@ -177,12 +182,9 @@ def _analyse(
     entries = list(opts.lexicon.entries)
     tables = {}
     tables["per_word"] = (
-        spread(hits, weights)
+        spread(hits, per_shard=by_shard)
         .group_by(*by, C.word)
-        .agg(
-            w.filter(pl.col("o").is_first_distinct()).sum().alias(C.captions),
-            w.sum().alias(C.occurrences),
-        )
+        .agg(in_texts.cast(I64).alias(C.captions), times.cast(I64).alias(C.occurrences))
     )
     if by_shard:  # every shard's row of every entry, in the lexicon's order
         tables["per_word"] = (
@@ -193,7 +195,7 @@ def _analyse(
 
     # a match is "negator SEP word", or a lone negator (then it is exactly a lexicon entry);
     # counted per distinct match first, so that the regexes below run on few rows
-    counts = spread(matches, weights).group_by(*by, "m").agg(w.sum().alias(C.count))
+    counts = spread(matches, per_shard=by_shard).group_by(*by, "m").agg(times.alias(C.count))
     m = pl.col("m")
     forms = (
         counts.select(m.unique())
@@ -220,8 +222,10 @@ def _analyse(
     )
 
     negating, negated = _class_negation(neg, pats)
-    n_class = dict(spread(negating, where).group_by("s").agg(w.sum()).iter_rows())
-    class_counts = spread(negated, weights).group_by(*by, C.class_).agg(w.sum().alias(C.count))
+    n_class = dict(spread(negating, per_shard=True).group_by("s").agg(times).iter_rows())
+    class_counts = (
+        spread(negated, per_shard=by_shard).group_by(*by, C.class_).agg(times.alias(C.count))
+    )
     if by_shard:
         class_counts = _grid(n, C.class_, list(opts.classes.names) if opts.classes else []).join(
             class_counts, on=["s", C.class_], how="left", maintain_order="left"
@@ -232,7 +236,7 @@ def _analyse(
         samples = _samples(
             neg,
             hits,
-            lambda found: spread(found, where),
+            lambda found: spread(found, per_shard=True),
             opts.n_samples,
             opts.seed,
             sources,
@@ -243,12 +247,12 @@ def _analyse(
         hashed = hits.group_by("i", C.word).agg(pl.len().cast(I64).alias(C.occurrences))
         hashed = hashed.with_columns(hash=neg[CAPTION].hash(HASH_SEED).gather(hashed["i"]))
         tables["unique_neg"] = (
-            (spread(hashed, where) if by_shard else hashed)
+            (spread(hashed, per_shard=True) if by_shard else hashed)
             .select(*by, "hash", C.word, C.occurrences)
             .unique([*by, "hash", C.word])
             .sort(*by, "hash", C.word)  # (saved in one order, as the distinct hashes are)
         )
-    n_neg = dict(where.group_by("s").agg(w.sum()).iter_rows())
+    n_neg = dict(where.group_by("s").agg(times).iter_rows())
     shard_counts = [
         {
             C.n_rows: int(b.totals[C.n_rows]),
@@ -270,7 +274,7 @@ def _distinct(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     (captions repeat across URLs and shards: placeholders, product listings). Otherwise every
     row is a text, with its shard ``s``, and None is returned for where they occur (finding
     the repeats would cost more than it saves)."""
-    distinct = rows[CAPTION].hash(HASH_SEED).n_unique()  # (an estimate: enough to choose)
+    distinct = rows.select(pl.col(CAPTION).approx_n_unique()).item()  # (enough to choose)
     if distinct > (1 - REPEATED) * rows.height:
         return rows.with_row_index("t"), None
     # (in their first order: the strings stay where they were, and reading them stays cheap)

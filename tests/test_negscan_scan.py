@@ -381,10 +381,10 @@ def test_shards_analysed_together_get_the_results_they_get_alone():
     )
 
 
-@pytest.mark.parametrize("repeated", [0.0, 2.0], ids=["each-text-once", "each-row-once"])
+@pytest.mark.parametrize("repeated", [-1.0, 2.0], ids=["each-text-once", "each-row-once"])
 def test_a_repeated_caption_counts_in_every_shard_as_often_as_it_occurs(monkeypatch, repeated):
     """A batch's distinct texts are analysed once each when enough repeat (forced here with
-    ``REPEATED`` 0; 2 never does): the counts, tables and samples are the rows' either way."""
+    ``REPEATED`` -1; 2 never does): the counts, tables and samples are the rows' either way."""
     monkeypatch.setattr(analysis, "REPEATED", repeated)
     shards = [
         ["no dog", "no dog", "not a cat", "no dog", "no dog and no cat", None],
