@@ -271,15 +271,22 @@ def _distinct(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     ``w``), from the candidate rows (``s``, caption).
 
     Each distinct text once when at least ``REPEATED`` of the rows repeat an earlier one
-    (captions repeat across URLs and shards: placeholders, product listings). Otherwise every
+    (the same caption at many URLs, in many shards). Otherwise every
     row is a text, with its shard ``s``, and None is returned for where they occur (finding
     the repeats would cost more than it saves)."""
     distinct = rows.select(pl.col(CAPTION).approx_n_unique()).item()  # (enough to choose)
     if distinct > (1 - REPEATED) * rows.height:
         return rows.with_row_index("t"), None
-    # (in their first order: the strings stay where they were, and reading them stays cheap)
-    texts = rows.group_by(CAPTION, maintain_order=True).agg("s").with_row_index("t")
-    occurrences = texts.select("t", "s").explode("s").group_by("t", "s").agg(w=pl.len().cast(I64))
+    # (texts in their first order: the strings stay where they were, and reading them stays
+    # cheap; a text's rows in row order, so by shard: a run of one shard is where it occurs)
+    texts = rows.group_by(CAPTION, maintain_order=True).agg(runs=pl.col("s").rle())
+    texts = texts.with_row_index("t")
+    occurrences = (
+        texts.select("t", "runs")
+        .explode("runs")
+        .unnest("runs")
+        .select("t", s="value", w=pl.col("len").cast(I64))
+    )
     return texts.select("t", CAPTION), occurrences
 
 
