@@ -26,10 +26,13 @@ where the three engines' rules coincide; on the rest negscan's rules differ on p
     python benchmarks/negscan_bench.py                      # 2 M rows: 2 big, 200 small shards
     python benchmarks/negscan_bench.py --rows 20000000 --shard-rows 1000000,100000   # 20 / 200
     python benchmarks/negscan_bench.py --negated-share 0.003 --tricky-share 0.005  # LAION's rate
+    python benchmarks/negscan_bench.py --distinct-share 1    # every caption unique
 
 The default caption mix has ~5 % of rows negated (its tricky "No. 5" captions count as
 negations), ten times LAION-400M's published 0.47 %: the exact analysis of the candidates costs
-more than it would there.
+more than it would there. Its captions are drawn from a pool of a few thousand texts, so they
+repeat far more than real ones, and negscan analyses a repeated caption once;
+``--distinct-share 1`` prefixes every caption with its row number, so that none repeats.
 """
 
 from __future__ import annotations
