@@ -155,9 +155,9 @@ def _analyse(
         .collect(engine="streaming")
         .with_row_index("i")
     )
-    # where each text with a negation occurs: one row ``o`` per shard ``s``, ``w`` times there;
-    # ``times``: how many caption rows a group of findings stands for; ``in_texts``: how many of
-    # those are distinct (row, caption) occurrences
+    # where each text with a negation occurs: one row ``o`` per shard ``s``, ``w`` times there.
+    # ``times``: how many findings a group of them stands for (a word twice in a caption that
+    # occurs 3 times: 6); ``in_texts``: in how many caption rows (that caption: 3)
     w = pl.col("w")
     if occurrences is None:  # (each text is one row, with its shard: counted as rows)
         where = neg.select("i", "s")
@@ -166,8 +166,8 @@ def _analyse(
         where = neg.select("i", "t").join(occurrences, on="t").select("i", "s", "w")
         where = where.with_row_index("o")
         times, in_texts = w.sum(), w.filter(pl.col("o").is_first_distinct()).sum()
-        if not by_shard:  # (each text once, ``w`` times in all)
-            totals = where.group_by("i").agg(w.sum()).with_columns(o="i")
+        # (the tables over all shards: each text once, ``w`` times in all)
+        totals = where if by_shard else where.group_by("i").agg(w.sum()).with_columns(o="i")
 
     def spread(found: pl.DataFrame, *, per_shard: bool) -> pl.DataFrame:
         """What was found in texts (column ``i``), once per shard ``s`` each text occurs in
