@@ -10,8 +10,8 @@ How shards are scanned:
    together (so that small shards pay no per-shard cost; a caption repeated in the batch is
    analysed once when many are, then counted wherever it occurs), are normalised (NFKC,
    lower-case, ``’`` → ``'``; "no. 5" blanked with ``exclude_numbering``; a long caption cut to
-   start at its first negator) and matched exactly: one regex pass finds every negator with its next
-   word (the bigrams; the negators are read off them). Everything else — per-word counts,
+   start at its first negator) and matched exactly: one regex pass finds every negator with its
+   next word (the bigrams; the negators are read off them). Everything else — per-word counts,
    class co-occurrence, samples, unique-text counts — is computed on the few rows with a
    negation, per shard: each shard's result is the same however the shards are batched (a
    scan that saves no shard result keeps a batch's tables together instead of splitting them).
