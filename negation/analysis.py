@@ -360,26 +360,28 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns) -> tuple[pl.DataFrame, pl
     """The texts where a negator is followed within the window by a class name (column ``i``),
     and the classes each negates (``i``, class).
 
-    An Aho–Corasick pass finds which class names' first words occur at all (as substrings, so a
-    superset); one regex for a negator followed by any class name then keeps the texts that
-    negate some class. A kept text that mentions one class only negates that one (the class the
-    regex matched has its first word in the text); each class's exact regex runs on the kept
-    texts that mention several (all classes in one query).
+    An Aho–Corasick pass keeps the texts where a class name's first word occurs at all (as a
+    substring, so a superset); one regex for a negator followed by any class name then keeps
+    those that negate some class, and a second Aho–Corasick pass lists which classes' first
+    words each of these mentions. A kept text that mentions one class only negates that one (the
+    class the regex matched has its first word in the text); each class's exact regex runs on
+    the kept texts that mention several (all classes in one query).
     """
     negated = pl.DataFrame(schema={"i": pl.UInt32, C.class_: pl.String})
     if not pats.per_class or not neg.height:
         return negated.select("i"), negated
+    words = list(pats.class_triggers)
     triggers = pl.DataFrame(
         [(t, name) for t, names in pats.class_triggers.items() for name in names],
         schema={"trigger": pl.String, C.class_: pl.String},
         orient="row",
     )
+    mention = neg.filter(pl.col("norm").str.contains_any(words))["i"]
+    ids = _matching(neg, mention, pats.any_class_ascii, pats.any_class)
     pairs = (
-        neg.select(
-            "i",
-            trigger=pl.col("norm")
-            .str.extract_many(list(pats.class_triggers), overlapping=True)
-            .list.unique(),
+        pl.select(
+            i=ids,
+            trigger=neg["norm"].gather(ids).str.extract_many(words, overlapping=True).list.unique(),
         )
         .explode("trigger")  # only row ids and short words: never copies a long caption
         .drop_nulls()
@@ -387,8 +389,6 @@ def _class_negation(neg: pl.DataFrame, pats: Patterns) -> tuple[pl.DataFrame, pl
         .select("i", C.class_)
         .unique()
     )
-    ids = _matching(neg, pairs["i"].unique(), pats.any_class_ascii, pats.any_class)
-    pairs = pairs.filter(pl.col("i").is_in(ids.implode()))
     several = pl.len().over("i") > 1
     one = pairs.filter(~several)
     regexes = pl.DataFrame(
