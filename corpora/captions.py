@@ -175,17 +175,29 @@ def _field(data: bytes, i: int, last: int) -> tuple[int, int, int]:
     return (zigzag >> 1) ^ -(zigzag & 1), head & 0x0F, i
 
 
+# column -> the bytes of the last schema walked for it, and whether it has that text column: the
+# walk reads exactly those bytes (a Thrift list says how long it is), so the same bytes in another
+# footer give the same answer
+_SCHEMAS: dict[str, tuple[bytes, bool]] = {}
+
+
 def _footer_facts(footer: bytes, column: str) -> tuple[int, bool]:
     """From a Parquet footer (FileMetaData, Thrift compact protocol): ``num_rows`` (field 3),
     and whether the schema (field 2) has ``column`` as a top-level UTF-8 byte-array column, a
     text column however Polars reads it (String, Categorical, Enum). Reading this here costs a
-    fraction of a Polars query, which a run pays once per shard."""
+    fraction of a Polars query, which a run pays once per shard; the shards of a corpus mostly
+    share their schema's bytes, which are then walked once (see :data:`_SCHEMAS`)."""
     i = field = 0
     text = False
     while footer[i]:
         field, kind, i = _field(footer, i, field)
         if field == 2 and kind == 9:
-            text, i = _text_column(footer, i, column.encode())
+            seen, text = _SCHEMAS.get(column, (b"", False))
+            if not seen or not footer.startswith(seen, i):
+                text, end = _text_column(footer, i, column.encode())
+                seen = footer[i:end]
+                _SCHEMAS[column] = (seen, text)
+            i += len(seen)
         elif field == 3 and kind == 6:
             zigzag = _varint(footer, i)[0]
             return (zigzag >> 1) ^ -(zigzag & 1), text

@@ -231,3 +231,26 @@ def test_a_text_column_is_told_from_the_footer_as_polars_reads_it(tmp_path):
                 assert isinstance(dtype, _TEXT_TYPES), (path.name, name, dtype)
             assert text == (name in {"plain", "large", "dict", "cat", "enum"}), (path.name, name)
         assert _footer_facts(footer, "missing") == (n, False)
+
+
+def test_footers_of_one_schema_and_of_another_are_each_read_right_in_turn(tmp_path):
+    """A corpus's shards share their schema's bytes, walked once: the row count is still each
+    footer's own, and a column of the same name but another type, or another schema, is told."""
+    from corpora.captions import _footer_facts
+
+    def footer(name: str, frame: pl.DataFrame) -> bytes:
+        path = tmp_path / f"{name}.parquet"
+        frame.write_parquet(path)
+        data = path.read_bytes()
+        return data[-8 - int.from_bytes(data[-8:-4], "little") : -8]
+
+    text3 = footer("a", pl.DataFrame({"TEXT": ["x", "y", None], "URL": ["u"] * 3}))
+    text5 = footer("b", pl.DataFrame({"TEXT": ["x"] * 5, "URL": ["u"] * 5}))
+    ints5 = footer("c", pl.DataFrame({"TEXT": [1] * 5, "URL": ["u"] * 5}))
+    other7 = footer("d", pl.DataFrame({"key": [1] * 7, "TEXT": ["x"] * 7}))
+    # (the same as text5 up to URL's annotation, near the end: binary, not UTF-8)
+    url_bytes = footer("e", pl.DataFrame({"TEXT": ["x"] * 5, "URL": [b"u"] * 5}))
+    walk = [(text3, 3), (text5, 5), (url_bytes, 5), (ints5, 5), (text3, 3), (other7, 7), (ints5, 5)]
+    for got, want in walk:
+        assert _footer_facts(got, "TEXT") == (want, got is not ints5)
+        assert _footer_facts(got, "URL") == (want, got not in (other7, url_bytes))
