@@ -16,8 +16,10 @@ process (order rotated between repeats), what a user would otherwise write:
 and prints seconds, captions/s, CPU seconds (all threads; steadier than seconds on a shared
 machine), each one's ratios to DuckDB and its peak RSS; each one's fixed cost (the same run on a
 one-row shard: imports, start-up) and its marginal captions/s without it (what a corpus of
-LAION-400M's size sees); and negscan's
-start-up time (``negscan laion`` on a one-row shard against ``python -c pass``, best of 10).
+LAION-400M's size sees); how much longer the full report takes on small shards than on big ones,
+next to the same ratio for DuckDB's count (what reading many small files costs any engine); and
+negscan's start-up time (``negscan laion`` on a one-row shard against ``python -c pass``, best
+of 10).
 Before timing, the any-negation counts are checked to be identical on the ASCII-only captions,
 where the three engines' rules coincide; on the rest negscan's rules differ on purpose (NFKC,
 ``’``, Unicode word boundaries) and the differences are printed. Needs
