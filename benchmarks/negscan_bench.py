@@ -30,6 +30,10 @@ where the three engines' rules coincide; on the rest negscan's rules differ on p
     python benchmarks/negscan_bench.py --negated-share 0.003 --tricky-share 0.005  # LAION's rate
     python benchmarks/negscan_bench.py --distinct-share 1    # every caption unique
 
+``--data DIR`` keeps the generated shards (a folder per shard size and caption mix) for later
+runs, which reuse them only when they hold the same rows, seed and mix (a manifest in each folder,
+written once its shards are complete, says what it holds); other data there is refused.
+
 The default caption mix has ~5 % of rows negated (its tricky "No. 5" captions count as
 negations), ten times LAION-400M's published 0.47 %: the exact analysis of the candidates costs
 more than it would there. Its captions are drawn from a pool of a few thousand texts, so they
@@ -62,6 +66,7 @@ from negation.lexicon import load_lexicon  # noqa: E402
 
 LAION_400M_ROWS = 413_000_000
 CHUNK = 2_000_000
+MANIFEST = "generated.json"  # in each shard folder: what it holds (written once it is complete)
 # corpora.synthetic's defaults; distinct_share: the share of rows whose caption is made unique
 DEFAULT_MIX = {"negated_share": 0.01, "tricky_share": 0.1, "distinct_share": 0.0}
 CONTENDERS = ("duckdb", "polars", "negscan-any", "negscan-full")
@@ -77,6 +82,47 @@ def folders(root: Path, shard_rows: list[int], mix: dict[str, float]) -> dict[in
     """One folder per shard size (named by what differs from the default caption mix)."""
     tag = "".join(f"-{k}{v:g}" for k, v in mix.items() if v != DEFAULT_MIX[k])
     return {n: root / f"shards-{n}{tag}" for n in shard_rows}
+
+
+def shards_label(rows: int, n: int) -> str:
+    """How ``rows`` rows are sharded at ``n`` rows a shard: "1,000 × 10,000"; "1 × 5,000" when
+    there are fewer rows than a shard holds; "3 × ≤10,000" when the last shard is smaller."""
+    count = -(-rows // n)
+    size = f"{min(n, rows):,}" if rows <= n or rows % n == 0 else f"≤{n:,}"
+    return f"{count:,} × {size}"
+
+
+def prepared(
+    root: Path, rows: int, shard_rows: list[int], seed: int, mix: dict[str, float]
+) -> tuple[dict[int, Path], bool]:
+    """The shard folders for these rows, seed and mix, and whether they were generated now.
+
+    A folder kept from an earlier run (``--data``) is reused only when its manifest (written once
+    its shards are complete) records the same rows, seed, mix and shard size; otherwise it is
+    refused, not silently timed under another label (an interrupted generation leaves none)."""
+    dirs = folders(root, shard_rows, mix)
+    want = {n: {"rows": rows, "seed": seed, "shard_rows": n, "mix": mix} for n in shard_rows}
+    fresh = [n for n, d in dirs.items() if not d.exists()]
+    for n, d in dirs.items():
+        if n in fresh:
+            continue
+        manifest = d / MANIFEST
+        if not manifest.is_file():
+            raise SystemExit(
+                f"{d}: no {MANIFEST} (its generation did not finish, or an older benchmark made "
+                "it); delete the folder or pick another --data"
+            )
+        had = json.loads(manifest.read_text())
+        if had != want[n]:
+            raise SystemExit(
+                f"{d} holds other benchmark data ({json.dumps(had)}), not {json.dumps(want[n])}; "
+                "delete the folder or pick another --data"
+            )
+    if fresh:
+        generate(root, rows, fresh, seed, mix)
+        for n in fresh:
+            (dirs[n] / MANIFEST).write_text(json.dumps(want[n]))
+    return dirs, bool(fresh)
 
 
 def generate(
@@ -279,7 +325,12 @@ def main() -> None:
         "(default %(default)s; 1 makes every non-blank caption distinct)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="best of N (order rotated)")
-    parser.add_argument("--data", type=Path, help="reuse/keep the generated shards here")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="keep the generated shards here, and reuse them in later runs with the same "
+        "--rows, --seed and caption mix (other data there is refused, never timed)",
+    )
     parser.add_argument(
         "--contenders",
         default=",".join(CONTENDERS),
@@ -303,9 +354,8 @@ def main() -> None:
             "tricky_share": args.tricky_share,
             "distinct_share": args.distinct_share,
         }
-        dirs = folders(root, shard_rows, mix)
-        if not all(d.is_dir() for d in dirs.values()):
-            dirs = generate(root, args.rows, shard_rows, args.seed, mix)
+        dirs, generated = prepared(root, args.rows, shard_rows, args.seed, mix)
+        if generated:
             print(f"generated {args.rows:,} SYNTHETIC rows in {time.perf_counter() - t0:.1f}s")
         check_counts(dirs[shard_rows[0]])
         negscan_s, python_s = startup(Path(tmp))
@@ -339,7 +389,7 @@ def main() -> None:
     )
     for n in shard_rows:
         duck = best.get((n, "duckdb"))
-        where = f"{-(-args.rows // n):,} × {n:,}"
+        where = shards_label(args.rows, n)
         for kind in kinds:
             b = best[(n, kind)]
             ratio = [f"{b[k] / duck[k]:8.2f}×" if duck else "        —" for k in ("seconds", "cpu")]
@@ -357,7 +407,7 @@ def main() -> None:
     def marginal(n: int, kind: str) -> float:
         return args.rows / max(best[(n, kind)]["seconds"] - fixed[kind], 1e-9)
 
-    header = " ".join(f"{f'{n:,}-row shards':>22s}" for n in shard_rows)
+    header = " ".join(f"{shards_label(args.rows, n):>22s}" for n in shard_rows)
     print(f"{'':16s}  {'contender':34s} {'fixed s':>8s} {header}")
     for kind in kinds:
         cells = []
@@ -376,8 +426,8 @@ def main() -> None:
         # (DuckDB's own ratio: how much of it every engine pays for reading many small files)
         duck_too = f"; DuckDB's count: {slower('duckdb')}" if "duckdb" in kinds else ""
         print(
-            f"\nfull report: {small:,}-row shards take {slower('negscan-full')} of {big:,}-row "
-            f"shards{duck_too}"
+            f"\nfull report: {shards_label(args.rows, small)} rows take "
+            f"{slower('negscan-full')} of {shards_label(args.rows, big)} rows{duck_too}"
         )
         minutes = (fixed["negscan-full"] + LAION_400M_ROWS / marginal(big, "negscan-full")) / 60
         print(
