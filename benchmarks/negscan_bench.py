@@ -127,8 +127,9 @@ def prepared(
 
 def generate(
     root: Path, rows: int, shard_rows: list[int], seed: int, mix: dict[str, float]
-) -> dict[int, Path]:
-    """The same ``rows`` rows as shards of each size in ``shard_rows`` (one folder per size)."""
+) -> None:
+    """Write the same ``rows`` rows as shards of each size in ``shard_rows`` (one folder per
+    size, see :func:`folders`)."""
     dirs = folders(root, shard_rows, mix)
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
@@ -159,7 +160,6 @@ def generate(
                 chunk.slice(start, n).write_parquet(d / name, compression="snappy")
         done += chunk.height
         part += 1
-    return dirs
 
 
 def any_pattern() -> str:
