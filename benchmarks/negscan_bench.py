@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
+from corpora.runio import atomic_write_json  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
 
@@ -112,7 +113,10 @@ def prepared(
                 f"{d}: no {MANIFEST} (its generation did not finish, or an older benchmark made "
                 "it); delete the folder or pick another --data"
             )
-        had = json.loads(manifest.read_text())
+        try:
+            had = json.loads(manifest.read_text())
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"{manifest}: cannot be read ({exc}); delete the folder") from None
         if had != want[n]:
             raise SystemExit(
                 f"{d} holds other benchmark data ({json.dumps(had)}), not {json.dumps(want[n])}; "
@@ -121,7 +125,7 @@ def prepared(
     if fresh:
         generate(root, rows, fresh, seed, mix)
         for n in fresh:
-            (dirs[n] / MANIFEST).write_text(json.dumps(want[n]))
+            atomic_write_json(dirs[n] / MANIFEST, want[n])
     return dirs, bool(fresh)
 
 

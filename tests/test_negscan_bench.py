@@ -52,6 +52,13 @@ def test_an_unfinished_generation_is_refused(tmp_path):
         bench.prepared(tmp_path, 2_000, [1_000], 0, MIX)
 
 
+def test_a_damaged_manifest_is_one_clear_line(tmp_path):
+    dirs, _ = bench.prepared(tmp_path, 1_000, [1_000], 0, MIX)
+    (dirs[1_000] / bench.MANIFEST).write_text('{"rows": 10')
+    with pytest.raises(SystemExit, match=f"{bench.MANIFEST}: cannot be read"):
+        bench.prepared(tmp_path, 1_000, [1_000], 0, MIX)
+
+
 def test_another_mix_gets_a_folder_of_its_own(tmp_path):
     laion = MIX | {"negated_share": 0.003, "tricky_share": 0.005}
     default, _ = bench.prepared(tmp_path, 1_000, [1_000], 0, MIX)
