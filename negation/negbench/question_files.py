@@ -14,8 +14,8 @@ from negation.negbench.questions import (
     BENCHMARK,
     META,
     N_OPTIONS,
+    READABLE_VERSIONS,
     SCHEMA,
-    VERSION,
     question_frame,
     question_row,
     stream_rng,
@@ -38,9 +38,12 @@ def read_questions(path: Path) -> pl.DataFrame:
         raise ValueError(f"--questions {path}: missing column(s) {', '.join(missing)}")
     frame = pl.read_parquet(path, columns=[*SCHEMA, *META])
     versions = frame[C.version].unique().to_list()
-    if frame[C.benchmark].unique().to_list() != [BENCHMARK] or versions != [VERSION]:
+    if frame[C.benchmark].unique().to_list() != [BENCHMARK] or (
+        len(versions) != 1 or versions[0] not in READABLE_VERSIONS
+    ):
+        known = " or ".join(map(str, READABLE_VERSIONS))
         raise ValueError(
-            f"--questions {path}: not a {BENCHMARK} version {VERSION} question file "
+            f"--questions {path}: not a {BENCHMARK} version {known} question file "
             f"(version {versions})"
         )
     return frame
