@@ -262,17 +262,21 @@ def test_result_files_and_clip_benchmark_json(voc_run, tiny_models):
     assert summary["random_weights"] and "RANDOM WEIGHTS" in summary["warning"]
     assert set(summary["metrics"]) == {"mcq", "existence", "retrieval"}
     assert list(summary) == list(NEGBENCH_SUMMARY)  # random weights: with the warning
+    cb = voc_run / "clip_benchmark"
     for task in ("mcq", "existence", "retrieval"):
-        path = voc_run / f"negbench-voc-test_none_{tiny_models[0]}_en_{task}.json"
+        path = cb / f"negbench-voc-test_none_{tiny_models[0]}_en_{task}.json"
+        assert summary["clip_benchmark_files"][task] == path.relative_to(voc_run).as_posix()
         doc = json.loads(path.read_text())
-        assert set(doc) == {"dataset", "model", "pretrained", "task", "metrics", "language"}
+        keys = {"dataset", "model", "pretrained", "weights_id", "task", "metrics", "language"}
+        assert set(doc) == keys
         assert (doc["model"], doc["pretrained"], doc["task"], doc["language"]) == (
             tiny_models[0],
             "none",
             task,
             "en",
         )
-    mcq = json.loads((voc_run / f"negbench-voc-test_none_{tiny_models[0]}_en_mcq.json").read_text())
+        assert doc["weights_id"] == summary["weights_id"] == "random"
+    mcq = json.loads((cb / f"negbench-voc-test_none_{tiny_models[0]}_en_mcq.json").read_text())
     q = pl.read_parquet(voc_run / "questions.parquet")
     m = q.filter(pl.col("task") == "mcq")
     assert mcq["metrics"]["accuracy"] == pytest.approx(m["correct"].mean())
