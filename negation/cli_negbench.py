@@ -149,14 +149,20 @@ def _report(result: Any, out: Path, *, quiet: bool, reference: bool) -> None:
                 highlight=False,
             )
     for r in result.rows or []:
-        colour = {"complete": "green", "skipped": "yellow", "failed": "red"}[r[C.status]]
+        colour = {"complete": "green", "skipped": "yellow", "failed": "red", "conflict": "magenta"}[
+            r[C.status]
+        ]
         line = f"[{colour}]{r[C.status]}[/] {r[C.model]},{r[C.pretrained]} → {out / r['dir']}"
         cli.stdout.print(line + (f" ({r[C.error]})" if r[C.error] else ""), highlight=False)
     if not quiet:
         cli.stderr.print(f"wrote {out}", highlight=False)
+    if result.conflicts:
+        cli.error(f"{len(result.conflicts)} of {len(result.rows)} models have a finished result "
+                  "made with other options (kept as made, not shown above)")  # fmt: skip
     if result.failed:
         cli.error(f"{len(result.failed)} of {len(result.rows)} models failed; see "
                   f"{out / 'models.json'}")  # fmt: skip
+    if result.failed or result.conflicts:
         raise typer.Exit(1)
 
 

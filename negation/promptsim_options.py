@@ -156,6 +156,7 @@ ModelsFile = Annotated[
     typer.Option(
         "--models-file",
         help="CLIP_benchmark model list (one 'model,pretrained' a line): one result folder "
-        "per model under --out; finished ones are skipped.",
+        "per model under --out; a finished one is reused when made with the same options, else "
+        "kept as made and reported as a conflict.",
     ),
 ]

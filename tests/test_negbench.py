@@ -113,6 +113,58 @@ def test_existence_and_retrieval_construction():
         assert ((gt.labels[:, a] == 1) & (gt.labels[:, n] == 1)).any()
 
 
+def pope_matrix() -> GroundTruth:
+    """20 images over 6 classes, by hand: image 0 shows k00 and k01 (absent: k02–k05); k00 shares
+    5 images with k02 and 4 with k03; k01 shares 2 with k02 and 1 each with k03 and k04; k04 is
+    in 6 images, k03 in 5; image 19 shows only k05, which shares no image with any class."""
+    rows = [{0, 1}, *[{0, 2}] * 5, *[{0, 3}] * 4, *[{1, 2}] * 2, {1, 3}, {1, 4}, *[{4}] * 5, {5}]
+    labels = np.zeros((len(rows), 6), np.int8)
+    for i, present in enumerate(rows):
+        labels[i, sorted(present)] = 1
+    names = tuple(f"k{c:02d}" for c in range(6))
+    return GroundTruth(labels, names, names, tuple(f"img{i}" for i in range(len(rows))))
+
+
+def test_adversarial_existence_is_popes_per_probe_co_occurrence():
+    """POPE: for each probed present object in turn, the absent one co-occurring with it most,
+    not one already drawn. Image 0: k00 → k02 (5 shared images); k01's best, k02, is drawn, so
+    k03 or k04 (1 each) — k04, the more frequent. Summing over k00 and k01 would say k02 (7), k03
+    (5). Image 19: k05 co-occurs with nothing, so its absent probe is drawn (seeded)."""
+    gt = pope_matrix()
+    fams = [FAMILIES["negbench"]]
+
+    def absent_probes(seed: int, image: str) -> list[str]:
+        q = build_questions(gt, ["existence"], fams, seed, dataset="d", split="t")
+        part = q.filter(
+            (pl.col("type") == "adversarial") & (pl.col("image") == image) & ~pl.col("present")
+        )
+        return part["focus"].to_list()
+
+    for seed in range(3):
+        assert absent_probes(seed, "img0") == ["k02", "k04"]
+    drawn = [absent_probes(seed, "img19") for seed in range(12)]
+    assert all(len(d) == 1 and d[0] in {"k00", "k01", "k02", "k03", "k04"} for d in drawn)
+    assert len({d[0] for d in drawn}) > 1  # drawn, not the most frequent every time
+    assert drawn == [absent_probes(seed, "img19") for seed in range(12)]  # seeded
+
+
+def test_question_files_of_the_earlier_version_are_read(tmp_path):
+    from negation.negbench.question_files import read_questions
+
+    photo = [FAMILIES["photo"]]
+    q = build_questions(pope_matrix(), ["existence"], photo, 0, dataset="d", split="t")
+    for version, ok in ((1, True), (2, True), (3, False)):
+        path = tmp_path / f"v{version}.parquet"
+        q.with_columns(pl.lit(version, dtype=q.schema["version"]).alias("version")).write_parquet(
+            path
+        )
+        if ok:
+            assert read_questions(path)["version"].unique().to_list() == [version]
+        else:
+            with pytest.raises(ValueError, match="not a notclip-negbench version 1 or 2"):
+                read_questions(path)
+
+
 def test_voc_difficult_is_never_a_negative(tmp_path):
     root = write_voc(tmp_path / "voc", n_trainval=2, n_test=16)
     split = load_split("voc", root, "test")
@@ -210,17 +262,21 @@ def test_result_files_and_clip_benchmark_json(voc_run, tiny_models):
     assert summary["random_weights"] and "RANDOM WEIGHTS" in summary["warning"]
     assert set(summary["metrics"]) == {"mcq", "existence", "retrieval"}
     assert list(summary) == list(NEGBENCH_SUMMARY)  # random weights: with the warning
+    cb = voc_run / "clip_benchmark"
     for task in ("mcq", "existence", "retrieval"):
-        path = voc_run / f"negbench-voc-test_none_{tiny_models[0]}_en_{task}.json"
+        path = cb / f"negbench-voc-test_none_{tiny_models[0]}_en_{task}.json"
+        assert summary["clip_benchmark_files"][task] == path.relative_to(voc_run).as_posix()
         doc = json.loads(path.read_text())
-        assert set(doc) == {"dataset", "model", "pretrained", "task", "metrics", "language"}
+        keys = {"dataset", "model", "pretrained", "weights_id", "task", "metrics", "language"}
+        assert set(doc) == keys
         assert (doc["model"], doc["pretrained"], doc["task"], doc["language"]) == (
             tiny_models[0],
             "none",
             task,
             "en",
         )
-    mcq = json.loads((voc_run / f"negbench-voc-test_none_{tiny_models[0]}_en_mcq.json").read_text())
+        assert doc["weights_id"] == summary["weights_id"] == "random"
+    mcq = json.loads((cb / f"negbench-voc-test_none_{tiny_models[0]}_en_mcq.json").read_text())
     q = pl.read_parquet(voc_run / "questions.parquet")
     m = q.filter(pl.col("task") == "mcq")
     assert mcq["metrics"]["accuracy"] == pytest.approx(m["correct"].mean())

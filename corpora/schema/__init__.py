@@ -169,6 +169,7 @@ NEGBENCH_PER_CLASS: Schema = {
 NEGBENCH_SUMMARY = (
     C.model,
     C.pretrained,
+    C.weights_id,
     C.random_weights,
     C.warning,
     C.dataset,

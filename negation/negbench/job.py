@@ -11,14 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from corpora.schema import C
-from negation.negbench.runner import (
-    Bench,
-    Progress,
-    RunConfig,
-    parse_models_file,
-    run,
-    run_models,
-)
+from negation.negbench.models import parse_models_file, run_models
+from negation.negbench.runner import Bench, Progress, RunConfig, run
 from negation.promptsim_runs import OptionError, load_labelled_split
 
 
@@ -52,6 +46,7 @@ class JobResult:
     summaries: list[dict[str, Any]]  # summary.json of each model scored (or skipped as done)
     rows: list[dict[str, Any]] | None = None  # with a model list: the models.json status rows
     failed: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # finished with other options
 
 
 def build_bench(opts: JobOptions) -> tuple[Bench, list[str]]:
@@ -133,14 +128,18 @@ def run_job(
     progress: Progress,
 ) -> JobResult:
     """Score one ``(model, pretrained)`` into ``cfg.out``, or each model of a CLIP_benchmark
-    model-list file into its own folder under ``cfg.out`` (finished ones skipped, failures
-    recorded in models.json)."""
+    model-list file into its own folder under ``cfg.out`` (finished ones made with the same
+    options reused, those made with others left as made, failures recorded in models.json)."""
     if isinstance(models, tuple):
         return JobResult([run(cfg, load(*models), progress).summary])
     rows = run_models(cfg, parse_models_file(models), load, progress)
-    done = [r for r in rows if r[C.status] != "failed"]
+    done = [r for r in rows if r[C.status] in ("complete", "skipped")]
     summaries = [json.loads((cfg.out / r["dir"] / "summary.json").read_text()) for r in done]
-    return JobResult(summaries, rows, [r for r in rows if r[C.status] == "failed"])
+
+    def having(status: str) -> list[dict[str, Any]]:
+        return [r for r in rows if r[C.status] == status]
+
+    return JobResult(summaries, rows, having("failed"), having("conflict"))
 
 
 def negbench(

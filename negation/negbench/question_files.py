@@ -4,6 +4,7 @@ NegBench's released MCQ CSVs, read into our question rows."""
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ from negation.negbench.questions import (
     BENCHMARK,
     META,
     N_OPTIONS,
+    READABLE_VERSIONS,
     SCHEMA,
-    VERSION,
     question_frame,
     question_row,
     stream_rng,
@@ -38,9 +39,12 @@ def read_questions(path: Path) -> pl.DataFrame:
         raise ValueError(f"--questions {path}: missing column(s) {', '.join(missing)}")
     frame = pl.read_parquet(path, columns=[*SCHEMA, *META])
     versions = frame[C.version].unique().to_list()
-    if frame[C.benchmark].unique().to_list() != [BENCHMARK] or versions != [VERSION]:
+    if frame[C.benchmark].unique().to_list() != [BENCHMARK] or (
+        len(versions) != 1 or versions[0] not in READABLE_VERSIONS
+    ):
+        known = " or ".join(map(str, READABLE_VERSIONS))
         raise ValueError(
-            f"--questions {path}: not a {BENCHMARK} version {VERSION} question file "
+            f"--questions {path}: not a {BENCHMARK} version {known} question file "
             f"(version {versions})"
         )
     return frame
@@ -66,54 +70,89 @@ def resolve_image(value: str, images: Path) -> Path | None:
     return None
 
 
+def negbench_record(header: list[str], row: list[str]) -> tuple[dict[str, str], str, int]:
+    """``(record, kind, answer)`` of one NegBench CSV row; a malformed row is a ValueError saying
+    what is wrong (the caller names the file and line)."""
+    if len(row) != len(header):
+        raise ValueError(f"{len(row)} field(s), the header has {len(header)}")
+    rec = dict(zip(header, row, strict=True))
+    kind = NEGBENCH_TYPES.get(rec["correct_answer_template"].strip())
+    if kind is None:
+        raise ValueError(
+            f"correct_answer_template {rec['correct_answer_template']!r} is not one of "
+            f"{', '.join(NEGBENCH_TYPES)}"
+        )
+    value = rec["correct_answer"].strip()
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number.is_integer() and 0 <= number < N_OPTIONS):
+        raise ValueError(f"correct_answer {value!r} is not an option index 0–{N_OPTIONS - 1}")
+    empty = [f"caption_{k}" for k in range(N_OPTIONS) if not rec[f"caption_{k}"].strip()]
+    if empty:
+        raise ValueError(f"empty {', '.join(empty)} (every option must say something)")
+    if not rec["image_path"].strip():
+        raise ValueError("empty image_path")
+    return rec, kind, int(number)
+
+
 def read_negbench_csv(path: Path, images: Path, seed: int) -> tuple[pl.DataFrame, dict[str, Path]]:
     """NegBench's MCQ CSV → our question rows (options shuffled with ``seed``: NegBench keeps the
-    answer at index 0) and ``{image_path value: file}``."""
+    answer at index 0) and ``{image_path value: file}``. A malformed row is a ValueError naming
+    the file and line; a file that is not UTF-8 text one naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--negbench-csv {path}: no such file")
     rng = stream_rng(seed, "negbench-csv")
     rows: list[dict] = []
     files: dict[str, Path] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in NEGBENCH_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-        for line, rec in enumerate(reader, start=2):
-            kind = NEGBENCH_TYPES.get((rec["correct_answer_template"] or "").strip())
-            try:
-                answer = int(float(rec["correct_answer"]))
-            except ValueError:
-                answer = -1
-            if kind is None or not 0 <= answer < N_OPTIONS:
-                raise ValueError(
-                    f"{path}, line {line}: correct_answer must be 0–3 and correct_answer_template "
-                    f"one of {', '.join(NEGBENCH_TYPES)}"
-                )
-            key = rec["image_path"]
-            if key not in files:
-                found = resolve_image(key, images)
-                if found is None:
-                    raise ValueError(
-                        f"{path}, line {line}: image {key!r} not found (--images {images})"
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM is not a column
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, [])
+            missing = [c for c in NEGBENCH_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+            for row in reader:
+                if not row:  # a blank line
+                    continue
+                try:
+                    rec, kind, answer = negbench_record(header, row)
+                except ValueError as err:
+                    raise ValueError(f"{path}, line {reader.line_num}: {err}") from None
+                key = rec["image_path"]
+                if key not in files:
+                    found = resolve_image(key, images)
+                    if found is None:
+                        raise ValueError(
+                            f"{path}, line {reader.line_num}: image {key!r} not found "
+                            f"(--images {images})"
+                        )
+                    files[key] = found
+                perm = rng.permutation(N_OPTIONS)
+                options = [rec[f"caption_{int(k)}"] for k in perm]
+                rows.append(
+                    question_row(
+                        qid=f"mcq-{len(rows):06d}",
+                        task="mcq",
+                        type=kind,
+                        family="negbench-csv",
+                        image=key,
+                        options=options,
+                        answer=int(np.flatnonzero(perm == answer)[0]),
+                        affirmed=[],
+                        negated=[],
                     )
-                files[key] = found
-            perm = rng.permutation(N_OPTIONS)
-            options = [rec[f"caption_{int(k)}"] for k in perm]
-            rows.append(
-                question_row(
-                    qid=f"mcq-{len(rows):06d}",
-                    task="mcq",
-                    type=kind,
-                    family="negbench-csv",
-                    image=key,
-                    options=options,
-                    answer=int(np.flatnonzero(perm == answer)[0]),
-                    affirmed=[],
-                    negated=[],
                 )
-            )
+        except UnicodeDecodeError as err:
+            byte = err.object[err.start : err.start + 1].hex()
+            raise ValueError(
+                f"{path}: not UTF-8 text (byte 0x{byte}); save the CSV as UTF-8"
+            ) from None
+        except csv.Error as err:
+            where = f"{path}, line {reader.line_num}"
+            raise ValueError(f"{where}: not a readable CSV ({err})") from None
     if not rows:
         raise ValueError(f"{path}: no question rows")
     meta = {C.dataset: f"negbench-csv:{path.stem}", C.split: "csv", C.templates: "negbench-csv"}

@@ -14,8 +14,10 @@ there: it is never affirmed, never negated and never used as a wrong option for 
   drawn uniformly. An image where three distinct wrong captions cannot be made gets no question
   of that type.
 - **existence** (POPE): per image, up to 3 present classes (drawn) and as many absent ones per
-  sampling: ``random`` (drawn), ``popular`` (most images in the split), ``adversarial`` (most
-  co-occurrences with the image's present classes); ties by split frequency then class order.
+  sampling: ``random`` (drawn), ``popular`` (in most images of the split), ``adversarial``
+  (POPE's: for each probed present class in turn, in class order, the absent class that shares
+  most images of the split with it, not one already drawn; when none of the undrawn absent
+  classes shares an image with it, one of them drawn). Ties by split frequency, then class order.
 - **retrieval**: query pairs (A, N), A ≠ N, for which the split has images with A and not N
   (relevant) and images with both (the ones the negated clause must push down); up to
   ``max_queries`` pairs drawn. Each pair gives the negated query of every variant and the plain
@@ -40,11 +42,19 @@ from negation.negbench.families import MCQ_TYPES, SAMPLINGS, Family
 
 TASKS = ("mcq", "existence", "retrieval")
 BENCHMARK = "notclip-negbench"
-VERSION = 1
+VERSION = 2  # 2: adversarial existence probes per present class (1: co-occurrence summed)
+READABLE_VERSIONS = (1, VERSION)  # question files scored as they are (same columns)
 N_OPTIONS = 4
 MAX_PRESENT_PROBES = 3
 MIN_RETRIEVAL_IMAGES = 10  # R@10 needs ten images
-_TASK_STREAM = {"mcq": 1, "existence": 2, "retrieval": 3, "images": 4, "negbench-csv": 5}
+_TASK_STREAM = {
+    "mcq": 1,
+    "existence": 2,
+    "retrieval": 3,
+    "images": 4,
+    "negbench-csv": 5,
+    "adversarial": 6,
+}
 
 
 def parse_tasks(spec: str) -> list[str]:
@@ -92,7 +102,8 @@ def check_split(gt: GroundTruth, tasks: list[str], where: str) -> None:
 
 
 def stream_rng(seed: int, stream: str) -> np.random.Generator:
-    """The generator of one stream (a task, the image subsample, the CSV shuffle) for ``seed``."""
+    """The generator of one stream (a task, the image subsample, the CSV shuffle, the adversarial
+    fallback) for ``seed``."""
     return np.random.default_rng([int(seed), _TASK_STREAM[stream]])
 
 
@@ -223,8 +234,30 @@ def _ranked(candidates: np.ndarray, score: np.ndarray, freq: np.ndarray) -> np.n
     return candidates[order]
 
 
+def adversarial(
+    rng: np.random.Generator,
+    probes: np.ndarray,
+    absent: np.ndarray,
+    cooc: np.ndarray,
+    freq: np.ndarray,
+) -> np.ndarray:
+    """POPE's adversarial absent classes: for each probed present class in turn, the absent class
+    that co-occurs with it in most images (``cooc[p]``), not one already drawn (ties: split
+    frequency, then class order); when no undrawn absent class co-occurs with it, one drawn
+    uniformly from them. One per probe while undrawn absent classes remain."""
+    picks: list[int] = []
+    for p in probes:
+        free = absent[~np.isin(absent, picks)]
+        if free.size == 0:
+            break
+        best = _ranked(free, cooc[p], freq)[0]
+        picks.append(int(best if cooc[p, best] > 0 else free[rng.integers(free.size)]))
+    return np.array(picks, dtype=absent.dtype)
+
+
 def build_existence(gt: GroundTruth, families: list[Family], seed: int, images: np.ndarray) -> list:
     rng = stream_rng(seed, "existence")
+    fallback = stream_rng(seed, "adversarial")  # its own stream: random and popular unchanged
     pos = (gt.labels == 1).astype(np.int64)
     freq = pos.sum(axis=0)
     cooc = pos.T @ pos
@@ -240,7 +273,7 @@ def build_existence(gt: GroundTruth, families: list[Family], seed: int, images: 
         picks = {
             "random": np.sort(rng.choice(absent, m, replace=False)) if m else absent[:0],
             "popular": _ranked(absent, freq, freq)[:m],
-            "adversarial": _ranked(absent, cooc[present].sum(axis=0), freq)[:m],
+            "adversarial": adversarial(fallback, shown, absent, cooc, freq),
         }
         for sampling in SAMPLINGS:
             probes = [(int(c), True) for c in shown] + [(int(c), False) for c in picks[sampling]]

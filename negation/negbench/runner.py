@@ -1,4 +1,4 @@
-"""Scoring one model on the negation questions and writing its result directory; a list of models.
+"""Scoring one model on the negation questions and writing its result directory.
 
 Image features: CLIP's own image embedding (``encode_image``) at the model's native input size,
 L2-normalised, computed once per image used. Text features: one per distinct caption through
@@ -9,11 +9,11 @@ sibling and renamed into place, so a directory that exists is complete.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, wri
 from corpora.runio import slug as runio_slug
 from corpora.schema import NEGBENCH_SCORES, C
 from mlr.backbone import require_images
+from mlr.backbone.weights import LOCAL_DIR_PREFIX, looks_like_path
 from negation.negbench import metrics as M
 from negation.negbench.summaries import clip_benchmark_metrics, per_class, task_metrics
 
 Progress = Callable[[str, int, int | None], None]  # (stage, advance, total)
+CLIP_BENCHMARK_DIR = "clip_benchmark"  # the JSONs' own folder: `clip_benchmark build` reads it
 
 
 @dataclass
@@ -176,7 +178,7 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
     columns: dict[str, list[Any]] = {C.prediction: prediction, C.correct: correct, **ret}
     return q.with_columns(
         pl.lit(backbone.config.model).alias(C.model),
-        pl.lit(info[C.pretrained]).alias(C.pretrained),
+        pl.lit(weights_spec(info[C.pretrained])).alias(C.pretrained),
         float_lists(C.scores, scores),
         *(pl.Series(k, v, dtype=NEGBENCH_SCORES[k]) for k, v in columns.items()),
     )
@@ -187,8 +189,45 @@ def slug(text: str) -> str:
     return runio_slug(text, "-", "._+-").strip("-") or "x"
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def name_part(value: str) -> str:
+    """``value`` as one part of a file or folder name: as is when it is file-name safe (and at
+    most 64 characters), else the end of its :func:`slug` and 8 hex digits of its SHA-256 — so
+    two values never share a part."""
+    safe = slug(value)
+    if safe == value and len(value) <= 64:
+        return value
+    tail = safe if len(safe) <= 48 else safe[-48:].partition("-")[2] or safe[-48:]
+    return f"{tail}-{_digest(value)}"
+
+
+def identity_name(model: str, pretrained: str) -> str:
+    """``<model>_<pretrained>`` (:func:`name_part` of each, ``pretrained`` as
+    :func:`weights_spec` records it): readable and one per model identity — a model name with
+    ``_`` (where the two parts would split ambiguously) gets 8 hex digits of the pair's SHA-256."""
+    spec = weights_spec(pretrained)
+    name = f"{name_part(model)}_{name_part(spec)}"
+    return f"{name}-{_digest(model + chr(10) + spec)}" if "_" in model else name
+
+
+def weights_spec(pretrained: str) -> str:
+    """``--pretrained`` as results record it: a ``local-dir:`` folder or a checkpoint path made
+    absolute (a relative path means nothing once the results move); a tag or ``none`` as given."""
+    if pretrained.startswith(LOCAL_DIR_PREFIX):
+        folder = Path(pretrained[len(LOCAL_DIR_PREFIX) :]).expanduser().resolve()
+        return f"{LOCAL_DIR_PREFIX}{folder}"
+    if looks_like_path(pretrained):
+        return str(Path(pretrained).expanduser().resolve())
+    return pretrained
+
+
 def clip_benchmark_name(dataset: str, pretrained: str, model: str, task: str) -> str:
-    return f"{slug(dataset)}_{slug(pretrained)}_{slug(model)}_en_{task}.json"
+    """CLIP_benchmark's ``{dataset}_{pretrained}_{model}_{language}_{task}.json`` (:func:`name_part`
+    of each)."""
+    return f"{name_part(dataset)}_{name_part(pretrained)}_{name_part(model)}_en_{task}.json"
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -212,22 +251,31 @@ def write_dir_atomically(out: Path, fill: Callable[[Path], None]) -> None:
         raise
 
 
+def run_options(cfg: RunConfig) -> dict:
+    """run.json's ``config``: the run's options, its seed and bootstrap size."""
+    return {**cfg.options, "seed": cfg.seed, "n_bootstrap": cfg.n_boot}
+
+
 def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
     """Score ``backbone`` on ``cfg.bench`` and write ``cfg.out`` (atomically)."""
+    from mlr.inputs import weights_id
+
     bench = cfg.bench
     scored = score(bench, backbone, cfg, progress)
     table = per_class(scored, cfg.seed, cfg.n_boot)
     metrics = task_metrics(scored, cfg.seed, cfg.n_boot)
     info = backbone.info()
-    model, pretrained = backbone.config.model, info[C.pretrained]
+    model, pretrained = backbone.config.model, weights_spec(info[C.pretrained])
+    wid = weights_id(backbone)
     files = {
-        task: clip_benchmark_name(bench.dataset, pretrained, model, task)
+        task: f"{CLIP_BENCHMARK_DIR}/{clip_benchmark_name(bench.dataset, pretrained, model, task)}"
         for task in clip_benchmark_metrics(metrics)
     }
     q = bench.questions
     summary = {
         C.model: model,
         C.pretrained: pretrained,
+        C.weights_id: wid,
         C.random_weights: backbone.random_weights,
         **({C.warning: info[C.warning]} if backbone.random_weights else {}),
         C.dataset: q[C.dataset][0],
@@ -256,75 +304,20 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
                 C.dataset: bench.dataset,
                 C.model: model,
                 C.pretrained: pretrained,
+                C.weights_id: wid,
                 C.task: task,
                 "metrics": values,
                 "language": "en",
             }
             atomic_write_json(tmp / files[task], doc)
-        run_cfg = {**cfg.options, "seed": cfg.seed, "n_bootstrap": cfg.n_boot}
+        run_cfg, model_info = run_options(cfg), {**info, C.pretrained: pretrained}
         write_run_json(
             tmp,
-            run_info("promptsim negbench", run_cfg, inputs=bench.inputs, model=info, seed=cfg.seed),
+            run_info(
+                "promptsim negbench", run_cfg, inputs=bench.inputs, model=model_info, seed=cfg.seed
+            ),
         )
         atomic_write_json(tmp / "summary.json", summary)  # last: its presence means complete
 
     write_dir_atomically(cfg.out, fill)
     return Result(cfg.out, scored, table, summary)
-
-
-# ---- several models -------------------------------------------------------------------------
-def parse_models_file(path: Path) -> list[tuple[str, str]]:
-    """CLIP_benchmark's model list: one ``model,pretrained`` a line (``#`` comments, blanks)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"model list {path}: no such file")
-    out = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        parts = [p.strip() for p in text.split(",")]
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{path}, line {n}: expected 'model,pretrained', got {line.strip()!r}")
-        out.append((parts[0], parts[1]))
-    if not out:
-        raise ValueError(f"model list {path}: no model listed")
-    return out
-
-
-def model_dir(out: Path, model: str, pretrained: str) -> Path:
-    return Path(out) / f"{slug(model)}_{slug(pretrained)}"
-
-
-def is_complete(out: Path) -> bool:
-    return (Path(out) / "summary.json").is_file()
-
-
-def run_models(
-    cfg: RunConfig,
-    models: list[tuple[str, str]],
-    load: Callable[[str, str], Any],
-    progress: Progress,
-    report: Callable[[dict], None] = lambda _: None,
-) -> list[dict]:
-    """One result directory per model under ``cfg.out``; finished ones are skipped, a failing
-    model is recorded (``models.json``) and the rest continue. Returns the status rows."""
-    status = []
-    for model, pretrained in models:
-        out = model_dir(cfg.out, model, pretrained)
-        row = {C.model: model, C.pretrained: pretrained, "dir": out.name, C.error: None}
-        if is_complete(out):
-            row[C.status] = "skipped"
-        else:
-            try:
-                backbone = load(model, pretrained)
-                run(replace(cfg, out=out), backbone, progress)
-                row[C.status] = "complete"
-            except Exception as err:  # recorded; the other models still run
-                row[C.status] = "failed"
-                row[C.error] = f"{type(err).__name__}: {err}".splitlines()[0]
-                row["traceback"] = traceback.format_exc()
-        status.append(row)
-        atomic_write_json(Path(cfg.out) / "models.json", status)
-        report(row)
-    return status
