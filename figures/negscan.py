@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora import schema as S
-from corpora.reference import laion_negation_rate
+from corpora.reference import LAION_DENOMINATOR, laion_negation_rate
 from corpora.schema import C
 from figures import style
 from figures.inputs import EmptyInput, left_out, read_json, read_table
@@ -188,7 +188,7 @@ def word_counts(
         ax_r.set_xlim(min(span) / 3, max(span) * 5)
     ax_r.set_xlim(right=min(100.0, ax_r.get_xlim()[1]))  # a share never passes 100 %
     _label_bars(ax_r, _pct)
-    ax_r.set(xlabel="% of all rows", ylabel="", title="captions with any negation word")
+    ax_r.set(xlabel=f"% {LAION_DENOMINATOR}", ylabel="", title="captions with any negation word")
     ax_r.tick_params(axis="y", labelsize="x-small")
     handles = [
         Line2D([], [], ls="", marker="s", color=palette[c.name], label=c.name) for c in corpora

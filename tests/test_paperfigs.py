@@ -830,6 +830,7 @@ def test_negscan_words_compares_shares_within_100_percent(tmp_path: Path, monkey
     negscan.word_counts([big, small], tmp_path / "f")
     ax_w, ax_r = figs[0].axes
     assert ax_w.get_xlabel() == "% of the corpus's rows containing the word"
+    assert ax_r.get_xlabel() == "% of all rows, the paper's denominator"  # as negscan prints
     bars = [b for c in ax_w.containers for b in c]
     assert {round(b.get_width(), 4) for b in bars} == {0.4, 0.25, 0.06}  # 40 of 10k, ×100 of 1M
     assert len(ax_w.texts) == len(bars) and len(ax_r.texts) == 2  # a value label on every bar
