@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -838,6 +839,40 @@ def test_negscan_words_compares_shares_within_100_percent(tmp_path: Path, monkey
     assert not [t for ax in (ax_w, ax_r) for t in ax.texts if "paper" in t.get_text()]
     assert "paper: LAION-400M 0.47 % of rows" in legend_texts(figs[0])  # named off the bars
     assert_legends_clear(figs[0])
+
+
+def test_negscan_scans_that_counted_different_words_never_share_an_axis(
+    tmp_path: Path, monkeypatch
+) -> None:
+    std = make_negscan(tmp_path / "std", "laion400m", 1)
+    ext = make_negscan(tmp_path / "ext", "laion400m", 1)
+    summary = json.loads((ext / "summary.json").read_text())
+    atomic_write_json(
+        ext / "summary.json", summary | {"lexicon": "extended", "exclude_numbering": True}
+    )
+    said = (
+        "negscan-words: these scans counted different words (std: lexicon standard; ext: "
+        "lexicon extended, numbered lists excluded)"
+    )
+    with pytest.raises(ValueError, match=re.escape(said)):
+        negscan.word_counts([std, ext], tmp_path / "f")
+    res = runner.invoke(app, ["negscan-words", str(std), str(ext), "-o", str(tmp_path / "f")])
+    assert res.exit_code == 1 and said in flat(res.output) and "Traceback" not in res.output
+    assert not (tmp_path / "f").exists()
+    # one lexicon name, other entries (a custom lexicon file edited between scans): refused too
+    atomic_write_json(ext / "summary.json", summary | {"lexicon_entries": ["no"]})
+    atomic_write_json(std / "summary.json", summary | {"lexicon_entries": ["no", "not"]})
+    with pytest.raises(ValueError, match="the lexicons' entries differ"):
+        negscan.word_counts([std, ext], tmp_path / "f")
+    # one panel per corpus: drawn, each panel naming its own options
+    atomic_write_json(ext / "summary.json", summary | {"lexicon": "extended"})
+    figs = drawn_figures(monkeypatch)
+    negscan.top_bigrams([std, ext], tmp_path / "f")
+    titles = [ax.get_title() for ax in figs[0].axes]
+    assert titles == [
+        "std\n(lexicon standard, window 4, class set coco)",
+        "ext\n(lexicon extended, window 4, class set coco)",
+    ]
 
 
 def test_negscan_bars_are_linear_under_a_decade(tmp_path: Path, monkeypatch) -> None:
