@@ -75,6 +75,15 @@ _MAKE = "run `mlrtrain sweep … --out DIR` (or `mlrtrain fit … --out DIR/<run
 NOT_RECORDED = "backbone not recorded"
 
 
+def paper_refused(*, random: bool, paper: bool, allow_random: bool) -> bool:
+    """The one policy of ``mlrtrain table`` and the sweep figures: runs on random weights are never
+    put beside the paper's numbers (they say nothing about CLIP) unless ``allow_random``."""
+    return paper and random and not allow_random
+
+
+REFUSED_NOTE = "not compared with the paper (random weights; --allow-random to compare)"
+
+
 def remote_url(path: str | Path) -> str | None:
     """``path`` when it is a URL of a non-local fsspec filesystem (``s3://``, ``memory://``, …),
     else None (a local path, ``file://`` included)."""
@@ -273,7 +282,7 @@ def _backbone_table(
     all_seeds = set(both[C.seed].to_list())
     first = (ok if ok.height else failed).row(0, named=True)
     random = bool((ok if ok.height else failed)[C.random_weights].fill_null(False).any())
-    refused = paper and random and not allow_random
+    refused = paper_refused(random=random, paper=paper, allow_random=allow_random)
     paper = paper and not refused and ok.height > 0
     done, tried = _seeds_of(ok), _seeds_of(failed)
     cells = ok.group_by(C.method, C.partial).agg(

@@ -16,7 +16,7 @@ import polars as pl
 
 from corpora.runio import markdown_table
 from corpora.schema import TABLE_PER_PROPORTION, C, per_proportion
-from corpora.sweep_results import NOT_RECORDED
+from corpora.sweep_results import NOT_RECORDED, REFUSED_NOTE
 from corpora.sweep_results import build_table as build_table
 from corpora.sweep_results import load_runs as load_runs
 
@@ -218,7 +218,7 @@ def _notes(part: pl.DataFrame, keys: list[str]) -> list[str]:
             "RANDOM WEIGHTS: this backbone was never trained; its numbers mean nothing about CLIP"
         )
     if flag(C.paper_refused):
-        notes.append("not compared with the paper (random weights; --allow-random to compare)")
+        notes.append(REFUSED_NOTE)
     if flag(C.select, value="last"):
         notes.append("cells: the last epoch's test mAP (--select last)")
     rows = list(part.iter_rows(named=True))

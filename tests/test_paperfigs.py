@@ -726,6 +726,33 @@ def test_every_figure_names_what_produced_it(tmp_path: Path, monkeypatch) -> Non
             assert word in titles[figure], (figure, word, titles[figure])
 
 
+def test_sweep_figures_follow_the_tables_policy_on_random_weights(tmp_path, monkeypatch) -> None:
+    d = make_sweep(tmp_path / "voc")
+    path = d / "results.parquet"  # no run.json: the results file's own record says it
+    random = {"random_weights": pl.lit(True), "pretrained": pl.lit("none")}
+    atomic_write_parquet(path, pl.read_parquet(path).with_columns(**random))
+    figs = drawn_figures(monkeypatch)
+    out = ["-o", str(tmp_path / "f")]
+    res = runner.invoke(app, ["map-curves", str(d), *out])
+    assert res.exit_code == 0, res.output
+    said = "the paper's numbers are not drawn beside runs on random weights"
+    assert f"{said} (paperfigs map-curves --allow-random draws them)" in flat(res.output)
+    (ax,) = figs[0].axes
+    assert not [ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("paper:")]
+    assert "RANDOM WEIGHTS — RN101 / none" in caption(figs[0]) and said in caption(figs[0])
+    res = runner.invoke(app, ["map-curves", str(d), *out, "--allow-random"])
+    assert res.exit_code == 0 and said not in flat(res.output)
+    (ax,) = figs[1].axes
+    assert [ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("paper:")]
+    assert "ours (RANDOM WEIGHTS): mean (band: seed min–max)" in legend_texts(figs[1])
+    res = runner.invoke(app, ["params-compute", str(d), *out])
+    assert res.exit_code == 0 and "paperfigs params-compute --allow-random" in flat(res.output)
+    texts = [t.get_text() for t in figs[2].axes[0].texts]
+    assert texts == ["Baseline", "PositiveCoOp"]  # ours only: no paper point, no paper label
+    res = runner.invoke(app, ["params-compute", str(d), *out, "--allow-random"])
+    assert res.exit_code == 0 and "DualCoOp" in [t.get_text() for t in figs[3].axes[0].texts]
+
+
 def test_map_vs_partial_tells_the_papers_equal_numbers_apart(results, tmp_path, monkeypatch):
     # VOC at 80 % known labels: the paper gives PositiveCoOp and SCPNet both 94.2
     figs = drawn_figures(monkeypatch)
