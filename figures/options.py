@@ -59,8 +59,8 @@ Results = Annotated[
         "--results",
         "-r",
         help="Results root. Looked for: negscan/ (one dir, or one per corpus), promptsim/, "
-        "maps/, absence/ (one dir or several), sweeps/<dataset>/ (results.parquet or fit run "
-        "dirs).",
+        "maps/, absence/, negbench/ (one dir or several), sweeps/<dataset>/ (results.parquet "
+        "or fit run dirs).",
     ),
 ]
 AllQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only skips and failures.")]
