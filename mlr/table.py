@@ -257,8 +257,10 @@ def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> 
     """Render a :func:`build_table` frame.
 
     ``markdown`` / ``latex``: per (dataset, backbone), our table (mean ± std over seeds, Avg and
-    the last epoch's Avg, params, seeds, hours per run and in total, devices) with its notes
-    (random weights, a refused comparison, failed runs) followed — when ``compare`` and the paper
+    the last epoch's Avg, params, seeds, hours per run and in total, devices; a cell or Avg over
+    fewer seeds than the row's marked ``(n=K)``) with its notes (random weights, a refused
+    comparison, failed and missing runs per cell, what ``(n=K)`` means) followed — when
+    ``compare`` and the paper
     has numbers for the dataset — by the comparison: rows ours, paper, ours − paper over the mAP
     columns plus params and hours per run (the paper's: rounded params, GPU hours). ``csv``: the
     numeric frame itself, every column, for further analysis.
