@@ -116,6 +116,11 @@ def paper_cosines() -> pl.DataFrame:
     return pl.DataFrame(load_reference()["cosines"]["rows"])
 
 
+# the LAION statistic divides by every row ("0.47 % of 400 million"): negscan's report and figures
+# compare with it, and give every rate and share, over all rows (``rate_all_rows``), and say so
+LAION_DENOMINATOR = "of all rows, the paper's denominator"
+
+
 def laion_negation_rate() -> dict[str, Any]:
     """The LAION-400M statistic: ``rate`` (0.0047), ``corpus_rows``, the quote and its source."""
     return load_reference()["laion"]

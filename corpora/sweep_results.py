@@ -18,19 +18,25 @@ Statistics (what a user relies on when reading the table):
   record it (older versions) form a backbone of their own, "not recorded". Two finished runs with
   the same (dataset, backbone, method, p, seed) are an error naming both (a copied run directory),
   never two seeds.
+- A table's proportions, seeds and methods are those of any of its runs, finished or not.
 - Cell = mean over the seeds that finished that (method, partial); std is the *sample* standard
   deviation (``ddof=1``), the usual seed-to-seed spread; it is undefined (blank) with one seed.
-  ``map_<p>_n`` is the number of seeds behind each cell; the rendered tables show it in a
-  ``seeds`` column (``3``, or ``2–3`` when cells differ).
-- Avg = per seed, the mean over all the dataset's partial columns, then mean ± std over the seeds
-  that finished *every* partial (seeds with a hole do not count towards Avg). It equals the paper's
-  Avg only when the nine proportions 10 … 90 % are all present. ``map_last_avg_mean`` / ``_std``
-  is the same Avg over the runs' last-epoch test mAP (``map_last``; rendered as "last ep."), so
-  the noise of the epoch selection is visible beside it.
+  ``map_<p>_n`` is the number of seeds behind each cell, ``map_<p>_failed`` the seeds whose run
+  failed (or did not finish), ``map_<p>_missing`` the table's seeds with no run of it at all; the
+  rendered tables give the row's ``seeds`` (the most behind any cell), mark a cell over fewer
+  ``(n=K)`` and list the failed and missing runs per cell under the table.
+- Avg = per seed, the mean over all the table's partial columns, then mean ± std over the seeds
+  that finished *every* partial (seeds with a hole do not count towards Avg; ``map_avg_n``). The
+  rendered Avg is marked ``(n=K)`` when those are fewer than its cells' seeds. It equals the
+  paper's Avg only when the nine proportions 10 … 90 % are all present. ``map_last_avg_*`` is the
+  same Avg over the runs' last-epoch test mAP (``map_last``; rendered as "last ep."), so the noise
+  of the epoch selection is visible beside it.
 - A run counts when it finished: ``map`` is a number, ``error`` is empty (or ``status`` is
   ``conflict``: complete, made with other options than a later sweep's) and ``status`` is not one
   of :data:`FAILED_STATUSES` (``results.parquet``), or ``complete`` is true (``metrics.json``).
-  Failed runs are counted in ``n_failed``, never averaged.
+  Failed runs are counted (``map_<p>_failed``, ``n_failed``), never averaged. A failed run whose
+  backbone columns are null (it failed before loading its weights) counts with the one finished
+  backbone they match; matching none or several, it gets a table of its own.
 - Compute: ``hours_per_run`` = mean ``wall_seconds`` / 3600 over counted runs (comparable with the
   paper's GPU hours, which are per training run), ``hours_total`` = their sum, ``devices`` = the
   devices they ran on.
@@ -44,6 +50,7 @@ Statistics (what a user relies on when reading the table):
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from functools import partial
@@ -66,6 +73,15 @@ BACKBONE = S.SWEEP_BACKBONE
 _SCHEMA = S.SWEEP_RESULTS
 _MAKE = "run `mlrtrain sweep … --out DIR` (or `mlrtrain fit … --out DIR/<run>`) first"
 NOT_RECORDED = "backbone not recorded"
+
+
+def paper_refused(*, random: bool, paper: bool, allow_random: bool) -> bool:
+    """The one policy of ``mlrtrain table`` and the sweep figures: runs on random weights are never
+    put beside the paper's numbers (they say nothing about CLIP) unless ``allow_random``."""
+    return paper and random and not allow_random
+
+
+REFUSED_NOTE = "not compared with the paper (random weights; --allow-random to compare)"
 
 
 def remote_url(path: str | Path) -> str | None:
@@ -226,14 +242,15 @@ def partial_key(p: float) -> str:
     return f"{p * 100:.4g}"
 
 
-def _same_backbone(frame: pl.DataFrame, key: dict) -> pl.DataFrame:
-    """The rows of ``frame`` on the backbone ``key``; a run that failed before it knew its weights'
-    identity (``weights_id`` null) counts with its model, weights and size."""
-    cond = pl.lit(True)
-    for c in (C.model, C.pretrained, C.image_size):
+def _on_backbone(key: dict) -> pl.Expr:
+    """Rows on the backbone ``key``: a failed run's backbone column that it never learnt (null:
+    it failed before loading its weights or knowing their input size) matches any value."""
+    cond = pl.col(C.dataset) == key[C.dataset]
+    for c in (C.model, C.pretrained):
         cond &= pl.col(c).eq_missing(key[c])
-    cond &= pl.col(C.weights_id).eq_missing(key[C.weights_id]) | pl.col(C.weights_id).is_null()
-    return frame.filter(cond)
+    for c in (C.image_size, C.weights_id):
+        cond &= pl.col(c).eq_missing(key[c]) | pl.col(c).is_null()
+    return cond
 
 
 def _one_value(mine: pl.DataFrame, col: str, what: str, where: str):
@@ -246,17 +263,30 @@ def _one_value(mine: pl.DataFrame, col: str, what: str, where: str):
     return values[0] if values else None
 
 
+def _seeds_of(frame: pl.DataFrame) -> dict[tuple[str, float], set[int]]:
+    """(method, partial) → the seeds ``frame`` has of it."""
+    out: dict[tuple[str, float], set[int]] = {}
+    for m, p, s in frame.select(C.method, C.partial, C.seed).iter_rows():
+        out.setdefault((m, p), set()).add(s)
+    return out
+
+
 def _backbone_table(
     ok: pl.DataFrame, failed: pl.DataFrame, ds: str, *, paper: bool, allow_random: bool
 ) -> pl.DataFrame:
-    partials = sorted(ok[C.partial].unique().to_list())
-    keys = [partial_key(p) for p in partials]
-    first = ok.row(0, named=True)
-    random = bool(ok[C.random_weights].fill_null(False).any())
-    refused = paper and random and not allow_random
-    paper = paper and not refused
+    """The rows of one (dataset, backbone): ``ok`` its finished runs, ``failed`` the others (a
+    table of failed runs only when ``ok`` is empty). Its proportions and seeds are those of any
+    of its runs; a (method, proportion, seed) with no run at all is *missing*."""
+    both = pl.concat([ok, failed], how="vertical_relaxed")
+    partials = sorted(both[C.partial].unique().to_list())
+    all_seeds = set(both[C.seed].to_list())
+    first = (ok if ok.height else failed).row(0, named=True)
+    random = bool((ok if ok.height else failed)[C.random_weights].fill_null(False).any())
+    refused = paper_refused(random=random, paper=paper, allow_random=allow_random)
+    paper = paper and not refused and ok.height > 0
+    done, tried = _seeds_of(ok), _seeds_of(failed)
     cells = ok.group_by(C.method, C.partial).agg(
-        mean=pl.col(C.map).mean(), std=pl.col(C.map).std(ddof=1), n=pl.len()
+        mean=pl.col(C.map).mean(), std=pl.col(C.map).std(ddof=1)
     )
     per_seed = (
         ok.group_by(C.method, C.seed)
@@ -275,7 +305,7 @@ def _backbone_table(
     full_paper = sorted(pub[C.partial].unique().to_list()) == partials
 
     rows = []
-    for method in sorted(ok[C.method].unique().to_list(), key=method_rank):
+    for method in sorted(both[C.method].unique().to_list(), key=method_rank):
         mine = ok.filter(pl.col(C.method) == method)
         where = f"dataset {ds!r}, {first[C.backbone]}, method {method!r}"
         n_params = _one_value(mine, C.n_params, C.n_params, where)
@@ -295,16 +325,20 @@ def _backbone_table(
         }
         mine_pub = pub.filter(pl.col(C.method) == method)
         paper_cells = []
-        for p, k in zip(partials, keys, strict=True):
+        n_failed = n_missing = 0
+        for p in partials:
             c = cells.filter((pl.col(C.method) == method) & (pl.col(C.partial) == p))
-            mean, std, n = (None, None, 0)
-            if c.height:
-                mean, std, n = c["mean"].item(), c["std"].item(), c["n"].item()
+            mean, std = (c["mean"].item(), c["std"].item()) if c.height else (None, None)
+            good = done.get((method, p), set())
+            bad = tried.get((method, p), set()) - good  # a failed attempt since redone counts not
+            missing = len(all_seeds - good - bad)
+            n_failed, n_missing = n_failed + len(bad), n_missing + missing
             pv = mine_pub.filter(pl.col(C.partial) == p)[C.map]
             ref = pv.item() if pv.len() else None
             paper_cells.append(ref)
             diff = None if mean is None or ref is None else mean - ref
-            row |= dict(zip(S.per_proportion(k), (mean, std, n, ref, diff), strict=True))
+            values = (mean, std, len(good), len(bad), missing, ref, diff)
+            row |= dict(zip(S.per_proportion(partial_key(p)), values, strict=True))
         seeds = per_seed.filter(pl.col(C.method) == method)
         s, s_last = seeds["avg"], seeds["avg_last"].drop_nulls()
         avg_mean = s.mean() if s.len() else None
@@ -323,6 +357,7 @@ def _backbone_table(
             # the same Avg over the last-epoch test mAP (runs that record it)
             C.map_last_avg_mean: s_last.mean() if s_last.len() else None,
             C.map_last_avg_std: s_last.std(ddof=1) if s_last.len() > 1 else None,
+            C.map_last_avg_n: s_last.len(),
             C.paper_avg: paper_avg,
             C.diff_avg: None if avg_mean is None or paper_avg is None else avg_mean - paper_avg,
             C.hours_per_run: cast(float, secs.mean()) / 3600 if secs.len() else None,
@@ -330,10 +365,24 @@ def _backbone_table(
             C.paper_gpu_hours: m_meta["gpu_hours"].item() if m_meta.height else None,
             C.devices: ", ".join(sorted(mine[C.device].drop_nulls().unique().to_list())),
             C.n_runs: mine.height,
-            C.n_failed: failed.filter(pl.col(C.method) == method).height,
+            C.n_failed: n_failed,
+            C.n_missing: n_missing,
         }
         rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _split_failed(
+    groups: list[dict], failed: pl.DataFrame
+) -> tuple[list[pl.DataFrame], pl.DataFrame]:
+    """Each group's failed runs, and those of no group: a failed run whose unknown backbone
+    columns match no finished backbone, or more than one (it is never counted twice)."""
+    failed = failed.with_row_index("_row")
+    claims = [set(failed.filter(_on_backbone(key))["_row"].to_list()) for key in groups]
+    shared = {i for a, b in itertools.combinations(claims, 2) for i in a & b}
+    mine = [failed.filter(pl.col("_row").is_in(sorted(c - shared))).drop("_row") for c in claims]
+    claimed = set().union(*claims) - shared
+    return mine, failed.filter(~pl.col("_row").is_in(sorted(claimed))).drop("_row")
 
 
 def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
@@ -379,16 +428,21 @@ def build_table(
         raise ValueError(f"{where}: none of its {runs.height} run(s) finished")
     _refuse_duplicates(ok, where)
     failed = runs.filter(~pl.col("ok"))
+    group_cols = (C.dataset, *BACKBONE, C.backbone)
+    groups = ok.select(group_cols).unique().sort(C.dataset, C.backbone, nulls_last=True).to_dicts()
+    theirs, orphans = _split_failed(groups, failed)
     parts = []
-    groups = (
-        ok.select(C.dataset, *BACKBONE, C.backbone)
-        .unique()
-        .sort(C.dataset, C.backbone, nulls_last=True)
-    )
-    for key in groups.iter_rows(named=True):
-        ds = key[C.dataset]
-        mine = _same_backbone(ok.filter(pl.col(C.dataset) == ds), key)
-        mine = mine.filter(pl.col(C.weights_id).eq_missing(key[C.weights_id]))
-        theirs = _same_backbone(failed.filter(pl.col(C.dataset) == ds), key)
-        parts.append(_backbone_table(mine, theirs, ds, paper=paper, allow_random=allow_random))
+    for key, their in zip(groups, theirs, strict=True):
+        mine = ok.filter(
+            pl.all_horizontal(pl.col(c).eq_missing(key[c]) for c in (C.dataset, *BACKBONE))
+        )
+        parts.append(
+            _backbone_table(mine, their, key[C.dataset], paper=paper, allow_random=allow_random)
+        )
+    # failed runs on a backbone without a finished run: a table of their own, never dropped
+    for key in orphans.select(group_cols).unique(maintain_order=True).to_dicts():
+        their = orphans.filter(pl.all_horizontal(pl.col(c).eq_missing(key[c]) for c in group_cols))
+        parts.append(
+            _backbone_table(ok.clear(), their, key[C.dataset], paper=paper, allow_random=False)
+        )
     return pl.concat(parts, how="diagonal_relaxed")

@@ -94,23 +94,39 @@ def _report(outcomes: list[Outcome], quiet: bool) -> None:
 
 @app.command("map-curves", cls=FIGURE)
 def map_curves(
-    sweeps: o.Sweeps, out: o.Out = FIGS, dpi: o.Dpi = 200, no_paper: o.NoPaper = False
+    sweeps: o.Sweeps,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    no_paper: o.NoPaper = False,
+    allow_random: o.AllowRandom = False,
 ) -> None:
-    """mAP vs known labels per dataset: a line per method, seed min–max band, paper dashed."""
+    """mAP vs known labels per dataset: a line per method, seed min–max band, paper dashed (not
+    beside random weights unless --allow-random)."""
     from figures.sweeps import map_vs_partial
 
-    _draw(lambda: map_vs_partial(sweeps, out, dpi=dpi, paper=not no_paper))
+    _draw(
+        lambda: map_vs_partial(sweeps, out, dpi=dpi, paper=not no_paper, allow_random=allow_random)
+    )
 
 
 @app.command("params-compute", cls=FIGURE)
 def params_compute(
-    sweeps: o.Sweeps, out: o.Out = FIGS, dpi: o.Dpi = 200, no_paper: o.NoPaper = False
+    sweeps: o.Sweeps,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    no_paper: o.NoPaper = False,
+    allow_random: o.AllowRandom = False,
 ) -> None:
     """Trainable parameters vs hours per run per method: ours (wall-clock on cached features)
-    filled, the paper's (end-to-end GPU hours) hollow."""
+    filled, the paper's (end-to-end GPU hours) hollow (not beside random weights unless
+    --allow-random)."""
     from figures.sweeps import params_vs_compute
 
-    _draw(lambda: params_vs_compute(sweeps, out, dpi=dpi, paper=not no_paper))
+    _draw(
+        lambda: params_vs_compute(
+            sweeps, out, dpi=dpi, paper=not no_paper, allow_random=allow_random
+        )
+    )
 
 
 @app.command("promptsim-violin", cls=FIGURE)

@@ -7,9 +7,13 @@ Expected layout of ``--results DIR`` (each part optional)::
     DIR/maps/               a `promptsim maps --out` directory, or several
     DIR/absence/            a `promptsim absence --out` directory, or several
     DIR/sweeps/<dataset>/   `mlrtrain sweep --out` directories (results.parquet or run dirs)
+    DIR/negbench/           a `promptsim negbench --out` directory (one model, or a
+                            --models-file folder: its models on one figure), or several
 
 When a part holds several directories, the negscan corpora share one figure (one colour per
-corpus); the others are drawn one set per directory into ``OUT/<name>/``.
+corpus); the others are drawn one set per directory into ``OUT/<name>/``. The corpus-vs-accuracy
+scatter of ``paperfigs negbench --negscan TAG=DIR`` is listed as skipped: which corpus trained
+which weights is not in the result files.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpora import schema as S
-from figures import absence, maps, negscan, prompts, sweeps
+from figures import absence, maps, negbench, negscan, prompts, sweeps
 from figures.inputs import MAKERS, EmptyInput, MissingInput, collect_notes
 
 # part → (the result kind its directories hold (``corpora.schema.KINDS``, by their ``run.json``'s
@@ -30,7 +34,13 @@ PARTS = {
     "maps": ("maps", "maps.parquet"),
     "absence": ("absence", "per_class.parquet"),
     "sweeps": ("sweep", S.SWEEP_RESULTS_FILE),
+    "negbench": ("negbench", "summary.json"),
 }
+NEGBENCH_MODELS = "models.json"  # a `promptsim negbench --models-file` folder: one dir per model
+NEGSCAN_PAIRING = (
+    "not drawn by `all`: which negscan corpus trained which weights is not in the result files; "
+    "run `paperfigs negbench DIR --negscan TAG=NEGSCAN_DIR`"
+)
 
 
 @dataclass
@@ -59,6 +69,8 @@ def is_result(d: Path, part: str) -> bool:
     kind, marker = PARTS[part]
     if kind == "sweep":
         return _is_sweep(d)
+    if kind == "negbench" and (d / NEGBENCH_MODELS).is_file():
+        return True
     found = S.kind_of(d)
     return (d / marker).is_file() if found is None else found == kind
 
@@ -123,7 +135,17 @@ def figure_plan(dpi: int) -> list[tuple[str, str, Callable[[list[Path], Path], l
             "absence",
             lambda ds, o: _per_dir(ds, o, lambda d, od: absence.absence_scatter(d, od, dpi=dpi)),
         ),
+        (
+            "negbench",
+            "negbench",
+            lambda ds, o: _per_dir(ds, o, lambda d, od: negbench.negbench_panels([d], od, dpi=dpi)),
+        ),
+        ("negbench_negscan", "negbench", _unpaired),
     ]
+
+
+def _unpaired(dirs: list[Path], out_dir: Path) -> list[Path]:
+    raise EmptyInput(NEGSCAN_PAIRING)
 
 
 def draw_all(

@@ -27,6 +27,7 @@ MAKERS = {
     "maps": "promptsim maps IMAGE… --classes … --out DIR",
     "absence": "promptsim absence --dataset voc --root DATA --out DIR",
     "sweep": "mlrtrain sweep … --out DIR",
+    "negbench": "promptsim negbench --dataset voc --root DATA --out DIR",
 }
 
 

@@ -21,9 +21,9 @@ import numpy as np
 
 from corpora.schema import C
 from figures import style
-from figures.inputs import EmptyInput, MissingInput, Model, random_weights_banner
+from figures.inputs import MAKERS, EmptyInput, MissingInput, Model, random_weights_banner
 
-MAKER = "promptsim negbench --dataset voc --root DATA --out DIR"
+MAKER = MAKERS["negbench"]
 TYPES = ("affirmation", "negation", "hybrid")
 SAMPLINGS = ("random", "popular", "adversarial")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from corpora import schema as S
-from corpora.reference import laion_negation_rate
+from corpora.reference import LAION_DENOMINATOR, laion_negation_rate
 from corpora.schema import C
 from figures import style
 from figures.inputs import EmptyInput, left_out, read_json, read_table
@@ -45,16 +45,37 @@ def load_corpora(dirs: list[Path], labels: list[str] | None = None) -> list[Corp
     return out
 
 
-def options(summary: dict) -> str:
-    """What a scan counted: ``lexicon standard, window 4, classes coco``."""
+def counting(summary: dict) -> str:
+    """Which words a scan counted: ``lexicon standard`` (``, numbered lists excluded``)."""
     parts = [f"lexicon {summary.get('lexicon', '?')}"]
+    if summary.get("exclude_numbering"):
+        parts.append("numbered lists excluded")
+    return ", ".join(parts)
+
+
+def options(summary: dict) -> str:
+    """What a scan counted: ``lexicon standard, window 4, class set coco``."""
+    parts = [counting(summary)]
     if summary.get("window") is not None:
         parts.append(f"window {summary['window']}")
     if summary.get(C.classes):
         parts.append(f"class set {summary[C.classes]}")
-    if summary.get("exclude_numbering"):
-        parts.append("numbered lists excluded")
     return ", ".join(parts)
+
+
+def same_counting(corpora: list[Corpus], figure: str) -> None:
+    """Refuse to put on one axis scans that counted different words (another lexicon, or its
+    entries, or ``--exclude-numbering``): their counts and rates do not compare."""
+    keys = {(counting(c.summary), tuple(c.summary.get("lexicon_entries") or ())) for c in corpora}
+    if len(keys) > 1:
+        each = "; ".join(f"{c.name}: {counting(c.summary)}" for c in corpora)
+        if len({k[0] for k in keys}) == 1:
+            each += " (the lexicons' entries differ)"
+        raise ValueError(
+            f"{figure}: these scans counted different words ({each}), so one axis would compare "
+            "unlike counts; draw each on its own, or rescan with the same --lexicon and "
+            "--exclude-numbering"
+        )
 
 
 def describe(corpora: list[Corpus], what: str) -> str:
@@ -102,7 +123,8 @@ def word_counts(
     dpi: int = style.DEFAULT_DPI,
     labels: list[str] | None = None,
 ) -> list[Path]:
-    """``negscan_words.png/.pdf``: left, per word, the captions containing it — as a share of each
+    """``negscan_words.png/.pdf`` (scans that counted different words are refused:
+    :func:`same_counting`): left, per word, the captions containing it — as a share of each
     corpus's rows when the corpora differ in size, else counts — for the ``top`` words by that
     value, one colour per corpus, value labels, log scale when the values span decades; right,
     the share of all rows with any negation per corpus beside the paper's LAION-400M 0.47 %
@@ -111,6 +133,7 @@ def word_counts(
     from matplotlib.lines import Line2D
 
     corpora = load_corpora(negscan_dirs, labels)
+    same_counting(corpora, "negscan-words")
     words = _stack(corpora, "per_word.parquet", S.names(S.NEGSCAN_PER_WORD))
     words = words.filter(pl.col(C.captions) > 0)  # a zero has no place on a log axis
     if words.is_empty():
@@ -188,7 +211,7 @@ def word_counts(
         ax_r.set_xlim(min(span) / 3, max(span) * 5)
     ax_r.set_xlim(right=min(100.0, ax_r.get_xlim()[1]))  # a share never passes 100 %
     _label_bars(ax_r, _pct)
-    ax_r.set(xlabel="% of all rows", ylabel="", title="captions with any negation word")
+    ax_r.set(xlabel=f"% {LAION_DENOMINATOR}", ylabel="", title="captions with any negation word")
     ax_r.tick_params(axis="y", labelsize="x-small")
     handles = [
         Line2D([], [], ls="", marker="s", color=palette[c.name], label=c.name) for c in corpora
@@ -210,9 +233,10 @@ def word_counts(
 
 
 def _ranked_bars(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, ax_row) -> None:
-    """One panel per corpus: horizontal bars, value labels, a log axis only when the counts span
-    decades."""
+    """One panel per corpus (titled with its scan's options when the corpora's differ):
+    horizontal bars, value labels, a log axis only when the counts span decades."""
     palette = _palette(corpora)
+    differ = len({options(c.summary) for c in corpora}) > 1
     for ax, c in zip(ax_row, corpora, strict=True):
         part = df.filter(pl.col("corpus") == c.name)
         if part.is_empty():
@@ -223,7 +247,9 @@ def _ranked_bars(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, 
             if style.value_axis(ax, counts):
                 ax.set_xlim(right=max(counts) * 4)  # room for the value labels
             _label_bars(ax, style.compact)
-        ax.set(title=f"{c.name}", xlabel=title, ylabel="")
+        # scans with different options share no axis: each panel names its own
+        ax.set(title=f"{c.name}\n({options(c.summary)})" if differ else c.name)
+        ax.set(xlabel=title, ylabel="")
         ax.tick_params(axis="y", labelsize="xx-small")
 
 

@@ -17,6 +17,14 @@ Dpi = Annotated[
 NoPaper = Annotated[
     bool, typer.Option("--no-paper", help="Leave out the paper's published numbers.")
 ]
+AllowRandom = Annotated[
+    bool,
+    typer.Option(
+        "--allow-random",
+        help="Draw the paper's numbers beside runs on random weights too (as `mlrtrain table "
+        "--allow-random`); without it they are left out, and the figure says so.",
+    ),
+]
 Sweeps = Annotated[
     list[Path], typer.Argument(help="Sweep directories (mlrtrain sweep --out).", show_default=False)
 ]
@@ -51,8 +59,8 @@ Results = Annotated[
         "--results",
         "-r",
         help="Results root. Looked for: negscan/ (one dir, or one per corpus), promptsim/, "
-        "maps/, absence/ (one dir or several), sweeps/<dataset>/ (results.parquet or fit run "
-        "dirs).",
+        "maps/, absence/, negbench/ (one dir or several), sweeps/<dataset>/ (results.parquet "
+        "or fit run dirs).",
     ),
 ]
 AllQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only skips and failures.")]

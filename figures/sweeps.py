@@ -2,7 +2,8 @@
 a band over seeds, the paper's numbers dashed) and parameters vs measured compute.
 
 Runs that failed, did not finish or have no mAP (null/NaN) are not drawn, and the figure and the
-output say which; a sweep trained on random weights says so in the title."""
+output say which; a sweep trained on random weights says so in the title, and is drawn beside the
+paper's numbers only with ``allow_random`` (``mlrtrain table``'s policy)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import polars as pl
 
 from corpora.reference import method_label, method_rank, paper_map, paper_methods
 from corpora.schema import C
-from corpora.sweep_results import build_table, load_runs
+from corpora.sweep_results import build_table, load_runs, paper_refused
 from figures import style
 from figures.inputs import (
     EmptyInput,
@@ -41,10 +42,12 @@ def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
         runs = load_runs(d)
         found = [m for f in sorted(d.rglob("run.json")) for m in read_models(f.parent)]
         for ds in runs[C.dataset].unique().to_list():
-            models.setdefault(ds, []).extend(found)
-        if C.random_weights in runs.columns:  # the results file's own record of the backbone
-            rows = runs.filter(pl.col(C.random_weights).fill_null(False)).unique(C.model)
-            found += [Model(str(r[C.model]), str(r[C.pretrained]), True) for r in rows.to_dicts()]
+            # the results file's own record of the backbone, then the run directories'
+            rows = runs.filter(
+                (pl.col(C.dataset) == ds) & pl.col(C.random_weights).fill_null(False)
+            ).unique([C.model, C.pretrained], maintain_order=True)
+            mine = [Model(str(r[C.model]), str(r[C.pretrained]), True) for r in rows.to_dicts()]
+            models.setdefault(ds, []).extend([*mine, *found])
         frames.append(runs)
     runs = pl.concat(frames, how="diagonal_relaxed")
     if runs.filter(pl.col("ok")).is_empty():
@@ -71,13 +74,34 @@ def _finished(runs: pl.DataFrame, ds: str, by: tuple[str, ...]) -> tuple[pl.Data
     return mine.filter(pl.col("ok")), notes
 
 
+def _with_paper(
+    banner: str | None, notes: list[str], command: str, *, paper: bool, allow_random: bool
+) -> bool:
+    """Whether a dataset's figure draws the paper's numbers: :func:`paper_refused`'s policy, the
+    one of ``mlrtrain table`` (a refusal is noted on the figure)."""
+    if paper_refused(random=banner is not None, paper=paper, allow_random=allow_random):
+        notes.append(
+            "the paper's numbers are not drawn beside runs on random weights "
+            f"(paperfigs {command} --allow-random draws them)"
+        )
+        return False
+    return paper
+
+
 def map_vs_partial(
-    sweep_dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT_DPI, paper: bool = True
+    sweep_dirs: list[Path],
+    out_dir: Path,
+    *,
+    dpi: int = style.DEFAULT_DPI,
+    paper: bool = True,
+    allow_random: bool = False,
 ) -> list[Path]:
     """``map_vs_partial_<dataset>.png/.pdf`` per dataset: mean mAP over seeds per method (solid,
     markers), the seeds' min–max as a band, the paper's published numbers as dashed lines in the
     method's colour (SCPNet, which we do not train, too), each with its own hollow marker and
-    shifted sideways a little, so that methods the paper gives the same numbers all show."""
+    shifted sideways a little, so that methods the paper gives the same numbers all show. Runs on
+    random weights are drawn without the paper's numbers unless ``allow_random`` (then the
+    legend calls ours RANDOM WEIGHTS), as ``mlrtrain table`` does."""
     from matplotlib.lines import Line2D
 
     runs, banners = _load(sweep_dirs)
@@ -103,7 +127,11 @@ def map_vs_partial(
             ax.fill_between(x, part["lo"].to_list(), part["hi"].to_list(), color=color, alpha=0.2)
             ax.plot(x, part["mean"].to_list(), color=color, marker="o", ms=3, lw=1.3, zorder=3)
             handles.append(Line2D([], [], color=color, marker="o", ms=3, label=method_label(m)))
-        ref = pub.filter(pl.col(C.dataset) == ds) if paper else pub.clear()
+        banner = banners.get(ds)
+        draw_paper = _with_paper(
+            banner, notes, "map-curves", paper=paper, allow_random=allow_random
+        )
+        ref = pub.filter(pl.col(C.dataset) == ds) if draw_paper else pub.clear()
         drawn = [m for m in sorted(ref[C.method].unique().to_list(), key=method_rank)]
         for i, m in enumerate(drawn):
             part = ref.filter(pl.col(C.method) == m).sort(C.partial)
@@ -114,7 +142,7 @@ def map_vs_partial(
             kw |= {"ms": 3.5, "mfc": "none"}
             ax.plot(x, part[C.map].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
             handles.append(Line2D([], [], label=f"paper: {method_label(m)}", **kw))
-        band = "ours: mean (band: seed min–max)"
+        band = f"ours{' (RANDOM WEIGHTS)' if banner else ''}: mean (band: seed min–max)"
         handles.append(Line2D([], [], color="black", lw=1.3, label=band))
         ax.set(xlabel="known labels (%)", ylabel="mAP (%)")
         # below the axes: inside, it would hide curves wherever they happen to run
@@ -122,30 +150,39 @@ def map_vs_partial(
         title = describe(finished, ds)
         if drawn:
             title += " · paper's markers offset sideways so that equal values show"
-        style.headline(fig, banners.get(ds), notes, title=title)
+        style.headline(fig, banner, notes, title=title)
         written += style.save(fig, out_dir, f"map_vs_partial_{ds}", dpi)
     return written
 
 
 def params_vs_compute(
-    sweep_dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT_DPI, paper: bool = True
+    sweep_dirs: list[Path],
+    out_dir: Path,
+    *,
+    dpi: int = style.DEFAULT_DPI,
+    paper: bool = True,
+    allow_random: bool = False,
 ) -> list[Path]:
     """``params_compute_<dataset>.png/.pdf``: trainable parameters (log x) vs hours per training
     run (y; log when the values span a decade or more) per method — ours (mean wall-clock on
     cached features, on the device the runs used) as filled circles, the paper's (rounded params,
     end-to-end GPU hours) as hollow squares in the same colour. The axis and the legend say which
-    hours are which: they are not the same measurement."""
+    hours are which: they are not the same measurement. The paper's points follow
+    :func:`map_vs_partial`'s policy on random weights."""
     from matplotlib.lines import Line2D
 
     runs, banners = _load(sweep_dirs)
     table = pl.concat(
         [build_table(Path(d), paper=False) for d in sweep_dirs], how="diagonal_relaxed"
     )
-    ref = paper_methods() if paper else paper_methods().clear()
     written: list[Path] = []
     for ds in sorted(table[C.dataset].unique().to_list()):
         fig, ax = style.new_figure(style.COLUMN, 3.0)
         finished, notes = _finished(runs, ds, (C.method,))
+        draw_paper = _with_paper(
+            banners.get(ds), notes, "params-compute", paper=paper, allow_random=allow_random
+        )
+        ref = paper_methods() if draw_paper else paper_methods().clear()
         ours, dropped = drop_undrawable(
             table.filter(pl.col(C.dataset) == ds), [C.n_params, C.hours_per_run], "methods"
         )

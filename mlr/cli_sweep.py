@@ -198,10 +198,11 @@ def table(
     """The paper's table from a sweep directory: --format markdown | csv | latex.
 
     One table per dataset and backbone (model, weights, input size: never pooled). Rows = methods,
-    columns = 10 % … 90 % + Avg (+ the last epoch's Avg), cells mean ± std of mAP over seeds, with
-    params, measured hours and devices; then ours vs the paper (published mAP, params and GPU
-    hours per run, and the differences; not for random weights unless --allow-random). csv:
-    every numeric column (mlr/table.py)."""
+    columns = 10 % … 90 % + Avg (+ the last epoch's Avg), cells mean ± std of mAP over seeds (a
+    cell or Avg over fewer seeds than the row's marked (n=K); failed and missing runs listed per
+    cell under the table), with params, measured hours and devices; then ours vs the paper
+    (published mAP, params and GPU hours per run, and the differences; not for random weights
+    unless --allow-random). csv: every numeric column (mlr/table.py)."""
     from corpora.runio import atomic_write_text
     from mlr.table import build_table, render
 

@@ -16,7 +16,7 @@ import polars as pl
 
 from corpora.runio import markdown_table
 from corpora.schema import TABLE_PER_PROPORTION, C, per_proportion
-from corpora.sweep_results import NOT_RECORDED
+from corpora.sweep_results import NOT_RECORDED, REFUSED_NOTE
 from corpora.sweep_results import build_table as build_table
 from corpora.sweep_results import load_runs as load_runs
 
@@ -30,11 +30,11 @@ _AVG, _LAST_AVG = "avg", "last_avg"
 
 def table_keys(df: pl.DataFrame) -> list[str]:
     """The partial keys (``10``, ``20``, …) of a :func:`build_table` frame, in column order, for
-    proportions that at least one row of it has."""
+    proportions that at least one row of it has (a run of it, finished or not)."""
     mean = re.escape(TABLE_PER_PROPORTION[0]).replace(r"\{p\}", "(.+)")
     keys = [m.group(1) for c in df.columns if (m := re.fullmatch(mean, c))]
     keys = [k for k in keys if k not in (_AVG, _LAST_AVG)]
-    return [k for k in keys if df[per_proportion(k)[0]].is_not_null().any()]
+    return [k for k in keys if df[per_proportion(k).n].is_not_null().any()]
 
 
 def _num(x: float | None, digits: int = 1, *, sign: bool = False) -> str:
@@ -63,19 +63,25 @@ def _signed_params(ours: int | None, paper: int | None) -> str:
 PM = " ± "
 
 
-def _cell(row: dict, key: str) -> str:
-    mean_col, std_col, *_ = per_proportion(key)
-    mean, std = row.get(mean_col), row.get(std_col)
+def _mark(row: dict, key: str, seeds: int) -> str:
+    """`` (n=K)`` when the cell's mean is over K seeds, not the row's ``seeds``."""
+    cols = per_proportion(key)
+    n = row.get(cols.n)
+    return f" (n={n})" if row.get(cols.mean) is not None and n is not None and n != seeds else ""
+
+
+def _cell(row: dict, key: str, seeds: int) -> str:
+    cols = per_proportion(key)
+    mean, std = row.get(cols.mean), row.get(cols.std)
     if mean is None:
         return "—"
-    return _num(mean) if std is None else f"{_num(mean)}{PM}{_num(std)}"
+    value = _num(mean) if std is None else f"{_num(mean)}{PM}{_num(std)}"
+    return value + _mark(row, key, seeds)
 
 
-def _seeds(row: dict, keys: list[str]) -> str:
-    ns = [n for k in keys if (n := row[per_proportion(k)[2]])]
-    if not ns:
-        return "0"
-    return str(min(ns)) if min(ns) == max(ns) else f"{min(ns)}–{max(ns)}"
+def _seeds(row: dict, keys: list[str]) -> int:
+    """The row's seeds: the most behind any of its cells (a cell over fewer is marked)."""
+    return max((row[per_proportion(k).n] or 0 for k in keys), default=0)
 
 
 _Grid = tuple[str, str, pl.DataFrame, list[str], list[list[str]], list[list[str]]]
@@ -103,21 +109,21 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
         ours, comp = [], []
         for row in part.iter_rows(named=True):
             ks = [*keys, _AVG]
-            cells = [_cell(row, k) for k in ks]
+            seeds = _seeds(row, keys)
             ours.append(
                 [
                     row[C.label],
                     _params(row[C.n_params]),
-                    *cells,
-                    _cell(row, _LAST_AVG),
-                    _seeds(row, keys),
+                    *[_cell(row, k, seeds) for k in ks],
+                    _cell(row, _LAST_AVG, seeds),
+                    str(seeds),
                     _num(row[C.hours_per_run], 2),
                     _num(row[C.hours_total], 2),
                     row[C.devices] or "—",
                 ]
             )
-            mean, _, _, paper, diff = zip(*map(per_proportion, ks), strict=True)
-            if all(row.get(c) is None for c in paper):
+            pcols = [per_proportion(k) for k in ks]
+            if all(row.get(c.paper) is None for c in pcols):
                 continue
             params, paper_params = row[C.n_params], row.get(C.params_paper)
             hours, paper_hours = row[C.hours_per_run], row.get(C.paper_gpu_hours)
@@ -125,7 +131,10 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
                 [
                     row[C.label],
                     "ours",
-                    *[_num(row[c]) for c in mean],
+                    *[
+                        _num(row[c.mean]) + _mark(row, k, seeds)
+                        for k, c in zip(ks, pcols, strict=True)
+                    ],
                     _params(params),
                     _num(hours, 2),
                 ]
@@ -134,7 +143,7 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
                 [
                     "",
                     "paper",
-                    *[_num(row.get(c)) for c in paper],
+                    *[_num(row.get(c.paper)) for c in pcols],
                     row.get(C.params_label) or "—",
                     _num(paper_hours, 2),
                 ]
@@ -143,7 +152,7 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
                 [
                     "",
                     "ours − paper",
-                    *[_num(row.get(c), sign=True) for c in diff],
+                    *[_num(row.get(c.diff), sign=True) for c in pcols],
                     _signed_params(params, paper_params),
                     _num(
                         None if hours is None or paper_hours is None else hours - paper_hours,
@@ -157,7 +166,16 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
     return out
 
 
-_TEX_ESCAPE = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "−": "$-$", "–": "--", "·": "/"}
+_TEX_ESCAPE = {
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "−": "$-$",
+    "–": "--",
+    "·": "/",
+    "×": r"$\times$",
+}
 
 
 def _tex(s: str) -> str:
@@ -187,9 +205,9 @@ def _latex(rows: list[list[str]], caption: str) -> str:
     )
 
 
-def _notes(part: pl.DataFrame) -> list[str]:
+def _notes(part: pl.DataFrame, keys: list[str]) -> list[str]:
     """What a reader must know under a table: random weights, a refused comparison with the paper,
-    the headline's epoch choice, failed runs."""
+    the headline's epoch choice, failed and missing runs per cell, cells over fewer seeds."""
     notes = []
 
     def flag(col: str, *, value: bool | str = True) -> bool:
@@ -200,31 +218,49 @@ def _notes(part: pl.DataFrame) -> list[str]:
             "RANDOM WEIGHTS: this backbone was never trained; its numbers mean nothing about CLIP"
         )
     if flag(C.paper_refused):
-        notes.append("not compared with the paper (random weights; --allow-random to compare)")
+        notes.append(REFUSED_NOTE)
     if flag(C.select, value="last"):
         notes.append("cells: the last epoch's test mAP (--select last)")
-    failed = _failed_note(part)
-    return [*notes, failed] if failed else notes
+    rows = list(part.iter_rows(named=True))
+    failed = _per_cell(rows, keys, "failed")
+    if failed:
+        notes.append(f"not averaged: {failed}")
+    missing = _per_cell(rows, keys, "missing")
+    if missing:
+        notes.append(f"missing (no result recorded, though other cells have the seed): {missing}")
+    if any(_mark(r, k, _seeds(r, keys)) for r in rows for k in [*keys, _AVG, _LAST_AVG]):
+        notes.append(
+            "(n=K): a mean over K seeds, not over the row's seeds; Avg and last ep. are over the "
+            "seeds that finished every proportion"
+        )
+    return notes
 
 
-def _failed_note(part: pl.DataFrame) -> str:
-    """``not averaged: 1 failed or unfinished run (PositiveCoOp 1)``, or ``""``."""
-    if C.n_failed not in part.columns:
+def _per_cell(rows: list[dict], keys: list[str], what: str) -> str:
+    """``4 failed or unfinished runs (DualCoOp 50% ×2, 90% ×2)``, or ``""``: the rows'
+    ``map_<p>_failed`` (``what`` ``failed``) or ``map_<p>_missing`` counts, per cell."""
+    each, total = [], 0
+    for row in rows:
+        counts = [(k, row.get(getattr(per_proportion(k), what)) or 0) for k in keys]
+        cells = ", ".join(f"{k}% ×{n}" for k, n in counts if n)
+        total += sum(n for _, n in counts)
+        if cells:
+            each.append(f"{row[C.label]} {cells}")
+    if not total:
         return ""
-    rows = [(r[C.label], n) for r in part.iter_rows(named=True) if (n := r[C.n_failed])]
-    if not rows:
-        return ""
-    n = sum(k for _, k in rows)
-    each = ", ".join(f"{label} {k}" for label, k in rows)
-    return f"not averaged: {n} failed or unfinished run{'s' if n > 1 else ''} ({each})"
+    runs = f"run{'s' if total > 1 else ''}"
+    kind = "failed or unfinished " if what == "failed" else ""
+    return f"{total} {kind}{runs} ({'; '.join(each)})"
 
 
 def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> str:
     """Render a :func:`build_table` frame.
 
     ``markdown`` / ``latex``: per (dataset, backbone), our table (mean ± std over seeds, Avg and
-    the last epoch's Avg, params, seeds, hours per run and in total, devices) with its notes
-    (random weights, a refused comparison, failed runs) followed — when ``compare`` and the paper
+    the last epoch's Avg, params, seeds, hours per run and in total, devices; a cell or Avg over
+    fewer seeds than the row's marked ``(n=K)``) with its notes (random weights, a refused
+    comparison, failed and missing runs per cell, what ``(n=K)`` means) followed — when
+    ``compare`` and the paper
     has numbers for the dataset — by the comparison: rows ours, paper, ours − paper over the mAP
     columns plus params and hours per run (the paper's: rounded params, GPU hours). ``csv``: the
     numeric frame itself, every column, for further analysis.
@@ -237,7 +273,7 @@ def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> 
     for ds, backbone, part, header, ours, comp in _grids(df):
         name = f"{ds.upper()} · {backbone}"
         title = f"{name}: mAP (%) by known-label proportion, mean ± std over seeds"
-        notes = _notes(part)
+        notes = _notes(part, table_keys(part))
         if fmt == "markdown":
             note = "".join(f"\n\n{n[0].upper()}{n[1:]}." for n in notes)
             blocks.append(f"### {title}\n\n{markdown_table([header, *ours])}{note}")

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from corpora import cli
+from corpora.reference import LAION_DENOMINATOR, laion_negation_rate
 from corpora.schema import C
 
 err, stdout = cli.stderr, cli.stdout  # the commands' consoles
@@ -109,14 +110,13 @@ def _pct(x: float | None) -> str:
 
 
 def _print_paper_rate(ours: float) -> None:
-    """PositiveCoOp's LAION-400M statistic beside ours (its word list was never published)."""
-    from corpora.reference import laion_negation_rate
-
+    """PositiveCoOp's LAION-400M statistic beside ours (``rate_all_rows``: the paper's
+    denominator; its word list was never published)."""
     ref = laion_negation_rate()
     stdout.print(
-        f"paper (PositiveCoOp, {ref['corpus']}): {_pct(ref['rate'])} of captions include a "
-        f"negative word (unpublished word list) · ours − paper: "
-        f"{100 * (ours - ref['rate']):+.3f} percentage points",
+        f"paper (PositiveCoOp, {ref['corpus']}): {_pct(ref['rate'])} of rows include a negative "
+        f"word (unpublished word list) · ours: {_pct(ours)} · ours − paper: "
+        f"{100 * (ours - ref['rate']):+.3f} percentage points ({LAION_DENOMINATOR})",
         highlight=False,
     )
 
@@ -156,8 +156,7 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
         (f"captions negating a class (window {body['window']})", C.n_with_class_negation),
     ]:
         t.add_row(label, f"{body[key]:,}")
-    t.add_row("rate over all rows", _pct(body["rate_all_rows"]))
-    t.add_row("rate over non-null captions", _pct(body["rate_non_null"]))
+    t.add_row(f"rate ({LAION_DENOMINATOR})", _pct(body["rate_all_rows"]))
     if "unique" in body:
         u = body["unique"]
         t.add_row("distinct captions", f"{u['n_unique']:,}")
@@ -170,16 +169,16 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
     if (
         body["corpus"] == "laion400m"
         and not body["synthetic"]
-        and body["rate_non_null"] is not None
+        and body["rate_all_rows"] is not None
     ):
-        _print_paper_rate(body["rate_non_null"])
+        _print_paper_rate(body["rate_all_rows"])
 
     w = Table(title="per word")
-    for col in ("word", "captions", "% of non-null", "occurrences"):
+    for col in ("word", "captions", "% of all rows", "occurrences"):
         w.add_column(col, justify="left" if col == "word" else "right")
-    non_null = body["n_non_null"]
+    n_rows = body[C.n_rows]
     for word, c in body["per_word"].items():
-        share = _pct(c[C.captions] / non_null if non_null else None)
+        share = _pct(c[C.captions] / n_rows if n_rows else None)
         w.add_row(word, f"{c[C.captions]:,}", share, f"{c[C.occurrences]:,}")
     stdout.print(w)
 

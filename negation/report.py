@@ -56,7 +56,8 @@ def summary(
         "rate_all_rows": r.n_with_negation / r.n_rows if r.n_rows else None,
         "rate_non_null": r.n_with_negation / non_null if non_null else None,
         "denominators": {
-            "rate_all_rows": "n_rows: every row, null captions included",
+            "rate_all_rows": "n_rows: every row, null captions included (the paper's "
+            "denominator, used by the printed report and the figures)",
             "rate_non_null": "n_non_null: rows whose caption is not null (empty ones included)",
         },
         C.n_with_class_negation: r.n_with_class_negation,

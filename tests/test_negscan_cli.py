@@ -82,9 +82,15 @@ def test_a_laion_scan_prints_the_papers_rate_beside_ours(tmp_path):
     shards(tmp_path)
     result = invoke("laion", tmp_path / "in")
     assert result.exit_code == 0, result.output
-    ours = 100 * 7 / 13  # 7 negated captions among 13 non-null ones (see shards())
-    assert "paper (PositiveCoOp, LAION-400M): 0.470%" in result.stdout
-    assert f"ours − paper: {ours - 0.47:+.3f} percentage points" in result.stdout
+    # 7 negated captions among 14 rows, one of them null (see shards()): the paper's "0.47 % of
+    # 400 million" divides by every row, and so does every rate and share of the report
+    ours = 100 * 7 / 14
+    line = " ".join(result.stdout.split())
+    assert "paper (PositiveCoOp, LAION-400M): 0.470% of rows" in line
+    said = f"ours: 50.000% · ours − paper: {ours - 0.47:+.3f} percentage points (of all rows, the"
+    assert said in line and "the paper's denominator)" in line
+    assert "non-null" not in line
+    assert "│ no │ 3 │ 21.429% │" in line  # per word "no": 3 of 14 rows (not 23.077 %, of 13)
     other = invoke("laion", tmp_path / "in", "--corpus", "img2dataset", "--text-column", "TEXT")
     assert "PositiveCoOp" not in other.stdout
 
@@ -109,6 +115,7 @@ def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path
     assert body["n_with_negation"] == 7  # no, not, never, No. 5, nothing, no, without
     assert body["rate_all_rows"] == pytest.approx(7 / 14)
     assert body["rate_non_null"] == pytest.approx(7 / 13)
+    assert "the paper's denominator" in body["denominators"]["rate_all_rows"]
     assert body["per_word"]["not"] == {"captions": 1, "occurrences": 2}
     assert body["shards"] == [str(p.resolve()) for p in paths]
     assert body["unique"]["n_unique"] == 12

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -192,6 +193,24 @@ def make_sweep(d: Path, dataset: str = "voc") -> Path:
     return d
 
 
+def make_negbench(d: Path, model: str = "RN50", pretrained: str = "openai") -> Path:
+    def est(v: float) -> dict:
+        return {"value": v, "ci_low": v - 0.1, "ci_high": v + 0.1}
+
+    by_type = {"affirmation": est(0.6), "negation": est(0.3), "hybrid": est(0.4)}
+    metrics = {"mcq": {"by_type": by_type, "gap_affirmation_negation": est(0.3)}}
+    info = {"model": model, "pretrained": pretrained, "random_weights": pretrained == "none"}
+    atomic_write_json(
+        d / "run.json",
+        {"command": "promptsim negbench", "model": {"name": model, "pretrained": pretrained}},
+    )
+    atomic_write_json(
+        d / "summary.json",
+        info | {"dataset": "voc", "split": "test", "n_images": 8, "metrics": metrics},
+    )
+    return d
+
+
 def make_results(root: Path) -> Path:
     make_negscan(root / "negscan" / "laion", "laion400m", 100)
     make_negscan(root / "negscan" / "sample", "sample", 1)
@@ -199,6 +218,7 @@ def make_results(root: Path) -> Path:
     make_maps(root / "maps")
     make_absence(root / "absence")
     make_sweep(root / "sweeps" / "voc")
+    make_negbench(root / "negbench")
     return root
 
 
@@ -375,7 +395,8 @@ def posters(ax) -> list:
 def test_legends_sit_outside_the_data(tmp_path: Path, monkeypatch) -> None:
     figs = drawn_figures(monkeypatch)
     outcomes = draw_all(make_results(tmp_path / "results"), tmp_path / "figs", dpi=DPI)
-    by_figure = dict(zip((o.figure for o in outcomes), figs, strict=True))
+    drawn = [o.figure for o in outcomes if o.status == "drawn"]
+    by_figure = dict(zip(drawn, figs, strict=True))
     for name in ("map_vs_partial", "params_compute", "promptsim_violin", "promptsim_scatter"):
         assert by_figure[name].legends, name  # one legend below the panels
     assert by_figure["negscan_words"].legends
@@ -497,10 +518,15 @@ def test_draw_all_draws_every_figure(gallery) -> None:
         "negscan_classes": "drawn",
         "maps": "drawn",
         "absence_auroc": "drawn",
+        "negbench": "drawn",
+        # listed with the reason, never dropped silently
+        "negbench_negscan": "skipped",
     }
     written = sorted(p for o in outcomes for p in o.files)
     assert written == sorted(out.iterdir())
-    assert len(written) == 2 * 9
+    assert len(written) == 2 * 10
+    unpaired = next(o for o in outcomes if o.figure == "negbench_negscan")
+    assert "paperfigs negbench DIR --negscan TAG=NEGSCAN_DIR" in unpaired.reason
 
 
 def test_cli_all_reports_skips_and_exits_zero(tmp_path: Path) -> None:
@@ -555,6 +581,22 @@ def test_find_dirs_layouts(tmp_path: Path) -> None:
         find_dirs(root, "maps")
 
 
+def test_draw_all_draws_negbench_a_models_file_folder_on_one_figure(tmp_path, monkeypatch):
+    root = tmp_path / "r"
+    folder = root / "negbench"  # `promptsim negbench --models-file`: one dir per model
+    for model in ("RN50", "ViT-B-32"):
+        make_negbench(folder / f"{model}_openai", model)
+    atomic_write_json(folder / "models.json", [])
+    figs = drawn_figures(monkeypatch)
+    outcomes = {o.figure: o for o in draw_all(root, tmp_path / "figs", dpi=DPI)}
+    assert outcomes["negbench"].status == "drawn" and len(figs) == 1
+    assert "RN50 / openai, ViT-B-32 / openai" in caption(figs[0])
+    assert outcomes["negbench_negscan"].status == "skipped"
+    res = runner.invoke(app, ["all", "-r", str(root), "-o", str(tmp_path / "f"), "--dpi", "40"])
+    assert res.exit_code == 0, res.output
+    assert "negbench_negscan" in res.output and "which negscan corpus" in flat(res.output)
+
+
 def test_draw_all_puts_several_result_dirs_in_subfolders(tmp_path: Path) -> None:
     root = tmp_path / "r"
     make_absence(root / "absence" / "rn101")
@@ -595,10 +637,12 @@ def test_every_figure_of_random_weights_says_so_and_names_the_model(tmp_path, mo
     for part in ("promptsim", "maps", "absence"):
         random_run(root / part)
     random_run(root / "sweeps" / "voc" / "voc" / "baseline" / "p0.1" / "seed0")  # one fit run
+    make_negbench(root / "negbench", "notclip-tiny-RN", "none")
     figs = drawn_figures(monkeypatch)
     outcomes = draw_all(root, tmp_path / "figs", dpi=DPI)
-    assert [o.figure for o in outcomes if o.status == "drawn"] == [o.figure for o in outcomes]
-    titles = {o.figure: caption(fig) for o, fig in zip(outcomes, figs, strict=True)}
+    drawn = [o for o in outcomes if o.status == "drawn"]
+    assert [o.figure for o in outcomes if o not in drawn] == ["negbench_negscan"]
+    titles = {o.figure: caption(fig) for o, fig in zip(drawn, figs, strict=True)}
     banner = "RANDOM WEIGHTS — notclip-tiny-RN / none"
     for figure, title in titles.items():
         assert (banner in title) == (not figure.startswith("negscan")), (figure, title)
@@ -708,7 +752,8 @@ def test_out_that_is_a_file_is_refused_before_reading(tmp_path: Path, monkeypatc
 def test_every_figure_names_what_produced_it(tmp_path: Path, monkeypatch) -> None:
     figs = drawn_figures(monkeypatch)
     outcomes = draw_all(make_results(tmp_path / "results"), tmp_path / "figs", dpi=DPI)
-    titles = {o.figure: caption(fig) for o, fig in zip(outcomes, figs, strict=True)}
+    drawn = [o for o in outcomes if o.status == "drawn"]
+    titles = {o.figure: caption(fig) for o, fig in zip(drawn, figs, strict=True)}
     expected = {
         "map_vs_partial": ["VOC", "RN101 / openai / 448 px", "2 seeds"],
         "params_compute": ["VOC", "RN101 / openai / 448 px", "2 seeds"],
@@ -719,10 +764,38 @@ def test_every_figure_names_what_produced_it(tmp_path: Path, monkeypatch) -> Non
         "negscan_classes": ["laion", "lexicon standard", "class set coco"],
         "maps": ["street.png", "ViT-B-16 / openai"],
         "absence_auroc": ["VOC test", "40 images", "RN50 / openai"],
+        "negbench": ["negation benchmarks", "VOC test, 8 images", "RN50 / openai"],
     }
     for figure, words in expected.items():
         for word in words:
             assert word in titles[figure], (figure, word, titles[figure])
+
+
+def test_sweep_figures_follow_the_tables_policy_on_random_weights(tmp_path, monkeypatch) -> None:
+    d = make_sweep(tmp_path / "voc")
+    path = d / "results.parquet"  # no run.json: the results file's own record says it
+    random = {"random_weights": pl.lit(True), "pretrained": pl.lit("none")}
+    atomic_write_parquet(path, pl.read_parquet(path).with_columns(**random))
+    figs = drawn_figures(monkeypatch)
+    out = ["-o", str(tmp_path / "f")]
+    res = runner.invoke(app, ["map-curves", str(d), *out])
+    assert res.exit_code == 0, res.output
+    said = "the paper's numbers are not drawn beside runs on random weights"
+    assert f"{said} (paperfigs map-curves --allow-random draws them)" in flat(res.output)
+    (ax,) = figs[0].axes
+    assert not [ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("paper:")]
+    assert "RANDOM WEIGHTS — RN101 / none" in caption(figs[0]) and said in caption(figs[0])
+    res = runner.invoke(app, ["map-curves", str(d), *out, "--allow-random"])
+    assert res.exit_code == 0 and said not in flat(res.output)
+    (ax,) = figs[1].axes
+    assert [ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("paper:")]
+    assert "ours (RANDOM WEIGHTS): mean (band: seed min–max)" in legend_texts(figs[1])
+    res = runner.invoke(app, ["params-compute", str(d), *out])
+    assert res.exit_code == 0 and "paperfigs params-compute --allow-random" in flat(res.output)
+    texts = [t.get_text() for t in figs[2].axes[0].texts]
+    assert texts == ["Baseline", "PositiveCoOp"]  # ours only: no paper point, no paper label
+    res = runner.invoke(app, ["params-compute", str(d), *out, "--allow-random"])
+    assert res.exit_code == 0 and "DualCoOp" in [t.get_text() for t in figs[3].axes[0].texts]
 
 
 def test_map_vs_partial_tells_the_papers_equal_numbers_apart(results, tmp_path, monkeypatch):
@@ -830,6 +903,7 @@ def test_negscan_words_compares_shares_within_100_percent(tmp_path: Path, monkey
     negscan.word_counts([big, small], tmp_path / "f")
     ax_w, ax_r = figs[0].axes
     assert ax_w.get_xlabel() == "% of the corpus's rows containing the word"
+    assert ax_r.get_xlabel() == "% of all rows, the paper's denominator"  # as negscan prints
     bars = [b for c in ax_w.containers for b in c]
     assert {round(b.get_width(), 4) for b in bars} == {0.4, 0.25, 0.06}  # 40 of 10k, ×100 of 1M
     assert len(ax_w.texts) == len(bars) and len(ax_r.texts) == 2  # a value label on every bar
@@ -837,6 +911,40 @@ def test_negscan_words_compares_shares_within_100_percent(tmp_path: Path, monkey
     assert not [t for ax in (ax_w, ax_r) for t in ax.texts if "paper" in t.get_text()]
     assert "paper: LAION-400M 0.47 % of rows" in legend_texts(figs[0])  # named off the bars
     assert_legends_clear(figs[0])
+
+
+def test_negscan_scans_that_counted_different_words_never_share_an_axis(
+    tmp_path: Path, monkeypatch
+) -> None:
+    std = make_negscan(tmp_path / "std", "laion400m", 1)
+    ext = make_negscan(tmp_path / "ext", "laion400m", 1)
+    summary = json.loads((ext / "summary.json").read_text())
+    atomic_write_json(
+        ext / "summary.json", summary | {"lexicon": "extended", "exclude_numbering": True}
+    )
+    said = (
+        "negscan-words: these scans counted different words (std: lexicon standard; ext: "
+        "lexicon extended, numbered lists excluded)"
+    )
+    with pytest.raises(ValueError, match=re.escape(said)):
+        negscan.word_counts([std, ext], tmp_path / "f")
+    res = runner.invoke(app, ["negscan-words", str(std), str(ext), "-o", str(tmp_path / "f")])
+    assert res.exit_code == 1 and said in flat(res.output) and "Traceback" not in res.output
+    assert not (tmp_path / "f").exists()
+    # one lexicon name, other entries (a custom lexicon file edited between scans): refused too
+    atomic_write_json(ext / "summary.json", summary | {"lexicon_entries": ["no"]})
+    atomic_write_json(std / "summary.json", summary | {"lexicon_entries": ["no", "not"]})
+    with pytest.raises(ValueError, match="the lexicons' entries differ"):
+        negscan.word_counts([std, ext], tmp_path / "f")
+    # one panel per corpus: drawn, each panel naming its own options
+    atomic_write_json(ext / "summary.json", summary | {"lexicon": "extended"})
+    figs = drawn_figures(monkeypatch)
+    negscan.top_bigrams([std, ext], tmp_path / "f")
+    titles = [ax.get_title() for ax in figs[0].axes]
+    assert titles == [
+        "std\n(lexicon standard, window 4, class set coco)",
+        "ext\n(lexicon extended, window 4, class set coco)",
+    ]
 
 
 def test_negscan_bars_are_linear_under_a_decade(tmp_path: Path, monkeypatch) -> None:

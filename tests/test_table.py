@@ -99,7 +99,79 @@ def test_failed_runs_and_holes(sweep: Path) -> None:
     assert p["map_avg_mean"] == pytest.approx(72.5)
     assert p["map_avg_std"] is None
     assert p["map_avg_n"] == 1
-    assert (p["n_runs"], p["n_failed"]) == (3, 2)
+    assert (p["n_runs"], p["n_failed"], p["n_missing"]) == (3, 2, 1)
+
+
+RN101 = {"model": "RN101", "pretrained": "openai", "image_size": 448, "weights_id": "abc"}
+# what a sweep records of a run that failed before it loaded its weights (no metrics.json)
+NEVER_LOADED = {"image_size": None, "weights_id": None, "n_params": None, "wall_seconds": None}
+
+
+def failed(method: str, partial: float, seed: int) -> dict:
+    error = "OutOfMemoryError: CUDA out of memory"
+    return run(method, partial, seed, None, status="failed", error=error) | RN101 | NEVER_LOADED
+
+
+def test_runs_that_failed_before_loading_their_weights_are_counted_and_said(tmp_path):
+    rows = [run("dualcoop", p, s, m) | RN101 for p, s, m in [(0.1, 0, 68.4), (0.1, 1, 70.0)]]
+    rows += [run("dualcoop", p, 0, m) | RN101 for p, m in [(0.5, 73.6), (0.9, 75.0)]]
+    rows += [failed("dualcoop", p, 1) for p in (0.5, 0.9)]
+    rows += [failed("positivecoop", 0.5, s) for s in (0, 1)]  # a method with no finished run
+    rows += [failed("baseline", 0.3, 0)]  # a proportion with no finished run
+    t = build_table(write_results(tmp_path / "s", rows))
+    assert t["method"].to_list() == ["dualcoop", "baseline", "positivecoop"]
+    d, p = row_of(t, "dualcoop"), row_of(t, "positivecoop")
+    assert (d["map_50_n"], d["map_50_failed"], d["map_90_failed"], d["n_failed"]) == (1, 1, 1, 2)
+    assert (p["n_runs"], p["map_50_failed"], p["map_50_mean"]) == (0, 2, None)
+    assert row_of(t, "baseline")["map_30_failed"] == 1
+    assert d["map_30_missing"] == 2  # seeds 0 and 1 at 30 %: no dualcoop run recorded
+    assert d["map_avg_mean"] is None  # no seed finished every proportion (30 % included)
+    assert t["n_failed"].sum() == 5
+    md = render(t, "markdown")
+    assert "| 30% |" in md and "| PositiveCoOp | — | — | — | — | — | — | — | 0 |" in md
+    said = "5 failed or unfinished runs (DualCoOp 50% ×1, 90% ×1; Baseline 30% ×1; "
+    said += "PositiveCoOp 50% ×2)"
+    assert f"Not averaged: {said}." in md
+    assert "not averaged: 5 failed" in render(t, "latex")
+    assert pl.read_csv(io.StringIO(render(t, "csv")))["n_failed"].sum() == 5
+
+
+def test_an_avg_over_fewer_seeds_than_its_cells_is_marked(tmp_path: Path) -> None:
+    # seeds 1 and 2 finished 10 % only: the cells are over 3 and 1 seeds, the Avg over seed 0
+    rows = [run("dualcoop", 0.1, s, m) for s, m in [(0, 68.4), (1, 70.0), (2, 71.6)]]
+    rows += [run("dualcoop", 0.5, 0, 73.6)]
+    t = build_table(write_results(tmp_path / "s", rows))
+    r = row_of(t, "dualcoop")
+    assert (r["map_10_n"], r["map_50_n"], r["map_avg_n"]) == (3, 1, 1)
+    assert r["map_avg_mean"] == pytest.approx(71.0)  # (68.4 + 73.6) / 2: seed 0 only
+    md = render(t, "markdown")
+    assert "| DualCoOp | 327.7k | 70.0 ± 1.6 | 73.6 (n=1) | 71.0 (n=1) | — | 3 |" in md
+    assert "(n=K): a mean over K seeds, not over the row's seeds" in md
+    said = (
+        "Missing (no result recorded, though other cells have the seed): 2 runs (DualCoOp 50% ×2)."
+    )
+    assert said in md
+    assert "| DualCoOp | ours | 70.0 | 73.6 (n=1) | 71.0 (n=1) |" in md
+    # every cell over the same seeds: nothing marked, no note
+    whole = build_table(write_results(tmp_path / "w", rows[:1] + rows[3:]))
+    md = render(whole, "markdown")
+    assert "(n=" not in md and "missing" not in md and "averaged" not in md
+
+
+def test_failed_runs_of_a_backbone_without_a_finished_run_get_their_own_table(tmp_path):
+    vit = {"model": "ViT-B-16", "pretrained": "openai", "image_size": None, "weights_id": None}
+    rows = [run("baseline", 0.1, 0, 80.0) | RN101, failed("baseline", 0.1, 1) | vit]
+    t = build_table(write_results(tmp_path / "s", rows))
+    assert t.height == 2 and t["n_failed"].to_list() == [0, 1]
+    md = render(t, "markdown")
+    assert "### VOC · ViT-B-16 / openai / ? px (weights ?): mAP" in md
+    assert "Not averaged: 1 failed or unfinished run (Baseline 10% ×1)." in md
+    # a failed run that could belong to two finished backbones is counted once, on its own
+    rn224 = RN101 | {"image_size": 224, "weights_id": "abc"}
+    rows = [run("baseline", 0.1, 0, 80.0) | RN101, run("baseline", 0.1, 0, 70.0) | rn224]
+    rows.append(failed("baseline", 0.1, 1) | {"image_size": None})
+    t = build_table(write_results(tmp_path / "two", rows))
+    assert t["n_failed"].to_list() == [0, 0, 1]
 
 
 def test_params_and_compute(sweep: Path) -> None:
@@ -195,23 +267,32 @@ def test_render_markdown_latex_csv(sweep: Path) -> None:
         "| Baseline | 20.5k | 82.0 ± 2.0 | 92.0 ± 2.6 | 87.0 ± 2.3 | — | 3 | 1.00 | 6.00 | cuda:0 |"
         in md
     )
-    assert "| PositiveCoOp | 184.3k | 70.5 ± 0.7 | 75.0 | 72.5 | — | 1–2 |" in md
+    # a cell (and an Avg) over fewer seeds than the row's says so
+    assert "| PositiveCoOp | 184.3k | 70.5 ± 0.7 | 75.0 (n=1) | 72.5 (n=1) | — | 2 |" in md
     # beside the mAP: params and hours per run, ours vs the paper's (20k, 1.5 GPU h), differenced
     assert "| Method |  | 10% | 50% | Avg | Params | h/run |" in md
     assert "| Baseline | ours | 82.0 | 92.0 | 87.0 | 20.5k | 1.00 |" in md
     assert "|  | paper | 90.5 | 93.3 | 91.9 | 20k | 1.50 |" in md
     assert "|  | ours − paper | -8.5 | -1.3 | -4.9 | +520 | -0.50 |" in md
     assert "ours vs the paper" not in render(t, "markdown", compare=False)
-    # failed runs are said under the table, not only counted in the csv
-    note = "not averaged: 2 failed or unfinished runs (PositiveCoOp 2)"
+    # failed runs are said under the table, per cell, not only counted in the csv
+    note = "not averaged: 2 failed or unfinished runs (PositiveCoOp 50% ×2)"
     assert f"\n\nN{note[1:]}." in md
+    assert "(PositiveCoOp 10% ×1)." in md  # seed 2 at 10 %: no run recorded
     tex = render(t, "latex")
     assert r"\toprule" in tex and r"82.0 $\pm$ 2.0" in tex and r"10\%" in tex
     assert r"& $-$8.5 & $-$1.3 & $-$4.9 & +520 & $-$0.50 \\" in tex  # minus signs, not hyphens
-    assert "& 1--2 &" in tex  # the seeds range keeps its en dash
-    assert f"over seeds; {note}}}" in tex
+    assert r"& 75.0 (n=1) & 72.5 (n=1) & — & 2 &" in tex
+    assert (
+        r"over seeds; not averaged: 2 failed or unfinished runs (PositiveCoOp 50\% $\times$2)"
+        in tex
+    )
     back = pl.read_csv(io.StringIO(render(t, "csv")))
     assert back["map_50_std"][0] == pytest.approx(math.sqrt(7))
+    p = back.row(1, named=True)
+    assert (p["map_50_n"], p["map_50_failed"], p["map_50_missing"]) == (1, 2, 0)
+    assert (p["map_10_n"], p["map_10_failed"], p["map_10_missing"]) == (2, 0, 1)
+    assert (p["map_avg_n"], p["n_failed"], p["n_missing"]) == (1, 2, 1)
     with pytest.raises(ValueError, match="unknown table format 'html'"):
         render(t, "html")
 

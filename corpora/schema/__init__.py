@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -307,12 +308,33 @@ TABLE_HEAD = (
     C.params_paper,
     C.params_label,
 )
-TABLE_PER_PROPORTION = ("map_{p}_mean", "map_{p}_std", "map_{p}_n", "paper_{p}", "diff_{p}")
+TABLE_PER_PROPORTION = (
+    "map_{p}_mean",
+    "map_{p}_std",
+    "map_{p}_n",
+    "map_{p}_failed",
+    "map_{p}_missing",
+    "paper_{p}",
+    "diff_{p}",
+)
 
 
-def per_proportion(key: str) -> tuple[str, ...]:
-    """The :data:`TABLE_PER_PROPORTION` columns of one proportion (``key`` ``10`` for 0.1)."""
-    return tuple(c.format(p=key) for c in TABLE_PER_PROPORTION)
+class Proportion(NamedTuple):
+    """The :data:`TABLE_PER_PROPORTION` column names of one proportion."""
+
+    mean: str
+    std: str
+    n: str
+    failed: str
+    missing: str
+    paper: str
+    diff: str
+
+
+def per_proportion(key: str) -> Proportion:
+    """The :data:`TABLE_PER_PROPORTION` columns of one proportion (``key`` ``10`` for 0.1); for
+    ``avg`` / ``last_avg`` the Avg's columns (``map_avg_mean``, …; those it lacks are absent)."""
+    return Proportion(*(c.format(p=key) for c in TABLE_PER_PROPORTION))
 
 
 TABLE_TAIL = (
@@ -321,6 +343,7 @@ TABLE_TAIL = (
     C.map_avg_n,
     C.map_last_avg_mean,
     C.map_last_avg_std,
+    C.map_last_avg_n,
     C.paper_avg,
     C.diff_avg,
     C.hours_per_run,
@@ -329,6 +352,7 @@ TABLE_TAIL = (
     C.devices,
     C.n_runs,
     C.n_failed,
+    C.n_missing,
 )
 
 # ---- which file of which result directory ---------------------------------------------------
