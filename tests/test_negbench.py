@@ -213,7 +213,8 @@ def test_result_files_and_clip_benchmark_json(voc_run, tiny_models):
     for task in ("mcq", "existence", "retrieval"):
         path = voc_run / f"negbench-voc-test_none_{tiny_models[0]}_en_{task}.json"
         doc = json.loads(path.read_text())
-        assert set(doc) == {"dataset", "model", "pretrained", "task", "metrics", "language"}
+        keys = {"dataset", "model", "pretrained", "task", "metrics", "language", "preprocessing"}
+        assert set(doc) == keys
         assert (doc["model"], doc["pretrained"], doc["task"], doc["language"]) == (
             tiny_models[0],
             "none",

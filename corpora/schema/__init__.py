@@ -178,6 +178,7 @@ NEGBENCH_SUMMARY = (
     C.templates,
     C.benchmark_version,
     C.image_features,
+    C.preprocessing,
     C.n_images,
     C.n_questions,
     C.n_bootstrap,
