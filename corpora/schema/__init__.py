@@ -71,6 +71,9 @@ SUMMARY_OPTIONAL = (C.warning, C.poster_reference_note)
 MAPS: Schema = {
     C.image: pl.String,
     C.image_file: pl.String,
+    C.view_file: pl.String,
+    C.preprocess: pl.String,
+    C.image_size: pl.Int64,
     C.class_: pl.String,
     C.prompt: pl.String,
     C.text: pl.String,
