@@ -204,6 +204,7 @@ FIT_METRICS = (
     C.model,
     C.pretrained,
     C.image_size,
+    C.preprocess,
     C.weights_id,
     C.random_weights,
     C.protocol,
