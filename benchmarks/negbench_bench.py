@@ -63,7 +63,10 @@ def main() -> None:
         n = bench.questions.height
         captions = bench.questions["options"].explode().n_unique()
         print(f"{n} questions, {len(split)} images, {captions} distinct captions ({args.model})")
-        bb = load_backbone(BackboneConfig(model=args.model, pretrained="none", device=args.device))
+        # negbench's default transform: the model's own (crop)
+        bb = load_backbone(
+            BackboneConfig(args.model, "none", device=args.device, preprocess="crop")
+        )
         cfg = RunConfig(bench=bench, out=Path(tmp) / "out", text_cache=Path(tmp) / "cache")
         quiet = lambda *a: None  # noqa: E731
         t0 = time.perf_counter()

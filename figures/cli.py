@@ -205,12 +205,18 @@ def maps_grid(
     out: o.Out = FIGS,
     dpi: o.Dpi = 200,
     max_classes: o.MaxClasses = 6,
+    render: o.RenderOpt = o.Render.bicubic,
 ) -> None:
-    """Similarity-map grids, one per image: the photo, and per class the positive- and the
-    negated-prompt map with a colour bar."""
+    """Similarity-map grids, one per image: the photo as the model saw it (squashed or cropped,
+    so map cells line up with it), and per class the positive- and the negated-prompt map with a
+    colour bar; the title states the feature grid (e.g. 7×7)."""
     from figures.maps import similarity_grids
 
-    _draw(lambda: similarity_grids(maps_dir, out, max_classes=max_classes, dpi=dpi))
+    _draw(
+        lambda: similarity_grids(
+            maps_dir, out, max_classes=max_classes, dpi=dpi, render=render.value
+        )
+    )
 
 
 @app.command("absence", cls=FIGURE)

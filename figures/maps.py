@@ -2,8 +2,13 @@
 photo once and one row per class with its similarity maps for the positive and the negated prompt
 and the row's colour bar.
 
-The photo is the copy inside the maps directory (``image_file``), so a moved result still draws
-it; when it cannot be found the grid shows the maps alone and says so."""
+The photo is drawn exactly as the model saw it: the view saved inside the maps directory
+(``view_file``: resized and squashed or cropped), so each map cell lines up with the patch of the
+photo it describes; results written before views were saved show their photo copy
+(``image_file``) squashed to the grid's shape, as the model saw it then. When no photo can be
+found the grid shows the maps alone and says so. The title states the feature grid (``7×7
+grid``) and the transform; maps are drawn smooth (``bicubic``) or one block per cell
+(``nearest``)."""
 
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from figures.inputs import (
     read_table,
 )
 
-COLUMNS = S.names(S.MAPS, C.image, C.class_, C.prompt, C.text, C.npy)
+COLUMNS = S.names(S.MAPS, C.image, C.class_, C.prompt, C.text, C.npy, C.height, C.width)
+OPTIONAL = S.names(S.MAPS, C.image_file, C.view_file, C.preprocess, C.image_size)
 CELL = 1.35  # inches per grid cell
 BAR = 0.5  # inches for a row's colour bar
 CMAP = "viridis"  # perceptually uniform: equal steps in cosine look like equal steps in colour
@@ -36,19 +42,35 @@ def _resolve(value: str, base: Path) -> Path:
 
 
 def _load_image(rows: pl.DataFrame, base: Path) -> tuple[np.ndarray | None, str | None]:
-    """The source image as an array, from its copy in the maps directory (``image_file``; results
-    written before that column: the path as written, or relative to the directory), or ``None``
-    and a note saying which file is missing — the grid then shows the maps alone."""
+    """The image as the model saw it, as an array: its saved view (``view_file``); for results
+    written before views were saved, the photo copy (``image_file``; earlier still: the path as
+    written, or relative to the directory) squashed to the feature grid's shape, as the model
+    saw it then. ``None`` and a note saying which file is missing: the grid then shows the maps
+    alone."""
     from PIL import Image
 
     image = rows[C.image][0]
+    view = rows[C.view_file][0] if C.view_file in rows.columns else None
     copy = rows[C.image_file][0] if C.image_file in rows.columns else None
-    candidates = [base / copy] if copy else [Path(image), base / image]
+    candidates = [base / view] if view else [base / copy] if copy else [Path(image), base / image]
     for p in candidates:
         if p.is_file():
             with Image.open(p) as im:
-                return np.asarray(im.convert("RGB")), None
+                rgb = im.convert("RGB")
+            if not view:  # squashed to the input's shape (that of the grid)
+                h, w = int(rows[C.height][0]), int(rows[C.width][0])
+                side = max(rgb.size)
+                rgb = rgb.resize((side, round(side * h / w)), Image.Resampling.BICUBIC)
+            return np.asarray(rgb), None
     return None, f"{image}: photo not found ({candidates[0]}); its maps are drawn without it"
+
+
+def _seen_as(rows: pl.DataFrame) -> str:
+    """The feature grid and the transform, for the title: ``7×7 grid · crop 224 px``."""
+    grid = f"{rows[C.height][0]}×{rows[C.width][0]} grid"
+    if C.preprocess not in rows.columns or rows[C.preprocess][0] is None:
+        return f"{grid} · squash"
+    return f"{grid} · {rows[C.preprocess][0]} {rows[C.image_size][0]} px"
 
 
 def _stem(image: str, used: set[str]) -> str:
@@ -62,17 +84,22 @@ def _stem(image: str, used: set[str]) -> str:
 
 
 def similarity_grids(
-    maps_dir: Path, out_dir: Path, *, max_classes: int = 6, dpi: int = style.DEFAULT_DPI
+    maps_dir: Path,
+    out_dir: Path,
+    *,
+    max_classes: int = 6,
+    dpi: int = style.DEFAULT_DPI,
+    render: str = "bicubic",
 ) -> list[Path]:
-    """``maps_<image>.png/.pdf`` per image, titled with the image and the model: the photo once
-    (when found), left of the rows; one row per class (its first ``max_classes``) with the map of
-    the positive and of the negated prompt in a perceptually uniform colormap and the row's colour
-    bar in cosine. Both maps of a row share one colour scale (their joint min–max), so their
-    strengths compare."""
+    """``maps_<image>.png/.pdf`` per image, titled with the image, the model, the feature grid
+    and the transform: the photo once as the model saw it (when found), left of the rows; one row
+    per class (its first ``max_classes``) with the map of the positive and of the negated prompt
+    in a perceptually uniform colormap, drawn with matplotlib's ``render`` interpolation
+    (bicubic: smooth; nearest: one block per grid cell), and the row's colour bar in cosine.
+    Both maps of a row share one colour scale (their joint min–max), so their strengths
+    compare."""
     maps_dir = Path(maps_dir)
-    df = read_table(
-        maps_dir / "maps.parquet", "maps", COLUMNS, optional=S.names(S.MAPS, C.image_file)
-    )
+    df = read_table(maps_dir / "maps.parquet", "maps", COLUMNS, optional=OPTIONAL)
     if df.is_empty():
         raise EmptyInput(f"{maps_dir / 'maps.parquet'}: no maps to draw")
     models = read_models(maps_dir)
@@ -112,14 +139,17 @@ def similarity_grids(
             cells = [fig.add_subplot(grid[r, c]) for c in (photo, photo + 1)]
             scale = {"cmap": CMAP, "vmin": lo, "vmax": hi if hi > lo else lo + 1e-6}
             for ax, (m, text) in zip(cells, maps.values(), strict=True):
-                shown = ax.imshow(m, interpolation="bilinear", **scale)
+                shown = ax.imshow(m, interpolation=render, **scale)
                 ax.set_title(text, fontsize="xx-small")
                 _bare(ax)
             cells[0].set_ylabel(str(cls), fontsize="x-small")
             bar = fig.colorbar(shown, ax=cells, fraction=0.08, pad=0.02, shrink=0.85)
             bar.set_label("cosine", fontsize="xx-small")
             bar.ax.tick_params(labelsize=4)
-        title = f"{Path(image).name} · {model} · colours: each row's own cosine range"
+        title = (
+            f"{Path(image).name} · {model} · {_seen_as(rows)} · colours: each row's own "
+            "cosine range"
+        )
         style.headline(fig, banner, [missing] if missing else [], title=title)
         written += style.save(fig, out_dir, _stem(image, used), dpi)
     return written

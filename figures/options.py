@@ -3,6 +3,7 @@ declarations only, for :mod:`figures.cli`."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,6 +67,19 @@ Results = Annotated[
 AllQuiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only skips and failures.")]
 MapsDir = Annotated[Path, typer.Argument(help="A `promptsim maps --out` directory.")]
 MaxClasses = Annotated[int, typer.Option("--max-classes", min=1, help="Rows (classes) per image.")]
+
+
+class Render(StrEnum):
+    bicubic = "bicubic"  # smooth
+    nearest = "nearest"  # one block per feature-grid cell
+
+
+RenderOpt = Annotated[
+    Render,
+    typer.Option(
+        "--render", help="Maps drawn smooth (bicubic) or one block per feature-grid cell (nearest)."
+    ),
+]
 AbsenceDir = Annotated[Path, typer.Argument(help="A `promptsim absence --out` directory.")]
 NegbenchDirs = Annotated[
     list[Path],

@@ -88,7 +88,8 @@ def _print_metrics(m: dict) -> None:
 
 _CACHE_OPTIONS = (
     *("dataset", "root", "classes", "voc_difficult", "skip_bad_images", "model", "pretrained"),
-    *("image_size", "seed", "aug_views", "device", "cache_dir", "offline", "feature_cache"),
+    *("image_size", "preprocess", "seed", "aug_views", "device", "cache_dir", "offline"),
+    "feature_cache",
     "workers",
 )
 
@@ -139,7 +140,8 @@ def eval_(
     device: str | None = typer.Option(None, help="Override the run's device."),
     quiet: QuietOpt = False,
 ) -> None:
-    """Re-evaluate a run's checkpoint on its test split (writes eval.json in the run dir)."""
+    """Re-evaluate a run's checkpoint on its test split (writes eval.json in the run dir), with
+    the run's own model, input size and image transform (--preprocess) from its run.json."""
     from mlr.cli_progress import RichReporter, banner
     from mlr.train import evaluate_run
 

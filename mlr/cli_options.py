@@ -57,6 +57,12 @@ _OWN: dict[str, tuple[tuple[str, ...], str]] = {
         "Square input size; default the model's own (RN101: 224 → 7×7+1 regions). The paper "
         "uses 448 (14×14+1): --config paper.",
     ),
+    "preprocess": (
+        (),
+        "Image transform: squash = the whole image resized to a square, no crop (the anchors' "
+        "dense features) | crop = the model's own open_clip eval transform (shortest side "
+        "resized, centre crop). Cached features of the two are kept apart.",
+    ),
     "precision": ((), "fp32 | bf16 | fp16 (autocast for the heads; fp16 with loss scaling)."),
     "method": ((), " | ".join(METHODS) + "."),
     "n_ctx": ((), "Context tokens per prompt."),

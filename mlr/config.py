@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +35,16 @@ LOSSES = ("asl", "bce", "partial-bce")
 PROTOCOLS = ("holdout", "anchors")
 VOC_DIFFICULT = ("ignore", "negative")
 SELECT = ("best", "last")
+
+
+class Preprocess(StrEnum):
+    """``--preprocess``: the image transform (:func:`mlr.backbone.dense.image_transform`)."""
+
+    crop = "crop"  # the model's own open_clip eval transform: shortest side, centre crop
+    squash = "squash"  # the whole image resized to a square, no crop (the anchors' dense work)
+
+
+PREPROCESS = tuple(p.value for p in Preprocess)
 DEFAULT_PARTIAL = 0.5
 DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
 FEATURE_CACHE_ENV = "NOTCLIP_FEATURE_CACHE"  # overrides DEFAULT_FEATURE_CACHE
@@ -91,6 +102,7 @@ class ModelOptions:
     model: str = "RN101"
     pretrained: str = "openai"
     image_size: int | None = None  # None: the model's native size (the paper preset: 448)
+    preprocess: str = "squash"  # the image transform (PREPROCESS)
     precision: str = "fp32"
     method: str = "positivecoop"
     n_ctx: int = 16
@@ -100,6 +112,7 @@ class ModelOptions:
     def _checks(self) -> list[tuple[bool, str]]:
         return [
             _one_of(self.method, METHODS, "method"),
+            _one_of(self.preprocess, PREPROCESS, "preprocess"),
             (self.precision in ("fp32", "bf16", "fp16"), "--precision must be fp32, bf16 or fp16"),
             (self.n_ctx >= 1, "--n-ctx must be >= 1"),
         ]

@@ -1,10 +1,14 @@
 """Frozen dense features: computed online, or once into a memory-mapped fp16 cache.
 
-A cache entry holds the dense features ``[N, R, D]`` of one (model, pretrained, image size, dataset
-split, view) as ``features.npy`` (fp16, opened with ``mmap_mode``) plus ``index.json``. View 0 is
-the clean test-time view (square resize, ToTensor, Normalize); view k ≥ 1 is the k-th augmented
-view (:func:`mlr.augment.train_augment`, seeded by (seed, k, image index)), so ``--aug-views K``
-caches views 1..K and training draws one of them per image per epoch.
+A cache entry holds the dense features ``[N, R, D]`` of one (model, pretrained, image size, image
+transform, dataset split, view) as ``features.npy`` (fp16, opened with ``mmap_mode``) plus
+``index.json``. View 0 is the clean test-time view (the backbone's transform: a square resize by
+default, or with ``--preprocess crop`` the model's own eval transform, shortest side + centre crop;
+then ToTensor, Normalize); view k ≥ 1 is the k-th augmented view (:func:`mlr.augment.train_augment`
+of the image, or with ``crop`` of its centre crop, seeded by (seed, k, image index)), so
+``--aug-views K`` caches views 1..K and training draws one of them per image per epoch. Entries of
+the two transforms are kept apart (``crop`` entries in their own directories); an entry written
+before the transform was recorded is a ``squash`` one, the only transform there was.
 
 Building is resumable: features are written in chunks and ``index.json`` (written atomically after
 every chunk) records how many rows are done; an interrupted build continues where it stopped, and
@@ -96,6 +100,7 @@ class _Views:
         self.backbone, self.split, self.indices = backbone, split, list(indices)
         self.views, self.size, self.seed = list(views), size, seed
         self.transform = backbone.image_transform(size)
+        self.crop = backbone.config.preprocess == "crop"
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -104,6 +109,8 @@ class _Views:
         i, v = self.indices[k], self.views[k]
         img = self.split.image(i)
         if v > 0:
+            if self.crop:  # augment what the clean view shows: the centre crop
+                img = self.backbone.view_image(img, self.size)
             img = train_augment(img, self.size, random.Random(view_seed(self.seed, v, i)))
         return self.transform(img)
 
@@ -190,7 +197,10 @@ class FeatureCache:
         """Compute (or finish computing) this entry; returns the memmap."""
         n = len(split)
         idx = self.index
-        if idx and (idx.get("meta") != meta or idx.get("format") != FORMAT):
+        stored = idx.get("meta") if idx else None
+        if isinstance(stored, dict):  # written before the transform was recorded: squash
+            stored = {"preprocess": "squash", **stored}
+        if idx and (stored != meta or idx.get("format") != FORMAT):
             idx = None  # built for something else: never reused, built again
         if idx and idx.get("complete") and self.complete:
             return self.open()
@@ -240,11 +250,14 @@ class FeatureCache:
 def cache_entry(
     cache_root: Path, model_info: dict, size: int, split: MultiLabelSplit, view: int, seed: int
 ) -> tuple[FeatureCache, dict]:
-    """The cache entry of (model, pretrained, size, split, view) and its identifying metadata."""
+    """The cache entry of (model, pretrained, size, image transform, split, view) and its
+    identifying metadata."""
+    preprocess = model_info.get(C.preprocessing, {}).get(C.preprocess, "squash")
     meta = {
         "model": model_info.get("name"),
         "pretrained": model_info.get(C.pretrained),
         "image_size": size,
+        "preprocess": preprocess,
         "dataset": split.dataset,
         "split": split.split,
         "n": len(split),
@@ -255,12 +268,13 @@ def cache_entry(
         "weights": {
             "id": model_info.get(C.weights_id),
             "precision": model_info.get("precision"),
-            "mean": model_info.get("preprocessing", {}).get("mean"),
-            "std": model_info.get("preprocessing", {}).get("std"),
+            "mean": model_info.get(C.preprocessing, {}).get("mean"),
+            "std": model_info.get(C.preprocessing, {}).get("std"),
         },
     }
     wid = hashlib.sha1(json.dumps(meta["weights"], sort_keys=True).encode()).hexdigest()[:12]
-    model_dir = f"{_slug(str(meta['model']))}__{_slug(str(meta['pretrained']))}__{size}__{wid}"
+    seen = f"{size}" if preprocess == "squash" else f"{size}-{preprocess}"  # squash: as before
+    model_dir = f"{_slug(str(meta['model']))}__{_slug(str(meta['pretrained']))}__{seen}__{wid}"
     split_dir = f"{split.dataset}-{split.split}-{meta['ids_sha1']}"
     view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}"
     return FeatureCache(Path(cache_root) / model_dir / split_dir / view_dir), meta

@@ -39,6 +39,7 @@ def load_backbone_for(cfg: FitConfig):
             device=cfg.device,
             precision="fp32",
             image_size=cfg.image_size,
+            preprocess=cfg.preprocess,
             seed=cfg.seed,
         )
     )

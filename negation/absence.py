@@ -4,10 +4,13 @@ the positive prompt P ("photo of a {}") and the negated prompt N ("Not a photo o
 Per image i and class c, with L2-normalised features:
 
 - ``global``: ``s = cos(g_i, t_c)``, ``g_i`` CLIP's own image embedding (``encode_image``: the
-  attention pool / class token) at the model's native input size;
+  attention pool / class token) at the model's native input size, through the backbone's
+  transform (``--preprocess``: by default ``crop``, the model's own eval transform, as zero-shot
+  CLIP is evaluated);
 - ``dense``: ``s = max_r cos(f_{i,r}, t_c)`` over the spatial regions ``r`` of the dense features
   (:meth:`~mlr.backbone.model.Backbone.dense_features`, the global token 0 left out) at
-  ``image_size``.
+  ``image_size``, always of the whole image squashed to a square (as mlrtrain's dense features:
+  a crop would cut labelled objects at the edges out of view).
 
 ``t_c`` is the ensemble (normalise → mean → renormalise) of the setting's positive or negated
 templates (:mod:`negation.templates`; default the ``single`` set, P1 and its ``not-prefix`` N1).
@@ -83,6 +86,15 @@ def prompt_features(
     }
 
 
+def transforms(backbone, image_size: int | None = None) -> dict[str, dict]:
+    """Per variant, the image transform it uses (:meth:`Backbone.preprocessing`): ``global`` the
+    backbone's own at the native size, ``dense`` a square resize at ``image_size``."""
+    return {
+        "global": backbone.preprocessing(backbone.native_image_size),
+        "dense": backbone.preprocessing(image_size, "squash"),
+    }
+
+
 @dataclass
 class AbsenceScores:
     """Cosine scores ``[N, C]`` per variant and prompt."""
@@ -100,7 +112,7 @@ def score_split(
 ) -> AbsenceScores:
     """Global and dense cosine scores of every image of ``split`` with the P and N features."""
     require_images(backbone, "an image transform")
-    d_tf = backbone.image_transform(image_size)
+    d_tf = backbone.image_transform(image_size, "squash")  # as transforms() states
     g_tf = backbone.image_transform(backbone.native_image_size)
     t = {k: F.normalize(v, dim=-1).to(backbone.device) for k, v in text.items()}
     parts: dict[tuple[str, str], list[np.ndarray]] = {

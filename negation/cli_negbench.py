@@ -83,6 +83,7 @@ def negbench_cmd(
     model: cli.ModelOpt = "RN101",
     pretrained: cli.PretrainedOpt = "openai",
     models_file: o.ModelsFile = None,
+    preprocess: o.PreprocessOpt = o.Preprocess.crop,
     cache_dir: cli.CacheDirOpt = None,
     offline: cli.OfflineOpt = False,
     device: cli.DeviceOpt = "auto",
@@ -100,8 +101,9 @@ def negbench_cmd(
     captions, answer position drawn, ties wrong), POPE-style existence (random / popular /
     adversarial absent objects) and retrieval with a negated clause vs without it; accuracy by
     type, the affirmation − negation gap, bootstrap 95 % CIs; CLIP_benchmark JSON per task.
-    --seed seeds the questions, answer positions, bootstrap and the random init (--pretrained
-    none)."""
+    Images go through the model's own eval transform (--preprocess crop, as NegBench and
+    CLIP_benchmark: shortest side resized, centre crop) unless --preprocess squash. --seed seeds
+    the questions, answer positions, bootstrap and the random init (--pretrained none)."""
     from corpora.runio import atomic_write_parquet, claim_out_dir
     from negation.negbench import job
     from negation.promptsim_runs import load_backbone
@@ -112,6 +114,7 @@ def negbench_cmd(
         max_images=max_images, max_queries=max_queries, n_boot=n_boot, questions=questions,
         negbench_csv=negbench_csv, images=images, batch_size=batch_size, image_batch=image_batch,
         text_cache=ps._text_cache(text_cache, no_text_cache), models_file=models_file,
+        preprocess=preprocess.value,
     )  # fmt: skip
     with ps.errors():
         if out is not None:

@@ -133,6 +133,7 @@ def maps_cmd(
     positive: o.Positive = "A photo of a {}",
     negative: o.Negative = "Not a photo of a {}",
     image_size: o.MapsImageSize = None,
+    preprocess: o.MapsPreprocess = o.Preprocess.squash,
     model: cli.ModelOpt = "RN101",
     pretrained: cli.PretrainedOpt = "openai",
     cache_dir: cli.CacheDirOpt = None,
@@ -147,8 +148,10 @@ def maps_cmd(
     """Similarity maps of dense image features with the positive and the negated prompt.
 
     Per image and class: OUT/<image>/<class>.{positive,negative}.npy (raw cosine grid) and .png
-    (min–max normalised viridis heatmap over the image, a colour bar below stating the map's
-    cosine range), indexed in OUT/maps.parquet."""
+    (min–max normalised viridis heatmap over the image as the model saw it, a colour bar below
+    stating the map's cosine range), indexed in OUT/maps.parquet; the model's view of each image
+    is saved in OUT/views. --preprocess squash (default) keeps the whole image, as the
+    multi-label anchors' dense features; crop is the model's own eval transform."""
     from corpora.runio import claim_out_dir
     from negation import promptsim_runs as runs
 
@@ -156,7 +159,7 @@ def maps_cmd(
         claim_out_dir(out, "promptsim maps", None)
         config = runs.MapsConfig(
             images=tuple(images), classes=classes, out=out, positive=positive, negative=negative,
-            text_cache=_text_cache(text_cache, no_text_cache),
+            text_cache=_text_cache(text_cache, no_text_cache), preprocess=preprocess.value,
         )  # fmt: skip
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
@@ -180,6 +183,7 @@ def absence_cmd(
     templates: o.AbsenceTemplates = "single",
     style: o.AbsenceStyle = "not-prefix",
     image_size: o.AbsenceImageSize = None,
+    preprocess: o.AbsencePreprocess = o.Preprocess.crop,
     batch_size: o.ImageBatch = 32,
     skip_bad_images: o.SkipBadImagesOpt = False,
     model: cli.ModelOpt = "RN101",
@@ -198,9 +202,10 @@ def absence_cmd(
 
     Per class: AUROC and AP of the positive prompt for presence, of the negated prompt for
     absence, and of the negated prompt for presence (> 0.5: it fires on the object). Global
-    (CLIP's image embedding) and dense (max over regions) variants; VOC difficult entries are
-    left out. Means over classes printed; per-class numbers in --out (`paperfigs absence` draws
-    them)."""
+    (CLIP's image embedding, through --preprocess: by default the model's own eval transform,
+    shortest side + centre crop) and dense (max over regions of the whole image squashed to a
+    square) variants; VOC difficult entries are left out. Means over classes printed; per-class
+    numbers in --out (`paperfigs absence` draws them)."""
     from corpora.runio import claim_out_dir
     from negation import promptsim_render as render
     from negation import promptsim_runs as runs
@@ -210,7 +215,8 @@ def absence_cmd(
             claim_out_dir(out, "promptsim absence", None)
         config = runs.AbsenceConfig(
             dataset=dataset, root=root, split=split, classes=classes, voc_difficult=voc_difficult,
-            templates=templates, style=style, image_size=image_size, batch_size=batch_size,
+            templates=templates, style=style, image_size=image_size, preprocess=preprocess.value,
+            batch_size=batch_size,
             skip_bad_images=skip_bad_images, text_cache=_text_cache(text_cache, no_text_cache),
             out=out,
         )  # fmt: skip

@@ -1,19 +1,24 @@
 """Similarity maps (the poster's Figure 1): where in an image does CLIP see "A photo of a {class}",
 and where "Not a photo of a {class}"?
 
-For one image (square-resized to the backbone's input size, no crop), the dense features ``f_r``
+For one image through the backbone's transform at its input size (``config.preprocess``:
+``squash``, the whole image resized to a square with no crop, as the anchors' dense features; or
+``crop``, the model's own eval transform, shortest side + centre crop), the dense features ``f_r``
 (:meth:`~mlr.backbone.model.Backbone.dense_features`, spatial tokens only) are compared with the
 L2-normalised text feature ``t`` of each prompt: ``m_r = cos(f_r, t)`` on the ``h × w`` feature
 grid. The raw grid is saved as ``.npy``; the PNG shows it min–max normalised to 0–1 per map
-(as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled to the image's own size, in the
-perceptually uniform viridis colour map blended half-and-half over the image, with a colour bar
-below it stating the map's cosine range (its minimum at the dark end, its maximum at the bright
-end; also the PNG's ``Comment``). Min–max normalisation hides the absolute level: compare the raw
-ranges (``min``/``max`` in ``maps.parquet``, and on each bar) across prompts, not colours.
+(as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled over the image as the model saw
+it (resized and cropped: each grid cell covers its own patch of it), in the perceptually uniform
+viridis colour map blended half-and-half over that view, with a colour bar below it stating the
+map's cosine range (its minimum at the dark end, its maximum at the bright end; also the PNG's
+``Comment``). Min–max normalisation hides the absolute level: compare the raw ranges
+(``min``/``max`` in ``maps.parquet``, and on each bar) across prompts, not colours.
 
 The output directory is self-contained: each source image is copied into it as
-``images/<content hash><suffix>`` (the table names it relative to the directory), so a moved or
-shared result still draws its photos.
+``images/<content hash><suffix>`` and the model's view of it saved as
+``views/<content hash>-<preprocess><size>.png`` (the table names both relative to the directory,
+with the ``preprocess`` and input ``image_size``), so a moved or shared result still draws its
+photos, exactly as the model saw them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from mlr.backbone import require_images
 
 PROMPTS = ("positive", "negative")
 IMAGES_DIR = "images"  # the copies of the source images, inside the output directory
+VIEWS_DIR = "views"  # each image as the model saw it (resized, cropped), inside the directory
 DEFAULT_POSITIVE = "A photo of a {}"
 DEFAULT_NEGATIVE = "Not a photo of a {}"
 
@@ -128,8 +134,10 @@ def write_maps(
 ) -> pl.DataFrame:
     """Write ``.npy`` + ``.png`` per (image, class, prompt) and ``maps.parquet``; return the index.
 
-    Files: ``OUT/<image stem>/<class key>.<positive|negative>.{npy,png}`` and the image's copy
-    ``OUT/images/<sha256[:16]><suffix>``. ``progress(1)`` is called after each image."""
+    Files: ``OUT/<image stem>/<class key>.<positive|negative>.{npy,png}``, the image's copy
+    ``OUT/images/<sha256[:16]><suffix>`` and the model's view of it
+    ``OUT/views/<sha256[:16]>-<preprocess><size>.png``. ``progress(1)`` is called after each
+    image."""
     from PIL import Image, UnidentifiedImageError
 
     for template in (positive, negative):
@@ -140,6 +148,8 @@ def write_maps(
     texts = [t.replace("{}", n) for n in class_names for t in (positive, negative)]
     require_images(backbone, "an image transform")  # first: before any text is encoded
     transform = backbone.image_transform()
+    preprocessing = backbone.preprocessing()
+    mode, size = preprocessing[C.preprocess], preprocessing[C.image_size]
     text_feats = backbone.encode_text(texts, cache=cache).reshape(len(class_names), 2, -1)
     records = []
     for path, stem in zip(paths, _stems(paths), strict=True):
@@ -153,6 +163,11 @@ def write_maps(
         copy = out_dir / IMAGES_DIR / f"{digest}{path.suffix.lower()}"
         if not copy.is_file():  # named by content: the same image is stored once
             atomic_write_bytes(copy, data)
+        view = backbone.view_image(image)  # what the maps are drawn over
+        view_file = out_dir / VIEWS_DIR / f"{digest}-{mode}{size}.png"
+        if not view_file.is_file():
+            note = f"the model's view: {preprocessing['resize']}"
+            atomic_write_bytes(view_file, _png_bytes(view, note))
         batch = transform(image).unsqueeze(0)
         dense = backbone.dense_features(batch)[0]
         side = math.isqrt(dense.shape[0] - 1)  # square input → square feature grid
@@ -163,12 +178,15 @@ def write_maps(
                 base = out_dir / _safe(stem) / f"{_safe(key)}.{prompt}"
                 npy, png = Path(f"{base}.npy"), Path(f"{base}.png")
                 atomic_write_bytes(npy, _npy_bytes(sims[k]))
-                png_data = _png_bytes(overlay(image, sims[k]), range_note(sims[k]))
+                png_data = _png_bytes(overlay(view, sims[k]), range_note(sims[k]))
                 atomic_write_bytes(png, png_data)
                 records.append(
                     {
                         C.image: str(path),
                         C.image_file: str(copy.relative_to(out_dir)),
+                        C.view_file: str(view_file.relative_to(out_dir)),
+                        C.preprocess: mode,
+                        C.image_size: size,
                         C.class_: key,
                         C.prompt: prompt,
                         C.text: (positive, negative)[k].replace("{}", name),

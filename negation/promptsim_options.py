@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from mlr.config import Preprocess
+
 DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
 
 BatchOpt = Annotated[
@@ -48,6 +50,33 @@ Pairs = Annotated[
     ),
 ]
 Digits = Annotated[int, typer.Option("--digits", help="Decimals in the table.")]
+
+# the image transform (images of maps, absence, negbench)
+MODES = (
+    "crop = the model's own open_clip eval transform (shortest side resized, centre crop; "
+    "NegBench, CLIP_benchmark and zero-shot papers) | squash = the whole image resized to a "
+    "square, no crop (dense features, the multi-label anchors)"
+)
+
+
+def _preprocess(help: str) -> typer.models.OptionInfo:
+    return typer.Option("--preprocess", help=help)
+
+
+PreprocessOpt = Annotated[Preprocess, _preprocess(f"Image transform: {MODES}.")]
+MapsPreprocess = Annotated[
+    Preprocess,
+    _preprocess(
+        f"Image transform: {MODES}. The maps are drawn over the image as the model saw it."
+    ),
+]
+AbsencePreprocess = Annotated[
+    Preprocess,
+    _preprocess(
+        f"Image transform of the global variant (CLIP's image embedding): {MODES}. The dense "
+        "variant always squashes (every labelled object stays in view, as mlrtrain)."
+    ),
+]
 
 # maps
 Images = Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, …).")]

@@ -131,6 +131,13 @@ def _cache_str(cache: Path | None) -> str | None:
     return None if cache is None else str(cache)
 
 
+def _check_preprocess(value: str) -> None:
+    from mlr.config import PREPROCESS
+
+    if value not in PREPROCESS:
+        raise OptionError(f"use {' or '.join(PREPROCESS)}, not {value!r}", "--preprocess")
+
+
 def _as_paths(config: Any, *names: str) -> None:
     """Strings given for path fields (a notebook's ``out="runs/x"``) → ``Path``."""
     for name in names:
@@ -241,9 +248,11 @@ class MapsConfig:
     positive: str = "A photo of a {}"
     negative: str = "Not a photo of a {}"
     text_cache: Path | None = None  # None: no cache
+    preprocess: str = "squash"  # the image transform (dense features: the whole image)
     class_set: ClassSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _check_preprocess(self.preprocess)
         _as_paths(self, "text_cache", "out")
         object.__setattr__(self, "images", tuple(Path(p) for p in self.images))
         object.__setattr__(self, "class_set", resolve_classes(self.classes))
@@ -261,9 +270,11 @@ class MapsResult:
 
 def maps(config: MapsConfig, backbone: Any, progress: Progress = _silent) -> MapsResult:
     """Similarity maps of dense image features with the two prompts (``promptsim maps``); the
-    backbone is loaded at the maps' input size (``BackboneConfig.image_size``)."""
+    backbone is loaded at the maps' input size (``BackboneConfig.image_size``), the images go
+    through ``config.preprocess``."""
     from negation.maps import write_maps
 
+    backbone = backbone.with_preprocess(config.preprocess)
     out, class_set, images = config.out, config.class_set, list(config.images)
     claim_out_dir(out, "promptsim maps", None)
     progress("images", 0, len(images))
@@ -284,6 +295,7 @@ def maps(config: MapsConfig, backbone: Any, progress: Progress = _silent) -> Map
         "positive": config.positive,
         "negative": config.negative,
         "text_cache": _cache_str(config.text_cache),
+        "preprocess": config.preprocess,
         "backbone": asdict(backbone.config),
     }
     inputs = {
@@ -308,6 +320,7 @@ class AbsenceConfig:
     templates: str = "single"
     style: str = "not-prefix"
     image_size: int | None = None  # of the dense variant; None: the model's
+    preprocess: str = "crop"  # the global variant's image transform (dense: always squash)
     batch_size: int = 32
     skip_bad_images: bool = False
     text_cache: Path | None = None  # None: no cache
@@ -315,6 +328,7 @@ class AbsenceConfig:
     setting: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _check_preprocess(self.preprocess)
         _as_paths(self, "root", "text_cache", "out")
         if self.split not in ("train", "test"):
             raise OptionError("use train or test", "--split")
@@ -370,8 +384,15 @@ def absence(
 ) -> AbsenceResult:
     """Zero-shot AUROC / AP of positive and negated prompts per class (``promptsim absence``);
     ``data``: the split already loaded by :func:`load_absence_data` (default: load it)."""
-    from negation.absence import per_class_table, prompt_features, score_split, summarise
+    from negation.absence import (
+        per_class_table,
+        prompt_features,
+        score_split,
+        summarise,
+        transforms,
+    )
 
+    backbone = backbone.with_preprocess(config.preprocess)  # the global variant's
     if config.out:
         claim_out_dir(config.out, "promptsim absence", None)
     if data is None:
@@ -392,7 +413,8 @@ def absence(
     )
     per_class = per_class_table(scores, data.labels, data.classes.keys)
     rows = summarise(per_class)
-    info = backbone.info()
+    seen = transforms(backbone, config.image_size)  # each variant's image transform
+    info = {**backbone.info(), C.preprocessing: seen}
     summary = {
         C.dataset: config.dataset,
         C.split: config.split,
@@ -405,10 +427,9 @@ def absence(
         C.positive: list(setting.positive),
         C.negative: list(setting.negative),
         C.variants: {
-            "global": "cos(encode_image, prompt) at the model's native size "
-            f"{backbone.native_image_size}",
-            "dense": "max over spatial regions of cos(dense feature, prompt) at "
-            f"{config.image_size or backbone.image_size}",
+            "global": f"cos(encode_image, prompt) through {seen['global']['resize']}",
+            "dense": "max over spatial regions of cos(dense feature, prompt) through "
+            f"{seen['dense']['resize']}",
         },
         C.model: backbone.config.model,
         C.pretrained: info[C.pretrained],
@@ -429,6 +450,7 @@ def absence(
             "templates": config.templates,
             "style": config.style,
             "image_size": config.image_size,
+            "preprocess": config.preprocess,
             "batch_size": config.batch_size,
             "skip_bad_images": config.skip_bad_images,
             "text_cache": _cache_str(cache),

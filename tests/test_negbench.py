@@ -268,6 +268,7 @@ def test_result_files_and_clip_benchmark_json(voc_run, tiny_models):
         assert summary["clip_benchmark_files"][task] == path.relative_to(voc_run).as_posix()
         doc = json.loads(path.read_text())
         keys = {"dataset", "model", "pretrained", "weights_id", "task", "metrics", "language"}
+        keys.add("preprocessing")  # ours: how the images were fed
         assert set(doc) == keys
         assert (doc["model"], doc["pretrained"], doc["task"], doc["language"]) == (
             tiny_models[0],

@@ -61,15 +61,16 @@ def test_cli_maps_files(tiny_models, tmp_path, which):
     )
     raw = np.load(out / row["npy"], allow_pickle=False)
     assert raw.shape == (grid, grid) and raw.min() == pytest.approx(row["min"], abs=1e-6)
+    side = 64 if which == 0 else 32  # the model's input: the image as it saw it (squashed)
     with Image.open(out / row["png"]) as png:
-        # the heatmap is drawn over the original image, a labelled colour bar below it
-        assert png.size == (30, 60 + BAR_PX + LABEL_PX)
+        # the heatmap is drawn over the image as the model saw it, a labelled colour bar below it
+        assert png.size == (side, side + BAR_PX + LABEL_PX)
         lo, hi = row["min"], row["max"]
         assert png.info["Comment"] == f"viridis: dark = cosine {lo:.3f}, bright = {hi:.3f}"
-        bar = np.asarray(png.convert("RGB"))[60 + BAR_PX // 2]
+        bar = np.asarray(png.convert("RGB"))[side + BAR_PX // 2]
         assert np.abs(bar[0].astype(int) - [0x44, 0x01, 0x54]).max() <= 2  # viridis, dark → bright
         assert np.abs(bar[-1].astype(int) - [0xFD, 0xE7, 0x25]).max() <= 2
-        labels = np.asarray(png.convert("L"))[60 + BAR_PX :]
+        labels = np.asarray(png.convert("L"))[side + BAR_PX :]
         assert (labels < 128).any()  # the range is written under the bar
     # the stored map is the cosine of the dense features with the prompt's text feature
     bb = load_backbone(BackboneConfig(model=name, pretrained="none", device="cpu"))

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from corpora.schema import C
+from mlr.config import PREPROCESS
 
 if TYPE_CHECKING:
     from mlr.backbone.model import Backbone
@@ -69,6 +70,9 @@ class BackboneConfig:
     device: str = "auto"  # auto|cpu|cuda
     precision: str = "fp32"  # fp32|bf16|fp16
     image_size: int | None = None  # input size for dense features; None → the model's own
+    # the image transform: "crop" (the model's own open_clip eval transform: shortest side
+    # resized, centre crop) | "squash" (the whole image resized to a square, no crop)
+    preprocess: str = "squash"
     seed: int = 0  # seeds the random init of pretrained="none"
 
     def __post_init__(self) -> None:
@@ -77,6 +81,10 @@ class BackboneConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
+        if self.preprocess not in PREPROCESS:
+            raise ValueError(
+                f"preprocess must be one of {', '.join(PREPROCESS)}, not {self.preprocess!r}"
             )
         if self.image_size is not None and self.image_size <= 0:
             raise ValueError(f"image_size must be positive, not {self.image_size}")

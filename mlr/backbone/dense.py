@@ -13,8 +13,9 @@
   analogue of the ResNet attention pool (which has no residual or MLP); MaskCLIP's own ViT variant
   differs: it keeps the last block's residual and MLP on the value path.
 
-Also the eval image transform (:func:`image_transform`) and the features' shape from a model's
-config alone (:func:`dense_shape`).
+Also the eval image transform (:func:`image_transform`: the whole image squashed to a square, or
+the model's own open_clip eval transform, shortest side + centre crop), the image as the model sees
+it (:func:`view_image`) and the features' shape from a model's config alone (:func:`dense_shape`).
 """
 
 from __future__ import annotations
@@ -30,12 +31,36 @@ PosCache = dict[tuple[int, int], torch.Tensor]
 
 
 def image_transform(
-    size: int, mean: tuple[float, ...], std: tuple[float, ...]
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    preprocess: str = "squash",
+    interpolation: str = "bicubic",
+    resize_mode: str = "shortest",
 ) -> Callable[[Any], torch.Tensor]:
-    """Eval transform for PIL images: square bicubic Resize((S, S)) (no crop), RGB, ToTensor,
-    Normalize(mean, std)."""
+    """Eval transform for PIL images: RGB, then the geometry of ``preprocess``, ToTensor,
+    Normalize(mean, std).
+
+    - ``squash``: bicubic Resize((S, S)), the whole image, no crop (the anchors' dense features);
+    - ``crop``: the model's own open_clip eval transform (``preprocess_val``:
+      ``open_clip.image_transform(S, is_train=False, …)`` with the model's ``interpolation`` and
+      ``resize_mode``): for CLIP models the shortest side resized to S, then a centre S×S crop."""
     from torchvision import transforms as T
 
+    if preprocess == "crop":
+        import open_clip
+
+        model_eval = open_clip.image_transform(
+            size,
+            is_train=False,
+            mean=mean,
+            std=std,
+            resize_mode=resize_mode,
+            interpolation=interpolation,
+        )
+        return T.Compose([T.Lambda(_to_rgb), model_eval])
+    if preprocess != "squash":
+        raise ValueError(f"preprocess must be crop or squash, not {preprocess!r}")
     return T.Compose(
         [
             T.Lambda(_to_rgb),
@@ -44,6 +69,28 @@ def image_transform(
             T.Normalize(mean, std),
         ]
     )
+
+
+def describe_transform(
+    size: int, preprocess: str, interpolation: str = "bicubic", resize_mode: str = "shortest"
+) -> str:
+    """What :func:`image_transform` does to an image's geometry, in words (for ``run.json``)."""
+    if preprocess == "squash":
+        return f"square bicubic {size}x{size}, no crop"
+    if resize_mode == "shortest":
+        return f"shortest-side {interpolation} {size} + centre crop {size}"
+    if resize_mode == "longest":
+        return f"longest-side {interpolation} {size} + centre pad {size}x{size}"
+    return f"square {interpolation} {size}x{size}, no crop (the model's own eval transform)"
+
+
+def view_image(image: Any, transform: Callable[[Any], torch.Tensor]) -> Any:
+    """The PIL image the model sees through ``transform`` (an :func:`image_transform` built with
+    mean 0 and std 1): resized and cropped as the model's input, before normalisation."""
+    from PIL import Image
+
+    pixels = (transform(image) * 255).round().clamp(0, 255).to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).numpy())
 
 
 def _to_rgb(image: Any) -> Any:

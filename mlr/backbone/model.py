@@ -10,11 +10,12 @@ in :meth:`Backbone.info`. The model is always in eval mode with every parameter 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,9 +195,13 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
         raise RuntimeError(f"QuickGELU mismatch for {model_name!r} with {cfg.pretrained!r}")
     preprocess = getattr(model.visual, "preprocess_cfg", {}) or {}
     exported = spec.preprocess or {}
-    mean = weights.tag_cfg.get("mean") or exported.get("mean") or preprocess.get("mean")
-    std = weights.tag_cfg.get("std") or exported.get("std") or preprocess.get("std")
-    mean, std = tuple(mean or OPENAI_MEAN), tuple(std or OPENAI_STD)
+    # the weights' own preprocessing first (a tag's, an export's), then the model's
+    sources = (weights.tag_cfg, exported, preprocess)
+
+    def pick(key: str, default: Any) -> Any:
+        return next((s[key] for s in sources if s.get(key)), default)
+
+    mean, std = tuple(pick("mean", OPENAI_MEAN)), tuple(pick("std", OPENAI_STD))
     with hub_offline(offline=cfg.offline):
         tokenizer = open_clip.get_tokenizer(create_name)
     weights_id, files = content_identity(weights, model_cfg, quick_gelu=quick_gelu, seed=cfg.seed)
@@ -212,6 +217,8 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
         quick_gelu=quick_gelu,
         mean=mean,
         std=std,
+        interpolation=str(pick("interpolation", "bicubic")),
+        resize_mode=str(pick("resize_mode", "shortest")),
     )
 
 
@@ -232,6 +239,8 @@ class Backbone(TextEncoder):
         quick_gelu: bool,
         mean: tuple[float, ...],
         std: tuple[float, ...],
+        interpolation: str = "bicubic",  # of the model's own eval transform (open_clip's)
+        resize_mode: str = "shortest",
     ):
         self.config = config
         self.spec = spec
@@ -246,6 +255,7 @@ class Backbone(TextEncoder):
         self.quick_gelu = quick_gelu
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
+        self.interpolation, self.resize_mode = interpolation, resize_mode
         self.embed_dim = int(self.model.text_projection.shape[1])
         self.text_width = int(self.model.token_embedding.weight.shape[1])
         self.context_length = int(self.model.positional_embedding.shape[0])
@@ -280,12 +290,7 @@ class Backbone(TextEncoder):
             "context_length": self.context_length,
             "visual": type(self.model.visual).__name__,
             "native_image_size": self.native_image_size,
-            "preprocessing": {
-                "resize": f"square bicubic {self.image_size}x{self.image_size}, no crop",
-                "image_size": self.image_size,
-                "mean": list(self.mean),
-                "std": list(self.std),
-            },
+            C.preprocessing: self.preprocessing(),
             "config": asdict(self.config),
         }
         if self.random_weights:
@@ -330,10 +335,52 @@ class Backbone(TextEncoder):
         )
 
     # ---- images ------------------------------------------------------------------------------
-    def image_transform(self, image_size: int | None = None) -> Callable[[Any], torch.Tensor]:
-        """Eval transform for PIL images: square bicubic Resize((S, S)) (no crop), RGB, ToTensor,
-        Normalize(mean, std)."""
-        return dense.image_transform(int(image_size or self.image_size), self.mean, self.std)
+    def image_transform(
+        self, image_size: int | None = None, preprocess: str | None = None
+    ) -> Callable[[Any], torch.Tensor]:
+        """Eval transform for PIL images at ``image_size`` (default the backbone's): RGB,
+        ``preprocess`` (default the backbone's ``config.preprocess``: ``squash``, a square resize
+        with no crop, or ``crop``, the model's own open_clip eval transform; see
+        :func:`mlr.backbone.dense.image_transform`), ToTensor, Normalize(mean, std)."""
+        return self._transform(image_size, preprocess, self.mean, self.std)
+
+    def with_preprocess(self, preprocess: str) -> Backbone:
+        """This backbone (the same model, shared) with ``preprocess`` as its image transform: what
+        a runner whose config names the transform scores with (``info()`` then says so)."""
+        if preprocess == self.config.preprocess:
+            return self
+        other = copy.copy(self)
+        other.config = replace(self.config, preprocess=preprocess)  # checked there
+        return other
+
+    def view_image(self, image: Any, image_size: int | None = None, preprocess: str | None = None):
+        """The PIL image as :meth:`image_transform` feeds it to the model (resized and cropped,
+        not normalised)."""
+        transform = self._transform(image_size, preprocess, (0.0,) * 3, (1.0,) * 3)
+        return dense.view_image(image, transform)
+
+    def _transform(
+        self, image_size: int | None, preprocess: str | None, mean: tuple, std: tuple
+    ) -> Callable[[Any], torch.Tensor]:
+        size, mode = int(image_size or self.image_size), preprocess or self.config.preprocess
+        return dense.image_transform(size, mean, std, mode, self.interpolation, self.resize_mode)
+
+    def preprocessing(
+        self, image_size: int | None = None, preprocess: str | None = None
+    ) -> dict[str, Any]:
+        """What :meth:`image_transform` does with these arguments (the ``preprocessing`` section of
+        ``run.json``'s model): the mode, the geometry in words, the size, mean and std."""
+        size, mode = int(image_size or self.image_size), preprocess or self.config.preprocess
+        crop = mode == "crop"
+        return {
+            C.preprocess: mode,
+            "resize": dense.describe_transform(size, mode, self.interpolation, self.resize_mode),
+            C.image_size: size,
+            "interpolation": self.interpolation if crop else "bicubic",
+            "resize_mode": self.resize_mode if crop else "squash",
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     def dense_features(self, images: torch.Tensor) -> torch.Tensor:
         """Dense features ``[B, 1 + h*w, D]`` (float32, unnormalised, no grad); index 0 = global.

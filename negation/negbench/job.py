@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from corpora.schema import C
+from mlr.config import PREPROCESS
 from negation.negbench.models import parse_models_file, run_models
 from negation.negbench.runner import Bench, Progress, RunConfig, run
 from negation.promptsim_runs import OptionError, load_labelled_split
@@ -39,6 +40,7 @@ class JobOptions:
     image_batch: int = 32
     text_cache: Path | None = None
     models_file: Path | None = None
+    preprocess: str = "crop"  # the image transform: the model's own eval transform
 
 
 @dataclass
@@ -55,6 +57,8 @@ def build_bench(opts: JobOptions) -> tuple[Bench, list[str]]:
     from negation.negbench.inputs import bench_from_negbench_csv, bench_from_split
     from negation.negbench.questions import parse_tasks
 
+    if opts.preprocess not in PREPROCESS:
+        raise OptionError(f"use {' or '.join(PREPROCESS)}", "--preprocess")
     if opts.negbench_csv is not None:
         if opts.images is None:
             raise OptionError("a NegBench CSV needs the folder of its images", "--images")
@@ -108,6 +112,7 @@ def run_config(opts: JobOptions, bench: Bench, tasks: list[str], out: Path) -> R
         "image_batch": opts.image_batch,
         "text_cache": text(opts.text_cache),
         "models_file": text(opts.models_file),
+        "preprocess": opts.preprocess,
     }
     return RunConfig(
         bench=bench,
@@ -117,6 +122,7 @@ def run_config(opts: JobOptions, bench: Bench, tasks: list[str], out: Path) -> R
         batch_size=opts.batch_size,
         image_batch=opts.image_batch,
         text_cache=opts.text_cache,
+        preprocess=opts.preprocess,
         options=options,
     )
 

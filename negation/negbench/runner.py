@@ -1,7 +1,9 @@
 """Scoring one model on the negation questions and writing its result directory.
 
 Image features: CLIP's own image embedding (``encode_image``) at the model's native input size,
-L2-normalised, computed once per image used. Text features: one per distinct caption through
+through the run's image transform (``RunConfig.preprocess``; by default the model's own open_clip
+eval transform, shortest side + centre crop, as NegBench and CLIP_benchmark), L2-normalised,
+computed once per image used. Text features: one per distinct caption through
 :meth:`~mlr.backbone.text.TextEncoder.encode_text` (de-duplicated, batched, the on-disk text cache).
 Scores are cosines. The result directory (``docs/RESULTS.md``) is written into a temporary
 sibling and renamed into place, so a directory that exists is complete.
@@ -56,6 +58,7 @@ class RunConfig:
     batch_size: int | None = None  # text batch; images go in batches of image_batch
     image_batch: int = 32
     text_cache: Path | None = None
+    preprocess: str = "crop"  # the image transform (the model's own eval transform)
     options: dict = field(default_factory=dict)  # the run.json "config" section
 
 
@@ -69,7 +72,8 @@ class Result:
 
 # ---- scoring --------------------------------------------------------------------------------
 def image_features(backbone, opener, indices: list[int], batch: int, progress) -> np.ndarray:
-    """Normalised ``encode_image`` features of ``indices`` (in that order), at the native size."""
+    """Normalised ``encode_image`` features of ``indices`` (in that order), at the native size,
+    through the backbone's transform (its ``config.preprocess``)."""
     require_images(backbone, "an image transform")
     tf = backbone.image_transform(backbone.native_image_size)
     out = []
@@ -108,7 +112,9 @@ def float_lists(name: str, values: list[np.ndarray | None]) -> pl.Series:
 
 def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.DataFrame:
     """The questions with ``scores``, ``prediction``, ``correct`` (mcq/existence) and ``r1``,
-    ``r5``, ``r10``, ``ap``, ``n_relevant``, ``n_gallery`` (retrieval), plus model columns."""
+    ``r5``, ``r10``, ``ap``, ``n_relevant``, ``n_gallery`` (retrieval), plus model columns;
+    images through ``cfg.preprocess``."""
+    backbone = require_images(backbone, "an image transform").with_preprocess(cfg.preprocess)
     q = bench.questions
     key_index = {k: i for i, k in enumerate(bench.image_keys)}
     has_retrieval = bool((q[C.task] == "retrieval").any())
@@ -260,11 +266,13 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
     """Score ``backbone`` on ``cfg.bench`` and write ``cfg.out`` (atomically)."""
     from mlr.inputs import weights_id
 
+    backbone = require_images(backbone, "an image transform").with_preprocess(cfg.preprocess)
     bench = cfg.bench
     scored = score(bench, backbone, cfg, progress)
     table = per_class(scored, cfg.seed, cfg.n_boot)
     metrics = task_metrics(scored, cfg.seed, cfg.n_boot)
-    info = backbone.info()
+    preprocessing = backbone.preprocessing(backbone.native_image_size)  # image_features' own
+    info = {**backbone.info(), C.preprocessing: preprocessing}  # at that size, the model's
     model, pretrained = backbone.config.model, weights_spec(info[C.pretrained])
     wid = weights_id(backbone)
     files = {
@@ -284,8 +292,9 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
         C.question_seed: int(q[C.seed][0]),
         C.templates: q[C.templates][0],
         C.benchmark_version: int(q[C.version][0]),
-        C.image_features: "encode_image at the native size "
-        f"{getattr(backbone, 'native_image_size', None)}, L2-normalised; scores are cosines",
+        C.image_features: f"encode_image of the image through {preprocessing['resize']} "
+        f"(--preprocess {preprocessing[C.preprocess]}), L2-normalised; scores are cosines",
+        C.preprocessing: preprocessing,
         C.n_images: len(bench.image_keys),
         C.n_questions: {
             t: int(n) for t, n in q.group_by(C.task, maintain_order=True).len().iter_rows()
@@ -308,6 +317,7 @@ def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
                 C.task: task,
                 "metrics": values,
                 "language": "en",
+                C.preprocessing: preprocessing,  # not CLIP_benchmark's: how images were fed
             }
             atomic_write_json(tmp / files[task], doc)
         run_cfg, model_info = run_options(cfg), {**info, C.pretrained: pretrained}
