@@ -32,7 +32,8 @@ def hub_offline(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def weights_registry(monkeypatch, tmp_path_factory) -> Path:
-    """Weight files' hashes are registered under the session's temporary directory, never in ~."""
-    registry = tmp_path_factory.getbasetemp() / "weights-sha256"
-    monkeypatch.setattr("mlr.backbone.weights.WEIGHTS_REGISTRY", registry)
+    """Files' hashes (weights, images) are registered under the session's temporary directory,
+    never in ~."""
+    registry = tmp_path_factory.getbasetemp() / "sha256"
+    monkeypatch.setattr("corpora.identity.REGISTRY", registry)
     return registry
