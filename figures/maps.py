@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from corpora import schema as S
+from corpora.images import open_image
 from corpora.runio import slug
 from corpora.schema import C
 from figures import style
@@ -39,15 +40,12 @@ def _load_image(rows: pl.DataFrame, base: Path) -> tuple[np.ndarray | None, str 
     """The source image as an array, from its copy in the maps directory (``image_file``; results
     written before that column: the path as written, or relative to the directory), or ``None``
     and a note saying which file is missing — the grid then shows the maps alone."""
-    from PIL import Image
-
     image = rows[C.image][0]
     copy = rows[C.image_file][0] if C.image_file in rows.columns else None
     candidates = [base / copy] if copy else [Path(image), base / image]
     for p in candidates:
         if p.is_file():
-            with Image.open(p) as im:
-                return np.asarray(im.convert("RGB")), None
+            return np.asarray(open_image(p)), None
     return None, f"{image}: photo not found ({candidates[0]}); its maps are drawn without it"
 
 

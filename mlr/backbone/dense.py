@@ -47,7 +47,9 @@ def image_transform(
 
 
 def _to_rgb(image: Any) -> Any:
-    return image.convert("RGB")
+    from corpora.images import to_rgb
+
+    return to_rgb(image)
 
 
 def dense_shape(model: str, image_size: int | None = None) -> tuple[int, int, int]:
