@@ -66,6 +66,7 @@ def synthetic_split(n: int, classes, seed: int = 0) -> MultiLabelSplit:
         [f"img{i}" for i in range(n)],
         labels,
         lambda i: Image.fromarray(arrays[i]),
+        content=lambda: f"synthetic 500x375 noise, seed {seed}, {n} images",
     )
 
 

@@ -25,13 +25,16 @@ Layouts (``root`` is the directory given with ``--root``):
   ``test``), an image column and a label column holding lists of class indices
   (``Sequence(ClassLabel)`` gives the class names) or of class names.
 
-Missing images raise :class:`BadImageError` naming the file; with ``skip_bad_images=True`` they are
-left out and listed in ``split.skipped``.
+Images are read by :func:`corpora.images.open_image` (8-bit RGB whatever their mode). Missing
+images raise :class:`BadImageError` naming the file; with ``skip_bad_images=True`` they are left out
+and listed in ``split.skipped`` (:func:`verify_images` does the same for images that cannot be
+decoded).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -41,13 +44,11 @@ from pathlib import Path
 import numpy as np
 
 from corpora.classes import ClassSet, load_classes
+from corpora.identity import file_identities
+from corpora.images import BadImageError, open_image, to_rgb
 
 DATASETS = ("coco", "voc", "nuswide", "generic", "hf")
 SPLITS = ("train", "test")
-
-
-class BadImageError(ValueError):
-    """An image is missing or cannot be decoded."""
 
 
 @dataclass
@@ -61,6 +62,11 @@ class MultiLabelSplit:
     labels: np.ndarray  # (N, C) int8: 1 / 0 / -1
     opener: Callable[[int], object] = field(repr=False)
     skipped: list[dict] = field(default_factory=list)
+    # what the images' content identity is read from (content_digest): the file of each image, or,
+    # for images not stored one per file, a function giving the identity of them all
+    files: list[Path] | None = field(default=None, repr=False)
+    content: Callable[[], str] | None = field(default=None, repr=False)
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,9 +75,27 @@ class MultiLabelSplit:
         """Image ``i`` as an RGB PIL image (BadImageError naming the file when unreadable)."""
         return self.opener(i)
 
+    def content_digest(self, on_hashing: Callable[[int], None] | None = None) -> str:
+        """The identity of the images' content, in order, never of their paths: a SHA-256 over
+        each image file's SHA-256 (:func:`corpora.identity.file_identities`: a file is read once,
+        then known by its size, times and inode; ``on_hashing(n)`` is told how many files are
+        read), or over what ``content`` gives. Computed once per split object."""
+        if self._digest is None:
+            if self.files is not None:
+                parts = [r["sha256"] for r in file_identities(self.files, on_hashing)]
+            elif self.content is not None:
+                parts = [self.content()]
+            else:
+                raise ValueError(
+                    f"{self.dataset} {self.split}: its images are neither files nor of a known "
+                    "content, so their features cannot be cached (use --no-cache)"
+                )
+            self._digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        return self._digest
+
     def subset(self, keep: list[int] | np.ndarray) -> MultiLabelSplit:
         keep = [int(k) for k in keep]
-        base = self.opener
+        base, content = self.opener, self.content
         return MultiLabelSplit(
             self.dataset,
             self.split,
@@ -80,17 +104,9 @@ class MultiLabelSplit:
             self.labels[keep],
             lambda i: base(keep[i]),
             list(self.skipped),
+            None if self.files is None else [self.files[k] for k in keep],
+            None if content is None else lambda: f"{content()} rows {keep}",
         )
-
-
-def open_rgb(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
-        raise BadImageError(f"cannot read image {path}: {exc}") from exc
 
 
 def _file_split(dataset, split, classes, paths, labels, skip_bad) -> MultiLabelSplit:
@@ -112,8 +128,9 @@ def _file_split(dataset, split, classes, paths, labels, skip_bad) -> MultiLabelS
         classes,
         [str(p) for p in kept_paths],
         np.ascontiguousarray(labels[keep], dtype=np.int8),
-        lambda i: open_rgb(kept_paths[i]),
+        lambda i: open_image(kept_paths[i]),
         skipped,
+        kept_paths,
     )
 
 
@@ -319,13 +336,21 @@ def load_hf(
     images = ds.select_columns([image_column])
 
     def opener(i: int):
+        name = f"row {i} of {root}/{split}"
         try:
-            return images[i][image_column].convert("RGB")
-        except Exception as exc:  # decoding errors come in many types
-            raise BadImageError(f"cannot read image row {i} of {root}/{split}: {exc}") from exc
+            image = images[i][image_column]
+        except Exception as exc:  # datasets' decoding errors come in many types
+            raise BadImageError(f"cannot read image {name}: {exc}") from exc
+        return to_rgb(image, name)
+
+    def content() -> str:  # the Arrow files that hold the rows (images stored as paths: the paths)
+        arrow = [f["filename"] for f in ds.cache_files]
+        if not arrow:
+            raise ValueError(f"HF dataset {root}: no Arrow files, so no content identity")
+        return " ".join(r["sha256"] for r in file_identities(arrow)) + f" {split}"
 
     ids = [f"{split}/{i}" for i in range(len(ds))]
-    return MultiLabelSplit("hf", split, cs, ids, mat, opener)
+    return MultiLabelSplit("hf", split, cs, ids, mat, opener, content=content)
 
 
 def load_split(

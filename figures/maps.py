@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from corpora import schema as S
+from corpora.images import open_image
 from corpora.runio import slug
 from corpora.schema import C
 from figures import style
@@ -55,8 +56,7 @@ def _load_image(rows: pl.DataFrame, base: Path) -> tuple[np.ndarray | None, str 
     candidates = [base / view] if view else [base / copy] if copy else [Path(image), base / image]
     for p in candidates:
         if p.is_file():
-            with Image.open(p) as im:
-                rgb = im.convert("RGB")
+            rgb = open_image(p)
             if not view:  # squashed to the input's shape (that of the grid)
                 h, w = int(rows[C.height][0]), int(rows[C.width][0])
                 side = max(rgb.size)

@@ -1,39 +1,48 @@
 """Frozen dense features: computed online, or once into a memory-mapped fp16 cache.
 
-A cache entry holds the dense features ``[N, R, D]`` of one (model, pretrained, image size, image
-transform, dataset split, view) as ``features.npy`` (fp16, opened with ``mmap_mode``) plus
+A cache entry holds the dense features ``[N, R, D]`` of one (model, weights, image size, image
+transform, images, view) as ``features.npy`` (fp16, read through ``mmap_mode="r"``) plus
 ``index.json``. View 0 is the clean test-time view (the backbone's transform: a square resize by
 default, or with ``--preprocess crop`` the model's own eval transform, shortest side + centre crop;
 then ToTensor, Normalize); view k ≥ 1 is the k-th augmented view (:func:`mlr.augment.train_augment`
 of the image, or with ``crop`` of its centre crop, seeded by (seed, k, image index)), so
 ``--aug-views K`` caches views 1..K and training draws one of them per image per epoch. Entries of
-the two transforms are kept apart (``crop`` entries in their own directories); an entry written
-before the transform was recorded is a ``squash`` one, the only transform there was.
+the two transforms are kept apart (``crop`` entries in their own directories).
 
-Building is resumable: features are written in chunks and ``index.json`` (written atomically after
-every chunk) records how many rows are done; an interrupted build continues where it stopped, and
-an entry is used only when ``complete`` is true and ``features.npy`` opens with the recorded shape.
-An unreadable ``index.json`` or ``features.npy`` (a truncated file, say) is named in a warning and
-the entry is built again.
+Entries are keyed on content, never on paths: the weights' content identity (``weights_id``, see
+:mod:`mlr.backbone`) and the images' (:meth:`MultiLabelSplit.content_digest`: each image file's
+SHA-256, computed once per file and known afterwards by its size, times and inode). Weights or
+images overwritten in place get new entries; the same weights or images at another path find the
+old ones.
+
+Building is resumable: a new ``features.npy`` has its whole size reserved on disk first
+(``posix_fallocate``: a full disk is one ``OSError`` naming the file, before any work), rows are
+written in chunks with plain file writes (never through a memory map, whose failed write would be
+a SIGBUS), and ``index.json`` (written atomically after every chunk) records how many rows are
+done; an interrupted build continues where it stopped. An entry is used, or resumed, only when
+its index is well-formed and ``features.npy`` is exactly the array it records (shape, fp16, and
+the file's size); otherwise the damaged file is named in a warning and the entry is built again
+from row 0 into a new file (never the damaged one reopened). Ctrl-C during a build is never lost,
+even when it lands in a finaliser (:func:`_interrupts_kept`).
 
 :func:`describe_cache` states the size of a cache before it is built (images × views × regions ×
 dims × 2 bytes): COCO with RN101 at 448 px (122k images, 197 regions × 512) is about 25 GB.
-
-Entries are keyed on the weights' content identity (``weights_id``, see :mod:`mlr.backbone`), not
-on their path: weights overwritten in place get new entries.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import random
+import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -43,7 +52,7 @@ from corpora.runio import atomic_write_json, slug
 from corpora.schema import C
 from mlr.augment import train_augment
 
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_bytes(n_images: int, regions: int, dims: int) -> int:
@@ -78,13 +87,6 @@ def _slug(text: str) -> str:
     if len(s) > 40 or s != text:
         s = s[:40] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
     return s
-
-
-def ids_digest(ids: list[str]) -> str:
-    h = hashlib.sha1()
-    for i in ids:
-        h.update(i.encode("utf-8") + b"\0")
-    return h.hexdigest()[:16]
 
 
 def view_seed(seed: int, view: int, index: int) -> int:
@@ -131,7 +133,7 @@ def dense_features_of(backbone, images: torch.Tensor) -> torch.Tensor:
 
 
 class FeatureCache:
-    """One cache entry (a directory); ``features`` is a read-only fp16 memmap once complete."""
+    """One cache entry (a directory): ``features.npy`` and ``index.json``."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -140,13 +142,15 @@ class FeatureCache:
 
     @property
     def index(self) -> dict | None:
+        """``index.json``, or None when there is none; one that cannot be read or does not hold
+        what an index holds is named in a warning (None)."""
         if not self.index_path.is_file():
             return None
         try:
             idx = json.loads(self.index_path.read_text("utf-8"))
-            if isinstance(idx, dict):
+            problem = _index_problem(idx)
+            if problem is None:
                 return idx
-            problem = "not a JSON object"
         except (OSError, ValueError) as err:
             problem = str(err)
         warnings.warn(
@@ -156,14 +160,23 @@ class FeatureCache:
         )
         return None
 
-    def _features(self, idx: dict, mode: Literal["r", "r+"]) -> np.memmap | None:
-        """``features.npy`` opened with ``mode``, or None (with a warning) when it is unreadable or
-        not of the shape ``idx`` records."""
+    def _features(self, idx: dict) -> np.memmap | None:
+        """``features.npy`` (read-only memmap), or None with a warning unless it is exactly the
+        array ``idx`` records: its shape, fp16, and a file of exactly that size (a truncated or
+        extended file is damaged)."""
         try:
-            store = np.load(self.file, mmap_mode=mode)
-            if list(store.shape) == idx.get("shape") and store.dtype == np.float16:
+            store = np.load(self.file, mmap_mode="r")
+            size = self.file.stat().st_size
+            if (
+                list(store.shape) == idx["shape"]
+                and store.dtype == np.float16
+                and store.offset + store.nbytes == size
+            ):
                 return store
-            problem = f"shape {list(store.shape)} {store.dtype}, not {idx.get('shape')} float16"
+            problem = (
+                f"{size} bytes holding {list(store.shape)} {store.dtype}, not exactly "
+                f"{idx['shape']} float16"
+            )
         except (OSError, ValueError, EOFError) as err:
             problem = str(err)
         warnings.warn(
@@ -175,12 +188,37 @@ class FeatureCache:
     @property
     def complete(self) -> bool:
         idx = self.index
-        return bool(idx and idx.get("complete") and self._features(idx, "r") is not None)
+        return bool(idx and idx["complete"] and self._features(idx) is not None)
 
     def open(self) -> np.memmap:
-        if not self.complete:
+        idx = self.index
+        store = self._features(idx) if idx and idx["complete"] else None
+        if store is None:
             raise FileNotFoundError(f"feature cache {self.path} is not complete")
-        return np.load(self.file, mmap_mode="r")
+        return store
+
+    def _create(self, shape: tuple[int, int, int]) -> int:
+        """A new ``features.npy`` of ``shape`` (fp16, never the old file reopened) with its disk
+        space reserved (:func:`_reserve`); returns the offset of its data. No space left is one
+        ``OSError`` line naming the file."""
+        self.file.unlink(missing_ok=True)  # a reader's memmap of the old file stays valid
+        size = int(np.prod(shape)) * 2
+        try:
+            offset = np.lib.format.open_memmap(self.file, "w+", np.float16, shape).offset
+            with open(self.file, "r+b") as f:
+                _reserve(f.fileno(), offset + size)
+        except OSError as err:
+            self.file.unlink(missing_ok=True)
+            raise self._no_space(err, size) from None
+        return offset
+
+    def _no_space(self, err: OSError, size: int) -> OSError:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return OSError(
+                f"feature cache file {self.file}: no space left for its {_human(size)} "
+                f"({os.strerror(err.errno)}); free space or give another --feature-cache"
+            )
+        return err
 
     def build(
         self,
@@ -194,74 +232,146 @@ class FeatureCache:
         workers: int = 0,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> np.memmap:
-        """Compute (or finish computing) this entry; returns the memmap."""
+        """Compute (or finish computing) this entry; returns the read-only memmap. Rows are
+        written with plain file writes (a full disk is an error, never a SIGBUS), and an
+        interruption (Ctrl-C) is never lost (:func:`_interrupts_kept`)."""
         n = len(split)
         idx = self.index
-        stored = idx.get("meta") if idx else None
-        if isinstance(stored, dict):  # written before the transform was recorded: squash
-            stored = {"preprocess": "squash", **stored}
-        if idx and (stored != meta or idx.get("format") != FORMAT):
+        if idx and (idx.get("meta") != meta or idx.get("format") != FORMAT):
             idx = None  # built for something else: never reused, built again
-        if idx and idx.get("complete") and self.complete:
-            return self.open()
+        store = self._features(idx) if idx and idx["done"] else None
+        if store is not None and idx and idx["complete"]:
+            return store
         self.path.mkdir(parents=True, exist_ok=True)
-        store = self._features(idx, "r+") if idx and idx.get("done") else None
-        done = int(idx["done"]) if store is not None and idx else 0
-        if store is None:
-            with torch.no_grad():
-                probe = dense_features_of(
-                    backbone, _Views(backbone, split, [0], [view], size, seed)[0][None]
-                )
-            shape = (n, probe.shape[1], probe.shape[2])
-            np.lib.format.open_memmap(self.file, mode="w+", dtype=np.float16, shape=shape).flush()
-            store = np.load(self.file, mmap_mode="r+")
-        state = {
-            "format": FORMAT,
-            "meta": meta,
-            "shape": list(store.shape),
-            "dtype": "float16",
-            "done": done,
-            "complete": False,
-        }
-        atomic_write_json(self.index_path, state)
-        chunk = max(batch_size, 1)
-        while done < n:
-            stop = min(n, done + chunk * 8)
-            rows = list(range(done, stop))
-            out = []
-            with torch.no_grad():
-                for batch in image_batches(
-                    backbone, split, rows, [view] * len(rows), size, seed, batch_size, workers
-                ):
-                    out.append(dense_features_of(backbone, batch).float().cpu())
-            store[done:stop] = torch.cat(out).numpy().astype(np.float16)
-            store.flush()
-            done = stop
-            state["done"] = done
+        with _interrupts_kept() as check:
+            if store is not None and idx:
+                done, shape, offset = int(idx["done"]), tuple(store.shape), store.offset
+            else:  # nothing usable: a new file from row 0
+                with torch.no_grad():
+                    probe = dense_features_of(
+                        backbone, _Views(backbone, split, [0], [view], size, seed)[0][None]
+                    )
+                done, shape = 0, (n, probe.shape[1], probe.shape[2])
+                offset = self._create(shape)
+            del store
+            state = {
+                "format": FORMAT,
+                "meta": meta,
+                "shape": list(shape),
+                "dtype": "float16",
+                "done": done,
+                "complete": False,
+            }
             atomic_write_json(self.index_path, state)
-            if on_progress is not None:
-                on_progress(done, n)
-        state["complete"] = True
-        atomic_write_json(self.index_path, state)
-        del store
+            row_bytes = shape[1] * shape[2] * 2
+            chunk = max(batch_size, 1)
+            with open(self.file, "r+b") as f:
+                while done < n:
+                    stop = min(n, done + chunk * 8)
+                    rows = list(range(done, stop))
+                    out = []
+                    views = [view] * len(rows)
+                    with torch.no_grad():
+                        for batch in image_batches(
+                            backbone, split, rows, views, size, seed, batch_size, workers
+                        ):
+                            out.append(dense_features_of(backbone, batch).float().cpu())
+                            check()
+                    data = torch.cat(out).numpy().astype(np.float16)
+                    f.seek(offset + done * row_bytes)
+                    try:
+                        f.write(data.tobytes())
+                        f.flush()
+                    except OSError as err:
+                        raise self._no_space(err, offset + n * row_bytes) from None
+                    done = stop
+                    state["done"] = done
+                    atomic_write_json(self.index_path, state)
+                    if on_progress is not None:
+                        on_progress(done, n)
+            check()
+            state["complete"] = True
+            atomic_write_json(self.index_path, state)
         return self.open()
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Allocate the first ``size`` bytes of ``fd``'s file on disk (``posix_fallocate``), so that
+    a full disk fails here, before any work; where the system or file system cannot, nothing (a
+    full disk then fails the plain write of a chunk instead, as an ``OSError`` too)."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    try:
+        if fallocate is not None:
+            fallocate(fd, 0, size)
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise
+
+
+def _index_problem(idx: object) -> str | None:
+    """What makes ``idx`` no index (None when it is one)."""
+    if not isinstance(idx, dict):
+        return "not a JSON object"
+    shape, done = idx.get("shape"), idx.get("done")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_count(x) for x in shape)):
+        return f"shape {shape!r}"
+    if not (_count(done) and done <= shape[0]) or not isinstance(idx.get("complete"), bool):
+        return f"done {done!r} of {shape[0]} rows, complete {idx.get('complete')!r}"
+    if idx["complete"] and done != shape[0]:
+        return f"complete with {done} of {shape[0]} rows done"
+    return None
+
+
+def _count(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+@contextmanager
+def _interrupts_kept() -> Iterator[Callable[[], None]]:
+    """Ctrl-C raises ``KeyboardInterrupt`` as usual and is also remembered: one swallowed where
+    Python cannot raise it (a ``__del__`` or another finaliser prints "Exception ignored" and
+    goes on) is raised again by the ``check()`` this yields, which the build calls after every
+    batch and before it marks the entry complete. Only in the main thread, and only over Python's
+    own SIGINT handler."""
+    handler = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or (
+        handler is not signal.default_int_handler
+    ):
+        yield lambda: None
+        return
+    seen: list[int] = []
+
+    def remember(signum: int, frame: object) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    def check() -> None:
+        if seen:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, remember)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def cache_entry(
     cache_root: Path, model_info: dict, size: int, split: MultiLabelSplit, view: int, seed: int
 ) -> tuple[FeatureCache, dict]:
-    """The cache entry of (model, pretrained, size, image transform, split, view) and its
-    identifying metadata."""
+    """The cache entry of (model, weights, size, image transform, images, view) and its
+    identifying metadata: the weights and the images by their content
+    (:attr:`Backbone.weights_id`, :meth:`MultiLabelSplit.content_digest`), never by their paths."""
     preprocess = model_info.get(C.preprocessing, {}).get(C.preprocess, "squash")
+    images = split.content_digest()
     meta = {
         "model": model_info.get("name"),
-        "pretrained": model_info.get(C.pretrained),
         "image_size": size,
         "preprocess": preprocess,
         "dataset": split.dataset,
         "split": split.split,
         "n": len(split),
-        "ids_sha1": ids_digest(split.ids),
+        "images_sha256": images,
         "view": view,
         "aug_seed": seed if view > 0 else None,
         # the weights' content identity (random weights: config + seed) and what else shapes them
@@ -273,9 +383,9 @@ def cache_entry(
         },
     }
     wid = hashlib.sha1(json.dumps(meta["weights"], sort_keys=True).encode()).hexdigest()[:12]
-    seen = f"{size}" if preprocess == "squash" else f"{size}-{preprocess}"  # squash: as before
-    model_dir = f"{_slug(str(meta['model']))}__{_slug(str(meta['pretrained']))}__{seen}__{wid}"
-    split_dir = f"{split.dataset}-{split.split}-{meta['ids_sha1']}"
+    seen = f"{size}" if preprocess == "squash" else f"{size}-{preprocess}"
+    model_dir = f"{_slug(str(meta['model']))}__{seen}__{wid}"
+    split_dir = f"{split.dataset}-{split.split}-{images[:16]}"
     view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}"
     return FeatureCache(Path(cache_root) / model_dir / split_dir / view_dir), meta
 
@@ -321,19 +431,17 @@ class FeatureSource:
         if self.cached is not None:
             parts = np.stack([self.cached[v][i] for i, v in zip(indices, views, strict=True)])
             return torch.from_numpy(parts.astype(np.float32)).to(self.backbone.device)
-        imgs = next(
-            iter(
-                image_batches(
-                    self.backbone,
-                    self.split,
-                    indices,
-                    views,
-                    self.size,
-                    self.seed,
-                    len(indices),
-                    self.workers,
-                )
-            )
+        batches = image_batches(
+            self.backbone,
+            self.split,
+            indices,
+            views,
+            self.size,
+            self.seed,
+            len(indices),
+            self.workers,
         )
+        with closing(batches):  # closed here, not in a finaliser (where Ctrl-C is swallowed)
+            imgs = next(batches)
         with torch.no_grad():
             return dense_features_of(self.backbone, imgs).float()

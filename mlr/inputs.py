@@ -89,6 +89,11 @@ def feature_sources(
     root = Path(cfg.feature_cache).expanduser()
     told: list[bool] = []
 
+    def hashing(n: int) -> None:
+        reporter.message(f"hashing {n} image file(s) once: their content keys the feature cache")
+
+    train.content_digest(hashing), test.content_digest(hashing)
+
     def build(split, view):
         entry, meta = cache_entry(root, info, size, split, view, cfg.seed)
         if entry.complete:

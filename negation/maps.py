@@ -35,6 +35,7 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from corpora.images import BadImageError, open_image
 from corpora.runio import atomic_write_bytes, atomic_write_parquet
 from corpora.schema import MAPS, C
 from mlr.backbone import require_images
@@ -138,8 +139,6 @@ def write_maps(
     ``OUT/images/<sha256[:16]><suffix>`` and the model's view of it
     ``OUT/views/<sha256[:16]>-<preprocess><size>.png``. ``progress(1)`` is called after each
     image."""
-    from PIL import Image, UnidentifiedImageError
-
     for template in (positive, negative):
         if template.count("{}") != 1:
             raise ValueError(f"prompt template {template!r} must contain '{{}}' exactly once")
@@ -155,10 +154,9 @@ def write_maps(
     for path, stem in zip(paths, _stems(paths), strict=True):
         try:
             data = path.read_bytes()
-            with Image.open(io.BytesIO(data)) as opened:
-                image = opened.convert("RGB")
-        except (UnidentifiedImageError, OSError) as err:
-            raise ValueError(f"cannot read image {path}: {err}") from err
+        except OSError as err:
+            raise BadImageError(f"cannot read image {path}: {err}") from err
+        image = open_image(data, str(path))
         digest = hashlib.sha256(data).hexdigest()[:16]
         copy = out_dir / IMAGES_DIR / f"{digest}{path.suffix.lower()}"
         if not copy.is_file():  # named by content: the same image is stored once

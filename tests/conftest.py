@@ -3,6 +3,7 @@ configs live in ``tests/model_configs`` (512-d embeddings, so parameter counts m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,12 @@ def hub_offline(monkeypatch):
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
 
 
-@pytest.fixture(autouse=True)
-def weights_registry(monkeypatch, tmp_path_factory) -> Path:
-    """Weight files' hashes are registered under the session's temporary directory, never in ~."""
-    registry = tmp_path_factory.getbasetemp() / "weights-sha256"
-    monkeypatch.setattr("mlr.backbone.weights.WEIGHTS_REGISTRY", registry)
-    return registry
+@pytest.fixture(autouse=True, scope="session")
+def hash_registry(tmp_path_factory) -> Iterator[Path]:
+    """Files' hashes (weights, images) are registered under the session's temporary directory,
+    never in ~: for the whole session, so also while module-scoped fixtures build their runs.
+    (Ray workers set it in their setup hook, ``test_ray._worker_setup``.)"""
+    registry = tmp_path_factory.getbasetemp() / "sha256"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("corpora.identity.REGISTRY", registry)
+        yield registry

@@ -360,14 +360,15 @@ def test_local_dir_of_another_architecture_is_refused(tiny_models, tmp_path):
     assert bb.info()["name"] == tiny_models[1]
 
 
-@pytest.mark.parametrize("kind", ["file", "local-dir"])
+@pytest.mark.parametrize("kind", ["file", "local-dir", "file, mtime put back"])
 def test_text_cache_is_rebuilt_when_weights_change_in_place(tiny_models, tmp_path, kind):
-    """Overwriting the weights (same path, same size) must never serve the old embeddings."""
+    """Overwriting the weights (same path, same size) must never serve the old embeddings, also
+    when the old modification time is put back (``cp -p``, ``rsync -a``, ``tar``)."""
     old, new = (
         load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", seed=s))
         for s in (1, 2)
     )
-    if kind == "file":
+    if kind.startswith("file"):
         spec = str(tmp_path / "tiny.pt")
         save = lambda bb: torch.save(bb.model.state_dict(), spec)  # noqa: E731
     else:
@@ -377,7 +378,11 @@ def test_text_cache_is_rebuilt_when_weights_change_in_place(tiny_models, tmp_pat
     save(old)
     first = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=spec))
     assert torch.allclose(first.encode_text(TEXTS, cache=cache), old.encode_text(TEXTS), atol=1e-6)
+    before = os.stat(spec) if kind == "file, mtime put back" else None
     save(new)  # in place
+    if before is not None:
+        os.utime(spec, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert os.stat(spec).st_size == before.st_size
     second = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=spec))
     again = second.encode_text(TEXTS, cache=cache)
     assert torch.allclose(again, new.encode_text(TEXTS), atol=1e-6)
@@ -389,14 +394,15 @@ def test_text_cache_is_rebuilt_when_weights_change_in_place(tiny_models, tmp_pat
 def test_weights_identity_hashes_each_file_once(tiny_models, tmp_path, monkeypatch):
     import hashlib
 
+    import corpora.identity as identity
     import mlr.backbone.weights as backbone_mod
 
     source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none"))
     path = tmp_path / "tiny.pt"
     torch.save(source.model.state_dict(), path)
     hashed = []
-    real = backbone_mod._sha256
-    monkeypatch.setattr(backbone_mod, "_sha256", lambda p: hashed.append(p) or real(p))
+    real = identity.sha256_file
+    monkeypatch.setattr(identity, "sha256_file", lambda p: hashed.append(p) or real(p))
     info = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path))).info()
     (record,) = info["weights_files"]
     assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

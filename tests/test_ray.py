@@ -32,17 +32,21 @@ pytestmark = pytest.mark.ray
 COMPARED = [f for f in REPORT_FILES if f != "run.json"]
 
 
+REGISTRY_VAR = "NOTCLIP_TEST_HASH_REGISTRY"  # tells the workers conftest's hash_registry
 CRASH = "crash-after-first-checkpoint"  # in a run directory: its worker dies once, mid-run
 
 
 def _worker_setup() -> None:
-    """Every worker: the tiny open_clip models, and a checkpoint writer that kills the worker
-    right after a run's first checkpoint when the run's directory holds a CRASH file."""
+    """Every worker: the tiny open_clip models, the session's file-hash registry (never ~), and a
+    checkpoint writer that kills the worker right after a run's first checkpoint when the run's
+    directory holds a CRASH file."""
     import open_clip
 
+    import corpora.identity
     import mlr.train
 
     open_clip.add_model_config(MODEL_CONFIGS)
+    corpora.identity.REGISTRY = Path(os.environ[REGISTRY_VAR])
     save = mlr.train.atomic_torch_save
 
     def save_then_die(obj, path, **kwargs):
@@ -56,14 +60,17 @@ def _worker_setup() -> None:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():
+def ray_cluster(hash_registry):
     ray = pytest.importorskip("ray")
     temp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Unix socket paths <= 107 bytes
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_AUTH_MODE", "disabled")
         for module in (__name__, "conftest"):  # test helpers travel by value to the workers
             ray.cloudpickle.register_pickle_by_value(sys.modules[module])
-        setup = {"worker_process_setup_hook": _worker_setup}
+        setup = {
+            "worker_process_setup_hook": _worker_setup,
+            "env_vars": {REGISTRY_VAR: str(hash_registry)},
+        }
         ray, owned = start_ray(
             num_cpus=2, temp_dir=temp, object_store_bytes=100 << 20, runtime_env=setup
         )

@@ -94,7 +94,9 @@ def view_image(image: Any, transform: Callable[[Any], torch.Tensor]) -> Any:
 
 
 def _to_rgb(image: Any) -> Any:
-    return image.convert("RGB")
+    from corpora.images import to_rgb
+
+    return to_rgb(image)
 
 
 def dense_shape(model: str, image_size: int | None = None) -> tuple[int, int, int]:

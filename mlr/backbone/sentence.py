@@ -66,7 +66,7 @@ class TextBackbone(TextEncoder):
         self.embed_dim = int(dim)
 
     def cache_namespace(self) -> str:
-        return f"sentence-transformers|{self.source}|{self.weights_id}|{self.config.precision}"
+        return f"sentence-transformers|{self.weights_id}|{self.config.precision}"
 
     def info(self) -> dict[str, Any]:
         return {

@@ -13,10 +13,11 @@ the environment alone (open_clip's builders and tokenizers, through Hugging Face
 
 The weights' content identity (:attr:`Backbone.weights_id`) keys every cache (text embeddings,
 dense features): the SHA-256 of every weight file (with a ``local-dir:``'s config) and the
-architecture config, or for random weights that config and the seed. A file's hash is computed
-once and kept in a small registry (:data:`WEIGHTS_REGISTRY`, one JSON per file with its size and
-``mtime_ns``); it is computed again only when the size or ``mtime_ns`` changes, so weights
-overwritten in place never reuse the old cache entries. A ``local-dir:`` export must hold the
+architecture config, or for random weights that config and the seed; never their path. A file's
+hash is computed once and remembered with its size, ``mtime_ns``, ``ctime_ns`` and inode
+(:func:`corpora.identity.file_identities`); it is computed again whenever one of them changes,
+so weights overwritten in place never reuse the old cache entries, also when the modification
+time is put back (``cp -p``, ``rsync -a``, ``tar``). A ``local-dir:`` export must hold the
 architecture ``model`` names (its ``open_clip_config.json`` is compared with it); weights that
 cannot be read or do not fit the model are one clear error naming the file.
 """
@@ -36,13 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpora.runio import atomic_write_json
+from corpora.identity import file_identities
 from mlr.backbone import MissingTextModelError, MissingWeightsError
 
 LOCAL_DIR_PREFIX = "local-dir:"
 EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
 HUB_PROBE_TIMEOUT = 3.0  # seconds: one connection attempt before a download
-WEIGHTS_REGISTRY = Path("~/.cache/notclip/weights-sha256")  # weight files' SHA-256, by path
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 
 LOCAL_OPEN_CLIP = "use a local checkpoint file (or a local-dir: folder) as the weights"
@@ -165,35 +165,10 @@ class Weights:
     files: tuple[str, ...] = ()  # what is loaded: the checkpoint (local-dir: config, checkpoint)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_identity(path: str | Path) -> dict[str, Any]:
-    """``{path, size, mtime_ns, sha256}`` of a weights file. The SHA-256 is taken from
-    :data:`WEIGHTS_REGISTRY` when the size and ``mtime_ns`` recorded there are the file's own;
-    otherwise it is computed and recorded."""
-    path = Path(path).resolve()
-    st = path.stat()
-    record_path = (
-        WEIGHTS_REGISTRY.expanduser() / f"{hashlib.sha1(str(path).encode()).hexdigest()}.json"
-    )
-    try:
-        record = json.loads(record_path.read_text("utf-8"))
-    except (OSError, ValueError):
-        record = None
-    now = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    known = isinstance(record, dict) and isinstance(record.get("sha256"), str)
-    if known and {k: record.get(k) for k in now} == now:
-        return {**now, "sha256": record["sha256"]}
-    record = {**now, "sha256": _sha256(path)}
-    with contextlib.suppress(OSError):  # a read-only registry only means hashing again next time
-        atomic_write_json(record_path, record)
-    return record
+    """``{path, size, mtime_ns, ctime_ns, inode, sha256}`` of a weights file (its real path):
+    :func:`corpora.identity.file_identities`."""
+    return file_identities([Path(path).resolve()])[0]
 
 
 def content_identity(

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from corpora.multilabel import MultiLabelSplit, open_rgb
+from corpora.images import open_image
+from corpora.multilabel import MultiLabelSplit
 from corpora.schema import C
 from negation.negbench.families import Family
 from negation.negbench.question_files import read_negbench_csv, read_questions
@@ -116,7 +117,7 @@ def bench_from_negbench_csv(path: Path, images: Path, seed: int) -> Bench:
     return Bench(
         questions=frame,
         image_keys=keys,
-        opener=lambda i: open_rgb(paths[i]),
+        opener=lambda i: open_image(paths[i]),
         dataset=f"negbench-csv-{Path(path).stem}",
         inputs={
             "negbench_csv": {
