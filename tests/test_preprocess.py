@@ -330,7 +330,7 @@ def test_mlrtrain_records_its_transform_and_eval_reuses_it(tiny_models, vit_file
     res = runner.invoke(mlrtrain, ["eval", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "eval.json").read_text())["preprocess"] == "crop"
-    assert [p.name.split("__")[2] for p in fc.iterdir()] == ["32-crop"]  # no squash features
+    assert [p.name.split("__")[1] for p in fc.iterdir()] == ["32-crop"]  # no squash features
 
 
 def test_each_command_defaults_and_documents_its_transform():
