@@ -26,6 +26,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# Every seed a command takes (and records in run.json) is unsigned 64-bit: negscan's hash seed,
+# numpy's and torch's generators all take 0 … 2**64 - 1.
+SEED_MAX = 2**64 - 1
 _VERSIONED = ("notclip", "polars", "pyarrow", "fsspec", "numpy", "torch", "open_clip_torch")
 
 

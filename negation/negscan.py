@@ -88,10 +88,13 @@ def scan_options(
     unique: bool = False,
 ) -> ScanOptions:
     """:class:`ScanOptions` from the command line's spellings (``classes='none'``: no classes).
-    A bad lexicon or class set raises :class:`BadOption`."""
+    A bad lexicon, class set or seed raises :class:`BadOption`."""
     from corpora.classes import load_classes
+    from corpora.runio import SEED_MAX
     from negation.lexicon import load_lexicon
 
+    if not 0 <= seed <= SEED_MAX:  # it seeds a 64-bit hash: checked before any scanning
+        raise BadOption("seed", f"{seed} is not in the range 0 to 2**64 - 1")
     try:
         lex = load_lexicon(lexicon)
     except ValueError as exc:
