@@ -125,7 +125,7 @@ def test_tied_infinite_scores_are_one_threshold_and_nan_scores_are_refused():
         both = evaluate(np.stack([scores, scores[::-1]], 1), np.stack([labels, labels[::-1]], 1))
         assert both["map"] == pytest.approx(100 * ref)
     with_nan = np.array([[np.nan, 1.0], [0.5, 0.2], [0.1, 0.9]])
-    with pytest.raises(ValueError, match="1 score.*NaN"):
+    with pytest.raises(ValueError, match=r"1 score\(s\) are NaN"):
         evaluate(with_nan, np.array([[1, 0], [0, 1], [1, 0]], dtype=np.int8))
     with pytest.raises(ValueError, match="NaN"):
         average_precision(with_nan[:, 0], np.array([-1, 1, 0], dtype=np.int8))  # even ignored

@@ -462,6 +462,29 @@ def test_cr_only_line_endings_and_an_empty_jsonl(tmp_path):
     assert body["warnings"] == [{"shard": empty, "warning": "no rows (an empty file)"}]
 
 
+def test_a_jsonl_caption_that_is_not_a_string_names_its_line_or_is_listed_with_skip_bad(tmp_path):
+    # Polars reads such values as their JSON text: '["not", "a dog"]' would count as a negation
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": "no dog"}\n{"text": "[not] a \\"list\\""}\n{"text": "3 cats"}\n')
+    bad = {
+        "list.jsonl": ('{"text": "a cat"}\n\n{"text": ["not", "a dog"]}\n', 3, "a list"),
+        "object.jsonl": ('{"text": {"no": "dog"}}\n', 1, "an object"),
+        "number.jsonl": ('{"text": "a cat"}\n{"text": 7}\n', 2, "a number"),
+        "lists.jsonl": ('{"text": ["no"]}\n{"text": ["not", "a dog"]}\n', 1, "a list"),
+    }
+    for name, (text, line, kind) in bad.items():
+        (tmp_path / name).write_text(text, "utf-8")
+        stopped = invoke("text", tmp_path / name, good)
+        assert stopped.exit_code == 1, (name, stopped.output)
+        assert f"{name}: line {line}: 'text' is {kind}" in stopped.output
+        assert "not a string" in stopped.output and "Traceback" not in stopped.output
+    body = json.loads(invoke("text", tmp_path, "--skip-bad", "--format", "json").stdout)
+    assert (body["n_rows"], body["n_with_negation"]) == (3, 2)  # good.jsonl alone
+    listed = {Path(b["shard"]).name: b["error"] for b in body["bad_shards"]}
+    assert set(listed) == set(bad)
+    assert listed["list.jsonl"].startswith('line 3: \'text\' is a list (["not", "a dog"])')
+
+
 def test_an_unreadable_text_file_stops_the_scan_or_is_listed_with_skip_bad(tmp_path, monkeypatch):
     import corpora.shards
 
