@@ -58,12 +58,27 @@ class ShardError(Exception):
         return type(self), (self.shard, self.message)
 
 
+# What reading a bad shard may raise besides a ShardError: Polars' errors, a Polars panic (its
+# Rust code meeting data it did not expect; pyo3's PanicException is a BaseException, not an
+# Exception) and OS errors.
+READ_ERRORS = (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
+
+
 class SchemaError(ShardError):
     """The caption column is missing or not a string column."""
 
 
 class CorruptShardError(ShardError):
     """The shard cannot be read (truncated file, bad footer, bad page)."""
+
+
+def unreadable(url: str, exc: BaseException) -> CorruptShardError:
+    """The :class:`CorruptShardError` of a shard whose reading raised one of
+    :data:`READ_ERRORS`. A panic's text names Polars' task ids, which differ from run to run: it
+    is said in words (Polars prints the panic itself on stderr)."""
+    if isinstance(exc, pl.exceptions.PanicException):
+        return CorruptShardError(url, "cannot be read (Polars panicked while decoding it)")
+    return CorruptShardError(url, f"cannot be read ({exc})")
 
 
 def text_column_for(corpus: str, text_column: str | None) -> str:
@@ -131,7 +146,7 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
             # as a Parquet file, gives Polars the schema
             footer_file = b"PAR1" + footer + tail
             schema = pl.read_parquet_schema(io.BytesIO(footer_file))
-    except (OSError, ValueError, IndexError, pl.exceptions.PolarsError) as exc:
+    except (*READ_ERRORS, ValueError, IndexError) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
     if not text and (column not in schema or not isinstance(schema[column], _TEXT_TYPES)):
         _check_column(shard.url, _arrow_columns(footer_file), column, is_string=False)

@@ -297,6 +297,44 @@ def test_a_shard_with_a_corrupt_data_page_is_a_bad_shard(tmp_path):
     assert json.loads(skipped.stdout)["bad_shards"][0]["shard"] == str(path.resolve())
 
 
+def panicking_shard(path):
+    """A Parquet shard with an intact footer and a garbage data page on which Polars panics
+    (``PanicException``, a BaseException, not a PolarsError). Its caption column is
+    uncompressed and dictionary-encoded (10 distinct captions); the data page holds the
+    definition levels (length 3, then one run: 2 000 × 1) and then the bit width of the
+    dictionary indices (4), which is set to 255."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    captions = [f"no caption {i % 10}" for i in range(2_000)]
+    pl.DataFrame({"TEXT": captions}).write_parquet(path, compression="uncompressed")
+    page = pq.ParquetFile(path).metadata.row_group(0).column(0).data_page_offset
+    data = bytearray(path.read_bytes())
+    levels = data.index(b"\x03\x00\x00\x00\xa0\x1f\x01\x04", page)
+    data[levels + 7] = 255  # the bit width
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_shard_on_which_polars_panics_is_a_bad_shard(tmp_path):
+    bad = panicking_shard(tmp_path / "in" / "part-00009.parquet")
+    with pytest.raises(pl.exceptions.PanicException):  # the fault reproduced, outside negscan
+        pl.scan_parquet(bad).collect(engine="streaming")
+    stopped = invoke("laion", bad, "--quiet")
+    assert stopped.exit_code == 1, stopped.output
+    assert "part-00009.parquet: cannot be read" in stopped.output
+    assert "Traceback" not in stopped.output
+    # alone, and among small shards read together in one pass (which then reads one by one)
+    for n_good in (0, 9):
+        for i in range(n_good):
+            write_shard(tmp_path / "in" / f"part-{i:05d}.parquet", ["no dog", f"a cat {i}"])
+        body = json.loads(
+            invoke("laion", tmp_path / "in", "--skip-bad", "--format", "json", "-q").stdout
+        )
+        assert body["n_rows"] == 2 * n_good and body["n_with_negation"] == n_good
+        assert [b["shard"] for b in body["bad_shards"]] == [str(bad.resolve())]
+
+
 def test_a_remote_path_through_fsspec_memory(tmp_path):
     root = f"memory://negscan-cli-{uuid.uuid4().hex}"
     fs = fsspec.filesystem("memory")
