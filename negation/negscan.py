@@ -345,7 +345,7 @@ def _scan_and_report(
     store = st.ResultStore(out, config, overwrite=overwrite) if out else None
     executor = None
     if engine == "ray":  # started before the progress bar: Ray may print as it starts
-        executor = make_executor("ray", address=address, workers=workers, temp_under=out)
+        executor = make_executor("ray", address=address, workers=workers)
     start, stop = _hook(progress, "start"), _hook(progress, "stop")
     try:
         if start is not None:
