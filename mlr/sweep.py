@@ -47,6 +47,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
+from corpora.locks import writing
 from corpora.schema import C
 from corpora.sweep_results import remote_url
 from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
@@ -296,7 +297,8 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
         if run.url is not None:
             download(run.url, run_dir)
         cfg = replace(run.config, resume=state == "partial")
-        result = fit(cfg, reporter=reporter, on_epoch_end=sync if run.url else None)
+        with writing(run_dir, "mlrtrain fit"):  # one process trains a run at a time
+            result = fit(cfg, reporter=reporter, on_epoch_end=sync if run.url else None)
         if run.url is not None:
             sync()
             shutil.rmtree(run_dir)  # the URL holds the run now

@@ -260,11 +260,11 @@ def hf_inputs(
 @contextmanager
 def _locked(out: Path, on_warning: Warn | None) -> Iterator[None]:
     """Hold the lock of ``out``: one negscan writes a directory at a time."""
-    from corpora.locks import writing
+    from corpora.locks import cannot_lock, writing
 
     with writing(out, "negscan") as held:
         if not held and on_warning is not None:
-            on_warning(f"cannot lock {out}: its filesystem does not support it")
+            on_warning(cannot_lock(out))
         yield
 
 

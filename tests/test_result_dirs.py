@@ -56,3 +56,21 @@ def test_negscan_refuses_a_promptsim_directory_unless_overwrite(tiny_models, tmp
     assert json.loads((out / "run.json").read_text())["command"] == "negscan text"
     rerun = runner.invoke(negscan, ["text", str(captions), "--out", str(out), "--quiet"])
     assert rerun.exit_code == 0, rerun.output  # its own directory
+
+
+def test_a_second_fit_into_the_same_out_fails_at_once(tmp_path):
+    """One mlrtrain fit writes a --out at a time (the advisory lock negscan takes): the second
+    of two at once says so and writes nothing, whatever its seed."""
+    import fcntl
+
+    out = tmp_path / "run"
+    out.mkdir()
+    args = ["fit", "--root", str(tmp_path / "nowhere"), "--out", str(out), "--pretrained", "none"]
+    with open(out / ".lock", "a") as held:  # another fit writing there
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = runner.invoke(mlrtrain, [*args, "--seed", "1"])
+    assert busy.exit_code == 1
+    assert busy.output.strip() == f"error: another mlrtrain fit is writing {out}"
+    assert [p.name for p in out.iterdir()] == [".lock"]
+    free = runner.invoke(mlrtrain, [*args, "--seed", "1"])  # released: it gets to the data
+    assert free.exit_code == 1 and "another mlrtrain fit" not in free.output

@@ -252,6 +252,22 @@ def test_interrupted_run_resumes_and_failed_run_does_not_stop_the_sweep(
     assert res.height == 4 and set(res["status"]) == {"skipped", "complete"}
 
 
+def test_a_run_another_process_trains_is_left_to_it(voc_root, tiny_models, tmp_path):
+    """A run directory whose lock another process holds (a second sweep, a fit) is not trained
+    twice at once: that run fails with the reason, the sweep goes on."""
+    import fcntl
+
+    cfg = sweep_config(voc_root, tiny_models[1], tmp_path, methods=("baseline",), partials=(0.5,))
+    run_dir = Path(cfg.out) / "voc/baseline/p0.5/seed0"
+    run_dir.mkdir(parents=True)
+    with open(run_dir / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run_sweep(cfg)
+    assert [r["run_dir"] for r in result.failed] == ["voc/baseline/p0.5/seed0"]
+    assert f"another mlrtrain fit is writing {run_dir}" in result.failed[0]["error"]
+    assert not (run_dir / "run.json").exists()
+
+
 def test_cli_rejects_options_the_sweep_sets(voc_root, tiny_models, tmp_path):
     base = ["sweep", "--root", str(voc_root), "--out", str(tmp_path / "s"), "--dataset", "voc"]
     base += ["--model", tiny_models[1], "--pretrained", "none", "--offline", "--epochs", "1"]
