@@ -47,11 +47,12 @@ def fit(options: dict[str, Any], config: str | None, quiet: QuietOpt = False) ->
 
     cfg = config_from(options, config)
     out = Path(cfg.out).expanduser()
-    with run_errors(), writing(out, "mlrtrain fit") as held:  # one fit per --out at a time
-        if not held:
-            stderr.print(f"[yellow]warning:[/] {cannot_lock(out)}", highlight=False)
-        claim_out_dir(out, "mlrtrain fit", None)
-        result = fit_run(cfg, reporter=RichReporter(quiet=quiet))
+    with run_errors():
+        claim_out_dir(out, "mlrtrain fit", None)  # (before the lock: no lock file if refused)
+        with writing(out, "mlrtrain fit") as held:  # one fit per --out at a time
+            if not held:
+                stderr.print(f"[yellow]warning:[/] {cannot_lock(out)}", highlight=False)
+            result = fit_run(cfg, reporter=RichReporter(quiet=quiet))
     _print_metrics(result.metrics)
     stderr.print(f"run directory: {result.run_dir}")
     banner(result.metrics)

@@ -294,9 +294,13 @@ def run(
     """Scan ``inputs`` with ``opts``; with ``out``, resume from and save into it (holding its
     lock) and write the report files. ``engine`` 'ray' scans the unfinished units as Ray tasks
     (``address``, ``workers``); ``execution`` is added to ``run.json``'s execution."""
+    from corpora.runio import claim_out_dir
+
     out = Path(out) if out is not None else None
     if engine == "local" and (address or workers):
         raise ValueError("address and workers need engine='ray'")
+    if out:  # (before the lock: a refused directory gets no lock file)
+        claim_out_dir(out, "negscan", overwrite)
     with _locked(out, on_warning) if out else nullcontext():
         return _scan_and_report(
             inputs,
@@ -328,13 +332,11 @@ def _scan_and_report(
     execution: dict[str, object] | None,
 ) -> Report:
     from corpora.executors import make_executor
-    from corpora.runio import claim_out_dir, run_info
+    from corpora.runio import run_info
     from negation import report as rp
     from negation import scanning
     from negation import store as st
 
-    if out:
-        claim_out_dir(out, "negscan", overwrite)
     config = {
         **opts.config(),
         "corpus": inputs.corpus,

@@ -74,3 +74,30 @@ def test_a_second_fit_into_the_same_out_fails_at_once(tmp_path):
     assert [p.name for p in out.iterdir()] == [".lock"]
     free = runner.invoke(mlrtrain, [*args, "--seed", "1"])  # released: it gets to the data
     assert free.exit_code == 1 and "another mlrtrain fit" not in free.output
+
+
+def test_a_directory_with_someones_own_report_but_no_run_json_is_not_replaced(
+    tiny_models, tmp_path
+):
+    captions = tmp_path / "captions.txt"
+    captions.write_text("no dog here\n", "utf-8")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.json").write_text('{"my": "numbers"}')
+    scan = runner.invoke(negscan, ["text", str(captions), "--out", str(mine), "--quiet"])
+    assert scan.exit_code == 1, scan.output
+    assert f"{mine} holds a summary.json but no run.json" in " ".join(scan.output.split())
+    model = ["--model", tiny_models[0], "--pretrained", "none", "--device", "cpu"]
+    options = ["--classes", "cat,dog", "--templates", "single", "--no-text-cache"]
+    table = runner.invoke(promptsim, ["table", *model, *options, "--out", str(mine)])
+    assert table.exit_code == 1 and "holds a summary.json but no run.json" in table.output
+    (mine / "metrics.json").write_text('{"map": 99.0}')
+    fit = runner.invoke(mlrtrain, ["fit", "--root", str(tmp_path), "--out", str(mine)])
+    assert fit.exit_code == 1 and "but no run.json" in fit.output
+    assert (mine / "summary.json").read_text() == '{"my": "numbers"}'
+    assert (mine / "metrics.json").read_text() == '{"map": 99.0}'
+    forced = runner.invoke(
+        negscan, ["text", str(captions), "--out", str(mine), "--overwrite", "--quiet"]
+    )
+    assert forced.exit_code == 0, forced.output  # asked for
+    assert json.loads((mine / "run.json").read_text())["command"] == "negscan text"

@@ -158,6 +158,23 @@ def test_sweep_writes_every_run_and_results(done_sweep):
     assert len(builds) == 2 and len(set(builds)) == 2
 
 
+def test_a_sweep_directory_names_its_command_and_other_commands_refuse_it(done_sweep, tmp_path):
+    from negation.cli_negscan import app as negscan
+
+    sweep, _, _ = done_sweep
+    run = json.loads((sweep / "run.json").read_text())
+    assert run["command"] == "mlrtrain sweep" and run["seeds"] == [0]
+    assert run["config"]["methods"] == list(METHODS) and run["config"]["partials"] == [0.3, 0.7]
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    fit = runner.invoke(app, ["fit", "--root", str(tmp_path), "--out", str(sweep)])
+    assert fit.exit_code == 1 and "holds results of `mlrtrain sweep`" in fit.output
+    captions = tmp_path / "captions.txt"
+    captions.write_text("no dog\n", "utf-8")
+    scan = runner.invoke(negscan, ["text", str(captions), "--out", str(sweep), "--quiet"])
+    assert scan.exit_code == 1 and "holds results of `mlrtrain sweep`" in scan.output
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+
+
 def test_the_mask_is_shared_across_methods_and_drawn_per_proportion(done_sweep):
     sweep, _, _ = done_sweep
 

@@ -369,6 +369,7 @@ KINDS = {
     "promptsim absence": "absence",
     "promptsim negbench": "negbench",
     "mlrtrain fit": "fit",
+    "mlrtrain sweep": "sweep",
 }
 
 
