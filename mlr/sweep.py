@@ -48,7 +48,7 @@ import polars as pl
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
 from corpora.locks import writing
-from corpora.runio import run_info
+from corpora.runio import SEED_MAX, run_info
 from corpora.schema import C
 from corpora.sweep_results import remote_url
 from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
@@ -114,6 +114,8 @@ def parse_seeds(spec: str) -> list[int]:
         raise ValueError(f"--seeds {spec!r}: use integers, e.g. 0,1,2 or 0:2") from None
     if not values:
         raise ValueError(f"--seeds {spec!r}: no seed")
+    if not all(0 <= v <= SEED_MAX for v in values):
+        raise ValueError(f"--seeds {spec!r}: a seed is 0 to 2**64 - 1")
     return list(dict.fromkeys(values))
 
 

@@ -123,6 +123,9 @@ def test_partial_grammar_is_inclusive_and_float_safe():
         with pytest.raises(ValueError, match="--partial"):
             parse_partials(bad)
     assert parse_seeds("0:2") == [0, 1, 2] and parse_seeds("3,1,3") == [3, 1]
+    for bad in ("-5", "-1:1", str(2**64)):  # as --seed: 0 … 2**64 - 1
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
     with pytest.raises(ValueError, match="--methods"):
         parse_methods("baseline,coop")
 
