@@ -258,10 +258,13 @@ def hf_inputs(
 
 # --- running ---------------------------------------------------------------------------------
 @contextmanager
-def _locked(out: Path, on_warning: Warn | None) -> Iterator[None]:
-    """Hold the lock of ``out``: one negscan writes a directory at a time."""
+def _locked(out: Path, on_warning: Warn | None, *, overwrite: bool | None) -> Iterator[None]:
+    """Claim ``out`` (:func:`corpora.runio.claim_out_dir`; first, so that a refused directory
+    gets no lock file), then hold its lock: one negscan writes a directory at a time."""
     from corpora.locks import cannot_lock, writing
+    from corpora.runio import claim_out_dir
 
+    claim_out_dir(out, "negscan", overwrite)
     with writing(out, "negscan") as held:
         if not held and on_warning is not None:
             on_warning(cannot_lock(out))
@@ -294,14 +297,10 @@ def run(
     """Scan ``inputs`` with ``opts``; with ``out``, resume from and save into it (holding its
     lock) and write the report files. ``engine`` 'ray' scans the unfinished units as Ray tasks
     (``address``, ``workers``); ``execution`` is added to ``run.json``'s execution."""
-    from corpora.runio import claim_out_dir
-
     out = Path(out) if out is not None else None
     if engine == "local" and (address or workers):
         raise ValueError("address and workers need engine='ray'")
-    if out:  # (before the lock: a refused directory gets no lock file)
-        claim_out_dir(out, "negscan", overwrite)
-    with _locked(out, on_warning) if out else nullcontext():
+    with _locked(out, on_warning, overwrite=overwrite) if out else nullcontext():
         return _scan_and_report(
             inputs,
             opts,
@@ -417,15 +416,14 @@ def merge(
     """Merge the per-shard partial results of several runs' output directories into one report
     in ``out``; a shard is never counted twice."""
     from corpora.locks import reading
-    from corpora.runio import claim_out_dir, run_info
+    from corpora.runio import run_info
     from negation import report as rp
     from negation import store as st
     from negation.scan import options_from_config
 
     out, paths = Path(out), [Path(d) for d in dirs]
     with ExitStack() as locks:
-        claim_out_dir(out, "negscan", None)
-        locks.enter_context(_locked(out, on_warning))
+        locks.enter_context(_locked(out, on_warning, overwrite=None))
         for d in paths:
             if d.resolve() != out.resolve():  # merging into one of the inputs is fine
                 locks.enter_context(reading(d, "negscan"))
