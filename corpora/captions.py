@@ -23,6 +23,7 @@ from typing import cast
 
 import polars as pl
 
+from corpora.parquet_thrift import footer_facts
 from corpora.schema import C
 from corpora.shards import Shard
 
@@ -57,12 +58,27 @@ class ShardError(Exception):
         return type(self), (self.shard, self.message)
 
 
+# What reading a bad shard may raise besides a ShardError: Polars' errors, a Polars panic (its
+# Rust code meeting data it did not expect; pyo3's PanicException is a BaseException, not an
+# Exception) and OS errors.
+READ_ERRORS = (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
+
+
 class SchemaError(ShardError):
     """The caption column is missing or not a string column."""
 
 
 class CorruptShardError(ShardError):
     """The shard cannot be read (truncated file, bad footer, bad page)."""
+
+
+def unreadable(url: str, exc: BaseException) -> CorruptShardError:
+    """The :class:`CorruptShardError` of a shard whose reading raised one of
+    :data:`READ_ERRORS`. A panic's text names Polars' task ids, which differ from run to run: it
+    is said in words (Polars prints the panic itself on stderr)."""
+    if isinstance(exc, pl.exceptions.PanicException):
+        return CorruptShardError(url, "cannot be read (Polars panicked while decoding it)")
+    return CorruptShardError(url, f"cannot be read ({exc})")
 
 
 def text_column_for(corpus: str, text_column: str | None) -> str:
@@ -115,140 +131,6 @@ def _arrow_columns(footer_file: bytes) -> dict[str, str]:
     return {f.name: str(f.type) for f in pq.ParquetFile(io.BytesIO(footer_file)).schema_arrow}
 
 
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
-def _skip(data: bytes, i: int, kind: int) -> int:
-    """Skip one Thrift compact-protocol value of type ``kind`` starting at ``data[i]``."""
-    if kind in (1, 2):  # a boolean field: its value is its type
-        return i
-    if kind == 3:
-        return i + 1
-    if kind in (4, 5, 6):
-        return _varint(data, i)[1]
-    if kind == 7:
-        return i + 8
-    if kind == 8:
-        size, i = _varint(data, i)
-        return i + size
-    if kind in (9, 10):  # list, set
-        size, elem = data[i] >> 4, data[i] & 0x0F
-        i += 1
-        if size == 15:
-            size, i = _varint(data, i)
-        for _ in range(size):
-            i = i + 1 if elem in (1, 2) else _skip(data, i, elem)
-        return i
-    if kind == 11:  # map
-        size, i = _varint(data, i)
-        if size:
-            key, value = data[i] >> 4, data[i] & 0x0F
-            i += 1
-            for _ in range(size):
-                i = i + 1 if key in (1, 2) else _skip(data, i, key)
-                i = i + 1 if value in (1, 2) else _skip(data, i, value)
-        return i
-    if kind == 12:  # struct: fields up to a stop byte
-        while data[i]:
-            head = data[i]
-            i = _varint(data, i + 1)[1] if head >> 4 == 0 else i + 1  # long-form field id
-            i = _skip(data, i, head & 0x0F)
-        return i + 1
-    raise ValueError(f"unknown Thrift type {kind}")
-
-
-def _field(data: bytes, i: int, last: int) -> tuple[int, int, int]:
-    """A Thrift compact-protocol field header at ``data[i]`` (``last``: the previous field's id):
-    the field's id, its value's type and where the value starts."""
-    head = data[i]
-    if head >> 4:
-        return last + (head >> 4), head & 0x0F, i + 1
-    zigzag, i = _varint(data, i + 1)
-    return (zigzag >> 1) ^ -(zigzag & 1), head & 0x0F, i
-
-
-# column -> the bytes of the last schema walked for it, and whether it has that text column: the
-# walk reads exactly those bytes (a Thrift list says how long it is), so the same bytes in another
-# footer give the same answer
-_SCHEMAS: dict[str, tuple[bytes, bool]] = {}
-
-
-def _footer_facts(footer: bytes, column: str) -> tuple[int, bool]:
-    """From a Parquet footer (FileMetaData, Thrift compact protocol): ``num_rows`` (field 3),
-    and whether the schema (field 2) has ``column`` as a top-level UTF-8 byte-array column, a
-    text column however Polars reads it (String, Categorical, Enum). Reading this here costs a
-    fraction of a Polars query, which a run pays once per shard; the shards of a corpus mostly
-    share their schema's bytes, which are then walked once (see :data:`_SCHEMAS`)."""
-    i = field = 0
-    text = False
-    while footer[i]:
-        field, kind, i = _field(footer, i, field)
-        if field == 2 and kind == 9:
-            seen, text = _SCHEMAS.get(column, (b"", False))
-            if not seen or not footer.startswith(seen, i):
-                text, end = _text_column(footer, i, column.encode())
-                seen = footer[i:end]
-                _SCHEMAS[column] = (seen, text)
-            i += len(seen)
-        elif field == 3 and kind == 6:
-            zigzag = _varint(footer, i)[0]
-            return (zigzag >> 1) ^ -(zigzag & 1), text
-        else:
-            i = _skip(footer, i, kind)
-    raise ValueError("no row count in the footer")
-
-
-def _text_column(data: bytes, i: int, name: bytes) -> tuple[bool, int]:
-    """Whether the schema (a list of SchemaElement, depth first) starting at ``data[i]`` has a
-    top-level leaf ``name`` of type BYTE_ARRAY, not repeated, annotated UTF-8 (converted type
-    UTF8 or logical type STRING); and where the list ends."""
-    size, i = data[i] >> 4, i + 1
-    if size == 15:
-        size, i = _varint(data, i)
-    found = False
-    open_children: list[int] = []  # the children still to come at each open level
-    for _ in range(size):
-        values: dict[int, int | bytes | None] = {}
-        field = 0
-        while data[i]:
-            field, kind, i = _field(data, i, field)
-            if kind == 5:  # type 1, repetition 3, num_children 5, converted type 6: i32
-                zigzag, i = _varint(data, i)
-                values[field] = (zigzag >> 1) ^ -(zigzag & 1)
-            elif kind == 8 and field == 4:  # name
-                length, i = _varint(data, i)
-                values[field], i = data[i : i + length], i + length
-            elif kind == 12 and field == 10:  # logical type: a union, known by its member
-                values[field] = _field(data, i, 0)[0] if data[i] else None
-                i = _skip(data, i, kind)
-            else:
-                i = _skip(data, i, kind)
-        i += 1  # the struct's stop byte
-        if len(open_children) == 1 and values.get(4) == name:
-            found = (
-                values.get(1) == 6  # BYTE_ARRAY
-                and values.get(3) != 2  # not REPEATED
-                and 5 not in values  # a leaf
-                and (values.get(6) == 0 or values.get(10) == 1)  # UTF8 / STRING
-            )
-        if open_children:
-            open_children[-1] -= 1
-        children = values.get(5)
-        if isinstance(children, int) and children:
-            open_children.append(children)
-        while open_children and not open_children[-1]:
-            open_children.pop()
-    return found, i
-
-
 def parquet_footer(shard: Shard, column: str) -> Footer:
     """Read a Parquet shard's footer: check the caption column, return the row count and the
     shard's content identity (its size and a hash of the footer, which records every column
@@ -259,12 +141,12 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
             tail = f.read(8)
             f.seek(-8 - int.from_bytes(tail[:4], "little"), 2)
             footer = f.read(int.from_bytes(tail[:4], "little"))
-        n_rows, text = _footer_facts(footer, column)
+        n_rows, text = footer_facts(footer, column)
         if not text:  # anything else is checked as Polars reads it: the footer alone, framed
             # as a Parquet file, gives Polars the schema
             footer_file = b"PAR1" + footer + tail
             schema = pl.read_parquet_schema(io.BytesIO(footer_file))
-    except (OSError, ValueError, IndexError, pl.exceptions.PolarsError) as exc:
+    except (*READ_ERRORS, ValueError, IndexError) as exc:
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
     if not text and (column not in schema or not isinstance(schema[column], _TEXT_TYPES)):
         _check_column(shard.url, _arrow_columns(footer_file), column, is_string=False)
@@ -369,7 +251,7 @@ def text_captions(shard: Shard, fmt: str, column: str) -> pl.DataFrame:
         if not data.strip():  # nothing to parse, not even a header: no captions
             return pl.DataFrame(schema={CAPTION: pl.String})
         if fmt == "jsonl":
-            frame = pl.read_ndjson(data, infer_schema_length=None)
+            frame = _read_jsonl(shard.url, data, column)
         elif fmt in ("csv", "tsv"):
             frame = pl.read_csv(data, separator="\t" if fmt == "tsv" else ",", infer_schema=False)
         else:
@@ -380,6 +262,64 @@ def text_captions(shard: Shard, fmt: str, column: str) -> pl.DataFrame:
     is_string = column in frame.columns and frame.schema[column] in (pl.String, pl.Null)
     _check_column(shard.url, schema, column, is_string=is_string)
     return frame.select(pl.col(column).cast(pl.String).alias(CAPTION))
+
+
+# what Polars makes of a JSON value that is not a string when it reads a text column: its JSON text
+# (a list, an object, a number, true or false); a caption that looks like one is checked
+_NOT_A_STRING = r"^(?:[\[{]|-?[0-9]|true$|false$)"
+_JSON_TYPES = {
+    list: "a list",
+    dict: "an object",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
+def _read_jsonl(url: str, data: bytes, column: str) -> pl.DataFrame:
+    """A JSONL file read by Polars, with every value of ``column`` a string or null: Polars
+    reads a field that is a string on some lines and a list, object or number on others as the
+    JSON text of those values (``'["not", "a dog"]'``), so such a value is a
+    :class:`CorruptShardError` naming the file and line. Only captions that could be the JSON
+    text of another value are checked, by parsing their lines."""
+    try:
+        frame = pl.read_ndjson(data, infer_schema_length=None)
+    except pl.exceptions.PolarsError:
+        _check_json_values(url, data, column, None)  # one value of another type: name its line
+        raise
+    if column in frame.columns and frame.schema[column] != pl.Null:
+        rows: list[int] | None = None  # a list, object or number column: every line checked
+        if frame.schema[column] == pl.String:
+            suspect = pl.arg_where(pl.col(column).str.contains(_NOT_A_STRING))
+            rows = frame.select(suspect).to_series().to_list()
+        if rows != []:
+            _check_json_values(url, data, column, rows)
+    return frame
+
+
+def _check_json_values(url: str, data: bytes, column: str, rows: list[int] | None) -> None:
+    """Raise :class:`CorruptShardError` at the first JSONL line (of the non-blank lines numbered
+    ``rows``; None: all) whose ``column`` is neither a string nor null."""
+    import json
+
+    wanted = None if rows is None else set(rows)
+    records = (line for line in enumerate(data.splitlines(), 1) if line[1].strip())
+    for row, (lineno, line) in enumerate(records):
+        if wanted is not None and row not in wanted:
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue  # (Polars' own error names what it cannot parse)
+        value = value.get(column) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, str):
+            kind = _JSON_TYPES.get(type(value), type(value).__name__)
+            text = json.dumps(value)
+            raise CorruptShardError(
+                url,
+                f"line {lineno}: {column!r} is {kind} ({text[:60]}{'…' if len(text) > 60 else ''}),"
+                " not a string",
+            )
 
 
 def hf_batches(

@@ -77,10 +77,20 @@ def _read_text(path: Path) -> str:
     )
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name that cannot be one (too long for the filesystem, a
+    NUL byte) is not."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def load_classes(spec: str) -> ClassSet:
     """Resolve ``coco`` / ``voc`` / ``nuswide``, a path to a class file, ``"cat,dog,..."`` or one
-    class name (``person``). A single name that looks like a file (a suffix or a folder) and is not
-    one, or that is a near miss of a built-in set (``cocoo``), is refused, not taken as a class."""
+    class name (``person``). A value that cannot be a file name (too long) is a list. A single name
+    that looks like a file (a suffix or a folder) and is not one, or that is a near miss of a
+    built-in set (``cocoo``), is refused, not taken as a class."""
     spec = spec.strip()
     if spec.lower() in BUILTIN:
         name = spec.lower()
@@ -88,7 +98,7 @@ def load_classes(spec: str) -> ClassSet:
         keys, names = _parse(text, f"built-in class set {name!r}")
         return ClassSet(name, keys, names)
     path = Path(spec).expanduser()
-    if path.is_file():
+    if _is_file(path):
         keys, names = _parse(_read_text(path), str(path))
         return ClassSet(path.stem, keys, names)
     if "," not in spec:

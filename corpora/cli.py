@@ -26,6 +26,7 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 from corpora.launch import add_version_option
+from corpora.runio import SEED_MAX
 
 stdout = Console()  # results
 stderr = Console(stderr=True)  # progress, messages, warnings, banners
@@ -105,7 +106,13 @@ QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars and no messages on stderr.")
 ]
 SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Random seed (what it seeds: see the description).")
+    int,
+    typer.Option(
+        "--seed",
+        min=0,
+        max=SEED_MAX,  # (corpora.runio)
+        help="Random seed, 0 to 2**64 - 1 (what it seeds: see the description).",
+    ),
 ]
 ClassesOpt = Annotated[
     str,

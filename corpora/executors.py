@@ -8,8 +8,9 @@ plain ``@ray.remote`` task per unit (no Ray Data, no Tune), with ``num_cpus`` / 
 ``memory`` scheduling hint and ``max_retries`` (a task whose worker dies is run again).
 
 :func:`start_ray` starts (or attaches to) Ray with explicit defaults instead of Ray's surprising
-ones: a local Ray keeps its temporary files under the output directory (or a user directory) on
-a path short enough for its Unix sockets, its object store is capped, and the driver's working
+ones: a local Ray keeps its temporary files (sessions, logs, Unix sockets) in a user directory
+on a path short enough for its sockets, never in a result directory (a folder with sockets in it
+cannot be copied), its object store is capped, and the driver's working
 directory does not end up first on the workers' ``sys.path`` (where a folder named like a package
 would shadow it); the workers import this code from where the driver does.
 """
@@ -163,16 +164,13 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def ray_temp_dir(under: str | os.PathLike | None = None) -> str:
-    """Where a local Ray keeps its sessions: ``UNDER/.ray`` (e.g. the output directory), else
-    ``~/.cache/notclip/ray``, else a new directory in /tmp: the first one short enough for
-    Ray's Unix socket paths."""
-    candidates = [Path(under).expanduser().resolve() / ".ray"] if under else []
-    candidates.append(Path.home() / ".cache" / "notclip" / "ray")
-    for path in candidates:
-        if len(str(path)) <= MAX_TEMP_DIR:
-            path.mkdir(parents=True, exist_ok=True)
-            return str(path)
+def ray_temp_dir() -> str:
+    """Where a local Ray keeps its sessions: ``~/.cache/notclip/ray`` when that path is short
+    enough for Ray's Unix socket paths, else a new directory in /tmp."""
+    path = Path.home() / ".cache" / "notclip" / "ray"
+    if len(str(path)) <= MAX_TEMP_DIR:
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
     return tempfile.mkdtemp(prefix="notclip-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
 
 
@@ -182,7 +180,6 @@ def start_ray(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     temp_dir: str | None = None,
-    temp_under: str | os.PathLike | None = None,
     object_store_bytes: int = DEFAULT_OBJECT_STORE,
     runtime_env: dict[str, Any] | None = None,
 ) -> tuple[Any, bool]:
@@ -190,7 +187,7 @@ def start_ray(
 
     Returns ``(ray, owned)``; ``owned`` is False when Ray was already initialised in this process
     (then it is used as it is). A local Ray gets ``num_cpus`` (None: every core), a temporary
-    directory (``temp_dir``, else :func:`ray_temp_dir` of ``temp_under``), an object store of
+    directory (``temp_dir``, else :func:`ray_temp_dir`), an object store of
     ``object_store_bytes``, and no dashboard. ``runtime_env`` is added to the job's (e.g. a
     ``worker_process_setup_hook``).
     """
@@ -203,7 +200,7 @@ def start_ray(
         path = [_package_root(), os.environ.get("PYTHONPATH", "")]
         env = {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
         kwargs["runtime_env"]["env_vars"] = env | kwargs["runtime_env"].get("env_vars", {})
-    temp_dir = temp_dir or ray_temp_dir(temp_under)
+    temp_dir = temp_dir or ray_temp_dir()
     Path(temp_dir).mkdir(parents=True, exist_ok=True)
     if address:
         kwargs["address"] = address
@@ -227,15 +224,14 @@ def make_executor(
     *,
     address: str | None = None,
     workers: int | None = None,
-    temp_under: str | os.PathLike | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> LocalExecutor | RayExecutor:
     """The executor of ``--engine``: ``local``, or ``ray`` (a local Ray with ``workers`` CPUs,
-    its temporary files under ``temp_under``; or the cluster at ``address``, with at most
+    its temporary files in :func:`ray_temp_dir`; or the cluster at ``address``, with at most
     ``workers`` tasks in flight)."""
     if engine == "local":
         return LocalExecutor()
     if engine != "ray":
         raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
-    ray, owned = start_ray(address, num_cpus=workers, temp_under=temp_under)
+    ray, owned = start_ray(address, num_cpus=workers)
     return RayExecutor(ray, owned=owned, in_flight=workers, max_retries=max_retries)

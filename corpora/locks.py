@@ -16,6 +16,11 @@ from pathlib import Path
 LOCK = ".lock"
 
 
+def cannot_lock(directory: Path) -> str:
+    """The warning to give when a directory's filesystem cannot lock (the run goes on)."""
+    return f"cannot lock {directory}: its filesystem does not support it"
+
+
 class DirectoryBusy(ValueError):
     """Another process holds the directory's lock."""
 

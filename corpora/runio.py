@@ -6,7 +6,7 @@ The temporary file is created like any other file (mode 0666 minus the umask), s
 checkpoints and caches can be read by whoever the umask lets read them.
 
 A result directory belongs to one command: :func:`claim_out_dir` refuses to write into a directory
-whose ``run.json`` names another one.
+whose ``run.json`` names another one, or that holds a report file but no ``run.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# Every seed a command takes (and records in run.json) is unsigned 64-bit: negscan's hash seed,
+# numpy's and torch's generators all take 0 … 2**64 - 1.
+SEED_MAX = 2**64 - 1
 _VERSIONED = ("notclip", "polars", "pyarrow", "fsspec", "numpy", "torch", "open_clip_torch")
 
 
@@ -157,15 +160,30 @@ def write_run_json(out_dir: Path, info: dict[str, Any]) -> Path:
     return atomic_write_json(Path(out_dir) / "run.json", info)
 
 
+# Report files every command writes after its run.json (a command's run.json, then its report):
+# found in a directory without a run.json, one is someone else's, never to be replaced.
+REPORTS = ("summary.json", "metrics.json")
+
+
 def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:  # noqa: FBT001, FBT002
-    """Refuse to write ``command``'s results into ``out`` when its ``run.json`` names another one.
+    """Refuse to write ``command``'s results into ``out`` when its ``run.json`` names another
+    command, or when it holds a report file (:data:`REPORTS`) but no ``run.json``.
 
     ``command`` is a full command (``"promptsim table"``) or a program whose subcommands share one
     layout (``"negscan"`` accepts ``negscan laion``, ``negscan merge``, …). ``overwrite=True`` (the
     user's ``--overwrite``) skips the check; ``None`` says the command has no such option.
     """
+    if overwrite:
+        return
+    way_out = "use another --out" + (" or --overwrite" if overwrite is not None else "")
     run = Path(out) / "run.json"
-    if overwrite or not run.is_file():
+    if not run.is_file():
+        found = next((name for name in REPORTS if (Path(out) / name).is_file()), None)
+        if found is not None:
+            raise ValueError(
+                f"{out} holds a {found} but no run.json: not a result directory of "
+                f"`{command}`, its files are not replaced; {way_out}"
+            )
         return
     try:
         owner = json.loads(run.read_text("utf-8")).get("command")
@@ -174,5 +192,4 @@ def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> No
     if isinstance(owner, str) and (owner == command or owner.startswith(command + " ")):
         return
     what = f"results of `{owner}`" if isinstance(owner, str) else "an unreadable run.json"
-    way_out = "use another --out" + (" or --overwrite" if overwrite is not None else "")
     raise ValueError(f"{out} holds {what} ({run}); {way_out}")

@@ -64,8 +64,8 @@ def is_result(d: Path, part: str) -> bool:
     """Whether ``d`` is a result directory of ``part``: by its ``run.json``'s ``command`` (a
     directory another command wrote is not, whatever files it holds); without a ``run.json``
     naming a command of ``corpora.schema.KINDS`` (results made by hand), by the part's marker
-    file. A sweep directory has no ``run.json`` of its own: ``results.parquet`` or ``fit`` run
-    directories below it make it one."""
+    file. A sweep directory is one by its ``results.parquet`` or the ``fit`` run directories
+    below it (sweeps of earlier versions wrote no ``run.json`` of their own)."""
     kind, marker = PARTS[part]
     if kind == "sweep":
         return _is_sweep(d)

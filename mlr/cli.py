@@ -40,14 +40,19 @@ app = make_app(
 @run_options()
 def fit(options: dict[str, Any], config: str | None, quiet: QuietOpt = False) -> None:
     """Train one head and evaluate it; writes a run directory (docs/RESULTS.md)."""
+    from corpora.locks import cannot_lock, writing
     from corpora.runio import claim_out_dir
     from mlr.cli_progress import RichReporter, banner
     from mlr.train import fit as fit_run
 
     cfg = config_from(options, config)
+    out = Path(cfg.out).expanduser()
     with run_errors():
-        claim_out_dir(Path(cfg.out).expanduser(), "mlrtrain fit", None)
-        result = fit_run(cfg, reporter=RichReporter(quiet=quiet))
+        claim_out_dir(out, "mlrtrain fit", None)  # (before the lock: no lock file if refused)
+        with writing(out, "mlrtrain fit") as held:  # one fit per --out at a time
+            if not held:
+                stderr.print(f"[yellow]warning:[/] {cannot_lock(out)}", highlight=False)
+            result = fit_run(cfg, reporter=RichReporter(quiet=quiet))
     _print_metrics(result.metrics)
     stderr.print(f"run directory: {result.run_dir}")
     banner(result.metrics)

@@ -117,7 +117,7 @@ def sweep(
             local = remote_url(out) is None  # no other command writes to a URL: nothing to claim
             if local:
                 claim_out_dir(Path(out), "mlrtrain sweep", None)
-            executor = make_executor(engine, address=address, temp_under=out if local else None)
+            executor = make_executor(engine, address=address)
             resources = Resources(cpus=cpus_per_run, gpus=gpus_per_run or 0)
             if gpus_per_run is None and executor.parallel:
                 resources = replace(resources, gpus=default_gpus(executor))

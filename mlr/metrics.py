@@ -3,7 +3,8 @@
 - **AP** is the non-interpolated average precision of each class,
   ``Σ_k (R_k − R_{k−1}) · P_k`` over the distinct score thresholds in descending order. Tied scores
   form one threshold, so this equals ``sklearn.metrics.average_precision_score`` per class, ties
-  included (the anchors' ASL code breaks ties by sort order instead; docs/METHODS.md §3.1).
+  included (the anchors' ASL code breaks ties by sort order instead; docs/METHODS.md §3.1);
+  tied infinite scores are one threshold too. NaN scores are refused (``ValueError``).
 - **mAP** = 100 × the mean AP over the classes that have at least one positive among the evaluated
   entries. A class with no positive has no defined AP: it is reported as ``None`` and left out of
   the mean (the anchors count it as 0); ``n_classes_evaluated`` says how many classes entered.
@@ -32,9 +33,10 @@ from corpora.schema import C
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
     """Non-interpolated AP of one class (``labels`` in {1, 0, −1}; −1 ignored); ``None`` if no
     positive."""
+    s = np.asarray(scores, dtype=np.float64)
+    _check_scores(s)
     keep = labels >= 0
-    s = np.asarray(scores, dtype=np.float64)[keep]
-    y = np.asarray(labels)[keep] == 1
+    s, y = s[keep], np.asarray(labels)[keep] == 1
     n_pos = int(y.sum())
     if n_pos == 0:
         return None
@@ -42,11 +44,20 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
     s, y = s[order], y[order]
     tps = np.cumsum(y)
     fps = np.cumsum(~y)
-    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
+    # (compared, not subtracted: inf - inf is NaN, which would split tied infinite scores)
+    last_of_tie = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
     tps, fps = tps[last_of_tie], fps[last_of_tie]
     precision = tps / (tps + fps)
     recall = tps / n_pos
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _check_scores(scores: np.ndarray) -> None:
+    """Refuse NaN scores: a NaN has no rank and no side of the threshold, so any number made from
+    it would be made up (±inf are scores: tied infinities are one threshold)."""
+    n_nan = int(np.isnan(scores).sum())
+    if n_nan:
+        raise ValueError(f"{n_nan} score(s) are NaN; metrics need a number for every score")
 
 
 def _safe_div(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray:
@@ -66,6 +77,7 @@ def evaluate(
     labels = np.asarray(labels)
     if scores.shape != labels.shape:
         raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ in shape")
+    _check_scores(scores)
     n_classes = labels.shape[1]
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
     aps = _class_aps(scores, labels)

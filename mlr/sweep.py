@@ -47,6 +47,8 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
+from corpora.locks import writing
+from corpora.runio import SEED_MAX, run_info
 from corpora.schema import C
 from corpora.sweep_results import remote_url
 from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
@@ -59,7 +61,9 @@ from mlr.sweep_io import (
     results_path,
     run_state,
     staging_dir,
+    sweep_file,
     upload,
+    write_json,
     write_results,
 )
 from mlr.train import fit
@@ -110,6 +114,8 @@ def parse_seeds(spec: str) -> list[int]:
         raise ValueError(f"--seeds {spec!r}: use integers, e.g. 0,1,2 or 0:2") from None
     if not values:
         raise ValueError(f"--seeds {spec!r}: no seed")
+    if not all(0 <= v <= SEED_MAX for v in values):
+        raise ValueError(f"--seeds {spec!r}: a seed is 0 to 2**64 - 1")
     return list(dict.fromkeys(values))
 
 
@@ -296,7 +302,8 @@ def train_run(run: SweepRun, state: str, reporter: Reporter | None = None) -> di
         if run.url is not None:
             download(run.url, run_dir)
         cfg = replace(run.config, resume=state == "partial")
-        result = fit(cfg, reporter=reporter, on_epoch_end=sync if run.url else None)
+        with writing(run_dir, "mlrtrain fit"):  # one process trains a run at a time
+            result = fit(cfg, reporter=reporter, on_epoch_end=sync if run.url else None)
         if run.url is not None:
             sync()
             shutil.rmtree(run_dir)  # the URL holds the run now
@@ -313,6 +320,22 @@ def _result(frame: pl.DataFrame, path: Path | str, rows: list[dict]) -> SweepRes
         return [r for r in rows if r[C.status] == status]
 
     return SweepResult(frame, path, having("failed"), having("conflict"))
+
+
+def _run_info(cfg: SweepConfig, parallel: bool, part: tuple[int, int] | None) -> dict:  # noqa: FBT001
+    """The sweep directory's ``run.json``: it names the command that owns the directory (each
+    run's own ``run.json`` says how that run was made)."""
+    config = {
+        "base": cfg.base.to_dict(),
+        "methods": list(cfg.methods),
+        "partials": list(cfg.partials),
+        "seeds": list(cfg.seeds),
+        "template": cfg.template,
+        "out": cfg.out,
+        "work_dir": cfg.work_dir,
+    }
+    execution = {"engine": "ray" if parallel else "local", "part": list(part) if part else None}
+    return run_info("mlrtrain sweep", config, seeds=list(cfg.seeds), execution=execution)
 
 
 def run_sweep(
@@ -337,8 +360,10 @@ def run_sweep(
     if isinstance(path, Path):
         path.parent.mkdir(parents=True, exist_ok=True)
     merge_results(path, [])  # fail early on an unusable results file
+    parallel = executor is not None and executor.parallel
+    write_json(sweep_file(cfg.out, "run.json"), _run_info(cfg, parallel, part))
     rows: list[dict] = []
-    if executor is not None and executor.parallel:  # --- executor seam: runs as tasks
+    if parallel:  # --- executor seam: runs as tasks
         from mlr.distributed import run_in_parallel
 
         rows = run_in_parallel(runs, path, executor, rep, resources)

@@ -15,7 +15,7 @@ import fsspec
 import polars as pl
 
 from corpora import schema as S
-from corpora.runio import atomic_write_parquet
+from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.schema import C
 from corpora.sweep_results import remote_url
 
@@ -84,12 +84,24 @@ def upload(local: Path, url: str) -> None:
         fs.put_file(str(p), f"{root.rstrip('/')}/{p.relative_to(local).as_posix()}")
 
 
-def results_path(out: str) -> Path | str:
-    """A sweep's ``results.parquet``: a local path, or a URL below a URL ``out``."""
+def sweep_file(out: str, name: str) -> Path | str:
+    """The file ``name`` of a sweep's directory: a local path, or a URL below a URL ``out``."""
     url = remote_url(out)
-    return (
-        Path(out).expanduser() / RESULTS_FILE if url is None else at(url.rstrip("/"), RESULTS_FILE)
-    )
+    return Path(out).expanduser() / name if url is None else at(url.rstrip("/"), name)
+
+
+def results_path(out: str) -> Path | str:
+    """A sweep's ``results.parquet``."""
+    return sweep_file(out, RESULTS_FILE)
+
+
+def write_json(path: Path | str, obj: dict) -> None:
+    """Write a JSON file: atomically when local; one object write at a URL."""
+    if isinstance(path, Path):
+        atomic_write_json(path, obj)
+    else:
+        with fsspec.open(path, "wt", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, default=str)
 
 
 def write_results(path: Path | str, frame: pl.DataFrame) -> None:

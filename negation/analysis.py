@@ -11,7 +11,7 @@ import polars as pl
 
 from corpora.captions import CAPTION
 from corpora.schema import C
-from negation.lexicon import COMPOSING_CLASS, SEP, TOKEN
+from negation.lexicon import SEP, TOKEN, composing_class
 from negation.scan import (
     HASH_SEED,
     I64,
@@ -144,7 +144,7 @@ def _analyse(
     # Whole-string NFKC is the costliest step: each caption takes the cheapest exact route.
     is_ascii = texts[CAPTION].str.len_bytes() == texts[CAPTION].str.len_chars()
     other = texts.filter(~is_ascii)
-    composing = other[CAPTION].str.contains(COMPOSING_CLASS)
+    composing = other[CAPTION].str.contains(composing_class())
     routes = [
         ("ascii", texts.filter(is_ascii)),
         ("chars", other.filter(~composing)),

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import polars as pl
-
-from corpora.captions import ShardError
+from corpora.captions import READ_ERRORS, ShardError, unreadable
 from corpora.executors import Resources
 from negation.analysis import scan
 from negation.scan import ScanOptions, ScanResult
@@ -30,8 +28,10 @@ def scan_task(item: tuple[Unit, ScanOptions]) -> ScanResult | Exception:
     unit, opts = item
     try:
         return scan(unit.captions(), opts, unit.shard.url)
-    except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+    except ShardError as exc:
         return exc
+    except READ_ERRORS as exc:  # (what failed() makes of it: a Polars panic does not travel)
+        return unreadable(unit.shard.url, exc)
 
 
 def _resources(item: tuple[Unit, ScanOptions]) -> Resources:

@@ -24,12 +24,14 @@ import hashlib
 import json
 import os
 import re
-import unicodedata
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+
+import polars as pl
 
 from corpora.runio import atomic_write_json
 
@@ -50,12 +52,18 @@ TOKEN_ASCII = r"[0-9A-Za-z_']+"
 SEP_ASCII = r"[^0-9A-Za-z_']+"
 
 
-def normalise(text: str) -> str:
-    """The normalisation the scan applies before matching (NFKC, lower-case, ’ → ')."""
-    out = unicodedata.normalize("NFKC", text).lower()
+def normalise_all(texts: Sequence[str]) -> list[str]:
+    """The normalisation the scan applies before matching: NFKC and lower-case as Polars does
+    them (see :func:`nfkc_table`), ’ → '."""
+    out = pl.Series(texts, dtype=pl.String).str.normalize("NFKC").str.to_lowercase()
     for a in APOSTROPHES:
-        out = out.replace(a, "'")
-    return out
+        out = out.str.replace_all(a, "'", literal=True)
+    return out.to_list()
+
+
+def normalise(text: str) -> str:
+    """:func:`normalise_all` of one text."""
+    return normalise_all([text])[0]
 
 
 def normalise_entry(entry: str) -> str:
@@ -142,24 +150,40 @@ class Lexicon:
         return "(?i:" + "|".join(alts) + ")|" + nfkc_unstable_class(self.entries)
 
 
-@cache
-def nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Every character NFKC changes, and what NFKC makes of it (Python's Unicode tables).
+# Every Unicode fact the scan relies on is Polars': its NFKC (whole captions, and the per-character
+# table below built from it), its lower-casing and its regex classes. Python's ``unicodedata``
+# (an older Unicode version: 14.0 in Python 3.11, where Polars' NFKC knows Unicode 16 and 17
+# letters) is not used, so a caption counts the same whichever route normalises it.
+_Table = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
-    Built once per Unicode version and kept in the user's cache directory (``notclip/``), keyed
-    by that version and checked by a hash of its content; rebuilt when missing or damaged.
+
+@cache
+def _nfkc() -> _Table:
+    """Every character NFKC changes, what NFKC makes of it, and the characters besides
+    :data:`COMPOSING_BASE` that make a caption take whole-string NFKC (see :func:`composing_class`).
+
+    Built once per Polars version and kept in the user's cache directory (``notclip/``), keyed by
+    that version and checked by a hash of its content; rebuilt when missing or damaged.
     """
-    path = _cache_dir() / f"nfkc-{unicodedata.unidata_version}.json"
+    path = _cache_dir() / f"nfkc-polars-{pl.__version__}.json"
     try:
         stored = json.loads(path.read_text("utf-8"))
-        src, dst = tuple(stored["src"]), tuple(stored["dst"])
-        if stored["sha256"] == _digest(src, dst):
-            return src, dst
+        table = tuple(stored["src"]), tuple(stored["dst"]), tuple(stored["composing"])
+        if stored["sha256"] == _digest(*table):
+            return table
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    src, dst = _build_nfkc_table()
+    table = _build_nfkc()
+    src, dst, composing = table
+    record = {"src": src, "dst": dst, "composing": composing, "sha256": _digest(*table)}
     with suppress(OSError):  # a read-only home: built again next time
-        atomic_write_json(path, {"src": src, "dst": dst, "sha256": _digest(src, dst)})
+        atomic_write_json(path, record)
+    return table
+
+
+def nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every character NFKC changes, and what NFKC makes of it (Polars' NFKC)."""
+    src, dst, _ = _nfkc()
     return src, dst
 
 
@@ -167,41 +191,59 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "notclip"
 
 
-def _digest(src: tuple[str, ...], dst: tuple[str, ...]) -> str:
-    return hashlib.sha256("\0".join((*src, "\1", *dst)).encode()).hexdigest()
-
-
-def _build_nfkc_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """:func:`nfkc_table` without testing 1.1 M characters one by one: all non-ASCII code points
-    (surrogates aside) are laid out in one string, each followed by a newline so that NFKC
-    cannot join neighbours, and only the pieces of it that are not already in NFKC are split
-    further."""
-    import numpy as np  # (built once per Unicode version: not imported at every start)
-
-    cps = np.arange(0x80, 0x110000, dtype=np.uint32)
-    cps = cps[(cps < 0xD800) | (cps >= 0xE000)]
-    spaced = np.full(2 * len(cps), ord("\n"), dtype=np.uint32)
-    spaced[0::2] = cps
-    text = spaced.tobytes().decode("utf-32-le")
-    src: list[str] = []
-
-    def walk(lo: int, hi: int) -> None:
-        if unicodedata.is_normalized("NFKC", text[lo:hi]):
-            return
-        if hi - lo <= 32:
-            src.extend(ch for ch in text[lo:hi:2] if unicodedata.normalize("NFKC", ch) != ch)
-            return
-        mid = lo + (hi - lo) // 4 * 2  # even: a character and its newline stay together
-        walk(lo, mid)
-        walk(mid, hi)
-
-    walk(0, len(text))
-    return tuple(src), tuple(unicodedata.normalize("NFKC", ch) for ch in src)
+def _digest(*parts: tuple[str, ...]) -> str:
+    return hashlib.sha256("\1".join("\0".join(p) for p in parts).encode()).hexdigest()
 
 
 # Combining marks and Hangul jamo: NFKC may compose them with their neighbours, so a caption that
-# holds one is normalised as a whole rather than character by character.
-COMPOSING_CLASS = r"[\p{M}\x{1100}-\x{11FF}]"
+# holds one is normalised as a whole rather than character by character (:func:`composing_class`
+# adds the other characters that need it).
+COMPOSING_BASE = r"\p{M}\x{1100}-\x{11FF}"
+
+
+def _build_nfkc() -> _Table:
+    """:func:`_nfkc` from Polars' NFKC and NFD of every non-ASCII code point (surrogates aside).
+
+    A character NFKC may join with the one before it is a later part of a canonical
+    decomposition (a combining mark, a Hangul vowel or final, or a letter such as Kirat Rai's
+    vowel sign E, which is neither); a caption whose NFKC holds one is normalised as a whole.
+    """
+    import numpy as np  # (built once per Polars version: not imported at every start)
+
+    cps = np.arange(0x80, 0x110000, dtype=np.uint32)
+    cps = cps[(cps < 0xD800) | (cps >= 0xE000)]
+    chars = pl.Series(list(cps.tobytes().decode("utf-32-le")), dtype=pl.String)
+    nfkc = chars.str.normalize("NFKC")
+    changed = chars != nfkc
+    src, dst = chars.filter(changed), nfkc.filter(changed)
+    nfd = chars.str.normalize("NFD")
+    joins = {ch for text in nfd.filter(nfd.str.len_chars() > 1) for ch in text[1:]}
+    base = f"[{COMPOSING_BASE}]"
+    joined = pl.Series(sorted(joins), dtype=pl.String)
+    extra = joined.filter(~joined.str.contains(base)).to_list()
+    joining = f"[{COMPOSING_BASE}{_class_body(extra)}]"
+    composing = pl.Series(sorted(set(extra) | set(src.filter(dst.str.contains(joining)))))
+    return tuple(src), tuple(dst), tuple(composing.filter(~composing.str.contains(base)))
+
+
+def _class_body(chars: list[str]) -> str:
+    """A regex character class's body for ``chars`` (ranges of consecutive code points)."""
+    ranges: list[tuple[int, int]] = []
+    for cp in sorted(map(ord, chars)):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges)
+
+
+@cache
+def composing_class() -> str:
+    """A regex character class of the characters that make a caption take whole-string NFKC:
+    combining marks and Hangul jamo, the other characters NFKC may join with the one before
+    them, and every character whose NFKC form holds one of those (compatibility jamo ``ㅏ``,
+    half-width ``ﾞ``, ``¨``): character by character, NFKC would not compose them."""
+    return f"[{COMPOSING_BASE}{_class_body(list(_nfkc()[2]))}]"
 
 
 def _can_contribute(text: str, entries: tuple[str, ...]) -> bool:
@@ -243,19 +285,14 @@ def nfkc_unstable_class(entries: tuple[str, ...]) -> str:
     every Unicode space inside a phrase. So are outputs that cannot be part of a match ("…" →
     "...", "™" → "TM" for the built-in lexicons), which keeps the candidates few.
     """
-    ranges: list[tuple[int, int]] = []
     letters = set("".join(entries))  # a piece of a match shares a character with some entry
-    for ch, out in zip(*nfkc_table(), strict=True):
-        text = normalise(out)
-        if not text.strip() or letters.isdisjoint(text) or not _can_contribute(text, entries):
-            continue
-        cp = ord(ch)
-        if ranges and ranges[-1][1] == cp - 1:
-            ranges[-1] = (ranges[-1][0], cp)
-        else:
-            ranges.append((cp, cp))
-    parts = [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
-    return "[" + "".join(parts) + COMPOSING_CLASS[1:-1] + "]"
+    src, dst = nfkc_table()
+    found = [
+        ch
+        for ch, text in zip(src, normalise_all(dst), strict=True)
+        if text.strip() and not letters.isdisjoint(text) and _can_contribute(text, entries)
+    ]
+    return "[" + _class_body(found) + composing_class()[1:-1] + "]"
 
 
 def load_lexicon(spec: str | Path) -> Lexicon:

@@ -88,10 +88,13 @@ def scan_options(
     unique: bool = False,
 ) -> ScanOptions:
     """:class:`ScanOptions` from the command line's spellings (``classes='none'``: no classes).
-    A bad lexicon or class set raises :class:`BadOption`."""
+    A bad lexicon, class set or seed raises :class:`BadOption`."""
     from corpora.classes import load_classes
+    from corpora.runio import SEED_MAX
     from negation.lexicon import load_lexicon
 
+    if not 0 <= seed <= SEED_MAX:  # it seeds a 64-bit hash: checked before any scanning
+        raise BadOption("seed", f"{seed} is not in the range 0 to 2**64 - 1")
     try:
         lex = load_lexicon(lexicon)
     except ValueError as exc:
@@ -255,13 +258,16 @@ def hf_inputs(
 
 # --- running ---------------------------------------------------------------------------------
 @contextmanager
-def _locked(out: Path, on_warning: Warn | None) -> Iterator[None]:
-    """Hold the lock of ``out``: one negscan writes a directory at a time."""
-    from corpora.locks import writing
+def _locked(out: Path, on_warning: Warn | None, *, overwrite: bool | None) -> Iterator[None]:
+    """Claim ``out`` (:func:`corpora.runio.claim_out_dir`; first, so that a refused directory
+    gets no lock file), then hold its lock: one negscan writes a directory at a time."""
+    from corpora.locks import cannot_lock, writing
+    from corpora.runio import claim_out_dir
 
+    claim_out_dir(out, "negscan", overwrite)
     with writing(out, "negscan") as held:
         if not held and on_warning is not None:
-            on_warning(f"cannot lock {out}: its filesystem does not support it")
+            on_warning(cannot_lock(out))
         yield
 
 
@@ -294,7 +300,7 @@ def run(
     out = Path(out) if out is not None else None
     if engine == "local" and (address or workers):
         raise ValueError("address and workers need engine='ray'")
-    with _locked(out, on_warning) if out else nullcontext():
+    with _locked(out, on_warning, overwrite=overwrite) if out else nullcontext():
         return _scan_and_report(
             inputs,
             opts,
@@ -325,13 +331,11 @@ def _scan_and_report(
     execution: dict[str, object] | None,
 ) -> Report:
     from corpora.executors import make_executor
-    from corpora.runio import claim_out_dir, run_info
+    from corpora.runio import run_info
     from negation import report as rp
     from negation import scanning
     from negation import store as st
 
-    if out:
-        claim_out_dir(out, "negscan", overwrite)
     config = {
         **opts.config(),
         "corpus": inputs.corpus,
@@ -342,7 +346,7 @@ def _scan_and_report(
     store = st.ResultStore(out, config, overwrite=overwrite) if out else None
     executor = None
     if engine == "ray":  # started before the progress bar: Ray may print as it starts
-        executor = make_executor("ray", address=address, workers=workers, temp_under=out)
+        executor = make_executor("ray", address=address, workers=workers)
     start, stop = _hook(progress, "start"), _hook(progress, "stop")
     try:
         if start is not None:
@@ -412,15 +416,14 @@ def merge(
     """Merge the per-shard partial results of several runs' output directories into one report
     in ``out``; a shard is never counted twice."""
     from corpora.locks import reading
-    from corpora.runio import claim_out_dir, run_info
+    from corpora.runio import run_info
     from negation import report as rp
     from negation import store as st
     from negation.scan import options_from_config
 
     out, paths = Path(out), [Path(d) for d in dirs]
     with ExitStack() as locks:
-        claim_out_dir(out, "negscan", None)
-        locks.enter_context(_locked(out, on_warning))
+        locks.enter_context(_locked(out, on_warning, overwrite=None))
         for d in paths:
             if d.resolve() != out.resolve():  # merging into one of the inputs is fine
                 locks.enter_context(reading(d, "negscan"))

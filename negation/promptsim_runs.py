@@ -218,7 +218,6 @@ def table(config: TableConfig, backbone: Any, progress: Progress = _silent) -> T
     out = config.out
     if out is not None:
         atomic_write_parquet(out / "per_class.parquet", result.per_class)
-        atomic_write_json(out / "summary.json", summary)
         run_config = {
             "classes": config.classes,
             "templates": config.templates,
@@ -236,6 +235,7 @@ def table(config: TableConfig, backbone: Any, progress: Progress = _silent) -> T
                 "promptsim table", run_config, inputs=inputs, model=info, seed=backbone.config.seed
             ),
         )
+        atomic_write_json(out / "summary.json", summary)  # after run.json (corpora.runio.REPORTS)
     return TableResult(result, summary, info, control, out)
 
 
@@ -440,7 +440,6 @@ def absence(
     out = config.out
     if out is not None:
         atomic_write_parquet(out / "per_class.parquet", per_class)
-        atomic_write_json(out / "summary.json", summary)
         run_config = {
             "dataset": config.dataset,
             "root": str(config.root),
@@ -475,5 +474,6 @@ def absence(
                 seed=backbone.config.seed,
             ),
         )
+        atomic_write_json(out / "summary.json", summary)  # after run.json (corpora.runio.REPORTS)
     n = (len(data), len(data.classes))
     return AbsenceResult(per_class, rows, summary, info, *n, out)

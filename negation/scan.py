@@ -232,9 +232,9 @@ def normalised(expr: pl.Expr, *, exclude_numbering: bool, kind: str = "nfkc") ->
     """The Polars twin of :func:`negation.lexicon.normalise` (+ optional numbering blanking).
 
     ``kind`` picks the cheapest exact route for a caption: ``"ascii"`` (NFKC is the identity:
-    lower-case only), ``"chars"`` (no combining marks or Hangul jamo: NFKC character by
-    character through an Aho–Corasick table, several times faster) or ``"nfkc"`` (whole-string
-    NFKC).
+    lower-case only), ``"chars"`` (no character of :func:`negation.lexicon.composing_class`:
+    NFKC character by character through an Aho–Corasick table, several times faster) or
+    ``"nfkc"`` (whole-string NFKC).
     """
     if kind == "nfkc":
         out = expr.str.normalize("NFKC")

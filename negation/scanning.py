@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from corpora.captions import CorruptShardError, ShardError, file_content
+from corpora.captions import READ_ERRORS, CorruptShardError, ShardError, file_content, unreadable
 from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
 from corpora.shards import Shard
@@ -134,14 +134,14 @@ def scan_units(
         if size[0] >= BATCH_BYTES or size[1] >= BATCH_ROWS:
             flush()
 
-    def failed(unit: Unit, exc: Exception) -> None:
+    def failed(unit: Unit, exc: BaseException) -> None:
         """A shard that cannot be read: raised, or listed in ``bad`` with ``skip_bad``."""
         if isinstance(exc, ShardError):
             if not skip_bad or not isinstance(exc, CorruptShardError):
                 raise exc
             error = exc
-        else:  # a Polars or OS error while reading
-            error = CorruptShardError(unit.shard.url, f"cannot be read ({exc})")
+        else:  # a Polars or OS error (or a Polars panic) while reading
+            error = unreadable(unit.shard.url, exc)
             if not skip_bad:
                 raise error from exc
         bad.append({C.shard: unit.shard.url, "error": error.message})
@@ -203,7 +203,7 @@ def scan_units(
         nonlocal reused
         if isinstance(got, Future):
             for slot, unit, item in got.result():
-                if isinstance(item, Exception):
+                if isinstance(item, (Exception, *READ_ERRORS)):
                     failed(unit, item)
                 elif isinstance(item, BaseException):
                     raise item
@@ -254,7 +254,7 @@ def _read(
                 opts,
                 on_rows,
             )
-        except (pl.exceptions.PolarsError, OSError):
+        except READ_ERRORS:
             pass  # one by one below, which names the shard that cannot be read
         else:
             return [(slot, unit, cand) for (slot, unit), cand in zip(members, cands, strict=True)]
@@ -262,7 +262,7 @@ def _read(
     for slot, unit in members:
         try:
             cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
-        except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+        except (ShardError, *READ_ERRORS) as exc:
             out.append((slot, unit, exc))
         except BaseException as exc:  # an interrupt: the shards read before it are kept
             out.append((slot, unit, exc))

@@ -63,3 +63,48 @@ def test_binary_class_file_is_one_line_naming_it(tmp_path):
         f.write_bytes(data)
         with pytest.raises(ValueError, match=rf"^{f}: not a text class file \(binary"):
             load_classes(str(f))
+
+
+def test_an_inline_list_too_long_for_a_file_name_is_a_list_in_every_command(tiny_models, tmp_path):
+    """45 COCO names (354 characters) cannot name a file (the limit is 255 bytes a name): they
+    are a list for negscan, promptsim and mlrtrain alike, not an OSError."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mlr.cli import app as mlrtrain
+    from negation.cli_negscan import app as negscan
+    from negation.cli_promptsim import app as promptsim
+
+    names = load_classes("coco").names[:45]
+    spec = ",".join(names)
+    assert len(spec) == 354
+    assert load_classes(spec).names == names
+    runner = CliRunner()
+    captions = tmp_path / "captions.txt"
+    captions.write_text("no dog here\nnot a cat\n", "utf-8")
+    scan = runner.invoke(negscan, ["text", str(captions), "--classes", spec, "--format", "json"])
+    assert scan.exit_code == 0, scan.output
+    assert json.loads(scan.stdout)["n_with_class_negation"] == 2
+    params = runner.invoke(
+        mlrtrain, ["params", "--classes", spec, "--model", tiny_models[0], "--format", "json"]
+    )
+    assert params.exit_code == 0, params.output
+    assert json.loads(params.stdout)["n_classes"] == 45
+    model = ["--model", tiny_models[0], "--pretrained", "none", "--device", "cpu"]
+    table = runner.invoke(
+        promptsim,
+        [
+            "table",
+            *model,
+            "--classes",
+            spec,
+            "--templates",
+            "single",
+            "--no-text-cache",
+            "--format",
+            "json",
+        ],
+    )
+    assert table.exit_code == 0, table.output
+    assert json.loads(table.stdout)["n_classes"] == 45

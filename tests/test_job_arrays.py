@@ -114,3 +114,39 @@ def test_engine_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
     assert len(res.output.strip().splitlines()) == 1
     res = invoke("laion", "--address", "auto", "-q")  # Ray options without --engine ray
     assert res.exit_code == 2 and "--engine ray" in res.output
+
+
+def test_a_local_ray_keeps_its_session_outside_the_result_directory(tmp_path, monkeypatch):
+    """Ray's session (sockets, logs) never goes into --out, where its sockets would stop the
+    folder from being copied. Ray is faked: its init records where its files would go."""
+    import shutil
+    import tempfile
+    import types
+    from pathlib import Path
+
+    # short paths, so that a socket path under either would fit Ray's limit
+    out = Path(tempfile.mkdtemp(prefix="o", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="h", dir="/tmp"))
+    monkeypatch.setenv("HOME", str(home))
+    temp_dirs = []
+
+    def init(**kwargs):
+        temp_dirs.append(kwargs["_temp_dir"])
+        raise RuntimeError("fake Ray stops here")
+
+    monkeypatch.setitem(
+        sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: False, init=init)
+    )
+    try:
+        scan = invoke("laion", "--engine", "ray", "--out", out / "scan", "-q")
+        sweep = CliRunner().invoke(
+            mlr_app,
+            ["sweep", "--root", str(tmp_path), "--out", str(out / "sweep"), "--engine", "ray"],
+        )
+        for res in (scan, sweep):
+            assert isinstance(res.exception, RuntimeError), res.output
+        assert temp_dirs == [str(home / ".cache" / "notclip" / "ray")] * 2
+        assert not list(out.rglob(".ray"))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)

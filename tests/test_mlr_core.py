@@ -116,6 +116,21 @@ def test_all_tied_scores_give_the_prevalence():
     assert average_precision(np.full(5, 0.3), labels) == pytest.approx(0.4)
 
 
+def test_tied_infinite_scores_are_one_threshold_and_nan_scores_are_refused():
+    labels = np.array([1, 0, 1, 0], dtype=np.int8)
+    for top in (np.inf, 1e300):  # +inf ties like any other tied score (sklearn on finite ties)
+        scores = np.array([top, top, 1.0, -np.inf if top == np.inf else -1e300])
+        ref = average_precision_score(labels, np.array([9.0, 9.0, 1.0, 0.0]))
+        assert average_precision(scores, labels) == pytest.approx(ref)
+        both = evaluate(np.stack([scores, scores[::-1]], 1), np.stack([labels, labels[::-1]], 1))
+        assert both["map"] == pytest.approx(100 * ref)
+    with_nan = np.array([[np.nan, 1.0], [0.5, 0.2], [0.1, 0.9]])
+    with pytest.raises(ValueError, match=r"1 score\(s\) are NaN"):
+        evaluate(with_nan, np.array([[1, 0], [0, 1], [1, 0]], dtype=np.int8))
+    with pytest.raises(ValueError, match="NaN"):
+        average_precision(with_nan[:, 0], np.array([-1, 1, 0], dtype=np.int8))  # even ignored
+
+
 def test_class_without_positives_is_reported_none_and_left_out_of_map():
     scores = np.array([[0.9, 0.2], [0.1, 0.8]])
     labels = np.array([[1, 0], [0, 0]], dtype=np.int8)

@@ -304,6 +304,44 @@ def test_a_shard_with_a_corrupt_data_page_is_a_bad_shard(tmp_path):
     assert json.loads(skipped.stdout)["bad_shards"][0]["shard"] == str(path.resolve())
 
 
+def panicking_shard(path):
+    """A Parquet shard with an intact footer and a garbage data page on which Polars panics
+    (``PanicException``, a BaseException, not a PolarsError). Its caption column is
+    uncompressed and dictionary-encoded (10 distinct captions); the data page holds the
+    definition levels (length 3, then one run: 2 000 × 1) and then the bit width of the
+    dictionary indices (4), which is set to 255."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    captions = [f"no caption {i % 10}" for i in range(2_000)]
+    pl.DataFrame({"TEXT": captions}).write_parquet(path, compression="uncompressed")
+    page = pq.ParquetFile(path).metadata.row_group(0).column(0).data_page_offset
+    data = bytearray(path.read_bytes())
+    levels = data.index(b"\x03\x00\x00\x00\xa0\x1f\x01\x04", page)
+    data[levels + 7] = 255  # the bit width
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_shard_on_which_polars_panics_is_a_bad_shard(tmp_path):
+    bad = panicking_shard(tmp_path / "in" / "part-00009.parquet")
+    with pytest.raises(pl.exceptions.PanicException):  # the fault reproduced, outside negscan
+        pl.scan_parquet(bad).collect(engine="streaming")
+    stopped = invoke("laion", bad, "--quiet")
+    assert stopped.exit_code == 1, stopped.output
+    assert "part-00009.parquet: cannot be read" in stopped.output
+    assert "Traceback" not in stopped.output
+    # alone, and among small shards read together in one pass (which then reads one by one)
+    for n_good in (0, 9):
+        for i in range(n_good):
+            write_shard(tmp_path / "in" / f"part-{i:05d}.parquet", ["no dog", f"a cat {i}"])
+        body = json.loads(
+            invoke("laion", tmp_path / "in", "--skip-bad", "--format", "json", "-q").stdout
+        )
+        assert body["n_rows"] == 2 * n_good and body["n_with_negation"] == n_good
+        assert [b["shard"] for b in body["bad_shards"]] == [str(bad.resolve())]
+
+
 def test_a_remote_path_through_fsspec_memory(tmp_path):
     root = f"memory://negscan-cli-{uuid.uuid4().hex}"
     fs = fsspec.filesystem("memory")
@@ -467,6 +505,29 @@ def test_cr_only_line_endings_and_an_empty_jsonl(tmp_path):
     assert (body["n_rows"], body["n_with_negation"], body["bad_shards"]) == (5, 3, [])
     empty = str((tmp_path / "empty.jsonl").resolve())
     assert body["warnings"] == [{"shard": empty, "warning": "no rows (an empty file)"}]
+
+
+def test_a_jsonl_caption_that_is_not_a_string_names_its_line_or_is_listed_with_skip_bad(tmp_path):
+    # Polars reads such values as their JSON text: '["not", "a dog"]' would count as a negation
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": "no dog"}\n{"text": "[not] a \\"list\\""}\n{"text": "3 cats"}\n')
+    bad = {
+        "list.jsonl": ('{"text": "a cat"}\n\n{"text": ["not", "a dog"]}\n', 3, "a list"),
+        "object.jsonl": ('{"text": {"no": "dog"}}\n', 1, "an object"),
+        "number.jsonl": ('{"text": "a cat"}\n{"text": 7}\n', 2, "a number"),
+        "lists.jsonl": ('{"text": ["no"]}\n{"text": ["not", "a dog"]}\n', 1, "a list"),
+    }
+    for name, (text, line, kind) in bad.items():
+        (tmp_path / name).write_text(text, "utf-8")
+        stopped = invoke("text", tmp_path / name, good)
+        assert stopped.exit_code == 1, (name, stopped.output)
+        assert f"{name}: line {line}: 'text' is {kind}" in stopped.output
+        assert "not a string" in stopped.output and "Traceback" not in stopped.output
+    body = json.loads(invoke("text", tmp_path, "--skip-bad", "--format", "json").stdout)
+    assert (body["n_rows"], body["n_with_negation"]) == (3, 2)  # good.jsonl alone
+    listed = {Path(b["shard"]).name: b["error"] for b in body["bad_shards"]}
+    assert set(listed) == set(bad)
+    assert listed["list.jsonl"].startswith('line 3: \'text\' is a list (["not", "a dog"])')
 
 
 def test_an_unreadable_text_file_stops_the_scan_or_is_listed_with_skip_bad(tmp_path, monkeypatch):

@@ -357,3 +357,25 @@ def test_a_changed_shard_of_a_saved_batch_is_scanned_again_and_the_others_reused
     assert sorted(index(out / "partials")) == sorted(keys) and len(keys) == 12
     merged = json_of(invoke("merge", out, "--out", tmp_path / "m", "--format", "json", "-q"))
     assert merged["n_rows"] == again["n_rows"] and merged["n_shards"] == 12
+
+
+# --- options checked before any scanning -----------------------------------------------------
+
+
+def test_a_seed_outside_0_to_2_64_is_refused_before_scanning(tmp_path):
+    from negation.negscan import BadOption, scan_options
+
+    p0, _ = shards(tmp_path, 2)
+    for seed in (-5, 2**64):
+        out = tmp_path / f"out{seed}"
+        bad = invoke("laion", p0, f"--seed={seed}", "--out", out, "-q")
+        assert bad.exit_code == 2 and "--seed" in bad.output, bad.output
+        assert "OverflowError" not in bad.output and not out.exists()
+        try:
+            scan_options(seed=seed)
+        except BadOption as exc:
+            assert exc.option == "seed"
+        else:
+            raise AssertionError(f"scan_options(seed={seed}) accepted")
+    top = json_of(invoke("laion", p0, f"--seed={2**64 - 1}", "--format", "json", "-q"))
+    assert top["n_rows"] == 5

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from corpora.classes import load_classes
 from negation import analysis
 from negation.analysis import analyse, analyse_together, combine, scan, unique_summary
-from negation.lexicon import Lexicon, load_lexicon, nfkc_table
+from negation.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table
 from negation.scan import ScanOptions, prefilter
 
 
@@ -432,16 +432,74 @@ def test_a_repeated_caption_counts_in_every_shard_as_often_as_it_occurs(monkeypa
 
 def test_the_nfkc_table_is_stored_once_and_a_damaged_copy_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    nfkc_table.cache_clear()
+    _nfkc.cache_clear()
     try:
         table = nfkc_table()
-        stored = tmp_path / "notclip" / f"nfkc-{unicodedata.unidata_version}.json"
+        stored = tmp_path / "notclip" / f"nfkc-polars-{pl.__version__}.json"
         assert stored.exists()
-        src = [chr(cp) for cp in range(0x80, 0x110000) if not 0xD800 <= cp < 0xE000]
-        changed = tuple(ch for ch in src if unicodedata.normalize("NFKC", ch) != ch)
-        assert table == (changed, tuple(unicodedata.normalize("NFKC", ch) for ch in changed))
+        chars = pl.Series([chr(cp) for cp in range(0x80, 0x110000) if not 0xD800 <= cp < 0xE000])
+        nfkc = chars.str.normalize("NFKC")  # Polars' NFKC, the one whole captions get
+        changed = chars != nfkc
+        assert table == (tuple(chars.filter(changed)), tuple(nfkc.filter(changed)))
         stored.write_text(stored.read_text("utf-8").replace('"\\u00aa"', '"x"', 1), "utf-8")
-        nfkc_table.cache_clear()
+        _nfkc.cache_clear()
         assert nfkc_table() == table
     finally:
-        nfkc_table.cache_clear()
+        _nfkc.cache_clear()
+
+
+# --- one Unicode version: Polars' ------------------------------------------------------------
+
+OUTLINED_NOT = "\U0001cce3\U0001cce4\U0001cce9"  # OUTLINED LATIN CAPITAL N, O, T (Unicode 16)
+
+
+def test_a_caption_counts_the_same_whatever_else_it_holds():
+    """Unicode 16 letters count as Polars' NFKC reads them in every caption: alone (which the
+    prefilter must let through), beside other non-ASCII letters (NFKC character by character)
+    and beside a combining mark (NFKC of the whole caption)."""
+    polars_says = pl.Series([OUTLINED_NOT]).str.normalize("NFKC").str.to_lowercase().item()
+    expected = 1 if polars_says == "not" else 0  # (a Polars without Unicode 16: 0 everywhere)
+    for rest in (" a dog", " a dog, café", " a dog, cafe\u0301"):
+        r = run([OUTLINED_NOT + rest], "core")
+        assert r.n_with_negation == expected
+        assert words(r) == ({"not": (1, 1)} if expected else {}), rest
+    assert expected == 1, f"this Polars reads {OUTLINED_NOT!r} as {polars_says!r}"
+
+
+def test_the_character_route_is_taken_only_where_it_equals_whole_string_nfkc():
+    """The analysis normalises a caption without combining characters one character at a time
+    (:func:`negation.lexicon.composing_class`). For every canonical composition of Polars'
+    Unicode (a first part, then a part NFKC joins to it), a caption spelling it with either part
+    or a compatibility form of it (``ㄱㅏ``, half-width ``ｶﾞ``) gets whole-string NFKC."""
+    from negation.lexicon import composing_class
+    from negation.scan import normalised
+
+    chars = pl.Series([chr(cp) for cp in range(0x80, 0x110000) if not 0xD800 <= cp < 0xE000])
+    nfd = chars.str.normalize("NFD")
+    pairs = [(p[0], p[1]) for p in nfd.filter(nfd.str.len_chars() == 2).to_list()]
+    src, dst = nfkc_table()
+    ends = {}  # a character -> it and every character whose NFKC form ends with it
+    starts = {}  # ... starts with it
+    for ch, out in zip(src, dst, strict=True):
+        ends.setdefault(out[-1], []).append(ch)
+        starts.setdefault(out[0], []).append(ch)
+    captions = sorted(
+        {
+            f"no {a}{b} x"
+            for first, second in pairs
+            for a in [first, *ends.get(first, [])]
+            for b in [second, *starts.get(second, [])]
+        }
+    )
+    assert "no \u3131\u314f x" in captions and "no \uff76\uff9e x" in captions  # ㄱㅏ, ｶﾞ
+    frame = pl.DataFrame({"caption": captions})
+    routed = frame.with_columns(
+        kind=pl.when(pl.col("caption").str.contains(composing_class()))
+        .then(pl.lit("nfkc"))
+        .otherwise(pl.lit("chars"))
+    )
+    chars_route = routed.filter(pl.col("kind") == "chars")
+    got = chars_route.select(normalised(pl.col("caption"), exclude_numbering=False, kind="chars"))
+    whole = chars_route.select(normalised(pl.col("caption"), exclude_numbering=False))
+    differ = chars_route.filter((got.to_series() != whole.to_series()).to_list())
+    assert differ.is_empty(), differ.head(5)

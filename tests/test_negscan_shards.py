@@ -168,7 +168,7 @@ def test_the_row_count_is_read_from_any_parquet_footer(tmp_path, options):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from corpora.captions import _footer_facts
+    from corpora.parquet_thrift import footer_facts
 
     n = 300  # nested, map, boolean and double columns and long key-value metadata to skip
     table = pa.table(
@@ -186,8 +186,8 @@ def test_the_row_count_is_read_from_any_parquet_footer(tmp_path, options):
     pq.write_table(table, path, **options)
     data = path.read_bytes()
     footer = data[-8 - int.from_bytes(data[-8:-4], "little") : -8]
-    assert _footer_facts(footer, "TEXT") == (n, True)
-    assert _footer_facts(footer, "s") == (n, False)  # a struct
+    assert footer_facts(footer, "TEXT") == (n, True)
+    assert footer_facts(footer, "s") == (n, False)  # a struct
 
 
 def test_a_text_column_is_told_from_the_footer_as_polars_reads_it(tmp_path):
@@ -196,7 +196,8 @@ def test_a_text_column_is_told_from_the_footer_as_polars_reads_it(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from corpora.captions import _TEXT_TYPES, _footer_facts
+    from corpora.captions import _TEXT_TYPES
+    from corpora.parquet_thrift import footer_facts
 
     n = 4
     table = pa.table(
@@ -225,18 +226,18 @@ def test_a_text_column_is_told_from_the_footer_as_polars_reads_it(tmp_path):
         footer = data[-8 - int.from_bytes(data[-8:-4], "little") : -8]
         schema = pl.read_parquet_schema(path)
         for name, dtype in schema.items():
-            rows, text = _footer_facts(footer, name)
+            rows, text = footer_facts(footer, name)
             assert rows == n
             if text:  # (the walk may leave a text column to Polars, never the other way)
                 assert isinstance(dtype, _TEXT_TYPES), (path.name, name, dtype)
             assert text == (name in {"plain", "large", "dict", "cat", "enum"}), (path.name, name)
-        assert _footer_facts(footer, "missing") == (n, False)
+        assert footer_facts(footer, "missing") == (n, False)
 
 
 def test_footers_of_one_schema_and_of_another_are_each_read_right_in_turn(tmp_path):
     """A corpus's shards share their schema's bytes, walked once: the row count is still each
     footer's own, and a column of the same name but another type, or another schema, is told."""
-    from corpora.captions import _footer_facts
+    from corpora.parquet_thrift import footer_facts
 
     def footer(name: str, frame: pl.DataFrame) -> bytes:
         path = tmp_path / f"{name}.parquet"
@@ -252,5 +253,5 @@ def test_footers_of_one_schema_and_of_another_are_each_read_right_in_turn(tmp_pa
     url_bytes = footer("e", pl.DataFrame({"TEXT": ["x"] * 5, "URL": [b"u"] * 5}))
     walk = [(text3, 3), (text5, 5), (url_bytes, 5), (ints5, 5), (text3, 3), (other7, 7), (ints5, 5)]
     for got, want in walk:
-        assert _footer_facts(got, "TEXT") == (want, got is not ints5)
-        assert _footer_facts(got, "URL") == (want, got not in (other7, url_bytes))
+        assert footer_facts(got, "TEXT") == (want, got is not ints5)
+        assert footer_facts(got, "URL") == (want, got not in (other7, url_bytes))

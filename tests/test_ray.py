@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from conftest import MODEL_CONFIGS
 from mlr_data import write_voc
-from test_negscan_cli import invoke, write_shard
+from test_negscan_cli import invoke, panicking_shard, write_shard
 from test_sweep import METHODS, sweep_config
 
 from corpora.captions import parquet_captions, parquet_footer
@@ -108,6 +108,7 @@ def test_ray_engine_writes_the_local_report_byte_for_byte(ray_cluster, tmp_path)
     for k in range(len(data) // 4, len(data) // 2):
         data[k] = (data[k] * 7 + 3) % 256
     bad.write_bytes(bytes(data))
+    panics = panicking_shard(tmp_path / "in" / "part-00008.parquet")  # Polars panics on it
     common = ["laion", tmp_path / "in", "--unique", "--skip-bad", "--quiet"]
     local = invoke(*common, "--out", tmp_path / "local")
     assert local.exit_code == 0, local.output
@@ -116,7 +117,8 @@ def test_ray_engine_writes_the_local_report_byte_for_byte(ray_cluster, tmp_path)
     same_reports(tmp_path / "local", tmp_path / "ray")
     body = json.loads((tmp_path / "ray" / "summary.json").read_text())
     assert body["n_shards"] == 5 and [b["shard"] for b in body["bad_shards"]] == [
-        str(bad.resolve())
+        str(panics.resolve()),
+        str(bad.resolve()),
     ]
     run = json.loads((tmp_path / "ray" / "run.json").read_text())
     assert run["execution"]["engine"] == "ray"

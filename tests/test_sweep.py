@@ -123,6 +123,9 @@ def test_partial_grammar_is_inclusive_and_float_safe():
         with pytest.raises(ValueError, match="--partial"):
             parse_partials(bad)
     assert parse_seeds("0:2") == [0, 1, 2] and parse_seeds("3,1,3") == [3, 1]
+    for bad in ("-5", "-1:1", str(2**64)):  # as --seed: 0 … 2**64 - 1
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
     with pytest.raises(ValueError, match="--methods"):
         parse_methods("baseline,coop")
 
@@ -156,6 +159,23 @@ def test_sweep_writes_every_run_and_results(done_sweep):
         assert json.loads((run_dir / "run.json").read_text())["config"]["epochs"] == 2
     # one feature computation for the whole sweep: train view 0 and test view 0, built once each
     assert len(builds) == 2 and len(set(builds)) == 2
+
+
+def test_a_sweep_directory_names_its_command_and_other_commands_refuse_it(done_sweep, tmp_path):
+    from negation.cli_negscan import app as negscan
+
+    sweep, _, _ = done_sweep
+    run = json.loads((sweep / "run.json").read_text())
+    assert run["command"] == "mlrtrain sweep" and run["seeds"] == [0]
+    assert run["config"]["methods"] == list(METHODS) and run["config"]["partials"] == [0.3, 0.7]
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    fit = runner.invoke(app, ["fit", "--root", str(tmp_path), "--out", str(sweep)])
+    assert fit.exit_code == 1 and "holds results of `mlrtrain sweep`" in fit.output
+    captions = tmp_path / "captions.txt"
+    captions.write_text("no dog\n", "utf-8")
+    scan = runner.invoke(negscan, ["text", str(captions), "--out", str(sweep), "--quiet"])
+    assert scan.exit_code == 1 and "holds results of `mlrtrain sweep`" in scan.output
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
 
 
 def test_the_mask_is_shared_across_methods_and_drawn_per_proportion(done_sweep):
@@ -250,6 +270,22 @@ def test_interrupted_run_resumes_and_failed_run_does_not_stop_the_sweep(
     assert [a for _, a in rep.events] == ["start", "skip"]
     res = pl.read_parquet(sweep / "results.parquet")
     assert res.height == 4 and set(res["status"]) == {"skipped", "complete"}
+
+
+def test_a_run_another_process_trains_is_left_to_it(voc_root, tiny_models, tmp_path):
+    """A run directory whose lock another process holds (a second sweep, a fit) is not trained
+    twice at once: that run fails with the reason, the sweep goes on."""
+    import fcntl
+
+    cfg = sweep_config(voc_root, tiny_models[1], tmp_path, methods=("baseline",), partials=(0.5,))
+    run_dir = Path(cfg.out) / "voc/baseline/p0.5/seed0"
+    run_dir.mkdir(parents=True)
+    with open(run_dir / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run_sweep(cfg)
+    assert [r["run_dir"] for r in result.failed] == ["voc/baseline/p0.5/seed0"]
+    assert f"another mlrtrain fit is writing {run_dir}" in result.failed[0]["error"]
+    assert not (run_dir / "run.json").exists()
 
 
 def test_cli_rejects_options_the_sweep_sets(voc_root, tiny_models, tmp_path):

@@ -399,6 +399,7 @@ KINDS = {
     "promptsim absence": "absence",
     "promptsim negbench": "negbench",
     "mlrtrain fit": "fit",
+    "mlrtrain sweep": "sweep",
 }
 
 
