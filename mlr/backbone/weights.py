@@ -43,6 +43,7 @@ LOCAL_DIR_PREFIX = "local-dir:"
 EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
 HUB_PROBE_TIMEOUT = 3.0  # seconds: one connection attempt before a download
 WEIGHTS_REGISTRY = Path("~/.cache/notclip/weights-sha256")  # weight files' SHA-256, by path
+REGISTERED: set[str] = set()  # model config files' names (model.register_config): this run only
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 
 LOCAL_OPEN_CLIP = "use a local checkpoint file (or a local-dir: folder) as the weights"
@@ -159,9 +160,9 @@ def _cached_tag_file(tag_cfg: dict[str, Any], cache_dir: str | None) -> str | No
 
 @dataclass(frozen=True)
 class Weights:
-    kind: str  # tag | file | local-dir | none
+    kind: str  # tag | file | local-dir | hf | none
     path: str | None
-    tag_cfg: dict[str, Any]
+    tag_cfg: dict[str, Any]  # a tag's (hf: the folder's quick_gelu, mean, std)
     files: tuple[str, ...] = ()  # what is loaded: the checkpoint (local-dir: config, checkpoint)
 
 
@@ -254,7 +255,8 @@ def _local_dir(spec: str, model_name: str) -> Weights:
         fits = [
             name
             for name in open_clip.list_models()
-            if not _arch_differences(open_clip.get_model_config(name), weights_cfg)
+            if name not in REGISTERED
+            and not _arch_differences(open_clip.get_model_config(name), weights_cfg)
         ]
         held = f"a {' / '.join(fits[:3])} model" if fits else "another architecture"
         raise ValueError(
@@ -337,6 +339,11 @@ def resolve_weights(
         return Weights("none", None, {})
     if spec.startswith(LOCAL_DIR_PREFIX):
         return _local_dir(spec, model_name)
+    from mlr.backbone.hf import hf_folder, hf_weights
+
+    folder = hf_folder(spec)
+    if folder is not None:  # a Hugging Face transformers CLIP folder
+        return hf_weights(folder, spec, model_name)
     tag_cfg = open_clip.get_pretrained_cfg(model_name, spec)
     what = f"weights for {model_name} (pretrained={spec!r})"
     if tag_cfg:
@@ -364,5 +371,5 @@ def resolve_weights(
     raise ValueError(
         f"unknown pretrained value {spec!r} for model {model_name!r}: valid tags are "
         f"{', '.join(tags) if tags else '(none for this model)'}; or give a checkpoint file, "
-        "local-dir:PATH, or none (random weights)"
+        "local-dir:PATH, hf:DIR (a Hugging Face CLIP folder), or none (random weights)"
     )
