@@ -58,10 +58,14 @@ def _quickgelu_config(tmp_path: Path, name: str) -> Path:
     return file
 
 
-def test_openai_clip_state_dict_loads_with_the_quickgelu_model(tiny_models, tmp_path):
-    """CoN-CLIP: ``torch.save(model.state_dict())`` of the OpenAI ``clip`` package's model — its
-    names are open_clip's; on a GPU ``clip.load`` gives fp16 weights; OpenAI CLIPs use QuickGELU,
-    so the model is the ``-quickgelu`` one."""
+@pytest.mark.parametrize("form", ["state-dict", "conclip-checkpoint"])
+def test_openai_clip_state_dict_loads_with_the_quickgelu_model(tiny_models, tmp_path, form):
+    """NegationCLIP: ``torch.save(model.state_dict())`` of the OpenAI ``clip`` package's model;
+    CoN-CLIP: the same inside ``{"model", "optimizer", "args": argparse.Namespace}``. Their names
+    are open_clip's; on a GPU ``clip.load`` gives fp16 weights; OpenAI CLIPs use QuickGELU, so
+    the model is the ``-quickgelu`` one."""
+    import argparse
+
     import open_clip
 
     model = str(_quickgelu_config(tmp_path, tiny_models[1]))
@@ -69,14 +73,21 @@ def test_openai_clip_state_dict_loads_with_the_quickgelu_model(tiny_models, tmp_
         torch.manual_seed(11)
         source = open_clip.create_model(tiny_models[1], force_quick_gelu=True).eval()
     state = {k: v.half() if v.is_floating_point() else v for k, v in source.state_dict().items()}
-    path = tmp_path / "conclip.pt"
-    torch.save(state, path)
+    path = tmp_path / "clip.pt"
+    if form == "state-dict":
+        torch.save(state, path)
+    else:
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(3))])
+        run = argparse.Namespace(lr=1e-6, experiment_name="conclip_b32", negative_images="on")
+        torch.save({"model": state, "optimizer": optimizer.state_dict(), "args": run}, path)
     source.load_state_dict(state)  # the fp16-rounded weights, back in fp32
     bb = load_backbone(BackboneConfig(model=model, pretrained=str(path)))
     assert bb.quick_gelu and bb.info()["weights"] == "file"
-    tokens = bb.tokenize(TEXTS)
+    assert bb.info()["weights_files"][0]["path"] == str(path.resolve())
+    images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        ref = F.normalize(source.encode_text(tokens), dim=-1)
+        ref = F.normalize(source.encode_text(bb.tokenize(TEXTS)), dim=-1)
+        assert torch.allclose(bb.model.encode_image(images), source.encode_image(images), atol=1e-5)
     assert torch.allclose(bb.encode_text(TEXTS), ref, atol=1e-5)
 
 
@@ -385,9 +396,14 @@ def _not_clip(folder: Path, kind: str) -> None:
 def _bad_input(kind: str, tmp_path: Path, tiny_models) -> tuple[str, str, str]:
     """(model, pretrained, expected message) of one kind of bad weights."""
     folder = tmp_path / kind
-    if kind == "other-architecture":
+    if kind in ("other-architecture", "other-architecture-conclip"):
+        import argparse
+
         rn = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none")).model
-        torch.save({"epoch": 1, "state_dict": rn.state_dict()}, tmp_path / "rn.pt")
+        wrapped = {"epoch": 1, "state_dict": rn.state_dict()}
+        if kind.endswith("conclip"):
+            wrapped = {"model": rn.state_dict(), "args": argparse.Namespace(lr=1e-6)}
+        torch.save(wrapped, tmp_path / "rn.pt")
         return tiny_models[1], str(tmp_path / "rn.pt"), r"rn\.pt do not fit notclip-tiny-ViT: "
     if kind in ("siglip", "blip"):
         _not_clip(folder, kind)
@@ -402,7 +418,15 @@ def _bad_input(kind: str, tmp_path: Path, tiny_models) -> tuple[str, str, str]:
 
 
 @pytest.mark.parametrize(
-    "kind", ["other-architecture", "siglip", "blip", "no-weights", "no-folder"]
+    "kind",
+    [
+        "other-architecture",
+        "other-architecture-conclip",
+        "siglip",
+        "blip",
+        "no-weights",
+        "no-folder",
+    ],
 )
 def test_bad_weights_are_one_error_line_and_nothing_is_written(tiny_models, tmp_path, kind):
     model, pretrained, expected = _bad_input(kind, tmp_path, tiny_models)

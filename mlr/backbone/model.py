@@ -33,6 +33,7 @@ from mlr.backbone import (
     resolve_device,
     text,
 )
+from mlr.backbone.checkpoints import wrapped_state_dict
 from mlr.backbone.hf import HF_CONFIG, is_hf_folder, load_hf_weights, open_clip_config
 from mlr.backbone.text import TextEncoder
 from mlr.backbone.weights import (
@@ -156,7 +157,9 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     # open_clip cannot read them with weights_only=True, so their weights are copied in after
     # building; every OpenAI CLIP was trained with QuickGELU.
     torchscript = weights.kind in ("tag", "file") and is_torchscript(weights.path)
-    converted = torchscript or weights.kind == "hf"  # weights copied in after building
+    # a {"model": state_dict, …} training checkpoint (CoN-CLIP's): open_clip does not unwrap it
+    wrapped = None if weights.kind != "file" or torchscript else wrapped_state_dict(weights.path)
+    converted = torchscript or weights.kind == "hf" or wrapped is not None  # copied in after
     model_cfg = open_clip.get_model_config(model_name)
     if weights.kind == "local-dir":  # the export's own config (it matches model_cfg)
         create_name, create_pretrained = f"{LOCAL_DIR_PREFIX}{weights.path}", None
@@ -209,6 +212,8 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
                 _load_torchscript_weights(model, str(weights.path))
             elif weights.kind == "hf":
                 load_hf_weights(model, weights)
+            elif wrapped is not None:
+                model.load_state_dict(wrapped, strict=True)
     except UserWarning as warning:  # open_clip's QuickGELU mismatch, turned into an error
         raise ValueError(str(warning)) from None
     except Exception as err:
