@@ -18,7 +18,7 @@ from typing import Any
 from mlr.backbone.hf import read_object
 
 
-def _clip_bpe() -> tuple[dict[str, int], list[tuple[str, ...]]]:
+def clip_bpe() -> tuple[dict[str, int], list[tuple[str, ...]]]:
     """open_clip's CLIP BPE vocabulary (special tokens under OpenAI's names) and merges."""
     from open_clip.tokenizer import SimpleTokenizer
 
@@ -51,7 +51,7 @@ def check_tokenizer(folder: Path) -> None:
     if found is None:
         return
     file, vocab, merges_file, merges = found
-    clip_vocab, clip_merges = _clip_bpe()
+    clip_vocab, clip_merges = clip_bpe()
     vocab = vocab if isinstance(vocab, dict) else {}
     differ = [t for t, i in clip_vocab.items() if vocab.get(t) != i]
     differ += sorted(vocab.keys() - clip_vocab.keys())
