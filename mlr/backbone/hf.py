@@ -70,16 +70,8 @@ VISION_DEFAULTS: dict[str, Any] = {
 PROJECTION_DEFAULT = 512
 
 
-def hf_folder(spec: str) -> Path | None:
-    """The folder of ``hf:DIR``, or of a plain path to a folder that holds a ``config.json`` (and
-    no open_clip export config); ``None`` for anything else."""
-    if spec.startswith(HF_PREFIX):
-        return Path(spec[len(HF_PREFIX) :]).expanduser()
-    path = Path(spec).expanduser()
-    return path if is_hf_folder(path) else None
-
-
 def is_hf_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder with a ``config.json`` (and no open_clip export config)."""
     return path.is_dir() and (path / HF_CONFIG).is_file() and not (path / EXPORT_CONFIG).is_file()
 
 

@@ -339,11 +339,10 @@ def resolve_weights(
         return Weights("none", None, {})
     if spec.startswith(LOCAL_DIR_PREFIX):
         return _local_dir(spec, model_name)
-    from mlr.backbone.hf import hf_folder, hf_weights
+    from mlr.backbone.hf import HF_PREFIX, hf_weights, is_hf_folder
 
-    folder = hf_folder(spec)
-    if folder is not None:  # a Hugging Face transformers CLIP folder
-        return hf_weights(folder, spec, model_name)
+    if spec.startswith(HF_PREFIX):  # a Hugging Face transformers CLIP folder
+        return hf_weights(Path(spec[len(HF_PREFIX) :]).expanduser(), spec, model_name)
     tag_cfg = open_clip.get_pretrained_cfg(model_name, spec)
     what = f"weights for {model_name} (pretrained={spec!r})"
     if tag_cfg:
@@ -363,6 +362,8 @@ def resolve_weights(
                 raise missing(what, "open_clip has no download location for this tag")
         return Weights("tag", path, tag_cfg, (path,))
     file = Path(spec).expanduser()
+    if is_hf_folder(file):  # the same, given as a plain path
+        return hf_weights(file, spec, model_name)
     if file.is_file():
         return Weights("file", str(file), {}, (str(file),))
     if looks_like_path(spec):
