@@ -124,6 +124,11 @@ def test_hidden_act_decides_quickgelu_and_the_wrong_one_would_show(tiny_models, 
     assert not bb.quick_gelu
     text, image = _agreement(bb, hf, bb.tokenize(TEXTS))
     assert text > 1e-4 and image > 1e-4  # ten times the tolerance, at least
+    tiny = Path(__file__).parent / "model_configs" / f"{tiny_models[1]}.json"
+    quickgelu = tmp_path / "tiny-quickgelu.json"  # as ViT-B-32-quickgelu
+    quickgelu.write_text(json.dumps({**json.loads(tiny.read_text()), "quick_gelu": True}))
+    with pytest.raises(ValueError, match=r"quick_gelu is false \(GELU\), not true"):
+        load_backbone(BackboneConfig(model=str(quickgelu), pretrained=f"hf:{folder}"))
 
 
 def test_hf_layer_norm_eps_is_kept_with_the_folder_as_model(tiny_models, tmp_path):
