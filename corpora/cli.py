@@ -69,8 +69,9 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         help="open_clip model name (RN101, ViT-B-32, …), an open_clip model config FILE (.json) "
-        "or folder, or st:NAME_OR_DIR for a sentence-transformers text encoder (text only, a "
-        "control; st:all-MiniLM-L6-v2 is bundled).",
+        "or folder, a Hugging Face CLIP folder (its config.json's architecture), or "
+        "st:NAME_OR_DIR for a sentence-transformers text encoder (text only, a control; "
+        "st:all-MiniLM-L6-v2 is bundled).",
     ),
 ]
 PretrainedOpt = Annotated[
@@ -78,7 +79,8 @@ PretrainedOpt = Annotated[
     typer.Option(
         "--pretrained",
         help="Weights: a tag of the model (openai, laion400m_e32, …), a checkpoint FILE, "
-        "local-dir:PATH, or none (random weights — numbers then mean nothing).",
+        "local-dir:PATH, hf:DIR (a Hugging Face transformers CLIP folder), or none (random "
+        "weights — numbers then mean nothing).",
     ),
 ]
 CacheDirOpt = Annotated[

@@ -222,6 +222,6 @@ def backbone_hints() -> dict[type[BaseException], str]:
     from mlr.backbone import MissingTextModelError, MissingWeightsError
 
     return {
-        MissingWeightsError: "--pretrained FILE or local-dir:PATH, --cache-dir, --offline",
+        MissingWeightsError: "--pretrained FILE, local-dir:PATH or hf:DIR, --cache-dir, --offline",
         MissingTextModelError: "--model st:FOLDER, --cache-dir, --offline",
     }

@@ -302,22 +302,25 @@ def test_resnet_positional_embedding_is_resized_bicubically(tiny_models):
     assert torch.allclose(bb.dense_features(images), expected, atol=1e-5)
 
 
-def test_openai_torchscript_checkpoint_loads_with_quick_gelu(tiny_models, tmp_path):
+@pytest.mark.parametrize("which", [0, 1], ids=["rn", "vit"])
+def test_openai_torchscript_checkpoint_loads_with_quick_gelu(tiny_models, tmp_path, which):
     import open_clip
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(7)
-        source = open_clip.create_model(tiny_models[0], force_quick_gelu=True).eval()
-    tokens = open_clip.get_tokenizer(tiny_models[0])(TEXTS)
-    path = tmp_path / "RN.pt"  # the format of OpenAI's own downloads (~/.cache/clip/RN101.pt)
+        source = open_clip.create_model(tiny_models[which], force_quick_gelu=True).eval()
+    tokens = open_clip.get_tokenizer(tiny_models[which])(TEXTS)
+    path = tmp_path / "model.pt"  # the format of OpenAI's own downloads (~/.cache/clip/RN101.pt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings
         traced = torch.jit.trace_module(source, {"encode_text": tokens}, check_trace=False)
     traced.save(str(path))
-    bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained=str(path)))
+    bb = load_backbone(BackboneConfig(model=tiny_models[which], pretrained=str(path)))
     assert bb.quick_gelu and bb.info()["quick_gelu"] is True and bb.info()["weights"] == "file"
+    images = torch.randn(2, 3, bb.native_image_size, bb.native_image_size)
     with torch.no_grad():
         ref = F.normalize(source.encode_text(tokens), dim=-1)
+        assert torch.allclose(bb.model.encode_image(images), source.encode_image(images), atol=1e-5)
     assert torch.allclose(bb.encode_text(TEXTS), ref, atol=1e-5)
 
 

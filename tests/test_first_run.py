@@ -161,7 +161,7 @@ def test_unreachable_hub_is_said_at_once_without_downloading(tmp_path, monkeypat
     args = ["params", "--pretrained", "openai", "--cache-dir", str(tmp_path)]
     res = runner.invoke(mlrtrain, args)
     assert res.exit_code == 1 and "cannot be reached" in res.output and not downloads
-    assert "(--pretrained FILE or local-dir:PATH, --cache-dir, --offline)" in res.output
+    assert "(--pretrained FILE, local-dir:PATH or hf:DIR, --cache-dir, --offline)" in res.output
     res = runner.invoke(promptsim, ["table", "--cache-dir", str(tmp_path), "--no-text-cache"])
     assert res.exit_code == 1 and "cannot be reached" in res.output and not downloads
     with pytest.raises(MissingWeightsError, match="cannot be reached"):

