@@ -4,7 +4,8 @@ A cache entry holds the dense features ``[N, R, D]`` of one (model, pretrained, 
 split, view) as ``features.npy`` (fp16, opened with ``mmap_mode``) plus ``index.json``. View 0 is
 the clean test-time view (square resize, ToTensor, Normalize); view k ≥ 1 is the k-th augmented
 view (:func:`mlr.augment.train_augment`, seeded by (seed, k, image index)), so ``--aug-views K``
-caches views 1..K and training draws one of them per image per epoch.
+caches views 1..K and training draws one of them per image per epoch. Augmented views are keyed on
+the augmentation's :data:`mlr.augment.VERSION` too: views of another version are never reused.
 
 Building is resumable: features are written in chunks and ``index.json`` (written atomically after
 every chunk) records how many rows are done; an interrupted build continues where it stopped, and
@@ -37,6 +38,7 @@ import torch
 from corpora.multilabel import MultiLabelSplit
 from corpora.runio import atomic_write_json, slug
 from corpora.schema import C
+from mlr.augment import VERSION as AUGMENT_VERSION
 from mlr.augment import train_augment
 
 FORMAT = 1
@@ -251,6 +253,7 @@ def cache_entry(
         "ids_sha1": ids_digest(split.ids),
         "view": view,
         "aug_seed": seed if view > 0 else None,
+        "augment_version": AUGMENT_VERSION if view > 0 else None,
         # the weights' content identity (random weights: config + seed) and what else shapes them
         "weights": {
             "id": model_info.get(C.weights_id),
@@ -262,7 +265,7 @@ def cache_entry(
     wid = hashlib.sha1(json.dumps(meta["weights"], sort_keys=True).encode()).hexdigest()[:12]
     model_dir = f"{_slug(str(meta['model']))}__{_slug(str(meta['pretrained']))}__{size}__{wid}"
     split_dir = f"{split.dataset}-{split.split}-{meta['ids_sha1']}"
-    view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}"
+    view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}-v{AUGMENT_VERSION}"
     return FeatureCache(Path(cache_root) / model_dir / split_dir / view_dir), meta
 
 

@@ -182,8 +182,8 @@ def test_cache_directory_names_are_those_of_earlier_versions():
     )
     info |= {"name": "RN101", "pretrained": "openai"}
     entry, _ = cache_entry(Path("/c"), info, 448, Split(), 1, 3)
-    assert str(entry.path.relative_to("/c")) == (
-        "RN101__openai__448__3fe86da6ed50/coco-train-5b4085401e259f39/aug1-seed3"
+    assert str(entry.path.relative_to("/c")) == (  # v2: the views of randaugment 1.0.2
+        "RN101__openai__448__3fe86da6ed50/coco-train-5b4085401e259f39/aug1-seed3-v2"
     )
     space = "open_clip:ViT-B-32/laion2b_s34b_b79k|fp32|eot+a very long namespace past sixty chars"
     assert TextCache("/t", space).dir.name == (
