@@ -112,6 +112,7 @@ class C:
     n_failed = "n_failed"
     known_fraction = "known_fraction"
     protocol = "protocol"
+    augmentation = "augmentation"
     n_classes_evaluated = "n_classes_evaluated"
     cp = "cp"
     cr = "cr"
