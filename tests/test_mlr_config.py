@@ -103,7 +103,8 @@ def test_every_run_option_is_a_flag_of_its_own_name_and_listed_by_sweep_help():
     assert "--config" in sweep_help and "--generic-context" in sweep_help
 
 
-def test_fit_options_layer_defaults_preset_and_flags(tmp_path, monkeypatch):
+def _paper_fit(tmp_path, monkeypatch, *flags: str) -> FitConfig:
+    """The config ``fit --config paper FLAGS`` hands to training."""
     seen = []
 
     def fake_fit(cfg, reporter=None):
@@ -112,9 +113,13 @@ def test_fit_options_layer_defaults_preset_and_flags(tmp_path, monkeypatch):
 
     monkeypatch.setattr("mlr.train.fit", fake_fit)
     args = ["fit", "--config", "paper", "--root", str(tmp_path), "--out", str(tmp_path / "r")]
-    res = runner.invoke(app, [*args, "--image-size", "224", "--generic-context"])
+    res = runner.invoke(app, [*args, *flags])
     assert res.exit_code == 1 and "error: stopped here" in res.output
-    cfg = seen[-1]
+    return seen[-1]
+
+
+def test_fit_options_layer_defaults_preset_and_flags(tmp_path, monkeypatch):
+    cfg = _paper_fit(tmp_path, monkeypatch, "--image-size", "224", "--generic-context")
     assert (cfg.image_size, cfg.csc, cfg.model, cfg.epochs) == (224, False, "RN101", 50)
     res = runner.invoke(app, ["fit", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "--root is required" in res.output
@@ -158,17 +163,7 @@ def test_the_paper_preset_is_the_anchors_recipe_with_online_augmentation():
     ],
 )
 def test_flags_win_over_the_paper_preset(tmp_path, monkeypatch, flags, expected):
-    seen = []
-
-    def fake_fit(cfg, reporter=None):
-        seen.append(cfg)
-        raise ValueError("stopped here")
-
-    monkeypatch.setattr("mlr.train.fit", fake_fit)
-    args = ["fit", "--config", "paper", "--root", str(tmp_path), "--out", str(tmp_path / "r")]
-    res = runner.invoke(app, [*args, *flags])
-    assert res.exit_code == 1 and "error: stopped here" in res.output
-    cfg = seen[-1]
+    cfg = _paper_fit(tmp_path, monkeypatch, *flags)
     assert (cfg.cache, cfg.augment, cfg.aug_views, cfg.augmentation(), cfg.class_names) == expected
 
 
