@@ -1,5 +1,6 @@
 """mlrtrain speed: cached vs online features, truncated vs full-length text encoder, step time vs
-batch size per method, and a projected COCO (50 epochs) cost next to the paper's GPU hours.
+batch size per method, and a projected COCO (50 epochs) cost, cached and online-augmented (the
+anchors' recipe, ``--config paper``), next to the paper's GPU hours.
 
 Run by hand (not in CI), from the repository root:
 
@@ -269,21 +270,35 @@ def main() -> None:
     out["step_s"] = steps
 
     # 4. projected COCO cost at FitConfig's epochs and batch size: features once (train+test) +
-    # every epoch on cached features
+    # every epoch on cached features; or every epoch online, augmented (the anchors' recipe,
+    # --config paper): the cached step plus the image side per step (decode + augment + backbone,
+    # the baseline's online − cached epoch of section 1, whose head costs next to nothing), plus
+    # the clean images that online mode also encodes: the held-out split every epoch and the test
+    # split twice (last and selected epoch), at the cache build's rate
     per_img = t_cache / args.n_images
     run = FitConfig()
     b32 = str(run.batch_size) if str(run.batch_size) in steps["baseline"] else str(sizes[-1])
+    base = out["epoch_baseline"]
+    image_step = (base["online_s"] - base["cached_s"]) / args.n_images * int(b32)
+    clean_h = (run.epochs * run.val_fraction * COCO_TRAIN + 2 * COCO_TEST) * per_img / 3600
     paper = paper_gpu_hours()
     print(
         f"\n## projected COCO-2014 (train {COCO_TRAIN:,}, test {COCO_TEST:,}), {run.epochs} "
-        f"epochs, batch {run.batch_size}, on THIS device ({backbone.device}, {args.model} at "
-        f"{size}px)"
+        f"epochs, batch {b32}, on THIS device ({backbone.device}, {args.model} at {size}px); "
+        f"online: + {image_step:.3f} s of images per step"
     )
-    proj = {}
+    print(f"{'method':<14}{'cached h':>10}{'online h':>10}{'ratio':>8}")
+    proj, proj_online = {}, {}
     for method in METHODS:
         hours = projected_coco_hours(steps[method][b32], per_img)
-        proj[method] = hours
-        print(f"{method:<14} {hours:9.2f} h   (paper, GPU, online: {paper[method]} h)")
+        online_h = projected_coco_hours(steps[method][b32] + image_step) + clean_h
+        proj[method], proj_online[method] = hours, online_h
+        print(
+            f"{method:<14}{hours:10.2f}{online_h:10.2f}{online_h / hours:7.1f}×   "
+            f"(paper, GPU, online: {paper[method]} h)"
+        )
+    out["online_image_s_per_step"] = image_step
+    out["projected_coco_hours_online"] = proj_online
     out["projected_coco_hours"] = proj
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

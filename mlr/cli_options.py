@@ -47,6 +47,12 @@ _DIALECT = {
 _OWN: dict[str, tuple[tuple[str, ...], str]] = {
     "dataset": ((), "coco | voc | nuswide | generic | hf (layouts: see README)."),
     "root": ((), "Dataset root directory."),
+    "class_names": (
+        (),
+        "Class names in prompts: readable ('dining table', 'potted plant', 'tv monitor') | "
+        "anchors (the dataset's keys, as the anchors' VOC loader: 'diningtable', "
+        "'pottedplant', 'tvmonitor'; COCO's names are the same either way).",
+    ),
     "voc_difficult": (
         (),
         "VOC difficult-only classes: ignore (official) | negative (the anchors).",
@@ -99,7 +105,9 @@ _OWN: dict[str, tuple[tuple[str, ...], str]] = {
     "warmup_lr": ((), "Default: 1e-5 DualCoOp, 5e-3 others."),
     "cache": (
         ("--cache/--no-cache",),
-        "Use (and build) the feature cache; --no-cache computes features online every step.",
+        "Use (and build) the feature cache (fast: clean features, or --aug-views K cached "
+        "augmented views); --no-cache computes features online every step, with --augment a "
+        "fresh augmentation each epoch as the anchors (slow; what --config paper sets).",
     ),
     "aug_views": ((), "Cached augmented views per training image (0: clean only)."),
     "augment": (
@@ -112,9 +120,10 @@ _OWN: dict[str, tuple[tuple[str, ...], str]] = {
     "workers": ((), "Image decoding/augmentation threads (0: in the main thread)."),
 }
 PRESET_HELP = (
-    "Preset of fit options: 'paper' (the paper's setting: RN101, openai weights, 448 px, 50 "
-    "epochs, …), or a JSON file (FitConfig keys, or a run.json: its 'config' is used); options "
-    "given on the command line override it."
+    "Preset of fit options: 'paper' (the anchors' recipe: RN101, openai weights, 448 px, 50 "
+    "epochs, online augmentation every epoch, their VOC class names, …; --cache trains on "
+    "cached clean features instead), or a JSON file (FitConfig keys, or a run.json: its "
+    "'config' is used); options given on the command line override it."
 )
 _TYPES = typing.get_type_hints(FitConfig)
 # --help shows the options of a run by group (mlr.config's option groups)

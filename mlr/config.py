@@ -4,7 +4,8 @@ Each field is named as its command-line option (``cache_dir`` is ``--cache-dir``
 ``--csc/--generic-context``); every value is checked once, when the config is made (a
 ``ValueError``), so no invalid config exists. The groups, by concern:
 
-- :class:`DataOptions`: which images and labels (dataset, root, classes, VOC difficult, bad images);
+- :class:`DataOptions`: which images and labels (dataset, root, classes, the class names in
+  prompts, VOC difficult, bad images);
 - :class:`ModelOptions`: the frozen backbone and the head trained on it (also ``precision``);
 - :class:`ProtocolOptions`: the partial-label protocol (proportion, mask, seed, epoch selection);
 - :class:`OptimOptions`: the optimisation (epochs, batches, LR, loss, augmentation, cache use);
@@ -34,6 +35,9 @@ METHOD_DEFAULTS = {
 LOSSES = ("asl", "bce", "partial-bce")
 PROTOCOLS = ("holdout", "anchors")
 VOC_DIFFICULT = ("ignore", "negative")
+# the class names in prompts: the class list's readable names ("dining table") or the dataset's
+# own keys, as the anchors prompt them ("diningtable"; COCO's and NUS-WIDE's are the same)
+CLASS_NAMES = ("readable", "anchors")
 SELECT = ("best", "last")
 
 
@@ -86,11 +90,15 @@ class DataOptions:
     dataset: str = "coco"
     root: str = "."
     classes: str | None = None
+    class_names: str = "readable"
     voc_difficult: str = "ignore"
     skip_bad_images: bool = False
 
     def _checks(self) -> list[tuple[bool, str]]:
-        return [(self.voc_difficult in VOC_DIFFICULT, "--voc-difficult must be ignore or negative")]
+        return [
+            _one_of(self.class_names, CLASS_NAMES, "class-names"),
+            (self.voc_difficult in VOC_DIFFICULT, "--voc-difficult must be ignore or negative"),
+        ]
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,19 @@ class OptimOptions:
             _one_of(self.loss, LOSSES, "loss"),
             (self.loss_w > 0, "--loss-w must be > 0"),
             (self.aug_views >= 0, "--aug-views must be >= 0"),
+            (
+                self.cache or self.aug_views == 0,
+                "--aug-views K caches K augmented views: it needs --cache (--no-cache, which "
+                "--config paper sets, augments a fresh view online every epoch)",
+            ),
         ]
+
+    def augmentation(self) -> str:
+        """How training images are augmented: ``online`` (a fresh view every epoch, the
+        anchors'), ``cached`` (one of ``aug_views`` cached views per epoch) or ``none``."""
+        if not self.cache:
+            return "online" if self.augment else "none"
+        return "cached" if self.aug_views else "none"
 
 
 @dataclass(frozen=True)
@@ -227,7 +247,10 @@ class FitConfig(RuntimeOptions, OptimOptions, ProtocolOptions, ModelOptions, Dat
         """A config from a ``run.json``'s ``config`` (also of an earlier version: its keys go
         through :data:`LEGACY_KEYS`; keys no longer known are left out)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in upgrade_keys(d).items() if k in names})
+        d = {k: v for k, v in upgrade_keys(d).items() if k in names}
+        if d.get("cache") is False:  # earlier versions took --aug-views here and ignored it
+            d["aug_views"] = 0
+        return cls(**d)
 
 
 def upgrade_keys(d: dict) -> dict:

@@ -7,7 +7,8 @@ default, or with ``--preprocess crop`` the model's own eval transform, shortest 
 then ToTensor, Normalize); view k ≥ 1 is the k-th augmented view (:func:`mlr.augment.train_augment`
 of the image, or with ``crop`` of its centre crop, seeded by (seed, k, image index)), so
 ``--aug-views K`` caches views 1..K and training draws one of them per image per epoch. Entries of
-the two transforms are kept apart (``crop`` entries in their own directories).
+the two transforms are kept apart (``crop`` entries in their own directories). Augmented views are keyed on
+the augmentation's :data:`mlr.augment.VERSION` too: views of another version are never reused.
 
 Entries are keyed on content, never on paths: the weights' content identity (``weights_id``, see
 :mod:`mlr.backbone`) and the images' (:meth:`MultiLabelSplit.content_digest`: each image file's
@@ -50,6 +51,7 @@ import torch
 from corpora.multilabel import MultiLabelSplit
 from corpora.runio import atomic_write_json, slug
 from corpora.schema import C
+from mlr.augment import VERSION as AUGMENT_VERSION
 from mlr.augment import train_augment
 
 FORMAT = 2
@@ -374,6 +376,7 @@ def cache_entry(
         "images_sha256": images,
         "view": view,
         "aug_seed": seed if view > 0 else None,
+        "augment_version": AUGMENT_VERSION if view > 0 else None,
         # the weights' content identity (random weights: config + seed) and what else shapes them
         "weights": {
             "id": model_info.get(C.weights_id),
@@ -386,7 +389,7 @@ def cache_entry(
     seen = f"{size}" if preprocess == "squash" else f"{size}-{preprocess}"
     model_dir = f"{_slug(str(meta['model']))}__{seen}__{wid}"
     split_dir = f"{split.dataset}-{split.split}-{images[:16]}"
-    view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}"
+    view_dir = "view0" if view == 0 else f"aug{view}-seed{seed}-v{AUGMENT_VERSION}"
     return FeatureCache(Path(cache_root) / model_dir / split_dir / view_dir), meta
 
 

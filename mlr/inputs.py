@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from corpora.classes import ClassSet
 from corpora.multilabel import MultiLabelSplit, load_split, verify_images
 from mlr.config import FitConfig
 from mlr.features import FeatureSource, cache_entry, describe_cache
@@ -132,12 +133,35 @@ def feature_sources(
     )
 
 
-def head_for(cfg: FitConfig, backbone, class_names) -> Head:
-    """``cfg.method``'s head, seeded by ``cfg.seed``, on the backbone's device."""
+def prompt_names(cfg: FitConfig, classes: ClassSet) -> tuple[str, ...]:
+    """The class names in the heads' prompts: the readable names, or with ``class_names``
+    ``anchors`` the dataset's keys (VOC's ``diningtable``, as the anchors' loader names it)."""
+    return classes.keys if cfg.class_names == "anchors" else classes.names
+
+
+def dataset_info(
+    cfg: FitConfig, train: MultiLabelSplit, test: MultiLabelSplit, n_val: int
+) -> dict[str, Any]:
+    """``run.json``'s ``dataset`` section (``n_val`` images of ``train`` held out)."""
+    return {
+        "name": cfg.dataset,
+        "root": str(cfg.root),
+        "classes": list(train.classes.keys),
+        "prompt_names": list(prompt_names(cfg, train.classes)),
+        "n_train": len(train) - n_val,
+        "n_val": n_val,
+        "n_test": len(test),
+        "skipped": train.skipped + test.skipped,
+    }
+
+
+def head_for(cfg: FitConfig, backbone, classes: ClassSet) -> Head:
+    """``cfg.method``'s head on ``classes`` (:func:`prompt_names`), seeded by ``cfg.seed``, on
+    the backbone's device."""
     head = build_head(
         cfg.method,
         backbone,
-        class_names,
+        prompt_names(cfg, classes),
         n_ctx=cfg.n_ctx,
         class_specific=cfg.csc,
         residual=cfg.residual,

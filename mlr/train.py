@@ -56,6 +56,7 @@ from mlr.features import FeatureSource
 from mlr.heads import Head
 from mlr.inputs import (
     Reporter,
+    dataset_info,
     feature_sources,
     head_for,
     load_backbone_for,
@@ -236,7 +237,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     if backbone.random_weights:
         rep.random_weights(model_info)
     train_src, test_src = feature_sources(cfg, backbone, train, test, rep)
-    head = head_for(cfg, backbone, train.classes.names)
+    head = head_for(cfg, backbone, train.classes)
     opt = make_optimizer(head, cfg)
     loss_fn = get_loss(cfg.loss)
     norm_limit = DIVERGED_NORM_RATIO * max(1.0, _trainable_norm(opt))  # of the seeded init
@@ -246,15 +247,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         cfg.to_dict(),
         seed=cfg.seed,
         model=model_info,
-        dataset={
-            "name": cfg.dataset,
-            "root": str(cfg.root),
-            "classes": list(train.classes.keys),
-            "n_train": len(train_idx),
-            "n_val": int(0 if val_idx is None else len(val_idx)),
-            "n_test": len(test),
-            "skipped": train.skipped + test.skipped,
-        },
+        dataset=dataset_info(cfg, train, test, 0 if val_idx is None else len(val_idx)),
         mask={
             "path": str(out / "mask.npy"),
             "source": cfg.mask or "drawn",
@@ -262,6 +255,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             "partial": partial,
         },
         protocol=cfg.protocol,
+        augmentation=cfg.augmentation(),
         n_params=head.n_params(),
     )
     write_run_json(out, info)
@@ -291,6 +285,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         C.random_weights: backbone.random_weights,
         C.protocol: cfg.protocol,
         C.select: cfg.select,
+        C.augmentation: cfg.augmentation(),
         C.n_params: head.n_params(),
         C.device: str(backbone.device),
     }
@@ -433,7 +428,7 @@ def evaluate_run(
     if backbone.random_weights:
         rep.random_weights(backbone.info())
     _, test_src = feature_sources(cfg, backbone, train, test, rep, need_aug=False)
-    head = head_for(cfg, backbone, train.classes.names)
+    head = head_for(cfg, backbone, train.classes)
     load_params(head, ck, ck_path, f"the run's {cfg.method} head ({cfg.model})")
     scores = predict(head, test_src, np.arange(len(test)), cfg.eval_batch_size, cfg.precision)
     m = evaluate(scores, test.labels, train.classes.keys)

@@ -249,3 +249,18 @@ def test_random_backbone_of_a_fit_follows_its_seed(tiny_models):
     assert backbone.weights_id != zero.weights_id
     tokens = zero.tokenize(["a photo of a dog"])
     assert not torch.allclose(backbone.model.encode_text(tokens), zero.model.encode_text(tokens))
+
+
+def test_augmented_views_of_another_augmentation_version_are_not_reused(
+    tiny_models, tmp_path, split, monkeypatch
+):
+    backbone = load_backbone(BackboneConfig(model=tiny_models[1], pretrained="none"))
+    size = backbone.image_size
+    entry, meta = cache_entry(tmp_path, backbone.info(), size, split, 1, 0)
+    entry.build(backbone, split, 1, size, 0, meta)
+    monkeypatch.setattr("mlr.features.AUGMENT_VERSION", 99)  # the augmentation changed
+    other, other_meta = cache_entry(tmp_path, backbone.info(), size, split, 1, 0)
+    assert other.path != entry.path and not other.complete and entry.complete
+    assert other_meta["augment_version"] == 99
+    clean, _ = cache_entry(tmp_path, backbone.info(), size, split, 0, 0)
+    assert clean.path.name == "view0"  # clean features do not depend on it

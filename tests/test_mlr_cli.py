@@ -194,3 +194,44 @@ def test_config_preset_is_overridden_by_flags(tmp_path, tiny_models):
     (tmp_path / "bad.json").write_text(json.dumps({"epochz": 3}))
     res = runner.invoke(app, ["fit", "--config", str(tmp_path / "bad.json")])
     assert res.exit_code != 0 and "epochz" in res.output
+
+
+def test_fit_config_paper_augments_online_and_prompts_the_anchors_voc_names(
+    tmp_path, tiny_models, monkeypatch
+):
+    import mlr.inputs
+
+    prompted = []
+    real = mlr.inputs.build_head
+
+    def spy(method, backbone, class_names, **kw):
+        prompted.append(tuple(class_names))
+        return real(method, backbone, class_names, **kw)
+
+    monkeypatch.setattr(mlr.inputs, "build_head", spy)
+    root = write_voc(tmp_path / "voc", n_trainval=8, n_test=4)
+    tiny = ["--model", tiny_models[1], "--pretrained", "none", "--image-size", "32"]
+    common = [
+        *("fit", "--config", "paper", "--dataset", "voc", "--root", str(root), *tiny),
+        *("--method", "positivecoop", "--epochs", "1", "--batch-size", "4", "--device", "cpu"),
+        *("--val-fraction", "0.25", "--feature-cache", str(tmp_path / "fc"), "--quiet"),
+    ]
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "paper")])
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "paper" / "run.json").read_text())
+    names = info["dataset"]["prompt_names"]
+    assert {"diningtable", "pottedplant", "tvmonitor"} <= set(names) and prompted[-1] == tuple(
+        names
+    )
+    assert info["config"]["class_names"] == "anchors" and info["augmentation"] == "online"
+    metrics = json.loads((tmp_path / "paper" / "metrics.json").read_text())
+    assert metrics["augmentation"] == "online" and not (tmp_path / "fc").exists()  # no cache
+    # the fast path under the same preset: cached clean features, readable names
+    flags = ["--cache", "--class-names", "readable", "--out", str(tmp_path / "fast")]
+    res = runner.invoke(app, [*common, *flags])
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "fast" / "run.json").read_text())
+    assert {"dining table", "potted plant", "tv monitor"} <= set(info["dataset"]["prompt_names"])
+    assert prompted[-1] == tuple(info["dataset"]["prompt_names"])
+    metrics = json.loads((tmp_path / "fast" / "metrics.json").read_text())
+    assert metrics["augmentation"] == "none" and (tmp_path / "fc").is_dir()

@@ -20,6 +20,7 @@ from mlr.config import (
     FREE,
     GROUPS,
     LEGACY_KEYS,
+    METHODS,
     FitConfig,
     load_preset,
     make_config,
@@ -102,7 +103,8 @@ def test_every_run_option_is_a_flag_of_its_own_name_and_listed_by_sweep_help():
     assert "--config" in sweep_help and "--generic-context" in sweep_help
 
 
-def test_fit_options_layer_defaults_preset_and_flags(tmp_path, monkeypatch):
+def _paper_fit(tmp_path, monkeypatch, *flags: str) -> FitConfig:
+    """The config ``fit --config paper FLAGS`` hands to training."""
     seen = []
 
     def fake_fit(cfg, reporter=None):
@@ -111,12 +113,69 @@ def test_fit_options_layer_defaults_preset_and_flags(tmp_path, monkeypatch):
 
     monkeypatch.setattr("mlr.train.fit", fake_fit)
     args = ["fit", "--config", "paper", "--root", str(tmp_path), "--out", str(tmp_path / "r")]
-    res = runner.invoke(app, [*args, "--image-size", "224", "--generic-context"])
+    res = runner.invoke(app, [*args, *flags])
     assert res.exit_code == 1 and "error: stopped here" in res.output
-    cfg = seen[-1]
+    return seen[-1]
+
+
+def test_fit_options_layer_defaults_preset_and_flags(tmp_path, monkeypatch):
+    cfg = _paper_fit(tmp_path, monkeypatch, "--image-size", "224", "--generic-context")
     assert (cfg.image_size, cfg.csc, cfg.model, cfg.epochs) == (224, False, "RN101", 50)
     res = runner.invoke(app, ["fit", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "--root is required" in res.output
+
+
+def test_the_paper_preset_is_the_anchors_recipe_with_online_augmentation():
+    cfg = make_config({}, "paper")
+    recipe = {
+        **{"model": "RN101", "pretrained": "openai", "image_size": 448, "precision": "fp32"},
+        **{"epochs": 50, "batch_size": 32, "eval_batch_size": 100, "lr": 0.002},
+        **{"loss": "asl", "loss_w": 0.03, "n_ctx": 16, "csc": True, "residual": True},
+        **{"cache": False, "augment": True, "aug_views": 0, "class_names": "anchors"},
+    }
+    assert {k: getattr(cfg, k) for k in recipe} == recipe
+    assert cfg.augmentation() == "online"  # a fresh CutoutPIL + RandAugment view every epoch
+    optim = {
+        m: (
+            replace(cfg, method=m).resolved_weight_decay(),
+            replace(cfg, method=m).resolved_warmup_lr(),
+        )
+        for m in METHODS
+    }
+    assert optim == {
+        "baseline": (0.0, 5e-3),
+        "dualcoop": (5e-4, 1e-5),
+        "positivecoop": (0.0, 5e-3),
+        "negativecoop": (0.0, 5e-3),
+    }
+    fast = make_config({})  # without the preset: cached clean features, readable names
+    assert (fast.augmentation(), fast.class_names) == ("none", "readable")
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], (False, True, 0, "online", "anchors")),
+        (["--cache"], (True, True, 0, "none", "anchors")),
+        (["--cache", "--aug-views", "4"], (True, True, 4, "cached", "anchors")),
+        (["--no-augment"], (False, False, 0, "none", "anchors")),
+        (["--class-names", "readable"], (False, True, 0, "online", "readable")),
+    ],
+)
+def test_flags_win_over_the_paper_preset(tmp_path, monkeypatch, flags, expected):
+    cfg = _paper_fit(tmp_path, monkeypatch, *flags)
+    assert (cfg.cache, cfg.augment, cfg.aug_views, cfg.augmentation(), cfg.class_names) == expected
+
+
+def test_cached_augmented_views_without_the_cache_are_refused_not_ignored(tmp_path):
+    args = ["fit", "--config", "paper", "--root", str(tmp_path), "--out", str(tmp_path / "r")]
+    res = runner.invoke(app, [*args, "--aug-views", "4"])
+    assert res.exit_code == 2 and "needs --cache" in res.output
+    res = runner.invoke(app, [*args, "--class-names", "keys"])
+    assert res.exit_code == 2 and "--class-names must be one of readable, anchors" in res.output
+    # an earlier version's run.json with both (the views were never used) still loads
+    old = FitConfig.from_dict({"cache": False, "aug_views": 3})
+    assert (old.aug_views, old.augmentation()) == (0, "online")
 
 
 def test_an_unexpected_runtime_error_keeps_its_traceback_a_diverged_run_is_one_line(
@@ -185,8 +244,8 @@ def test_cache_directory_names_are_stable_and_never_name_a_path():
     info |= {"name": "RN101", "pretrained": "openai"}
     info["preprocessing"] = {**info["preprocessing"], "preprocess": "crop"}
     entry, _ = cache_entry(Path("/c"), info, 448, Split(), 1, 3)
-    assert str(entry.path.relative_to("/c")) == (
-        "RN101__448-crop__3fe86da6ed50/coco-train-abababababababab/aug1-seed3"
+    assert str(entry.path.relative_to("/c")) == (  # v2: the views of randaugment 1.0.2
+        "RN101__448-crop__3fe86da6ed50/coco-train-abababababababab/aug1-seed3-v2"
     )
     space = "open_clip:ViT-B-32/laion2b_s34b_b79k|fp32|eot+a very long namespace past sixty chars"
     assert TextCache("/t", space).dir.name == (

@@ -207,3 +207,51 @@ def test_every_randaugment_op_keeps_size_and_mode_and_augment_is_seeded():
     ys, xs = np.nonzero(arr.any(axis=2))
     assert 0 < np.ptp(ys) + 1 <= 20 and 0 < np.ptp(xs) + 1 <= 20
     assert len({tuple(c) for c in arr[ys, xs]}) == 1
+
+
+class _Centre:
+    """A stand-in rng: every sign positive, every position the middle, every colour 128."""
+
+    def random(self) -> float:
+        return 0.1
+
+    def randrange(self, n: int) -> int:
+        return n // 2
+
+
+def test_randaugment_ops_have_the_magnitudes_of_the_anchors_package():
+    """randaugment==1.0.2 (the anchors'): magnitude m takes linspace(0, max, 10)[m]; Rotate turns
+    counter-clockwise only; its Cutout is a square of round(20·m/9) pixels in (125, 122, 113)."""
+    import random
+
+    from PIL import Image, ImageEnhance, ImageOps
+
+    from mlr.augment import OPS, cutout
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    grey = (128, 128, 128)
+
+    def same(a, b) -> bool:
+        return a.tobytes() == b.tobytes()
+
+    rotated = img.rotate(30, fillcolor=grey)
+    assert all(same(OPS["Rotate"](img, 9, random.Random(s)), rotated) for s in range(4))
+    assert same(OPS["Solarize"](img, 9, _Centre()), ImageOps.invert(img))
+    assert same(OPS["Posterize"](img, 6, _Centre()), ImageOps.posterize(img, 5))
+    assert same(OPS["Brightness"](img, 9, _Centre()), ImageEnhance.Brightness(img).enhance(1.9))
+    sheared = img.transform(
+        img.size,
+        Image.Transform.AFFINE,
+        (1, 0.3, 0, 0, 1, 0),
+        Image.Resampling.BICUBIC,
+        fillcolor=grey,
+    )
+    assert same(OPS["ShearX"](img, 9, _Centre()), sheared)
+    black = Image.new("RGB", (64, 64))
+    arr = np.asarray(OPS["Cutout"](black, 9, _Centre()))
+    ys, xs = np.nonzero(arr.any(axis=2))
+    assert (np.ptp(ys) + 1, np.ptp(xs) + 1, len(ys)) == (20, 20, 400)
+    assert {tuple(c) for c in arr[ys, xs]} == {(125, 122, 113)}
+    # CutoutPIL(0.5) rounds half the side to the nearest pixel: 23.5 → 24 on a 47-pixel side
+    arr = np.asarray(cutout(Image.new("RGB", (47, 47)), _Centre(), 0.5))
+    assert np.ptp(np.nonzero(arr.any(axis=2))[0]) + 1 == 25  # 2·(24 // 2) + 1, both ends drawn

@@ -211,6 +211,7 @@ FIT_METRICS = (
     C.random_weights,
     C.protocol,
     C.select,
+    C.augmentation,
     C.n_params,
     C.device,
     C.map,

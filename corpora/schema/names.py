@@ -117,6 +117,7 @@ class C:
     n_missing = "n_missing"
     known_fraction = "known_fraction"
     protocol = "protocol"
+    augmentation = "augmentation"
     n_classes_evaluated = "n_classes_evaluated"
     cp = "cp"
     cr = "cr"
