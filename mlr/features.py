@@ -7,8 +7,9 @@ default, or with ``--preprocess crop`` the model's own eval transform, shortest 
 then ToTensor, Normalize); view k ≥ 1 is the k-th augmented view (:func:`mlr.augment.train_augment`
 of the image, or with ``crop`` of its centre crop, seeded by (seed, k, image index)), so
 ``--aug-views K`` caches views 1..K and training draws one of them per image per epoch. Entries of
-the two transforms are kept apart (``crop`` entries in their own directories). Augmented views are keyed on
-the augmentation's :data:`mlr.augment.VERSION` too: views of another version are never reused.
+the two transforms are kept apart (``crop`` entries in their own directories). Augmented views are
+keyed on the augmentation's :data:`mlr.augment.VERSION` too: views of another version are never
+reused.
 
 Entries are keyed on content, never on paths: the weights' content identity (``weights_id``, see
 :mod:`mlr.backbone`) and the images' (:meth:`MultiLabelSplit.content_digest`: each image file's
