@@ -168,7 +168,7 @@ def _doc_models_file(tmp_path: Path) -> Path:
 
 
 def test_the_documented_models_file_names_every_form(tmp_path):
-    from negation.negbench.runner import parse_models_file
+    from negation.negbench.models import parse_models_file
 
     models = parse_models_file(_doc_models_file(tmp_path))
     assert len(models) == 7 and ("ViT-B-32", "openai") in models
