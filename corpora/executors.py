@@ -30,6 +30,7 @@ ENGINES = ("local", "ray")
 RAY_MISSING = "--engine ray needs Ray, which is not installed: pip install 'notclip[ray]'"
 DEFAULT_OBJECT_STORE = 1 << 30  # bytes: Ray's default is 30 % of the machine's memory
 DEFAULT_MAX_RETRIES = 3
+IN_FLIGHT_PER_CPU = 2  # tasks submitted per CPU of the cluster: one running, one waiting
 # Ray puts sockets at TEMP/session_<date>_<pid>/sockets/plasma_store; Unix socket paths are at
 # most 107 bytes, which leaves about 40 for TEMP.
 MAX_TEMP_DIR = 40
@@ -76,9 +77,11 @@ class LocalExecutor:
 class RayExecutor:
     """One Ray task per item; results are yielded as the tasks finish (not in item order).
 
-    ``in_flight`` caps the tasks submitted at once (None: all). An exception raised by ``fn``
-    propagates with its remote traceback; a task whose worker process dies is retried up to
-    ``max_retries`` times.
+    ``in_flight`` caps the tasks submitted and not yet taken (None: :data:`IN_FLIGHT_PER_CPU`
+    per CPU of the cluster): enough to keep every worker busy, few enough that the driver's
+    cost per task does not grow with the number of items (Ray's bookkeeping, and each
+    ``ray.wait``, grow with the tasks pending). An exception raised by ``fn`` propagates with its
+    remote traceback; a task whose worker process dies is retried up to ``max_retries`` times.
     """
 
     parallel = True
@@ -123,7 +126,7 @@ class RayExecutor:
                 r = resources(item) if callable(resources) else resources
                 index[remote.options(**self._options(r)).remote(item)] = i
 
-        submit(self.in_flight or len(items))
+        submit(self.in_flight or self.default_in_flight())
         try:
             while index:
                 ready, _ = ray.wait(list(index), num_returns=1)
@@ -135,6 +138,10 @@ class RayExecutor:
         finally:  # closed early (an error, Ctrl-C): do not leave tasks running for nobody
             for ref in index:
                 ray.cancel(ref)
+
+    def default_in_flight(self) -> int:
+        cpus = self.ray.cluster_resources().get("CPU", 1)
+        return max(1, int(IN_FLIGHT_PER_CPU * cpus))
 
     def close(self) -> None:
         if self.owned and self.ray.is_initialized():
@@ -232,10 +239,11 @@ def make_executor(
 ) -> LocalExecutor | RayExecutor:
     """The executor of ``--engine``: ``local``, or ``ray`` (a local Ray with ``workers`` CPUs,
     its temporary files under ``temp_under``; or the cluster at ``address``, with at most
-    ``workers`` tasks in flight)."""
+    ``workers`` tasks in flight; by default :data:`IN_FLIGHT_PER_CPU` per CPU)."""
     if engine == "local":
         return LocalExecutor()
     if engine != "ray":
         raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     ray, owned = start_ray(address, num_cpus=workers, temp_under=temp_under)
-    return RayExecutor(ray, owned=owned, in_flight=workers, max_retries=max_retries)
+    in_flight = workers if address else None  # (a local Ray has ``workers`` CPUs)
+    return RayExecutor(ray, owned=owned, in_flight=in_flight, max_retries=max_retries)

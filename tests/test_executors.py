@@ -1,0 +1,64 @@
+"""corpora/executors.py without a Ray cluster: a stand-in for the ``ray`` module records what the
+driver submits and waits on, so that its cost per task is checked without timing anything."""
+
+from __future__ import annotations
+
+from corpora.executors import IN_FLIGHT_PER_CPU, RayExecutor
+
+
+class FakeRay:
+    """Runs each task when it is submitted; records the tasks pending at each ``wait``."""
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+        self.results: dict[int, object] = {}
+        self.waited: list[int] = []  # pending tasks at each ray.wait
+        self.cancelled: list[int] = []
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": float(self.cpus)}
+
+    def remote(self, fn):
+        fake = self
+
+        class Remote:
+            def options(self, **_):
+                return self
+
+            def remote(self, item):
+                ref = len(fake.results)
+                fake.results[ref] = fn(item)
+                return ref
+
+        return Remote()
+
+    def wait(self, refs, num_returns=1):
+        self.waited.append(len(refs))
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return self.results[ref]
+
+    def cancel(self, ref):
+        self.cancelled.append(ref)
+
+
+def test_tasks_in_flight_are_capped_per_cpu_by_default_so_each_wait_stays_small():
+    ray = FakeRay(cpus=3)
+    items = list(range(1000))
+    out = dict(RayExecutor(ray, owned=False).map(lambda x: x * x, items))
+    assert out == {i: i * i for i in items}
+    assert max(ray.waited) == IN_FLIGHT_PER_CPU * 3  # not 1000: flat in the number of items
+    capped = FakeRay(cpus=3)
+    assert dict(RayExecutor(capped, owned=False, in_flight=5).map(str, items)) == {
+        i: str(i) for i in items
+    }
+    assert max(capped.waited) == 5
+
+
+def test_tasks_still_pending_are_cancelled_when_the_driver_stops_early():
+    ray = FakeRay(cpus=2)
+    results = RayExecutor(ray, owned=False).map(lambda x: x, range(100))
+    next(results)
+    results.close()
+    assert len(ray.cancelled) == IN_FLIGHT_PER_CPU * 2 and len(ray.results) <= 5
