@@ -31,6 +31,7 @@ RAY_MISSING = "--engine ray needs Ray, which is not installed: pip install 'notc
 DEFAULT_OBJECT_STORE = 1 << 30  # bytes: Ray's default is 30 % of the machine's memory
 DEFAULT_MAX_RETRIES = 3
 IN_FLIGHT_PER_CPU = 2  # tasks submitted per CPU of the cluster: one running, one waiting
+SETTLE_SECONDS = 60  # how long a driver that stops early waits for its cancelled tasks to end
 # Ray puts sockets at TEMP/session_<date>_<pid>/sockets/plasma_store; Unix socket paths are at
 # most 107 bytes, which leaves about 40 for TEMP.
 MAX_TEMP_DIR = 40
@@ -126,7 +127,7 @@ class RayExecutor:
                 r = resources(item) if callable(resources) else resources
                 index[remote.options(**self._options(r)).remote(item)] = i
 
-        submit(self.in_flight or self.default_in_flight())
+        submit(self.capacity())
         try:
             while index:
                 ready, _ = ray.wait(list(index), num_returns=1)
@@ -135,13 +136,18 @@ class RayExecutor:
                     value = ray.get(ref)
                     submit(1)
                     yield i, value
-        finally:  # closed early (an error, Ctrl-C): do not leave tasks running for nobody
+        finally:  # closed early (an error, Ctrl-C): no task is left running for nobody, or
+            # writing after this returns (tasks may write results of their own)
             for ref in index:
                 ray.cancel(ref)
+            if index:
+                ray.wait(list(index), num_returns=len(index), timeout=SETTLE_SECONDS)
 
-    def default_in_flight(self) -> int:
-        cpus = self.ray.cluster_resources().get("CPU", 1)
-        return max(1, int(IN_FLIGHT_PER_CPU * cpus))
+    def capacity(self) -> int:
+        """The tasks kept in flight: ``in_flight``, else IN_FLIGHT_PER_CPU per cluster CPU."""
+        if self.in_flight:
+            return self.in_flight
+        return max(1, int(IN_FLIGHT_PER_CPU * self.ray.cluster_resources().get("CPU", 1)))
 
     def close(self) -> None:
         if self.owned and self.ray.is_initialized():

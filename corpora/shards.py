@@ -46,6 +46,12 @@ class Shard:
         return hashlib.sha1(raw).hexdigest()[:20]
 
     @property
+    def file(self) -> tuple[str, int, str]:
+        """The file as listed (URL, size, fingerprint): a shard's content identity is taken as
+        unchanged while these are."""
+        return self.url, self.size, self.fingerprint
+
+    @property
     def name(self) -> str:
         return self.url.rstrip("/").rsplit("/", 1)[-1]
 
@@ -65,6 +71,18 @@ class Shard:
 
         fs, path = fsspec.core.url_to_fs(self.url)
         return fs.open(path, "rb")
+
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive): one ranged read (a remote shard is not opened
+        with a read-ahead cache, which would fetch more than asked for)."""
+        if "://" not in self.url:
+            with open(self.url, "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(self.url)
+        return fs.cat_file(path, start, end)
 
 
 def expand_braces(pattern: str) -> list[str]:

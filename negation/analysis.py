@@ -519,6 +519,26 @@ def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
     )
 
 
+FOLD = 64  # results are added up (combine) in groups of this many
+
+
+class Sum:
+    """Shard results added up as they come, :data:`FOLD` at a time, so that the memory held
+    does not grow with their number; :meth:`result` is :func:`combine` of all of them."""
+
+    def __init__(self, opts: ScanOptions) -> None:
+        self.opts = opts
+        self.parts: list[ScanResult] = []
+
+    def add(self, result: ScanResult) -> None:
+        self.parts.append(result)
+        if len(self.parts) >= FOLD:
+            self.parts[:] = [combine(self.parts, self.opts)]
+
+    def result(self) -> ScanResult:
+        return combine(self.parts, self.opts)
+
+
 def unique_summary(result: ScanResult, opts: ScanOptions) -> dict[str, object] | None:
     """Counts over distinct caption texts (LAION repeats captions across URLs)."""
     if result.unique_all is None or result.unique_neg is None:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from corpora.captions import DEFAULT_RETRIES, Footer
 from corpora.schema import C
+from corpora.shards import Shard
 from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
 from negation.scanning import Unit
 from negation.store import Outcome
@@ -43,8 +45,6 @@ class Inputs:
     text_column: str
     total: int | None = None  # rows to scan, for progress (None: unknown)
     synthetic: bool = False
-    bad: list[dict[str, str]] = field(default_factory=list)  # shards skipped while listing
-    duplicates: list[str] = field(default_factory=list)  # copies of other units, counted once
     patterns: list | None = None  # what each input pattern matched (corpora.shards.expand)
     extra_config: dict[str, object] = field(default_factory=dict)  # what else decides the units
 
@@ -119,49 +119,38 @@ def job_slice(index: int | None, count: int | None) -> Callable[[list], list] | 
 
 
 # --- units of each kind of input -------------------------------------------------------------
-def laion_units(
-    shard_list: Sequence, column: str, *, skip_bad: bool = False
-) -> tuple[list[Unit], list[dict[str, str]]]:
-    """Parquet shards as units (their footers read for content identity and row counts) and the
-    corrupt ones skipped with ``skip_bad`` (otherwise CorruptShardError)."""
-    from corpora.captions import CorruptShardError, parquet_captions, parquet_footer
+def laion_units(shard_list: Sequence, column: str) -> list[Unit]:
+    """Parquet shards as units, identified when scanned (their footers read for their content
+    identity, row count and caption column: :func:`negation.scanning.identify`)."""
+    from corpora.captions import parquet_captions, parquet_footer
 
-    units, bad = [], []
-    for shard in shard_list:
-        try:
-            footer = parquet_footer(shard, column)
-        except CorruptShardError as exc:
-            if not skip_bad:
-                raise
-            bad.append({C.shard: shard.url, "error": exc.message})
-            continue
-        shard = replace(shard, content=footer.content)
-        units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column), column))
-    return units, bad
+    footer = partial(parquet_footer, column=column)
+    return [
+        Unit(shard, None, partial(parquet_captions, shard, column), column, footer)
+        for shard in shard_list
+    ]
 
 
-def text_units(
-    shard_list: Sequence, input_format: str, column: str, *, skip_bad: bool = False
-) -> tuple[list[Unit], list[dict[str, str]]]:
-    """Text / JSONL / CSV files as units (``input_format`` 'auto': from each file's name)."""
-    from corpora.captions import CorruptShardError, file_content, text_captions, text_format
+def text_units(shard_list: Sequence, input_format: str, column: str) -> list[Unit]:
+    """Text / JSONL / CSV files as units (``input_format`` 'auto': from each file's name),
+    identified by a hash of their bytes when scanned."""
+    from corpora.captions import text_captions, text_format
 
-    units, bad = [], []
+    units = []
     for shard in shard_list:
         fmt_in = text_format(shard) if input_format == "auto" else input_format
-        try:
-            shard = replace(shard, content=file_content(shard))
-        except CorruptShardError as exc:
-            if not skip_bad:
-                raise
-            bad.append({C.shard: shard.url, "error": exc.message})
-            continue
 
         def load(shard=shard, fmt_in=fmt_in):
             return text_captions(shard, fmt_in, column).lazy()
 
-        units.append(Unit(shard, None, load))
-    return units, bad
+        units.append(Unit(shard, None, load, identify=_file_identity))
+    return units
+
+
+def _file_identity(shard: Shard) -> Footer:
+    from corpora.captions import file_content
+
+    return Footer(None, file_content(shard))
 
 
 def laion_inputs(
@@ -169,18 +158,17 @@ def laion_inputs(
     *,
     corpus: str = "laion400m",
     text_column: str | None = None,
-    skip_bad: bool = False,
     allow_missing: bool = False,
     on_patterns: Callable[[list], None] | None = None,
     select: Callable[[list], list] | None = None,
 ) -> Inputs:
     """LAION-style Parquet shards (files, directories, globs, brace patterns, URLs) as
-    :class:`Inputs`, each distinct content once; no ``shards``: the embedded SYNTHETIC sample
-    shard. ``on_patterns`` is told what each pattern matched; ``select`` picks from the sorted
-    shard list (e.g. a job array's slice)."""
+    :class:`Inputs`, each distinct content counted once; no ``shards``: the embedded SYNTHETIC
+    sample shard. ``on_patterns`` is told what each pattern matched; ``select`` picks from the
+    sorted shard list (e.g. a job array's slice). Nothing is read but the listing: a shard's
+    footer is read when it is scanned."""
     from corpora.captions import text_column_for
     from corpora.shards import expand
-    from negation.scanning import distinct
 
     column = text_column_for(corpus, text_column)
     synthetic = not shards
@@ -191,14 +179,8 @@ def laion_inputs(
     shard_list, patterns = expand(list(shards or []), allow_missing=allow_missing)
     if on_patterns is not None:
         on_patterns(patterns)
-    units, bad = laion_units(
-        select(shard_list) if select else shard_list, column, skip_bad=skip_bad
-    )
-    units, duplicates = distinct(units)
-    total = sum(u.n_rows or 0 for u in units)
-    return Inputs(
-        "negscan laion", units, corpus, column, total, synthetic, bad, duplicates, patterns
-    )
+    units = laion_units(select(shard_list) if select else shard_list, column)
+    return Inputs("negscan laion", units, corpus, column, None, synthetic, patterns=patterns)
 
 
 def text_inputs(
@@ -206,24 +188,21 @@ def text_inputs(
     *,
     input_format: str = "auto",
     column: str = "text",
-    skip_bad: bool = False,
     allow_missing: bool = False,
     on_patterns: Callable[[list], None] | None = None,
     select: Callable[[list], list] | None = None,
 ) -> Inputs:
     """Text (one caption a line), JSONL and CSV/TSV files as :class:`Inputs`, each distinct
-    content once (``on_patterns``, ``select``: as for :func:`laion_inputs`)."""
+    content counted once (``on_patterns``, ``select``: as for :func:`laion_inputs`)."""
     from corpora.captions import TEXT_SUFFIXES
     from corpora.shards import expand
-    from negation.scanning import distinct
 
     shard_list, patterns = expand(list(files), TEXT_SUFFIXES, allow_missing)
     if on_patterns is not None:
         on_patterns(patterns)
     shard_list = select(shard_list) if select else shard_list
-    units, bad = text_units(shard_list, input_format, column, skip_bad=skip_bad)
-    units, duplicates = distinct(units)
-    return Inputs("negscan text", units, "text", column, None, False, bad, duplicates, patterns)
+    units = text_units(shard_list, input_format, column)
+    return Inputs("negscan text", units, "text", column, None, patterns=patterns)
 
 
 def hf_inputs(
@@ -285,12 +264,14 @@ def run(
     engine: str = "local",
     address: str | None = None,
     workers: int | None = None,
+    retries: int = DEFAULT_RETRIES,
     execution: dict[str, object] | None = None,
     on_warning: Warn | None = None,
 ) -> Report:
     """Scan ``inputs`` with ``opts``; with ``out``, resume from and save into it (holding its
     lock) and write the report files. ``engine`` 'ray' scans the unfinished units as Ray tasks
-    (``address``, ``workers``); ``execution`` is added to ``run.json``'s execution."""
+    (``address``, ``workers``); a remote read that fails with a storage or network error is
+    tried again ``retries`` times; ``execution`` is added to ``run.json``'s execution."""
     out = Path(out) if out is not None else None
     if engine == "local" and (address or workers):
         raise ValueError("address and workers need engine='ray'")
@@ -306,6 +287,7 @@ def run(
             engine=engine,
             address=address,
             workers=workers,
+            retries=retries,
             execution=execution,
         )
 
@@ -322,6 +304,7 @@ def _scan_and_report(
     engine: str,
     address: str | None,
     workers: int | None,
+    retries: int,
     execution: dict[str, object] | None,
 ) -> Report:
     from corpora.executors import make_executor
@@ -347,16 +330,27 @@ def _scan_and_report(
     try:
         if start is not None:
             start()
+        units = inputs.units
+        bad: list[dict[str, str]] = []
+        copies: list[str] = []
+        if executor is None and isinstance(units, list):  # (a Ray task identifies its own)
+            units, bad, copies = scanning.prepare(units, store, skip_bad=skip_bad, retries=retries)
+            on_total = _hook(progress, "on_total")
+            if on_total is not None:
+                on_total(sum(u.n_rows or 0 for u in units))
         outcome = scanning.scan_units(
-            inputs.units,
+            units,
             opts,
             store,
             skip_bad,
-            list(inputs.bad),
+            bad,
             _hook(progress, "on_done"),
             _hook(progress, "on_rows"),
             executor=executor,
+            retries=retries,
         )
+        outcome.duplicates = copies or outcome.duplicates
+        outcome.bad.sort(key=lambda entry: entry[C.shard])  # (in the order of the shard list)
     except KeyboardInterrupt:
         # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
         # the same Ctrl-C at the next chance: ignore that echo while counting what was saved.
@@ -384,7 +378,7 @@ def _scan_and_report(
         text_column=inputs.text_column,
         synthetic=inputs.synthetic,
         top_k=top_k,
-        duplicates=inputs.duplicates,
+        duplicates=outcome.duplicates,
         patterns=inputs.patterns,
     )
     if out:
@@ -400,8 +394,8 @@ def _scan_and_report(
     notes = []
     if outcome.reused:
         notes.append(f"reused {outcome.reused} finished shard(s) from {out}")
-    if inputs.duplicates:
-        n = len(inputs.duplicates)
+    if outcome.duplicates:
+        n = len(outcome.duplicates)
         notes.append(f"{n} shard(s) are copies of others (same content); counted once")
     return Report(body, outcome.result, outcome, out, notes)
 
@@ -413,8 +407,8 @@ def merge(
     in ``out``; a shard is never counted twice."""
     from corpora.locks import reading
     from corpora.runio import claim_out_dir, run_info
+    from negation import merging
     from negation import report as rp
-    from negation import store as st
     from negation.scan import options_from_config
 
     out, paths = Path(out), [Path(d) for d in dirs]
@@ -424,7 +418,7 @@ def merge(
         for d in paths:
             if d.resolve() != out.resolve():  # merging into one of the inputs is fine
                 locks.enter_context(reading(d, "negscan"))
-        config, outcome, duplicates = st.merge_partials(paths, out)
+        config, outcome, duplicates = merging.merge_partials(paths, out)
         opts = options_from_config(config)
         body = rp.summary(
             outcome,

@@ -117,6 +117,17 @@ Workers = Annotated[
         "default: all).",
     ),
 ]
+Retries = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        min=0,
+        help="A remote shard whose read fails with a storage or network error (throttling, a "
+        "timeout) is read again this many times, waiting 1, 2, 4, … s; if it still fails the "
+        "scan stops (exit 1; finished shards are kept: rerun to resume), --skip-bad-shards or "
+        "not: such a shard is not corrupt.",
+    ),
+]
 ShardIndex = Annotated[
     int | None,
     typer.Option(

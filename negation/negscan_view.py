@@ -62,6 +62,10 @@ class ScanBar:
         )
         self.task = self.progress.add_task("scanning", total=total)
 
+    def on_total(self, rows: int) -> None:  # the rows to scan, once the footers are read
+        self.total = rows
+        self.progress.update(self.task, total=rows)
+
     def on_rows(self, rows: int) -> None:  # within a shard, per streamed batch
         self.progress.advance(self.task, rows)
 

@@ -12,14 +12,19 @@ Layout of an output directory::
 
 The shards analysed together are saved together: a batch's directory is written under a
 temporary name and renamed into place, so a killed run leaves either the whole batch or nothing
-of it (and loses at most the batch it was analysing). Directories of one shard with one file per
-table, written by earlier negscans, are read as well.
+of it (and loses at most the batch it was analysing). With ``--engine ray`` each task writes the
+directory of its shards itself (:class:`BatchBuffer`); the records file is the batch's manifest,
+so that the index of finished shards is rebuilt by reading one small file per batch.
+Directories of one shard with one file per table, written by earlier negscans, are read as well.
 
 A shard's key hashes its URL, size, modification time (or etag) and content identity: a changed
-file is scanned again. The content identity (size + a hash of the Parquet footer, or a hash of a
-text file's bytes) recognises the same shard under two paths (a copy, two mounts): it is counted
-once. The report is written as one unit (:mod:`negation.report`); its ``run.json`` lists the
-shards it counted by key: what ``negscan merge`` reads. The caller holds the directory's lock.
+file is scanned again. A resumed scan takes the content identity of a file whose URL, size and
+modification time (or etag) are unchanged from its partial's record
+(:meth:`ResultStore.identities`), without reading it again. The content identity (size + a hash of
+the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two paths (a
+copy, two mounts): it is counted once. The report is written as one unit
+(:mod:`negation.report`); its ``run.json`` lists the shards it counted by key: what ``negscan
+merge`` reads. The caller holds the directory's lock.
 """
 
 from __future__ import annotations
@@ -30,14 +35,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
+from corpora.captions import Footer
 from corpora.runio import atomic_write_dir, atomic_write_json
 from corpora.schema import C
 from corpora.shards import Shard
-from negation.analysis import combine
-from negation.scan import ScanResult, options_from_config
+from negation.scan import ScanResult
 
 PARTIALS = "partials"
 CONFIG = "config.json"
@@ -48,7 +54,6 @@ TABLES = ("per_word", "bigrams", "classes", "samples", "unique_all", "unique_neg
 # per table, or a directory per shard, cost a small shard more to write than to scan.
 TABLES_FILE = "tables.parquet"
 SUMMARY = "summary.json"
-MERGE_BATCH = 1000  # shards copied into a merged directory saved as one batch
 REPORT_FILES = (  # in the order they are moved into place: summary.json last
     "per_word.parquet",
     "per_shard.parquet",
@@ -132,9 +137,9 @@ class PartialReader:
         self._packed = None  # read when a result is loaded (not for a record)
         self._dir = path
 
-    def url(self, loc: Location) -> str:
+    def meta(self, loc: Location) -> dict[str, object]:
         self._open(loc.dir)
-        return str(self._metas[loc.row]["url"])
+        return self._metas[loc.row]
 
     def record(self, loc: Location) -> ShardRecord:
         self._open(loc.dir)
@@ -147,22 +152,29 @@ class PartialReader:
         return ShardRecord(**meta)  # type: ignore[arg-type]
 
     def load(self, loc: Location) -> tuple[ShardRecord, ScanResult]:
-        record = self.record(loc)
-        if self._packed is None and (loc.dir / TABLES_FILE).exists():
-            self._packed = pl.read_parquet(loc.dir / TABLES_FILE)
+        records, result = self.load_rows(loc.dir, [loc.row])
+        return records[0], result
+
+    def load_rows(self, path: Path, rows: list[int]) -> tuple[list[ShardRecord], ScanResult]:
+        """The records of rows ``rows`` of one directory and their results as one: each table
+        the rows' tables one after another (:func:`negation.analysis.combine` adds them up), the
+        counts summed. One read of the directory, whatever the number of rows."""
+        records = [self.record(Location(path, row)) for row in rows]
+        if self._packed is None and (path / TABLES_FILE).exists():
+            self._packed = pl.read_parquet(path / TABLES_FILE)
         if self._packed is not None:
-            row = self._packed.slice(loc.row, 1)
+            packed = self._packed[rows]
             tables = {
-                name: row.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
-                for name in row.columns
+                name: packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+                for name in packed.columns
             }
-        else:  # written by an earlier negscan: one file per table
+        else:  # written by an earlier negscan: one shard, one file per table
             tables = {
-                name: pl.read_parquet(loc.dir / f"{name}.parquet")
+                name: pl.read_parquet(path / f"{name}.parquet")
                 for name in TABLES
-                if (loc.dir / f"{name}.parquet").exists()
+                if (path / f"{name}.parquet").exists()
             }
-        counts = record.counts
+        counts = {key: sum(r.counts[key] for r in records) for key in records[0].counts}
         result = ScanResult(
             n_rows=counts[C.n_rows],
             n_null=counts[C.n_null],
@@ -176,7 +188,7 @@ class PartialReader:
             unique_all=tables.get("unique_all"),
             unique_neg=tables.get("unique_neg"),
         )
-        return record, result
+        return records, result
 
 
 def _pack(results: list[ScanResult]) -> pl.DataFrame:
@@ -236,17 +248,41 @@ class ResultStore:
             self.finished()
         return self._reader.load(self._where[key])  # type: ignore[index]
 
+    def load_many(self, keys: list[str]) -> Iterator[tuple[list[ShardRecord], ScanResult]]:
+        """The finished partials of ``keys``, a directory at a time: its shards' records and
+        their results as one (:meth:`PartialReader.load_rows`)."""
+        if self._where is None or not set(keys) <= self._where.keys():
+            self.finished()
+        where: dict[str, Location] = self._where  # type: ignore[assignment]
+        rows: dict[Path, list[int]] = {}
+        for key in keys:
+            rows.setdefault(where[key].dir, []).append(where[key].row)
+        for path, taken in rows.items():
+            yield self._reader.load_rows(path, taken)
+
+    def identities(self) -> dict[tuple[str, int, str], Footer]:
+        """The content identity and row count of each finished shard, by its file as listed
+        (:attr:`corpora.shards.Shard.file`)."""
+        out = {}
+        for loc in self.finished().values():
+            meta = self._reader.meta(loc)
+            if meta.get("content"):  # (an older negscan's partial without one: scanned again)
+                counts: dict[str, int] = meta["counts"]  # type: ignore[assignment]
+                file = (str(meta["url"]), int(meta["size"]), str(meta["fingerprint"]))  # type: ignore[call-overload]
+                out[file] = Footer(counts[C.n_rows], str(meta["content"]))
+        return out
+
     def drop_other_versions(self, url: str, key: str) -> None:
-        """Delete the partials of ``url`` under another key (an earlier version of the shard);
-        the other shards of its batch are kept."""
+        """Delete the partials of ``url`` under another key than ``key`` (an earlier version of
+        the shard; ``key`` empty: every one); the other shards of its batch are kept."""
         if self._by_url is None:
             self._by_url = {}
             for k, loc in self.finished().items():
-                self._by_url.setdefault(self._reader.url(loc), []).append(k)
+                self._by_url.setdefault(str(self._reader.meta(loc)["url"]), []).append(k)
         for k in self._by_url.pop(url, []):
             if k != key:
                 self._drop(k)
-        self._by_url[url] = [key]
+        self._by_url[url] = [key] if key else []
 
     def _drop(self, key: str) -> None:
         """Delete one shard's partial (its batch is written again without it)."""
@@ -278,22 +314,63 @@ class ResultStore:
         """
         for record, _ in batch:
             self.drop_other_versions(record.url, record.key)
-        final = self.dir / batch[0][0].key
-
-        def write(tmp: Path) -> None:
-            tmp.mkdir(parents=True)
-            _pack([result for _, result in batch]).write_parquet(tmp / TABLES_FILE)
-            records = [record.__dict__ for record, _ in batch]
-            if len(records) == 1:
-                (tmp / SHARD_JSON).write_text(json.dumps(records[0], indent=2), "utf-8")
-            else:
-                (tmp / SHARDS_JSON).write_text(json.dumps(records, indent=2), "utf-8")
-
-        with write_guard(final, self.out):
-            atomic_write_dir(final, write)
+        final = write_partial(self.out, batch)
         if self._where is not None:
             self._where.update((r.key, Location(final, row)) for row, (r, _) in enumerate(batch))
         return final
+
+
+def write_partial(out: Path, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
+    """Write the partials of several shards as one directory of ``out``'s partials atomically
+    (a temporary directory, then a rename), named after the first shard's key: their tables
+    (a row each) and their records (the batch's manifest)."""
+    final = Path(out) / PARTIALS / batch[0][0].key
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        _pack([result for _, result in batch]).write_parquet(tmp / TABLES_FILE)
+        records = [record.__dict__ for record, _ in batch]
+        if len(records) == 1:
+            (tmp / SHARD_JSON).write_text(json.dumps(records[0], indent=2), "utf-8")
+        else:
+            (tmp / SHARDS_JSON).write_text(json.dumps(records, indent=2), "utf-8")
+
+    with write_guard(final, out):
+        atomic_write_dir(final, write)
+    return final
+
+
+class Store(Protocol):
+    """Where :func:`negation.scanning.scan_units` finds finished partials and saves new ones."""
+
+    def finished(self) -> dict[str, Location]: ...
+
+    def load(self, key: str) -> tuple[ShardRecord, ScanResult]: ...
+
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path: ...
+
+
+class BatchBuffer:
+    """The store of one Ray task: nothing finished; what the scan saves is kept and written by
+    :meth:`commit` as one partial directory of ``out`` (the task's whole batch)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.saved: list[tuple[ShardRecord, ScanResult]] = []
+
+    def finished(self) -> dict[str, Location]:
+        return {}
+
+    def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
+        raise KeyError(key)
+
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
+        self.saved.extend(batch)
+        return self.out / PARTIALS
+
+    def commit(self) -> str | None:
+        """Write what was saved; the directory's name (None: nothing was saved)."""
+        return write_partial(self.out, self.saved).name if self.saved else None
 
 
 @dataclass
@@ -302,111 +379,4 @@ class Outcome:
     records: list[ShardRecord]
     reused: int = 0
     bad: list[dict[str, str]] = field(default_factory=list)
-
-
-def _same_result(a: ScanResult, b: ScanResult) -> bool:
-    """Whether two partials found the same counts (the same bytes always do)."""
-
-    def rows(r: ScanResult, name: str) -> pl.DataFrame:
-        table = getattr(r, name)
-        return table.sort(table.columns)
-
-    return a.counts == b.counts and all(
-        rows(a, name).equals(rows(b, name)) for name in ("per_word", "bigrams", "classes")
-    )
-
-
-def reported_partials(d: Path) -> list[Location]:
-    """The partials that ``d``'s last report counted (not every partial lying in ``d``)."""
-    d = Path(d)
-    if not (d / SUMMARY).is_file():
-        raise ValueError(
-            f"{d}: no finished report ({SUMMARY}): rerun the negscan command that writes there "
-            "(it resumes) before merging"
-        )
-    inputs = json.loads((d / "run.json").read_text("utf-8")).get("inputs", [])
-    if any("partial" not in entry for entry in inputs):
-        raise ValueError(
-            f"{d}: a report made by an older negscan (it does not list its partials): rerun the "
-            "negscan command that writes there before merging"
-        )
-    where = index(d / PARTIALS)
-    for entry in inputs:
-        if entry["partial"] not in where:
-            raise ValueError(
-                f"{d}: its report counts {entry['shard']}, whose partial result "
-                f"{entry['partial']} is gone (a later run there was interrupted): rerun it to "
-                "finish before merging"
-            )
-    return [where[entry["partial"]] for entry in inputs]
-
-
-def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outcome, list[str]]:
-    """Join the partials of several output directories (shard-level job arrays) into ``out``.
-
-    All inputs must have been made with the same options; each contributes the shards its own
-    last report counted. A shard is identified by its content: found in several inputs (under the
-    same path or another one) it is counted once; the same URL with two different contents is an
-    error — either way no shard is counted twice. The inputs' ``bad_shards`` (from their
-    ``summary.json``) that no input scanned are kept. Returns the shared config, the merged
-    outcome and the URLs of the shards counted once although found again.
-    """
-    config: dict[str, object] | None = None
-    chosen: dict[str, list[tuple[ShardRecord, Location]]] = {}  # content -> (record, partial)
-    urls: dict[str, tuple[str, Path]] = {}  # url -> (content, the input dir it was found in)
-    duplicates: list[str] = []
-    reader = PartialReader()
-    for d in dirs:
-        cfg = Path(d) / PARTIALS / CONFIG
-        if not cfg.exists():
-            raise FileNotFoundError(f"{d}: not a negscan output directory (no {PARTIALS}/{CONFIG})")
-        this = json.loads(cfg.read_text("utf-8"))
-        if config is None:
-            config = this
-        elif this != config:
-            changed = sorted(k for k in {*config, *this} if config.get(k) != this.get(k))
-            raise ValueError(
-                f"{d} was made with other options than {dirs[0]} ({', '.join(changed)} differ); "
-                "refusing to merge"
-            )
-        for part in reported_partials(d):
-            record = reader.record(part)
-            first = urls.setdefault(record.url, (record.content, Path(d)))
-            twins = chosen.setdefault(record.content, [])
-            if first[0] == record.content and twins:
-                # the same shard, unless the counts differ (another file with the same footer)
-                result = reader.load(part)[1]
-                if any(_same_result(reader.load(p)[1], result) for _, p in twins):
-                    duplicates.append(record.url)
-                    continue
-            if first[0] != record.content or any(r.url == record.url for r, _ in twins):
-                raise ValueError(
-                    f"shard {record.url} was scanned in two different versions (other contents) "
-                    f"in {first[1]} and {d}; refusing to double-count it"
-                )
-            twins.append((record, part))
-    if config is None:
-        raise ValueError("nothing to merge: give at least one output directory")
-    store = ResultStore(out, config)
-    have = store.finished()
-    new: list[tuple[ShardRecord, ScanResult]] = []
-    for record, part in (pair for twins in chosen.values() for pair in twins):
-        store.drop_other_versions(record.url, record.key)  # e.g. of an earlier merge into --out
-        if record.key not in have:
-            new.append(reader.load(part))
-        if len(new) >= MERGE_BATCH:
-            store.save_batch(new)
-            new = []
-    if new:
-        store.save_batch(new)
-    loaded = [store.load(record.key) for twins in chosen.values() for record, _ in twins]
-    loaded.sort(key=lambda pair: pair[0].url)
-    records = [record for record, _ in loaded]
-    merged = combine([result for _, result in loaded], options_from_config(config))
-    bad: dict[str, dict[str, str]] = {}
-    for d in dirs:
-        for entry in json.loads((Path(d) / SUMMARY).read_text("utf-8")).get("bad_shards", []):
-            if entry[C.shard] not in urls:
-                bad[entry[C.shard]] = entry
-    outcome = Outcome(merged, records, bad=[bad[url] for url in sorted(bad)])
-    return config, outcome, sorted(set(duplicates))
+    duplicates: list[str] = field(default_factory=list)  # copies of other shards, counted once

@@ -32,7 +32,7 @@ class FakeRay:
 
         return Remote()
 
-    def wait(self, refs, num_returns=1):
+    def wait(self, refs, num_returns=1, timeout=None):
         self.waited.append(len(refs))
         return refs[:num_returns], refs[num_returns:]
 

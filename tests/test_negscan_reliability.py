@@ -357,3 +357,23 @@ def test_a_changed_shard_of_a_saved_batch_is_scanned_again_and_the_others_reused
     assert sorted(index(out / "partials")) == sorted(keys) and len(keys) == 12
     merged = json_of(invoke("merge", out, "--out", tmp_path / "m", "--format", "json", "-q"))
     assert merged["n_rows"] == again["n_rows"] and merged["n_shards"] == 12
+
+
+def test_a_resumed_scan_reads_no_footer_of_a_finished_shard(tmp_path, monkeypatch):
+    import corpora.captions
+
+    paths = many_shards(tmp_path, 12)
+    out = tmp_path / "out"
+    first = json_of(invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "-q"))
+    write_shard(paths[3], ["no", "not", "fine"])  # changed: its footer is read again
+    footers = []
+    real = corpora.captions.parquet_footer
+
+    def counted(shard, column):
+        footers.append(shard.url)
+        return real(shard, column)
+
+    monkeypatch.setattr(corpora.captions, "parquet_footer", counted)
+    again = json_of(invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "-q"))
+    assert footers == [str(paths[3].resolve())] and again["reused_shards"] == 11
+    assert again["n_shards"] == first["n_shards"] == 12
