@@ -49,6 +49,11 @@ def take_slice(items: Sequence[T], index: int, count: int) -> list[T]:
     return list(items[index * n // count : (index + 1) * n // count])
 
 
+class ClusterLost(ConnectionError):
+    """The Ray cluster went away (its head stopped, the connection dropped) or lost a task for
+    good: not the task's own error."""
+
+
 @dataclass(frozen=True)
 class Resources:
     """What one task asks of the cluster (``memory`` in bytes is a scheduling hint)."""
@@ -127,8 +132,8 @@ class RayExecutor:
                 r = resources(item) if callable(resources) else resources
                 index[remote.options(**self._options(r)).remote(item)] = i
 
-        submit(self.capacity())
         try:
+            submit(self.capacity())
             while index:
                 ready, _ = ray.wait(list(index), num_returns=1)
                 for ref in ready:
@@ -136,12 +141,20 @@ class RayExecutor:
                     value = ray.get(ref)
                     submit(1)
                     yield i, value
+        except Exception as exc:
+            if isinstance(exc, ray.exceptions.RayTaskError) or not isinstance(
+                exc, ray.exceptions.RayError | ConnectionError
+            ):
+                raise  # (a task's own error, with its remote traceback)
+            why = (str(exc).strip().splitlines() or [""])[0]
+            raise ClusterLost(f"Ray lost the job ({type(exc).__name__}: {why})") from exc
         finally:  # closed early (an error, Ctrl-C): no task is left running for nobody, or
             # writing after this returns (tasks may write results of their own)
-            for ref in index:
-                ray.cancel(ref)
-            if index:
-                ray.wait(list(index), num_returns=len(index), timeout=SETTLE_SECONDS)
+            with contextlib.suppress(Exception):  # (not when the cluster is gone)
+                for ref in index:
+                    ray.cancel(ref)
+                if index:
+                    ray.wait(list(index), num_returns=len(index), timeout=SETTLE_SECONDS)
 
     def capacity(self) -> int:
         """The tasks kept in flight: ``in_flight``, else IN_FLIGHT_PER_CPU per cluster CPU."""
@@ -151,7 +164,8 @@ class RayExecutor:
 
     def close(self) -> None:
         if self.owned and self.ray.is_initialized():
-            self.ray.shutdown()
+            with contextlib.suppress(Exception):  # (a cluster already gone)
+                self.ray.shutdown()
 
 
 def _take(it: Iterator[T], n: int) -> Iterable[T]:
@@ -244,12 +258,14 @@ def make_executor(
     max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> LocalExecutor | RayExecutor:
     """The executor of ``--engine``: ``local``, or ``ray`` (a local Ray with ``workers`` CPUs,
-    its temporary files under ``temp_under``; or the cluster at ``address``, with at most
+    its temporary files under ``temp_under``; or the cluster at ``address`` or else at
+    ``$RAY_ADDRESS``, with at most
     ``workers`` tasks in flight; by default :data:`IN_FLIGHT_PER_CPU` per CPU)."""
     if engine == "local":
         return LocalExecutor()
     if engine != "ray":
         raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    address = address or os.environ.get("RAY_ADDRESS") or None  # (Ray's own way to name one)
     ray, owned = start_ray(address, num_cpus=workers, temp_under=temp_under)
     in_flight = workers if address else None  # (a local Ray has ``workers`` CPUs)
     return RayExecutor(ray, owned=owned, in_flight=in_flight, max_retries=max_retries)

@@ -307,7 +307,7 @@ def _scan_and_report(
     retries: int,
     execution: dict[str, object] | None,
 ) -> Report:
-    from corpora.executors import make_executor
+    from corpora.executors import ClusterLost, make_executor
     from corpora.runio import claim_out_dir, run_info
     from negation import report as rp
     from negation import scanning
@@ -365,6 +365,14 @@ def _scan_and_report(
         finally:
             signal.signal(signal.SIGINT, previous)
         raise Interrupted(saved, out) from None
+    except ClusterLost as exc:  # one line: what is kept, and how to go on
+        kept = (
+            f"{len(store.finished())} finished shard(s) are kept in {out}: rerun the same "
+            "command to resume"
+            if store
+            else "nothing is kept without --out"
+        )
+        raise ClusterLost(f"{exc}; {kept}") from None
     finally:
         if stop is not None:
             stop()
