@@ -24,7 +24,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from corpora.places import Place
 
 _VERSIONED = ("notclip", "polars", "pyarrow", "fsspec", "numpy", "torch", "open_clip_torch")
 
@@ -157,18 +160,19 @@ def write_run_json(out_dir: Path, info: dict[str, Any]) -> Path:
     return atomic_write_json(Path(out_dir) / "run.json", info)
 
 
-def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:  # noqa: FBT001, FBT002
-    """Refuse to write ``command``'s results into ``out`` when its ``run.json`` names another one.
+def claim_out_dir(out: Path | Place, command: str, overwrite: bool | None = False) -> None:  # noqa: FBT001, FBT002
+    """Refuse to write ``command``'s results into ``out`` (a directory, or a
+    :class:`corpora.places.Place` at a URL) when its ``run.json`` names another one.
 
     ``command`` is a full command (``"promptsim table"``) or a program whose subcommands share one
     layout (``"negscan"`` accepts ``negscan laion``, ``negscan merge``, …). ``overwrite=True`` (the
     user's ``--overwrite``) skips the check; ``None`` says the command has no such option.
     """
-    run = Path(out) / "run.json"
+    run = (Path(out) if isinstance(out, str | os.PathLike) else out) / "run.json"
     if overwrite or not run.is_file():
         return
     try:
-        owner = json.loads(run.read_text("utf-8")).get("command")
+        owner = json.loads(run.read_bytes().decode("utf-8")).get("command")
     except (OSError, ValueError, AttributeError):
         owner = None
     if isinstance(owner, str) and (owner == command or owner.startswith(command + " ")):

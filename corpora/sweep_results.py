@@ -52,9 +52,9 @@ from typing import cast
 
 import fsspec
 import polars as pl
-from fsspec.implementations.local import LocalFileSystem
 
 from corpora import schema as S
+from corpora.places import remote_url
 from corpora.reference import method_label, method_rank, paper_map, paper_methods
 from corpora.schema import C
 
@@ -66,21 +66,6 @@ BACKBONE = S.SWEEP_BACKBONE
 _SCHEMA = S.SWEEP_RESULTS
 _MAKE = "run `mlrtrain sweep … --out DIR` (or `mlrtrain fit … --out DIR/<run>`) first"
 NOT_RECORDED = "backbone not recorded"
-
-
-def remote_url(path: str | Path) -> str | None:
-    """``path`` when it is a URL of a non-local fsspec filesystem (``s3://``, ``memory://``, …),
-    else None (a local path, ``file://`` included)."""
-    path = str(path)
-    if "://" not in path:
-        return None
-    try:
-        fs = fsspec.core.url_to_fs(path)[0]
-    except ImportError as exc:  # the scheme's back-end is missing
-        raise ValueError(f"{path}: {exc} (pip install 'notclip[remote]')") from None
-    except ValueError as exc:  # an unknown protocol
-        raise ValueError(f"{path}: {exc}") from None
-    return None if isinstance(fs, LocalFileSystem) else path
 
 
 def _from_results(path: Path | str, source=None) -> pl.DataFrame:

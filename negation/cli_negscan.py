@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -48,7 +47,7 @@ def _warn(text: str) -> None:
     cli.stderr.print(f"[yellow]warning:[/] {escape(text)}")
 
 
-def _render(call: Callable[[], Report], fmt: str, quiet: bool, out: Path | None) -> None:
+def _render(call: Callable[[], Report], fmt: str, quiet: bool, out: str | None) -> None:
     """Run a runner (:mod:`negation.negscan`) and print its report; a Ctrl-C says what was
     saved and exits 130."""
     from negation.negscan import Interrupted
@@ -220,7 +219,7 @@ def hf(
 @app.command()
 def merge(
     dirs: o.RunDirs,
-    out: Annotated[Path, cli.out_param("Where to write the merged report.")],
+    out: o.MergeOut,
     top_k: o.TopK = 50,
     fmt: cli.FormatOpt = "table",
     quiet: cli.QuietOpt = False,

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from math import ceil
-from pathlib import Path
 
 import polars as pl
 
@@ -66,7 +65,7 @@ def scan_batch(batch: Batch) -> BatchDone:
     column missing, a read that kept failing) comes back as its error (a value, so that it is
     neither retried nor wrapped), after the shards analysed before it are written; any other
     failure raises."""
-    store = BatchBuffer(Path(batch.out)) if batch.out is not None else None
+    store = BatchBuffer(batch.out) if batch.out is not None else None
     try:
         units, bad, copies = prepare(
             batch.units, None, skip_bad=batch.skip_bad, retries=batch.retries
@@ -179,5 +178,5 @@ def _check_visible(store: ResultStore, partial: str) -> None:
         raise ValueError(
             f"the Ray tasks wrote their results where this process does not see them "
             f"({store.dir / partial} is on their node only): give an --out that every node sees "
-            "(a shared filesystem)"
+            "(a shared filesystem, or an object store's URL)"
         )

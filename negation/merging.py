@@ -3,11 +3,9 @@ report, each shard counted once (:func:`merge_partials`)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import polars as pl
 
+from corpora.places import Place
 from corpora.schema import C
 from negation.analysis import Sum
 from negation.scan import ScanResult, options_from_config
@@ -42,15 +40,14 @@ def _same_result(a: ScanResult, b: ScanResult) -> bool:
     )
 
 
-def reported_partials(d: Path) -> list[Location]:
+def reported_partials(d: Place) -> list[Location]:
     """The partials that ``d``'s last report counted (not every partial lying in ``d``)."""
-    d = Path(d)
     if not (d / SUMMARY).is_file():
         raise ValueError(
             f"{d}: no finished report ({SUMMARY}): rerun the negscan command that writes there "
             "(it resumes) before merging"
         )
-    inputs = json.loads((d / "run.json").read_text("utf-8")).get("inputs", [])
+    inputs = (d / "run.json").read_json().get("inputs", [])
     if any("partial" not in entry for entry in inputs):
         raise ValueError(
             f"{d}: a report made by an older negscan (it does not list its partials): rerun the "
@@ -67,7 +64,7 @@ def reported_partials(d: Path) -> list[Location]:
     return [where[entry["partial"]] for entry in inputs]
 
 
-def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outcome, list[str]]:
+def merge_partials(dirs: list[Place], out: Place) -> tuple[dict[str, object], Outcome, list[str]]:
     """Join the partials of several output directories (shard-level job arrays) into ``out``.
 
     All inputs must have been made with the same options; each contributes the shards its own
@@ -79,14 +76,14 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
     """
     config: dict[str, object] | None = None
     chosen: dict[str, list[tuple[ShardRecord, Location]]] = {}  # content -> (record, partial)
-    urls: dict[str, tuple[str, Path]] = {}  # url -> (content, the input dir it was found in)
+    urls: dict[str, tuple[str, Place]] = {}  # url -> (content, the input dir it was found in)
     duplicates: list[str] = []
     reader = PartialReader()
     for d in dirs:
-        cfg = Path(d) / PARTIALS / CONFIG
+        cfg = d / PARTIALS / CONFIG
         if not cfg.exists():
             raise FileNotFoundError(f"{d}: not a negscan output directory (no {PARTIALS}/{CONFIG})")
-        this = json.loads(cfg.read_text("utf-8"))
+        this = cfg.read_json()
         if config is None:
             config = this
         elif this != config:
@@ -97,7 +94,7 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
             )
         for part in reported_partials(d):
             record = reader.record(part)
-            first = urls.setdefault(record.url, (record.content, Path(d)))
+            first = urls.setdefault(record.url, (record.content, d))
             twins = chosen.setdefault(record.content, [])
             if first[0] == record.content and twins:
                 # the same shard, unless the counts differ (another file with the same footer)
@@ -131,7 +128,7 @@ def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outc
         total.add(result)
     bad: dict[str, dict[str, str]] = {}
     for d in dirs:
-        for entry in json.loads((Path(d) / SUMMARY).read_text("utf-8")).get("bad_shards", []):
+        for entry in (d / SUMMARY).read_json().get("bad_shards", []):
             if entry[C.shard] not in urls:
                 bad[entry[C.shard]] = entry
     outcome = Outcome(total.result(), records, bad=[bad[url] for url in sorted(bad)])

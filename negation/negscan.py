@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from corpora.captions import DEFAULT_RETRIES, Footer
+from corpora.places import Place
 from corpora.schema import C
 from corpora.shards import Shard
 from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
@@ -56,7 +57,7 @@ class Report:
     body: dict[str, object]
     result: ScanResult
     outcome: Outcome
-    out: Path | None
+    out: Path | str | None  # (a local directory, or a URL)
     notes: list[str] = field(default_factory=list)  # e.g. "reused 3 finished shard(s) from DIR"
 
 
@@ -64,7 +65,7 @@ class Interrupted(KeyboardInterrupt):
     """A Ctrl-C stopped the scan; ``saved`` finished shards are in ``out`` (None: no ``out``).
     A KeyboardInterrupt still, so that code catching Exception does not swallow it."""
 
-    def __init__(self, saved: int | None, out: Path | None):
+    def __init__(self, saved: int | None, out: Path | str | None):
         super().__init__(f"interrupted; {saved} finished shard(s) saved in {out}")
         self.saved, self.out = saved, out
 
@@ -234,14 +235,25 @@ def hf_inputs(
 
 # --- running ---------------------------------------------------------------------------------
 @contextmanager
-def _locked(out: Path, on_warning: Warn | None) -> Iterator[None]:
-    """Hold the lock of ``out``: one negscan writes a directory at a time."""
+def _locked(out: Place, on_warning: Warn | None) -> Iterator[None]:
+    """Hold the lock of ``out``: one negscan writes a directory at a time (an object store has
+    no locks: that is then up to the user)."""
     from corpora.locks import writing
 
-    with writing(out, "negscan") as held:
+    if out.local is None:
+        if on_warning is not None:
+            on_warning(f"{out} cannot be locked (a URL): run one negscan into it at a time")
+        yield
+        return
+    with writing(out.local, "negscan") as held:
         if not held and on_warning is not None:
             on_warning(f"cannot lock {out}: its filesystem does not support it")
         yield
+
+
+def _shown(out: Place | None) -> Path | str | None:
+    """``out`` as the user gave it: a local path, or the URL."""
+    return None if out is None else out.local or str(out)
 
 
 def _ignore(signum: int, frame: object) -> None:
@@ -268,18 +280,19 @@ def run(
     execution: dict[str, object] | None = None,
     on_warning: Warn | None = None,
 ) -> Report:
-    """Scan ``inputs`` with ``opts``; with ``out``, resume from and save into it (holding its
-    lock) and write the report files. ``engine`` 'ray' scans the unfinished units as Ray tasks
-    (``address``, ``workers``); a remote read that fails with a storage or network error is
-    tried again ``retries`` times; ``execution`` is added to ``run.json``'s execution."""
-    out = Path(out) if out is not None else None
+    """Scan ``inputs`` with ``opts``; with ``out`` (a directory or an fsspec URL), resume from
+    and save into it (holding its lock) and write the report files. ``engine`` 'ray' scans the
+    unfinished units as Ray tasks (``address``, ``workers``), which write their results into
+    ``out`` themselves; a remote read that fails with a storage or network error is tried again
+    ``retries`` times; ``execution`` is added to ``run.json``'s execution."""
+    place = Place(out) if out is not None else None
     if engine == "local" and (address or workers):
         raise ValueError("address and workers need engine='ray'")
-    with _locked(out, on_warning) if out else nullcontext():
+    with _locked(place, on_warning) if place else nullcontext():
         return _scan_and_report(
             inputs,
             opts,
-            out,
+            place,
             progress,
             overwrite=overwrite,
             skip_bad=skip_bad,
@@ -295,7 +308,7 @@ def run(
 def _scan_and_report(
     inputs: Inputs,
     opts: ScanOptions,
-    out: Path | None,
+    out: Place | None,
     progress: Any,
     *,
     overwrite: bool,
@@ -325,7 +338,8 @@ def _scan_and_report(
     store = st.ResultStore(out, config, overwrite=overwrite) if out else None
     executor = None
     if engine == "ray":  # started before the progress bar: Ray may print as it starts
-        executor = make_executor("ray", address=address, workers=workers, temp_under=out)
+        temp_under = out.local if out else None
+        executor = make_executor("ray", address=address, workers=workers, temp_under=temp_under)
     start, stop = _hook(progress, "start"), _hook(progress, "stop")
     try:
         if start is not None:
@@ -364,7 +378,7 @@ def _scan_and_report(
             saved = len(store.finished()) if store else None
         finally:
             signal.signal(signal.SIGINT, previous)
-        raise Interrupted(saved, out) from None
+        raise Interrupted(saved, _shown(out)) from None
     except ClusterLost as exc:  # one line: what is kept, and how to go on
         kept = (
             f"{len(store.finished())} finished shard(s) are kept in {out}: rerun the same "
@@ -405,28 +419,28 @@ def _scan_and_report(
     if outcome.duplicates:
         n = len(outcome.duplicates)
         notes.append(f"{n} shard(s) are copies of others (same content); counted once")
-    return Report(body, outcome.result, outcome, out, notes)
+    return Report(body, outcome.result, outcome, _shown(out), notes)
 
 
 def merge(
     dirs: Sequence[str | Path], out: str | Path, *, top_k: int = 50, on_warning: Warn | None = None
 ) -> Report:
-    """Merge the per-shard partial results of several runs' output directories into one report
-    in ``out``; a shard is never counted twice."""
+    """Merge the per-shard partial results of several runs' output directories (local or URLs)
+    into one report in ``out``; a shard is never counted twice."""
     from corpora.locks import reading
     from corpora.runio import claim_out_dir, run_info
     from negation import merging
     from negation import report as rp
     from negation.scan import options_from_config
 
-    out, paths = Path(out), [Path(d) for d in dirs]
+    place, paths = Place(out), [Place(d) for d in dirs]
     with ExitStack() as locks:
-        claim_out_dir(out, "negscan", None)
-        locks.enter_context(_locked(out, on_warning))
-        for d in paths:
-            if d.resolve() != out.resolve():  # merging into one of the inputs is fine
-                locks.enter_context(reading(d, "negscan"))
-        config, outcome, duplicates = merging.merge_partials(paths, out)
+        claim_out_dir(place, "negscan", None)
+        locks.enter_context(_locked(place, on_warning))
+        for d in paths:  # (merging into one of the inputs is fine)
+            if d.local is not None and d.local.resolve() != (place.local or Path()).resolve():
+                locks.enter_context(reading(d.local, "negscan"))
+        config, outcome, duplicates = merging.merge_partials(paths, place)
         opts = options_from_config(config)
         body = rp.summary(
             outcome,
@@ -440,13 +454,13 @@ def merge(
         body["merged_from"] = [str(d) for d in paths]
         run_json = run_info(
             "negscan merge",
-            config | {"top_k": top_k, "out": str(out)},
+            config | {"top_k": top_k, "out": str(place)},
             inputs=rp.run_inputs(outcome.records),
             merged_from=[str(d) for d in paths],
             seed=opts.seed,
         )
-        rp.write_report(out, outcome, body, run_json, top_k)
+        rp.write_report(place, outcome, body, run_json, top_k)
     notes = []
     if duplicates:
         notes.append(f"{len(duplicates)} shard(s) appear in several inputs; each counted once")
-    return Report(body, outcome.result, outcome, out, notes)
+    return Report(body, outcome.result, outcome, _shown(place), notes)

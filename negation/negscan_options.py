@@ -141,11 +141,38 @@ ShardIndex = Annotated[
 NumShards = Annotated[
     int | None, typer.Option("--num-shards", min=1, help="Job arrays: the number of slices.")
 ]
+
+
+def _out(value: str | None) -> str | None:
+    """``--out``: a local directory (checked as every command's) or an fsspec URL."""
+    from corpora.places import remote_url
+
+    if value is None:
+        return None
+    try:
+        url = remote_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--out") from None
+    if url is None:
+        cli.check_out(Path(value))
+    return value
+
+
+OUT_HELP = (
+    " A directory, or an fsspec URL (s3://bucket/runs/x, gs://…; pip install 'notclip[remote]'),"
+    " written there directly (no lock: run one negscan into a URL at a time)."
+)
 ScanOut = Annotated[
-    Path | None,
-    cli.out_param(
-        "Write the report and per-shard partial results here; a rerun skips finished shards."
+    str | None,
+    typer.Option(
+        "--out",
+        callback=_out,
+        help="Write the report and per-shard partial results here; a rerun skips finished "
+        "shards." + OUT_HELP,
     ),
+]
+MergeOut = Annotated[
+    str, typer.Option("--out", callback=_out, help="Where to write the merged report." + OUT_HELP)
 ]
 
 
@@ -195,10 +222,10 @@ BatchSize = Annotated[
     ),
 ]
 RunDirs = Annotated[
-    list[Path],
+    list[str],
     typer.Argument(
-        help="Output directories of negscan runs (e.g. one per "
-        "machine of a shard-level job array).",
+        help="Output directories (or URLs) of negscan runs (e.g. one per "
+        "element of a shard-level job array).",
         show_default=False,
     ),
 ]

@@ -40,7 +40,8 @@ from typing import Protocol
 import polars as pl
 
 from corpora.captions import Footer
-from corpora.runio import atomic_write_dir, atomic_write_json
+from corpora.places import Place
+from corpora.runio import atomic_write_dir
 from corpora.schema import C
 from corpora.shards import Shard
 from negation.scan import ScanResult
@@ -66,14 +67,14 @@ REPORT_FILES = (  # in the order they are moved into place: summary.json last
 
 
 @contextmanager
-def write_guard(path: Path, out: Path) -> Iterator[None]:
+def write_guard(path: Path | Place, out: Path | Place) -> Iterator[None]:
     """A failed write (a full disk, ...) becomes one line naming the file; finished shards stay."""
     try:
         yield
     except (OSError, pl.exceptions.PolarsError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise OSError(
-            f"cannot write {path} ({reason}); the finished shards in {Path(out) / PARTIALS} are "
+            f"cannot write {path} ({reason}); the finished shards in {out / PARTIALS} are "
             "kept: rerun the same command to resume"
         ) from exc
 
@@ -98,42 +99,67 @@ def shard_record(shard: Shard, counts: dict[str, int]) -> ShardRecord:
 class Location:
     """Where a shard's partial lies: a directory of ``partials`` and its row there."""
 
-    dir: Path
+    dir: Place
     row: int
 
 
-def index(partials: Path) -> dict[str, Location]:
-    """Shard key → location of every finished partial in the directory ``partials``."""
-    if not partials.is_dir():
-        return {}
+Manifests = dict[Place, list[dict[str, object]]]  # each partial directory's records
+
+
+def read_index(partials: Path | Place) -> tuple[dict[str, Location], Manifests]:
+    """Shard key → location of every finished partial in the directory ``partials``, and the
+    records of each directory: one listing and one read of every manifest (at a URL, the
+    manifests are fetched together). A directory without its manifest is not finished."""
+    partials = partials if isinstance(partials, Place) else Place(partials)
+    found: dict[str, set[str]] = {}
+    for name in partials.files():
+        parent, _, file = name.partition("/")
+        if file and "/" not in file and not parent.startswith("."):
+            found.setdefault(parent, set()).add(file)
+    names = {
+        d: f"{d}/{SHARDS_JSON}" if SHARDS_JSON in files else f"{d}/{SHARD_JSON}"
+        for d, files in sorted(found.items())
+        if SHARDS_JSON in files or SHARD_JSON in files
+    }
+    texts = partials.read_many(list(names.values()))
     where: dict[str, Location] = {}
-    for path in sorted(partials.iterdir()):
-        if not path.is_dir() or path.name.startswith("."):
-            continue
-        if (path / SHARDS_JSON).is_file():
-            metas = json.loads((path / SHARDS_JSON).read_text("utf-8"))
-            where.update((meta["key"], Location(path, row)) for row, meta in enumerate(metas))
-        elif (path / SHARD_JSON).is_file():  # one shard, named by its key
-            where[path.name] = Location(path, 0)
-    return where
+    manifests: Manifests = {}
+    for d, name in names.items():
+        data = json.loads(texts[name].decode("utf-8"))
+        path = partials / d
+        if name.endswith(SHARDS_JSON):
+            manifests[path] = data
+            where.update((meta["key"], Location(path, row)) for row, meta in enumerate(data))
+        else:  # one shard, named by its key
+            manifests[path] = [data]
+            where[d] = Location(path, 0)
+    return where, manifests
+
+
+def index(partials: Path | Place) -> dict[str, Location]:
+    """Shard key → location of every finished partial in the directory ``partials``."""
+    return read_index(partials)[0]
 
 
 class PartialReader:
     """Reads partials; the records and tables of the last directory read are kept (a batch's
-    shards are read one after another)."""
+    shards are read one after another). ``manifests``: directories' records read already."""
 
-    def __init__(self) -> None:
-        self._dir: Path | None = None
+    def __init__(self, manifests: Manifests | None = None) -> None:
+        self.manifests = manifests if manifests is not None else {}
+        self._dir: Place | None = None
         self._metas: list[dict[str, object]] = []
         self._packed: pl.DataFrame | None = None
 
-    def _open(self, path: Path) -> None:
+    def _open(self, path: Place) -> None:
         if path == self._dir:
             return
-        if (path / SHARDS_JSON).is_file():
-            self._metas = json.loads((path / SHARDS_JSON).read_text("utf-8"))
+        if path in self.manifests:
+            self._metas = self.manifests[path]
+        elif (path / SHARDS_JSON).is_file():
+            self._metas = (path / SHARDS_JSON).read_json()
         else:
-            self._metas = [json.loads((path / SHARD_JSON).read_text("utf-8"))]
+            self._metas = [(path / SHARD_JSON).read_json()]
         self._packed = None  # read when a result is loaded (not for a record)
         self._dir = path
 
@@ -155,13 +181,13 @@ class PartialReader:
         records, result = self.load_rows(loc.dir, [loc.row])
         return records[0], result
 
-    def load_rows(self, path: Path, rows: list[int]) -> tuple[list[ShardRecord], ScanResult]:
+    def load_rows(self, path: Place, rows: list[int]) -> tuple[list[ShardRecord], ScanResult]:
         """The records of rows ``rows`` of one directory and their results as one: each table
         the rows' tables one after another (:func:`negation.analysis.combine` adds them up), the
         counts summed. One read of the directory, whatever the number of rows."""
         records = [self.record(Location(path, row)) for row in rows]
         if self._packed is None and (path / TABLES_FILE).exists():
-            self._packed = pl.read_parquet(path / TABLES_FILE)
+            self._packed = (path / TABLES_FILE).read_parquet()
         if self._packed is not None:
             packed = self._packed[rows]
             tables = {
@@ -170,7 +196,7 @@ class PartialReader:
             }
         else:  # written by an earlier negscan: one shard, one file per table
             tables = {
-                name: pl.read_parquet(path / f"{name}.parquet")
+                name: (path / f"{name}.parquet").read_parquet()
                 for name in TABLES
                 if (path / f"{name}.parquet").exists()
             }
@@ -200,7 +226,8 @@ def _pack(results: list[ScanResult]) -> pl.DataFrame:
 
 
 def remove_leftovers(out: Path) -> None:
-    """Delete the temporary files and directories of killed runs (``.tmp-*``, ``.*.tmp``)."""
+    """Delete the temporary files and directories of killed runs (``.tmp-*``, ``.*.tmp``; only
+    a local directory has them)."""
     for d in (Path(out), Path(out) / PARTIALS):
         for p in [*d.glob(".tmp-*"), *d.glob(".*.tmp")]:
             if p.is_dir():
@@ -210,21 +237,24 @@ def remove_leftovers(out: Path) -> None:
 
 
 class ResultStore:
-    """The partial results under ``OUT/partials`` for one set of options. The caller holds the
-    lock of ``out``: leftovers of killed runs are removed."""
+    """The partial results under ``OUT/partials`` (a local directory or a URL) for one set of
+    options. The caller holds the lock of ``out``: leftovers of killed runs are removed."""
 
-    def __init__(self, out: Path, config: dict[str, object], *, overwrite: bool = False) -> None:
-        self.out = Path(out)
+    def __init__(
+        self, out: Path | Place | str, config: dict[str, object], *, overwrite: bool = False
+    ) -> None:
+        self.out = out if isinstance(out, Place) else Place(out)
         self.dir = self.out / PARTIALS
         self.config = config
-        remove_leftovers(self.out)
+        if self.out.local is not None:
+            remove_leftovers(self.out.local)
         if overwrite:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir.rmtree()
             for name in REPORT_FILES:
-                (self.out / name).unlink(missing_ok=True)
+                (self.out / name).unlink()
         cfg = self.dir / CONFIG
         if cfg.exists():
-            old = json.loads(cfg.read_text("utf-8"))
+            old = cfg.read_json()
             if old != config:
                 changed = sorted(k for k in {*old, *config} if old.get(k) != config.get(k))
                 raise ValueError(
@@ -233,14 +263,15 @@ class ResultStore:
                 )
         else:
             with write_guard(cfg, self.out):
-                atomic_write_json(cfg, config)
+                cfg.write_json(config)
         self._where: dict[str, Location] | None = None  # shard key -> its partial
         self._by_url: dict[str, list[str]] | None = None  # shard URL -> keys of its partials
         self._reader = PartialReader()
 
     def finished(self) -> dict[str, Location]:
         """Shard key → location of every finished partial."""
-        self._where = index(self.dir)
+        self._where, manifests = read_index(self.dir)
+        self._reader = PartialReader(manifests)
         return dict(self._where)
 
     def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
@@ -254,7 +285,7 @@ class ResultStore:
         if self._where is None or not set(keys) <= self._where.keys():
             self.finished()
         where: dict[str, Location] = self._where  # type: ignore[assignment]
-        rows: dict[Path, list[int]] = {}
+        rows: dict[Place, list[int]] = {}
         for key in keys:
             rows.setdefault(where[key].dir, []).append(where[key].row)
         for path, taken in rows.items():
@@ -298,13 +329,13 @@ class ResultStore:
         if kept:
             self.save_batch(kept)
         if not kept or kept[0][0].key != loc.dir.name:
-            shutil.rmtree(loc.dir)
+            loc.dir.rmtree()
 
-    def save(self, shard: Shard, result: ScanResult) -> Path:
+    def save(self, shard: Shard, result: ScanResult) -> Place:
         """Write one shard's partial (:meth:`save_batch`)."""
         return self.save_batch([(shard_record(shard, result.counts), result)])
 
-    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Place:
         """Write the partials of several shards as one directory atomically (temporary
         directory, then rename), named after the first shard's key.
 
@@ -320,23 +351,29 @@ class ResultStore:
         return final
 
 
-def write_partial(out: Path, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
-    """Write the partials of several shards as one directory of ``out``'s partials atomically
-    (a temporary directory, then a rename), named after the first shard's key: their tables
-    (a row each) and their records (the batch's manifest)."""
-    final = Path(out) / PARTIALS / batch[0][0].key
-
-    def write(tmp: Path) -> None:
-        tmp.mkdir(parents=True)
-        _pack([result for _, result in batch]).write_parquet(tmp / TABLES_FILE)
-        records = [record.__dict__ for record, _ in batch]
-        if len(records) == 1:
-            (tmp / SHARD_JSON).write_text(json.dumps(records[0], indent=2), "utf-8")
-        else:
-            (tmp / SHARDS_JSON).write_text(json.dumps(records, indent=2), "utf-8")
-
+def write_partial(out: Place, batch: list[tuple[ShardRecord, ScanResult]]) -> Place:
+    """Write the partials of several shards as one directory of ``out``'s partials, named after
+    the first shard's key: their tables (a row each) and their records (the batch's manifest).
+    Locally, atomically (a temporary directory, then a rename); at a URL, the manifest is
+    removed first and written last, so that a directory with a manifest is whole."""
+    final = out / PARTIALS / batch[0][0].key
+    tables = _pack([result for _, result in batch])
+    records = [record.__dict__ for record, _ in batch]
+    manifest = (SHARD_JSON, records[0]) if len(records) == 1 else (SHARDS_JSON, records)
     with write_guard(final, out):
-        atomic_write_dir(final, write)
+        if final.local is None:
+            for name in (SHARDS_JSON, SHARD_JSON):
+                (final / name).unlink()
+            (final / TABLES_FILE).write_parquet(tables)
+            (final / manifest[0]).write_bytes(json.dumps(manifest[1], indent=2).encode())
+            return final
+
+        def write(tmp: Path) -> None:
+            tmp.mkdir(parents=True)
+            tables.write_parquet(tmp / TABLES_FILE)
+            (tmp / manifest[0]).write_text(json.dumps(manifest[1], indent=2), "utf-8")
+
+        atomic_write_dir(final.local, write)
     return final
 
 
@@ -347,15 +384,15 @@ class Store(Protocol):
 
     def load(self, key: str) -> tuple[ShardRecord, ScanResult]: ...
 
-    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path: ...
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> object: ...
 
 
 class BatchBuffer:
     """The store of one Ray task: nothing finished; what the scan saves is kept and written by
     :meth:`commit` as one partial directory of ``out`` (the task's whole batch)."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = Path(out)
+    def __init__(self, out: str) -> None:
+        self.out = Place(out)
         self.saved: list[tuple[ShardRecord, ScanResult]] = []
 
     def finished(self) -> dict[str, Location]:
@@ -364,9 +401,8 @@ class BatchBuffer:
     def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
         raise KeyError(key)
 
-    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> None:
         self.saved.extend(batch)
-        return self.out / PARTIALS
 
     def commit(self) -> str | None:
         """Write what was saved; the directory's name (None: nothing was saved)."""

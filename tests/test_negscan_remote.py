@@ -84,3 +84,32 @@ def test_a_storage_error_is_retried_and_one_that_persists_stops_the_scan_loudly(
         said = " ".join(failed.output.split())
         assert "a storage or network error persisted through 2 retries" in said
         assert "Connection reset by peer" in said and not (out / "summary.json").exists()
+
+
+def test_out_at_a_url_gives_the_local_report_resumes_from_it_and_merges(tmp_path):
+    from test_negscan_cli import shards
+
+    shards(tmp_path)
+    root = f"memory://negscan-out-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    local = tmp_path / "local"
+    assert invoke("laion", tmp_path / "in", "--unique", "--out", local, "-q").exit_code == 0
+    try:
+        first = invoke("laion", tmp_path / "in", "--unique", "--out", f"{root}/a", "-q")
+        assert first.exit_code == 0, first.output
+        assert not (tmp_path / "memory:").exists()  # never a local folder
+        names = [p.name for p in local.iterdir() if p.suffix in (".parquet", ".json")]
+        for name in names:
+            if name != "run.json":
+                assert fs.cat_file(f"{root}/a/{name}") == (local / name).read_bytes(), name
+        again = invoke(
+            "laion", tmp_path / "in", "--unique", "--out", f"{root}/a", "-q", "--format", "json"
+        )
+        assert json.loads(again.stdout)["reused_shards"] == 3
+        merged = invoke("merge", f"{root}/a", "--out", f"{root}/m", "-q")
+        assert merged.exit_code == 0, merged.output
+        assert (
+            fs.cat_file(f"{root}/m/per_word.parquet") == (local / "per_word.parquet").read_bytes()
+        )
+    finally:
+        fs.rm(root.removeprefix("memory://"), recursive=True)
