@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from corpora.runio import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from corpora.runio import atomic_write_bytes, atomic_write_json, atomic_write_parquet, json_text
 
 
 def remote_url(path: str | os.PathLike) -> str | None:
@@ -130,7 +130,7 @@ class Place:
         if self.local is not None:
             atomic_write_json(self.local, obj)
         else:
-            self.write_bytes((json.dumps(obj, indent=2, default=str) + "\n").encode())
+            self.write_bytes(json_text(obj).encode())
 
     def write_parquet(self, frame: Any) -> None:
         if self.local is not None:

@@ -11,6 +11,7 @@ whose ``run.json`` names another one.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -97,8 +98,18 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as indented JSON and a newline. Encoded into one buffer as it goes: a large
+    document (a report listing a million shards) is never held as millions of pieces, as
+    ``json.dumps`` holds it before joining them."""
+    buffer = io.StringIO()
+    json.dump(obj, buffer, indent=2, sort_keys=False, default=str)
+    buffer.write("\n")
+    return buffer.getvalue()
+
+
 def atomic_write_json(path: Path, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    return atomic_write_text(path, json_text(obj))
 
 
 def atomic_write_parquet(path: Path, frame: Any) -> Path:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _GLOB_CHARS = set("*?[")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Shard:
     """One input file: its URL (an absolute path for local files; only a label), size in bytes,
     fingerprint (modification time or etag) and ``content``, the identity of its bytes (e.g.

@@ -124,10 +124,14 @@ def write_report(
     ``summary.json`` last.
     """
     r = outcome.result
-    per_shard = pl.DataFrame(
-        [{C.shard: rec.url, **rec.counts} for rec in outcome.records],
-        schema=S.NEGSCAN_PER_SHARD,
-    )
+    records = outcome.records
+    columns = {C.shard: [rec.url for rec in records]}  # (by column: no dict per shard)
+    columns |= {
+        name: [rec.counts[name] for rec in records]
+        for name in S.NEGSCAN_PER_SHARD
+        if name != C.shard
+    }
+    per_shard = pl.DataFrame(columns, schema=S.NEGSCAN_PER_SHARD)
     frames = {
         "per_word.parquet": r.per_word.select(*S.NEGSCAN_PER_WORD),
         "per_shard.parquet": per_shard,

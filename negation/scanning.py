@@ -31,7 +31,7 @@ from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefil
 from negation.store import Outcome, ResultStore, ShardRecord, Store, shard_record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unit:
     """One thing to scan: a shard, its row count (for progress) and how to read its captions."""
 

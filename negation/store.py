@@ -33,7 +33,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -79,7 +79,7 @@ def write_guard(path: Path | Place, out: Path | Place) -> Iterator[None]:
         ) from exc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShardRecord:
     """What a finished partial says about its shard."""
 
@@ -313,7 +313,8 @@ class ResultStore:
         for k in self._by_url.pop(url, []):
             if k != key:
                 self._drop(k)
-        self._by_url[url] = [key] if key else []
+        if key:
+            self._by_url[url] = [key]
 
     def _drop(self, key: str) -> None:
         """Delete one shard's partial (its batch is written again without it)."""
@@ -358,7 +359,7 @@ def write_partial(out: Place, batch: list[tuple[ShardRecord, ScanResult]]) -> Pl
     removed first and written last, so that a directory with a manifest is whole."""
     final = out / PARTIALS / batch[0][0].key
     tables = _pack([result for _, result in batch])
-    records = [record.__dict__ for record, _ in batch]
+    records = [asdict(record) for record, _ in batch]
     manifest = (SHARD_JSON, records[0]) if len(records) == 1 else (SHARDS_JSON, records)
     with write_guard(final, out):
         if final.local is None:

@@ -82,8 +82,12 @@ def add_up(
     unique_neg, sketches)``."""
     if not sketches:
         union = pl.DataFrame(schema={"hash": pl.UInt64})
-        for part, _ in exact:  # (one at a time: a union over the bound is never held)
-            union = pl.concat([union, part]).unique()
+        chunk: list[pl.DataFrame] = []
+        for i, (part, _) in enumerate(exact):  # (in chunks: no union far over the bound is held)
+            chunk.append(part)
+            if i + 1 < len(exact) and sum(c.height for c in chunk) < UNIQUE_EXACT:
+                continue
+            union, chunk = pl.concat([union, *chunk]).unique(), []
             if union.height > UNIQUE_EXACT:
                 break
         else:
