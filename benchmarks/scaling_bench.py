@@ -209,7 +209,8 @@ def main() -> None:
     ap.add_argument("--cores-per-node", type=int, default=32, help="for the projection")
     args = ap.parse_args()
     if args.driver_child:
-        driver_child(*args.driver_child, args.cpus, unique=args.unique)
+        data, out = args.driver_child
+        driver_child(data, out, args.cpus, unique=args.unique)
         return
     if args.driver:
         driver_bench(args)

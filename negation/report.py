@@ -125,7 +125,7 @@ def write_report(
     """
     r = outcome.result
     records = outcome.records
-    columns = {C.shard: [rec.url for rec in records]}  # (by column: no dict per shard)
+    columns: dict[str, list] = {C.shard: [rec.url for rec in records]}  # (no dict per shard)
     columns |= {
         name: [rec.counts[name] for rec in records]
         for name in S.NEGSCAN_PER_SHARD
