@@ -96,8 +96,9 @@ EngineOpt = Annotated[
     Engine,
     typer.Option(
         "--engine",
-        help="local: this process (Polars uses every core). ray: one Ray task per unfinished "
-        "shard, results saved by this process as they arrive (needs notclip[ray]).",
+        help="local: this process (Polars uses every core). ray: one Ray task per batch of "
+        "unfinished shards, which writes their results into --out itself; this process adds them "
+        "up (needs notclip[ray]; --out where every node sees it).",
     ),
 ]
 Address = Annotated[
@@ -105,7 +106,7 @@ Address = Annotated[
     typer.Option(
         "--address",
         help="With --engine ray: 'auto' (the cluster this machine is part of) or "
-        "ray://HOST:PORT. Default: start a local Ray on this machine.",
+        "ray://HOST:PORT. Default: $RAY_ADDRESS when set, else a local Ray on this machine.",
     ),
 ]
 Workers = Annotated[
@@ -113,8 +114,8 @@ Workers = Annotated[
     typer.Option(
         "--workers",
         min=1,
-        help="With --engine ray: shards scanned at once (a local Ray gets this many CPUs; "
-        "default: all).",
+        help="With --engine ray: a local Ray gets this many CPUs (default: all), with 2 tasks "
+        "in flight per CPU; on a cluster, the tasks in flight (default: 2 per CPU).",
     ),
 ]
 Retries = Annotated[
