@@ -48,15 +48,15 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
-from corpora.captions import parquet_captions  # noqa: E402
 from corpora.classes import load_classes  # noqa: E402
 from corpora.executors import RayExecutor, start_ray  # noqa: E402
 from corpora.runio import markdown_table  # noqa: E402
 from corpora.shards import expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
+from negation.negscan import laion_units  # noqa: E402
 from negation.scan import ScanOptions  # noqa: E402
-from negation.scanning import Unit, scan_units  # noqa: E402
+from negation.scanning import prepare, scan_units  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
 LAION_5B_SHARDS = 231_000  # img2dataset's LAION-5B metadata: about 25 000 rows a shard
@@ -220,11 +220,12 @@ def main() -> None:
     for i in range(args.shards):
         synthetic_laion(args.rows, seed=i).write_parquet(tmp / f"part-{i:05d}.parquet")
     shards, _ = expand([str(tmp)])
-    units = [Unit(s, args.rows, partial(parquet_captions, s, "TEXT")) for s in shards]
+    units = laion_units(shards, "TEXT")  # (a task reads its shards' footers)
+    identified = prepare(units, None, skip_bad=False)[0]  # (a local scan: read here)
     opts = ScanOptions(load_lexicon("standard"), load_classes("coco"), n_samples=5)
     total = args.shards * args.rows
 
-    t_local, local = timed(lambda: scan_units(units, opts), args.repeat)
+    t_local, local = timed(lambda: scan_units(identified, opts), args.repeat)
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     t_start, (ray, _) = timed(
