@@ -54,9 +54,8 @@ from corpora.runio import markdown_table  # noqa: E402
 from corpora.shards import expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
-from negation.negscan import laion_units  # noqa: E402
 from negation.scan import ScanOptions  # noqa: E402
-from negation.scanning import prepare, scan_units  # noqa: E402
+from negation.scanning import laion_units, prepare, scan_units  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
 LAION_5B_SHARDS = 231_000  # img2dataset's LAION-5B metadata: about 25 000 rows a shard

@@ -24,12 +24,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from corpora.captions import DEFAULT_RETRIES, Footer
+from corpora.captions import DEFAULT_RETRIES
 from corpora.places import Place
 from corpora.schema import C
 from corpora.shards import Shard
 from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
-from negation.scanning import Unit
+from negation.scanning import Unit, laion_units, text_units
 from negation.store import Outcome
 
 Warn = Callable[[str], None]
@@ -119,41 +119,7 @@ def job_slice(index: int | None, count: int | None) -> Callable[[list], list] | 
     return partial(take_slice, index=index, count=count)
 
 
-# --- units of each kind of input -------------------------------------------------------------
-def laion_units(shard_list: Sequence, column: str) -> list[Unit]:
-    """Parquet shards as units, identified when scanned (their footers read for their content
-    identity, row count and caption column: :func:`negation.scanning.identify`)."""
-    from corpora.captions import parquet_captions, parquet_footer
-
-    footer = partial(parquet_footer, column=column)
-    return [
-        Unit(shard, None, partial(parquet_captions, shard, column), column, footer)
-        for shard in shard_list
-    ]
-
-
-def text_units(shard_list: Sequence, input_format: str, column: str) -> list[Unit]:
-    """Text / JSONL / CSV files as units (``input_format`` 'auto': from each file's name),
-    identified by a hash of their bytes when scanned."""
-    from corpora.captions import text_captions, text_format
-
-    units = []
-    for shard in shard_list:
-        fmt_in = text_format(shard) if input_format == "auto" else input_format
-
-        def load(shard=shard, fmt_in=fmt_in):
-            return text_captions(shard, fmt_in, column).lazy()
-
-        units.append(Unit(shard, None, load, identify=_file_identity))
-    return units
-
-
-def _file_identity(shard: Shard) -> Footer:
-    from corpora.captions import file_content
-
-    return Footer(None, file_content(shard))
-
-
+# --- inputs of each kind --------------------------------------------------------------------
 def laion_inputs(
     shards: Sequence[str] | None = None,
     *,
@@ -211,7 +177,6 @@ def hf_inputs(
 ) -> Inputs:
     """A Hugging Face dataset's caption column, a unit per batch of ``batch_size`` rows."""
     from corpora.captions import hf_batches
-    from corpora.shards import Shard
 
     batches, n_rows, fingerprint = hf_batches(dataset, split, column, batch_size)
 

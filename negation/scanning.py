@@ -8,7 +8,7 @@ analysed in batches (:func:`negation.analysis.analyse`), saved and added up as t
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -21,7 +21,11 @@ from corpora.captions import (
     Footer,
     ShardError,
     file_content,
+    parquet_captions,
+    parquet_footer,
     retrying,
+    text_captions,
+    text_format,
 )
 from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
@@ -276,6 +280,34 @@ def _read(
         else:
             out.append((slot, unit, cand))
     return out
+
+
+def laion_units(shard_list: Sequence[Shard], column: str) -> list[Unit]:
+    """Parquet shards as units, identified when scanned (their footers read for their content
+    identity, row count and caption column: :func:`identify`)."""
+    footer = partial(parquet_footer, column=column)
+    return [
+        Unit(shard, None, partial(parquet_captions, shard, column), column, footer)
+        for shard in shard_list
+    ]
+
+
+def text_units(shard_list: Sequence[Shard], input_format: str, column: str) -> list[Unit]:
+    """Text / JSONL / CSV files as units (``input_format`` 'auto': from each file's name),
+    identified by a hash of their bytes when scanned."""
+    units = []
+    for shard in shard_list:
+        fmt_in = text_format(shard) if input_format == "auto" else input_format
+
+        def load(shard: Shard = shard, fmt_in: str = fmt_in) -> pl.LazyFrame:
+            return text_captions(shard, fmt_in, column).lazy()
+
+        units.append(Unit(shard, None, load, identify=_file_identity))
+    return units
+
+
+def _file_identity(shard: Shard) -> Footer:
+    return Footer(None, file_content(shard))
 
 
 def recognised(units: list[Unit], store: ResultStore | None) -> list[Unit]:
