@@ -16,16 +16,21 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 import polars as pl
 
-from corpora.parquet_thrift import footer_facts
+from corpora.parquet import fetch_column, read_footer, row_groups
+from corpora.parquet import footer_facts as _footer_facts
 from corpora.schema import C
 from corpora.shards import Shard
+
+T = TypeVar("T")
 
 CAPTION = C.caption
 # Polars reads the last 256 KiB of a local Parquet file to find its footer, then the columns it
@@ -81,6 +86,46 @@ def unreadable(url: str, exc: BaseException) -> CorruptShardError:
     return CorruptShardError(url, f"cannot be read ({exc})")
 
 
+class ReadFailed(ShardError):
+    """A storage or network error persisted through every retry: the shard may be fine (it is
+    not a corrupt shard, and ``--skip-bad-shards`` does not skip it)."""
+
+
+# A remote read is tried again after RETRY_WAIT seconds, then twice as long each time (with
+# jitter), up to the caller's number of retries: throttling and brief outages pass.
+RETRY_WAIT = 1.0
+DEFAULT_RETRIES = 3
+_PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def transient(exc: BaseException, shard: Shard) -> bool:
+    """Whether ``exc``, raised reading ``shard``, may pass when tried again: an I/O error of a
+    remote shard (a network error, a timeout, throttling), not a missing file or a refused
+    permission. A local file's I/O error is taken as the file's (a truncated or corrupt one)."""
+    return isinstance(exc, OSError) and not isinstance(exc, _PERMANENT) and not shard.is_local
+
+
+def retrying(read: Callable[[], T], shard: Shard, retries: int) -> T:
+    """``read()``, tried again up to ``retries`` times after a :func:`transient` error, waiting
+    longer each time; the last such error becomes :class:`ReadFailed`."""
+    for attempt in range(retries + 1):
+        try:
+            return read()
+        except OSError as exc:
+            if not transient(exc, shard):
+                raise
+            if attempt == retries:
+                why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ReadFailed(
+                    shard.url,
+                    f"a storage or network error persisted through {retries} retries ({why}); "
+                    "not a corrupt shard: rerun the same command later (with --out, the finished "
+                    "shards are kept)",
+                ) from exc
+            time.sleep(RETRY_WAIT * 2**attempt * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
 def text_column_for(corpus: str, text_column: str | None) -> str:
     """The caption column of a corpus spec; ``text_column`` overrides it."""
     if text_column:
@@ -114,8 +159,11 @@ def _check_column(
 
 @dataclass(frozen=True)
 class Footer:
-    n_rows: int
-    content: str  # the shard's content identity: size + a hash of the footer's bytes
+    """What identifies a shard: its content identity (size + a hash of a Parquet footer's bytes,
+    or a hash of a text file's bytes) and, for Parquet, its row count."""
+
+    n_rows: int | None
+    content: str
 
 
 # what a caption column may be, as Polars reads it: a dictionary-encoded string column is
@@ -134,19 +182,17 @@ def _arrow_columns(footer_file: bytes) -> dict[str, str]:
 def parquet_footer(shard: Shard, column: str) -> Footer:
     """Read a Parquet shard's footer: check the caption column, return the row count and the
     shard's content identity (its size and a hash of the footer, which records every column
-    chunk's offsets, sizes and statistics)."""
+    chunk's offsets, sizes and statistics). A :func:`transient` error is raised as it is."""
     try:
-        with shard.open() as f:
-            f.seek(-8, 2)  # footer length (4 bytes, little-endian) + "PAR1"
-            tail = f.read(8)
-            f.seek(-8 - int.from_bytes(tail[:4], "little"), 2)
-            footer = f.read(int.from_bytes(tail[:4], "little"))
-        n_rows, text = footer_facts(footer, column)
+        footer, tail = read_footer(shard, FOOTER_READ)
+        n_rows, text = _footer_facts(footer, column)
         if not text:  # anything else is checked as Polars reads it: the footer alone, framed
             # as a Parquet file, gives Polars the schema
             footer_file = b"PAR1" + footer + tail
             schema = pl.read_parquet_schema(io.BytesIO(footer_file))
     except (*READ_ERRORS, ValueError, IndexError) as exc:
+        if transient(exc, shard):
+            raise
         raise CorruptShardError(shard.url, f"unreadable Parquet footer ({exc})") from exc
     if not text and (column not in schema or not isinstance(schema[column], _TEXT_TYPES)):
         _check_column(shard.url, _arrow_columns(footer_file), column, is_string=False)
@@ -157,9 +203,10 @@ def parquet_footer(shard: Shard, column: str) -> Footer:
 def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
     """The caption column of a Parquet shard as a lazy frame (only that column is read).
 
-    Local files are scanned by Polars' streaming engine. Remote ones (any fsspec URL) are read
-    through pyarrow one row group at a time, fetching only the caption column's byte ranges, so
-    that a scan holds one row group's captions, never the whole shard's.
+    Local files are scanned by Polars' streaming engine. Of a remote one (any fsspec URL), the
+    byte ranges of the caption column's chunks are fetched when this is called, and nothing else
+    (no read-ahead): storage errors are raised here, where they can be retried; the frame then
+    decodes them one row group at a time, so that a scan holds one row group's captions.
     """
     if shard.is_local:
         return pl.scan_parquet(shard.url, glob=False).select(
@@ -167,36 +214,33 @@ def parquet_captions(shard: Shard, column: str) -> pl.LazyFrame:
         )
     from polars.io.plugins import register_io_source
 
-    def row_groups(
+    try:
+        footer, tail = read_footer(shard, FOOTER_READ)
+        metadata, fetched = fetch_column(shard, footer, tail, column)
+    except (ValueError, StopIteration) as exc:  # (I/O errors are raised as they are)
+        raise CorruptShardError(shard.url, f"cannot be read ({exc})") from exc
+
+    def decoded(
         with_columns: list[str] | None,
         predicate: pl.Expr | None,
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
-        for frame in _remote_row_groups(shard, column):
-            yield frame if with_columns is None else frame.select(with_columns)
+        import pyarrow as pa
+
+        try:
+            for table in row_groups(metadata, fetched, column):
+                frame = cast(pl.DataFrame, pl.from_arrow(table))  # a Table gives a DataFrame
+                frame = frame.select(pl.col(column).cast(pl.String).alias(CAPTION))
+                yield frame if with_columns is None else frame.select(with_columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise CorruptShardError(shard.url, f"cannot be read ({exc})") from exc
 
     # no filter is pushed into the Python source: it may hold Python functions (a progress
     # counter), which cannot be handed to it
-    return register_io_source(row_groups, schema={CAPTION: pl.String}).map_batches(
+    return register_io_source(decoded, schema={CAPTION: pl.String}).map_batches(
         lambda frame: frame, predicate_pushdown=False, streamable=True, schema={CAPTION: pl.String}
     )
-
-
-def _remote_row_groups(shard: Shard, column: str) -> Iterator[pl.DataFrame]:
-    """The caption column of a Parquet shard read through fsspec, one row group at a time."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        with shard.open() as f:
-            parquet = pq.ParquetFile(f)
-            for i in range(parquet.num_row_groups):
-                frame = pl.from_arrow(parquet.read_row_group(i, columns=[column]))
-                assert isinstance(frame, pl.DataFrame)
-                yield frame.select(pl.col(column).cast(pl.String).alias(CAPTION))
-    except (OSError, pa.ArrowException) as exc:
-        raise CorruptShardError(shard.url, f"cannot be read ({exc})") from exc
 
 
 def text_format(shard: Shard) -> str:
@@ -220,6 +264,8 @@ def file_content(shard: Shard) -> str:
             while block := f.read(1 << 20):
                 digest.update(block)
     except OSError as exc:
+        if transient(exc, shard):
+            raise
         raise CorruptShardError(shard.url, f"unreadable file ({exc})") from exc
     return f"sha256:{digest.hexdigest()[:32]}"
 
@@ -239,6 +285,8 @@ def text_captions(shard: Shard, fmt: str, column: str) -> pl.DataFrame:
         with fsspec.open(shard.url, "rb", compression="infer") as f:
             data = f.read()
     except OSError as exc:
+        if transient(exc, shard):
+            raise
         raise CorruptShardError(shard.url, f"unreadable file ({exc})") from exc
     if b"\r" in data and b"\n" not in data:  # classic Mac line endings: CR alone
         data = data.replace(b"\r", b"\n")

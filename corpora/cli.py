@@ -15,6 +15,7 @@ open_clip, polars) is imported here, so that ``--help`` is fast.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,9 +48,15 @@ def make_app(name: str, help: str, **kwargs: Any) -> typer.Typer:
 
 def check_out(out: Path | None) -> None:
     """``--out`` must be a directory or not exist yet: a usage error (exit 2) naming the file in
-    the way, checked before any costly work."""
+    the way, checked before any costly work. A URL (``s3://b/d``, which a path would silently
+    turn into the local folder ``s3:/b/d``) is refused: it is never made a local path."""
     if out is None:
         return
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+:", out.parts[0] if out.parts else ""):
+        url = out.parts[0] + "//" + "/".join(out.parts[1:])
+        raise typer.BadParameter(
+            f"{url} is a URL; this command writes a local directory", param_hint="--out"
+        )
     for p in (out, *out.parents):
         if p.exists():
             if not p.is_dir():

@@ -31,6 +31,8 @@ ENGINES = ("local", "ray")
 RAY_MISSING = "--engine ray needs Ray, which is not installed: pip install 'notclip[ray]'"
 DEFAULT_OBJECT_STORE = 1 << 30  # bytes: Ray's default is 30 % of the machine's memory
 DEFAULT_MAX_RETRIES = 3
+IN_FLIGHT_PER_CPU = 2  # tasks submitted per CPU of the cluster: one running, one waiting
+SETTLE_SECONDS = 60  # how long a driver that stops early waits for its cancelled tasks to end
 # Ray puts sockets at TEMP/session_<date>_<pid>/sockets/plasma_store; Unix socket paths are at
 # most 107 bytes, which leaves about 40 for TEMP.
 MAX_TEMP_DIR = 40
@@ -46,6 +48,11 @@ def take_slice(items: Sequence[T], index: int, count: int) -> list[T]:
         raise ValueError(f"slice index {index} of {count}: need 0 <= index < count")
     n = len(items)
     return list(items[index * n // count : (index + 1) * n // count])
+
+
+class ClusterLost(ConnectionError):
+    """The Ray cluster went away (its head stopped, the connection dropped) or lost a task for
+    good: not the task's own error."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +84,11 @@ class LocalExecutor:
 class RayExecutor:
     """One Ray task per item; results are yielded as the tasks finish (not in item order).
 
-    ``in_flight`` caps the tasks submitted at once (None: all). An exception raised by ``fn``
-    propagates with its remote traceback; a task whose worker process dies is retried up to
-    ``max_retries`` times.
+    ``in_flight`` caps the tasks submitted and not yet taken (None: :data:`IN_FLIGHT_PER_CPU`
+    per CPU of the cluster): enough to keep every worker busy, few enough that the driver's
+    cost per task does not grow with the number of items (Ray's bookkeeping, and each
+    ``ray.wait``, grow with the tasks pending). An exception raised by ``fn`` propagates with its
+    remote traceback; a task whose worker process dies is retried up to ``max_retries`` times.
     """
 
     parallel = True
@@ -124,8 +133,8 @@ class RayExecutor:
                 r = resources(item) if callable(resources) else resources
                 index[remote.options(**self._options(r)).remote(item)] = i
 
-        submit(self.in_flight or len(items))
         try:
+            submit(self.capacity())
             while index:
                 ready, _ = ray.wait(list(index), num_returns=1)
                 for ref in ready:
@@ -133,13 +142,31 @@ class RayExecutor:
                     value = ray.get(ref)
                     submit(1)
                     yield i, value
-        finally:  # closed early (an error, Ctrl-C): do not leave tasks running for nobody
-            for ref in index:
-                ray.cancel(ref)
+        except Exception as exc:
+            if isinstance(exc, ray.exceptions.RayTaskError) or not isinstance(
+                exc, ray.exceptions.RayError | ConnectionError
+            ):
+                raise  # (a task's own error, with its remote traceback)
+            why = (str(exc).strip().splitlines() or [""])[0]
+            raise ClusterLost(f"Ray lost the job ({type(exc).__name__}: {why})") from exc
+        finally:  # closed early (an error, Ctrl-C): no task is left running for nobody, or
+            # writing after this returns (tasks may write results of their own)
+            with contextlib.suppress(Exception):  # (not when the cluster is gone)
+                for ref in index:
+                    ray.cancel(ref)
+                if index:
+                    ray.wait(list(index), num_returns=len(index), timeout=SETTLE_SECONDS)
+
+    def capacity(self) -> int:
+        """The tasks kept in flight: ``in_flight``, else IN_FLIGHT_PER_CPU per cluster CPU."""
+        if self.in_flight:
+            return self.in_flight
+        return max(1, int(IN_FLIGHT_PER_CPU * self.ray.cluster_resources().get("CPU", 1)))
 
     def close(self) -> None:
         if self.owned and self.ray.is_initialized():
-            self.ray.shutdown()
+            with contextlib.suppress(Exception):  # (a cluster already gone)
+                self.ray.shutdown()
 
 
 def _take(it: Iterator[T], n: int) -> Iterable[T]:
@@ -227,11 +254,14 @@ def make_executor(
     max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> LocalExecutor | RayExecutor:
     """The executor of ``--engine``: ``local``, or ``ray`` (a local Ray with ``workers`` CPUs,
-    its temporary files in :func:`ray_temp_dir`; or the cluster at ``address``, with at most
-    ``workers`` tasks in flight)."""
+    its temporary files in :func:`ray_temp_dir`; or the cluster at ``address`` or else at
+    ``$RAY_ADDRESS``, with at most ``workers`` tasks in flight; by default
+    :data:`IN_FLIGHT_PER_CPU` per CPU))."""
     if engine == "local":
         return LocalExecutor()
     if engine != "ray":
         raise ValueError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    address = address or os.environ.get("RAY_ADDRESS") or None  # (Ray's own way to name one)
     ray, owned = start_ray(address, num_cpus=workers)
-    return RayExecutor(ray, owned=owned, in_flight=workers, max_retries=max_retries)
+    in_flight = workers if address else None  # (a local Ray has ``workers`` CPUs)
+    return RayExecutor(ray, owned=owned, in_flight=in_flight, max_retries=max_retries)

@@ -11,6 +11,7 @@ whose ``run.json`` names another one, or that holds a report file but no ``run.j
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -24,7 +25,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from corpora.places import Place
 
 # Every seed a command takes (and records in run.json) is unsigned 64-bit: negscan's hash seed,
 # numpy's and torch's generators all take 0 … 2**64 - 1.
@@ -97,8 +101,18 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as indented JSON and a newline. Encoded into one buffer as it goes: a large
+    document (a report listing a million shards) is never held as millions of pieces, as
+    ``json.dumps`` holds it before joining them."""
+    buffer = io.StringIO()
+    json.dump(obj, buffer, indent=2, sort_keys=False, default=str)
+    buffer.write("\n")
+    return buffer.getvalue()
+
+
 def atomic_write_json(path: Path, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    return atomic_write_text(path, json_text(obj))
 
 
 def atomic_write_parquet(path: Path, frame: Any) -> Path:
@@ -165,9 +179,10 @@ def write_run_json(out_dir: Path, info: dict[str, Any]) -> Path:
 REPORTS = ("summary.json", "metrics.json")
 
 
-def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> None:  # noqa: FBT001, FBT002
-    """Refuse to write ``command``'s results into ``out`` when its ``run.json`` names another
-    command, or when it holds a report file (:data:`REPORTS`) but no ``run.json``.
+def claim_out_dir(out: Path | Place, command: str, overwrite: bool | None = False) -> None:  # noqa: FBT001, FBT002
+    """Refuse to write ``command``'s results into ``out`` (a directory, or a
+    :class:`corpora.places.Place` at a URL) when its ``run.json`` names another command, or when it
+    holds a report file (:data:`REPORTS`) but no ``run.json``.
 
     ``command`` is a full command (``"promptsim table"``) or a program whose subcommands share one
     layout (``"negscan"`` accepts ``negscan laion``, ``negscan merge``, …). ``overwrite=True`` (the
@@ -176,9 +191,10 @@ def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> No
     if overwrite:
         return
     way_out = "use another --out" + (" or --overwrite" if overwrite is not None else "")
-    run = Path(out) / "run.json"
+    where = Path(out) if isinstance(out, str | os.PathLike) else out
+    run = where / "run.json"
     if not run.is_file():
-        found = next((name for name in REPORTS if (Path(out) / name).is_file()), None)
+        found = next((name for name in REPORTS if (where / name).is_file()), None)
         if found is not None:
             raise ValueError(
                 f"{out} holds a {found} but no run.json: not a result directory of "
@@ -186,7 +202,7 @@ def claim_out_dir(out: Path, command: str, overwrite: bool | None = False) -> No
             )
         return
     try:
-        owner = json.loads(run.read_text("utf-8")).get("command")
+        owner = json.loads(run.read_bytes().decode("utf-8")).get("command")
     except (OSError, ValueError, AttributeError):
         owner = None
     if isinstance(owner, str) and (owner == command or owner.startswith(command + " ")):

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _GLOB_CHARS = set("*?[")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Shard:
     """One input file: its URL (an absolute path for local files; only a label), size in bytes,
     fingerprint (modification time or etag) and ``content``, the identity of its bytes (e.g.
@@ -44,6 +44,12 @@ class Shard:
         a shard that changed in any way is scanned again."""
         raw = f"{self.url}\0{self.size}\0{self.fingerprint}\0{self.content}".encode()
         return hashlib.sha1(raw).hexdigest()[:20]
+
+    @property
+    def file(self) -> tuple[str, int, str]:
+        """The file as listed (URL, size, fingerprint): a shard's content identity is taken as
+        unchanged while these are."""
+        return self.url, self.size, self.fingerprint
 
     @property
     def name(self) -> str:
@@ -65,6 +71,18 @@ class Shard:
 
         fs, path = fsspec.core.url_to_fs(self.url)
         return fs.open(path, "rb")
+
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive): one ranged read (a remote shard is not opened
+        with a read-ahead cache, which would fetch more than asked for)."""
+        if "://" not in self.url:
+            with open(self.url, "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(self.url)
+        return fs.cat_file(path, start, end)
 
 
 def expand_braces(pattern: str) -> list[str]:

@@ -59,9 +59,9 @@ from typing import cast
 
 import fsspec
 import polars as pl
-from fsspec.implementations.local import LocalFileSystem
 
 from corpora import schema as S
+from corpora.places import remote_url
 from corpora.reference import method_label, method_rank, paper_map, paper_methods
 from corpora.schema import C
 
@@ -82,21 +82,6 @@ def paper_refused(*, random: bool, paper: bool, allow_random: bool) -> bool:
 
 
 REFUSED_NOTE = "not compared with the paper (random weights; --allow-random to compare)"
-
-
-def remote_url(path: str | Path) -> str | None:
-    """``path`` when it is a URL of a non-local fsspec filesystem (``s3://``, ``memory://``, …),
-    else None (a local path, ``file://`` included)."""
-    path = str(path)
-    if "://" not in path:
-        return None
-    try:
-        fs = fsspec.core.url_to_fs(path)[0]
-    except ImportError as exc:  # the scheme's back-end is missing
-        raise ValueError(f"{path}: {exc} (pip install 'notclip[remote]')") from None
-    except ValueError as exc:  # an unknown protocol
-        raise ValueError(f"{path}: {exc}") from None
-    return None if isinstance(fs, LocalFileSystem) else path
 
 
 def _from_results(path: Path | str, source=None) -> pl.DataFrame:

@@ -77,9 +77,9 @@ def sweep(
     from dataclasses import replace
 
     from corpora.executors import ENGINES, Resources, make_executor, take_slice
+    from corpora.places import remote_url
     from corpora.runio import claim_out_dir
     from corpora.schema import C
-    from corpora.sweep_results import remote_url
     from mlr.cli_progress import SweepProgress, banner
     from mlr.distributed import default_gpus
     from mlr.sweep import SweepConfig, parse_methods, parse_partials, parse_seeds, run_sweep

@@ -48,9 +48,9 @@ import polars as pl
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
 from corpora.locks import writing
+from corpora.places import remote_url
 from corpora.runio import SEED_MAX, run_info
 from corpora.schema import C
-from corpora.sweep_results import remote_url
 from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
 from mlr.inputs import Reporter
 from mlr.sweep_io import (

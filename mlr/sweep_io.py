@@ -15,9 +15,9 @@ import fsspec
 import polars as pl
 
 from corpora import schema as S
+from corpora.places import remote_url
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.schema import C
-from corpora.sweep_results import remote_url
 
 RESULTS_FILE = S.SWEEP_RESULTS_FILE
 DEFAULT_WORK_DIR = "~/.cache/notclip/sweeps"  # where runs into a URL are staged

@@ -11,6 +11,7 @@ import polars as pl
 
 from corpora.captions import CAPTION
 from corpora.schema import C
+from negation import uniques
 from negation.lexicon import SEP, TOKEN, composing_class
 from negation.scan import (
     HASH_SEED,
@@ -498,11 +499,15 @@ def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
         .sort(C.count, C.negator, C.next_word, descending=[True, False, False])
     )
     classes = pl.concat([r.classes for r in results]).group_by(C.class_).agg(pl.col(C.count).sum())
-    unique_all = unique_neg = None
+    unique_all = unique_neg = sketch = None
     if opts.unique:
-        unique_all = pl.concat([r.unique_all for r in results if r.unique_all is not None]).unique()
-        unique_neg = pl.concat([r.unique_neg for r in results if r.unique_neg is not None]).unique(
-            ["hash", C.word]
+        unique_all, unique_neg, sketch = uniques.add_up(
+            [
+                (r.unique_all, r.unique_neg)
+                for r in results
+                if r.unique_all is not None and r.unique_neg is not None
+            ],
+            [r.unique_sketch for r in results if r.unique_sketch is not None],
         )
     return ScanResult(
         n_rows=sum(r.n_rows for r in results),
@@ -516,11 +521,35 @@ def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
         samples=bottom_k(pl.concat([r.samples for r in results]), opts.n_samples),
         unique_all=unique_all,
         unique_neg=unique_neg,
+        unique_sketch=sketch,
     )
 
 
+FOLD = 64  # results are added up (combine) in groups of this many
+
+
+class Sum:
+    """Shard results added up as they come, :data:`FOLD` at a time, so that the memory held
+    does not grow with their number; :meth:`result` is :func:`combine` of all of them."""
+
+    def __init__(self, opts: ScanOptions) -> None:
+        self.opts = opts
+        self.parts: list[ScanResult] = []
+
+    def add(self, result: ScanResult) -> None:
+        self.parts.append(result)
+        if len(self.parts) >= FOLD:
+            self.parts[:] = [combine(self.parts, self.opts)]
+
+    def result(self) -> ScanResult:
+        return combine(self.parts, self.opts)
+
+
 def unique_summary(result: ScanResult, opts: ScanOptions) -> dict[str, object] | None:
-    """Counts over distinct caption texts (LAION repeats captions across URLs)."""
+    """Counts over distinct caption texts (LAION repeats captions across URLs): exact, or
+    HyperLogLog estimates (:mod:`negation.uniques`)."""
+    if result.unique_sketch is not None:
+        return uniques.estimated_summary(result.unique_sketch, list(opts.lexicon.entries))
     if result.unique_all is None or result.unique_neg is None:
         return None
     n_unique = result.unique_all.height

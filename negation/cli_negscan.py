@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from corpora import cli
+from corpora.captions import DEFAULT_RETRIES
 from negation import negscan_options as o
 from negation.negscan_options import Engine
 from negation.negscan_view import ScanBar, print_interrupted, print_patterns, print_report
@@ -47,7 +47,7 @@ def _warn(text: str) -> None:
     cli.stderr.print(f"[yellow]warning:[/] {escape(text)}")
 
 
-def _render(call: Callable[[], Report], fmt: str, quiet: bool, out: Path | None) -> None:
+def _render(call: Callable[[], Report], fmt: str, quiet: bool, out: str | None) -> None:
     """Run a runner (:mod:`negation.negscan`) and print its report; a Ctrl-C says what was
     saved and exits 130."""
     from negation.negscan import Interrupted
@@ -113,6 +113,7 @@ def laion(
     engine: o.EngineOpt = Engine.local,
     address: o.Address = None,
     workers: o.Workers = None,
+    retries: o.Retries = DEFAULT_RETRIES,
     shard_index: o.ShardIndex = None,
     num_shards: o.NumShards = None,
 ) -> None:
@@ -130,12 +131,12 @@ def laion(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--corpus") from None
         inputs = laion_inputs(
-            shards, corpus=corpus, text_column=column, skip_bad=skip_bad,
-            allow_missing=allow_missing, **_listing(quiet, shard_index, num_shards),
+            shards, corpus=corpus, text_column=column, allow_missing=allow_missing,
+            **_listing(quiet, shard_index, num_shards),
         )  # fmt: skip
         _scan(
             inputs, opts, fmt, quiet, out=out, overwrite=overwrite, skip_bad=skip_bad,
-            top_k=top_k, engine=engine, address=address, workers=workers,
+            top_k=top_k, engine=engine, address=address, workers=workers, retries=retries,
             execution={"shard_index": shard_index, "num_shards": num_shards},
         )  # fmt: skip
 
@@ -162,6 +163,7 @@ def text(
     engine: o.EngineOpt = Engine.local,
     address: o.Address = None,
     workers: o.Workers = None,
+    retries: o.Retries = DEFAULT_RETRIES,
     shard_index: o.ShardIndex = None,
     num_shards: o.NumShards = None,
 ) -> None:
@@ -173,12 +175,12 @@ def text(
         opts = _opts(lexicon, classes, window, samples, seed,
                      exclude_numbering=exclude_numbering, unique=unique)  # fmt: skip
         inputs = text_inputs(
-            files, input_format=input_format.value, column=column, skip_bad=skip_bad,
-            allow_missing=allow_missing, **_listing(quiet, shard_index, num_shards),
+            files, input_format=input_format.value, column=column, allow_missing=allow_missing,
+            **_listing(quiet, shard_index, num_shards),
         )  # fmt: skip
         _scan(
             inputs, opts, fmt, quiet, out=out, overwrite=overwrite, skip_bad=skip_bad,
-            top_k=top_k, engine=engine, address=address, workers=workers,
+            top_k=top_k, engine=engine, address=address, workers=workers, retries=retries,
             execution={"shard_index": shard_index, "num_shards": num_shards},
         )  # fmt: skip
 
@@ -217,7 +219,7 @@ def hf(
 @app.command()
 def merge(
     dirs: o.RunDirs,
-    out: Annotated[Path, cli.out_param("Where to write the merged report.")],
+    out: o.MergeOut,
     top_k: o.TopK = 50,
     fmt: cli.FormatOpt = "table",
     quiet: cli.QuietOpt = False,

@@ -19,14 +19,17 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from corpora.captions import DEFAULT_RETRIES
+from corpora.places import Place
 from corpora.schema import C
+from corpora.shards import Shard
 from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
-from negation.scanning import Unit
+from negation.scanning import Unit, laion_units, text_units
 from negation.store import Outcome
 
 Warn = Callable[[str], None]
@@ -43,8 +46,6 @@ class Inputs:
     text_column: str
     total: int | None = None  # rows to scan, for progress (None: unknown)
     synthetic: bool = False
-    bad: list[dict[str, str]] = field(default_factory=list)  # shards skipped while listing
-    duplicates: list[str] = field(default_factory=list)  # copies of other units, counted once
     patterns: list | None = None  # what each input pattern matched (corpora.shards.expand)
     extra_config: dict[str, object] = field(default_factory=dict)  # what else decides the units
 
@@ -56,7 +57,7 @@ class Report:
     body: dict[str, object]
     result: ScanResult
     outcome: Outcome
-    out: Path | None
+    out: Path | str | None  # (a local directory, or a URL)
     notes: list[str] = field(default_factory=list)  # e.g. "reused 3 finished shard(s) from DIR"
 
 
@@ -64,7 +65,7 @@ class Interrupted(KeyboardInterrupt):
     """A Ctrl-C stopped the scan; ``saved`` finished shards are in ``out`` (None: no ``out``).
     A KeyboardInterrupt still, so that code catching Exception does not swallow it."""
 
-    def __init__(self, saved: int | None, out: Path | None):
+    def __init__(self, saved: int | None, out: Path | str | None):
         super().__init__(f"interrupted; {saved} finished shard(s) saved in {out}")
         self.saved, self.out = saved, out
 
@@ -121,69 +122,23 @@ def job_slice(index: int | None, count: int | None) -> Callable[[list], list] | 
     return partial(take_slice, index=index, count=count)
 
 
-# --- units of each kind of input -------------------------------------------------------------
-def laion_units(
-    shard_list: Sequence, column: str, *, skip_bad: bool = False
-) -> tuple[list[Unit], list[dict[str, str]]]:
-    """Parquet shards as units (their footers read for content identity and row counts) and the
-    corrupt ones skipped with ``skip_bad`` (otherwise CorruptShardError)."""
-    from corpora.captions import CorruptShardError, parquet_captions, parquet_footer
-
-    units, bad = [], []
-    for shard in shard_list:
-        try:
-            footer = parquet_footer(shard, column)
-        except CorruptShardError as exc:
-            if not skip_bad:
-                raise
-            bad.append({C.shard: shard.url, "error": exc.message})
-            continue
-        shard = replace(shard, content=footer.content)
-        units.append(Unit(shard, footer.n_rows, partial(parquet_captions, shard, column), column))
-    return units, bad
-
-
-def text_units(
-    shard_list: Sequence, input_format: str, column: str, *, skip_bad: bool = False
-) -> tuple[list[Unit], list[dict[str, str]]]:
-    """Text / JSONL / CSV files as units (``input_format`` 'auto': from each file's name)."""
-    from corpora.captions import CorruptShardError, file_content, text_captions, text_format
-
-    units, bad = [], []
-    for shard in shard_list:
-        fmt_in = text_format(shard) if input_format == "auto" else input_format
-        try:
-            shard = replace(shard, content=file_content(shard))
-        except CorruptShardError as exc:
-            if not skip_bad:
-                raise
-            bad.append({C.shard: shard.url, "error": exc.message})
-            continue
-
-        def load(shard=shard, fmt_in=fmt_in):
-            return text_captions(shard, fmt_in, column).lazy()
-
-        units.append(Unit(shard, None, load))
-    return units, bad
-
-
+# --- inputs of each kind --------------------------------------------------------------------
 def laion_inputs(
     shards: Sequence[str] | None = None,
     *,
     corpus: str = "laion400m",
     text_column: str | None = None,
-    skip_bad: bool = False,
     allow_missing: bool = False,
     on_patterns: Callable[[list], None] | None = None,
     select: Callable[[list], list] | None = None,
 ) -> Inputs:
     """LAION-style Parquet shards (files, directories, globs, brace patterns, URLs) as
-    :class:`Inputs`, each distinct content once; no ``shards``: the embedded SYNTHETIC sample
-    shard. ``on_patterns`` is told what each pattern matched; ``select`` picks from the sorted
-    shard list (e.g. a job array's slice)."""
+    :class:`Inputs`, each distinct content counted once; no ``shards``: the embedded SYNTHETIC
+    sample shard. ``on_patterns`` is told what each pattern matched; ``select`` picks from the
+    sorted shard list (e.g. a job array's slice). Nothing is read but the listing: a shard's
+    footer is read when it is scanned."""
     from corpora.captions import text_column_for
     from corpora.shards import expand
-    from negation.scanning import distinct
 
     column = text_column_for(corpus, text_column)
     synthetic = not shards
@@ -194,14 +149,8 @@ def laion_inputs(
     shard_list, patterns = expand(list(shards or []), allow_missing=allow_missing)
     if on_patterns is not None:
         on_patterns(patterns)
-    units, bad = laion_units(
-        select(shard_list) if select else shard_list, column, skip_bad=skip_bad
-    )
-    units, duplicates = distinct(units)
-    total = sum(u.n_rows or 0 for u in units)
-    return Inputs(
-        "negscan laion", units, corpus, column, total, synthetic, bad, duplicates, patterns
-    )
+    units = laion_units(select(shard_list) if select else shard_list, column)
+    return Inputs("negscan laion", units, corpus, column, None, synthetic, patterns=patterns)
 
 
 def text_inputs(
@@ -209,24 +158,21 @@ def text_inputs(
     *,
     input_format: str = "auto",
     column: str = "text",
-    skip_bad: bool = False,
     allow_missing: bool = False,
     on_patterns: Callable[[list], None] | None = None,
     select: Callable[[list], list] | None = None,
 ) -> Inputs:
     """Text (one caption a line), JSONL and CSV/TSV files as :class:`Inputs`, each distinct
-    content once (``on_patterns``, ``select``: as for :func:`laion_inputs`)."""
+    content counted once (``on_patterns``, ``select``: as for :func:`laion_inputs`)."""
     from corpora.captions import TEXT_SUFFIXES
     from corpora.shards import expand
-    from negation.scanning import distinct
 
     shard_list, patterns = expand(list(files), TEXT_SUFFIXES, allow_missing)
     if on_patterns is not None:
         on_patterns(patterns)
     shard_list = select(shard_list) if select else shard_list
-    units, bad = text_units(shard_list, input_format, column, skip_bad=skip_bad)
-    units, duplicates = distinct(units)
-    return Inputs("negscan text", units, "text", column, None, False, bad, duplicates, patterns)
+    units = text_units(shard_list, input_format, column)
+    return Inputs("negscan text", units, "text", column, None, patterns=patterns)
 
 
 def hf_inputs(
@@ -234,7 +180,6 @@ def hf_inputs(
 ) -> Inputs:
     """A Hugging Face dataset's caption column, a unit per batch of ``batch_size`` rows."""
     from corpora.captions import hf_batches
-    from corpora.shards import Shard
 
     batches, n_rows, fingerprint = hf_batches(dataset, split, column, batch_size)
 
@@ -258,17 +203,28 @@ def hf_inputs(
 
 # --- running ---------------------------------------------------------------------------------
 @contextmanager
-def _locked(out: Path, on_warning: Warn | None, *, overwrite: bool | None) -> Iterator[None]:
+def _locked(out: Place, on_warning: Warn | None, *, overwrite: bool | None) -> Iterator[None]:
     """Claim ``out`` (:func:`corpora.runio.claim_out_dir`; first, so that a refused directory
-    gets no lock file), then hold its lock: one negscan writes a directory at a time."""
+    gets no lock file), then hold its lock: one negscan writes a directory at a time (an object
+    store has no locks: that is then up to the user)."""
     from corpora.locks import cannot_lock, writing
     from corpora.runio import claim_out_dir
 
     claim_out_dir(out, "negscan", overwrite)
-    with writing(out, "negscan") as held:
-        if not held and on_warning is not None:
-            on_warning(cannot_lock(out))
+    if out.local is None:
+        if on_warning is not None:
+            on_warning(f"{out} cannot be locked (a URL): run one negscan into it at a time")
         yield
+        return
+    with writing(out.local, "negscan") as held:
+        if not held and on_warning is not None:
+            on_warning(cannot_lock(out.local))
+        yield
+
+
+def _shown(out: Place | None) -> Path | str | None:
+    """``out`` as the user gave it: a local path, or the URL."""
+    return None if out is None else out.local or str(out)
 
 
 def _ignore(signum: int, frame: object) -> None:
@@ -291,20 +247,23 @@ def run(
     engine: str = "local",
     address: str | None = None,
     workers: int | None = None,
+    retries: int = DEFAULT_RETRIES,
     execution: dict[str, object] | None = None,
     on_warning: Warn | None = None,
 ) -> Report:
-    """Scan ``inputs`` with ``opts``; with ``out``, resume from and save into it (holding its
-    lock) and write the report files. ``engine`` 'ray' scans the unfinished units as Ray tasks
-    (``address``, ``workers``); ``execution`` is added to ``run.json``'s execution."""
-    out = Path(out) if out is not None else None
+    """Scan ``inputs`` with ``opts``; with ``out`` (a directory or an fsspec URL), resume from
+    and save into it (holding its lock) and write the report files. ``engine`` 'ray' scans the
+    unfinished units as Ray tasks (``address``, ``workers``), which write their results into
+    ``out`` themselves; a remote read that fails with a storage or network error is tried again
+    ``retries`` times; ``execution`` is added to ``run.json``'s execution."""
+    place = Place(out) if out is not None else None
     if engine == "local" and (address or workers):
         raise ValueError("address and workers need engine='ray'")
-    with _locked(out, on_warning, overwrite=overwrite) if out else nullcontext():
+    with _locked(place, on_warning, overwrite=overwrite) if place else nullcontext():
         return _scan_and_report(
             inputs,
             opts,
-            out,
+            place,
             progress,
             overwrite=overwrite,
             skip_bad=skip_bad,
@@ -312,6 +271,7 @@ def run(
             engine=engine,
             address=address,
             workers=workers,
+            retries=retries,
             execution=execution,
         )
 
@@ -319,7 +279,7 @@ def run(
 def _scan_and_report(
     inputs: Inputs,
     opts: ScanOptions,
-    out: Path | None,
+    out: Place | None,
     progress: Any,
     *,
     overwrite: bool,
@@ -328,9 +288,10 @@ def _scan_and_report(
     engine: str,
     address: str | None,
     workers: int | None,
+    retries: int,
     execution: dict[str, object] | None,
 ) -> Report:
-    from corpora.executors import make_executor
+    from corpora.executors import ClusterLost, make_executor
     from corpora.runio import run_info
     from negation import report as rp
     from negation import scanning
@@ -351,16 +312,27 @@ def _scan_and_report(
     try:
         if start is not None:
             start()
+        units = inputs.units
+        bad: list[dict[str, str]] = []
+        copies: list[str] = []
+        if executor is None and isinstance(units, list):  # (a Ray task identifies its own)
+            units, bad, copies = scanning.prepare(units, store, skip_bad=skip_bad, retries=retries)
+            on_total = _hook(progress, "on_total")
+            if on_total is not None:
+                on_total(sum(u.n_rows or 0 for u in units))
         outcome = scanning.scan_units(
-            inputs.units,
+            units,
             opts,
             store,
             skip_bad,
-            list(inputs.bad),
+            bad,
             _hook(progress, "on_done"),
             _hook(progress, "on_rows"),
             executor=executor,
+            retries=retries,
         )
+        outcome.duplicates = copies or outcome.duplicates
+        outcome.bad.sort(key=lambda entry: entry[C.shard])  # (in the order of the shard list)
     except KeyboardInterrupt:
         # Polars raises KeyboardInterrupt for a Ctrl-C itself and Python's own handler fires for
         # the same Ctrl-C at the next chance: ignore that echo while counting what was saved.
@@ -374,7 +346,15 @@ def _scan_and_report(
             saved = len(store.finished()) if store else None
         finally:
             signal.signal(signal.SIGINT, previous)
-        raise Interrupted(saved, out) from None
+        raise Interrupted(saved, _shown(out)) from None
+    except ClusterLost as exc:  # one line: what is kept, and how to go on
+        kept = (
+            f"{len(store.finished())} finished shard(s) are kept in {out}: rerun the same "
+            "command to resume"
+            if store
+            else "nothing is kept without --out"
+        )
+        raise ClusterLost(f"{exc}; {kept}") from None
     finally:
         if stop is not None:
             stop()
@@ -388,7 +368,7 @@ def _scan_and_report(
         text_column=inputs.text_column,
         synthetic=inputs.synthetic,
         top_k=top_k,
-        duplicates=inputs.duplicates,
+        duplicates=outcome.duplicates,
         patterns=inputs.patterns,
     )
     if out:
@@ -404,30 +384,30 @@ def _scan_and_report(
     notes = []
     if outcome.reused:
         notes.append(f"reused {outcome.reused} finished shard(s) from {out}")
-    if inputs.duplicates:
-        n = len(inputs.duplicates)
+    if outcome.duplicates:
+        n = len(outcome.duplicates)
         notes.append(f"{n} shard(s) are copies of others (same content); counted once")
-    return Report(body, outcome.result, outcome, out, notes)
+    return Report(body, outcome.result, outcome, _shown(out), notes)
 
 
 def merge(
     dirs: Sequence[str | Path], out: str | Path, *, top_k: int = 50, on_warning: Warn | None = None
 ) -> Report:
-    """Merge the per-shard partial results of several runs' output directories into one report
-    in ``out``; a shard is never counted twice."""
+    """Merge the per-shard partial results of several runs' output directories (local or URLs)
+    into one report in ``out``; a shard is never counted twice."""
     from corpora.locks import reading
     from corpora.runio import run_info
+    from negation import merging
     from negation import report as rp
-    from negation import store as st
     from negation.scan import options_from_config
 
-    out, paths = Path(out), [Path(d) for d in dirs]
+    place, paths = Place(out), [Place(d) for d in dirs]
     with ExitStack() as locks:
-        locks.enter_context(_locked(out, on_warning, overwrite=None))
-        for d in paths:
-            if d.resolve() != out.resolve():  # merging into one of the inputs is fine
-                locks.enter_context(reading(d, "negscan"))
-        config, outcome, duplicates = st.merge_partials(paths, out)
+        locks.enter_context(_locked(place, on_warning, overwrite=None))
+        for d in paths:  # (merging into one of the inputs is fine)
+            if d.local is not None and d.local.resolve() != (place.local or Path()).resolve():
+                locks.enter_context(reading(d.local, "negscan"))
+        config, outcome, duplicates = merging.merge_partials(paths, place)
         opts = options_from_config(config)
         body = rp.summary(
             outcome,
@@ -441,13 +421,13 @@ def merge(
         body["merged_from"] = [str(d) for d in paths]
         run_json = run_info(
             "negscan merge",
-            config | {"top_k": top_k, "out": str(out)},
+            config | {"top_k": top_k, "out": str(place)},
             inputs=rp.run_inputs(outcome.records),
             merged_from=[str(d) for d in paths],
             seed=opts.seed,
         )
-        rp.write_report(out, outcome, body, run_json, top_k)
+        rp.write_report(place, outcome, body, run_json, top_k)
     notes = []
     if duplicates:
         notes.append(f"{len(duplicates)} shard(s) appear in several inputs; each counted once")
-    return Report(body, outcome.result, outcome, out, notes)
+    return Report(body, outcome.result, outcome, _shown(place), notes)

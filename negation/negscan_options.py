@@ -96,8 +96,9 @@ EngineOpt = Annotated[
     Engine,
     typer.Option(
         "--engine",
-        help="local: this process (Polars uses every core). ray: one Ray task per unfinished "
-        "shard, results saved by this process as they arrive (needs notclip[ray]).",
+        help="local: this process (Polars uses every core). ray: one Ray task per batch of "
+        "unfinished shards, which writes their results into --out itself; this process adds them "
+        "up (needs notclip[ray]; --out where every node sees it).",
     ),
 ]
 Address = Annotated[
@@ -105,7 +106,7 @@ Address = Annotated[
     typer.Option(
         "--address",
         help="With --engine ray: 'auto' (the cluster this machine is part of) or "
-        "ray://HOST:PORT. Default: start a local Ray on this machine.",
+        "ray://HOST:PORT. Default: $RAY_ADDRESS when set, else a local Ray on this machine.",
     ),
 ]
 Workers = Annotated[
@@ -113,8 +114,19 @@ Workers = Annotated[
     typer.Option(
         "--workers",
         min=1,
-        help="With --engine ray: shards scanned at once (a local Ray gets this many CPUs; "
-        "default: all).",
+        help="With --engine ray: a local Ray gets this many CPUs (default: all), with 2 tasks "
+        "in flight per CPU; on a cluster, the tasks in flight (default: 2 per CPU).",
+    ),
+]
+Retries = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        min=0,
+        help="A remote shard whose read fails with a storage or network error (throttling, a "
+        "timeout) is read again this many times, waiting 1, 2, 4, … s; if it still fails the "
+        "scan stops (exit 1; finished shards are kept: rerun to resume), --skip-bad-shards or "
+        "not: such a shard is not corrupt.",
     ),
 ]
 ShardIndex = Annotated[
@@ -130,11 +142,38 @@ ShardIndex = Annotated[
 NumShards = Annotated[
     int | None, typer.Option("--num-shards", min=1, help="Job arrays: the number of slices.")
 ]
+
+
+def _out(value: str | None) -> str | None:
+    """``--out``: a local directory (checked as every command's) or an fsspec URL."""
+    from corpora.places import remote_url
+
+    if value is None:
+        return None
+    try:
+        url = remote_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--out") from None
+    if url is None:
+        cli.check_out(Path(value))
+    return value
+
+
+OUT_HELP = (
+    " A directory, or an fsspec URL (s3://bucket/runs/x, gs://…; pip install 'notclip[remote]'),"
+    " written there directly (no lock: run one negscan into a URL at a time)."
+)
 ScanOut = Annotated[
-    Path | None,
-    cli.out_param(
-        "Write the report and per-shard partial results here; a rerun skips finished shards."
+    str | None,
+    typer.Option(
+        "--out",
+        callback=_out,
+        help="Write the report and per-shard partial results here; a rerun skips finished "
+        "shards." + OUT_HELP,
     ),
+]
+MergeOut = Annotated[
+    str, typer.Option("--out", callback=_out, help="Where to write the merged report." + OUT_HELP)
 ]
 
 
@@ -184,10 +223,10 @@ BatchSize = Annotated[
     ),
 ]
 RunDirs = Annotated[
-    list[Path],
+    list[str],
     typer.Argument(
-        help="Output directories of negscan runs (e.g. one per "
-        "machine of a shard-level job array).",
+        help="Output directories (or URLs) of negscan runs (e.g. one per "
+        "element of a shard-level job array).",
         show_default=False,
     ),
 ]

@@ -63,6 +63,10 @@ class ScanBar:
         )
         self.task = self.progress.add_task("scanning", total=total)
 
+    def on_total(self, rows: int) -> None:  # the rows to scan, once the footers are read
+        self.total = rows
+        self.progress.update(self.task, total=rows)
+
     def on_rows(self, rows: int) -> None:  # within a shard, per streamed batch
         self.progress.advance(self.task, rows)
 
@@ -121,7 +125,7 @@ def _print_paper_rate(ours: float) -> None:
     )
 
 
-def print_interrupted(saved: int | None, out: Path | None) -> None:
+def print_interrupted(saved: int | None, out: Path | str | None) -> None:
     """What a Ctrl-C left: ``saved`` finished shards in ``out`` (None: nothing saved)."""
     if saved is not None:
         err.print(
@@ -132,7 +136,7 @@ def print_interrupted(saved: int | None, out: Path | None) -> None:
         err.print("[yellow]interrupted[/] (nothing saved: use --out DIR to keep progress)")
 
 
-def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | None) -> None:
+def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | str | None) -> None:
     """Print a negscan report: JSON on stdout, or (unless ``quiet``) its tables, with bad shards
     and warnings on stderr."""
     if as_json:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from pathlib import Path
 
 import polars as pl
 
 from corpora import schema as S
+from corpora.places import Place
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.schema import C
 from corpora.shards import PatternMatch
@@ -110,7 +110,7 @@ def run_inputs(records: list[ShardRecord]) -> list[dict[str, object]]:
 
 
 def write_report(
-    out: Path,
+    out: Place,
     outcome: Outcome,
     summary_body: dict[str, object],
     run: dict[str, object],
@@ -118,16 +118,21 @@ def write_report(
 ) -> None:
     """Write the report files of docs/RESULTS.md as one unit.
 
-    Every file is written into a temporary directory first (a failed write leaves the previous
-    report whole); then ``summary.json`` is removed, the other files are moved into place and
-    ``summary.json`` last, so a ``summary.json`` is only ever beside the files of its own run.
+    Locally, every file is written into a temporary directory first (a failed write leaves the
+    previous report whole); then ``summary.json`` is removed, the other files are moved into
+    place and ``summary.json`` last, so a ``summary.json`` is only ever beside the files of its
+    own run. At a URL, ``summary.json`` is removed first and each file written in turn,
+    ``summary.json`` last.
     """
-    out = Path(out)
     r = outcome.result
-    per_shard = pl.DataFrame(
-        [{C.shard: rec.url, **rec.counts} for rec in outcome.records],
-        schema=S.NEGSCAN_PER_SHARD,
-    )
+    records = outcome.records
+    columns: dict[str, list] = {C.shard: [rec.url for rec in records]}  # (no dict per shard)
+    columns |= {
+        name: [rec.counts[name] for rec in records]
+        for name in S.NEGSCAN_PER_SHARD
+        if name != C.shard
+    }
+    per_shard = pl.DataFrame(columns, schema=S.NEGSCAN_PER_SHARD)
     frames = {
         "per_word.parquet": r.per_word.select(*S.NEGSCAN_PER_WORD),
         "per_shard.parquet": per_shard,
@@ -136,18 +141,29 @@ def write_report(
         "samples.parquet": r.samples.select(*S.NEGSCAN_SAMPLES),
     }
     texts = {"run.json": run, SUMMARY: summary_body}
-    stage = out / f".tmp-report-{uuid.uuid4().hex[:8]}"
+    if out.local is None:
+        with write_guard(out / SUMMARY, out):
+            (out / SUMMARY).unlink()
+        for name in REPORT_FILES:
+            with write_guard(out / name, out):
+                if name in frames:
+                    (out / name).write_parquet(frames[name])
+                else:
+                    (out / name).write_json(texts[name])
+        return
+    local = out.local
+    stage = local / f".tmp-report-{uuid.uuid4().hex[:8]}"
     try:
         with write_guard(stage, out):
             stage.mkdir(parents=True)
         for name in REPORT_FILES:
-            with write_guard(out / name, out):
+            with write_guard(local / name, out):
                 if name in frames:
                     atomic_write_parquet(stage / name, frames[name])
                 else:
                     atomic_write_json(stage / name, texts[name])
-        (out / SUMMARY).unlink(missing_ok=True)  # no report from here until the new one is whole
+        (local / SUMMARY).unlink(missing_ok=True)  # no report from here until the new one is whole
         for name in REPORT_FILES:
-            os.replace(stage / name, out / name)
+            os.replace(stage / name, local / name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -216,6 +216,9 @@ class ScanResult:
     samples: pl.DataFrame  # word, caption, shard, key
     unique_all: pl.DataFrame | None = None  # hash (one row per distinct non-null caption)
     unique_neg: pl.DataFrame | None = None  # hash, word, occurrences
+    # sketch, register, rank: HyperLogLog sketches instead of the two above, once the distinct
+    # captions added up are too many to hold (negation.uniques)
+    unique_sketch: pl.DataFrame | None = None
 
     @property
     def counts(self) -> dict[str, int]:

@@ -8,22 +8,36 @@ analysed in batches (:func:`negation.analysis.analyse`), saved and added up as t
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import polars as pl
 
-from corpora.captions import READ_ERRORS, CorruptShardError, ShardError, file_content, unreadable
+from corpora.captions import (
+    DEFAULT_RETRIES,
+    READ_ERRORS,
+    CorruptShardError,
+    Footer,
+    ShardError,
+    file_content,
+    parquet_captions,
+    parquet_footer,
+    retrying,
+    text_captions,
+    text_format,
+    unreadable,
+)
 from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
 from corpora.shards import Shard
-from negation.analysis import analyse, analyse_together, combine
+from negation.analysis import Sum, analyse, analyse_together
 from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
-from negation.store import Outcome, ResultStore, ShardRecord, shard_record
+from negation.store import Outcome, ResultStore, ShardRecord, Store, shard_record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unit:
     """One thing to scan: a shard, its row count (for progress) and how to read its captions."""
 
@@ -33,6 +47,14 @@ class Unit:
     # when ``captions`` reads just this column of a Parquet file: small local ones are then read
     # several at a time (without calling ``captions``)
     column: str | None = None
+    # reads the shard's content identity and row count (a Parquet footer, a text file's hash)
+    # when they are not known yet (``shard.content`` empty): see :func:`identify`
+    identify: Callable[[Shard], Footer] | None = None
+
+    def identified(self, footer: Footer) -> Unit:
+        shard = replace(self.shard, content=footer.content)
+        n_rows = self.n_rows if footer.n_rows is None else footer.n_rows
+        return replace(self, shard=shard, n_rows=n_rows, identify=None)
 
 
 # A batch of shards is analysed together once its candidates reach either bound (few Polars calls
@@ -42,7 +64,6 @@ BATCH_ROWS = 8_000_000
 # The shards of a batch are saved together (one directory, one write: a directory per shard
 # cost a small shard more to write than to scan) when there are at least SAVE_MIN of them.
 SAVE_MIN = 8
-FOLD = 64  # results are added up (combine) in groups of this many: flat memory in the shards
 # Small local Parquet shards are read together in groups (of at least GROUP_MIN shards, closed
 # once they reach GROUP_ROWS rows; a group is held in memory while it is filtered) rather than
 # streamed one by one.
@@ -52,20 +73,23 @@ GROUP_ROWS = 250_000
 LOOKAHEAD = 3  # reads (shards or groups) running or done ahead of the analysis
 READERS = 2  # of them running at once, in threads (a read leaves a core idle at times)
 
+IDENTIFIERS = 16  # remote shards whose footers (or hashes) are read at once, in threads
+
 Read = tuple[int, Unit]  # a shard to read: its slot in the units' order, the unit
 Got = tuple[int, Unit, Candidates | BaseException]  # what reading it gave
-Done = tuple[Unit, ScanResult | Exception, bool]  # a finished unit: its result, whether reused
+Done = tuple[Unit, ScanResult]  # a unit finished before: its result
 
 
 def scan_units(
     units: Iterable[Unit],
     opts: ScanOptions,
-    store: ResultStore | None = None,
+    store: Store | None = None,
     skip_bad: bool = False,  # noqa: FBT001, FBT002 (negscan passes it positionally)
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
     executor: LocalExecutor | RayExecutor | None = None,
+    retries: int = DEFAULT_RETRIES,
 ) -> Outcome:
     """Scan units, reusing finished partials and saving the new ones as soon as they are analysed.
 
@@ -78,30 +102,23 @@ def scan_units(
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
     it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
-    unfinished units as tasks first (:mod:`negation.distributed`); the report is the same.
+    unfinished units as tasks that save their own results (:mod:`negation.distributed`); the
+    report is the same.
     """
-    done = store.finished() if store else {}
-    # --- executor seam: a parallel executor scans the unfinished units as tasks; each result is
-    # saved and reported as it arrives, then taken by the loop below in shard order (errors,
-    # --skip-bad and combine as for a local scan).
-    arrived: dict[str, ScanResult | Exception] = {}
-    if executor is not None and executor.parallel:
+    if executor is not None and executor.parallel:  # tasks that save their own results
         from negation.distributed import scan_in_parallel
 
-        units = list(units)
-        todo = [u for u in units if u.shard.key not in done]
-        arrived = scan_in_parallel(executor, todo, opts, store, on_done)
-    # --- end of the executor seam
-    folded: list[ScanResult] = []
+        assert isinstance(store, ResultStore | None) and isinstance(executor, RayExecutor)
+        return scan_in_parallel(
+            executor, list(units), opts, store, skip_bad, bad, on_done, retries=retries
+        )
+    done = store.finished() if store else {}
+    total = Sum(opts)
+    add = total.add
     records: list[ShardRecord | None] = []  # in the units' order; None until analysed
     pending: list[tuple[int, Unit, Candidates]] = []
     bad = list(bad or [])
     reused = 0
-
-    def add(result: ScanResult) -> None:
-        folded.append(result)
-        if len(folded) >= FOLD:
-            folded[:] = [combine(folded, opts)]
 
     size = [0, 0]  # the pending candidates' bytes and rows
 
@@ -140,6 +157,8 @@ def scan_units(
             if not skip_bad or not isinstance(exc, CorruptShardError):
                 raise exc
             error = exc
+        elif not isinstance(exc, READ_ERRORS):
+            raise exc  # not the shard's: a bug keeps its traceback
         else:  # a Polars or OS error (or a Polars panic) while reading
             error = unreadable(unit.shard.url, exc)
             if not skip_bad:
@@ -154,28 +173,21 @@ def scan_units(
     pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="negscan-read")
 
     def read(members: list[Read]) -> Future[list[Got]]:
-        return pool.submit(_read, members, opts, on_rows)
+        return pool.submit(_read, members, opts, on_rows, retries)
 
     def steps() -> Iterator[list[Done] | Future[list[Got]]]:
-        """The units in order: finished ones (reused or scanned by the executor) as they are,
-        the others as reads started in the threads (small local Parquet shards in groups)."""
+        """The units in order: finished ones as they are, the others as reads started in the
+        threads (small local Parquet shards in groups)."""
         group: list[Read] = []  # small local Parquet shards to be read together
         grouped = 0  # their rows
         for unit in units:
-            key = unit.shard.key
-            finished: ScanResult | Exception | None = None
-            if key in done:
-                record, finished = store.load(key)  # type: ignore[union-attr]
+            if unit.shard.key in done:
+                record, finished = store.load(unit.shard.key)  # type: ignore[union-attr]
                 records.append(record)
-            elif key in arrived:  # executor seam: scanned, saved and reported by a task
-                finished = arrived.pop(key)
-                if not isinstance(finished, Exception):
-                    records.append(shard_record(unit.shard, finished.counts))
-            if finished is not None:
                 if group:
                     yield read(group)
                     group, grouped = [], 0
-                yield [(unit, finished, key in done)]
+                yield [(unit, finished)]
                 continue
             records.append(None)
             small = (
@@ -210,15 +222,11 @@ def scan_units(
                 else:
                     queue(slot, unit, item)
             return
-        for unit, result, was_reused in got:
-            if isinstance(result, Exception):
-                failed(unit, result)
-                continue
+        for unit, result in got:
             add(result)
-            if was_reused:
-                reused += 1
-                if on_done:
-                    on_done(unit, result.n_rows, True)
+            reused += 1
+            if on_done:
+                on_done(unit, result.n_rows, True)
 
     ahead: deque[list[Done] | Future[list[Got]]] = deque()
     try:
@@ -236,11 +244,11 @@ def scan_units(
     pool.shutdown()
     if pending:
         flush()
-    return Outcome(combine(folded, opts), [r for r in records if r], reused, bad)
+    return Outcome(total.result(), [r for r in records if r], reused, bad)
 
 
 def _read(
-    members: list[Read], opts: ScanOptions, on_rows: Callable[[int], None] | None
+    members: list[Read], opts: ScanOptions, on_rows: Callable[[int], None] | None, retries: int
 ) -> list[Got]:
     """Read (:func:`negation.scan.prefilter`) one shard, or a group of small local Parquet shards
     in one pass; a shard that cannot be read gets its error instead of candidates."""
@@ -260,8 +268,12 @@ def _read(
             return [(slot, unit, cand) for (slot, unit), cand in zip(members, cands, strict=True)]
     out: list[Got] = []
     for slot, unit in members:
+
+        def scan(unit: Unit = unit) -> Candidates:
+            return prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
+
         try:
-            cand = prefilter(unit.captions(), opts, unit.shard.url, on_rows, unit.n_rows)
+            cand = retrying(scan, unit.shard, retries)
         except (ShardError, *READ_ERRORS) as exc:
             out.append((slot, unit, exc))
         except BaseException as exc:  # an interrupt: the shards read before it are kept
@@ -270,6 +282,91 @@ def _read(
         else:
             out.append((slot, unit, cand))
     return out
+
+
+def laion_units(shard_list: Sequence[Shard], column: str) -> list[Unit]:
+    """Parquet shards as units, identified when scanned (their footers read for their content
+    identity, row count and caption column: :func:`identify`)."""
+    footer = partial(parquet_footer, column=column)
+    return [
+        Unit(shard, None, partial(parquet_captions, shard, column), column, footer)
+        for shard in shard_list
+    ]
+
+
+def text_units(shard_list: Sequence[Shard], input_format: str, column: str) -> list[Unit]:
+    """Text / JSONL / CSV files as units (``input_format`` 'auto': from each file's name),
+    identified by a hash of their bytes when scanned."""
+    units = []
+    for shard in shard_list:
+        fmt_in = text_format(shard) if input_format == "auto" else input_format
+
+        def load(shard: Shard = shard, fmt_in: str = fmt_in) -> pl.LazyFrame:
+            return text_captions(shard, fmt_in, column).lazy()
+
+        units.append(Unit(shard, None, load, identify=_file_identity))
+    return units
+
+
+def _file_identity(shard: Shard) -> Footer:
+    return Footer(None, file_content(shard))
+
+
+def recognised(units: list[Unit], store: ResultStore | None) -> list[Unit]:
+    """The units, those whose file (URL, size, modification time or etag) has a finished partial
+    in ``store`` identified from it: a resumed scan reads no footer of a finished shard."""
+    known = store.identities() if store else {}
+    if not known:
+        return units
+    out = []
+    for unit in units:
+        footer = known.get(unit.shard.file) if unit.identify is not None else None
+        out.append(unit if footer is None else unit.identified(footer))
+    return out
+
+
+def identify(
+    units: list[Unit], *, skip_bad: bool, retries: int = DEFAULT_RETRIES
+) -> tuple[list[Unit], list[dict[str, str]]]:
+    """The units with their shard's content identity and row count (``Unit.identify``: a
+    Parquet footer, a text file's hash; remote shards IDENTIFIERS at a time, in threads) and the
+    corrupt ones left out and listed with ``skip_bad`` (else the first, in order, is raised).
+    A storage or network error is tried again ``retries`` times (then ReadFailed)."""
+
+    def read(unit: Unit) -> Footer | CorruptShardError:
+        assert unit.identify is not None
+        try:
+            return retrying(partial(unit.identify, unit.shard), unit.shard, retries)
+        except CorruptShardError as exc:
+            return exc
+
+    todo = [u for u in units if u.identify is not None]
+    remote = [u for u in todo if not u.shard.is_local]
+    with ThreadPoolExecutor(IDENTIFIERS, thread_name_prefix="negscan-identify") as pool:
+        ahead = dict(zip(map(id, remote), pool.map(read, remote), strict=True))
+        out, bad = [], []
+        for unit in units:
+            if unit.identify is None:
+                out.append(unit)
+                continue
+            footer = ahead.pop(id(unit)) if id(unit) in ahead else read(unit)
+            if isinstance(footer, CorruptShardError):
+                if not skip_bad:
+                    raise footer
+                bad.append({C.shard: unit.shard.url, "error": footer.message})
+                continue
+            out.append(unit.identified(footer))
+    return out, bad
+
+
+def prepare(
+    units: list[Unit], store: ResultStore | None, *, skip_bad: bool, retries: int = DEFAULT_RETRIES
+) -> tuple[list[Unit], list[dict[str, str]], list[str]]:
+    """The units to scan (:func:`recognised`, then :func:`identify`), each distinct content
+    once (:func:`distinct`); the corrupt shards left out (``skip_bad``); the copies' URLs."""
+    units, bad = identify(recognised(units, store), skip_bad=skip_bad, retries=retries)
+    units, copies = distinct(units)
+    return units, bad, copies
 
 
 def distinct(units: Iterable[Unit]) -> tuple[list[Unit], list[str]]:

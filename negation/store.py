@@ -12,14 +12,19 @@ Layout of an output directory::
 
 The shards analysed together are saved together: a batch's directory is written under a
 temporary name and renamed into place, so a killed run leaves either the whole batch or nothing
-of it (and loses at most the batch it was analysing). Directories of one shard with one file per
-table, written by earlier negscans, are read as well.
+of it (and loses at most the batch it was analysing). With ``--engine ray`` each task writes the
+directory of its shards itself (:class:`BatchBuffer`); the records file is the batch's manifest,
+so that the index of finished shards is rebuilt by reading one small file per batch.
+Directories of one shard with one file per table, written by earlier negscans, are read as well.
 
 A shard's key hashes its URL, size, modification time (or etag) and content identity: a changed
-file is scanned again. The content identity (size + a hash of the Parquet footer, or a hash of a
-text file's bytes) recognises the same shard under two paths (a copy, two mounts): it is counted
-once. The report is written as one unit (:mod:`negation.report`); its ``run.json`` lists the
-shards it counted by key: what ``negscan merge`` reads. The caller holds the directory's lock.
+file is scanned again. A resumed scan takes the content identity of a file whose URL, size and
+modification time (or etag) are unchanged from its partial's record
+(:meth:`ResultStore.identities`), without reading it again. The content identity (size + a hash of
+the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two paths (a
+copy, two mounts): it is counted once. The report is written as one unit
+(:mod:`negation.report`); its ``run.json`` lists the shards it counted by key: what ``negscan
+merge`` reads. The caller holds the directory's lock.
 """
 
 from __future__ import annotations
@@ -28,16 +33,18 @@ import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
-from corpora.runio import atomic_write_dir, atomic_write_json
+from corpora.captions import Footer
+from corpora.places import Place
+from corpora.runio import atomic_write_dir
 from corpora.schema import C
 from corpora.shards import Shard
-from negation.analysis import combine
-from negation.scan import ScanResult, options_from_config
+from negation.scan import ScanResult
 
 PARTIALS = "partials"
 CONFIG = "config.json"
@@ -48,7 +55,6 @@ TABLES = ("per_word", "bigrams", "classes", "samples", "unique_all", "unique_neg
 # per table, or a directory per shard, cost a small shard more to write than to scan.
 TABLES_FILE = "tables.parquet"
 SUMMARY = "summary.json"
-MERGE_BATCH = 1000  # shards copied into a merged directory saved as one batch
 REPORT_FILES = (  # in the order they are moved into place: summary.json last
     "per_word.parquet",
     "per_shard.parquet",
@@ -61,19 +67,19 @@ REPORT_FILES = (  # in the order they are moved into place: summary.json last
 
 
 @contextmanager
-def write_guard(path: Path, out: Path) -> Iterator[None]:
+def write_guard(path: Path | Place, out: Path | Place) -> Iterator[None]:
     """A failed write (a full disk, ...) becomes one line naming the file; finished shards stay."""
     try:
         yield
     except (OSError, pl.exceptions.PolarsError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise OSError(
-            f"cannot write {path} ({reason}); the finished shards in {Path(out) / PARTIALS} are "
+            f"cannot write {path} ({reason}); the finished shards in {out / PARTIALS} are "
             "kept: rerun the same command to resume"
         ) from exc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShardRecord:
     """What a finished partial says about its shard."""
 
@@ -93,48 +99,73 @@ def shard_record(shard: Shard, counts: dict[str, int]) -> ShardRecord:
 class Location:
     """Where a shard's partial lies: a directory of ``partials`` and its row there."""
 
-    dir: Path
+    dir: Place
     row: int
 
 
-def index(partials: Path) -> dict[str, Location]:
-    """Shard key → location of every finished partial in the directory ``partials``."""
-    if not partials.is_dir():
-        return {}
+Manifests = dict[Place, list[dict[str, object]]]  # each partial directory's records
+
+
+def read_index(partials: Path | Place) -> tuple[dict[str, Location], Manifests]:
+    """Shard key → location of every finished partial in the directory ``partials``, and the
+    records of each directory: one listing and one read of every manifest (at a URL, the
+    manifests are fetched together). A directory without its manifest is not finished."""
+    partials = partials if isinstance(partials, Place) else Place(partials)
+    found: dict[str, set[str]] = {}
+    for name in partials.files():
+        parent, _, file = name.partition("/")
+        if file and "/" not in file and not parent.startswith("."):
+            found.setdefault(parent, set()).add(file)
+    names = {
+        d: f"{d}/{SHARDS_JSON}" if SHARDS_JSON in files else f"{d}/{SHARD_JSON}"
+        for d, files in sorted(found.items())
+        if SHARDS_JSON in files or SHARD_JSON in files
+    }
+    texts = partials.read_many(list(names.values()))
     where: dict[str, Location] = {}
-    for path in sorted(partials.iterdir()):
-        if not path.is_dir() or path.name.startswith("."):
-            continue
-        if (path / SHARDS_JSON).is_file():
-            metas = json.loads((path / SHARDS_JSON).read_text("utf-8"))
-            where.update((meta["key"], Location(path, row)) for row, meta in enumerate(metas))
-        elif (path / SHARD_JSON).is_file():  # one shard, named by its key
-            where[path.name] = Location(path, 0)
-    return where
+    manifests: Manifests = {}
+    for d, name in names.items():
+        data = json.loads(texts[name].decode("utf-8"))
+        path = partials / d
+        if name.endswith(SHARDS_JSON):
+            manifests[path] = data
+            where.update((meta["key"], Location(path, row)) for row, meta in enumerate(data))
+        else:  # one shard, named by its key
+            manifests[path] = [data]
+            where[d] = Location(path, 0)
+    return where, manifests
+
+
+def index(partials: Path | Place) -> dict[str, Location]:
+    """Shard key → location of every finished partial in the directory ``partials``."""
+    return read_index(partials)[0]
 
 
 class PartialReader:
     """Reads partials; the records and tables of the last directory read are kept (a batch's
-    shards are read one after another)."""
+    shards are read one after another). ``manifests``: directories' records read already."""
 
-    def __init__(self) -> None:
-        self._dir: Path | None = None
+    def __init__(self, manifests: Manifests | None = None) -> None:
+        self.manifests = manifests if manifests is not None else {}
+        self._dir: Place | None = None
         self._metas: list[dict[str, object]] = []
         self._packed: pl.DataFrame | None = None
 
-    def _open(self, path: Path) -> None:
+    def _open(self, path: Place) -> None:
         if path == self._dir:
             return
-        if (path / SHARDS_JSON).is_file():
-            self._metas = json.loads((path / SHARDS_JSON).read_text("utf-8"))
+        if path in self.manifests:
+            self._metas = self.manifests[path]
+        elif (path / SHARDS_JSON).is_file():
+            self._metas = (path / SHARDS_JSON).read_json()
         else:
-            self._metas = [json.loads((path / SHARD_JSON).read_text("utf-8"))]
+            self._metas = [(path / SHARD_JSON).read_json()]
         self._packed = None  # read when a result is loaded (not for a record)
         self._dir = path
 
-    def url(self, loc: Location) -> str:
+    def meta(self, loc: Location) -> dict[str, object]:
         self._open(loc.dir)
-        return str(self._metas[loc.row]["url"])
+        return self._metas[loc.row]
 
     def record(self, loc: Location) -> ShardRecord:
         self._open(loc.dir)
@@ -147,22 +178,29 @@ class PartialReader:
         return ShardRecord(**meta)  # type: ignore[arg-type]
 
     def load(self, loc: Location) -> tuple[ShardRecord, ScanResult]:
-        record = self.record(loc)
-        if self._packed is None and (loc.dir / TABLES_FILE).exists():
-            self._packed = pl.read_parquet(loc.dir / TABLES_FILE)
+        records, result = self.load_rows(loc.dir, [loc.row])
+        return records[0], result
+
+    def load_rows(self, path: Place, rows: list[int]) -> tuple[list[ShardRecord], ScanResult]:
+        """The records of rows ``rows`` of one directory and their results as one: each table
+        the rows' tables one after another (:func:`negation.analysis.combine` adds them up), the
+        counts summed. One read of the directory, whatever the number of rows."""
+        records = [self.record(Location(path, row)) for row in rows]
+        if self._packed is None and (path / TABLES_FILE).exists():
+            self._packed = (path / TABLES_FILE).read_parquet()
         if self._packed is not None:
-            row = self._packed.slice(loc.row, 1)
+            packed = self._packed[rows]
             tables = {
-                name: row.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
-                for name in row.columns
+                name: packed.select(pl.col(name).explode(empty_as_null=False)).unnest(name)
+                for name in packed.columns
             }
-        else:  # written by an earlier negscan: one file per table
+        else:  # written by an earlier negscan: one shard, one file per table
             tables = {
-                name: pl.read_parquet(loc.dir / f"{name}.parquet")
+                name: (path / f"{name}.parquet").read_parquet()
                 for name in TABLES
-                if (loc.dir / f"{name}.parquet").exists()
+                if (path / f"{name}.parquet").exists()
             }
-        counts = record.counts
+        counts = {key: sum(r.counts[key] for r in records) for key in records[0].counts}
         result = ScanResult(
             n_rows=counts[C.n_rows],
             n_null=counts[C.n_null],
@@ -176,7 +214,7 @@ class PartialReader:
             unique_all=tables.get("unique_all"),
             unique_neg=tables.get("unique_neg"),
         )
-        return record, result
+        return records, result
 
 
 def _pack(results: list[ScanResult]) -> pl.DataFrame:
@@ -188,7 +226,8 @@ def _pack(results: list[ScanResult]) -> pl.DataFrame:
 
 
 def remove_leftovers(out: Path) -> None:
-    """Delete the temporary files and directories of killed runs (``.tmp-*``, ``.*.tmp``)."""
+    """Delete the temporary files and directories of killed runs (``.tmp-*``, ``.*.tmp``; only
+    a local directory has them)."""
     for d in (Path(out), Path(out) / PARTIALS):
         for p in [*d.glob(".tmp-*"), *d.glob(".*.tmp")]:
             if p.is_dir():
@@ -198,21 +237,24 @@ def remove_leftovers(out: Path) -> None:
 
 
 class ResultStore:
-    """The partial results under ``OUT/partials`` for one set of options. The caller holds the
-    lock of ``out``: leftovers of killed runs are removed."""
+    """The partial results under ``OUT/partials`` (a local directory or a URL) for one set of
+    options. The caller holds the lock of ``out``: leftovers of killed runs are removed."""
 
-    def __init__(self, out: Path, config: dict[str, object], *, overwrite: bool = False) -> None:
-        self.out = Path(out)
+    def __init__(
+        self, out: Path | Place | str, config: dict[str, object], *, overwrite: bool = False
+    ) -> None:
+        self.out = out if isinstance(out, Place) else Place(out)
         self.dir = self.out / PARTIALS
         self.config = config
-        remove_leftovers(self.out)
+        if self.out.local is not None:
+            remove_leftovers(self.out.local)
         if overwrite:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir.rmtree()
             for name in REPORT_FILES:
-                (self.out / name).unlink(missing_ok=True)
+                (self.out / name).unlink()
         cfg = self.dir / CONFIG
         if cfg.exists():
-            old = json.loads(cfg.read_text("utf-8"))
+            old = cfg.read_json()
             if old != config:
                 changed = sorted(k for k in {*old, *config} if old.get(k) != config.get(k))
                 raise ValueError(
@@ -221,14 +263,15 @@ class ResultStore:
                 )
         else:
             with write_guard(cfg, self.out):
-                atomic_write_json(cfg, config)
+                cfg.write_json(config)
         self._where: dict[str, Location] | None = None  # shard key -> its partial
         self._by_url: dict[str, list[str]] | None = None  # shard URL -> keys of its partials
         self._reader = PartialReader()
 
     def finished(self) -> dict[str, Location]:
         """Shard key → location of every finished partial."""
-        self._where = index(self.dir)
+        self._where, manifests = read_index(self.dir)
+        self._reader = PartialReader(manifests)
         return dict(self._where)
 
     def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
@@ -236,17 +279,42 @@ class ResultStore:
             self.finished()
         return self._reader.load(self._where[key])  # type: ignore[index]
 
+    def load_many(self, keys: list[str]) -> Iterator[tuple[list[ShardRecord], ScanResult]]:
+        """The finished partials of ``keys``, a directory at a time: its shards' records and
+        their results as one (:meth:`PartialReader.load_rows`)."""
+        if self._where is None or not set(keys) <= self._where.keys():
+            self.finished()
+        where: dict[str, Location] = self._where  # type: ignore[assignment]
+        rows: dict[Place, list[int]] = {}
+        for key in keys:
+            rows.setdefault(where[key].dir, []).append(where[key].row)
+        for path, taken in rows.items():
+            yield self._reader.load_rows(path, taken)
+
+    def identities(self) -> dict[tuple[str, int, str], Footer]:
+        """The content identity and row count of each finished shard, by its file as listed
+        (:attr:`corpora.shards.Shard.file`)."""
+        out = {}
+        for loc in self.finished().values():
+            meta = self._reader.meta(loc)
+            if meta.get("content"):  # (an older negscan's partial without one: scanned again)
+                counts: dict[str, int] = meta["counts"]  # type: ignore[assignment]
+                file = (str(meta["url"]), int(meta["size"]), str(meta["fingerprint"]))  # type: ignore[call-overload]
+                out[file] = Footer(counts[C.n_rows], str(meta["content"]))
+        return out
+
     def drop_other_versions(self, url: str, key: str) -> None:
-        """Delete the partials of ``url`` under another key (an earlier version of the shard);
-        the other shards of its batch are kept."""
+        """Delete the partials of ``url`` under another key than ``key`` (an earlier version of
+        the shard; ``key`` empty: every one); the other shards of its batch are kept."""
         if self._by_url is None:
             self._by_url = {}
             for k, loc in self.finished().items():
-                self._by_url.setdefault(self._reader.url(loc), []).append(k)
+                self._by_url.setdefault(str(self._reader.meta(loc)["url"]), []).append(k)
         for k in self._by_url.pop(url, []):
             if k != key:
                 self._drop(k)
-        self._by_url[url] = [key]
+        if key:
+            self._by_url[url] = [key]
 
     def _drop(self, key: str) -> None:
         """Delete one shard's partial (its batch is written again without it)."""
@@ -262,13 +330,13 @@ class ResultStore:
         if kept:
             self.save_batch(kept)
         if not kept or kept[0][0].key != loc.dir.name:
-            shutil.rmtree(loc.dir)
+            loc.dir.rmtree()
 
-    def save(self, shard: Shard, result: ScanResult) -> Path:
+    def save(self, shard: Shard, result: ScanResult) -> Place:
         """Write one shard's partial (:meth:`save_batch`)."""
         return self.save_batch([(shard_record(shard, result.counts), result)])
 
-    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Path:
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> Place:
         """Write the partials of several shards as one directory atomically (temporary
         directory, then rename), named after the first shard's key.
 
@@ -278,22 +346,68 @@ class ResultStore:
         """
         for record, _ in batch:
             self.drop_other_versions(record.url, record.key)
-        final = self.dir / batch[0][0].key
-
-        def write(tmp: Path) -> None:
-            tmp.mkdir(parents=True)
-            _pack([result for _, result in batch]).write_parquet(tmp / TABLES_FILE)
-            records = [record.__dict__ for record, _ in batch]
-            if len(records) == 1:
-                (tmp / SHARD_JSON).write_text(json.dumps(records[0], indent=2), "utf-8")
-            else:
-                (tmp / SHARDS_JSON).write_text(json.dumps(records, indent=2), "utf-8")
-
-        with write_guard(final, self.out):
-            atomic_write_dir(final, write)
+        final = write_partial(self.out, batch)
         if self._where is not None:
             self._where.update((r.key, Location(final, row)) for row, (r, _) in enumerate(batch))
         return final
+
+
+def write_partial(out: Place, batch: list[tuple[ShardRecord, ScanResult]]) -> Place:
+    """Write the partials of several shards as one directory of ``out``'s partials, named after
+    the first shard's key: their tables (a row each) and their records (the batch's manifest).
+    Locally, atomically (a temporary directory, then a rename); at a URL, the manifest is
+    removed first and written last, so that a directory with a manifest is whole."""
+    final = out / PARTIALS / batch[0][0].key
+    tables = _pack([result for _, result in batch])
+    records = [asdict(record) for record, _ in batch]
+    manifest = (SHARD_JSON, records[0]) if len(records) == 1 else (SHARDS_JSON, records)
+    with write_guard(final, out):
+        if final.local is None:
+            for name in (SHARDS_JSON, SHARD_JSON):
+                (final / name).unlink()
+            (final / TABLES_FILE).write_parquet(tables)
+            (final / manifest[0]).write_bytes(json.dumps(manifest[1], indent=2).encode())
+            return final
+
+        def write(tmp: Path) -> None:
+            tmp.mkdir(parents=True)
+            tables.write_parquet(tmp / TABLES_FILE)
+            (tmp / manifest[0]).write_text(json.dumps(manifest[1], indent=2), "utf-8")
+
+        atomic_write_dir(final.local, write)
+    return final
+
+
+class Store(Protocol):
+    """Where :func:`negation.scanning.scan_units` finds finished partials and saves new ones."""
+
+    def finished(self) -> dict[str, Location]: ...
+
+    def load(self, key: str) -> tuple[ShardRecord, ScanResult]: ...
+
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> object: ...
+
+
+class BatchBuffer:
+    """The store of one Ray task: nothing finished; what the scan saves is kept and written by
+    :meth:`commit` as one partial directory of ``out`` (the task's whole batch)."""
+
+    def __init__(self, out: str) -> None:
+        self.out = Place(out)
+        self.saved: list[tuple[ShardRecord, ScanResult]] = []
+
+    def finished(self) -> dict[str, Location]:
+        return {}
+
+    def load(self, key: str) -> tuple[ShardRecord, ScanResult]:
+        raise KeyError(key)
+
+    def save_batch(self, batch: list[tuple[ShardRecord, ScanResult]]) -> None:
+        self.saved.extend(batch)
+
+    def commit(self) -> str | None:
+        """Write what was saved; the directory's name (None: nothing was saved)."""
+        return write_partial(self.out, self.saved).name if self.saved else None
 
 
 @dataclass
@@ -302,111 +416,4 @@ class Outcome:
     records: list[ShardRecord]
     reused: int = 0
     bad: list[dict[str, str]] = field(default_factory=list)
-
-
-def _same_result(a: ScanResult, b: ScanResult) -> bool:
-    """Whether two partials found the same counts (the same bytes always do)."""
-
-    def rows(r: ScanResult, name: str) -> pl.DataFrame:
-        table = getattr(r, name)
-        return table.sort(table.columns)
-
-    return a.counts == b.counts and all(
-        rows(a, name).equals(rows(b, name)) for name in ("per_word", "bigrams", "classes")
-    )
-
-
-def reported_partials(d: Path) -> list[Location]:
-    """The partials that ``d``'s last report counted (not every partial lying in ``d``)."""
-    d = Path(d)
-    if not (d / SUMMARY).is_file():
-        raise ValueError(
-            f"{d}: no finished report ({SUMMARY}): rerun the negscan command that writes there "
-            "(it resumes) before merging"
-        )
-    inputs = json.loads((d / "run.json").read_text("utf-8")).get("inputs", [])
-    if any("partial" not in entry for entry in inputs):
-        raise ValueError(
-            f"{d}: a report made by an older negscan (it does not list its partials): rerun the "
-            "negscan command that writes there before merging"
-        )
-    where = index(d / PARTIALS)
-    for entry in inputs:
-        if entry["partial"] not in where:
-            raise ValueError(
-                f"{d}: its report counts {entry['shard']}, whose partial result "
-                f"{entry['partial']} is gone (a later run there was interrupted): rerun it to "
-                "finish before merging"
-            )
-    return [where[entry["partial"]] for entry in inputs]
-
-
-def merge_partials(dirs: list[Path], out: Path) -> tuple[dict[str, object], Outcome, list[str]]:
-    """Join the partials of several output directories (shard-level job arrays) into ``out``.
-
-    All inputs must have been made with the same options; each contributes the shards its own
-    last report counted. A shard is identified by its content: found in several inputs (under the
-    same path or another one) it is counted once; the same URL with two different contents is an
-    error — either way no shard is counted twice. The inputs' ``bad_shards`` (from their
-    ``summary.json``) that no input scanned are kept. Returns the shared config, the merged
-    outcome and the URLs of the shards counted once although found again.
-    """
-    config: dict[str, object] | None = None
-    chosen: dict[str, list[tuple[ShardRecord, Location]]] = {}  # content -> (record, partial)
-    urls: dict[str, tuple[str, Path]] = {}  # url -> (content, the input dir it was found in)
-    duplicates: list[str] = []
-    reader = PartialReader()
-    for d in dirs:
-        cfg = Path(d) / PARTIALS / CONFIG
-        if not cfg.exists():
-            raise FileNotFoundError(f"{d}: not a negscan output directory (no {PARTIALS}/{CONFIG})")
-        this = json.loads(cfg.read_text("utf-8"))
-        if config is None:
-            config = this
-        elif this != config:
-            changed = sorted(k for k in {*config, *this} if config.get(k) != this.get(k))
-            raise ValueError(
-                f"{d} was made with other options than {dirs[0]} ({', '.join(changed)} differ); "
-                "refusing to merge"
-            )
-        for part in reported_partials(d):
-            record = reader.record(part)
-            first = urls.setdefault(record.url, (record.content, Path(d)))
-            twins = chosen.setdefault(record.content, [])
-            if first[0] == record.content and twins:
-                # the same shard, unless the counts differ (another file with the same footer)
-                result = reader.load(part)[1]
-                if any(_same_result(reader.load(p)[1], result) for _, p in twins):
-                    duplicates.append(record.url)
-                    continue
-            if first[0] != record.content or any(r.url == record.url for r, _ in twins):
-                raise ValueError(
-                    f"shard {record.url} was scanned in two different versions (other contents) "
-                    f"in {first[1]} and {d}; refusing to double-count it"
-                )
-            twins.append((record, part))
-    if config is None:
-        raise ValueError("nothing to merge: give at least one output directory")
-    store = ResultStore(out, config)
-    have = store.finished()
-    new: list[tuple[ShardRecord, ScanResult]] = []
-    for record, part in (pair for twins in chosen.values() for pair in twins):
-        store.drop_other_versions(record.url, record.key)  # e.g. of an earlier merge into --out
-        if record.key not in have:
-            new.append(reader.load(part))
-        if len(new) >= MERGE_BATCH:
-            store.save_batch(new)
-            new = []
-    if new:
-        store.save_batch(new)
-    loaded = [store.load(record.key) for twins in chosen.values() for record, _ in twins]
-    loaded.sort(key=lambda pair: pair[0].url)
-    records = [record for record, _ in loaded]
-    merged = combine([result for _, result in loaded], options_from_config(config))
-    bad: dict[str, dict[str, str]] = {}
-    for d in dirs:
-        for entry in json.loads((Path(d) / SUMMARY).read_text("utf-8")).get("bad_shards", []):
-            if entry[C.shard] not in urls:
-                bad[entry[C.shard]] = entry
-    outcome = Outcome(merged, records, bad=[bad[url] for url in sorted(bad)])
-    return config, outcome, sorted(set(duplicates))
+    duplicates: list[str] = field(default_factory=list)  # copies of other shards, counted once

@@ -86,6 +86,13 @@ def test_out_must_be_a_directory(tmp_path: Path):
     assert fine.exit_code == 0, fine.output
 
 
+def test_a_url_out_is_refused_never_made_a_local_folder(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(_app(), ["show", "--out", "s3://bucket/dir"])
+    assert result.exit_code == 2 and "s3://bucket/dir is a URL" in result.output
+    assert not (tmp_path / "s3:").exists()
+
+
 @pytest.mark.parametrize(
     ("exc", "line"),
     [

@@ -79,3 +79,16 @@ def test_another_mix_gets_a_folder_of_its_own(tmp_path):
 )
 def test_shard_labels_say_how_the_rows_were_split(rows, n, label):
     assert bench.shards_label(rows, n) == label
+
+
+def test_the_default_mix_is_unique_captions_negated_at_laions_rate(tmp_path):
+    from negation.analysis import scan
+    from negation.lexicon import load_lexicon
+    from negation.scan import ScanOptions
+
+    dirs, _ = bench.prepared(tmp_path, 400_000, [400_000], 0, MIX)
+    captions = pl.read_parquet(dirs[400_000] / "*.parquet").select(caption="TEXT")
+    texts = captions.filter(pl.col("caption").str.strip_chars() != "")["caption"]
+    assert texts.n_unique() == texts.len()  # no caption repeats, as in real web captions
+    result = scan(captions.lazy(), ScanOptions(load_lexicon("standard"), n_samples=0))
+    assert 0.0040 <= result.n_with_negation / result.n_rows <= 0.0055  # LAION-400M: 0.47 %

@@ -359,6 +359,27 @@ def test_a_changed_shard_of_a_saved_batch_is_scanned_again_and_the_others_reused
     assert merged["n_rows"] == again["n_rows"] and merged["n_shards"] == 12
 
 
+def test_a_resumed_scan_reads_no_footer_of_a_finished_shard(tmp_path, monkeypatch):
+    from corpora.shards import Shard
+
+    paths = many_shards(tmp_path, 12)
+    out = tmp_path / "out"
+    first = json_of(invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "-q"))
+    write_shard(paths[3], ["no", "not", "fine"])  # changed: its footer is read again
+    opened = set()  # the shards whose bytes negscan reads itself (footers; Polars reads the rest)
+    for name in ("open", "read_range"):
+        real = getattr(Shard, name)
+
+        def counted(self, *args, real=real):
+            opened.add(self.url)
+            return real(self, *args)
+
+        monkeypatch.setattr(Shard, name, counted)
+    again = json_of(invoke("laion", tmp_path / "in", "--out", out, "--format", "json", "-q"))
+    assert opened == {str(paths[3].resolve())} and again["reused_shards"] == 11
+    assert again["n_shards"] == first["n_shards"] == 12
+
+
 # --- options checked before any scanning -----------------------------------------------------
 
 

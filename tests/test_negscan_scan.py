@@ -219,6 +219,32 @@ def test_unique_counts_over_distinct_texts_across_shards():
     }
 
 
+def test_unique_counts_past_the_exact_bound_are_estimates_the_same_in_any_grouping(monkeypatch):
+    from negation import uniques
+
+    opts = ScanOptions(load_lexicon("core"), unique=True)
+    shards = [  # 9 000 distinct captions, a third repeated across shards
+        [f"no cat {i} not {i % 7}" if i % 4 == 0 else f"a dog {i}" for i in range(k, k + 3_000)]
+        for k in (0, 2_000, 4_000, 6_000)
+    ]
+    results = [scan(pl.DataFrame({"caption": c}).lazy(), opts) for c in shards]
+    exact = unique_summary(combine(results, opts), opts)
+    assert exact["n_unique"] == 9_000 and "estimated" not in exact
+    monkeypatch.setattr(uniques, "UNIQUE_EXACT", 2_500)
+    by_two = combine([combine(results[:2], opts), combine(results[2:], opts)], opts)
+    one_by_one = combine([combine([combine(results[:3], opts), results[3]], opts)], opts)
+    assert by_two.unique_all is None and by_two.unique_sketch is not None
+    assert by_two.unique_sketch.equals(one_by_one.unique_sketch)  # the same however grouped
+    est = unique_summary(by_two, opts)
+    assert est["estimated"] and "HyperLogLog" in est["note"]
+    for key in ("n_unique", "n_unique_with_negation"):
+        assert abs(est[key] - exact[key]) <= 0.01 * exact[key], key
+    for word, counts in exact["per_word"].items():
+        for key, value in counts.items():
+            assert abs(est["per_word"][word][key] - value) <= 0.01 * value + 1, (word, key)
+    assert exact["per_word"]["not"]["occurrences"] > 0
+
+
 # --- property test against a pure-Python reference --------------------------------------------
 
 

@@ -168,7 +168,7 @@ def test_the_row_count_is_read_from_any_parquet_footer(tmp_path, options):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from corpora.parquet_thrift import footer_facts
+    from corpora.parquet import footer_facts
 
     n = 300  # nested, map, boolean and double columns and long key-value metadata to skip
     table = pa.table(
@@ -197,7 +197,7 @@ def test_a_text_column_is_told_from_the_footer_as_polars_reads_it(tmp_path):
     import pyarrow.parquet as pq
 
     from corpora.captions import _TEXT_TYPES
-    from corpora.parquet_thrift import footer_facts
+    from corpora.parquet import footer_facts
 
     n = 4
     table = pa.table(
@@ -237,7 +237,7 @@ def test_a_text_column_is_told_from_the_footer_as_polars_reads_it(tmp_path):
 def test_footers_of_one_schema_and_of_another_are_each_read_right_in_turn(tmp_path):
     """A corpus's shards share their schema's bytes, walked once: the row count is still each
     footer's own, and a column of the same name but another type, or another schema, is told."""
-    from corpora.parquet_thrift import footer_facts
+    from corpora.parquet import footer_facts
 
     def footer(name: str, frame: pl.DataFrame) -> bytes:
         path = tmp_path / f"{name}.parquet"

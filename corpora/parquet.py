@@ -1,9 +1,116 @@
-"""Facts read straight from a Parquet footer (FileMetaData, in Thrift's compact protocol): the
-row count, and whether a column is a text column however Polars reads it. Reading them here
-costs a fraction of a Polars query, which a scan pays once per shard (:mod:`corpora.captions`).
+"""Parquet shards as bytes: the footer read in one or two ranged reads, the facts negscan needs
+read off its Thrift encoding (row count, whether the caption column is text), and a remote
+shard's caption column fetched as the byte ranges of its column chunks, nothing else.
+
+Errors: a file that is not Parquet (too short, no ``PAR1`` at its end, a footer length beyond
+the file) raises ``ValueError``; what the storage raises (``OSError``) is raised as it is, so
+that the caller can tell a network or storage error from a corrupt file.
 """
 
 from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from corpora.shards import Shard
+
+MAGIC = b"PAR1"
+
+
+def read_footer(shard: Shard, first_read: int) -> tuple[bytes, bytes]:
+    """The shard's footer (its FileMetaData bytes) and its last 8 bytes (the footer's length
+    and ``PAR1``): one read of the last ``first_read`` bytes, and a second one only for a
+    longer footer. The size is the one the shard was listed with."""
+    size = shard.size
+    if size < 12:
+        raise ValueError(f"{size} bytes: too short for a Parquet file")
+    end = shard.read_range(max(0, size - first_read), size)
+    tail = end[-8:]
+    if len(end) < 8 or tail[4:] != MAGIC:
+        raise ValueError("no Parquet footer (the file does not end with PAR1)")
+    length = int.from_bytes(tail[:4], "little")
+    if length > size - 12:
+        raise ValueError(f"a footer of {length} bytes in a file of {size}")
+    if length + 8 <= len(end):
+        return end[len(end) - 8 - length : -8], tail
+    return shard.read_range(size - 8 - length, size - 8), tail
+
+
+def column_ranges(metadata: Any, column: str) -> list[tuple[int, int]]:
+    """The byte range of ``column``'s chunk in each row group (pyarrow ``FileMetaData``)."""
+    schema = metadata.schema
+    index = next(j for j in range(len(schema)) if schema.column(j).path == column)
+    ranges = []
+    for r in range(metadata.num_row_groups):
+        chunk = metadata.row_group(r).column(index)
+        offsets = (chunk.dictionary_page_offset, chunk.data_page_offset)
+        start = min(o for o in offsets if o is not None and o > 0)
+        ranges.append((start, start + chunk.total_compressed_size))
+    return ranges
+
+
+class Fetched(io.RawIOBase):
+    """A remote file of which some byte ranges were fetched: reads inside them are served from
+    memory; anything else is read from the shard (``extra`` counts those bytes: none when a
+    reader asks only for what was fetched)."""
+
+    def __init__(self, shard: Shard, parts: dict[tuple[int, int], bytes]) -> None:
+        self.shard, self.parts, self.pos, self.extra = shard, parts, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self.pos, self.shard.size)[whence]
+        self.pos = base + offset
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), max(0, self.shard.size - self.pos))
+        for (start, end), data in self.parts.items():
+            if start <= self.pos < end:
+                n = min(n, end - self.pos)
+                buffer[:n] = data[self.pos - start : self.pos - start + n]
+                break
+        else:
+            data = self.shard.read_range(self.pos, self.pos + n)
+            self.extra += len(data)
+            n = len(data)
+            buffer[:n] = data
+        self.pos += n
+        return n
+
+
+def fetch_column(shard: Shard, footer: bytes, tail: bytes, column: str) -> tuple[Any, Fetched]:
+    """The shard's metadata and a file holding the byte ranges of ``column``'s chunks, fetched
+    at once (concurrently where the filesystem can)."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(io.BytesIO(MAGIC + footer + tail))
+    ranges = column_ranges(metadata, column)
+    fs, path = fsspec.core.url_to_fs(shard.url)
+    blobs = fs.cat_ranges(
+        [path] * len(ranges), [s for s, _ in ranges], [e for _, e in ranges], on_error="raise"
+    )
+    return metadata, Fetched(shard, dict(zip(ranges, blobs, strict=True)))
+
+
+def row_groups(metadata: Any, fetched: Fetched, column: str) -> Iterator[Any]:
+    """``column`` of each row group (pyarrow tables), read from the fetched byte ranges."""
+    import pyarrow.parquet as pq
+
+    fetched.seek(0)
+    parquet = pq.ParquetFile(fetched, metadata=metadata, pre_buffer=False)
+    for i in range(metadata.num_row_groups):
+        yield parquet.read_row_group(i, columns=[column])
 
 
 def _varint(data: bytes, i: int) -> tuple[int, int]:
