@@ -6,10 +6,9 @@ transform, images, view) as ``features.npy`` (fp16, read through ``mmap_mode="r"
 default, or with ``--preprocess crop`` the model's own eval transform, shortest side + centre crop;
 then ToTensor, Normalize); view k ≥ 1 is the k-th augmented view (:func:`mlr.augment.train_augment`
 of the image, or with ``crop`` of its centre crop, seeded by (seed, k, image index)), so
-``--aug-views K`` caches views 1..K and training draws one of them per image per epoch. Entries of
-the two transforms are kept apart (``crop`` entries in their own directories). Augmented views are
-keyed on the augmentation's :data:`mlr.augment.VERSION` too: views of another version are never
-reused.
+``--aug-views K`` caches views 1..K and training draws one of them per image per epoch. The two
+transforms' entries are kept apart (``crop`` ones in their own directories), and augmented views of
+another :data:`mlr.augment.VERSION` are never reused.
 
 Entries are keyed on content, never on paths: the weights' content identity (``weights_id``, see
 :mod:`mlr.backbone`) and the images' (:meth:`MultiLabelSplit.content_digest`: each image file's
