@@ -94,7 +94,6 @@ class ReadFailed(ShardError):
 # A remote read is tried again after RETRY_WAIT seconds, then twice as long each time (with
 # jitter), up to the caller's number of retries: throttling and brief outages pass.
 RETRY_WAIT = 1.0
-DEFAULT_RETRIES = 3
 _PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 

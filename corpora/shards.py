@@ -20,6 +20,10 @@ from typing import IO, TYPE_CHECKING
 
 from braceexpand import UnbalancedBracesError, braceexpand  # type: ignore[attr-defined]
 
+# how often a remote shard's read is tried again after a storage or network error (the waits:
+# corpora.captions.retrying); a constant here, where the CLI can read it without Polars
+DEFAULT_RETRIES = 3
+
 if TYPE_CHECKING:
     import fsspec
 

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from corpora import cli
-from corpora.captions import DEFAULT_RETRIES
+from corpora.shards import DEFAULT_RETRIES
 from negation import negscan_options as o
 from negation.negscan_options import Engine
 from negation.negscan_view import ScanBar, print_interrupted, print_patterns, print_report

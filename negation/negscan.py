@@ -24,10 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from corpora.captions import DEFAULT_RETRIES
 from corpora.places import Place
 from corpora.schema import C
-from corpora.shards import Shard
+from corpora.shards import DEFAULT_RETRIES, Shard
 from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
 from negation.scanning import Unit, laion_units, text_units
 from negation.store import Outcome

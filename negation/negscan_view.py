@@ -22,7 +22,6 @@ from rich.table import Table
 from rich.text import Text
 
 from corpora import cli
-from corpora.reference import LAION_DENOMINATOR, laion_negation_rate
 from corpora.schema import C
 
 err, stdout = cli.stderr, cli.stdout  # the commands' consoles
@@ -116,6 +115,8 @@ def _pct(x: float | None) -> str:
 def _print_paper_rate(ours: float) -> None:
     """PositiveCoOp's LAION-400M statistic beside ours (``rate_all_rows``: the paper's
     denominator; its word list was never published)."""
+    from corpora.reference import LAION_DENOMINATOR, laion_negation_rate  # (imports Polars)
+
     ref = laion_negation_rate()
     stdout.print(
         f"paper (PositiveCoOp, {ref['corpus']}): {_pct(ref['rate'])} of rows include a negative "
@@ -144,6 +145,8 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
         return
     if quiet:
         return
+    from corpora.reference import LAION_DENOMINATOR  # (imports Polars)
+
     if body["synthetic"]:
         stdout.print(
             "[bold yellow]SYNTHETIC DATA:[/] this report is about the embedded sample shard of "

@@ -16,7 +16,6 @@ from functools import partial
 import polars as pl
 
 from corpora.captions import (
-    DEFAULT_RETRIES,
     READ_ERRORS,
     CorruptShardError,
     Footer,
@@ -31,7 +30,7 @@ from corpora.captions import (
 )
 from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
-from corpora.shards import Shard
+from corpora.shards import DEFAULT_RETRIES, Shard
 from negation.analysis import Sum, analyse, analyse_together
 from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
 from negation.store import Outcome, ResultStore, ShardRecord, Store, shard_record
