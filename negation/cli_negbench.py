@@ -134,7 +134,8 @@ def negbench_cmd(
             )  # fmt: skip
 
         with cli.stage_bars(quiet, restart=True) as progress:
-            result = job.negbench(opts, out, models_file or (model, pretrained), load, progress)
+            models = models_file or (model, pretrained)
+            result = job.negbench(opts, out, models, load, progress, precision=precision)
     _report(result, out, quiet=quiet, reference=negbench_csv is not None)
 
 

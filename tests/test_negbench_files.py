@@ -182,6 +182,7 @@ def test_a_finished_result_is_reused_only_for_the_same_options(voc, tiny_models,
         (("--seed", "1"), "seed 0 → 1"),
         (("--max-images", "8"), "max_images None → 8"),
         (("--tasks", "mcq,existence"), "tasks ['mcq'] → ['mcq', 'existence']"),
+        (("--precision", "bf16"), "precision 'fp32' → 'bf16'"),
     ]:
         res = invoke(*more)
         assert res.exit_code == 1, res.output

@@ -132,13 +132,15 @@ def run_job(
     models: tuple[str, str] | Path,
     load: Callable[[str, str], Any],
     progress: Progress,
+    *,
+    precision: str | None = None,
 ) -> JobResult:
     """Score one ``(model, pretrained)`` into ``cfg.out``, or each model of a CLIP_benchmark
     model-list file into its own folder under ``cfg.out`` (finished ones made with the same
     options reused, those made with others left as made, failures recorded in models.json)."""
     if isinstance(models, tuple):
         return JobResult([run(cfg, load(*models), progress).summary])
-    rows = run_models(cfg, parse_models_file(models), load, progress)
+    rows = run_models(cfg, parse_models_file(models), load, progress, precision=precision)
     done = [r for r in rows if r[C.status] in ("complete", "skipped")]
     summaries = [json.loads((cfg.out / r["dir"] / "summary.json").read_text()) for r in done]
 
@@ -154,15 +156,18 @@ def negbench(
     models: tuple[str, str] | Path = ("RN101", "openai"),
     load: Callable[[str, str], Any] | None = None,
     progress: Progress | None = None,
+    *,
+    precision: str | None = None,
 ) -> JobResult:
     """A whole ``promptsim negbench`` run in one call: the bench of ``opts`` scored for one
     ``(model, pretrained)`` or a model-list file (:func:`run_job`) into ``out``; ``load``
-    builds a backbone (default :func:`negation.promptsim_runs.load_backbone`)."""
+    builds a backbone (default :func:`negation.promptsim_runs.load_backbone`) at ``precision``,
+    which a finished model folder must match to be reused (None: not compared)."""
     from negation.promptsim_runs import load_backbone
 
     bench, tasks = build_bench(opts)
     cfg = run_config(opts, bench, tasks, out)
-    return run_job(cfg, models, load or load_backbone, progress or _silent)
+    return run_job(cfg, models, load or load_backbone, progress or _silent, precision=precision)
 
 
 def _silent(stage: str, advance: int, total: int | None) -> None:

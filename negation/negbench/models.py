@@ -79,9 +79,11 @@ def _changed_weights(model_info: dict) -> list[str]:
     return out
 
 
-def reuse_problem(out: Path, cfg: RunConfig, model: str, pretrained: str) -> str | None:
+def reuse_problem(
+    out: Path, cfg: RunConfig, model: str, pretrained: str, precision: str | None = None
+) -> str | None:
     """Why the finished result in ``out`` is not this run's (None: it is): another model or
-    weights, or other options."""
+    weights, other options, or (when ``precision`` is given) another precision."""
     made = read_json(out / "run.json")
     if not isinstance(made, dict) or not isinstance(made.get("config"), dict):
         return f"{out}: run.json missing or unreadable; move it away or use another --out"
@@ -97,6 +99,9 @@ def reuse_problem(out: Path, cfg: RunConfig, model: str, pretrained: str) -> str
     for key, value in ((C.model, model), (C.pretrained, spec)):
         if summary.get(key) != value:
             diff.insert(0, f"{key} {summary.get(key)!r} → {value!r}")
+    made_precision = (made.get("model") or {}).get("precision")
+    if precision is not None and made_precision != precision:
+        diff.append(f"precision {made_precision!r} → {precision!r}")
     diff += _changed_weights(made.get("model") or {})
     if not diff:
         return None
@@ -112,17 +117,19 @@ def run_models(
     load: Callable[[str, str], Any],
     progress: Progress,
     report: Callable[[dict], None] = lambda _: None,
+    *,
+    precision: str | None = None,
 ) -> list[dict]:
     """One result folder per model identity under ``cfg.out`` (:func:`model_dir`); a finished
     one is reused (``skipped``) when made with this run's options, else left as made
-    (``conflict``); a failing model is recorded (``models.json``) and the rest continue. Returns
-    the status rows."""
+    (``conflict``; ``precision``, what ``load`` builds, is compared too when given); a failing
+    model is recorded (``models.json``) and the rest continue. Returns the status rows."""
     status = []
     for model, pretrained in models:
         out = model_dir(cfg.out, model, pretrained)
         row = {C.model: model, C.pretrained: pretrained, "dir": out.name, C.error: None}
         if is_complete(out):
-            row[C.error] = reuse_problem(out, cfg, model, pretrained)
+            row[C.error] = reuse_problem(out, cfg, model, pretrained, precision)
             row[C.status] = "skipped" if row[C.error] is None else "conflict"
         else:
             try:
