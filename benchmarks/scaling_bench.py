@@ -22,7 +22,7 @@ cost of a scan (``--caption-us``, CPU µs per caption of one task, from the firs
 projects LAION-5B: the driver's time, the workers' CPU time, and reading the caption column at
 ``--gbps-per-node`` from object storage (``--caption-mb-per-shard`` of it per shard).
 
-    python benchmarks/scaling_bench.py --shards 8 --rows 500000     # the README's numbers
+    python benchmarks/scaling_bench.py --shards 8 --rows 500000     # docs/PERFORMANCE.md's numbers
     python benchmarks/scaling_bench.py --shards 16 --rows 500000 --cores-per-node 64
     python benchmarks/scaling_bench.py --driver 1000,10000,100000   # the driver, on 2 cores
 """
