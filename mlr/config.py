@@ -95,7 +95,10 @@ class DataOptions:
     skip_bad_images: bool = False
 
     def _checks(self) -> list[tuple[bool, str]]:
+        from corpora.multilabel import DATASETS
+
         return [
+            _one_of(self.dataset, DATASETS, "dataset"),
             _one_of(self.class_names, CLASS_NAMES, "class-names"),
             (self.voc_difficult in VOC_DIFFICULT, "--voc-difficult must be ignore or negative"),
         ]

@@ -341,9 +341,11 @@ class AbsenceConfig:
 def load_labelled_split(config: Any) -> Any:
     """The labelled split a config names (``dataset``, ``root``, ``split``, ``skip_bad_images``,
     ``voc_difficult``, ``classes``: absence's and negbench's options); a missing root is an
-    option error."""
-    from corpora.multilabel import load_split
+    option error, and so is an unknown dataset."""
+    from corpora.multilabel import DATASETS, load_split
 
+    if config.dataset not in DATASETS:
+        raise OptionError(f"use one of {', '.join(DATASETS)}, not {config.dataset!r}", "--dataset")
     try:
         return load_split(
             config.dataset,
