@@ -121,7 +121,7 @@ def cache(
     cfg = config_from({**options, "eval_batch_size": batch_size}, required=("root",))
     views = 1 + cfg.aug_views
     with run_errors():
-        train, test = load_splits(cfg)
+        train, test = load_splits(cfg, weights=not dry_run)
         if dry_run:  # from the model's config alone: no weights are loaded or downloaded
             _, regions, dims = dense_shape(cfg.model, cfg.image_size)
             where = Path(cfg.feature_cache).expanduser()
@@ -173,7 +173,6 @@ def params(
     from corpora.classes import load_classes
     from corpora.schema import C
     from mlr.backbone import BackboneConfig, load_backbone, require_images
-    from mlr.heads import param_table
 
     fmt = check_format(fmt, ("table", "json"))
     with run_errors():
@@ -188,6 +187,8 @@ def params(
             )
         )
         backbone = require_images(loaded, "mlrtrain params")
+        from mlr.heads import param_table  # PyTorch: after the weights' checks
+
         rows = param_table(cs.names, backbone, n_ctx=n_ctx, class_specific=csc)
     if fmt == "json":
         info = {"classes": cs.name, "n_classes": len(cs), "model": model, "rows": rows}

@@ -48,7 +48,16 @@ def load_backbone_for(cfg: FitConfig):
     return backbone
 
 
-def load_splits(cfg: FitConfig) -> tuple[MultiLabelSplit, MultiLabelSplit]:
+def load_splits(
+    cfg: FitConfig, *, weights: bool = False
+) -> tuple[MultiLabelSplit, MultiLabelSplit]:
+    """The run's train and test splits; with ``weights``, weights that cannot be had (offline, or
+    their host does not answer) are said first, before the dataset is read
+    (:func:`mlr.backbone.weights.preflight`)."""
+    if weights:
+        from mlr.backbone.weights import preflight
+
+        preflight(cfg.model, cfg.pretrained, cfg.cache_dir, offline=cfg.offline)
     kw: dict[str, Any] = {
         "skip_bad_images": cfg.skip_bad_images,
         "voc_difficult": cfg.voc_difficult,

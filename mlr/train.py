@@ -209,7 +209,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             raise ValueError(f"--resume: options differ from the run in {out}: {', '.join(diff)}")
     t_start = time.perf_counter()
 
-    train, test = load_splits(cfg)
+    train, test = load_splits(cfg, weights=True)
     n, c = train.labels.shape
     if cfg.mask:
         mask = load_mask(Path(cfg.mask), n, c)
@@ -423,7 +423,7 @@ def evaluate_run(
         raise FileNotFoundError(f"no checkpoint {ck_path}")
     ck = load_checkpoint(ck_path)  # a damaged file fails before minutes of feature extraction
     rep = reporter or Reporter()
-    train, test = load_splits(cfg)
+    train, test = load_splits(cfg, weights=True)
     backbone = load_backbone_for(cfg)
     if backbone.random_weights:
         rep.random_weights(backbone.info())

@@ -36,16 +36,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from corpora.schema import C
 from mlr.config import PREPROCESS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # PyTorch is imported where it is used: the weights' checks come before it
+    import torch
+
     from mlr.backbone.model import Backbone
     from mlr.backbone.sentence import TextBackbone
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # torch dtypes' names
 DEVICES = ("auto", "cpu", "cuda")
 ST_PREFIX = "st:"
 RANDOM_WEIGHTS_WARNING = (
@@ -121,7 +121,17 @@ def require_images(backbone: Any, what: str) -> Backbone:
     return backbone
 
 
+def torch_dtype(precision: str) -> torch.dtype:
+    """The torch dtype of a precision (:data:`PRECISIONS`)."""
+    import torch
+
+    dtype: torch.dtype = getattr(torch, PRECISIONS[precision])
+    return dtype
+
+
 def resolve_device(device: str) -> torch.device:
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -140,6 +150,9 @@ def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
         from mlr.backbone.sentence import load_sentence_transformer
 
         return load_sentence_transformer(cfg)
+    from mlr.backbone.weights import preflight
+
+    preflight(cfg.model, cfg.pretrained, cfg.cache_dir, offline=cfg.offline)
     from mlr.backbone.model import load_clip
 
     return load_clip(cfg)

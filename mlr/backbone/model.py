@@ -26,13 +26,13 @@ import torch
 
 from corpora.schema import C
 from mlr.backbone import (
-    PRECISIONS,
     RANDOM_WEIGHTS_WARNING,
     BackboneConfig,
     Progress,
     dense,
     resolve_device,
     text,
+    torch_dtype,
 )
 from mlr.backbone.checkpoints import wrapped_state_dict
 from mlr.backbone.hf import HF_CONFIG, is_hf_folder, load_hf_weights, open_clip_config
@@ -291,7 +291,7 @@ class Backbone(TextEncoder):
         self.spec = spec
         self.model = model
         self.device = device
-        self.dtype = PRECISIONS[config.precision]
+        self.dtype = torch_dtype(config.precision)
         self._tokenizer = tokenizer
         self._weights = weights
         self.weights_id = weights_id  # content identity of the weights (see the module docstring)

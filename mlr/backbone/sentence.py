@@ -17,11 +17,11 @@ import torch
 
 from corpora.schema import C
 from mlr.backbone import (
-    PRECISIONS,
     ST_PREFIX,
     BackboneConfig,
     Progress,
     resolve_device,
+    torch_dtype,
     weights,
 )
 from mlr.backbone.text import TextEncoder
@@ -41,7 +41,7 @@ class TextBackbone(TextEncoder):
         self.config = config
         self.model = model
         self.device = device
-        self.dtype = PRECISIONS[config.precision]
+        self.dtype = torch_dtype(config.precision)
         self.source = source
         folder = Path(source)
         if folder.is_dir():  # a local model: every file of it (hub models: by name)

@@ -7,6 +7,8 @@ there and ``offline`` is set, :class:`~mlr.backbone.MissingWeightsError` says wh
 missing and the two ways out. Without ``offline``, weights that are not cached are downloaded only
 after one short probe (:func:`reachable`, ``HUB_PROBE_TIMEOUT`` s) finds their host reachable:
 without network the same error comes at once instead of after a minute of Hugging Face retries.
+:func:`preflight` makes those checks before PyTorch and open_clip are imported (seconds), reading
+open_clip's table of tags on its own, so that the error comes before them.
 Offline mode is passed to every loader explicitly; the only third-party code that reads it from
 the environment alone (open_clip's builders and tokenizers, through Hugging Face) runs inside
 :func:`hub_offline`, which restores the environment afterwards.
@@ -32,7 +34,7 @@ import pickle
 import re
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ LOCAL_DIR_PREFIX = "local-dir:"
 EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
 HUB_PROBE_TIMEOUT = 3.0  # seconds: one connection attempt before a download
 REGISTERED: set[str] = set()  # model config files' names (model.register_config): this run only
+_ANSWERED: set[str] = set()  # hosts that answered the probe in this process
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 
 LOCAL_OPEN_CLIP = "use a local checkpoint file (or a local-dir: folder) as the weights"
@@ -93,6 +96,70 @@ def unreachable(
         f"{HUB_PROBE_TIMEOUT:g} s). Without network: use a weights cache that holds them (offline, "
         f"the network is never tried), or {local}."
     )
+
+
+def _fetchable(
+    tag_cfg: dict[str, Any], what: str, cache_dir: str | None, *, offline: bool
+) -> str | None:
+    """The cached file of a tag's weights, or None when they are to be downloaded; weights that
+    cannot be (``offline``, or their host does not answer :func:`reachable`) raise. A host that
+    answered once is not asked again in this process."""
+    path = _cached_tag_file(tag_cfg, cache_dir)
+    if path is not None:
+        return path
+    where = cache_dir or "the default caches (~/.cache/huggingface, ~/.cache/clip)"
+    if offline:
+        raise missing(what, f"not found in {where} and offline mode is on")
+    host = hub_endpoint() if tag_cfg.get("hf_hub") else tag_cfg.get("url", "")
+    if host and host not in _ANSWERED:
+        if not reachable(host):
+            raise unreachable(what, host, where)
+        _ANSWERED.add(host)
+    return None
+
+
+def _tag_table() -> Callable[[str, str], dict[str, Any]] | None:
+    """open_clip's ``get_pretrained_cfg`` without importing open_clip (which imports PyTorch): its
+    ``pretrained`` module loaded on its own, safetensors' torch part kept out; None where that
+    fails (the full import then answers)."""
+    if "open_clip" in sys.modules:
+        return sys.modules["open_clip"].get_pretrained_cfg
+    import importlib.util
+    import types
+
+    found = importlib.util.find_spec("open_clip")
+    if found is None or not found.submodule_search_locations:
+        return None
+    alias = "_notclip_open_clip_tags"
+    package = types.ModuleType(alias)
+    package.__path__ = list(found.submodule_search_locations)
+    before = set(sys.modules)
+    sys.modules[alias] = package
+    blocked = "safetensors.torch" not in sys.modules
+    if blocked:
+        sys.modules["safetensors.torch"] = None  # type: ignore[assignment]  # an ImportError
+    try:
+        return importlib.import_module(f"{alias}.pretrained").get_pretrained_cfg
+    except Exception:
+        return None
+    finally:
+        for name in set(sys.modules) - before:
+            if name == alias or name.startswith(alias + ".") or name == "safetensors.torch":
+                del sys.modules[name]
+
+
+def preflight(model: str, pretrained: str, cache_dir: str | None, *, offline: bool) -> None:
+    """The checks of :func:`resolve_weights` for a tag's weights that are not cached, before the
+    heavy imports: offline, or without an answer from their host, the error comes at once."""
+    spec = pretrained.strip()
+    table = _tag_table()  # "none", a file, local-dir: and hf: are no tag
+    tag_cfg = table(model, spec) if table is not None else None
+    if tag_cfg:
+        _fetchable(tag_cfg, _what(model, spec), cache_dir, offline=offline)
+
+
+def _what(model_name: str, spec: str) -> str:
+    return f"weights for {model_name} (pretrained={spec!r})"
 
 
 def reachable(url: str, timeout: float = HUB_PROBE_TIMEOUT) -> bool:
@@ -319,16 +386,10 @@ def resolve_weights(
     if spec.startswith(HF_PREFIX):  # a Hugging Face transformers CLIP folder
         return hf_weights(Path(spec[len(HF_PREFIX) :]).expanduser(), spec, model_name)
     tag_cfg = open_clip.get_pretrained_cfg(model_name, spec)
-    what = f"weights for {model_name} (pretrained={spec!r})"
+    what = _what(model_name, spec)
     if tag_cfg:
-        path = _cached_tag_file(tag_cfg, cache_dir)
+        path = _fetchable(tag_cfg, what, cache_dir, offline=offline)
         if path is None:
-            where = cache_dir or "the default caches (~/.cache/huggingface, ~/.cache/clip)"
-            if offline:
-                raise missing(what, f"not found in {where} and offline mode is on")
-            host = hub_endpoint() if tag_cfg.get("hf_hub") else tag_cfg.get("url", "")
-            if host and not reachable(host):
-                raise unreachable(what, host, where)
             try:
                 path = open_clip.download_pretrained(tag_cfg, cache_dir=cache_dir)
             except Exception as err:  # any download failure means the same thing to the user
