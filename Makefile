@@ -3,13 +3,14 @@
 #               sample shard and print the report
 #   make test   set up .venv with everything (all extras + dev tools), then lint (ruff, mypy) and
 #               run the suite
+#   make env    only set up that .venv (the README's "Try it" block starts with it)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CORE   := $(VENV)/.notclip-core
 FULL   := $(VENV)/.notclip-installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test env lint clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,8 @@ $(FULL): pyproject.toml | $(VENV)/bin/python
 
 demo: $(CORE)
 	$(VENV)/bin/negscan laion
+
+env: $(FULL)
 
 lint: $(FULL)
 	$(PY) -m ruff check .

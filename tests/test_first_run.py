@@ -5,14 +5,10 @@ size before it is built."""
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import shutil
 import socket
-from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -201,30 +197,3 @@ def test_cache_dry_run_and_the_estimate_matches_the_cache(toy, tmp_path, monkeyp
     _, regions, dims = dense_shape(str(toy / "model.json"))
     built = [np.load(f, mmap_mode="r").nbytes for f in where.rglob("features.npy")]
     assert len(built) == 3 and sum(built) == cache_bytes(8 * 2 + 6, regions, dims)
-
-
-# ---- the README's "Try it in 2 minutes" block, as written ---------------------------------------
-@pytest.mark.slow
-def test_readme_try_it_block_runs(tmp_path, monkeypatch):
-    from figures.cli import app as paperfigs
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
-    block = readme.split("### Try it in 2 minutes", 1)[1].split("```bash\n", 1)[1]
-    block = block.split("```", 1)[0].replace("\\\n", " ")
-    apps = {"promptsim": promptsim, "mlrtrain": mlrtrain, "paperfigs": paperfigs}
-    env: dict[str, str] = {}
-    monkeypatch.chdir(tmp_path)
-    for line in filter(None, (ln.split("#")[0].strip() for ln in block.splitlines())):
-        if m := re.fullmatch(r'(\w+)="(.*)"', line):
-            env[m.group(1)] = m.group(2)
-            continue
-        argv = shlex.split(re.sub(r"\$(\w+)", lambda v: env[v.group(1)], line))
-        if argv[:3] == ["python", "-m", "corpora.toydata"]:
-            toydata_main(argv[3:])
-            continue
-        res = runner.invoke(apps[argv[0]], argv[1:])
-        assert res.exit_code == 0, f"{line}\n{res.output}"
-    results = pl.read_parquet(tmp_path / "toy/results/sweeps/generic/results.parquet")
-    assert results["image_size"].to_list() == [64, 64]  # the model's own size, recorded
-    assert results["random_weights"].all()
-    assert (tmp_path / "toy/figures/map_vs_partial_generic.png").is_file()

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -27,6 +29,43 @@ def _try_block() -> list[str]:
     block = README.split("### Try it in 2 minutes", 1)[1].split("```bash\n", 1)[1]
     block = block.split("```", 1)[0].replace("\\\n", " ")
     return [ln.split("  #")[0].strip() for ln in block.splitlines() if ln.strip()]
+
+
+# ---- the "Try it" block, the way a user pastes it --------------------------------------------
+def test_the_try_block_sets_up_and_activates_the_environment_first():
+    lines = _try_block()
+    assert lines[:2] == ["make env", "source .venv/bin/activate"]
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    assert re.search(r"^VENV\s*\?=\s*\.venv$", makefile, re.M)  # the folder it activates
+    assert re.search(r"^env: \$\(FULL\)$", makefile, re.M)  # every extra, as make test
+    assert re.search(r"^\$\(FULL\):.*\n\t.*pip install .*'\.\[all,dev\]'", makefile, re.M)
+    dry = subprocess.run(["make", "-n", "env"], cwd=ROOT, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+
+
+@pytest.mark.slow
+def test_the_try_block_runs_as_pasted_in_the_activated_environment(tmp_path):
+    """Every line after the setup runs in a plain bash with the project's environment first on
+    PATH (what `source .venv/bin/activate` does), in a fresh folder."""
+    commands = "\n".join(_try_block()[2:])
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env["NOTCLIP_FEATURE_CACHE"] = str(tmp_path / "unused")
+    done = subprocess.run(
+        ["bash", "-e", "-c", commands], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = pl.read_parquet(tmp_path / "toy/results/sweeps/generic/results.parquet")
+    assert results["image_size"].to_list() == [64, 64]  # the model's own size, recorded
+    assert results["random_weights"].all()
+    assert (tmp_path / "toy/figures/map_vs_partial_generic.png").is_file()
+    assert "RANDOM WEIGHTS" in done.stderr
+    assert not (tmp_path / "unused").exists()  # the block's own --feature-cache was used
+
+
+def test_the_readme_output_folder_is_ignored_by_git():
+    ignored = (ROOT / ".gitignore").read_text("utf-8").split()
+    assert "/toy/" in ignored
+    assert all(line.split()[-1].startswith("toy/") for line in _try_block()[4:] if "--out" in line)
 
 
 # ---- one exit status per kind of error -------------------------------------------------------
@@ -101,3 +140,36 @@ def test_mlrtrain_says_missing_weights_before_reading_the_dataset(tmp_path):
     res = runner.invoke(mlrtrain, [*args, "--out", str(tmp_path / "run")])
     assert res.exit_code == 1
     assert "offline mode is on" in res.output and "VOC" not in res.output
+
+
+# ---- the README's own links ------------------------------------------------------------------
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_of_the_readme_and_the_docs_leads_somewhere():
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text("utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            assert file.exists(), f"{page.name}: {target}"
+            if anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", file.read_text("utf-8"), re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{page.name}: {target}"
+
+
+def test_the_readme_starts_with_the_two_commands_and_speaks_to_users_only():
+    quickstart = README.split("## Quickstart", 1)[1].split("```bash\n", 1)[1].split("```")[0]
+    assert [ln.split()[:2] for ln in quickstart.splitlines()] == [
+        ["make", "demo"],
+        ["make", "test"],
+    ]
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text("utf-8").lower()
+        for word in ("../shared", "issue #", "tracker"):
+            assert word not in text, f"{page.name}: {word}"
