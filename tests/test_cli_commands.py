@@ -126,3 +126,14 @@ def test_help_imports_no_data_model_or_plotting_library(module):
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
+
+
+def test_negscan_quiet_silences_stderr_never_the_report_on_stdout(tmp_path):
+    """-q without --out: the report still goes to stdout; only progress and notes go."""
+    folder = _broken_shards(tmp_path)
+    loud = runner.invoke(negscan, ["laion", str(folder / "part-0.parquet")])
+    quiet = runner.invoke(negscan, ["laion", str(folder / "part-0.parquet"), "-q"])
+    assert loud.exit_code == quiet.exit_code == 0, quiet.output
+    assert "captions with a negation" in quiet.stdout and "per word" in quiet.stdout
+    assert quiet.stdout == loud.stdout
+    assert quiet.stderr == ""
