@@ -114,15 +114,19 @@ OutOpt = Annotated[
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bars and no messages on stderr.")
 ]
-SeedOpt = Annotated[
-    int,
-    typer.Option(
+
+
+def seed_param(seeds: str) -> Any:
+    """The ``--seed`` option, its help saying what it ``seeds`` in this command:
+    ``Annotated[int, seed_param("the random init (--pretrained none)")]``."""
+    return typer.Option(
         "--seed",
         min=0,
         max=SEED_MAX,  # (corpora.runio)
-        help="Random seed, 0 to 2**64 - 1 (what it seeds: see the description).",
-    ),
-]
+        help=f"Random seed, 0 to 2**64 - 1: seeds {seeds}.",
+    )
+
+
 ClassesOpt = Annotated[
     str,
     typer.Option(

@@ -72,7 +72,7 @@ def negbench_cmd(
     skip_bad_images: o.SkipBadImagesOpt = False,
     tasks: o.Tasks = None,
     templates: o.NegbenchTemplates = "negbench",
-    seed: cli.SeedOpt = 0,
+    seed: o.NegbenchSeed = 0,
     max_images: o.MaxImages = None,
     max_queries: o.MaxQueries = 200,
     n_boot: o.Bootstrap = 1000,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from corpora import cli
 from mlr.config import Preprocess
 
 DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
@@ -22,6 +23,14 @@ TEXT_CACHE = typer.Option(
 )
 TextCacheOpt = Annotated[Path, TEXT_CACHE]
 NoCacheOpt = Annotated[bool, typer.Option("--no-text-cache", help="Do not use the text cache.")]
+InitSeed = Annotated[int, cli.seed_param("the random init of --pretrained none")]
+NegbenchSeed = Annotated[
+    int,
+    cli.seed_param(
+        "the questions, the answer positions, the bootstrap and the random init of "
+        "--pretrained none"
+    ),
+]
 
 # table
 TableTemplates = Annotated[

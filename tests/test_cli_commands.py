@@ -137,3 +137,23 @@ def test_negscan_quiet_silences_stderr_never_the_report_on_stdout(tmp_path):
     assert "captions with a negation" in quiet.stdout and "per word" in quiet.stdout
     assert quiet.stdout == loud.stdout
     assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("app_name", "command", "seeds"),
+    [
+        ("negscan", "laion", "which example captions are kept per word"),
+        ("promptsim", "table", "the random init of --pretrained none"),
+        ("promptsim", "maps", "the random init of --pretrained none"),
+        ("promptsim", "absence", "the random init of --pretrained none"),
+        ("promptsim", "negbench", "the questions, the answer positions, the bootstrap"),
+        ("mlrtrain", "fit", "the mask, the held-out split, the head's init"),
+    ],
+)
+def test_seed_help_says_what_it_seeds_in_each_command(app_name, command, seeds):
+    from mlr.cli import app as mlrtrain
+
+    app = {"negscan": negscan, "promptsim": promptsim, "mlrtrain": mlrtrain}[app_name]
+    shown = _flat(runner.invoke(app, [command, "--help"]).output)
+    assert f"Random seed, 0 to 2**64 - 1: seeds {seeds}" in shown.replace("│ ", "")
+    assert "see the description" not in shown
