@@ -79,9 +79,13 @@ def _print_metrics(m: dict) -> None:
     )
     stdout.print(t)
     if C.map_last in m:
+        from corpora.labels import epoch_label
+
+        epochs = m[C.last_epoch] + 1
         stderr.print(
-            f"test mAP (headline: --select {m[C.select]}): selected epoch {m[C.best_epoch]} "
-            f"{_num(m[C.map_selected])}, last epoch {m[C.last_epoch]} {_num(m[C.map_last])}",
+            f"test mAP (headline: --select {m[C.select]}): selected epoch "
+            f"{epoch_label(m[C.best_epoch], epochs)} {_num(m[C.map_selected])}, last epoch "
+            f"{epoch_label(m[C.last_epoch], epochs)} {_num(m[C.map_last])}",
             highlight=False,
         )
     if m.get(C.protocol) == "anchors":
