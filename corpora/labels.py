@@ -16,10 +16,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+SEP = " / "  # between a model and its weights
+
 
 def model_label(model: object, pretrained: object) -> str:
     """``toy/model.json / none``: a model as ``--model`` named it, and its weights."""
-    return f"{model} / {pretrained}"
+    return f"{model}{SEP}{pretrained}"
+
+
+def model_label_column(model: Any, pretrained: Any) -> Any:
+    """:func:`model_label` of two Polars expressions (a result file's columns)."""
+    import polars as pl
+
+    return pl.concat_str([model, pretrained], separator=SEP)
 
 
 def run_model(section: Mapping[str, Any]) -> str:

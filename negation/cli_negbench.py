@@ -33,10 +33,13 @@ def _fmt(est: dict | None) -> str:
 
 
 def _print_summary(summary: dict) -> None:
+    from corpora.labels import model_label
     from corpora.schema import C  # lazily: --help stays fast
 
     m = summary[C.metrics]
-    title = f"negbench — {summary[C.model]} / {summary[C.pretrained]} — {summary[C.dataset]}"
+    title = (
+        f"negbench — {model_label(summary[C.model], summary[C.pretrained])} — {summary[C.dataset]}"
+    )
     if summary[C.random_weights]:
         title = f"RANDOM WEIGHTS — {title}"
     t = Table(title=title, caption="value [bootstrap 95 % CI]")

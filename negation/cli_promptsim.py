@@ -84,6 +84,7 @@ def table_cmd(
     of classes whose negation is closer to P1 than the paraphrase is. Formats: table, markdown,
     csv (the table) or json (the summary.json object). --seed seeds the random init
     (--pretrained none)."""
+    from corpora.labels import model_label
     from corpora.schema import C
     from negation import promptsim_render as render
     from negation import promptsim_runs as runs
@@ -108,7 +109,8 @@ def table_cmd(
     if fmt == "json":  # the same object as summary.json
         print(json.dumps(run.summary, indent=2))
     else:
-        title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
+        classes = f"{class_set.name} ({len(class_set)} classes)"
+        title = f"promptsim — {model_label(model, weights)} — {classes}"
         shown = render.promptsim_table(run.result, fmt, digits, title)
         if isinstance(shown, str):
             print(shown, end="")

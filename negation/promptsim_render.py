@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from corpora.labels import model_label
 from corpora.reference import paper_cosines
 from corpora.runio import markdown_table
 from corpora.schema import C
@@ -85,8 +86,8 @@ def absence_table(config: AbsenceConfig, run: AbsenceResult, model: str) -> Tabl
     """The means over classes of ``promptsim absence``."""
     setting = config.setting
     t = Table(
-        title=f"absence — {model} / {run.info[C.pretrained]} — {config.dataset} {config.split} "
-        f"({run.n_images} images, {run.n_classes} classes)",
+        title=f"absence — {model_label(model, run.info[C.pretrained])} — {config.dataset} "
+        f"{config.split} ({run.n_images} images, {run.n_classes} classes)",
         caption=f"P {setting.positive[0]!r} · N {setting.negative[0]!r}"
         + (" (ensembles)" if len(setting.positive) > 1 else "")
         + " · means over classes",
