@@ -3,7 +3,8 @@
 - one app factory (:func:`make_app`: ``--version``, no shell completion, no pretty tracebacks);
 - the common options, declared once as ``Annotated`` aliases (``model: ModelOpt = "RN101"``);
   defaults stay at the call site;
-- one ``--format`` vocabulary (:data:`FORMATS`; :func:`check_format`);
+- one ``--format`` vocabulary (:data:`corpora.formats.FORMATS`), each command offering the
+  formats that make sense for it and listing exactly those (:func:`format_param`);
 - hidden aliases: old option spellings still accepted, shown nowhere (:func:`hidden_aliases`);
 - one console convention: results to :data:`stdout`, progress and messages to :data:`stderr`;
 - one error policy (:func:`input_errors`): bad usage → exit 2 (click's), bad input → one red
@@ -140,16 +141,19 @@ DataClassesOpt = Annotated[
     ),
 ]
 
-FORMATS = ("table", "json", "csv", "markdown", "latex")
 FORMAT_ALIASES = {"rich": "table"}  # older spellings, still accepted
-FormatOpt = Annotated[
-    str,
-    typer.Option(
+
+
+def format_param(formats: Sequence[str]) -> Any:
+    """The ``--format`` option of a command that offers ``formats`` (of
+    :data:`corpora.formats.FORMATS`): ``Annotated[str, format_param(("table", "json"))]``. Its
+    help lists exactly those; another value is a usage error listing them (:func:`check_format`,
+    an older spelling mapped)."""
+    return typer.Option(
         "--format",
-        help="What stdout gets: table | json | csv | markdown | latex (the formats this "
-        "command offers are listed above).",
-    ),
-]
+        help=f"What stdout gets: {' | '.join(formats)}.",
+        callback=lambda value: check_format(value, formats),
+    )
 
 
 def check_format(value: str, allowed: Sequence[str]) -> str:
