@@ -28,6 +28,7 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 from corpora.launch import add_version_option
+from corpora.noise import quiet_option
 from corpora.runio import SEED_MAX
 
 stdout = Console()  # results
@@ -113,7 +114,14 @@ OutOpt = Annotated[
     Path | None, out_param("Result directory (created; an existing file there is an error).")
 ]
 QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bars and no messages on stderr.")
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress bars and no messages on stderr, the libraries' log lines and loading "
+        "bars included (warnings and errors remain); the result on stdout is unchanged.",
+        callback=quiet_option,  # (corpora.noise)
+    ),
 ]
 
 

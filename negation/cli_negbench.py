@@ -150,7 +150,7 @@ def negbench_cmd(
         def load(name: str, weights: str) -> Any:
             return load_backbone(
                 name, weights, cache_dir=cache_dir, offline=offline, device=device,
-                precision=precision, seed=seed, loader_bars=not quiet,
+                precision=precision, seed=seed,
             )  # fmt: skip
 
         with cli.stage_bars(quiet, restart=True) as progress:

@@ -100,7 +100,7 @@ def table_cmd(
         )  # fmt: skip
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
-            precision=precision, seed=seed, loader_bars=not quiet,
+            precision=precision, seed=seed,
         )  # fmt: skip
         with cli.stage_bars(quiet) as progress:  # on stderr: never mixed into a csv/json stdout
             run = runs.table(config, backbone, progress)
@@ -162,7 +162,7 @@ def maps_cmd(
         )  # fmt: skip
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
-            precision=precision, seed=seed, image_size=image_size, loader_bars=not quiet,
+            precision=precision, seed=seed, image_size=image_size,
         )  # fmt: skip
         with cli.stage_bars(quiet) as progress:
             run = runs.maps(config, backbone, progress)
@@ -227,7 +227,7 @@ def absence_cmd(
         data = runs.load_absence_data(config)
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
-            precision=precision, seed=seed, image_size=image_size, loader_bars=not quiet,
+            precision=precision, seed=seed, image_size=image_size,
         )  # fmt: skip
         with cli.stage_bars(quiet) as progress:
             run = runs.absence(config, backbone, progress, data=data)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from corpora import noise
 from corpora.schema import C
 from mlr.config import PREPROCESS
 
@@ -135,11 +136,14 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
-    """Build the frozen backbone described by ``cfg`` (see the module docstring)."""
-    if cfg.model.startswith(ST_PREFIX):
-        from mlr.backbone.sentence import load_sentence_transformer
+    """Build the frozen backbone described by ``cfg`` (see the module docstring); under
+    ``--quiet`` without the libraries' log lines and bars (:func:`corpora.noise.loaders`)."""
+    text_only = cfg.model.startswith(ST_PREFIX)
+    with noise.loaders(transformers=text_only):
+        if text_only:
+            from mlr.backbone.sentence import load_sentence_transformer
 
-        return load_sentence_transformer(cfg)
-    from mlr.backbone.model import load_clip
+            return load_sentence_transformer(cfg)
+        from mlr.backbone.model import load_clip
 
-    return load_clip(cfg)
+        return load_clip(cfg)
