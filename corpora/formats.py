@@ -38,13 +38,15 @@ TEXT_FORMATS = ("table", "markdown", "latex")  # for a reader: the grids
 @dataclass(frozen=True)
 class Grid:
     """One table as a reader sees it; ``align`` one ``l`` or ``r`` per column (default: the first
-    left, the others right)."""
+    left, the others right); ``no_wrap`` the columns a rich table never wraps (a statistic kept on
+    one line: the others give way)."""
 
     title: str
     header: Sequence[str]
     rows: Sequence[Sequence[str]]
     notes: Sequence[str] = ()
     align: str = ""
+    no_wrap: Sequence[int] = ()
 
     @property
     def aligns(self) -> str:
@@ -66,7 +68,6 @@ _TEX = {
     "^": r"\textasciicircum{}",
     "−": "$-$",
     "–": "--",
-    "—": "---",
     "·": "/",
     "×": r"$\times$",
     "±": r"$\pm$",
@@ -174,8 +175,9 @@ def rich_table(grid: Grid) -> Any:
 
     caption = Text("\n".join(grid.notes)) if grid.notes else None
     table = Table(title=Text(grid.title), caption=caption)
-    for h, a in zip(grid.header, grid.aligns, strict=True):
-        table.add_column(Text(h), justify="right" if a == "r" else "left")
+    for i, (h, a) in enumerate(zip(grid.header, grid.aligns, strict=True)):
+        justify = "right" if a == "r" else "left"
+        table.add_column(Text(h), justify=justify, no_wrap=i in grid.no_wrap)
     for row in grid.rows:
         table.add_row(*map(Text, row))
     return table

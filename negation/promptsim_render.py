@@ -66,6 +66,7 @@ def reference_table(rows: list[dict[str, Any]]) -> Grid:
         ["templates", "pair", "published", "ours raw (Δ)", "ours centred (Δ)"],
         cells,
         align="lllrr",
+        no_wrap=(0, 1, 2),
     )
 
 
