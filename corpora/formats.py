@@ -176,8 +176,8 @@ def rich_table(grid: Grid) -> Any:
     caption = Text("\n".join(grid.notes)) if grid.notes else None
     table = Table(title=Text(grid.title), caption=caption)
     for i, (h, a) in enumerate(zip(grid.header, grid.aligns, strict=True)):
-        justify = "right" if a == "r" else "left"
-        table.add_column(Text(h), justify=justify, no_wrap=i in grid.no_wrap)
+        right, wrap = a == "r", i not in grid.no_wrap
+        table.add_column(Text(h), justify="right" if right else "left", no_wrap=not wrap)
     for row in grid.rows:
         table.add_row(*map(Text, row))
     return table
