@@ -177,7 +177,9 @@ def rich_table(grid: Grid) -> Any:
     table = Table(title=Text(grid.title), caption=caption)
     for i, (h, a) in enumerate(zip(grid.header, grid.aligns, strict=True)):
         right, wrap = a == "r", i not in grid.no_wrap
-        table.add_column(Text(h), justify="right" if right else "left", no_wrap=not wrap)
+        table.add_column(  # a long word (a path) folds onto the next line, never cut short
+            Text(h), justify="right" if right else "left", no_wrap=not wrap, overflow="fold"
+        )
     for row in grid.rows:
         table.add_row(*map(Text, row))
     return table

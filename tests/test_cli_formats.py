@@ -195,3 +195,12 @@ def test_cells_are_never_read_as_rich_markup():
     console = Console(record=True, width=80)
     console.print(rich_table(Grid("t", ["x"], [["[bold]0.39 [0.35, 0.42][/bold]"]])))
     assert "[bold]0.39 [0.35, 0.42][/bold]" in console.export_text()
+    path = "generic/positivecoop/p0.5/seed0/" * 4  # wider than the terminal: folded, never cut
+    narrow = Console(record=True, width=40)
+    narrow.print(rich_table(Grid("runs", ["run"], [[path]])))
+    assert (
+        "".join(c for line in narrow.export_text().splitlines() for c in line[2:-2])
+        .replace(" ", "")
+        .count("seed0")
+        == 4
+    )
