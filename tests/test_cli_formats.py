@@ -198,9 +198,4 @@ def test_cells_are_never_read_as_rich_markup():
     path = "generic/positivecoop/p0.5/seed0/" * 4  # wider than the terminal: folded, never cut
     narrow = Console(record=True, width=40)
     narrow.print(rich_table(Grid("runs", ["run"], [[path]])))
-    assert (
-        "".join(c for line in narrow.export_text().splitlines() for c in line[2:-2])
-        .replace(" ", "")
-        .count("seed0")
-        == 4
-    )
+    assert path in "".join(narrow.export_text().split()).replace("│", "")
