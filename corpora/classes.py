@@ -90,7 +90,8 @@ def load_classes(spec: str) -> ClassSet:
     """Resolve ``coco`` / ``voc`` / ``nuswide``, a path to a class file, ``"cat,dog,..."`` or one
     class name (``person``). A value that cannot be a file name (too long) is a list. A single name
     that looks like a file (a suffix or a folder) and is not one, or that is a near miss of a
-    built-in set (``cocoo``), is refused, not taken as a class."""
+    built-in set (``cocoo``), is refused, not taken as a class; so is a list naming a built-in
+    set beside other names (``coco,dog``)."""
     spec = spec.strip()
     if spec.lower() in BUILTIN:
         name = spec.lower()
@@ -110,6 +111,14 @@ def load_classes(spec: str) -> ClassSet:
                 f"unknown class set {spec!r}: did you mean {near[0]!r}? (one class named "
                 f"{spec!r}: '{spec},')"
             )
-    # a comma-separated list, or one class name ("person")
+    # a comma-separated list, or one class name ("person"); a set's name in a list of several is
+    # refused: "coco,dog" is neither COCO plus a class nor a class named "coco"
+    items = [part.strip() for part in spec.split(",") if part.strip()]
+    sets = [item for item in items if item.lower() in BUILTIN]
+    if sets and len(items) > 1:
+        raise ValueError(
+            f"{spec!r} mixes the class set {sets[0]!r} with class names; give the set alone "
+            f"(--classes {sets[0].lower()}) or class names only (more classes: a class file)"
+        )
     keys, names = _parse("\n".join(spec.split(",")), "--classes list")
     return ClassSet("custom", keys, names)

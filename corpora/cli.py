@@ -3,7 +3,8 @@
 - one app factory (:func:`make_app`: ``--version``, no shell completion, no pretty tracebacks);
 - the common options, declared once as ``Annotated`` aliases (``model: ModelOpt = "RN101"``);
   defaults stay at the call site;
-- one ``--format`` vocabulary (:data:`FORMATS`; :func:`check_format`);
+- one ``--format`` vocabulary (:data:`corpora.formats.FORMATS`), each command offering the
+  formats that make sense for it and listing exactly those (:func:`format_param`);
 - hidden aliases: old option spellings still accepted, shown nowhere (:func:`hidden_aliases`);
 - one console convention: results to :data:`stdout`, progress and messages to :data:`stderr`;
 - one error policy (:func:`input_errors`): bad usage → exit 2 (click's), bad input → one red
@@ -27,6 +28,7 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 from corpora.launch import add_version_option
+from corpora.noise import quiet_option
 from corpora.runio import SEED_MAX
 
 stdout = Console()  # results
@@ -112,17 +114,28 @@ OutOpt = Annotated[
     Path | None, out_param("Result directory (created; an existing file there is an error).")
 ]
 QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bars and no messages on stderr.")
-]
-SeedOpt = Annotated[
-    int,
+    bool,
     typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress bars and no messages on stderr, the libraries' log lines and loading "
+        "bars included (warnings and errors remain); the result on stdout is unchanged.",
+        callback=quiet_option,  # (corpora.noise)
+    ),
+]
+
+
+def seed_param(seeds: str) -> Any:
+    """The ``--seed`` option, its help saying what it ``seeds`` in this command:
+    ``Annotated[int, seed_param("the random init (--pretrained none)")]``."""
+    return typer.Option(
         "--seed",
         min=0,
         max=SEED_MAX,  # (corpora.runio)
-        help="Random seed, 0 to 2**64 - 1 (what it seeds: see the description).",
-    ),
-]
+        help=f"Random seed, 0 to 2**64 - 1: seeds {seeds}.",
+    )
+
+
 ClassesOpt = Annotated[
     str,
     typer.Option(
@@ -136,16 +149,19 @@ DataClassesOpt = Annotated[
     ),
 ]
 
-FORMATS = ("table", "json", "csv", "markdown", "latex")
 FORMAT_ALIASES = {"rich": "table"}  # older spellings, still accepted
-FormatOpt = Annotated[
-    str,
-    typer.Option(
+
+
+def format_param(formats: Sequence[str]) -> Any:
+    """The ``--format`` option of a command that offers ``formats`` (of
+    :data:`corpora.formats.FORMATS`): ``Annotated[str, format_param(("table", "json"))]``. Its
+    help lists exactly those; another value is a usage error listing them (:func:`check_format`,
+    an older spelling mapped)."""
+    return typer.Option(
         "--format",
-        help="What stdout gets: table | json | csv | markdown | latex (the formats this "
-        "command offers are listed above).",
-    ),
-]
+        help=f"What stdout gets: {' | '.join(formats)}.",
+        callback=lambda value: check_format(value, formats),
+    )
 
 
 def check_format(value: str, allowed: Sequence[str]) -> str:

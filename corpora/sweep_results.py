@@ -61,6 +61,7 @@ import fsspec
 import polars as pl
 
 from corpora import schema as S
+from corpora.labels import model_label_column
 from corpora.places import remote_url
 from corpora.reference import method_label, method_rank, paper_map, paper_methods
 from corpora.schema import C
@@ -153,9 +154,8 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
         .then(pl.lit(NOT_RECORDED))
         .otherwise(
             pl.format(
-                "{} / {} / {} px",
-                pl.col(C.model),
-                pl.col(C.pretrained).fill_null("?"),
+                "{} / {} px",
+                model_label_column(pl.col(C.model), pl.col(C.pretrained).fill_null("?")),
                 pl.col(C.image_size).cast(pl.String).fill_null("?"),
             )
             + pl.when(pl.col(C.random_weights).fill_null(False))

@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from corpora.labels import model_label, run_model
 from corpora.schema import C
 
 # The command that writes each kind of result directory.
@@ -85,7 +86,7 @@ class Model:
 
     @property
     def label(self) -> str:
-        return f"{self.name} / {self.pretrained}"
+        return model_label(self.name, self.pretrained)
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def read_models(result_dir: Path) -> list[Model]:
     d = Path(result_dir)
     run, summary = d / "run.json", d / "summary.json"
     if run.is_file() and isinstance(m := _load_json(run).get("model"), dict):
-        return [Model(str(m.get("name")), str(m.get(C.pretrained)), bool(m.get(C.random_weights)))]
+        return [Model(run_model(m), str(m.get(C.pretrained)), bool(m.get(C.random_weights)))]
     if summary.is_file() and "model" in (s := _load_json(summary)):
         return [Model(str(s[C.model]), str(s.get(C.pretrained)), bool(s.get(C.random_weights)))]
     return []

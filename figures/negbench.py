@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpora.labels import model_label
 from corpora.schema import C
 from figures import style
 from figures.inputs import MAKERS, EmptyInput, MissingInput, Model, random_weights_banner
@@ -75,7 +76,7 @@ def describe(summaries: list[dict], what: str) -> str:
         if s.get(C.n_images):
             d += f", {s[C.n_images]} images"
         data.append(d)
-    models = ", ".join(dict.fromkeys(f"{s[C.model]} / {s[C.pretrained]}" for s in summaries))
+    models = ", ".join(dict.fromkeys(model_label(s[C.model], s[C.pretrained]) for s in summaries))
     boot = sorted({s[C.n_bootstrap] for s in summaries if s.get(C.n_bootstrap)})
     ci = f" · 95 % CI, bootstrap {', '.join(map(str, boot))}" if boot else ""
     return f"{what} — {'; '.join(dict.fromkeys(data))} · {models}{ci}"

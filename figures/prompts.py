@@ -14,6 +14,7 @@ from typing import cast
 import polars as pl
 
 from corpora import schema as S
+from corpora.labels import model_label_column
 from corpora.reference import paper_cosines
 from corpora.schema import C
 from figures import style
@@ -68,7 +69,7 @@ def load_per_class(promptsim_dir: Path) -> pl.DataFrame:
         "/" + pl.col(C.style)
     ).otherwise(pl.lit(""))
     if df.select(pl.struct(C.model, C.pretrained).n_unique()).item() > 1:
-        setting = pl.col(C.model) + ":" + pl.col(C.pretrained) + " " + setting
+        setting = model_label_column(pl.col(C.model), pl.col(C.pretrained)) + " · " + setting
     return df.with_columns(setting=setting)
 
 
@@ -97,7 +98,8 @@ def _drawable(promptsim_dir: Path) -> tuple[pl.DataFrame, str | None, list[str],
             f"the poster's COCO-80 means are not drawn: this run's class set is "
             f"{classes or 'not recorded'}"
         )
-    models = df.select(pl.format("{} / {}", C.model, C.pretrained)).unique(maintain_order=True)
+    models = df.select(model_label_column(pl.col(C.model), pl.col(C.pretrained)))
+    models = models.unique(maintain_order=True)
     n = summary.get(C.n_classes, per_class[C.class_].n_unique())
     title = f"{', '.join(models.to_series().to_list())} · classes: {classes or '?'} ({n})"
     return df, banner, notes, title, coco

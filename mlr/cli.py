@@ -5,27 +5,25 @@ progress and messages to stderr (:mod:`corpora.cli`)."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from corpora.cli import (
     CacheDirOpt,
     ClassesOpt,
-    FormatOpt,
     ModelOpt,
     OfflineOpt,
     PretrainedOpt,
     QuietOpt,
-    check_format,
+    format_param,
     hidden_aliases,
     make_app,
     stderr,
     stdout,
 )
+from corpora.formats import FORMATS
 from mlr.cli_options import config_from, run_errors, run_options
 from mlr.cli_sweep import sweep, table
 
@@ -34,12 +32,16 @@ app = make_app(
     "Multi-label recognition with partial labels on a frozen CLIP backbone: train and "
     "evaluate Baseline / DualCoOp / PositiveCoOp / NegativeCoOp heads (docs/METHODS.md §1–3).",
 )
+FormatOpt = Annotated[str, format_param(FORMATS)]
 
 
 @app.command()
 @run_options()
-def fit(options: dict[str, Any], config: str | None, quiet: QuietOpt = False) -> None:
-    """Train one head and evaluate it; writes a run directory (docs/RESULTS.md)."""
+def fit(
+    options: dict[str, Any], config: str | None, fmt: FormatOpt = "table", quiet: QuietOpt = False
+) -> None:
+    """Train one head and evaluate it; writes a run directory (docs/RESULTS.md). Printed: the
+    test metrics (json: the metrics.json object; csv: its scalar fields)."""
     from corpora.locks import cannot_lock, writing
     from corpora.runio import claim_out_dir
     from mlr.cli_progress import RichReporter, banner
@@ -53,35 +55,25 @@ def fit(options: dict[str, Any], config: str | None, quiet: QuietOpt = False) ->
             if not held:
                 stderr.print(f"[yellow]warning:[/] {cannot_lock(out)}", highlight=False)
             result = fit_run(cfg, reporter=RichReporter(quiet=quiet))
-    _print_metrics(result.metrics)
+    _print_metrics(result.metrics, fmt)
     stderr.print(f"run directory: {result.run_dir}")
     banner(result.metrics)
 
 
-def _num(x: float | None) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x:.2f}"
-
-
-def _print_metrics(m: dict) -> None:
-    from rich.table import Table
-
+def _print_metrics(m: dict, fmt: str) -> None:
+    from corpora.formats import emit
     from corpora.schema import C
+    from mlr.report import metrics_grid, num, scalars
 
-    t = Table(title=f"{m.get(C.method)} · {m.get(C.dataset, '')} · protocol {m.get(C.protocol)}")
-    for col in ("mAP", "CF1 (mean of F1)", "CF1 (harmonic)", "OF1", "classes"):
-        t.add_column(col, justify="right")
-    t.add_row(
-        _num(m[C.map]),
-        _num(m[C.cf1_mean_of_f1]),
-        _num(m[C.cf1_harmonic]),
-        _num(m[C.of1]),
-        str(m[C.n_classes_evaluated]),
-    )
-    stdout.print(t)
+    emit(fmt, [metrics_grid(m)], data=m, records=scalars(m))
     if C.map_last in m:
+        from corpora.labels import epoch_label
+
+        epochs = m[C.last_epoch] + 1
         stderr.print(
-            f"test mAP (headline: --select {m[C.select]}): selected epoch {m[C.best_epoch]} "
-            f"{_num(m[C.map_selected])}, last epoch {m[C.last_epoch]} {_num(m[C.map_last])}",
+            f"test mAP (headline: --select {m[C.select]}): selected epoch "
+            f"{epoch_label(m[C.best_epoch], epochs)} {num(m[C.map_selected])}, last epoch "
+            f"{epoch_label(m[C.last_epoch], epochs)} {num(m[C.map_last])}",
             highlight=False,
         )
     if m.get(C.protocol) == "anchors":
@@ -143,16 +135,18 @@ def eval_(
     ),
     checkpoint: str = typer.Option("best", help="best | last | prev (the epoch before last)."),
     device: str | None = typer.Option(None, help="Override the run's device."),
+    fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
 ) -> None:
     """Re-evaluate a run's checkpoint on its test split (writes eval.json in the run dir), with
-    the run's own model, input size and image transform (--preprocess) from its run.json."""
+    the run's own model, input size and image transform (--preprocess) from its run.json.
+    Printed: the test metrics (json: the eval.json object; csv: its scalar fields)."""
     from mlr.cli_progress import RichReporter, banner
     from mlr.train import evaluate_run
 
     with run_errors():
         m = evaluate_run(run_dir, checkpoint, device, RichReporter(quiet=quiet))
-    _print_metrics(m)
+    _print_metrics(m, fmt)
     banner(m)
 
 
@@ -167,14 +161,12 @@ def params(
     csc: bool = typer.Option(True, "--csc/--generic-context", help="Class-specific context."),
     fmt: FormatOpt = "table",
 ) -> None:
-    """Trainable parameters of the four heads (the paper's #Params column); --format json."""
-    from rich.table import Table
-
+    """Trainable parameters of the four heads (the paper's #Params column)."""
     from corpora.classes import load_classes
-    from corpora.schema import C
+    from corpora.formats import emit
     from mlr.backbone import BackboneConfig, load_backbone, require_images
+    from mlr.report import params_grid
 
-    fmt = check_format(fmt, ("table", "json"))
     with run_errors():
         cs = load_classes(classes)
         loaded = load_backbone(
@@ -190,19 +182,13 @@ def params(
         from mlr.heads import param_table  # PyTorch: after the weights' checks
 
         rows = param_table(cs.names, backbone, n_ctx=n_ctx, class_specific=csc)
-    if fmt == "json":
-        info = {"classes": cs.name, "n_classes": len(cs), "model": model, "rows": rows}
-        stdout.print_json(json.dumps(info))
-        return
-    t = Table(
-        title=f"trainable parameters · {model} (text width {backbone.text_width}, "
+    info = {"classes": cs.name, "n_classes": len(cs), "model": model, "rows": rows}
+    title = (
+        f"trainable parameters · {model} (text width {backbone.text_width}, "
         f"embed {backbone.embed_dim}) · {cs.name} ({len(cs)} classes)"
     )
-    t.add_column("method")
-    t.add_column("params", justify="right")
-    for r in rows:
-        t.add_row(r[C.method], f"{r[C.n_params]:,}")
-    stdout.print(t)
+    records = [{"model": model, "classes": cs.name, **r} for r in rows]
+    emit(fmt, [params_grid(rows, title)], data=info, records=records)
 
 
 app.command()(sweep)

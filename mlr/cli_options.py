@@ -41,7 +41,13 @@ _DIALECT = {
     "device": dialect.DeviceOpt,
     "precision": dialect.PrecisionOpt,
     "classes": dialect.DataClassesOpt,
-    "seed": dialect.SeedOpt,
+    "seed": Annotated[
+        int,
+        dialect.seed_param(
+            "the mask, the held-out split, the head's init, the batch order, the augmentation "
+            "and the random backbone of --pretrained none"
+        ),
+    ],
     "out": dialect.OutOpt,
 }
 _OWN: dict[str, tuple[tuple[str, ...], str]] = {
@@ -83,7 +89,6 @@ _OWN: dict[str, tuple[tuple[str, ...], str]] = {
         "(a --partial that the mask does not match is refused).",
     ),
     "mask": ((), "Reuse a saved (N_train, C) keep-mask .npy."),
-    "seed": ((), "Seed for the mask, splits, init and augmentation."),
     "protocol": (
         (),
         "holdout: a held-out part of train picks the epoch, test touched once | anchors: "

@@ -4,11 +4,11 @@ and :func:`mlr.table.build_table` (registered on the app by :mod:`mlr.cli`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import typer
 
-from corpora.cli import FormatOpt, QuietOpt, check_format, stderr
+from corpora.cli import QuietOpt, format_param, stderr
 from mlr.cli_options import config_from, run_errors, run_options
 from mlr.config import DEFAULT_TEMPLATE
 
@@ -42,6 +42,7 @@ def sweep(
         DEFAULT_TEMPLATE,
         help="Run directory below --out; fields {dataset} {method} {partial} {seed} {model}.",
     ),
+    fmt: Annotated[str, format_param(("table", "json", "csv"))] = "table",
     quiet: QuietOpt = False,
     engine: str = typer.Option(
         "local",
@@ -71,17 +72,20 @@ def sweep(
     Rerunning skips complete runs, resumes interrupted ones and retries failed ones; a complete
     run made with other options is kept as made (status conflict, the options named). A failed
     run does not stop the sweep; failures and conflicts are listed at the end (exit status 1).
-    results.parquet in --out is rewritten after every run (docs/RESULTS.md); `mlrtrain table OUT`
-    builds the table.
+    results.parquet in --out is rewritten after every run (docs/RESULTS.md) and printed at the
+    end, one row per run (csv and json: every column); `mlrtrain table OUT` builds the paper's
+    table.
     All runs share one feature cache, so the dense features are computed once."""
     from dataclasses import replace
 
     from corpora.executors import ENGINES, Resources, make_executor, take_slice
+    from corpora.formats import emit
     from corpora.places import remote_url
     from corpora.runio import claim_out_dir
     from corpora.schema import C
     from mlr.cli_progress import SweepProgress, banner
     from mlr.distributed import default_gpus
+    from mlr.report import runs_grid
     from mlr.sweep import SweepConfig, parse_methods, parse_partials, parse_seeds, run_sweep
 
     base = config_from({**options, "out": out}, config)
@@ -128,6 +132,8 @@ def sweep(
             executor.close()
     if result.results[C.random_weights].fill_null(False).any():  # also when every run was skipped
         banner({C.random_weights: True})
+    rows = result.results.to_dicts()
+    emit(fmt, [runs_grid(rows, f"sweep {out}: {len(rows)} run(s)")], data=rows, records=rows)
     _summary(result)
     if result.failed or result.conflicts:
         raise typer.Exit(1)
@@ -182,7 +188,7 @@ def table(
         "is an error.",
     ),
     dataset: str | None = typer.Option(None, help="Only this dataset of the sweep."),
-    fmt: FormatOpt = "markdown",
+    fmt: Annotated[str, format_param(TABLE_FORMATS)] = "markdown",
     out: Path | None = typer.Option(
         None, "--out", help="Also write the table into this directory (table.md|csv|tex)."
     ),
@@ -206,7 +212,6 @@ def table(
     from corpora.runio import atomic_write_text
     from mlr.table import build_table, render
 
-    fmt = check_format(fmt, TABLE_FORMATS)
     # an --out ending in the format's suffix (and not a directory) is the table file itself, as
     # in earlier versions
     target = out

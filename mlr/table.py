@@ -14,6 +14,7 @@ import re
 
 import polars as pl
 
+from corpora.formats import latex_table
 from corpora.runio import markdown_table
 from corpora.schema import TABLE_PER_PROPORTION, C, per_proportion
 from corpora.sweep_results import NOT_RECORDED, REFUSED_NOTE
@@ -166,45 +167,6 @@ def _grids(df: pl.DataFrame) -> list[_Grid]:
     return out
 
 
-_TEX_ESCAPE = {
-    "&": r"\&",
-    "%": r"\%",
-    "_": r"\_",
-    "#": r"\#",
-    "−": "$-$",
-    "–": "--",
-    "·": "/",
-    "×": r"$\times$",
-}
-
-
-def _tex(s: str) -> str:
-    out = re.sub(r"(?<![\w.])-(?=\d)", "−", s)  # a minus sign, not a hyphen, before a number
-    for a, b in _TEX_ESCAPE.items():
-        out = out.replace(a, b)
-    return out.replace(PM, r" $\pm$ ")
-
-
-def _latex(rows: list[list[str]], caption: str) -> str:
-    n = len(rows[0])
-    body = [" & ".join(_tex(c) for c in rows[0]) + r" \\", r"\midrule"]
-    body += [" & ".join(_tex(c) for c in r) + r" \\" for r in rows[1:]]
-    return "\n".join(
-        [
-            r"\begin{table}[t]",
-            r"\centering",
-            r"\small",
-            rf"\caption{{{_tex(caption)}}}",
-            r"\begin{tabular}{l" + "r" * (n - 1) + "}",
-            r"\toprule",
-            *body,
-            r"\bottomrule",
-            r"\end{tabular}",
-            r"\end{table}",
-        ]
-    )
-
-
 def _notes(part: pl.DataFrame, keys: list[str]) -> list[str]:
     """What a reader must know under a table: random weights, a refused comparison with the paper,
     the headline's epoch choice, failed and missing runs per cell, cells over fewer seeds."""
@@ -281,7 +243,7 @@ def render(df: pl.DataFrame, fmt: str = "markdown", *, compare: bool = True) -> 
                 head = f"### {name}: ours vs the paper (mAP points)"
                 blocks.append(f"{head}\n\n{markdown_table(comp)}")
         else:
-            blocks.append(_latex([header, *ours], "; ".join([title, *notes])))
+            blocks.append(latex_table([header, *ours], "; ".join([title, *notes])))
             if compare and comp:
-                blocks.append(_latex(comp, f"{name}: ours vs the paper (mAP points)"))
+                blocks.append(latex_table(comp, f"{name}: ours vs the paper (mAP points)"))
     return "\n\n".join(blocks) + "\n"

@@ -20,9 +20,9 @@ Refused before training: a mask that leaves no training label known, or (``selec
 does not match an explicit ``--partial`` (:func:`mlr.masks.check_mask_proportion`). Without
 ``--partial`` the mask's own proportion is recorded.
 
-Stopped during training (:class:`TrainingDiverged`, the same message, epochs numbered from 0 as in
-the history): a non-finite loss, or trainable weights whose L2 norm is non-finite or above
-:data:`DIVERGED_NORM_RATIO` × max(1, their norm at initialisation) after a step.
+Stopped during training (:class:`TrainingDiverged`, the same message, its epoch counted from 1
+as in all printed text): a non-finite loss, or trainable weights whose L2 norm is non-finite or
+above :data:`DIVERGED_NORM_RATIO` × max(1, their norm at initialisation) after a step.
 
 Optimisation: SGD (momentum 0.9); per-method groups and LR multipliers (baseline linear 0.01·LR;
 DualCoOp prompts LR; Positive/NegativeCoOp prompts 0.01·LR, embeddings LR); weight decay 5e-4 for
@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from corpora.labels import epoch_label
 from corpora.runio import atomic_write_json, run_info, write_run_json
 from corpora.schema import C
 from mlr.checkpoints import (
@@ -268,7 +269,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         start, history = int(ck["epoch"]) + 1, list(ck["history"])
         best_map, best_epoch = float(ck["best_map"]), int(ck["best_epoch"])
         elapsed = float(ck.get("wall_seconds", 0.0))
-        rep.message(f"resuming after epoch {start - 1}")
+        rep.message(f"resuming after epoch {epoch_label(start - 1, cfg.epochs)}")
     t_start -= elapsed
 
     base = {
@@ -298,7 +299,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             g["lr"] = lr_at(epoch, g["base_lr"], cfg.epochs, warm)
         order = np.random.default_rng([cfg.seed, 2, epoch]).permutation(train_idx)
         n_steps = math.ceil(len(order) / cfg.batch_size)
-        rep.task(f"epoch {epoch + 1}/{cfg.epochs}", n_steps)
+        rep.task(f"epoch {epoch_label(epoch, cfg.epochs)}", n_steps)
         head.train()
         t0, total, n_img = time.perf_counter(), 0.0, 0
 
@@ -309,7 +310,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             with _autocast(backbone, cfg.precision):
                 logits = head(feats)
             loss = cfg.loss_w * loss_fn(logits.float(), y)
-            at = f"at epoch {epoch} (numbered from 0, as in the history), step {step} of {n_steps}"
+            at = f"at epoch {epoch_label(epoch, cfg.epochs)}, step {step} of {n_steps}"
             if not torch.isfinite(loss):
                 what = f"loss became {loss.item()} {at}"
                 raise _diverged(out, {**base, C.history: history}, what)
@@ -368,7 +369,10 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             out / "metrics.json",
             {**base, C.complete: False, C.best_epoch: best_epoch, C.history: history},
         )
-        rep.message(f"epoch {epoch + 1}: loss {record['loss']:.4f}  val mAP {val_map:.2f}")
+        rep.message(
+            f"epoch {epoch_label(epoch, cfg.epochs)}: loss {record['loss']:.4f}  "
+            f"val mAP {val_map:.2f}"
+        )
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from corpora import cli
 from negation import promptsim_options as o
@@ -32,32 +31,52 @@ def _fmt(est: dict | None) -> str:
     return f"{est[C.value]:.3f} [{est[C.ci_low]:.3f}, {est[C.ci_high]:.3f}]"
 
 
-def _print_summary(summary: dict) -> None:
-    from corpora.schema import C  # lazily: --help stays fast
+def _estimates(summary: dict) -> list[tuple[str, str, dict | None]]:
+    """(task, measure, estimate) of a summary's metrics, in the order they are shown."""
+    from corpora.schema import C
 
-    m = summary[C.metrics]
-    title = f"negbench — {summary[C.model]} / {summary[C.pretrained]} — {summary[C.dataset]}"
+    m, out = summary[C.metrics], []
+    if "mcq" in m:
+        out.append(("mcq", "accuracy (all)", m["mcq"]["accuracy"]))
+        out += [("mcq", f"accuracy {k}", v) for k, v in m["mcq"]["by_type"].items()]
+        out.append(("mcq", "affirmation − negation", m["mcq"]["gap_affirmation_negation"]))
+    for s, block in m.get("existence", {}).items():
+        out += [("existence", f"{s}: {k}", block[k]) for k in ("accuracy", "f1", "yes_ratio")]
+    for k in ("negated", "plain", "gap_negated_plain") if "retrieval" in m else ():
+        r = m["retrieval"][k]
+        out += [("retrieval", f"R@5 {k}", r[C.r5]), ("retrieval", f"mAP {k}", r[C.ap])]
+    return out
+
+
+def _grid(summary: dict, reference: bool) -> Any:
+    from corpora.formats import Grid
+    from corpora.labels import model_label
+    from corpora.schema import C
+
+    label = model_label(summary[C.model], summary[C.pretrained])
+    title = f"negbench — {label} — {summary[C.dataset]}"
     if summary[C.random_weights]:
         title = f"RANDOM WEIGHTS — {title}"
-    t = Table(title=title, caption="value [bootstrap 95 % CI]")
-    for h in ("task", "measure", "value"):
-        t.add_column(h)
-    if "mcq" in m:
-        t.add_row("mcq", "accuracy (all)", _fmt(m["mcq"]["accuracy"]))
-        for k, v in m["mcq"]["by_type"].items():
-            t.add_row("mcq", f"accuracy {k}", _fmt(v))
-        t.add_row("mcq", "affirmation − negation", _fmt(m["mcq"]["gap_affirmation_negation"]))
-    for s, block in m.get("existence", {}).items():
-        t.add_row(
-            "existence", f"{s}: accuracy / F1", f"{_fmt(block['accuracy'])} / {_fmt(block['f1'])}"
-        )
-        t.add_row("existence", f"{s}: yes-ratio", _fmt(block["yes_ratio"]))
-    if "retrieval" in m:
-        r = m["retrieval"]
-        for k in ("negated", "plain", "gap_negated_plain"):
-            t.add_row("retrieval", f"R@5 {k}", _fmt(r[k][C.r5]))
-            t.add_row("retrieval", f"mAP {k}", _fmt(r[k][C.ap]))
-    cli.stdout.print(t)
+    cells = [[task, measure, _fmt(est)] for task, measure, est in _estimates(summary)]
+    notes = ["value [bootstrap 95 % CI]", *([NEGBENCH_REFERENCE] if reference else [])]
+    return Grid(title, ["task", "measure", "value"], cells, notes, "lll")
+
+
+def _records(summary: dict) -> list[dict[str, Any]]:
+    from corpora.schema import C
+
+    return [
+        {
+            C.model: summary[C.model],
+            C.pretrained: summary[C.pretrained],
+            C.random_weights: summary[C.random_weights],
+            C.dataset: summary[C.dataset],
+            C.task: task,
+            "measure": measure,
+            **{k: (est or {}).get(k) for k in (C.value, C.ci_low, C.ci_high)},
+        }
+        for task, measure, est in _estimates(summary)
+    ]
 
 
 def negbench_cmd(
@@ -72,7 +91,7 @@ def negbench_cmd(
     skip_bad_images: o.SkipBadImagesOpt = False,
     tasks: o.Tasks = None,
     templates: o.NegbenchTemplates = "negbench",
-    seed: cli.SeedOpt = 0,
+    seed: o.NegbenchSeed = 0,
     max_images: o.MaxImages = None,
     max_queries: o.MaxQueries = 200,
     n_boot: o.Bootstrap = 1000,
@@ -95,6 +114,7 @@ def negbench_cmd(
     text_cache: Annotated[Path | None, o.TEXT_CACHE] = None,  # None: promptsim's default cache
     no_text_cache: o.NoCacheOpt = False,
     out: cli.OutOpt = None,
+    fmt: o.FormatOpt = "table",
     quiet: cli.QuietOpt = False,
 ) -> None:
     """Negation benchmarks from multi-label ground truth: MCQ (affirmation / negation / hybrid
@@ -130,34 +150,38 @@ def negbench_cmd(
         def load(name: str, weights: str) -> Any:
             return load_backbone(
                 name, weights, cache_dir=cache_dir, offline=offline, device=device,
-                precision=precision, seed=seed, loader_bars=not quiet,
+                precision=precision, seed=seed,
             )  # fmt: skip
 
         with cli.stage_bars(quiet, restart=True) as progress:
             models = models_file or (model, pretrained)
             result = job.negbench(opts, out, models, load, progress, precision=precision)
-    _report(result, out, quiet=quiet, reference=negbench_csv is not None)
+    _report(result, out, fmt, quiet=quiet, reference=negbench_csv is not None)
 
 
-def _report(result: Any, out: Path, *, quiet: bool, reference: bool) -> None:
+def _report(result: Any, out: Path, fmt: str, *, quiet: bool, reference: bool) -> None:
+    """The summaries in ``fmt`` (json: ``{summaries, models}``, csv: one row per estimate), the
+    warnings, and each model's status (stdout with the table, else stderr)."""
+    from corpora import formats
     from corpora.schema import C  # lazily: --help stays fast
 
-    for s in result.summaries:
-        _print_summary(s)
-    if reference:
-        cli.stdout.print(NEGBENCH_REFERENCE, highlight=False)
-    for s in result.summaries:
+    summaries = result.summaries
+    data = {"summaries": summaries, "models": result.rows or []}
+    records = [r for s in summaries for r in _records(s)]
+    formats.emit(fmt, [_grid(s, reference) for s in summaries], data=data, records=records)
+    status = cli.stdout if fmt == "table" else cli.stderr
+    for s in summaries:
         if s[C.random_weights]:
             cli.stderr.print(
                 f"[bold white on red] WARNING [/] [bold red]{s[C.model]}: {s[C.warning]}[/]",
                 highlight=False,
             )
-    for r in result.rows or []:
+    for r in (result.rows or []) if fmt == "table" or not quiet else []:
         colour = {"complete": "green", "skipped": "yellow", "failed": "red", "conflict": "magenta"}[
             r[C.status]
         ]
         line = f"[{colour}]{r[C.status]}[/] {r[C.model]},{r[C.pretrained]} → {out / r['dir']}"
-        cli.stdout.print(line + (f" ({r[C.error]})" if r[C.error] else ""), highlight=False)
+        status.print(line + (f" ({r[C.error]})" if r[C.error] else ""), highlight=False)
     if not quiet:
         cli.stderr.print(f"wrote {out}", highlight=False)
     if result.conflicts:

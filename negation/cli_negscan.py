@@ -31,7 +31,6 @@ app = cli.make_app(
     "Parquet shards, text / JSONL / CSV files and Hugging Face datasets, in one streaming "
     "pass per shard, with resumable per-shard results.",
 )
-FORMATS = ("table", "json")
 # older spellings, still accepted (shown nowhere)
 SCAN = cli.hidden_aliases({"--skip-bad": "--skip-bad-shards"})
 
@@ -101,14 +100,14 @@ def laion(
     window: o.Window = DEFAULT_WINDOW,
     top_k: o.TopK = 50,
     samples: o.Samples = 5,
-    seed: cli.SeedOpt = 0,
+    seed: o.Seed = 0,
     exclude_numbering: o.ExcludeNumbering = False,
     unique: o.Unique = False,
     out: o.ScanOut = None,
     overwrite: o.Overwrite = False,
     skip_bad: o.SkipBad = False,
     allow_missing: o.AllowMissing = False,
-    fmt: cli.FormatOpt = "table",
+    fmt: o.FormatOpt = "table",
     quiet: cli.QuietOpt = False,
     engine: o.EngineOpt = Engine.local,
     address: o.Address = None,
@@ -117,9 +116,7 @@ def laion(
     shard_index: o.ShardIndex = None,
     num_shards: o.NumShards = None,
 ) -> None:
-    """Scan LAION-400M-style metadata Parquet shards (or the embedded SYNTHETIC sample).
-    Formats: table, json."""
-    fmt = cli.check_format(fmt, FORMATS)
+    """Scan LAION-400M-style metadata Parquet shards (or the embedded SYNTHETIC sample)."""
     with _errors():
         from corpora.captions import text_column_for
         from negation.negscan import laion_inputs
@@ -151,14 +148,14 @@ def text(
     window: o.Window = DEFAULT_WINDOW,
     top_k: o.TopK = 50,
     samples: o.Samples = 5,
-    seed: cli.SeedOpt = 0,
+    seed: o.Seed = 0,
     exclude_numbering: o.ExcludeNumbering = False,
     unique: o.Unique = False,
     out: o.ScanOut = None,
     overwrite: o.Overwrite = False,
     skip_bad: o.SkipBad = False,
     allow_missing: o.AllowMissing = False,
-    fmt: cli.FormatOpt = "table",
+    fmt: o.FormatOpt = "table",
     quiet: cli.QuietOpt = False,
     engine: o.EngineOpt = Engine.local,
     address: o.Address = None,
@@ -167,8 +164,7 @@ def text(
     shard_index: o.ShardIndex = None,
     num_shards: o.NumShards = None,
 ) -> None:
-    """Scan plain-text, JSONL and CSV caption files. Formats: table, json."""
-    fmt = cli.check_format(fmt, FORMATS)
+    """Scan plain-text, JSONL and CSV caption files."""
     with _errors():
         from negation.negscan import text_inputs
 
@@ -196,17 +192,15 @@ def hf(
     window: o.Window = DEFAULT_WINDOW,
     top_k: o.TopK = 50,
     samples: o.Samples = 5,
-    seed: cli.SeedOpt = 0,
+    seed: o.Seed = 0,
     exclude_numbering: o.ExcludeNumbering = False,
     unique: o.Unique = False,
     out: o.ScanOut = None,
     overwrite: o.Overwrite = False,
-    fmt: cli.FormatOpt = "table",
+    fmt: o.FormatOpt = "table",
     quiet: cli.QuietOpt = False,
 ) -> None:
-    """Scan a Hugging Face dataset's caption column through `datasets`, batch by batch.
-    Formats: table, json."""
-    fmt = cli.check_format(fmt, FORMATS)
+    """Scan a Hugging Face dataset's caption column through `datasets`, batch by batch."""
     with _errors():
         from negation.negscan import hf_inputs
 
@@ -221,12 +215,11 @@ def merge(
     dirs: o.RunDirs,
     out: o.MergeOut,
     top_k: o.TopK = 50,
-    fmt: cli.FormatOpt = "table",
+    fmt: o.FormatOpt = "table",
     quiet: cli.QuietOpt = False,
 ) -> None:
     """Merge per-shard partial results from several runs into one report; a shard is never
-    counted twice. Formats: table, json."""
-    fmt = cli.check_format(fmt, FORMATS)
+    counted twice."""
     with _errors():
         from negation.negscan import merge as merge_dirs
 

@@ -9,9 +9,9 @@ commands' dialect (:mod:`corpora.cli`) over the runners of :mod:`negation.prompt
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +28,6 @@ app = cli.make_app(
     "dense image features with a positive and a negated prompt. `promptsim --classes coco` "
     "(options without a subcommand) runs `table`.",
 )
-FORMATS = ("table", "markdown", "csv", "json")
 PER_CLASS_OUT = "Write per_class.parquet, summary.json and run.json here."
 
 
@@ -66,12 +65,12 @@ def table_cmd(
     offline: cli.OfflineOpt = False,
     device: cli.DeviceOpt = "auto",
     precision: cli.PrecisionOpt = "fp32",
-    seed: cli.SeedOpt = 0,
+    seed: o.InitSeed = 0,
     batch_size: o.BatchOpt = None,
     text_cache: o.TextCacheOpt = Path(o.DEFAULT_TEXT_CACHE),
     no_text_cache: o.NoCacheOpt = False,
     out: Annotated[Path | None, cli.out_param(PER_CLASS_OUT)] = None,
-    fmt: cli.FormatOpt = "table",
+    fmt: o.FormatOpt = "table",
     digits: o.Digits = 2,
     quiet: cli.QuietOpt = False,
 ) -> None:
@@ -81,14 +80,15 @@ def table_cmd(
     ensembles P1/N1 are template ensembles (normalise → mean → renormalise) and P1–P2 compares the
     ensembles of the two halves of the templates. Raw cosines and centred ones (the mean positive
     text feature over all classes subtracted before normalising) side by side, plus the fraction
-    of classes whose negation is closer to P1 than the paraphrase is. Formats: table, markdown,
-    csv (the table) or json (the summary.json object). --seed seeds the random init
-    (--pretrained none)."""
+    of classes whose negation is closer to P1 than the paraphrase is; over COCO, the poster's
+    published means beside ours. csv: one row per statistic (per_class's summary rows); json: the
+    summary.json object."""
+    from corpora import formats
+    from corpora.labels import model_label
     from corpora.schema import C
     from negation import promptsim_render as render
     from negation import promptsim_runs as runs
 
-    fmt = cli.check_format(fmt, FORMATS)
     with errors():
         if out:
             from corpora.runio import claim_out_dir
@@ -100,25 +100,20 @@ def table_cmd(
         )  # fmt: skip
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
-            precision=precision, seed=seed, loader_bars=not quiet,
+            precision=precision, seed=seed,
         )  # fmt: skip
         with cli.stage_bars(quiet) as progress:  # on stderr: never mixed into a csv/json stdout
             run = runs.table(config, backbone, progress)
     class_set, weights = config.class_set, run.info[C.pretrained]
-    if fmt == "json":  # the same object as summary.json
-        print(json.dumps(run.summary, indent=2))
-    else:
-        title = f"promptsim — {model} / {weights} — {class_set.name} ({len(class_set)} classes)"
-        shown = render.promptsim_table(run.result, fmt, digits, title)
-        if isinstance(shown, str):
-            print(shown, end="")
-        else:
-            cli.stdout.print(shown)
-    if fmt == "table" and class_set.name == "coco":
-        if run.control:
-            cli.stdout.print(f"Not beside the poster: {runs.NOT_THE_POSTERS}.", highlight=False)
-        else:
-            cli.stdout.print(render.reference_table(run.result.rows))
+    title = f"promptsim — {model_label(model, weights)} — {class_set.name} ({len(class_set)} "
+    grid = render.promptsim_table(run.result, digits, title + "classes)")
+    grids = [grid]
+    if class_set.name == "coco" and run.control:
+        aside = f"Not beside the poster: {runs.NOT_THE_POSTERS}."
+        grids = [replace(grid, notes=[*grid.notes, aside])]
+    elif class_set.name == "coco":
+        grids.append(render.reference_table(run.result.rows))
+    formats.emit(fmt, grids, data=run.summary, records=run.result.rows)
     if backbone.random_weights:
         random_weights_banner(run.info)
     if out is not None and not quiet:
@@ -140,9 +135,10 @@ def maps_cmd(
     offline: cli.OfflineOpt = False,
     device: cli.DeviceOpt = "auto",
     precision: cli.PrecisionOpt = "fp32",
-    seed: cli.SeedOpt = 0,
+    seed: o.InitSeed = 0,
     text_cache: o.TextCacheOpt = Path(o.DEFAULT_TEXT_CACHE),
     no_text_cache: o.NoCacheOpt = False,
+    fmt: o.MapsFormatOpt = "table",
     quiet: cli.QuietOpt = False,
 ) -> None:
     """Similarity maps of dense image features with the positive and the negated prompt.
@@ -151,8 +147,11 @@ def maps_cmd(
     (min–max normalised viridis heatmap over the image as the model saw it, a colour bar below
     stating the map's cosine range), indexed in OUT/maps.parquet; the model's view of each image
     is saved in OUT/views. --preprocess squash (default) keeps the whole image, as the
-    multi-label anchors' dense features; crop is the model's own eval transform."""
+    multi-label anchors' dense features; crop is the model's own eval transform. Printed: the
+    index (one row per map: its cosine range and files)."""
+    from corpora import formats
     from corpora.runio import claim_out_dir
+    from negation import promptsim_render as render
     from negation import promptsim_runs as runs
 
     with errors():
@@ -163,10 +162,12 @@ def maps_cmd(
         )  # fmt: skip
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
-            precision=precision, seed=seed, image_size=image_size, loader_bars=not quiet,
+            precision=precision, seed=seed, image_size=image_size,
         )  # fmt: skip
         with cli.stage_bars(quiet) as progress:
             run = runs.maps(config, backbone, progress)
+    rows = run.index.to_dicts()
+    formats.emit(fmt, [render.maps_table(run, model)], data=rows, records=rows)
     if not quiet:
         cli.stderr.print(f"wrote {run.index.height} maps to {out} (index: {out}/maps.parquet)")
     if backbone.random_weights:
@@ -192,10 +193,11 @@ def absence_cmd(
     offline: cli.OfflineOpt = False,
     device: cli.DeviceOpt = "auto",
     precision: cli.PrecisionOpt = "fp32",
-    seed: cli.SeedOpt = 0,
+    seed: o.InitSeed = 0,
     text_cache: o.TextCacheOpt = Path(o.DEFAULT_TEXT_CACHE),
     no_text_cache: o.NoCacheOpt = False,
     out: Annotated[Path | None, cli.out_param(PER_CLASS_OUT)] = None,
+    fmt: o.FormatOpt = "table",
     quiet: cli.QuietOpt = False,
 ) -> None:
     """Do negated prompts detect absence? Zero-shot AUROC / AP per class.
@@ -205,7 +207,9 @@ def absence_cmd(
     (CLIP's image embedding, through --preprocess: by default the model's own eval transform,
     shortest side + centre crop) and dense (max over regions of the whole image squashed to a
     square) variants; VOC difficult entries are left out. Means over classes printed; per-class
-    numbers in --out (`paperfigs absence` draws them)."""
+    numbers in --out (`paperfigs absence` draws them). csv: the means, one row per variant and
+    prompt; json: the summary.json object."""
+    from corpora import formats
     from corpora.runio import claim_out_dir
     from negation import promptsim_render as render
     from negation import promptsim_runs as runs
@@ -223,11 +227,12 @@ def absence_cmd(
         data = runs.load_absence_data(config)
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
-            precision=precision, seed=seed, image_size=image_size, loader_bars=not quiet,
+            precision=precision, seed=seed, image_size=image_size,
         )  # fmt: skip
         with cli.stage_bars(quiet) as progress:
             run = runs.absence(config, backbone, progress, data=data)
-    cli.stdout.print(render.absence_table(config, run, model))
+    grid = render.absence_table(config, run, model)
+    formats.emit(fmt, [grid], data=run.summary, records=run.rows)
     if backbone.random_weights:
         random_weights_banner(run.info)
     if out is not None and not quiet:

@@ -49,6 +49,8 @@ TopK = Annotated[
         "--top-k", min=1, help="How many negator+next-word bigrams to keep in the report."
     ),
 ]
+FormatOpt = Annotated[str, cli.format_param(("table", "json"))]
+Seed = Annotated[int, cli.seed_param("which example captions are kept per word (--samples)")]
 Samples = Annotated[
     int,
     typer.Option(

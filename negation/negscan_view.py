@@ -138,12 +138,10 @@ def print_interrupted(saved: int | None, out: Path | str | None) -> None:
 
 
 def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | str | None) -> None:
-    """Print a negscan report: JSON on stdout, or (unless ``quiet``) its tables, with bad shards
-    and warnings on stderr."""
+    """Print a negscan report on stdout: JSON, or its tables; bad shards and warnings on stderr
+    (also with ``quiet``, which drops only the closing note on where the report was written)."""
     if as_json:
         sys.stdout.write(json.dumps(body, indent=2, default=str) + "\n")
-        return
-    if quiet:
         return
     from corpora.reference import LAION_DENOMINATOR  # (imports Polars)
 
@@ -212,5 +210,5 @@ def print_report(body: dict, result, *, as_json: bool, quiet: bool, out: Path | 
         err.print(f"[red]bad shard[/] {bad[C.shard]}: {bad[C.error]}", highlight=False)
     for note in body["warnings"]:
         err.print(f"[yellow]warning:[/] {note[C.shard]}: {note[C.warning]}", highlight=False)
-    if out:
-        stdout.print(f"report written to {out}")
+    if out and not quiet:
+        err.print(f"report written to {out}")

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from corpora import cli
+from corpora.formats import FORMATS
 from mlr.config import Preprocess
 
 DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
@@ -22,6 +24,16 @@ TEXT_CACHE = typer.Option(
 )
 TextCacheOpt = Annotated[Path, TEXT_CACHE]
 NoCacheOpt = Annotated[bool, typer.Option("--no-text-cache", help="Do not use the text cache.")]
+FormatOpt = Annotated[str, cli.format_param(FORMATS)]
+MapsFormatOpt = Annotated[str, cli.format_param(("table", "json", "csv"))]  # a list of files
+InitSeed = Annotated[int, cli.seed_param("the random init of --pretrained none")]
+NegbenchSeed = Annotated[
+    int,
+    cli.seed_param(
+        "the questions, the answer positions, the bootstrap and the random init of "
+        "--pretrained none"
+    ),
+]
 
 # table
 TableTemplates = Annotated[

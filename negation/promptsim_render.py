@@ -1,26 +1,22 @@
-"""What ``promptsim`` prints: its tables as text or rich tables, built from the runners' results
-(:mod:`negation.promptsim_runs`); nothing here prints."""
+"""What ``promptsim`` prints: its tables as :class:`corpora.formats.Grid` s (every --format),
+built from the runners' results (:mod:`negation.promptsim_runs`); nothing here prints."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
+from corpora.formats import Grid
+from corpora.labels import model_label
 from corpora.reference import paper_cosines
-from corpora.runio import markdown_table
 from corpora.schema import C
-from negation.promptsim_runs import AbsenceConfig, AbsenceResult
+from negation.promptsim_runs import AbsenceConfig, AbsenceResult, MapsResult
 
 
-def promptsim_table(result: Any, fmt: str, digits: int, title: str) -> str | Table:
-    """The table as csv or markdown text (printed as is) or a rich Table."""
-    import polars as pl
-
+def promptsim_table(result: Any, digits: int, title: str) -> Grid:
+    """The poster's table: per setting and pair, the raw and centred statistics and the fraction
+    of classes whose negation is closer to P1 than the paraphrase is."""
     from negation.promptsim import format_stat
 
-    if fmt == "csv":
-        return pl.DataFrame(result.rows).write_csv()
     frac = {
         (f[C.templates], f[C.style], f[C.space]): f["frac"] for f in result.frac_negation_closer
     }
@@ -41,30 +37,17 @@ def promptsim_table(result: Any, fmt: str, digits: int, title: str) -> str | Tab
     cells = [
         [e["setting"], e["pair"], e["raw"], e["centred"], e["closer"]] for e in entries.values()
     ]
-    notes = list(dict.fromkeys(r[C.note] for r in result.rows if r[C.note]))
-    if fmt == "markdown":
-        text = f"**{title}**\n\n{markdown_table([headers, *cells])}\n"
-        return text + "".join(f"\nNote: {note}.\n" for note in notes)
-    caption = "\n".join(["mean ± std (min, max) over classes", *(f"{n}." for n in notes)])
-    table = Table(title=title, caption=caption)
-    for h in headers:
-        table.add_column(h)
-    for c in cells:  # the statistic on two lines keeps the table narrow
-        table.add_row(c[0], c[1], c[2].replace(" (", "\n("), c[3].replace(" (", "\n("), c[4])
-    return table
+    notes = list(dict.fromkeys(f"{r[C.note]}." for r in result.rows if r[C.note]))
+    return Grid(title, headers, cells, ["mean ± std (min, max) over classes", *notes], "llrrr")
 
 
-def reference_table(rows: list[dict[str, Any]]) -> Table:
+def reference_table(rows: list[dict[str, Any]]) -> Grid:
     """The poster's table beside our means and ours − poster, in both spaces (the poster does not
     say which it used). Ours: the same template set and pair; for P1-N1 the ``not-prefix``
     style, the poster's "Not a photo of a {}"."""
     from negation.promptsim import format_stat
 
-    table = Table(title="the poster (model and 85-prompt negation not stated) vs ours (means)")
-    for h in ("templates", "pair", "published"):
-        table.add_column(h, no_wrap=True)
-    for space in ("raw", "centred"):
-        table.add_column(f"ours {space} (Δ)", justify="right")
+    cells = []
     for ref in paper_cosines().to_dicts():
         ours = {
             r[C.space]: r["mean"]
@@ -73,33 +56,53 @@ def reference_table(rows: list[dict[str, Any]]) -> Table:
             and r[C.pair] == ref[C.pair]
             and (ref[C.pair] == "P1-P2" or r[C.style] == "not-prefix")
         }
-        cells = []
+        row = [ref[C.templates], ref[C.pair], format_stat(ref)]
         for space in ("raw", "centred"):
             mean = ours.get(space)
-            cells.append("—" if mean is None else f"{mean:.2f} ({mean - ref['mean']:+.2f})")
-        table.add_row(ref[C.templates], ref[C.pair], format_stat(ref), *cells)
-    return table
+            row.append("—" if mean is None else f"{mean:.2f} ({mean - ref['mean']:+.2f})")
+        cells.append(row)
+    return Grid(
+        "the poster (model and 85-prompt negation not stated) vs ours (means)",
+        ["templates", "pair", "published", "ours raw (Δ)", "ours centred (Δ)"],
+        cells,
+        align="lllrr",
+        no_wrap=(0, 1, 2),
+    )
 
 
-def absence_table(config: AbsenceConfig, run: AbsenceResult, model: str) -> Table:
+def absence_table(config: AbsenceConfig, run: AbsenceResult, model: str) -> Grid:
     """The means over classes of ``promptsim absence``."""
     setting = config.setting
-    t = Table(
-        title=f"absence — {model} / {run.info[C.pretrained]} — {config.dataset} {config.split} "
-        f"({run.n_images} images, {run.n_classes} classes)",
-        caption=f"P {setting.positive[0]!r} · N {setting.negative[0]!r}"
-        + (" (ensembles)" if len(setting.positive) > 1 else "")
-        + " · means over classes",
+    title = (
+        f"absence — {model_label(model, run.info[C.pretrained])} — {config.dataset} "
+        f"{config.split} ({run.n_images} images, {run.n_classes} classes)"
     )
-    for h in ("variant", "prompt → target", "AUROC", "AP", "AUROC > 0.5", "classes"):
-        t.add_column(h, justify="left" if h in ("variant", "prompt → target") else "right")
-    for r in run.rows:
-        t.add_row(
+    note = (
+        f"P {setting.positive[0]!r} · N {setting.negative[0]!r}"
+        + (" (ensembles)" if len(setting.positive) > 1 else "")
+        + " · means over classes"
+    )
+    cells = [
+        [
             r[C.variant],
             f"{r[C.prompt]} → {r[C.target]}",
             "–" if r["auroc_mean"] is None else f"{r['auroc_mean']:.3f}",
             "–" if r["ap_mean"] is None else f"{r['ap_mean']:.3f}",
             "–" if r["frac_auroc_above_half"] is None else f"{r['frac_auroc_above_half']:.0%}",
             str(r[C.n_classes]),
-        )
-    return t
+        ]
+        for r in run.rows
+    ]
+    header = ["variant", "prompt → target", "AUROC", "AP", "AUROC > 0.5", "classes"]
+    return Grid(title, header, cells, [note], "llrrrr")
+
+
+def maps_table(run: MapsResult, model: str) -> Grid:
+    """``promptsim maps``' index: one row per map, its cosine range and its heatmap."""
+    cells = [
+        [r[C.image], r[C.class_], r[C.prompt], f"{r[C.min]:.3f}", f"{r[C.max]:.3f}", r[C.png]]
+        for r in run.index.iter_rows(named=True)
+    ]
+    header = ["image", "class", "prompt", "cosine min", "cosine max", "heatmap"]
+    title = f"maps — {model_label(model, run.info[C.pretrained])} — under {run.out}"
+    return Grid(title, header, cells, align="lllrrl")

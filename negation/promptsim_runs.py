@@ -68,22 +68,11 @@ def load_backbone(
     precision: str = "fp32",
     seed: int = 0,
     image_size: int | None = None,
-    loader_bars: bool = True,
 ) -> Any:
-    """The backbone of a promptsim run (:func:`mlr.backbone.load_backbone`); without
-    ``loader_bars``, the loaders' own bars (Hugging Face downloads, the sentence-transformers
-    backend's ``Loading weights``) are switched off."""
-    from mlr.backbone import ST_PREFIX, BackboneConfig
+    """The backbone of a promptsim run (:func:`mlr.backbone.load_backbone`)."""
+    from mlr.backbone import BackboneConfig
     from mlr.backbone import load_backbone as load
 
-    if not loader_bars:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-        if model.startswith(ST_PREFIX):
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
     cfg = BackboneConfig(
         model=model,
         pretrained=pretrained,

@@ -150,6 +150,20 @@ def test_unknown_tag_lists_valid_ones(hub_offline):
         load_backbone(BackboneConfig(model="RN101", pretrained="not-a-tag", offline=True))
 
 
+@pytest.mark.parametrize(
+    ("model", "guess"),
+    [("RN-101", "'RN101'"), ("vit-b/32", "'ViT-B-32'"), ("notclip-tiny-R", "'notclip-tiny-RN'")],
+)
+def test_a_misspelt_model_gets_a_did_you_mean_before_any_weights(tiny_models, model, guess):
+    """Built-in and registered configs (the tiny test models) are suggested; the model is checked
+    before the weights, so the tag is not blamed for a misspelt name."""
+    with pytest.raises(ValueError, match=f"unknown open_clip model .*: did you mean {guess}"):
+        load_backbone(BackboneConfig(model=model, pretrained="openai", offline=True))
+    with pytest.raises(ValueError) as info:
+        load_backbone(BackboneConfig(model="zzzz", pretrained="none"))
+    assert "did you mean" not in str(info.value) and "open_clip.list_models()" in str(info.value)
+
+
 def test_offline_is_passed_to_the_loaders_not_left_in_the_environment(tiny_models, monkeypatch):
     import huggingface_hub.constants as hub
 

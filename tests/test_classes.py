@@ -21,6 +21,7 @@ def test_voc_keys_keep_dataset_ids_and_names_are_prompt_words():
 def test_inline_list_and_file(tmp_path):
     assert load_classes("cat, dog").names == ("cat", "dog")
     assert load_classes("hot dog,").names == ("hot dog",)
+    assert load_classes("coco,").names == ("coco",)  # one class named like a set, said explicitly
     assert load_classes("person").names == ("person",)  # one class needs no trailing comma
     assert load_classes(" hot dog ").names == ("hot dog",)
     f = tmp_path / "mine.txt"
@@ -37,6 +38,11 @@ def test_inline_list_and_file(tmp_path):
         ("mine.txt", "no class file 'mine.txt'"),
         ("lists/mine", "no class file"),
         ("a,a", "duplicate"),
+        ("coco,dog", "'coco,dog' mixes the class set 'coco' with class names; give the set alone"),
+        (
+            "dog, VOC",
+            r"mixes the class set 'VOC' with class names; give the set alone \(--classes voc\)",
+        ),
     ],
 )
 def test_bad_class_specs_are_clear_errors(spec, message):

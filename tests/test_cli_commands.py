@@ -126,3 +126,34 @@ def test_help_imports_no_data_model_or_plotting_library(module):
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
+
+
+def test_negscan_quiet_silences_stderr_never_the_report_on_stdout(tmp_path):
+    """-q without --out: the report still goes to stdout; only progress and notes go."""
+    folder = _broken_shards(tmp_path)
+    loud = runner.invoke(negscan, ["laion", str(folder / "part-0.parquet")])
+    quiet = runner.invoke(negscan, ["laion", str(folder / "part-0.parquet"), "-q"])
+    assert loud.exit_code == quiet.exit_code == 0, quiet.output
+    assert "captions with a negation" in quiet.stdout and "per word" in quiet.stdout
+    assert quiet.stdout == loud.stdout
+    assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("app_name", "command", "seeds"),
+    [
+        ("negscan", "laion", "which example captions are kept per word"),
+        ("promptsim", "table", "the random init of --pretrained none"),
+        ("promptsim", "maps", "the random init of --pretrained none"),
+        ("promptsim", "absence", "the random init of --pretrained none"),
+        ("promptsim", "negbench", "the questions, the answer positions, the bootstrap"),
+        ("mlrtrain", "fit", "the mask, the held-out split, the head's init"),
+    ],
+)
+def test_seed_help_says_what_it_seeds_in_each_command(app_name, command, seeds):
+    from mlr.cli import app as mlrtrain
+
+    app = {"negscan": negscan, "promptsim": promptsim, "mlrtrain": mlrtrain}[app_name]
+    shown = _flat(runner.invoke(app, [command, "--help"]).output)
+    assert f"Random seed, 0 to 2**64 - 1: seeds {seeds}" in shown.replace("│ ", "")
+    assert "see the description" not in shown

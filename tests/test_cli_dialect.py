@@ -5,6 +5,7 @@ results on stdout and messages on stderr."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from typer.testing import CliRunner
@@ -30,12 +31,11 @@ def _app(raise_: BaseException | None = None):
     @app.command(cls=cli.hidden_aliases({"--top": "--top-k", "--json": ("--format", "json")}))
     def show(
         top_k: int = 3,
-        fmt: cli.FormatOpt = "table",
+        fmt: Annotated[str, cli.format_param(("table", "json"))] = "table",
         out: cli.OutOpt = None,
         quiet: cli.QuietOpt = False,
     ) -> None:
         """Show things."""
-        fmt = cli.check_format(fmt, ("table", "json"))
         with cli.input_errors(hints={WeightsGone: "--pretrained"}, usage=(BadKnob,)):
             if raise_ is not None:
                 raise raise_

@@ -180,8 +180,8 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
 
     monkeypatch.setattr(train_mod, "get_loss", lambda name: flaky)
     cfg = replace(base_cfg, method="baseline", lr=0.1, out=str(tmp_path / "nan"))
-    # epochs numbered as in the history (from 0): the second epoch is epoch 1
-    at = r"at epoch 1 \(numbered from 0, as in the history\), step 2 of 6"
+    # epochs counted from 1 in printed text (history entries from 0): the second epoch is 2/E
+    at = rf"at epoch 2/{cfg.epochs}, step 2 of 6"
     with pytest.raises(TrainingDiverged, match=rf"loss became nan {at}"):
         fit(cfg)
     assert load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.pt")["epoch"] == 0
@@ -192,9 +192,10 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
 
 def test_exploding_weights_stop_like_a_nan_loss(base_cfg, tmp_path):
     # lr 1e30: the weights reach ~1e28 without a NaN (ASL clamps its logs); the run must not be
-    # reported complete. Epoch 0 is the warm-up at 5e-3, so it explodes in epoch 1, step 1.
+    # reported complete. The first epoch is the warm-up at 5e-3, so it explodes in the second
+    # (printed 2/3, counted from 1), step 1.
     cfg = replace(base_cfg, method="baseline", lr=1e30, epochs=3, out=str(tmp_path / "boom"))
-    with pytest.raises(TrainingDiverged, match=r"weights' norm became .* at epoch 1 \(.*step 1 "):
+    with pytest.raises(TrainingDiverged, match=r"weights' norm became .* at epoch 2/3, step 1 "):
         fit(cfg)
     m = json.loads((tmp_path / "boom" / "metrics.json").read_text())
     assert m["complete"] is False and "try a lower --lr" in m["error"]

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from corpora import noise
 from corpora.schema import C
 from mlr.config import PREPROCESS
 
@@ -145,14 +146,17 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
-    """Build the frozen backbone described by ``cfg`` (see the module docstring)."""
-    if cfg.model.startswith(ST_PREFIX):
-        from mlr.backbone.sentence import load_sentence_transformer
+    """Build the frozen backbone described by ``cfg`` (see the module docstring); under
+    ``--quiet`` without the libraries' log lines and bars (:func:`corpora.noise.loaders`)."""
+    text_only = cfg.model.startswith(ST_PREFIX)
+    with noise.loaders(transformers=text_only):
+        if text_only:
+            from mlr.backbone.sentence import load_sentence_transformer
 
-        return load_sentence_transformer(cfg)
-    from mlr.backbone.weights import preflight
+            return load_sentence_transformer(cfg)
+        from mlr.backbone.weights import preflight
 
-    preflight(cfg.model, cfg.pretrained, cfg.cache_dir, offline=cfg.offline)
-    from mlr.backbone.model import load_clip
+        preflight(cfg.model, cfg.pretrained, cfg.cache_dir, offline=cfg.offline)
+        from mlr.backbone.model import load_clip
 
-    return load_clip(cfg)
+        return load_clip(cfg)

@@ -106,11 +106,12 @@ def dense_shape(model: str, image_size: int | None = None) -> tuple[int, int, in
     import open_clip
 
     from mlr.backbone.model import resolve_model
+    from mlr.backbone.weights import unknown_model
 
     name = resolve_model(model).name
     cfg = open_clip.get_model_config(name)
     if cfg is None:
-        raise ValueError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
+        raise unknown_model(model)
     if "timm_model_name" in cfg.get("vision_cfg", {}):
         raise ValueError(f"dense features need an open_clip ResNet or ViT model, not {model!r}")
     vision = cfg["vision_cfg"]

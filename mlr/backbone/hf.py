@@ -35,7 +35,13 @@ from typing import Any
 
 import torch
 
-from mlr.backbone.weights import EXPORT_CONFIG, REGISTERED, Weights, _arch_differences
+from mlr.backbone.weights import (
+    EXPORT_CONFIG,
+    REGISTERED,
+    Weights,
+    _arch_differences,
+    unknown_model,
+)
 
 HF_PREFIX = "hf:"
 HF_CONFIG = "config.json"
@@ -244,7 +250,7 @@ def _check_model(model_name: str, derived: dict[str, Any], spec: str, folder: Pa
 
     model_cfg = open_clip.get_model_config(model_name)
     if model_cfg is None:
-        raise ValueError(f"unknown open_clip model {model_name!r}; see open_clip.list_models()")
+        raise unknown_model(model_name)
     theirs = _canonical(derived)
     assert theirs is not None  # built from the dataclasses' own fields
     ours = _canonical(model_cfg)

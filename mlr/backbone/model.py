@@ -47,6 +47,7 @@ from mlr.backbone.weights import (
     is_torchscript,
     looks_like_path,
     resolve_weights,
+    unknown_model,
     unusable_weights,
 )
 
@@ -151,6 +152,9 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     device = resolve_device(cfg.device)
     spec = resolve_model(cfg.model)
     model_name = spec.name
+    model_cfg = open_clip.get_model_config(model_name)
+    if model_cfg is None:  # before the weights: a misspelt name is not a weights problem
+        raise unknown_model(model_name, "or st:NAME_OR_DIR, a sentence-transformers text encoder")
     weights = resolve_weights(cfg.pretrained, model_name, cfg.cache_dir, offline=cfg.offline)
 
     force_quick_gelu = False
@@ -161,15 +165,9 @@ def load_clip(cfg: BackboneConfig) -> Backbone:
     # a {"model": state_dict, …} training checkpoint (CoN-CLIP's): open_clip does not unwrap it
     wrapped = None if weights.kind != "file" or torchscript else wrapped_state_dict(weights.path)
     converted = torchscript or weights.kind == "hf" or wrapped is not None  # copied in after
-    model_cfg = open_clip.get_model_config(model_name)
     if weights.kind == "local-dir":  # the export's own config (it matches model_cfg)
         create_name, create_pretrained = f"{LOCAL_DIR_PREFIX}{weights.path}", None
     else:
-        if model_cfg is None:
-            raise ValueError(
-                f"unknown open_clip model {model_name!r}; see open_clip.list_models() "
-                "(or use st:NAME_OR_DIR for a sentence-transformers text encoder)"
-            )
         create_name = model_name
         create_pretrained = None if converted else weights.path
         if torchscript:

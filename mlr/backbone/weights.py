@@ -271,6 +271,20 @@ def _arch_differences(model_cfg: dict[str, Any], weights_cfg: dict[str, Any]) ->
     return out
 
 
+def unknown_model(name: str, also: str = "") -> ValueError:
+    """The error for a model name open_clip does not know, with the closest of its names and of
+    the configs registered here (``RN-101``: did you mean 'RN101'?); ``also``: another way out."""
+    import difflib
+
+    import open_clip
+
+    known = {n.casefold(): n for n in open_clip.list_models()}  # (registered configs included)
+    near = difflib.get_close_matches(name.casefold(), list(known), n=3, cutoff=0.8)
+    guess = f": did you mean {' or '.join(repr(known[n]) for n in near)}?" if near else ""
+    ways = "; ".join(["all: open_clip.list_models()", *([also] if also else [])])
+    return ValueError(f"unknown open_clip model {name!r}{guess} ({ways})")
+
+
 def _local_dir(spec: str, model_name: str) -> Weights:
     """An open_clip export folder whose architecture must be the one ``model_name`` names."""
     import open_clip
@@ -291,7 +305,7 @@ def _local_dir(spec: str, model_name: str) -> Weights:
         ) from None
     model_cfg = open_clip.get_model_config(model_name)
     if model_cfg is None:
-        raise ValueError(f"unknown open_clip model {model_name!r}; see open_clip.list_models()")
+        raise unknown_model(model_name)
     differ = _arch_differences(model_cfg, weights_cfg)
     if differ:
         fits = [
