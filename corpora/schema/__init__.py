@@ -245,6 +245,8 @@ SWEEP_RESULTS: Schema = {
     C.weights_id: pl.String,
     C.image_size: pl.Int64,
     C.random_weights: pl.Boolean,
+    C.preprocess: pl.String,
+    C.augmentation: pl.String,
     C.method: pl.String,
     C.partial: pl.Float64,
     C.seed: pl.Int64,
@@ -272,19 +274,25 @@ def rounded_partial() -> pl.Expr:
     return pl.col(C.partial).round(PARTIAL_DECIMALS)
 
 
-# a run is (dataset, backbone, method, p, seed): one row each, sorted in this order
+# a run is (dataset, backbone, image setting, method, p, seed): one row each, sorted in this order
 SWEEP_KEY = (
     C.dataset,
     C.model,
     C.pretrained,
     C.weights_id,
     C.image_size,
+    C.preprocess,
+    C.augmentation,
     C.method,
     C.partial,
     C.seed,
 )
 # the backbone of a run: the model, its weights (tag or file, and their identity), the input size
 SWEEP_BACKBONE = (C.model, C.pretrained, C.image_size, C.weights_id)
+# what the images went through: the transform (squash / crop) and the training augmentation
+SWEEP_SETTING = (C.preprocess, C.augmentation)
+# what a table never pools: runs differing in one of these are in different tables
+SWEEP_GROUP = (*SWEEP_BACKBONE, *SWEEP_SETTING)
 # columns that results files written by earlier versions lack (read as null)
 SWEEP_ADDED = (
     C.run_dir,
@@ -296,6 +304,8 @@ SWEEP_ADDED = (
     C.map_selected,
     C.map_last,
     C.select,
+    C.preprocess,
+    C.augmentation,
 )
 
 # ``mlrtrain table --format csv`` (the ``build_table`` frame), one row per (dataset, backbone,
@@ -303,7 +313,7 @@ SWEEP_ADDED = (
 # key, ``10`` for 0.1), then ``TABLE_TAIL``
 TABLE_HEAD = (
     C.dataset,
-    *SWEEP_BACKBONE,
+    *SWEEP_GROUP,
     C.backbone,
     C.random_weights,
     C.paper_refused,
