@@ -75,3 +75,23 @@ def weights_spec(pretrained: str) -> str:
     if looks_like_path(pretrained):
         return str(Path(pretrained).expanduser().resolve())
     return pretrained
+
+
+def pair_backbones(
+    models: list[str], pretrained: list[str], default: tuple[str, str]
+) -> list[tuple[str, str]]:
+    """Repeated ``--model`` / ``--pretrained`` as ``(model, pretrained)`` pairs: the n-th of one
+    with the n-th of the other; one given once goes with every one of the other, one not given
+    is ``default``'s. Unequal counts (neither of them one) are a ``ValueError``."""
+    models = models or [default[0]]
+    pretrained = pretrained or [default[1]]
+    if len(models) == 1:
+        models = models * len(pretrained)
+    if len(pretrained) == 1:
+        pretrained = pretrained * len(models)
+    if len(models) != len(pretrained):
+        raise ValueError(
+            f"{len(models)} --model and {len(pretrained)} --pretrained: give them in pairs, or "
+            "one of either for all of the other"
+        )
+    return list(zip(models, pretrained, strict=True))
