@@ -382,7 +382,7 @@ def _split_failed(
     return mine, failed.filter(~pl.col("_row").is_in(sorted(claimed))).drop("_row")
 
 
-def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
+def refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
     """Two finished runs of one (dataset, backbone, method, p, seed) would count as two seeds."""
     key = [C.dataset, *GROUP, C.method, C.partial, C.seed]
     dup = ok.filter(pl.len().over(key, mapping_strategy="group_to_rows") > 1)
@@ -423,7 +423,7 @@ def build_table(
     ok = runs.filter(pl.col("ok"))
     if ok.is_empty():
         raise ValueError(f"{where}: none of its {runs.height} run(s) finished")
-    _refuse_duplicates(ok, where)
+    refuse_duplicates(ok, where)
     failed = runs.filter(~pl.col("ok"))
     group_cols = (C.dataset, *GROUP, C.backbone)
     groups = ok.select(group_cols).unique().sort(C.dataset, C.backbone, nulls_last=True).to_dicts()

@@ -371,6 +371,31 @@ TABLE_TAIL = (
     C.n_missing,
 )
 
+# ---- paperfigs negation-gap: the figure's inputs, beside it ---------------------------------
+
+# one row per drawn point: a (dataset, backbone, setting) of the sweeps and a known-label
+# proportion, the DualCoOp − PositiveCoOp gap over its paired seeds, and the backbone's
+# negation accuracy from ``promptsim negbench``
+NEGATION_GAP: Schema = {
+    C.dataset: pl.String,
+    **{c: SWEEP_RESULTS[c] for c in SWEEP_GROUP},
+    C.backbone: pl.String,
+    C.random_weights: pl.Boolean,
+    C.partial: pl.Float64,
+    C.map_dualcoop: pl.Float64,
+    C.map_positivecoop: pl.Float64,
+    C.gap: pl.Float64,
+    C.gap_min: pl.Float64,
+    C.gap_max: pl.Float64,
+    C.n_seeds: pl.Int64,
+    C.negation_accuracy: pl.Float64,
+    C.negation_ci_low: pl.Float64,
+    C.negation_ci_high: pl.Float64,
+    C.negbench_dataset: pl.String,
+    C.negbench_split: pl.String,
+    C.negbench_dir: pl.String,
+}
+
 # ---- which file of which result directory ---------------------------------------------------
 
 # result kind → {file: schema}; the kinds are those of :data:`KINDS`
