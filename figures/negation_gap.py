@@ -22,7 +22,7 @@ left out (noted) unless ``allow_random``, and then named in the RANDOM WEIGHTS b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -61,7 +61,7 @@ def seed_gaps(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, Notes]:
         on=C.method, index=index, values=C.map, aggregate_function="first"
     )
     if DUAL not in wide.columns or POS not in wide.columns:
-        return pl.DataFrame(), notes
+        return pl.DataFrame(schema={C.dataset: pl.String, C.backbone: pl.String}), notes
     paired = wide.drop_nulls([DUAL, POS]).with_columns(_gap=pl.col(DUAL) - pl.col(POS))
     random = ok.group_by(GROUP).agg(pl.col(C.random_weights).fill_null(False).any())
     agg = paired.group_by([*GROUP, C.partial]).agg(
@@ -107,9 +107,11 @@ def points(
     they use (by directory), and notes on every backbone left out and why."""
     gaps, notes = seed_gaps(sweep_dirs)
     results = load_results(negbench_dirs)
-    rows, used = [], {}
-    groups = gaps.group_by([C.dataset, C.backbone], maintain_order=True) if gaps.height else []
-    for (ds, label), part in groups:
+    rows: list[dict] = []
+    used: dict[str, dict] = {}
+    for key in gaps.select(C.dataset, C.backbone).unique(maintain_order=True).to_dicts():
+        ds, label = key[C.dataset], key[C.backbone]
+        part = gaps.filter((pl.col(C.dataset) == ds) & (pl.col(C.backbone) == label))
         first = part.row(0, named=True)
         found = match_negbench(first, results)
         if found is None:
@@ -233,8 +235,8 @@ def gap_vs_negation(
             ylabel="mAP gap: DualCoOp − PositiveCoOp (points)",
         )
         fig.legend(handles=handles, fontsize="x-small", loc="outside lower center")
-        n = part[C.n_seeds]
-        seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
+        lo_n, hi_n = cast(int, part[C.n_seeds].min()), cast(int, part[C.n_seeds].max())
+        seeds = f"{lo_n}" if lo_n == hi_n else f"{lo_n}–{hi_n}"
         summaries = [used[d] for d in part[C.negbench_dir].unique(maintain_order=True)]
         data = (f"{(s.get(C.dataset) or '?').upper()} {s.get(C.split) or ''}" for s in summaries)
         title = f"{ds.upper()}: DualCoOp − PositiveCoOp gap vs negation accuracy · {seeds} "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import test_sweep as sweep_test
 import torch
 from mlr_data import write_voc
 from typer.testing import CliRunner
@@ -123,17 +124,7 @@ def test_a_rerun_skips_and_a_killed_run_of_the_second_backbone_resumes(models_sw
 
 
 def base_config(root: Path, model: str, cache: Path) -> FitConfig:
-    return FitConfig(
-        dataset="voc",
-        root=str(root),
-        model=model,
-        device="cpu",
-        epochs=1,
-        batch_size=8,
-        lr=0.5,
-        val_fraction=0.25,
-        feature_cache=str(cache),
-    )
+    return replace(sweep_test.base_config(root, model, cache), epochs=1)
 
 
 def test_job_array_slices_and_the_template_follow_the_backbones(voc_root, tiny_models, tmp_path):
