@@ -222,3 +222,22 @@ def test_the_parallel_path_builds_each_backbones_features_first(
     assert built == checkpoints  # one build per backbone, before any run trains
     assert set(result.results["status"]) == {"complete"}
     assert result.results["pretrained"].to_list() == checkpoints
+
+
+def test_rows_of_two_image_settings_never_replace_each_other(tmp_path):
+    """A crop sweep and a squash sweep of one backbone into one directory keep both rows; a row
+    of an earlier version (no setting recorded) is replaced by the run's new row."""
+    from corpora.runio import atomic_write_parquet
+    from mlr.sweep_io import merge_results
+
+    key = {"dataset": "voc", "model": "M", "pretrained": "p", "weights_id": "w", "image_size": 32}
+    key |= {"augmentation": "none", "method": "baseline", "partial": 0.5, "seed": 0}
+    squash = key | {"preprocess": "squash", "map": 1.0, "status": "complete"}
+    crop = key | {"preprocess": "crop", "map": 2.0, "status": "complete"}
+    path = tmp_path / "results.parquet"
+    atomic_write_parquet(path, merge_results(path, [squash]))
+    both = merge_results(path, [crop])
+    assert sorted(both["preprocess"]) == ["crop", "squash"] and sorted(both["map"]) == [1.0, 2.0]
+    old = merge_results(tmp_path / "none.parquet", [squash]).drop("preprocess", "augmentation")
+    atomic_write_parquet(path, old.with_columns(map=pl.lit(0.5)))
+    assert merge_results(path, [crop])["map"].to_list() == [2.0]
