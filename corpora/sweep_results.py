@@ -13,11 +13,13 @@ Statistics (what a user relies on when reading the table):
 
 - mAP is in percent, as ``metrics.json`` writes it: the headline test mAP of each run (its
   ``--select``: the epoch chosen on the held-out split, or the last epoch).
-- Backbones are never pooled: a backbone is (``model``, ``pretrained``, ``image_size``,
-  ``weights_id``) — :data:`BACKBONE` — and each gets its own table. Runs from files that do not
-  record it (older versions) form a backbone of their own, "not recorded". Two finished runs with
-  the same (dataset, backbone, method, p, seed) are an error naming both (a copied run directory),
-  never two seeds.
+- Backbones are never pooled, nor image settings: a backbone is (``model``, ``pretrained``,
+  ``image_size``, ``weights_id``), a setting (``preprocess``, ``augmentation``) — together
+  :data:`GROUP` — and each (backbone, setting) gets its own table, its label (``backbone``)
+  naming both. Runs from files that do not record the backbone (older versions) form a backbone
+  of their own, "not recorded"; a setting not recorded (files of earlier versions) is left out of
+  the label. Two finished runs with the same (dataset, backbone, setting, method, p, seed) are an
+  error naming both (a copied run directory), never two seeds.
 - A table's proportions, seeds and methods are those of any of its runs, finished or not.
 - Cell = mean over the seeds that finished that (method, partial); std is the *sample* standard
   deviation (``ddof=1``), the usual seed-to-seed spread; it is undefined (blank) with one seed.
@@ -70,7 +72,7 @@ RESULTS_FILE = S.SWEEP_RESULTS_FILE
 METRICS_FILE = "metrics.json"
 CONFLICT = "conflict"  # a complete run made with other options than a later sweep asked for
 FAILED_STATUSES = frozenset({"failed", "error", "incomplete", "running", "pending", "killed"})
-BACKBONE = S.SWEEP_BACKBONE
+GROUP = S.SWEEP_GROUP  # a table's backbone and image setting
 _SCHEMA = S.SWEEP_RESULTS
 _MAKE = "run `mlrtrain sweep … --out DIR` (or `mlrtrain fit … --out DIR/<run>`) first"
 NOT_RECORDED = "backbone not recorded"
@@ -161,6 +163,16 @@ def load_runs(sweep_dir: Path) -> pl.DataFrame:
             + pl.when(pl.col(C.random_weights).fill_null(False))
             .then(pl.lit(" (RANDOM WEIGHTS)"))
             .otherwise(pl.format(" (weights {})", pl.col(C.weights_id).fill_null("?")))
+            # the image setting, where the files record it (earlier versions did not)
+            + pl.when(pl.col(C.preprocess).is_null() & pl.col(C.augmentation).is_null())
+            .then(pl.lit(""))
+            .otherwise(
+                pl.format(
+                    " · {}, augmentation {}",
+                    pl.col(C.preprocess).fill_null("?"),
+                    pl.col(C.augmentation).fill_null("?"),
+                )
+            )
         ),
     )
 
@@ -212,7 +224,7 @@ def load_sweeps(sweep_dirs: Path | list[Path]) -> pl.DataFrame:
     it would be averaged twice."""
     dirs = [sweep_dirs] if isinstance(sweep_dirs, str | Path) else list(sweep_dirs)
     runs = pl.concat([load_runs(d) for d in dirs], how="diagonal_relaxed")
-    key = [c for c in (C.dataset, *BACKBONE, C.method, C.partial, C.seed) if c in runs.columns]
+    key = [c for c in (C.dataset, *GROUP, C.method, C.partial, C.seed) if c in runs.columns]
     twice = runs.filter(pl.struct(key).is_duplicated())
     if len(dirs) > 1 and not twice.is_empty():
         raise ValueError(
@@ -233,7 +245,7 @@ def _on_backbone(key: dict) -> pl.Expr:
     cond = pl.col(C.dataset) == key[C.dataset]
     for c in (C.model, C.pretrained):
         cond &= pl.col(c).eq_missing(key[c])
-    for c in (C.image_size, C.weights_id):
+    for c in (C.image_size, C.weights_id, *S.SWEEP_SETTING):
         cond &= pl.col(c).eq_missing(key[c]) | pl.col(c).is_null()
     return cond
 
@@ -298,7 +310,7 @@ def _backbone_table(
         m_meta = meta.filter(pl.col(C.method) == method)
         row: dict[str, object] = {
             C.dataset: ds,
-            **{c: first[c] for c in (*BACKBONE, C.backbone)},
+            **{c: first[c] for c in (*GROUP, C.backbone)},
             C.random_weights: random,
             C.paper_refused: refused,
             C.select: select,
@@ -370,9 +382,9 @@ def _split_failed(
     return mine, failed.filter(~pl.col("_row").is_in(sorted(claimed))).drop("_row")
 
 
-def _refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
+def refuse_duplicates(ok: pl.DataFrame, sweep_dir: Path | str) -> None:
     """Two finished runs of one (dataset, backbone, method, p, seed) would count as two seeds."""
-    key = [C.dataset, *BACKBONE, C.method, C.partial, C.seed]
+    key = [C.dataset, *GROUP, C.method, C.partial, C.seed]
     dup = ok.filter(pl.len().over(key, mapping_strategy="group_to_rows") > 1)
     if dup.height:
         r = dup.sort(key).row(0, named=True)
@@ -411,15 +423,15 @@ def build_table(
     ok = runs.filter(pl.col("ok"))
     if ok.is_empty():
         raise ValueError(f"{where}: none of its {runs.height} run(s) finished")
-    _refuse_duplicates(ok, where)
+    refuse_duplicates(ok, where)
     failed = runs.filter(~pl.col("ok"))
-    group_cols = (C.dataset, *BACKBONE, C.backbone)
+    group_cols = (C.dataset, *GROUP, C.backbone)
     groups = ok.select(group_cols).unique().sort(C.dataset, C.backbone, nulls_last=True).to_dicts()
     theirs, orphans = _split_failed(groups, failed)
     parts = []
     for key, their in zip(groups, theirs, strict=True):
         mine = ok.filter(
-            pl.all_horizontal(pl.col(c).eq_missing(key[c]) for c in (C.dataset, *BACKBONE))
+            pl.all_horizontal(pl.col(c).eq_missing(key[c]) for c in (C.dataset, *GROUP))
         )
         parts.append(
             _backbone_table(mine, their, key[C.dataset], paper=paper, allow_random=allow_random)

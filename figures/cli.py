@@ -251,6 +251,22 @@ def negbench(
     _draw(draw)
 
 
+@app.command("negation-gap", cls=FIGURE)
+def negation_gap(
+    sweeps: o.Sweeps,
+    negbench: o.NegbenchFor,
+    out: o.Out = FIGS,
+    dpi: o.Dpi = 200,
+    allow_random: o.AllowRandomPoints = False,
+) -> None:
+    """Per backbone: negation accuracy (x, promptsim negbench) vs the DualCoOp − PositiveCoOp
+    mAP gap (y, mlrtrain sweep), one point per known-label proportion, one colour per backbone;
+    the points as CSV beside the figure. Random weights are left out unless --allow-random."""
+    from figures.negation_gap import gap_vs_negation
+
+    _draw(lambda: gap_vs_negation(sweeps, negbench, out, dpi=dpi, allow_random=allow_random))
+
+
 def main() -> None:
     app()
 

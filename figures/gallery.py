@@ -11,7 +11,9 @@ Expected layout of ``--results DIR`` (each part optional)::
                             --models-file folder: its models on one figure), or several
 
 When a part holds several directories, the negscan corpora share one figure (one colour per
-corpus); the others are drawn one set per directory into ``OUT/<name>/``. The corpus-vs-accuracy
+corpus); the others are drawn one set per directory into ``OUT/<name>/``. ``negation_gap`` reads
+two parts: the sweeps' backbones, each matched with its negbench result (random weights left
+out, as ``paperfigs negation-gap`` without ``--allow-random``). The corpus-vs-accuracy
 scatter of ``paperfigs negbench --negscan TAG=DIR`` is listed as skipped: which corpus trained
 which weights is not in the result files.
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpora import schema as S
-from figures import absence, maps, negbench, negscan, prompts, sweeps
+from figures import absence, maps, negation_gap, negbench, negscan, prompts, sweeps
 from figures.inputs import MAKERS, EmptyInput, MissingInput, collect_notes
 
 # part → (the result kind its directories hold (``corpora.schema.KINDS``, by their ``run.json``'s
@@ -105,8 +107,9 @@ def _per_dir(
     return [p for d in dirs for p in draw(d, out_dir / d.name)]
 
 
-def figure_plan(dpi: int) -> list[tuple[str, str, Callable[[list[Path], Path], list[Path]]]]:
-    """(figure name, part, draw(dirs, out_dir)) for every figure ``all`` knows."""
+def figure_plan(dpi: int) -> list[tuple[str, str | tuple[str, ...], Callable[..., list[Path]]]]:
+    """(figure name, part (or parts), draw(dirs, …, out_dir): the dirs of each part) for every
+    figure ``all`` knows."""
     return [
         ("map_vs_partial", "sweeps", lambda ds, o: sweeps.map_vs_partial(ds, o, dpi=dpi)),
         ("params_compute", "sweeps", lambda ds, o: sweeps.params_vs_compute(ds, o, dpi=dpi)),
@@ -141,6 +144,11 @@ def figure_plan(dpi: int) -> list[tuple[str, str, Callable[[list[Path], Path], l
             lambda ds, o: _per_dir(ds, o, lambda d, od: negbench.negbench_panels([d], od, dpi=dpi)),
         ),
         ("negbench_negscan", "negbench", _unpaired),
+        (
+            "negation_gap",
+            ("sweeps", "negbench"),
+            lambda sw, nb, o: negation_gap.gap_vs_negation(sw, nb, o, dpi=dpi),
+        ),
     ]
 
 
@@ -164,13 +172,15 @@ def draw_all(
     for name, part, draw in figure_plan(dpi):
         if on_figure is not None:
             on_figure(name)
+        parts = (part,) if isinstance(part, str) else part
         try:
-            dirs = find_dirs(results_dir, part)
-            if not dirs:
-                outcomes.append(Outcome(name, "skipped", f"no {results_dir / part}/"))
+            dirs = [find_dirs(results_dir, p) for p in parts]
+            absent = [p for p, found in zip(parts, dirs, strict=True) if not found]
+            if absent:
+                outcomes.append(Outcome(name, "skipped", f"no {results_dir / absent[0]}/"))
                 continue
             with collect_notes() as notes:
-                files = draw(dirs, Path(out_dir))
+                files = draw(*dirs, Path(out_dir))
             outcomes.append(Outcome(name, "drawn", files=files, notes=notes))
         except EmptyInput as exc:
             outcomes.append(Outcome(name, "skipped", str(exc)))

@@ -43,17 +43,22 @@ def find_results(dirs: list[Path]) -> list[Path]:
     return out
 
 
-def load_summaries(dirs: list[Path]) -> list[dict]:
+def load_results(dirs: list[Path]) -> list[tuple[Path, dict]]:
+    """Each result directory (:func:`find_results`) with its ``summary.json``."""
     out = []
     for d in find_results(dirs):
         data = json.loads((d / "summary.json").read_text("utf-8"))
         missing = [k for k in (C.model, C.pretrained, C.random_weights, C.metrics) if k not in data]
         if missing:
             raise MissingInput(f"{d / 'summary.json'}: missing key(s) {missing} — rerun `{MAKER}`")
-        out.append(data)
+        out.append((d, data))
     if not out:
         raise EmptyInput("no negbench result to draw")
     return out
+
+
+def load_summaries(dirs: list[Path]) -> list[dict]:
+    return [s for _, s in load_results(dirs)]
 
 
 def _label(s: dict) -> str:

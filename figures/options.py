@@ -89,3 +89,20 @@ NegscanOf = Annotated[
     list[str] | None,
     typer.Option("--negscan", help="NAME=DIR: negscan results of the corpus of weights tag NAME."),
 ]
+NegbenchFor = Annotated[
+    list[Path],
+    typer.Option(
+        "--negbench",
+        help="`promptsim negbench --out` dirs (or --models-file output dirs) of the sweeps' "
+        "backbones, matched by model and weights; repeatable.",
+        show_default=False,
+    ),
+]
+AllowRandomPoints = Annotated[
+    bool,
+    typer.Option(
+        "--allow-random",
+        help="Draw backbones with random weights too (flagged RANDOM WEIGHTS; their numbers say "
+        "nothing about CLIP); without it they are left out, and the figure says so.",
+    ),
+]

@@ -3,23 +3,54 @@ and :func:`mlr.table.build_table` (registered on the app by :mod:`mlr.cli`)."""
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
 
+from corpora import cli as dialect
 from corpora.cli import QuietOpt, format_param, stderr
 from mlr.cli_options import config_from, run_errors, run_options
-from mlr.config import DEFAULT_TEMPLATE
+from mlr.config import BACKBONE_TEMPLATE, DEFAULT_TEMPLATE
 
 # varied by the sweep itself: hidden, and refused when given
 SWEEP_OWNED = ("method", "seed", "mask", "resume")
 
 
-@run_options(exclude=("partial", "out"), owned=SWEEP_OWNED)
+_MODEL_HELP = typing.get_args(dialect.ModelOpt)[1].help
+_PRETRAINED_HELP = typing.get_args(dialect.PretrainedOpt)[1].help
+_PANEL = "Model options"
+
+
+@run_options(exclude=("partial", "out", "model", "pretrained"), owned=SWEEP_OWNED)
 def sweep(
     options: dict[str, Any],
     config: str | None,
+    model: list[str] | None = typer.Option(
+        None,
+        "--model",
+        help=f"{_MODEL_HELP} Repeat it, with --pretrained, to run the grid on several backbones "
+        "(the n-th --model with the n-th --pretrained; one of either goes with all of the "
+        "other). [default: RN101, or --config's]",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+    pretrained: list[str] | None = typer.Option(
+        None,
+        "--pretrained",
+        help=f"{_PRETRAINED_HELP} Repeatable (see --model). [default: openai, or --config's]",
+        rich_help_panel=_PANEL,
+        show_default=False,
+    ),
+    models_file: Path | None = typer.Option(
+        None,
+        "--models-file",
+        help="Backbones to run the grid on: a CLIP_benchmark model list (one 'model,pretrained' "
+        "a line, as `promptsim negbench --models-file`), e.g. a CLIP and its negation-tuned "
+        "versions. Each gets its own folder under --out; not with --model/--pretrained.",
+        rich_help_panel=_PANEL,
+    ),
     methods: str = typer.Option(
         "baseline,dualcoop,positivecoop,negativecoop", help="Comma-separated methods, or all."
     ),
@@ -38,9 +69,12 @@ def sweep(
         help="With a URL --out: local staging directory of the runs "
         "(default ~/.cache/notclip/sweeps, on each worker).",
     ),
-    template: str = typer.Option(
-        DEFAULT_TEMPLATE,
-        help="Run directory below --out; fields {dataset} {method} {partial} {seed} {model}.",
+    template: str | None = typer.Option(
+        None,
+        help="Run directory below --out; fields {dataset} {method} {partial} {seed} {model} "
+        f"{{backbone}} (model and weights). [default: {DEFAULT_TEMPLATE}; over several backbones "
+        f"or a --models-file: {BACKBONE_TEMPLATE}]",
+        show_default=False,
     ),
     fmt: Annotated[str, format_param(("table", "json", "csv"))] = "table",
     quiet: QuietOpt = False,
@@ -64,10 +98,12 @@ def sweep(
     ),
     num_runs: int | None = typer.Option(None, min=1, help="Job arrays: the number of slices."),
 ) -> None:
-    """Every (method, partial, seed) as a `fit` run: skips done runs, resumes killed ones.
+    """Every (backbone, method, partial, seed) as a `fit` run: skips done runs, resumes killed
+    ones.
 
-    Every `mlrtrain fit` option below (--epochs, --model, --pretrained, --image-size, --lr,
-    --loss-w, --feature-cache, …) is passed to every run.
+    Every `mlrtrain fit` option below (--epochs, --image-size, --lr, --loss-w, --feature-cache,
+    …) is passed to every run. Several backbones (--models-file, or --model/--pretrained
+    repeated) run the same grid each, in a folder per backbone under --out.
 
     Rerunning skips complete runs, resumes interrupted ones and retries failed ones; a complete
     run made with other options is kept as made (status conflict, the options named). A failed
@@ -75,7 +111,7 @@ def sweep(
     results.parquet in --out is rewritten after every run (docs/RESULTS.md) and printed at the
     end, one row per run (csv and json: every column); `mlrtrain table OUT` builds the paper's
     table.
-    All runs share one feature cache, so the dense features are computed once."""
+    All runs share one feature cache, so each backbone's dense features are computed once."""
     from dataclasses import replace
 
     from corpora.executors import ENGINES, Resources, make_executor, take_slice
@@ -83,21 +119,30 @@ def sweep(
     from corpora.places import remote_url
     from corpora.runio import claim_out_dir
     from corpora.schema import C
+    from mlr.backbone.model_list import pair_backbones, parse_models_file
     from mlr.cli_progress import SweepProgress, banner
     from mlr.distributed import default_gpus
     from mlr.report import runs_grid
     from mlr.sweep import SweepConfig, parse_methods, parse_partials, parse_seeds, run_sweep
 
     base = config_from({**options, "out": out}, config)
+    if models_file is not None and (model or pretrained):
+        raise typer.BadParameter("not with --model/--pretrained", param_hint="--models-file")
+    with run_errors():  # a bad model list: one error line naming the file and line
+        pairs = parse_models_file(models_file) if models_file is not None else None
     try:
+        if pairs is None:
+            pairs = pair_backbones(model or [], pretrained or [], (base.model, base.pretrained))
         cfg = SweepConfig(
-            base=base,
+            base=replace(base, model=pairs[0][0], pretrained=pairs[0][1]),
             out=out,
             methods=tuple(parse_methods(methods)),
             partials=tuple(parse_partials(partial)),
             seeds=tuple(parse_seeds(seeds)),
             template=template,
             work_dir=work_dir,
+            backbones=tuple(pairs),
+            models_file=None if models_file is None else str(models_file),
         )
         runs = cfg.plan()
     except ValueError as exc:
@@ -108,8 +153,9 @@ def sweep(
     if engine not in ENGINES:
         raise typer.BadParameter(f"use one of {', '.join(ENGINES)}", param_hint="--engine")
     stderr.print(
-        f"sweep: {len(cfg.methods)} method(s) × {len(cfg.partials)} proportion(s) × "
-        f"{len(cfg.seeds)} seed(s) = {len(runs)} runs into {out}"
+        f"sweep: {len(pairs)} backbone(s) × {len(cfg.methods)} method(s) × "
+        f"{len(cfg.partials)} proportion(s) × {len(cfg.seeds)} seed(s) = {len(runs)} runs into "
+        f"{out}"
     )
     if part is not None:
         runs = take_slice(runs, *part)

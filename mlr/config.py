@@ -54,6 +54,8 @@ DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
 FEATURE_CACHE_ENV = "NOTCLIP_FEATURE_CACHE"  # overrides DEFAULT_FEATURE_CACHE
 # a sweep's run directories below its --out (mlr.sweep)
 DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
+# a sweep over several backbones: one folder per backbone (model and weights), then the above
+BACKBONE_TEMPLATE = "{backbone}/" + DEFAULT_TEMPLATE
 PRESETS = Path(__file__).parent / "data" / "presets"  # --config NAME: PRESETS/NAME.json
 # run.json / preset keys of earlier versions → today's names (read only, when loading)
 LEGACY_KEYS = {

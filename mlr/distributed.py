@@ -1,12 +1,13 @@
-"""``mlrtrain sweep --engine ray``: every unfinished (method, p, seed) run as one task.
+"""``mlrtrain sweep --engine ray``: every unfinished (backbone, method, p, seed) run as one task.
 
 The driver decides, as a serial sweep does, which runs are complete (skipped, their numbers read
-back), then has the feature cache built by one task (never two at once), then submits one task
-per remaining run and alone writes ``results.parquet``, one row as each run returns. A task finds
-its run's state itself, so a task retried after its worker died resumes from the run's last
-checkpoint. Tasks run in the driver's working directory (when the node has it), so relative
-``--root`` / ``--out`` / ``--feature-cache`` mean what they mean to the driver. A run kept at a
-URL is staged and uploaded by its task, on the task's node (:func:`mlr.sweep.train_run`).
+back), then has each backbone's feature cache built by one task (never two at once), then
+submits one task per remaining run and alone writes ``results.parquet``, one row as each run
+returns. A task finds its run's state itself, so a task retried after its worker died resumes
+from the run's last checkpoint. Tasks run in the driver's working directory (when the node has
+it), so relative ``--root`` / ``--out`` / ``--feature-cache`` mean what they mean to the driver.
+A run kept at a URL is staged and uploaded by its task, on the task's node
+(:func:`mlr.sweep.train_run`).
 """
 
 from __future__ import annotations
@@ -78,11 +79,12 @@ def run_in_parallel(
             record(i, run, _finished_row(run, run.home))
         else:
             todo.append((i, run))
-    builds: list[FitConfig] = []  # the first run's cache, plus other seeds' augmented views
+    # the cache of each backbone's first run, plus other seeds' augmented views
+    builds: dict[tuple, FitConfig] = {}
     for c in (run.config for _, run in todo):
-        if c.cache and (not builds or (c.aug_views and c.seed not in {b.seed for b in builds})):
-            builds.append(c)
-    for c in builds:  # one at a time: never two builds of one cache entry at once
+        if c.cache:
+            builds.setdefault((c.model, c.pretrained, c.seed if c.aug_views else None), c)
+    for c in builds.values():  # one at a time: never two builds of one cache entry at once
         list(executor.map(features_task, [(c, os.getcwd())], resources))
     items = [(run, os.getcwd()) for _, run in todo]
     for j, result in executor.map(fit_task, items, resources):

@@ -1,7 +1,8 @@
 """Sweeps: every (method, known-label proportion, seed) as one :func:`mlr.train.fit` run.
 
 Each run gets its own directory from an output-path template (default
-``{dataset}/{method}/p{partial:.1f}/seed{seed}`` under the sweep directory). A rerun of the same
+``{dataset}/{method}/p{partial:.1f}/seed{seed}`` under the sweep directory; over several
+backbones ``{backbone}/`` in front). A rerun of the same
 sweep
 
 - **skips** runs that are complete (``metrics.json`` has ``complete: true``) — after checking that
@@ -15,19 +16,28 @@ sweep
 
 ``results.parquet`` (``docs/RESULTS.md``) is rewritten atomically after every run; rows of runs
 that are not part of this invocation are kept, so several invocations into one directory
-accumulate. A run is keyed by (dataset, model, pretrained, weights_id, image_size, method, p,
-seed) — every row names its backbone — and a new row replaces only the row with the same key (a
-backbone column that one side does not know, as after a run that failed before loading its
-weights, matches any value): sweeps of two backbones into one directory (``{model}`` in the
-template) keep both. ``status`` is ``complete`` (trained and evaluated by this invocation),
-``skipped`` (already complete, its numbers read from its ``metrics.json``), ``conflict`` (complete,
-made with other options than this invocation's: its numbers kept, ``error`` names the options) or
-``failed`` (``error`` holds the exception).
+accumulate. A run is keyed by (dataset, model, pretrained, weights_id, image_size, preprocess,
+augmentation, method, p, seed) — every row names its backbone and image setting — and a new row
+replaces only the row with the same key (a backbone or setting column that one side does not
+know, as after a run that failed before loading its weights, matches any value): sweeps of two
+backbones into one directory keep both.
+
+One sweep may run its grid on several backbones (``SweepConfig.backbones``: ``--models-file`` or
+repeated ``--model``/``--pretrained``), e.g. a CLIP and its negation-tuned versions: each run
+directory is then under the backbone's own folder (:data:`BACKBONE_TEMPLATE`,
+``{backbone}/{dataset}/…``, the folder named as ``promptsim negbench --models-file`` names it),
+and skip, resume, job-array slices (over the whole plan, backbone → seed → partial → method) and
+``results.parquet`` work across them as within one.
+
+``status`` is ``complete`` (trained and evaluated by this invocation), ``skipped`` (already
+complete, its numbers read from its ``metrics.json``), ``conflict`` (complete, made with other
+options than this invocation's: its numbers kept, ``error`` names the options) or ``failed``
+(``error`` holds the exception).
 
 The partial-label mask of a run depends only on (dataset, p, seed) (:func:`mlr.masks.draw_mask` over
 the whole training split), so the methods of one (p, seed) are trained on the same known labels.
-The runs share one feature cache (``FitConfig.feature_cache``): the first run of a sweep computes
-the dense features, the others read them.
+The runs share one feature cache (``FitConfig.feature_cache``, keyed per backbone): the first run
+of a backbone computes its dense features, the others read them.
 
 ``out`` may be an fsspec URL (``s3://…``, ``gs://…``, ``memory://…``): then the URL is where the
 runs' files are kept and read back (skip, resume, ``results.parquet``), and each run trains in a
@@ -37,6 +47,7 @@ the end, wherever the run runs; a run not yet complete is first downloaded from 
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 import string
@@ -51,7 +62,8 @@ from corpora.locks import writing
 from corpora.places import remote_url
 from corpora.runio import SEED_MAX, run_info
 from corpora.schema import C
-from mlr.config import DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
+from mlr.backbone.model_list import identity_name, weights_spec
+from mlr.config import BACKBONE_TEMPLATE, DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
 from mlr.inputs import Reporter
 from mlr.sweep_io import (
     at,
@@ -68,7 +80,7 @@ from mlr.sweep_io import (
 )
 from mlr.train import fit
 
-TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
+TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model", "backbone")
 
 
 # --- parsing the grid -----------------------------------------------------------------------
@@ -167,52 +179,80 @@ class SweepRun:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A sweep: ``base`` holds every ``fit`` option; method, partial, seed and out vary."""
+    """A sweep: ``base`` holds every ``fit`` option; backbone, method, partial, seed and out vary.
+
+    ``backbones``: the ``(model, pretrained)`` pairs the grid runs on (empty: ``base``'s own);
+    ``template`` None: :data:`BACKBONE_TEMPLATE` when the sweep is over a backbone list (a
+    ``models_file``, or several backbones), else :data:`~mlr.config.DEFAULT_TEMPLATE`."""
 
     base: FitConfig
     out: str
     methods: tuple[str, ...]
     partials: tuple[float, ...]
     seeds: tuple[int, ...]
-    template: str = DEFAULT_TEMPLATE
+    template: str | None = None
     work_dir: str | None = None  # staging for a URL ``out`` (:func:`staging_dir`)
+    backbones: tuple[tuple[str, str], ...] = ()
+    models_file: str | None = None  # where ``backbones`` were read from (run.json)
+
+    def backbone_list(self) -> list[tuple[str, str]]:
+        """The sweep's ``(model, pretrained)`` pairs, in order; one listed twice (the same model
+        and weights as results record them) is a ``ValueError``."""
+        pairs = list(self.backbones) or [(self.base.model, self.base.pretrained)]
+        seen: dict[tuple[str, str], tuple[str, str]] = {}
+        for model, pretrained in pairs:
+            key = (model, weights_spec(pretrained))
+            if key in seen:
+                raise ValueError(f"backbone {model},{pretrained} is listed twice")
+            seen[key] = (model, pretrained)
+        return pairs
+
+    def resolved_template(self) -> str:
+        """The run-directory template in effect (:attr:`template`, or its default)."""
+        if self.template is not None:
+            return self.template
+        several = self.models_file is not None or len(self.backbone_list()) > 1
+        return BACKBONE_TEMPLATE if several else DEFAULT_TEMPLATE
 
     def plan(self) -> list[SweepRun]:
-        """Every run, ordered seed → partial → method (the methods of one mask run back to back).
-        Raises ``ValueError`` when the template sends two runs to one directory."""
-        check_template(self.template)
+        """Every run, ordered backbone → seed → partial → method (the methods of one mask run
+        back to back). Raises ``ValueError`` when the template sends two runs to one directory."""
+        template = check_template(self.resolved_template())
         url = remote_url(self.out)
         local = self.out if url is None else staging_dir(url, self.work_dir)
         runs: list[SweepRun] = []
-        seen: dict[str, tuple[str, float, int]] = {}
-        for seed in self.seeds:
-            for p in self.partials:
-                for method in self.methods:
-                    values = {
-                        "dataset": self.base.dataset,
-                        "method": method,
-                        "partial": p,
-                        "seed": seed,
-                        "model": self.base.model,
-                    }
-                    rel = self.template.format(**values)
-                    if rel in seen:
-                        raise ValueError(
-                            f"--template {self.template!r} puts {seen[rel]} and "
-                            f"{(method, p, seed)} in the same directory {rel!r} "
-                            "(more digits for {partial}, e.g. p{partial:.2f}?)"
-                        )
-                    seen[rel] = (method, p, seed)
-                    cfg = replace(
-                        self.base,
-                        method=method,
-                        partial=p,
-                        seed=seed,
-                        out=str(Path(local) / rel),
-                        resume=False,
-                    )
-                    home = None if url is None else f"{url.rstrip('/')}/{rel}"
-                    runs.append(SweepRun(method, p, seed, rel, cfg, home))
+        seen: dict[str, tuple[str, str, float, int]] = {}
+        grid = itertools.product(self.backbone_list(), self.seeds, self.partials, self.methods)
+        for (model, pretrained), seed, p, method in grid:
+            values = {
+                "dataset": self.base.dataset,
+                "method": method,
+                "partial": p,
+                "seed": seed,
+                "model": model,
+                "backbone": identity_name(model, pretrained),
+            }
+            rel = template.format(**values)
+            here = (f"{model},{pretrained}", method, p, seed)
+            if rel in seen:
+                raise ValueError(
+                    f"--template {template!r} puts {seen[rel]} and {here} in the same directory "
+                    f"{rel!r} (more digits for {{partial}}, e.g. p{{partial:.2f}}? {{backbone}} "
+                    "for several backbones?)"
+                )
+            seen[rel] = here
+            cfg = replace(
+                self.base,
+                model=model,
+                pretrained=pretrained,
+                method=method,
+                partial=p,
+                seed=seed,
+                out=str(Path(local) / rel),
+                resume=False,
+            )
+            home = None if url is None else f"{url.rstrip('/')}/{rel}"
+            runs.append(SweepRun(method, p, seed, rel, cfg, home))
         return runs
 
 
@@ -241,6 +281,9 @@ def _row(run: SweepRun, status: str, metrics: dict | None, error: str | None) ->
         C.model: run.config.model,
         C.pretrained: run.config.pretrained,
         C.image_size: m.get(C.image_size, run.config.image_size),
+        # known before the run loads anything: a failed run's row names them too
+        C.preprocess: m.get(C.preprocess, run.config.preprocess),
+        C.augmentation: m.get(C.augmentation, run.config.augmentation()),
         C.method: run.method,
         C.partial: run.partial,
         C.seed: run.seed,
@@ -283,7 +326,7 @@ def _finished_row(run: SweepRun, run_dir: Path | str) -> dict:
         "numbers are kept as made: move it away or sweep into another --out"
     )
     if any(d.split()[0] in ("model", "pretrained", "image_size") for d in diff):
-        error += " (or put {model} in --template: one directory per backbone)"
+        error += " (or put {backbone} in --template: one directory per backbone)"
     return _row(replace(run, config=replace(old, out=run.config.out)), "conflict", metrics, error)
 
 
@@ -327,10 +370,12 @@ def _run_info(cfg: SweepConfig, parallel: bool, part: tuple[int, int] | None) ->
     run's own ``run.json`` says how that run was made)."""
     config = {
         "base": cfg.base.to_dict(),
+        "backbones": [list(b) for b in cfg.backbone_list()],
+        "models_file": cfg.models_file,
         "methods": list(cfg.methods),
         "partials": list(cfg.partials),
         "seeds": list(cfg.seeds),
-        "template": cfg.template,
+        "template": cfg.resolved_template(),
         "out": cfg.out,
         "work_dir": cfg.work_dir,
     }

@@ -134,16 +134,16 @@ def merge_results(path: Path | str, rows: list[dict]) -> pl.DataFrame:
             for c, t in S.SWEEP_RESULTS.items()
         ]
     )
-    # a new row replaces the old row of the same run: the same key, where a backbone column that
-    # one of them does not know (a run that failed before loading its weights, a results file of
-    # an earlier version) matches any value
+    # a new row replaces the old row of the same run: the same key, where a backbone or setting
+    # column that one of them does not know (a run that failed before loading its weights, a
+    # results file of an earlier version) matches any value
     p_key = S.rounded_partial()
     old = old.with_row_index("_i").with_columns(_p=p_key)
     keys = new.select(S.SWEEP_KEY).with_columns(_p=p_key).drop(C.partial)
     same = old.join(keys, on=[C.dataset, C.method, "_p", C.seed], suffix="_new").filter(
         pl.all_horizontal(
             pl.col(c).is_null() | pl.col(f"{c}_new").is_null() | (pl.col(c) == pl.col(f"{c}_new"))
-            for c in S.SWEEP_BACKBONE
+            for c in S.SWEEP_GROUP
         )
     )
     kept = old.filter(~pl.col("_i").is_in(same["_i"].implode())).drop("_i", "_p")

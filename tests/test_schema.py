@@ -161,7 +161,7 @@ def test_kinds_cover_every_command_with_result_files() -> None:
 def test_every_result_column_is_named_once_in_c() -> None:
     tables = [t for files in S.FILES.values() for t in files.values()]
     tables += [S.TABLE_HEAD, S.TABLE_TAIL, S.SWEEP_KEY, S.SWEEP_BACKBONE, S.SWEEP_ADDED]
-    tables += [S.FIT_METRICS, *S.SUMMARIES.values()]
+    tables += [S.FIT_METRICS, *S.SUMMARIES.values(), S.NEGATION_GAP]
     columns = {c for t in tables for c in t}
     named = {a.rstrip("_"): v for a, v in vars(S.C).items() if not a.startswith("__")}
     assert all(a == v for a, v in named.items())  # C.cosine is "cosine", C.class_ is "class"

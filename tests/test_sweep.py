@@ -310,7 +310,11 @@ def test_table_on_a_real_sweep(done_sweep, tmp_path):
     assert res.exit_code == 0, res.output
     text = (tmp_path / "t.md").read_text()
     # the table names its backbone and says that its weights are random
-    title = "VOC · notclip-tiny-ViT / none / 32 px (RANDOM WEIGHTS): mAP (%) by known-label"
+    # and the image setting its runs were trained with
+    title = (
+        "VOC · notclip-tiny-ViT / none / 32 px (RANDOM WEIGHTS) · squash, augmentation none: "
+        "mAP (%) by known-label"
+    )
     assert title in text and "| 30% | 70% | Avg | last ep. |" in text
     assert "RANDOM WEIGHTS: this backbone was never trained" in text
     # random weights are not compared with the paper unless asked
@@ -364,7 +368,7 @@ def test_two_backbones_in_one_sweep_directory_keep_their_own_rows(voc_root, tiny
     # the same directory for another model: refused, saying how to keep both
     on_rn = replace(cfg, base=replace(cfg.base, model=rn))
     conflicts = run_sweep(on_rn).conflicts
-    assert len(conflicts) == 1 and "{model} in --template" in conflicts[0]["error"]
+    assert len(conflicts) == 1 and "{backbone} in --template" in conflicts[0]["error"]
     # the kept row describes the run as made: the other model, not the one just asked for
     assert conflicts[0]["model"] == vit and conflicts[0]["map"] is not None
     run_sweep(replace(on_rn, template="{model}/{method}/p{partial:.1f}/seed{seed}"))

@@ -420,3 +420,30 @@ def test_a_truncated_results_file_is_named(tmp_path: Path, sweep: Path) -> None:
     (sweep / "results.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"results\.parquet: unreadable results file \(truncated"):
         load_runs(sweep)
+
+
+def test_runs_of_different_image_settings_are_never_pooled(tmp_path: Path) -> None:
+    """The same backbone trained on squashed vs cropped images, or with vs without augmentation:
+    separate tables in every format, each heading naming its setting."""
+    rn = {"model": "RN101", "pretrained": "openai", "image_size": 448, "weights_id": "b2"}
+    settings = [("squash", "online", 80.0), ("crop", "online", 60.0), ("squash", "none", 40.0)]
+    rows = [
+        run("baseline", 0.1, seed, m + seed) | rn | {"preprocess": pre, "augmentation": aug}
+        for pre, aug, m in settings
+        for seed in (0, 1)
+    ]
+    t = build_table(write_results(tmp_path / "s", rows))
+    assert t.height == 3 and t["map_10_n"].to_list() == [2, 2, 2]
+    got = {(r["preprocess"], r["augmentation"]): r["map_10_mean"] for r in t.iter_rows(named=True)}
+    assert got == {("squash", "online"): 80.5, ("crop", "online"): 60.5, ("squash", "none"): 40.5}
+    md = render(t, "markdown")
+    for pre, aug, _ in settings:
+        assert f"### VOC · RN101 / openai / 448 px (weights b2) · {pre}, augmentation {aug}: " in md
+    csv = pl.read_csv(io.StringIO(render(t, "csv")))
+    assert csv.select("preprocess", "augmentation").unique().height == 3
+    assert render(t, "latex", compare=False).count(r"\begin{table}") == 3
+    # a file of an earlier version (no setting columns) is one table, its label as before
+    old = [{k: v for k, v in r.items() if k not in ("preprocess", "augmentation")} for r in rows]
+    t_old = build_table(write_results(tmp_path / "old", old[:2]))
+    assert t_old.height == 1 and t_old["map_10_n"].to_list() == [2]
+    assert t_old["backbone"].to_list() == ["RN101 / openai / 448 px (weights b2)"]

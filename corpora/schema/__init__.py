@@ -245,6 +245,8 @@ SWEEP_RESULTS: Schema = {
     C.weights_id: pl.String,
     C.image_size: pl.Int64,
     C.random_weights: pl.Boolean,
+    C.preprocess: pl.String,
+    C.augmentation: pl.String,
     C.method: pl.String,
     C.partial: pl.Float64,
     C.seed: pl.Int64,
@@ -272,19 +274,25 @@ def rounded_partial() -> pl.Expr:
     return pl.col(C.partial).round(PARTIAL_DECIMALS)
 
 
-# a run is (dataset, backbone, method, p, seed): one row each, sorted in this order
+# a run is (dataset, backbone, image setting, method, p, seed): one row each, sorted in this order
 SWEEP_KEY = (
     C.dataset,
     C.model,
     C.pretrained,
     C.weights_id,
     C.image_size,
+    C.preprocess,
+    C.augmentation,
     C.method,
     C.partial,
     C.seed,
 )
 # the backbone of a run: the model, its weights (tag or file, and their identity), the input size
 SWEEP_BACKBONE = (C.model, C.pretrained, C.image_size, C.weights_id)
+# what the images went through: the transform (squash / crop) and the training augmentation
+SWEEP_SETTING = (C.preprocess, C.augmentation)
+# what a table never pools: runs differing in one of these are in different tables
+SWEEP_GROUP = (*SWEEP_BACKBONE, *SWEEP_SETTING)
 # columns that results files written by earlier versions lack (read as null)
 SWEEP_ADDED = (
     C.run_dir,
@@ -296,6 +304,8 @@ SWEEP_ADDED = (
     C.map_selected,
     C.map_last,
     C.select,
+    C.preprocess,
+    C.augmentation,
 )
 
 # ``mlrtrain table --format csv`` (the ``build_table`` frame), one row per (dataset, backbone,
@@ -303,7 +313,7 @@ SWEEP_ADDED = (
 # key, ``10`` for 0.1), then ``TABLE_TAIL``
 TABLE_HEAD = (
     C.dataset,
-    *SWEEP_BACKBONE,
+    *SWEEP_GROUP,
     C.backbone,
     C.random_weights,
     C.paper_refused,
@@ -360,6 +370,31 @@ TABLE_TAIL = (
     C.n_failed,
     C.n_missing,
 )
+
+# ---- paperfigs negation-gap: the figure's inputs, beside it ---------------------------------
+
+# one row per drawn point: a (dataset, backbone, setting) of the sweeps and a known-label
+# proportion, the DualCoOp − PositiveCoOp gap over its paired seeds, and the backbone's
+# negation accuracy from ``promptsim negbench``
+NEGATION_GAP: Schema = {
+    C.dataset: pl.String,
+    **{c: SWEEP_RESULTS[c] for c in SWEEP_GROUP},
+    C.backbone: pl.String,
+    C.random_weights: pl.Boolean,
+    C.partial: pl.Float64,
+    C.map_dualcoop: pl.Float64,
+    C.map_positivecoop: pl.Float64,
+    C.gap: pl.Float64,
+    C.gap_min: pl.Float64,
+    C.gap_max: pl.Float64,
+    C.n_seeds: pl.Int64,
+    C.negation_accuracy: pl.Float64,
+    C.negation_ci_low: pl.Float64,
+    C.negation_ci_high: pl.Float64,
+    C.negbench_dataset: pl.String,
+    C.negbench_split: pl.String,
+    C.negbench_dir: pl.String,
+}
 
 # ---- which file of which result directory ---------------------------------------------------
 

@@ -1,14 +1,12 @@
 """``promptsim negbench --models-file``: CLIP_benchmark's model list, one result folder per model
 identity, and when a finished folder may be reused.
 
-A model's identity is its name and its weights as results record them
-(:func:`~negation.negbench.runner.weights_spec`: a ``local-dir:`` folder or checkpoint made
-absolute); its folder is :func:`~negation.negbench.runner.identity_name`, ``<model>_<pretrained>``
-with 8 hex digits of a SHA-256 where a name is not file-name safe, so two identities never share
-a folder. A rerun reuses a finished folder (status ``skipped``) only when
-it was made for the same model and weights (checkpoint files unchanged on disk) with the same
-options (all but :data:`FREE`); otherwise it is left as made, status ``conflict`` with the
-differences named — as ``mlrtrain sweep`` does.
+A model's identity is its name and its weights as results record them, its folder
+:func:`~mlr.backbone.model_list.identity_name` (the model list and the names are
+:mod:`mlr.backbone.model_list`'s, shared with ``mlrtrain sweep --models-file``). A rerun reuses a
+finished folder (status ``skipped``) only when it was made for the same model and weights
+(checkpoint files unchanged on disk) with the same options (all but :data:`FREE`); otherwise it
+is left as made, status ``conflict`` with the differences named — as ``mlrtrain sweep`` does.
 """
 
 from __future__ import annotations
@@ -22,37 +20,13 @@ from typing import Any
 
 from corpora.runio import atomic_write_json
 from corpora.schema import C
+from mlr.backbone.model_list import identity_name, weights_spec
+from mlr.backbone.model_list import parse_models_file as parse_models_file
 from mlr.backbone.weights import file_identity
 from mlr.sweep_io import read_json
-from negation.negbench.runner import (
-    Progress,
-    RunConfig,
-    identity_name,
-    run,
-    run_options,
-    weights_spec,
-)
+from negation.negbench.runner import Progress, RunConfig, run, run_options
 
 FREE = frozenset({"batch_size", "image_batch", "text_cache", "models_file"})  # change no number
-
-
-def parse_models_file(path: Path) -> list[tuple[str, str]]:
-    """CLIP_benchmark's model list: one ``model,pretrained`` a line (``#`` comments, blanks)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"model list {path}: no such file")
-    out = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        parts = [p.strip() for p in text.split(",")]
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{path}, line {n}: expected 'model,pretrained', got {line.strip()!r}")
-        out.append((parts[0], parts[1]))
-    if not out:
-        raise ValueError(f"model list {path}: no model listed")
-    return out
 
 
 def model_dir(out: Path, model: str, pretrained: str) -> Path:

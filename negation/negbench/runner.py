@@ -11,7 +11,6 @@ sibling and renamed into place, so a directory that exists is complete.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import uuid
 from collections.abc import Callable
@@ -25,10 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
-from corpora.runio import slug as runio_slug
 from corpora.schema import NEGBENCH_SCORES, C
 from mlr.backbone import require_images
-from mlr.backbone.weights import LOCAL_DIR_PREFIX, looks_like_path
+from mlr.backbone.model_list import name_part, weights_spec
 from negation.negbench import metrics as M
 from negation.negbench.summaries import clip_benchmark_metrics, per_class, task_metrics
 
@@ -188,46 +186,6 @@ def score(bench: Bench, backbone, cfg: RunConfig, progress: Progress) -> pl.Data
         float_lists(C.scores, scores),
         *(pl.Series(k, v, dtype=NEGBENCH_SCORES[k]) for k, v in columns.items()),
     )
-
-
-def slug(text: str) -> str:
-    """A file-name-safe form of a model or weights name."""
-    return runio_slug(text, "-", "._+-").strip("-") or "x"
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def name_part(value: str) -> str:
-    """``value`` as one part of a file or folder name: as is when it is file-name safe (and at
-    most 64 characters), else the end of its :func:`slug` and 8 hex digits of its SHA-256 — so
-    two values never share a part."""
-    safe = slug(value)
-    if safe == value and len(value) <= 64:
-        return value
-    tail = safe if len(safe) <= 48 else safe[-48:].partition("-")[2] or safe[-48:]
-    return f"{tail}-{_digest(value)}"
-
-
-def identity_name(model: str, pretrained: str) -> str:
-    """``<model>_<pretrained>`` (:func:`name_part` of each, ``pretrained`` as
-    :func:`weights_spec` records it): readable and one per model identity — a model name with
-    ``_`` (where the two parts would split ambiguously) gets 8 hex digits of the pair's SHA-256."""
-    spec = weights_spec(pretrained)
-    name = f"{name_part(model)}_{name_part(spec)}"
-    return f"{name}-{_digest(model + chr(10) + spec)}" if "_" in model else name
-
-
-def weights_spec(pretrained: str) -> str:
-    """``--pretrained`` as results record it: a ``local-dir:`` folder or a checkpoint path made
-    absolute (a relative path means nothing once the results move); a tag or ``none`` as given."""
-    if pretrained.startswith(LOCAL_DIR_PREFIX):
-        folder = Path(pretrained[len(LOCAL_DIR_PREFIX) :]).expanduser().resolve()
-        return f"{LOCAL_DIR_PREFIX}{folder}"
-    if looks_like_path(pretrained):
-        return str(Path(pretrained).expanduser().resolve())
-    return pretrained
 
 
 def clip_benchmark_name(dataset: str, pretrained: str, model: str, task: str) -> str:
