@@ -188,7 +188,8 @@ def params_vs_compute(
         params = [*ours[C.n_params].to_list(), *_dots(ax_p, rows, C.params_paper, y, filled=False)]
         style.log_axis(ax_p)
         ax_p.margins(x=0.15)
-        ax_p.set(xlabel="trainable parameters", title="params: ● ours, □ paper")
+        key = "params: ● ours" + (", □ paper" if rows[C.params_paper].is_not_null().any() else "")
+        ax_p.set(xlabel="trainable parameters", title=key)  # a key only for what is drawn
         hours = _dots(ax_h, ours, C.train_hours_per_run, y, filled=True)
         style.value_axis(ax_h, hours or [1.0])
         devices = ", ".join(sorted(finished[C.device].drop_nulls().unique().to_list())) or "?"

@@ -819,6 +819,7 @@ def test_sweep_figures_follow_the_tables_policy_on_random_weights(tmp_path, monk
     rows = [t.get_text() for t in figs[2].axes[0].get_yticklabels()]
     assert rows == ["Baseline", "PositiveCoOp"]  # ours only: no paper point, no paper row
     assert len(figs[2].axes) == 2  # and no panel of the paper's GPU hours
+    assert figs[2].axes[0].get_title() == "params: ● ours"  # nor a key for its points
     res = runner.invoke(app, ["params-compute", str(d), *out, "--allow-random"])
     assert res.exit_code == 0
     assert "DualCoOp" in [t.get_text() for t in figs[3].axes[0].get_yticklabels()]
