@@ -108,6 +108,13 @@ def absence_scatter(
             xlabel="AUROC of P for presence",
             ylabel="AUROC of N for absence",
         )
-    title = f"{describe(absence_dir)} · one point per class; dashed: y = x, dotted: chance"
-    style.headline(fig, random_weights_banner(read_models(absence_dir)), notes, title=title)
-    return style.save(fig, out_dir, "absence_auroc", dpi)
+    details = [
+        describe(absence_dir),
+        "One point per class; dashed: y = x; dotted: chance (0.5). Below the diagonal the negated "
+        "prompt detects absence worse than the positive prompt detects presence.",
+    ]
+    banner = random_weights_banner(read_models(absence_dir))
+    caption = style.headline(
+        fig, banner, notes, title="Does the negated prompt detect absence?", details=details
+    )
+    return style.save(fig, out_dir, "absence_auroc", dpi, caption=caption)

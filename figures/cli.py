@@ -100,8 +100,8 @@ def map_curves(
     no_paper: o.NoPaper = False,
     allow_random: o.AllowRandom = False,
 ) -> None:
-    """mAP vs known labels per dataset: a line per method, seed min–max band, paper dashed (not
-    beside random weights unless --allow-random)."""
+    """mAP vs known labels per dataset (axis from 0): a line per method, seed min–max band, paper
+    dashed (not beside random weights unless --allow-random)."""
     from figures.sweeps import map_vs_partial
 
     _draw(
@@ -117,10 +117,11 @@ def params_compute(
     no_paper: o.NoPaper = False,
     allow_random: o.AllowRandom = False,
 ) -> None:
-    """Trainable parameters vs hours per run per method: ours (wall-clock on cached features)
-    filled, the paper's (end-to-end GPU hours) hollow (not beside random weights unless
-    --allow-random)."""
-    from figures.sweeps import params_vs_compute
+    """Trainable parameters and hours per run per method, ours beside the poster's computation
+    table (also written as params_compute.csv/.md): our training hours without building the
+    feature cache, the paper's end-to-end GPU hours on their own axis (not beside random weights
+    unless --allow-random)."""
+    from figures.compute import params_vs_compute
 
     _draw(
         lambda: params_vs_compute(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpora import schema as S
-from figures import absence, maps, negation_gap, negbench, negscan, prompts, sweeps
+from figures import absence, compute, maps, negation_gap, negbench, negscan, prompts, sweeps
 from figures.inputs import MAKERS, EmptyInput, MissingInput, collect_notes
 
 # part → (the result kind its directories hold (``corpora.schema.KINDS``, by their ``run.json``'s
@@ -112,7 +112,7 @@ def figure_plan(dpi: int) -> list[tuple[str, str | tuple[str, ...], Callable[...
     figure ``all`` knows."""
     return [
         ("map_vs_partial", "sweeps", lambda ds, o: sweeps.map_vs_partial(ds, o, dpi=dpi)),
-        ("params_compute", "sweeps", lambda ds, o: sweeps.params_vs_compute(ds, o, dpi=dpi)),
+        ("params_compute", "sweeps", lambda ds, o: compute.params_vs_compute(ds, o, dpi=dpi)),
         (
             "promptsim_violin",
             "promptsim",

@@ -146,12 +146,20 @@ def similarity_grids(
             bar = fig.colorbar(shown, ax=cells, fraction=0.08, pad=0.02, shrink=0.85)
             bar.set_label("cosine", fontsize="xx-small")
             bar.ax.tick_params(labelsize=4)
-        title = (
-            f"{Path(image).name} · {model} · {_seen_as(rows)} · colours: each row's own "
-            "cosine range"
+        details = [
+            f"{Path(image).name} · {model} · {_seen_as(rows)}",
+            "The photo as the model saw it; per class (rows) the similarity map of the positive "
+            f"and of the negated prompt ({CMAP}, {render}); both maps of a row share its colour "
+            "bar, in cosine (each row its own range).",
+        ]
+        caption = style.headline(
+            fig,
+            banner,
+            [missing] if missing else [],
+            title=f"{Path(image).name} · {rows[C.height][0]}×{rows[C.width][0]} grid",
+            details=details,
         )
-        style.headline(fig, banner, [missing] if missing else [], title=title)
-        written += style.save(fig, out_dir, _stem(image, used), dpi)
+        written += style.save(fig, out_dir, _stem(image, used), dpi, caption=caption)
     return written
 
 

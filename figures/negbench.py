@@ -8,8 +8,9 @@ corpus scatter, negscan's ``summary.json``).
   NAME, the negation rate of that pre-training corpus (negscan, % of all rows) against its
   negation-type MCQ accuracy.
 
-Titles name the dataset, split, models and bootstrap size; random-weight models are named in the
-RANDOM WEIGHTS banner (:func:`figures.style.headline`). Legends sit right of their panel.
+Captions name the dataset, split, models and bootstrap size; random-weight models are named in the
+RANDOM WEIGHTS banner (:func:`figures.style.headline`); the details are in the caption file.
+Legends sit right of their panel.
 """
 
 from __future__ import annotations
@@ -155,8 +156,13 @@ def negbench_panels(dirs: list[Path], out_dir: Path, *, dpi: int = style.DEFAULT
         a_ret.set(ylim=(0, 1), title="retrieval R@5: with vs without the negated clause")
     else:
         _empty(a_ret, "no retrieval results")
-    style.headline(fig, _banner(summaries), title=describe(summaries, "negation benchmarks"))
-    return style.save(fig, out_dir, "negbench", dpi)
+    caption = style.headline(
+        fig,
+        _banner(summaries),
+        title="Negation benchmarks",
+        details=[describe(summaries, "negation benchmarks")],
+    )
+    return style.save(fig, out_dir, "negbench", dpi, caption=caption)
 
 
 def parse_negscan(specs: list[str]) -> dict[str, Path]:
@@ -208,5 +214,7 @@ def negscan_scatter(
     drawn = [p[0] for p in points]
     title = describe(drawn, "corpus negation vs negation MCQ")
     title += f" · negscan of weights {', '.join(negscan)}"
-    style.headline(fig, _banner(drawn), title=title)
-    return style.save(fig, out_dir, "negbench_negscan", dpi)
+    caption = style.headline(
+        fig, _banner(drawn), title="Corpus negation vs negation MCQ", details=[title]
+    )
+    return style.save(fig, out_dir, "negbench_negscan", dpi, caption=caption)

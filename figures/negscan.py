@@ -1,10 +1,16 @@
 """Figures from ``negscan … --out DIR`` outputs, one directory per corpus (named by its folder or
 ``--label``): per-word caption shares and the negation rate (the paper's LAION 0.47 % as a
-reference), the top negated bigrams, and the class-negation counts; each titled with the scan's
-lexicon and options. Log axes only where the values span decades."""
+reference), the top negated bigrams, and the class-negation counts; captions name the scan's
+lexicon and options.
+
+Every corpus is shown with its number of rows ``n``; a *tiny* corpus (fewer than
+:data:`TINY_ROWS` rows) is flagged, since a 10-row file with 6 negated captions reads as 60 %.
+Log axes only where the values span decades, and there values are points, never bars (a bar's
+length on a log axis means nothing); count axes tick whole numbers only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +23,8 @@ from figures import style
 from figures.inputs import EmptyInput, left_out, read_json, read_table
 
 SUMMARY_KEYS = (C.n_rows, C.n_with_negation, "rate_all_rows", "rate_non_null")
+TINY_ROWS = 1_000  # fewer rows than this: a corpus's shares rest on a handful of captions
+TINY = f"tiny: fewer than {TINY_ROWS:,} rows, so its shares rest on few captions"
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,19 @@ def _stack(corpora: list[Corpus], file: str, columns: tuple[str, ...]) -> pl.Dat
     return pl.concat(parts, how="vertical_relaxed")
 
 
+def sized(c: Corpus) -> str:
+    """``laion · n = 1M`` (``, tiny`` when under :data:`TINY_ROWS` rows)."""
+    n = int(c.summary[C.n_rows])
+    return f"{c.name} · n = {style.compact(n)}" + (", tiny" if n < TINY_ROWS else "")
+
+
+def sizes(corpora: list[Corpus]) -> str:
+    """For the caption: every corpus's rows, and what *tiny* means when one is."""
+    each = "; ".join(f"{c.name}: {int(c.summary[C.n_rows]):,} rows" for c in corpora)
+    tiny = any(int(c.summary[C.n_rows]) < TINY_ROWS for c in corpora)
+    return f"n = {each}." + (f" Flagged {TINY}." if tiny else "")
+
+
 def _palette(corpora: list[Corpus]) -> dict[str, tuple]:
     import seaborn as sns
 
@@ -106,9 +127,19 @@ def _palette(corpora: list[Corpus]) -> dict[str, tuple]:
     return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
 
 
-def _label_bars(ax, fmt) -> None:
-    for bars in ax.containers:
-        ax.bar_label(bars, labels=[fmt(b.get_width()) for b in bars], fontsize=5, padding=1.5)
+def _ranks(
+    ax, rows: Sequence[tuple[float, float, object]], fmt, height: float, *, log: bool
+) -> None:
+    """Horizontal ``(y, value, colour)`` marks with a value label each: bars on a linear axis,
+    points on a log one."""
+    for y, v, color in rows:
+        if log:
+            ax.plot([v], [y], ls="", marker="o", ms=3.5, color=color, zorder=3)
+        else:
+            ax.barh([y], [v], height=height, color=color)
+        ax.annotate(
+            fmt(v), (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=5
+        )
 
 
 def _pct(v: float) -> str:
@@ -123,14 +154,15 @@ def word_counts(
     dpi: int = style.DEFAULT_DPI,
     labels: list[str] | None = None,
 ) -> list[Path]:
-    """``negscan_words.png/.pdf`` (scans that counted different words are refused:
+    """``negscan_words.png/.pdf`` (+ caption; scans that counted different words are refused:
     :func:`same_counting`): left, per word, the captions containing it — as a share of each
     corpus's rows when the corpora differ in size, else counts — for the ``top`` words by that
-    value, one colour per corpus, value labels, log scale when the values span decades; right,
-    the share of all rows with any negation per corpus beside the paper's LAION-400M 0.47 %
-    (dashed, named in the legend below), on an axis that never passes 100 %."""
-    import seaborn as sns
+    value, one colour per corpus, value labels (bars, or points on a log axis when the values span
+    decades); right, the share of all rows with any negation per corpus (named with its ``n``,
+    tiny corpora flagged) beside the paper's LAION-400M 0.47 % (dashed, named in the legend
+    below), on an axis that never passes 100 %."""
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     corpora = load_corpora(negscan_dirs, labels)
     same_counting(corpora, "negscan-words")
@@ -138,11 +170,11 @@ def word_counts(
     words = words.filter(pl.col(C.captions) > 0)  # a zero has no place on a log axis
     if words.is_empty():
         raise EmptyInput(f"{', '.join(str(c.path) for c in corpora)}: no negation word found")
-    sizes = {c.name: c.summary[C.n_rows] for c in corpora}
-    shares = len(set(sizes.values())) > 1
+    n_rows = {c.name: c.summary[C.n_rows] for c in corpora}
+    shares = len(set(n_rows.values())) > 1
     if shares:  # corpora of different sizes compare by share, never by count
-        n_rows = pl.col("corpus").replace_strict(sizes, return_dtype=pl.Float64)
-        words = words.with_columns(drawn=100 * pl.col(C.captions) / n_rows)
+        rows_of = pl.col("corpus").replace_strict(n_rows, return_dtype=pl.Float64)
+        words = words.with_columns(drawn=100 * pl.col(C.captions) / rows_of)
         xlabel, fmt = "% of the corpus's rows containing the word", _pct
     else:
         words = words.with_columns(drawn=pl.col(C.captions).cast(pl.Float64))
@@ -158,63 +190,54 @@ def word_counts(
     palette = _palette(corpora)
     height = max(3.6, 1.2 + 0.09 * len(order) * len(corpora))
     fig, (ax_w, ax_r) = style.new_figure(style.PAGE, height, ncols=2, width_ratios=[1.6, 1])
-    sns.barplot(
-        data=words.to_pandas(),
-        y=C.word,
-        x="drawn",
-        hue="corpus",
-        hue_order=[c.name for c in corpora if c.name in set(words["corpus"])],
-        order=order,
-        palette=palette,
-        orient="h",
-        ax=ax_w,
-        legend=False,
-    )
-    if style.value_axis(ax_w, words["drawn"].to_list()):
-        ax_w.set_xlim(right=ax_w.get_xlim()[1] * 3)  # room for the value labels
-    if shares:
-        ax_w.set_xlim(right=min(100.0, ax_w.get_xlim()[1]))
-    _label_bars(ax_w, fmt)
+    log_w = style.value_axis(ax_w, words["drawn"].to_list(), counts=not shares)
+    step = 0.8 / len(corpora)
+    value = {(w, c): v for w, c, v in words.select(C.word, "corpus", "drawn").iter_rows()}
+    marks = [
+        (i + (k - (len(corpora) - 1) / 2) * step, value[(w, c.name)], palette[c.name])
+        for i, w in enumerate(order)
+        for k, c in enumerate(corpora)
+        if (w, c.name) in value
+    ]
+    _ranks(ax_w, marks, fmt, step, log=log_w)
+    right = ax_w.get_xlim()[1] * (3 if log_w else 1.1)  # room for the value labels
+    ax_w.set_xlim(right=min(100.0, right) if shares else right)
+    ax_w.set_yticks(range(len(order)), order)
+    ax_w.set_ylim(len(order) - 0.5, -0.5)
     ax_w.set(xlabel=xlabel, ylabel="", title="per negation word")
     ax_w.tick_params(axis="y", labelsize="x-small")
 
-    all_rates = pl.DataFrame(
-        {
-            "corpus": [c.name for c in corpora],
-            "rate": [c.summary["rate_all_rows"] for c in corpora],  # null for an empty corpus
-        },
-        schema={"corpus": pl.String, "rate": pl.Float64},
-    )
-    drawable = pl.col("rate").is_not_null() & pl.col("rate").is_not_nan()
-    rates = all_rates.filter(drawable).with_columns(pl.col("rate") * 100)
-    gone = all_rates.filter(~drawable)
+    rate = {c.name: c.summary["rate_all_rows"] for c in corpora}  # null for an empty corpus
+    drawable = [c for c in corpora if rate[c.name] is not None and rate[c.name] == rate[c.name]]
+    gone = pl.DataFrame({"corpus": [c.name for c in corpora if c not in drawable]})
     why = "rate null/NaN (no rows)"
-    notes = (
-        [left_out(gone, all_rates.height, "corpus rates", why, ("corpus",))] if gone.height else []
-    )
+    notes = [left_out(gone, len(corpora), "corpus rates", why, ("corpus",))] if gone.height else []
     laion = laion_negation_rate()
     ref = 100 * laion["rate"]
-    if not rates.is_empty():
-        sns.barplot(
-            data=rates.to_pandas(),
-            y="corpus",
-            x="rate",
-            hue="corpus",
-            palette=palette,
-            orient="h",
-            legend=False,
-            ax=ax_r,
-        )
+    rates = [100 * rate[c.name] for c in drawable]
+    span = [*rates, ref]
+    log_r = style.value_axis(ax_r, span)  # log only when every rate is positive, over decades
+    # room right of the marks for their value labels; a share never passes 100 %
+    ax_r.set_xlim(*(min(span) / 3, max(span) * 5) if log_r else (0, max(span) * 1.35))
+    ax_r.set_xlim(right=min(100.0, ax_r.get_xlim()[1]))
+    _ranks(
+        ax_r,
+        [(i, r, palette[c.name]) for i, (c, r) in enumerate(zip(drawable, rates, strict=True))],
+        _pct,
+        0.7,
+        log=log_r,
+    )
     ax_r.axvline(ref, ls="--", lw=0.9, color=style.REFERENCE_COLOR, gid="paper")
-    span = [*rates["rate"].to_list(), ref]
-    if style.value_axis(ax_r, span):  # log only when every rate is positive and they span decades
-        ax_r.set_xlim(min(span) / 3, max(span) * 5)
-    ax_r.set_xlim(right=min(100.0, ax_r.get_xlim()[1]))  # a share never passes 100 %
-    _label_bars(ax_r, _pct)
-    ax_r.set(xlabel=f"% {LAION_DENOMINATOR}", ylabel="", title="captions with any negation word")
+    ax_r.set_yticks(range(len(drawable)), [sized(c).replace(" · ", "\n") for c in drawable])
+    ax_r.set_ylim(len(drawable) - 0.5, -0.5)
+    xlabel_r = f"% {LAION_DENOMINATOR}".replace(", ", ",\n")  # one line would not fit
+    ax_r.set(xlabel=xlabel_r, ylabel="", title="captions with any negation word")
     ax_r.tick_params(axis="y", labelsize="x-small")
-    handles = [
-        Line2D([], [], ls="", marker="s", color=palette[c.name], label=c.name) for c in corpora
+    handles: list = [
+        Line2D([], [], ls="", marker="o", ms=3.5, color=palette[c.name], label=sized(c))
+        if log_w
+        else Patch(color=palette[c.name], label=sized(c))
+        for c in corpora
     ]
     handles.append(
         Line2D(
@@ -228,13 +251,19 @@ def word_counts(
     )
     # below the panels: the reference is named there, never over a bar
     fig.legend(handles=handles, fontsize="x-small", loc="outside lower center", ncols=3)
-    style.headline(fig, notes=notes, title=describe(corpora, "negation words"))
-    return style.save(fig, out_dir, "negscan_words", dpi)
+    details = [
+        describe(corpora, "negation words"),
+        sizes(corpora),
+        "Log axes show points (values span decades); linear axes show bars from 0.",
+    ]
+    caption = style.headline(fig, notes=notes, title="Negation words per corpus", details=details)
+    return style.save(fig, out_dir, "negscan_words", dpi, caption=caption)
 
 
-def _ranked_bars(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, ax_row) -> None:
-    """One panel per corpus (titled with its scan's options when the corpora's differ):
-    horizontal bars, value labels, a log axis only when the counts span decades."""
+def _ranked(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, ax_row) -> None:
+    """One panel per corpus (titled with its name and ``n``, and its scan's options when the
+    corpora's differ): counts with value labels — bars, or points on a log axis when the counts
+    span decades; whole-number ticks."""
     palette = _palette(corpora)
     differ = len({options(c.summary) for c in corpora}) > 1
     for ax, c in zip(ax_row, corpora, strict=True):
@@ -243,12 +272,19 @@ def _ranked_bars(df: pl.DataFrame, corpora: list[Corpus], key: str, title: str, 
             ax.text(0.5, 0.5, "none found", ha="center", va="center", transform=ax.transAxes)
         else:
             counts = part[C.count].to_list()
-            ax.barh(part[key].to_list()[::-1], counts[::-1], color=palette[c.name])
-            if style.value_axis(ax, counts):
-                ax.set_xlim(right=max(counts) * 4)  # room for the value labels
-            _label_bars(ax, style.compact)
+            log = style.value_axis(ax, counts, counts=True)
+            _ranks(
+                ax,
+                [(i, v, palette[c.name]) for i, v in enumerate(counts)],
+                style.compact,
+                0.8,
+                log=log,
+            )
+            ax.set_xlim(right=ax.get_xlim()[1] * (4 if log else 1.1))  # room for the labels
+            ax.set_yticks(range(len(counts)), part[key].to_list())
+            ax.set_ylim(len(counts) - 0.5, -0.5)
         # scans with different options share no axis: each panel names its own
-        ax.set(title=f"{c.name}\n({options(c.summary)})" if differ else c.name)
+        ax.set(title=f"{sized(c)}\n({options(c.summary)})" if differ else sized(c))
         ax.set(xlabel=title, ylabel="")
         ax.tick_params(axis="y", labelsize="xx-small")
 
@@ -261,8 +297,8 @@ def top_bigrams(
     dpi: int = style.DEFAULT_DPI,
     labels: list[str] | None = None,
 ) -> list[Path]:
-    """``negscan_bigrams.png/.pdf``: one panel per corpus, its ``top`` "negator next-word" bigrams
-    by count (log scale only when the counts span decades)."""
+    """``negscan_bigrams.png/.pdf`` (+ caption): one panel per corpus, its ``top`` "negator
+    next-word" bigrams by count (:func:`_ranked`)."""
     corpora = load_corpora(negscan_dirs, labels)
     df = _stack(corpora, "bigrams.parquet", S.names(S.NEGSCAN_BIGRAMS))
     df = (
@@ -275,9 +311,10 @@ def top_bigrams(
     if df.is_empty():
         raise EmptyInput(f"{', '.join(str(c.path / 'bigrams.parquet') for c in corpora)}: empty")
     fig, axes = style.new_figure(style.PAGE, 3.6, ncols=len(corpora), squeeze=False)
-    _ranked_bars(df, corpora, "bigram", "captions", axes[0])
-    style.headline(fig, title=describe(corpora, "top negator–next-word bigrams"))
-    return style.save(fig, out_dir, "negscan_bigrams", dpi)
+    _ranked(df, corpora, "bigram", "captions", axes[0])
+    details = [describe(corpora, "top negator–next-word bigrams"), sizes(corpora)]
+    caption = style.headline(fig, title="Top negator–next-word bigrams", details=details)
+    return style.save(fig, out_dir, "negscan_bigrams", dpi, caption=caption)
 
 
 def class_negations(
@@ -288,9 +325,9 @@ def class_negations(
     dpi: int = style.DEFAULT_DPI,
     labels: list[str] | None = None,
 ) -> list[Path]:
-    """``negscan_classes.png/.pdf``: one panel per corpus, the ``top`` classes of its class set most
-    often negated (a negator followed within the scan's window by the class name; log scale only
-    when the counts span decades)."""
+    """``negscan_classes.png/.pdf`` (+ caption): one panel per corpus, the ``top`` classes of its
+    class set most often negated (a negator followed within the scan's window by the class name;
+    :func:`_ranked`)."""
     corpora = load_corpora(negscan_dirs, labels)
     df = _stack(corpora, "classes.parquet", S.names(S.NEGSCAN_CLASSES))
     df = (
@@ -305,6 +342,7 @@ def class_negations(
             f"{files}: no class negations — run negscan with --classes coco|voc|nuswide|FILE"
         )
     fig, axes = style.new_figure(style.PAGE, 3.6, ncols=len(corpora), squeeze=False)
-    _ranked_bars(df, corpora, C.class_, "captions negating the class", axes[0])
-    style.headline(fig, title=describe(corpora, "classes most often negated"))
-    return style.save(fig, out_dir, "negscan_classes", dpi)
+    _ranked(df, corpora, C.class_, "captions negating the class", axes[0])
+    details = [describe(corpora, "classes most often negated"), sizes(corpora)]
+    caption = style.headline(fig, title="Classes most often negated", details=details)
+    return style.save(fig, out_dir, "negscan_classes", dpi, caption=caption)

@@ -9,7 +9,7 @@ drawn beside a sentence-transformers control."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import polars as pl
 
@@ -39,14 +39,11 @@ COLUMNS = S.names(
     C.space,
     C.cosine,
 )
-PARAPHRASE_COLOR = style.METHOD_COLORS["dualcoop"]
 SPACES = ("raw", "centred")
 POSTER = "poster, COCO-80"  # the published table's scope (docs/METHODS.md §4.1b)
 POSTER_CLASSES = "coco"  # the class set its means were computed over: drawn only over that one
 POSTER_LINES = {"P1-N1": "--", "P1-P2": ":"}
 NOT_THE_POSTERS = "the poster's CLIP means are not drawn beside the sentence-transformers control"
-# one distinct colour per negation style (never shades of one hue), none the paraphrase blue
-STYLE_COLORS = ("#d55e00", "#cc78bc", "#ece133", "#ca9161", "#029e73", "#949494")
 ABOVE = (
     "% above the diagonal: share of classes with cos(P1,N1) > cos(P1,P2),\n"
     "i.e. the negated prompt closer to P1 than a paraphrase is"
@@ -131,11 +128,12 @@ def cosine_distributions(
         .otherwise(pl.col(C.pair) + " " + pl.col(C.style).fill_null(""))
     )
     df = df.with_columns(group=group, series=series)
-    neg_series = sorted(s for s in df["series"].unique().to_list() if s != "P1-P2 paraphrase")
+    styles = dict(df.select("series", C.style).unique("series").iter_rows())
+    neg_series = sorted(s for s in styles if s != "P1-P2 paraphrase")
     hue_order = [*neg_series, "P1-P2 paraphrase"]
-    colors = [STYLE_COLORS[i % len(STYLE_COLORS)] for i in range(len(neg_series))]
-    palette = dict(zip(neg_series, colors, strict=True))
-    palette["P1-P2 paraphrase"] = PARAPHRASE_COLOR
+    # the settings' colours of every figure (figures.style)
+    palette = {s: style.setting_color(str(styles[s])) for s in neg_series}
+    palette["P1-P2 paraphrase"] = style.setting_color("paraphrase")
     spaces = _spaces(df)
     fig, axes = style.new_figure(style.PAGE, 2.8, ncols=len(spaces), squeeze=False)
     order = df["group"].unique(maintain_order=True).to_list()
@@ -153,6 +151,7 @@ def cosine_distributions(
             order=order,
             hue_order=[h for h in hue_order if h in set(part["series"])],
             palette=palette,
+            saturation=1,  # the palette's colours as they are, as in every other figure
             inner="quart",
             cut=0,
             linewidth=0.6,
@@ -187,8 +186,18 @@ def cosine_distributions(
     fig.legend(
         [legend[t] for t in labels], labels, fontsize="x-small", loc="outside lower center", ncols=4
     )
-    style.headline(fig, banner, notes, title=title)
-    return style.save(fig, out_dir, "promptsim_violin", dpi)
+    details = [
+        title,
+        "Violins: the per-class cosines of each pair (quartiles inside); colours: the paraphrase "
+        "pair and each negation style, as in every figure.",
+    ]
+    if any(isinstance(h, Line2D) for h in legend.values()):
+        details.append(
+            f"Black lines: the {POSTER} means (dashed P1-N1, dotted P1-P2), in both panels: the "
+            "poster does not say which space it used."
+        )
+    caption = style.headline(fig, banner, notes, title="Prompt cosines per class", details=details)
+    return style.save(fig, out_dir, "promptsim_violin", dpi, caption=caption)
 
 
 def pair_table(df: pl.DataFrame) -> pl.DataFrame:
@@ -215,11 +224,11 @@ def cosine_scatter(
     promptsim_dir: Path, out_dir: Path, *, dpi: int = style.DEFAULT_DPI
 ) -> list[Path]:
     """``promptsim_scatter.png/.pdf``: per class, cos(P1,P2) (x) vs cos(P1,N1) (y), one square
-    panel per space, one colour per setting, the diagonal across the whole axis range; above it
-    the negated prompt is closer to the positive one than a paraphrase is (the legend, below the
-    panels, gives that share of classes per space). Over a COCO run, a star in the same colour
-    marks the poster's means (P1-P2, P1-N1) for each of its template sets present."""
-    import seaborn as sns
+    panel per space, colour = the negation style and marker = the template set (as in every
+    figure), the diagonal across the whole axis range; above it the negated prompt is closer to
+    the positive one than a paraphrase is (the legend, below the panels, gives that share of
+    classes per space). Over a COCO run, a large black-edged marker of its template set, in the
+    not-prefix colour, marks the poster's means (P1-P2, P1-N1) for each template set present."""
     from matplotlib.lines import Line2D
 
     df, banner, notes, title, coco = _drawable(promptsim_dir)
@@ -230,7 +239,10 @@ def cosine_scatter(
     spaces = _spaces(pairs)
     fig, axes = style.new_figure(style.PAGE, 4.4, ncols=len(spaces), squeeze=False)
     settings = pairs["setting"].unique(maintain_order=True).to_list()
-    palette = dict(zip(settings, sns.color_palette("colorblind", len(settings)), strict=True))
+    # colour: the negation style (figures.style, as in every figure); marker: the template set
+    of = {r["setting"]: r for r in pairs.unique("setting").iter_rows(named=True)}
+    palette = {s: style.setting_color(str(of[s][C.style])) for s in settings}
+    markers = {s: style.template_marker(str(of[s][C.templates])) for s in settings}
     ref = poster_means() if coco else {}
     above: dict[str, list[str]] = {s: [] for s in settings}
     stars: dict[str, Line2D] = {}
@@ -246,18 +258,25 @@ def cosine_scatter(
             ax.scatter(
                 sub["paraphrase"].to_list(),
                 sub["negation"].to_list(),
-                s=8,
-                alpha=0.7,
+                s=10,
+                alpha=0.8,
                 color=palette[s],
+                marker=markers[s],
             )
         for t, label in (("single", "1 prompt"), ("ensemble85", "85 prompts")):
             x, y = ref.get((t, "P1-P2")), ref.get((t, "P1-N1"))
             mine = part.filter((pl.col(C.templates) == t) & ~_is_control())["setting"]
             mine = mine.unique(maintain_order=True)
             if mine.len() and x is not None and y is not None:
-                star = {"marker": "*", "color": palette[mine[0]], "mec": "black", "mew": 0.6}
-                ax.plot(x, y, ls="", ms=11, zorder=4, gid=POSTER, **star)
-                stars[f"{POSTER}: {label}"] = Line2D([], [], ls="", ms=9, **star)
+                # the poster's N1 is "Not a photo of a {}": the not-prefix style's colour
+                color = style.setting_color("not-prefix")
+                star: dict[str, Any] = {
+                    "marker": style.template_marker(t),
+                    "color": color,
+                    "mec": "black",
+                }
+                ax.plot(x, y, ls="", ms=8, mew=1.0, zorder=4, gid=POSTER, **star)
+                stars[f"{POSTER}: {label}"] = Line2D([], [], ls="", ms=6, mew=1.0, **star)
                 xs.append(x)
                 ys.append(y)
         # the diagonal spans the whole (square) axis range, stars included
@@ -274,7 +293,9 @@ def cosine_scatter(
             ylabel="cos(P1, N1) negation",
         )
     handles = [
-        Line2D([], [], ls="", marker="o", ms=4, color=palette[s], label=f"{s}: {', '.join(a)}")
+        Line2D(
+            [], [], ls="", marker=markers[s], ms=4, color=palette[s], label=f"{s}: {', '.join(a)}"
+        )
         for s, a in above.items()
         if a
     ]
@@ -291,5 +312,18 @@ def cosine_scatter(
         loc="outside lower center",
         ncols=2,
     )
-    style.headline(fig, banner, notes, title=title)
-    return style.save(fig, out_dir, "promptsim_scatter", dpi)
+    details = [
+        title,
+        "One point per class: colour = negation style, marker = template set (as in every "
+        "figure); dashed: y = x.",
+        ABOVE.replace("\n", " "),
+    ]
+    if stars:
+        details.append(
+            f"Large black-edged markers: the {POSTER} means (P1-P2, P1-N1) of its template sets "
+            "(marker = template set)."
+        )
+    caption = style.headline(
+        fig, banner, notes, title="Negation vs paraphrase cosine", details=details
+    )
+    return style.save(fig, out_dir, "promptsim_scatter", dpi, caption=caption)

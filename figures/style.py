@@ -1,5 +1,11 @@
-"""One style for every figure: seaborn theme, a fixed colour per method, figure sizes, and saving
-PNG + PDF (TrueType fonts embedded in the PDF, ``pdf.fonttype 42``) atomically.
+"""One style for every figure: seaborn theme, one fixed colour per method and per prompt setting
+(the same in every figure), figure sizes, short titles, and saving PNG + PDF (TrueType fonts
+embedded in the PDF, ``pdf.fonttype 42``) atomically with the figure's caption beside them.
+
+Titles and captions: a figure carries at most two title lines — the RANDOM WEIGHTS banner (when
+an input had random weights) and a short title; everything else a reader needs (dataset, model,
+seeds, scan options, the data range behind an axis, what was left out and why) goes into the
+caption file ``<stem>.caption.txt`` written beside ``<stem>.png`` and ``<stem>.pdf``.
 
 matplotlib and seaborn are imported lazily (inside :func:`apply` and the figure modules), so
 importing :mod:`figures` stays cheap; the non-interactive Agg backend is selected before seaborn
@@ -10,12 +16,11 @@ from __future__ import annotations
 
 import io
 import sys
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from corpora.runio import atomic_write_bytes
+from corpora.runio import atomic_write_bytes, atomic_write_text
 from figures.inputs import note
 
 # Figure sizes in inches: a single column and a full page width of a two-column paper.
@@ -31,9 +36,26 @@ METHOD_COLORS = {
     "negativecoop": "#cc78bc",  # not vermillion: it must not pass for Baseline's orange
     "positivecoop": "#029e73",
 }
-OTHER_COLORS = ("#d55e00", "#ca9161", "#fbafe4", "#56b4e9", "#ece133")
+# Prompt settings (promptsim): the paraphrase pair and each negation style
+# (``negation.templates.STYLES``), in the other five colours of the same palette, so that no
+# colour means a method in one figure and a prompt setting in another.
+SETTING_COLORS = {
+    "paraphrase": "#ca9161",
+    "not-prefix": "#d55e00",
+    "no": "#56b4e9",
+    "without": "#ece133",
+    "there-is-no": "#fbafe4",
+}
+# methods and settings of no fixed colour (a custom head, a style from a templates file): stable
+# by name, none of the colours above
+OTHER_COLORS = ("#6a3d9a", "#1b7837", "#8c510a", "#01665e", "#762a83")
+# one marker per template set (promptsim), so colour can stay the negation style's
+TEMPLATE_MARKERS = {"single": "o", "imagenet80": "s", "ensemble85": "^"}
+OTHER_MARKERS = ("D", "v", "P", "X")
 REFERENCE_COLOR = "#555555"
 ALERT_COLOR = "#c00000"  # the RANDOM WEIGHTS banner
+TITLE_LINES = 2  # banner + short title: the rest goes into the caption file
+CAPTION_SUFFIX = ".caption.txt"
 
 
 def apply() -> None:
@@ -59,11 +81,26 @@ def apply() -> None:
     )
 
 
+def _by_name(name: str, fixed: dict[str, str], others: Sequence[str]) -> str:
+    return fixed[name] if name in fixed else others[sum(map(ord, name)) % len(others)]
+
+
 def method_color(method: str) -> str:
-    """The method's colour; unknown methods get stable extra colours by name."""
-    if method in METHOD_COLORS:
-        return METHOD_COLORS[method]
-    return OTHER_COLORS[sum(map(ord, method)) % len(OTHER_COLORS)]
+    """The method's colour (``positivecoop`` → green, in every figure); unknown methods get
+    stable extra colours by name."""
+    return _by_name(method, METHOD_COLORS, OTHER_COLORS)
+
+
+def setting_color(setting: str) -> str:
+    """The prompt setting's colour: ``paraphrase`` (the P1-P2 pair) or a negation style
+    (``not-prefix``, ``no``, …), the same in every figure; unknown styles get stable extra
+    colours by name."""
+    return _by_name(setting, SETTING_COLORS, OTHER_COLORS)
+
+
+def template_marker(templates: str) -> str:
+    """The marker of a template set (``single`` ● , ``ensemble85`` ▲, …)."""
+    return _by_name(templates, TEMPLATE_MARKERS, OTHER_MARKERS)
 
 
 def new_figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
@@ -77,42 +114,75 @@ def new_figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
 def blank_figure(width: float, height: float) -> Any:
     """A figure of ``width`` × ``height`` inches without axes (for a grid of one's own), outside
     pyplot's global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     apply()
-    return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # a renderer to measure text with (:func:`fit_width`)
+    return fig
 
 
 def headline(
-    fig: Any, banner: str | None = None, notes: Sequence[str] = (), title: str | None = None
-) -> None:
-    """The figure's title: the RANDOM WEIGHTS ``banner`` (the whole title then red and bold), the
-    ``title``, and the ``notes`` on what was left out and why — one text, so that the constrained
-    layout makes room for all of it. Every note also goes to the command's output
-    (:func:`figures.inputs.note`)."""
-    lines = [line for line in (banner, title, *(f"Note: {n}" for n in notes)) if line]
+    fig: Any,
+    banner: str | None = None,
+    notes: Sequence[str] = (),
+    title: str | None = None,
+    details: Sequence[str] = (),
+) -> str:
+    """Title the figure and return its caption.
+
+    On the figure, at most :data:`TITLE_LINES` lines, each fitted to the figure's width: the
+    RANDOM WEIGHTS ``banner`` (red, bold) and the short ``title``, which says how many notes the
+    caption holds. The caption (for :func:`save`): the title, the banner, the ``details`` (what
+    produced the figure, what its marks and axes mean) and the ``notes`` on what was left out and
+    why. Every note also goes to the command's output (:func:`figures.inputs.note`)."""
+    shown = title or ""
+    if notes:
+        many = "s" if len(notes) > 1 else ""
+        shown += f"{' · ' if shown else ''}{len(notes)} note{many}: see caption"
+    lines = [line for line in (banner, shown) if line]
     if lines:
-        chars = fig.get_figwidth() * (17 if notes else 11)  # characters per line that fit
-        fig.suptitle(
-            "\n".join(textwrap.fill(line, round(chars)) for line in lines),
-            fontsize="x-small" if notes else "small",
-            color=ALERT_COLOR if banner else ("black" if title and not notes else REFERENCE_COLOR),
+        text = fig.suptitle(
+            "\n".join(lines),
+            color=ALERT_COLOR if banner else "black",
             fontweight="bold" if banner else "normal",
         )
+        fit_width(fig, text)
     for n in notes:
         note(n)
+    parts = [title, banner, *details, *(f"Note: {n}" for n in notes)]
+    return "\n".join(p for p in parts if p) + "\n"
 
 
-def save(fig: Any, out_dir: Path, stem: str, dpi: int = DEFAULT_DPI) -> list[Path]:
-    """Write ``out_dir/stem.png`` (at ``dpi``) and ``out_dir/stem.pdf`` atomically; the page size
-    is the figure size (no tight cropping), so a PNG is exactly width·dpi × height·dpi pixels."""
+def fit_width(fig: Any, text: Any, sizes: Sequence[float] = (8, 7, 6, 5, 4.5)) -> None:
+    """The largest font size of ``sizes`` at which ``text`` fits the figure's width."""
+    renderer = fig.canvas.get_renderer()
+    for size in sizes:
+        text.set_fontsize(size)
+        if text.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            return
+
+
+def save(fig: Any, out_dir: Path, stem: str, dpi: int = DEFAULT_DPI, *, caption: str) -> list[Path]:
+    """Write ``out_dir/stem.png`` (at ``dpi``), ``out_dir/stem.pdf`` and the ``caption`` (from
+    :func:`headline`) as ``out_dir/stem.caption.txt``, each atomically; the page size is the
+    figure size (no tight cropping), so a PNG is exactly width·dpi × height·dpi pixels."""
+    settle(fig)
     out = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
         meta = {"Software": None} if ext == "png" else {"Creator": None, "CreationDate": None}
         fig.savefig(buf, format=ext, dpi=dpi, metadata=meta)
         out.append(atomic_write_bytes(Path(out_dir) / f"{stem}.{ext}", buf.getvalue()))
+    out.append(atomic_write_text(Path(out_dir) / f"{stem}{CAPTION_SUFFIX}", caption))
     return out
+
+
+def settle(fig: Any) -> None:
+    """One layout pass before the figure is drawn for good: constrained layout settles over two
+    (after the first, a two-line title can still cover the axes' titles)."""
+    fig.draw_without_rendering()
 
 
 def compact(v: float) -> str:
@@ -123,10 +193,11 @@ def compact(v: float) -> str:
     return f"{v:g}"
 
 
-def log_axis(ax: Any, which: str = "x") -> None:
+def log_axis(ax: Any, which: str = "x", *, counts: bool = False) -> None:
     """Log scale with compact labels (``0.1``, ``20k``, ``1.3M``). When the visible range spans
     less than two decades the 2× and 5× ticks are labelled too (within one decade, every tick),
-    so a short axis never shows one label or none."""
+    so a short axis never shows one label or none. ``counts``: only whole numbers are labelled
+    (no "0.2 captions")."""
     import math
 
     import matplotlib
@@ -135,16 +206,19 @@ def log_axis(ax: Any, which: str = "x") -> None:
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
 
+    def shown(v: float) -> str:
+        return "" if counts and abs(v - round(v)) > 1e-9 else compact(v)
+
     def minor(v: float, _pos: int) -> str:
         lo, hi = sorted(axis.get_view_interval())
         if v <= 0 or lo <= 0 or hi / lo > 100:
             return ""
         if hi / lo <= 10:  # within one decade: every minor tick
-            return compact(v)
+            return shown(v)
         mantissa = v / 10 ** math.floor(math.log10(v) + 1e-9)
-        return compact(v) if min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
+        return shown(v) if min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
 
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: compact(v)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: shown(v)))
     axis.set_minor_formatter(FuncFormatter(minor))
     rc: Any = matplotlib.rcParams  # minor labels on the same baseline as the major ones
     axis.set_tick_params(
@@ -159,11 +233,16 @@ def spans_decades(values: Sequence[float]) -> bool:
     return bool(positive) and len(positive) == len(values) and max(positive) >= 10 * min(positive)
 
 
-def value_axis(ax: Any, values: Sequence[float], which: str = "x") -> bool:
-    """A log axis (:func:`log_axis`) when ``values`` span decades, else linear from 0; returns
-    whether it is log."""
+def value_axis(ax: Any, values: Sequence[float], which: str = "x", *, counts: bool = False) -> bool:
+    """A log axis (:func:`log_axis`) when ``values`` span decades, else linear from 0 (whole
+    ticks only for ``counts``); returns whether it is log. Bars belong on a linear axis only:
+    on a log one, draw points (a bar's length there means nothing)."""
     if spans_decades(values):
-        log_axis(ax, which)
+        log_axis(ax, which, counts=counts)
         return True
     (ax.set_xlim if which == "x" else ax.set_ylim)(0, max(values, default=1) * 1.15 or 1)
+    if counts:
+        from matplotlib.ticker import MaxNLocator
+
+        (ax.xaxis if which == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     return False

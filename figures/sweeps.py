@@ -1,5 +1,6 @@
 """Figures from ``mlrtrain sweep`` results: mAP vs the known-label proportion (one line per method,
-a band over seeds, the paper's numbers dashed) and parameters vs measured compute.
+a band over seeds, the paper's numbers dashed); parameters and compute are
+:mod:`figures.compute`'s.
 
 Runs that failed, did not finish or have no mAP (null/NaN) are not drawn, and the figure and the
 output say which; a sweep trained on random weights says so in the title, and is drawn beside the
@@ -12,14 +13,13 @@ from typing import Any, cast
 
 import polars as pl
 
-from corpora.reference import method_label, method_rank, paper_map, paper_methods
+from corpora.reference import method_label, method_rank, paper_map
 from corpora.schema import C
-from corpora.sweep_results import build_table, load_runs, paper_refused
+from corpora.sweep_results import load_runs, paper_refused
 from figures import style
 from figures.inputs import (
     EmptyInput,
     Model,
-    drop_undrawable,
     left_out,
     note,
     random_weights_banner,
@@ -29,8 +29,6 @@ from figures.inputs import (
 NOT_FINISHED = "failed, unfinished or without a mAP (null/NaN)"
 PAPER_MARKERS = ("s", "^", "D", "v", "P", "X")  # one per paper method, so coinciding lines show
 PAPER_OFFSET = 0.9  # known-label points (%) between two methods' paper markers
-OURS_HOURS = "ours: wall-clock on cached features"
-PAPER_HOURS = "paper: end-to-end GPU hours"
 
 
 def _load(sweep_dirs: list[Path]) -> tuple[pl.DataFrame, dict[str, str | None]]:
@@ -88,6 +86,11 @@ def _with_paper(
     return paper
 
 
+def _data_range(values: list[float]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.1f}" if lo == hi else f"{lo:.1f}–{hi:.1f}"
+
+
 def map_vs_partial(
     sweep_dirs: list[Path],
     out_dir: Path,
@@ -96,12 +99,13 @@ def map_vs_partial(
     paper: bool = True,
     allow_random: bool = False,
 ) -> list[Path]:
-    """``map_vs_partial_<dataset>.png/.pdf`` per dataset: mean mAP over seeds per method (solid,
-    markers), the seeds' min–max as a band, the paper's published numbers as dashed lines in the
-    method's colour (SCPNet, which we do not train, too), each with its own hollow marker and
-    shifted sideways a little, so that methods the paper gives the same numbers all show. Runs on
-    random weights are drawn without the paper's numbers unless ``allow_random`` (then the
-    legend calls ours RANDOM WEIGHTS), as ``mlrtrain table`` does."""
+    """``map_vs_partial_<dataset>.png/.pdf`` (+ caption) per dataset: mean mAP over seeds per
+    method (solid, markers), the seeds' min–max as a band where the seeds differ, the paper's
+    published numbers as dashed lines in the method's colour (SCPNet, which we do not train, too),
+    each with its own hollow marker and shifted sideways a little, so that methods the paper gives
+    the same numbers all show. The mAP axis runs from 0 to 100 (no break: a gap between two
+    curves is drawn to scale); the caption states the range the data span. Runs on random weights
+    are drawn without the paper's numbers unless ``allow_random``, as ``mlrtrain table`` does."""
     from matplotlib.lines import Line2D
 
     runs, banners = _load(sweep_dirs)
@@ -119,14 +123,19 @@ def map_vs_partial(
         )
         fig, ax = style.new_figure(style.COLUMN, 4.2)
         ours = sorted(agg[C.method].unique().to_list(), key=method_rank)
-        handles = []
+        handles, band = [], False
         for m in ours:
             part = agg.filter(pl.col(C.method) == m)
             x = (part[C.partial] * 100).to_list()
             color = style.method_color(m)
-            ax.fill_between(x, part["lo"].to_list(), part["hi"].to_list(), color=color, alpha=0.2)
-            ax.plot(x, part["mean"].to_list(), color=color, marker="o", ms=3, lw=1.3, zorder=3)
-            handles.append(Line2D([], [], color=color, marker="o", ms=3, label=method_label(m)))
+            if (part["hi"] > part["lo"]).any():  # a band only where there is one to see
+                ax.fill_between(
+                    x, part["lo"].to_list(), part["hi"].to_list(), color=color, alpha=0.2, lw=0
+                )
+                band = True
+            kw: dict[str, Any] = {"color": color, "marker": "o", "ms": 3, "lw": 1.3}
+            ax.plot(x, part["mean"].to_list(), zorder=3, gid=f"ours:{m}", **kw)
+            handles.append(Line2D([], [], label=method_label(m), **kw))
         banner = banners.get(ds)
         draw_paper = _with_paper(
             banner, notes, "map-curves", paper=paper, allow_random=allow_random
@@ -138,114 +147,42 @@ def map_vs_partial(
             color, marker = style.method_color(m), PAPER_MARKERS[i % len(PAPER_MARKERS)]
             shift = (i - (len(drawn) - 1) / 2) * PAPER_OFFSET
             x = (part[C.partial] * 100 + shift).to_list()
-            kw: dict[str, Any] = {"color": color, "ls": "--", "lw": 0.8, "marker": marker}
-            kw |= {"ms": 3.5, "mfc": "none"}
+            kw = {"color": color, "ls": "--", "lw": 0.8, "marker": marker, "ms": 3.5, "mfc": "none"}
             ax.plot(x, part[C.map].to_list(), gid=f"paper:{m}", alpha=0.9, **kw)
             handles.append(Line2D([], [], label=f"paper: {method_label(m)}", **kw))
-        band = f"ours{' (RANDOM WEIGHTS)' if banner else ''}: mean (band: seed min–max)"
-        handles.append(Line2D([], [], color="black", lw=1.3, label=band))
+        values = [*agg["lo"].to_list(), *agg["hi"].to_list(), *ref[C.map].to_list()]
+        # from 0, never cut: a zoomed axis turns a 1-point gap between random-weight runs into
+        # half the figure; mAP is a percentage, so 100 is the natural top
+        ax.set(xlim=(0, 100), ylim=(0, max(100.0, *values)))
         ax.set(xlabel="known labels (%)", ylabel="mAP (%)")
-        # below the axes: inside, it would hide curves wherever they happen to run
-        fig.legend(handles=handles, fontsize="x-small", loc="outside lower center", ncols=2)
-        title = describe(finished, ds)
+        ours_key = f"ours{' (RANDOM WEIGHTS)' if banner else ''}: solid, mean over seeds"
+        key = [ours_key + ("; shaded: seed min–max" if band else "")]
         if drawn:
-            title += " · paper's markers offset sideways so that equal values show"
-        style.headline(fig, banner, notes, title=title)
-        written += style.save(fig, out_dir, f"map_vs_partial_{ds}", dpi)
-    return written
-
-
-def params_vs_compute(
-    sweep_dirs: list[Path],
-    out_dir: Path,
-    *,
-    dpi: int = style.DEFAULT_DPI,
-    paper: bool = True,
-    allow_random: bool = False,
-) -> list[Path]:
-    """``params_compute_<dataset>.png/.pdf``: trainable parameters (log x) vs hours per training
-    run (y; log when the values span a decade or more) per method — ours (mean wall-clock on
-    cached features, on the device the runs used) as filled circles, the paper's (rounded params,
-    end-to-end GPU hours) as hollow squares in the same colour. The axis and the legend say which
-    hours are which: they are not the same measurement. The paper's points follow
-    :func:`map_vs_partial`'s policy on random weights."""
-    from matplotlib.lines import Line2D
-
-    runs, banners = _load(sweep_dirs)
-    table = pl.concat(
-        [build_table(Path(d), paper=False) for d in sweep_dirs], how="diagonal_relaxed"
-    )
-    written: list[Path] = []
-    for ds in sorted(table[C.dataset].unique().to_list()):
-        fig, ax = style.new_figure(style.COLUMN, 3.0)
-        finished, notes = _finished(runs, ds, (C.method,))
-        draw_paper = _with_paper(
-            banners.get(ds), notes, "params-compute", paper=paper, allow_random=allow_random
+            key.append("paper: dashed, hollow markers")
+        # below the axes: inside, it would hide curves wherever they happen to run
+        fig.legend(
+            handles=handles,
+            title="\n".join(key),
+            title_fontsize="xx-small",
+            fontsize="x-small",
+            loc="outside lower center",
+            ncols=2,
         )
-        ref = paper_methods() if draw_paper else paper_methods().clear()
-        ours, dropped = drop_undrawable(
-            table.filter(pl.col(C.dataset) == ds), [C.n_params, C.hours_per_run], "methods"
+        details = [
+            describe(finished, ds),
+            f"mAP axis from 0 to 100, no break; ours span {_data_range(values[: agg.height * 2])}"
+            + (f", the paper's {_data_range(ref[C.map].to_list())}" if drawn else ""),
+            "Solid lines: mean test mAP over seeds per method"
+            + ("; shaded: the seeds' min–max." if band else " (one seed per point: no band)."),
+        ]
+        if drawn:
+            details.append(
+                "Dashed lines, hollow markers: the paper's published mAP, each method offset "
+                f"sideways by up to {PAPER_OFFSET * (len(drawn) - 1) / 2:g} points so that "
+                "equal values show."
+            )
+        caption = style.headline(
+            fig, banner, notes, title=f"{ds.upper()}: mAP vs known labels", details=details
         )
-        notes += dropped
-        if ours.is_empty():
-            raise EmptyInput(f"dataset {ds!r}: no run records n_params and wall_seconds")
-        hours = ours[C.hours_per_run].to_list()
-        for row in ours.iter_rows(named=True):
-            color = style.method_color(row[C.method])
-            ax.scatter(row[C.n_params], row[C.hours_per_run], s=40, color=color, zorder=3)
-            ax.annotate(
-                method_label(row[C.method]),
-                (row[C.n_params], row[C.hours_per_run]),
-                xytext=(4, 3),
-                textcoords="offset points",
-                fontsize="x-small",
-                color=color,
-            )
-        theirs = ref.filter(pl.col(C.dataset) == ds).drop_nulls([C.params_paper, "gpu_hours"])
-        hours += theirs["gpu_hours"].to_list()
-        # methods the paper gives the same (params, hours) — VOC Positive-/NegativeCoOp —
-        # share a point: concentric squares and one label line each, so every colour shows
-        for (params, gpu_h), group in theirs.group_by(
-            [C.params_paper, "gpu_hours"], maintain_order=True
-        ):
-            for i, method in enumerate(sorted(group[C.method].to_list(), key=method_rank)):
-                color = style.method_color(method)
-                ax.scatter(
-                    params,
-                    gpu_h,
-                    s=40 + 45 * i,
-                    facecolors="none",
-                    edgecolors=color,
-                    marker="s",
-                    zorder=3,
-                )
-                ax.annotate(
-                    method_label(method),
-                    (params, gpu_h),
-                    xytext=(5, 3 + 8 * i),
-                    textcoords="offset points",
-                    fontsize="x-small",
-                    color=color,
-                )
-        style.log_axis(ax)
-        if style.spans_decades(hours):
-            style.log_axis(ax, "y")
-            ax.margins(x=0.2, y=0.3)  # room for the labels right of and above the points
-        else:
-            ax.margins(x=0.2, y=0.15)
-            ax.set_ylim(bottom=0)
-        devices = ", ".join(sorted(finished[C.device].drop_nulls().unique().to_list())) or "?"
-        ours_h = f"{OURS_HOURS} ({devices})"
-        # two measurements on one axis: the axis says which is which
-        ylabel = f"hours per run\n{ours_h}" + (f"\n{PAPER_HOURS}" if not theirs.is_empty() else "")
-        ax.set(xlabel="trainable parameters", ylabel=ylabel)
-        ax.yaxis.label.set_fontsize("xx-small")
-        handles = [Line2D([], [], color="black", marker="o", ls="", label=ours_h)]
-        if not theirs.is_empty():
-            handles.append(
-                Line2D([], [], color="black", marker="s", ls="", mfc="none", label=PAPER_HOURS)
-            )
-        fig.legend(handles=handles, fontsize="x-small", loc="outside lower center")
-        style.headline(fig, banners.get(ds), notes, title=describe(finished, ds))
-        written += style.save(fig, out_dir, f"params_compute_{ds}", dpi)
+        written += style.save(fig, out_dir, f"map_vs_partial_{ds}", dpi, caption=caption)
     return written

@@ -237,7 +237,11 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     model_info = backbone.info()
     if backbone.random_weights:
         rep.random_weights(model_info)
+    t_cache = time.perf_counter()
     train_src, test_src = feature_sources(cfg, backbone, train, test, rep)
+    # hashing the images and building (or opening) the feature cache: part of wall_seconds, kept
+    # apart so that training time compares across runs that did or did not build the cache
+    cache_seconds: float | None = time.perf_counter() - t_cache
     head = head_for(cfg, backbone, train.classes)
     opt = make_optimizer(head, cfg)
     loss_fn = get_loss(cfg.loss)
@@ -269,6 +273,8 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
         start, history = int(ck["epoch"]) + 1, list(ck["history"])
         best_map, best_epoch = float(ck["best_map"]), int(ck["best_epoch"])
         elapsed = float(ck.get("wall_seconds", 0.0))
+        before = ck.get(C.cache_seconds)  # checkpoints of earlier versions do not record it
+        cache_seconds = None if before is None or cache_seconds is None else before + cache_seconds
         rep.message(f"resuming after epoch {epoch_label(start - 1, cfg.epochs)}")
     t_start -= elapsed
 
@@ -361,6 +367,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
                 "best_map": best_map,
                 "best_epoch": best_epoch,
                 "wall_seconds": time.perf_counter() - t_start,
+                C.cache_seconds: cache_seconds,
             },
             last_path,
             keep_previous=prev_path,
@@ -400,6 +407,7 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
             else f"held-out {cfg.val_fraction:.0%} of train (partial labels)"
         ),
         C.wall_seconds: time.perf_counter() - t_start,
+        C.cache_seconds: cache_seconds,
         C.history: history,
         C.per_class_ap: m[C.per_class_ap],
         C.complete: True,

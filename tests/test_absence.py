@@ -132,7 +132,7 @@ def test_absence_end_to_end_on_voc(tmp_path, tiny_models):
     assert info["command"] == "promptsim absence" and info["model"]["random_weights"] is True
     # paperfigs draws it
     files = absence_scatter(out, tmp_path / "figs")
-    assert {f.suffix for f in files} == {".png", ".pdf"} and all(
+    assert {f.suffix for f in files} == {".png", ".pdf", ".txt"} and all(
         f.stat().st_size > 0 for f in files
     )
 

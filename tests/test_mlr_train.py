@@ -102,6 +102,8 @@ def test_run_directory_follows_the_schema(runs):
     ):
         assert key in m, key
     assert list(m) == [k for k in FIT_METRICS if k != "error"]  # the schema's, in its order
+    # building the feature cache is recorded apart, as part of the run's wall-clock
+    assert 0 <= m["cache_seconds"] <= m["wall_seconds"]
     assert m["protocol"] == "holdout" and "held-out" in m["selection"]
     assert [h["epoch"] for h in m["history"]] == [0, 1, 2, 3, 4]
     info = json.loads((d / "run.json").read_text())

@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from corpora.runio import atomic_write_json, atomic_write_parquet
-from figures import absence, maps, negscan, prompts, style, sweeps
+from figures import absence, compute, maps, negscan, prompts, style, sweeps
 from figures.cli import app
 from figures.gallery import draw_all, find_dirs
 from figures.inputs import EmptyInput, MissingInput, collect_notes
@@ -168,6 +168,7 @@ def make_sweep(d: Path, dataset: str = "voc") -> Path:
     for method, n_params in [("baseline", 20_520), ("positivecoop", 184_320)]:
         for p in [0.1, 0.5, 0.9]:
             for seed in [0, 1]:
+                first = (method, p, seed) == ("baseline", 0.1, 0)
                 rows.append(
                     {
                         "dataset": dataset,
@@ -183,7 +184,9 @@ def make_sweep(d: Path, dataset: str = "voc") -> Path:
                         "cf1_harmonic": 70.0,
                         "of1": 75.0,
                         "n_params": n_params,
-                        "wall_seconds": 1800.0,
+                        # the first run built the feature cache (1.5 h of its 2 h)
+                        "wall_seconds": 7200.0 if first else 1800.0,
+                        "cache_seconds": 5400.0 if first else 2.0,
                         "device": "cuda:0",
                         "status": "complete",
                         "error": None,
@@ -267,7 +270,9 @@ def assert_figure(paths: list[Path], stem: str, inches: tuple[float, float]) -> 
 
 def test_map_vs_partial_and_params(gallery) -> None:
     assert_figure(files(gallery, "map_vs_partial"), "map_vs_partial_voc", (style.COLUMN, 4.2))
-    assert_figure(files(gallery, "params_compute"), "params_compute_voc", (style.COLUMN, 3.0))
+    # one row per method (ours 2, the paper's 5: they overlap)
+    size = (style.PAGE, 1.3 + 0.26 * 5)
+    assert_figure(files(gallery, "params_compute"), "params_compute_voc", size)
 
 
 def test_promptsim_figures(gallery) -> None:
@@ -355,9 +360,16 @@ def test_absence_scatter(results: Path, gallery) -> None:
 
 
 def drawn_figures(monkeypatch) -> list:
-    """Capture the matplotlib figures the figure functions save (instead of writing them)."""
+    """Capture the matplotlib figures the figure functions save (instead of writing them), each
+    with its caption (``fig.caption_text``)."""
     figs: list = []
-    monkeypatch.setattr(style, "save", lambda fig, *a, **k: figs.append(fig) or [])
+
+    def capture(fig, *_a, caption: str = "", **_k) -> list:
+        fig.caption_text = caption
+        figs.append(fig)
+        return []
+
+    monkeypatch.setattr(style, "save", capture)
     return figs
 
 
@@ -397,8 +409,9 @@ def test_legends_sit_outside_the_data(tmp_path: Path, monkeypatch) -> None:
     outcomes = draw_all(make_results(tmp_path / "results"), tmp_path / "figs", dpi=DPI)
     drawn = [o.figure for o in outcomes if o.status == "drawn"]
     by_figure = dict(zip(drawn, figs, strict=True))
-    for name in ("map_vs_partial", "params_compute", "promptsim_violin", "promptsim_scatter"):
+    for name in ("map_vs_partial", "promptsim_violin", "promptsim_scatter"):
         assert by_figure[name].legends, name  # one legend below the panels
+    assert not by_figure["params_compute"].legends  # methods are rows, named on the axis
     assert by_figure["negscan_words"].legends
     for fig in figs:
         assert_legends_clear(fig)
@@ -412,11 +425,14 @@ def test_params_compute_labels_every_paper_method(
 ) -> None:
     # VOC Positive- and NegativeCoOp share the paper's point (170k, 3 h): both must be named
     figs = drawn_figures(monkeypatch)
-    sweeps.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
-    texts = [t.get_text() for t in figs[0].axes[0].texts]
+    compute.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
+    ax_p = figs[0].axes[0]
+    rows = [t.get_text() for t in ax_p.get_yticklabels()]
     for name in ("DualCoOp", "NegativeCoOp", "PositiveCoOp", "Baseline"):
-        assert name in texts
-    assert texts.count("PositiveCoOp") == 2  # ours and the paper's
+        assert rows.count(name) == 1  # a row each: names never overlap
+    positive = rows.index("PositiveCoOp")
+    points = [o for c in ax_p.collections for o in c.get_offsets() if o[1] == positive]
+    assert len(points) == 2  # ours and the paper's, in one row
 
 
 def test_promptsim_figures_show_the_posters_means(
@@ -525,7 +541,7 @@ def test_draw_all_draws_every_figure(gallery) -> None:
     }
     written = sorted(p for o in outcomes for p in o.files)
     assert written == sorted(out.iterdir())
-    assert len(written) == 2 * 10
+    assert len(written) == 3 * 10 + 2  # PNG, PDF and caption each; the computation table
     unpaired = next(o for o in outcomes if o.figure == "negbench_negscan")
     assert "paperfigs negbench DIR --negscan TAG=NEGSCAN_DIR" in unpaired.reason
 
@@ -538,7 +554,11 @@ def test_cli_all_reports_skips_and_exits_zero(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "absence_auroc" in res.output and "drawn" in res.output
     assert "skipped" in res.output and "negscan" in res.output
-    assert sorted(p.name for p in out.iterdir()) == ["absence_auroc.pdf", "absence_auroc.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "absence_auroc.caption.txt",
+        "absence_auroc.pdf",
+        "absence_auroc.png",
+    ]
 
 
 def test_cli_all_fails_on_a_broken_part_and_on_nothing(tmp_path: Path) -> None:
@@ -606,8 +626,10 @@ def test_draw_all_puts_several_result_dirs_in_subfolders(tmp_path: Path) -> None
     drawn = next(o for o in outcomes if o.figure == "absence_auroc")
     assert drawn.status == "drawn"
     assert sorted(p.relative_to(tmp_path / "figs").as_posix() for p in drawn.files) == [
+        "rn101/absence_auroc.caption.txt",
         "rn101/absence_auroc.pdf",
         "rn101/absence_auroc.png",
+        "vitb32/absence_auroc.caption.txt",
         "vitb32/absence_auroc.pdf",
         "vitb32/absence_auroc.png",
     ]
@@ -622,8 +644,9 @@ def flat(text: str) -> str:
 
 
 def caption(fig) -> str:
-    """What a figure says in its title: banner, title, notes."""
-    return flat(fig.get_suptitle())
+    """What a figure says in its title (banner, short title) and its caption file (details,
+    notes)."""
+    return flat(fig.get_suptitle() + " " + getattr(fig, "caption_text", ""))
 
 
 def random_run(d: Path) -> None:
@@ -790,13 +813,17 @@ def test_sweep_figures_follow_the_tables_policy_on_random_weights(tmp_path, monk
     assert res.exit_code == 0 and said not in flat(res.output)
     (ax,) = figs[1].axes
     assert [ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("paper:")]
-    assert "ours (RANDOM WEIGHTS): mean (band: seed min–max)" in legend_texts(figs[1])
+    key = figs[1].legends[0].get_title().get_text()
+    assert "ours (RANDOM WEIGHTS): solid, mean over seeds; shaded: seed min–max" in key
     res = runner.invoke(app, ["params-compute", str(d), *out])
     assert res.exit_code == 0 and "paperfigs params-compute --allow-random" in flat(res.output)
-    texts = [t.get_text() for t in figs[2].axes[0].texts]
-    assert texts == ["Baseline", "PositiveCoOp"]  # ours only: no paper point, no paper label
+    rows = [t.get_text() for t in figs[2].axes[0].get_yticklabels()]
+    assert rows == ["Baseline", "PositiveCoOp"]  # ours only: no paper point, no paper row
+    assert len(figs[2].axes) == 2  # and no panel of the paper's GPU hours
+    assert figs[2].axes[0].get_title() == "params: ● ours"  # nor a key for its points
     res = runner.invoke(app, ["params-compute", str(d), *out, "--allow-random"])
-    assert res.exit_code == 0 and "DualCoOp" in [t.get_text() for t in figs[3].axes[0].texts]
+    assert res.exit_code == 0
+    assert "DualCoOp" in [t.get_text() for t in figs[3].axes[0].get_yticklabels()]
 
 
 def test_map_vs_partial_tells_the_papers_equal_numbers_apart(results, tmp_path, monkeypatch):
@@ -823,18 +850,23 @@ def test_map_vs_partial_tells_the_papers_equal_numbers_apart(results, tmp_path, 
 
 def test_params_compute_hours_axis(results: Path, tmp_path: Path, monkeypatch) -> None:
     figs = drawn_figures(monkeypatch)
-    sweeps.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
+    compute.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
     path = results / "sweeps" / "voc" / "results.parquet"
-    fast = pl.when(pl.col("method") == "baseline").then(36.0).otherwise(pl.col("wall_seconds"))
-    atomic_write_parquet(path, pl.read_parquet(path).with_columns(wall_seconds=fast))
-    sweeps.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
-    short, wide = (fig.axes[0] for fig in figs)
-    assert short.get_yscale() == "linear"  # 0.5–3.55 h: under a decade
-    assert wide.get_yscale() == "log"  # 0.01–3.55 h
-    for ax in (short, wide):  # two measurements on one axis: the axis says which is which
-        label = flat(ax.get_ylabel())
-        assert "ours: wall-clock on cached features (cuda:0)" in label
-        assert "paper: end-to-end GPU hours" in label
+    baseline = pl.col("method") == "baseline"
+    fast = {
+        "wall_seconds": pl.when(baseline).then(36.0).otherwise(pl.col("wall_seconds")),
+        "cache_seconds": pl.when(baseline).then(0.0).otherwise(pl.col("cache_seconds")),
+    }
+    atomic_write_parquet(path, pl.read_parquet(path).with_columns(**fast))
+    compute.params_vs_compute([results / "sweeps" / "voc"], tmp_path)
+    short, wide = (fig.axes[1] for fig in figs)
+    assert short.get_xscale() == "linear" and short.get_xlim()[0] == 0  # 0.5 h both
+    assert wide.get_xscale() == "log"  # 0.01–0.5 h
+    for fig in figs:  # two measurements, two axes: each says which it is
+        _, ours, paper = fig.axes
+        assert ours.get_xlabel() == "hours per run on cuda:0"
+        assert "ours" in ours.get_title() and "no cache build" in ours.get_title()
+        assert paper.get_xlabel() == "GPU hours per run" and "paper" in paper.get_title()
 
 
 def four_styles(d: Path) -> Path:
@@ -904,7 +936,7 @@ def test_negscan_words_compares_shares_within_100_percent(tmp_path: Path, monkey
     negscan.word_counts([big, small], tmp_path / "f")
     ax_w, ax_r = figs[0].axes
     assert ax_w.get_xlabel() == "% of the corpus's rows containing the word"
-    assert ax_r.get_xlabel() == "% of all rows, the paper's denominator"  # as negscan prints
+    assert flat(ax_r.get_xlabel()) == "% of all rows, the paper's denominator"  # as negscan says
     bars = [b for c in ax_w.containers for b in c]
     assert {round(b.get_width(), 4) for b in bars} == {0.4, 0.25, 0.06}  # 40 of 10k, ×100 of 1M
     assert len(ax_w.texts) == len(bars) and len(ax_r.texts) == 2  # a value label on every bar
@@ -943,8 +975,8 @@ def test_negscan_scans_that_counted_different_words_never_share_an_axis(
     negscan.top_bigrams([std, ext], tmp_path / "f")
     titles = [ax.get_title() for ax in figs[0].axes]
     assert titles == [
-        "std\n(lexicon standard, window 4, class set coco)",
-        "ext\n(lexicon extended, window 4, class set coco)",
+        "std · n = 10k\n(lexicon standard, window 4, class set coco)",
+        "ext · n = 10k\n(lexicon extended, window 4, class set coco)",
     ]
 
 
@@ -973,7 +1005,7 @@ def test_negscan_label_option(results: Path, tmp_path: Path, monkeypatch) -> Non
     out = ["-o", str(tmp_path / "f")]
     res = runner.invoke(app, ["negscan-bigrams", *dirs, "--label", "L4", "--label", "toy", *out])
     assert res.exit_code == 0, res.output
-    assert [ax.get_title() for ax in figs[0].axes] == ["L4", "toy (synthetic)"]
+    assert [ax.get_title() for ax in figs[0].axes] == ["L4 · n = 1M", "toy (synthetic) · n = 10k"]
     res = runner.invoke(app, ["negscan-words", *dirs, "--label", "L4", *out])
     assert res.exit_code == 2 and "once per directory" in flat(res.output)
 

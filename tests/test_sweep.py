@@ -334,7 +334,11 @@ def test_table_on_a_real_sweep(done_sweep, tmp_path):
     from figures.sweeps import map_vs_partial
 
     files = map_vs_partial([sweep], tmp_path / "figs")
-    assert sorted(f.name for f in files) == ["map_vs_partial_voc.pdf", "map_vs_partial_voc.png"]
+    assert sorted(f.name for f in files) == [
+        "map_vs_partial_voc.caption.txt",
+        "map_vs_partial_voc.pdf",
+        "map_vs_partial_voc.png",
+    ]
 
 
 def test_table_on_fabricated_runs_and_errors(tmp_path):

@@ -230,6 +230,7 @@ FIT_METRICS = (
     C.last_epoch,
     C.selection,
     C.wall_seconds,
+    C.cache_seconds,
     C.history,
     C.per_class_ap,
     C.complete,
@@ -258,6 +259,7 @@ SWEEP_RESULTS: Schema = {
     C.of1: pl.Float64,
     C.n_params: pl.Int64,
     C.wall_seconds: pl.Float64,
+    C.cache_seconds: pl.Float64,
     C.device: pl.String,
     C.status: pl.String,
     C.error: pl.String,
@@ -306,6 +308,7 @@ SWEEP_ADDED = (
     C.select,
     C.preprocess,
     C.augmentation,
+    C.cache_seconds,
 )
 
 # ``mlrtrain table --format csv`` (the ``build_table`` frame), one row per (dataset, backbone,
@@ -364,6 +367,9 @@ TABLE_TAIL = (
     C.diff_avg,
     C.hours_per_run,
     C.hours_total,
+    C.train_hours_per_run,
+    C.train_hours_n,
+    C.cache_hours_total,
     C.paper_gpu_hours,
     C.devices,
     C.n_runs,
