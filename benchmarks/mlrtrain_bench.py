@@ -30,12 +30,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from backbone import PRECISIONS, BackboneConfig, load_backbone
+from backbone.features import FeatureSource, cache_entry
+from backbone.model import Backbone
 from corpora.classes import load_classes
 from corpora.multilabel import MultiLabelSplit
 from corpora.reference import load_reference
-from mlr.backbone import PRECISIONS, BackboneConfig, load_backbone
-from mlr.backbone.model import Backbone
-from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, DualCoOpHead, build_head
 from mlr.losses import get_loss
 from mlr.train import FitConfig, make_optimizer

@@ -53,9 +53,9 @@ from corpora.executors import RayExecutor, start_ray  # noqa: E402
 from corpora.runio import markdown_table  # noqa: E402
 from corpora.shards import expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
-from negation.lexicon import load_lexicon  # noqa: E402
-from negation.scan import ScanOptions  # noqa: E402
-from negation.scanning import laion_units, prepare, scan_units  # noqa: E402
+from negation.negscan.lexicon import load_lexicon  # noqa: E402
+from negation.negscan.scan import ScanOptions  # noqa: E402
+from negation.negscan.scanning import laion_units, prepare, scan_units  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
 LAION_5B_SHARDS = 231_000  # img2dataset's LAION-5B metadata: about 25 000 rows a shard
@@ -89,7 +89,7 @@ def _peak_mb() -> float:
 
 def driver_child(data: str, out: str, cpus: int, *, unique: bool) -> None:
     """One driver run (in its own process): print what it cost as a JSON line."""
-    from negation import negscan
+    from negation.negscan import runner as negscan
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray, _ = start_ray(

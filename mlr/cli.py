@@ -113,9 +113,9 @@ def cache(
 
     The fp16 memory-mapped cache that `fit` uses. Resumable: rerun to finish an interrupted
     build."""
-    from mlr.backbone.dense import dense_shape
+    from backbone.dense import dense_shape
+    from backbone.features import describe_cache
     from mlr.cli_progress import RichReporter
-    from mlr.features import describe_cache
     from mlr.inputs import feature_sources, load_backbone_for, load_splits
 
     cfg = config_from({**options, "eval_batch_size": batch_size}, required=("root",))
@@ -170,9 +170,9 @@ def params(
     """Trainable parameters of the four heads (the paper's #Params column); --format json."""
     from rich.table import Table
 
+    from backbone import BackboneConfig, load_backbone, require_images
     from corpora.classes import load_classes
     from corpora.schema import C
-    from mlr.backbone import BackboneConfig, load_backbone, require_images
     from mlr.heads import param_table
 
     fmt = check_format(fmt, ("table", "json"))

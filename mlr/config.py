@@ -42,7 +42,7 @@ SELECT = ("best", "last")
 
 
 class Preprocess(StrEnum):
-    """``--preprocess``: the image transform (:func:`mlr.backbone.dense.image_transform`)."""
+    """``--preprocess``: the image transform (:func:`backbone.dense.image_transform`)."""
 
     crop = "crop"  # the model's own open_clip eval transform: shortest side, centre crop
     squash = "squash"  # the whole image resized to a square, no crop (the anchors' dense work)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backbone.features import FeatureSource, cache_entry, describe_cache
 from corpora.classes import ClassSet
 from corpora.multilabel import MultiLabelSplit, load_split, verify_images
 from mlr.config import FitConfig
-from mlr.features import FeatureSource, cache_entry, describe_cache
 from mlr.heads import Head, build_head
 
 
@@ -24,12 +24,12 @@ class Reporter:
     def done(self, **fields) -> None: ...
     def random_weights(self, model_info: dict) -> None:
         """Called once a run's backbone turns out to have random weights (``model_info`` is
-        :meth:`mlr.backbone.model.Backbone.info`)."""
+        :meth:`backbone.model.Backbone.info`)."""
 
 
 def load_backbone_for(cfg: FitConfig):
     """The run's frozen backbone; a text-only model (``st:``) is refused in one line."""
-    from mlr.backbone import BackboneConfig, load_backbone, require_images
+    from backbone import BackboneConfig, load_backbone, require_images
 
     backbone = load_backbone(
         BackboneConfig(
@@ -100,7 +100,7 @@ def feature_sources(
         if entry.complete:
             return entry.open()
         if not told:  # before the first build: how big the whole cache gets, and where
-            from mlr.backbone.dense import dense_shape
+            from backbone.dense import dense_shape
 
             _, regions, dims = dense_shape(info["name"], size)
             views = 1 + (cfg.aug_views if need_aug else 0)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from backbone.features import FeatureSource
 from corpora.runio import atomic_write_json, run_info, write_run_json
 from corpora.schema import C
 from mlr.checkpoints import (
@@ -52,7 +53,6 @@ from mlr.checkpoints import (
     resume_checkpoint,
 )
 from mlr.config import DEFAULT_PARTIAL, FitConfig
-from mlr.features import FeatureSource
 from mlr.heads import Head
 from mlr.inputs import (
     Reporter,

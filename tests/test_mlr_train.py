@@ -13,9 +13,9 @@ import torch
 from mlr_data import write_coco
 
 import mlr.train as train_mod
+from backbone.features import FeatureSource, cache_entry
 from corpora.schema import FIT_METRICS
 from mlr.checkpoints import CheckpointError
-from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, build_head
 from mlr.metrics import mean_average_precision
 from mlr.train import (

@@ -10,11 +10,11 @@ from mlr_data import write_voc
 from PIL import Image
 from typer.testing import CliRunner
 
+from backbone import BackboneConfig, load_backbone
 from corpora import schema as S
 from corpora.schema import C
-from mlr.backbone import BackboneConfig, load_backbone
-from negation import promptsim_runs as runs
-from negation.cli_promptsim import app
+from negation.promptsim import runs
+from negation.promptsim.cli import app
 
 runner = CliRunner()
 MODEL = ["--pretrained", "none", "--device", "cpu", "--no-text-cache", "-q"]

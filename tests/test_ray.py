@@ -22,10 +22,10 @@ from test_sweep import METHODS, sweep_config
 from corpora.captions import parquet_captions, parquet_footer
 from corpora.executors import RayExecutor, start_ray
 from corpora.shards import expand
-from negation.lexicon import load_lexicon
-from negation.scan import ScanOptions
-from negation.scanning import Unit, scan_units
-from negation.store import REPORT_FILES, ResultStore
+from negation.negscan.lexicon import load_lexicon
+from negation.negscan.scan import ScanOptions
+from negation.negscan.scanning import Unit, scan_units
+from negation.negscan.store import REPORT_FILES, ResultStore
 
 pytestmark = pytest.mark.ray
 

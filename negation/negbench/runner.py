@@ -4,7 +4,7 @@ Image features: CLIP's own image embedding (``encode_image``) at the model's nat
 through the run's image transform (``RunConfig.preprocess``; by default the model's own open_clip
 eval transform, shortest side + centre crop, as NegBench and CLIP_benchmark), L2-normalised,
 computed once per image used. Text features: one per distinct caption through
-:meth:`~mlr.backbone.text.TextEncoder.encode_text` (de-duplicated, batched, the on-disk text cache).
+:meth:`~backbone.text.TextEncoder.encode_text` (de-duplicated, batched, the on-disk text cache).
 Scores are cosines. The result directory (``docs/RESULTS.md``) is written into a temporary
 sibling and renamed into place, so a directory that exists is complete.
 """
@@ -24,11 +24,11 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from backbone import require_images
+from backbone.weights import LOCAL_DIR_PREFIX, looks_like_path
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
 from corpora.runio import slug as runio_slug
 from corpora.schema import NEGBENCH_SCORES, C
-from mlr.backbone import require_images
-from mlr.backbone.weights import LOCAL_DIR_PREFIX, looks_like_path
 from negation.negbench import metrics as M
 from negation.negbench.summaries import clip_benchmark_metrics, per_class, task_metrics
 

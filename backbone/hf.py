@@ -17,7 +17,7 @@ and ``model.safetensors`` or ``pytorch_model.bin``, or their shards listed in an
   concatenated into ``in_proj``, the two projections transposed, ``logit_scale`` as is, the
   ``position_ids`` buffers of older files dropped) and loaded strictly (:func:`load_hf_weights`);
 - prompts are tokenized by open_clip's CLIP tokenizer: the folder's own tokenizer, when it has
-  one, must be CLIP's BPE (:mod:`mlr.backbone.hf_tokenizer`), or the folder is refused;
+  one, must be CLIP's BPE (:mod:`backbone.hf_tokenizer`), or the folder is refused;
 - ``preprocessor_config.json``'s ``image_mean`` / ``image_std`` are the backbone's mean and std
   (its resize and crop are not: notclip resizes square to the model's input size).
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from mlr.backbone.weights import EXPORT_CONFIG, REGISTERED, Weights, _arch_differences
+from backbone.weights import EXPORT_CONFIG, REGISTERED, Weights, _arch_differences
 
 HF_PREFIX = "hf:"
 HF_CONFIG = "config.json"
@@ -296,7 +296,7 @@ def weight_files(folder: Path) -> list[str]:
 def hf_weights(folder: Path, spec: str, model_name: str) -> Weights:
     """What to load for ``spec`` (``hf:DIR`` or a Hugging Face folder) with the open_clip model
     ``model_name``: checked against the folder's config and tokenizer (module docstring)."""
-    from mlr.backbone.hf_tokenizer import check_tokenizer
+    from backbone.hf_tokenizer import check_tokenizer
 
     derived, preprocess = open_clip_config(folder)
     _check_model(model_name, derived, spec, folder)

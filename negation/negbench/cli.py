@@ -1,7 +1,7 @@
 """``promptsim negbench``: negation benchmarks built exactly from multi-label ground truth (MCQ,
 POPE-style existence, negated retrieval), or NegBench's released MCQ CSVs, for any open_clip
 model; CLIP_benchmark-compatible JSON beside our result files. A thin layer over
-:mod:`negation.negbench.job`; registered on the ``promptsim`` app by :mod:`negation.cli_promptsim`
+:mod:`negation.negbench.job`; registered on the ``promptsim`` app by :mod:`negation.promptsim.cli`
 (whose helpers are imported at the end of this module, after the command is defined, so that
 either module can be imported first)."""
 
@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from corpora import cli
-from negation import promptsim_options as o
+from negation.promptsim import options as o
 
 NEGBENCH_REFERENCE = (
     "NegBench (CVPR 2025), CLIP ViT-B/32 OpenAI: MCQ accuracy COCO 0.39, VOC 0.39; "
@@ -106,7 +106,7 @@ def negbench_cmd(
     the questions, answer positions, bootstrap and the random init (--pretrained none)."""
     from corpora.runio import atomic_write_parquet, claim_out_dir
     from negation.negbench import job
-    from negation.promptsim_runs import load_backbone
+    from negation.promptsim.runs import load_backbone
 
     opts = job.JobOptions(
         dataset=dataset, root=root, split=split, classes=classes, voc_difficult=voc_difficult,
@@ -170,4 +170,4 @@ def _report(result: Any, out: Path, *, quiet: bool, reference: bool) -> None:
         raise typer.Exit(1)
 
 
-from negation import cli_promptsim as ps  # noqa: E402  (after the command: see the docstring)
+from negation.promptsim import cli as ps  # noqa: E402  (after the command: see the docstring)

@@ -1,5 +1,5 @@
 """The options of negscan's commands (the common ones are the dialect's, :mod:`corpora.cli`):
-declarations only, for :mod:`negation.cli_negscan`."""
+declarations only, for :mod:`negation.negscan.cli`."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """negscan — how often do web captions say "no"? A streaming negation scan of caption corpora.
 
 A thin typer layer in the commands' dialect (:mod:`corpora.cli`): each command parses its options,
-makes one call to the runner :mod:`negation.negscan` and renders its report
-(:mod:`negation.negscan_view`). Importing this module does not import torch.
+makes one call to the runner :mod:`negation.negscan.runner` and renders its report
+(:mod:`negation.negscan.view`). Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from rich.markup import escape
 
 from corpora import cli
 from corpora.shards import DEFAULT_RETRIES
-from negation import negscan_options as o
-from negation.negscan_options import Engine
-from negation.negscan_view import ScanBar, print_interrupted, print_patterns, print_report
-from negation.scan import DEFAULT_WINDOW
+from negation.negscan import options as o
+from negation.negscan.options import Engine
+from negation.negscan.scan import DEFAULT_WINDOW
+from negation.negscan.view import ScanBar, print_interrupted, print_patterns, print_report
 
 if TYPE_CHECKING:
-    from negation.negscan import Inputs, Report
-    from negation.scan import ScanOptions
+    from negation.negscan.runner import Inputs, Report
+    from negation.negscan.scan import ScanOptions
 
 app = cli.make_app(
     "negscan",
@@ -38,7 +38,7 @@ SCAN = cli.hidden_aliases({"--skip-bad": "--skip-bad-shards"})
 
 def _errors() -> Any:
     """The dialect's error policy; a bad option of the runner is a usage error naming it."""
-    from negation.negscan import BadOption
+    from negation.negscan.runner import BadOption
 
     return cli.input_errors(usage=(BadOption,))
 
@@ -48,9 +48,9 @@ def _warn(text: str) -> None:
 
 
 def _render(call: Callable[[], Report], fmt: str, quiet: bool, out: str | None) -> None:
-    """Run a runner (:mod:`negation.negscan`) and print its report; a Ctrl-C says what was
+    """Run a runner (:mod:`negation.negscan.runner`) and print its report; a Ctrl-C says what was
     saved and exits 130."""
-    from negation.negscan import Interrupted
+    from negation.negscan.runner import Interrupted
 
     try:
         report = call()
@@ -65,21 +65,21 @@ def _render(call: Callable[[], Report], fmt: str, quiet: bool, out: str | None) 
 
 def _listing(quiet: bool, index: int | None, count: int | None) -> dict[str, Any]:
     """How a shard list is listed: its patterns reported, a job array's slice selected."""
-    from negation.negscan import job_slice
+    from negation.negscan.runner import job_slice
 
     return {"on_patterns": partial(print_patterns, quiet=quiet), "select": job_slice(index, count)}
 
 
 def _opts(*args: Any, exclude_numbering: bool, unique: bool) -> ScanOptions:
-    from negation.negscan import scan_options
+    from negation.negscan.runner import scan_options
 
     return scan_options(*args, exclude_numbering=exclude_numbering, unique=unique)
 
 
 def _scan(inputs: Inputs, opts: ScanOptions, fmt: str, quiet: bool, **run: Any) -> None:
-    """Scan ``inputs`` with ``opts`` and the run options ``run`` (:func:`negation.negscan.run`),
+    """Scan ``inputs`` with ``opts`` and the run options ``run`` (:func:`.runner.run`),
     then print the report."""
-    from negation.negscan import run as scan_run
+    from negation.negscan.runner import run as scan_run
 
     engine = run.pop("engine", Engine.local)
     if engine is Engine.local and (run.get("address") or run.get("workers")):
@@ -122,7 +122,7 @@ def laion(
     fmt = cli.check_format(fmt, FORMATS)
     with _errors():
         from corpora.captions import text_column_for
-        from negation.negscan import laion_inputs
+        from negation.negscan.runner import laion_inputs
 
         opts = _opts(lexicon, classes, window, samples, seed,
                      exclude_numbering=exclude_numbering, unique=unique)  # fmt: skip
@@ -170,7 +170,7 @@ def text(
     """Scan plain-text, JSONL and CSV caption files. Formats: table, json."""
     fmt = cli.check_format(fmt, FORMATS)
     with _errors():
-        from negation.negscan import text_inputs
+        from negation.negscan.runner import text_inputs
 
         opts = _opts(lexicon, classes, window, samples, seed,
                      exclude_numbering=exclude_numbering, unique=unique)  # fmt: skip
@@ -208,7 +208,7 @@ def hf(
     Formats: table, json."""
     fmt = cli.check_format(fmt, FORMATS)
     with _errors():
-        from negation.negscan import hf_inputs
+        from negation.negscan.runner import hf_inputs
 
         opts = _opts(lexicon, classes, window, samples, seed,
                      exclude_numbering=exclude_numbering, unique=unique)  # fmt: skip
@@ -228,7 +228,7 @@ def merge(
     counted twice. Formats: table, json."""
     fmt = cli.check_format(fmt, FORMATS)
     with _errors():
-        from negation.negscan import merge as merge_dirs
+        from negation.negscan.runner import merge as merge_dirs
 
         _render(partial(merge_dirs, dirs, out, top_k=top_k, on_warning=_warn), fmt, quiet, out)
 

@@ -1,5 +1,5 @@
 """The negscan report: what ``summary.json`` says, ``run.json``'s inputs, and the report files
-(docs/RESULTS.md; the layout of an output directory: :mod:`negation.store`).
+(docs/RESULTS.md; the layout of an output directory: :mod:`negation.negscan.store`).
 
 The report is written as one unit: staged in a temporary directory, then moved into place with
 ``summary.json`` removed first and put back last, so a directory with a ``summary.json`` holds
@@ -19,9 +19,9 @@ from corpora.places import Place
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.schema import C
 from corpora.shards import PatternMatch
-from negation.analysis import unique_summary
-from negation.scan import ScanOptions
-from negation.store import REPORT_FILES, SUMMARY, Outcome, ShardRecord, write_guard
+from negation.negscan.analysis import unique_summary
+from negation.negscan.scan import ScanOptions
+from negation.negscan.store import REPORT_FILES, SUMMARY, Outcome, ShardRecord, write_guard
 
 
 def summary(

@@ -4,8 +4,8 @@ freezing it, and :class:`Backbone`, the frozen model with the operations notclip
 QuickGELU follows the tag's pretrained config (OpenAI and LAION-400M weights need it); open_clip's
 QuickGELU-mismatch warning is turned into an error, and the activation actually built is recorded
 in :meth:`Backbone.info`. The model is always in eval mode with every parameter frozen
-(``requires_grad=False``). Text encoding is :mod:`mlr.backbone.text`'s, dense features
-:mod:`mlr.backbone.dense`'s.
+(``requires_grad=False``). Text encoding is :mod:`backbone.text`'s, dense features
+:mod:`backbone.dense`'s.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from corpora.schema import C
-from mlr.backbone import (
+from backbone import (
     PRECISIONS,
     RANDOM_WEIGHTS_WARNING,
     BackboneConfig,
@@ -34,10 +33,10 @@ from mlr.backbone import (
     resolve_device,
     text,
 )
-from mlr.backbone.checkpoints import wrapped_state_dict
-from mlr.backbone.hf import HF_CONFIG, is_hf_folder, load_hf_weights, open_clip_config
-from mlr.backbone.text import TextEncoder
-from mlr.backbone.weights import (
+from backbone.checkpoints import wrapped_state_dict
+from backbone.hf import HF_CONFIG, is_hf_folder, load_hf_weights, open_clip_config
+from backbone.text import TextEncoder
+from backbone.weights import (
     EXPORT_CONFIG,
     LOCAL_DIR_PREFIX,
     REGISTERED,
@@ -49,6 +48,7 @@ from mlr.backbone.weights import (
     resolve_weights,
     unusable_weights,
 )
+from corpora.schema import C
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -144,7 +144,7 @@ def _copied_in(*, copied: bool) -> Iterator[None]:
 
 
 def load_clip(cfg: BackboneConfig) -> Backbone:
-    """Build the frozen open_clip backbone described by ``cfg`` (see :mod:`mlr.backbone`)."""
+    """Build the frozen open_clip backbone described by ``cfg`` (see :mod:`backbone`)."""
     import open_clip
     from open_clip.transformer import QuickGELU
 
@@ -362,7 +362,7 @@ class Backbone(TextEncoder):
         self, embeddings: torch.Tensor, eot_index: torch.Tensor
     ) -> torch.Tensor:
         """Text features ``[N, D]`` from word embeddings (CoOp path; NOT normalised): see
-        :func:`mlr.backbone.text.encode_token_embeddings`."""
+        :func:`backbone.text.encode_token_embeddings`."""
         return text.encode_token_embeddings(self.model, embeddings, eot_index)
 
     def _encode_uncached(
@@ -386,7 +386,7 @@ class Backbone(TextEncoder):
         """Eval transform for PIL images at ``image_size`` (default the backbone's): RGB,
         ``preprocess`` (default the backbone's ``config.preprocess``: ``squash``, a square resize
         with no crop, or ``crop``, the model's own open_clip eval transform; see
-        :func:`mlr.backbone.dense.image_transform`), ToTensor, Normalize(mean, std)."""
+        :func:`backbone.dense.image_transform`), ToTensor, Normalize(mean, std)."""
         return self._transform(image_size, preprocess, self.mean, self.std)
 
     def with_preprocess(self, preprocess: str) -> Backbone:
@@ -430,6 +430,6 @@ class Backbone(TextEncoder):
     def dense_features(self, images: torch.Tensor) -> torch.Tensor:
         """Dense features ``[B, 1 + h*w, D]`` (float32, unnormalised, no grad); index 0 = global.
 
-        ``images``: normalised ``[B, 3, H, W]``. See :mod:`mlr.backbone.dense` for the maths."""
+        ``images``: normalised ``[B, 3, H, W]``. See :mod:`backbone.dense` for the maths."""
         x = images.to(self.device, self.dtype)
         return dense.dense_features(self.model.visual, x, self._pos_cache, self.config.model)

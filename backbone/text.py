@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlr.backbone import BackboneConfig, Progress, default_batch_size
-from mlr.textcache import TextCache
+from backbone import BackboneConfig, Progress, default_batch_size
+from backbone.textcache import TextCache
 
 
 class TextEncoder:
@@ -47,7 +47,7 @@ class TextEncoder:
     ) -> torch.Tensor:
         """Embed ``texts`` → float32 CPU tensor ``[N, D]`` (no gradients).
 
-        ``cache``: a :class:`~mlr.textcache.TextCache` or a cache root directory; cached texts are
+        ``cache``: a :class:`~.textcache.TextCache` or a cache root directory; cached texts are
         not re-encoded and new ones are added. ``truncate=False`` runs the full context length
         (the naive baseline, for benchmarks). ``progress(n)`` is called after each encoded batch.
         """

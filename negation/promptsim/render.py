@@ -1,5 +1,5 @@
 """What ``promptsim`` prints: its tables as text or rich tables, built from the runners' results
-(:mod:`negation.promptsim_runs`); nothing here prints."""
+(:mod:`negation.promptsim.runs`); nothing here prints."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from rich.table import Table
 from corpora.reference import paper_cosines
 from corpora.runio import markdown_table
 from corpora.schema import C
-from negation.promptsim_runs import AbsenceConfig, AbsenceResult
+from negation.promptsim.runs import AbsenceConfig, AbsenceResult
 
 
 def promptsim_table(result: Any, fmt: str, digits: int, title: str) -> str | Table:
     """The table as csv or markdown text (printed as is) or a rich Table."""
     import polars as pl
 
-    from negation.promptsim import format_stat
+    from negation.promptsim.similarity import format_stat
 
     if fmt == "csv":
         return pl.DataFrame(result.rows).write_csv()
@@ -58,7 +58,7 @@ def reference_table(rows: list[dict[str, Any]]) -> Table:
     """The poster's table beside our means and ours − poster, in both spaces (the poster does not
     say which it used). Ours: the same template set and pair; for P1-N1 the ``not-prefix``
     style, the poster's "Not a photo of a {}"."""
-    from negation.promptsim import format_stat
+    from negation.promptsim.similarity import format_stat
 
     table = Table(title="the poster (model and 85-prompt negation not stated) vs ours (means)")
     for h in ("templates", "pair", "published"):

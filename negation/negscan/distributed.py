@@ -2,7 +2,7 @@
 
 The driver (:func:`scan_in_parallel`) cuts the shards without a finished partial into batches of
 consecutive shards, one task each (:func:`scan_batch`). A task reads its shards' footers, scans
-them as a local scan does (:func:`negation.scanning.scan_units`) and writes their partials under
+them as a local scan does (:func:`.scanning.scan_units`) and writes their partials under
 ``--out`` as one directory, its manifest with it; it returns their records and their results
 added up. The driver does no per-shard reading: it adds the batches' results up as they arrive
 (its memory does not grow with the number of shards), keeps the records in shard order, and adds
@@ -22,10 +22,10 @@ import polars as pl
 from corpora.captions import Footer, ShardError
 from corpora.executors import RayExecutor, Resources
 from corpora.schema import C
-from negation.analysis import Sum
-from negation.scan import ScanOptions, ScanResult
-from negation.scanning import READERS, Unit, distinct, prepare, recognised, scan_units
-from negation.store import BatchBuffer, Outcome, ResultStore, ShardRecord
+from negation.negscan.analysis import Sum
+from negation.negscan.scan import ScanOptions, ScanResult
+from negation.negscan.scanning import READERS, Unit, distinct, prepare, recognised, scan_units
+from negation.negscan.store import BatchBuffer, Outcome, ResultStore, ShardRecord
 
 # a remote shard's caption column is fetched whole, and a task reads READERS shards at once:
 # ask for room, on the safe side
@@ -111,7 +111,7 @@ def scan_in_parallel(
     retries: int,
     distinct_units: bool = False,
 ) -> Outcome:
-    """:func:`negation.scanning.scan_units` with ``executor``'s tasks: the same outcome (bad
+    """:func:`negation.negscan.scanning.scan_units` with ``executor``'s tasks: the same outcome (bad
     shards listed in the order met; the caller sorts them). ``distinct_units``: no unit is a
     copy of another (they need not be checked)."""
     units = recognised(units, store)

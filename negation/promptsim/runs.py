@@ -1,11 +1,11 @@
 """The work of ``promptsim table``, ``maps`` and ``absence``, callable from Python.
 
 Each runner takes a frozen config (the command's options, validated when it is built), a loaded
-backbone (:func:`mlr.backbone.load_backbone`) and an optional progress callback
+backbone (:func:`backbone.load_backbone`) and an optional progress callback
 ``progress(stage, advance, total)``; it never prints. With ``config.out`` set it writes the result
 directory (``docs/RESULTS.md``) as the command does::
 
-    from negation.promptsim_runs import TableConfig, table
+    from negation.promptsim.runs import TableConfig, table
     result = table(TableConfig(classes="coco"), backbone)
 """
 
@@ -70,11 +70,11 @@ def load_backbone(
     image_size: int | None = None,
     loader_bars: bool = True,
 ) -> Any:
-    """The backbone of a promptsim run (:func:`mlr.backbone.load_backbone`); without
+    """The backbone of a promptsim run (:func:`backbone.load_backbone`); without
     ``loader_bars``, the loaders' own bars (Hugging Face downloads, the sentence-transformers
     backend's ``Loading weights``) are switched off."""
-    from mlr.backbone import ST_PREFIX, BackboneConfig
-    from mlr.backbone import load_backbone as load
+    from backbone import ST_PREFIX, BackboneConfig
+    from backbone import load_backbone as load
 
     if not loader_bars:
         from huggingface_hub.utils import disable_progress_bars
@@ -103,7 +103,7 @@ def _split(value: str) -> list[str]:
 
 def resolve_settings(templates: str, style: str, pairs: Path | None) -> list[Any]:
     """Template sets × negation styles, plus the custom settings of a ``pairs`` TOML file."""
-    from negation.templates import STYLES, load_pairs, load_template_set, setting
+    from negation.promptsim.templates import STYLES, load_pairs, load_template_set, setting
 
     styles = list(STYLES) if style.strip() == "all" else _split(style)
     for s in styles:
@@ -169,7 +169,7 @@ class TableConfig:
 
 @dataclass(frozen=True)
 class TableResult:
-    result: Any  # negation.promptsim.PromptSimResult
+    result: Any  # negation.promptsim.similarity.PromptSimResult
     summary: dict[str, Any]  # the summary.json object
     info: dict[str, Any]  # the backbone's info()
     control: bool  # a sentence-transformers encoder: not compared with the poster
@@ -178,7 +178,7 @@ class TableResult:
 
 def table(config: TableConfig, backbone: Any, progress: Progress = _silent) -> TableResult:
     """The poster's prompt-similarity table (``promptsim table``)."""
-    from negation.promptsim import compute_promptsim
+    from negation.promptsim.similarity import compute_promptsim
 
     stage = "encoding prompts"
     model = backbone.config.model
@@ -272,7 +272,7 @@ def maps(config: MapsConfig, backbone: Any, progress: Progress = _silent) -> Map
     """Similarity maps of dense image features with the two prompts (``promptsim maps``); the
     backbone is loaded at the maps' input size (``BackboneConfig.image_size``), the images go
     through ``config.preprocess``."""
-    from negation.maps import write_maps
+    from negation.promptsim.maps import write_maps
 
     backbone = backbone.with_preprocess(config.preprocess)
     out, class_set, images = config.out, config.class_set, list(config.images)
@@ -384,7 +384,7 @@ def absence(
 ) -> AbsenceResult:
     """Zero-shot AUROC / AP of positive and negated prompts per class (``promptsim absence``);
     ``data``: the split already loaded by :func:`load_absence_data` (default: load it)."""
-    from negation.absence import (
+    from negation.promptsim.absence import (
         per_class_table,
         prompt_features,
         score_split,

@@ -7,9 +7,9 @@ import polars as pl
 
 from corpora.places import Place
 from corpora.schema import C
-from negation.analysis import Sum
-from negation.scan import ScanResult, options_from_config
-from negation.store import (
+from negation.negscan.analysis import Sum
+from negation.negscan.scan import ScanResult, options_from_config
+from negation.negscan.store import (
     CONFIG,
     PARTIALS,
     SUMMARY,

@@ -3,7 +3,7 @@ captions added up number at most :data:`UNIQUE_EXACT`, HyperLogLog sketches beyo
 
 Exact: each shard's distinct-caption hashes (``unique_all``) and its (hash, word, occurrences) of
 the captions with a negation (``unique_neg``) are unions of sets, added up by
-:func:`negation.analysis.combine`. Once the union of ``unique_all`` exceeds UNIQUE_EXACT, both are
+:func:`.analysis.combine`. Once the union of ``unique_all`` exceeds UNIQUE_EXACT, both are
 replaced by HyperLogLog sketches (2^P registers each, the largest rank seen per register): one
 of all captions, one of the negated ones, and per word one of its captions and one of its
 occurrences (a caption that has a word ``k`` times adds ``(hash, 1)`` … ``(hash, k)``, so that the
@@ -20,7 +20,7 @@ import math
 import polars as pl
 
 from corpora.schema import C
-from negation.scan import HASH_SEED
+from negation.negscan.scan import HASH_SEED
 
 UNIQUE_EXACT = 1 << 22  # distinct captions counted exactly (8 bytes each held: 32 MiB)
 P = 16  # a sketch has 2^P registers
@@ -109,7 +109,7 @@ def estimate(sketches: pl.DataFrame, name: str) -> int:
 
 
 def estimated_summary(sketches: pl.DataFrame, words: list[str]) -> dict[str, object]:
-    """:func:`negation.analysis.unique_summary` from sketches."""
+    """:func:`negation.negscan.analysis.unique_summary` from sketches."""
     n_unique, n_neg = estimate(sketches, ALL), estimate(sketches, NEG)
     per_word = {
         w: {

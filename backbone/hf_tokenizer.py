@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlr.backbone.hf import read_object
+from backbone.hf import read_object
 
 
 def clip_bpe() -> tuple[dict[str, int], list[tuple[str, ...]]]:

@@ -4,14 +4,14 @@ A cache entry holds the dense features ``[N, R, D]`` of one (model, weights, ima
 transform, images, view) as ``features.npy`` (fp16, read through ``mmap_mode="r"``) plus
 ``index.json``. View 0 is the clean test-time view (the backbone's transform: a square resize by
 default, or with ``--preprocess crop`` the model's own eval transform, shortest side + centre crop;
-then ToTensor, Normalize); view k ≥ 1 is the k-th augmented view (:func:`mlr.augment.train_augment`
+then ToTensor, Normalize); view k ≥ 1 is the k-th augmented view (:func:`.augment.train_augment`
 of the image, or with ``crop`` of its centre crop, seeded by (seed, k, image index)), so
 ``--aug-views K`` caches views 1..K and training draws one of them per image per epoch. The two
 transforms' entries are kept apart (``crop`` ones in their own directories), and augmented views of
-another :data:`mlr.augment.VERSION` are never reused.
+another :data:`backbone.augment.VERSION` are never reused.
 
 Entries are keyed on content, never on paths: the weights' content identity (``weights_id``, see
-:mod:`mlr.backbone`) and the images' (:meth:`MultiLabelSplit.content_digest`: each image file's
+:mod:`backbone`) and the images' (:meth:`MultiLabelSplit.content_digest`: each image file's
 SHA-256, computed once per file and known afterwards by its size, times and inode). Weights or
 images overwritten in place get new entries; the same weights or images at another path find the
 old ones.
@@ -48,11 +48,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from backbone.augment import VERSION as AUGMENT_VERSION
+from backbone.augment import train_augment
 from corpora.multilabel import MultiLabelSplit
 from corpora.runio import atomic_write_json, slug
 from corpora.schema import C
-from mlr.augment import VERSION as AUGMENT_VERSION
-from mlr.augment import train_augment
 
 FORMAT = 2
 

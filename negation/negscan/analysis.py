@@ -1,6 +1,6 @@
 """The exact analysis of the prefilter's candidates (:func:`analyse`: a result per shard;
 :func:`analyse_together`: one for the batch, when no shard result is saved; see
-:mod:`negation.scan`), a whole scan of one frame (:func:`scan`), and adding results up
+:mod:`negation.negscan.scan`), a whole scan of one frame (:func:`scan`), and adding results up
 (:func:`combine`)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import polars as pl
 
 from corpora.captions import CAPTION
 from corpora.schema import C
-from negation import uniques
-from negation.lexicon import SEP, TOKEN, composing_class
-from negation.scan import (
+from negation.negscan import uniques
+from negation.negscan.lexicon import SEP, TOKEN, composing_class
+from negation.negscan.scan import (
     HASH_SEED,
     I64,
     Candidates,
@@ -320,7 +320,7 @@ def _hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFr
     A bigram match starts with the very negator a search for negators alone finds there, and
     both searches go on alike unless another negator starts in the word the bigram match took
     ("not no longer"): the negators are read off the distinct bigram matches, and only the
-    captions where that may happen (:func:`negation.scan.tail_risk`) are searched again.
+    captions where that may happen (:func:`negation.negscan.scan.tail_risk`) are searched again.
     """
     m = pl.col("m")
     lead = m.str.extract(f"^({pats.any})", 1)
@@ -547,7 +547,7 @@ class Sum:
 
 def unique_summary(result: ScanResult, opts: ScanOptions) -> dict[str, object] | None:
     """Counts over distinct caption texts (LAION repeats captions across URLs): exact, or
-    HyperLogLog estimates (:mod:`negation.uniques`)."""
+    HyperLogLog estimates (:mod:`negation.negscan.uniques`)."""
     if result.unique_sketch is not None:
         return uniques.estimated_summary(result.unique_sketch, list(opts.lexicon.entries))
     if result.unique_all is None or result.unique_neg is None:

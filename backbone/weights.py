@@ -3,7 +3,7 @@ weight files' content identity.
 
 Weights are never fetched behind the user's back in ``offline`` mode: a tag is first looked up in
 the cache (Hugging Face hub cache and open_clip's URL cache under ``cache_dir``); when it is not
-there and ``offline`` is set, :class:`~mlr.backbone.MissingWeightsError` says which weights are
+there and ``offline`` is set, :class:`~backbone.MissingWeightsError` says which weights are
 missing and the two ways out. Without ``offline``, weights that are not cached are downloaded only
 after one short probe (:func:`reachable`, ``HUB_PROBE_TIMEOUT`` s) finds their host reachable:
 without network the same error comes at once instead of after a minute of Hugging Face retries.
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backbone import MissingTextModelError, MissingWeightsError
 from corpora.identity import file_identities
-from mlr.backbone import MissingTextModelError, MissingWeightsError
 
 LOCAL_DIR_PREFIX = "local-dir:"
 EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
@@ -314,7 +314,7 @@ def resolve_weights(
         return Weights("none", None, {})
     if spec.startswith(LOCAL_DIR_PREFIX):
         return _local_dir(spec, model_name)
-    from mlr.backbone.hf import HF_PREFIX, hf_weights, is_hf_folder
+    from backbone.hf import HF_PREFIX, hf_weights, is_hf_folder
 
     if spec.startswith(HF_PREFIX):  # a Hugging Face transformers CLIP folder
         return hf_weights(Path(spec[len(HF_PREFIX) :]).expanduser(), spec, model_name)

@@ -8,12 +8,12 @@ Per image i and class c, with L2-normalised features:
   transform (``--preprocess``: by default ``crop``, the model's own eval transform, as zero-shot
   CLIP is evaluated);
 - ``dense``: ``s = max_r cos(f_{i,r}, t_c)`` over the spatial regions ``r`` of the dense features
-  (:meth:`~mlr.backbone.model.Backbone.dense_features`, the global token 0 left out) at
+  (:meth:`~backbone.model.Backbone.dense_features`, the global token 0 left out) at
   ``image_size``, always of the whole image squashed to a square (as mlrtrain's dense features:
   a crop would cut labelled objects at the edges out of view).
 
 ``t_c`` is the ensemble (normalise → mean → renormalise) of the setting's positive or negated
-templates (:mod:`negation.templates`; default the ``single`` set, P1 and its ``not-prefix`` N1).
+templates (:mod:`.templates`; default the ``single`` set, P1 and its ``not-prefix`` N1).
 
 Per class and variant: AUROC and AP of P for *presence* (label 1), of N for *absence* (label 0),
 and of N for presence — above 0.5 when the negated prompt fires on the object. Entries labelled −1
@@ -33,11 +33,11 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from backbone import require_images
 from corpora.schema import ABSENCE_PER_CLASS, C
-from mlr.backbone import require_images
 from mlr.metrics import average_precision
-from negation.promptsim import ensemble
-from negation.templates import Setting
+from negation.promptsim.similarity import ensemble
+from negation.promptsim.templates import Setting
 
 VARIANTS = ("global", "dense")
 # (prompt, target) rows reported per class and variant

@@ -1,8 +1,8 @@
-"""The scan loop: shards (units) in, one :class:`negation.store.Outcome` out.
+"""The scan loop: shards (units) in, one :class:`negation.negscan.store.Outcome` out.
 
-Each unit's finished partial is reused (from a :class:`negation.store.ResultStore`); the others
-are read (:func:`negation.scan.prefilter`; small local Parquet shards several in one pass),
-analysed in batches (:func:`negation.analysis.analyse`), saved and added up as the scan goes.
+Each unit's finished partial is reused (from a :class:`.store.ResultStore`); the others
+are read (:func:`negation.negscan.scan.prefilter`; small local Parquet shards several in one pass),
+analysed in batches (:func:`.analysis.analyse`), saved and added up as the scan goes.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from corpora.captions import (
 from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
 from corpora.shards import DEFAULT_RETRIES, Shard
-from negation.analysis import Sum, analyse, analyse_together
-from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
-from negation.store import Outcome, ResultStore, ShardRecord, Store, shard_record
+from negation.negscan.analysis import Sum, analyse, analyse_together
+from negation.negscan.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
+from negation.negscan.store import Outcome, ResultStore, ShardRecord, Store, shard_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +92,20 @@ def scan_units(
 ) -> Outcome:
     """Scan units, reusing finished partials and saving the new ones as soon as they are analysed.
 
-    Each unit's captions are read in one streaming pass (:func:`negation.scan.prefilter`; small
+    Each unit's captions are read in one streaming pass (:func:`.scan.prefilter`; small
     local Parquet shards several in one pass), calling ``on_rows(n)`` as it gets through ``n``
     more rows; the candidates of several units are then analysed together
-    (:func:`negation.analysis.analyse`, in batches of bounded size), each unit's result exact and
+    (:func:`.analysis.analyse`, in batches of bounded size), each unit's result exact and
     saved with its batch (also when the run stops on an error or an interrupt); the next units
     are read meanwhile, two at a time, in threads.
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
     it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
-    unfinished units as tasks that save their own results (:mod:`negation.distributed`); the
+    unfinished units as tasks that save their own results (:mod:`negation.negscan.distributed`); the
     report is the same.
     """
     if executor is not None and executor.parallel:  # tasks that save their own results
-        from negation.distributed import scan_in_parallel
+        from negation.negscan.distributed import scan_in_parallel
 
         assert isinstance(store, ResultStore | None) and isinstance(executor, RayExecutor)
         return scan_in_parallel(
@@ -249,7 +249,7 @@ def scan_units(
 def _read(
     members: list[Read], opts: ScanOptions, on_rows: Callable[[int], None] | None, retries: int
 ) -> list[Got]:
-    """Read (:func:`negation.scan.prefilter`) one shard, or a group of small local Parquet shards
+    """Read (:func:`.scan.prefilter`) one shard, or a group of small local Parquet shards
     in one pass; a shard that cannot be read gets its error instead of candidates."""
     if len(members) >= GROUP_MIN:
         units = [unit for _, unit in members]

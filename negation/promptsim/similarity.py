@@ -1,7 +1,7 @@
 """Prompt-similarity statistics (docs/METHODS.md §4): how close are "photo of a dog", "Not a photo
 of a dog" and "picture of a dog" in a text encoder's space? Pure functions on embeddings.
 
-For each class c and setting (template set × negation style, :mod:`negation.templates`):
+For each class c and setting (template set × negation style, :mod:`negation.promptsim.templates`):
 
 - ``P1_c``, ``N1_c``: ensemble embeddings of the positive / negated templates (each prompt
   L2-normalised, averaged over templates, renormalised). ``P2_c``: the paraphrase ensemble; when a
@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from corpora.schema import PROMPTSIM_PER_CLASS, C
-from negation.templates import Setting, fill
+from negation.promptsim.templates import Setting, fill
 
 if TYPE_CHECKING:
     import torch

@@ -27,9 +27,9 @@ from typing import Any
 from corpora.places import Place
 from corpora.schema import C
 from corpora.shards import DEFAULT_RETRIES, Shard
-from negation.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
-from negation.scanning import Unit, laion_units, text_units
-from negation.store import Outcome
+from negation.negscan.scan import DEFAULT_WINDOW, ScanOptions, ScanResult
+from negation.negscan.scanning import Unit, laion_units, text_units
+from negation.negscan.store import Outcome
 
 Warn = Callable[[str], None]
 
@@ -91,7 +91,7 @@ def scan_options(
     A bad lexicon, class set or seed raises :class:`BadOption`."""
     from corpora.classes import load_classes
     from corpora.runio import SEED_MAX
-    from negation.lexicon import load_lexicon
+    from negation.negscan.lexicon import load_lexicon
 
     if not 0 <= seed <= SEED_MAX:  # it seeds a 64-bit hash: checked before any scanning
         raise BadOption("seed", f"{seed} is not in the range 0 to 2**64 - 1")
@@ -292,9 +292,9 @@ def _scan_and_report(
 ) -> Report:
     from corpora.executors import ClusterLost, make_executor
     from corpora.runio import run_info
-    from negation import report as rp
-    from negation import scanning
-    from negation import store as st
+    from negation.negscan import report as rp
+    from negation.negscan import scanning
+    from negation.negscan import store as st
 
     config = {
         **opts.config(),
@@ -396,9 +396,9 @@ def merge(
     into one report in ``out``; a shard is never counted twice."""
     from corpora.locks import reading
     from corpora.runio import run_info
-    from negation import merging
-    from negation import report as rp
-    from negation.scan import options_from_config
+    from negation.negscan import merging
+    from negation.negscan import report as rp
+    from negation.negscan.scan import options_from_config
 
     place, paths = Place(out), [Place(d) for d in dirs]
     with ExitStack() as locks:
