@@ -105,7 +105,7 @@ def dense_shape(model: str, image_size: int | None = None) -> tuple[int, int, in
     or fetched (for a cache estimate before any download)."""
     import open_clip
 
-    from backbone.model import resolve_model
+    from backbone.modelspec import resolve_model
 
     name = resolve_model(model).name
     cfg = open_clip.get_model_config(name)

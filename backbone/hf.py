@@ -27,7 +27,6 @@ weight file.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -35,7 +34,8 @@ from typing import Any
 
 import torch
 
-from backbone.weights import EXPORT_CONFIG, REGISTERED, Weights, _arch_differences
+from backbone.identity import EXPORT_CONFIG, REGISTERED, Weights, arch_differences
+from corpora.runio import read_object
 
 HF_PREFIX = "hf:"
 HF_CONFIG = "config.json"
@@ -73,17 +73,6 @@ PROJECTION_DEFAULT = 512
 def is_hf_folder(path: Path) -> bool:
     """Whether ``path`` is a folder with a ``config.json`` (and no open_clip export config)."""
     return path.is_dir() and (path / HF_CONFIG).is_file() and not (path / EXPORT_CONFIG).is_file()
-
-
-def read_object(path: Path) -> dict[str, Any]:
-    """A JSON file holding an object, or one clear error naming it."""
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable JSON file ({err})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a JSON object")
-    return data
 
 
 def _clip_config(folder: Path) -> dict[str, Any]:
@@ -251,13 +240,13 @@ def _check_model(model_name: str, derived: dict[str, Any], spec: str, folder: Pa
     if ours is None or isinstance(ours["vision_cfg"]["layers"], list | tuple):
         differ = ["a ViT, not a ResNet" if ours else "a ViT CLIP, not this model's kind"]
     else:
-        differ = _arch_differences(ours, theirs)
+        differ = arch_differences(ours, theirs)
     if not differ:
         return
     fits = []
     for name in open_clip.list_models():
         other = None if name in REGISTERED else _canonical(open_clip.get_model_config(name))
-        if other and not _arch_differences(other, theirs):
+        if other and not arch_differences(other, theirs):
             fits.append(name)
     held = (
         f"a {' / '.join(fits[:3])} model" if fits else "an architecture open_clip has no name for"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backbone.hf import read_object
+from corpora.runio import read_object
 
 
 def clip_bpe() -> tuple[dict[str, int], list[tuple[str, ...]]]:

@@ -1,9 +1,10 @@
-"""The open_clip model: model config files, building it (QuickGELU, TorchScript checkpoints),
+"""The open_clip model: building it (QuickGELU, TorchScript checkpoints),
 freezing it, and :class:`Backbone`, the frozen model with the operations notclip needs.
 
 QuickGELU follows the tag's pretrained config (OpenAI and LAION-400M weights need it); open_clip's
 QuickGELU-mismatch warning is turned into an error, and the activation actually built is recorded
-in :meth:`Backbone.info`. The model is always in eval mode with every parameter frozen
+in :meth:`Backbone.info`. Which model ``--model`` names is :mod:`backbone.modelspec`'s. The
+model is always in eval mode with every parameter frozen
 (``requires_grad=False``). Text encoding is :mod:`backbone.text`'s, dense features
 :mod:`backbone.dense`'s.
 """
@@ -12,39 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from backbone import (
-    PRECISIONS,
-    RANDOM_WEIGHTS_WARNING,
-    BackboneConfig,
-    Progress,
-    dense,
-    resolve_device,
-    text,
-)
+from backbone import dense, text
 from backbone.checkpoints import wrapped_state_dict
-from backbone.hf import HF_CONFIG, is_hf_folder, load_hf_weights, open_clip_config
+from backbone.config import RANDOM_WEIGHTS_WARNING, BackboneConfig, Progress
+from backbone.devices import PRECISIONS, resolve_device
+from backbone.hf import load_hf_weights
+from backbone.identity import Weights, content_identity
+from backbone.modelspec import ModelSpec, resolve_model
 from backbone.text import TextEncoder
 from backbone.weights import (
-    EXPORT_CONFIG,
     LOCAL_DIR_PREFIX,
-    REGISTERED,
-    Weights,
-    content_identity,
     hub_offline,
     is_torchscript,
-    looks_like_path,
     resolve_weights,
     unusable_weights,
 )
@@ -52,68 +41,6 @@ from corpora.schema import C
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What ``--model`` names: the open_clip model ``name``; for a config file, the file, its
-    content hash and the export's ``preprocess_cfg`` (mean/std), if any."""
-
-    name: str
-    config_file: str | None = None
-    config_sha256: str | None = None
-    preprocess: dict[str, Any] | None = None
-
-
-def resolve_model(model: str) -> ModelSpec:
-    """``--model`` → :class:`ModelSpec`. A model config file (an open_clip model config, or an
-    export's ``open_clip_config.json`` with a ``model_cfg``) or a folder holding
-    ``open_clip_config.json`` is registered with open_clip under ``<stem>-<hash>``, the hash being
-    that of the config's content (two files with one content share a name, caches and weights id);
-    anything else is an open_clip model name, returned as is."""
-    spec = model.strip()
-    path = Path(spec).expanduser()
-    if is_hf_folder(path):  # a Hugging Face CLIP folder: the open_clip config of its config.json
-        derived, preprocess = open_clip_config(path)
-        name, digest = register_config(path.resolve().name, derived)
-        return ModelSpec(name, str((path / HF_CONFIG).resolve()), digest, preprocess)
-    if path.is_dir() and (looks_like_path(spec) or (path / EXPORT_CONFIG).is_file()):
-        file, stem = path / EXPORT_CONFIG, path.resolve().name
-        if not file.is_file():
-            raise ValueError(f"model {spec}: the folder holds no {EXPORT_CONFIG}")
-    elif spec.lower().endswith(".json"):
-        file, stem = path, path.stem
-        if not file.is_file():
-            raise ValueError(f"model {spec}: no such model config file")
-    else:
-        return ModelSpec(spec)
-    try:
-        data = json.loads(file.read_text("utf-8"))
-    except (OSError, ValueError) as err:
-        raise ValueError(f"model config {file}: not a JSON file ({err})") from None
-    cfg = data.get("model_cfg", data) if isinstance(data, dict) else None
-    need = ("embed_dim", "vision_cfg", "text_cfg")
-    if not isinstance(cfg, dict) or not all(k in cfg for k in need):
-        raise ValueError(
-            f"model config {file}: not an open_clip model config (it needs {', '.join(need)})"
-        )
-    name, digest = register_config(stem, cfg)
-    preprocess = data.get("preprocess_cfg") if "model_cfg" in data else None
-    return ModelSpec(name, str(file.resolve()), digest, preprocess or None)
-
-
-def register_config(stem: str, cfg: dict[str, Any]) -> tuple[str, str]:
-    """Register the open_clip model config ``cfg`` as ``<stem>-<8 hex of its content hash>``;
-    returns that name and the hash (``sha256:…``)."""
-    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
-    name = f"{stem}-{digest[:8]}"
-    from open_clip import factory
-
-    # open_clip's add_model_config registers a file under its stem only; the name here carries
-    # the content hash, so another config with the same stem never replaces this one
-    factory._MODEL_CONFIGS[name] = cfg
-    REGISTERED.add(name)
-    return name, f"sha256:{digest}"
 
 
 def _load_torchscript_weights(model: torch.nn.Module, path: str) -> None:

@@ -15,16 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from backbone import (
-    PRECISIONS,
-    ST_PREFIX,
-    BackboneConfig,
-    Progress,
-    resolve_device,
-    weights,
-)
+from backbone import weights
+from backbone.config import ST_PREFIX, BackboneConfig, Progress
+from backbone.devices import PRECISIONS, resolve_device
+from backbone.identity import file_identity
 from backbone.text import TextEncoder
-from backbone.weights import LOCAL_ST, file_identity, missing, unreachable
+from backbone.weights import LOCAL_ST, missing, unreachable
 from corpora.schema import C
 
 # sentence-transformers models bundled by an installed package (its "model" folder), by name

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backbone import BackboneConfig, Progress, default_batch_size
+from backbone.config import BackboneConfig, Progress
+from backbone.devices import default_batch_size
 from backbone.textcache import TextCache
 
 

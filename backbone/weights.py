@@ -1,5 +1,5 @@
-"""Which weights: resolution, the cache lookup, the hub probe, downloads, offline mode, and the
-weight files' content identity.
+"""Which weights: resolution, the cache lookup, the hub probe, downloads, offline mode (the
+weight files' content identity is :mod:`backbone.identity`'s).
 
 Weights are never fetched behind the user's back in ``offline`` mode: a tag is first looked up in
 the cache (Hugging Face hub cache and open_clip's URL cache under ``cache_dir``); when it is not
@@ -25,7 +25,6 @@ cannot be read or do not fit the model are one clear error naming the file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pickle
@@ -33,17 +32,14 @@ import re
 import sys
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backbone import MissingTextModelError, MissingWeightsError
-from corpora.identity import file_identities
+from backbone.config import MissingTextModelError, MissingWeightsError
+from backbone.identity import EXPORT_CONFIG, REGISTERED, Weights, arch_differences
 
 LOCAL_DIR_PREFIX = "local-dir:"
-EXPORT_CONFIG = "open_clip_config.json"  # an open_clip export's config: model_cfg + preprocess_cfg
 HUB_PROBE_TIMEOUT = 3.0  # seconds: one connection attempt before a download
-REGISTERED: set[str] = set()  # model config files' names (model.register_config): this run only
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 
 LOCAL_OPEN_CLIP = "use a local checkpoint file (or a local-dir: folder) as the weights"
@@ -158,52 +154,6 @@ def _cached_tag_file(tag_cfg: dict[str, Any], cache_dir: str | None) -> str | No
     return None
 
 
-@dataclass(frozen=True)
-class Weights:
-    kind: str  # tag | file | local-dir | hf | none
-    path: str | None
-    tag_cfg: dict[str, Any]  # a tag's (hf: the folder's quick_gelu, mean, std)
-    files: tuple[str, ...] = ()  # what is loaded: the checkpoint (local-dir: config, checkpoint)
-
-
-def file_identity(path: str | Path) -> dict[str, Any]:
-    """``{path, size, mtime_ns, ctime_ns, inode, sha256}`` of a weights file (its real path):
-    :func:`corpora.identity.file_identities`."""
-    return file_identities([Path(path).resolve()])[0]
-
-
-def content_identity(
-    weights: Weights, model_cfg: dict[str, Any] | None, *, quick_gelu: bool, seed: int
-) -> tuple[str, list[dict[str, Any]]]:
-    """The weights' content identity (``sha256:…``, or ``random:…`` for random weights, see the
-    module docstring) and the :func:`file_identity` of each weight file."""
-    files = [file_identity(f) for f in weights.files]
-    identity = {
-        "architecture": model_cfg if weights.kind != "local-dir" else "open_clip_config.json",
-        "quick_gelu": quick_gelu,
-        "sha256": [f["sha256"] for f in files],
-        **({"seed": seed} if weights.kind == "none" else {}),
-    }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
-    return f"{'random' if weights.kind == 'none' else 'sha256'}:{digest}", files
-
-
-def _arch_differences(model_cfg: dict[str, Any], weights_cfg: dict[str, Any]) -> list[str]:
-    """Where the architecture of ``weights_cfg`` differs from ``model_cfg`` (keys set in both)."""
-    out = []
-    for key in ("embed_dim", "vision_cfg", "text_cfg", "custom_text"):
-        ours, theirs = model_cfg.get(key), weights_cfg.get(key)
-        if isinstance(ours, dict) and isinstance(theirs, dict):
-            for k in sorted(ours.keys() & theirs.keys()):
-                if ours[k] != theirs[k]:
-                    out.append(f"{key}.{k} is {theirs[k]!r}, not {ours[k]!r}")
-        elif bool(ours) != bool(theirs) or (ours and ours != theirs):
-            out.append(f"{key} is {theirs!r}, not {ours!r}")
-    if model_cfg.get("quick_gelu") and not weights_cfg.get("quick_gelu"):
-        out.append("quick_gelu is false (GELU), not true")
-    return out
-
-
 def _local_dir(spec: str, model_name: str) -> Weights:
     """An open_clip export folder whose architecture must be the one ``model_name`` names."""
     import open_clip
@@ -225,13 +175,13 @@ def _local_dir(spec: str, model_name: str) -> Weights:
     model_cfg = open_clip.get_model_config(model_name)
     if model_cfg is None:
         raise ValueError(f"unknown open_clip model {model_name!r}; see open_clip.list_models()")
-    differ = _arch_differences(model_cfg, weights_cfg)
+    differ = arch_differences(model_cfg, weights_cfg)
     if differ:
         fits = [
             name
             for name in open_clip.list_models()
             if name not in REGISTERED
-            and not _arch_differences(open_clip.get_model_config(name), weights_cfg)
+            and not arch_differences(open_clip.get_model_config(name), weights_cfg)
         ]
         held = f"a {' / '.join(fits[:3])} model" if fits else "another architecture"
         raise ValueError(

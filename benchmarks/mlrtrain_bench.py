@@ -30,7 +30,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backbone import PRECISIONS, BackboneConfig, load_backbone
+from backbone import BackboneConfig, load_backbone
+from backbone.devices import PRECISIONS
 from backbone.features import FeatureSource, cache_entry
 from backbone.model import Backbone
 from corpora.classes import load_classes

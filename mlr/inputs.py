@@ -168,13 +168,3 @@ def head_for(cfg: FitConfig, backbone, classes: ClassSet) -> Head:
         seed=cfg.seed,
     )
     return head.to(backbone.device)
-
-
-def weights_id(backbone) -> str:
-    """The weights' identity as a short digest for result rows and sweep keys: ``random`` for
-    random weights (``--pretrained none``; the run's seed draws them, and the seed is in the key),
-    else the first 12 hex digits of the backbone's content identity (:attr:`Backbone.weights_id`:
-    the weight files' SHA-256, the model config, QuickGELU)."""
-    if backbone.random_weights:
-        return "random"
-    return backbone.weights_id.split(":", 1)[-1][:12]

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from backbone import weights_id
 from backbone.features import FeatureSource
 from corpora.runio import atomic_write_json, run_info, write_run_json
 from corpora.schema import C
@@ -61,7 +62,6 @@ from mlr.inputs import (
     head_for,
     load_backbone_for,
     load_splits,
-    weights_id,
 )
 from mlr.losses import get_loss, logit_difference
 from mlr.masks import (

@@ -397,7 +397,7 @@ def test_text_cache_is_rebuilt_when_weights_change_in_place(tiny_models, tmp_pat
 def test_weights_identity_hashes_each_file_once(tiny_models, tmp_path, monkeypatch):
     import hashlib
 
-    import backbone.weights as backbone_mod
+    import backbone.identity as backbone_mod
     import corpora.identity as identity
 
     source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none"))

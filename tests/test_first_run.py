@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from backbone import BackboneConfig, MissingWeightsError, load_backbone
 from backbone.dense import dense_shape
 from backbone.features import cache_bytes, describe_cache
-from backbone.model import resolve_model
+from backbone.modelspec import resolve_model
 from backbone.weights import reachable
 from corpora.multilabel import load_split
 from corpora.toydata import CLASSES, toy_model_config

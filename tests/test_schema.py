@@ -184,7 +184,10 @@ SCHEMA_USERS = [
     "negation/negscan/runner.py",
     "corpora/captions.py",
     *(f"figures/{m}.py" for m in ("absence", "maps", "negbench", "negscan", "prompts", "sweeps")),
-    *(f"mlr/{m}.py" for m in ("table", "sweep", "sweep_io", "train", "metrics", "heads")),
+    *(
+        f"mlr/{m}.py"
+        for m in ("table", "sweep", "sweep_run", "sweep_io", "train", "metrics", "heads")
+    ),
     *(f"mlr/{m}.py" for m in ("cli", "cli_sweep", "cli_progress")),
     *(f"backbone/{m}.py" for m in ("__init__", "model", "sentence", "features")),
     *(f"negation/negbench/{m}.py" for m in ("runner", "job", "summaries", "cli")),

@@ -1,9 +1,8 @@
 """``promptsim negbench``: negation benchmarks built exactly from multi-label ground truth (MCQ,
 POPE-style existence, negated retrieval), or NegBench's released MCQ CSVs, for any open_clip
 model; CLIP_benchmark-compatible JSON beside our result files. A thin layer over
-:mod:`negation.negbench.job`; registered on the ``promptsim`` app by :mod:`negation.promptsim.cli`
-(whose helpers are imported at the end of this module, after the command is defined, so that
-either module can be imported first)."""
+:mod:`negation.negbench.job`; registered on the ``promptsim`` app by
+:mod:`negation.promptsim.cli`."""
 
 from __future__ import annotations
 
@@ -113,10 +112,10 @@ def negbench_cmd(
         skip_bad_images=skip_bad_images, tasks=tasks, templates=templates, seed=seed,
         max_images=max_images, max_queries=max_queries, n_boot=n_boot, questions=questions,
         negbench_csv=negbench_csv, images=images, batch_size=batch_size, image_batch=image_batch,
-        text_cache=ps._text_cache(text_cache, no_text_cache), models_file=models_file,
+        text_cache=o.text_cache_dir(text_cache, no_text_cache), models_file=models_file,
         preprocess=preprocess.value,
     )  # fmt: skip
-    with ps.errors():
+    with o.errors():
         if out is not None:
             claim_out_dir(out, "promptsim negbench", None)
         if export_questions is not None:
@@ -168,6 +167,3 @@ def _report(result: Any, out: Path, *, quiet: bool, reference: bool) -> None:
                   f"{out / 'models.json'}")  # fmt: skip
     if result.failed or result.conflicts:
         raise typer.Exit(1)
-
-
-from negation.promptsim import cli as ps  # noqa: E402  (after the command: see the docstring)

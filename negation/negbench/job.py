@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backbone.config import PREPROCESS
 from corpora.schema import C
-from mlr.config import PREPROCESS
 from negation.negbench.models import parse_models_file, run_models
 from negation.negbench.runner import Bench, Progress, RunConfig, run
 from negation.promptsim.runs import OptionError, load_labelled_split

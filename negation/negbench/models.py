@@ -20,10 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from backbone.weights import file_identity
-from corpora.runio import atomic_write_json
+from backbone.identity import file_identity
+from corpora.runio import atomic_write_json, read_json
 from corpora.schema import C
-from mlr.sweep_io import read_json
 from negation.negbench.runner import (
     Progress,
     RunConfig,

@@ -264,7 +264,7 @@ def run_options(cfg: RunConfig) -> dict:
 
 def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
     """Score ``backbone`` on ``cfg.bench`` and write ``cfg.out`` (atomically)."""
-    from mlr.inputs import weights_id
+    from backbone import weights_id
 
     backbone = require_images(backbone, "an image transform").with_preprocess(cfg.preprocess)
     bench = cfg.bench

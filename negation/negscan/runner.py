@@ -319,17 +319,20 @@ def _scan_and_report(
             on_total = _hook(progress, "on_total")
             if on_total is not None:
                 on_total(sum(u.n_rows or 0 for u in units))
-        outcome = scanning.scan_units(
-            units,
-            opts,
-            store,
-            skip_bad,
-            bad,
-            _hook(progress, "on_done"),
-            _hook(progress, "on_rows"),
-            executor=executor,
-            retries=retries,
-        )
+        on_done = _hook(progress, "on_done")
+        if executor is not None and executor.parallel:  # tasks that save their own results
+            from corpora.executors import RayExecutor
+            from negation.negscan.distributed import scan_in_parallel
+
+            assert isinstance(executor, RayExecutor)  # (the only parallel one negscan makes)
+            outcome = scan_in_parallel(
+                executor, list(units), opts, store, skip_bad, bad, on_done, retries=retries
+            )
+        else:
+            outcome = scanning.scan_units(
+                units, opts, store, skip_bad, bad, on_done, _hook(progress, "on_rows"),
+                retries=retries,
+            )  # fmt: skip
         outcome.duplicates = copies or outcome.duplicates
         outcome.bad.sort(key=lambda entry: entry[C.shard])  # (in the order of the shard list)
     except KeyboardInterrupt:

@@ -28,7 +28,6 @@ from corpora.captions import (
     text_format,
     unreadable,
 )
-from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
 from corpora.shards import DEFAULT_RETRIES, Shard
 from negation.negscan.analysis import Sum, analyse, analyse_together
@@ -87,7 +86,6 @@ def scan_units(
     bad: list[dict[str, str]] | None = None,
     on_done: Callable[[Unit, int, bool], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
-    executor: LocalExecutor | RayExecutor | None = None,
     retries: int = DEFAULT_RETRIES,
 ) -> Outcome:
     """Scan units, reusing finished partials and saving the new ones as soon as they are analysed.
@@ -100,17 +98,9 @@ def scan_units(
     are read meanwhile, two at a time, in threads.
     ``on_done(unit, rows, reused)`` is called after every unit has been read or reused (for
     progress bars). A corrupt shard raises :class:`CorruptShardError` unless ``skip_bad``, when
-    it is listed in ``bad``. A parallel ``executor`` (:mod:`corpora.executors`) scans the
-    unfinished units as tasks that save their own results (:mod:`negation.negscan.distributed`); the
-    report is the same.
+    it is listed in ``bad``. (Ray tasks that save their own results, with the same report:
+    :func:`.distributed.scan_in_parallel`.)
     """
-    if executor is not None and executor.parallel:  # tasks that save their own results
-        from negation.negscan.distributed import scan_in_parallel
-
-        assert isinstance(store, ResultStore | None) and isinstance(executor, RayExecutor)
-        return scan_in_parallel(
-            executor, list(units), opts, store, skip_bad, bad, on_done, retries=retries
-        )
     done = store.finished() if store else {}
     total = Sum(opts)
     add = total.add

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from backbone import require_images
+from backbone.metrics import average_precision
 from corpora.schema import ABSENCE_PER_CLASS, C
-from mlr.metrics import average_precision
 from negation.promptsim.similarity import ensemble
 from negation.promptsim.templates import Setting
 

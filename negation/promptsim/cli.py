@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from corpora import cli
+from negation.negbench.cli import negbench_cmd
 from negation.promptsim import options as o
 
 app = cli.make_app(
@@ -30,28 +30,6 @@ app = cli.make_app(
 )
 FORMATS = ("table", "markdown", "csv", "json")
 PER_CLASS_OUT = "Write per_class.parquet, summary.json and run.json here."
-
-
-def errors() -> AbstractContextManager[None]:
-    """The dialect's error policy with promptsim's library errors: a bad option value is a
-    usage error naming it; missing weights and a text-only model name their flag."""
-    from backbone import TextOnlyError
-    from mlr.cli_options import backbone_hints
-    from negation.promptsim.runs import OptionError
-
-    return cli.input_errors(
-        hints={**backbone_hints(), TextOnlyError: "--model"}, usage=(OptionError,)
-    )
-
-
-def random_weights_banner(info: dict[str, Any]) -> None:
-    from backbone import random_weights_banner as banner
-
-    cli.stderr.print(banner(info), highlight=False)
-
-
-def _text_cache(text_cache: Path | None, no_text_cache: bool) -> Path | None:
-    return None if no_text_cache else Path(text_cache or o.DEFAULT_TEXT_CACHE).expanduser()
 
 
 @app.command("table")
@@ -88,14 +66,14 @@ def table_cmd(
     from negation.promptsim import render, runs
 
     fmt = cli.check_format(fmt, FORMATS)
-    with errors():
+    with o.errors():
         if out:
             from corpora.runio import claim_out_dir
 
             claim_out_dir(out, "promptsim table", None)
         config = runs.TableConfig(
             classes=classes, templates=templates, style=style, pairs=pairs,
-            batch_size=batch_size, text_cache=_text_cache(text_cache, no_text_cache), out=out,
+            batch_size=batch_size, text_cache=o.text_cache_dir(text_cache, no_text_cache), out=out,
         )  # fmt: skip
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
@@ -119,7 +97,7 @@ def table_cmd(
         else:
             cli.stdout.print(render.reference_table(run.result.rows))
     if backbone.random_weights:
-        random_weights_banner(run.info)
+        o.random_weights_banner(run.info)
     if out is not None and not quiet:
         cli.stderr.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
@@ -154,11 +132,11 @@ def maps_cmd(
     from corpora.runio import claim_out_dir
     from negation.promptsim import runs
 
-    with errors():
+    with o.errors():
         claim_out_dir(out, "promptsim maps", None)
         config = runs.MapsConfig(
             images=tuple(images), classes=classes, out=out, positive=positive, negative=negative,
-            text_cache=_text_cache(text_cache, no_text_cache), preprocess=preprocess.value,
+            text_cache=o.text_cache_dir(text_cache, no_text_cache), preprocess=preprocess.value,
         )  # fmt: skip
         backbone = runs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
@@ -169,7 +147,7 @@ def maps_cmd(
     if not quiet:
         cli.stderr.print(f"wrote {run.index.height} maps to {out} (index: {out}/maps.parquet)")
     if backbone.random_weights:
-        random_weights_banner(run.info)
+        o.random_weights_banner(run.info)
 
 
 @app.command("absence")
@@ -208,14 +186,14 @@ def absence_cmd(
     from corpora.runio import claim_out_dir
     from negation.promptsim import render, runs
 
-    with errors():
+    with o.errors():
         if out:
             claim_out_dir(out, "promptsim absence", None)
         config = runs.AbsenceConfig(
             dataset=dataset, root=root, split=split, classes=classes, voc_difficult=voc_difficult,
             templates=templates, style=style, image_size=image_size, preprocess=preprocess.value,
             batch_size=batch_size,
-            skip_bad_images=skip_bad_images, text_cache=_text_cache(text_cache, no_text_cache),
+            skip_bad_images=skip_bad_images, text_cache=o.text_cache_dir(text_cache, no_text_cache),
             out=out,
         )  # fmt: skip
         data = runs.load_absence_data(config)
@@ -227,12 +205,10 @@ def absence_cmd(
             run = runs.absence(config, backbone, progress, data=data)
     cli.stdout.print(render.absence_table(config, run, model))
     if backbone.random_weights:
-        random_weights_banner(run.info)
+        o.random_weights_banner(run.info)
     if out is not None and not quiet:
         cli.stderr.print(f"wrote {out}/per_class.parquet, summary.json, run.json")
 
-
-from negation.negbench.cli import negbench_cmd  # noqa: E402
 
 app.command("negbench")(negbench_cmd)
 

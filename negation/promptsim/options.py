@@ -3,12 +3,14 @@ declarations only, for :mod:`negation.promptsim.cli` and :mod:`negation.negbench
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from mlr.config import Preprocess
+from backbone.config import Preprocess
+from corpora import cli
 
 DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
 
@@ -189,3 +191,28 @@ ModelsFile = Annotated[
         "kept as made and reported as a conflict.",
     ),
 ]
+
+
+# ---- the commands' error policy and shared option handling (promptsim and negbench) ----
+def errors() -> AbstractContextManager[None]:
+    """The dialect's error policy with promptsim's library errors: a bad option value is a
+    usage error naming it; missing weights and a text-only model name their flag."""
+    from backbone import TextOnlyError
+    from backbone.config import backbone_hints
+    from negation.promptsim.runs import OptionError
+
+    return cli.input_errors(
+        hints={**backbone_hints(), TextOnlyError: "--model"}, usage=(OptionError,)
+    )
+
+
+def random_weights_banner(info: dict[str, Any]) -> None:
+    """The RANDOM WEIGHTS banner on stderr."""
+    from backbone import random_weights_banner as banner
+
+    cli.stderr.print(banner(info), highlight=False)
+
+
+def text_cache_dir(text_cache: Path | None, no_text_cache: bool) -> Path | None:  # noqa: FBT001
+    """The text cache directory of ``--text-cache``/``--no-text-cache`` (None: no cache)."""
+    return None if no_text_cache else Path(text_cache or DEFAULT_TEXT_CACHE).expanduser()

@@ -132,7 +132,7 @@ def _cache_str(cache: Path | None) -> str | None:
 
 
 def _check_preprocess(value: str) -> None:
-    from mlr.config import PREPROCESS
+    from backbone.config import PREPROCESS
 
     if value not in PREPROCESS:
         raise OptionError(f"use {' or '.join(PREPROCESS)}, not {value!r}", "--preprocess")
