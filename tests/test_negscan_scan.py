@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 
 from corpora.classes import load_classes
 from negation.negscan import analysis
-from negation.negscan.analysis import analyse, analyse_together, combine, scan, unique_summary
+from negation.negscan.analysis import analyse, analyse_together, combine, scan
 from negation.negscan.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table
 from negation.negscan.scan import ScanOptions, prefilter
+from negation.negscan.tables import unique_summary
 
 
 def run(captions, lexicon="extended", source="s", **kw):

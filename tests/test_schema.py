@@ -181,6 +181,7 @@ SCHEMA_USERS = [
     "negation/negbench/question_files.py",
     "negation/negbench/inputs.py",
     *(f"negation/negscan/{m}.py" for m in ("scan", "analysis", "scanning", "store", "report")),
+    *(f"negation/negscan/{m}.py" for m in ("matching", "tables")),
     "negation/negscan/runner.py",
     "corpora/captions.py",
     *(f"figures/{m}.py" for m in ("absence", "maps", "negbench", "negscan", "prompts", "sweeps")),

@@ -1,7 +1,7 @@
 """The exact analysis of the prefilter's candidates (:func:`analyse`: a result per shard;
 :func:`analyse_together`: one for the batch, when no shard result is saved; see
-:mod:`negation.negscan.scan`), a whole scan of one frame (:func:`scan`), and adding results up
-(:func:`combine`)."""
+:mod:`negation.negscan.scan`) and a whole scan of one frame (:func:`scan`). What is found where
+is :mod:`.matching`'s, the result tables :mod:`.tables`'; :func:`combine` adds results up."""
 
 from __future__ import annotations
 
@@ -11,50 +11,29 @@ import polars as pl
 
 from corpora.captions import CAPTION
 from corpora.schema import C
-from negation.negscan import uniques
+from negation.negscan import matching, uniques
 from negation.negscan.lexicon import SEP, TOKEN, composing_class
 from negation.negscan.scan import (
     HASH_SEED,
     I64,
     Candidates,
-    Patterns,
     ScanOptions,
     ScanResult,
-    normalised,
     owned,
-    patterns,
     prefilter,
     split_by_shard,
 )
+from negation.negscan.tables import (
+    bottom_k,
+    classes_frame,
+    empty_samples,
+    per_word_frame,
+    samples_of,
+)
 
-# Captions longer than this (bytes) are cut to start at their first negator before the analysis.
-LONG = 1024
 # The share of a batch's candidates that must repeat an earlier one for each distinct caption to
 # be analysed once: finding them costs about a tenth of analysing a caption.
 REPEATED = 0.1
-
-
-def _empty_samples() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={C.word: pl.String, C.caption: pl.String, C.shard: pl.String, "key": pl.UInt64}
-    )
-
-
-def _per_word_frame(opts: ScanOptions, counts: pl.DataFrame) -> pl.DataFrame:
-    words = pl.DataFrame({C.word: list(opts.lexicon.entries)})
-    return (
-        words.join(counts, on=C.word, how="left", maintain_order="left")
-        .with_columns(pl.col(C.captions, C.occurrences).fill_null(0).cast(I64))
-        .select(C.word, C.captions, C.occurrences)
-    )
-
-
-def _classes_frame(opts: ScanOptions, counts: dict[str, int]) -> pl.DataFrame:
-    names = list(opts.classes.names) if opts.classes else []
-    return pl.DataFrame(
-        {C.class_: names, C.count: [counts.get(n, 0) for n in names]},
-        schema={C.class_: pl.String, C.count: I64},
-    )
 
 
 def scan(
@@ -76,7 +55,7 @@ def analyse(batch: list[Candidates], opts: ScanOptions) -> list[ScanResult]:
     counts, tables = _analyse(batch, opts, by_shard=True)
     parts = {name: split_by_shard(table, len(batch)) for name, table in tables.items()}
     if "samples" not in tables:  # (none asked for, or no caption with a negation)
-        parts["samples"] = [_empty_samples()] * len(batch)
+        parts["samples"] = [empty_samples()] * len(batch)
     return [
         ScanResult(
             *_counted(counts[k]),
@@ -106,7 +85,7 @@ def analyse_together(
         per_word=tables["per_word"],
         bigrams=tables["bigrams"],
         classes=tables["classes"],
-        samples=tables.get("samples", _empty_samples()),
+        samples=tables.get("samples", empty_samples()),
         unique_all=unique_all,
         unique_neg=tables.get("unique_neg"),
     )
@@ -133,7 +112,7 @@ def _analyse(
     Each text is analysed once (a caption repeated across rows and shards too, when enough
     repeat: see :func:`_distinct`), and what is found in it counted in every shard it occurs
     in, as often as it occurs there."""
-    pats = patterns(opts)
+    pats = opts.patterns
     n = len(batch)
     heights = pl.Series([b.rows.height for b in batch], dtype=pl.UInt32)
     shard = pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.lit(heights))
@@ -152,7 +131,7 @@ def _analyse(
         ("nfkc", other.filter(composing)),
     ]
     neg = (
-        pl.concat([_negated(part.lazy(), kind, opts) for kind, part in routes])
+        pl.concat([matching.negated(part.lazy(), kind, opts) for kind, part in routes])
         .collect(engine="streaming")
         .with_row_index("i")
     )
@@ -179,7 +158,7 @@ def _analyse(
 
     by = ["s"] if by_shard else []
     matches = neg.select("i", "m").explode("m")
-    hits = _hits(neg, matches, pats)
+    hits = matching.hits(neg, matches, pats)
     entries = list(opts.lexicon.entries)
     tables = {}
     tables["per_word"] = (
@@ -189,7 +168,7 @@ def _analyse(
     )
     if by_shard:  # every shard's row of every entry, in the lexicon's order
         tables["per_word"] = (
-            _grid(n, C.word, entries)
+            matching.grid(n, C.word, entries)
             .join(tables["per_word"], on=["s", C.word], how="left", maintain_order="left")
             .with_columns(pl.col(C.captions, C.occurrences).fill_null(0))
         )
@@ -222,19 +201,19 @@ def _analyse(
         )
     )
 
-    negating, negated = _class_negation(neg, pats)
+    negating, negated = matching.class_negation(neg, pats)
     n_class = dict(spread(negating, per_shard=True).group_by("s").agg(times).iter_rows())
     class_counts = (
         spread(negated, per_shard=by_shard).group_by(*by, C.class_).agg(times.alias(C.count))
     )
     if by_shard:
-        class_counts = _grid(n, C.class_, list(opts.classes.names) if opts.classes else []).join(
-            class_counts, on=["s", C.class_], how="left", maintain_order="left"
-        )
+        class_counts = matching.grid(
+            n, C.class_, list(opts.classes.names) if opts.classes else []
+        ).join(class_counts, on=["s", C.class_], how="left", maintain_order="left")
     tables["classes"] = class_counts.with_columns(pl.col(C.count).fill_null(0).cast(I64))
     if opts.n_samples and neg.height:
         sources = [b.source for b in batch]
-        samples = _samples(
+        samples = samples_of(
             neg,
             hits,
             lambda found: spread(found, per_shard=True),
@@ -291,195 +270,6 @@ def _distinct(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     return texts.select("t", CAPTION), occurrences
 
 
-def _negated(part: pl.LazyFrame, kind: str, opts: ScanOptions) -> pl.LazyFrame:
-    """The captions of one normalisation route that have a negation, with their normalised text
-    ``norm`` and their bigram matches ``m`` (every negator with its next word).
-
-    A caption longer than ``LONG`` bytes is cut to start at its first negator: nothing before it
-    can count (a class counts after a negator), and each regex below then reads only the rest.
-    """
-    pats = patterns(opts)
-    any_pat, bigram = (
-        (pats.any_ascii, pats.bigram_ascii) if kind == "ascii" else (pats.any, pats.bigram)
-    )
-    norm = pl.col("norm")
-    part = part.with_columns(
-        norm=normalised(pl.col(CAPTION), exclude_numbering=opts.exclude_numbering, kind=kind),
-        ascii=pl.lit(kind == "ascii"),
-    )
-    long = pl.col(CAPTION).str.len_bytes() > LONG
-    start = norm.str.find(any_pat).fill_null(norm.str.len_bytes())  # (none: the text is emptied)
-    cut = part.filter(long).with_columns(norm=norm.cast(pl.Binary).bin.slice(start).cast(pl.String))
-    part = pl.concat([part.filter(~long), cut])
-    return part.with_columns(m=norm.str.extract_all(bigram)).filter(pl.col("m").list.len() > 0)
-
-
-def _hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFrame:
-    """Every negator occurrence (text ``i``, ``word`` with single spaces).
-
-    A bigram match starts with the very negator a search for negators alone finds there, and
-    both searches go on alike unless another negator starts in the word the bigram match took
-    ("not no longer"): the negators are read off the distinct bigram matches, and only the
-    captions where that may happen (:func:`negation.negscan.scan.tail_risk`) are searched again.
-    """
-    m = pl.col("m")
-    lead = m.str.extract(f"^({pats.any})", 1)
-    tail = m.str.slice(lead.str.len_chars())
-    risky = tail.str.contains(pats.tail_risk) if pats.tail_risk else tail != ""
-    risky = risky | lead.is_null()  # (never, but then searched again rather than lost)
-    forms = matches.select(m.unique()).select(
-        "m", lead.str.replace_all(r"\s+", " ").alias(C.word), risky.alias("risky")
-    )
-    hits = matches.join(forms, on="m").select("i", C.word, "risky")
-    again = hits.filter("risky")["i"].unique()
-    if again.is_empty():
-        return hits.drop("risky")
-    norm = pl.col("norm")
-    words = (
-        pl.when("ascii")
-        .then(norm.str.extract_all(pats.any_ascii))
-        .otherwise(norm.str.extract_all(pats.any))
-    )
-    searched = (
-        neg.filter(pl.col("i").is_in(again.implode()))
-        .select("i", words.alias(C.word))
-        .explode(C.word)
-        .with_columns(pl.col(C.word).str.replace_all(r"\s+", " "))
-    )
-    return pl.concat([hits.filter(~pl.col("i").is_in(again.implode())).drop("risky"), searched])
-
-
-def _grid(n: int, name: str, values: list[str]) -> pl.DataFrame:
-    """Each shard's rows of a table (shard ``s``, column ``name``) in the order of ``values``."""
-    return pl.DataFrame(
-        {"s": [k for k in range(n) for _ in values], name: values * n},
-        schema={"s": pl.UInt32, name: pl.String},
-    )
-
-
-def _class_negation(neg: pl.DataFrame, pats: Patterns) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The texts where a negator is followed within the window by a class name (column ``i``),
-    and the classes each negates (``i``, class).
-
-    An Aho–Corasick pass keeps the texts where a class name's first word occurs at all (as a
-    substring, so a superset); one regex for a negator followed by any class name then keeps
-    those that negate some class, and a second Aho–Corasick pass lists which classes' first
-    words each of these mentions. A kept text that mentions one class only negates that one (the
-    class the regex matched has its first word in the text); each class's exact regex runs on
-    the kept texts that mention several (all classes in one query).
-    """
-    negated = pl.DataFrame(schema={"i": pl.UInt32, C.class_: pl.String})
-    if not pats.per_class or not neg.height:
-        return negated.select("i"), negated
-    words = list(pats.class_triggers)
-    triggers = pl.DataFrame(
-        [(t, name) for t, names in pats.class_triggers.items() for name in names],
-        schema={"trigger": pl.String, C.class_: pl.String},
-        orient="row",
-    )
-    mention = neg.filter(pl.col("norm").str.contains_any(words))["i"]
-    ids = _matching(neg, mention, pats.any_class_ascii, pats.any_class)
-    pairs = (
-        pl.select(
-            i=ids,
-            trigger=neg["norm"].gather(ids).str.extract_many(words, overlapping=True).list.unique(),
-        )
-        .explode("trigger")  # only row ids and short words: never copies a long caption
-        .drop_nulls()
-        .join(triggers, on="trigger")
-        .select("i", C.class_)
-        .unique()
-    )
-    several = pl.len().over("i") > 1
-    one = pairs.filter(~several)
-    regexes = pl.DataFrame(
-        {
-            C.class_: list(pats.per_class),
-            "regex": list(pats.per_class.values()),
-            "regex_ascii": [pats.per_class_ascii[name] for name in pats.per_class],
-        }
-    )
-    # each (text, class) pair tested with its class's regex, in one query: the pairs sorted by
-    # regex, so that each is compiled once
-    tested = pairs.filter(several).join(regexes, on=C.class_)
-    tested = tested.with_columns(
-        norm=neg["norm"].gather(tested["i"]), ascii=neg["ascii"].gather(tested["i"])
-    ).sort(C.class_, "ascii")
-    hit = tested.filter(
-        pl.col("norm").str.contains(pl.when("ascii").then("regex_ascii").otherwise("regex"))
-    )
-    return ids.to_frame("i"), pl.concat([one, hit.select("i", C.class_)])
-
-
-def _matching(neg: pl.DataFrame, ids: pl.Series, pattern_ascii: str, pattern: str) -> pl.Series:
-    """The row ids among ``ids`` whose normalised caption matches ``pattern``: all-ASCII
-    captions are tested with its ASCII twin (the same matches, compiled faster). For one regex,
-    splitting the ids costs less than a regex per row (the several-class query's way)."""
-    ascii = neg["ascii"].gather(ids)
-    found = [
-        part.filter(neg["norm"].gather(part).str.contains(pat))
-        for part, pat in ((ids.filter(ascii), pattern_ascii), (ids.filter(~ascii), pattern))
-        if len(part)
-    ]
-    return pl.concat(found) if found else ids.clear()
-
-
-def _samples(
-    neg: pl.DataFrame,
-    hits: pl.DataFrame,
-    spread: Callable[[pl.DataFrame], pl.DataFrame],
-    n: int,
-    seed: int,
-    sources: list[str],
-    *,
-    by_shard: bool,
-) -> pl.DataFrame:
-    """Per word (and shard, ``by_shard``), the ``n`` distinct captions with the smallest seeded
-    hash keys (see :func:`bottom_k`), found on the keys first so that only the chosen captions
-    are copied; ``spread``: what was found in texts, once per shard each occurs in."""
-    by = ("s",) if by_shard else ()
-    keys = neg.select("i", key=pl.col(CAPTION).hash(seed))
-    if by_shard:
-        hits = spread(hits)
-    chosen = (  # (a hit's key gathered by its text id: no join)
-        hits.select(*by, C.word, key=keys["key"].gather(hits["i"]))
-        .group_by(*by, C.word)
-        .agg(pl.col("key").unique().bottom_k(n))
-        .explode("key")
-    )
-    texts = (
-        keys.with_columns(neg[CAPTION])
-        .filter(pl.col("key").is_in(chosen["key"].implode()))
-        .pipe(spread)
-        .unique(["s", "key"])
-        .select("s", "key", CAPTION)
-    )
-    shards = pl.DataFrame(
-        {"s": range(len(sources)), C.shard: sources}, schema={"s": pl.UInt32, C.shard: pl.String}
-    )
-    found = (
-        chosen.join(texts, on=[*by, "key"])
-        .join(shards, on="s")
-        .select(*by, C.word, CAPTION, C.shard, "key")
-    )
-    return bottom_k(found, n, by=by)
-
-
-def bottom_k(samples: pl.DataFrame, n: int, by: tuple[str, ...] = ()) -> pl.DataFrame:
-    """Per word (per ``by`` and word), the ``n`` distinct captions with the smallest seeded hash
-    keys.
-
-    Equivalent to a uniform random sample of distinct captions, and deterministic however shards
-    are ordered or grouped: merging bottom-k samples gives the bottom-k of the union.
-    """
-    return (
-        samples.sort(*by, C.word, "key", CAPTION, C.shard)
-        .unique([*by, C.word, CAPTION], keep="first", maintain_order=True)
-        .group_by(*by, C.word, maintain_order=True)
-        .head(n)
-    )
-
-
 def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
     """Add up shard results (Int64 sums; merged tables; bottom-k samples; unique hashes)."""
     if not results:
@@ -515,9 +305,9 @@ def combine(results: list[ScanResult], opts: ScanOptions) -> ScanResult:
         n_empty=sum(r.n_empty for r in results),
         n_with_negation=sum(r.n_with_negation for r in results),
         n_with_class_negation=sum(r.n_with_class_negation for r in results),
-        per_word=_per_word_frame(opts, per_word),
+        per_word=per_word_frame(opts, per_word),
         bigrams=bigrams,
-        classes=_classes_frame(opts, dict(classes.iter_rows())),
+        classes=classes_frame(opts, dict(classes.iter_rows())),
         samples=bottom_k(pl.concat([r.samples for r in results]), opts.n_samples),
         unique_all=unique_all,
         unique_neg=unique_neg,
@@ -543,26 +333,3 @@ class Sum:
 
     def result(self) -> ScanResult:
         return combine(self.parts, self.opts)
-
-
-def unique_summary(result: ScanResult, opts: ScanOptions) -> dict[str, object] | None:
-    """Counts over distinct caption texts (LAION repeats captions across URLs): exact, or
-    HyperLogLog estimates (:mod:`negation.negscan.uniques`)."""
-    if result.unique_sketch is not None:
-        return uniques.estimated_summary(result.unique_sketch, list(opts.lexicon.entries))
-    if result.unique_all is None or result.unique_neg is None:
-        return None
-    n_unique = result.unique_all.height
-    n_neg = result.unique_neg["hash"].n_unique()
-    per_word = result.unique_neg.group_by(C.word).agg(
-        pl.len().cast(I64).alias(C.captions), pl.col(C.occurrences).sum().cast(I64)
-    )
-    table = _per_word_frame(opts, per_word)
-    words = {w: {C.captions: c, C.occurrences: o} for w, c, o in table.iter_rows()}
-    return {
-        "n_unique": n_unique,
-        "n_unique_with_negation": n_neg,
-        "rate_unique": n_neg / n_unique if n_unique else None,
-        "per_word": words,
-        C.note: "distinct non-null caption texts, identified by 64-bit hashes",
-    }

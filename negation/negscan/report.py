@@ -19,9 +19,9 @@ from corpora.places import Place
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.schema import C
 from corpora.shards import PatternMatch
-from negation.negscan.analysis import unique_summary
 from negation.negscan.scan import ScanOptions
 from negation.negscan.store import REPORT_FILES, SUMMARY, Outcome, ShardRecord, write_guard
+from negation.negscan.tables import unique_summary
 
 
 def summary(

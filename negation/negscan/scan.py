@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property
 from itertools import accumulate
 from typing import Any
 
@@ -92,6 +92,12 @@ class ScanOptions:
             "exclude_numbering": self.exclude_numbering,
             "unique": self.unique,
         }
+
+    @cached_property
+    def patterns(self) -> Patterns:
+        """The regexes of these options: built once, on first use, and carried with the options
+        wherever they go (the prefilter, the analysis, a Ray task)."""
+        return Patterns.build(self)
 
 
 def options_from_config(config: dict[str, Any]) -> ScanOptions:
@@ -193,12 +199,6 @@ def _class_regexes(opts: ScanOptions, *, ascii: bool) -> tuple[dict[str, str], s
     lead = f"{any_pat}(?:{sep}{token}){{0,{opts.window - 1}}}{sep}"
     names = {n: class_pattern(n, ascii=ascii) for n in opts.classes.names}
     return {n: lead + pat for n, pat in names.items()}, lead + f"(?:{'|'.join(names.values())})"
-
-
-@lru_cache(maxsize=4)
-def patterns(opts: ScanOptions) -> Patterns:
-    """The regexes of ``opts``, built once per run."""
-    return Patterns.build(opts)
 
 
 @dataclass
@@ -319,7 +319,7 @@ def _prefilter(
 ) -> list[Candidates]:
     """The streaming pass over the captions of several shards: their shard index is in column
     ``s``, or (``ends``: each shard's last row + 1, in order) found from the row's position."""
-    pats = patterns(opts)
+    pats = opts.patterns
     c = pl.col(CAPTION)
     n = len(sources)
     shard = pl.col("s")

@@ -109,7 +109,7 @@ def estimate(sketches: pl.DataFrame, name: str) -> int:
 
 
 def estimated_summary(sketches: pl.DataFrame, words: list[str]) -> dict[str, object]:
-    """:func:`negation.negscan.analysis.unique_summary` from sketches."""
+    """:func:`negation.negscan.tables.unique_summary` from sketches."""
     n_unique, n_neg = estimate(sketches, ALL), estimate(sketches, NEG)
     per_word = {
         w: {
