@@ -148,7 +148,7 @@ def eval_(
     """Re-evaluate a run's checkpoint on its test split (writes eval.json in the run dir), with
     the run's own model, input size and image transform (--preprocess) from its run.json."""
     from mlr.cli_progress import RichReporter, banner
-    from mlr.train import evaluate_run
+    from mlr.evaluation import evaluate_run
 
     with run_errors():
         m = evaluate_run(run_dir, checkpoint, device, RichReporter(quiet=quiet))

@@ -153,7 +153,7 @@ def test_absence_refuses_dataset_classes_that_differ_only_in_case(tmp_path, monk
     def boom(*args, **kwargs):
         raise AssertionError("the model was loaded for a class list with case duplicates")
 
-    monkeypatch.setattr("negation.promptsim.runs.load_backbone", boom)
+    monkeypatch.setattr("negation.promptsim.inputs.load_backbone", boom)
     monkeypatch.setenv("COLUMNS", "400")
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     for split in ("train", "test"):

@@ -57,7 +57,7 @@ def test_negscan_out_must_be_a_directory_and_formats_are_checked(tmp_path):
 
 def _fake_backbone(monkeypatch, table=None):
     """promptsim without a model: the backbone loader and (optionally) the table runner."""
-    monkeypatch.setattr("negation.promptsim.runs.load_backbone", lambda *a, **k: object())
+    monkeypatch.setattr("negation.promptsim.inputs.load_backbone", lambda *a, **k: object())
     if table is not None:
         monkeypatch.setattr("negation.promptsim.runs.table", table)
 

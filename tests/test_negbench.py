@@ -428,7 +428,7 @@ def test_negbench_figures_say_what_produced_them(voc_run, tiny_models, tmp_path,
 def test_a_negbench_run_is_one_call_and_matches_the_command(voc, voc_run, tiny_models, tmp_path):
     """From a notebook: one import, one call; the same summary as `promptsim negbench`."""
     from negation.negbench.job import JobOptions, negbench
-    from negation.promptsim.runs import load_backbone
+    from negation.promptsim.inputs import load_backbone
 
     opts = JobOptions(dataset="voc", root=voc, n_boot=50, text_cache=None)
     cpu = partial(load_backbone, device="cpu")

@@ -421,7 +421,7 @@ def test_out_that_is_a_file_is_refused_before_any_model_work(tmp_path, monkeypat
     def boom(*args, **kwargs):
         raise AssertionError("the model was loaded before --out was checked")
 
-    monkeypatch.setattr("negation.promptsim.runs.load_backbone", boom)
+    monkeypatch.setattr("negation.promptsim.inputs.load_backbone", boom)
     monkeypatch.setenv("COLUMNS", "400")
     existing = tmp_path / "results.txt"
     existing.write_text("keep me")
@@ -461,7 +461,9 @@ class _ControlEncoder:
 
 
 def test_a_sentence_transformers_control_is_never_set_beside_the_poster(tmp_path, monkeypatch):
-    monkeypatch.setattr("negation.promptsim.runs.load_backbone", lambda *a, **k: _ControlEncoder())
+    monkeypatch.setattr(
+        "negation.promptsim.inputs.load_backbone", lambda *a, **k: _ControlEncoder()
+    )
     out = tmp_path / "out"
     args = ["table", "--model", "st:control", "--classes", "coco", "--no-text-cache"]
     result = runner.invoke(app, [*args, "--out", str(out)])

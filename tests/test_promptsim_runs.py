@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from backbone import BackboneConfig, load_backbone
 from corpora import schema as S
 from corpora.schema import C
-from negation.promptsim import runs
+from negation.promptsim import inputs, runs
 from negation.promptsim.cli import app
 
 runner = CliRunner()
@@ -57,7 +57,7 @@ def test_table_runner_writes_what_the_command_writes(tiny_models, tmp_path, caps
 
 
 def test_table_config_names_the_bad_option():
-    with pytest.raises(runs.OptionError, match="unknown style") as err:
+    with pytest.raises(inputs.OptionError, match="unknown style") as err:
         runs.TableConfig(classes="cat,dog", style="never")
     assert err.value.option == "--style"
 

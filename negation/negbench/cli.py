@@ -105,7 +105,7 @@ def negbench_cmd(
     the questions, answer positions, bootstrap and the random init (--pretrained none)."""
     from corpora.runio import atomic_write_parquet, claim_out_dir
     from negation.negbench import job
-    from negation.promptsim.runs import load_backbone
+    from negation.promptsim.inputs import load_backbone
 
     opts = job.JobOptions(
         dataset=dataset, root=root, split=split, classes=classes, voc_difficult=voc_difficult,

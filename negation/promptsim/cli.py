@@ -63,7 +63,7 @@ def table_cmd(
     csv (the table) or json (the summary.json object). --seed seeds the random init
     (--pretrained none)."""
     from corpora.schema import C
-    from negation.promptsim import render, runs
+    from negation.promptsim import inputs, render, runs
 
     fmt = cli.check_format(fmt, FORMATS)
     with o.errors():
@@ -75,7 +75,7 @@ def table_cmd(
             classes=classes, templates=templates, style=style, pairs=pairs,
             batch_size=batch_size, text_cache=o.text_cache_dir(text_cache, no_text_cache), out=out,
         )  # fmt: skip
-        backbone = runs.load_backbone(
+        backbone = inputs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
             precision=precision, seed=seed, loader_bars=not quiet,
         )  # fmt: skip
@@ -130,7 +130,7 @@ def maps_cmd(
     is saved in OUT/views. --preprocess squash (default) keeps the whole image, as the
     multi-label anchors' dense features; crop is the model's own eval transform."""
     from corpora.runio import claim_out_dir
-    from negation.promptsim import runs
+    from negation.promptsim import inputs, runs
 
     with o.errors():
         claim_out_dir(out, "promptsim maps", None)
@@ -138,7 +138,7 @@ def maps_cmd(
             images=tuple(images), classes=classes, out=out, positive=positive, negative=negative,
             text_cache=o.text_cache_dir(text_cache, no_text_cache), preprocess=preprocess.value,
         )  # fmt: skip
-        backbone = runs.load_backbone(
+        backbone = inputs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
             precision=precision, seed=seed, image_size=image_size, loader_bars=not quiet,
         )  # fmt: skip
@@ -184,7 +184,7 @@ def absence_cmd(
     square) variants; VOC difficult entries are left out. Means over classes printed; per-class
     numbers in --out (`paperfigs absence` draws them)."""
     from corpora.runio import claim_out_dir
-    from negation.promptsim import render, runs
+    from negation.promptsim import inputs, render, runs
 
     with o.errors():
         if out:
@@ -197,7 +197,7 @@ def absence_cmd(
             out=out,
         )  # fmt: skip
         data = runs.load_absence_data(config)
-        backbone = runs.load_backbone(
+        backbone = inputs.load_backbone(
             model, pretrained, cache_dir=cache_dir, offline=offline, device=device,
             precision=precision, seed=seed, image_size=image_size, loader_bars=not quiet,
         )  # fmt: skip

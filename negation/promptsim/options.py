@@ -199,7 +199,7 @@ def errors() -> AbstractContextManager[None]:
     usage error naming it; missing weights and a text-only model name their flag."""
     from backbone import TextOnlyError
     from backbone.config import backbone_hints
-    from negation.promptsim.runs import OptionError
+    from negation.promptsim.inputs import OptionError
 
     return cli.input_errors(
         hints={**backbone_hints(), TextOnlyError: "--model"}, usage=(OptionError,)

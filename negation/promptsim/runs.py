@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corpora.classes import ClassSet, check_distinct, load_classes
+from corpora.classes import ClassSet, check_distinct
 from corpora.reference import paper_cosines
 from corpora.runio import (
     atomic_write_json,
@@ -26,6 +26,13 @@ from corpora.runio import (
     write_run_json,
 )
 from corpora.schema import C
+from negation.promptsim.inputs import (
+    OptionError,
+    check_preprocess,
+    load_labelled_split,
+    resolve_classes,
+    resolve_settings,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -38,104 +45,12 @@ NOT_THE_POSTERS = (
 )
 
 
-class OptionError(ValueError):
-    """A bad option value; ``option`` names it (``--classes``), or ``None`` for the whole set."""
-
-    def __init__(self, message: str, option: str | None = None) -> None:
-        super().__init__(message)
-        self.option = option
-
-
 def _silent(stage: str, advance: int, total: int | None) -> None:
     """The default progress callback: nothing."""
 
 
-def resolve_classes(spec: str) -> ClassSet:
-    """``coco | voc | nuswide | FILE | 'cat,dog,…' | NAME`` → ClassSet."""
-    try:
-        return load_classes(spec)
-    except ValueError as err:
-        raise OptionError(str(err), "--classes") from None
-
-
-def load_backbone(
-    model: str,
-    pretrained: str,
-    *,
-    cache_dir: str | None = None,
-    offline: bool = False,
-    device: str = "auto",
-    precision: str = "fp32",
-    seed: int = 0,
-    image_size: int | None = None,
-    loader_bars: bool = True,
-) -> Any:
-    """The backbone of a promptsim run (:func:`backbone.load_backbone`); without
-    ``loader_bars``, the loaders' own bars (Hugging Face downloads, the sentence-transformers
-    backend's ``Loading weights``) are switched off."""
-    from backbone import ST_PREFIX, BackboneConfig
-    from backbone import load_backbone as load
-
-    if not loader_bars:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-        if model.startswith(ST_PREFIX):
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
-    cfg = BackboneConfig(
-        model=model,
-        pretrained=pretrained,
-        cache_dir=cache_dir,
-        offline=offline,
-        device=device,
-        precision=precision,
-        image_size=image_size,
-        seed=seed,
-    )
-    return load(cfg)
-
-
-def _split(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def resolve_settings(templates: str, style: str, pairs: Path | None) -> list[Any]:
-    """Template sets × negation styles, plus the custom settings of a ``pairs`` TOML file."""
-    from negation.promptsim.templates import STYLES, load_pairs, load_template_set, setting
-
-    styles = list(STYLES) if style.strip() == "all" else _split(style)
-    for s in styles:
-        if s not in STYLES:
-            raise OptionError(f"unknown style {s!r}: use {', '.join(STYLES)} or all", "--style")
-    names = [] if templates.strip() == "none" else _split(templates)
-    out: list[Any] = []
-    for name in names:
-        try:
-            tset = load_template_set(name)
-        except ValueError as err:
-            raise OptionError(str(err), "--templates") from None
-        out.extend(setting(tset, s) for s in styles)
-    if pairs is not None:
-        try:
-            out.extend(load_pairs(pairs))
-        except ValueError as err:
-            raise OptionError(str(err), "--pairs") from None
-    if not out:
-        raise OptionError("nothing to compute: give --templates or --pairs")
-    return out
-
-
 def _cache_str(cache: Path | None) -> str | None:
     return None if cache is None else str(cache)
-
-
-def _check_preprocess(value: str) -> None:
-    from backbone.config import PREPROCESS
-
-    if value not in PREPROCESS:
-        raise OptionError(f"use {' or '.join(PREPROCESS)}, not {value!r}", "--preprocess")
 
 
 def _as_paths(config: Any, *names: str) -> None:
@@ -252,7 +167,7 @@ class MapsConfig:
     class_set: ClassSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_preprocess(self.preprocess)
+        check_preprocess(self.preprocess)
         _as_paths(self, "text_cache", "out")
         object.__setattr__(self, "images", tuple(Path(p) for p in self.images))
         object.__setattr__(self, "class_set", resolve_classes(self.classes))
@@ -328,7 +243,7 @@ class AbsenceConfig:
     setting: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_preprocess(self.preprocess)
+        check_preprocess(self.preprocess)
         _as_paths(self, "root", "text_cache", "out")
         if self.split not in ("train", "test"):
             raise OptionError("use train or test", "--split")
@@ -336,25 +251,6 @@ class AbsenceConfig:
         if len(chosen) != 1:
             raise OptionError("give one template set and one style", "--style")
         object.__setattr__(self, "setting", chosen[0])
-
-
-def load_labelled_split(config: Any) -> Any:
-    """The labelled split a config names (``dataset``, ``root``, ``split``, ``skip_bad_images``,
-    ``voc_difficult``, ``classes``: absence's and negbench's options); a missing root is an
-    option error."""
-    from corpora.multilabel import load_split
-
-    try:
-        return load_split(
-            config.dataset,
-            config.root,
-            config.split,
-            skip_bad_images=config.skip_bad_images,
-            voc_difficult=config.voc_difficult,
-            classes=config.classes,
-        )
-    except FileNotFoundError as err:
-        raise OptionError(str(err), "--root") from None
 
 
 def load_absence_data(config: AbsenceConfig) -> Any:
