@@ -191,3 +191,25 @@ def test_a_lazy_import_closes_a_circle(tmp_path):
 def test_an_import_against_the_arrows_is_found(tmp_path, file, text, arrow):
     root = _tree(tmp_path, {file: text, "mlr/metrics.py": "", "mlr/y.py": "", "negation/y.py": ""})
     assert wrong_way(import_graph(root)) == [arrow]
+
+
+# ---- what moved keeps working -------------------------------------------------------------------
+def test_the_old_backbone_path_still_works_and_says_it_moved():
+    import backbone
+    import mlr.backbone as old
+
+    with pytest.warns(DeprecationWarning, match="moved to backbone"):
+        assert old.load_backbone is backbone.load_backbone
+
+
+def test_a_command_package_hands_out_its_former_module_names():
+    """``from negation import negscan; negscan.run(...)`` as before the move (and promptsim's
+    statistics from ``negation.promptsim``); a submodule is still imported as one."""
+    from negation import negscan, promptsim
+    from negation.negscan import runner
+    from negation.promptsim import similarity
+
+    assert negscan.run is runner.run and negscan.laion_inputs is runner.laion_inputs
+    assert promptsim.compute_promptsim is similarity.compute_promptsim
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = negscan.nothing
