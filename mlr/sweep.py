@@ -60,6 +60,7 @@ from mlr.sweep_io import (
     write_results,
 )
 from mlr.sweep_run import SweepReporter, SweepRun, _finished_row, _row, train_run
+from mlr.train import fit as fit  # (re-exported: `from mlr.sweep import fit`, as the README shows)
 
 TEMPLATE_FIELDS = ("dataset", "method", "partial", "seed", "model")
 
