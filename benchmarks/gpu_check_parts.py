@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from backbone import BackboneConfig, load_backbone
+from backbone.features import FeatureSource, cache_entry
 from benchmarks.mlrtrain_bench import (
     paper_gpu_hours,
     projected_coco_hours,
@@ -31,8 +33,6 @@ from benchmarks.promptsim_bench import measure, prompts
 from corpora.classes import load_classes
 from corpora.multilabel import load_split
 from corpora.reference import load_reference
-from mlr.backbone import BackboneConfig, load_backbone
-from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, build_head
 from mlr.train import FitConfig, make_optimizer
 
@@ -205,7 +205,7 @@ def part_promptsim(s: Sizes, res: dict, budget: Budget) -> str:
 children: list[subprocess.Popen] = []
 # Runs the promptsim CLI in a child process, after registering the model configs in argv[1].
 _PROMPTSIM = (
-    "import sys, open_clip; from negation.cli_promptsim import main; c = sys.argv.pop(1); "
+    "import sys, open_clip; from negation.promptsim.cli import main; c = sys.argv.pop(1); "
     "c and open_clip.add_model_config(c); main()"
 )
 
@@ -213,7 +213,7 @@ _PROMPTSIM = (
 def negbench_available() -> bool:
     import typer
 
-    from negation.cli_promptsim import app
+    from negation.promptsim.cli import app
 
     return "negbench" in typer.main.get_command(app).commands  # type: ignore[attr-defined]
 

@@ -30,12 +30,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from backbone import BackboneConfig, load_backbone
+from backbone.devices import PRECISIONS
+from backbone.features import FeatureSource, cache_entry
+from backbone.model import Backbone
 from corpora.classes import load_classes
 from corpora.multilabel import MultiLabelSplit
 from corpora.reference import load_reference
-from mlr.backbone import BackboneConfig, load_backbone, torch_dtype
-from mlr.backbone.model import Backbone
-from mlr.features import FeatureSource, cache_entry
 from mlr.heads import METHODS, DualCoOpHead, build_head
 from mlr.losses import get_loss
 from mlr.train import FitConfig, make_optimizer
@@ -96,7 +97,7 @@ def train_step(head, opt, feats, targets, precision: str = "fp32") -> torch.Tens
     step's loss (detached)."""
     cfg = FitConfig()
     with torch.autocast(
-        feats.device.type, dtype=torch_dtype(precision), enabled=precision != "fp32"
+        feats.device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32"
     ):
         logits = head(feats)
     loss = cfg.loss_w * get_loss(cfg.loss)(logits.float(), targets)

@@ -25,8 +25,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from mlr_data import write_voc  # noqa: E402
 
+from backbone import BackboneConfig, load_backbone  # noqa: E402
 from corpora.multilabel import load_split  # noqa: E402
-from mlr.backbone import BackboneConfig, load_backbone  # noqa: E402
 from negation.negbench.families import FAMILIES  # noqa: E402
 from negation.negbench.inputs import bench_from_split  # noqa: E402
 from negation.negbench.runner import RunConfig, score  # noqa: E402

@@ -64,7 +64,7 @@ import polars as pl  # noqa: E402
 
 from corpora.runio import atomic_write_json  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
-from negation.lexicon import load_lexicon  # noqa: E402
+from negation.negscan.lexicon import load_lexicon  # noqa: E402
 
 LAION_400M_ROWS = 413_000_000
 CHUNK = 2_000_000
@@ -208,8 +208,8 @@ def negscan_any(folder: Path, *, ascii_only: bool = False) -> int:
 
     from corpora.captions import parquet_captions, parquet_footer
     from corpora.shards import expand
-    from negation.scan import ScanOptions
-    from negation.scanning import Unit, scan_units
+    from negation.negscan.scan import ScanOptions
+    from negation.negscan.scanning import Unit, scan_units
 
     opts = ScanOptions(load_lexicon("standard"), classes=None, n_samples=0)
     units = []
@@ -223,7 +223,7 @@ def negscan_any(folder: Path, *, ascii_only: bool = False) -> int:
 
 
 def negscan_full(folder: Path) -> int:
-    from negation.cli_negscan import main
+    from negation.negscan.cli import main
 
     sys.argv = ["negscan", "laion", str(folder), "--lexicon", "extended", "--format", "json"]
     text = io.StringIO()
@@ -274,7 +274,7 @@ def startup(root: Path, repeat: int = 10) -> tuple[float, float]:
     one = root / "one-row.parquet"
     pl.DataFrame({"TEXT": ["no dog"]}).write_parquet(one)
     commands = {
-        "negscan": [sys.executable, "-m", "negation.cli_negscan", "laion", str(one), "--quiet"],
+        "negscan": [sys.executable, "-m", "negation.negscan.cli", "laion", str(one), "--quiet"],
         "python": [sys.executable, "-c", "pass"],
     }
     best = dict.fromkeys(commands, float("inf"))

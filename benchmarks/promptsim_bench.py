@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from backbone import BackboneConfig, load_backbone
 from corpora.classes import load_classes
-from mlr.backbone import BackboneConfig, load_backbone
-from negation.templates import fill, load_template_set, setting
+from negation.promptsim.templates import fill, load_template_set, setting
 
 
 def prompts(n_classes: int) -> list[str]:

@@ -51,15 +51,22 @@ import polars as pl  # noqa: E402
 from corpora.classes import load_classes  # noqa: E402
 from corpora.executors import RayExecutor, start_ray  # noqa: E402
 from corpora.runio import markdown_table  # noqa: E402
-from corpora.shards import expand  # noqa: E402
+from corpora.shards import DEFAULT_RETRIES, expand  # noqa: E402
 from corpora.synthetic import synthetic_laion  # noqa: E402
-from negation.lexicon import load_lexicon  # noqa: E402
-from negation.scan import ScanOptions  # noqa: E402
-from negation.scanning import laion_units, prepare, scan_units  # noqa: E402
+from negation.negscan.distributed import scan_in_parallel  # noqa: E402
+from negation.negscan.lexicon import load_lexicon  # noqa: E402
+from negation.negscan.scan import ScanOptions  # noqa: E402
+from negation.negscan.scanning import laion_units, prepare, scan_units  # noqa: E402
+from negation.negscan.store import Outcome  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
 LAION_5B_SHARDS = 231_000  # img2dataset's LAION-5B metadata: about 25 000 rows a shard
 T = TypeVar("T")
+
+
+def on_ray(executor: RayExecutor, units: list, opts: ScanOptions) -> Outcome:
+    """The scan of ``units`` as Ray tasks (what ``negscan --engine ray`` runs)."""
+    return scan_in_parallel(executor, units, opts, None, False, None, None, retries=DEFAULT_RETRIES)
 
 
 def noop(x: int) -> int:
@@ -89,7 +96,7 @@ def _peak_mb() -> float:
 
 def driver_child(data: str, out: str, cpus: int, *, unique: bool) -> None:
     """One driver run (in its own process): print what it cost as a JSON line."""
-    from negation import negscan
+    from negation.negscan import runner as negscan
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray, _ = start_ray(
@@ -235,12 +242,10 @@ def main() -> None:
     t_noop, _ = timed(lambda: list(RayExecutor(ray, owned=False).map(noop, range(n_noop))))
     # workers started, Polars imported, regexes built
     warm = RayExecutor(ray, owned=False, in_flight=2)
-    scan_units(units[:2], opts, executor=warm)
+    on_ray(warm, units[:2], opts)
     ray_times = {}
     for workers in (1, 2):
-        scan_ray = partial(
-            scan_units, units, opts, executor=RayExecutor(ray, owned=False, in_flight=workers)
-        )
+        scan_ray = partial(on_ray, RayExecutor(ray, owned=False, in_flight=workers), units, opts)
         ray_times[workers], out = timed(scan_ray, args.repeat)
         assert out.result.counts == local.result.counts  # the same numbers
     ray.shutdown()

@@ -1,6 +1,6 @@
 """Content identity of local files: each file's SHA-256, computed once and remembered.
 
-Caches are keyed on what files hold, not on their paths: weight files (:mod:`mlr.backbone`) and
+Caches are keyed on what files hold, not on their paths: weight files (:mod:`backbone`) and
 image files (:meth:`corpora.multilabel.MultiLabelSplit.content_digest`). Hashing every file on
 every run would cost a read of all of them (COCO's 122k images: 19 GB), so a file's SHA-256 is
 kept in a registry (:data:`REGISTRY`, one JSON per folder, each file of it with its ``size``,

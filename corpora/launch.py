@@ -16,7 +16,7 @@ import typer
 
 # command -> (module with ``main``, extra, top-level packages the extra provides)
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "promptsim": ("negation.cli_promptsim", "clip", ("torch", "open_clip")),
+    "promptsim": ("negation.promptsim.cli", "clip", ("torch", "open_clip")),
     "mlrtrain": ("mlr.cli", "clip", ("torch", "open_clip")),
     "paperfigs": ("figures.cli", "figures", ("matplotlib", "seaborn", "pandas")),
 }

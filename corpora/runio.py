@@ -111,6 +111,31 @@ def json_text(obj: Any) -> str:
     return buffer.getvalue()
 
 
+def read_json(path: Path | str) -> dict | None:
+    """The JSON object in ``path`` (a local path or an fsspec URL), or ``None`` when it is missing
+    or unreadable."""
+    try:
+        if isinstance(path, Path):
+            return json.loads(path.read_text("utf-8"))
+        import fsspec  # lazily: only URLs need it
+
+        with fsspec.open(path, "rt", encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def read_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object, or one clear error naming it."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    return data
+
+
 def atomic_write_json(path: Path, obj: Any) -> Path:
     return atomic_write_text(path, json_text(obj))
 

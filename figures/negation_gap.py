@@ -239,12 +239,20 @@ def gap_vs_negation(
         seeds = f"{lo_n}" if lo_n == hi_n else f"{lo_n}–{hi_n}"
         summaries = [used[d] for d in part[C.negbench_dir].unique(maintain_order=True)]
         data = (f"{(s.get(C.dataset) or '?').upper()} {s.get(C.split) or ''}" for s in summaries)
-        title = f"{ds.upper()}: DualCoOp − PositiveCoOp gap vs negation accuracy · {seeds} "
-        title += f"seed(s) per gap · negbench on {', '.join(dict.fromkeys(data)).strip()}"
+        title = f"{ds.upper()}: DualCoOp − PositiveCoOp gap vs negation accuracy"
+        details = [
+            f"y: mean mAP gap over {seeds} seed(s) per point, the bar the seeds' min–max; "
+            "x: negbench MCQ accuracy on negation-type questions with its bootstrap 95 % CI, "
+            f"on {', '.join(dict.fromkeys(data)).strip()}; one colour per backbone, one point "
+            f"per known-label proportion; dotted line: chance ({CHANCE}).",
+            f"gap range: {lo:.2f} to {hi:.2f} mAP points.",
+        ]
         rnd = part.filter(pl.col(C.random_weights)).unique(C.backbone).to_dicts()
         banner = random_weights_banner([Model(r[C.model], r[C.pretrained], True) for r in rnd])
-        style.headline(fig, banner, [t for d, t in notes if d == ds], title=title)
+        caption = style.headline(
+            fig, banner, [t for d, t in notes if d == ds], title=title, details=details
+        )
         stem = f"negation_gap_{ds}"
-        written += style.save(fig, out_dir, stem, dpi)
+        written += style.save(fig, out_dir, stem, dpi, caption=caption)
         written.append(atomic_write_text(Path(out_dir) / f"{stem}.csv", part.write_csv()))
     return written

@@ -37,8 +37,8 @@ METHOD_COLORS = {
     "positivecoop": "#029e73",
 }
 # Prompt settings (promptsim): the paraphrase pair and each negation style
-# (``negation.templates.STYLES``), in the other five colours of the same palette, so that no
-# colour means a method in one figure and a prompt setting in another.
+# (``negation.promptsim.templates.STYLES``), in the other five colours of the same palette, so
+# that no colour means a method in one figure and a prompt setting in another.
 SETTING_COLORS = {
     "paraphrase": "#ca9161",
     "not-prefix": "#d55e00",

@@ -105,9 +105,9 @@ def cache(
 
     The fp16 memory-mapped cache that `fit` uses. Resumable: rerun to finish an interrupted
     build."""
-    from mlr.backbone.dense import dense_shape
+    from backbone.dense import dense_shape
+    from backbone.features import describe_cache
     from mlr.cli_progress import RichReporter
-    from mlr.features import describe_cache
     from mlr.inputs import feature_sources, load_backbone_for, load_splits
 
     cfg = config_from({**options, "eval_batch_size": batch_size}, required=("root",))
@@ -142,7 +142,7 @@ def eval_(
     the run's own model, input size and image transform (--preprocess) from its run.json.
     Printed: the test metrics (json: the eval.json object; csv: its scalar fields)."""
     from mlr.cli_progress import RichReporter, banner
-    from mlr.train import evaluate_run
+    from mlr.evaluation import evaluate_run
 
     with run_errors():
         m = evaluate_run(run_dir, checkpoint, device, RichReporter(quiet=quiet))
@@ -162,9 +162,9 @@ def params(
     fmt: FormatOpt = "table",
 ) -> None:
     """Trainable parameters of the four heads (the paper's #Params column)."""
+    from backbone import BackboneConfig, load_backbone, require_images
     from corpora.classes import load_classes
     from corpora.formats import emit
-    from mlr.backbone import BackboneConfig, load_backbone, require_images
     from mlr.report import params_grid
 
     with run_errors():

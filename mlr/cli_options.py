@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from backbone.config import backbone_hints
 from corpora import cli as dialect
 from mlr.config import (
     DEFAULT_FEATURE_CACHE,
@@ -224,18 +225,7 @@ def run_errors() -> AbstractContextManager[None]:
     """mlrtrain's error policy (:func:`corpora.cli.input_errors`): bad input, a missing weights
     file, a text-only model and a diverged run are one line (the backbone's errors followed by the
     flags that address them); anything else keeps its traceback."""
-    from mlr.backbone import TextOnlyError
+    from backbone import TextOnlyError
     from mlr.train import TrainingDiverged
 
     return dialect.input_errors(TrainingDiverged, TextOnlyError, hints=backbone_hints())
-
-
-def backbone_hints() -> dict[type[BaseException], str]:
-    """The flags that address the backbone's errors (the library's messages name none), for
-    :func:`corpora.cli.input_errors`: every command that loads a backbone shows them."""
-    from mlr.backbone import MissingTextModelError, MissingWeightsError
-
-    return {
-        MissingWeightsError: "--pretrained FILE, local-dir:PATH or hf:DIR, --cache-dir, --offline",
-        MissingTextModelError: "--model st:FOLDER, --cache-dir, --offline",
-    }

@@ -64,7 +64,7 @@ class RichReporter(Reporter):
 
 def banner(model_info: dict) -> None:
     """The RANDOM WEIGHTS banner on stderr (also with --quiet); nothing for trained weights."""
-    from mlr.backbone import random_weights_banner
+    from backbone import random_weights_banner
 
     text = random_weights_banner(model_info)
     if text:

@@ -114,12 +114,12 @@ def sweep(
     All runs share one feature cache, so each backbone's dense features are computed once."""
     from dataclasses import replace
 
+    from backbone.model_list import pair_backbones, parse_models_file
     from corpora.executors import ENGINES, Resources, make_executor, take_slice
     from corpora.formats import emit
     from corpora.places import remote_url
     from corpora.runio import claim_out_dir
     from corpora.schema import C
-    from mlr.backbone.model_list import pair_backbones, parse_models_file
     from mlr.cli_progress import SweepProgress, banner
     from mlr.distributed import default_gpus
     from mlr.report import runs_grid

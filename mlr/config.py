@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
+
+from backbone.config import PREPROCESS
 
 METHODS = ("baseline", "dualcoop", "positivecoop", "negativecoop")
 # per-method defaults of --weight-decay and --warmup-lr (docs/METHODS.md §1.4)
@@ -41,14 +42,6 @@ CLASS_NAMES = ("readable", "anchors")
 SELECT = ("best", "last")
 
 
-class Preprocess(StrEnum):
-    """``--preprocess``: the image transform (:func:`mlr.backbone.dense.image_transform`)."""
-
-    crop = "crop"  # the model's own open_clip eval transform: shortest side, centre crop
-    squash = "squash"  # the whole image resized to a square, no crop (the anchors' dense work)
-
-
-PREPROCESS = tuple(p.value for p in Preprocess)
 DEFAULT_PARTIAL = 0.5
 DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
 FEATURE_CACHE_ENV = "NOTCLIP_FEATURE_CACHE"  # overrides DEFAULT_FEATURE_CACHE

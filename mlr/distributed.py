@@ -19,14 +19,8 @@ from pathlib import Path
 from corpora.executors import Resources
 from mlr.config import FitConfig
 from mlr.inputs import Reporter, feature_sources, load_backbone_for, load_splits
-from mlr.sweep import (
-    SweepReporter,
-    SweepRun,
-    _finished_row,
-    _row,
-    train_run,
-)
 from mlr.sweep_io import merge_results, run_state, write_results
+from mlr.sweep_run import SweepReporter, SweepRun, _finished_row, _row, train_run
 
 
 def _cwd(path: str):

@@ -38,7 +38,7 @@ POOL_SCALE = 5.0  # the factor on the pooled logit (5 × 20 = 100 effective)
 
 
 class TextEncoder(Protocol):
-    """What the prompt learner needs from :class:`mlr.backbone.model.Backbone`."""
+    """What the prompt learner needs from :class:`backbone.model.Backbone`."""
 
     embed_dim: int
     text_width: int

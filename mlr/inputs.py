@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backbone.features import FeatureSource, cache_entry, describe_cache
 from corpora.classes import ClassSet
 from corpora.multilabel import MultiLabelSplit, load_split, verify_images
 from mlr.config import FitConfig
-from mlr.features import FeatureSource, cache_entry, describe_cache
 from mlr.heads import Head, build_head
 
 
@@ -24,12 +24,12 @@ class Reporter:
     def done(self, **fields) -> None: ...
     def random_weights(self, model_info: dict) -> None:
         """Called once a run's backbone turns out to have random weights (``model_info`` is
-        :meth:`mlr.backbone.model.Backbone.info`)."""
+        :meth:`backbone.model.Backbone.info`)."""
 
 
 def load_backbone_for(cfg: FitConfig):
     """The run's frozen backbone; a text-only model (``st:``) is refused in one line."""
-    from mlr.backbone import BackboneConfig, load_backbone, require_images
+    from backbone import BackboneConfig, load_backbone, require_images
 
     backbone = load_backbone(
         BackboneConfig(
@@ -53,9 +53,9 @@ def load_splits(
 ) -> tuple[MultiLabelSplit, MultiLabelSplit]:
     """The run's train and test splits; with ``weights``, weights that cannot be had (offline, or
     their host does not answer) are said first, before the dataset is read
-    (:func:`mlr.backbone.weights.preflight`)."""
+    (:func:`backbone.weights.preflight`)."""
     if weights:
-        from mlr.backbone.weights import preflight
+        from backbone.weights import preflight
 
         preflight(cfg.model, cfg.pretrained, cfg.cache_dir, offline=cfg.offline)
     kw: dict[str, Any] = {
@@ -109,7 +109,7 @@ def feature_sources(
         if entry.complete:
             return entry.open()
         if not told:  # before the first build: how big the whole cache gets, and where
-            from mlr.backbone.dense import dense_shape
+            from backbone.dense import dense_shape
 
             _, regions, dims = dense_shape(info["name"], size)
             views = 1 + (cfg.aug_views if need_aug else 0)
@@ -177,13 +177,3 @@ def head_for(cfg: FitConfig, backbone, classes: ClassSet) -> Head:
         seed=cfg.seed,
     )
     return head.to(backbone.device)
-
-
-def weights_id(backbone) -> str:
-    """The weights' identity as a short digest for result rows and sweep keys: ``random`` for
-    random weights (``--pretrained none``; the run's seed draws them, and the seed is in the key),
-    else the first 12 hex digits of the backbone's content identity (:attr:`Backbone.weights_id`:
-    the weight files' SHA-256, the model config, QuickGELU)."""
-    if backbone.random_weights:
-        return "random"
-    return backbone.weights_id.split(":", 1)[-1][:12]

@@ -23,41 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from backbone.metrics import average_precision, check_scores
 from corpora.schema import C
-
-# Hand-written, not scikit-learn: this is the tie-handling stated above (tests check it against
-# average_precision_score and precision/recall/f1_score), and scikit-learn stays a test-only
-# dependency.
-
-
-def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    """Non-interpolated AP of one class (``labels`` in {1, 0, −1}; −1 ignored); ``None`` if no
-    positive."""
-    s = np.asarray(scores, dtype=np.float64)
-    _check_scores(s)
-    keep = labels >= 0
-    s, y = s[keep], np.asarray(labels)[keep] == 1
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        return None
-    order = np.argsort(-s, kind="stable")
-    s, y = s[order], y[order]
-    tps = np.cumsum(y)
-    fps = np.cumsum(~y)
-    # (compared, not subtracted: inf - inf is NaN, which would split tied infinite scores)
-    last_of_tie = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
-    tps, fps = tps[last_of_tie], fps[last_of_tie]
-    precision = tps / (tps + fps)
-    recall = tps / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def _check_scores(scores: np.ndarray) -> None:
-    """Refuse NaN scores: a NaN has no rank and no side of the threshold, so any number made from
-    it would be made up (±inf are scores: tied infinities are one threshold)."""
-    n_nan = int(np.isnan(scores).sum())
-    if n_nan:
-        raise ValueError(f"{n_nan} score(s) are NaN; metrics need a number for every score")
 
 
 def _safe_div(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray:
@@ -77,7 +44,7 @@ def evaluate(
     labels = np.asarray(labels)
     if scores.shape != labels.shape:
         raise ValueError(f"scores {scores.shape} and labels {labels.shape} differ in shape")
-    _check_scores(scores)
+    check_scores(scores)
     n_classes = labels.shape[1]
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
     aps = _class_aps(scores, labels)

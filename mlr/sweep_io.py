@@ -16,7 +16,7 @@ import polars as pl
 
 from corpora import schema as S
 from corpora.places import remote_url
-from corpora.runio import atomic_write_json, atomic_write_parquet
+from corpora.runio import atomic_write_json, atomic_write_parquet, read_json
 from corpora.schema import C
 
 RESULTS_FILE = S.SWEEP_RESULTS_FILE
@@ -33,16 +33,6 @@ def staging_dir(url: str, work_dir: str | None = None) -> str:
 def at(home: Path | str, name: str) -> Path | str:
     """The file ``name`` in a local directory or below a URL."""
     return home / name if isinstance(home, Path) else f"{home}/{name}"
-
-
-def read_json(path: Path | str) -> dict | None:
-    try:
-        if isinstance(path, Path):
-            return json.loads(path.read_text("utf-8"))
-        with fsspec.open(path, "rt", encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def is_file(path: Path | str) -> bool:

@@ -16,7 +16,7 @@ MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
 def bpe_files(folder: Path) -> None:
     """``vocab.json`` + ``merges.txt`` of CLIP's BPE, as openai/clip-* repos hold them, written
     from the vocabulary open_clip ships (no download)."""
-    from mlr.backbone.hf_tokenizer import clip_bpe
+    from backbone.hf_tokenizer import clip_bpe
 
     vocab, merges = clip_bpe()
     folder.mkdir(parents=True, exist_ok=True)

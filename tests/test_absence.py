@@ -14,9 +14,9 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from figures.absence import absence_scatter
-from negation.absence import auroc, prompt_features, target_labels
-from negation.cli_promptsim import app
-from negation.templates import Setting
+from negation.promptsim.absence import auroc, prompt_features, target_labels
+from negation.promptsim.cli import app
+from negation.promptsim.templates import Setting
 
 runner = CliRunner()
 
@@ -153,7 +153,7 @@ def test_absence_refuses_dataset_classes_that_differ_only_in_case(tmp_path, monk
     def boom(*args, **kwargs):
         raise AssertionError("the model was loaded for a class list with case duplicates")
 
-    monkeypatch.setattr("negation.promptsim_runs.load_backbone", boom)
+    monkeypatch.setattr("negation.promptsim.inputs.load_backbone", boom)
     monkeypatch.setenv("COLUMNS", "400")
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     for split in ("train", "test"):

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlr.backbone import BackboneConfig, MissingTextModelError, MissingWeightsError, load_backbone
-from mlr.textcache import TextCache
+from backbone import BackboneConfig, MissingTextModelError, MissingWeightsError, load_backbone
+from backbone.textcache import TextCache
 
 TEXTS = [
     "photo of a dog",
@@ -167,7 +167,7 @@ def test_a_misspelt_model_gets_a_did_you_mean_before_any_weights(tiny_models, mo
 def test_offline_is_passed_to_the_loaders_not_left_in_the_environment(tiny_models, monkeypatch):
     import huggingface_hub.constants as hub
 
-    from mlr.backbone.weights import hub_offline
+    from backbone.weights import hub_offline
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
@@ -411,8 +411,8 @@ def test_text_cache_is_rebuilt_when_weights_change_in_place(tiny_models, tmp_pat
 def test_weights_identity_hashes_each_file_once(tiny_models, tmp_path, monkeypatch):
     import hashlib
 
+    import backbone.identity as backbone_mod
     import corpora.identity as identity
-    import mlr.backbone.weights as backbone_mod
 
     source = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none"))
     path = tmp_path / "tiny.pt"

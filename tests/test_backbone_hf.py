@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from hf_data import MEAN, STD, hf_clip
 from PIL import Image
 
-from mlr.backbone import BackboneConfig, load_backbone
+from backbone import BackboneConfig, load_backbone
 
 TEXTS = ["a photo of a dog.", "Not a photo of a traffic light", "there is no hair drier here"]
 
@@ -92,7 +92,7 @@ def test_hf_sharded_folder_loads_every_shard(tiny_models, tmp_path):
     ],
 )
 def test_hf_config_that_cannot_be_built_faithfully_is_refused(tmp_path, change, expected):
-    from mlr.backbone import hf
+    from backbone import hf
 
     config = {"model_type": "clip", "text_config": {}, "vision_config": {}}
     for key, value in change.items():
@@ -147,7 +147,7 @@ def test_hf_layer_norm_eps_is_kept_with_the_folder_as_model(tiny_models, tmp_pat
 
 def test_hf_config_keys_left_out_take_transformers_defaults(tmp_path):
     transformers = pytest.importorskip("transformers")
-    from mlr.backbone import hf
+    from backbone import hf
 
     text, vision = transformers.CLIPTextConfig(), transformers.CLIPVisionConfig()
     assert {k: getattr(text, k) for k in hf.TEXT_DEFAULTS} == hf.TEXT_DEFAULTS
@@ -166,8 +166,8 @@ def _prompt_sets() -> list[str]:
     templates (each set × each negation style, NegBench's families) with three class names, and
     every class name (coco, voc, nuswide) in three templates."""
     from corpora.classes import load_classes
-    from negation import templates as T
     from negation.negbench.families import FAMILIES
+    from negation.promptsim import templates as T
 
     classes = sorted({n for s in ("coco", "voc", "nuswide") for n in load_classes(s).names})
     text = resources.files("negation").joinpath("data/templates/sets.toml").read_text("utf-8")

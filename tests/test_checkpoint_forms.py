@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from hf_data import hf_clip
 from typer.testing import CliRunner
 
-from mlr.backbone import BackboneConfig, load_backbone
-from negation.cli_promptsim import app as promptsim
+from backbone import BackboneConfig, load_backbone
+from negation.promptsim.cli import app as promptsim
 
 TEXTS = ["a photo of a dog.", "Not a photo of a traffic light", "there is no hair drier here"]
 runner = CliRunner()

@@ -79,8 +79,8 @@ def test_an_inline_list_too_long_for_a_file_name_is_a_list_in_every_command(tiny
     from typer.testing import CliRunner
 
     from mlr.cli import app as mlrtrain
-    from negation.cli_negscan import app as negscan
-    from negation.cli_promptsim import app as promptsim
+    from negation.negscan.cli import app as negscan
+    from negation.promptsim.cli import app as promptsim
 
     names = load_classes("coco").names[:45]
     spec = ",".join(names)

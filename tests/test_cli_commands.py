@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from figures.cli import app as paperfigs
-from negation.cli_negscan import app as negscan
-from negation.cli_promptsim import app as promptsim
+from negation.negscan.cli import app as negscan
+from negation.promptsim.cli import app as promptsim
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -57,9 +57,9 @@ def test_negscan_out_must_be_a_directory_and_formats_are_checked(tmp_path):
 
 def _fake_backbone(monkeypatch, table=None):
     """promptsim without a model: the backbone loader and (optionally) the table runner."""
-    monkeypatch.setattr("negation.promptsim_runs.load_backbone", lambda *a, **k: object())
+    monkeypatch.setattr("negation.promptsim.inputs.load_backbone", lambda *a, **k: object())
     if table is not None:
-        monkeypatch.setattr("negation.promptsim_runs.table", table)
+        monkeypatch.setattr("negation.promptsim.runs.table", table)
 
 
 def test_promptsim_format_table_and_its_older_spelling_rich(monkeypatch):
@@ -115,7 +115,7 @@ def test_paperfigs_top_k_and_the_older_spellings_top_and_o(monkeypatch, tmp_path
     assert "--top-k" in shown and not re.search(r"--top(?!-)", shown) and "-o " not in shown
 
 
-@pytest.mark.parametrize("module", ["negation.cli_promptsim", "figures.cli"])
+@pytest.mark.parametrize("module", ["negation.promptsim.cli", "figures.cli"])
 def test_help_imports_no_data_model_or_plotting_library(module):
     """`--help` stays fast: polars, numpy, torch, open_clip and matplotlib are imported when a
     command runs."""

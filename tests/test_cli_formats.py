@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from corpora.formats import FORMATS, Grid, latex_table, tex, to_csv, to_json
 from mlr.cli import app as mlrtrain
-from negation.cli_negscan import app as negscan
-from negation.cli_promptsim import app as promptsim
+from negation.negscan.cli import app as negscan
+from negation.promptsim.cli import app as promptsim
 
 runner = CliRunner(env={"COLUMNS": "200"})
 ROWS3 = ("table", "json", "csv")

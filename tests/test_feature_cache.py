@@ -19,10 +19,10 @@ import torch
 from mlr_data import make_image, write_coco, write_hf
 from typer.testing import CliRunner
 
+from backbone import BackboneConfig, load_backbone
+from backbone.features import cache_entry
 from corpora.multilabel import load_split
-from mlr.backbone import BackboneConfig, load_backbone
 from mlr.cli import app
-from mlr.features import cache_entry
 from mlr.train import FitConfig, load_backbone_for
 
 runner = CliRunner()
@@ -258,7 +258,7 @@ def test_augmented_views_of_another_augmentation_version_are_not_reused(
     size = backbone.image_size
     entry, meta = cache_entry(tmp_path, backbone.info(), size, split, 1, 0)
     entry.build(backbone, split, 1, size, 0, meta)
-    monkeypatch.setattr("mlr.features.AUGMENT_VERSION", 99)  # the augmentation changed
+    monkeypatch.setattr("backbone.features.AUGMENT_VERSION", 99)  # the augmentation changed
     other, other_meta = cache_entry(tmp_path, backbone.info(), size, split, 1, 0)
     assert other.path != entry.path and not other.complete and entry.complete
     assert other_meta["augment_version"] == 99

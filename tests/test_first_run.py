@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from backbone import BackboneConfig, MissingWeightsError, load_backbone
+from backbone.dense import dense_shape
+from backbone.features import cache_bytes, describe_cache
+from backbone.modelspec import resolve_model
+from backbone.weights import reachable
 from corpora.multilabel import load_split
 from corpora.toydata import CLASSES, toy_model_config
 from corpora.toydata import main as toydata_main
-from mlr.backbone import BackboneConfig, MissingWeightsError, load_backbone
-from mlr.backbone.dense import dense_shape
-from mlr.backbone.model import resolve_model
-from mlr.backbone.weights import reachable
 from mlr.cli import app as mlrtrain
-from mlr.features import cache_bytes, describe_cache
-from negation.cli_promptsim import app as promptsim
+from negation.promptsim.cli import app as promptsim
 
 runner = CliRunner()
 
@@ -145,9 +145,7 @@ def test_unreachable_hub_is_said_at_once_without_downloading(tmp_path, monkeypat
     import open_clip
 
     probed, downloads = [], []
-    monkeypatch.setattr(
-        "mlr.backbone.weights.reachable", lambda url, *a: probed.append(url) or False
-    )
+    monkeypatch.setattr("backbone.weights.reachable", lambda url, *a: probed.append(url) or False)
     monkeypatch.setattr(open_clip, "download_pretrained", lambda *a, **k: downloads.append(a))
     cfg = BackboneConfig(model="RN101", pretrained="openai", cache_dir=str(tmp_path))
     with pytest.raises(MissingWeightsError, match=r"cannot be reached.*offline") as err:

@@ -95,7 +95,7 @@ def test_a_decompression_bomb_in_mlrtrain_is_one_line(bomb, tiny_models, tmp_pat
 
 
 def test_a_decompression_bomb_in_promptsim_maps_is_one_line(bomb, tiny_models, tmp_path):
-    from negation.cli_promptsim import app as promptsim
+    from negation.promptsim.cli import app as promptsim
 
     args = ["maps", str(bomb / "img" / "train_1.png"), "--classes", "cat", "--out"]
     args += [str(tmp_path / "o"), "--model", tiny_models[0], "--pretrained", "none"]

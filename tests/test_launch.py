@@ -39,7 +39,7 @@ def test_installed_extras_launch_the_command(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "module", ["negation.cli_negscan", "negation.cli_promptsim", "mlr.cli", "figures.cli"]
+    "module", ["negation.negscan.cli", "negation.promptsim.cli", "mlr.cli", "figures.cli"]
 )
 def test_every_command_prints_its_version(module):
     from importlib.metadata import version
@@ -59,7 +59,7 @@ import importlib.util, sys
 real = importlib.util.find_spec
 importlib.util.find_spec = lambda name, *a: None if name == "torch" else real(name, *a)
 from corpora import launch
-from negation.cli_negscan import main
+from negation.negscan.cli import main
 for command in (launch.promptsim, launch.mlrtrain, launch.paperfigs, main):
     sys.argv = ["x", "--version"]
     try:

@@ -218,8 +218,8 @@ def test_params_format_json_and_the_old_json_flag(tiny_models):
 
 
 def test_cache_directory_names_are_stable_and_never_name_a_path():
-    from mlr.features import cache_entry
-    from mlr.textcache import TextCache
+    from backbone.features import cache_entry
+    from backbone.textcache import TextCache
 
     class Split:
         dataset, split, ids = "coco", "train", ["a", "b"]

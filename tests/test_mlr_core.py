@@ -190,7 +190,7 @@ def test_every_randaugment_op_keeps_size_and_mode_and_augment_is_seeded():
 
     from PIL import Image
 
-    from mlr.augment import OPS, cutout, train_augment
+    from backbone.augment import OPS, cutout, train_augment
 
     assert len(OPS) == 15
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8))
@@ -226,7 +226,7 @@ def test_randaugment_ops_have_the_magnitudes_of_the_anchors_package():
 
     from PIL import Image, ImageEnhance, ImageOps
 
-    from mlr.augment import OPS, cutout
+    from backbone.augment import OPS, cutout
 
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
     grey = (128, 128, 128)

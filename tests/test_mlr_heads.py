@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from backbone import BackboneConfig, load_backbone
 from corpora.classes import load_classes
-from mlr.backbone import BackboneConfig, load_backbone
 from mlr.heads import METHODS, PromptLearner, aggregate, build_head, param_table
 from mlr.train import FitConfig, make_optimizer
 

@@ -13,9 +13,10 @@ import torch
 from mlr_data import write_coco
 
 import mlr.train as train_mod
+from backbone.features import FeatureSource, cache_entry
 from corpora.schema import FIT_METRICS
 from mlr.checkpoints import CheckpointError
-from mlr.features import FeatureSource, cache_entry
+from mlr.evaluation import evaluate_run
 from mlr.heads import METHODS, build_head
 from mlr.metrics import mean_average_precision
 from mlr.train import (
@@ -386,7 +387,7 @@ def test_last_epoch_map_is_reported_beside_the_selected_one(runs, base_cfg, tmp_
     m = runs["baseline"].metrics
     assert m["select"] == "best" and m["map"] == m["map_selected"]
     assert m["last_epoch"] == 4 and not math.isnan(m["map_last"])
-    last = train_mod.evaluate_run(runs["baseline"].run_dir, "last")
+    last = evaluate_run(runs["baseline"].run_dir, "last")
     assert last["map"] == pytest.approx(m["map_last"])
     cfg = replace(base_cfg, method="baseline", lr=LR["baseline"], select="last")
     m2 = fit(replace(cfg, out=str(tmp_path / "last"))).metrics
@@ -409,17 +410,17 @@ def test_damaged_checkpoints_are_one_line_errors(runs, tmp_path):
     ]:
         best.write_bytes(content)
         with pytest.raises(CheckpointError, match=rf"best\.pt: unreadable .*\({why}\)"):
-            train_mod.evaluate_run(run)
+            evaluate_run(run)
     torch.save({"anything": object()}, best)  # a pickle that weights_only refuses
     with pytest.raises(CheckpointError) as err:
-        train_mod.evaluate_run(run)
+        evaluate_run(run)
     assert "weights_only" not in str(err.value)
     torch.save({"epoch": 1, "other": 2}, best)
     with pytest.raises(CheckpointError, match="not an mlrtrain checkpoint"):
-        train_mod.evaluate_run(run)
+        evaluate_run(run)
     shutil.copy(runs["baseline"].run_dir / "checkpoints" / "best.pt", best)  # another head's
     with pytest.raises(CheckpointError, match="do not fit the run's positivecoop head"):
-        train_mod.evaluate_run(run)
+        evaluate_run(run)
 
 
 def test_truncated_last_checkpoint_on_resume_says_what_to_do(runs, base_cfg, tmp_path):

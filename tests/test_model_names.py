@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from corpora.labels import epoch_label, model_label, run_model
 from figures.inputs import random_weights_banner, read_models
-from negation.cli_promptsim import app
+from negation.promptsim.cli import app
 
 runner = CliRunner()
 

@@ -19,7 +19,6 @@ from corpora.multilabel import load_split
 from corpora.runio import atomic_write_json
 from corpora.schema import NEGBENCH_SUMMARY
 from figures.cli import app as figs_app
-from negation.cli_promptsim import app
 from negation.negbench import metrics as M
 from negation.negbench.families import FAMILIES
 from negation.negbench.inputs import ground_truth
@@ -31,6 +30,7 @@ from negation.negbench.questions import (
     check_split,
     question_row,
 )
+from negation.promptsim.cli import app
 
 runner = CliRunner()
 NAMES = tuple(f"k{c:02d}" for c in range(8))
@@ -428,7 +428,7 @@ def test_negbench_figures_say_what_produced_them(voc_run, tiny_models, tmp_path,
 def test_a_negbench_run_is_one_call_and_matches_the_command(voc, voc_run, tiny_models, tmp_path):
     """From a notebook: one import, one call; the same summary as `promptsim negbench`."""
     from negation.negbench.job import JobOptions, negbench
-    from negation.promptsim_runs import load_backbone
+    from negation.promptsim.inputs import load_backbone
 
     opts = JobOptions(dataset="voc", root=voc, n_boot=50, text_cache=None)
     cpu = partial(load_backbone, device="cpu")

@@ -19,7 +19,7 @@ from mlr_data import write_voc
 from PIL import Image
 from typer.testing import CliRunner
 
-from negation.cli_promptsim import app
+from negation.promptsim.cli import app
 
 runner = CliRunner()
 HEAD = "image_path,caption_0,caption_1,caption_2,caption_3,correct_answer,correct_answer_template"
@@ -93,7 +93,7 @@ def clip_benchmark_build(paths: list[Path]) -> list[dict]:
 
 def export(folder: Path, model: str, seed: int) -> Path:
     """An open_clip export (``local-dir:``) of the tiny config ``model`` with random weights."""
-    from mlr.backbone import BackboneConfig, load_backbone
+    from backbone import BackboneConfig, load_backbone
 
     bb = load_backbone(BackboneConfig(model=model, pretrained="none", seed=seed, device="cpu"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -82,9 +82,9 @@ def test_shard_labels_say_how_the_rows_were_split(rows, n, label):
 
 
 def test_the_default_mix_is_unique_captions_negated_at_laions_rate(tmp_path):
-    from negation.analysis import scan
-    from negation.lexicon import load_lexicon
-    from negation.scan import ScanOptions
+    from negation.negscan.analysis import scan
+    from negation.negscan.lexicon import load_lexicon
+    from negation.negscan.scan import ScanOptions
 
     dirs, _ = bench.prepared(tmp_path, 400_000, [400_000], 0, MIX)
     captions = pl.read_parquet(dirs[400_000] / "*.parquet").select(caption="TEXT")

@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-import negation.scanning
-from negation.cli_negscan import app
-from negation.store import ResultStore
+import negation.negscan.scanning
+from negation.negscan.cli import app
+from negation.negscan.store import ResultStore
 
 runner = CliRunner()
 
@@ -130,7 +130,7 @@ def test_out_dir_has_the_report_files_and_rates_name_their_denominators(tmp_path
 def interrupt_second_shard(monkeypatch):
     """A Ctrl-C while the second shard is read (the first is finished by then); returns the real
     reader, to put back for the resumed run."""
-    real_scan = negation.scanning.prefilter  # reads one shard
+    real_scan = negation.negscan.scanning.prefilter  # reads one shard
     calls = []
 
     def crash_on_second(*args, **kwargs):
@@ -139,7 +139,7 @@ def interrupt_second_shard(monkeypatch):
             raise KeyboardInterrupt
         return real_scan(*args, **kwargs)
 
-    monkeypatch.setattr(negation.scanning, "prefilter", crash_on_second)
+    monkeypatch.setattr(negation.negscan.scanning, "prefilter", crash_on_second)
     return real_scan
 
 
@@ -153,7 +153,7 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, monkeypatch):
     assert not (out / "summary.json").exists()
     # a run killed while writing leaves only a temporary directory behind
     (out / "partials" / ".tmp-deadbeef-1234").mkdir()
-    monkeypatch.setattr(negation.scanning, "prefilter", real_scan)
+    monkeypatch.setattr(negation.negscan.scanning, "prefilter", real_scan)
 
     resumed = invoke("laion", tmp_path / "in", "--out", out)
     assert resumed.exit_code == 0, resumed.output
@@ -185,7 +185,7 @@ def test_the_echo_of_a_ctrl_c_does_not_hide_what_was_saved(tmp_path, monkeypatch
         return real_finished(self)
 
     real_finished = ResultStore.finished
-    monkeypatch.setattr(negation.scanning, "prefilter", interrupted)
+    monkeypatch.setattr(negation.negscan.scanning, "prefilter", interrupted)
     monkeypatch.setattr(ResultStore, "finished", finished_then_signal)
     before = signal.getsignal(signal.SIGINT)
     try:
@@ -403,10 +403,12 @@ def test_a_remote_shard_is_read_one_row_group_at_a_time(tmp_path, monkeypatch):
 def test_a_report_imports_neither_pyarrow_nor_numpy(tmp_path):
     """Start-up time: pyarrow and numpy (0.2 s to import) are not needed for a report."""
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    table = "from negation.lexicon import nfkc_table; nfkc_table()"  # cached once (uses numpy)
+    table = (
+        "from negation.negscan.lexicon import nfkc_table; nfkc_table()"  # cached once (uses numpy)
+    )
     subprocess.run([sys.executable, "-c", table], env=env, check=True)
     run = (
-        "import sys; from negation.cli_negscan import main; "
+        "import sys; from negation.negscan.cli import main; "
         f"sys.argv = ['negscan', 'laion', {str(shards(tmp_path, 1)[0])!r}, '--quiet', "
         f"'--out', {str(tmp_path / 'out')!r}]\n"
         "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code\n"
@@ -595,7 +597,7 @@ def test_bad_options_are_clear_errors():
 
 def test_importing_the_cli_does_not_import_torch():
     code = (
-        "import sys, negation.cli_negscan as m; "
+        "import sys, negation.negscan.cli as m; "
         "assert 'torch' not in sys.modules and 'datasets' not in sys.modules, 'heavy import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
@@ -608,8 +610,8 @@ def test_shards_read_and_analysed_together_or_alone_give_the_same_report(tmp_pat
     reports = []
     # each shard read and analysed on its own; all read in one pass and analysed in one batch
     for name, batch_bytes, group_min in (("one", 1, 10**6), ("all", 2**30, 2)):
-        monkeypatch.setattr(negation.scanning, "BATCH_BYTES", batch_bytes)
-        monkeypatch.setattr(negation.scanning, "GROUP_MIN", group_min)
+        monkeypatch.setattr(negation.negscan.scanning, "BATCH_BYTES", batch_bytes)
+        monkeypatch.setattr(negation.negscan.scanning, "GROUP_MIN", group_min)
         out = tmp_path / name
         assert invoke("laion", tmp_path / "in", "--out", out, "--unique", "--quiet").exit_code == 0
         tables = {
@@ -639,7 +641,7 @@ def test_shards_with_footers_larger_than_the_first_read_are_read_whole(tmp_path,
     tail = (tmp_path / "in" / "part-0.parquet").read_bytes()[-8:]
     assert int.from_bytes(tail[:4], "little") > FOOTER_READ
     for group_min in (2, 10**6):  # read in one pass, and one by one
-        monkeypatch.setattr(negation.scanning, "GROUP_MIN", group_min)
+        monkeypatch.setattr(negation.negscan.scanning, "GROUP_MIN", group_min)
         result = invoke("laion", tmp_path / "in", "--format", "json", "--quiet")
         body = json.loads(result.stdout)
         assert (body["n_rows"], body["n_null"], body["n_with_negation"]) == (6000, 1200, 3600)

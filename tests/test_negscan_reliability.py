@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 from test_negscan_cli import invoke, shards, summary_of, write_shard
 
-import negation.report
-import negation.scanning
-from negation.store import index
+import negation.negscan.report
+import negation.negscan.scanning
+from negation.negscan.store import index
 
 REPORT = ("per_word", "per_shard", "bigrams", "classes", "samples")
 
@@ -137,7 +137,7 @@ def consistent(out: Path) -> bool:
 
 def test_a_kill_while_writing_the_report_never_leaves_a_mixed_set(tmp_path, monkeypatch):
     p0, *_ = shards(tmp_path)
-    real_write, real_replace = negation.report.write_report, os.replace
+    real_write, real_replace = negation.negscan.report.write_report, os.replace
     for kill_at in range(1, 100):  # every rename of the report's files, until one run gets through
         out = tmp_path / f"out{kill_at}"
         assert invoke("laion", p0, "--out", out, "-q").exit_code == 0  # an earlier report: 5 rows
@@ -156,7 +156,7 @@ def test_a_kill_while_writing_the_report_never_leaves_a_mixed_set(tmp_path, monk
             finally:
                 monkeypatch.setattr(os, "replace", real_replace)
 
-        monkeypatch.setattr(negation.report, "write_report", write_report)
+        monkeypatch.setattr(negation.negscan.report, "write_report", write_report)
         try:
             invoke("laion", tmp_path / "in", "--out", out, "-q")
         except Killed:
@@ -164,7 +164,7 @@ def test_a_kill_while_writing_the_report_never_leaves_a_mixed_set(tmp_path, monk
         else:
             break
         finally:
-            monkeypatch.setattr(negation.report, "write_report", real_write)
+            monkeypatch.setattr(negation.negscan.report, "write_report", real_write)
         assert consistent(out), f"killed at rename {kill_at}: a mixed report"
         again = invoke("laion", tmp_path / "in", "--out", out, "--format", "json")
         assert json_of(again)["n_rows"] == 14 and "reused 3" in again.output
@@ -282,7 +282,7 @@ def many_shards(tmp_path, n=20):
 def count_reads(monkeypatch):
     """Counts the shards read (one by one or in groups) from now on."""
     read: list[str] = []
-    one, group = negation.scanning.prefilter, negation.scanning.prefilter_parquet
+    one, group = negation.negscan.scanning.prefilter, negation.negscan.scanning.prefilter_parquet
 
     def prefilter(captions, opts, source="", *args, **kwargs):
         read.append(source)
@@ -292,8 +292,8 @@ def count_reads(monkeypatch):
         read.extend(paths)
         return group(paths, *args, **kwargs)
 
-    monkeypatch.setattr(negation.scanning, "prefilter", prefilter)
-    monkeypatch.setattr(negation.scanning, "prefilter_parquet", prefilter_parquet)
+    monkeypatch.setattr(negation.negscan.scanning, "prefilter", prefilter)
+    monkeypatch.setattr(negation.negscan.scanning, "prefilter_parquet", prefilter_parquet)
     return read
 
 
@@ -304,15 +304,16 @@ def test_a_run_killed_after_a_saved_batch_resumes_without_reading_its_shards(tmp
     # the first batch is saved
     script = (
         "import os, sys\n"
-        "import negation.scanning, negation.store\n"
-        "negation.scanning.BATCH_ROWS = sum(pl.scan_parquet(p).select(pl.len()).collect().item()"
+        "import negation.negscan.scanning, negation.negscan.store\n"
+        "negation.negscan.scanning.BATCH_ROWS = sum("
+        "pl.scan_parquet(p).select(pl.len()).collect().item()"
         f" for p in {[str(p) for p in paths[:10]]!r})\n"
-        "save = negation.store.ResultStore.save_batch\n"
+        "save = negation.negscan.store.ResultStore.save_batch\n"
         "def save_and_die(self, batch):\n"
         "    save(self, batch)\n"
         "    os._exit(9)\n"
-        "negation.store.ResultStore.save_batch = save_and_die\n"
-        "from negation.cli_negscan import main\n"
+        "negation.negscan.store.ResultStore.save_batch = save_and_die\n"
+        "from negation.negscan.cli import main\n"
         f"sys.argv = ['negscan', 'laion', {str(tmp_path / 'in')!r}, '--out', {str(out)!r}, '-q']\n"
         "main()\n"
     )
@@ -384,7 +385,7 @@ def test_a_resumed_scan_reads_no_footer_of_a_finished_shard(tmp_path, monkeypatc
 
 
 def test_a_seed_outside_0_to_2_64_is_refused_before_scanning(tmp_path):
-    from negation.negscan import BadOption, scan_options
+    from negation.negscan.runner import BadOption, scan_options
 
     p0, _ = shards(tmp_path, 2)
     for seed in (-5, 2**64):

@@ -1,12 +1,12 @@
-"""negscan from Python: the runner (negation.negscan) scans, resumes after a Ctrl-C and merges
-with one import and one call each, printing nothing."""
+"""negscan from Python: the runner (negation.negscan.runner) scans, resumes after a Ctrl-C and
+merges with one import and one call each, printing nothing."""
 
 import json
 
 import pytest
 from test_negscan_cli import interrupt_second_shard, shards
 
-import negation.scanning
+import negation.negscan.scanning
 from negation import negscan
 
 
@@ -20,7 +20,7 @@ def test_a_notebook_scans_resumes_after_a_ctrl_c_and_merges_with_one_call_each(
     with pytest.raises(negscan.Interrupted) as stopped:
         negscan.run(negscan.laion_inputs(files), opts, tmp_path / "a")
     assert (stopped.value.saved, stopped.value.out) == (1, tmp_path / "a")
-    monkeypatch.setattr(negation.scanning, "prefilter", real_scan)
+    monkeypatch.setattr(negation.negscan.scanning, "prefilter", real_scan)
 
     resumed = negscan.run(negscan.laion_inputs(files), opts, tmp_path / "a")
     assert resumed.body["reused_shards"] == 1

@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpora.classes import load_classes
-from negation import analysis
-from negation.analysis import analyse, analyse_together, combine, scan, unique_summary
-from negation.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table
-from negation.scan import ScanOptions, prefilter
+from negation.negscan import analysis
+from negation.negscan.analysis import analyse, analyse_together, combine, scan
+from negation.negscan.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table
+from negation.negscan.scan import ScanOptions, prefilter
+from negation.negscan.tables import unique_summary
 
 
 def run(captions, lexicon="extended", source="s", **kw):
@@ -220,7 +221,7 @@ def test_unique_counts_over_distinct_texts_across_shards():
 
 
 def test_unique_counts_past_the_exact_bound_are_estimates_the_same_in_any_grouping(monkeypatch):
-    from negation import uniques
+    from negation.negscan import uniques
 
     opts = ScanOptions(load_lexicon("core"), unique=True)
     shards = [  # 9 000 distinct captions, a third repeated across shards
@@ -494,11 +495,11 @@ def test_a_caption_counts_the_same_whatever_else_it_holds():
 
 def test_the_character_route_is_taken_only_where_it_equals_whole_string_nfkc():
     """The analysis normalises a caption without combining characters one character at a time
-    (:func:`negation.lexicon.composing_class`). For every canonical composition of Polars'
+    (:func:`negation.negscan.lexicon.composing_class`). For every canonical composition of Polars'
     Unicode (a first part, then a part NFKC joins to it), a caption spelling it with either part
     or a compatibility form of it (``ㄱㅏ``, half-width ``ｶﾞ``) gets whole-string NFKC."""
-    from negation.lexicon import composing_class
-    from negation.scan import normalised
+    from negation.negscan.lexicon import composing_class
+    from negation.negscan.scan import normalised
 
     chars = pl.Series([chr(cp) for cp in range(0x80, 0x110000) if not 0xD800 <= cp < 0xE000])
     nfd = chars.str.normalize("NFD")

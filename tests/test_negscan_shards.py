@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from corpora.shards import expand, expand_braces
-from negation.lexicon import load_lexicon
+from negation.negscan.lexicon import load_lexicon
 
 
 def touch(path, data=b"x"):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from typer.testing import CliRunner
 
-from negation.cli_promptsim import app as promptsim
+from negation.promptsim.cli import app as promptsim
 
 runner = CliRunner()
 SIZES = [(96, 32), (32, 80), (120, 45), (50, 110), (64, 64), (150, 40), (40, 100), (90, 60)]
@@ -147,7 +147,7 @@ def test_negbench_csv_predictions_equal_negbench_scoring(
 def test_backbone_transforms(tiny_models, tmp_path):
     """crop is open_clip's own eval transform of the model (``preprocess_val``), squash a square
     resize; ``view_image`` is the input before normalisation; ``info`` says which."""
-    from mlr.backbone import BackboneConfig, load_backbone
+    from backbone import BackboneConfig, load_backbone
 
     path = noise_image(tmp_path / "wide.png", (90, 40), 0)
     for name in tiny_models:
@@ -188,9 +188,9 @@ def wide_generic(root):
 
 
 def test_absence_global_crop_dense_squash_by_default(tiny_models, vit_file, tmp_path):
-    from mlr.backbone import BackboneConfig, load_backbone
-    from negation.absence import auroc, prompt_features
-    from negation.templates import load_template_set, setting
+    from backbone import BackboneConfig, load_backbone
+    from negation.promptsim.absence import auroc, prompt_features
+    from negation.promptsim.templates import load_template_set, setting
 
     root = wide_generic(tmp_path / "data")
     out = tmp_path / "absence"
@@ -234,8 +234,8 @@ def maps_args(images, out, model, weights) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["squash", "crop"])
 def test_maps_are_of_the_model_view_and_record_it(tiny_models, vit_file, tmp_path, mode):
-    from mlr.backbone import BackboneConfig, load_backbone
-    from negation.maps import BAR_PX, LABEL_PX, similarity_grid
+    from backbone import BackboneConfig, load_backbone
+    from negation.promptsim.maps import BAR_PX, LABEL_PX, similarity_grid
 
     images = [noise_image(tmp_path / "wide.png", (120, 40), 1)]
     images.append(noise_image(tmp_path / "tall.png", (30, 75), 2))
@@ -293,9 +293,9 @@ def test_maps_figure_draws_the_model_view(tiny_models, vit_file, tmp_path, monke
 
 
 def test_feature_cache_keeps_crop_and_squash_apart(tiny_models, vit_file, tmp_path, monkeypatch):
-    import mlr.features as features
+    import backbone.features as features
+    from backbone import BackboneConfig, load_backbone
     from corpora.multilabel import load_split
-    from mlr.backbone import BackboneConfig, load_backbone
 
     split = load_split("generic", wide_generic(tmp_path / "data"), "train")
     built = {}

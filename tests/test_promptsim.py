@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from corpora.classes import load_classes
-from negation.cli_promptsim import app, with_default_command
-from negation.promptsim import (
+from negation.promptsim.cli import app, with_default_command
+from negation.promptsim.similarity import (
     centring_note,
     compute_promptsim,
     ensemble,
@@ -20,7 +20,7 @@ from negation.promptsim import (
     rowwise_cosine,
     summarise,
 )
-from negation.templates import (
+from negation.promptsim.templates import (
     STYLES,
     Setting,
     load_pairs,
@@ -345,7 +345,7 @@ def test_default_command_is_table_and_help_explains():
 
 
 def test_cli_rerun_reads_every_prompt_from_the_text_cache(tiny_models, tmp_path, monkeypatch):
-    from mlr.backbone.model import Backbone
+    from backbone.model import Backbone
 
     args = [*_tiny(tmp_path, "--classes", "cat,dog"), "--format", "csv"]
     first = runner.invoke(app, args)
@@ -422,7 +422,7 @@ def test_out_that_is_a_file_is_refused_before_any_model_work(tmp_path, monkeypat
     def boom(*args, **kwargs):
         raise AssertionError("the model was loaded before --out was checked")
 
-    monkeypatch.setattr("negation.promptsim_runs.load_backbone", boom)
+    monkeypatch.setattr("negation.promptsim.inputs.load_backbone", boom)
     monkeypatch.setenv("COLUMNS", "400")
     existing = tmp_path / "results.txt"
     existing.write_text("keep me")
@@ -446,7 +446,7 @@ class _ControlEncoder:
     random_weights = False
 
     def __init__(self):
-        from mlr.backbone import BackboneConfig
+        from backbone import BackboneConfig
 
         self.config = BackboneConfig(model="st:control")
         self.rng = np.random.default_rng(0)
@@ -462,7 +462,9 @@ class _ControlEncoder:
 
 
 def test_a_sentence_transformers_control_is_never_set_beside_the_poster(tmp_path, monkeypatch):
-    monkeypatch.setattr("negation.promptsim_runs.load_backbone", lambda *a, **k: _ControlEncoder())
+    monkeypatch.setattr(
+        "negation.promptsim.inputs.load_backbone", lambda *a, **k: _ControlEncoder()
+    )
     out = tmp_path / "out"
     args = ["table", "--model", "st:control", "--classes", "coco", "--no-text-cache"]
     result = runner.invoke(app, [*args, "--out", str(out)])
@@ -512,7 +514,7 @@ def test_quiet_silences_the_loaders_loading_weights_bars(
     tmp_path, monkeypatch, hub_bars_restored, quiet
 ):
     """-q turns off transformers' own bars (sentence-transformers prints ``Loading weights``)."""
-    import mlr.backbone.sentence
+    import backbone.sentence
 
     def load(cfg):
         from transformers.utils.logging import tqdm
@@ -521,7 +523,7 @@ def test_quiet_silences_the_loaders_loading_weights_bars(
             pass
         return _ControlEncoder()
 
-    monkeypatch.setattr(mlr.backbone.sentence, "load_sentence_transformer", load)
+    monkeypatch.setattr(backbone.sentence, "load_sentence_transformer", load)
     args = ["table", "--model", "st:control", "--classes", "cat,dog", "--no-text-cache"]
     result = runner.invoke(app, [*args, *(["-q"] if quiet else [])])
     assert result.exit_code == 0, result.output

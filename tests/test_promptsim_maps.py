@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from mlr.backbone import BackboneConfig, TextOnlyError, load_backbone, require_images
-from negation.cli_promptsim import app
-from negation.maps import BAR_PX, LABEL_PX, minmax, similarity_grid, viridis
-from negation.promptsim import compute_promptsim
-from negation.templates import load_template_set, setting
+from backbone import BackboneConfig, TextOnlyError, load_backbone, require_images
+from negation.promptsim.cli import app
+from negation.promptsim.maps import BAR_PX, LABEL_PX, minmax, similarity_grid, viridis
+from negation.promptsim.similarity import compute_promptsim
+from negation.promptsim.templates import load_template_set, setting
 
 runner = CliRunner()
 
@@ -121,7 +121,7 @@ def test_sentence_transformers_backend_offline(tmp_path, hub_offline):
 
 
 def test_write_maps_reports_progress_per_image(tiny_models, tmp_path):
-    from negation.maps import write_maps
+    from negation.promptsim.maps import write_maps
 
     bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu"))
     images = [_image(tmp_path / "a.png"), _image(tmp_path / "b.png")]
@@ -131,7 +131,7 @@ def test_write_maps_reports_progress_per_image(tiny_models, tmp_path):
 
 
 def test_write_maps_refuses_a_text_only_backend_before_encoding(tmp_path):
-    from negation.maps import write_maps
+    from negation.promptsim.maps import write_maps
 
     class TextOnly:
         def image_transform(self):
@@ -150,7 +150,7 @@ def test_a_moved_maps_result_still_draws_its_photo(tiny_models, tmp_path, monkey
     from figures import maps as figure_maps
     from figures import style
     from figures.inputs import collect_notes
-    from negation.maps import write_maps
+    from negation.promptsim.maps import write_maps
 
     bb = load_backbone(BackboneConfig(model=tiny_models[0], pretrained="none", device="cpu"))
     (tmp_path / "photos").mkdir()

@@ -10,11 +10,11 @@ from mlr_data import write_voc
 from PIL import Image
 from typer.testing import CliRunner
 
+from backbone import BackboneConfig, load_backbone
 from corpora import schema as S
 from corpora.schema import C
-from mlr.backbone import BackboneConfig, load_backbone
-from negation import promptsim_runs as runs
-from negation.cli_promptsim import app
+from negation.promptsim import inputs, runs
+from negation.promptsim.cli import app
 
 runner = CliRunner()
 MODEL = ["--pretrained", "none", "--device", "cpu", "--no-text-cache", "-q"]
@@ -57,7 +57,7 @@ def test_table_runner_writes_what_the_command_writes(tiny_models, tmp_path, caps
 
 
 def test_table_config_names_the_bad_option():
-    with pytest.raises(runs.OptionError, match="unknown style") as err:
+    with pytest.raises(inputs.OptionError, match="unknown style") as err:
         runs.TableConfig(classes="cat,dog", style="never")
     assert err.value.option == "--style"
 

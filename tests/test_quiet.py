@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from corpora import noise
-from negation.cli_promptsim import app
+from negation.promptsim.cli import app
 
 runner = CliRunner()
 OPEN_CLIP_LINE = "No pretrained weights loaded"

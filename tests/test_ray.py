@@ -21,11 +21,12 @@ from test_sweep import METHODS, sweep_config
 
 from corpora.captions import parquet_captions, parquet_footer
 from corpora.executors import RayExecutor, start_ray
-from corpora.shards import expand
-from negation.lexicon import load_lexicon
-from negation.scan import ScanOptions
-from negation.scanning import Unit, scan_units
-from negation.store import REPORT_FILES, ResultStore
+from corpora.shards import DEFAULT_RETRIES, expand
+from negation.negscan.distributed import scan_in_parallel
+from negation.negscan.lexicon import load_lexicon
+from negation.negscan.scan import ScanOptions
+from negation.negscan.scanning import Unit, scan_units
+from negation.negscan.store import REPORT_FILES, ResultStore
 
 pytestmark = pytest.mark.ray
 
@@ -169,6 +170,13 @@ def units(paths, captions=None):
     return out
 
 
+def on_ray(executor, units, opts, store):
+    """The scan of ``units`` as Ray tasks (what ``negscan --engine ray`` runs)."""
+    return scan_in_parallel(
+        executor, units, opts, store, False, None, None, retries=DEFAULT_RETRIES
+    )
+
+
 def test_a_killed_task_is_retried_and_finished_shards_are_kept(ray_cluster, tmp_path, monkeypatch):
     paths = corpus(tmp_path)
     opts = ScanOptions(load_lexicon("standard"), unique=True)
@@ -181,7 +189,7 @@ def test_a_killed_task_is_retried_and_finished_shards_are_kept(ray_cluster, tmp_
     store = ResultStore(tmp_path / "ray", config)
     with monkeypatch.context() as here:  # the tasks write their results, not this process
         here.setattr(ResultStore, "save_batch", None)
-        killed = scan_units(units(paths, victim), opts, store, executor=executor)
+        killed = on_ray(executor, units(paths, victim), opts, store)
     assert os.path.exists(marker)  # it did die
     assert killed.records == local.records and killed.reused == 0
     for name in ("per_word", "bigrams", "classes", "samples", "unique_all", "unique_neg"):
@@ -190,10 +198,10 @@ def test_a_killed_task_is_retried_and_finished_shards_are_kept(ray_cluster, tmp_
     # a driver that dies mid-job (here: an unexpected error in one task) loses no finished shard
     store = ResultStore(tmp_path / "mid", config)
     with pytest.raises(RuntimeError, match="a bug while reading"):
-        scan_units(units(paths, {"part-00003.parquet": fails}), opts, store, executor=executor)
+        on_ray(executor, units(paths, {"part-00003.parquet": fails}), opts, store)
     saved = len(store.finished())
     assert saved >= 1  # saved as they arrived (the tasks still pending were cancelled)
-    rerun = scan_units(units(paths), opts, store, executor=executor)
+    rerun = on_ray(executor, units(paths), opts, store)
     assert rerun.reused == saved and rerun.records == local.records
 
 

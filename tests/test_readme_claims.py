@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlr.cli import app as mlrtrain
-from negation.cli_promptsim import app as promptsim
+from negation.promptsim.cli import app as promptsim
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text("utf-8")
@@ -96,10 +96,10 @@ def test_a_bad_option_value_is_a_usage_error(app, args, tmp_path, monkeypatch):
 _BEFORE_TORCH = textwrap.dedent(
     """
     import json, sys
-    import mlr.backbone.weights as weights
+    import backbone.weights as weights
 
     weights.reachable = lambda url, *a, **k: False  # no network, and nothing to wait for
-    from negation.cli_promptsim import app
+    from negation.promptsim.cli import app
 
     results = {}
     for name, extra in (("unreachable", []), ("offline", ["--offline"])):

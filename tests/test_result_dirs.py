@@ -7,8 +7,8 @@ import json
 from typer.testing import CliRunner
 
 from mlr.cli import app as mlrtrain
-from negation.cli_negscan import app as negscan
-from negation.cli_promptsim import app as promptsim
+from negation.negscan.cli import app as negscan
+from negation.promptsim.cli import app as promptsim
 
 runner = CliRunner()
 

@@ -173,27 +173,26 @@ def test_every_result_column_is_named_once_in_c() -> None:
 SCHEMA_USERS = [
     "corpora/sweep_results.py",
     "corpora/reference.py",
-    "negation/promptsim.py",
-    "negation/absence.py",
-    "negation/maps.py",
-    "negation/negscan_view.py",
+    *(f"negation/promptsim/{m}.py" for m in ("similarity", "absence", "maps", "cli", "runs")),
+    "negation/promptsim/render.py",
+    "negation/negscan/view.py",
     "negation/negbench/metrics.py",
     "negation/negbench/questions.py",
     "negation/negbench/question_files.py",
     "negation/negbench/inputs.py",
-    *(f"negation/{m}.py" for m in ("scan", "analysis", "scanning", "store", "report", "negscan")),
+    *(f"negation/negscan/{m}.py" for m in ("scan", "analysis", "scanning", "store", "report")),
+    *(f"negation/negscan/{m}.py" for m in ("matching", "tables")),
+    "negation/negscan/runner.py",
     "corpora/captions.py",
     *(f"figures/{m}.py" for m in ("absence", "maps", "negbench", "negscan", "prompts", "sweeps")),
     *(
         f"mlr/{m}.py"
-        for m in ("table", "sweep", "sweep_io", "train", "metrics", "heads", "features")
+        for m in ("table", "sweep", "sweep_run", "sweep_io", "train", "metrics", "heads")
     ),
     *(f"mlr/{m}.py" for m in ("cli", "cli_sweep", "cli_progress")),
-    *(f"mlr/backbone/{m}.py" for m in ("__init__", "model", "sentence")),
-    *(f"negation/negbench/{m}.py" for m in ("runner", "job", "summaries")),
-    *(f"negation/{m}.py" for m in ("cli_negbench", "cli_promptsim", "cli_negscan")),
-    "negation/promptsim_runs.py",
-    "negation/promptsim_render.py",
+    *(f"backbone/{m}.py" for m in ("__init__", "model", "sentence", "features")),
+    *(f"negation/negbench/{m}.py" for m in ("runner", "job", "summaries", "cli")),
+    "negation/negscan/cli.py",
 ]
 
 

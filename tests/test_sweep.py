@@ -14,7 +14,7 @@ import pytest
 from mlr_data import write_voc
 from typer.testing import CliRunner
 
-import mlr.features as features_mod
+import backbone.features as features_mod
 from corpora.runio import atomic_write_parquet
 from mlr.cli import app
 from mlr.sweep import (
@@ -162,7 +162,7 @@ def test_sweep_writes_every_run_and_results(done_sweep):
 
 
 def test_a_sweep_directory_names_its_command_and_other_commands_refuse_it(done_sweep, tmp_path):
-    from negation.cli_negscan import app as negscan
+    from negation.negscan.cli import app as negscan
 
     sweep, _, _ = done_sweep
     run = json.loads((sweep / "run.json").read_text())

@@ -16,9 +16,9 @@ from mlr_data import write_voc
 from typer.testing import CliRunner
 
 import mlr.distributed as distributed
+from backbone import BackboneConfig, load_backbone
+from backbone.model_list import identity_name, pair_backbones
 from corpora.executors import LocalExecutor, take_slice
-from mlr.backbone import BackboneConfig, load_backbone
-from mlr.backbone.model_list import identity_name, pair_backbones
 from mlr.cli import app
 from mlr.sweep import SweepConfig, SweepReporter, run_state, run_sweep
 from mlr.train import FitConfig

@@ -329,7 +329,7 @@ def test_reference_numbers_are_complete_and_consistent() -> None:
 def test_promptsim_prints_the_poster_beside_ours_with_the_difference(tiny_models, tmp_path):
     from typer.testing import CliRunner
 
-    from negation.cli_promptsim import app as promptsim
+    from negation.promptsim.cli import app as promptsim
 
     args = ["table", "--classes", "coco", "--templates", "single", "--model", tiny_models[0]]
     args += ["--pretrained", "none", "--device", "cpu", "--out", str(tmp_path / "o")]

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backbone.config import PREPROCESS
 from corpora.schema import C
-from mlr.config import PREPROCESS
 from negation.negbench.models import parse_models_file, run_models
 from negation.negbench.runner import Bench, Progress, RunConfig, run
-from negation.promptsim_runs import OptionError, load_labelled_split
+from negation.promptsim.inputs import OptionError, load_labelled_split
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,9 @@ def negbench(
 ) -> JobResult:
     """A whole ``promptsim negbench`` run in one call: the bench of ``opts`` scored for one
     ``(model, pretrained)`` or a model-list file (:func:`run_job`) into ``out``; ``load``
-    builds a backbone (default :func:`negation.promptsim_runs.load_backbone`) at ``precision``,
+    builds a backbone (default :func:`negation.promptsim.inputs.load_backbone`) at ``precision``,
     which a finished model folder must match to be reused (None: not compared)."""
-    from negation.promptsim_runs import load_backbone
+    from negation.promptsim.inputs import load_backbone
 
     bench, tasks = build_bench(opts)
     cfg = run_config(opts, bench, tasks, out)

@@ -8,7 +8,7 @@
   or both are 0.
 - **retrieval**: per query, over its gallery (images whose labels for A and N are known), hit@k =
   whether a relevant image (A present, N absent) ranks in the top k, ties ranked against the
-  relevant image; AP = :func:`mlr.metrics.average_precision` (tied scores form one threshold).
+  relevant image; AP = :func:`backbone.metrics.average_precision` (tied scores form one threshold).
   R@k and mAP are the means over queries.
 - **CIs**: percentile bootstrap (2.5 %, 97.5 %) over questions (queries), ``n_boot`` resamples
   drawn from ``numpy.random.default_rng(seed)``; a difference of two groups resamples each group
@@ -21,8 +21,8 @@ import zlib
 
 import numpy as np
 
+from backbone.metrics import average_precision
 from corpora.schema import C
-from mlr.metrics import average_precision
 
 RECALL_AT = {1: C.r1, 5: C.r5, 10: C.r10}  # hit@k → its score column
 N_BOOT = 1000

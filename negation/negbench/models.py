@@ -2,8 +2,8 @@
 identity, and when a finished folder may be reused.
 
 A model's identity is its name and its weights as results record them, its folder
-:func:`~mlr.backbone.model_list.identity_name` (the model list and the names are
-:mod:`mlr.backbone.model_list`'s, shared with ``mlrtrain sweep --models-file``). A rerun reuses a
+:func:`~backbone.model_list.identity_name` (the model list and the names are
+:mod:`backbone.model_list`'s, shared with ``mlrtrain sweep --models-file``). A rerun reuses a
 finished folder (status ``skipped``) only when it was made for the same model and weights
 (checkpoint files unchanged on disk) with the same options (all but :data:`FREE`); otherwise it
 is left as made, status ``conflict`` with the differences named — as ``mlrtrain sweep`` does.
@@ -18,12 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from corpora.runio import atomic_write_json
+from backbone.identity import file_identity
+from backbone.model_list import identity_name, weights_spec
+from backbone.model_list import parse_models_file as parse_models_file
+from corpora.runio import atomic_write_json, read_json
 from corpora.schema import C
-from mlr.backbone.model_list import identity_name, weights_spec
-from mlr.backbone.model_list import parse_models_file as parse_models_file
-from mlr.backbone.weights import file_identity
-from mlr.sweep_io import read_json
 from negation.negbench.runner import Progress, RunConfig, run, run_options
 
 FREE = frozenset({"batch_size", "image_batch", "text_cache", "models_file"})  # change no number

@@ -4,7 +4,7 @@ Image features: CLIP's own image embedding (``encode_image``) at the model's nat
 through the run's image transform (``RunConfig.preprocess``; by default the model's own open_clip
 eval transform, shortest side + centre crop, as NegBench and CLIP_benchmark), L2-normalised,
 computed once per image used. Text features: one per distinct caption through
-:meth:`~mlr.backbone.text.TextEncoder.encode_text` (de-duplicated, batched, the on-disk text cache).
+:meth:`~backbone.text.TextEncoder.encode_text` (de-duplicated, batched, the on-disk text cache).
 Scores are cosines. The result directory (``docs/RESULTS.md``) is written into a temporary
 sibling and renamed into place, so a directory that exists is complete.
 """
@@ -23,10 +23,10 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from backbone import require_images
+from backbone.model_list import name_part, weights_spec
 from corpora.runio import atomic_write_json, atomic_write_parquet, run_info, write_run_json
 from corpora.schema import NEGBENCH_SCORES, C
-from mlr.backbone import require_images
-from mlr.backbone.model_list import name_part, weights_spec
 from negation.negbench import metrics as M
 from negation.negbench.summaries import clip_benchmark_metrics, per_class, task_metrics
 
@@ -222,7 +222,7 @@ def run_options(cfg: RunConfig) -> dict:
 
 def run(cfg: RunConfig, backbone, progress: Progress) -> Result:
     """Score ``backbone`` on ``cfg.bench`` and write ``cfg.out`` (atomically)."""
-    from mlr.inputs import weights_id
+    from backbone import weights_id
 
     backbone = require_images(backbone, "an image transform").with_preprocess(cfg.preprocess)
     bench = cfg.bench

@@ -1,0 +1,182 @@
+"""negscan's shards as Ray tasks (``--engine ray``) that write their own results.
+
+The driver (:func:`scan_in_parallel`) cuts the shards without a finished partial into batches of
+consecutive shards, one task each (:func:`scan_batch`). A task reads its shards' footers, scans
+them as a local scan does (:func:`.scanning.scan_units`) and writes their partials under
+``--out`` as one directory, its manifest with it; it returns their records and their results
+added up. The driver does no per-shard reading: it adds the batches' results up as they arrive
+(its memory does not grow with the number of shards), keeps the records in shard order, and adds
+up reused partials a directory at a time. A shard is counted once: copies under two paths are
+found from the content the tasks read, and the scan is then added up again without them. The
+report is the one a local scan writes, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from math import ceil
+
+import polars as pl
+
+from corpora.captions import Footer, ShardError
+from corpora.executors import RayExecutor, Resources
+from corpora.schema import C
+from negation.negscan.analysis import Sum
+from negation.negscan.scan import ScanOptions, ScanResult
+from negation.negscan.scanning import READERS, Unit, distinct, prepare, recognised, scan_units
+from negation.negscan.store import BatchBuffer, Outcome, ResultStore, ShardRecord
+
+# a remote shard's caption column is fetched whole, and a task reads READERS shards at once:
+# ask for room, on the safe side
+REMOTE_MEMORY_PER_BYTE = 2
+TASK_SHARDS = 256  # shards per task at most (a task writes one partial directory)
+TASK_BYTES = 256 * 2**20  # bytes of shards per task at most (unless one shard is larger)
+TASKS_PER_SLOT = 2  # tasks per task in flight, at least, when there are shards enough
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one task scans, and where it writes their partials (``out`` None: nowhere)."""
+
+    units: list[Unit]
+    opts: ScanOptions
+    out: str | None
+    skip_bad: bool
+    retries: int
+
+
+@dataclass
+class BatchDone:
+    """What a task sends back: its shards' records (in order), the corrupt ones it skipped,
+    the copies of others it counted once, their results added up, the partial directory it
+    wrote; or the error that stopped it."""
+
+    records: list[ShardRecord]
+    bad: list[dict[str, str]]
+    copies: list[str]
+    result: ScanResult | None
+    partial: str | None
+    error: Exception | None = None
+
+
+def scan_batch(batch: Batch) -> BatchDone:
+    """Scan one batch where the task runs. A bad shard (corrupt without ``skip_bad``, a caption
+    column missing, a read that kept failing) comes back as its error (a value, so that it is
+    neither retried nor wrapped), after the shards analysed before it are written; any other
+    failure raises."""
+    store = BatchBuffer(batch.out) if batch.out is not None else None
+    try:
+        units, bad, copies = prepare(
+            batch.units, None, skip_bad=batch.skip_bad, retries=batch.retries
+        )
+        outcome = scan_units(units, batch.opts, store, batch.skip_bad, bad, retries=batch.retries)
+    except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
+        return BatchDone([], [], [], None, store.commit() if store else None, exc)
+    partial = store.commit() if store else None
+    return BatchDone(outcome.records, outcome.bad, copies, outcome.result, partial)
+
+
+def _resources(batch: Batch) -> Resources:
+    remote = [u.shard.size for u in batch.units if not u.shard.is_local]
+    memory = REMOTE_MEMORY_PER_BYTE * READERS * max(remote) if remote else None
+    return Resources(cpus=1, memory=memory)
+
+
+def _batches(todo: list[tuple[int, Unit]], tasks: int) -> Iterator[list[tuple[int, Unit]]]:
+    """Consecutive runs of ``todo`` (slot, unit), about ``tasks`` of them or more: at most
+    TASK_SHARDS shards and TASK_BYTES bytes each (unless one shard is larger)."""
+    per_task = max(1, min(TASK_SHARDS, ceil(len(todo) / max(tasks, 1))))
+    batch: list[tuple[int, Unit]] = []
+    size = 0
+    for slot, unit in todo:
+        if batch and (len(batch) >= per_task or size + unit.shard.size > TASK_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append((slot, unit))
+        size += unit.shard.size
+    if batch:
+        yield batch
+
+
+def scan_in_parallel(
+    executor: RayExecutor,
+    units: list[Unit],
+    opts: ScanOptions,
+    store: ResultStore | None,
+    skip_bad: bool,  # noqa: FBT001
+    bad: list[dict[str, str]] | None,
+    on_done: Callable[[Unit, int, bool], None] | None,
+    *,
+    retries: int,
+    distinct_units: bool = False,
+) -> Outcome:
+    """:func:`negation.negscan.scanning.scan_units` with ``executor``'s tasks: the same outcome (bad
+    shards listed in the order met; the caller sorts them). ``distinct_units``: no unit is a
+    copy of another (they need not be checked)."""
+    units = recognised(units, store)
+    done = store.finished() if store else {}
+    total = Sum(opts)
+    records: list[ShardRecord | None] = [None] * len(units)
+    bad = list(bad or [])
+    copies: list[tuple[int, str]] = []  # (slot, URL) of the shards that are copies of others
+    reused = [slot for slot, u in enumerate(units) if u.identify is None and u.shard.key in done]
+    slot_of = {units[slot].shard.key: slot for slot in reused}
+    for known, result in store.load_many([units[s].shard.key for s in reused]) if store else ():
+        total.add(result)
+        for record in known:
+            records[slot_of[record.key]] = record
+            if on_done:
+                on_done(units[slot_of[record.key]], record.counts[C.n_rows], True)
+    todo = [(slot, u) for slot, u in enumerate(units) if records[slot] is None]
+    if store:  # a changed shard's old partial goes (its content, and so its key, is not known)
+        for _, unit in todo:
+            store.drop_other_versions(unit.shard.url, "" if unit.identify else unit.shard.key)
+    batches = list(_batches(todo, TASKS_PER_SLOT * executor.capacity()))
+    out = None if store is None else str(store.out)
+    items = [Batch([u for _, u in b], opts, out, skip_bad, retries) for b in batches]
+    unseen = store  # until a task's partial is seen here
+    for i, got in executor.map(scan_batch, items, _resources):
+        if got.error is not None or got.result is None:
+            raise got.error or AssertionError("a task returned no result")
+        if unseen is not None and got.partial is not None:
+            _check_visible(unseen, got.partial)
+            unseen = None
+        total.add(got.result)
+        slots = {unit.shard.url: slot for slot, unit in batches[i]}
+        for record in got.records:
+            records[slots[record.url]] = record
+            if on_done:
+                on_done(units[slots[record.url]], record.counts[C.n_rows], False)
+        for entry in got.bad:
+            bad.append(entry)
+            if on_done:
+                on_done(units[slots[entry[C.shard]]], 0, False)
+        copies += [(slots[url], url) for url in got.copies]
+    placed = [(slot, r) for slot, r in enumerate(records) if r is not None]
+    outcome = Outcome(total.result(), [r for _, r in placed], len(reused), bad)
+    if not distinct_units and len({r.content for _, r in placed}) < len(placed):
+        # a content found twice: copies are counted once, as a local scan does (the first in
+        # shard order), the scan added up again without them (from their partials)
+        found = [units[s].identified(Footer(r.counts[C.n_rows], r.content)) for s, r in placed]
+        kept, more = distinct(found)
+        slot_of = {unit.shard.url: slot for unit, (slot, _) in zip(found, placed, strict=True)}
+        copies += [(slot_of[url], url) for url in more]
+        if more:
+            outcome = scan_in_parallel(
+                executor, kept, opts, store, skip_bad, bad, None, retries=retries,
+                distinct_units=True,
+            )  # fmt: skip
+            outcome.reused = len(reused)
+    outcome.duplicates = [url for _, url in sorted(copies)]
+    return outcome
+
+
+def _check_visible(store: ResultStore, partial: str) -> None:
+    """The tasks write into ``--out``: it must be where this process sees what they wrote."""
+    if not (store.dir / partial).is_dir():
+        raise ValueError(
+            f"the Ray tasks wrote their results where this process does not see them "
+            f"({store.dir / partial} is on their node only): give an --out that every node sees "
+            "(a shared filesystem, or an object store's URL)"
+        )
