@@ -1,7 +1,7 @@
 """Scaling-out benchmark — run by hand, not in CI (needs notclip[ray]).
 
-Generates SHARDS synthetic LAION-400M-schema Parquet shards of ROWS rows each and measures, on
-this machine:
+Generates SHARDS synthetic LAION-400M-schema Parquet shards of ROWS rows each (negscan_bench's
+default caption mix: every caption unique, 0.47 % negated) and measures, on this machine:
 
 * Ray's start-up (a local Ray with ``--cpus`` CPUs, as ``--engine ray`` starts it) and its
   per-task overhead (the first task, which starts a worker, and the mean of 200 no-op tasks);
@@ -56,6 +56,7 @@ from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
 from negation.scan import ScanOptions  # noqa: E402
 from negation.scanning import laion_units, prepare, scan_units  # noqa: E402
+from negscan_bench import DEFAULT_MIX, folders, generate  # noqa: E402  (beside this file)
 
 LAION_5B_ROWS = 5_850_000_000
 LAION_5B_SHARDS = 231_000  # img2dataset's LAION-5B metadata: about 25 000 rows a shard
@@ -216,11 +217,11 @@ def main() -> None:
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="nsb-", dir="/tmp"))
-    for i in range(args.shards):
-        synthetic_laion(args.rows, seed=i).write_parquet(tmp / f"part-{i:05d}.parquet")
-    shards, _ = expand([str(tmp)])
+    # negscan_bench's default mix: every caption unique, 0.47 % negated (LAION-400M's rate)
+    generate(tmp, args.shards * args.rows, [args.rows], 0, DEFAULT_MIX)
+    shards, _ = expand([str(folders(tmp, [args.rows], DEFAULT_MIX)[args.rows])])
     units = laion_units(shards, "TEXT")  # (a task reads its shards' footers)
-    identified = prepare(units, None, skip_bad=False)[0]  # (a local scan: read here)
+    identified = prepare(list(units), None, skip_bad=False)[0]  # (a local scan: read here)
     opts = ScanOptions(load_lexicon("standard"), load_classes("coco"), n_samples=5)
     total = args.shards * args.rows
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import overload
 
 import polars as pl
 
@@ -32,8 +33,9 @@ from corpora.executors import LocalExecutor, RayExecutor
 from corpora.schema import C
 from corpora.shards import DEFAULT_RETRIES, Shard
 from negation.analysis import Sum, analyse, analyse_together
+from negation.records import Records
 from negation.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
-from negation.store import Outcome, ResultStore, ShardRecord, Store, shard_record
+from negation.store import Outcome, ResultStore, Store, shard_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +110,15 @@ def scan_units(
         from negation.distributed import scan_in_parallel
 
         assert isinstance(store, ResultStore | None) and isinstance(executor, RayExecutor)
+        units = units if isinstance(units, Sequence) else list(units)
         return scan_in_parallel(
-            executor, list(units), opts, store, skip_bad, bad, on_done, retries=retries
+            executor, units, opts, store, skip_bad, bad, on_done, retries=retries
         )
     done = store.finished() if store else {}
     total = Sum(opts)
     add = total.add
-    records: list[ShardRecord | None] = []  # in the units' order; None until analysed
+    records = Records()  # each with its slot: its unit's place in the units' order
+    slots = [0]  # the units met so far
     pending: list[tuple[int, Unit, Candidates]] = []
     bad = list(bad or [])
     reused = 0
@@ -128,13 +132,14 @@ def scan_units(
         if store is None:  # nothing saved per shard: the batch's tables stay together
             counts, together = analyse_together([cand for _, _, cand in batch], opts)
             for (slot, unit, _), shard_counts in zip(batch, counts, strict=True):
-                records[slot] = shard_record(unit.shard, shard_counts)
+                records.add(slot, shard_record(unit.shard, shard_counts))
             add(together)
             return
         results = analyse([cand for _, _, cand in batch], opts)
         saved = []
         for (slot, unit, _), result in zip(batch, results, strict=True):
-            record = records[slot] = shard_record(unit.shard, result.counts)
+            record = shard_record(unit.shard, result.counts)
+            records.add(slot, record)
             saved.append((record, result))
             add(result)
         if store and saved:  # many shards saved together, a few each on its own
@@ -180,15 +185,16 @@ def scan_units(
         group: list[Read] = []  # small local Parquet shards to be read together
         grouped = 0  # their rows
         for unit in units:
+            slot = slots[0]
+            slots[0] += 1
             if unit.shard.key in done:
                 record, finished = store.load(unit.shard.key)  # type: ignore[union-attr]
-                records.append(record)
+                records.add(slot, record)
                 if group:
                     yield read(group)
                     group, grouped = [], 0
                 yield [(unit, finished)]
                 continue
-            records.append(None)
             small = (
                 unit.column is not None
                 and unit.n_rows is not None
@@ -199,9 +205,9 @@ def scan_units(
                 yield read(group)
                 group, grouped = [], 0
             if not small:
-                yield read([(len(records) - 1, unit)])
+                yield read([(slot, unit)])
                 continue
-            group.append((len(records) - 1, unit))
+            group.append((slot, unit))
             grouped += int(unit.n_rows or 0)
             if grouped >= GROUP_ROWS:
                 yield read(group)
@@ -243,7 +249,7 @@ def scan_units(
     pool.shutdown()
     if pending:
         flush()
-    return Outcome(total.result(), [r for r in records if r], reused, bad)
+    return Outcome(total.result(), records.frame(), reused, bad)
 
 
 def _read(
@@ -283,14 +289,38 @@ def _read(
     return out
 
 
-def laion_units(shard_list: Sequence[Shard], column: str) -> list[Unit]:
+class LaionUnits(Sequence[Unit]):
     """Parquet shards as units, identified when scanned (their footers read for their content
-    identity, row count and caption column: :func:`identify`)."""
-    footer = partial(parquet_footer, column=column)
-    return [
-        Unit(shard, None, partial(parquet_captions, shard, column), column, footer)
-        for shard in shard_list
-    ]
+    identity, row count and caption column: :func:`identify`); a unit is made when it is read,
+    so that a long shard list (:class:`corpora.listing.ShardList`) stays as compact as it is."""
+
+    def __init__(self, shard_list: Sequence[Shard], column: str) -> None:
+        self.shards, self.column = shard_list, column
+        self._footer = partial(parquet_footer, column=column)
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+    def _unit(self, shard: Shard) -> Unit:
+        captions = partial(parquet_captions, shard, self.column)
+        return Unit(shard, None, captions, self.column, self._footer)
+
+    @overload
+    def __getitem__(self, i: int) -> Unit: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Unit]: ...
+    def __getitem__(self, i: int | slice) -> Unit | list[Unit]:
+        if isinstance(i, slice):
+            return [self._unit(shard) for shard in self.shards[i]]
+        return self._unit(self.shards[i])
+
+    def __iter__(self) -> Iterator[Unit]:
+        return map(self._unit, self.shards)
+
+
+def laion_units(shard_list: Sequence[Shard], column: str) -> LaionUnits:
+    """Parquet shards as units (:class:`LaionUnits`)."""
+    return LaionUnits(shard_list, column)
 
 
 def text_units(shard_list: Sequence[Shard], input_format: str, column: str) -> list[Unit]:
@@ -311,7 +341,7 @@ def _file_identity(shard: Shard) -> Footer:
     return Footer(None, file_content(shard))
 
 
-def recognised(units: list[Unit], store: ResultStore | None) -> list[Unit]:
+def recognised(units: Sequence[Unit], store: ResultStore | None) -> Sequence[Unit]:
     """The units, those whose file (URL, size, modification time or etag) has a finished partial
     in ``store`` identified from it: a resumed scan reads no footer of a finished shard."""
     known = store.identities() if store else {}
@@ -363,7 +393,7 @@ def prepare(
 ) -> tuple[list[Unit], list[dict[str, str]], list[str]]:
     """The units to scan (:func:`recognised`, then :func:`identify`), each distinct content
     once (:func:`distinct`); the corrupt shards left out (``skip_bad``); the copies' URLs."""
-    units, bad = identify(recognised(units, store), skip_bad=skip_bad, retries=retries)
+    units, bad = identify(list(recognised(units, store)), skip_bad=skip_bad, retries=retries)
     units, copies = distinct(units)
     return units, bad, copies
 
