@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
+from negscan_bench import DEFAULT_MIX, folders, generate  # noqa: E402  (beside this file)
 
 from corpora.classes import load_classes  # noqa: E402
 from corpora.executors import RayExecutor, start_ray  # noqa: E402
@@ -56,7 +57,6 @@ from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.lexicon import load_lexicon  # noqa: E402
 from negation.scan import ScanOptions  # noqa: E402
 from negation.scanning import laion_units, prepare, scan_units  # noqa: E402
-from negscan_bench import DEFAULT_MIX, folders, generate  # noqa: E402  (beside this file)
 
 LAION_5B_ROWS = 5_850_000_000
 LAION_5B_SHARDS = 231_000  # img2dataset's LAION-5B metadata: about 25 000 rows a shard
