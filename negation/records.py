@@ -53,7 +53,8 @@ class Records:
 
     def __init__(self) -> None:
         self._rows: list[tuple[int, ShardRecord]] = []
-        self._parts: list[pl.DataFrame] = []
+        self._small: list[pl.DataFrame] = []  # frames as added, joined once CHUNK rows
+        self._parts: list[pl.DataFrame] = []  # frames of CHUNK rows or more
         self._n = 0
 
     def __len__(self) -> int:
@@ -67,10 +68,11 @@ class Records:
 
     def add_frame(self, slots: list[int], frame: pl.DataFrame) -> None:
         """Records as a frame (:data:`RECORDS`), row ``i`` at slot ``slots[i]``."""
-        self._parts.append(frame.select(*RECORDS).with_columns(pl.Series(SLOT, slots, pl.Int64)))
+        self._small.append(frame.select(*RECORDS).with_columns(pl.Series(SLOT, slots, pl.Int64)))
         self._n += frame.height
-        if len(self._parts) >= CHUNK // 64:  # (a frame costs a few KB: many small ones, joined)
-            self._parts = [pl.concat(self._parts)]
+        if sum(f.height for f in self._small) >= CHUNK:  # (many small frames cost more)
+            self._parts.append(pl.concat(self._small, rechunk=True))
+            self._small = []
 
     def _freeze(self) -> None:
         if self._rows:
@@ -83,8 +85,9 @@ class Records:
     def frame(self, *, slots: bool = False) -> pl.DataFrame:
         """Every record, in slot order (``slots``: with the column ``slot``)."""
         self._freeze()
+        parts, self._small = [*self._parts, *self._small], []
         schema = {**RECORDS, SLOT: pl.Int64}
-        out = pl.concat(self._parts) if self._parts else pl.DataFrame(schema=schema)
+        out = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
         self._parts = [out]
         out = out.sort(SLOT)
         return out if slots else out.drop(SLOT)
