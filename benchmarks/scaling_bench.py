@@ -198,7 +198,7 @@ def main() -> None:
     ap.add_argument("--driver", help="measure the driver with these numbers of tiny shards")
     ap.add_argument("--driver-rows", type=int, default=10, help="rows per tiny shard")
     ap.add_argument("--no-unique", dest="unique", action="store_false")
-    ap.add_argument("--caption-us", type=float, default=0.6, help="CPU µs per caption, one task")
+    ap.add_argument("--caption-us", type=float, default=0.47, help="CPU µs per caption, one task")
     ap.add_argument("--caption-mb-per-shard", type=float, default=8.4)
     ap.add_argument("--gbps-per-node", type=float, default=10.0)
     ap.add_argument("--driver-child", nargs=2, help=argparse.SUPPRESS)
