@@ -1,7 +1,7 @@
 """Scaling-out benchmark — run by hand, not in CI (needs notclip[ray]).
 
-Generates SHARDS synthetic LAION-400M-schema Parquet shards of ROWS rows each and measures, on
-this machine:
+Generates SHARDS synthetic LAION-400M-schema Parquet shards of ROWS rows each (negscan_bench's
+default caption mix: every caption unique, 0.47 % negated) and measures, on this machine:
 
 * Ray's start-up (a local Ray with ``--cpus`` CPUs, as ``--engine ray`` starts it) and its
   per-task overhead (the first task, which starts a worker, and the mean of 200 no-op tasks);
@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
+from negscan_bench import DEFAULT_MIX, folders, generate  # noqa: E402  (beside this file)
 
 from corpora.classes import load_classes  # noqa: E402
 from corpora.executors import RayExecutor, start_ray  # noqa: E402
@@ -56,7 +57,7 @@ from corpora.synthetic import synthetic_laion  # noqa: E402
 from negation.negscan.distributed import scan_in_parallel  # noqa: E402
 from negation.negscan.lexicon import load_lexicon  # noqa: E402
 from negation.negscan.scan import ScanOptions  # noqa: E402
-from negation.negscan.scanning import laion_units, prepare, scan_units  # noqa: E402
+from negation.negscan.scanning import Unit, laion_units, prepare, scan_units  # noqa: E402
 from negation.negscan.store import Outcome  # noqa: E402
 
 LAION_5B_ROWS = 5_850_000_000
@@ -64,7 +65,7 @@ LAION_5B_SHARDS = 231_000  # img2dataset's LAION-5B metadata: about 25 000 rows 
 T = TypeVar("T")
 
 
-def on_ray(executor: RayExecutor, units: list, opts: ScanOptions) -> Outcome:
+def on_ray(executor: RayExecutor, units: Sequence[Unit], opts: ScanOptions) -> Outcome:
     """The scan of ``units`` as Ray tasks (what ``negscan --engine ray`` runs)."""
     return scan_in_parallel(executor, units, opts, None, False, None, None, retries=DEFAULT_RETRIES)
 
@@ -204,7 +205,7 @@ def main() -> None:
     ap.add_argument("--driver", help="measure the driver with these numbers of tiny shards")
     ap.add_argument("--driver-rows", type=int, default=10, help="rows per tiny shard")
     ap.add_argument("--no-unique", dest="unique", action="store_false")
-    ap.add_argument("--caption-us", type=float, default=0.6, help="CPU µs per caption, one task")
+    ap.add_argument("--caption-us", type=float, default=0.47, help="CPU µs per caption, one task")
     ap.add_argument("--caption-mb-per-shard", type=float, default=8.4)
     ap.add_argument("--gbps-per-node", type=float, default=10.0)
     ap.add_argument("--driver-child", nargs=2, help=argparse.SUPPRESS)
@@ -223,11 +224,11 @@ def main() -> None:
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="nsb-", dir="/tmp"))
-    for i in range(args.shards):
-        synthetic_laion(args.rows, seed=i).write_parquet(tmp / f"part-{i:05d}.parquet")
-    shards, _ = expand([str(tmp)])
+    # negscan_bench's default mix: every caption unique, 0.47 % negated (LAION-400M's rate)
+    generate(tmp, args.shards * args.rows, [args.rows], 0, DEFAULT_MIX)
+    shards, _ = expand([str(folders(tmp, [args.rows], DEFAULT_MIX)[args.rows])])
     units = laion_units(shards, "TEXT")  # (a task reads its shards' footers)
-    identified = prepare(units, None, skip_bad=False)[0]  # (a local scan: read here)
+    identified = prepare(list(units), None, skip_bad=False)[0]  # (a local scan: read here)
     opts = ScanOptions(load_lexicon("standard"), load_classes("coco"), n_samples=5)
     total = args.shards * args.rows
 

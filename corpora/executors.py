@@ -72,7 +72,7 @@ class LocalExecutor:
     def map(
         self,
         fn: Callable[[T], Any],
-        items: Sequence[T],
+        items: Iterable[T],
         resources: Resources | Callable[[T], Resources] = Resources(),
     ) -> Iterator[tuple[int, Any]]:
         for i, item in enumerate(items):
@@ -120,7 +120,7 @@ class RayExecutor:
     def map(
         self,
         fn: Callable[[T], Any],
-        items: Sequence[T],
+        items: Iterable[T],
         resources: Resources | Callable[[T], Resources] = Resources(),
     ) -> Iterator[tuple[int, Any]]:
         ray = self.ray

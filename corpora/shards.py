@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -26,6 +26,8 @@ DEFAULT_RETRIES = 3
 
 if TYPE_CHECKING:
     import fsspec
+
+    from corpora.listing import ShardList
 
 _GLOB_CHARS = set("*?[")
 
@@ -114,7 +116,7 @@ def _to_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return fs.unstrip_protocol(path)
 
 
-Match = tuple[str, int, str]  # a matched file: its URL, size and fingerprint
+Add = Callable[[str, int, str], None]  # is given each file matched: its URL, size, fingerprint
 
 
 def _is_plain(name: str) -> bool:
@@ -122,48 +124,51 @@ def _is_plain(name: str) -> bool:
     return "://" not in name and "::" not in name and not _GLOB_CHARS & set(name)
 
 
-def _plain_matches(name: str, suffixes: tuple[str, ...]) -> tuple[str, list[Match]]:
+def _plain_matches(name: str, suffixes: tuple[str, ...], add: Add) -> tuple[str, int]:
     """What a plain local name matches, read as fsspec's local filesystem reads it: a directory's
     files below it (real subdirectories entered, unreadable ones passed over; links followed for
-    the size and time), or the file itself."""
+    the size and time), or the file itself; each given to ``add`` as found. Returns the kind of
+    match and the number of files."""
     path = os.path.abspath(os.path.expanduser(name))
-    if os.path.isdir(path):
-        below = []  # (path, resolved path) of everything below that is not a real directory
-        todo = [(path, os.path.realpath(path))]
-        while todo:
-            here, resolved = todo.pop()
-            try:
-                with os.scandir(here) as entries:
-                    for entry in entries:
-                        # (resolved from its resolved directory: one system call less per part)
-                        real = os.path.join(resolved, entry.name)
-                        if entry.is_dir(follow_symlinks=False):
-                            todo.append((entry.path, real))
-                        else:
-                            link = entry.is_symlink()
-                            below.append(
-                                (entry.path, os.path.realpath(entry.path) if link else real)
-                            )
-            except OSError:
-                continue
-        kind = "directory"
-        paths = sorted(
-            (p, real)
-            for p, real in below
-            if p.endswith(suffixes) and not os.path.basename(p).startswith(".")
-        )
-    else:
-        kind, paths = "file", [(path, os.path.realpath(path))] if os.path.exists(path) else []
-    out = []
-    for p, real in paths:
-        info = os.stat(p)
-        if not stat.S_ISDIR(info.st_mode):
-            out.append((real, info.st_size, f"mtime={info.st_mtime}"))
-    return kind, out
+    if not os.path.isdir(path):
+        if not os.path.exists(path):
+            return "file", 0
+        return "file", _add_file(path, os.path.realpath(path), add)
+    matched = 0
+    todo = [(path, os.path.realpath(path))]
+    while todo:
+        here, resolved = todo.pop()
+        for entry in _entries(here):
+            # (resolved from its resolved directory: one system call less per part)
+            real = os.path.join(resolved, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                todo.append((entry.path, real))
+            elif entry.name.endswith(suffixes) and not entry.name.startswith("."):
+                real = os.path.realpath(entry.path) if entry.is_symlink() else real
+                matched += _add_file(entry.path, real, add)
+    return "directory", matched
 
 
-def _fsspec_matches(name: str, suffixes: tuple[str, ...]) -> tuple[str, list[Match]]:
-    """What a glob or URL matches, through fsspec."""
+def _entries(directory: str) -> Iterator[os.DirEntry[str]]:
+    """A directory's entries; none if it cannot be read."""
+    try:
+        with os.scandir(directory) as entries:
+            yield from entries
+    except OSError:
+        return
+
+
+def _add_file(path: str, real: str, add: Add) -> int:
+    """Give a local file to ``add`` (not a directory: a link to one): how many were given."""
+    info = os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        return 0
+    add(real, info.st_size, f"mtime={info.st_mtime}")
+    return 1
+
+
+def _fsspec_matches(name: str, suffixes: tuple[str, ...], add: Add) -> tuple[str, int]:
+    """What a glob or URL matches, through fsspec (as :func:`_plain_matches`)."""
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(name)
@@ -178,12 +183,13 @@ def _fsspec_matches(name: str, suffixes: tuple[str, ...]) -> tuple[str, list[Mat
         )
     else:
         kind, paths = "file", [path] if fs.exists(path) else []
-    out = []
+    matched = 0
     for p in paths:
         info = fs.info(p)
         if info.get("type") != "directory":
-            out.append((_to_url(fs, p), int(info.get("size") or 0), _fingerprint(info)))
-    return kind, out
+            add(_to_url(fs, p), int(info.get("size") or 0), _fingerprint(info))
+            matched += 1
+    return kind, matched
 
 
 @dataclass(frozen=True)
@@ -201,8 +207,9 @@ def expand(
     patterns: Iterable[str],
     suffixes: tuple[str, ...] = (".parquet",),
     allow_missing: bool = False,  # noqa: FBT001, FBT002 (negscan text passes it positionally)
-) -> tuple[list[Shard], list[PatternMatch]]:
-    """Resolve patterns into a sorted, duplicate-free list of shards, and what each matched.
+) -> tuple[ShardList, list[PatternMatch]]:
+    """Resolve patterns into a sorted, duplicate-free list of shards (held compactly: a
+    :class:`corpora.listing.ShardList`), and what each matched.
 
     A directory contributes the files below it whose names end with one of ``suffixes``
     (hidden files are skipped); a glob or brace pattern contributes its matches. Raises
@@ -210,7 +217,9 @@ def expand(
     pattern lists names that match nothing (how many, and the first few) unless
     ``allow_missing``.
     """
-    found: dict[str, Shard] = {}
+    from corpora.listing import ShardList
+
+    found = ShardList()
     report: list[PatternMatch] = []
     for pattern in patterns:
         matched = 0
@@ -218,10 +227,8 @@ def expand(
         missing: list[str] = []
         for expanded in names:
             matches = _plain_matches if _is_plain(expanded) else _fsspec_matches
-            kind, files = matches(expanded, suffixes)
-            for url, size, fingerprint in files:
-                found[url] = Shard(url, size, fingerprint)
-            matched += len(files)
+            kind, files = matches(expanded, suffixes, found.append)
+            matched += files
             if not files:
                 missing.append(expanded)
         if not matched:
@@ -234,4 +241,4 @@ def expand(
             )
         kind = "braces" if len(names) > 1 else kind
         report.append(PatternMatch(pattern, kind, matched, tuple(missing)))
-    return [found[u] for u in sorted(found)], report
+    return found.sorted(), report

@@ -2,6 +2,7 @@
 merges with one import and one call each, printing nothing."""
 
 import json
+from pathlib import Path
 
 import pytest
 from test_negscan_cli import interrupt_second_shard, shards
@@ -27,8 +28,9 @@ def test_a_notebook_scans_resumes_after_a_ctrl_c_and_merges_with_one_call_each(
     assert resumed.notes == [f"reused 1 finished shard(s) from {tmp_path / 'a'}"]
     whole = negscan.run(negscan.laion_inputs(files), opts)  # no --out: nothing written
     assert whole.out is None and whole.body["reused_shards"] == 0
-    for key in ("n_rows", "n_null", "n_with_negation", "per_word", "shards"):
+    for key in ("n_rows", "n_null", "n_with_negation", "per_word", "n_shards"):
         assert resumed.body[key] == whole.body[key]
+    assert resumed.outcome.records["url"].to_list() == [str(Path(f).resolve()) for f in files]
 
     first = negscan.run(negscan.laion_inputs(files[:2]), opts, tmp_path / "b")
     assert first.body["n_shards"] == 2

@@ -23,13 +23,20 @@ Schema = dict[str, pl.DataType | type[pl.DataType]]
 # ---- negscan … --out DIR --------------------------------------------------------------------
 
 NEGSCAN_PER_WORD: Schema = {C.word: pl.String, C.captions: pl.Int64, C.occurrences: pl.Int64}
-NEGSCAN_PER_SHARD: Schema = {
-    C.shard: pl.String,
+NEGSCAN_SHARD_COUNTS: Schema = {
     C.n_rows: pl.Int64,
     C.n_null: pl.Int64,
     C.n_empty: pl.Int64,
     C.n_with_negation: pl.Int64,
     C.n_with_class_negation: pl.Int64,
+}
+# each shard counted: its counts, its size, content identity and partial (its key in partials/)
+NEGSCAN_PER_SHARD: Schema = {
+    C.shard: pl.String,
+    **NEGSCAN_SHARD_COUNTS,
+    C.size: pl.Int64,
+    C.content: pl.String,
+    C.partial: pl.String,
 }
 NEGSCAN_BIGRAMS: Schema = {C.negator: pl.String, C.next_word: pl.String, C.count: pl.Int64}
 NEGSCAN_CLASSES: Schema = {C.class_: pl.String, C.count: pl.Int64}

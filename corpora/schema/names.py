@@ -12,6 +12,8 @@ class C:
     captions = "captions"
     occurrences = "occurrences"
     shard = "shard"
+    size = "size"
+    content = "content"
     n_rows = "n_rows"
     n_null = "n_null"
     n_empty = "n_empty"

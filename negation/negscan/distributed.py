@@ -13,7 +13,7 @@ report is the one a local scan writes, byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from math import ceil
 
@@ -23,9 +23,10 @@ from corpora.captions import Footer, ShardError
 from corpora.executors import RayExecutor, Resources
 from corpora.schema import C
 from negation.negscan.analysis import Sum
+from negation.negscan.records import SLOT, Records
 from negation.negscan.scan import ScanOptions, ScanResult
 from negation.negscan.scanning import READERS, Unit, distinct, prepare, recognised, scan_units
-from negation.negscan.store import BatchBuffer, Outcome, ResultStore, ShardRecord
+from negation.negscan.store import BatchBuffer, Outcome, ResultStore
 
 # a remote shard's caption column is fetched whole, and a task reads READERS shards at once:
 # ask for room, on the safe side
@@ -52,7 +53,7 @@ class BatchDone:
     the copies of others it counted once, their results added up, the partial directory it
     wrote; or the error that stopped it."""
 
-    records: list[ShardRecord]
+    records: pl.DataFrame  # (columns: negation.negscan.records.RECORDS)
     bad: list[dict[str, str]]
     copies: list[str]
     result: ScanResult | None
@@ -72,7 +73,8 @@ def scan_batch(batch: Batch) -> BatchDone:
         )
         outcome = scan_units(units, batch.opts, store, batch.skip_bad, bad, retries=batch.retries)
     except (ShardError, pl.exceptions.PolarsError, OSError) as exc:
-        return BatchDone([], [], [], None, store.commit() if store else None, exc)
+        partial = store.commit() if store else None
+        return BatchDone(pl.DataFrame(), [], [], None, partial, exc)
     partial = store.commit() if store else None
     return BatchDone(outcome.records, outcome.bad, copies, outcome.result, partial)
 
@@ -83,10 +85,12 @@ def _resources(batch: Batch) -> Resources:
     return Resources(cpus=1, memory=memory)
 
 
-def _batches(todo: list[tuple[int, Unit]], tasks: int) -> Iterator[list[tuple[int, Unit]]]:
-    """Consecutive runs of ``todo`` (slot, unit), about ``tasks`` of them or more: at most
-    TASK_SHARDS shards and TASK_BYTES bytes each (unless one shard is larger)."""
-    per_task = max(1, min(TASK_SHARDS, ceil(len(todo) / max(tasks, 1))))
+def _batches(
+    todo: Iterable[tuple[int, Unit]], n_todo: int, tasks: int
+) -> Iterator[list[tuple[int, Unit]]]:
+    """Consecutive runs of ``todo`` (slot, unit; ``n_todo`` of them), about ``tasks`` of them or
+    more: at most TASK_SHARDS shards and TASK_BYTES bytes each (unless one shard is larger)."""
+    per_task = max(1, min(TASK_SHARDS, ceil(n_todo / max(tasks, 1))))
     batch: list[tuple[int, Unit]] = []
     size = 0
     for slot, unit in todo:
@@ -99,9 +103,22 @@ def _batches(todo: list[tuple[int, Unit]], tasks: int) -> Iterator[list[tuple[in
         yield batch
 
 
+def _todo(
+    units: Sequence[Unit], reused: set[int], store: ResultStore | None
+) -> Iterator[tuple[int, Unit]]:
+    """The units to scan, with their slots; a changed shard's old partial is deleted as it is
+    met (its content, and so its key, is not known)."""
+    for slot, unit in enumerate(units):
+        if slot in reused:
+            continue
+        if store:
+            store.drop_other_versions(unit.shard.url, "" if unit.identify else unit.shard.key)
+        yield slot, unit
+
+
 def scan_in_parallel(
     executor: RayExecutor,
-    units: list[Unit],
+    units: Sequence[Unit],
     opts: ScanOptions,
     store: ResultStore | None,
     skip_bad: bool,  # noqa: FBT001
@@ -113,54 +130,65 @@ def scan_in_parallel(
 ) -> Outcome:
     """:func:`negation.negscan.scanning.scan_units` with ``executor``'s tasks: the same outcome (bad
     shards listed in the order met; the caller sorts them). ``distinct_units``: no unit is a
-    copy of another (they need not be checked)."""
+    copy of another (they need not be checked). ``units`` is gone through in order, a batch at a
+    time: what is kept of each shard is its record, in columns (:class:`Records`)."""
     units = recognised(units, store)
     done = store.finished() if store else {}
     total = Sum(opts)
-    records: list[ShardRecord | None] = [None] * len(units)
+    records = Records()
     bad = list(bad or [])
     copies: list[tuple[int, str]] = []  # (slot, URL) of the shards that are copies of others
-    reused = [slot for slot, u in enumerate(units) if u.identify is None and u.shard.key in done]
+    reused = (
+        [s for s, u in enumerate(units) if u.identify is None and u.shard.key in done]
+        if done
+        else []
+    )
     slot_of = {units[slot].shard.key: slot for slot in reused}
-    for known, result in store.load_many([units[s].shard.key for s in reused]) if store else ():
+    for known, result in store.load_many(list(slot_of)) if store else ():
         total.add(result)
         for record in known:
-            records[slot_of[record.key]] = record
+            records.add(slot_of[record.key], record)
             if on_done:
                 on_done(units[slot_of[record.key]], record.counts[C.n_rows], True)
-    todo = [(slot, u) for slot, u in enumerate(units) if records[slot] is None]
-    if store:  # a changed shard's old partial goes (its content, and so its key, is not known)
-        for _, unit in todo:
-            store.drop_other_versions(unit.shard.url, "" if unit.identify else unit.shard.key)
-    batches = list(_batches(todo, TASKS_PER_SLOT * executor.capacity()))
+    todo = _todo(units, set(reused), store)
     out = None if store is None else str(store.out)
-    items = [Batch([u for _, u in b], opts, out, skip_bad, retries) for b in batches]
+    sent: dict[int, list[tuple[int, Unit]]] = {}  # the batches in flight, by their index
+
+    def items() -> Iterator[Batch]:
+        tasks = TASKS_PER_SLOT * executor.capacity()
+        for i, batch in enumerate(_batches(todo, len(units) - len(reused), tasks)):
+            sent[i] = batch
+            yield Batch([u for _, u in batch], opts, out, skip_bad, retries)
+
     unseen = store  # until a task's partial is seen here
-    for i, got in executor.map(scan_batch, items, _resources):
+    for i, got in executor.map(scan_batch, items(), _resources):
         if got.error is not None or got.result is None:
             raise got.error or AssertionError("a task returned no result")
         if unseen is not None and got.partial is not None:
             _check_visible(unseen, got.partial)
             unseen = None
         total.add(got.result)
-        slots = {unit.shard.url: slot for slot, unit in batches[i]}
-        for record in got.records:
-            records[slots[record.url]] = record
-            if on_done:
-                on_done(units[slots[record.url]], record.counts[C.n_rows], False)
+        slots = {unit.shard.url: (slot, unit) for slot, unit in sent.pop(i)}
+        records.add_frame([slots[url][0] for url in got.records["url"]], got.records)
+        if on_done:
+            for url, n_rows in got.records.select("url", C.n_rows).iter_rows():
+                on_done(slots[url][1], n_rows, False)
         for entry in got.bad:
             bad.append(entry)
             if on_done:
-                on_done(units[slots[entry[C.shard]]], 0, False)
-        copies += [(slots[url], url) for url in got.copies]
-    placed = [(slot, r) for slot, r in enumerate(records) if r is not None]
-    outcome = Outcome(total.result(), [r for _, r in placed], len(reused), bad)
-    if not distinct_units and len({r.content for _, r in placed}) < len(placed):
+                on_done(slots[entry[C.shard]][1], 0, False)
+        copies += [(slots[url][0], url) for url in got.copies]
+    placed = records.frame(slots=True)
+    outcome = Outcome(total.result(), placed.drop(SLOT), len(reused), bad)
+    if not distinct_units and placed["content"].n_unique() < placed.height:
         # a content found twice: copies are counted once, as a local scan does (the first in
         # shard order), the scan added up again without them (from their partials)
-        found = [units[s].identified(Footer(r.counts[C.n_rows], r.content)) for s, r in placed]
+        found = [
+            units[slot].identified(Footer(n_rows, content))
+            for slot, n_rows, content in placed.select(SLOT, C.n_rows, "content").iter_rows()
+        ]
         kept, more = distinct(found)
-        slot_of = {unit.shard.url: slot for unit, (slot, _) in zip(found, placed, strict=True)}
+        slot_of = dict(zip((u.shard.url for u in found), placed[SLOT], strict=True))
         copies += [(slot_of[url], url) for url in more]
         if more:
             outcome = scan_in_parallel(

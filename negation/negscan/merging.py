@@ -8,10 +8,12 @@ import polars as pl
 from corpora.places import Place
 from corpora.schema import C
 from negation.negscan.analysis import Sum
+from negation.negscan.records import to_frame
 from negation.negscan.scan import ScanResult, options_from_config
 from negation.negscan.store import (
     CONFIG,
     PARTIALS,
+    PER_SHARD,
     SUMMARY,
     Location,
     Outcome,
@@ -22,10 +24,6 @@ from negation.negscan.store import (
 )
 
 MERGE_BATCH = 1000  # shards copied into a merged directory saved as one batch
-
-
-def _url(record: ShardRecord) -> str:
-    return record.url
 
 
 def _same_result(a: ScanResult, b: ScanResult) -> bool:
@@ -48,20 +46,25 @@ def reported_partials(d: Place) -> list[Location]:
             "(it resumes) before merging"
         )
     inputs = (d / "run.json").read_json().get("inputs", [])
-    if any("partial" not in entry for entry in inputs):
+    if isinstance(inputs, list):  # an earlier negscan listed the shards in run.json
+        counted = [(entry.get(C.shard), entry.get(C.partial)) for entry in inputs]
+    elif (d / PER_SHARD).is_file():
+        counted = (d / PER_SHARD).read_parquet().select(C.shard, C.partial).rows()
+    else:
+        counted = [(None, None)]
+    if any(key is None for _, key in counted):
         raise ValueError(
             f"{d}: a report made by an older negscan (it does not list its partials): rerun the "
             "negscan command that writes there before merging"
         )
     where = index(d / PARTIALS)
-    for entry in inputs:
-        if entry["partial"] not in where:
+    for url, key in counted:
+        if key not in where:
             raise ValueError(
-                f"{d}: its report counts {entry['shard']}, whose partial result "
-                f"{entry['partial']} is gone (a later run there was interrupted): rerun it to "
-                "finish before merging"
+                f"{d}: its report counts {url}, whose partial result {key} is gone (a later run "
+                "there was interrupted): rerun it to finish before merging"
             )
-    return [where[entry["partial"]] for entry in inputs]
+    return [where[key] for _, key in counted]
 
 
 def merge_partials(dirs: list[Place], out: Place) -> tuple[dict[str, object], Outcome, list[str]]:
@@ -122,9 +125,9 @@ def merge_partials(dirs: list[Place], out: Place) -> tuple[dict[str, object], Ou
             new = []
     if new:
         store.save_batch(new)
-    records = sorted((record for twins in chosen.values() for record, _ in twins), key=_url)
+    records = to_frame(record for twins in chosen.values() for record, _ in twins).sort("url")
     total = Sum(options_from_config(config))
-    for _, result in store.load_many([record.key for record in records]):
+    for _, result in store.load_many(records["key"].to_list()):
         total.add(result)
     bad: dict[str, dict[str, str]] = {}
     for d in dirs:

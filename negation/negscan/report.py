@@ -19,8 +19,9 @@ from corpora.places import Place
 from corpora.runio import atomic_write_json, atomic_write_parquet
 from corpora.schema import C
 from corpora.shards import PatternMatch
+from negation.negscan.records import per_shard
 from negation.negscan.scan import ScanOptions
-from negation.negscan.store import REPORT_FILES, SUMMARY, Outcome, ShardRecord, write_guard
+from negation.negscan.store import PER_SHARD, REPORT_FILES, SUMMARY, Outcome, write_guard
 from negation.negscan.tables import unique_summary
 
 
@@ -65,8 +66,7 @@ def summary(
         "top_bigrams": [
             {C.negator: n, C.next_word: w, C.count: c} for n, w, c in r.bigrams.head(top_k).rows()
         ],
-        "shards": [rec.url for rec in outcome.records],
-        "n_shards": len(outcome.records),
+        "n_shards": outcome.records.height,
         "reused_shards": outcome.reused,
         "bad_shards": outcome.bad,
         "duplicate_shards_counted_once": duplicates,
@@ -83,30 +83,22 @@ def summary(
     return out
 
 
-def shard_warnings(records: list[ShardRecord]) -> list[dict[str, str]]:
+def shard_warnings(records: pl.DataFrame) -> list[dict[str, str]]:
     """Shards that were read but hold no caption to count: no rows, or only null captions."""
     out = []
-    for rec in records:
-        n_rows, n_null = rec.counts[C.n_rows], rec.counts[C.n_null]
+    empty = (pl.col(C.n_rows) == 0) | (pl.col(C.n_null) == pl.col(C.n_rows))
+    for url, n_rows in records.filter(empty).select("url", C.n_rows).iter_rows():
         if n_rows == 0:
-            out.append({C.shard: rec.url, "warning": "no rows (an empty file)"})
-        elif n_null == n_rows:
-            out.append({C.shard: rec.url, "warning": f"every caption is null ({n_rows:,} rows)"})
+            out.append({C.shard: url, "warning": "no rows (an empty file)"})
+        else:
+            out.append({C.shard: url, "warning": f"every caption is null ({n_rows:,} rows)"})
     return out
 
 
-def run_inputs(records: list[ShardRecord]) -> list[dict[str, object]]:
-    """``run.json``'s ``inputs``: each shard counted, with its content identity and partial."""
-    return [
-        {
-            C.shard: r.url,
-            "size": r.size,
-            C.n_rows: r.counts[C.n_rows],
-            "content": r.content,
-            "partial": r.key,
-        }
-        for r in records
-    ]
+def run_inputs(records: pl.DataFrame) -> dict[str, object]:
+    """``run.json``'s ``inputs``: how many shards were counted, and the file that lists them
+    (each with its content identity and partial: ``per_shard.parquet``)."""
+    return {"n_shards": records.height, "per_shard": PER_SHARD}
 
 
 def write_report(
@@ -125,17 +117,9 @@ def write_report(
     ``summary.json`` last.
     """
     r = outcome.result
-    records = outcome.records
-    columns: dict[str, list] = {C.shard: [rec.url for rec in records]}  # (no dict per shard)
-    columns |= {
-        name: [rec.counts[name] for rec in records]
-        for name in S.NEGSCAN_PER_SHARD
-        if name != C.shard
-    }
-    per_shard = pl.DataFrame(columns, schema=S.NEGSCAN_PER_SHARD)
     frames = {
         "per_word.parquet": r.per_word.select(*S.NEGSCAN_PER_WORD),
-        "per_shard.parquet": per_shard,
+        PER_SHARD: per_shard(outcome.records),
         "bigrams.parquet": r.bigrams.head(top_k).select(*S.NEGSCAN_BIGRAMS),
         "classes.parquet": r.classes.select(*S.NEGSCAN_CLASSES),
         "samples.parquet": r.samples.select(*S.NEGSCAN_SAMPLES),

@@ -106,7 +106,7 @@ def scan_options(
     return ScanOptions(lex, cls, window, samples, seed, exclude_numbering, unique)
 
 
-def job_slice(index: int | None, count: int | None) -> Callable[[list], list] | None:
+def job_slice(index: int | None, count: int | None) -> Callable[[Sequence], list] | None:
     """The ``select`` of :func:`laion_inputs` / :func:`text_inputs` for slice ``index`` (0-based)
     of a job array of ``count`` (contiguous, balanced slices of the sorted shard list); ``None``
     without a job array."""
@@ -129,7 +129,7 @@ def laion_inputs(
     text_column: str | None = None,
     allow_missing: bool = False,
     on_patterns: Callable[[list], None] | None = None,
-    select: Callable[[list], list] | None = None,
+    select: Callable[[Sequence], Sequence] | None = None,
 ) -> Inputs:
     """LAION-style Parquet shards (files, directories, globs, brace patterns, URLs) as
     :class:`Inputs`, each distinct content counted once; no ``shards``: the embedded SYNTHETIC
@@ -159,7 +159,7 @@ def text_inputs(
     column: str = "text",
     allow_missing: bool = False,
     on_patterns: Callable[[list], None] | None = None,
-    select: Callable[[list], list] | None = None,
+    select: Callable[[Sequence], Sequence] | None = None,
 ) -> Inputs:
     """Text (one caption a line), JSONL and CSV/TSV files as :class:`Inputs`, each distinct
     content counted once (``on_patterns``, ``select``: as for :func:`laion_inputs`)."""
@@ -169,8 +169,7 @@ def text_inputs(
     shard_list, patterns = expand(list(files), TEXT_SUFFIXES, allow_missing)
     if on_patterns is not None:
         on_patterns(patterns)
-    shard_list = select(shard_list) if select else shard_list
-    units = text_units(shard_list, input_format, column)
+    units = text_units(select(shard_list) if select else shard_list, input_format, column)
     return Inputs("negscan text", units, "text", column, None, patterns=patterns)
 
 
@@ -314,8 +313,10 @@ def _scan_and_report(
         units = inputs.units
         bad: list[dict[str, str]] = []
         copies: list[str] = []
-        if executor is None and isinstance(units, list):  # (a Ray task identifies its own)
-            units, bad, copies = scanning.prepare(units, store, skip_bad=skip_bad, retries=retries)
+        if executor is None and isinstance(units, Sequence):  # (a Ray task identifies its own)
+            units, bad, copies = scanning.prepare(
+                list(units), store, skip_bad=skip_bad, retries=retries
+            )
             on_total = _hook(progress, "on_total")
             if on_total is not None:
                 on_total(sum(u.n_rows or 0 for u in units))
@@ -325,8 +326,9 @@ def _scan_and_report(
             from negation.negscan.distributed import scan_in_parallel
 
             assert isinstance(executor, RayExecutor)  # (the only parallel one negscan makes)
+            seq = units if isinstance(units, Sequence) else list(units)  # (LaionUnits: lazy)
             outcome = scan_in_parallel(
-                executor, list(units), opts, store, skip_bad, bad, on_done, retries=retries
+                executor, seq, opts, store, skip_bad, bad, on_done, retries=retries
             )
         else:
             outcome = scanning.scan_units(

@@ -49,7 +49,7 @@ from negation.negscan.lexicon import (
     Lexicon,
     entry_pattern,
     nfkc_table,
-    normalise_entry,
+    normalise_entries,
 )
 
 # Fixed, so that hashes of caption texts agree across shards, runs and machines (same Polars).
@@ -116,9 +116,10 @@ def options_from_config(config: dict[str, Any]) -> ScanOptions:
 
 
 def class_pattern(name: str, *, ascii: bool = False) -> str:
-    """A class name as a whole-word regex; a plural "s"/"es" is accepted ("no dogs")
-    (``ascii``: for all-ASCII text only, see :func:`negation.negscan.lexicon.entry_pattern`)."""
-    pat = entry_pattern(normalise_entry(name), ascii=ascii)
+    """A normalised class name (:func:`negation.negscan.lexicon.normalise_entries`) as a whole-word
+    regex; a plural "s"/"es" is accepted ("no dogs") (``ascii``: for all-ASCII text only, see
+    :func:`negation.negscan.lexicon.entry_pattern`)."""
+    pat = entry_pattern(name, ascii=ascii)
     edge = r"(?-u:\b)" if ascii else r"\b"
     return pat.removesuffix(edge) + rf"(?:e?s)?{edge}" if pat.endswith(edge) else pat
 
@@ -162,13 +163,14 @@ class Patterns:
     def build(cls, opts: ScanOptions) -> Patterns:
         any_pat = opts.lexicon.any_pattern()
         any_ascii = opts.lexicon.any_pattern(ascii=True)
-        per_class, any_class = _class_regexes(opts, ascii=False)
-        per_class_ascii, any_class_ascii = _class_regexes(opts, ascii=True)
+        names = list(opts.classes.names) if opts.classes is not None else []
+        normal = dict(zip(names, normalise_entries(names), strict=True))  # (one Polars call)
+        per_class, any_class = _class_regexes(opts, normal, ascii=False)
+        per_class_ascii, any_class_ascii = _class_regexes(opts, normal, ascii=True)
         triggers: dict[str, tuple[str, ...]] = {}
-        if opts.classes is not None:
-            for n in opts.classes.names:
-                first = normalise_entry(n).split()[0]
-                triggers[first] = (*triggers.get(first, ()), n)
+        for n in names:
+            first = normal[n].split()[0]
+            triggers[first] = (*triggers.get(first, ()), n)
         return cls(
             prefilter=opts.lexicon.prefilter_pattern(),
             any=any_pat,
@@ -186,9 +188,11 @@ class Patterns:
         )
 
 
-def _class_regexes(opts: ScanOptions, *, ascii: bool) -> tuple[dict[str, str], str]:
+def _class_regexes(
+    opts: ScanOptions, normal: dict[str, str], *, ascii: bool
+) -> tuple[dict[str, str], str]:
     """Per class, and for any class: a negator followed within the window by the class name
-    (``ascii``: for all-ASCII text only)."""
+    (``normal``: each name normalised; ``ascii``: for all-ASCII text only)."""
     if opts.classes is None:
         return {}, ""
     any_pat, sep, token = (
@@ -197,7 +201,7 @@ def _class_regexes(opts: ScanOptions, *, ascii: bool) -> tuple[dict[str, str], s
         else (opts.lexicon.any_pattern(), SEP, TOKEN)
     )
     lead = f"{any_pat}(?:{sep}{token}){{0,{opts.window - 1}}}{sep}"
-    names = {n: class_pattern(n, ascii=ascii) for n in opts.classes.names}
+    names = {n: class_pattern(normal[n], ascii=ascii) for n in opts.classes.names}
     return {n: lead + pat for n, pat in names.items()}, lead + f"(?:{'|'.join(names.values())})"
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import overload
 
 import polars as pl
 
@@ -31,8 +32,9 @@ from corpora.captions import (
 from corpora.schema import C
 from corpora.shards import DEFAULT_RETRIES, Shard
 from negation.negscan.analysis import Sum, analyse, analyse_together
+from negation.negscan.records import Records
 from negation.negscan.scan import Candidates, ScanOptions, ScanResult, prefilter, prefilter_parquet
-from negation.negscan.store import Outcome, ResultStore, ShardRecord, Store, shard_record
+from negation.negscan.store import Outcome, ResultStore, Store, shard_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,8 @@ def scan_units(
     done = store.finished() if store else {}
     total = Sum(opts)
     add = total.add
-    records: list[ShardRecord | None] = []  # in the units' order; None until analysed
+    records = Records()  # each with its slot: its unit's place in the units' order
+    slots = [0]  # the units met so far
     pending: list[tuple[int, Unit, Candidates]] = []
     bad = list(bad or [])
     reused = 0
@@ -118,13 +121,14 @@ def scan_units(
         if store is None:  # nothing saved per shard: the batch's tables stay together
             counts, together = analyse_together([cand for _, _, cand in batch], opts)
             for (slot, unit, _), shard_counts in zip(batch, counts, strict=True):
-                records[slot] = shard_record(unit.shard, shard_counts)
+                records.add(slot, shard_record(unit.shard, shard_counts))
             add(together)
             return
         results = analyse([cand for _, _, cand in batch], opts)
         saved = []
         for (slot, unit, _), result in zip(batch, results, strict=True):
-            record = records[slot] = shard_record(unit.shard, result.counts)
+            record = shard_record(unit.shard, result.counts)
+            records.add(slot, record)
             saved.append((record, result))
             add(result)
         if store and saved:  # many shards saved together, a few each on its own
@@ -170,15 +174,16 @@ def scan_units(
         group: list[Read] = []  # small local Parquet shards to be read together
         grouped = 0  # their rows
         for unit in units:
+            slot = slots[0]
+            slots[0] += 1
             if unit.shard.key in done:
                 record, finished = store.load(unit.shard.key)  # type: ignore[union-attr]
-                records.append(record)
+                records.add(slot, record)
                 if group:
                     yield read(group)
                     group, grouped = [], 0
                 yield [(unit, finished)]
                 continue
-            records.append(None)
             small = (
                 unit.column is not None
                 and unit.n_rows is not None
@@ -189,9 +194,9 @@ def scan_units(
                 yield read(group)
                 group, grouped = [], 0
             if not small:
-                yield read([(len(records) - 1, unit)])
+                yield read([(slot, unit)])
                 continue
-            group.append((len(records) - 1, unit))
+            group.append((slot, unit))
             grouped += int(unit.n_rows or 0)
             if grouped >= GROUP_ROWS:
                 yield read(group)
@@ -233,7 +238,7 @@ def scan_units(
     pool.shutdown()
     if pending:
         flush()
-    return Outcome(total.result(), [r for r in records if r], reused, bad)
+    return Outcome(total.result(), records.frame(), reused, bad)
 
 
 def _read(
@@ -273,14 +278,38 @@ def _read(
     return out
 
 
-def laion_units(shard_list: Sequence[Shard], column: str) -> list[Unit]:
+class LaionUnits(Sequence[Unit]):
     """Parquet shards as units, identified when scanned (their footers read for their content
-    identity, row count and caption column: :func:`identify`)."""
-    footer = partial(parquet_footer, column=column)
-    return [
-        Unit(shard, None, partial(parquet_captions, shard, column), column, footer)
-        for shard in shard_list
-    ]
+    identity, row count and caption column: :func:`identify`); a unit is made when it is read,
+    so that a long shard list (:class:`corpora.listing.ShardList`) stays as compact as it is."""
+
+    def __init__(self, shard_list: Sequence[Shard], column: str) -> None:
+        self.shards, self.column = shard_list, column
+        self._footer = partial(parquet_footer, column=column)
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+    def _unit(self, shard: Shard) -> Unit:
+        captions = partial(parquet_captions, shard, self.column)
+        return Unit(shard, None, captions, self.column, self._footer)
+
+    @overload
+    def __getitem__(self, i: int) -> Unit: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Unit]: ...
+    def __getitem__(self, i: int | slice) -> Unit | list[Unit]:
+        if isinstance(i, slice):
+            return [self._unit(shard) for shard in self.shards[i]]
+        return self._unit(self.shards[i])
+
+    def __iter__(self) -> Iterator[Unit]:
+        return map(self._unit, self.shards)
+
+
+def laion_units(shard_list: Sequence[Shard], column: str) -> LaionUnits:
+    """Parquet shards as units (:class:`LaionUnits`)."""
+    return LaionUnits(shard_list, column)
 
 
 def text_units(shard_list: Sequence[Shard], input_format: str, column: str) -> list[Unit]:
@@ -301,7 +330,7 @@ def _file_identity(shard: Shard) -> Footer:
     return Footer(None, file_content(shard))
 
 
-def recognised(units: list[Unit], store: ResultStore | None) -> list[Unit]:
+def recognised(units: Sequence[Unit], store: ResultStore | None) -> Sequence[Unit]:
     """The units, those whose file (URL, size, modification time or etag) has a finished partial
     in ``store`` identified from it: a resumed scan reads no footer of a finished shard."""
     known = store.identities() if store else {}
@@ -353,7 +382,7 @@ def prepare(
 ) -> tuple[list[Unit], list[dict[str, str]], list[str]]:
     """The units to scan (:func:`recognised`, then :func:`identify`), each distinct content
     once (:func:`distinct`); the corrupt shards left out (``skip_bad``); the copies' URLs."""
-    units, bad = identify(recognised(units, store), skip_bad=skip_bad, retries=retries)
+    units, bad = identify(list(recognised(units, store)), skip_bad=skip_bad, retries=retries)
     units, copies = distinct(units)
     return units, bad, copies
 

@@ -23,8 +23,8 @@ modification time (or etag) are unchanged from its partial's record
 (:meth:`ResultStore.identities`), without reading it again. The content identity (size + a hash of
 the Parquet footer, or a hash of a text file's bytes) recognises the same shard under two paths (a
 copy, two mounts): it is counted once. The report is written as one unit
-(:mod:`.report`); its ``run.json`` lists the shards it counted by key: what ``negscan
-merge`` reads. The caller holds the directory's lock.
+(:mod:`.report`); its ``per_shard.parquet`` lists the shards it counted by key: what
+``negscan merge`` reads. The caller holds the directory's lock.
 """
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ TABLES = ("per_word", "bigrams", "classes", "samples", "unique_all", "unique_neg
 # per table, or a directory per shard, cost a small shard more to write than to scan.
 TABLES_FILE = "tables.parquet"
 SUMMARY = "summary.json"
+PER_SHARD = "per_shard.parquet"  # each shard counted (run.json's inputs name it)
 REPORT_FILES = (  # in the order they are moved into place: summary.json last
     "per_word.parquet",
-    "per_shard.parquet",
+    PER_SHARD,
     "bigrams.parquet",
     "classes.parquet",
     "samples.parquet",
@@ -413,7 +414,9 @@ class BatchBuffer:
 @dataclass
 class Outcome:
     result: ScanResult
-    records: list[ShardRecord]
+    records: (
+        pl.DataFrame
+    )  # the shards counted, in order (columns: negation.negscan.records.RECORDS)
     reused: int = 0
     bad: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # copies of other shards, counted once

@@ -1,0 +1,76 @@
+"""A shard list held compactly (:class:`ShardList`): hundreds of thousands of shards in a few
+bytes each beyond their names, rather than a Python object (~300 bytes) per shard.
+
+Each URL is stored as its directory (each held once) and its file name (in one text buffer), sizes
+and offsets in arrays; a :class:`corpora.shards.Shard` is made when an item is read.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import overload
+
+from corpora.shards import Shard
+
+
+class ShardList(Sequence[Shard]):
+    """Shards (URL, size, fingerprint) in the order added; :meth:`sorted` gives them sorted by
+    URL, each URL once (the last one added)."""
+
+    def __init__(self) -> None:
+        self._dirs: list[str] = []
+        self._dir_index: dict[str, int] = {}
+        self._dir = array("l")
+        self._text = bytearray()  # each shard's file name, then its fingerprint (UTF-8)
+        self._ends = array("q")  # where each shard's name and fingerprint end in _text
+        self._sizes = array("q")
+
+    def append(self, url: str, size: int, fingerprint: str) -> None:
+        cut = url.rfind("/") + 1
+        head, name = url[:cut], url[cut:]
+        if head not in self._dir_index:
+            self._dir_index[head] = len(self._dirs)
+            self._dirs.append(head)
+        self._dir.append(self._dir_index[head])
+        self._text += name.encode()
+        self._ends.append(len(self._text))
+        self._text += fingerprint.encode()
+        self._ends.append(len(self._text))
+        self._sizes.append(size)
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def url(self, i: int) -> str:
+        start = self._ends[2 * i - 1] if i else 0
+        name = self._text[start : self._ends[2 * i]].decode()
+        return self._dirs[self._dir[i]] + name
+
+    @overload
+    def __getitem__(self, i: int) -> Shard: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Shard]: ...
+    def __getitem__(self, i: int | slice) -> Shard | list[Shard]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        fingerprint = self._text[self._ends[2 * i] : self._ends[2 * i + 1]].decode()
+        return Shard(self.url(i), self._sizes[i], fingerprint)
+
+    def __iter__(self) -> Iterator[Shard]:
+        return (self[i] for i in range(len(self)))
+
+    def sorted(self) -> ShardList:
+        """The shards sorted by URL, a URL given twice kept once (its last entry)."""
+        order = sorted(range(len(self)), key=self.url)  # (stable: the last of equals, last)
+        out = ShardList()
+        for n, i in enumerate(order):
+            if n + 1 < len(order) and self.url(order[n + 1]) == self.url(i):
+                continue
+            shard = self[i]
+            out.append(shard.url, shard.size, shard.fingerprint)
+        return out
