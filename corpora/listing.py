@@ -1,17 +1,77 @@
-"""A shard list held compactly (:class:`ShardList`): hundreds of thousands of shards in a few
-bytes each beyond their names, rather than a Python object (~300 bytes) per shard.
+"""A shard (:class:`Shard`: one input file and its identity) and a shard list held compactly
+(:class:`ShardList`): hundreds of thousands of shards in a few bytes each beyond their names,
+rather than a Python object (~300 bytes) per shard.
 
 Each URL is stored as its directory (each held once) and its file name (in one text buffer), sizes
-and offsets in arrays; a :class:`corpora.shards.Shard` is made when an item is read.
+and offsets in arrays; a :class:`Shard` is made when an item is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 from array import array
 from collections.abc import Iterator, Sequence
-from typing import overload
+from dataclasses import dataclass
+from typing import IO, overload
 
-from corpora.shards import Shard
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One input file: its URL (an absolute path for local files; only a label), size in bytes,
+    fingerprint (modification time or etag) and ``content``, the identity of its bytes (e.g.
+    size + a hash of the Parquet footer; filled in by the reader that checks the shard). The same
+    content under two URLs (a copy, two mounts) is the same shard."""
+
+    url: str
+    size: int
+    fingerprint: str
+    content: str = ""
+
+    @property
+    def key(self) -> str:
+        """A short stable identifier of (url, size, fingerprint, content), used for resume files:
+        a shard that changed in any way is scanned again."""
+        raw = f"{self.url}\0{self.size}\0{self.fingerprint}\0{self.content}".encode()
+        return hashlib.sha1(raw).hexdigest()[:20]
+
+    @property
+    def file(self) -> tuple[str, int, str]:
+        """The file as listed (URL, size, fingerprint): a shard's content identity is taken as
+        unchanged while these are."""
+        return self.url, self.size, self.fingerprint
+
+    @property
+    def name(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def is_local(self) -> bool:
+        if "://" not in self.url:  # a plain path: how local files are named (fast: no fsspec)
+            return True
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(fsspec.core.url_to_fs(self.url)[0], LocalFileSystem)
+
+    def open(self) -> IO[bytes]:
+        if "://" not in self.url:
+            return open(self.url, "rb")
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(self.url)
+        return fs.open(path, "rb")
+
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive): one ranged read (a remote shard is not opened
+        with a read-ahead cache, which would fetch more than asked for)."""
+        if "://" not in self.url:
+            with open(self.url, "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(self.url)
+        return fs.cat_file(path, start, end)
 
 
 class ShardList(Sequence[Shard]):

@@ -10,15 +10,17 @@ missing names are allowed); every pattern reports how many files it matched.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from braceexpand import UnbalancedBracesError, braceexpand  # type: ignore[attr-defined]
+
+from corpora.listing import Shard as Shard
+from corpora.listing import ShardList
 
 # how often a remote shard's read is tried again after a storage or network error (the waits:
 # corpora.captions.retrying); a constant here, where the CLI can read it without Polars
@@ -27,68 +29,7 @@ DEFAULT_RETRIES = 3
 if TYPE_CHECKING:
     import fsspec
 
-    from corpora.listing import ShardList
-
 _GLOB_CHARS = set("*?[")
-
-
-@dataclass(frozen=True, slots=True)
-class Shard:
-    """One input file: its URL (an absolute path for local files; only a label), size in bytes,
-    fingerprint (modification time or etag) and ``content``, the identity of its bytes (e.g.
-    size + a hash of the Parquet footer; filled in by the reader that checks the shard). The same
-    content under two URLs (a copy, two mounts) is the same shard."""
-
-    url: str
-    size: int
-    fingerprint: str
-    content: str = ""
-
-    @property
-    def key(self) -> str:
-        """A short stable identifier of (url, size, fingerprint, content), used for resume files:
-        a shard that changed in any way is scanned again."""
-        raw = f"{self.url}\0{self.size}\0{self.fingerprint}\0{self.content}".encode()
-        return hashlib.sha1(raw).hexdigest()[:20]
-
-    @property
-    def file(self) -> tuple[str, int, str]:
-        """The file as listed (URL, size, fingerprint): a shard's content identity is taken as
-        unchanged while these are."""
-        return self.url, self.size, self.fingerprint
-
-    @property
-    def name(self) -> str:
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
-
-    @property
-    def is_local(self) -> bool:
-        if "://" not in self.url:  # a plain path: how local files are named (fast: no fsspec)
-            return True
-        import fsspec
-        from fsspec.implementations.local import LocalFileSystem
-
-        return isinstance(fsspec.core.url_to_fs(self.url)[0], LocalFileSystem)
-
-    def open(self) -> IO[bytes]:
-        if "://" not in self.url:
-            return open(self.url, "rb")
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(self.url)
-        return fs.open(path, "rb")
-
-    def read_range(self, start: int, end: int) -> bytes:
-        """Bytes ``start`` to ``end`` (exclusive): one ranged read (a remote shard is not opened
-        with a read-ahead cache, which would fetch more than asked for)."""
-        if "://" not in self.url:
-            with open(self.url, "rb") as f:
-                f.seek(start)
-                return f.read(end - start)
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(self.url)
-        return fs.cat_file(path, start, end)
 
 
 def expand_braces(pattern: str) -> list[str]:
@@ -217,8 +158,6 @@ def expand(
     pattern lists names that match nothing (how many, and the first few) unless
     ``allow_missing``.
     """
-    from corpora.listing import ShardList
-
     found = ShardList()
     report: list[PatternMatch] = []
     for pattern in patterns:
