@@ -156,7 +156,7 @@ def similarity_grids(
             fig,
             banner,
             [missing] if missing else [],
-            title=f"{Path(image).name} · {rows[C.height][0]}×{rows[C.width][0]} grid",
+            title=f"{Path(image).name} · {_seen_as(rows)}",
             details=details,
         )
         written += style.save(fig, out_dir, _stem(image, used), dpi, caption=caption)

@@ -213,7 +213,7 @@ def test_params_format_json_and_the_old_json_flag(tiny_models):
     assert new.exit_code == 0 and json.loads(new.stdout)["n_classes"] == 2
     assert old.stdout == new.stdout
     assert "--json" not in runner.invoke(app, ["params", "--help"]).output
-    res = runner.invoke(app, [*args, "--format", "latex"])
+    res = runner.invoke(app, [*args, "--format", "yaml"])  # not a format it offers
     assert res.exit_code == 2 and "--format" in res.output
 
 

@@ -202,7 +202,12 @@ def test_all_draws_it_from_the_sweeps_and_negbench_parts(tmp_path):
     outcomes = {o.figure: o for o in draw_all(root, tmp_path / "figs", dpi=DPI)}
     assert outcomes["negation_gap"].status == "drawn"
     names = sorted(p.name for p in outcomes["negation_gap"].files)
-    assert names == ["negation_gap_voc.csv", "negation_gap_voc.pdf", "negation_gap_voc.png"]
+    assert names == [
+        "negation_gap_voc.caption.txt",
+        "negation_gap_voc.csv",
+        "negation_gap_voc.pdf",
+        "negation_gap_voc.png",
+    ]
     (tmp_path / "only").mkdir()
     make_sweep(tmp_path / "only" / "sweeps" / "voc")
     skipped = {o.figure: o for o in draw_all(tmp_path / "only", tmp_path / "g", dpi=DPI)}

@@ -224,7 +224,7 @@ class StopAfterFirstEpoch(SweepReporter):
         self.events.append((run.rel, action))
 
     def message(self, text):
-        if self.current == self.victim and text.startswith("epoch 1:"):
+        if self.current == self.victim and text.startswith("epoch 1/"):
             raise KeyboardInterrupt
 
 
@@ -436,7 +436,7 @@ class StopAfterSecondEpoch(StopAfterFirstEpoch):
     """Stops the victim after its first epoch's upload (epoch 2's message precedes its own)."""
 
     def message(self, text):
-        if self.current == self.victim and text.startswith("epoch 2:"):
+        if self.current == self.victim and text.startswith("epoch 2/"):
             raise KeyboardInterrupt
 
 
