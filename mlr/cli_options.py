@@ -226,6 +226,6 @@ def run_errors() -> AbstractContextManager[None]:
     file, a text-only model and a diverged run are one line (the backbone's errors followed by the
     flags that address them); anything else keeps its traceback."""
     from backbone import TextOnlyError
-    from mlr.train import TrainingDiverged
+    from mlr.errors import TrainingDiverged
 
     return dialect.input_errors(TrainingDiverged, TextOnlyError, hints=backbone_hints())
