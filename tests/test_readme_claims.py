@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from mlr_data import write_voc
 from typer.testing import CliRunner
 
 from mlr.cli import app as mlrtrain
@@ -90,6 +91,28 @@ def test_a_bad_option_value_is_a_usage_error(app, args, tmp_path, monkeypatch):
     assert res.exit_code == 2, res.output
     assert bad in res.output and "Traceback" not in res.output
     assert not (tmp_path / "O").exists()
+
+
+@pytest.mark.parametrize(
+    ("app", "args"),
+    [
+        (promptsim, ["table", "--classes", "cat,dog", "--out", "O"]),
+        (promptsim, ["absence", "--dataset", "voc", "--root", "{voc}", "--out", "O"]),
+        (mlrtrain, ["params", "--classes", "cat,dog"]),
+        (mlrtrain, ["cache", "--dataset", "voc", "--root", "{voc}", "--dry-run"]),
+        (mlrtrain, ["fit", "--dataset", "voc", "--root", "{voc}", "--out", "O"]),
+    ],
+)
+def test_an_unknown_model_is_a_usage_error_with_the_name_meant(app, args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    voc = str(write_voc(tmp_path / "voc", n_trainval=4, n_test=2))
+    args = [a.replace("{voc}", voc) for a in args]
+    res = runner.invoke(app, [*args, "--model", "RN-101", "--pretrained", "none"])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert "--model" in text and "did you mean 'RN101'?" in text and "Traceback" not in text
+    if args[0] != "fit":  # (fit learns it when it loads the backbone, in its run directory)
+        assert not (tmp_path / "O").exists()
 
 
 # ---- missing weights are said before the heavy imports ---------------------------------------
