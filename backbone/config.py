@@ -94,7 +94,14 @@ def backbone_hints() -> dict[type[BaseException], str]:
     }
 
 
-def unknown_model(name: str, also: str = "") -> ValueError:
+class UnknownModelError(ValueError):
+    """A model name open_clip does not know: in the CLIs a usage error of ``--model`` (exit 2,
+    :func:`corpora.cli.input_errors`); a ``ValueError`` for library callers."""
+
+    option = "model"
+
+
+def unknown_model(name: str, also: str = "") -> UnknownModelError:
     """The error for a model name open_clip does not know, with the closest of its names and of
     the configs registered here (``RN-101``: did you mean 'RN101'?); ``also``: another way out."""
     import difflib
@@ -105,4 +112,4 @@ def unknown_model(name: str, also: str = "") -> ValueError:
     near = difflib.get_close_matches(name.casefold(), list(known), n=3, cutoff=0.8)
     guess = f": did you mean {' or '.join(repr(known[n]) for n in near)}?" if near else ""
     ways = "; ".join(["all: open_clip.list_models()", *([also] if also else [])])
-    return ValueError(f"unknown open_clip model {name!r}{guess} ({ways})")
+    return UnknownModelError(f"unknown open_clip model {name!r}{guess} ({ways})")

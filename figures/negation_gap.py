@@ -29,7 +29,7 @@ import polars as pl
 from corpora import schema as S
 from corpora.runio import atomic_write_text
 from corpora.schema import C
-from corpora.sweep_results import load_sweeps, refuse_duplicates
+from corpora.sweep_runs import load_sweeps, refuse_duplicates
 from figures import style
 from figures.inputs import EmptyInput, Model, note, random_weights_banner
 from figures.negbench import MAKER, load_results

@@ -15,7 +15,8 @@ import polars as pl
 
 from corpora.reference import method_label, method_rank, paper_map
 from corpora.schema import C
-from corpora.sweep_results import load_runs, paper_refused
+from corpora.sweep_results import paper_refused
+from corpora.sweep_runs import load_runs
 from figures import style
 from figures.inputs import (
     EmptyInput,

@@ -44,13 +44,16 @@ def fit(
     test metrics (json: the metrics.json object; csv: its scalar fields)."""
     from corpora.locks import cannot_lock, writing
     from corpora.runio import claim_out_dir
-    from mlr.cli_progress import RichReporter, banner
-    from mlr.train import fit as fit_run
+    from mlr.config import check_weights
 
     cfg = config_from(options, config)
     out = Path(cfg.out).expanduser()
     with run_errors():
         claim_out_dir(out, "mlrtrain fit", None)  # (before the lock: no lock file if refused)
+        check_weights(cfg)  # missing weights are said before PyTorch is imported
+        from mlr.cli_progress import RichReporter, banner
+        from mlr.train import fit as fit_run
+
         with writing(out, "mlrtrain fit") as held:  # one fit per --out at a time
             if not held:
                 stderr.print(f"[yellow]warning:[/] {cannot_lock(out)}", highlight=False)
@@ -105,15 +108,19 @@ def cache(
 
     The fp16 memory-mapped cache that `fit` uses. Resumable: rerun to finish an interrupted
     build."""
-    from backbone.dense import dense_shape
-    from backbone.features import describe_cache
-    from mlr.cli_progress import RichReporter
-    from mlr.inputs import feature_sources, load_backbone_for, load_splits
+    from mlr.config import check_weights
 
     cfg = config_from({**options, "eval_batch_size": batch_size}, required=("root",))
     views = 1 + cfg.aug_views
     with run_errors():
-        train, test = load_splits(cfg, weights=not dry_run)
+        if not dry_run:
+            check_weights(cfg)  # missing weights are said before PyTorch is imported
+        from backbone.dense import dense_shape
+        from backbone.features import describe_cache
+        from mlr.cli_progress import RichReporter
+        from mlr.inputs import feature_sources, load_backbone_for, load_splits
+
+        train, test = load_splits(cfg)
         if dry_run:  # from the model's config alone: no weights are loaded or downloaded
             _, regions, dims = dense_shape(cfg.model, cfg.image_size)
             where = Path(cfg.feature_cache).expanduser()

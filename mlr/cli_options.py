@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from backbone.config import backbone_hints
+from backbone.config import UnknownModelError, backbone_hints
 from corpora import cli as dialect
 from mlr.config import (
     DEFAULT_FEATURE_CACHE,
@@ -224,8 +224,11 @@ def config_from(
 def run_errors() -> AbstractContextManager[None]:
     """mlrtrain's error policy (:func:`corpora.cli.input_errors`): bad input, a missing weights
     file, a text-only model and a diverged run are one line (the backbone's errors followed by the
-    flags that address them); anything else keeps its traceback."""
+    flags that address them); an unknown --model is a usage error; anything else keeps its
+    traceback."""
     from backbone import TextOnlyError
-    from mlr.train import TrainingDiverged
+    from mlr.errors import TrainingDiverged
 
-    return dialect.input_errors(TrainingDiverged, TextOnlyError, hints=backbone_hints())
+    return dialect.input_errors(
+        TrainingDiverged, TextOnlyError, hints=backbone_hints(), usage=(UnknownModelError,)
+    )

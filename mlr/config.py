@@ -251,6 +251,14 @@ class FitConfig(RuntimeOptions, OptimOptions, ProtocolOptions, ModelOptions, Dat
         return cls(**d)
 
 
+def check_weights(cfg: FitConfig) -> None:
+    """Weights that cannot be had (offline, or their host does not answer) are said now, before a
+    dataset is read or PyTorch imported (:func:`backbone.weights.preflight`)."""
+    from backbone.weights import preflight
+
+    preflight(cfg.model, cfg.pretrained, cfg.cache_dir, offline=cfg.offline)
+
+
 def upgrade_keys(d: dict) -> dict:
     """``d`` with the keys of earlier versions renamed (:data:`LEGACY_KEYS`)."""
     return {LEGACY_KEYS.get(k, k): v for k, v in d.items()}

@@ -11,7 +11,7 @@ from typing import Any
 from backbone.features import FeatureSource, cache_entry, describe_cache
 from corpora.classes import ClassSet
 from corpora.multilabel import MultiLabelSplit, load_split, verify_images
-from mlr.config import FitConfig
+from mlr.config import FitConfig, check_weights
 from mlr.heads import Head, build_head
 
 
@@ -53,11 +53,9 @@ def load_splits(
 ) -> tuple[MultiLabelSplit, MultiLabelSplit]:
     """The run's train and test splits; with ``weights``, weights that cannot be had (offline, or
     their host does not answer) are said first, before the dataset is read
-    (:func:`backbone.weights.preflight`)."""
+    (:func:`mlr.config.check_weights`)."""
     if weights:
-        from backbone.weights import preflight
-
-        preflight(cfg.model, cfg.pretrained, cfg.cache_dir, offline=cfg.offline)
+        check_weights(cfg)
     kw: dict[str, Any] = {
         "skip_bad_images": cfg.skip_bad_images,
         "voc_difficult": cfg.voc_difficult,

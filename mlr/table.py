@@ -17,9 +17,10 @@ import polars as pl
 from corpora.formats import latex_table
 from corpora.runio import markdown_table
 from corpora.schema import TABLE_PER_PROPORTION, C, per_proportion
-from corpora.sweep_results import NOT_RECORDED, REFUSED_NOTE
+from corpora.sweep_results import REFUSED_NOTE
 from corpora.sweep_results import build_table as build_table
-from corpora.sweep_results import load_runs as load_runs
+from corpora.sweep_runs import NOT_RECORDED
+from corpora.sweep_runs import load_runs as load_runs
 
 FORMATS = ("markdown", "csv", "latex")
 # the keys of the average columns (``map_avg_mean``, ``map_last_avg_mean``, …)

@@ -20,9 +20,9 @@ Refused before training: a mask that leaves no training label known, or (``selec
 does not match an explicit ``--partial`` (:func:`mlr.masks.check_mask_proportion`). Without
 ``--partial`` the mask's own proportion is recorded.
 
-Stopped during training (:class:`TrainingDiverged`, the same message, its epoch counted from 1
-as in all printed text): a non-finite loss, or trainable weights whose L2 norm is non-finite or
-above :data:`DIVERGED_NORM_RATIO` × max(1, their norm at initialisation) after a step.
+Stopped during training (:class:`mlr.errors.TrainingDiverged`, the same message, its epoch counted
+from 1 as in all printed text): a non-finite loss, or trainable weights whose L2 norm is
+non-finite or above :data:`DIVERGED_NORM_RATIO` × max(1, their norm at initialisation) after a step.
 
 Optimisation: SGD (momentum 0.9); per-method groups and LR multipliers (baseline linear 0.01·LR;
 DualCoOp prompts LR; Positive/NegativeCoOp prompts 0.01·LR, embeddings LR); weight decay 5e-4 for
@@ -55,6 +55,7 @@ from mlr.checkpoints import (
     resume_checkpoint,
 )
 from mlr.config import DEFAULT_PARTIAL, FitConfig
+from mlr.errors import TrainingDiverged
 from mlr.heads import Head
 from mlr.inputs import (
     Reporter,
@@ -79,11 +80,6 @@ from mlr.metrics import evaluate, mean_average_precision
 # is not finite or above DIVERGED_NORM_RATIO × max(1, their norm at initialisation), stops the run.
 # Healthy runs stay within a few × their initial norm; an exploding LR reaches 1e29 without a NaN.
 DIVERGED_NORM_RATIO = 1e6
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite, or the weights exploded; the last good checkpoint is
-    kept."""
 
 
 @dataclass

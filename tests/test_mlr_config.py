@@ -112,6 +112,7 @@ def _paper_fit(tmp_path, monkeypatch, *flags: str) -> FitConfig:
         raise ValueError("stopped here")
 
     monkeypatch.setattr("mlr.train.fit", fake_fit)
+    monkeypatch.setattr("mlr.config.check_weights", lambda cfg: None)  # no weights needed
     args = ["fit", "--config", "paper", "--root", str(tmp_path), "--out", str(tmp_path / "r")]
     res = runner.invoke(app, [*args, *flags])
     assert res.exit_code == 1 and "error: stopped here" in res.output
@@ -181,12 +182,13 @@ def test_cached_augmented_views_without_the_cache_are_refused_not_ignored(tmp_pa
 def test_an_unexpected_runtime_error_keeps_its_traceback_a_diverged_run_is_one_line(
     tmp_path, monkeypatch
 ):
-    from mlr.train import TrainingDiverged
+    from mlr.errors import TrainingDiverged
 
     def oom(cfg, reporter=None):
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr("mlr.train.fit", oom)
+    monkeypatch.setattr("mlr.config.check_weights", lambda cfg: None)  # no weights needed
     args = ["fit", "--root", str(tmp_path), "--out", str(tmp_path / "r")]
     res = runner.invoke(app, args)
     assert isinstance(res.exception, RuntimeError) and "CUDA out of memory" in str(res.exception)

@@ -16,12 +16,12 @@ import mlr.train as train_mod
 from backbone.features import FeatureSource, cache_entry
 from corpora.schema import FIT_METRICS
 from mlr.checkpoints import CheckpointError
+from mlr.errors import TrainingDiverged
 from mlr.evaluation import evaluate_run
 from mlr.heads import METHODS, build_head
 from mlr.metrics import mean_average_precision
 from mlr.train import (
     FitConfig,
-    TrainingDiverged,
     feature_sources,
     fit,
     load_backbone_for,

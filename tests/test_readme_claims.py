@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from mlr_data import write_voc
 from typer.testing import CliRunner
 
 from mlr.cli import app as mlrtrain
@@ -92,6 +93,28 @@ def test_a_bad_option_value_is_a_usage_error(app, args, tmp_path, monkeypatch):
     assert not (tmp_path / "O").exists()
 
 
+@pytest.mark.parametrize(
+    ("app", "args"),
+    [
+        (promptsim, ["table", "--classes", "cat,dog", "--out", "O"]),
+        (promptsim, ["absence", "--dataset", "voc", "--root", "{voc}", "--out", "O"]),
+        (mlrtrain, ["params", "--classes", "cat,dog"]),
+        (mlrtrain, ["cache", "--dataset", "voc", "--root", "{voc}", "--dry-run"]),
+        (mlrtrain, ["fit", "--dataset", "voc", "--root", "{voc}", "--out", "O"]),
+    ],
+)
+def test_an_unknown_model_is_a_usage_error_with_the_name_meant(app, args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    voc = str(write_voc(tmp_path / "voc", n_trainval=4, n_test=2))
+    args = [a.replace("{voc}", voc) for a in args]
+    res = runner.invoke(app, [*args, "--model", "RN-101", "--pretrained", "none"])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert "--model" in text and "did you mean 'RN101'?" in text and "Traceback" not in text
+    if args[0] != "fit":  # (fit learns it when it loads the backbone, in its run directory)
+        assert not (tmp_path / "O").exists()
+
+
 # ---- missing weights are said before the heavy imports ---------------------------------------
 _BEFORE_TORCH = textwrap.dedent(
     """
@@ -99,14 +122,23 @@ _BEFORE_TORCH = textwrap.dedent(
     import backbone.weights as weights
 
     weights.reachable = lambda url, *a, **k: False  # no network, and nothing to wait for
-    from negation.promptsim.cli import app
+    from mlr.cli import app as mlrtrain
+    from negation.promptsim.cli import app as promptsim
 
+    where = ["--cache-dir", sys.argv[1]]
+    data = ["--dataset", "voc", "--root", sys.argv[2], "--pretrained", "openai", *where]
+    commands = {
+        "promptsim table": (promptsim, ["table", "--classes", "cat,dog", *where]),
+        "mlrtrain fit": (mlrtrain, ["fit", *data, "--out", sys.argv[3]]),
+        "mlrtrain cache": (mlrtrain, ["cache", *data]),
+    }
     results = {}
-    for name, extra in (("unreachable", []), ("offline", ["--offline"])):
-        try:
-            app(["table", "--classes", "cat,dog", "--cache-dir", sys.argv[1], *extra])
-        except SystemExit as done:
-            results[name] = done.code
+    for command, (app, args) in commands.items():
+        for name, extra in (("unreachable", []), ("offline", ["--offline"])):
+            try:
+                app([*args, *extra])
+            except SystemExit as done:
+                results[f"{command} {name}"] = done.code
     results["torch"] = "torch" in sys.modules or "open_clip" in sys.modules
     light = weights._tag_table()
     pairs = [("RN101", "openai"), ("ViT-B-32", "laion2b_s34b_b79k"), ("RN50-quickgelu", "openai")]
@@ -120,26 +152,23 @@ _BEFORE_TORCH = textwrap.dedent(
 
 
 def test_missing_weights_are_said_before_pytorch_is_imported(tmp_path):
+    """promptsim, mlrtrain fit and mlrtrain cache: no PyTorch, no dataset, no run directory."""
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hub")}
+    paths = [str(tmp_path / p) for p in ("weights", "no-such-root", "run")]
     done = subprocess.run(
-        [sys.executable, "-c", _BEFORE_TORCH, str(tmp_path / "weights")],
+        [sys.executable, "-c", _BEFORE_TORCH, *paths],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.splitlines()[-1])
-    assert results["unreachable"] == 1 and results["offline"] == 1
-    assert "cannot be reached" in done.stderr and "offline mode is on" in done.stderr
+    for command in ("promptsim table", "mlrtrain fit", "mlrtrain cache"):
+        assert results[f"{command} unreachable"] == 1 and results[f"{command} offline"] == 1
+    assert done.stderr.count("cannot be reached") == 3, done.stderr
+    assert done.stderr.count("offline mode is on") == 3, done.stderr
+    assert "VOC" not in done.stderr and not (tmp_path / "run").exists()
     assert results["torch"] is False  # neither PyTorch nor open_clip was imported for that
     assert results["light"] == results["open_clip"]  # open_clip's own table
     assert all(results["light"])
-
-
-def test_mlrtrain_says_missing_weights_before_reading_the_dataset(tmp_path):
-    args = ["fit", "--dataset", "voc", "--root", str(tmp_path / "no-such-root")]
-    args += ["--pretrained", "openai", "--cache-dir", str(tmp_path), "--offline"]
-    res = runner.invoke(mlrtrain, [*args, "--out", str(tmp_path / "run")])
-    assert res.exit_code == 1
-    assert "offline mode is on" in res.output and "VOC" not in res.output
 
 
 # ---- the README's own links ------------------------------------------------------------------

@@ -172,6 +172,7 @@ def test_every_result_column_is_named_once_in_c() -> None:
 # yet)
 SCHEMA_USERS = [
     "corpora/sweep_results.py",
+    "corpora/sweep_runs.py",
     "corpora/reference.py",
     *(f"negation/promptsim/{m}.py" for m in ("similarity", "absence", "maps", "cli", "runs")),
     "negation/promptsim/render.py",

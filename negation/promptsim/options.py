@@ -206,14 +206,16 @@ ModelsFile = Annotated[
 
 # ---- the commands' error policy and shared option handling (promptsim and negbench) ----
 def errors() -> AbstractContextManager[None]:
-    """The dialect's error policy with promptsim's library errors: a bad option value is a
-    usage error naming it; missing weights and a text-only model name their flag."""
+    """The dialect's error policy with promptsim's library errors: a bad option value (an
+    unknown --model too) is a usage error naming it; missing weights and a text-only model name
+    their flag."""
     from backbone import TextOnlyError
-    from backbone.config import backbone_hints
+    from backbone.config import UnknownModelError, backbone_hints
     from negation.promptsim.inputs import OptionError
 
     return cli.input_errors(
-        hints={**backbone_hints(), TextOnlyError: "--model"}, usage=(OptionError,)
+        hints={**backbone_hints(), TextOnlyError: "--model"},
+        usage=(OptionError, UnknownModelError),
     )
 
 
