@@ -3,6 +3,11 @@ and key lists that use them are in :mod:`corpora.schema`."""
 
 from __future__ import annotations
 
+import polars as pl
+
+# a result table's columns and their dtypes, in the order they are written
+Schema = dict[str, pl.DataType | type[pl.DataType]]
+
 
 class C:
     """Every result column's name, spelled here once: writers and readers write ``C.cosine``
