@@ -54,6 +54,37 @@ FAMILIES = {
             "but-no": "a photo with a {0} but no {1}.",
         },
     ),
+    # two more phrasings, negtune's default training captions beside "photo" (so that a model
+    # tuned on them is evaluated on "negbench"'s sentences, which it never saw)
+    "picture": Family(
+        name="picture",
+        affirmation={1: "a picture of a {0}.", 2: "a picture of a {0} and a {1}."},
+        negation={
+            1: "a picture without any {0}.",
+            2: "a picture with neither a {0} nor a {1}.",
+        },
+        hybrid="a picture of a {0} but not a {1}.",
+        yes="a picture with a {0}.",
+        no="a picture without any {0}.",
+        plain="a picture of a {0}.",
+        negated={"but-not": "a picture of a {0} but not a {1}."},
+    ),
+    "scene": Family(
+        name="scene",
+        affirmation={
+            1: "there is a {0} in the scene.",
+            2: "there is a {0} and a {1} in the scene.",
+        },
+        negation={
+            1: "there is not a {0} in the scene.",
+            2: "there is no {0} and no {1} in the scene.",
+        },
+        hybrid="there is a {0} and no {1} in the scene.",
+        yes="there is a {0} in the scene.",
+        no="there is not a {0} in the scene.",
+        plain="there is a {0} in the scene.",
+        negated={"and-no": "there is a {0} and no {1} in the scene."},
+    ),
 }
 
 
