@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "promptsim": ("negation.cli_promptsim", "clip", ("torch", "open_clip")),
     "mlrtrain": ("mlr.cli", "clip", ("torch", "open_clip")),
     "paperfigs": ("figures.cli", "figures", ("matplotlib", "seaborn", "pandas")),
+    "negtune": ("negation.negtune.cli", "clip", ("torch", "open_clip")),
 }
 
 
@@ -91,3 +92,7 @@ def mlrtrain() -> None:
 
 def paperfigs() -> None:
     _launch("paperfigs")
+
+
+def negtune() -> None:
+    _launch("negtune")
