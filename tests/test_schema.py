@@ -25,6 +25,7 @@ SECTIONS = {
     "negbench": "## `promptsim negbench --out DIR`",
     "fit": "## `mlrtrain fit --out RUN_DIR`",
     "sweep": "## `mlrtrain sweep --out SWEEP_DIR`",
+    "negtune": "## `negtune --out DIR`",
 }
 # files whose docs entry lists exactly the columns, nothing else in backticks
 EXACT = {
@@ -194,6 +195,7 @@ SCHEMA_USERS = [
     *(f"negation/{m}.py" for m in ("cli_negbench", "cli_promptsim", "cli_negscan")),
     "negation/promptsim_runs.py",
     "negation/promptsim_render.py",
+    *(f"negation/negtune/{m}.py" for m in ("evaluate", "runner", "cli")),
 ]
 
 
