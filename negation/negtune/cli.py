@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from corpora import cli
+from corpora.launch import VersionOpt
 
 # one command, no subcommands: the app of corpora.cli.make_app, less its group callback (the
 # command takes --version itself)
@@ -23,14 +24,6 @@ Data = "Data options"
 Model = "Model options"
 Tune = "Training options"
 Eval = "Evaluation options"
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from corpora.launch import version_line
-
-        print(version_line())
-        raise typer.Exit()
 
 
 @app.command()
@@ -161,15 +154,7 @@ def negtune(
         int, Opt(help="Bootstrap resamples of the CIs.", rich_help_panel=Eval)
     ] = 1000,
     quiet: cli.QuietOpt = False,
-    version: Annotated[
-        bool,
-        Opt(
-            "--version",
-            callback=_print_version,
-            is_eager=True,
-            help="Print the notclip version and exit.",
-        ),
-    ] = False,
+    version: VersionOpt = False,
 ) -> None:
     """Fine-tune a CLIP on label-exact captions (CLIP's contrastive loss + a hard-negative term)
     and evaluate it before and after on the test split, which is never trained on. --seed seeds
