@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from corpora.shapes import write_shapes
-from corpora.toydata import toy_model_config
+from corpora.toydata import toy_model_config, write_index
 from negation.negbench.families import FAMILIES, MCQ_TYPES
 from negation.negtune.cli import app
 from negation.negtune.data import CaptionBuilder, Meaning, check_labels, read_extra_captions
@@ -327,6 +327,9 @@ def test_bad_input_is_one_line_and_writes_nothing(shapes, tmp_path):
 
     one = tmp_path / "one"
     shutil.copytree(shapes, one)
+    for split in ("train", "test"):  # every image labelled circle, the only class
+        rows = [json.loads(r) for r in (one / f"{split}.jsonl").read_text().splitlines()]
+        write_index(one, split, [(r["image"], ["circle"]) for r in rows], "jsonl")
     (one / "classes.txt").write_text("circle\n")
     out = tmp_path / "out"
     assert "1 class — negation needs at least two" in _one_error_line(
