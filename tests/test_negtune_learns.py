@@ -2,7 +2,7 @@
 trained from random weights on affirmative captions only answers no negated MCQ question; trained on
 the label-exact negated captions too, it answers many — evaluated on the held-out split with
 negbench's own sentences, which the training captions never use. The margins are weaker than the
-benchmark's (a few hundred steps less training); seeds 0–2 all clear them."""
+benchmark's (less training); seeds 0–2 all clear them (negation 0.78–0.82 against 0.00)."""
 
 from __future__ import annotations
 
@@ -63,5 +63,6 @@ def test_negated_captions_teach_negation_and_affirmative_ones_do_not(toy, tmp_pa
     tuned = _mcq_accuracy(toy, tmp_path / "labels", "labels")
     assert control["affirmation"] >= 0.9, control  # it learned the classes...
     assert control["negation"] <= 0.1, control  # ...and picks a present class when told "not"
-    assert tuned["negation"] >= control["negation"] + 0.15, (tuned, control)
+    assert tuned["negation"] >= control["negation"] + 0.5, (tuned, control)
     assert tuned["hybrid"] >= control["hybrid"] + 0.2, (tuned, control)
+    assert tuned["affirmation"] >= 0.6, tuned

@@ -94,7 +94,7 @@ def negtune(
             help="Caption families of the training captions (promptsim negbench's families).",
             rich_help_panel=Tune,
         ),
-    ] = "photo,picture,scene",
+    ] = "picture,scene",
     epochs: Annotated[int, Opt(help="Epochs.", rich_help_panel=Tune)] = 5,
     lr: Annotated[float, Opt(help="Peak learning rate (AdamW).", rich_help_panel=Tune)] = 1e-5,
     batch_size: Annotated[int, Opt(help="Images per batch.", rich_help_panel=Tune)] = 128,
