@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "promptsim": ("negation.promptsim.cli", "clip", ("torch", "open_clip")),
     "mlrtrain": ("mlr.cli", "clip", ("torch", "open_clip")),
     "paperfigs": ("figures.cli", "figures", ("matplotlib", "seaborn", "pandas")),
+    "negtune": ("negation.negtune.cli", "clip", ("torch", "open_clip")),
 }
 
 
@@ -50,22 +51,24 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# ``--version``: print :func:`version_line` and exit, before anything else runs (fast: nothing
+# heavy is imported); a one-command program (negtune) takes it as an option of its command
+VersionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the notclip version and exit.",
+    ),
+]
+
+
 def add_version_option(app: typer.Typer) -> None:
-    """``COMMAND --version``: print :func:`version_line` and exit, before any command runs (fast:
-    nothing heavy is imported)."""
+    """``COMMAND --version`` (:data:`VersionOpt`) on an app of subcommands."""
 
     @app.callback()
-    def _root(
-        version: Annotated[
-            bool,
-            typer.Option(
-                "--version",
-                callback=_print_version,
-                is_eager=True,
-                help="Print the notclip version and exit.",
-            ),
-        ] = False,
-    ) -> None:
+    def _root(version: VersionOpt = False) -> None:
         pass
 
 
@@ -91,3 +94,7 @@ def mlrtrain() -> None:
 
 def paperfigs() -> None:
     _launch("paperfigs")
+
+
+def negtune() -> None:
+    _launch("negtune")

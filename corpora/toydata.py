@@ -61,13 +61,18 @@ def write_generic(root: Path, fmt: str = "jsonl", n_train: int = 12, n_test: int
             rel = f"img/{split}_{i}.png"
             make_image(y[i], s * 1000 + i).save(root / rel)
             rows.append((rel, [CLASSES[k] for k in np.flatnonzero(y[i])]))
-        if fmt == "jsonl":
-            text = "".join(json.dumps({"image": r, "labels": labs}) + "\n" for r, labs in rows)
-            (root / f"{split}.jsonl").write_text(text)
-        else:
-            text = "image,labels\n" + "".join(f"{r},{'|'.join(labs)}\n" for r, labs in rows)
-            (root / f"{split}.csv").write_text(text)
+        write_index(root, split, rows, fmt)
     return root
+
+
+def write_index(root: Path, split: str, rows: list[tuple[str, list[str]]], fmt: str) -> None:
+    """A ``generic`` split's index file: ``split.jsonl`` or ``split.csv`` of (image, labels)."""
+    if fmt == "jsonl":
+        text = "".join(json.dumps({"image": r, "labels": labs}) + "\n" for r, labs in rows)
+        (Path(root) / f"{split}.jsonl").write_text(text)
+    else:
+        text = "image,labels\n" + "".join(f"{r},{'|'.join(labs)}\n" for r, labs in rows)
+        (Path(root) / f"{split}.csv").write_text(text)
 
 
 def write_toy(root: Path, n_train: int = 48, n_test: int = 24) -> tuple[Path, Path]:

@@ -39,7 +39,14 @@ def test_installed_extras_launch_the_command(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "module", ["negation.negscan.cli", "negation.promptsim.cli", "mlr.cli", "figures.cli"]
+    "module",
+    [
+        "negation.negscan.cli",
+        "negation.promptsim.cli",
+        "mlr.cli",
+        "figures.cli",
+        "negation.negtune.cli",
+    ],
 )
 def test_every_command_prints_its_version(module):
     from importlib.metadata import version
@@ -60,7 +67,7 @@ real = importlib.util.find_spec
 importlib.util.find_spec = lambda name, *a: None if name == "torch" else real(name, *a)
 from corpora import launch
 from negation.negscan.cli import main
-for command in (launch.promptsim, launch.mlrtrain, launch.paperfigs, main):
+for command in (launch.promptsim, launch.mlrtrain, launch.paperfigs, launch.negtune, main):
     sys.argv = ["x", "--version"]
     try:
         command()
@@ -72,5 +79,5 @@ print(sorted(m for m in ("torch", "open_clip", "matplotlib") if m in sys.modules
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     lines = out.splitlines()
-    assert len(lines) == 5 and len(set(lines[:4])) == 1 and lines[0].startswith("notclip ")
-    assert lines[4] == "[]"
+    assert len(lines) == 6 and len(set(lines[:5])) == 1 and lines[0].startswith("notclip ")
+    assert lines[5] == "[]"

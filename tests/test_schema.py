@@ -25,6 +25,7 @@ SECTIONS = {
     "negbench": "## `promptsim negbench --out DIR`",
     "fit": "## `mlrtrain fit --out RUN_DIR`",
     "sweep": "## `mlrtrain sweep --out SWEEP_DIR`",
+    "negtune": "## `negtune --out DIR`",
 }
 # files whose docs entry lists exactly the columns, nothing else in backticks
 EXACT = {
@@ -194,6 +195,7 @@ SCHEMA_USERS = [
     *(f"backbone/{m}.py" for m in ("__init__", "model", "sentence", "features")),
     *(f"negation/negbench/{m}.py" for m in ("runner", "job", "summaries", "cli")),
     "negation/negscan/cli.py",
+    *(f"negation/negtune/{m}.py" for m in ("evaluate", "runner", "cli")),
 ]
 
 

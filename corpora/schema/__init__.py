@@ -244,6 +244,45 @@ NEGBENCH_SUMMARY = (
     C.complete,
 )
 
+# ---- negtune --out DIR ----------------------------------------------------------------------
+
+# ``eval.parquet``: the built-in evaluation, one row per (stage, task, type, metric)
+NEGTUNE_EVAL: Schema = {
+    C.stage: pl.String,  # before | after (tuning)
+    C.model: pl.String,
+    C.pretrained: pl.String,
+    C.weights_id: pl.String,
+    C.random_weights: pl.Boolean,
+    C.dataset: pl.String,
+    C.split: pl.String,
+    C.templates: pl.String,
+    C.task: pl.String,  # mcq | existence | retrieval | zeroshot
+    C.type: pl.String,
+    C.metric: pl.String,
+    C.value: pl.Float64,
+    C.ci_low: pl.Float64,
+    C.ci_high: pl.Float64,
+    C.n: pl.Int64,
+}
+NEGTUNE_SUMMARY = (
+    C.model,
+    C.pretrained,
+    C.weights_id,
+    C.random_weights,
+    C.warning,
+    C.tuned_pretrained,
+    C.tuned_weights_id,
+    C.dataset,
+    C.n_train,
+    C.seed,
+    C.train,
+    C.negations,
+    C.templates,
+    C.history,
+    C.wall_seconds,
+    C.complete,
+)
+
 # ---- which file of which result directory ---------------------------------------------------
 
 # result kind → {file: schema}; the kinds are those of :data:`KINDS`
@@ -263,6 +302,7 @@ FILES: dict[str, dict[str, Schema]] = {
         "per_class.parquet": NEGBENCH_PER_CLASS,
     },
     "sweep": {SWEEP_RESULTS_FILE: SWEEP_RESULTS},
+    "negtune": {"eval.parquet": NEGTUNE_EVAL},
 }
 
 # result kind → its ``summary.json``'s keys
@@ -270,6 +310,7 @@ SUMMARIES: dict[str, tuple[str, ...]] = {
     "promptsim": PROMPTSIM_SUMMARY,
     "absence": ABSENCE_SUMMARY,
     "negbench": NEGBENCH_SUMMARY,
+    "negtune": NEGTUNE_SUMMARY,
 }
 
 # ``run.json``'s ``command`` → the kind of result directory it wrote
@@ -284,6 +325,7 @@ KINDS = {
     "promptsim negbench": "negbench",
     "mlrtrain fit": "fit",
     "mlrtrain sweep": "sweep",
+    "negtune": "negtune",
 }
 
 

@@ -54,6 +54,36 @@ FAMILIES = {
             "but-no": "a photo with a {0} but no {1}.",
         },
     ),
+    # two more phrasings, negtune's default training captions (so that a model tuned on them is
+    # evaluated on "negbench"'s sentences, which it never saw). Each says "a" before every class
+    # name, or before none, in all three types alike: whether a class is negated is never told by
+    # its article, only by the negation words
+    "picture": Family(
+        name="picture",
+        affirmation={1: "a picture of {0}.", 2: "a picture of {0} and {1}."},
+        negation={1: "a picture without {0}.", 2: "a picture with neither {0} nor {1}."},
+        hybrid="a picture of {0} but not {1}.",
+        yes="a picture with {0}.",
+        no="a picture without {0}.",
+        plain="a picture of {0}.",
+        negated={"but-not": "a picture of {0} but not {1}."},
+    ),
+    "scene": Family(
+        name="scene",
+        affirmation={
+            1: "there is a {0} in the scene.",
+            2: "there is a {0} and a {1} in the scene.",
+        },
+        negation={
+            1: "there is not a {0} in the scene.",
+            2: "there is neither a {0} nor a {1} in the scene.",
+        },
+        hybrid="there is a {0} but not a {1} in the scene.",
+        yes="there is a {0} in the scene.",
+        no="there is not a {0} in the scene.",
+        plain="there is a {0} in the scene.",
+        negated={"but-not": "there is a {0} but not a {1} in the scene."},
+    ),
 }
 
 

@@ -162,7 +162,8 @@ NegbenchTemplates = Annotated[
     typer.Option(
         "--templates",
         help="Caption families, comma-separated: negbench ('This image features A, but not "
-        "N'), photo ('a photo of a A without a N').",
+        "N'), photo ('a photo of a A without a N'), picture ('a picture of A but not N'), "
+        "scene ('there is a A but not a N in the scene').",
     ),
 ]
 MaxImages = Annotated[
