@@ -5,6 +5,7 @@ options use it); :mod:`backbone.devices` holds what needs torch."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -113,3 +114,13 @@ def unknown_model(name: str, also: str = "") -> UnknownModelError:
     guess = f": did you mean {' or '.join(repr(known[n]) for n in near)}?" if near else ""
     ways = "; ".join(["all: open_clip.list_models()", *([also] if also else [])])
     return UnknownModelError(f"unknown open_clip model {name!r}{guess} ({ways})")
+
+
+# the dense-feature cache (backbone.features) that mlrtrain and negtune share
+DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
+FEATURE_CACHE_ENV = "NOTCLIP_FEATURE_CACHE"  # overrides DEFAULT_FEATURE_CACHE
+
+
+def default_feature_cache() -> str:
+    """The feature cache directory: ``$NOTCLIP_FEATURE_CACHE``, else DEFAULT_FEATURE_CACHE."""
+    return os.environ.get(FEATURE_CACHE_ENV) or DEFAULT_FEATURE_CACHE

@@ -44,3 +44,17 @@ def check_scores(scores: np.ndarray) -> None:
     n_nan = int(np.isnan(scores).sum())
     if n_nan:
         raise ValueError(f"{n_nan} score(s) are NaN; metrics need a number for every score")
+
+
+def class_aps(scores: np.ndarray, labels: np.ndarray) -> list[float | None]:
+    return [average_precision(scores[:, c], labels[:, c]) for c in range(labels.shape[1])]
+
+
+def mean_ap(aps: list[float | None]) -> float:
+    defined = [a for a in aps if a is not None]
+    return 100.0 * float(np.mean(defined)) if defined else float("nan")
+
+
+def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """mAP ×100 over classes with at least one positive (NaN when none has)."""
+    return mean_ap(class_aps(scores, labels))

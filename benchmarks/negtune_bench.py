@@ -34,11 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
+from backbone.training import Reporter  # noqa: E402
 from corpora.runio import atomic_write_json, atomic_write_text, markdown_table  # noqa: E402
 from corpora.schema import C  # noqa: E402
 from corpora.shapes import write_shapes  # noqa: E402
 from corpora.toydata import toy_model_config  # noqa: E402
-from mlr.inputs import Reporter  # noqa: E402
 from negation.negbench.job import JobOptions, negbench  # noqa: E402
 from negation.negtune.config import DEFAULT_TEMPLATES, TuneConfig  # noqa: E402
 from negation.negtune.runner import negtune  # noqa: E402

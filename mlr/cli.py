@@ -117,7 +117,7 @@ def cache(
             check_weights(cfg)  # missing weights are said before PyTorch is imported
         from backbone.dense import dense_shape
         from backbone.features import describe_cache
-        from mlr.cli_progress import RichReporter
+        from backbone.training import RichReporter
         from mlr.inputs import feature_sources, load_backbone_for, load_splits
 
         train, test = load_splits(cfg)

@@ -227,7 +227,7 @@ def run_errors() -> AbstractContextManager[None]:
     flags that address them); an unknown --model is a usage error; anything else keeps its
     traceback."""
     from backbone import TextOnlyError
-    from mlr.errors import TrainingDiverged
+    from backbone.training import TrainingDiverged
 
     return dialect.input_errors(
         TrainingDiverged, TextOnlyError, hints=backbone_hints(), usage=(UnknownModelError,)

@@ -1,5 +1,5 @@
-"""mlrtrain's progress on stderr: rich progress bars for a run (:class:`RichReporter`) and for a
-sweep (:class:`SweepProgress`), and the RANDOM WEIGHTS banner."""
+"""mlrtrain's progress on stderr: rich progress bars for a sweep (:class:`SweepProgress`); a run's
+(:class:`RichReporter`) and the RANDOM WEIGHTS banner are :mod:`backbone.training`'s."""
 
 from __future__ import annotations
 
@@ -13,62 +13,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from backbone.training import RichReporter as RichReporter
+from backbone.training import banner as banner
 from corpora.cli import stderr as console
 from corpora.schema import C
-from mlr.inputs import Reporter
 from mlr.sweep import SweepReporter
-
-
-class RichReporter(Reporter):
-    """One progress bar per epoch (loss per image, images/s) and per cache build."""
-
-    def __init__(self, *, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.progress: Progress | None = None
-        self.task_id: TaskID | None = None
-
-    def message(self, text: str) -> None:
-        if not self.quiet:
-            console.print(escape(text), soft_wrap=True)
-
-    def task(self, name: str, total: int) -> None:
-        self.done()
-        training = name.startswith("epoch")
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-        if training:
-            columns += [
-                TextColumn("loss/img {task.fields[loss]:.4f}"),
-                TextColumn("{task.fields[img_s]:.0f} img/s"),
-            ]
-        columns.append(TimeElapsedColumn())
-        self.progress = Progress(*columns, console=console, disable=self.quiet)
-        self.progress.start()
-        self.task_id = self.progress.add_task(name, total=total, loss=float("nan"), img_s=0.0)
-
-    def advance(self, n: int = 1, **fields) -> None:
-        if self.progress is None or self.task_id is None:
-            return
-        if "completed" in fields:
-            self.progress.update(self.task_id, completed=fields.pop("completed"))
-        else:
-            self.progress.update(self.task_id, advance=n, **fields)
-
-    def done(self, **fields) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-        self.progress, self.task_id = None, None
-
-    def random_weights(self, model_info: dict) -> None:
-        banner(model_info)
-
-
-def banner(model_info: dict) -> None:
-    """The RANDOM WEIGHTS banner on stderr (also with --quiet); nothing for trained weights."""
-    from backbone import random_weights_banner
-
-    text = random_weights_banner(model_info)
-    if text:
-        console.print(text, highlight=False)
 
 
 class SweepProgress(SweepReporter):

@@ -18,12 +18,14 @@ Stand-alone, imports no torch (the CLI's ``--help`` reads it).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from backbone.config import DEFAULT_FEATURE_CACHE as DEFAULT_FEATURE_CACHE
+from backbone.config import FEATURE_CACHE_ENV as FEATURE_CACHE_ENV
 from backbone.config import PREPROCESS
+from backbone.config import default_feature_cache as default_feature_cache
 
 METHODS = ("baseline", "dualcoop", "positivecoop", "negativecoop")
 # per-method defaults of --weight-decay and --warmup-lr (docs/METHODS.md §1.4)
@@ -43,8 +45,6 @@ SELECT = ("best", "last")
 
 
 DEFAULT_PARTIAL = 0.5
-DEFAULT_FEATURE_CACHE = "~/.cache/notclip/mlr-features"
-FEATURE_CACHE_ENV = "NOTCLIP_FEATURE_CACHE"  # overrides DEFAULT_FEATURE_CACHE
 # a sweep's run directories below its --out (mlr.sweep)
 DEFAULT_TEMPLATE = "{dataset}/{method}/p{partial:.1f}/seed{seed}"
 # a sweep over several backbones: one folder per backbone (model and weights), then the above
@@ -57,11 +57,6 @@ LEGACY_KEYS = {
     "use_cache": "cache",
     "augment_online": "augment",
 }
-
-
-def default_feature_cache() -> str:
-    """The feature cache directory: ``$NOTCLIP_FEATURE_CACHE``, else DEFAULT_FEATURE_CACHE."""
-    return os.environ.get(FEATURE_CACHE_ENV) or DEFAULT_FEATURE_CACHE
 
 
 def check_partial(p: float) -> bool:

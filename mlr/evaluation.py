@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from backbone import weights_id
+from backbone.runstate import load_checkpoint, load_params
 from corpora.runio import atomic_write_json
 from corpora.schema import C
-from mlr.checkpoints import load_checkpoint, load_params
 from mlr.config import FitConfig
 from mlr.inputs import Reporter, feature_sources, head_for, load_backbone_for, load_splits
 from mlr.metrics import evaluate

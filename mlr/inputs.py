@@ -9,22 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from backbone.features import FeatureSource, cache_entry, describe_cache
+from backbone.training import Reporter as Reporter
 from corpora.classes import ClassSet
 from corpora.multilabel import MultiLabelSplit, load_split, verify_images
 from mlr.config import FitConfig, check_weights
 from mlr.heads import Head, build_head
-
-
-class Reporter:
-    """Progress hooks (no-ops); the CLI subclasses this with rich progress bars."""
-
-    def message(self, text: str) -> None: ...
-    def task(self, name: str, total: int) -> None: ...
-    def advance(self, n: int = 1, **fields) -> None: ...
-    def done(self, **fields) -> None: ...
-    def random_weights(self, model_info: dict) -> None:
-        """Called once a run's backbone turns out to have random weights (``model_info`` is
-        :meth:`backbone.model.Backbone.info`)."""
 
 
 def load_backbone_for(cfg: FitConfig):

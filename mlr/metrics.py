@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backbone.metrics import average_precision, check_scores
+from backbone.metrics import check_scores, class_aps, mean_ap
+from backbone.metrics import mean_average_precision as mean_average_precision
 from corpora.schema import C
 
 
@@ -47,7 +48,7 @@ def evaluate(
     check_scores(scores)
     n_classes = labels.shape[1]
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
-    aps = _class_aps(scores, labels)
+    aps = class_aps(scores, labels)
     known = labels >= 0
     pred = (scores >= threshold) & known
     pos = (labels == 1) & known
@@ -60,7 +61,7 @@ def evaluate(
     op = float(_safe_div(tp.sum(), n_pred.sum()))
     orr = float(_safe_div(tp.sum(), n_pos.sum()))
     return {
-        C.map: _mean(aps),
+        C.map: mean_ap(aps),
         C.n_classes_evaluated: sum(a is not None for a in aps),
         C.cp: 100.0 * cp,
         C.cr: 100.0 * cr,
@@ -74,17 +75,3 @@ def evaluate(
             n: (None if a is None else 100.0 * a) for n, a in zip(names, aps, strict=True)
         },
     }
-
-
-def _class_aps(scores: np.ndarray, labels: np.ndarray) -> list[float | None]:
-    return [average_precision(scores[:, c], labels[:, c]) for c in range(labels.shape[1])]
-
-
-def _mean(aps: list[float | None]) -> float:
-    defined = [a for a in aps if a is not None]
-    return 100.0 * float(np.mean(defined)) if defined else float("nan")
-
-
-def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """mAP ×100 over classes with at least one positive (NaN when none has)."""
-    return _mean(_class_aps(scores, labels))

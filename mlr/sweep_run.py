@@ -9,11 +9,11 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from backbone.training import Reporter
 from corpora import schema as S
 from corpora.locks import writing
 from corpora.schema import C
 from mlr.config import FitConfig
-from mlr.inputs import Reporter
 from mlr.sweep_io import at, download, read_json, upload
 from mlr.train import fit
 

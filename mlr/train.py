@@ -20,14 +20,15 @@ Refused before training: a mask that leaves no training label known, or (``selec
 does not match an explicit ``--partial`` (:func:`mlr.masks.check_mask_proportion`). Without
 ``--partial`` the mask's own proportion is recorded.
 
-Stopped during training (:class:`mlr.errors.TrainingDiverged`, the same message, its epoch counted
-from 1 as in all printed text): a non-finite loss, or trainable weights whose L2 norm is
-non-finite or above :data:`DIVERGED_NORM_RATIO` × max(1, their norm at initialisation) after a step.
+Stopped during training (:class:`backbone.training.TrainingDiverged`, the same message, its
+epoch counted from 1 as in all printed text): a non-finite loss, or trainable weights whose L2
+norm is non-finite or above :data:`backbone.training.DIVERGED_NORM_RATIO` × max(1, their norm at
+initialisation) after a step.
 
 Optimisation: SGD (momentum 0.9); per-method groups and LR multipliers (baseline linear 0.01·LR;
 DualCoOp prompts LR; Positive/NegativeCoOp prompts 0.01·LR, embeddings LR); weight decay 5e-4 for
 DualCoOp, 0 otherwise; epoch 0 runs every group at the constant warm-up LR (1e-5 DualCoOp, 5e-3
-others), epoch k ≥ 1 at ``base·½(1 + cos(π(k−1)/E))``. Checkpoints (:mod:`mlr.checkpoints`):
+others), epoch k ≥ 1 at ``base·½(1 + cos(π(k−1)/E))``. Checkpoints (:mod:`backbone.runstate`):
 ``last.pt`` is written atomically and the one it replaces is kept as ``prev.pt`` (resume falls back
 to it when a kill came between the two, and a damaged ``last.pt`` is one line naming both).
 """
@@ -45,17 +46,17 @@ import torch
 
 from backbone import weights_id
 from backbone.features import FeatureSource
-from corpora.labels import epoch_label
-from corpora.runio import atomic_write_json, run_info, write_run_json
-from corpora.schema import C
-from mlr.checkpoints import (
+from backbone.runstate import (
     atomic_torch_save,
     load_checkpoint,
     load_params,
     resume_checkpoint,
 )
+from backbone.training import DIVERGED_NORM_RATIO, TrainingDiverged
+from corpora.labels import epoch_label
+from corpora.runio import atomic_write_json, run_info, write_run_json
+from corpora.schema import C
 from mlr.config import DEFAULT_PARTIAL, FitConfig
-from mlr.errors import TrainingDiverged
 from mlr.heads import Head
 from mlr.inputs import (
     Reporter,
@@ -77,9 +78,8 @@ from mlr.masks import (
 from mlr.metrics import evaluate, mean_average_precision
 
 # Divergence guard: a step whose loss is not finite, or after which the trainable weights' L2 norm
-# is not finite or above DIVERGED_NORM_RATIO × max(1, their norm at initialisation), stops the run.
-# Healthy runs stay within a few × their initial norm; an exploding LR reaches 1e29 without a NaN.
-DIVERGED_NORM_RATIO = 1e6
+# is not finite or above DIVERGED_NORM_RATIO × max(1, their norm at initialisation), stops the run
+# (backbone.training).
 
 
 @dataclass

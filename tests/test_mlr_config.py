@@ -182,7 +182,7 @@ def test_cached_augmented_views_without_the_cache_are_refused_not_ignored(tmp_pa
 def test_an_unexpected_runtime_error_keeps_its_traceback_a_diverged_run_is_one_line(
     tmp_path, monkeypatch
 ):
-    from mlr.errors import TrainingDiverged
+    from backbone.training import TrainingDiverged
 
     def oom(cfg, reporter=None):
         raise RuntimeError("CUDA out of memory")

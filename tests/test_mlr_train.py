@@ -14,12 +14,12 @@ from mlr_data import write_coco
 
 import mlr.train as train_mod
 from backbone.features import FeatureSource, cache_entry
+from backbone.metrics import mean_average_precision
+from backbone.runstate import CheckpointError
+from backbone.training import TrainingDiverged
 from corpora.schema import FIT_METRICS
-from mlr.checkpoints import CheckpointError
-from mlr.errors import TrainingDiverged
 from mlr.evaluation import evaluate_run
 from mlr.heads import METHODS, build_head
-from mlr.metrics import mean_average_precision
 from mlr.train import (
     FitConfig,
     feature_sources,

@@ -57,8 +57,8 @@ def umask():
 
 @pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
 def test_atomic_writes_respect_the_umask(tmp_path, umask, mask):
+    from backbone.runstate import atomic_torch_save
     from backbone.textcache import TextCache
-    from mlr.checkpoints import atomic_torch_save
 
     umask(mask)
     files = [

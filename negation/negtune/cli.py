@@ -180,8 +180,7 @@ def negtune(
 def _run(cfg: Any, *, quiet: bool) -> None:
     from backbone import TextOnlyError
     from backbone.config import backbone_hints
-    from mlr.cli_progress import RichReporter
-    from mlr.errors import TrainingDiverged
+    from backbone.training import RichReporter, TrainingDiverged
     from negation.negtune.runner import negtune as run
 
     with (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from mlr.config import PREPROCESS, default_feature_cache
+from backbone.config import PREPROCESS, default_feature_cache
 from negation.negbench.families import load_families
 from negation.negbench.questions import parse_tasks
 from negation.negtune.data import NEGATIONS

@@ -22,8 +22,8 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from backbone.metrics import mean_average_precision
 from corpora.schema import NEGTUNE_EVAL, C
-from mlr.metrics import mean_average_precision
 from negation.negbench.families import load_families
 from negation.negbench.inputs import bench_from_split
 from negation.negbench.questions import parse_tasks

@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from backbone import weights_id
+from backbone.training import Reporter
 from corpora.locks import cannot_lock, writing
 from corpora.multilabel import load_split, verify_images
 from corpora.runio import (
@@ -33,7 +34,6 @@ from corpora.runio import (
     write_run_json,
 )
 from corpora.schema import C
-from mlr.inputs import Reporter
 from negation.negbench.families import load_families
 from negation.negbench.inputs import image_keys
 from negation.negbench.runner import Progress

@@ -12,10 +12,10 @@ checkpoint after every epoch (resumable after a kill), and the NaN / divergence 
   training does.
 - Checkpoints: ``checkpoints/last.pt`` (epoch, the trained tensors, optimiser state, history,
   wall time), written atomically, the one it replaces kept as ``prev.pt``
-  (:mod:`mlr.checkpoints`).
+  (:mod:`backbone.runstate`).
 - Guard: a non-finite loss, or trained weights whose L2 norm is non-finite or above
-  :data:`mlr.train.DIVERGED_NORM_RATIO` × max(1, their norm at the start) after a step, stops the
-  run with :class:`mlr.train.TrainingDiverged` (the last good checkpoint stays).
+  :data:`backbone.training.DIVERGED_NORM_RATIO` × max(1, their norm at the start) after a step,
+  stops the run with :class:`backbone.training.TrainingDiverged` (the last good checkpoint stays).
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from backbone.features import image_batches
-from mlr.checkpoints import atomic_torch_save, resume_checkpoint
-from mlr.inputs import Reporter
-from mlr.train import DIVERGED_NORM_RATIO, TrainingDiverged
+from backbone.runstate import atomic_torch_save, resume_checkpoint
+from backbone.training import DIVERGED_NORM_RATIO, Reporter, TrainingDiverged
 from negation.negtune.config import TuneConfig
 from negation.negtune.data import CaptionBuilder
 from negation.negtune.objective import objective
@@ -88,7 +87,7 @@ def saved_state(model, mode: TrainMode) -> dict[str, torch.Tensor]:
 
 
 def load_state(model, state: dict[str, torch.Tensor], path: Path) -> None:
-    from mlr.checkpoints import CheckpointError
+    from backbone.runstate import CheckpointError
 
     try:
         result = model.load_state_dict(state, strict=False)

@@ -1,5 +1,5 @@
-"""mlrtrain checkpoints: atomic writes (``last.pt`` → ``prev.pt``), loading with
-``weights_only=True``, and the checkpoint a resumed run continues from.
+"""Training checkpoints (mlrtrain's and negtune's): atomic writes (``last.pt`` → ``prev.pt``),
+loading with ``weights_only=True``, and the checkpoint a resumed run continues from.
 
 Checkpoints hold trainable tensors and the optimizer state only. An empty, truncated or foreign
 checkpoint is a :class:`CheckpointError` naming the file; a failed write (disk full) an ``OSError``
@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from corpora.runio import atomic_write
-from mlr.heads import Head
 
 
 class CheckpointError(ValueError):
@@ -55,7 +54,7 @@ def load_checkpoint(path: Path) -> dict:
     return ck
 
 
-def load_params(head: Head, ck: dict, path: Path, what: str, opt=None) -> None:
+def load_params(head: torch.nn.Module, ck: dict, path: Path, what: str, opt=None) -> None:
     """Load a checkpoint's parameters (and, with ``opt``, its optimizer state) into ``head``; one
     line when they belong to another head."""
     try:
