@@ -257,10 +257,12 @@ def test_a_run_writes_an_export_every_command_loads_and_flags_random_weights(sha
     from corpora.schema import NEGTUNE_EVAL
 
     out = tmp_path / "run"
-    res = runner.invoke(app, _args(shapes, out, "--train", "all", "--bootstrap", "10"))
+    args = _args(shapes, out, "--train", "all", "--bootstrap", "10")
+    res = runner.invoke(app, [*args, "--format", "json"])
     assert res.exit_code == 0, res.output
     assert "RANDOM WEIGHTS" in res.stderr and f"--pretrained local-dir:{out}" in res.stderr
     frame = pl.read_parquet(out / "eval.parquet")
+    assert json.loads(res.stdout) == json.loads(frame.write_json())  # --format json: its rows
     assert frame.schema == pl.Schema(NEGTUNE_EVAL)
     assert set(frame["stage"]) == {"before", "after"} and frame["random_weights"].to_list()[0]
     assert {"mcq", "existence", "retrieval", "zeroshot"} == set(frame["task"])

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from corpora import cli
+from corpora.formats import FORMATS
 from corpora.launch import VersionOpt
 
 # one command, no subcommands: the app of corpora.cli.make_app, less its group callback (the
@@ -159,6 +160,7 @@ def negtune(
     bootstrap: Annotated[
         int, Opt(help="Bootstrap resamples of the CIs.", rich_help_panel=Eval)
     ] = 1000,
+    fmt: Annotated[str, cli.format_param(FORMATS)] = "table",
     quiet: cli.QuietOpt = False,
     version: VersionOpt = False,
 ) -> None:
@@ -166,7 +168,9 @@ def negtune(
     and evaluate it before and after on the test split, which is never trained on. --seed seeds
     the shuffling, the captions, the evaluation questions and random weights (--pretrained
     none, re-initialised so that they can learn). The tuned model: --pretrained local-dir:OUT."""
-    options = {k: v for k, v in locals().items() if k not in ("quiet", "evaluate", "version")}
+    options = {
+        k: v for k, v in locals().items() if k not in ("quiet", "evaluate", "version", "fmt")
+    }
     options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
     from negation.negtune.config import TuneConfig
 
@@ -174,10 +178,10 @@ def negtune(
         cfg = TuneConfig(**options, eval=evaluate)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
-    _run(cfg, quiet=quiet)
+    _run(cfg, fmt, quiet=quiet)
 
 
-def _run(cfg: Any, *, quiet: bool) -> None:
+def _run(cfg: Any, fmt: str, *, quiet: bool) -> None:
     from backbone import TextOnlyError
     from backbone.config import backbone_hints
     from backbone.training import RichReporter, TrainingDiverged
@@ -189,7 +193,7 @@ def _run(cfg: Any, *, quiet: bool) -> None:
     ):
         result = run(cfg, RichReporter(quiet=quiet), progress)
     if result.table is not None:
-        _print_table(result.table)
+        _print_table(result.table, fmt)
     cli.stderr.print(
         f"tuned model: --model {cfg.model} --pretrained {result.pretrained}",
         highlight=False,
@@ -201,23 +205,24 @@ def _num(x: float | None) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.3f}"
 
 
-def _print_table(frame: Any) -> None:
-    from rich.table import Table
-
+def _print_table(frame: Any, fmt: str) -> None:
+    """The before/after evaluation in ``fmt`` (json and csv: ``eval.parquet``'s rows)."""
+    from corpora.formats import Grid, emit
     from corpora.schema import C
 
     before = frame.filter(frame[C.stage] == "before")
     after = frame.filter(frame[C.stage] == "after")
     head = after.row(0, named=True)
-    t = Table(
-        title=f"negtune — {head[C.dataset]} {head[C.split]} — evaluation ({head[C.templates]})"
-    )
-    for h in ("task", "type", "metric", "before", "after", "after − before"):
-        t.add_column(h, justify="right" if h in ("before", "after", "after − before") else "left")
+    title = f"negtune — {head[C.dataset]} {head[C.split]} — evaluation ({head[C.templates]})"
+    rows = []
     for b, a in zip(before.iter_rows(named=True), after.iter_rows(named=True), strict=True):
         diff = None if a[C.value] is None or b[C.value] is None else a[C.value] - b[C.value]
-        t.add_row(a[C.task], a[C.type], a[C.metric], _num(b[C.value]), _num(a[C.value]), _num(diff))
-    cli.stdout.print(t)
+        rows.append(
+            [a[C.task], a[C.type], a[C.metric], _num(b[C.value]), _num(a[C.value]), _num(diff)]
+        )
+    header = ["task", "type", "metric", "before", "after", "after − before"]
+    records = frame.to_dicts()
+    emit(fmt, [Grid(title, header, rows, (), "lllrrr")], data=records, records=records)
 
 
 def main() -> None:
