@@ -9,9 +9,10 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
+from backbone.metrics import average_precision, mean_average_precision
 from mlr.losses import asymmetric_loss, bce_loss, get_loss, partial_bce_loss
 from mlr.masks import apply_mask, draw_mask, known_fraction, load_mask, save_mask
-from mlr.metrics import average_precision, evaluate, mean_average_precision
+from mlr.metrics import evaluate
 
 
 # ---------------------------------------------------------------- masks
