@@ -122,6 +122,12 @@ _BEFORE_TORCH = textwrap.dedent(
     import backbone.weights as weights
 
     weights.reachable = lambda url, *a, **k: False  # no network, and nothing to wait for
+    import urllib.request
+
+    def no_download(*a, **k):  # open_clip downloads with urlopen: a regression must not reach out
+        raise AssertionError("a download was attempted")
+
+    urllib.request.urlopen = no_download
     from mlr.cli import app as mlrtrain
     from negation.promptsim.cli import app as promptsim
 
@@ -154,6 +160,7 @@ _BEFORE_TORCH = textwrap.dedent(
 def test_missing_weights_are_said_before_pytorch_is_imported(tmp_path):
     """promptsim, mlrtrain fit and mlrtrain cache: no PyTorch, no dataset, no run directory."""
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hub")}
+    env["HF_HUB_OFFLINE"] = "1"  # nothing in it may reach the Hugging Face hub
     paths = [str(tmp_path / p) for p in ("weights", "no-such-root", "run")]
     done = subprocess.run(
         [sys.executable, "-c", _BEFORE_TORCH, *paths],
