@@ -52,6 +52,7 @@ def all_figures(
     results: o.Results,
     out: o.Out = FIGS,
     dpi: o.Dpi = 200,
+    allow_random: o.AllowRandomAll = False,
     quiet: o.AllQuiet = False,
 ) -> None:
     from figures.gallery import draw_all
@@ -60,7 +61,11 @@ def all_figures(
         raise typer.BadParameter(f"{results}: no such directory", param_hint="--results")
     with cli.stderr.status("drawing…", spinner="dots") as status:
         outcomes = draw_all(
-            results, out, dpi=dpi, on_figure=None if quiet else lambda n: status.update(n)
+            results,
+            out,
+            dpi=dpi,
+            allow_random=allow_random,
+            on_figure=None if quiet else lambda n: status.update(n),
         )
     _report(outcomes, quiet)
     drawn = [item for item in outcomes if item.status == "drawn"]

@@ -13,7 +13,7 @@ Expected layout of ``--results DIR`` (each part optional)::
 When a part holds several directories, the negscan corpora share one figure (one colour per
 corpus); the others are drawn one set per directory into ``OUT/<name>/``. ``negation_gap`` reads
 two parts: the sweeps' backbones, each matched with its negbench result (random weights left
-out, as ``paperfigs negation-gap`` without ``--allow-random``). The corpus-vs-accuracy
+out unless ``--allow-random``, as ``paperfigs negation-gap``). The corpus-vs-accuracy
 scatter of ``paperfigs negbench --negscan TAG=DIR`` is listed as skipped: which corpus trained
 which weights is not in the result files.
 """
@@ -107,12 +107,22 @@ def _per_dir(
     return [p for d in dirs for p in draw(d, out_dir / d.name)]
 
 
-def figure_plan(dpi: int) -> list[tuple[str, str | tuple[str, ...], Callable[..., list[Path]]]]:
+def figure_plan(
+    dpi: int, *, allow_random: bool = False
+) -> list[tuple[str, str | tuple[str, ...], Callable[..., list[Path]]]]:
     """(figure name, part (or parts), draw(dirs, …, out_dir): the dirs of each part) for every
-    figure ``all`` knows."""
+    figure ``all`` knows. ``allow_random`` is each figure's own ``--allow-random``."""
     return [
-        ("map_vs_partial", "sweeps", lambda ds, o: sweeps.map_vs_partial(ds, o, dpi=dpi)),
-        ("params_compute", "sweeps", lambda ds, o: compute.params_vs_compute(ds, o, dpi=dpi)),
+        (
+            "map_vs_partial",
+            "sweeps",
+            lambda ds, o: sweeps.map_vs_partial(ds, o, dpi=dpi, allow_random=allow_random),
+        ),
+        (
+            "params_compute",
+            "sweeps",
+            lambda ds, o: compute.params_vs_compute(ds, o, dpi=dpi, allow_random=allow_random),
+        ),
         (
             "promptsim_violin",
             "promptsim",
@@ -147,7 +157,9 @@ def figure_plan(dpi: int) -> list[tuple[str, str | tuple[str, ...], Callable[...
         (
             "negation_gap",
             ("sweeps", "negbench"),
-            lambda sw, nb, o: negation_gap.gap_vs_negation(sw, nb, o, dpi=dpi),
+            lambda sw, nb, o: negation_gap.gap_vs_negation(
+                sw, nb, o, dpi=dpi, allow_random=allow_random
+            ),
         ),
     ]
 
@@ -161,15 +173,17 @@ def draw_all(
     out_dir: Path,
     *,
     dpi: int = 200,
+    allow_random: bool = False,
     on_figure: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
     """Draw every figure the results allow; never raises for one figure's trouble — each
-    figure's :class:`Outcome` says what happened. ``on_figure(name)`` is called before each."""
+    figure's :class:`Outcome` says what happened. ``on_figure(name)`` is called before each.
+    ``allow_random``: draw runs on random weights where a figure otherwise leaves them out."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: no such results directory")
     outcomes = []
-    for name, part, draw in figure_plan(dpi):
+    for name, part, draw in figure_plan(dpi, allow_random=allow_random):
         if on_figure is not None:
             on_figure(name)
         parts = (part,) if isinstance(part, str) else part

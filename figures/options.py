@@ -106,3 +106,12 @@ AllowRandomPoints = Annotated[
         "nothing about CLIP); without it they are left out, and the figure says so.",
     ),
 ]
+AllowRandomAll = Annotated[
+    bool,
+    typer.Option(
+        "--allow-random",
+        help="Every figure's own --allow-random: the paper's numbers beside runs on random "
+        "weights, and backbones with random weights on the negation-gap figure. Without it they "
+        "are left out, and each figure says so.",
+    ),
+]

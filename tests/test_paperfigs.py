@@ -826,6 +826,22 @@ def test_sweep_figures_follow_the_tables_policy_on_random_weights(tmp_path, monk
     assert "DualCoOp" in [t.get_text() for t in figs[3].axes[0].get_yticklabels()]
 
 
+def test_all_passes_allow_random_to_every_figure_that_has_it(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "results"
+    d = make_sweep(root / "sweeps" / "voc")
+    path = d / "results.parquet"
+    random = {"random_weights": pl.lit(True), "pretrained": pl.lit("none")}
+    atomic_write_parquet(path, pl.read_parquet(path).with_columns(**random))
+    said = "the paper's numbers are not drawn beside runs on random weights"
+    drawn_figures(monkeypatch)
+    args = ["all", "--results", str(root), "--out", str(tmp_path / "f"), "--dpi", str(DPI)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and said in flat(res.output)
+    res = runner.invoke(app, [*args, "--allow-random"])
+    assert res.exit_code == 0, res.output
+    assert said not in flat(res.output) and "map_vs_partial" in res.output
+
+
 def test_map_vs_partial_tells_the_papers_equal_numbers_apart(results, tmp_path, monkeypatch):
     # VOC at 80 % known labels: the paper gives PositiveCoOp and SCPNet both 94.2
     figs = drawn_figures(monkeypatch)
