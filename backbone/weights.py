@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from backbone.config import MissingTextModelError, MissingWeightsError, unknown_model
+from backbone.config import ST_PREFIX, MissingTextModelError, MissingWeightsError, unknown_model
 from backbone.identity import EXPORT_CONFIG, REGISTERED, Weights, arch_differences
 
 LOCAL_DIR_PREFIX = "local-dir:"
@@ -145,13 +145,37 @@ def _tag_table() -> Callable[[str, str], dict[str, Any]] | None:
 
 
 def preflight(model: str, pretrained: str, cache_dir: str | None, *, offline: bool) -> None:
-    """The checks of :func:`resolve_weights` for a tag's weights that are not cached, before the
-    heavy imports: offline, or without an answer from their host, the error comes at once."""
+    """The model name (:func:`check_model_name`) and the checks of :func:`resolve_weights` for a
+    tag's weights that are not cached, before the heavy imports: a misspelt model, or weights
+    that cannot be had (offline, or their host does not answer), are said at once."""
+    check_model_name(model)
     spec = pretrained.strip()
     table = _tag_table()  # "none", a file, local-dir: and hf: are no tag
     tag_cfg = table(model, spec) if table is not None else None
     if tag_cfg:
         _fetchable(tag_cfg, _what(model, spec), cache_dir, offline=offline)
+
+
+def check_model_name(model: str) -> None:
+    """An :class:`UnknownModelError` for a ``--model`` name open_clip does not know. A name among
+    open_clip's own config files (read without importing it) or the configs registered in this
+    run passes at once; paths, folders and ``st:`` are :func:`backbone.modelspec.resolve_model`'s;
+    any other name is asked of open_clip itself (which imports PyTorch) before it is refused."""
+    import importlib.util
+
+    spec = model.strip()
+    if spec.startswith(ST_PREFIX) or looks_like_path(spec) or Path(spec).expanduser().is_dir():
+        return
+    if spec in REGISTERED:
+        return
+    found = importlib.util.find_spec("open_clip")
+    for folder in (found.submodule_search_locations or []) if found else []:
+        if (Path(folder) / "model_configs" / f"{spec}.json").is_file():
+            return
+    import open_clip
+
+    if open_clip.get_model_config(spec) is None:
+        raise unknown_model(spec)
 
 
 def _what(model_name: str, spec: str) -> str:

@@ -224,12 +224,12 @@ def fit(cfg: FitConfig, reporter: Reporter | None = None, on_epoch_end=None) -> 
     else:
         train_idx, val_idx = np.arange(n), None
     _check_labels_known(targets_all, train_idx, val_idx, cfg, partial)
+    backbone = load_backbone_for(cfg)  # (a model or weights it refuses leaves nothing written)
     save_mask(out / "mask.npy", mask)
     rep.message(f"known labels: {known:.4f} of {n}×{c} (partial {partial:g})")
     if val_idx is None:
         rep.message("protocol 'anchors': the TEST split is used as validation (optimistic)")
 
-    backbone = load_backbone_for(cfg)
     model_info = backbone.info()
     if backbone.random_weights:
         rep.random_weights(model_info)

@@ -294,3 +294,27 @@ def test_the_readme_from_python_block_runs_as_written(tiny_models, tmp_path, cap
     results = scope["sweep"].results
     assert results.height == 4 and set(results["status"]) == {"complete"}
     assert capsys.readouterr().out == ""
+
+
+def test_a_misspelt_model_is_refused_before_the_dataset_is_read_and_nothing_is_written(tmp_path):
+    """`--model RN-101`: exit 2 with a did-you-mean, not the missing dataset (read later), and no
+    run directory, mask or lock left behind."""
+    out = tmp_path / "run"
+    args = ["fit", "--dataset", "voc", "--root", str(tmp_path / "no-such-root"), "--out", str(out)]
+    res = runner.invoke(app, [*args, "--model", "RN-101", "--pretrained", "none"])
+    assert res.exit_code == 2, res.output
+    said = " ".join(res.output.replace("│", " ").split())
+    assert "--model: unknown open_clip model 'RN-101': did you mean 'RN101'?" in said
+    assert "no-such-root" not in said
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_model_name_check_before_pytorch_passes_every_open_clip_name():
+    import open_clip
+
+    from backbone.weights import check_model_name
+
+    for name in open_clip.list_models():
+        check_model_name(name)
+    with pytest.raises(ValueError, match="unknown open_clip model 'RN-101'"):
+        check_model_name("RN-101")
