@@ -447,3 +447,29 @@ def test_a_misspelt_question_column_is_an_error_not_a_null_column():
     assert question_row(qid="q", task="mcq")["task"] == "mcq"
     with pytest.raises(KeyError, match="tsak"):
         question_row(qid="q", tsak="mcq")
+
+
+def test_a_bad_root_is_said_before_pytorch_is_imported(tmp_path):
+    """`promptsim negbench --root MISSING`: the usage error comes without importing PyTorch (which
+    takes seconds), as promptsim's other commands do."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys\n"
+        "from negation.promptsim.cli import app\n"
+        "try:\n"
+        f"    app(['negbench', '--dataset', 'voc', '--root', {str(tmp_path / 'nope')!r},"
+        f" '--out', {str(tmp_path / 'out')!r}])\n"
+        "except SystemExit as done:\n"
+        "    print(done.code, 'torch' in sys.modules or 'open_clip' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "COLUMNS": "500"}  # the error box unwrapped
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert "no such directory" in done.stderr

@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import torch
-import torch.nn.functional as F
 
 from backbone import require_images
 from backbone.model_list import name_part, weights_spec
@@ -72,6 +70,9 @@ class Result:
 def image_features(backbone, opener, indices: list[int], batch: int, progress) -> np.ndarray:
     """Normalised ``encode_image`` features of ``indices`` (in that order), at the native size,
     through the backbone's transform (its ``config.preprocess``)."""
+    import torch  # here: a bad option is said before PyTorch is imported
+    import torch.nn.functional as F
+
     require_images(backbone, "an image transform")
     tf = backbone.image_transform(backbone.native_image_size)
     out = []
