@@ -25,7 +25,9 @@ backbones into one directory keep both.
 One sweep may run its grid on several backbones (``SweepConfig.backbones``: ``--models-file`` or
 repeated ``--model``/``--pretrained``), e.g. a CLIP and its negation-tuned versions: each run
 directory is then under the backbone's own folder (:data:`BACKBONE_TEMPLATE`,
-``{backbone}/{dataset}/…``, the folder named as ``promptsim negbench --models-file`` names it),
+``{backbone}/{dataset}/…``, the folder named as ``promptsim negbench --models-file`` names it;
+the runs an earlier sweep of one of them alone left in ``{dataset}/…`` stay there:
+:meth:`SweepConfig.kept_backbone`),
 and skip, resume, job-array slices (over the whole plan, backbone → seed → partial → method) and
 ``results.parquet`` work across them as within one.
 
@@ -58,7 +60,7 @@ import polars as pl
 from backbone.model_list import identity_name, weights_spec
 from corpora import schema as S
 from corpora.executors import LocalExecutor, RayExecutor, Resources, take_slice
-from corpora.places import remote_url
+from corpora.places import Place, remote_url
 from corpora.runio import SEED_MAX, run_info
 from corpora.schema import C
 from mlr.config import BACKBONE_TEMPLATE, DEFAULT_TEMPLATE, METHODS, FitConfig, check_partial
@@ -189,10 +191,38 @@ class SweepConfig:
         several = self.models_file is not None or len(self.backbone_list()) > 1
         return BACKBONE_TEMPLATE if several else DEFAULT_TEMPLATE
 
+    def kept_backbone(self) -> tuple[str, str] | None:
+        """Over several backbones with the default layout: the backbone whose runs an earlier sweep
+        of it alone left in the one-backbone layout (``{dataset}/…``, its runs' ``run.json``
+        name its model and weights), when its ``{backbone}/`` folder holds nothing yet. Its runs
+        stay where they are (skipped or resumed there, never trained again); None if there is
+        no such backbone."""
+        if self.template is not None or self.resolved_template() != BACKBONE_TEMPLATE:
+            return None
+        place = Place(self.out)
+        files = set(place.files())
+        grid = list(itertools.product(self.seeds, self.partials, self.methods))
+        for model, pretrained in self.backbone_list() if files else []:
+            if any(f.startswith(identity_name(model, pretrained) + "/") for f in files):
+                continue
+            for seed, p, method in grid:
+                rel = DEFAULT_TEMPLATE.format(
+                    dataset=self.base.dataset, method=method, partial=p, seed=seed
+                )
+                if f"{rel}/run.json" in files:
+                    made = (place / rel / "run.json").read_json().get("config", {})
+                    if made.get("model") == model and weights_spec(
+                        str(made.get("pretrained"))
+                    ) == weights_spec(pretrained):
+                        return model, pretrained
+                    break  # another backbone's runs
+        return None
+
     def plan(self) -> list[SweepRun]:
         """Every run, ordered backbone → seed → partial → method (the methods of one mask run
         back to back). Raises ``ValueError`` when the template sends two runs to one directory."""
         template = check_template(self.resolved_template())
+        kept = self.kept_backbone()
         url = remote_url(self.out)
         local = self.out if url is None else staging_dir(url, self.work_dir)
         runs: list[SweepRun] = []
@@ -207,7 +237,7 @@ class SweepConfig:
                 "model": model,
                 "backbone": identity_name(model, pretrained),
             }
-            rel = template.format(**values)
+            rel = (DEFAULT_TEMPLATE if (model, pretrained) == kept else template).format(**values)
             here = (f"{model},{pretrained}", method, p, seed)
             if rel in seen:
                 raise ValueError(

@@ -123,6 +123,34 @@ def test_a_rerun_skips_and_a_killed_run_of_the_second_backbone_resumes(models_sw
     assert after.height == 4 and metrics.is_file()
 
 
+def test_adding_a_backbone_keeps_the_first_sweeps_runs_where_they_are(
+    voc_root, tiny_models, checkpoints, tmp_path
+):
+    """A sweep on the base CLIP alone, then the same --out with its tuned version added: the base
+    runs stay in the one-backbone layout and are skipped (not trained again); the new backbone
+    gets its own folder; a third invocation agrees."""
+    out = tmp_path / "sweep"
+    args = sweep_args(voc_root, out, tmp_path / "features")
+    first = ["--model", tiny_models[1], "--pretrained", checkpoints[0]]
+    res = runner.invoke(app, [*args, *first])
+    assert res.exit_code == 0, res.output
+    kept = out / "voc/baseline/p0.5/seed0/metrics.json"
+    made = kept.stat().st_mtime_ns
+    both = [*first, "--model", tiny_models[1], "--pretrained", checkpoints[1]]
+    for _ in range(2):
+        res = runner.invoke(app, [*args, *both])
+        assert res.exit_code == 0, res.output
+        rows = pl.read_parquet(out / "results.parquet").sort("pretrained", "method")
+        assert rows.height == 4
+        status = {(r["pretrained"], r["run_dir"]): r["status"] for r in rows.iter_rows(named=True)}
+        new = identity_name(tiny_models[1], checkpoints[1])
+        for m in METHODS.split(","):
+            assert status[(checkpoints[0], f"voc/{m}/p0.5/seed0")] == "skipped"
+            assert status[(checkpoints[1], f"{new}/voc/{m}/p0.5/seed0")] in ("complete", "skipped")
+    assert kept.stat().st_mtime_ns == made  # never trained again
+    assert not (out / identity_name(tiny_models[1], checkpoints[0])).exists()
+
+
 def base_config(root: Path, model: str, cache: Path) -> FitConfig:
     return replace(sweep_test.base_config(root, model, cache), epochs=1)
 
