@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from corpora.classes import load_classes
 from negation.negscan import analysis
 from negation.negscan.analysis import analyse, analyse_together, combine, scan
-from negation.negscan.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table
+from negation.negscan.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table, normalise_all
 from negation.negscan.scan import ScanOptions, prefilter
 from negation.negscan.tables import unique_summary
 
@@ -473,6 +473,17 @@ def test_the_nfkc_table_is_stored_once_and_a_damaged_copy_is_rebuilt(tmp_path, m
         assert nfkc_table() == table
     finally:
         _nfkc.cache_clear()
+
+
+def test_ascii_entries_are_normalised_as_polars_normalises_them():
+    """Lexicon entries and class names that are all ASCII skip Polars (lower-cased in Python):
+    the same text as Polars' NFKC and lower-casing, for every ASCII character; a list with one
+    other text goes through Polars as a whole."""
+    every = "".join(map(chr, range(128)))
+    texts = [every, "No Longer", "DON'T", " Hot  Dog "]
+    polars = pl.Series(texts).str.normalize("NFKC").str.to_lowercase().to_list()
+    assert normalise_all(texts) == polars
+    assert normalise_all([*texts, "ＤＯＮ’T"]) == [*polars, "don't"]
 
 
 # --- one Unicode version: Polars' ------------------------------------------------------------
