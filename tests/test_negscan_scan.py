@@ -541,3 +541,23 @@ def test_the_character_route_is_taken_only_where_it_equals_whole_string_nfkc():
     whole = chars_route.select(normalised(pl.col("caption"), exclude_numbering=False))
     differ = chars_route.filter((got.to_series() != whole.to_series()).to_list())
     assert differ.is_empty(), differ.head(5)
+
+
+def test_the_character_route_needs_only_the_characters_the_captions_hold():
+    """A batch's character route uses the table of the characters its captions hold: every
+    character NFKC changes, each in a caption beside others (and ASCII), comes out as the whole
+    table makes it, and a table of none of them leaves the text as it is."""
+    from negation.negscan.lexicon import nfkc_of
+    from negation.negscan.scan import normalised
+
+    src, _ = nfkc_table()
+    captions = ["no " + "".join(src[i : i + 7]) + " x" for i in range(0, len(src), 7)]
+    frame = pl.DataFrame({"caption": [*captions, "café", "ascii only"]})
+    caption = pl.col("caption")
+    held = frame["caption"].str.extract_all(r"[^\x00-\x7F]").explode().unique().drop_nulls()
+    assert len(nfkc_of(held)[0]) == len(src) and nfkc_of(["é", "a"]) == ([], [])
+    whole = frame.select(normalised(caption, exclude_numbering=False, kind="chars"))
+    some = frame.select(normalised(caption, exclude_numbering=False, kind="chars", chars=held))
+    assert some.equals(whole)
+    none = frame.select(normalised(caption, exclude_numbering=False, kind="chars", chars=[]))
+    assert none.to_series().to_list() == frame["caption"].str.to_lowercase().to_list()
