@@ -92,3 +92,8 @@ def test_the_default_mix_is_unique_captions_negated_at_laions_rate(tmp_path):
     assert texts.n_unique() == texts.len()  # no caption repeats, as in real web captions
     result = scan(captions.lazy(), ScanOptions(load_lexicon("standard"), n_samples=0))
     assert 0.0040 <= result.n_with_negation / result.n_rows <= 0.0055  # LAION-400M: 0.47 %
+
+
+def test_children_write_and_read_bytecode_whatever_the_shell_says():
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/bin"}
+    assert bench.child_env(env) == {"PATH": "/bin"}

@@ -657,3 +657,12 @@ def test_the_bar_says_all_shards_were_reused_not_0_of_0_captions(tmp_path):
     again = invoke("laion", tmp_path / "in", "--out", out)
     assert again.exit_code == 0, again.output
     assert "all 3 shard(s) reused" in again.output and "0/0 captions" not in again.output
+
+
+def test_a_pattern_is_echoed_as_typed_never_with_emoji(tmp_path):
+    folder = tmp_path / "x:dog:y"
+    write_shard(folder / "part-0.parquet", ["no dog"])
+    pattern = str(folder / "*.parquet")
+    result = invoke("laion", pattern, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert f"'{pattern}': 1 file(s)" in result.output

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from corpora.classes import load_classes
 from negation.negscan import analysis
 from negation.negscan.analysis import analyse, analyse_together, combine, scan
-from negation.negscan.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table
+from negation.negscan.lexicon import Lexicon, _nfkc, load_lexicon, nfkc_table, normalise_all
 from negation.negscan.scan import ScanOptions, prefilter
 from negation.negscan.tables import unique_summary
 
@@ -475,6 +475,17 @@ def test_the_nfkc_table_is_stored_once_and_a_damaged_copy_is_rebuilt(tmp_path, m
         _nfkc.cache_clear()
 
 
+def test_ascii_entries_are_normalised_as_polars_normalises_them():
+    """Lexicon entries and class names that are all ASCII skip Polars (lower-cased in Python):
+    the same text as Polars' NFKC and lower-casing, for every ASCII character; a list with one
+    other text goes through Polars as a whole."""
+    every = "".join(map(chr, range(128)))
+    texts = [every, "No Longer", "DON'T", " Hot  Dog "]
+    polars = pl.Series(texts).str.normalize("NFKC").str.to_lowercase().to_list()
+    assert normalise_all(texts) == polars
+    assert normalise_all([*texts, "ＤＯＮ’T"]) == [*polars, "don't"]
+
+
 # --- one Unicode version: Polars' ------------------------------------------------------------
 
 OUTLINED_NOT = "\U0001cce3\U0001cce4\U0001cce9"  # OUTLINED LATIN CAPITAL N, O, T (Unicode 16)
@@ -530,3 +541,23 @@ def test_the_character_route_is_taken_only_where_it_equals_whole_string_nfkc():
     whole = chars_route.select(normalised(pl.col("caption"), exclude_numbering=False))
     differ = chars_route.filter((got.to_series() != whole.to_series()).to_list())
     assert differ.is_empty(), differ.head(5)
+
+
+def test_the_character_route_needs_only_the_characters_the_captions_hold():
+    """A batch's character route uses the table of the characters its captions hold: every
+    character NFKC changes, each in a caption beside others (and ASCII), comes out as the whole
+    table makes it, and a table of none of them leaves the text as it is."""
+    from negation.negscan.lexicon import nfkc_of
+    from negation.negscan.scan import normalised
+
+    src, _ = nfkc_table()
+    captions = ["no " + "".join(src[i : i + 7]) + " x" for i in range(0, len(src), 7)]
+    frame = pl.DataFrame({"caption": [*captions, "café", "ascii only"]})
+    caption = pl.col("caption")
+    held = frame["caption"].str.extract_all(r"[^\x00-\x7F]").explode().unique().drop_nulls()
+    assert len(nfkc_of(held)[0]) == len(src) and nfkc_of(["é", "a"]) == ([], [])
+    whole = frame.select(normalised(caption, exclude_numbering=False, kind="chars"))
+    some = frame.select(normalised(caption, exclude_numbering=False, kind="chars", chars=held))
+    assert some.equals(whole)
+    none = frame.select(normalised(caption, exclude_numbering=False, kind="chars", chars=[]))
+    assert none.to_series().to_list() == frame["caption"].str.to_lowercase().to_list()

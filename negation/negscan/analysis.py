@@ -131,7 +131,7 @@ def _analyse(
         ("nfkc", other.filter(composing)),
     ]
     neg = (
-        pl.concat([matching.negated(part.lazy(), kind, opts) for kind, part in routes])
+        pl.concat([matching.negated(part, kind, opts) for kind, part in routes])
         .collect(engine="streaming")
         .with_row_index("i")
     )

@@ -15,9 +15,10 @@ from negation.negscan.scan import Patterns, ScanOptions, normalised
 LONG = 1024
 
 
-def negated(part: pl.LazyFrame, kind: str, opts: ScanOptions) -> pl.LazyFrame:
+def negated(part: pl.DataFrame, kind: str, opts: ScanOptions) -> pl.LazyFrame:
     """The captions of one normalisation route that have a negation, with their normalised text
-    ``norm`` and their bigram matches ``m`` (every negator with its next word).
+    ``norm`` and their bigram matches ``m`` (every negator with its next word). The ``"chars"``
+    route's table holds the characters these captions hold, not all ~5 000.
 
     A caption longer than ``LONG`` bytes is cut to start at its first negator: nothing before it
     can count (a class counts after a negator), and each regex below then reads only the rest.
@@ -27,15 +28,20 @@ def negated(part: pl.LazyFrame, kind: str, opts: ScanOptions) -> pl.LazyFrame:
         (pats.any_ascii, pats.bigram_ascii) if kind == "ascii" else (pats.any, pats.bigram)
     )
     norm = pl.col("norm")
-    part = part.with_columns(
-        norm=normalised(pl.col(CAPTION), exclude_numbering=opts.exclude_numbering, kind=kind),
+    chars = None
+    if kind == "chars":
+        chars = part[CAPTION].str.extract_all(r"[^\x00-\x7F]").explode().unique().drop_nulls()
+    lazy = part.lazy().with_columns(
+        norm=normalised(
+            pl.col(CAPTION), exclude_numbering=opts.exclude_numbering, kind=kind, chars=chars
+        ),
         ascii=pl.lit(kind == "ascii"),
     )
     long = pl.col(CAPTION).str.len_bytes() > LONG
     start = norm.str.find(any_pat).fill_null(norm.str.len_bytes())  # (none: the text is emptied)
-    cut = part.filter(long).with_columns(norm=norm.cast(pl.Binary).bin.slice(start).cast(pl.String))
-    part = pl.concat([part.filter(~long), cut])
-    return part.with_columns(m=norm.str.extract_all(bigram)).filter(pl.col("m").list.len() > 0)
+    cut = lazy.filter(long).with_columns(norm=norm.cast(pl.Binary).bin.slice(start).cast(pl.String))
+    lazy = pl.concat([lazy.filter(~long), cut])
+    return lazy.with_columns(m=norm.str.extract_all(bigram)).filter(pl.col("m").list.len() > 0)
 
 
 def hits(neg: pl.DataFrame, matches: pl.DataFrame, pats: Patterns) -> pl.DataFrame:

@@ -27,7 +27,7 @@ Counts are Int64, so sums over billions of rows cannot overflow.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate
@@ -48,6 +48,7 @@ from negation.negscan.lexicon import (
     TOKEN_ASCII,
     Lexicon,
     entry_pattern,
+    nfkc_of,
     nfkc_table,
     normalise_entries,
 )
@@ -235,19 +236,27 @@ class ScanResult:
         }
 
 
-def normalised(expr: pl.Expr, *, exclude_numbering: bool, kind: str = "nfkc") -> pl.Expr:
+def normalised(
+    expr: pl.Expr,
+    *,
+    exclude_numbering: bool,
+    kind: str = "nfkc",
+    chars: Iterable[str] | None = None,
+) -> pl.Expr:
     """The Polars twin of :func:`.lexicon.normalise` (+ optional numbering blanking).
 
     ``kind`` picks the cheapest exact route for a caption: ``"ascii"`` (NFKC is the identity:
     lower-case only), ``"chars"`` (no character of :func:`negation.negscan.lexicon.composing_class`:
     NFKC character by character through an Aho–Corasick table, several times faster) or
-    ``"nfkc"`` (whole-string NFKC).
+    ``"nfkc"`` (whole-string NFKC). ``chars``: every character the texts of the ``"chars"``
+    route hold, or more (the table then holds only those: the same text, each entry being one
+    character); None: the whole table.
     """
     if kind == "nfkc":
         out = expr.str.normalize("NFKC")
     elif kind == "chars":
-        src, dst = nfkc_table()
-        out = expr.str.replace_many(list(src), list(dst))
+        src, dst = nfkc_table() if chars is None else nfkc_of(chars)
+        out = expr.str.replace_many(list(src), list(dst)) if src else expr
     else:
         out = expr
     out = out.str.to_lowercase()

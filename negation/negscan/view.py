@@ -96,8 +96,14 @@ class ScanBar:
 def print_patterns(patterns: list, *, quiet: bool) -> None:
     """Say what each multi-file pattern matched, and which names of a brace pattern are missing."""
     for m in patterns:
-        if m.kind != "file" and not quiet:
-            err.print(f"{m.pattern!r}: {m.matched:,} file(s)", highlight=False, soft_wrap=True)
+        if m.kind != "file" and not quiet:  # (the pattern as typed: no markup, no emoji codes)
+            err.print(
+                f"{m.pattern!r}: {m.matched:,} file(s)",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+                emoji=False,
+            )
         if m.missing:
             first = ", ".join(m.missing[:3]) + (", …" if len(m.missing) > 3 else "")
             err.print(
