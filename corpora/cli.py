@@ -249,7 +249,9 @@ def input_error_types() -> tuple[type[BaseException], ...]:
 
 def error(message: str) -> None:
     """One red line on stderr: ``error: message``."""
-    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    stderr.print(  # (a path's ":dog:" stays as typed: no emoji codes)
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
+    )
 
 
 def _flag(option: str) -> str:

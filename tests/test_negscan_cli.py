@@ -666,3 +666,12 @@ def test_a_pattern_is_echoed_as_typed_never_with_emoji(tmp_path):
     result = invoke("laion", pattern, "--format", "json")
     assert result.exit_code == 0, result.output
     assert f"'{pattern}': 1 file(s)" in result.output
+
+
+def test_an_error_line_names_a_path_as_typed_never_with_emoji(tmp_path):
+    broken = tmp_path / "x:dog:y" / "part-0.parquet"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not parquet")
+    result = invoke("laion", str(broken))
+    assert result.exit_code == 1 and "error:" in result.output
+    assert ":dog:" in result.output and "🐶" not in result.output
