@@ -31,8 +31,9 @@ from corpora.launch import add_version_option
 from corpora.noise import quiet_option
 from corpora.runio import SEED_MAX
 
-stdout = Console()  # results
-stderr = Console(stderr=True)  # progress, messages, warnings, banners
+# no emoji codes: a path or caption holding ":dog:" is printed as typed
+stdout = Console(emoji=False)  # results
+stderr = Console(stderr=True, emoji=False)  # progress, messages, warnings, banners
 
 
 def make_app(name: str, help: str, **kwargs: Any) -> typer.Typer:
@@ -249,9 +250,7 @@ def input_error_types() -> tuple[type[BaseException], ...]:
 
 def error(message: str) -> None:
     """One red line on stderr: ``error: message``."""
-    stderr.print(  # (a path's ":dog:" stays as typed: no emoji codes)
-        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
-    )
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _flag(option: str) -> str:
