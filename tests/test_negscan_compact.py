@@ -65,3 +65,43 @@ def test_records_are_columns_and_the_json_files_do_not_list_every_shard(tmp_path
     per_shard = pl.read_parquet(out / "per_shard.parquet")
     assert per_shard["shard"].to_list() == records["url"].to_list()
     assert per_shard["partial"].to_list() == records["key"].to_list()
+
+
+def _record_frame(slots, empty=()):
+    """Records of made-up shards at ``slots`` (slot 47: a copy of slot 46's content)."""
+    from negation.negscan.records import RECORDS
+
+    rows = [
+        (f"/d/part-{s:03d}", 100 + s, f"mtime={s}", f"parquet:{min(s, 46)}", f"k{s:03d}",
+         0 if s in empty else 3, 0, 0, s % 2, 0)
+        for s in slots
+    ]  # fmt: skip
+    return pl.DataFrame(rows, schema=RECORDS, orient="row")
+
+
+def test_records_past_the_memory_bound_go_to_files_and_come_back_in_order(tmp_path, monkeypatch):
+    """A driver keeps at most SPILL records in memory, the others in files sorted by slot: in
+    whatever order they arrive, per_shard.parquet is the same bytes as from records that never
+    left memory, and the rows, the shards without captions and the copies found are the same."""
+    from negation.negscan import records as rec
+
+    empty = {4, 31}
+    in_memory = rec.Records.of(_record_frame(range(48), empty))
+    distinct = rec.Records.of(_record_frame(range(47), empty))
+    monkeypatch.setattr(rec, "SPILL", 7)
+    monkeypatch.setattr(rec, "ROW_GROUP", 8)  # (several row groups)
+    batches = [list(range(k, min(k + 5, 48))) for k in range(0, 48, 5)]
+    spilled = rec.Records()
+    for slots in batches[3:6] + batches[:3] + batches[6:][::-1]:  # (tasks finish out of order)
+        spilled.add_frame(slots, _record_frame(slots, empty))
+        assert sum(frame.height for frame in spilled._parts) < rec.SPILL  # the rest in files
+    assert len(spilled) == 48 and spilled.frame().equals(in_memory.frame())
+    assert spilled.frame()["url"].to_list() == [f"/d/part-{s:03d}" for s in range(48)]
+    assert spilled.repeats_content() and not distinct.repeats_content()
+    assert spilled.empty()["url"].to_list() == ["/d/part-004", "/d/part-031"]
+    assert spilled.empty().equals(in_memory.empty())
+    for name, records in (("memory", in_memory), ("spilled", spilled)):
+        records.write_per_shard(tmp_path / f"{name}.parquet")
+    assert (tmp_path / "memory.parquet").read_bytes() == (tmp_path / "spilled.parquet").read_bytes()
+    got = pl.read_parquet(tmp_path / "spilled.parquet")
+    assert got.equals(rec.per_shard(in_memory.frame()))

@@ -561,3 +561,31 @@ def test_the_character_route_needs_only_the_characters_the_captions_hold():
     assert some.equals(whole)
     none = frame.select(normalised(caption, exclude_numbering=False, kind="chars", chars=[]))
     assert none.to_series().to_list() == frame["caption"].str.to_lowercase().to_list()
+
+
+def test_the_exact_union_of_unique_hashes_is_exact_at_every_bucket_edge(monkeypatch):
+    """The union is made a range of hashes at a time: hashes on the ranges' edges (0, 2^60 - 1,
+    2^60, 2^64 - 1) are each counted once, and the switch to sketches comes past UNIQUE_EXACT
+    distinct hashes, not before."""
+    from negation.negscan import uniques
+
+    edges = [0, (1 << 60) - 1, 1 << 60, (1 << 64) - 1, 7 << 60, (8 << 60) - 1]
+    parts = [edges[:4], edges[2:], [5, 1 << 63, *edges[:2]]]
+    neg_words = {0: "no", 1 << 60: "not", (1 << 64) - 1: "no"}
+
+    def tables(hashes):
+        negs = [(h, neg_words[h], 1) for h in hashes if h in neg_words]
+        return (
+            pl.DataFrame({"hash": hashes}, schema={"hash": pl.UInt64}),
+            pl.DataFrame(negs, schema={"hash": pl.UInt64, "word": pl.String,
+                                       "occurrences": pl.Int64}, orient="row"),
+        )  # fmt: skip
+
+    everything = {h for part in parts for h in part}
+    union, negs, sketch = uniques.add_up([tables(p) for p in parts], [])
+    assert sketch is None and sorted(union["hash"].to_list()) == sorted(everything)
+    assert sorted(negs.rows()) == sorted((h, w, 1) for h, w in neg_words.items())
+    monkeypatch.setattr(uniques, "UNIQUE_EXACT", len(everything))
+    assert uniques.add_up([tables(p) for p in parts], [])[2] is None
+    monkeypatch.setattr(uniques, "UNIQUE_EXACT", len(everything) - 1)
+    assert uniques.add_up([tables(p) for p in parts], [])[2] is not None

@@ -22,6 +22,7 @@ from test_sweep import METHODS, sweep_config
 from corpora.captions import parquet_captions, parquet_footer
 from corpora.executors import RayExecutor, start_ray
 from corpora.shards import DEFAULT_RETRIES, expand
+from negation.negscan import records
 from negation.negscan.distributed import scan_in_parallel
 from negation.negscan.lexicon import load_lexicon
 from negation.negscan.scan import ScanOptions
@@ -101,7 +102,7 @@ def same_reports(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_ray_engine_writes_the_local_report_byte_for_byte(ray_cluster, tmp_path):
+def test_ray_engine_writes_the_local_report_byte_for_byte(ray_cluster, tmp_path, monkeypatch):
     corpus(tmp_path)
     bad = tmp_path / "in" / "part-00009.parquet"  # a corrupt data page: a task's bad shard
     pl.DataFrame({"TEXT": [f"no caption {i} " * 3 for i in range(20_000)]}).write_parquet(bad)
@@ -116,6 +117,7 @@ def test_ray_engine_writes_the_local_report_byte_for_byte(ray_cluster, tmp_path)
     common = ["laion", tmp_path / "in", "--unique", "--skip-bad", "--quiet"]
     local = invoke(*common, "--out", tmp_path / "local")
     assert local.exit_code == 0, local.output
+    monkeypatch.setattr(records, "SPILL", 2)  # the driver's records in files, not in memory
     remote = invoke(*common, "--out", tmp_path / "ray", "--engine", "ray", "--workers", "2")
     assert remote.exit_code == 0, remote.output
     same_reports(tmp_path / "local", tmp_path / "ray")

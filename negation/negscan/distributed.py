@@ -4,9 +4,10 @@ The driver (:func:`scan_in_parallel`) cuts the shards without a finished partial
 consecutive shards, one task each (:func:`scan_batch`). A task reads its shards' footers, scans
 them as a local scan does (:func:`.scanning.scan_units`) and writes their partials under
 ``--out`` as one directory, its manifest with it; it returns their records and their results
-added up. The driver does no per-shard reading: it adds the batches' results up as they arrive
-(its memory does not grow with the number of shards), keeps the records in shard order, and adds
-up reused partials a directory at a time. A shard is counted once: copies under two paths are
+added up. The driver does no per-shard reading: it adds the batches' results up as they arrive,
+keeps the records (those past a few thousand in files: :class:`.records.Records`), and adds up
+reused partials a directory at a time, so that its memory does not grow with the number of
+shards. A shard is counted once: copies under two paths are
 found from the content the tasks read, and the scan is then added up again without them. The
 report is the one a local scan writes, byte for byte.
 """
@@ -178,11 +179,11 @@ def scan_in_parallel(
             if on_done:
                 on_done(slots[entry[C.shard]][1], 0, False)
         copies += [(slots[url][0], url) for url in got.copies]
-    placed = records.frame(slots=True)
-    outcome = Outcome(total.result(), placed.drop(SLOT), len(reused), bad)
-    if not distinct_units and placed["content"].n_unique() < placed.height:
+    outcome = Outcome(total.result(), records, len(reused), bad)
+    if not distinct_units and records.repeats_content():
         # a content found twice: copies are counted once, as a local scan does (the first in
         # shard order), the scan added up again without them (from their partials)
+        placed = records.frame(slots=True)
         found = [
             units[slot].identified(Footer(n_rows, content))
             for slot, n_rows, content in placed.select(SLOT, C.n_rows, "content").iter_rows()

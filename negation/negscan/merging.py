@@ -8,7 +8,7 @@ import polars as pl
 from corpora.places import Place
 from corpora.schema import C
 from negation.negscan.analysis import Sum
-from negation.negscan.records import to_frame
+from negation.negscan.records import Records, to_frame
 from negation.negscan.scan import ScanResult, options_from_config
 from negation.negscan.store import (
     CONFIG,
@@ -134,5 +134,5 @@ def merge_partials(dirs: list[Place], out: Place) -> tuple[dict[str, object], Ou
         for entry in (d / SUMMARY).read_json().get("bad_shards", []):
             if entry[C.shard] not in urls:
                 bad[entry[C.shard]] = entry
-    outcome = Outcome(total.result(), records, bad=[bad[url] for url in sorted(bad)])
+    outcome = Outcome(total.result(), Records.of(records), bad=[bad[url] for url in sorted(bad)])
     return config, outcome, sorted(set(duplicates))

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
-
-import polars as pl
+from pathlib import Path
 
 from corpora import schema as S
 from corpora.places import Place
-from corpora.runio import atomic_write_json, atomic_write_parquet
+from corpora.runio import atomic_write, atomic_write_json, atomic_write_parquet
 from corpora.schema import C
 from corpora.shards import PatternMatch
-from negation.negscan.records import per_shard
+from negation.negscan.records import Records
 from negation.negscan.scan import ScanOptions
 from negation.negscan.store import PER_SHARD, REPORT_FILES, SUMMARY, Outcome, write_guard
 from negation.negscan.tables import unique_summary
@@ -66,11 +66,11 @@ def summary(
         "top_bigrams": [
             {C.negator: n, C.next_word: w, C.count: c} for n, w, c in r.bigrams.head(top_k).rows()
         ],
-        "n_shards": outcome.records.height,
+        "n_shards": len(outcome.shards),
         "reused_shards": outcome.reused,
         "bad_shards": outcome.bad,
         "duplicate_shards_counted_once": duplicates,
-        "warnings": shard_warnings(outcome.records),
+        "warnings": shard_warnings(outcome.shards),
     }
     if patterns is not None:
         out["patterns"] = [
@@ -83,11 +83,10 @@ def summary(
     return out
 
 
-def shard_warnings(records: pl.DataFrame) -> list[dict[str, str]]:
+def shard_warnings(records: Records) -> list[dict[str, str]]:
     """Shards that were read but hold no caption to count: no rows, or only null captions."""
     out = []
-    empty = (pl.col(C.n_rows) == 0) | (pl.col(C.n_null) == pl.col(C.n_rows))
-    for url, n_rows in records.filter(empty).select("url", C.n_rows).iter_rows():
+    for url, n_rows in records.empty().select("url", C.n_rows).iter_rows():
         if n_rows == 0:
             out.append({C.shard: url, "warning": "no rows (an empty file)"})
         else:
@@ -95,10 +94,10 @@ def shard_warnings(records: pl.DataFrame) -> list[dict[str, str]]:
     return out
 
 
-def run_inputs(records: pl.DataFrame) -> dict[str, object]:
+def run_inputs(records: Records) -> dict[str, object]:
     """``run.json``'s ``inputs``: how many shards were counted, and the file that lists them
     (each with its content identity and partial: ``per_shard.parquet``)."""
-    return {"n_shards": records.height, "per_shard": PER_SHARD}
+    return {"n_shards": len(records), "per_shard": PER_SHARD}
 
 
 def write_report(
@@ -119,7 +118,6 @@ def write_report(
     r = outcome.result
     frames = {
         "per_word.parquet": r.per_word.select(*S.NEGSCAN_PER_WORD),
-        PER_SHARD: per_shard(outcome.records),
         "bigrams.parquet": r.bigrams.head(top_k).select(*S.NEGSCAN_BIGRAMS),
         "classes.parquet": r.classes.select(*S.NEGSCAN_CLASSES),
         "samples.parquet": r.samples.select(*S.NEGSCAN_SAMPLES),
@@ -130,7 +128,11 @@ def write_report(
             (out / SUMMARY).unlink()
         for name in REPORT_FILES:
             with write_guard(out / name, out):
-                if name in frames:
+                if name == PER_SHARD:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        outcome.shards.write_per_shard(Path(tmp, name))
+                        (out / name).write_bytes(Path(tmp, name).read_bytes())
+                elif name in frames:
                     (out / name).write_parquet(frames[name])
                 else:
                     (out / name).write_json(texts[name])
@@ -142,7 +144,9 @@ def write_report(
             stage.mkdir(parents=True)
         for name in REPORT_FILES:
             with write_guard(local / name, out):
-                if name in frames:
+                if name == PER_SHARD:
+                    atomic_write(stage / name, outcome.shards.write_per_shard)
+                elif name in frames:
                     atomic_write_parquet(stage / name, frames[name])
                 else:
                     atomic_write_json(stage / name, texts[name])

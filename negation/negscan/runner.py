@@ -379,7 +379,7 @@ def _scan_and_report(
         run_json = run_info(
             inputs.command,
             config | {"top_k": top_k, "out": str(out)},
-            inputs=rp.run_inputs(outcome.records),
+            inputs=rp.run_inputs(outcome.shards),
             seed=opts.seed,
             execution={"engine": engine, "address": address, "workers": workers}
             | (execution or {}),
@@ -426,7 +426,7 @@ def merge(
         run_json = run_info(
             "negscan merge",
             config | {"top_k": top_k, "out": str(place)},
-            inputs=rp.run_inputs(outcome.records),
+            inputs=rp.run_inputs(outcome.shards),
             merged_from=[str(d) for d in paths],
             seed=opts.seed,
         )

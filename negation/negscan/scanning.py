@@ -238,7 +238,7 @@ def scan_units(
     pool.shutdown()
     if pending:
         flush()
-    return Outcome(total.result(), records.frame(), reused, bad)
+    return Outcome(total.result(), records, reused, bad)
 
 
 def _read(

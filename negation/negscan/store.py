@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
@@ -45,6 +45,9 @@ from corpora.runio import atomic_write_dir
 from corpora.schema import C
 from corpora.shards import Shard
 from negation.negscan.scan import ScanResult
+
+if TYPE_CHECKING:
+    from negation.negscan.records import Records
 
 PARTIALS = "partials"
 CONFIG = "config.json"
@@ -414,9 +417,12 @@ class BatchBuffer:
 @dataclass
 class Outcome:
     result: ScanResult
-    records: (
-        pl.DataFrame
-    )  # the shards counted, in order (columns: negation.negscan.records.RECORDS)
+    shards: Records  # the shards counted (in order: negation.negscan.records.Records)
     reused: int = 0
     bad: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # copies of other shards, counted once
+
+    @property
+    def records(self) -> pl.DataFrame:
+        """The shards counted as one frame, in order (columns: :data:`.records.RECORDS`)."""
+        return self.shards.frame()

@@ -23,6 +23,9 @@ from corpora.schema import C
 from negation.negscan.scan import HASH_SEED
 
 UNIQUE_EXACT = 1 << 22  # distinct captions counted exactly (8 bytes each held: 32 MiB)
+# The union of exact tables is made a range of hashes at a time, a 2^BUCKET_BITS-th of them each:
+# what it holds while it runs (a hash table) is then a bucket's, not the whole union's.
+BUCKET_BITS = 4
 P = 16  # a sketch has 2^P registers
 M = 1 << P
 ERROR = 1.04 / math.sqrt(M)  # the standard error of an estimate
@@ -81,18 +84,28 @@ def add_up(
     hashes (and no sketch is given), else one table of sketches. Returns ``(unique_all,
     unique_neg, sketches)``."""
     if not sketches:
-        union = pl.DataFrame(schema={"hash": pl.UInt64})
-        chunk: list[pl.DataFrame] = []
-        for i, (part, _) in enumerate(exact):  # (in chunks: no union far over the bound is held)
-            chunk.append(part)
-            if i + 1 < len(exact) and sum(c.height for c in chunk) < UNIQUE_EXACT:
-                continue
-            union, chunk = pl.concat([union, *chunk]).unique(), []
-            if union.height > UNIQUE_EXACT:
+        hashes: list[pl.Series] = [pl.Series("hash", [], pl.UInt64)]
+        negs: list[pl.DataFrame] = []
+        width = 1 << (64 - BUCKET_BITS)
+        for lo in range(0, 1 << 64, width):  # (a Series' unique: a frame's holds far more)
+            inside = pl.col("hash").is_between(
+                pl.lit(lo, pl.UInt64), pl.lit(lo + width - 1, pl.UInt64)
+            )
+            hashes.append(
+                pl.concat([hashes[0]] + [a.filter(inside)["hash"] for a, _ in exact]).unique()
+            )
+            if sum(h.len() for h in hashes) > UNIQUE_EXACT:
                 break
+            if exact:
+                negs.append(
+                    pl.concat([n.filter(inside) for _, n in exact]).unique(["hash", C.word])
+                )
         else:
-            negs = [neg for _, neg in exact]
-            return union, pl.concat(negs).unique(["hash", C.word]) if negs else None, None
+            return (
+                pl.concat(hashes, rechunk=False).to_frame(),
+                pl.concat(negs, rechunk=False) if negs else None,
+                None,
+            )
     return None, None, merge([sketch(a, n) for a, n in exact] + sketches)
 
 
