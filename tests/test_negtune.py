@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from corpora.shapes import write_shapes
 from corpora.toydata import toy_model_config, write_index
-from negation.negbench.families import FAMILIES, MCQ_TYPES
+from negation.negbench.families import FAMILIES, MCQ_TYPES, TRAINING
 from negation.negtune.cli import app
 from negation.negtune.data import CaptionBuilder, Meaning, check_labels, read_extra_captions
 from negation.negtune.objective import contrastive_loss, hard_negative_loss, objective
@@ -79,6 +79,20 @@ def test_captions_are_exact_true_and_false_from_labels():
     assert again.texts == batch.texts  # seeded
     other = builder.batch(np.arange(len(y)), epoch=1)
     assert other.texts != batch.texts  # a new draw each epoch
+
+
+def test_no_default_training_family_tells_a_negated_class_by_its_article():
+    # "a" before every class name of a family or before none, in all three types: otherwise a model
+    # trained from scratch can take the article as the negation cue (photo: "a A" / "no A")
+    def articles(family) -> set[bool]:
+        templates = [*family.affirmation.values(), *family.negation.values(), family.hybrid]
+        slots = [t.split(f"{{{k}}}")[0] for t in templates for k in (0, 1) if f"{{{k}}}" in t]
+        return {s.split()[-1:] == ["a"] for s in slots}
+
+    training = TRAINING.split(",")
+    assert "negbench" not in training and len(training) >= 5  # the evaluation's stays unseen
+    assert all(len(articles(FAMILIES[n])) == 1 for n in training)
+    assert len(articles(FAMILIES["photo"])) == 2
 
 
 def test_the_control_trains_on_affirmative_captions_only():

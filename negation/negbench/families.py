@@ -138,6 +138,17 @@ FAMILIES = {
 }
 
 
+# negtune's default training families: all but negbench's own (the evaluation's default, so that
+# a tuned model is measured on sentences it never saw) and "photo" (its article is a cue: "a photo
+# of a A" affirms, "a photo with no A" negates)
+TRAINING = ",".join(n for n in FAMILIES if n not in ("negbench", "photo"))
+
+
+def describe() -> str:
+    """Each family's name and its hybrid caption, for ``--help``."""
+    return ", ".join(f"{f.name} ('{f.hybrid.format('A', 'N')}')" for f in FAMILIES.values())
+
+
 def load_families(spec: str) -> list[Family]:
     """``"negbench,photo"`` → the families, in that order; an unknown name is a ValueError."""
     names = [s.strip() for s in spec.split(",") if s.strip()]

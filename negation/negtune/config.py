@@ -7,14 +7,12 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from backbone.config import PREPROCESS, default_feature_cache
-from negation.negbench.families import FAMILIES, load_families
+from negation.negbench.families import TRAINING, load_families
 from negation.negbench.questions import parse_tasks
 from negation.negtune.data import NEGATIONS
 from negation.negtune.towers import parse_train
 
-# training captions: every family but negbench's own (the evaluation's, never trained on) and
-# "photo" (its article tells affirmed from negated: "a photo of a A" / "a photo with no A")
-DEFAULT_TEMPLATES = ",".join(n for n in FAMILIES if n not in ("negbench", "photo"))
+DEFAULT_TEMPLATES = TRAINING  # training captions; evaluation: negbench's own
 # options that do not change what a run computes (a resumed run may change them)
 RUNTIME = ("device", "resume", "workers", "feature_cache", "cache_dir", "offline")
 
