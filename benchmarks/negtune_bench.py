@@ -8,7 +8,8 @@ re-initialised) with ``negtune --train all``: AdamW, lr 1e-3, batch 128, warm-up
 epochs; once with ``--negations labels`` and once with ``--negations none`` (the control), per
 seed. Each tuned model is then evaluated by ``promptsim negbench`` (its job API: the export
 loaded as ``--pretrained local-dir:OUT``) on the test split, MCQ with negbench's own caption
-family ("This image features …"), which the training captions (picture, scene) never use.
+family ("This image features …"), which the training captions (negtune's default families: all
+but negbench and photo) never use.
 
 What it checks (printed at the end): negation-MCQ accuracy ≥ 0.8 with negations and ≥ 0.3 above
 the control; affirmation no more than 0.05 below the control's. Run by hand (minutes per run):

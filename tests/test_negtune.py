@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from corpora.shapes import write_shapes
 from corpora.toydata import toy_model_config, write_index
-from negation.negbench.families import FAMILIES, MCQ_TYPES
+from negation.negbench.families import FAMILIES, MCQ_TYPES, TRAINING
 from negation.negtune.cli import app
 from negation.negtune.data import CaptionBuilder, Meaning, check_labels, read_extra_captions
 from negation.negtune.objective import contrastive_loss, hard_negative_loss, objective
@@ -81,6 +81,20 @@ def test_captions_are_exact_true_and_false_from_labels():
     assert other.texts != batch.texts  # a new draw each epoch
 
 
+def test_no_default_training_family_tells_a_negated_class_by_its_article():
+    # "a" before every class name of a family or before none, in all three types: otherwise a model
+    # trained from scratch can take the article as the negation cue (photo: "a A" / "no A")
+    def articles(family) -> set[bool]:
+        templates = [*family.affirmation.values(), *family.negation.values(), family.hybrid]
+        slots = [t.split(f"{{{k}}}")[0] for t in templates for k in (0, 1) if f"{{{k}}}" in t]
+        return {s.split()[-1:] == ["a"] for s in slots}
+
+    training = TRAINING.split(",")
+    assert "negbench" not in training and len(training) >= 5  # the evaluation's stays unseen
+    assert all(len(articles(FAMILIES[n])) == 1 for n in training)
+    assert len(articles(FAMILIES["photo"])) == 2
+
+
 def test_the_control_trains_on_affirmative_captions_only():
     y = _labels()
     batch = CaptionBuilder(y, NAMES, FAMS, "none", seed=0).batch(np.arange(len(y)), epoch=0)
@@ -97,6 +111,22 @@ def test_the_truth_matrix_says_which_captions_are_not_false_of_which_images():
         for i in range(4):
             expect = all(y[i, c] != 0 for c in a) and all(y[i, c] != 1 for c in n)
             assert batch.truth[i, j] == expect
+
+
+def test_an_image_showing_no_class_is_captioned_by_what_it_does_not_show():
+    # rows 1 and 2 show none of the classes (row 2 knows only one absent class): a negated
+    # caption of their absent classes is true of them; no false variants, so no hard negatives
+    y = np.array([[1, 1, 0, 0], [0, 0, 0, 0], [-1, -1, 0, -1], [1, 0, 0, 1]], dtype=np.int8)
+    batch = CaptionBuilder(y, NAMES[:4], FAMS, "labels", seed=0).batch(np.arange(4), epoch=0)
+    for i in (1, 2):
+        assert batch.kinds[i] == "negation" and batch.true[i] >= 0
+        assert (batch.options[i] == -1).all()
+        affirmed, negated = _meaning(batch.texts[batch.true[i]], NAMES[:4])
+        assert not affirmed and negated and all(y[i, c] == 0 for c in negated)
+        assert batch.truth[:, i].tolist() == [all(r[c] != 1 for c in negated) for r in y]
+    assert _meaning(batch.texts[batch.true[2]], NAMES[:4])[1] == (2,)
+    control = CaptionBuilder(y, NAMES[:4], FAMS, "none", seed=0).batch(np.arange(4), epoch=0)
+    assert control.kinds[1] is None and control.true[1] == -1  # affirmative only: nothing to say
 
 
 def test_extra_captions_join_the_affirmative_pool(tmp_path: Path):
@@ -357,3 +387,27 @@ def test_usage_errors_exit_2(shapes, tmp_path):
         res = runner.invoke(app, _args(shapes, tmp_path / "o", *extra))
         assert res.exit_code == 2, (extra, res.output)
     assert not (tmp_path / "o").exists()
+
+
+def test_training_and_evaluation_see_images_through_the_same_transform(
+    shapes, tmp_path, monkeypatch
+):
+    # --preprocess squash: the cached training embeddings, negbench's scoring and the zero-shot
+    # check all squash (a crop anywhere would train on other pixels than it evaluates)
+    from backbone import dense
+
+    modes: list[str] = []
+    transform = dense.image_transform
+
+    def recorded(size, mean, std, preprocess="squash", *args, **kw):
+        modes.append(preprocess)
+        return transform(size, mean, std, preprocess, *args, **kw)
+
+    monkeypatch.setattr(dense, "image_transform", recorded)
+    args = [a for a in _args(shapes, tmp_path / "run") if a != "--no-cache"]
+    cache = ["--feature-cache", str(tmp_path / "cache"), "--eval-tasks", "mcq"]
+    res = runner.invoke(app, [*args, *cache, "--preprocess", "squash", "--bootstrap", "5"])
+    assert res.exit_code == 0, res.output
+    assert len(modes) >= 5 and set(modes) == {"squash"}  # embeddings + 2 stages × (mcq, map)
+    export = json.loads((tmp_path / "run" / "open_clip_config.json").read_text())
+    assert export["negtune"]["preprocess"] == "squash"  # what the tuned model expects

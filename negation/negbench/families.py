@@ -54,10 +54,11 @@ FAMILIES = {
             "but-no": "a photo with a {0} but no {1}.",
         },
     ),
-    # two more phrasings, negtune's default training captions (so that a model tuned on them is
-    # evaluated on "negbench"'s sentences, which it never saw). Each says "a" before every class
-    # name, or before none, in all three types alike: whether a class is negated is never told by
-    # its article, only by the negation words
+    # the rest: more phrasings, negtune's default training captions (so that a model tuned on them
+    # is evaluated on "negbench"'s sentences, which it never saw), each a common English way of
+    # saying "not", with its own filler words and the negation before or after the class name.
+    # Each says "a" before every class name, or before none, in all three types alike: whether a
+    # class is negated is never told by its article, only by the negation words
     "picture": Family(
         name="picture",
         affirmation={1: "a picture of {0}.", 2: "a picture of {0} and {1}."},
@@ -84,7 +85,68 @@ FAMILIES = {
         plain="there is a {0} in the scene.",
         negated={"but-not": "there is a {0} but not a {1} in the scene."},
     ),
+    "shows": Family(
+        name="shows",
+        affirmation={1: "the photo shows {0}.", 2: "the photo shows {0} and {1}."},
+        negation={1: "the photo does not show {0}.", 2: "the photo shows neither {0} nor {1}."},
+        hybrid="the photo shows {0} and not {1}.",
+        yes="the photo shows {0}.",
+        no="the photo does not show {0}.",
+        plain="the photo shows {0}.",
+        negated={"and-not": "the photo shows {0} and not {1}."},
+    ),
+    "with-no": Family(
+        name="with-no",
+        affirmation={1: "a scene with {0}.", 2: "a scene with {0} and {1}."},
+        negation={1: "a scene with no {0}.", 2: "a scene with no {0} and no {1}."},
+        hybrid="a scene with {0} and no {1}.",
+        yes="a scene with {0}.",
+        no="a scene with no {0}.",
+        plain="a scene with {0}.",
+        negated={"and-no": "a scene with {0} and no {1}."},
+    ),
+    "absent": Family(
+        name="absent",
+        affirmation={1: "{0} is present.", 2: "{0} and {1} are present."},
+        negation={1: "{0} is absent.", 2: "{0} and {1} are absent."},
+        hybrid="{0} is present but {1} is absent.",
+        yes="{0} is present.",
+        no="{0} is absent.",
+        plain="{0} is present.",
+        negated={"but-absent": "{0} is present but {1} is absent."},
+    ),
+    "isnt": Family(
+        name="isnt",
+        affirmation={1: "{0} is in this picture.", 2: "{0} and {1} are in this picture."},
+        negation={1: "{0} isn't in this picture.", 2: "neither {0} nor {1} is in this picture."},
+        hybrid="{0} is in this picture but {1} isn't.",
+        yes="{0} is in this picture.",
+        no="{0} isn't in this picture.",
+        plain="{0} is in this picture.",
+        negated={"but-isnt": "{0} is in this picture but {1} isn't."},
+    ),
+    "there-are-no": Family(
+        name="there-are-no",
+        affirmation={1: "there is {0} here.", 2: "there are {0} and {1} here."},
+        negation={1: "there is no {0} here.", 2: "there are no {0} and no {1} here."},
+        hybrid="there is {0} here but no {1}.",
+        yes="there is {0} here.",
+        no="there is no {0} here.",
+        plain="there is {0} here.",
+        negated={"but-no": "there is {0} here but no {1}."},
+    ),
 }
+
+
+# negtune's default training families: all but negbench's own (the evaluation's default, so that
+# a tuned model is measured on sentences it never saw) and "photo" (its article is a cue: "a photo
+# of a A" affirms, "a photo with no A" negates)
+TRAINING = ",".join(n for n in FAMILIES if n not in ("negbench", "photo"))
+
+
+def describe() -> str:
+    """Each family's name and its hybrid caption, for ``--help``."""
+    return ", ".join(f"{f.name} ('{f.hybrid.format('A', 'N')}')" for f in FAMILIES.values())
 
 
 def load_families(spec: str) -> list[Family]:

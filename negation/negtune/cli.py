@@ -13,6 +13,7 @@ import typer
 from corpora import cli
 from corpora.formats import FORMATS
 from corpora.launch import VersionOpt
+from negation.negbench.families import TRAINING, describe
 
 # one command, no subcommands: the app of corpora.cli.make_app, less its group callback (the
 # command takes --version itself)
@@ -92,10 +93,12 @@ def negtune(
     templates: Annotated[
         str,
         Opt(
-            help="Caption families of the training captions (promptsim negbench's families).",
+            help="Caption families of the training captions (promptsim negbench's: "
+            f"{describe()}); default all but negbench (the evaluation's) and photo (its "
+            "article tells a negated class).",
             rich_help_panel=Tune,
         ),
-    ] = "picture,scene",
+    ] = TRAINING,
     epochs: Annotated[int, Opt(help="Epochs.", rich_help_panel=Tune)] = 5,
     lr: Annotated[float, Opt(help="Peak learning rate (AdamW).", rich_help_panel=Tune)] = 1e-5,
     batch_size: Annotated[int, Opt(help="Images per batch.", rich_help_panel=Tune)] = 128,

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from backbone.config import PREPROCESS, default_feature_cache
-from negation.negbench.families import load_families
+from negation.negbench.families import TRAINING, load_families
 from negation.negbench.questions import parse_tasks
 from negation.negtune.data import NEGATIONS
 from negation.negtune.towers import parse_train
 
-DEFAULT_TEMPLATES = "picture,scene"  # training captions; evaluation: negbench's own
+DEFAULT_TEMPLATES = TRAINING  # training captions; evaluation: negbench's own
 # options that do not change what a run computes (a resumed run may change them)
 RUNTIME = ("device", "resume", "workers", "feature_cache", "cache_dir", "offline")
 

@@ -12,8 +12,12 @@ labels (1 present, 0 absent, −1 unknown: never affirmed, never negated) and th
 - the true caption affirms present classes and negates absent ones ("a photo of a A without a
   N"); its three false variants are of the same type and family, each with at least one slot
   violated (a present class negated, or an absent one affirmed) — they are the hard negatives;
-- an image for which no type can be built with three distinct false variants (no present class,
-  or too few classes) has no caption that epoch and is left out of the loss.
+- an image with no present class (nothing shown of the dataset's classes) cannot have false
+  variants (they negate a present class or affirm an absent one, and any absent class affirmed
+  is false) but is still truly described by negation: with ``labels`` it gets a negated caption
+  of its absent classes ("a picture with neither A nor B"), in the contrastive term only;
+- any other image for which no type can be built with three distinct false variants (too few
+  classes) has no caption that epoch and is left out of the loss.
 
 Extra affirmative captions (``--captions``) join the image's affirmative pool: when the drawn type
 is affirmation, the contrastive caption is drawn uniformly from the pool (the label-built caption
@@ -34,7 +38,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from negation.negbench.families import MCQ_TYPES, Family
-from negation.negbench.questions import _caption, mcq_options
+from negation.negbench.questions import _caption, _draw, mcq_options
 
 NEGATIONS = ("labels", "none")
 Meaning = tuple[tuple[int, ...], tuple[int, ...]]  # (affirmed classes, negated classes)
@@ -126,7 +130,20 @@ class CaptionBuilder:
                 if pick < len(extra):
                     return extra[pick], None, options, kind
             return options[0], meaning, options, kind
+        if not present and "negation" in self.kinds:
+            return self._nothing_present(rng, family, absent)
         return None
+
+    def _nothing_present(
+        self, rng: np.random.Generator, family: Family, absent: list[int]
+    ) -> tuple[str, Meaning, None, str] | None:
+        """The negated caption of an image with no present class (no false variants)."""
+        slots = _draw(rng, [absent] * min(2, len(absent)))
+        if not slots:
+            return None
+        roles = ("-",) * len(slots)
+        text = _caption(family, "negation", roles, [self.names[c] for c in slots])
+        return text, ((), slots), None, "negation"
 
     def batch(self, indices: np.ndarray, epoch: int) -> Batch:
         """The captions of images ``indices`` (training-split rows) at ``epoch``."""

@@ -191,6 +191,7 @@ def _run(cfg, out, mode, train_split, test, bench, extra, backbone, rep, prog) -
         "dataset": cfg.dataset,
         "train": str(mode),
         "negations": cfg.negations,
+        "preprocess": cfg.preprocess,  # the image transform it was tuned (and evaluated) with
         "seed": cfg.seed,
     }
     pretrained = export(backbone, out, provenance)

@@ -12,6 +12,7 @@ import typer
 from backbone.config import Preprocess
 from corpora import cli
 from corpora.formats import FORMATS
+from negation.negbench.families import describe
 
 DEFAULT_TEXT_CACHE = "~/.cache/notclip/text-embeddings"
 
@@ -161,9 +162,7 @@ NegbenchTemplates = Annotated[
     str,
     typer.Option(
         "--templates",
-        help="Caption families, comma-separated: negbench ('This image features A, but not "
-        "N'), photo ('a photo of a A without a N'), picture ('a picture of A but not N'), "
-        "scene ('there is a A but not a N in the scene').",
+        help=f"Caption families, comma-separated: {describe()}.",
     ),
 ]
 MaxImages = Annotated[
