@@ -30,7 +30,6 @@ class TuneConfig:
     cache_dir: str | None = None
     offline: bool = False
     device: str = "auto"
-    image_size: int | None = None
     preprocess: str = "crop"
     train: str = "text"
     negations: str = "labels"
