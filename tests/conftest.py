@@ -31,6 +31,48 @@ def hub_offline(monkeypatch):
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", hub.HF_HUB_OFFLINE)  # restored after the test
 
 
+@pytest.fixture
+def no_downloads(monkeypatch) -> list:
+    """For a test that names real weights (``RN101``/``openai``, a hub model): every way open_clip
+    downloads — the names its factory imported, the pretrained module's own, ``hf_hub_download``
+    and ``urlopen`` — records the attempt and raises, and so does any socket connection beyond
+    this machine (whatever library makes it). Returns the attempts."""
+    import socket
+    import urllib.request
+
+    import open_clip
+    import open_clip.factory
+    import open_clip.pretrained
+
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError(f"a download was attempted: {args!r}")
+
+    connect = socket.socket.connect
+
+    def local_only(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost"):
+            refuse(address)
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", local_only)
+    for module, name in [
+        (open_clip, "download_pretrained"),
+        (open_clip.factory, "download_pretrained"),
+        (open_clip.factory, "download_pretrained_from_hf"),
+        (open_clip.pretrained, "download_pretrained"),
+        (open_clip.pretrained, "download_pretrained_from_url"),
+        (open_clip.pretrained, "download_pretrained_from_hf"),
+        (open_clip.pretrained, "hf_hub_download"),
+        (urllib.request, "urlopen"),
+    ]:
+        monkeypatch.setattr(module, name, refuse)
+    return attempts
+
+
 @pytest.fixture(autouse=True, scope="session")
 def hash_registry(tmp_path_factory) -> Iterator[Path]:
     """Files' hashes (weights, images) are registered under the session's temporary directory,

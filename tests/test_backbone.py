@@ -129,23 +129,17 @@ def test_missing_checkpoint_file_is_clear(tiny_models, tmp_path):
         load_backbone(cfg)
 
 
-def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, monkeypatch, hub_offline):
-    import open_clip
-
-    def no_download(*args, **kwargs):
-        raise AssertionError("a download was attempted")
-
-    monkeypatch.setattr(open_clip, "download_pretrained", no_download)
-    monkeypatch.setattr(open_clip.pretrained, "download_pretrained_from_url", no_download)
+def test_offline_tag_not_in_cache_is_clear_and_never_downloads(tmp_path, no_downloads, hub_offline):
     cfg = BackboneConfig(model="RN101", pretrained="openai", cache_dir=str(tmp_path), offline=True)
     with pytest.raises(MissingWeightsError) as err:
         load_backbone(cfg)
     message = str(err.value)
     assert "RN101" in message and "openai" in message and "offline" in message
     assert "network" in message and "local checkpoint file" in message and "--" not in message
+    assert not no_downloads
 
 
-def test_unknown_tag_lists_valid_ones(hub_offline):
+def test_unknown_tag_lists_valid_ones(no_downloads, hub_offline):
     with pytest.raises(ValueError, match=r"valid tags are .*openai"):
         load_backbone(BackboneConfig(model="RN101", pretrained="not-a-tag", offline=True))
 
@@ -154,7 +148,9 @@ def test_unknown_tag_lists_valid_ones(hub_offline):
     ("model", "guess"),
     [("RN-101", "'RN101'"), ("vit-b/32", "'ViT-B-32'"), ("notclip-tiny-R", "'notclip-tiny-RN'")],
 )
-def test_a_misspelt_model_gets_a_did_you_mean_before_any_weights(tiny_models, model, guess):
+def test_a_misspelt_model_gets_a_did_you_mean_before_any_weights(
+    tiny_models, model, guess, no_downloads
+):
     """Built-in and registered configs (the tiny test models) are suggested; the model is checked
     before the weights, so the tag is not blamed for a misspelt name."""
     with pytest.raises(ValueError, match=f"unknown open_clip model .*: did you mean {guess}"):

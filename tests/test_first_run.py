@@ -141,15 +141,9 @@ def test_mlrtrain_refuses_the_text_only_model_in_one_line(tmp_path, hub_offline)
 
 
 # ---- no network: one short probe ----------------------------------------------------------------
-def test_unreachable_hub_is_said_at_once_without_downloading(tmp_path, monkeypatch):
-    import open_clip
-
-    probed, downloads = [], []
+def test_unreachable_hub_is_said_at_once_without_downloading(tmp_path, monkeypatch, no_downloads):
+    probed, downloads = [], no_downloads  # a regression records and fails, never reaches out
     monkeypatch.setattr("backbone.weights.reachable", lambda url, *a: probed.append(url) or False)
-    monkeypatch.setattr(open_clip, "download_pretrained", lambda *a, **k: downloads.append(a))
-    # where open_clip's factory really downloads from: a regression records, never reaches out
-    for name in ("download_pretrained_from_url", "download_pretrained_from_hf"):
-        monkeypatch.setattr(open_clip.pretrained, name, lambda *a, **k: downloads.append(a))
     cfg = BackboneConfig(model="RN101", pretrained="openai", cache_dir=str(tmp_path))
     with pytest.raises(MissingWeightsError, match=r"cannot be reached.*offline") as err:
         load_backbone(cfg)
