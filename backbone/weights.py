@@ -160,13 +160,14 @@ def check_model_name(model: str) -> None:
     """An :class:`UnknownModelError` for a ``--model`` name open_clip does not know. A name among
     open_clip's own config files (read without importing it) or the configs registered in this
     run passes at once; paths, folders and ``st:`` are :func:`backbone.modelspec.resolve_model`'s;
-    any other name is asked of open_clip itself (which imports PyTorch) before it is refused."""
+    any other name ("vit-b/32" too, unless such a folder exists) is asked of open_clip itself
+    (which imports PyTorch) before it is refused."""
     import importlib.util
 
     spec = model.strip()
-    if spec.startswith(ST_PREFIX) or looks_like_path(spec) or Path(spec).expanduser().is_dir():
+    if spec.startswith(ST_PREFIX) or spec.lower().endswith(".json") or spec in REGISTERED:
         return
-    if spec in REGISTERED:
+    if Path(spec).expanduser().is_dir():
         return
     found = importlib.util.find_spec("open_clip")
     for folder in (found.submodule_search_locations or []) if found else []:

@@ -316,5 +316,6 @@ def test_the_model_name_check_before_pytorch_passes_every_open_clip_name():
 
     for name in open_clip.list_models():
         check_model_name(name)
-    with pytest.raises(ValueError, match="unknown open_clip model 'RN-101'"):
-        check_model_name("RN-101")
+    for bad in ("RN-101", "vit-b/32"):  # (a "/" makes no path of a name: no such folder)
+        with pytest.raises(ValueError, match=f"unknown open_clip model '{bad}'"):
+            check_model_name(bad)
