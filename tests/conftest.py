@@ -22,6 +22,19 @@ def tiny_models() -> tuple[str, str]:
     return TINY_RN, TINY_VIT
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a module's training tests (their budget is one core; two threads on a
+    busy machine wait on each other at every operation): ``pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def hub_offline(monkeypatch):
     """HF_HUB_OFFLINE=1 for this test only: nothing in it may reach the Hugging Face hub."""

@@ -26,16 +26,7 @@ FAMS = [FAMILIES["photo"], FAMILIES["scene"]]
 NAMES = ("circle", "square", "triangle", "cross", "star", "ring")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread (the test's budget is one core; two threads on a busy machine wait on
-    each other at every operation)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _labels(n: int = 40, seed: int = 0) -> np.ndarray:

@@ -20,16 +20,7 @@ from negation.negtune.runner import negtune
 MODEL = Path(__file__).parent / "negtune_model.json"  # 32 px ResNet, 32-d, two text blocks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread (the test's budget is one core; two threads on a busy machine wait on
-    each other at every operation)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
